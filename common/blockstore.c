@@ -1,0 +1,116 @@
+#include "blockstore.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int blockstore_open(struct blockstore *bs, const char *path, uint32_t lba_shift, uint64_t nlbas,
+		    int format)
+{
+	bs->lba_shift = lba_shift;
+	bs->nlbas = nlbas;
+	bs->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | (format ? O_TRUNC : 0), 0644);
+	if (bs->fd < 0)
+		return -errno;
+	/* Growing is safe (new blocks read as zeros); a file larger than the
+	 * namespace keeps its tail untouched. */
+	struct stat st;
+	off_t want = (off_t)(nlbas << lba_shift);
+	if (fstat(bs->fd, &st) || (st.st_size < want && ftruncate(bs->fd, want))) {
+		int e = -errno;
+		close(bs->fd);
+		bs->fd = -1;
+		return e;
+	}
+	return 0;
+}
+
+void blockstore_close(struct blockstore *bs)
+{
+	if (bs->fd >= 0)
+		close(bs->fd);
+	bs->fd = -1;
+}
+
+/* preadv/pwritev until done: short transfers happen (signals, large iovecs). */
+static int xfer(struct blockstore *bs, int write, uint64_t lba, uint32_t nlb,
+		const struct iovec *iov_in, int iovcnt)
+{
+	struct iovec iov[64];
+	if (iovcnt > 64)
+		return -EINVAL;
+	memcpy(iov, iov_in, sizeof(*iov) * (size_t)iovcnt);
+	size_t left = (size_t)nlb << bs->lba_shift;
+	off_t off = (off_t)(lba << bs->lba_shift);
+	struct iovec *v = iov;
+	while (left) {
+		ssize_t n = write ? pwritev(bs->fd, v, iovcnt, off) : preadv(bs->fd, v, iovcnt, off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0) { /* reading past EOF cannot happen: the file has full size */
+			return -EIO;
+		}
+		left -= (size_t)n;
+		off += n;
+		while (n && iovcnt) {
+			if ((size_t)n >= v->iov_len) {
+				n -= (ssize_t)v->iov_len;
+				v++;
+				iovcnt--;
+			} else {
+				v->iov_base = (char *)v->iov_base + n;
+				v->iov_len -= (size_t)n;
+				n = 0;
+			}
+		}
+		if (left && !iovcnt)
+			return -EINVAL; /* iovec shorter than nlb blocks */
+	}
+	return 0;
+}
+
+int blockstore_read(struct blockstore *bs, uint64_t lba, uint32_t nlb, const struct iovec *iov,
+		    int iovcnt)
+{
+	return xfer(bs, 0, lba, nlb, iov, iovcnt);
+}
+
+int blockstore_write(struct blockstore *bs, uint64_t lba, uint32_t nlb, const struct iovec *iov,
+		     int iovcnt)
+{
+	return xfer(bs, 1, lba, nlb, iov, iovcnt);
+}
+
+int blockstore_zero(struct blockstore *bs, uint64_t lba, uint64_t nlb)
+{
+	off_t off = (off_t)(lba << bs->lba_shift), len = (off_t)(nlb << bs->lba_shift);
+	if (!fallocate(bs->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len))
+		return 0;
+	if (errno != EOPNOTSUPP)
+		return -errno;
+	/* No hole punching on this file system: write zeros. */
+	static const char zeros[65536];
+	while (len) {
+		size_t n = len < (off_t)sizeof(zeros) ? (size_t)len : sizeof(zeros);
+		ssize_t w = pwrite(bs->fd, zeros, n, off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		off += w;
+		len -= w;
+	}
+	return 0;
+}
+
+int blockstore_sync(struct blockstore *bs)
+{
+	return fdatasync(bs->fd) ? -errno : 0;
+}

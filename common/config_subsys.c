@@ -1,0 +1,329 @@
+/*
+ * A subsystem file: [subsystem] (identity and who may connect), one
+ * [namespace N] per namespace (keys and checks in config_ns.c), and
+ * optionally [vfio-user]. Keys are checked one by one as they are read;
+ * everything that depends on several keys (defaults that follow other keys,
+ * hosts vs allow_any_host, duplicates) is checked in finish() once the whole
+ * file is in.
+ */
+#include "config_priv.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { SK_NQN, SK_SERIAL, SK_MODEL, SK_ALLOW_ANY_HOST, SK_ALLOWED_HOSTS, SK_HOST };
+enum { VK_SOCKET };
+
+#define BIT(k) (1u << (k))
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+struct subsys_ctx {
+	struct subsys_config *sc;
+	const char *data_dir;
+	const char *stem;
+	bool have_subsys, have_vfio;
+	uint32_t subsys_seen, vfio_seen;
+	uint32_t ns_seen[CFG_MAX_NAMESPACES];   /* by position in sc->ns */
+	char vfio_socket[4096];                 /* as written; resolved in finish() */
+};
+
+/* ---- [subsystem] ---- */
+
+static const char *set_nqn(void *obj, const char *v, char *why, size_t whylen)
+{
+	struct subsys_config *sc = obj;
+	const char *problem = cfg_nqn_problem(v, why, whylen);
+	if (problem)
+		return problem;
+	snprintf(sc->nqn, sizeof(sc->nqn), "%s", v);
+	return NULL;
+}
+
+/* Serial and model numbers are space-padded ASCII fields in Identify
+ * Controller (NVMe Base 2.0: SN 20 bytes, MN 40 bytes). */
+static const char *ascii_field(const char *v, size_t max, char *why, size_t whylen)
+{
+	size_t len = strlen(v);
+	if (len > max) {
+		snprintf(why, whylen, "%zu characters long", len);
+		return why;
+	}
+	for (const char *c = v; *c; c++)
+		if (*c < ' ' || *c > '~')
+			return cfg_bad(why, whylen, v, "has a character outside printable ASCII");
+	return NULL;
+}
+
+static const char *set_serial(void *obj, const char *v, char *why, size_t whylen)
+{
+	struct subsys_config *sc = obj;
+	const char *problem = ascii_field(v, sizeof(sc->serial) - 1, why, whylen);
+	if (problem)
+		return problem;
+	strcpy(sc->serial, v);
+	return NULL;
+}
+
+static const char *set_model(void *obj, const char *v, char *why, size_t whylen)
+{
+	struct subsys_config *sc = obj;
+	const char *problem = ascii_field(v, sizeof(sc->model) - 1, why, whylen);
+	if (problem)
+		return problem;
+	strcpy(sc->model, v);
+	return NULL;
+}
+
+static const char *set_allow_any_host(void *obj, const char *v, char *why, size_t whylen)
+{
+	struct subsys_config *sc = obj;
+	if (cfg_parse_bool(v, &sc->allow_any_host) != 0)
+		return cfg_bad(why, whylen, v, "is not a boolean");
+	return NULL;
+}
+
+static const char *add_host(void *obj, const char *v, char *why, size_t whylen)
+{
+	struct subsys_config *sc = obj;
+	char nqn_why[128];
+	const char *problem = cfg_nqn_problem(v, nqn_why, sizeof(nqn_why));
+	if (problem) {
+		snprintf(why, whylen, "host \"%s\": %s", v, problem);
+		return why;
+	}
+	for (int i = 0; i < sc->nr_hosts; i++)
+		if (strcmp(sc->hosts[i], v) == 0) {
+			snprintf(why, whylen, "host \"%s\" is listed twice", v);
+			return why;
+		}
+	if (sc->nr_hosts == CFG_MAX_HOSTS)
+		return "more than 64 hosts";
+	snprintf(sc->hosts[sc->nr_hosts++], CFG_NQN_MAX, "%s", v);
+	return NULL;
+}
+
+static const char *set_allowed_hosts(void *obj, const char *v, char *why, size_t whylen)
+{
+	return cfg_each_item(v, obj, add_host, why, whylen);
+}
+
+static const struct cfg_key subsys_keys[] = {
+	[SK_NQN] = { "nqn", "nqn.yyyy-mm.reverse.domain:name or "
+		     "nqn.2014-08.org.nvmexpress:uuid:UUID", false, set_nqn },
+	[SK_SERIAL] = { "serial", "1..20 printable ASCII characters", false, set_serial },
+	[SK_MODEL] = { "model", "1..40 printable ASCII characters", false, set_model },
+	[SK_ALLOW_ANY_HOST] = { "allow_any_host", "yes or no", false, set_allow_any_host },
+	[SK_ALLOWED_HOSTS] = { "allowed_hosts", "a comma list of host NQNs", true, set_allowed_hosts },
+	[SK_HOST] = { "host", "one host NQN", true, add_host },
+};
+
+/* ---- [vfio-user] ---- */
+
+static const char *set_socket(void *obj, const char *v, char *why, size_t whylen)
+{
+	struct subsys_ctx *ctx = obj;
+	if (strlen(v) >= sizeof(ctx->vfio_socket))
+		return "path too long";
+	strcpy(ctx->vfio_socket, v);
+	return NULL;
+}
+
+static const struct cfg_key vfio_keys[] = {
+	[VK_SOCKET] = { "socket", "a UNIX socket path", false, set_socket },
+};
+
+/* ---- sections ---- */
+
+static void open_section(struct cfg_file *f, const char *name, struct cfg_section *sec)
+{
+	struct subsys_ctx *ctx = f->ctx;
+	struct subsys_config *sc = ctx->sc;
+
+	if (strcmp(name, "subsystem") == 0) {
+		if (ctx->have_subsys) {
+			cfg_error(f, name, NULL, "section given twice (expected one per file)");
+			return;
+		}
+		ctx->have_subsys = true;
+		*sec = (struct cfg_section){ subsys_keys, ARRAY_SIZE(subsys_keys), sc,
+					     &ctx->subsys_seen };
+		return;
+	}
+	if (strcmp(name, "vfio-user") == 0) {
+		if (ctx->have_vfio) {
+			cfg_error(f, name, NULL, "section given twice (expected one per file)");
+			return;
+		}
+		ctx->have_vfio = true;
+		*sec = (struct cfg_section){ vfio_keys, ARRAY_SIZE(vfio_keys), ctx, &ctx->vfio_seen };
+		return;
+	}
+	if (strncmp(name, "namespace ", 10) == 0) {
+		uint32_t nsid;
+		if (cfg_parse_u32(name + 10, 1, CFG_MAX_NAMESPACES, &nsid) != 0) {
+			cfg_error(f, name, NULL,
+				  "bad namespace ID (expected [namespace N] with N in 1..%d)",
+				  CFG_MAX_NAMESPACES);
+			return;
+		}
+		for (int i = 0; i < sc->nr_ns; i++)
+			if (sc->ns[i].nsid == nsid) {
+				cfg_error(f, name, NULL,
+					  "namespace ID %u given twice (expected each [namespace N] once)",
+					  nsid);
+				return;
+			}
+		/* nsids are distinct and at most CFG_MAX_NAMESPACES, so a slot is free. */
+		int i = sc->nr_ns++;
+		cfg_ns_defaults(&sc->ns[i], nsid);
+		*sec = (struct cfg_section){ cfg_ns_keys, CFG_NR_NS_KEYS, &sc->ns[i],
+					     &ctx->ns_seen[i] };
+		return;
+	}
+	cfg_error(f, name, NULL,
+		  "unknown section (expected [subsystem], [namespace N] with N in 1..%d, or "
+		  "[vfio-user]%s)", CFG_MAX_NAMESPACES,
+		  strcmp(name, "target") == 0 ? "; [target] belongs in the main file" : "");
+}
+
+/* ---- checks once the whole file is read ---- */
+
+/* Stable default serial: 64-bit FNV-1a of the NQN in hex, so a host sees
+ * the same serial number after every restart. */
+static void default_serial(struct subsys_config *sc)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (const unsigned char *p = (const unsigned char *)sc->nqn; *p; p++) {
+		h ^= *p;
+		h *= 0x100000001b3ull;
+	}
+	snprintf(sc->serial, sizeof(sc->serial), "%016" PRIx64, h);
+}
+
+static int cmp_nsid(const void *a, const void *b)
+{
+	const struct ns_config *x = a, *y = b;
+	return (x->nsid > y->nsid) - (x->nsid < y->nsid);
+}
+
+static int check_hosts(struct subsys_ctx *ctx, const char *file, char *err, size_t errlen)
+{
+	struct subsys_config *sc = ctx->sc;
+	if (!(ctx->subsys_seen & BIT(SK_ALLOW_ANY_HOST))) {
+		sc->allow_any_host = sc->nr_hosts == 0;
+		return 0;
+	}
+	/* Linux nvmet refuses the same combination: with an allow-list that is
+	 * ignored, the user would believe access is restricted when it is not. */
+	if (sc->allow_any_host && sc->nr_hosts) {
+		cfg_error_at(err, errlen, file, "subsystem", "allow_any_host", "yes, but hosts are "
+			     "listed too (expected either allow_any_host = yes or a host list)");
+		return -1;
+	}
+	if (!sc->allow_any_host && !sc->nr_hosts) {
+		cfg_error_at(err, errlen, file, "subsystem", "allow_any_host", "no, and no hosts "
+			     "are listed, so nobody could connect (expected allowed_hosts = NQN,... "
+			     "or allow_any_host = yes)");
+		return -1;
+	}
+	return 0;
+}
+
+static int finish(struct subsys_ctx *ctx, const char *file, char *err, size_t errlen)
+{
+	struct subsys_config *sc = ctx->sc;
+	if (!ctx->have_subsys) {
+		cfg_error_at(err, errlen, file, NULL, NULL,
+			     "no [subsystem] section (expected one, with at least nqn = ...)");
+		return -1;
+	}
+	if (!(ctx->subsys_seen & BIT(SK_NQN))) {
+		cfg_error_at(err, errlen, file, "subsystem", "nqn", "missing (expected %s)",
+			     subsys_keys[SK_NQN].expect);
+		return -1;
+	}
+	if (!(ctx->subsys_seen & BIT(SK_SERIAL)))
+		default_serial(sc);
+	if (check_hosts(ctx, file, err, errlen))
+		return -1;
+	if (ctx->have_vfio) {
+		if (!(ctx->vfio_seen & BIT(VK_SOCKET))) {
+			cfg_error_at(err, errlen, file, "vfio-user", "socket", "missing (expected %s)",
+				     vfio_keys[VK_SOCKET].expect);
+			return -1;
+		}
+		if (cfg_join_path(sc->vfio_user_socket, sizeof(sc->vfio_user_socket), ctx->data_dir,
+				 ctx->vfio_socket) != 0) {
+			cfg_error_at(err, errlen, file, "vfio-user", "socket", "too long once joined "
+				     "to data_dir (expected at most %d bytes)", CFG_SOCKET_PATH_MAX - 1);
+			return -1;
+		}
+	}
+	for (int i = 0; i < sc->nr_ns; i++)
+		if (cfg_ns_finish(&sc->ns[i], ctx->ns_seen[i], file, ctx->data_dir, ctx->stem, err,
+				  errlen))
+			return -1;
+	qsort(sc->ns, (size_t)sc->nr_ns, sizeof(sc->ns[0]), cmp_nsid);
+	for (int i = 0; i < sc->nr_ns; i++)
+		for (int j = 0; j < i; j++) {
+			char sec[32];
+			snprintf(sec, sizeof(sec), "namespace %u", sc->ns[i].nsid);
+			if (strcmp(sc->ns[i].path, sc->ns[j].path) == 0) {
+				cfg_error_at(err, errlen, file, sec, "path", "%s is also the path of "
+					     "[namespace %u] (expected a directory per namespace)",
+					     sc->ns[i].path, sc->ns[j].nsid);
+				return -1;
+			}
+			if (sc->ns[i].have_uuid && sc->ns[j].have_uuid &&
+			    memcmp(sc->ns[i].uuid, sc->ns[j].uuid, 16) == 0) {
+				cfg_error_at(err, errlen, file, sec, "uuid", "also the uuid of "
+					     "[namespace %u] (expected a unique UUID)", sc->ns[j].nsid);
+				return -1;
+			}
+		}
+	return 0;
+}
+
+int cfg_subsys_parse(FILE *fp, const char *name, const char *stem, const char *data_dir,
+		     struct subsys_config *sc, char *err, size_t errlen)
+{
+	memset(sc, 0, sizeof(*sc));
+	snprintf(sc->file, sizeof(sc->file), "%s", name);
+	snprintf(sc->model, sizeof(sc->model), "znstgt");
+	struct subsys_ctx *ctx = calloc(1, sizeof(*ctx));
+	if (!ctx) {
+		cfg_error_at(err, errlen, name, NULL, NULL, "out of memory");
+		return -1;
+	}
+	ctx->sc = sc;
+	ctx->data_dir = data_dir ? data_dir : "data";
+	ctx->stem = stem;
+	int r = cfg_parse(fp, name, open_section, ctx, err, errlen);
+	if (r == 0)
+		r = finish(ctx, name, err, errlen);
+	free(ctx);
+	return r;
+}
+
+int config_load_subsys(const char *path, const char *data_dir, struct subsys_config *sc,
+		       char *err, size_t errlen)
+{
+	FILE *fp = fopen(path, "r");
+	if (!fp) {
+		cfg_error_at(err, errlen, path, NULL, NULL, "cannot open: %s", strerror(errno));
+		return -1;
+	}
+	/* The file's name without directory and extension: conf/zoned.ini -> zoned. */
+	const char *base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	char stem[256];
+	snprintf(stem, sizeof(stem), "%s", base);
+	char *dot = strrchr(stem, '.');
+	if (dot && dot != stem)
+		*dot = '\0';
+	int r = cfg_subsys_parse(fp, path, stem, data_dir, sc, err, errlen);
+	fclose(fp);
+	return r;
+}

@@ -1,0 +1,713 @@
+/*
+ * A namespace: its data file, its identity, and for a zoned namespace the
+ * zone engine and its durable metadata, with one group-commit thread.
+ *
+ * Group commit (design.md, "Durable zone state"). ns_sync() queues a
+ * callback; the commit thread takes every queued callback at once, then
+ *   1. snapshots the zones changed since the last commit,
+ *   2. fdatasyncs the data file (if anything was written since the last sync),
+ *   3. writes the journal records for those zones and fdatasyncs the journal,
+ *   4. applies them to the image, checkpoints when the journal is long,
+ *   5. runs the callbacks.
+ * Every callback queued before step 1 sees its write or transition durable,
+ * and all of them share the two fdatasyncs. Step 2 before step 3 is what
+ * keeps a write pointer from ever pointing past durable data.
+ */
+#include "ns.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <nvme/types.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "blockstore.h"
+#include "config.h"
+#include "crc32c.h"
+#include "log.h"
+#include "nvme_wire.h"
+#include "zmeta.h"
+#include "zone.h"
+
+#define ST_GENERIC(sc) (NVME_STATUS(NVME_SCT_GENERIC, (sc)) | NVME_STATUS_DNR)
+
+struct sync_waiter {
+	ns_sync_cb cb;
+	void *arg;
+};
+
+struct waiter_list {
+	struct sync_waiter *v;
+	size_t n, cap;
+};
+
+struct ns {
+	struct ns_info info;
+	char dir[PATH_MAX];
+	struct blockstore bs;
+	struct zns z;                /* zoned only */
+	struct zmeta meta;           /* zoned only */
+	const struct ns_config *cfg;
+
+	pthread_t commit_thread;
+	pthread_mutex_t commit_lock;
+	pthread_cond_t commit_cond;
+	struct waiter_list queued;   /* under commit_lock */
+	struct waiter_list running;  /* the commit thread's */
+	bool stop, abandoned;
+	uint64_t data_writes;        /* atomic: data writes ended so far */
+	uint64_t data_synced;        /* commit thread: data_writes at the last data sync */
+	int failed;                  /* sticky -errno of a failed sync (atomic) */
+	uint8_t *zde_buf;            /* commit thread: one zone's extension */
+};
+
+/*
+ * A sync that must first wait for written prefixes to catch up (ns_sync,
+ * ZONE_F_GAPPED zones): one zone_waiter per gapped zone; the last one to be
+ * released queues the sync proper.
+ */
+struct gap_barrier {
+	struct ns *ns;
+	ns_sync_cb cb;
+	void *arg;
+	uint32_t pending;            /* waiters not yet released + 1 while arming */
+	struct gap_waiter {
+		struct zone_waiter zw;
+		struct gap_barrier *b;
+	} w[];
+};
+
+static void queue_sync(struct ns *ns, ns_sync_cb cb, void *arg);
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* ---- identity: ns.id keeps the UUID stable across restarts ---- */
+
+/* ns.id, version 1, little-endian, 40 bytes. */
+struct ns_id_file {
+	char magic[8];               /* "ZNSTGTID" */
+	uint32_t version;            /* 1 */
+	uint32_t rsvd;
+	uint8_t uuid[16];
+	uint32_t rsvd2;
+	uint32_t crc;                /* CRC32C of the bytes before it */
+} __attribute__((packed));
+
+static int write_id(const char *path, const uint8_t uuid[16])
+{
+	struct ns_id_file f = { .magic = "ZNSTGTID", .version = htole32(1) };
+	memcpy(f.uuid, uuid, 16);
+	f.crc = htole32(crc32c(&f, offsetof(struct ns_id_file, crc)));
+	char tmp[PATH_MAX + 16];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	int rc = write(fd, &f, sizeof(f)) == (ssize_t)sizeof(f) && !fsync(fd) ? 0 : -EIO;
+	close(fd);
+	if (!rc && rename(tmp, path))
+		rc = -errno;
+	return rc;
+}
+
+static int load_identity(struct ns *ns, const struct ns_config *cfg, bool format, char *err,
+			 size_t errlen)
+{
+	char path[PATH_MAX + 8];
+	snprintf(path, sizeof(path), "%s/ns.id", ns->dir);
+	struct ns_id_file f;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	bool have = false;
+	if (fd >= 0) {
+		ssize_t n = read(fd, &f, sizeof(f));
+		close(fd);
+		if (n != (ssize_t)sizeof(f) || memcmp(f.magic, "ZNSTGTID", 8) ||
+		    le32toh(f.crc) != crc32c(&f, offsetof(struct ns_id_file, crc)) ||
+		    le32toh(f.version) != 1) {
+			if (!format && !cfg->have_uuid)
+				return fail(err, errlen, "%s: damaged identity file; set the "
+					    "namespace's uuid in the configuration or start with "
+					    "--format", path);
+		} else {
+			have = true;
+		}
+	} else if (errno != ENOENT) {
+		return fail(err, errlen, "%s: %s", path, strerror(errno));
+	}
+	uint8_t *u = ns->info.uuid;
+	if (cfg->have_uuid) {
+		memcpy(u, cfg->uuid, 16);
+	} else if (have && !format) {
+		memcpy(u, f.uuid, 16);
+	} else {
+		if (getrandom(u, 16, 0) != 16)
+			return fail(err, errlen, "getrandom: %s", strerror(errno));
+		u[6] = (uint8_t)((u[6] & 0x0f) | 0x40); /* RFC 4122 version 4 */
+		u[8] = (uint8_t)((u[8] & 0x3f) | 0x80);
+	}
+	if (!have || format || memcmp(f.uuid, u, 16)) {
+		int rc = write_id(path, u);
+		if (rc)
+			return fail(err, errlen, "%s: %s", path, strerror(-rc));
+	}
+	/* NGUID and EUI-64 follow from the UUID, so all three are unique and
+	 * stable together (host-requirements 3.3). */
+	memcpy(ns->info.nguid, u, 16);
+	ns->info.nguid[0] ^= 0x5a;
+	uint32_t a = crc32c(u, 8), b = crc32c(u + 8, 8);
+	memcpy(ns->info.eui64, &a, 4);
+	memcpy(ns->info.eui64 + 4, &b, 4);
+	return 0;
+}
+
+/* ---- group commit ---- */
+
+static void waiters_push(struct waiter_list *l, ns_sync_cb cb, void *arg)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		struct sync_waiter *v = realloc(l->v, cap * sizeof(*v));
+		if (!v) {
+			cb(arg, ST_GENERIC(NVME_SC_INTERNAL));
+			return;
+		}
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = (struct sync_waiter){ cb, arg };
+}
+
+static uint16_t sync_status(int err)
+{
+	return err ? (uint16_t)(NVME_STATUS(NVME_SCT_MEDIA, NVME_SC_WRITE_FAULT) | NVME_STATUS_DNR) : 0;
+}
+
+/* Steps 1-4 of the group commit (see the top of this file). */
+static int commit_once(struct ns *ns)
+{
+	if (ns->info.zoned) {
+		uint32_t cur = zns_take_dirty(&ns->z);
+		struct zone_snap s;
+		while (zns_snapshot(&ns->z, &cur, &s, ns->zde_buf)) {
+			int rc = zmeta_add(&ns->meta, &s, ns->zde_buf);
+			if (rc)
+				return rc;
+		}
+	}
+	/* Read after the snapshot: a write counted here ended before its
+	 * write pointer could be seen by the snapshot (ns_write_end). */
+	uint64_t w = __atomic_load_n(&ns->data_writes, __ATOMIC_ACQUIRE);
+	if (w != ns->data_synced) {
+		int rc = blockstore_sync(&ns->bs);
+		if (rc)
+			return rc;
+		ns->data_synced = w;
+	}
+	if (!ns->info.zoned)
+		return 0;
+	int rc = zmeta_commit(&ns->meta);
+	if (!rc && zmeta_needs_checkpoint(&ns->meta))
+		rc = zmeta_checkpoint(&ns->meta);
+	return rc;
+}
+
+static void *commit_main(void *arg)
+{
+	struct ns *ns = arg;
+	pthread_mutex_lock(&ns->commit_lock);
+	for (;;) {
+		while (!ns->stop && !ns->queued.n)
+			pthread_cond_wait(&ns->commit_cond, &ns->commit_lock);
+		if (ns->abandoned || (ns->stop && !ns->queued.n))
+			break;
+		struct waiter_list t = ns->running;
+		ns->running = ns->queued;
+		ns->queued = t;
+		ns->queued.n = 0;
+		pthread_mutex_unlock(&ns->commit_lock);
+
+		int rc = __atomic_load_n(&ns->failed, __ATOMIC_ACQUIRE);
+		if (!rc) {
+			rc = commit_once(ns);
+			if (rc) {
+				/* Like a drive that cannot persist: fail this and
+				 * every later write rather than pretend. */
+				log_error("namespace %u: commit failed: %s; namespace is now "
+					  "failed", ns->info.nsid, strerror(-rc));
+				__atomic_store_n(&ns->failed, rc, __ATOMIC_RELEASE);
+			}
+		}
+		for (size_t i = 0; i < ns->running.n; i++)
+			ns->running.v[i].cb(ns->running.v[i].arg, sync_status(rc));
+		ns->running.n = 0;
+		pthread_mutex_lock(&ns->commit_lock);
+	}
+	pthread_mutex_unlock(&ns->commit_lock);
+	return NULL;
+}
+
+static void queue_sync(struct ns *ns, ns_sync_cb cb, void *arg)
+{
+	pthread_mutex_lock(&ns->commit_lock);
+	waiters_push(&ns->queued, cb, arg);
+	pthread_cond_signal(&ns->commit_cond);
+	pthread_mutex_unlock(&ns->commit_lock);
+}
+
+static void barrier_put(struct gap_barrier *b)
+{
+	if (__atomic_sub_fetch(&b->pending, 1, __ATOMIC_ACQ_REL))
+		return;
+	queue_sync(b->ns, b->cb, b->arg);
+	free(b);
+}
+
+static void gap_ready(struct zone_waiter *zw)
+{
+	barrier_put(((struct gap_waiter *)zw)->b);
+}
+
+void ns_sync(struct ns *ns, ns_sync_cb cb, void *arg)
+{
+	uint32_t gapped = ns->info.zoned ? zns_gapped(&ns->z) : 0;
+	if (!gapped) {
+		queue_sync(ns, cb, arg);
+		return;
+	}
+	/* Rare path (a write ended before an older one to the same zone):
+	 * wait for each such zone's prefix. More zones may gap meanwhile;
+	 * those ended after this call and need not be waited for. */
+	struct gap_barrier *b = malloc(sizeof(*b) + gapped * sizeof(b->w[0]));
+	if (!b) {
+		cb(arg, ST_GENERIC(NVME_SC_INTERNAL));
+		return;
+	}
+	*b = (struct gap_barrier){ .ns = ns, .cb = cb, .arg = arg, .pending = 1 };
+	uint32_t used = 0;
+	for (uint32_t i = 0; i < ns->z.g.nr_zones && used < gapped; i++) {
+		if (!(__atomic_load_n(&ns->z.zones[i].flags, __ATOMIC_RELAXED) & ZONE_F_GAPPED))
+			continue;
+		struct gap_waiter *gw = &b->w[used];
+		gw->b = b;
+		gw->zw.ready = gap_ready;
+		__atomic_add_fetch(&b->pending, 1, __ATOMIC_ACQ_REL);
+		if (zns_wait_gap(&ns->z, i, &gw->zw))
+			used++;
+		else
+			__atomic_sub_fetch(&b->pending, 1, __ATOMIC_ACQ_REL);
+	}
+	barrier_put(b);
+}
+
+/* Wait for a sync from an I/O thread (blocking). */
+struct sync_wait {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+	uint16_t status;
+};
+
+static void sync_wait_cb(void *arg, uint16_t status)
+{
+	struct sync_wait *sw = arg;
+	pthread_mutex_lock(&sw->lock);
+	sw->done = true;
+	sw->status = status;
+	pthread_cond_signal(&sw->cond);
+	pthread_mutex_unlock(&sw->lock);
+}
+
+static uint16_t sync_and_wait(struct ns *ns)
+{
+	struct sync_wait sw = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0 };
+	ns_sync(ns, sync_wait_cb, &sw);
+	pthread_mutex_lock(&sw.lock);
+	while (!sw.done)
+		pthread_cond_wait(&sw.cond, &sw.lock);
+	pthread_mutex_unlock(&sw.lock);
+	return sw.status;
+}
+
+/* ---- open / close ---- */
+
+static int mkdir_p(const char *path)
+{
+	char buf[PATH_MAX];
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(buf, 0755) && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, 0755) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static void fill_info(struct ns *ns, const struct ns_config *cfg)
+{
+	struct ns_info *in = &ns->info;
+	in->nsid = cfg->nsid;
+	in->zoned = cfg->zoned;
+	in->lba_shift = cfg->lba_size == 512 ? 9 : 12;
+	in->nlbas = cfg->size >> in->lba_shift;
+	in->write_cache = cfg->write_cache;
+	if (!cfg->zoned)
+		return;
+	in->zone_size = cfg->zone_size >> in->lba_shift;
+	in->zone_cap = (cfg->zone_capacity ? cfg->zone_capacity : cfg->zone_size) >> in->lba_shift;
+	in->nr_zones = (uint32_t)(in->nlbas / in->zone_size);
+	in->max_open = cfg->max_open;
+	in->max_active = cfg->max_active;
+	in->zde_size = cfg->zde_size;
+	in->zasl_bytes = cfg->zone_append_max ? cfg->zone_append_max : 128 * 1024;
+	in->cross_zone_read = cfg->cross_zone_read;
+}
+
+/* Config lists -> zone indexes: an explicit list, or the last N zones. */
+static uint32_t zone_list(const uint32_t *list, uint32_t len, uint32_t count, uint32_t nr_zones,
+			  uint32_t *out)
+{
+	if (len) {
+		memcpy(out, list, len * sizeof(*out));
+		return len;
+	}
+	uint32_t n = count < nr_zones ? count : nr_zones;
+	for (uint32_t k = 0; k < n; k++)
+		out[k] = nr_zones - n + k;
+	return n;
+}
+
+/*
+ * Space above each write pointer holds no data the host can rely on: after a
+ * crash it may hold writes that never became durable. Zero it, so that reads
+ * above the write pointer return zeros as DLFEAT promises.
+ */
+static int scrub_above_wp(struct ns *ns)
+{
+	for (uint32_t i = 0; i < ns->z.g.nr_zones; i++) {
+		struct zone *zn = &ns->z.zones[i];
+		uint64_t end = zns_zslba(&ns->z, i) + ns->z.g.zone_size;
+		if (zn->state == NVME_ZNS_ZS_FULL || zn->state == NVME_ZNS_ZS_OFFLINE ||
+		    zn->state == NVME_ZNS_ZS_READ_ONLY || zn->wp >= end)
+			continue;
+		int rc = blockstore_zero(&ns->bs, zn->wp, end - zn->wp);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int open_zoned(struct ns *ns, const struct ns_config *cfg, bool format, char *err,
+		      size_t errlen)
+{
+	const struct ns_info *in = &ns->info;
+	struct zns_geom g = {
+		.lba_shift = in->lba_shift,
+		.zone_size = in->zone_size,
+		.zone_cap = in->zone_cap,
+		.nr_zones = in->nr_zones,
+		.max_open = in->max_open,
+		.max_active = in->max_active,
+		.zde_size = in->zde_size,
+		.zasl_nlb = in->zasl_bytes >> in->lba_shift,
+		.cross_zone_read = in->cross_zone_read,
+	};
+	if (zns_init(&ns->z, &g) || (in->zde_size && !(ns->zde_buf = malloc(in->zde_size))))
+		return fail(err, errlen, "namespace %u: bad zone geometry or out of memory", in->nsid);
+	struct zmeta_geom mg = {
+		.nsid = in->nsid,
+		.lba_shift = in->lba_shift,
+		.nlbas = in->nlbas,
+		.zone_size = in->zone_size,
+		.zone_cap = in->zone_cap,
+		.nr_zones = in->nr_zones,
+		.zde_size = in->zde_size,
+		.max_open = in->max_open,
+		.max_active = in->max_active,
+		.jnl_limit = cfg->journal_size,
+	};
+	if (zmeta_open(&ns->meta, ns->dir, &mg, format, &ns->z, err, errlen))
+		return -1;
+	if (ns->meta.replayed)
+		log_info("namespace %u: replayed %llu journal record(s)", in->nsid,
+			 (unsigned long long)ns->meta.replayed);
+
+	uint32_t *off = calloc(in->nr_zones, sizeof(*off)), *ro = calloc(in->nr_zones, sizeof(*ro));
+	if (!off || !ro) {
+		free(off);
+		free(ro);
+		return fail(err, errlen, "out of memory");
+	}
+	uint32_t noff = zone_list(cfg->offline_list, cfg->offline_list_len, cfg->offline_count,
+				  in->nr_zones, off);
+	uint32_t nro = zone_list(cfg->readonly_list, cfg->readonly_list_len, cfg->readonly_count,
+				 in->nr_zones, ro);
+	uint32_t changed = zns_power_up(&ns->z, off, noff, ro, nro);
+	free(off);
+	free(ro);
+	if (changed)
+		log_info("namespace %u: power-up closed, emptied or finished %u zone(s)", in->nsid,
+			 changed);
+	const char *bad = zns_check(&ns->z);
+	if (bad)
+		return fail(err, errlen, "namespace %u: recovered zone state is inconsistent: %s",
+			    in->nsid, bad);
+	int rc = scrub_above_wp(ns);
+	if (!rc)
+		rc = blockstore_sync(&ns->bs);
+	/* Record the power-up changes, then start a fresh journal generation
+	 * (zmeta.h: stale records can never be replayed again). */
+	if (!rc)
+		rc = commit_once(ns);
+	if (!rc)
+		rc = zmeta_checkpoint(&ns->meta);
+	if (rc)
+		return fail(err, errlen, "namespace %u: %s", in->nsid, strerror(-rc));
+	return 0;
+}
+
+int ns_open(const struct ns_config *cfg, bool format, struct ns **out, char *err, size_t errlen)
+{
+	struct ns *ns = calloc(1, sizeof(*ns));
+	if (!ns)
+		return fail(err, errlen, "out of memory");
+	ns->cfg = cfg;
+	ns->bs.fd = -1;
+	fill_info(ns, cfg);
+	snprintf(ns->dir, sizeof(ns->dir), "%s", cfg->path);
+	int rc = mkdir_p(ns->dir);
+	if (rc) {
+		fail(err, errlen, "%s: %s", ns->dir, strerror(-rc));
+		goto out;
+	}
+	if (load_identity(ns, cfg, format, err, errlen))
+		goto out;
+	char data[PATH_MAX + 8];
+	snprintf(data, sizeof(data), "%s/data", ns->dir);
+	rc = blockstore_open(&ns->bs, data, ns->info.lba_shift, ns->info.nlbas, format);
+	if (rc) {
+		fail(err, errlen, "%s: %s", data, strerror(-rc));
+		goto out;
+	}
+	if (ns->info.zoned && open_zoned(ns, cfg, format, err, errlen))
+		goto out;
+	pthread_mutex_init(&ns->commit_lock, NULL);
+	pthread_cond_init(&ns->commit_cond, NULL);
+	if (pthread_create(&ns->commit_thread, NULL, commit_main, ns)) {
+		fail(err, errlen, "namespace %u: cannot start its commit thread", ns->info.nsid);
+		goto out;
+	}
+	*out = ns;
+	return 0;
+out:
+	if (ns->info.zoned) {
+		zmeta_close(&ns->meta);
+		zns_destroy(&ns->z);
+	}
+	blockstore_close(&ns->bs);
+	free(ns->zde_buf);
+	free(ns);
+	return -1;
+}
+
+static void stop_commit_thread(struct ns *ns, bool abandon)
+{
+	pthread_mutex_lock(&ns->commit_lock);
+	ns->stop = true;
+	ns->abandoned = abandon;
+	pthread_cond_signal(&ns->commit_cond);
+	pthread_mutex_unlock(&ns->commit_lock);
+	pthread_join(ns->commit_thread, NULL);
+}
+
+static void ns_free(struct ns *ns)
+{
+	if (ns->info.zoned) {
+		zmeta_close(&ns->meta);
+		zns_destroy(&ns->z);
+	}
+	blockstore_close(&ns->bs);
+	pthread_mutex_destroy(&ns->commit_lock);
+	pthread_cond_destroy(&ns->commit_cond);
+	free(ns->queued.v);
+	free(ns->running.v);
+	free(ns->zde_buf);
+	free(ns);
+}
+
+void ns_close(struct ns *ns)
+{
+	stop_commit_thread(ns, false);
+	if (!ns->failed) {
+		int rc = commit_once(ns);
+		if (!rc && ns->info.zoned)
+			rc = zmeta_checkpoint(&ns->meta);
+		if (rc)
+			log_error("namespace %u: final checkpoint failed: %s", ns->info.nsid,
+				  strerror(-rc));
+	}
+	ns_free(ns);
+}
+
+void ns_abandon(struct ns *ns)
+{
+	stop_commit_thread(ns, true);
+	ns_free(ns);
+}
+
+const struct ns_info *ns_info(const struct ns *ns)
+{
+	return &ns->info;
+}
+
+/* ---- I/O ---- */
+
+static uint16_t range_check(const struct ns *ns, uint64_t slba, uint64_t nlb)
+{
+	if (!nlb || slba >= ns->info.nlbas || nlb > ns->info.nlbas - slba)
+		return ST_GENERIC(NVME_SC_LBA_RANGE);
+	return 0;
+}
+
+static uint16_t io_status(int rc, bool write)
+{
+	if (!rc)
+		return 0;
+	return (uint16_t)(NVME_STATUS(NVME_SCT_MEDIA, write ? NVME_SC_WRITE_FAULT : NVME_SC_READ_ERROR) |
+			  NVME_STATUS_DNR);
+}
+
+uint16_t ns_read_check(struct ns *ns, uint64_t slba, uint32_t nlb)
+{
+	return ns->info.zoned ? zns_read_check(&ns->z, slba, nlb) : range_check(ns, slba, nlb);
+}
+
+uint16_t ns_read(struct ns *ns, uint64_t slba, uint32_t nlb, const struct iovec *iov, int iovcnt)
+{
+	return io_status(blockstore_read(&ns->bs, slba, nlb, iov, iovcnt), false);
+}
+
+uint16_t ns_write_begin(struct ns *ns, struct ns_write *w, enum ns_write_kind kind,
+			uint64_t slba, uint32_t nlb)
+{
+	if (__atomic_load_n(&ns->failed, __ATOMIC_ACQUIRE))
+		return io_status(-EIO, true);
+	if (ns->info.zoned)
+		return zns_write_begin(&ns->z, w, kind, slba, nlb);
+	if (kind == NS_ZONE_APPEND)
+		return (uint16_t)(NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INVALID_OPCODE) | NVME_STATUS_DNR);
+	w->kind = (uint8_t)kind;
+	w->slba = slba;
+	w->nlb = nlb;
+	return range_check(ns, slba, nlb);
+}
+
+uint16_t ns_write_data(struct ns *ns, struct ns_write *w, const struct iovec *iov, int iovcnt)
+{
+	int rc = w->kind == NS_WRITE_ZEROES ? blockstore_zero(&ns->bs, w->slba, w->nlb)
+					    : blockstore_write(&ns->bs, w->slba, w->nlb, iov, iovcnt);
+	return io_status(rc, true);
+}
+
+void ns_write_end(struct ns *ns, struct ns_write *w, uint16_t status)
+{
+	/* Count the write before publishing its write pointer (commit_once
+	 * reads the counter after its snapshot). */
+	__atomic_add_fetch(&ns->data_writes, 1, __ATOMIC_RELEASE);
+	if (ns->info.zoned)
+		zns_write_end(&ns->z, w, status == 0);
+}
+
+uint16_t ns_deallocate(struct ns *ns, uint64_t slba, uint64_t nlb)
+{
+	uint16_t st = range_check(ns, slba, nlb);
+	if (st)
+		return st;
+	/* On a zoned namespace deallocation is advisory (it would move no
+	 * write pointer), so it is not done: the zone's data stays readable. */
+	if (ns->info.zoned)
+		return 0;
+	int rc = blockstore_zero(&ns->bs, slba, nlb);
+	if (!rc)
+		__atomic_add_fetch(&ns->data_writes, 1, __ATOMIC_RELEASE);
+	return io_status(rc, true);
+}
+
+/* ---- ZNS ---- */
+
+static int zero_range(void *ctx, uint64_t lba, uint64_t nlb)
+{
+	return blockstore_zero(&((struct ns *)ctx)->bs, lba, nlb);
+}
+
+static uint16_t not_zoned(void)
+{
+	return (uint16_t)(NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INVALID_OPCODE) | NVME_STATUS_DNR);
+}
+
+uint16_t ns_zone_mgmt_send(struct ns *ns, uint64_t slba, uint8_t zsa, bool select_all,
+			   const void *zde)
+{
+	if (!ns->info.zoned)
+		return not_zoned();
+	if (__atomic_load_n(&ns->failed, __ATOMIC_ACQUIRE))
+		return io_status(-EIO, true);
+	uint16_t st = zns_mgmt_send(&ns->z, slba, zsa, select_all, zde);
+	if (st || zsa != NVME_ZNS_ZSA_RESET)
+		return st;
+	/*
+	 * Reset gives the zone's space back - but only once the Reset is
+	 * durable: zeroing first would, after a crash that lost the Reset,
+	 * bring the zone back with its old write pointer over zeros. Then
+	 * zero above the write pointer with the zone locked, so that a write
+	 * given a range after the Reset is never erased. (Blocks: I/O threads
+	 * only.)
+	 */
+	st = sync_and_wait(ns);
+	if (st)
+		return st;
+	uint32_t first = select_all ? 0 : zns_zone_of(&ns->z, slba);
+	uint32_t last = select_all ? ns->z.g.nr_zones - 1 : first;
+	for (uint32_t i = first; i <= last; i++) {
+		if (__atomic_load_n(&ns->z.zones[i].state, __ATOMIC_RELAXED) != NVME_ZNS_ZS_EMPTY)
+			continue;
+		int rc = zns_above_wp(&ns->z, i, zero_range, ns);
+		if (rc)
+			return io_status(rc, true);
+	}
+	return 0;
+}
+
+uint16_t ns_zone_report(struct ns *ns, uint64_t slba, uint8_t zra, uint8_t zrasf, bool partial,
+			void *buf, size_t len)
+{
+	if (!ns->info.zoned)
+		return not_zoned();
+	return zns_report(&ns->z, slba, zra, zrasf, partial, buf, len);
+}
+
+uint16_t ns_changed_zones(struct ns *ns, uint64_t *zids, uint16_t max)
+{
+	return ns->info.zoned ? zns_changed_zones(&ns->z, zids, max) : 0;
+}

@@ -1,0 +1,815 @@
+/*
+ * Zone engine: the ZNS zone state machine, resource limits, write pointer
+ * reservation and zone reports. See zone.h for the locking rules.
+ *
+ * States (ZNS 2.1.1): ZSE Empty, ZSIO Implicitly Opened, ZSEO Explicitly
+ * Opened, ZSC Closed, ZSF Full, ZSRO Read Only, ZSO Offline. A zone is
+ * "open" in ZSIO/ZSEO and "active" in ZSIO/ZSEO/ZSC.
+ */
+#include "zone.h"
+
+#include <endian.h>
+#include <nvme/types.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nvme_wire.h"
+
+#define ST(sc) (NVME_STATUS(NVME_SCT_CMD_SPECIFIC, (sc)) | NVME_STATUS_DNR)
+#define ST_GENERIC(sc) (NVME_STATUS(NVME_SCT_GENERIC, (sc)) | NVME_STATUS_DNR)
+
+#define S_EMPTY NVME_ZNS_ZS_EMPTY
+#define S_IOPEN NVME_ZNS_ZS_IMPL_OPEN
+#define S_EOPEN NVME_ZNS_ZS_EXPL_OPEN
+#define S_CLOSED NVME_ZNS_ZS_CLOSED
+#define S_RO NVME_ZNS_ZS_READ_ONLY
+#define S_FULL NVME_ZNS_ZS_FULL
+#define S_OFFLINE NVME_ZNS_ZS_OFFLINE
+
+static bool is_open(uint8_t s) { return s == S_IOPEN || s == S_EOPEN; }
+static bool is_active(uint8_t s) { return is_open(s) || s == S_CLOSED; }
+
+int zns_init(struct zns *z, const struct zns_geom *g)
+{
+	memset(z, 0, sizeof(*z));
+	if (!g->nr_zones || !g->zone_size || (g->zone_size & (g->zone_size - 1)) ||
+	    !g->zone_cap || g->zone_cap > g->zone_size)
+		return -1;
+	z->g = *g;
+	z->zone_shift = (uint32_t)__builtin_ctzll(g->zone_size);
+	z->zones = calloc(g->nr_zones, sizeof(*z->zones));
+	if (g->zde_size)
+		z->zde = calloc(g->nr_zones, g->zde_size);
+	z->changed = calloc(g->nr_zones, sizeof(*z->changed));
+	if (!z->zones || (g->zde_size && !z->zde) || !z->changed) {
+		zns_destroy(z);
+		return -1;
+	}
+	pthread_mutex_init(&z->state_lock, NULL);
+	pthread_mutex_init(&z->dirty_lock, NULL);
+	z->iopen_head = z->iopen_tail = ZONE_NIL;
+	for (uint32_t i = 0; i < g->nr_zones; i++) {
+		struct zone *zn = &z->zones[i];
+		pthread_mutex_init(&zn->lock, NULL);
+		zn->state = S_EMPTY;
+		zn->wp = zn->wp_done = zn->wp_ended = zns_zslba(z, i);
+		zn->iopen_prev = zn->iopen_next = ZONE_NIL;
+	}
+	return 0;
+}
+
+void zns_destroy(struct zns *z)
+{
+	if (z->zones) {
+		for (uint32_t i = 0; i < z->g.nr_zones; i++)
+			pthread_mutex_destroy(&z->zones[i].lock);
+		pthread_mutex_destroy(&z->state_lock);
+		pthread_mutex_destroy(&z->dirty_lock);
+	}
+	free(z->zones);
+	free(z->zde);
+	free(z->changed);
+	memset(z, 0, sizeof(*z));
+}
+
+/* ---- bookkeeping shared by every transition ---- */
+
+static void mark_dirty(struct zns *z, uint32_t i)
+{
+	pthread_mutex_lock(&z->dirty_lock);
+	struct zone *zn = &z->zones[i];
+	if (!zn->dirty_next) {
+		zn->dirty_next = ZONE_NIL; /* listed, last */
+		if (z->dirty_tail)
+			z->zones[z->dirty_tail - 1].dirty_next = i + 1;
+		else
+			z->dirty_head = i + 1;
+		z->dirty_tail = i + 1;
+	}
+	pthread_mutex_unlock(&z->dirty_lock);
+}
+
+static void iopen_unlink(struct zns *z, uint32_t i)
+{
+	struct zone *zn = &z->zones[i];
+	if (zn->iopen_prev != ZONE_NIL)
+		z->zones[zn->iopen_prev].iopen_next = zn->iopen_next;
+	else
+		z->iopen_head = zn->iopen_next;
+	if (zn->iopen_next != ZONE_NIL)
+		z->zones[zn->iopen_next].iopen_prev = zn->iopen_prev;
+	else
+		z->iopen_tail = zn->iopen_prev;
+	zn->iopen_prev = zn->iopen_next = ZONE_NIL;
+}
+
+static void iopen_append(struct zns *z, uint32_t i)
+{
+	struct zone *zn = &z->zones[i];
+	zn->iopen_prev = z->iopen_tail;
+	zn->iopen_next = ZONE_NIL;
+	if (z->iopen_tail != ZONE_NIL)
+		z->zones[z->iopen_tail].iopen_next = i;
+	else
+		z->iopen_head = i;
+	z->iopen_tail = i;
+}
+
+/*
+ * Move zone i to state `to`, keeping the open/active counters and the
+ * implicitly-open list right. Caller holds state_lock and the zone's lock.
+ */
+static void set_state(struct zns *z, uint32_t i, uint8_t to)
+{
+	struct zone *zn = &z->zones[i];
+	uint8_t from = zn->state;
+	if (from == to)
+		return;
+	if (is_open(from))
+		z->nr_open--;
+	if (is_active(from))
+		z->nr_active--;
+	if (from == S_IOPEN)
+		iopen_unlink(z, i);
+	if (is_open(to))
+		z->nr_open++;
+	if (is_active(to))
+		z->nr_active++;
+	if (to == S_IOPEN)
+		iopen_append(z, i);
+	zn->state = to;
+	if (to != S_FULL)
+		zn->flags &= ~ZONE_F_FINISHED;
+	mark_dirty(z, i);
+}
+
+/*
+ * Make room for one more open zone (ZNS 2.1.1.4.1): when the open limit is
+ * reached the controller may close an implicitly opened zone. The oldest one
+ * is chosen. Returns false if every open zone is explicitly opened.
+ */
+static bool ensure_open_slot(struct zns *z, uint32_t except)
+{
+	if (!z->g.max_open || z->nr_open < z->g.max_open)
+		return true;
+	uint32_t victim = z->iopen_head;
+	if (victim == except)
+		victim = z->zones[victim].iopen_next;
+	if (victim == ZONE_NIL)
+		return false;
+	struct zone *v = &z->zones[victim];
+	pthread_mutex_lock(&v->lock);
+	set_state(z, victim, S_CLOSED);
+	pthread_mutex_unlock(&v->lock);
+	return true;
+}
+
+/*
+ * Check and take the resources for moving zone i (currently `from`) into an
+ * open state (ZNS 2.1.1.4). Caller holds state_lock.
+ */
+static uint16_t open_resources(struct zns *z, uint32_t i, uint8_t from)
+{
+	if (from == S_EMPTY && z->g.max_active && z->nr_active >= z->g.max_active)
+		return ST(NVME_SC_ZNS_TOO_MANY_ACTIVE);
+	if (!is_open(from) && !ensure_open_slot(z, i))
+		return ST(NVME_SC_ZNS_TOO_MANY_OPENS);
+	return 0;
+}
+
+static void set_gapped(struct zns *z, struct zone *zn, bool gapped)
+{
+	if (gapped == !!(zn->flags & ZONE_F_GAPPED))
+		return;
+	zn->flags ^= ZONE_F_GAPPED;
+	__atomic_add_fetch(&z->nr_gapped, gapped ? 1u : (uint32_t)-1, __ATOMIC_RELEASE);
+}
+
+/* Release the waiters whose target the written prefix reached (all of them
+ * when all is set). Caller holds the zone lock. */
+static void wake_waiters(struct zone *zn, bool all)
+{
+	struct zone_waiter **pp = &zn->waiters;
+	while (*pp) {
+		struct zone_waiter *zw = *pp;
+		if (all || zw->target <= zn->wp_done) {
+			*pp = zw->next;
+			zw->ready(zw);
+		} else {
+			pp = &zw->next;
+		}
+	}
+}
+
+/* Forget writes still in flight (Reset/Finish/Offline): their completions
+ * will be ignored, and nobody waits for them any more. */
+static void drop_inflight(struct zns *z, struct zone *zn)
+{
+	zn->epoch++;
+	zn->inflight = zn->inflight_tail = NULL;
+	set_gapped(z, zn, false);
+	wake_waiters(zn, true);
+}
+
+/* ---- I/O checks (ZNS 3.4.4 Write, 3.4.5 Write Zeroes, 3.4.6 Zone Append) ---- */
+
+uint16_t zns_read_check(struct zns *z, uint64_t slba, uint32_t nlb)
+{
+	uint64_t n = zns_nlbas(z);
+	if (!nlb || slba >= n || nlb > n - slba)
+		return ST_GENERIC(NVME_SC_LBA_RANGE);
+	uint32_t first = zns_zone_of(z, slba), last = zns_zone_of(z, slba + nlb - 1);
+	if (first != last && !z->g.cross_zone_read)
+		return ST(NVME_SC_ZNS_BOUNDARY_ERROR);
+	/* Reads of an offline zone fail (ZNS 2.1.1.7); every other state reads. */
+	for (uint32_t i = first; i <= last; i++)
+		if (__atomic_load_n(&z->zones[i].state, __ATOMIC_RELAXED) == S_OFFLINE)
+			return ST(NVME_SC_ZNS_OFFLINE);
+	return 0;
+}
+
+static uint16_t state_write_error(uint8_t s)
+{
+	switch (s) {
+	case S_FULL: return ST(NVME_SC_ZNS_FULL);
+	case S_RO: return ST(NVME_SC_ZNS_READ_ONLY);
+	case S_OFFLINE: return ST(NVME_SC_ZNS_OFFLINE);
+	default: return 0;
+	}
+}
+
+/*
+ * Range checks that need the zone's write pointer. Caller holds the zone lock.
+ * For Zone Append the LBA is the write pointer; for Write it must equal it.
+ */
+static uint16_t write_range_check(struct zns *z, struct zone *zn, uint32_t i,
+				  enum ns_write_kind kind, uint64_t slba, uint32_t nlb)
+{
+	uint16_t st = state_write_error(zn->state);
+	if (st)
+		return st;
+	uint64_t end = zns_zslba(z, i) + z->g.zone_cap;
+	if (kind == NS_ZONE_APPEND) {
+		if (nlb > end - zn->wp)
+			return ST(NVME_SC_ZNS_BOUNDARY_ERROR);
+		return 0;
+	}
+	if (slba != zn->wp)
+		return ST(NVME_SC_ZNS_INVALID_WRITE);
+	if (nlb > end - slba)
+		return ST(NVME_SC_ZNS_BOUNDARY_ERROR);
+	return 0;
+}
+
+/* Reserve [wp, wp + nlb) for w. Caller holds the zone lock; range checked. */
+static void reserve(struct zone *zn, uint32_t i, struct ns_write *w)
+{
+	w->slba = zn->wp;
+	w->zone = i;
+	w->epoch = zn->epoch;
+	w->next = NULL;
+	w->prev = zn->inflight_tail;
+	zn->wp += w->nlb;
+	if (zn->inflight_tail)
+		zn->inflight_tail->next = w;
+	else
+		zn->inflight = w;
+	zn->inflight_tail = w;
+}
+
+uint16_t zns_write_begin(struct zns *z, struct ns_write *w, enum ns_write_kind kind,
+			 uint64_t slba, uint32_t nlb)
+{
+	uint64_t n = zns_nlbas(z);
+	w->kind = (uint8_t)kind;
+	w->nlb = nlb;
+	if (!nlb || slba >= n || nlb > n - slba)
+		return ST_GENERIC(NVME_SC_LBA_RANGE);
+	uint32_t i = zns_zone_of(z, slba);
+	struct zone *zn = &z->zones[i];
+	if (kind == NS_ZONE_APPEND) {
+		/* ZNS 3.4.6: SLBA must be the zone's start; size within ZASL. */
+		if (slba != zns_zslba(z, i))
+			return ST_GENERIC(NVME_SC_INVALID_FIELD);
+		if (nlb > z->g.zasl_nlb)
+			return ST_GENERIC(NVME_SC_INVALID_FIELD);
+	}
+
+	/* Fast path: already open, and this write does not fill the zone. */
+	pthread_mutex_lock(&zn->lock);
+	if (is_open(zn->state)) {
+		uint16_t st = write_range_check(z, zn, i, kind, slba, nlb);
+		if (st) {
+			pthread_mutex_unlock(&zn->lock);
+			return st;
+		}
+		if (zn->wp + nlb < zns_zslba(z, i) + z->g.zone_cap) {
+			reserve(zn, i, w);
+			pthread_mutex_unlock(&zn->lock);
+			return 0;
+		}
+	}
+	pthread_mutex_unlock(&zn->lock);
+
+	/* Slow path: a state transition (implicit open, or full). */
+	pthread_mutex_lock(&z->state_lock);
+	pthread_mutex_lock(&zn->lock);
+	uint16_t st = write_range_check(z, zn, i, kind, slba, nlb);
+	if (!st && !is_open(zn->state)) {
+		/* Empty or Closed: implicit open (ZNS 2.1.1.4.1). */
+		st = open_resources(z, i, zn->state);
+		if (!st)
+			set_state(z, i, S_IOPEN);
+	}
+	if (!st) {
+		reserve(zn, i, w);
+		if (zn->wp == zns_zslba(z, i) + z->g.zone_cap)
+			set_state(z, i, S_FULL);
+	}
+	pthread_mutex_unlock(&zn->lock);
+	pthread_mutex_unlock(&z->state_lock);
+	return st;
+}
+
+void zns_write_end(struct zns *z, struct ns_write *w, bool ok)
+{
+	(void)ok; /* the range is consumed either way (see zone.h) */
+	struct zone *zn = &z->zones[w->zone];
+	pthread_mutex_lock(&zn->lock);
+	if (w->epoch != zn->epoch) {
+		pthread_mutex_unlock(&zn->lock);
+		return;
+	}
+	/* Unlink: the list holds only writes whose data may still be on its
+	 * way, so the written prefix ends where the oldest of them starts. */
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		zn->inflight = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	else
+		zn->inflight_tail = w->prev;
+	uint64_t before = zn->wp_done;
+	zn->wp_done = zn->inflight ? zn->inflight->slba : zn->wp;
+	if (w->slba + w->nlb > zn->wp_ended)
+		zn->wp_ended = w->slba + w->nlb;
+	set_gapped(z, zn, zn->wp_ended > zn->wp_done);
+	bool moved = zn->wp_done != before;
+	if (moved)
+		wake_waiters(zn, false);
+	pthread_mutex_unlock(&zn->lock);
+	if (moved)
+		mark_dirty(z, w->zone);
+}
+
+/* ---- Zone Management Send (ZNS 3.4.3) ---- */
+
+/* One action on one zone. Caller holds state_lock and the zone's lock. */
+static uint16_t zone_action(struct zns *z, uint32_t i, uint8_t zsa, const void *zde)
+{
+	struct zone *zn = &z->zones[i];
+	uint64_t zslba = zns_zslba(z, i);
+	uint8_t s = zn->state;
+	uint16_t st;
+
+	switch (zsa) {
+	case NVME_ZNS_ZSA_OPEN: /* 3.4.3.1.3 */
+		if (s == S_EOPEN)
+			return 0;
+		if (s != S_EMPTY && s != S_IOPEN && s != S_CLOSED)
+			return ST(NVME_SC_ZNS_INVAL_TRANSITION);
+		st = open_resources(z, i, s);
+		if (st)
+			return st;
+		set_state(z, i, S_EOPEN);
+		return 0;
+	case NVME_ZNS_ZSA_CLOSE: /* 3.4.3.1.1 */
+		if (s == S_CLOSED)
+			return 0;
+		if (!is_open(s))
+			return ST(NVME_SC_ZNS_INVAL_TRANSITION);
+		/* An open zone with nothing written goes back to Empty
+		 * (Figure 7: ZSIO/ZSEO -> ZSE when the write pointer is at
+		 * the start and no extension is valid). */
+		set_state(z, i, zn->wp == zslba && !(zn->za & NVME_ZNS_ZA_ZDEV) ? S_EMPTY : S_CLOSED);
+		return 0;
+	case NVME_ZNS_ZSA_FINISH: /* 3.4.3.1.2 */
+		if (s == S_FULL)
+			return 0;
+		if (s == S_EMPTY) {
+			if (z->g.max_active && z->nr_active >= z->g.max_active)
+				return ST(NVME_SC_ZNS_TOO_MANY_ACTIVE);
+		} else if (!is_active(s)) {
+			return ST(NVME_SC_ZNS_INVAL_TRANSITION);
+		}
+		drop_inflight(z, zn);
+		zn->wp = zn->wp_done = zn->wp_ended = zslba + z->g.zone_cap;
+		set_state(z, i, S_FULL);
+		zn->flags |= ZONE_F_FINISHED;
+		return 0;
+	case NVME_ZNS_ZSA_RESET: /* 3.4.3.1.4 */
+		if (s == S_RO || s == S_OFFLINE)
+			return ST(NVME_SC_ZNS_INVAL_TRANSITION);
+		drop_inflight(z, zn);
+		zn->wp = zn->wp_done = zn->wp_ended = zslba;
+		if (zn->za & NVME_ZNS_ZA_ZDEV) {
+			zn->za &= (uint8_t)~NVME_ZNS_ZA_ZDEV;
+			memset(z->zde + (size_t)i * z->g.zde_size, 0, z->g.zde_size);
+			zn->flags |= ZONE_F_ZDE_DIRTY;
+		}
+		zn->za &= (uint8_t)~(NVME_ZNS_ZA_ZFC | NVME_ZNS_ZA_FZR | NVME_ZNS_ZA_RZR);
+		set_state(z, i, S_EMPTY);
+		mark_dirty(z, i);
+		return 0;
+	case NVME_ZNS_ZSA_OFFLINE: /* 3.4.3.1.5: only from Read Only */
+		if (s == S_OFFLINE)
+			return 0;
+		if (s != S_RO)
+			return ST(NVME_SC_ZNS_INVAL_TRANSITION);
+		drop_inflight(z, zn);
+		zn->za &= (uint8_t)~NVME_ZNS_ZA_ZDEV;
+		set_state(z, i, S_OFFLINE);
+		return 0;
+	case NVME_ZNS_ZSA_SET_DESC_EXT: /* 3.4.3.1.6: Empty -> Closed, ZDEV */
+		if (!z->g.zde_size)
+			return ST_GENERIC(NVME_SC_INVALID_FIELD);
+		if (s != S_EMPTY)
+			return ST(NVME_SC_ZNS_INVAL_TRANSITION);
+		if (z->g.max_active && z->nr_active >= z->g.max_active)
+			return ST(NVME_SC_ZNS_TOO_MANY_ACTIVE);
+		memcpy(z->zde + (size_t)i * z->g.zde_size, zde, z->g.zde_size);
+		zn->za |= NVME_ZNS_ZA_ZDEV;
+		zn->flags |= ZONE_F_ZDE_DIRTY;
+		set_state(z, i, S_CLOSED);
+		return 0;
+	default:
+		return ST_GENERIC(NVME_SC_INVALID_FIELD);
+	}
+}
+
+/*
+ * Select All (ZNS 3.4.3.1): which zones an action applies to. Zones in other
+ * states are skipped, not errors.
+ */
+static bool select_all_applies(uint8_t zsa, uint8_t s)
+{
+	switch (zsa) {
+	case NVME_ZNS_ZSA_OPEN: return s == S_CLOSED;
+	case NVME_ZNS_ZSA_CLOSE: return is_open(s);
+	case NVME_ZNS_ZSA_FINISH: return is_active(s);
+	case NVME_ZNS_ZSA_RESET: return is_active(s) || s == S_FULL;
+	case NVME_ZNS_ZSA_OFFLINE: return s == S_RO;
+	default: return false;
+	}
+}
+
+static uint16_t select_all(struct zns *z, uint8_t zsa)
+{
+	if (zsa == NVME_ZNS_ZSA_SET_DESC_EXT)
+		return ST_GENERIC(NVME_SC_INVALID_FIELD);
+	if (zsa != NVME_ZNS_ZSA_OPEN && zsa != NVME_ZNS_ZSA_CLOSE && zsa != NVME_ZNS_ZSA_FINISH &&
+	    zsa != NVME_ZNS_ZSA_RESET && zsa != NVME_ZNS_ZSA_OFFLINE)
+		return ST_GENERIC(NVME_SC_INVALID_FIELD);
+	if (zsa == NVME_ZNS_ZSA_OPEN && z->g.max_open) {
+		/* Opening every closed zone must fit in the open limit as a
+		 * whole (closed zones are already active); implicitly opened
+		 * zones may be closed to make room. */
+		uint32_t closed = 0, iopen = 0;
+		for (uint32_t i = 0; i < z->g.nr_zones; i++) {
+			closed += z->zones[i].state == S_CLOSED;
+			iopen += z->zones[i].state == S_IOPEN;
+		}
+		if (z->nr_open - iopen + closed > z->g.max_open)
+			return ST(NVME_SC_ZNS_TOO_MANY_OPENS);
+	}
+	for (uint32_t i = 0; i < z->g.nr_zones; i++) {
+		struct zone *zn = &z->zones[i];
+		pthread_mutex_lock(&zn->lock);
+		uint16_t st = 0;
+		if (select_all_applies(zsa, zn->state))
+			st = zone_action(z, i, zsa, NULL);
+		pthread_mutex_unlock(&zn->lock);
+		if (st)
+			return st;
+	}
+	return 0;
+}
+
+uint16_t zns_mgmt_send(struct zns *z, uint64_t slba, uint8_t zsa, bool all, const void *zde)
+{
+	uint16_t st;
+	pthread_mutex_lock(&z->state_lock);
+	if (all) {
+		st = select_all(z, zsa);
+	} else if (slba >= zns_nlbas(z)) {
+		st = ST_GENERIC(NVME_SC_LBA_RANGE);
+	} else if (slba & (z->g.zone_size - 1)) {
+		st = ST_GENERIC(NVME_SC_INVALID_FIELD); /* not a zone start */
+	} else {
+		uint32_t i = zns_zone_of(z, slba);
+		pthread_mutex_lock(&z->zones[i].lock);
+		st = zone_action(z, i, zsa, zde);
+		pthread_mutex_unlock(&z->zones[i].lock);
+	}
+	pthread_mutex_unlock(&z->state_lock);
+	return st;
+}
+
+/* ---- Zone Management Receive (ZNS 3.4.2) ---- */
+
+static bool report_matches(uint8_t zrasf, uint8_t s)
+{
+	switch (zrasf) {
+	case NVME_ZNS_ZRAS_REPORT_ALL: return true;
+	case NVME_ZNS_ZRAS_REPORT_EMPTY: return s == S_EMPTY;
+	case NVME_ZNS_ZRAS_REPORT_IMPL_OPENED: return s == S_IOPEN;
+	case NVME_ZNS_ZRAS_REPORT_EXPL_OPENED: return s == S_EOPEN;
+	case NVME_ZNS_ZRAS_REPORT_CLOSED: return s == S_CLOSED;
+	case NVME_ZNS_ZRAS_REPORT_FULL: return s == S_FULL;
+	case NVME_ZNS_ZRAS_REPORT_READ_ONLY: return s == S_RO;
+	case NVME_ZNS_ZRAS_REPORT_OFFLINE: return s == S_OFFLINE;
+	default: return false;
+	}
+}
+
+static void fill_desc(struct zns *z, uint32_t i, struct nvme_zns_desc *d)
+{
+	struct zone *zn = &z->zones[i];
+	uint64_t zslba = zns_zslba(z, i);
+	memset(d, 0, sizeof(*d));
+	d->zt = NVME_ZONE_TYPE_SEQWRITE_REQ;
+	d->zs = (uint8_t)(zn->state << 4);
+	d->za = zn->za;
+	d->zcap = htole64(z->g.zone_cap);
+	d->zslba = htole64(zslba);
+	/* The write pointer is not valid in Full, Read Only and Offline
+	 * (ZNS 3.4.2.2.3): report the end of the capacity / all ones. */
+	uint64_t wp = zn->wp;
+	if (zn->state == S_FULL)
+		wp = zslba + z->g.zone_cap;
+	else if (zn->state == S_OFFLINE || zn->state == S_RO)
+		wp = UINT64_MAX;
+	d->wp = htole64(wp);
+}
+
+uint16_t zns_report(struct zns *z, uint64_t slba, uint8_t zra, uint8_t zrasf, bool partial,
+		    void *buf, size_t len)
+{
+	if (slba >= zns_nlbas(z))
+		return ST_GENERIC(NVME_SC_LBA_RANGE);
+	if (zra != NVME_ZNS_ZRA_REPORT_ZONES && zra != NVME_ZNS_ZRA_EXTENDED_REPORT_ZONES)
+		return ST_GENERIC(NVME_SC_INVALID_FIELD);
+	if (zra == NVME_ZNS_ZRA_EXTENDED_REPORT_ZONES && !z->g.zde_size)
+		return ST_GENERIC(NVME_SC_INVALID_FIELD);
+	if (zrasf > NVME_ZNS_ZRAS_REPORT_OFFLINE || len < sizeof(struct nvme_zone_report))
+		return ST_GENERIC(NVME_SC_INVALID_FIELD);
+
+	size_t esize = sizeof(struct nvme_zns_desc) +
+		       (zra == NVME_ZNS_ZRA_EXTENDED_REPORT_ZONES ? z->g.zde_size : 0);
+	size_t room = (len - sizeof(struct nvme_zone_report)) / esize;
+	uint8_t *out = (uint8_t *)buf + sizeof(struct nvme_zone_report);
+	uint64_t matched = 0, copied = 0;
+
+	memset(buf, 0, len);
+	/* The report is a snapshot under state_lock: no zone changes state
+	 * halfway through it. */
+	pthread_mutex_lock(&z->state_lock);
+	for (uint32_t i = zns_zone_of(z, slba); i < z->g.nr_zones; i++) {
+		struct zone *zn = &z->zones[i];
+		pthread_mutex_lock(&zn->lock);
+		if (report_matches(zrasf, zn->state)) {
+			matched++;
+			if (copied < room) {
+				fill_desc(z, i, (struct nvme_zns_desc *)out);
+				if (esize > sizeof(struct nvme_zns_desc))
+					memcpy(out + sizeof(struct nvme_zns_desc),
+					       z->zde + (size_t)i * z->g.zde_size, z->g.zde_size);
+				out += esize;
+				copied++;
+			}
+		}
+		pthread_mutex_unlock(&zn->lock);
+		if (partial && copied == room)
+			break; /* the rest would not be counted anyway */
+	}
+	pthread_mutex_unlock(&z->state_lock);
+	/* Partial Report: the number of descriptors returned; otherwise the
+	 * number of matching zones from slba on (3.4.2.2). */
+	((struct nvme_zone_report *)buf)->nr_zones = htole64(partial ? copied : matched);
+	return 0;
+}
+
+uint16_t zns_changed_zones(struct zns *z, uint64_t *zids, uint16_t max)
+{
+	pthread_mutex_lock(&z->state_lock);
+	uint16_t n;
+	if (z->changed_overflow || z->nr_changed > max) {
+		n = 0xffff;
+	} else {
+		n = (uint16_t)z->nr_changed;
+		memcpy(zids, z->changed, n * sizeof(*zids));
+	}
+	z->nr_changed = 0;
+	z->changed_overflow = false;
+	pthread_mutex_unlock(&z->state_lock);
+	return n;
+}
+
+/* ---- durable side ---- */
+
+bool zns_wait_gap(struct zns *z, uint32_t i, struct zone_waiter *zw)
+{
+	struct zone *zn = &z->zones[i];
+	pthread_mutex_lock(&zn->lock);
+	bool gap = zn->wp_ended > zn->wp_done;
+	if (gap) {
+		zw->target = zn->wp_ended;
+		zw->next = zn->waiters;
+		zn->waiters = zw;
+	}
+	pthread_mutex_unlock(&zn->lock);
+	return gap;
+}
+
+int zns_above_wp(struct zns *z, uint32_t i, int (*fn)(void *ctx, uint64_t lba, uint64_t nlb),
+		 void *ctx)
+{
+	struct zone *zn = &z->zones[i];
+	uint64_t end = zns_zslba(z, i) + z->g.zone_size;
+	pthread_mutex_lock(&zn->lock);
+	int rc = zn->wp < end ? fn(ctx, zn->wp, end - zn->wp) : 0;
+	pthread_mutex_unlock(&zn->lock);
+	return rc;
+}
+
+uint32_t zns_take_dirty(struct zns *z)
+{
+	pthread_mutex_lock(&z->dirty_lock);
+	uint32_t head = z->dirty_head;
+	z->dirty_head = z->dirty_tail = 0;
+	pthread_mutex_unlock(&z->dirty_lock);
+	return head;
+}
+
+bool zns_snapshot(struct zns *z, uint32_t *cursor, struct zone_snap *out, uint8_t *zde)
+{
+	if (!*cursor || *cursor == ZONE_NIL)
+		return false;
+	uint32_t i = *cursor - 1;
+	struct zone *zn = &z->zones[i];
+	/* Unlink first: a change after this point lists the zone again. */
+	pthread_mutex_lock(&z->dirty_lock);
+	*cursor = zn->dirty_next;
+	zn->dirty_next = 0;
+	pthread_mutex_unlock(&z->dirty_lock);
+
+	pthread_mutex_lock(&zn->lock);
+	out->zone = i;
+	out->state = zn->state;
+	out->za = zn->za;
+	out->wp = zn->wp_done;
+	out->zde_dirty = zn->flags & ZONE_F_ZDE_DIRTY;
+	zn->flags &= (uint8_t)~ZONE_F_ZDE_DIRTY;
+	if (out->zde_dirty)
+		memcpy(zde, z->zde + (size_t)i * z->g.zde_size, z->g.zde_size);
+	/* A zone that writes filled, with some of that data still in flight,
+	 * is recorded as still open at the last written LBA: the record must
+	 * never claim data that may not be there. */
+	if (zn->state == S_FULL && !(zn->flags & ZONE_F_FINISHED) &&
+	    zn->wp_done < zns_zslba(z, i) + z->g.zone_cap)
+		out->state = S_IOPEN;
+	pthread_mutex_unlock(&zn->lock);
+	return true;
+}
+
+void zns_load(struct zns *z, uint32_t i, uint8_t state, uint8_t za, uint64_t wp)
+{
+	struct zone *zn = &z->zones[i];
+	pthread_mutex_lock(&z->state_lock);
+	pthread_mutex_lock(&zn->lock);
+	drop_inflight(z, zn);
+	zn->wp = zn->wp_done = zn->wp_ended = wp;
+	zn->za = za;
+	set_state(z, i, state);
+	if (state == S_FULL && wp == zns_zslba(z, i) + z->g.zone_cap)
+		zn->flags &= (uint8_t)~ZONE_F_FINISHED;
+	else if (state == S_FULL)
+		zn->flags |= ZONE_F_FINISHED;
+	pthread_mutex_unlock(&zn->lock);
+	pthread_mutex_unlock(&z->state_lock);
+}
+
+static void note_changed(struct zns *z, uint32_t i)
+{
+	if (z->nr_changed < z->g.nr_zones)
+		z->changed[z->nr_changed++] = zns_zslba(z, i);
+	else
+		z->changed_overflow = true;
+}
+
+static void force_state(struct zns *z, uint32_t i, uint8_t to, uint32_t *changed)
+{
+	struct zone *zn = &z->zones[i];
+	if (zn->state == to || zn->state == S_OFFLINE)
+		return; /* offline is final */
+	pthread_mutex_lock(&zn->lock);
+	if (to == S_OFFLINE)
+		zn->za &= (uint8_t)~NVME_ZNS_ZA_ZDEV;
+	set_state(z, i, to);
+	pthread_mutex_unlock(&zn->lock);
+	note_changed(z, i);
+	(*changed)++;
+}
+
+uint32_t zns_power_up(struct zns *z, const uint32_t *offline, uint32_t nr_offline,
+		      const uint32_t *readonly, uint32_t nr_readonly)
+{
+	uint32_t changed = 0;
+	pthread_mutex_lock(&z->state_lock);
+	/* Open zones close; an open or closed zone with nothing written (and
+	 * no valid extension) goes back to Empty, as drive firmware does. A
+	 * zone can be closed with nothing written when its only writes were
+	 * still in flight at the crash. */
+	for (uint32_t i = 0; i < z->g.nr_zones; i++) {
+		struct zone *zn = &z->zones[i];
+		if (!is_active(zn->state))
+			continue;
+		pthread_mutex_lock(&zn->lock);
+		bool empty = zn->wp == zns_zslba(z, i) && !(zn->za & NVME_ZNS_ZA_ZDEV);
+		uint8_t to = empty ? S_EMPTY : S_CLOSED;
+		if (to != zn->state)
+			changed++;
+		set_state(z, i, to);
+		pthread_mutex_unlock(&zn->lock);
+	}
+	/* Over the active limit (the configuration lowered it, or zones were
+	 * opened past it before): finish the excess, highest zones first. */
+	for (uint32_t i = z->g.nr_zones; i-- > 0 && z->g.max_active &&
+					  z->nr_active > z->g.max_active;) {
+		struct zone *zn = &z->zones[i];
+		if (zn->state != S_CLOSED)
+			continue;
+		pthread_mutex_lock(&zn->lock);
+		zn->wp = zn->wp_done = zn->wp_ended = zns_zslba(z, i) + z->g.zone_cap;
+		set_state(z, i, S_FULL);
+		zn->flags |= ZONE_F_FINISHED;
+		zn->za |= NVME_ZNS_ZA_ZFC; /* Zone Finished by Controller */
+		pthread_mutex_unlock(&zn->lock);
+		changed++;
+	}
+	for (uint32_t k = 0; k < nr_readonly; k++)
+		if (readonly[k] < z->g.nr_zones)
+			force_state(z, readonly[k], S_RO, &changed);
+	for (uint32_t k = 0; k < nr_offline; k++)
+		if (offline[k] < z->g.nr_zones)
+			force_state(z, offline[k], S_OFFLINE, &changed);
+	pthread_mutex_unlock(&z->state_lock);
+	return changed;
+}
+
+const char *zns_check(struct zns *z)
+{
+	static __thread char why[160];
+	uint32_t open = 0, active = 0, iopen = 0;
+	pthread_mutex_lock(&z->state_lock);
+	for (uint32_t i = 0; i < z->g.nr_zones; i++) {
+		struct zone *zn = &z->zones[i];
+		uint64_t zslba = zns_zslba(z, i);
+		open += is_open(zn->state);
+		active += is_active(zn->state);
+		iopen += zn->state == S_IOPEN;
+		const char *bad = NULL;
+		if (zn->state != S_EMPTY && zn->state != S_IOPEN && zn->state != S_EOPEN &&
+		    zn->state != S_CLOSED && zn->state != S_FULL && zn->state != S_RO &&
+		    zn->state != S_OFFLINE)
+			bad = "unknown state";
+		else if (zn->wp_done > zn->wp || zn->wp_ended > zn->wp)
+			bad = "written pointer past reservation";
+		else if (zn->wp < zslba || zn->wp > zslba + z->g.zone_cap)
+			bad = "write pointer outside the zone's capacity";
+		else if (zn->state == S_EMPTY && zn->wp != zslba)
+			bad = "empty zone with write pointer past its start";
+		if (bad) {
+			snprintf(why, sizeof(why), "zone %u: %s (state %#x wp %#llx)", i, bad,
+				 zn->state, (unsigned long long)zn->wp);
+			pthread_mutex_unlock(&z->state_lock);
+			return why;
+		}
+	}
+	uint32_t listed = 0;
+	for (uint32_t i = z->iopen_head; i != ZONE_NIL && listed <= iopen; i = z->zones[i].iopen_next)
+		listed++;
+	const char *bad = NULL;
+	if (open != z->nr_open || active != z->nr_active)
+		bad = "open/active counters disagree with zone states";
+	else if (listed != iopen)
+		bad = "implicitly-open list disagrees with zone states";
+	else if (z->g.max_open && open > z->g.max_open)
+		bad = "more open zones than the limit";
+	else if (z->g.max_active && active > z->g.max_active)
+		bad = "more active zones than the limit";
+	pthread_mutex_unlock(&z->state_lock);
+	return bad;
+}

@@ -1,0 +1,32 @@
+/*
+ * The block store: a namespace's data in one sparse file, LBA n at byte
+ * n << lba_shift. Blocks never written read as zeros (holes); Zone Reset and
+ * Deallocate punch holes so the space goes back to the file system. All calls
+ * block: run them on I/O threads.
+ */
+#ifndef ZNSTGT_BLOCKSTORE_H
+#define ZNSTGT_BLOCKSTORE_H
+
+#include <stdint.h>
+#include <sys/uio.h>
+
+struct blockstore {
+	int fd;
+	uint32_t lba_shift;
+	uint64_t nlbas;
+};
+
+/* Open (create) path with room for nlbas blocks. format: drop old data. */
+int blockstore_open(struct blockstore *bs, const char *path, uint32_t lba_shift, uint64_t nlbas,
+		    int format);
+void blockstore_close(struct blockstore *bs);
+/* Each returns 0 or -errno. */
+int blockstore_read(struct blockstore *bs, uint64_t lba, uint32_t nlb, const struct iovec *iov,
+		    int iovcnt);
+int blockstore_write(struct blockstore *bs, uint64_t lba, uint32_t nlb, const struct iovec *iov,
+		     int iovcnt);
+/* Make [lba, lba + nlb) read as zeros and free its space. */
+int blockstore_zero(struct blockstore *bs, uint64_t lba, uint64_t nlb);
+int blockstore_sync(struct blockstore *bs);
+
+#endif

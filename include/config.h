@@ -1,0 +1,97 @@
+/*
+ * Configuration: znstgt.ini (global) plus one INI file per subsystem,
+ * pulled in by `include = conf/<glob>.ini` (a glob relative to the main file).
+ * Every key has a default and a validation; errors name file, section and
+ * key. See doc/configuration.md for every key.
+ */
+#ifndef ZNSTGT_CONFIG_H
+#define ZNSTGT_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CFG_NQN_MAX 224          /* NVMe Base 2.0, 4.5: NQN is at most 223 bytes + NUL */
+#define CFG_MAX_LISTENERS 16
+#define CFG_MAX_HOSTS 64
+#define CFG_MAX_NAMESPACES 64
+#define CFG_MAX_ZONE_LIST 256
+
+struct listener_config {
+	char addr[64];           /* numeric IPv4 or IPv6 address (no brackets) */
+	char port[8];            /* trsvcid, default "4420" */
+};
+
+struct ns_config {
+	uint32_t nsid;               /* from the section name "[namespace N]", 1..CFG_MAX_NAMESPACES */
+	char path[4096];             /* directory holding this namespace's files
+				      * (default: <data_dir>/<subsystem file stem>/ns<N>) */
+	uint64_t size;               /* bytes; multiple of lba_size (zoned: of zone_size) */
+	uint32_t lba_size;           /* 512 or 4096 (default 4096) */
+	bool zoned;                  /* default yes */
+	uint64_t zone_size;          /* bytes; power of two multiple of lba_size (default 64M) */
+	uint64_t zone_capacity;      /* bytes; 0 < cap <= zone_size, multiple of lba_size
+				      * (default = zone_size) */
+	uint32_t max_open;           /* 0 = no limit (default 0) */
+	uint32_t max_active;         /* 0 = no limit; if both set, max_open <= max_active */
+	uint32_t zone_append_max;    /* bytes; power of two >= 4096 (default 128K) */
+	uint32_t zde_size;           /* bytes; multiple of 64, <= 16320 (default 0) */
+	bool cross_zone_read;        /* default yes */
+	bool write_cache;            /* default no */
+	/* Zones taken offline / read-only at power-up: a count (the last N zones)
+	 * or an explicit list of zone indexes. */
+	uint32_t offline_count;
+	uint32_t offline_list[CFG_MAX_ZONE_LIST];
+	uint32_t offline_list_len;
+	uint32_t readonly_count;
+	uint32_t readonly_list[CFG_MAX_ZONE_LIST];
+	uint32_t readonly_list_len;
+	uint64_t journal_size;       /* bytes of zone journal before a checkpoint (default 64M) */
+	bool have_uuid;              /* uuid = given explicitly (blktests --subsys-uuid) */
+	uint8_t uuid[16];
+};
+
+struct subsys_config {
+	char file[4096];             /* the INI file it came from */
+	char nqn[CFG_NQN_MAX];
+	char serial[21];             /* default derived from the NQN (stable) */
+	char model[41];              /* default "znstgt" */
+	bool allow_any_host;         /* default no, unless no hosts are listed */
+	char hosts[CFG_MAX_HOSTS][CFG_NQN_MAX];
+	int nr_hosts;
+	struct ns_config ns[CFG_MAX_NAMESPACES];
+	int nr_ns;
+	char vfio_user_socket[108];  /* [vfio-user] socket = path (optional) */
+};
+
+struct target_config {
+	char file[4096];
+	struct listener_config listeners[CFG_MAX_LISTENERS];
+	int nr_listeners;            /* default one: 127.0.0.1:4420 */
+	int threads;                 /* 0 = number of online CPUs */
+	int io_threads;              /* default 4 */
+	char data_dir[4096];         /* default ./data, relative to the main file's directory */
+	char log_level[16];          /* error | warn | info | debug */
+	char discovery_nqn[CFG_NQN_MAX]; /* default nqn.2014-08.org.nvmexpress.discovery */
+	char control_socket[108];    /* optional UNIX socket for the control tool */
+	struct subsys_config *subsys;
+	int nr_subsys;
+};
+
+/*
+ * Load path and every file it includes. On error returns -1 with a message
+ * "FILE: [SECTION] KEY: what is wrong" in err. cfg must be freed with
+ * config_free() after a successful load.
+ */
+int config_load(const char *path, struct target_config *cfg, char *err, size_t errlen);
+/* The built-in default (no file): one zoned subsystem on 127.0.0.1:4420. */
+int config_default(struct target_config *cfg, const char *data_dir, char *err, size_t errlen);
+/* Parse just one subsystem file into sc (used by config_load and the blktests hook). */
+int config_load_subsys(const char *path, const char *data_dir, struct subsys_config *sc,
+		       char *err, size_t errlen);
+void config_free(struct target_config *cfg);
+
+/* "64M", "1G", "4096", "128K": bytes. Returns -1 on junk or overflow. */
+int config_parse_size(const char *s, uint64_t *out);
+
+#endif

@@ -1,0 +1,210 @@
+/*
+ * Controllers and the queues bound to them (NVMe Base 2.0, 3.1; NVMe-oF 1.1,
+ * 3.3). A controller is created by the Fabrics Connect of an admin queue and
+ * belongs to one subsystem (subsys.h); I/O queues join it with their own
+ * Connect. Its queues may live on different workers, so the shared parts
+ * are under ctrl->lock; what only the admin queue's worker touches (CC, the
+ * keep-alive timer, most features) needs no lock.
+ *
+ * Lifetime: every bound queue holds a reference, so does every message
+ * posted on the controller's behalf. When the admin queue goes away, or the
+ * keep-alive timer expires, or the subsystem is removed, the controller is
+ * "dead": its other queues are asked to disconnect (through their transport,
+ * on their own workers) and the last reference frees it.
+ */
+#ifndef ZNSTGT_CTRL_H
+#define ZNSTGT_CTRL_H
+
+#include <ev.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <nvme/types.h>
+
+#include "req.h"
+#include "transport.h"
+#include "worker.h"
+
+struct subsys;
+
+#define ZNSTGT_VERSION "0.1"              /* Identify FR, firmware slot 1 */
+
+/* Register values (NVMe Base 2.0, 3.1.3). VS 1.3 is what the Linux target
+ * reports, ZNS included; Linux needs >= 1.3 for CNS 03h. */
+#define NVME_CTRL_VS        0x00010300u
+#define NVME_CTRL_CAP_TO    15u           /* CAP.TO: 7.5 s in 500 ms units */
+
+#define NVME_CTRL_KAS       10u           /* Keep Alive granularity: 100 ms units */
+#define NVME_CTRL_AERL      3u            /* 0's based: four AERs outstanding */
+#define NVME_CTRL_ACL       3u            /* 0's based Abort Command Limit */
+#define NVME_CTRL_MAX_EVENTS 16           /* queued, not yet reported events */
+#define NVME_DISC_KATO_MS   120000u       /* discovery ctrl connected with KATO 0 */
+
+#define NVME_CNTLID_MIN     1u
+#define NVME_CNTLID_MAX     0xffefu       /* FFF0h..FFFFh are reserved */
+
+/* NVMe/TCP's IOSQES/IOCQES (6 = 64 B SQE, 4 = 16 B CQE). */
+#define NVME_NVM_IOSQES     6u
+#define NVME_NVM_IOCQES     4u
+
+/* Zone Descriptor Changed notice (ZNS 1.1, 5.5); libnvme 1.3 lacks it. */
+#define NVME_AER_NOTICE_ZONE_DESCR_CHANGED 0xefu
+
+/* One submission queue, as the core sees it (transport.h has the API). */
+struct nvme_sq {
+	struct worker *worker;
+	struct nvme_port port;
+	char local_addr[64];
+	const struct nvme_sq_ops *ops;
+	void *conn;
+
+	struct nvme_ctrl *ctrl;      /* set by Connect; NULL before */
+	uint16_t qid;
+	uint32_t size;               /* entries (1's based) */
+	uint16_t sqhd;
+	bool sqhd_disabled;
+	bool closed;                 /* nvme_sq_close() ran */
+	bool freed;                  /* the transport let go of it */
+
+	/* The memory outlives nvme_sq_free() while a disconnect message for
+	 * it is still queued on its worker. */
+	atomic_int refs;
+	atomic_bool disconnect_posted;
+	struct worker_msg disconnect_msg;
+	struct nvme_sq *next, *prev; /* every live sq (sq.c) */
+};
+
+struct nvme_ctrl {
+	pthread_mutex_t lock;
+	atomic_int refs;
+	struct subsys *subsys;
+	uint16_t cntlid;
+	bool discovery;
+	char subnqn[NVME_NQN_LENGTH];    /* the NQN the host connected to */
+	char hostnqn[NVME_NQN_LENGTH];
+	uint8_t hostid[16];
+	struct nvme_port port;           /* where the admin queue came in */
+	char local_addr[64];
+	struct nvme_ctrl *next;          /* subsys->ctrls, under subsys->lock */
+
+	/* Registers. CC only on the admin worker; CSTS read by any queue. */
+	uint32_t cc;
+	_Atomic uint32_t csts;
+
+	/* Queues (lock). sqs[0] is the admin queue. */
+	struct nvme_sq *sqs[NVME_MAX_IO_QUEUES + 1];
+	uint16_t nr_io_queues;           /* granted (Number of Queues feature) */
+	atomic_bool dead;                /* torn down: no new queues, no events */
+
+	/* Keep alive (admin worker). */
+	struct worker *worker;
+	ev_timer ka_timer;
+	uint32_t kato_ms;
+
+	/* Features (admin worker, except wce: read by every I/O queue). */
+	uint32_t aec;                    /* Asynchronous Event Configuration (lock) */
+	atomic_bool wce;                 /* Volatile Write Cache enabled */
+	bool ts_set;
+	uint64_t ts_origin_ms;           /* host's timestamp ... */
+	uint64_t ts_set_at_ms;           /* ... at this CLOCK_MONOTONIC time */
+	struct nvme_feat_host_behavior host_behavior;
+
+	/* Asynchronous events (lock; matched on the admin worker). */
+	struct nvme_req *aers[NVME_CTRL_AERL + 1];
+	int nr_aers;
+	uint64_t events[NVME_CTRL_MAX_EVENTS]; /* completion DW0-1 of each */
+	int nr_events;
+	uint32_t aen_masked;             /* NVME_AEN_MASK_* reported, log not read yet */
+	bool aen_posted;
+	struct worker_msg aen_msg;
+
+	/* Changed Namespace List log (lock). */
+	uint32_t changed_ns[NVME_ID_NS_LIST_MAX];
+	int nr_changed_ns;               /* > NVME_ID_NS_LIST_MAX: overflowed */
+};
+
+/* Which reported event waits for which log page to be read (with RAE 0). */
+enum {
+	NVME_AEN_MASK_NS_CHANGED = 1u << 0,  /* log 04h */
+	NVME_AEN_MASK_ZONE_CHANGED = 1u << 1, /* log BFh */
+	NVME_AEN_MASK_DISC_CHANGED = 1u << 2, /* log 70h */
+};
+
+/* ---- queues (sq.c; transport.h has the transport's side) ---- */
+
+void nvme_sq_get(struct nvme_sq *sq);
+void nvme_sq_put(struct nvme_sq *sq);
+/* Have the transport close sq, on sq's worker (any thread; at most once). */
+void nvme_sq_request_disconnect(struct nvme_sq *sq);
+/* Target shutdown: ask every queue, connected or not, to disconnect ... */
+void nvme_sq_disconnect_all(void);
+/* ... and wait until the transports freed them all. False on timeout. */
+bool nvme_sq_wait_all_freed(double timeout_s);
+
+/* ---- lifetime (ctrl.c) ---- */
+
+/*
+ * Admin Connect: create a controller of s for this host, bound to admin_sq
+ * as queue 0 of sqsize entries, with a keep-alive timeout of kato_ms (0: none;
+ * discovery controllers then get NVME_DISC_KATO_MS). Runs on admin_sq's
+ * worker. Returns 0 or a status (no controller ID left).
+ */
+uint16_t nvme_ctrl_create(struct nvme_sq *admin_sq, struct subsys *s, const char *subnqn,
+			  const char *hostnqn, const uint8_t hostid[16], uint32_t kato_ms,
+			  uint32_t sqsize, struct nvme_ctrl **out);
+/* I/O Connect: the live controller cntlid of s, with a reference, or NULL. */
+struct nvme_ctrl *nvme_ctrl_find(struct subsys *s, uint16_t cntlid);
+/* Bind sq as I/O queue qid. Returns 0 or a status; on success the queue
+ * owns the reference the caller got from nvme_ctrl_find(). */
+uint16_t nvme_ctrl_bind_io_queue(struct nvme_ctrl *ctrl, struct nvme_sq *sq, uint16_t qid,
+				 uint32_t sqsize);
+void nvme_ctrl_get(struct nvme_ctrl *ctrl);
+/* A reference unless the count already reached zero (walking a
+ * subsystem's list under its lock, where dying controllers still are). */
+bool nvme_ctrl_tryget(struct nvme_ctrl *ctrl);
+void nvme_ctrl_put(struct nvme_ctrl *ctrl);
+/* Tear the controller down: every queue is asked to disconnect. Any thread. */
+void nvme_ctrl_fatal(struct nvme_ctrl *ctrl, const char *why);
+/* The transport let go of sq (called from nvme_sq_free on sq's worker). */
+void nvme_ctrl_unbind_sq(struct nvme_sq *sq);
+/* The admin queue is closing: abort the parked AERs (nvme_sq_close). */
+void nvme_ctrl_abort_aers(struct nvme_ctrl *ctrl);
+
+/* ---- registers (admin worker) ---- */
+
+uint64_t nvme_ctrl_cap(const struct nvme_ctrl *ctrl);
+/* A Property Set of CC (NVMe Base 2.0, 3.1.3.5 / 3.5): store it verbatim and
+ * run the EN and SHN transitions. */
+void nvme_ctrl_write_cc(struct nvme_ctrl *ctrl, uint32_t cc);
+/* CSTS.RDY: the controller accepts admin (non-Fabrics) and I/O commands. */
+static inline bool nvme_ctrl_ready(const struct nvme_ctrl *ctrl)
+{
+	return atomic_load_explicit(&ctrl->csts, memory_order_acquire) & 1u;
+}
+
+/* ---- keep alive (admin worker) ---- */
+
+void nvme_ctrl_keep_alive(struct nvme_ctrl *ctrl);
+void nvme_ctrl_set_kato(struct nvme_ctrl *ctrl, uint32_t kato_ms);
+
+/* ---- asynchronous events ---- */
+
+/* Park an Asynchronous Event Request (admin worker). Returns 0, or the
+ * status to complete it with at once (limit exceeded). */
+uint16_t nvme_ctrl_park_aer(struct nvme_ctrl *ctrl, struct nvme_req *req);
+/*
+ * Report an event (any thread): type (NVME_AER_*), info, log page, and the
+ * completion's DW1 (the NSID for zone events). It is dropped if the host
+ * did not enable it (aec_bit not in the Asynchronous Event Configuration)
+ * or the same kind (mask) still waits for its log page to be read.
+ */
+void nvme_ctrl_event(struct nvme_ctrl *ctrl, uint8_t type, uint8_t info, uint8_t lid,
+		     uint32_t dw1, uint32_t aec_bit, uint32_t mask);
+/* The host read the log page of a masked event with RAE 0 (any thread). */
+void nvme_ctrl_event_unmask(struct nvme_ctrl *ctrl, uint32_t mask);
+/* Namespace nsid changed: log 04h entry + Namespace Attribute notice. */
+void nvme_ctrl_ns_changed(struct nvme_ctrl *ctrl, uint32_t nsid);
+
+#endif

@@ -1,0 +1,142 @@
+/*
+ * A namespace backend: the data file (block store) and, for a zoned
+ * namespace, the zone engine with its durable metadata (journal + image).
+ * Transport-neutral and thread-safe: any worker thread may call any function.
+ *
+ * Blocking vs non-blocking. Functions marked (blocks) do file I/O and must be
+ * called from an I/O thread, never from an event loop. The others only take
+ * short in-memory locks and may be called from a loop.
+ *
+ * Status values are znstgt status words (nvme_wire.h): 0 on success, else
+ * NVME_STATUS(sct, sc) | NVME_STATUS_DNR as the spec calls for.
+ */
+#ifndef ZNSTGT_NS_H
+#define ZNSTGT_NS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+struct ns;
+struct ns_config; /* config.h */
+
+/* Geometry and identity, fixed after ns_open(). */
+struct ns_info {
+	uint32_t nsid;
+	bool zoned;
+	uint32_t lba_shift;    /* 9 or 12 */
+	uint64_t nlbas;        /* namespace size in LBAs (NSZE = NCAP) */
+	bool write_cache;      /* report VWC; Flush makes prior writes durable */
+	uint8_t uuid[16];      /* stable across restarts (kept in the data dir) */
+	uint8_t nguid[16];
+	uint8_t eui64[8];
+	/* zoned only */
+	uint64_t zone_size;    /* LBAs, power of two */
+	uint64_t zone_cap;     /* LBAs, <= zone_size */
+	uint32_t nr_zones;
+	uint32_t max_open;     /* 0 = no limit */
+	uint32_t max_active;   /* 0 = no limit */
+	uint32_t zde_size;     /* bytes, multiple of 64, 0 = none */
+	uint32_t zasl_bytes;   /* largest Zone Append, bytes */
+	bool cross_zone_read;  /* reads may cross zone boundaries (OZCS.RAZB) */
+};
+
+/*
+ * Open (creating on first use) the namespace described by cfg, keeping its
+ * files in cfg's data path. format = true re-initialises existing zone state
+ * and data (the only way state is ever thrown away). On failure returns -1
+ * and writes a one-line reason, naming what differs and how to reformat,
+ * into err.
+ */
+int ns_open(const struct ns_config *cfg, bool format, struct ns **out, char *err, size_t errlen);
+/* Finish pending durability work, checkpoint the zone image, close. (blocks) */
+void ns_close(struct ns *ns);
+const struct ns_info *ns_info(const struct ns *ns);
+
+/* ---- NVM I/O (NVM Command Set 1.0, 3.3) ---- */
+
+/* Bounds and zone checks for a Read (ZNS 2.1.4.1). */
+uint16_t ns_read_check(struct ns *ns, uint64_t slba, uint32_t nlb);
+/* Read nlb blocks into iov; never-written blocks read as zeros. (blocks) */
+uint16_t ns_read(struct ns *ns, uint64_t slba, uint32_t nlb, const struct iovec *iov, int iovcnt);
+
+/*
+ * Writes go in three steps so that the zone engine can reserve the range on
+ * the loop, the data move on an I/O thread, and the write pointer advance in
+ * submission order even when the data of concurrent writes lands out of
+ * order. The caller embeds a struct ns_write in its request (no allocation).
+ *
+ *   st = ns_write_begin(ns, w, kind, slba, nlb);   non-blocking; validates,
+ *        reserves (Zone Append: picks the LBA, returned in w->slba), opens.
+ *   st = ns_write_data(ns, w, iov, iovcnt);         (blocks) pwrite / zeroes
+ *   ns_write_end(ns, w, st);                        non-blocking; publishes
+ *
+ * Every successful begin must be followed by exactly one end; after end the
+ * engine no longer refers to w. Durability is separate: see ns_sync().
+ */
+enum ns_write_kind { NS_WRITE, NS_WRITE_ZEROES, NS_ZONE_APPEND };
+
+struct ns_write {
+	uint64_t slba;           /* in: requested LBA; out (append): assigned LBA */
+	uint32_t nlb;
+	uint8_t kind;            /* enum ns_write_kind */
+	uint32_t zone;           /* engine-private from here */
+	uint32_t epoch;          /* the zone's epoch at begin; Reset/Finish/Offline bump it */
+	struct ns_write *prev, *next; /* the zone's writes not yet ended, oldest first */
+};
+
+uint16_t ns_write_begin(struct ns *ns, struct ns_write *w, enum ns_write_kind kind,
+			uint64_t slba, uint32_t nlb);
+uint16_t ns_write_data(struct ns *ns, struct ns_write *w, const struct iovec *iov, int iovcnt);
+void ns_write_end(struct ns *ns, struct ns_write *w, uint16_t status);
+
+/* Deallocate (Dataset Management, AD): punch holes; advisory on zoned ns. (blocks) */
+uint16_t ns_deallocate(struct ns *ns, uint64_t slba, uint64_t nlb);
+
+/*
+ * Durability (group commit; Flush semantics). Calls cb(arg, status) from the
+ * namespace's commit thread once every write and zone transition that ended
+ * (ns_write_end or ns_zone_mgmt_send returned) before this call is durable:
+ * data file synced, then the zone journal records that make it visible
+ * synced. A write that ended while an earlier write to the same zone is
+ * still in flight becomes durable only with that earlier one (a write
+ * pointer never skips unwritten blocks), so the callback waits for it.
+ * Many callers share one fdatasync. Never blocks.
+ */
+typedef void (*ns_sync_cb)(void *arg, uint16_t status);
+void ns_sync(struct ns *ns, ns_sync_cb cb, void *arg);
+
+/* ---- ZNS (NVMe ZNS Command Set 1.1) ---- */
+
+/* Zone Management Send (ZNS 3.4.3). zde: zde_size bytes for SET_DESC_EXT.
+ * (blocks) A Reset returns once it is durable and the zone's blocks are
+ * freed; other actions still need ns_sync() to be durable. */
+uint16_t ns_zone_mgmt_send(struct ns *ns, uint64_t slba, uint8_t zsa, bool select_all,
+			   const void *zde);
+
+/*
+ * Zone Management Receive (ZNS 3.4.2): fills buf (len bytes) with a report
+ * header and descriptors (extended: + extensions) starting with the zone that
+ * holds slba. zra: 0 report, 1 extended; zrasf: reporting filter; partial:
+ * the Partial Report bit.
+ */
+uint16_t ns_zone_report(struct ns *ns, uint64_t slba, uint8_t zra, uint8_t zrasf,
+			bool partial, void *buf, size_t len);
+
+/*
+ * Zones whose attributes the controller changed (taken offline or read-only
+ * by configuration at power-up): the Changed Zone List log (ZNS 5.3.1).
+ * Copies up to max zone IDs and clears the list; returns the number copied,
+ * or 0xffff if more changed than fit.
+ */
+uint16_t ns_changed_zones(struct ns *ns, uint64_t *zids, uint16_t max);
+
+/*
+ * Power-cut simulation: drop everything a drive with a volatile write cache
+ * would lose (writes and zone transitions not yet made durable), as if power
+ * went away now. The namespace must be closed without checkpointing.
+ */
+void ns_abandon(struct ns *ns);
+
+#endif

@@ -1,0 +1,113 @@
+/*
+ * The subsystem registry (NVMe Base 2.0, 1.5 "NVM subsystem"): every NVM
+ * subsystem of the configuration with its namespaces and host allow-list,
+ * plus the discovery subsystem, reachable under the well-known discovery NQN
+ * and under the configured unique discovery NQN.
+ *
+ * Subsystems can be added and removed while the target runs (the blktests
+ * hook sets one up per test). Removing one disconnects its controllers; its
+ * namespaces are closed when the last controller is gone. Lookups return a
+ * reference; the registry's own reference goes at removal.
+ *
+ * Namespace identifiers (UUID, NGUID, EUI-64) are checked to be unique across
+ * every subsystem: a Linux host ignores namespaces whose IDs collide.
+ */
+#ifndef ZNSTGT_SUBSYS_H
+#define ZNSTGT_SUBSYS_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct ns;
+struct nvme_ctrl;
+
+struct subsys {
+	char nqn[CFG_NQN_MAX];
+	char serial[21];
+	char model[41];
+	bool discovery;
+	bool allow_any_host;
+	int nr_hosts;
+	char (*hosts)[CFG_NQN_MAX];
+
+	struct ns *ns[CFG_MAX_NAMESPACES + 1]; /* by NSID; NULL = inactive */
+	struct ns_config *ns_cfg;              /* ours: ns_open keeps a pointer to it */
+	uint32_t max_nsid;                     /* Identify NN */
+	int nr_ns;
+	bool any_write_cache;                  /* Identify VWC */
+	uint32_t zasl_bytes;                   /* smallest Zone Append limit, 0: no zoned ns */
+
+	atomic_int refs;
+	bool removed;
+	pthread_mutex_t lock;                  /* ctrls, next_cntlid */
+	struct nvme_ctrl *ctrls;
+	uint16_t next_cntlid;
+
+	/* SMART / Health counters (NVMe Base 2.0, 5.16.1.3). */
+	atomic_uint_least64_t bytes_read, bytes_written, host_reads, host_writes;
+
+	struct subsys *next;                   /* registry list */
+};
+
+/*
+ * Build the registry from cfg: open every namespace (ns_open, format as
+ * given). On error returns -1 with a message naming the subsystem and
+ * namespace, everything opened so far closed again.
+ */
+int subsys_registry_init(const struct target_config *cfg, bool format, char *err, size_t errlen);
+/*
+ * Drop every subsystem and close its namespaces (ns_close checkpoints).
+ * Call after every queue is gone; waits for closes still running on I/O
+ * threads for subsystems removed earlier.
+ */
+void subsys_registry_destroy(void);
+
+/* Add one subsystem at run time (opens its namespaces). -1 + err on error. */
+int subsys_add(const struct subsys_config *sc, bool format, char *err, size_t errlen);
+/* Remove one: disconnect its controllers, close its namespaces when they
+ * are gone. -1 + err if there is no such subsystem. */
+int subsys_remove(const char *nqn, char *err, size_t errlen);
+
+/* NQN -> subsystem with a reference (the discovery NQNs included). */
+struct subsys *subsys_find(const char *nqn);
+void subsys_get(struct subsys *s);
+void subsys_put(struct subsys *s);
+
+bool subsys_host_allowed(const struct subsys *s, const char *hostnqn);
+
+static inline struct ns *subsys_ns(const struct subsys *s, uint32_t nsid)
+{
+	return nsid >= 1 && nsid <= CFG_MAX_NAMESPACES ? s->ns[nsid] : NULL;
+}
+
+/* SMART counters: one finished read or write of len bytes. */
+void subsys_count_io(struct subsys *s, bool write, uint64_t len);
+
+/* ---- discovery ---- */
+
+/* The configured discovery NQN (entry 0 of the discovery log). */
+const char *subsys_discovery_nqn(void);
+/* The configured listeners (discovery log entries for other ports). */
+int subsys_listeners(const struct listener_config **out);
+/*
+ * Call fn for every NVM subsystem hostnqn may connect to, under the registry
+ * lock, in registry order. Returns the generation counter of that snapshot.
+ */
+uint64_t subsys_for_each_allowed(const char *hostnqn,
+				 void (*fn)(void *arg, const struct subsys *s), void *arg);
+
+/* ---- events (any thread; the zone engine may call these) ---- */
+
+/* ns changed (capacity, attributes): Namespace Attribute Changed notice
+ * and Changed Namespace List entry on every controller that sees it. */
+void subsys_ns_changed(struct ns *ns);
+/* Zone descriptors of ns changed (zones taken offline / read-only): Zone
+ * Descriptor Changed notice (log BFh lists them: ns_changed_zones). */
+void subsys_zone_desc_changed(struct ns *ns);
+
+#endif

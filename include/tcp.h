@@ -1,0 +1,51 @@
+/*
+ * The NVMe/TCP transport: listeners and connections.
+ *
+ * tcp_listeners_start() opens one listening socket per configured address
+ * and accepts on a listener thread of its own; each accepted socket goes to
+ * the next worker (worker_next()), where it lives as one struct tcp_conn (one
+ * NVMe queue) until it closes. Workers must be running (workers_start()).
+ *
+ * To drop the connections of one subsystem (blktests cleanup, subsystem
+ * removal) the core calls each queue's nvme_sq_ops.disconnect on the queue's
+ * worker; the connection then closes and calls nvme_sq_free() once none of
+ * its requests is still executing.
+ */
+#ifndef ZNSTGT_TCP_H
+#define ZNSTGT_TCP_H
+
+#include <ev.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "transport.h"
+
+struct worker;
+struct tcp_conn;
+
+/* Listen on every cfg->listeners[] address. On error returns -1 with a
+ * message (address, port, reason) in err and nothing left open. */
+int tcp_listeners_start(const struct target_config *cfg, char *err, size_t errlen);
+/* Stop accepting, close every connection, and wait until each one has
+ * finished its executing requests and freed its queue. Call it before
+ * workers_stop(). */
+void tcp_listeners_stop(void);
+/* The i-th listening port (portid i + 1) as bound: trsvcid holds the real
+ * port even when "0" (ephemeral) was configured. NULL when not listening. */
+const struct nvme_port *tcp_listener_port(int i);
+
+/*
+ * One connection (used by the listener, and by tests and the fuzzer that
+ * drive a socket on a loop of their own). fd must be a connected
+ * non-blocking stream socket; the connection owns it from now on. w is the
+ * worker handed to nvme_sq_alloc() and loop is the loop that serves the
+ * connection (worker_loop(w) in the server). gone(arg) runs on that loop
+ * once the connection is closed and freed.
+ */
+struct tcp_conn *tcp_conn_start(struct ev_loop *loop, struct worker *w, int fd,
+				const struct nvme_port *port, const char *local_addr,
+				void (*gone)(void *arg), void *arg);
+/* Close now (idempotent); runs on the connection's loop. */
+void tcp_conn_close(struct tcp_conn *c);
+
+#endif

@@ -1,0 +1,52 @@
+/*
+ * Worker threads: one libev loop each (design.md, "Threads and the event
+ * loop"). A queue (TCP connection, vfio-user controller) lives on exactly one
+ * worker for its whole life, so per-queue state needs no locks.
+ *
+ * Other threads (the listener, I/O threads, a namespace's commit thread)
+ * talk to a worker only through worker_post(): a lock-protected MPSC list
+ * drained by the worker's ev_async watcher.
+ *
+ * The I/O pool runs blocking backend calls (ns_read, ns_write_data, ...) off
+ * the loops: io_submit_job() queues job->run for an I/O thread and, when it
+ * returns, runs job->done back on job->worker.
+ */
+#ifndef ZNSTGT_WORKER_H
+#define ZNSTGT_WORKER_H
+
+#include <ev.h>
+#include <stdbool.h>
+
+struct worker;
+
+struct worker_msg {
+	void (*fn)(struct worker_msg *msg);
+	struct worker_msg *next;
+};
+
+struct io_job {
+	struct worker_msg msg;      /* how done() gets back to the worker */
+	struct worker *worker;      /* where done() runs */
+	void (*run)(struct io_job *job);   /* on an I/O thread; may block */
+	void (*done)(struct io_job *job);  /* on job->worker's loop */
+	struct io_job *next_job;
+};
+
+/* Start n workers (n = 0: one per online CPU) and io_threads I/O threads. */
+int workers_start(int n, int io_threads);
+/* Stop all loops after their pending messages ran; join the threads. */
+void workers_stop(void);
+int workers_count(void);
+struct worker *worker_get(int i);
+/* Round-robin choice for a new connection. */
+struct worker *worker_next(void);
+struct ev_loop *worker_loop(struct worker *w);
+/* The worker whose loop runs on the calling thread, or NULL. */
+struct worker *worker_self(void);
+
+/* Run msg->fn on w's loop, soon. Safe from any thread. */
+void worker_post(struct worker *w, struct worker_msg *msg);
+
+void io_submit_job(struct io_job *job);
+
+#endif

@@ -1,0 +1,172 @@
+/*
+ * Durable zone metadata of one zoned namespace: an mmap'd image of every
+ * zone descriptor, and an append-only journal of the changes made since the
+ * image's last checkpoint (design.md, "Durable zone state").
+ *
+ * ON-DISK FORMAT, version 1. All integers little-endian. CRC = CRC32C
+ * (crc32c.h, the NVMe/TCP digest function).
+ *
+ * zones.img
+ *   offset 0     header slot 0 (struct zimg_header, rest of 4 KiB zero)
+ *   offset 4096  header slot 1
+ *   desc_offset  nr_zones x struct zimg_desc (32 bytes each)
+ *   zde_offset   nr_zones x zde_size bytes of zone descriptor extensions
+ *   The valid slot (magic, version, CRC) with the highest generation is the
+ *   current one; a checkpoint writes the other slot, so a torn header write
+ *   always leaves one valid slot. Each descriptor has its own CRC, and a CRC
+ *   of its extension, so damage is found zone by zone.
+ *
+ * zones.jnl
+ *   offset 0     struct zjnl_header (rest of 4 KiB zero): ties the journal to
+ *                its image (same instance id).
+ *   offset 4096  records, back to back, each struct zjnl_record followed, for
+ *                ZJNL_ZONE_ZDE, by zde_size bytes of extension. A record holds
+ *                the absolute state of one zone, so replaying it twice is
+ *                harmless. Every record carries the generation of the header
+ *                slot it follows and a sequence number that increases by one.
+ *                Replay starts at the image's ckpt_seq + 1 and stops at the
+ *                first record whose CRC fails, whose generation is not the
+ *                current slot's or whose sequence number is not the next one:
+ *                a torn tail, or a record left over from before the last
+ *                checkpoint (after a checkpoint, and after every recovery,
+ *                the journal is rewritten from offset 4096 under a new
+ *                generation, so stale records can never be picked up again).
+ *
+ * Ordering. A record is written only after the data it makes visible was
+ * written and the data file fdatasync'd. Records reach the image (in memory)
+ * only after the journal write was fdatasync'd, so the image never runs
+ * ahead of the journal. Checkpoint: msync(MS_SYNC) the descriptors, then
+ * write and sync the other header slot with ckpt_seq = last applied record;
+ * from then on the journal restarts at offset 4096.
+ *
+ * Recovery: newest valid slot; refuse on unknown version or a geometry other
+ * than the configuration's; check every descriptor CRC; replay the journal
+ * (which repairs any descriptor it covers); refuse if a damaged descriptor is
+ * left. Nothing is reinitialised unless the caller asks (format).
+ */
+#ifndef ZNSTGT_ZMETA_H
+#define ZNSTGT_ZMETA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "zone.h"
+
+#define ZIMG_MAGIC "ZNSTGTIM"
+#define ZJNL_MAGIC "ZNSTGTJL"
+#define ZMETA_VERSION 1
+#define ZIMG_SLOT_SIZE 4096u
+#define ZJNL_DATA_OFFSET 4096u
+
+struct zimg_header {
+	char magic[8];
+	uint32_t version;
+	uint32_t header_bytes;       /* sizeof(struct zimg_header) */
+	uint64_t generation;         /* +1 per slot write; newest valid slot wins */
+	uint64_t ckpt_seq;           /* records <= this are in the descriptors */
+	uint64_t instance;           /* random at format; the journal's must match */
+	uint32_t nsid;
+	uint32_t lba_shift;
+	uint64_t nlbas;
+	uint64_t zone_size;          /* LBAs */
+	uint64_t zone_cap;           /* LBAs */
+	uint32_t nr_zones;
+	uint32_t zde_size;           /* bytes */
+	uint32_t max_open;
+	uint32_t max_active;
+	uint64_t desc_offset;
+	uint64_t zde_offset;
+	uint32_t rsvd;
+	uint32_t crc;                /* of every byte before it */
+} __attribute__((packed));
+
+struct zimg_desc {
+	uint64_t wp;
+	uint64_t seq;                /* journal record that last set it; 0 = format */
+	uint8_t state;               /* NVME_ZNS_ZS_* */
+	uint8_t za;                  /* NVME_ZNS_ZA_* */
+	uint16_t rsvd;
+	uint32_t zde_crc;            /* CRC of this zone's extension bytes */
+	uint32_t rsvd2;
+	uint32_t crc;                /* of bytes 0..27 */
+} __attribute__((packed));
+
+struct zjnl_header {
+	char magic[8];
+	uint32_t version;
+	uint32_t rsvd;
+	uint64_t instance;
+	uint32_t rsvd2;
+	uint32_t crc;                /* of every byte before it */
+} __attribute__((packed));
+
+enum { ZJNL_ZONE = 1, ZJNL_ZONE_ZDE = 2 };
+
+struct zjnl_record {
+	uint32_t crc;                /* of bytes 4..len-1 (header rest + extension) */
+	uint16_t type;               /* ZJNL_ZONE or ZJNL_ZONE_ZDE */
+	uint16_t len;                /* whole record, 40 or 40 + zde_size */
+	uint64_t seq;
+	uint32_t gen;                /* low 32 bits of the image generation it follows */
+	uint32_t zone;
+	uint8_t state;
+	uint8_t za;
+	uint16_t rsvd;
+	uint32_t rsvd2;
+	uint64_t wp;
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct zimg_header) == 112, "image header layout");
+_Static_assert(sizeof(struct zimg_desc) == 32, "image descriptor layout");
+_Static_assert(sizeof(struct zjnl_header) == 32, "journal header layout");
+_Static_assert(sizeof(struct zjnl_record) == 40, "journal record layout");
+
+/* The open metadata of one namespace. Only the commit thread (and open /
+ * close) touch it. */
+struct zmeta {
+	int img_fd, jnl_fd;
+	uint8_t *img;                /* mmap of zones.img */
+	size_t img_len;
+	int slot;                    /* slot holding the current header */
+	struct zimg_header hdr;      /* host-endian copy of the current header */
+	uint64_t next_seq;
+	uint64_t jnl_tail;           /* where the next batch goes */
+	uint64_t jnl_limit;          /* checkpoint when the tail passes this */
+	uint8_t *batch;              /* records of the batch being built */
+	size_t batch_len, batch_cap;
+	uint64_t batch_first_seq;
+	uint32_t batch_records;
+	/* what the last replay found (for logs and tests) */
+	uint64_t replayed;
+	uint32_t repaired;
+};
+
+/* Geometry the configuration asks for; checked against the image. */
+struct zmeta_geom {
+	uint32_t nsid;
+	uint32_t lba_shift;
+	uint64_t nlbas;
+	uint64_t zone_size, zone_cap;
+	uint32_t nr_zones, zde_size, max_open, max_active;
+	uint64_t jnl_limit;          /* bytes; 0 = default (64 MiB) */
+};
+
+/*
+ * Open the metadata in dir into the (freshly initialised) engine z. Creates
+ * it when absent; with format = true replaces whatever is there. Recovery
+ * replays the journal into the image and loads every zone into z. Returns 0,
+ * or -1 with a reason in err.
+ */
+int zmeta_open(struct zmeta *m, const char *dir, const struct zmeta_geom *g, bool format,
+	       struct zns *z, char *err, size_t errlen);
+/* Add a zone's state (and its extension when zde_dirty) to the batch. */
+int zmeta_add(struct zmeta *m, const struct zone_snap *s, const uint8_t *zde);
+/* Write the batch, fdatasync the journal, apply it to the image. -errno. */
+int zmeta_commit(struct zmeta *m);
+bool zmeta_needs_checkpoint(const struct zmeta *m);
+/* msync the image, write the other header slot, restart the journal. -errno. */
+int zmeta_checkpoint(struct zmeta *m);
+void zmeta_close(struct zmeta *m);
+
+#endif

@@ -1,0 +1,170 @@
+/*
+ * The zone engine: the in-memory state of every zone of a zoned namespace and
+ * the rules of the NVMe ZNS Command Set 1.1 (section numbers below are from
+ * that specification): the zone state machine (2.1.1, Figure 7), active and
+ * open resource limits (2.1.1.4), Write / Zone Append checks (3.4.4 - 3.4.6),
+ * Zone Management Send (3.4.3) and Receive (3.4.2).
+ *
+ * It knows nothing about files. The durable side (journal + image, zmeta.h)
+ * reads it through zns_take_dirty()/zns_snapshot() and loads it back with
+ * zns_load()/zns_power_up().
+ *
+ * Locking. state_lock serialises every zone state transition and the open /
+ * active counters. Each zone's own lock guards its write pointers and its
+ * in-flight write list. Lock order: state_lock, then zone locks; dirty_lock
+ * is a leaf. The hot path - a write or append to a zone that is already open
+ * and does not fill it - takes only that zone's lock, so writes to different
+ * zones never contend.
+ */
+#ifndef ZNSTGT_ZONE_H
+#define ZNSTGT_ZONE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ns.h"
+
+#define ZONE_NIL UINT32_MAX
+
+/*
+ * Someone waiting for a zone's written prefix to reach `target` (a sync
+ * that covers a write which ended before an earlier one). ready() is called
+ * with the zone lock held once wp_done >= target, or when the zone's writes
+ * were dropped by Reset/Finish/Offline; it must not call into the engine.
+ */
+struct zone_waiter {
+	struct zone_waiter *next;
+	uint64_t target;
+	void (*ready)(struct zone_waiter *zw);
+};
+
+struct zone {
+	pthread_mutex_t lock;
+	uint64_t wp;                 /* next LBA given to a write (reservation) */
+	uint64_t wp_done;            /* every LBA below it holds written data */
+	uint64_t wp_ended;           /* end of the furthest write that ended */
+	struct ns_write *inflight;   /* reserved, not yet ended; oldest first */
+	struct ns_write *inflight_tail;
+	struct zone_waiter *waiters;
+	uint32_t epoch;              /* bumped by Reset/Finish/Offline */
+	uint32_t iopen_prev, iopen_next; /* implicitly-open list (state_lock) */
+	uint32_t dirty_next;         /* commit list (dirty_lock); 0 = not listed */
+	uint8_t state;               /* NVME_ZNS_ZS_* */
+	uint8_t za;                  /* zone attributes: NVME_ZNS_ZA_* */
+	uint8_t flags;               /* ZONE_F_* */
+};
+
+#define ZONE_F_FINISHED  0x01   /* Full by Finish (not by writes) */
+#define ZONE_F_ZDE_DIRTY 0x02   /* extension changed since the last commit */
+#define ZONE_F_GAPPED    0x04   /* wp_ended > wp_done: a write ended ahead of an older one */
+
+struct zns_geom {
+	uint32_t lba_shift;
+	uint64_t zone_size;          /* LBAs, power of two */
+	uint64_t zone_cap;           /* LBAs */
+	uint32_t nr_zones;
+	uint32_t max_open;           /* 0 = no limit */
+	uint32_t max_active;         /* 0 = no limit */
+	uint32_t zde_size;           /* bytes */
+	uint32_t zasl_nlb;           /* largest Zone Append, in LBAs */
+	bool cross_zone_read;
+};
+
+struct zns {
+	struct zns_geom g;
+	uint32_t zone_shift;         /* log2(zone_size) */
+	struct zone *zones;
+	uint8_t *zde;                /* nr_zones * zde_size bytes */
+
+	pthread_mutex_t state_lock;
+	uint32_t nr_open;            /* implicitly + explicitly opened */
+	uint32_t nr_active;          /* opened + closed */
+	uint32_t iopen_head, iopen_tail; /* oldest implicitly opened zone first */
+
+	pthread_mutex_t dirty_lock;
+	uint32_t dirty_head, dirty_tail; /* zone index + 1; 0 = empty */
+
+	uint32_t nr_gapped;          /* zones with ZONE_F_GAPPED (atomic) */
+
+	/* Zones whose state the controller changed on its own (power-up
+	 * offline/read-only): the Changed Zone List log. Under state_lock. */
+	uint64_t *changed;
+	uint32_t nr_changed;
+	bool changed_overflow;
+};
+
+/* What the durable side records for one zone. */
+struct zone_snap {
+	uint32_t zone;
+	uint8_t state;
+	uint8_t za;
+	uint64_t wp;
+	bool zde_dirty;
+};
+
+int zns_init(struct zns *z, const struct zns_geom *g);
+void zns_destroy(struct zns *z);
+
+static inline uint32_t zns_zone_of(const struct zns *z, uint64_t lba)
+{
+	return (uint32_t)(lba >> z->zone_shift);
+}
+static inline uint64_t zns_zslba(const struct zns *z, uint32_t zone)
+{
+	return (uint64_t)zone << z->zone_shift;
+}
+static inline uint64_t zns_nlbas(const struct zns *z)
+{
+	return (uint64_t)z->g.nr_zones << z->zone_shift;
+}
+
+uint16_t zns_read_check(struct zns *z, uint64_t slba, uint32_t nlb);
+uint16_t zns_write_begin(struct zns *z, struct ns_write *w, enum ns_write_kind kind,
+			 uint64_t slba, uint32_t nlb);
+/* ok = false: the data did not land; the reserved range still counts as
+ * written (its content is undefined) so later reservations stay valid. */
+void zns_write_end(struct zns *z, struct ns_write *w, bool ok);
+uint16_t zns_mgmt_send(struct zns *z, uint64_t slba, uint8_t zsa, bool select_all,
+		       const void *zde);
+uint16_t zns_report(struct zns *z, uint64_t slba, uint8_t zra, uint8_t zrasf, bool partial,
+		    void *buf, size_t len);
+uint16_t zns_changed_zones(struct zns *z, uint64_t *zids, uint16_t max);
+
+/* ---- durable side ---- */
+
+/*
+ * Park zw on zone i until its written prefix reaches the furthest write that
+ * has ended (zw->target is set here). Returns false, without parking, when
+ * there is no such gap.
+ */
+bool zns_wait_gap(struct zns *z, uint32_t i, struct zone_waiter *zw);
+static inline uint32_t zns_gapped(struct zns *z)
+{
+	return __atomic_load_n(&z->nr_gapped, __ATOMIC_ACQUIRE);
+}
+
+/* Detach the list of zones changed since the last call; iterate with
+ * zns_snapshot() until it returns false. */
+uint32_t zns_take_dirty(struct zns *z);
+/* Durable view of the next zone of the list started at *cursor. When the
+ * extension changed (out->zde_dirty) it is copied into zde (zde_size bytes). */
+bool zns_snapshot(struct zns *z, uint32_t *cursor, struct zone_snap *out, uint8_t *zde);
+/* Run fn on the blocks above zone i's write pointer while no write can be
+ * given a range there (the zone lock is held: fn should be quick). */
+int zns_above_wp(struct zns *z, uint32_t i, int (*fn)(void *ctx, uint64_t lba, uint64_t nlb),
+		 void *ctx);
+/* Put a zone's recovered state back (before any I/O). */
+void zns_load(struct zns *z, uint32_t zone, uint8_t state, uint8_t za, uint64_t wp);
+/* Power-up rule (design.md): open zones become closed, and open or closed
+ * zones with nothing written (and no extension) become empty; zones over the
+ * active limit become full; then the configured
+ * offline / read-only zones. Marks every changed zone dirty. Returns the
+ * number of zones changed. */
+uint32_t zns_power_up(struct zns *z, const uint32_t *offline, uint32_t nr_offline,
+		      const uint32_t *readonly, uint32_t nr_readonly);
+/* Check the engine's invariants (counters, lists, write pointers); returns
+ * NULL or a description of the first violation. For tests and recovery. */
+const char *zns_check(struct zns *z);
+
+#endif

@@ -1,0 +1,232 @@
+/*
+ * The discovery controller (NVMe-oF 1.1, 5): its admin command set and the
+ * Discovery log page (70h).
+ *
+ * The log is built fresh for every Get Log Page from one snapshot of the
+ * registry, so GENCTR and the entries always agree; the host reads it in
+ * pieces (libnvme: the 20-byte header, then entries from offset 1024 in
+ * 4 KiB chunks, then the header again) and retries when GENCTR moved.
+ *
+ * Entry 0 describes this discovery subsystem (SUBTYPE 3), then one entry
+ * per (NVM subsystem the host may connect to, port): first the port this
+ * connection came in on, then the other configured listeners. A port on a
+ * wildcard address reports the address the host reached us on.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nvme/types.h>
+
+#include "ctrl.h"
+#include "log.h"
+#include "nvme_cmd.h"
+#include "subsys.h"
+
+#define DISC_ASQSZ 32 /* the admin queue size a host should use */
+
+struct disc_port {
+	uint8_t trtype;
+	uint8_t adrfam;
+	uint16_t portid;
+	char traddr[64];
+	char trsvcid[NVMF_TRSVCID_SIZE];
+};
+
+struct disc_log {
+	uint8_t *buf;     /* header + entries */
+	size_t cap;
+	uint64_t numrec;
+	bool oom;
+	struct disc_port ports[CFG_MAX_LISTENERS + 1];
+	int nr_ports;
+};
+
+static bool is_wildcard(const char *a)
+{
+	return !a[0] || strcmp(a, "0.0.0.0") == 0 || strcmp(a, "::") == 0 ||
+	       strcmp(a, "[::]") == 0 || strcmp(a, "*") == 0;
+}
+
+static uint8_t addr_family(const char *a)
+{
+	return strchr(a, ':') ? NVMF_ADDR_FAMILY_IP6 : NVMF_ADDR_FAMILY_IP4;
+}
+
+/* The ports to report: this connection's, then the other listeners. */
+static void collect_ports(const struct nvme_ctrl *ctrl, struct disc_log *dl)
+{
+	const struct listener_config *l;
+	struct disc_port *p = &dl->ports[0];
+	int n = subsys_listeners(&l);
+
+	p->trtype = ctrl->port.trtype ? ctrl->port.trtype : NVMF_TRTYPE_TCP;
+	p->adrfam = ctrl->port.adrfam ? ctrl->port.adrfam : addr_family(ctrl->local_addr);
+	p->portid = ctrl->port.portid;
+	snprintf(p->traddr, sizeof(p->traddr), "%s",
+		 is_wildcard(ctrl->port.traddr) ? ctrl->local_addr : ctrl->port.traddr);
+	snprintf(p->trsvcid, sizeof(p->trsvcid), "%s", ctrl->port.trsvcid);
+	dl->nr_ports = 1;
+
+	for (int i = 0; i < n; i++) {
+		uint8_t fam = addr_family(l[i].addr);
+
+		/* Listener i is port i + 1 (tcp.h); this connection's port
+		 * is reported first, with the port number it really has. */
+		if (i + 1 == ctrl->port.portid)
+			continue;
+		/* A wildcard listener is reachable at the address the host used,
+		 * if that is of its family; otherwise we cannot name one. */
+		if (is_wildcard(l[i].addr) && fam != dl->ports[0].adrfam)
+			continue;
+		p = &dl->ports[dl->nr_ports++];
+		p->trtype = NVMF_TRTYPE_TCP;
+		p->adrfam = fam;
+		p->portid = (uint16_t)(i + 1);
+		snprintf(p->traddr, sizeof(p->traddr), "%s",
+			 is_wildcard(l[i].addr) ? ctrl->local_addr : l[i].addr);
+		snprintf(p->trsvcid, sizeof(p->trsvcid), "%s", l[i].port);
+	}
+}
+
+static void add_entry(struct disc_log *dl, const struct disc_port *p, const char *subnqn,
+		      uint8_t subtype)
+{
+	size_t off = sizeof(struct nvmf_discovery_log) +
+		     (size_t)dl->numrec * sizeof(struct nvmf_disc_log_entry);
+	struct nvmf_disc_log_entry e;
+
+	if (dl->oom)
+		return;
+	if (off + sizeof(e) > dl->cap) {
+		size_t cap = dl->cap * 2;
+		uint8_t *b = realloc(dl->buf, cap);
+
+		if (!b) {
+			dl->oom = true;
+			return;
+		}
+		memset(b + dl->cap, 0, cap - dl->cap);
+		dl->buf = b;
+		dl->cap = cap;
+	}
+	memset(&e, 0, sizeof(e));
+	e.trtype = p->trtype;
+	e.adrfam = p->adrfam;
+	e.subtype = subtype;
+	e.treq = NVMF_TREQ_NOT_SPECIFIED; /* no secure channel on these ports */
+	e.portid = htole16(p->portid);
+	e.cntlid = htole16(0xffff);       /* dynamic controller model */
+	e.asqsz = htole16(DISC_ASQSZ);
+	if (subtype == NVME_NQN_CURR) /* the host is connected to it already and may stay */
+		e.eflags = htole16(NVMF_DISC_EFLAGS_DUPRETINFO | NVMF_DISC_EFLAGS_EPCSD);
+	snprintf(e.trsvcid, sizeof(e.trsvcid), "%s", p->trsvcid);
+	snprintf(e.subnqn, sizeof(e.subnqn), "%s", subnqn);
+	snprintf(e.traddr, sizeof(e.traddr), "%s", p->traddr);
+	e.tsas.tcp.sectype = NVMF_TCP_SECTYPE_NONE;
+	memcpy(dl->buf + off, &e, sizeof(e));
+	dl->numrec++;
+}
+
+static void add_subsys(void *arg, const struct subsys *s)
+{
+	struct disc_log *dl = arg;
+
+	for (int i = 0; i < dl->nr_ports; i++)
+		add_entry(dl, &dl->ports[i], s->nqn, NVME_NQN_NVME);
+}
+
+void *nvme_discovery_log_build(const struct nvme_ctrl *ctrl, size_t *len)
+{
+	struct disc_log dl = { 0 };
+	struct nvmf_discovery_log hdr;
+	uint64_t gen;
+
+	dl.cap = sizeof(struct nvmf_discovery_log) + 4 * sizeof(struct nvmf_disc_log_entry);
+	dl.buf = calloc(1, dl.cap);
+	if (!dl.buf)
+		return NULL;
+	collect_ports(ctrl, &dl);
+	add_entry(&dl, &dl.ports[0], subsys_discovery_nqn(), NVME_NQN_CURR);
+	gen = subsys_for_each_allowed(ctrl->hostnqn, add_subsys, &dl);
+	if (dl.oom) {
+		free(dl.buf);
+		return NULL;
+	}
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.genctr = htole64(gen);
+	hdr.numrec = htole64(dl.numrec);
+	hdr.recfmt = htole16(0);
+	memcpy(dl.buf, &hdr, sizeof(hdr));
+	*len = sizeof(hdr) + (size_t)dl.numrec * sizeof(struct nvmf_disc_log_entry);
+	return dl.buf;
+}
+
+static void execute_disc_get_log(struct nvme_req *req)
+{
+	struct nvme_ctrl *ctrl = nvme_req_ctrl(req);
+	struct nvme_log_args a;
+	size_t len;
+	void *log;
+	uint16_t st;
+
+	nvme_log_args(req, &a);
+	log = nvme_discovery_log_build(ctrl, &len);
+	if (!log) {
+		nvme_req_complete(req, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INTERNAL));
+		return;
+	}
+	st = nvme_req_copy_window(req, log, len, a.lpo);
+	free(log);
+	/* Reading the log without RAE re-arms the discovery change event. */
+	if (!st && !a.rae)
+		nvme_ctrl_event_unmask(ctrl, NVME_AEN_MASK_DISC_CHANGED);
+	nvme_req_complete(req, st);
+}
+
+static void execute_disc_identify(struct nvme_req *req)
+{
+	struct nvme_id_ctrl id;
+
+	nvme_build_id_ctrl(nvme_req_ctrl(req), &id);
+	memcpy(req->data, &id, sizeof(id));
+	nvme_req_complete(req, 0);
+}
+
+/* The discovery admin command set (NVMe-oF 1.1, 5 Figure 41). */
+uint16_t nvme_parse_discovery_cmd(struct nvme_req *req)
+{
+	struct nvme_log_args a;
+	uint16_t st;
+
+	if (!nvme_ctrl_ready(nvme_req_ctrl(req)))
+		return nvme_err(NVME_SC_CMD_SEQ_ERROR);
+
+	switch (req->cmd.opcode) {
+	case nvme_admin_identify:
+		if ((le32toh(req->cmd.cdw10) & 0xff) != NVME_IDENTIFY_CNS_CTRL)
+			return nvme_err(NVME_SC_INVALID_FIELD);
+		st = nvme_req_check_len(req, NVME_IDENTIFY_DATA_SIZE);
+		req->execute = execute_disc_identify;
+		return st;
+	case nvme_admin_get_log_page:
+		st = nvme_log_args(req, &a);
+		if (st)
+			return st;
+		if (a.lid != NVME_LOG_LID_DISCOVER)
+			return nvme_err(NVME_SC_INVALID_FIELD);
+		req->execute = execute_disc_get_log;
+		return 0;
+	case nvme_admin_set_features:
+	case nvme_admin_get_features:
+		return nvme_parse_features(req);
+	case nvme_admin_async_event:
+		req->execute = nvme_execute_aer;
+		return nvme_req_check_len(req, 0);
+	case nvme_admin_keep_alive:
+		req->execute = nvme_execute_keep_alive;
+		return nvme_req_check_len(req, 0);
+	default:
+		return nvme_err(NVME_SC_INVALID_OPCODE);
+	}
+}

@@ -1,0 +1,179 @@
+/*
+ * Request entry and exit: nvme_req_init() checks what every command shares
+ * (flags, SGL 1, data direction, transfer length) and hands the rest to the
+ * parser of the queue's command set; nvme_req_complete() fills the CQE.
+ */
+#include "req.h"
+
+#include <string.h>
+
+#include <nvme/types.h>
+
+#include "ctrl.h"
+#include "log.h"
+#include "nvme_cmd.h"
+#include "transport.h"
+
+#define NVME_FLAGS_FUSE_MASK 0x03u
+#define NVME_FLAGS_PSDT_MASK 0xc0u
+#define NVME_FLAGS_PSDT_SGL  0x40u   /* SGL for data, metadata in one buffer */
+
+/*
+ * Data direction from bits 1:0 of the opcode (NVMe Base 2.0, 5 Figure 28);
+ * Fabrics commands carry it in the fctype (NVMe-oF 1.1, 6.1).
+ */
+static enum nvme_data_dir opcode_dir(const struct nvme_sqe *c)
+{
+	uint8_t op = c->opcode == nvme_admin_fabrics ? nvme_sqe_fctype(c) : c->opcode;
+
+	switch (op & 3u) {
+	case NVME_DATA_TFR_HOST_TO_CTRL:
+		return NVME_DIR_FROM_HOST;
+	case NVME_DATA_TFR_CTRL_TO_HOST:
+		return NVME_DIR_TO_HOST;
+	default:
+		return NVME_DIR_NONE; /* bidirectional: no command of ours */
+	}
+}
+
+/*
+ * SGL 1 (NVMe Base 2.0, 4.3.2; NVMe/TCP 1.0, 3.3.2): in-capsule data is a
+ * Data Block with an offset relative to ICDOFF (0); data moved by R2T or
+ * C2HData is a Transport Data Block. A command without data may also come
+ * with an all-zero descriptor.
+ */
+static uint16_t parse_sgl(struct nvme_req *req)
+{
+	const struct nvme_sgl_desc *sgl = &req->cmd.dptr.sgl;
+	uint32_t len = le32toh(sgl->length);
+
+	switch (sgl->type) {
+	case NVME_SGL_TYPE_DATA_BLOCK_OFFSET:
+		if (le64toh(sgl->addr) != 0)
+			return nvme_err(NVME_SC_SGL_INVALID_OFFSET);
+		if (len && req->dir != NVME_DIR_FROM_HOST)
+			return nvme_err(NVME_SC_INVALID_FIELD);
+		break;
+	case NVME_SGL_TYPE_TRANSPORT_BLOCK:
+		break;
+	case 0:
+		if (len != 0)
+			return nvme_err(NVME_SC_SGL_INVALID_TYPE);
+		break;
+	default:
+		return nvme_err(NVME_SC_SGL_INVALID_TYPE);
+	}
+	req->transfer_len = len;
+	return 0;
+}
+
+static uint16_t parse(struct nvme_req *req)
+{
+	const struct nvme_sqe *c = &req->cmd;
+	struct nvme_sq *sq = req->sq;
+	uint16_t st;
+
+	/* nvmet's rules: no fused operations, SGLs only (PSDT 01b). */
+	if (c->flags & NVME_FLAGS_FUSE_MASK)
+		return nvme_err(NVME_SC_INVALID_FIELD);
+	if ((c->flags & NVME_FLAGS_PSDT_MASK) != NVME_FLAGS_PSDT_SGL)
+		return nvme_err(NVME_SC_INVALID_FIELD);
+
+	req->dir = opcode_dir(c);
+	st = parse_sgl(req);
+	if (st)
+		return st;
+	/* MDTS (Identify Controller) bounds every transfer. */
+	if (req->transfer_len > NVME_MDTS_BYTES)
+		return nvme_err(NVME_SC_INVALID_FIELD);
+
+	if (!sq->ctrl)
+		st = nvme_parse_connect_cmd(req);
+	else if (c->opcode == nvme_admin_fabrics)
+		st = nvme_parse_fabrics_cmd(req);
+	else if (sq->qid == 0)
+		st = sq->ctrl->discovery ? nvme_parse_discovery_cmd(req) : nvme_parse_admin_cmd(req);
+	else
+		st = nvme_parse_io_cmd(req);
+	if (st)
+		return st;
+
+	/* Every parser checks the length it expects; this catches a command
+	 * whose opcode moves no data but whose SGL says otherwise. */
+	if (req->transfer_len == 0)
+		req->dir = NVME_DIR_NONE;
+	else if (req->dir == NVME_DIR_NONE)
+		return nvme_err(NVME_SC_SGL_INVALID_DATA);
+	return 0;
+}
+
+static void fill_cqe(struct nvme_req *req, uint16_t status)
+{
+	struct nvme_sq *sq = req->sq;
+
+	/* SQHD advances per completion (nvmet does the same); with SQ flow
+	 * control disabled (Connect CATTR bit 2) it is reserved: FFFFh. */
+	if (sq->sqhd_disabled) {
+		req->cqe.sqhd = htole16(0xffff);
+	} else {
+		if (sq->size)
+			sq->sqhd = (uint16_t)((sq->sqhd + 1u) % sq->size);
+		req->cqe.sqhd = htole16(sq->sqhd);
+	}
+	req->cqe.result = htole64(req->result);
+	req->cqe.sqid = htole16(sq->qid);
+	req->cqe.cid = req->cmd.cid; /* echoed bit-exactly: the host keeps a generation in it */
+	req->cqe.status = htole16((uint16_t)(status << 1));
+}
+
+bool nvme_req_init(struct nvme_req *req, struct nvme_sq *sq, const struct nvme_transport_ops *ops)
+{
+	uint16_t st;
+
+	req->sq = sq;
+	req->ops = ops;
+	req->execute = NULL;
+	req->dir = NVME_DIR_NONE;
+	req->transfer_len = 0;
+	req->ns = NULL;
+	req->status = 0;
+	req->result = 0;
+	memset(&req->cqe, 0, sizeof(req->cqe));
+
+	st = parse(req);
+	if (st) {
+		log_debug("qid %u cid %u: opcode %#x refused: status %#x", sq->qid,
+			  le16toh(req->cmd.cid), req->cmd.opcode, st);
+		req->execute = NULL;
+		fill_cqe(req, st);
+		return false;
+	}
+	return true;
+}
+
+void nvme_req_complete(struct nvme_req *req, uint16_t status)
+{
+	fill_cqe(req, status);
+	req->ops->complete(req);
+}
+
+uint16_t nvme_req_check_len(const struct nvme_req *req, uint32_t len)
+{
+	return req->transfer_len == len ? 0 : nvme_err(NVME_SC_SGL_INVALID_DATA);
+}
+
+uint16_t nvme_req_copy_window(struct nvme_req *req, const void *buf, size_t buf_len, uint64_t off)
+{
+	size_t n;
+
+	if (off > buf_len)
+		return nvme_err(NVME_SC_INVALID_FIELD);
+	if (req->transfer_len == 0)
+		return 0;
+	n = buf_len - (size_t)off;
+	if (n > req->transfer_len)
+		n = req->transfer_len;
+	memcpy(req->data, (const uint8_t *)buf + off, n);
+	memset((uint8_t *)req->data + n, 0, req->transfer_len - n);
+	return 0;
+}

@@ -1,0 +1,518 @@
+/*
+ * The subsystem registry. See subsys.h.
+ *
+ * Locks, outermost first: reg_lock (the list, the generation counter),
+ * subsys->lock (its controllers), ctrl->lock. Nothing that holds an inner
+ * lock takes an outer one.
+ */
+#include "subsys.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nvme/types.h>
+
+#include "crc32c.h"
+#include "ctrl.h"
+#include "log.h"
+#include "ns.h"
+#include "nvme_cmd.h"
+#include "worker.h"
+
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct subsys *reg_head;          /* NVM subsystems, in configuration order */
+static struct subsys *disc;              /* the discovery subsystem */
+static uint64_t genctr = 1;              /* discovery log generation (reg_lock) */
+static struct listener_config listeners[CFG_MAX_LISTENERS];
+static int nr_listeners;
+
+/* Subsystems whose namespaces are being closed on an I/O thread. */
+static pthread_mutex_t close_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t close_cond = PTHREAD_COND_INITIALIZER;
+static int pending_closes;
+
+/* ---- lifetime ---- */
+
+static void subsys_free(struct subsys *s)
+{
+	free(s->ns_cfg);
+	free(s->hosts);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+static void close_namespaces(struct subsys *s)
+{
+	for (uint32_t nsid = 1; nsid <= CFG_MAX_NAMESPACES; nsid++)
+		if (s->ns[nsid]) {
+			ns_close(s->ns[nsid]);
+			s->ns[nsid] = NULL;
+		}
+}
+
+struct close_job {
+	struct io_job job;
+	struct subsys *s;
+};
+
+static void close_run(struct io_job *job)
+{
+	close_namespaces(container_of(job, struct close_job, job)->s);
+}
+
+static void close_done(struct io_job *job)
+{
+	struct close_job *cj = container_of(job, struct close_job, job);
+
+	log_info("subsystem %s: closed", cj->s->nqn);
+	subsys_free(cj->s);
+	free(cj);
+	pthread_mutex_lock(&close_lock);
+	if (--pending_closes == 0)
+		pthread_cond_broadcast(&close_cond);
+	pthread_mutex_unlock(&close_lock);
+}
+
+/*
+ * The last reference went: close the namespaces (ns_close blocks while it
+ * checkpoints, so never on an event loop: hand it to an I/O thread).
+ */
+static void subsys_release(struct subsys *s)
+{
+	struct close_job *cj;
+
+	if (worker_self() && (cj = calloc(1, sizeof(*cj)))) {
+		cj->s = s;
+		cj->job.worker = worker_self();
+		cj->job.run = close_run;
+		cj->job.done = close_done;
+		pthread_mutex_lock(&close_lock);
+		pending_closes++;
+		pthread_mutex_unlock(&close_lock);
+		io_submit_job(&cj->job);
+		return;
+	}
+	close_namespaces(s);
+	if (!s->discovery)
+		log_info("subsystem %s: closed", s->nqn);
+	subsys_free(s);
+}
+
+void subsys_get(struct subsys *s)
+{
+	atomic_fetch_add(&s->refs, 1);
+}
+
+void subsys_put(struct subsys *s)
+{
+	if (atomic_fetch_sub(&s->refs, 1) == 1)
+		subsys_release(s);
+}
+
+static struct subsys *subsys_new(const char *nqn)
+{
+	struct subsys *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	snprintf(s->nqn, sizeof(s->nqn), "%s", nqn);
+	atomic_init(&s->refs, 1); /* the registry's */
+	pthread_mutex_init(&s->lock, NULL);
+	s->next_cntlid = NVME_CNTLID_MIN;
+	return s;
+}
+
+/* ---- namespace identifiers ---- */
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+/* Which identifier a and b share, if any (NVMe Base 2.0, 4.5.1). */
+static const char *ids_clash(const struct ns_info *a, const struct ns_info *b)
+{
+	if (!all_zero(a->uuid, 16) && memcmp(a->uuid, b->uuid, 16) == 0)
+		return "UUID";
+	if (!all_zero(a->nguid, 16) && memcmp(a->nguid, b->nguid, 16) == 0)
+		return "NGUID";
+	if (!all_zero(a->eui64, 8) && memcmp(a->eui64, b->eui64, 8) == 0)
+		return "EUI-64";
+	return NULL;
+}
+
+/* Under reg_lock: does a namespace of new share an ID with any other? */
+static bool ids_unique(const struct subsys *new, char *err, size_t errlen)
+{
+	for (uint32_t i = 1; i <= CFG_MAX_NAMESPACES; i++) {
+		const struct ns_info *a;
+
+		if (!new->ns[i])
+			continue;
+		a = ns_info(new->ns[i]);
+		for (const struct subsys *o = reg_head; o; o = o->next)
+			for (uint32_t j = 1; j <= CFG_MAX_NAMESPACES; j++) {
+				const char *what;
+
+				if (!o->ns[j] || (o == new && j == i))
+					continue;
+				what = ids_clash(a, ns_info(o->ns[j]));
+				if (what) {
+					snprintf(err, errlen,
+						 "subsystem %s: namespace %u has the same %s as namespace %u of %s "
+						 "(copied data directory? set a distinct uuid)",
+						 new->nqn, i, what, j, o->nqn);
+					return false;
+				}
+			}
+		/* ... and within new itself, not yet on the list. */
+		for (uint32_t j = i + 1; j <= CFG_MAX_NAMESPACES; j++) {
+			const char *what;
+
+			if (!new->ns[j])
+				continue;
+			what = ids_clash(a, ns_info(new->ns[j]));
+			if (what) {
+				snprintf(err, errlen, "subsystem %s: namespaces %u and %u have the same %s",
+					 new->nqn, i, j, what);
+				return false;
+			}
+		}
+	}
+	return true;
+}
+
+/* ---- registry ---- */
+
+static bool is_discovery_nqn(const char *nqn)
+{
+	return strcmp(nqn, NVME_DISC_SUBSYS_NAME) == 0 || (disc && strcmp(nqn, disc->nqn) == 0);
+}
+
+static struct subsys *find_locked(const char *nqn)
+{
+	if (is_discovery_nqn(nqn))
+		return disc;
+	for (struct subsys *s = reg_head; s; s = s->next)
+		if (strcmp(s->nqn, nqn) == 0)
+			return s;
+	return NULL;
+}
+
+/* Under reg_lock: the discovery log changed (NVMe-oF 1.1, 5.3). */
+static void discovery_changed(void)
+{
+	genctr++;
+	if (!disc)
+		return;
+	pthread_mutex_lock(&disc->lock);
+	for (struct nvme_ctrl *c = disc->ctrls; c; c = c->next)
+		nvme_ctrl_event(c, NVME_AER_NOTICE, NVME_AER_NOTICE_DISC_CHANGED, NVME_LOG_LID_DISCOVER,
+				0, NVME_FEATURE_AENCFG_NOTICE_DISCOVERY_CHANGE,
+				NVME_AEN_MASK_DISC_CHANGED);
+	pthread_mutex_unlock(&disc->lock);
+}
+
+static int open_namespaces(struct subsys *s, const struct subsys_config *sc, bool format,
+			   char *err, size_t errlen)
+{
+	/* The namespaces keep pointers to their configuration: keep a copy
+	 * that lives as long as they do. */
+	if (sc->nr_ns && !(s->ns_cfg = calloc(sc->nr_ns, sizeof(*s->ns_cfg)))) {
+		snprintf(err, errlen, "subsystem %s: out of memory", s->nqn);
+		return -1;
+	}
+	for (int i = 0; i < sc->nr_ns; i++) {
+		const struct ns_config *nc = &s->ns_cfg[i];
+		const struct ns_info *info;
+		char why[512];
+		struct ns *ns;
+
+		s->ns_cfg[i] = sc->ns[i];
+		if (nc->nsid < 1 || nc->nsid > CFG_MAX_NAMESPACES || s->ns[nc->nsid]) {
+			snprintf(err, errlen, "subsystem %s: namespace ID %u invalid or used twice",
+				 s->nqn, nc->nsid);
+			return -1;
+		}
+		if (ns_open(nc, format, &ns, why, sizeof(why)) != 0) {
+			snprintf(err, errlen, "subsystem %s: namespace %u: %s", s->nqn, nc->nsid, why);
+			return -1;
+		}
+		s->ns[nc->nsid] = ns;
+		s->nr_ns++;
+		info = ns_info(ns);
+		if (nc->nsid > s->max_nsid)
+			s->max_nsid = nc->nsid;
+		s->any_write_cache |= info->write_cache;
+		if (info->zoned && (!s->zasl_bytes || info->zasl_bytes < s->zasl_bytes))
+			s->zasl_bytes = info->zasl_bytes;
+	}
+	return 0;
+}
+
+int subsys_add(const struct subsys_config *sc, bool format, char *err, size_t errlen)
+{
+	struct subsys *s;
+	bool dup;
+
+	if (!sc->nqn[0]) {
+		snprintf(err, errlen, "%s: subsystem without an NQN", sc->file);
+		return -1;
+	}
+	pthread_mutex_lock(&reg_lock);
+	dup = find_locked(sc->nqn) != NULL;
+	pthread_mutex_unlock(&reg_lock);
+	if (dup) {
+		snprintf(err, errlen, "%s: subsystem %s exists already%s", sc->file, sc->nqn,
+			 is_discovery_nqn(sc->nqn) ? " (it is a discovery NQN)" : "");
+		return -1;
+	}
+
+	s = subsys_new(sc->nqn);
+	if (!s || (sc->nr_hosts && !(s->hosts = calloc(sc->nr_hosts, sizeof(*s->hosts))))) {
+		snprintf(err, errlen, "subsystem %s: out of memory", sc->nqn);
+		if (s)
+			subsys_free(s);
+		return -1;
+	}
+	if (sc->serial[0])
+		snprintf(s->serial, sizeof(s->serial), "%s", sc->serial);
+	else /* stable across restarts, like the parser's default */
+		snprintf(s->serial, sizeof(s->serial), "%08x", crc32c(sc->nqn, strlen(sc->nqn)));
+	snprintf(s->model, sizeof(s->model), "%s", sc->model[0] ? sc->model : "znstgt");
+	s->allow_any_host = sc->allow_any_host;
+	s->nr_hosts = sc->nr_hosts;
+	for (int i = 0; i < sc->nr_hosts; i++)
+		snprintf(s->hosts[i], sizeof(s->hosts[i]), "%s", sc->hosts[i]);
+
+	/* Opening may take long (format): not under the registry lock. */
+	if (open_namespaces(s, sc, format, err, errlen) != 0) {
+		close_namespaces(s);
+		subsys_free(s);
+		return -1;
+	}
+
+	pthread_mutex_lock(&reg_lock);
+	if (find_locked(sc->nqn)) {
+		snprintf(err, errlen, "%s: subsystem %s exists already", sc->file, sc->nqn);
+		dup = true;
+	} else if (!ids_unique(s, err, errlen)) {
+		dup = true;
+	} else {
+		struct subsys **tail = &reg_head;
+
+		while (*tail)
+			tail = &(*tail)->next;
+		*tail = s;
+		discovery_changed();
+	}
+	pthread_mutex_unlock(&reg_lock);
+	if (dup) {
+		close_namespaces(s);
+		subsys_free(s);
+		return -1;
+	}
+	log_info("subsystem %s: %d namespace(s), %s", s->nqn, s->nr_ns,
+		 s->allow_any_host ? "any host" : "allow-listed hosts");
+	return 0;
+}
+
+int subsys_remove(const char *nqn, char *err, size_t errlen)
+{
+	struct nvme_ctrl **ctrls = NULL;
+	struct subsys *s = NULL;
+	int n = 0, cap = 0;
+
+	pthread_mutex_lock(&reg_lock);
+	for (struct subsys **p = &reg_head; *p; p = &(*p)->next)
+		if (strcmp((*p)->nqn, nqn) == 0) {
+			s = *p;
+			*p = s->next;
+			s->next = NULL;
+			discovery_changed();
+			break;
+		}
+	pthread_mutex_unlock(&reg_lock);
+	if (!s) {
+		snprintf(err, errlen, "no subsystem %s", nqn);
+		return -1;
+	}
+
+	/* From here no new controller joins; the existing ones are told to go. */
+	pthread_mutex_lock(&s->lock);
+	s->removed = true;
+	for (struct nvme_ctrl *c = s->ctrls; c; c = c->next)
+		cap++;
+	if (cap && (ctrls = calloc(cap, sizeof(*ctrls))))
+		for (struct nvme_ctrl *c = s->ctrls; c; c = c->next)
+			if (nvme_ctrl_tryget(c))
+				ctrls[n++] = c;
+	pthread_mutex_unlock(&s->lock);
+	if (cap && !ctrls)
+		log_error("subsystem %s: out of memory: its controllers stay until they go", nqn);
+	for (int i = 0; i < n; i++) {
+		nvme_ctrl_fatal(ctrls[i], "subsystem removed");
+		nvme_ctrl_put(ctrls[i]);
+	}
+	free(ctrls);
+
+	log_info("subsystem %s: removed", nqn);
+	subsys_put(s);
+	return 0;
+}
+
+int subsys_registry_init(const struct target_config *cfg, bool format, char *err, size_t errlen)
+{
+	const char *dnqn = cfg->discovery_nqn[0] ? cfg->discovery_nqn : NVME_DISC_SUBSYS_NAME;
+
+	nr_listeners = cfg->nr_listeners < CFG_MAX_LISTENERS ? cfg->nr_listeners : CFG_MAX_LISTENERS;
+	memcpy(listeners, cfg->listeners, sizeof(listeners[0]) * nr_listeners);
+
+	disc = subsys_new(dnqn);
+	if (!disc) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	disc->discovery = true;
+	disc->allow_any_host = true;
+	/* A stable serial number of our own for the discovery controller. */
+	snprintf(disc->serial, sizeof(disc->serial), "%08x", crc32c(dnqn, strlen(dnqn)));
+	snprintf(disc->model, sizeof(disc->model), "znstgt discovery");
+
+	for (int i = 0; i < cfg->nr_subsys; i++)
+		if (subsys_add(&cfg->subsys[i], format, err, errlen) != 0) {
+			subsys_registry_destroy();
+			return -1;
+		}
+	return 0;
+}
+
+void subsys_registry_destroy(void)
+{
+	struct subsys *list, *d;
+
+	pthread_mutex_lock(&reg_lock);
+	list = reg_head;
+	reg_head = NULL;
+	d = disc;
+	disc = NULL;
+	pthread_mutex_unlock(&reg_lock);
+
+	while (list) {
+		struct subsys *s = list;
+
+		list = s->next;
+		pthread_mutex_lock(&s->lock);
+		s->removed = true;
+		pthread_mutex_unlock(&s->lock);
+		subsys_put(s);
+	}
+	if (d)
+		subsys_put(d);
+
+	pthread_mutex_lock(&close_lock);
+	while (pending_closes > 0)
+		pthread_cond_wait(&close_cond, &close_lock);
+	pthread_mutex_unlock(&close_lock);
+}
+
+struct subsys *subsys_find(const char *nqn)
+{
+	struct subsys *s;
+
+	pthread_mutex_lock(&reg_lock);
+	s = find_locked(nqn);
+	if (s)
+		subsys_get(s);
+	pthread_mutex_unlock(&reg_lock);
+	return s;
+}
+
+bool subsys_host_allowed(const struct subsys *s, const char *hostnqn)
+{
+	if (s->allow_any_host)
+		return true;
+	for (int i = 0; i < s->nr_hosts; i++)
+		if (strcmp(s->hosts[i], hostnqn) == 0)
+			return true;
+	return false;
+}
+
+void subsys_count_io(struct subsys *s, bool write, uint64_t len)
+{
+	if (write) {
+		atomic_fetch_add_explicit(&s->host_writes, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&s->bytes_written, len, memory_order_relaxed);
+	} else {
+		atomic_fetch_add_explicit(&s->host_reads, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&s->bytes_read, len, memory_order_relaxed);
+	}
+}
+
+/* ---- discovery ---- */
+
+const char *subsys_discovery_nqn(void)
+{
+	return disc ? disc->nqn : NVME_DISC_SUBSYS_NAME;
+}
+
+int subsys_listeners(const struct listener_config **out)
+{
+	*out = listeners;
+	return nr_listeners;
+}
+
+uint64_t subsys_for_each_allowed(const char *hostnqn,
+				 void (*fn)(void *arg, const struct subsys *s), void *arg)
+{
+	uint64_t g;
+
+	pthread_mutex_lock(&reg_lock);
+	for (const struct subsys *s = reg_head; s; s = s->next)
+		if (subsys_host_allowed(s, hostnqn))
+			fn(arg, s);
+	g = genctr;
+	pthread_mutex_unlock(&reg_lock);
+	return g;
+}
+
+/* ---- events ---- */
+
+enum ns_event { NS_EVENT_CHANGED, NS_EVENT_ZONES };
+
+static void ns_event(struct ns *ns, enum ns_event ev)
+{
+	if (!ns)
+		return;
+	pthread_mutex_lock(&reg_lock);
+	for (struct subsys *s = reg_head; s; s = s->next)
+		for (uint32_t nsid = 1; nsid <= CFG_MAX_NAMESPACES; nsid++) {
+			if (s->ns[nsid] != ns)
+				continue;
+			pthread_mutex_lock(&s->lock);
+			for (struct nvme_ctrl *c = s->ctrls; c; c = c->next)
+				if (ev == NS_EVENT_CHANGED)
+					nvme_ctrl_ns_changed(c, nsid);
+				else /* ZNS 1.1, 5.5: DW1 names the namespace */
+					nvme_ctrl_event(c, NVME_AER_NOTICE,
+							NVME_AER_NOTICE_ZONE_DESCR_CHANGED,
+							NVME_LOG_LID_ZNS_CHANGED_ZONES, nsid,
+							NVME_CTRL_OAES_ZD, NVME_AEN_MASK_ZONE_CHANGED);
+			pthread_mutex_unlock(&s->lock);
+		}
+	pthread_mutex_unlock(&reg_lock);
+}
+
+void subsys_ns_changed(struct ns *ns)
+{
+	ns_event(ns, NS_EVENT_CHANGED);
+}
+
+void subsys_zone_desc_changed(struct ns *ns)
+{
+	ns_event(ns, NS_EVENT_ZONES);
+}

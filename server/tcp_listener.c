@@ -1,0 +1,333 @@
+/*
+ * NVMe/TCP listeners: one listening socket per configured address, served
+ * by a listener thread with its own libev loop. Accepted sockets go round
+ * robin to the workers (worker_post), where tcp_conn_start() takes over.
+ *
+ * Every connection is registered on its worker's list so that
+ * tcp_listeners_stop() can close them all and wait until each has freed its
+ * queue (which waits for the requests still executing).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nvme/types.h>
+
+#include "log.h"
+#include "tcp.h"
+#include "worker.h"
+
+#define LISTEN_BACKLOG 128
+#define ACCEPTS_PER_EVENT 64
+
+struct listener {
+	int fd;
+	ev_io io;
+	struct nvme_port port;
+};
+
+/* One accepted connection, from accept() until its queue is freed. */
+struct accepted {
+	struct worker_msg msg;
+	int fd;
+	int widx;                    /* index of the worker serving it */
+	const struct nvme_port *port;
+	char local_addr[64];
+	struct tcp_conn *conn;
+	struct accepted *prev, *next;
+};
+
+static struct {
+	pthread_t thread;
+	struct ev_loop *loop;        /* non-NULL while started */
+	ev_async stop;
+	ev_timer retry;              /* re-arms accept after EMFILE */
+	struct listener l[CFG_MAX_LISTENERS];
+	int nr;
+	unsigned rr;
+
+	struct accepted **conns;     /* per worker; touched only by that worker */
+	struct worker_msg *close_msgs;
+	int nr_workers;
+
+	pthread_mutex_t lock;        /* guards live */
+	pthread_cond_t cond;
+	int live;                    /* accepted, not yet gone + close_msgs not yet run */
+} L = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+static void numeric_addr(const struct sockaddr *sa, char *out, size_t outlen)
+{
+	const void *a = sa->sa_family == AF_INET6
+		? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
+		: (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
+
+	if (!inet_ntop(sa->sa_family, a, out, (socklen_t)outlen))
+		snprintf(out, outlen, "?");
+}
+
+/* ---- on the worker ---- */
+
+static void live_put(void)
+{
+	pthread_mutex_lock(&L.lock);
+	L.live--;
+	pthread_cond_broadcast(&L.cond);
+	pthread_mutex_unlock(&L.lock);
+}
+
+static void conn_gone(void *arg)
+{
+	struct accepted *a = arg;
+
+	if (a->prev)
+		a->prev->next = a->next;
+	else
+		L.conns[a->widx] = a->next;
+	if (a->next)
+		a->next->prev = a->prev;
+	free(a);
+	live_put();
+}
+
+static void conn_arrived(struct worker_msg *msg)
+{
+	struct accepted *a = (struct accepted *)msg;
+	struct worker *w = worker_get(a->widx);
+
+	a->next = L.conns[a->widx];
+	if (a->next)
+		a->next->prev = a;
+	L.conns[a->widx] = a;
+	a->conn = tcp_conn_start(worker_loop(w), w, a->fd, a->port, a->local_addr, conn_gone, a);
+	if (!a->conn)
+		conn_gone(a);
+}
+
+static void close_all(struct worker_msg *msg)
+{
+	int widx = (int)(msg - L.close_msgs);
+
+	for (struct accepted *a = L.conns[widx], *next; a; a = next) {
+		next = a->next;
+		tcp_conn_close(a->conn);
+	}
+	live_put(); /* the message itself: its memory may go now */
+}
+
+/* ---- on the listener thread ---- */
+
+static void retry_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	for (int i = 0; i < L.nr; i++)
+		ev_io_start(loop, &L.l[i].io);
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct listener *l = io->data;
+
+	for (int n = 0; n < ACCEPTS_PER_EVENT; n++) {
+		int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+				/* Out of descriptors: pause accepting instead of spinning. */
+				log_warn("tcp: accept on %s:%s: %s; pausing", l->port.traddr,
+					 l->port.trsvcid, strerror(errno));
+				for (int i = 0; i < L.nr; i++)
+					ev_io_stop(loop, &L.l[i].io);
+				ev_timer_set(&L.retry, 0.5, 0.);
+				ev_timer_start(loop, &L.retry);
+			} else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+				log_warn("tcp: accept on %s:%s: %s", l->port.traddr, l->port.trsvcid,
+					 strerror(errno));
+			}
+			return;
+		}
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+
+		struct accepted *a = calloc(1, sizeof(*a));
+		if (!a) {
+			close(fd);
+			continue;
+		}
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+			numeric_addr((struct sockaddr *)&ss, a->local_addr, sizeof(a->local_addr));
+		a->fd = fd;
+		a->port = &l->port;
+		a->widx = (int)(L.rr++ % (unsigned)L.nr_workers);
+		a->msg.fn = conn_arrived;
+		pthread_mutex_lock(&L.lock);
+		L.live++;
+		pthread_mutex_unlock(&L.lock);
+		worker_post(worker_get(a->widx), &a->msg);
+	}
+}
+
+static void stop_cb(struct ev_loop *loop, ev_async *a, int revents)
+{
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void *listener_main(void *arg)
+{
+	ev_run(L.loop, 0);
+	return NULL;
+}
+
+/* ---- start / stop ---- */
+
+static int open_listener(const struct listener_config *lc, struct listener *l, int portid,
+			 char *err, size_t errlen)
+{
+	struct addrinfo hints = {
+		.ai_family = AF_UNSPEC,
+		.ai_socktype = SOCK_STREAM,
+		.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV,
+	};
+	struct addrinfo *ai;
+	int one = 1;
+	int rc = getaddrinfo(lc->addr, lc->port, &hints, &ai);
+
+	if (rc) {
+		snprintf(err, errlen, "listener %s:%s: %s", lc->addr, lc->port, gai_strerror(rc));
+		return -1;
+	}
+	l->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (l->fd < 0)
+		goto sys_fail;
+	setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* An IPv6 listener serves IPv6 only; "0.0.0.0" is its own listener. */
+	if (ai->ai_family == AF_INET6)
+		setsockopt(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(l->fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(l->fd, LISTEN_BACKLOG) < 0)
+		goto sys_fail;
+
+	/* Port 0 asks for an ephemeral port: report the real one. */
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	unsigned port = 0;
+	if (getsockname(l->fd, (struct sockaddr *)&ss, &sl) == 0)
+		port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+						      : ((struct sockaddr_in *)&ss)->sin_port);
+	memset(&l->port, 0, sizeof(l->port));
+	l->port.portid = (uint16_t)portid;
+	l->port.trtype = NVMF_TRTYPE_TCP;
+	l->port.adrfam = ai->ai_family == AF_INET6 ? NVMF_ADDR_FAMILY_IP6 : NVMF_ADDR_FAMILY_IP4;
+	snprintf(l->port.traddr, sizeof(l->port.traddr), "%s", lc->addr);
+	snprintf(l->port.trsvcid, sizeof(l->port.trsvcid), "%u", port);
+	freeaddrinfo(ai);
+	log_info("tcp: listening on %s port %s", l->port.traddr, l->port.trsvcid);
+	return 0;
+sys_fail:
+	snprintf(err, errlen, "listener %s:%s: %s", lc->addr, lc->port, strerror(errno));
+	if (l->fd >= 0)
+		close(l->fd);
+	freeaddrinfo(ai);
+	return -1;
+}
+
+static void close_listeners(void)
+{
+	for (int i = 0; i < L.nr; i++)
+		close(L.l[i].fd);
+	L.nr = 0;
+}
+
+int tcp_listeners_start(const struct target_config *cfg, char *err, size_t errlen)
+{
+	L.nr_workers = workers_count();
+	if (L.nr_workers <= 0) {
+		snprintf(err, errlen, "tcp: no worker threads running");
+		return -1;
+	}
+	for (int i = 0; i < cfg->nr_listeners; i++) {
+		if (open_listener(&cfg->listeners[i], &L.l[i], i + 1, err, errlen) < 0) {
+			close_listeners();
+			return -1;
+		}
+		L.nr = i + 1;
+	}
+	L.conns = calloc((size_t)L.nr_workers, sizeof(*L.conns));
+	L.close_msgs = calloc((size_t)L.nr_workers, sizeof(*L.close_msgs));
+	L.loop = ev_loop_new(EVFLAG_AUTO);
+	if (!L.conns || !L.close_msgs || !L.loop) {
+		snprintf(err, errlen, "tcp: out of memory starting the listeners");
+		goto fail;
+	}
+	ev_async_init(&L.stop, stop_cb);
+	ev_async_start(L.loop, &L.stop);
+	ev_timer_init(&L.retry, retry_cb, 0.5, 0.);
+	for (int i = 0; i < L.nr; i++) {
+		ev_io_init(&L.l[i].io, accept_cb, L.l[i].fd, EV_READ);
+		L.l[i].io.data = &L.l[i];
+		ev_io_start(L.loop, &L.l[i].io);
+	}
+	int rc = pthread_create(&L.thread, NULL, listener_main, NULL);
+	if (rc) {
+		snprintf(err, errlen, "tcp: listener thread: %s", strerror(rc));
+		goto fail;
+	}
+	return 0;
+fail:
+	if (L.loop)
+		ev_loop_destroy(L.loop);
+	L.loop = NULL;
+	free(L.conns);
+	free(L.close_msgs);
+	L.conns = NULL;
+	L.close_msgs = NULL;
+	close_listeners();
+	return -1;
+}
+
+const struct nvme_port *tcp_listener_port(int i)
+{
+	return L.loop && i >= 0 && i < L.nr ? &L.l[i].port : NULL;
+}
+
+void tcp_listeners_stop(void)
+{
+	if (!L.loop)
+		return;
+	ev_async_send(L.loop, &L.stop);
+	pthread_join(L.thread, NULL);
+	ev_loop_destroy(L.loop);
+	L.loop = NULL;
+	close_listeners();
+
+	/* Accepted sockets already posted reach their worker before this. */
+	pthread_mutex_lock(&L.lock);
+	L.live += L.nr_workers;
+	pthread_mutex_unlock(&L.lock);
+	for (int i = 0; i < L.nr_workers; i++) {
+		L.close_msgs[i].fn = close_all;
+		worker_post(worker_get(i), &L.close_msgs[i]);
+	}
+	pthread_mutex_lock(&L.lock);
+	while (L.live > 0) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 5;
+		if (pthread_cond_timedwait(&L.cond, &L.lock, &ts) == ETIMEDOUT)
+			log_warn("tcp: still waiting for connections to finish their requests");
+	}
+	pthread_mutex_unlock(&L.lock);
+	free(L.conns);
+	free(L.close_msgs);
+	L.conns = NULL;
+	L.close_msgs = NULL;
+}

@@ -1,0 +1,264 @@
+/*
+ * Worker threads and the I/O thread pool (include/worker.h).
+ *
+ * Each worker runs one libev loop. Other threads hand it work with
+ * worker_post(): the message goes on a mutex-protected singly linked list
+ * (many producers, one consumer) and ev_async_send() wakes the loop, whose
+ * async callback takes the whole list at once and runs the messages in the
+ * order they were posted. ev_async_send() coalesces wake-ups, so a burst of
+ * posts costs one wake-up.
+ *
+ * The I/O pool is a plain mutex + condition variable FIFO of io_job. An I/O
+ * thread runs job->run() (which may block on file I/O) and then posts the
+ * job's embedded message to job->worker, where job->done() runs. No
+ * allocation happens per job or per message: both are embedded by the caller.
+ */
+#include "worker.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+struct worker {
+	struct ev_loop *loop;
+	ev_async wake;
+	pthread_t thread;
+	pthread_mutex_t lock;       /* guards head, tail, stopping */
+	struct worker_msg *head, *tail;
+	bool stopping;
+};
+
+static struct worker *workers;
+static int nr_workers;
+static unsigned next_worker;          /* round-robin cursor (atomic) */
+static __thread struct worker *self;
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct io_job *head, *tail;
+	bool stopping;
+	pthread_t *threads;
+	int nr;
+} pool = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+/* ---- workers ---- */
+
+static void wake_cb(struct ev_loop *loop, ev_async *a, int revents)
+{
+	struct worker *w = (struct worker *)((char *)a - offsetof(struct worker, wake));
+
+	pthread_mutex_lock(&w->lock);
+	struct worker_msg *m = w->head;
+	bool stopping = w->stopping;
+	w->head = w->tail = NULL;
+	pthread_mutex_unlock(&w->lock);
+
+	while (m) {
+		struct worker_msg *next = m->next; /* fn may reuse or free m */
+		m->fn(m);
+		m = next;
+	}
+	/* Messages posted before the stop request have all run now. */
+	if (stopping)
+		ev_break(loop, EVBREAK_ALL);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	self = w;
+	ev_run(w->loop, 0);
+	self = NULL;
+	return NULL;
+}
+
+static int io_pool_start(int n);
+static void io_pool_stop(void);
+
+int workers_start(int n, int io_threads)
+{
+	if (n <= 0) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		n = cpus > 0 ? (int)cpus : 1;
+	}
+	workers = calloc((size_t)n, sizeof(*workers));
+	if (!workers)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		struct worker *w = &workers[i];
+
+		w->loop = ev_loop_new(EVFLAG_AUTO);
+		if (!w->loop) {
+			log_error("worker %d: cannot create an event loop", i);
+			goto fail;
+		}
+		pthread_mutex_init(&w->lock, NULL);
+		ev_async_init(&w->wake, wake_cb);
+		ev_async_start(w->loop, &w->wake);
+		int rc = pthread_create(&w->thread, NULL, worker_main, w);
+		if (rc) {
+			log_error("worker %d: pthread_create: %s", i, strerror(rc));
+			ev_loop_destroy(w->loop);
+			goto fail;
+		}
+		nr_workers = i + 1;
+	}
+	if (io_pool_start(io_threads) < 0)
+		goto fail;
+	return 0;
+fail:
+	workers_stop();
+	return -1;
+}
+
+void workers_stop(void)
+{
+	/* I/O threads first: their done() callbacks still need the loops. */
+	io_pool_stop();
+	for (int i = 0; i < nr_workers; i++) {
+		struct worker *w = &workers[i];
+
+		pthread_mutex_lock(&w->lock);
+		w->stopping = true;
+		pthread_mutex_unlock(&w->lock);
+		ev_async_send(w->loop, &w->wake);
+	}
+	for (int i = 0; i < nr_workers; i++) {
+		struct worker *w = &workers[i];
+
+		pthread_join(w->thread, NULL);
+		ev_loop_destroy(w->loop);
+		pthread_mutex_destroy(&w->lock);
+	}
+	free(workers);
+	workers = NULL;
+	nr_workers = 0;
+}
+
+int workers_count(void)
+{
+	return nr_workers;
+}
+
+struct worker *worker_get(int i)
+{
+	return i >= 0 && i < nr_workers ? &workers[i] : NULL;
+}
+
+struct worker *worker_next(void)
+{
+	if (!nr_workers)
+		return NULL;
+	unsigned i = __atomic_fetch_add(&next_worker, 1, __ATOMIC_RELAXED);
+	return &workers[i % (unsigned)nr_workers];
+}
+
+struct ev_loop *worker_loop(struct worker *w)
+{
+	return w->loop;
+}
+
+struct worker *worker_self(void)
+{
+	return self;
+}
+
+void worker_post(struct worker *w, struct worker_msg *msg)
+{
+	msg->next = NULL;
+	pthread_mutex_lock(&w->lock);
+	if (w->tail)
+		w->tail->next = msg;
+	else
+		w->head = msg;
+	w->tail = msg;
+	pthread_mutex_unlock(&w->lock);
+	ev_async_send(w->loop, &w->wake);
+}
+
+/* ---- I/O pool ---- */
+
+static void job_done_msg(struct worker_msg *msg)
+{
+	struct io_job *job = (struct io_job *)((char *)msg - offsetof(struct io_job, msg));
+
+	job->done(job);
+}
+
+static void *io_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&pool.lock);
+	for (;;) {
+		while (!pool.head && !pool.stopping)
+			pthread_cond_wait(&pool.cond, &pool.lock);
+		struct io_job *job = pool.head;
+		if (!job)
+			break; /* stopping and nothing left */
+		pool.head = job->next_job;
+		if (!pool.head)
+			pool.tail = NULL;
+		pthread_mutex_unlock(&pool.lock);
+
+		job->run(job);
+		job->msg.fn = job_done_msg;
+		worker_post(job->worker, &job->msg);
+
+		pthread_mutex_lock(&pool.lock);
+	}
+	pthread_mutex_unlock(&pool.lock);
+	return NULL;
+}
+
+static int io_pool_start(int n)
+{
+	if (n < 1)
+		n = 1;
+	pool.threads = calloc((size_t)n, sizeof(*pool.threads));
+	if (!pool.threads)
+		return -1;
+	pool.stopping = false;
+	for (int i = 0; i < n; i++) {
+		int rc = pthread_create(&pool.threads[i], NULL, io_main, NULL);
+		if (rc) {
+			log_error("I/O thread %d: pthread_create: %s", i, strerror(rc));
+			return -1;
+		}
+		pool.nr = i + 1;
+	}
+	return 0;
+}
+
+/* Queued jobs still run; then the threads exit. */
+static void io_pool_stop(void)
+{
+	pthread_mutex_lock(&pool.lock);
+	pool.stopping = true;
+	pthread_cond_broadcast(&pool.cond);
+	pthread_mutex_unlock(&pool.lock);
+	for (int i = 0; i < pool.nr; i++)
+		pthread_join(pool.threads[i], NULL);
+	free(pool.threads);
+	pool.threads = NULL;
+	pool.nr = 0;
+}
+
+void io_submit_job(struct io_job *job)
+{
+	job->next_job = NULL;
+	pthread_mutex_lock(&pool.lock);
+	if (pool.tail)
+		pool.tail->next_job = job;
+	else
+		pool.head = job;
+	pool.tail = job;
+	pthread_cond_signal(&pool.cond);
+	pthread_mutex_unlock(&pool.lock);
+}

@@ -1,0 +1,222 @@
+# lib.sh - helpers for the guest test scripts (sourced; run-e2e.sh copies it
+# into the share next to the script). Every check prints one line
+#   PASS: <name>        or        FAIL: <name>  (followed by indented detail)
+# which run-e2e.sh counts; SKIP: lines are counted apart. e2e_finish prints
+# this script's tally and exits non-zero if anything failed.
+#
+# Commands run under `timeout` (E2E_CMD_TIMEOUT, default 60 s) so that a
+# target that stops answering fails a check instead of hanging the guest,
+# as far as the kernel lets a process be killed.
+
+E2E_PASSED=0 E2E_FAILED=0 E2E_SKIPPED=0
+E2E_LOG=$(mktemp /tmp/e2e-cmd.XXXXXX)
+E2E_NAME=${E2E_NAME:-guest}
+E2E_CMD_TIMEOUT=${E2E_CMD_TIMEOUT:-60}
+E2E_CLEANUPS=()
+
+step() { local up; read -r up _ < /proc/uptime; printf '\n### [%ss] %s\n' "$up" "$*"; }
+info() { echo "    $*"; }
+pass() { E2E_PASSED=$((E2E_PASSED + 1)); echo "PASS: $*"; }
+skip() { E2E_SKIPPED=$((E2E_SKIPPED + 1)); echo "SKIP: $*"; }
+fail() {  # fail NAME [DETAIL...]
+    E2E_FAILED=$((E2E_FAILED + 1))
+    echo "FAIL: $1"
+    shift
+    local line
+    for line in "$@"; do
+        while IFS= read -r line; do echo "      $line"; done <<< "$line"
+    done
+}
+
+# run CMD...: run it with the timeout, output in $E2E_LOG; returns its status.
+# A shell function cannot run under timeout(1): it runs as it is.
+run() {
+    if declare -F "$1" > /dev/null; then
+        "$@" > "$E2E_LOG" 2>&1
+    else
+        timeout -k 5 "$E2E_CMD_TIMEOUT" "$@" > "$E2E_LOG" 2>&1
+    fi
+}
+# last_output [LINES]: the tail of the last command's output, indented, for a
+# FAIL's detail
+# shellcheck disable=SC2120 # the scripts that source this pass LINES
+last_output() { tail -n "${1:-15}" "$E2E_LOG" | sed 's/^/      | /'; }
+
+# check NAME CMD...: PASS if CMD succeeds
+check() {
+    local name=$1 rc=0
+    shift
+    run "$@" || rc=$?
+    if [ $rc = 0 ]; then
+        pass "$name"
+    else
+        fail "$name" "\$ $* -> exit $rc$([ $rc = 124 ] && echo ' (timed out)')"
+        last_output
+    fi
+    return $rc
+}
+
+# check_fails NAME CMD...: PASS if CMD fails by itself (a timeout is a FAIL:
+# the target must answer, even if with an error)
+check_fails() {
+    local name=$1 rc=0
+    shift
+    run "$@" || rc=$?
+    if [ $rc != 0 ] && [ $rc != 124 ] && [ $rc != 137 ]; then
+        pass "$name"
+        return 0
+    fi
+    fail "$name" "\$ $* -> exit $rc ($([ $rc = 0 ] && echo 'should have failed' || echo 'timed out'))"
+    last_output
+    return 1
+}
+
+# expect NAME GOT WANT: PASS if the two strings are equal
+expect() {
+    if [ "$2" = "$3" ]; then
+        pass "$1 ($2)"
+    else
+        fail "$1" "got:  $2" "want: $3"
+        return 1
+    fi
+}
+
+# expect_true NAME COND...: PASS if the test(1) expression holds
+expect_true() {
+    local name=$1
+    shift
+    if [ "$@" ]; then pass "$name"; else fail "$name" "not true: $*"; return 1; fi
+}
+
+# require NAME CMD...: like check, but the rest of the script cannot run
+# without it: on failure clean up, print the tally and exit
+require() {
+    check "$@" || e2e_finish
+}
+
+# on_exit CMD: run CMD (a string, eval'd) when the script finishes, last
+# registered first
+on_exit() { E2E_CLEANUPS=("$*" "${E2E_CLEANUPS[@]}"); }
+
+e2e_finish() {
+    local c
+    for c in "${E2E_CLEANUPS[@]}"; do eval "$c" > /dev/null 2>&1 || true; done
+    E2E_CLEANUPS=()
+    rm -f "$E2E_LOG"
+    echo
+    echo "== $E2E_NAME: $E2E_PASSED PASS, $E2E_FAILED FAIL, $E2E_SKIPPED SKIP"
+    [ $E2E_FAILED = 0 ] && exit 0
+    exit 1
+}
+
+# ms: milliseconds since the epoch (bash's clock: no process to start)
+ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
+
+# run_script PATH: run another guest test script; its PASS/FAIL lines count
+# as they stand. Its failure makes this script fail too, and if it failed
+# without printing a FAIL line (it crashed), that is reported here.
+run_script() {
+    local rc
+    bash "$1" 2>&1 | tee /tmp/e2e-nested.log
+    rc=${PIPESTATUS[0]}
+    [ "$rc" = 0 ] && return 0
+    E2E_FAILED=$((E2E_FAILED + 1))
+    grep -q '^FAIL: ' /tmp/e2e-nested.log || echo "FAIL: $1 exited with status $rc"
+    return 1
+}
+
+# ---------------------------------------------------------------- NVMe host
+# The host identity comes from the runner (it put this NQN into the target's
+# allowed_hosts); nvme-cli uses these files whenever --hostnqn is not given.
+e2e_host_setup() {
+    mkdir -p /etc/nvme
+    echo "$GUEST_HOSTNQN" > /etc/nvme/hostnqn
+    echo "$GUEST_HOSTID" > /etc/nvme/hostid
+    # Short timeouts: a target that does not answer fails a check within
+    # seconds instead of the defaults' minutes.
+    modprobe nvme-core admin_timeout=15 io_timeout=15
+    modprobe nvme-tcp
+}
+
+# Connect options used by every test: the reconnect delay and controller-loss
+# timeout are short so that a dead target shows up as an error quickly (and a
+# restarted one is reconnected to quickly).
+# shellcheck disable=SC2034 # used by the scripts that source this
+E2E_CONNECT_OPTS=(--reconnect-delay=1 --ctrl-loss-tmo=30)
+
+# nvme_ctrl NQN: name (nvmeN) of a controller (in any state) of subsystem NQN
+nvme_ctrl() {
+    local c
+    for c in /sys/class/nvme/nvme*; do
+        [ -e "$c/subsysnqn" ] || continue
+        if [ "$(< "$c/subsysnqn")" = "$1" ]; then echo "${c##*/}"; return 0; fi
+    done
+    return 1
+}
+
+# nvme_ns NQN NSID: block device name (nvmeXnY) of namespace NSID of the
+# subsystem NQN: the multipath head if there is one, else the namespace of
+# the controller (hidden per-path disks nvmeXcYnZ are skipped)
+nvme_ns() {
+    local b
+    for b in /sys/block/nvme*n*; do
+        [[ ${b##*/} =~ ^nvme[0-9]+n[0-9]+$ ]] || continue
+        [ "$(cat "$b/device/subsysnqn" 2> /dev/null)" = "$1" ] || continue
+        [ "$(< "$b/nsid")" = "$2" ] && { echo "${b##*/}"; return 0; }
+    done
+    return 1
+}
+
+# ns_paths NS: the per-controller path disks (nvme<S>c<C>n<N>) below the
+# multipath head NS (nvme<S>n<N>); nothing if NS is not a head
+ns_paths() {
+    local p
+    for p in /sys/block/"${1%n*}"c*n"${1##*n}"; do [ -e "$p" ] && echo "${p##*/}"; done
+}
+
+# wait_ns NQN NSID [SECONDS]: wait for the namespace's block device; prints its name
+wait_ns() {
+    local i n
+    for ((i = 0; i < ${3:-20} * 10; i++)); do
+        if n=$(nvme_ns "$1" "$2") && [ -b "/dev/$n" ]; then echo "$n"; return 0; fi
+        sleep 0.1
+    done
+    return 1
+}
+
+# wait_ctrl_state NQN STATE [SECONDS]: wait until the controller is in STATE
+wait_ctrl_state() {
+    local i c
+    for ((i = 0; i < ${3:-20} * 10; i++)); do
+        c=$(nvme_ctrl "$1") && [ "$(cat "/sys/class/nvme/$c/state" 2> /dev/null)" = "$2" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# ---------------------------------------------------------------- host calls
+# host_call REQUEST...: ask run-e2e.sh on the host to do something (e.g.
+# "restart-target") through the share, and wait for its answer. The request
+# is written under a temporary name and renamed, so the host never reads a
+# half-written one; the id includes our PID, so that nested scripts' calls
+# never meet. Returns 0 if the host answered "ok".
+E2E_CALLS=0
+host_call() {
+    local id reply i
+    E2E_CALLS=$((E2E_CALLS + 1))
+    id=$$-$E2E_CALLS
+    echo "$*" > "$E2E_SHARE/.request.$id"
+    mv "$E2E_SHARE/.request.$id" "$E2E_SHARE/request.$id"
+    for ((i = 0; i < 600; i++)); do
+        if [ -f "$E2E_SHARE/reply.$id" ]; then
+            reply=$(< "$E2E_SHARE/reply.$id")
+            rm -f "$E2E_SHARE/reply.$id"
+            echo "    host: $reply"
+            [ "${reply%% *}" = ok ]
+            return
+        fi
+        sleep 0.1
+    done
+    echo "    host: no answer to '$*' in 60 s"
+    return 1
+}

@@ -1,0 +1,299 @@
+#!/bin/bash
+# run-e2e.sh - end-to-end tests of znstgt from a real Linux NVMe/TCP host.
+#
+#   tests/e2e/run-e2e.sh BUILD_DIR [TEST...]   # make e2e does this with BUILD_DIR=build
+#   tests/e2e/run-e2e.sh --selftest            # check the rig itself (no znstgt needed)
+#
+# With BUILD_DIR: writes a configuration into a temporary directory (three
+# subsystems: a conventional and a zoned namespace for the guest's host NQN, a
+# third subsystem for another host NQN only), starts BUILD_DIR/znstgt on
+# 127.0.0.1 on a free port, and runs each guest test (default: tcp-basic
+# zns-basic; a TEST is a script name in tests/e2e/guest/ without .sh) in its own
+# boot of the guest, which reaches the target as 10.0.2.2. Guest scripts can
+# ask for host actions through the share (guest/lib.sh: host_call); this
+# script answers "ping" and "restart-target" (kill -9, start again on the same
+# port and data). Ends with "N passed, N failed": every PASS/FAIL line of the
+# guests plus the checks made here (the target starts; it stops cleanly on
+# SIGTERM with no sanitizer report).
+#
+# --selftest runs guest/selftest-kernel-nvmet.sh (the same tests against the
+# guest kernel's nvmet) and guest/selftest-qemu-zns.sh (zns-basic.sh against
+# QEMU's emulated ZNS controller).
+#
+# Environment: ZNSTGT_E2E_CACHE (see build-guest.sh), E2E_KEEP=1 keeps the
+# temporary directory (config, data, target log, guest logs), E2E_TIMEOUT
+# (seconds per guest boot, default 400), and those of run-guest.sh.
+set -uo pipefail
+
+E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+GUEST_DIR=$E2E_DIR/guest
+export E2E_TIMEOUT=${E2E_TIMEOUT:-400}
+
+usage() { sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
+[ $# -ge 1 ] || usage
+selftest=
+build=
+case $1 in
+    --selftest) selftest=1 ;;
+    -*)         usage ;;
+    *)          build=$(cd "$1" 2> /dev/null && pwd) || { echo "run-e2e.sh: no directory $1" >&2; exit 2; } ;;
+esac
+shift
+tests=("$@")
+[ ${#tests[@]} -gt 0 ] || tests=(tcp-basic zns-basic)
+
+T0=$SECONDS
+passed=0 failed=0 skipped=0
+pass() { passed=$((passed + 1)); echo "PASS: $*"; }
+fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
+finish() {
+    [ -z "${tpid:-}" ] || stop_target
+    if [ -n "${work:-}" ]; then
+        if [ -n "${E2E_KEEP:-}" ] || [ $failed -gt 0 ]; then
+            echo "run-e2e.sh: logs, config and data kept in $work"
+        else
+            rm -rf "$work"
+        fi
+    fi
+    echo "run-e2e.sh: $((SECONDS - T0)) s in all"
+    echo "$passed passed, $failed failed$([ $skipped -gt 0 ] && echo ", $skipped skipped")"
+    [ $failed = 0 ]
+    exit
+}
+trap 'echo "run-e2e.sh: interrupted"; fail "interrupted"; finish' INT TERM
+
+# ------------------------------------------------------------------ guest
+t=$SECONDS
+if "$E2E_DIR/build-guest.sh"; then
+    echo "run-e2e.sh: guest ready in $((SECONDS - t)) s"
+else
+    fail "build the guest (tests/e2e/build-guest.sh)"
+    finish
+fi
+work=$(mktemp -d /tmp/znstgt-e2e.XXXXXX)
+
+# Two host identities: the guest is "this host" (allowed into the conv and zns
+# subsystems) and uses the other one to check that access control holds.
+uuid() { cat /proc/sys/kernel/random/uuid; }
+GUEST_HOSTID=$(uuid) GUEST_OTHER_HOSTID=$(uuid)
+export GUEST_HOSTID GUEST_OTHER_HOSTID
+export GUEST_HOSTNQN=nqn.2014-08.org.nvmexpress:uuid:$GUEST_HOSTID
+export GUEST_OTHER_HOSTNQN=nqn.2014-08.org.nvmexpress:uuid:$GUEST_OTHER_HOSTID
+
+# ------------------------------------------------------------------ target
+tpid='' port='' start_error=''
+# The test subsystems; tcp-basic.sh and zns-basic.sh learn them from GUEST_*.
+NQN_PREFIX=nqn.2024-01.io.znstgt.e2e
+export GUEST_CONV_NQN=$NQN_PREFIX:conv GUEST_ZNS_NQN=$NQN_PREFIX:zns
+export GUEST_SUBSYS_NQNS="$GUEST_CONV_NQN $GUEST_ZNS_NQN" GUEST_OTHER_SUBSYS_NQNS=$NQN_PREFIX:other
+export GUEST_CONV_SIZE=$((256 << 20)) GUEST_CONV_LBA=4096
+export GUEST_ZNS_SIZE=$((256 << 20)) GUEST_ZNS_LBA=4096 GUEST_ZONE_SIZE=$((16 << 20))
+export GUEST_MAX_OPEN=4 GUEST_MAX_ACTIVE=6 GUEST_ZONE_APPEND_MAX=65536 GUEST_ZDE_SIZE=64
+
+write_config() {
+    mkdir -p "$work/conf" "$work/data"
+    cat > "$work/znstgt.ini" <<EOF
+[target]
+listen = 127.0.0.1:$port
+threads = 2
+data_dir = $work/data
+log_level = info
+include = conf/*.ini
+EOF
+    cat > "$work/conf/conv.ini" <<EOF
+[subsystem]
+nqn = $GUEST_CONV_NQN
+allowed_hosts = $GUEST_HOSTNQN
+
+[namespace 1]
+zoned = no
+size = $((GUEST_CONV_SIZE >> 20))M
+lba_size = $GUEST_CONV_LBA
+EOF
+    cat > "$work/conf/zns.ini" <<EOF
+[subsystem]
+nqn = $GUEST_ZNS_NQN
+allowed_hosts = $GUEST_HOSTNQN
+
+[namespace 1]
+zoned = yes
+size = $((GUEST_ZNS_SIZE >> 20))M
+lba_size = $GUEST_ZNS_LBA
+zone_size = $((GUEST_ZONE_SIZE >> 20))M
+max_open = $GUEST_MAX_OPEN
+max_active = $GUEST_MAX_ACTIVE
+zone_append_max = $((GUEST_ZONE_APPEND_MAX >> 10))K
+zde_size = $GUEST_ZDE_SIZE
+EOF
+    cat > "$work/conf/other.ini" <<EOF
+[subsystem]
+nqn = $GUEST_OTHER_SUBSYS_NQNS
+allowed_hosts = $GUEST_OTHER_HOSTNQN
+
+[namespace 1]
+zoned = no
+size = 64M
+EOF
+}
+
+listening() { [ -n "$(ss -Hltn "sport = :$1")" ]; }
+# start_target: start znstgt (on $port) and wait until it listens; on
+# failure says why in $start_error
+start_target() {
+    "$build/znstgt" -c "$work/znstgt.ini" >> "$work/znstgt.log" 2>&1 &
+    tpid=$!
+    local i rc
+    for ((i = 0; i < 100; i++)); do
+        if ! kill -0 $tpid 2> /dev/null; then
+            rc=0; wait $tpid || rc=$?
+            start_error="znstgt exited with status $rc"
+            tpid=
+            return 1
+        fi
+        listening "$port" && return 0
+        sleep 0.1
+    done
+    start_error="znstgt does not listen on 127.0.0.1:$port after 10 s"
+    return 1
+}
+# stop_target: SIGTERM, then the exit status of znstgt (SIGKILL after 10 s)
+stop_target() {
+    [ -n "$tpid" ] || return 0
+    local pid=$tpid i rc=0
+    tpid=
+    kill -TERM $pid 2> /dev/null
+    for ((i = 0; i < 100; i++)); do kill -0 $pid 2> /dev/null || break; sleep 0.1; done
+    kill -0 $pid 2> /dev/null && { kill -KILL $pid; echo "znstgt ignored SIGTERM for 10 s: killed"; }
+    wait $pid || rc=$?
+    return $rc
+}
+# a free TCP port on 127.0.0.1 (not listened on now)
+free_port() {
+    local p
+    while :; do
+        p=$((20000 + RANDOM % 40000))
+        listening $p || { echo $p; return; }
+    done
+}
+target_log_tail() { echo "--- last lines of $work/znstgt.log:"; tail -n 30 "$work/znstgt.log" | sed 's/^/    /'; }
+
+# answer_host_calls SHARE PID: while PID runs, answer the guest's requests in
+# SHARE (request.N -> reply.N)
+answer_host_calls() {
+    local share=$1 pid=$2 req n reply
+    while kill -0 "$pid" 2> /dev/null; do
+        for req in "$share"/request.*; do
+            [ -f "$req" ] || continue
+            n=${req##*.}
+            case $(< "$req") in
+                ping) reply="ok pong" ;;
+                restart-target)
+                    if [ -z "$tpid" ]; then
+                        reply="error: no target running"
+                    else
+                        kill -KILL $tpid
+                        wait $tpid 2> /dev/null
+                        echo "=== kill -9 and restart by run-e2e.sh" >> "$work/znstgt.log"
+                        if start_target; then reply="ok restarted (pid $tpid)"
+                        else reply="error: restart failed: $start_error"; fi
+                    fi ;;
+                *) reply="error: unknown request '$(< "$req")'" ;;
+            esac
+            rm -f "$req"
+            echo "$reply" > "$share/.reply.$n"
+            mv "$share/.reply.$n" "$share/reply.$n"
+            echo "run-e2e.sh: guest asked '$n', answered '$reply'"
+        done
+        sleep 0.2
+    done
+}
+
+# run_guest NAME SCRIPT [FILE...]: boot the guest with SCRIPT (helpers: lib.sh
+# and FILEs), answer its host calls, count its PASS/FAIL/SKIP lines
+run_guest() {
+    local name=$1 script=$2 share=$work/guest-$1 rc=0 p f s
+    shift 2
+    echo
+    echo "======== $name"
+    mkdir -p "$share"
+    E2E_SHARE=$share "$E2E_DIR/run-guest.sh" "$script" "$GUEST_DIR/lib.sh" "$@" &
+    local gpid=$!
+    answer_host_calls "$share" $gpid
+    wait $gpid || rc=$?
+    count() { grep -c "^$1: " "$share/output.log" 2> /dev/null || true; }
+    p=$(count PASS) f=$(count FAIL) s=$(count SKIP)
+    p=${p:-0} f=${f:-0} s=${s:-0}
+    passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+    # a guest that failed without saying what (crash, timeout) is one failure
+    if [ $rc != 0 ] && [ "$f" = 0 ]; then fail "$name: guest exit status $rc"; fi
+    echo "======== $name: $p passed, $f failed, $s skipped (guest exit $rc)"
+}
+
+# ------------------------------------------------------------------ selftest
+if [ -n "$selftest" ]; then
+    run_guest selftest-kernel-nvmet "$GUEST_DIR/selftest-kernel-nvmet.sh" \
+        "$GUEST_DIR/tcp-basic.sh" "$GUEST_DIR/zns-basic.sh"
+    truncate -s 256M "$work/qemu-zns.img"
+    E2E_QEMU_ARGS="-drive file=$work/qemu-zns.img,if=none,format=raw,cache=unsafe,id=zns
+        -device nvme,id=nvme0,serial=e2e-qemu-zns,zoned.zasl=4
+        -device nvme-ns,drive=zns,bus=nvme0,nsid=1,logical_block_size=4096,physical_block_size=4096,zoned=true,zoned.zone_size=16M,zoned.max_open=4,zoned.max_active=6,zoned.descr_ext_size=64" \
+        run_guest selftest-qemu-zns "$GUEST_DIR/selftest-qemu-zns.sh" "$GUEST_DIR/zns-basic.sh"
+    finish
+fi
+
+# ------------------------------------------------------------------ znstgt
+echo
+if [ -x "$build/znstgt" ] && "$build/znstgt" --help > "$work/help.txt" 2>&1; then
+    pass "host: $build/znstgt --help works"
+else
+    fail "host: $build/znstgt exists and --help works"
+    sed 's/^/    /' "$work/help.txt" 2> /dev/null | tail -5
+    finish
+fi
+started=
+for attempt in 1 2 3; do   # a port found free may be taken before we bind it
+    port=$(free_port)
+    write_config
+    if start_target; then started=1; break; fi
+    echo "run-e2e.sh: attempt $attempt on port $port: $start_error"
+done
+if [ -z "$started" ]; then
+    fail "host: znstgt starts and listens"
+    target_log_tail
+    finish
+fi
+pass "host: znstgt (pid $tpid) listens on 127.0.0.1:$port"
+export GUEST_TARGET_PORT=$port GUEST_RESTART=1
+
+for t in "${tests[@]}"; do
+    if [ ! -f "$GUEST_DIR/$t.sh" ]; then fail "no guest test $GUEST_DIR/$t.sh"; continue; fi
+    run_guest "$t" "$GUEST_DIR/$t.sh"
+    [ -n "$tpid" ] || continue   # a failed restart-target: already a FAIL
+    if kill -0 $tpid 2> /dev/null; then
+        pass "host: znstgt survives $t"
+    else
+        died=0; wait $tpid || died=$?
+        fail "host: znstgt survives $t (it exited with status $died)"
+        target_log_tail
+        start_target || { fail "host: znstgt starts again: $start_error"; break; }
+    fi
+done
+
+echo
+rc=0
+if [ -z "$tpid" ]; then
+    fail "host: znstgt is running at the end"
+elif stop_target; then
+    pass "host: znstgt exits 0 on SIGTERM"
+else
+    rc=$?
+    fail "host: znstgt exits 0 on SIGTERM (status $rc)"
+    target_log_tail
+fi
+if grep -qE 'ERROR: (Address|Leak|Thread)Sanitizer|runtime error:' "$work/znstgt.log"; then
+    fail "host: no sanitizer report in the target's log"
+    grep -m5 -A10 -E 'ERROR: (Address|Leak|Thread)Sanitizer|runtime error:' "$work/znstgt.log" | sed 's/^/    /'
+else
+    pass "host: no sanitizer report in the target's log"
+fi
+finish

@@ -1,0 +1,1221 @@
+/*
+ * Crash test of the zone engine's durability (issue 2, item 5).
+ *
+ * A child process opens a zoned namespace and drives it from several threads:
+ * Writes at the write pointer, Zone Appends (several threads into the same
+ * zones at once, some of them made slow on purpose so that completions come
+ * out of order), Write Zeroes, Open, Close, Finish, Reset and Set Zone
+ * Descriptor Extension. Only once an operation is durable - ns_sync()'s
+ * callback returned 0 - does the child report it to the parent over a pipe.
+ * The parent SIGKILLs the child at a random moment (inside recovery, a group
+ * commit, a checkpoint, ...), opens the namespace itself and checks, from
+ * what ns.h lets anyone observe (zone reports and reads):
+ *
+ *   - every reported operation is there: the write pointer is at least where
+ *     a reported write left it, a reported Finish left the zone Full, a
+ *     reported Set ZDE left its extension, unless a later Reset explains;
+ *   - no write pointer lies past durable data: every block below a write
+ *     pointer holds exactly what the write that covered it put there (the
+ *     zone/LBA/generation pattern, or zeros from a Write Zeroes);
+ *   - blocks above the write pointer read as zeros;
+ *   - the power-up rule (design.md): no open zone, Empty exactly when the
+ *     write pointer is at the zone start and no extension is valid, the
+ *     limits hold, and every filtered report agrees with the full one.
+ *
+ * The model. Every block written carries (zone, LBA, generation); a zone's
+ * generation changes at every Reset. Messages name the generation they
+ * belong to. Reset, Finish and Set ZDE are announced *before* they are issued
+ * (an "intent"), so that when the child dies with one in flight the parent
+ * knows that both outcomes are legal. Each zone thus has a short list of
+ * candidate generations - the last durable one, then those of Resets still
+ * in flight - and after the crash it must match one of them. A reported
+ * operation of generation g proves every Reset up to g durable (ns_sync
+ * covers every transition that completed before it was called), which
+ * collapses the list.
+ *
+ * What SIGKILL can and cannot show. The page cache survives the kill, so a
+ * missing fdatasync goes unseen here; what the test does see is the engine's
+ * ordering logic - a write pointer recorded past data that never landed, a
+ * transition recorded before the data it covers, a callback that fires too
+ * early, a torn or half-applied journal or checkpoint.
+ *
+ * Variants: write cache off (every operation followed by ns_sync), write
+ * cache on (writes reported only after a later ns_sync: Flush semantics),
+ * and open/active limits. ZNSTGT_CRASH_CYCLES sets the number of kill cycles
+ * of each (default 200; `make check-long`: 5000). ZNSTGT_CRASH_SEED repeats
+ * a campaign's random choices (the thread timing differs, of course).
+ */
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <nvme/types.h>
+
+#include "config.h"
+#include "crc32c.h"
+#include "log.h"
+#include "ns.h"
+#include "nvme_wire.h"
+#include "zmeta.h" /* on-disk header layout: read only to count checkpoints */
+
+#define BLK 4096u            /* LBA size of every variant */
+#define MAX_NLB 4            /* blocks per write */
+#define NTHREADS 8           /* child threads */
+#define HOT_ZONES 2          /* zones most appends go to, so they collide */
+#define MAX_BATCH 8          /* writes per Flush (write cache on) */
+#define MAX_CAND (NTHREADS + 2)
+#define PAT_MAGIC 0x5441504853415243ull /* "CRASHPAT" in little-endian bytes */
+
+struct variant {
+	const char *name;
+	uint32_t nr_zones, zone_lbas, cap_lbas;
+	uint32_t max_open, max_active;
+	uint32_t zde_size;
+	bool write_cache;
+};
+
+/* ---- the data pattern ---- */
+
+static uint64_t mix(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+	*s += 0x9e3779b97f4a7c15ull;
+	return mix(*s);
+}
+
+/* The content of block `lba` (absolute) of `zone` written in generation
+ * `gen`: a readable header, then bytes that depend on all three. */
+static void pattern_fill(uint8_t *b, uint32_t zone, uint64_t lba, uint32_t gen)
+{
+	uint64_t w[BLK / 8];
+	uint64_t s = mix(((uint64_t)zone << 32 | gen) ^ mix(lba));
+	w[0] = PAT_MAGIC;
+	w[1] = lba;
+	w[2] = (uint64_t)zone << 32 | gen;
+	for (size_t i = 3; i < BLK / 8; i++)
+		w[i] = s = mix(s + i);
+	memcpy(b, w, BLK);
+}
+
+static bool block_is_zero(const uint8_t *b)
+{
+	static const uint8_t zero[BLK];
+	return !memcmp(b, zero, BLK);
+}
+
+static bool block_is(const uint8_t *b, uint32_t zone, uint64_t lba, uint32_t gen)
+{
+	uint8_t want[BLK];
+	pattern_fill(want, zone, lba, gen);
+	return !memcmp(b, want, BLK);
+}
+
+/* For error messages: what a block actually holds. */
+static void describe_block(const uint8_t *b, char *out, size_t len)
+{
+	uint64_t h[3];
+	memcpy(h, b, sizeof(h));
+	if (block_is_zero(b))
+		snprintf(out, len, "zeros");
+	else if (h[0] == PAT_MAGIC)
+		snprintf(out, len, "data of zone %u LBA %#" PRIx64 " generation %u%s",
+			 (uint32_t)(h[2] >> 32), h[1], (uint32_t)h[2],
+			 block_is(b, (uint32_t)(h[2] >> 32), h[1], (uint32_t)h[2]) ? "" : " (damaged)");
+	else
+		snprintf(out, len, "unrecognised bytes");
+}
+
+/* A zone's descriptor extension set in generation gen. */
+static void zde_fill(uint8_t *b, uint32_t size, uint32_t zone, uint32_t gen)
+{
+	uint64_t s = mix((uint64_t)zone << 32 | gen) ^ 0x5a5a;
+	for (uint32_t i = 0; i < size; i++)
+		b[i] = (uint8_t)(s = mix(s + i));
+}
+
+/* ---- what the child tells the parent ---- */
+
+enum msg_type {
+	M_READY = 1, /* ns_open returned */
+	M_INTENT,    /* about to issue a Reset / Finish / Set ZDE */
+	M_CANCEL,    /* ... which failed, so it never happened */
+	M_ZEROES,    /* about to write zeros over [slba, slba + nlb) */
+	M_DONE,      /* this operation is durable */
+};
+
+enum op { OP_WRITE = 1, OP_APPEND, OP_ZEROES, OP_RESET, OP_FINISH, OP_SET_ZDE, OP_OPEN, OP_CLOSE };
+
+struct msg {
+	uint8_t type;
+	uint8_t op;
+	uint16_t rsvd;
+	uint32_t zone;
+	uint32_t gen;
+	uint32_t nlb;
+	uint64_t slba; /* absolute LBA */
+};
+
+_Static_assert(sizeof(struct msg) <= PIPE_BUF, "one write(2) per message stays atomic");
+
+/* ---- the child: load, then report what became durable ---- */
+
+struct child {
+	struct ns *ns;
+	const struct variant *v;
+	int fd;
+	pthread_rwlock_t *zlock; /* writes share a zone, state changes own it */
+	uint32_t *gen;           /* per zone, under zlock */
+	uint32_t next_gen;       /* atomic */
+};
+
+struct sync_wait {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+	uint16_t status;
+};
+
+struct worker {
+	struct child *c;
+	uint64_t rng;
+	struct msg done[MAX_BATCH + 1];
+	int ndone;
+	int batch;               /* writes before the next Flush (write cache on) */
+	uint8_t buf[MAX_NLB * BLK];
+	struct sync_wait sw;
+};
+
+static void child_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void child_die(const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "crash child: %s\n", line);
+	_exit(3);
+}
+
+static void child_send(struct child *c, uint8_t type, uint8_t op, uint32_t zone, uint32_t gen,
+		       uint64_t slba, uint32_t nlb)
+{
+	struct msg m = { .type = type, .op = op, .zone = zone, .gen = gen, .slba = slba, .nlb = nlb };
+	ssize_t n;
+	do
+		n = write(c->fd, &m, sizeof(m));
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(m))
+		_exit(4); /* the parent is gone */
+}
+
+static void sync_cb(void *arg, uint16_t status)
+{
+	struct sync_wait *sw = arg;
+	pthread_mutex_lock(&sw->lock);
+	sw->done = true;
+	sw->status = status;
+	pthread_cond_signal(&sw->cond);
+	pthread_mutex_unlock(&sw->lock);
+}
+
+/* ns_sync and wait; then everything done so far is durable: report it. */
+static void flush_and_report(struct worker *w)
+{
+	struct child *c = w->c;
+	pthread_mutex_lock(&w->sw.lock);
+	w->sw.done = false;
+	pthread_mutex_unlock(&w->sw.lock);
+	ns_sync(c->ns, sync_cb, &w->sw);
+	pthread_mutex_lock(&w->sw.lock);
+	while (!w->sw.done)
+		pthread_cond_wait(&w->sw.cond, &w->sw.lock);
+	pthread_mutex_unlock(&w->sw.lock);
+	if (w->sw.status)
+		child_die("ns_sync failed with status %#x", w->sw.status);
+	for (int i = 0; i < w->ndone; i++)
+		child_send(c, M_DONE, w->done[i].op, w->done[i].zone, w->done[i].gen,
+			   w->done[i].slba, w->done[i].nlb);
+	w->ndone = 0;
+	w->batch = 1 + (int)(rng_next(&w->rng) % MAX_BATCH);
+}
+
+static void note_done(struct worker *w, uint8_t op, uint32_t zone, uint32_t gen, uint64_t slba,
+		      uint32_t nlb)
+{
+	w->done[w->ndone++] = (struct msg){ .op = op, .zone = zone, .gen = gen, .slba = slba,
+					    .nlb = nlb };
+}
+
+static uint64_t zslba_of(const struct variant *v, uint32_t zone)
+{
+	return (uint64_t)zone * v->zone_lbas;
+}
+
+static uint8_t status_sc(uint16_t st) { return (uint8_t)st; }
+
+/* State and write pointer of one zone, from a one-descriptor report. */
+static void zone_query(struct child *c, uint32_t zone, uint8_t *state, uint64_t *wp)
+{
+	uint8_t buf[sizeof(struct nvme_zone_report) + sizeof(struct nvme_zns_desc)]
+		__attribute__((aligned(8)));
+	uint16_t st = ns_zone_report(c->ns, zslba_of(c->v, zone), NVME_ZNS_ZRA_REPORT_ZONES,
+				     NVME_ZNS_ZRAS_REPORT_ALL, true, buf, sizeof(buf));
+	if (st)
+		child_die("zone report failed with status %#x", st);
+	const struct nvme_zns_desc *d = ((const struct nvme_zone_report *)buf)->entries;
+	*state = d->zs >> 4;
+	*wp = le64toh(d->wp);
+}
+
+/* Write, Write Zeroes or Zone Append of 1..MAX_NLB blocks. Returns the
+ * engine's status for the caller to react to a full zone or a limit. */
+static uint16_t op_write(struct worker *w, uint32_t zone, enum ns_write_kind kind)
+{
+	struct child *c = w->c;
+	uint64_t zslba = zslba_of(c->v, zone), slba = zslba;
+	uint32_t nlb = 1 + (uint32_t)(rng_next(&w->rng) % MAX_NLB);
+	pthread_rwlock_rdlock(&c->zlock[zone]);
+	uint32_t gen = c->gen[zone];
+	if (kind != NS_ZONE_APPEND) {
+		uint8_t state;
+		zone_query(c, zone, &state, &slba);
+		if (state == NVME_ZNS_ZS_FULL) {
+			pthread_rwlock_unlock(&c->zlock[zone]);
+			return NVME_STATUS(NVME_SCT_CMD_SPECIFIC, NVME_SC_ZNS_FULL);
+		}
+	}
+	/* On the heap and freed at once after ns_write_end, like a
+	 * transport's request: the engine must not touch it afterwards. */
+	struct ns_write *nw = malloc(sizeof(*nw));
+	if (!nw)
+		child_die("out of memory");
+	uint16_t st = ns_write_begin(c->ns, nw, kind, slba, nlb);
+	if (st) { /* full, a limit, or another thread's append moved the wp */
+		pthread_rwlock_unlock(&c->zlock[zone]);
+		free(nw);
+		return st;
+	}
+	slba = nw->slba;
+	if (slba < zslba || slba + nlb > zslba + c->v->cap_lbas)
+		child_die("zone %u: write placed at %#" PRIx64 "+%u, outside the zone", zone, slba, nlb);
+	struct iovec iov = { w->buf, (size_t)nlb * BLK };
+	if (kind == NS_WRITE_ZEROES)
+		child_send(c, M_ZEROES, OP_ZEROES, zone, gen, slba, nlb);
+	else
+		for (uint32_t i = 0; i < nlb; i++)
+			pattern_fill(w->buf + (size_t)i * BLK, zone, slba + i, gen);
+	/* A slow I/O thread now and then: later writes to the zone complete
+	 * first, which is what the engine's in-flight list is for. Often for
+	 * the write that fills a zone: the zone is then Full in memory with
+	 * data still in flight, which the journal must not record as Full. */
+	bool fills = slba + nlb == zslba + c->v->cap_lbas;
+	if (rng_next(&w->rng) % (fills ? 2 : 16) == 0)
+		usleep((useconds_t)(100 + rng_next(&w->rng) % 1500));
+	st = ns_write_data(c->ns, nw, &iov, 1);
+	ns_write_end(c->ns, nw, st);
+	free(nw);
+	pthread_rwlock_unlock(&c->zlock[zone]);
+	if (st)
+		child_die("zone %u: write data failed with status %#x", zone, st);
+	note_done(w, kind == NS_ZONE_APPEND ? OP_APPEND : kind == NS_WRITE ? OP_WRITE : OP_ZEROES,
+		  zone, gen, slba, nlb);
+	return 0;
+}
+
+/* A zone state change. Reset, Finish and Set ZDE are announced first. */
+static uint16_t op_mgmt(struct worker *w, uint32_t zone, enum op op)
+{
+	struct child *c = w->c;
+	static const uint8_t zsa_of[] = {
+		[OP_RESET] = NVME_ZNS_ZSA_RESET, [OP_FINISH] = NVME_ZNS_ZSA_FINISH,
+		[OP_SET_ZDE] = NVME_ZNS_ZSA_SET_DESC_EXT, [OP_OPEN] = NVME_ZNS_ZSA_OPEN,
+		[OP_CLOSE] = NVME_ZNS_ZSA_CLOSE,
+	};
+	uint8_t zde[16384];
+	bool announce = op == OP_RESET || op == OP_FINISH || op == OP_SET_ZDE;
+	pthread_rwlock_wrlock(&c->zlock[zone]);
+	uint32_t gen = c->gen[zone];
+	if (op == OP_RESET)
+		gen = __atomic_fetch_add(&c->next_gen, 1, __ATOMIC_RELAXED);
+	if (op == OP_SET_ZDE)
+		zde_fill(zde, c->v->zde_size, zone, gen);
+	if (announce)
+		child_send(c, M_INTENT, (uint8_t)op, zone, gen, 0, 0);
+	uint16_t st = ns_zone_mgmt_send(c->ns, zslba_of(c->v, zone), zsa_of[op], false,
+					op == OP_SET_ZDE ? zde : NULL);
+	if (st && announce)
+		child_send(c, M_CANCEL, (uint8_t)op, zone, gen, 0, 0);
+	if (!st && op == OP_RESET)
+		c->gen[zone] = gen;
+	pthread_rwlock_unlock(&c->zlock[zone]);
+	if (!st)
+		note_done(w, (uint8_t)op, zone, gen, zslba_of(c->v, zone), 0);
+	return st;
+}
+
+/* A limit was hit: finish, reset or close a random active zone. */
+static void free_a_zone(struct worker *w, bool need_open_slot)
+{
+	struct child *c = w->c;
+	size_t len = sizeof(struct nvme_zone_report) + c->v->nr_zones * sizeof(struct nvme_zns_desc);
+	struct nvme_zone_report *r = malloc(len);
+	if (!r)
+		child_die("out of memory");
+	uint16_t st = ns_zone_report(c->ns, 0, NVME_ZNS_ZRA_REPORT_ZONES, NVME_ZNS_ZRAS_REPORT_ALL,
+				     false, r, len);
+	if (st)
+		child_die("zone report failed with status %#x", st);
+	uint32_t pick[256], n = 0;
+	for (uint32_t i = 0; i < c->v->nr_zones && n < 256; i++) {
+		uint8_t s = r->entries[i].zs >> 4;
+		if (s == NVME_ZNS_ZS_EXPL_OPEN || (!need_open_slot && (s == NVME_ZNS_ZS_IMPL_OPEN ||
+								      s == NVME_ZNS_ZS_CLOSED)))
+			pick[n++] = i;
+	}
+	free(r);
+	if (!n)
+		return;
+	uint32_t zone = pick[rng_next(&w->rng) % n];
+	static const enum op ops[] = { OP_FINISH, OP_RESET, OP_CLOSE };
+	enum op op = need_open_slot ? OP_CLOSE : ops[rng_next(&w->rng) % 3];
+	if (!op_mgmt(w, zone, op))
+		flush_and_report(w);
+}
+
+static void one_op(struct worker *w)
+{
+	struct child *c = w->c;
+	const struct variant *v = c->v;
+	uint32_t r = (uint32_t)(rng_next(&w->rng) % 100);
+	uint32_t zone = (uint32_t)(rng_next(&w->rng) % (r < 45 ? HOT_ZONES : v->nr_zones));
+	uint16_t st;
+	bool mgmt = false;
+	if (r < 45)
+		st = op_write(w, zone, NS_ZONE_APPEND);
+	else if (r < 65)
+		st = op_write(w, zone, NS_WRITE);
+	else if (r < 70)
+		st = op_write(w, zone, NS_WRITE_ZEROES);
+	else if (r == 99) {
+		/* Close every open zone, writes in flight or not: it needs no
+		 * zone lock, as it changes nothing a power cut would keep. */
+		st = ns_zone_mgmt_send(c->ns, 0, NVME_ZNS_ZSA_CLOSE, true, NULL);
+		if (st)
+			child_die("Close with Select All failed with status %#x", st);
+		mgmt = true;
+	} else {
+		static const enum op ops[] = { OP_RESET, OP_RESET, OP_FINISH, OP_OPEN, OP_CLOSE,
+					       OP_SET_ZDE };
+		enum op op = ops[(r - 70) % 6];
+		if (op == OP_SET_ZDE && !v->zde_size)
+			op = OP_RESET;
+		st = op_mgmt(w, zone, op);
+		mgmt = !st;
+	}
+	/* Zone transitions are made durable before they complete, in both
+	 * cache modes (as the core does); writes wait for a Flush when the
+	 * write cache is on. */
+	if (mgmt || (w->ndone && (!v->write_cache || w->ndone >= w->batch)))
+		flush_and_report(w);
+	switch (status_sc(st)) {
+	case NVME_SC_ZNS_FULL:
+	case NVME_SC_ZNS_BOUNDARY_ERROR:
+		if (rng_next(&w->rng) % 2 && !op_mgmt(w, zone, OP_RESET))
+			flush_and_report(w);
+		break;
+	case NVME_SC_ZNS_TOO_MANY_ACTIVE:
+		free_a_zone(w, false);
+		break;
+	case NVME_SC_ZNS_TOO_MANY_OPENS:
+		free_a_zone(w, true);
+		break;
+	}
+}
+
+static void *child_thread(void *arg)
+{
+	struct worker *w = arg;
+	for (;;)
+		one_op(w);
+	return NULL;
+}
+
+/* Runs in the forked child; never returns (the parent kills it). */
+static void child_main(const struct ns_config *cfg, const struct variant *v, const uint32_t *gens,
+		       uint32_t next_gen, int fd, uint64_t seed) __attribute__((noreturn));
+static void child_main(const struct ns_config *cfg, const struct variant *v, const uint32_t *gens,
+		       uint32_t next_gen, int fd, uint64_t seed)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* CMocka's handlers would turn a crash into a quiet exit(255). */
+	static const int fatal[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT };
+	for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
+		signal(fatal[i], SIG_DFL);
+	static struct child c;
+	c = (struct child){ .v = v, .fd = fd, .next_gen = next_gen };
+	char err[512];
+	if (ns_open(cfg, false, &c.ns, err, sizeof(err))) {
+		fprintf(stderr, "crash child: recovery failed: %s\n", err);
+		_exit(2);
+	}
+	child_send(&c, M_READY, 0, 0, 0, 0, 0);
+	c.zlock = calloc(v->nr_zones, sizeof(*c.zlock));
+	c.gen = calloc(v->nr_zones, sizeof(*c.gen));
+	static struct worker w[NTHREADS];
+	if (!c.zlock || !c.gen)
+		child_die("out of memory");
+	/* Writer-preferring: a Reset of a hot zone must not starve behind
+	 * appends. No thread ever holds two zone locks, so it cannot deadlock. */
+	pthread_rwlockattr_t attr;
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	for (uint32_t i = 0; i < v->nr_zones; i++) {
+		pthread_rwlock_init(&c.zlock[i], &attr);
+		c.gen[i] = gens[i];
+	}
+	for (int i = 0; i < NTHREADS; i++) {
+		w[i] = (struct worker){ .c = &c, .rng = mix(seed + (uint64_t)i), .batch = 1 };
+		pthread_mutex_init(&w[i].sw.lock, NULL);
+		pthread_cond_init(&w[i].sw.cond, NULL);
+		pthread_t t;
+		if (i && pthread_create(&t, NULL, child_thread, &w[i]))
+			child_die("pthread_create failed");
+	}
+	child_thread(&w[0]);
+	_exit(0);
+}
+
+/* ---- the parent: the model of what must have survived ---- */
+
+/* One generation a zone may be in after the crash. */
+struct cand {
+	uint32_t gen;
+	uint32_t wp_min;         /* blocks from the zone start known written and durable */
+	bool fin_done, zde_done; /* a Finish / Set ZDE of this generation is durable */
+	uint16_t fin_pend, zde_pend; /* ... or was announced and may have happened */
+	uint8_t *zero_ok;        /* per block: a Write Zeroes of this generation covers it */
+};
+
+struct zmodel {
+	struct cand c[MAX_CAND]; /* c[0]: the durable generation; then Resets in flight */
+	uint32_t nc;
+	bool zfc;                /* Finished by the controller at an earlier power-up */
+};
+
+struct campaign {
+	const struct variant *v;
+	struct ns_config cfg;
+	struct zmodel *zm;
+	uint8_t *zero_mem;
+	uint32_t next_gen;
+	uint64_t seed, rng;
+	int cycle;
+	bool ready;
+	double ready_ms;         /* average time from fork to READY */
+	uint32_t nready;
+	/* statistics */
+	uint64_t kills_in_open, done_ops, stale_ops, intents, blocks_checked;
+	uint64_t ckpt_commit, ckpt_open, resets_in_flight, zfc;
+};
+
+static void cand_reset(struct campaign *cp, struct cand *c, uint32_t gen)
+{
+	uint8_t *zo = c->zero_ok;
+	*c = (struct cand){ .gen = gen, .zero_ok = zo };
+	memset(zo, 0, cp->v->zone_lbas);
+}
+
+static struct cand *cand_find(struct zmodel *zm, uint32_t gen)
+{
+	for (uint32_t i = 0; i < zm->nc; i++)
+		if (zm->c[i].gen == gen)
+			return &zm->c[i];
+	return NULL;
+}
+
+/* Remove candidate k, keeping its zero_ok buffer for reuse. */
+static void cand_remove(struct zmodel *zm, uint32_t k)
+{
+	struct cand t = zm->c[k];
+	memmove(&zm->c[k], &zm->c[k + 1], (zm->nc - k - 1) * sizeof(t));
+	zm->c[--zm->nc] = t;
+}
+
+/* Generation gen is durable: every older candidate is gone for good. */
+static struct cand *cand_make_durable(struct zmodel *zm, uint32_t gen)
+{
+	while (zm->nc && zm->c[0].gen != gen)
+		cand_remove(zm, 0);
+	return zm->nc ? &zm->c[0] : NULL;
+}
+
+static void apply_msg(struct campaign *cp, const struct msg *m)
+{
+	const struct variant *v = cp->v;
+	if (m->type == M_READY) {
+		cp->ready = true;
+		return;
+	}
+	if (m->zone >= v->nr_zones)
+		fail_msg("cycle %d: message for zone %u of %u", cp->cycle, m->zone, v->nr_zones);
+	struct zmodel *zm = &cp->zm[m->zone];
+	uint64_t zslba = zslba_of(v, m->zone);
+	if (m->gen + 1 > cp->next_gen)
+		cp->next_gen = m->gen + 1;
+	if (m->gen < zm->c[0].gen) { /* a durable Reset came after it */
+		cp->stale_ops += m->type == M_DONE;
+		return;
+	}
+	if (m->type == M_INTENT && m->op == OP_RESET) {
+		assert_true(zm->nc < MAX_CAND);
+		struct cand *c = &zm->c[zm->nc++];
+		cand_reset(cp, c, m->gen);
+		cp->intents++;
+		return;
+	}
+	struct cand *c = cand_find(zm, m->gen);
+	if (!c)
+		fail_msg("cycle %d: zone %u: message type %u op %u names generation %u, which no "
+			 "Reset announced", cp->cycle, m->zone, m->type, m->op, m->gen);
+	switch (m->type) {
+	case M_INTENT:
+		cp->intents++;
+		if (m->op == OP_FINISH)
+			c->fin_pend++;
+		else
+			c->zde_pend++;
+		return;
+	case M_CANCEL:
+		if (m->op == OP_RESET)
+			cand_remove(zm, (uint32_t)(c - zm->c));
+		else if (m->op == OP_FINISH)
+			c->fin_pend--;
+		else
+			c->zde_pend--;
+		return;
+	case M_ZEROES:
+		if (m->slba < zslba || m->slba + m->nlb > zslba + v->cap_lbas)
+			fail_msg("cycle %d: zone %u: Write Zeroes outside the zone", cp->cycle, m->zone);
+		memset(c->zero_ok + (m->slba - zslba), 1, m->nlb);
+		return;
+	case M_DONE:
+		break;
+	default:
+		fail_msg("cycle %d: unknown message type %u", cp->cycle, m->type);
+	}
+	/* Durable: so is every Reset before it. */
+	c = cand_make_durable(zm, m->gen);
+	cp->done_ops++;
+	switch (m->op) {
+	case OP_WRITE:
+	case OP_APPEND:
+	case OP_ZEROES:
+		if (m->slba + m->nlb - zslba > c->wp_min)
+			c->wp_min = (uint32_t)(m->slba + m->nlb - zslba);
+		break;
+	case OP_FINISH:
+		c->fin_done = true;
+		c->fin_pend--;
+		break;
+	case OP_SET_ZDE:
+		c->zde_done = true;
+		c->zde_pend--;
+		break;
+	}
+}
+
+/* ---- the parent: checking what recovery produced ---- */
+
+static const char *state_name(uint8_t s)
+{
+	switch (s) {
+	case NVME_ZNS_ZS_EMPTY: return "Empty";
+	case NVME_ZNS_ZS_IMPL_OPEN: return "Implicitly Opened";
+	case NVME_ZNS_ZS_EXPL_OPEN: return "Explicitly Opened";
+	case NVME_ZNS_ZS_CLOSED: return "Closed";
+	case NVME_ZNS_ZS_FULL: return "Full";
+	case NVME_ZNS_ZS_READ_ONLY: return "Read Only";
+	case NVME_ZNS_ZS_OFFLINE: return "Offline";
+	default: return "unknown";
+	}
+}
+
+struct observed {
+	uint32_t zone;
+	uint8_t state, za;
+	uint32_t wp;             /* blocks from the zone start */
+	const uint8_t *zde;      /* NULL without extensions */
+	const uint8_t *data;     /* the whole zone */
+};
+
+static bool why(char *out, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static bool why(char *out, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(out, len, fmt, ap);
+	va_end(ap);
+	return false;
+}
+
+/*
+ * Does the zone as recovered match candidate c? Strict blocks must hold the
+ * generation's data (or zeros a Write Zeroes asked for); lenient ones - the
+ * part of a Finished zone above what was reported - may also be zeros.
+ */
+static bool zone_matches(struct campaign *cp, const struct cand *c, const struct observed *o,
+			 char *out, size_t len)
+{
+	const struct variant *v = cp->v;
+	uint64_t zslba = zslba_of(v, o->zone);
+	bool full = o->state == NVME_ZNS_ZS_FULL;
+	bool finished = c->fin_done || c->fin_pend || (o->za & NVME_ZNS_ZA_ZFC);
+	uint32_t strict, lenient;
+	if (full && finished) {
+		strict = c->wp_min;
+		lenient = v->cap_lbas;
+	} else if (full) {
+		strict = lenient = v->cap_lbas; /* filled by writes */
+	} else {
+		if (c->fin_done)
+			return why(out, len, "a durable Finish, yet the zone is %s",
+				   state_name(o->state));
+		if (o->wp < c->wp_min)
+			return why(out, len, "write pointer +%u, but a durable write ended at +%u",
+				   o->wp, c->wp_min);
+		strict = lenient = o->wp;
+	}
+	bool zdev = o->za & NVME_ZNS_ZA_ZDEV;
+	if (zdev && !c->zde_done && !c->zde_pend)
+		return why(out, len, "extension valid, but none was set in this generation");
+	if (!zdev && c->zde_done)
+		return why(out, len, "a durable Set ZDE, yet the extension is not valid");
+	if (zdev && o->zde) {
+		uint8_t want[16384];
+		zde_fill(want, v->zde_size, o->zone, c->gen);
+		if (memcmp(want, o->zde, v->zde_size))
+			return why(out, len, "extension bytes differ from the ones set");
+	}
+	for (uint32_t i = 0; i < v->zone_lbas; i++) {
+		const uint8_t *b = o->data + (size_t)i * BLK;
+		uint64_t lba = zslba + i;
+		bool ok;
+		if (i < strict)
+			ok = block_is(b, o->zone, lba, c->gen) || (c->zero_ok[i] && block_is_zero(b));
+		else if (i < lenient)
+			ok = block_is(b, o->zone, lba, c->gen) || block_is_zero(b);
+		else
+			ok = block_is_zero(b);
+		if (!ok) {
+			char what[160];
+			describe_block(b, what, sizeof(what));
+			return why(out, len, "LBA %#" PRIx64 " (+%u, %s; write pointer +%u) holds %s",
+				   lba, i,
+				   i < strict ? "written: must hold its data"
+				   : i < lenient ? "skipped by Finish: its data or zeros"
+						 : "above the write pointer: must read zeros",
+				   full ? v->cap_lbas : o->wp, what);
+		}
+	}
+	cp->blocks_checked += v->zone_lbas;
+	return true;
+}
+
+static size_t report_entry_size(const struct variant *v)
+{
+	return sizeof(struct nvme_zns_desc) + v->zde_size;
+}
+
+/* Counts of every state, checked against the filtered reports. */
+static void check_filters(struct campaign *cp, struct ns *ns, const uint32_t *count)
+{
+	static const uint8_t filters[] = {
+		NVME_ZNS_ZRAS_REPORT_EMPTY, NVME_ZNS_ZRAS_REPORT_IMPL_OPENED,
+		NVME_ZNS_ZRAS_REPORT_EXPL_OPENED, NVME_ZNS_ZRAS_REPORT_CLOSED,
+		NVME_ZNS_ZRAS_REPORT_FULL, NVME_ZNS_ZRAS_REPORT_READ_ONLY,
+		NVME_ZNS_ZRAS_REPORT_OFFLINE,
+	};
+	static const uint8_t state_of[] = {
+		[NVME_ZNS_ZRAS_REPORT_EMPTY] = NVME_ZNS_ZS_EMPTY,
+		[NVME_ZNS_ZRAS_REPORT_IMPL_OPENED] = NVME_ZNS_ZS_IMPL_OPEN,
+		[NVME_ZNS_ZRAS_REPORT_EXPL_OPENED] = NVME_ZNS_ZS_EXPL_OPEN,
+		[NVME_ZNS_ZRAS_REPORT_CLOSED] = NVME_ZNS_ZS_CLOSED,
+		[NVME_ZNS_ZRAS_REPORT_FULL] = NVME_ZNS_ZS_FULL,
+		[NVME_ZNS_ZRAS_REPORT_READ_ONLY] = NVME_ZNS_ZS_READ_ONLY,
+		[NVME_ZNS_ZRAS_REPORT_OFFLINE] = NVME_ZNS_ZS_OFFLINE,
+	};
+	for (size_t k = 0; k < sizeof(filters); k++) {
+		struct nvme_zone_report hdr;
+		uint16_t st = ns_zone_report(ns, 0, NVME_ZNS_ZRA_REPORT_ZONES, filters[k], false, &hdr,
+					     sizeof(hdr));
+		if (st)
+			fail_msg("cycle %d: filtered report %u failed with %#x", cp->cycle, filters[k], st);
+		uint64_t n = le64toh(hdr.nr_zones);
+		if (n != count[state_of[filters[k]]])
+			fail_msg("cycle %d: report of %s zones counts %" PRIu64 ", the full report %u",
+				 cp->cycle, state_name(state_of[filters[k]]), n,
+				 count[state_of[filters[k]]]);
+	}
+}
+
+/* Power-up rule and report sanity, for one zone whatever its generation. */
+static void check_state(struct campaign *cp, const struct nvme_zns_desc *d, uint32_t zone,
+			struct observed *o)
+{
+	const struct variant *v = cp->v;
+	uint64_t zslba = zslba_of(v, zone), wp = le64toh(d->wp);
+	o->zone = zone;
+	o->state = d->zs >> 4;
+	o->za = d->za;
+	if (le64toh(d->zslba) != zslba || le64toh(d->zcap) != v->cap_lbas ||
+	    d->zt != NVME_ZONE_TYPE_SEQWRITE_REQ)
+		fail_msg("cycle %d: zone %u: report says zslba %#llx zcap %llu type %u", cp->cycle,
+			 zone, (unsigned long long)le64toh(d->zslba),
+			 (unsigned long long)le64toh(d->zcap), d->zt);
+	if (wp < zslba || wp > zslba + v->cap_lbas)
+		fail_msg("cycle %d: zone %u (%s): write pointer %#" PRIx64 " outside the zone",
+			 cp->cycle, zone, state_name(o->state), wp);
+	o->wp = (uint32_t)(wp - zslba);
+	bool zdev = o->za & NVME_ZNS_ZA_ZDEV;
+	const char *bad = NULL;
+	switch (o->state) {
+	case NVME_ZNS_ZS_EMPTY:
+		if (o->wp || zdev)
+			bad = "Empty with data or an extension";
+		break;
+	case NVME_ZNS_ZS_CLOSED:
+		if (!o->wp && !zdev)
+			bad = "Closed with nothing written and no extension (should be Empty)";
+		else if (o->wp == v->cap_lbas)
+			bad = "Closed at the end of its capacity (should be Full)";
+		break;
+	case NVME_ZNS_ZS_FULL:
+		if (o->wp != v->cap_lbas)
+			bad = "Full with the write pointer short of the capacity";
+		break;
+	case NVME_ZNS_ZS_IMPL_OPEN:
+	case NVME_ZNS_ZS_EXPL_OPEN:
+		bad = "open after power-up";
+		break;
+	default:
+		bad = "in a state this configuration never produces";
+	}
+	if ((o->za & NVME_ZNS_ZA_ZFC) && (!v->max_active || o->state != NVME_ZNS_ZS_FULL))
+		bad = "finished by the controller without an active limit to enforce";
+	if (bad)
+		fail_msg("cycle %d: zone %u: %s (state %s, wp +%u, za %#x)", cp->cycle, zone, bad,
+			 state_name(o->state), o->wp, o->za);
+}
+
+/* Open the namespace as recovery leaves it and hold it against the model. */
+static void verify(struct campaign *cp)
+{
+	const struct variant *v = cp->v;
+	struct ns *ns;
+	char err[512];
+	if (ns_open(&cp->cfg, false, &ns, err, sizeof(err)))
+		fail_msg("cycle %d: recovery failed: %s", cp->cycle, err);
+	const struct ns_info *in = ns_info(ns);
+	assert_int_equal(in->nr_zones, v->nr_zones);
+
+	size_t esize = report_entry_size(v);
+	size_t len = sizeof(struct nvme_zone_report) + v->nr_zones * esize;
+	uint8_t *rep = malloc(len), *data = malloc((size_t)v->zone_lbas * BLK);
+	assert_non_null(rep);
+	assert_non_null(data);
+	uint16_t st = ns_zone_report(ns, 0, v->zde_size ? NVME_ZNS_ZRA_EXTENDED_REPORT_ZONES
+							: NVME_ZNS_ZRA_REPORT_ZONES,
+				     NVME_ZNS_ZRAS_REPORT_ALL, false, rep, len);
+	if (st)
+		fail_msg("cycle %d: zone report failed with %#x", cp->cycle, st);
+	if (le64toh(((struct nvme_zone_report *)rep)->nr_zones) != v->nr_zones)
+		fail_msg("cycle %d: report counts %llu zones", cp->cycle,
+			 (unsigned long long)le64toh(((struct nvme_zone_report *)rep)->nr_zones));
+
+	uint32_t count[16] = { 0 }, active = 0;
+	for (uint32_t z = 0; z < v->nr_zones; z++) {
+		const uint8_t *e = rep + sizeof(struct nvme_zone_report) + z * esize;
+		struct observed o;
+		check_state(cp, (const struct nvme_zns_desc *)e, z, &o);
+		count[o.state]++;
+		active += o.state == NVME_ZNS_ZS_CLOSED;
+		o.zde = v->zde_size ? e + sizeof(struct nvme_zns_desc) : NULL;
+		o.data = data;
+		uint64_t zslba = zslba_of(v, z);
+		struct iovec iov = { data, (size_t)v->zone_lbas * BLK };
+		st = ns_read_check(ns, zslba, v->zone_lbas);
+		if (!st)
+			st = ns_read(ns, zslba, v->zone_lbas, &iov, 1);
+		if (st)
+			fail_msg("cycle %d: zone %u: read failed with %#x", cp->cycle, z, st);
+
+		/* Newest candidate first: an empty zone matches several. */
+		struct zmodel *zm = &cp->zm[z];
+		char reasons[MAX_CAND][300];
+		int hit = -1;
+		for (int k = (int)zm->nc - 1; k >= 0 && hit < 0; k--)
+			if (zone_matches(cp, &zm->c[k], &o, reasons[k], sizeof(reasons[k])))
+				hit = k;
+		if (hit < 0) {
+			char all[MAX_CAND * 340];
+			size_t n = 0;
+			for (uint32_t k = 0; k < zm->nc; k++)
+				n += (size_t)snprintf(all + n, sizeof(all) - n,
+						      "\n    generation %u%s (wp_min +%u%s%s): %s",
+						      zm->c[k].gen, k ? " (Reset in flight)" : "",
+						      zm->c[k].wp_min,
+						      zm->c[k].fin_done ? ", finished"
+						      : zm->c[k].fin_pend ? ", Finish in flight" : "",
+						      zm->c[k].zde_pend ? ", Set ZDE in flight" : "",
+						      reasons[k]);
+			fail_msg("cycle %d (seed %#" PRIx64 "): zone %u recovered as %s, wp +%u, za "
+				 "%#x, matching no possible history:%s\n  data dir kept: %s",
+				 cp->cycle, cp->seed, z, state_name(o.state), o.wp, o.za, all,
+				 cp->cfg.path);
+		}
+		cp->resets_in_flight += hit > 0;
+		cp->zfc += (o.za & NVME_ZNS_ZA_ZFC) && !zm->zfc;
+		zm->zfc = o.za & NVME_ZNS_ZA_ZFC;
+		/* The recovered zone is the next cycle's starting point. */
+		cand_make_durable(zm, zm->c[hit].gen);
+		zm->nc = 1;
+		struct cand *c = &zm->c[0];
+		bool full = o.state == NVME_ZNS_ZS_FULL;
+		bool finished = full && (c->fin_done || c->fin_pend || (o.za & NVME_ZNS_ZA_ZFC));
+		if (!finished)
+			c->wp_min = full ? v->cap_lbas : o.wp;
+		c->fin_done = finished;
+		c->zde_done = o.za & NVME_ZNS_ZA_ZDEV;
+		c->fin_pend = c->zde_pend = 0;
+	}
+	check_filters(cp, ns, count);
+	if (v->max_active && active > v->max_active)
+		fail_msg("cycle %d: %u active zones, limit %u", cp->cycle, active, v->max_active);
+	free(rep);
+	free(data);
+	/* Reading changed nothing and recovery made its own changes durable:
+	 * no need for ns_close's checkpoint. */
+	ns_abandon(ns);
+}
+
+/* ---- the parent: one kill cycle ---- */
+
+static double now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+/* The newest valid header slot's generation: +1 per checkpoint. */
+static uint64_t image_generation(const struct campaign *cp)
+{
+	char path[sizeof(cp->cfg.path) + 16];
+	snprintf(path, sizeof(path), "%s/zones.img", cp->cfg.path);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	uint64_t gen = 0;
+	for (int s = 0; s < 2; s++) {
+		struct zimg_header h;
+		if (pread(fd, &h, sizeof(h), (off_t)s * ZIMG_SLOT_SIZE) != (ssize_t)sizeof(h) ||
+		    memcmp(h.magic, ZIMG_MAGIC, 8) ||
+		    le32toh(h.crc) != crc32c(&h, offsetof(struct zimg_header, crc)))
+			continue;
+		if (le64toh(h.generation) > gen)
+			gen = le64toh(h.generation);
+	}
+	close(fd);
+	return gen;
+}
+
+/*
+ * When to kill. A quarter of the kills aim at recovery: a delay from the fork
+ * within the time recovery usually takes. The rest land in the load phase,
+ * measured in work rather than time so that a slow or busy disk changes
+ * nothing: after the child has reported 0 to LOAD_OPS durable operations
+ * (a few journals' worth, so the commit thread checkpoints in most cycles),
+ * wait 0 to 2 ms more - or give up waiting after LOAD_CAP_MS.
+ */
+#define LOAD_OPS 100
+#define LOAD_CAP_MS 300.0
+#define HANG_MS 20000.0      /* a child that stays silent this long is stuck */
+
+struct kill_plan {
+	bool in_load;
+	uint32_t ops;            /* in_load: durable operations to wait for */
+	double delay_ms;         /* from the fork, or from the ops-th report */
+};
+
+static struct kill_plan kill_plan(struct campaign *cp)
+{
+	uint64_t r = rng_next(&cp->rng);
+	double u = (double)(rng_next(&cp->rng) % 1000000) / 1e6;
+	if (r % 4 == 0)
+		return (struct kill_plan){ false, 0, u * 1.2 * (cp->nready ? cp->ready_ms : 5.0) };
+	return (struct kill_plan){ true, (uint32_t)(rng_next(&cp->rng) % (LOAD_OPS + 1)), u * 2.0 };
+}
+
+static void apply_bytes(struct campaign *cp, uint8_t *buf, size_t *have)
+{
+	size_t n = *have / sizeof(struct msg);
+	for (size_t i = 0; i < n; i++) {
+		struct msg m;
+		memcpy(&m, buf + i * sizeof(m), sizeof(m));
+		apply_msg(cp, &m);
+	}
+	memmove(buf, buf + n * sizeof(struct msg), *have - n * sizeof(struct msg));
+	*have -= n * sizeof(struct msg);
+}
+
+static void run_cycle(struct campaign *cp)
+{
+	const struct variant *v = cp->v;
+	uint32_t *gens = malloc(v->nr_zones * sizeof(*gens));
+	assert_non_null(gens);
+	for (uint32_t z = 0; z < v->nr_zones; z++)
+		gens[z] = cp->zm[z].c[0].gen;
+	uint64_t gen0 = image_generation(cp);
+	int p[2];
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	struct kill_plan plan = kill_plan(cp);
+	uint64_t child_seed = rng_next(&cp->rng);
+	fflush(stdout);
+	fflush(stderr);
+	double t0 = now_ms(), deadline = plan.in_load ? t0 + HANG_MS : t0 + plan.delay_ms;
+	uint64_t ops0 = cp->done_ops;
+	bool counting = false;   /* in_load: READY seen, waiting for the ops */
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(p[0]);
+		child_main(&cp->cfg, v, gens, cp->next_gen, p[1], child_seed);
+	}
+	close(p[1]);
+	free(gens);
+	cp->ready = false;
+
+	/* Apply the child's messages as they come; kill at the deadline;
+	 * then drain what it wrote before it died. */
+	uint8_t buf[64 * sizeof(struct msg)];
+	size_t have = 0;
+	bool killed = false;
+	for (;;) {
+		double left = deadline - now_ms();
+		if (!killed && left <= 0) {
+			kill(pid, SIGKILL);
+			killed = true;
+		}
+		struct pollfd pfd = { .fd = p[0], .events = POLLIN };
+		double sec = left > 0 ? left / 1e3 : 0;
+		struct timespec ts = { (time_t)sec, (long)((sec - (double)(time_t)sec) * 1e9) };
+		int r = ppoll(&pfd, 1, killed ? NULL : &ts, NULL);
+		if (r < 0 && errno == EINTR)
+			continue;
+		assert_true(r >= 0);
+		if (!r)
+			continue;
+		ssize_t n = read(p[0], buf + have, sizeof(buf) - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		assert_true(n >= 0);
+		if (!n)
+			break;
+		bool was_ready = cp->ready;
+		have += (size_t)n;
+		apply_bytes(cp, buf, &have);
+		double t = now_ms();
+		if (!was_ready && cp->ready) {
+			cp->ready_ms = (cp->ready_ms * cp->nready + (t - t0)) / (cp->nready + 1);
+			cp->nready++;
+			if (plan.in_load && !killed) {
+				deadline = t + LOAD_CAP_MS;
+				counting = true;
+			}
+		}
+		if (counting && cp->done_ops - ops0 >= plan.ops) {
+			deadline = t + plan.delay_ms;
+			counting = false;
+		}
+	}
+	close(p[0]);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (!killed || !WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
+		fail_msg("cycle %d: the child %s %d before it was killed - see its message above",
+			 cp->cycle, WIFSIGNALED(status) ? "died of signal" : "exited with status",
+			 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+	if (plan.in_load && !cp->ready)
+		fail_msg("cycle %d: recovery took more than %.0f s", cp->cycle, HANG_MS / 1e3);
+	if (have)
+		fail_msg("cycle %d: %zu bytes of a torn message", cp->cycle, have);
+
+	uint64_t ckpts = image_generation(cp) - gen0;
+	if (!cp->ready) {
+		cp->kills_in_open++;
+		cp->ckpt_open += ckpts;
+	} else {
+		cp->ckpt_open += ckpts ? 1 : 0;
+		cp->ckpt_commit += ckpts ? ckpts - 1 : 0;
+	}
+	verify(cp);
+}
+
+/* ---- campaigns ---- */
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int env_int(const char *name, int def)
+{
+	const char *s = getenv(name);
+	return s && *s ? atoi(s) : def;
+}
+
+static void run_campaign(const struct variant *v)
+{
+	struct campaign *cp = calloc(1, sizeof(*cp));
+	assert_non_null(cp);
+	cp->v = v;
+	const char *seed = getenv("ZNSTGT_CRASH_SEED");
+	static uint64_t campaigns;
+	cp->seed = seed && *seed ? strtoull(seed, NULL, 0)
+				 : mix(mix((uint64_t)time(NULL)) ^ (uint64_t)getpid() << 32 ^ mix(++campaigns));
+	cp->rng = cp->seed;
+	const char *tmp = getenv("TMPDIR");
+	snprintf(cp->cfg.path, sizeof(cp->cfg.path), "%s/znstgt-crash-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	assert_non_null(mkdtemp(cp->cfg.path));
+	cp->cfg.nsid = 1;
+	cp->cfg.zoned = true;
+	cp->cfg.lba_size = BLK;
+	cp->cfg.size = (uint64_t)v->nr_zones * v->zone_lbas * BLK;
+	cp->cfg.zone_size = (uint64_t)v->zone_lbas * BLK;
+	cp->cfg.zone_capacity = (uint64_t)v->cap_lbas * BLK;
+	cp->cfg.max_open = v->max_open;
+	cp->cfg.max_active = v->max_active;
+	cp->cfg.zone_append_max = MAX_NLB * BLK;
+	cp->cfg.zde_size = v->zde_size;
+	cp->cfg.cross_zone_read = true;
+	cp->cfg.write_cache = v->write_cache;
+	/* A journal of ~25 records, far below what the configuration allows
+	 * (64K): a child lives for about a hundred operations and every
+	 * recovery restarts the journal, so only a tiny one makes the commit
+	 * thread checkpoint in most cycles - and kills land inside them. */
+	cp->cfg.journal_size = 1 << 10;
+
+	cp->zm = calloc(v->nr_zones, sizeof(*cp->zm));
+	cp->zero_mem = calloc((size_t)v->nr_zones * MAX_CAND, v->zone_lbas);
+	assert_non_null(cp->zm);
+	assert_non_null(cp->zero_mem);
+	for (uint32_t z = 0; z < v->nr_zones; z++) {
+		for (uint32_t k = 0; k < MAX_CAND; k++)
+			cp->zm[z].c[k].zero_ok = cp->zero_mem + ((size_t)z * MAX_CAND + k) * v->zone_lbas;
+		cp->zm[z].nc = 1; /* generation 0, empty */
+	}
+	cp->next_gen = 1;
+
+	struct ns *ns;
+	char err[512];
+	if (ns_open(&cp->cfg, true, &ns, err, sizeof(err)))
+		fail_msg("format: %s", err);
+	ns_close(ns);
+
+	int cycles = env_int("ZNSTGT_CRASH_CYCLES", 200);
+	double t0 = now_ms();
+	for (cp->cycle = 1; cp->cycle <= cycles; cp->cycle++)
+		run_cycle(cp);
+	printf("[ crash    ] %s: %d kill cycles in %.1f s (seed %#" PRIx64 ")\n"
+	       "             kills: %" PRIu64 " during recovery (%.1f ms on average), %" PRIu64
+	       " under load\n"
+	       "             durable operations verified: %" PRIu64 " (and %" PRIu64 " superseded by "
+	       "a later Reset); intents: %" PRIu64 "\n"
+	       "             zones recovered: %" PRIu64 " matching a Reset in flight, %" PRIu64
+	       " finished by the power-up rule; %" PRIu64 " blocks read back\n"
+	       "             checkpoints: %" PRIu64 " by the commit thread, %" PRIu64 " at recovery\n",
+	       v->name, cycles, (now_ms() - t0) / 1e3, cp->seed, cp->kills_in_open, cp->ready_ms,
+	       cycles - cp->kills_in_open, cp->done_ops, cp->stale_ops, cp->intents,
+	       cp->resets_in_flight, cp->zfc, cp->blocks_checked, cp->ckpt_commit, cp->ckpt_open);
+	nftw(cp->cfg.path, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	free(cp->zero_mem);
+	free(cp->zm);
+	free(cp);
+}
+
+/* Write cache off: every operation is made durable before it is reported. */
+static void test_crash_write_through(void **state)
+{
+	(void)state;
+	static const struct variant v = {
+		.name = "write cache off", .nr_zones = 32, .zone_lbas = 128, .cap_lbas = 128,
+		.zde_size = 64,
+	};
+	run_campaign(&v);
+}
+
+/* Write cache on: writes are reported only after a later Flush (ns_sync);
+ * zone capacity below the zone size. */
+static void test_crash_write_cache(void **state)
+{
+	(void)state;
+	static const struct variant v = {
+		.name = "write cache on", .nr_zones = 32, .zone_lbas = 64, .cap_lbas = 48,
+		.write_cache = true,
+	};
+	run_campaign(&v);
+}
+
+/* Open and active limits: implicit closes, Too Many Active/Open, and the
+ * power-up rule finishing zones over the active limit. */
+static void test_crash_limits(void **state)
+{
+	(void)state;
+	static const struct variant v = {
+		.name = "max_open 3, max_active 5", .nr_zones = 24, .zone_lbas = 64, .cap_lbas = 64,
+		.max_open = 3, .max_active = 5, .zde_size = 64,
+	};
+	run_campaign(&v);
+}
+
+int main(void)
+{
+	/* Each recovery logs what it replayed; a campaign opens the namespace
+	 * hundreds of times. Warnings and errors still show. */
+	log_set_level(LOG_WARN);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_crash_write_through),
+		cmocka_unit_test(test_crash_write_cache),
+		cmocka_unit_test(test_crash_limits),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

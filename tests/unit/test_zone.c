@@ -1,0 +1,663 @@
+/*
+ * Zone engine: every state transition and status code of ZNS 1.1 that the
+ * engine implements, table-driven; resource limits; Zone Append atomicity
+ * under threads; reports; the power-up rule.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <endian.h>
+#include <nvme/types.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nvme_wire.h"
+#include "zone.h"
+
+#define ZSZ 16      /* zone size, LBAs */
+#define ZCAP 12     /* zone capacity, LBAs */
+#define NZ 8
+#define ZDE 64
+
+#define CS(sc) (NVME_STATUS(NVME_SCT_CMD_SPECIFIC, (sc)) | NVME_STATUS_DNR)
+#define GS(sc) (NVME_STATUS(NVME_SCT_GENERIC, (sc)) | NVME_STATUS_DNR)
+
+enum { E = NVME_ZNS_ZS_EMPTY, IO = NVME_ZNS_ZS_IMPL_OPEN, EO = NVME_ZNS_ZS_EXPL_OPEN,
+       C = NVME_ZNS_ZS_CLOSED, F = NVME_ZNS_ZS_FULL, RO = NVME_ZNS_ZS_READ_ONLY,
+       OFF = NVME_ZNS_ZS_OFFLINE };
+
+static struct zns *mk(uint32_t max_open, uint32_t max_active)
+{
+	struct zns *z = malloc(sizeof(*z));
+	struct zns_geom g = { .lba_shift = 12, .zone_size = ZSZ, .zone_cap = ZCAP, .nr_zones = NZ,
+			      .max_open = max_open, .max_active = max_active, .zde_size = ZDE,
+			      .zasl_nlb = 8, .cross_zone_read = false };
+	assert_int_equal(zns_init(z, &g), 0);
+	return z;
+}
+
+static void rm(struct zns *z)
+{
+	assert_null(zns_check(z));
+	zns_destroy(z);
+	free(z);
+}
+
+static uint64_t zs(uint32_t i) { return (uint64_t)i * ZSZ; }
+
+static uint16_t wr(struct zns *z, uint64_t slba, uint32_t nlb)
+{
+	struct ns_write w;
+	uint16_t st = zns_write_begin(z, &w, NS_WRITE, slba, nlb);
+	if (!st)
+		zns_write_end(z, &w, true);
+	return st;
+}
+
+static uint16_t app(struct zns *z, uint64_t zslba, uint32_t nlb, uint64_t *alba)
+{
+	struct ns_write w;
+	uint16_t st = zns_write_begin(z, &w, NS_ZONE_APPEND, zslba, nlb);
+	if (!st) {
+		*alba = w.slba;
+		zns_write_end(z, &w, true);
+	}
+	return st;
+}
+
+static uint16_t zsa(struct zns *z, uint32_t i, uint8_t action)
+{
+	static const uint8_t ext[ZDE] = { 0xab };
+	return zns_mgmt_send(z, zs(i), action, false, ext);
+}
+
+/* Put zone i into state s (with 2 LBAs written for the non-empty ones). */
+static void make_state(struct zns *z, uint32_t i, uint8_t s)
+{
+	switch (s) {
+	case E: break;
+	case IO: assert_int_equal(wr(z, zs(i), 2), 0); break;
+	case EO: assert_int_equal(wr(z, zs(i), 2), 0);
+		 assert_int_equal(zsa(z, i, NVME_ZNS_ZSA_OPEN), 0); break;
+	case C: assert_int_equal(wr(z, zs(i), 2), 0);
+		assert_int_equal(zsa(z, i, NVME_ZNS_ZSA_CLOSE), 0); break;
+	case F: assert_int_equal(zsa(z, i, NVME_ZNS_ZSA_FINISH), 0); break;
+	case RO: zns_load(z, i, RO, 0, zs(i)); break;
+	case OFF: zns_load(z, i, OFF, 0, zs(i)); break;
+	}
+	assert_int_equal(z->zones[i].state, s);
+}
+
+/* ---- Zone Management Send: action x state (ZNS 3.4.3, Figure 7) ---- */
+
+struct mgmt_case {
+	uint8_t action, from;
+	uint16_t status;
+	uint8_t to;
+	uint64_t wp_off;   /* expected wp - zslba after */
+};
+
+static const struct mgmt_case mgmt_cases[] = {
+	{ NVME_ZNS_ZSA_OPEN, E, 0, EO, 0 },
+	{ NVME_ZNS_ZSA_OPEN, IO, 0, EO, 2 },
+	{ NVME_ZNS_ZSA_OPEN, EO, 0, EO, 2 },
+	{ NVME_ZNS_ZSA_OPEN, C, 0, EO, 2 },
+	{ NVME_ZNS_ZSA_OPEN, F, CS(NVME_SC_ZNS_INVAL_TRANSITION), F, ZCAP },
+	{ NVME_ZNS_ZSA_OPEN, RO, CS(NVME_SC_ZNS_INVAL_TRANSITION), RO, 0 },
+	{ NVME_ZNS_ZSA_OPEN, OFF, CS(NVME_SC_ZNS_INVAL_TRANSITION), OFF, 0 },
+	{ NVME_ZNS_ZSA_CLOSE, E, CS(NVME_SC_ZNS_INVAL_TRANSITION), E, 0 },
+	{ NVME_ZNS_ZSA_CLOSE, IO, 0, C, 2 },
+	{ NVME_ZNS_ZSA_CLOSE, EO, 0, C, 2 },
+	{ NVME_ZNS_ZSA_CLOSE, C, 0, C, 2 },
+	{ NVME_ZNS_ZSA_CLOSE, F, CS(NVME_SC_ZNS_INVAL_TRANSITION), F, ZCAP },
+	{ NVME_ZNS_ZSA_CLOSE, RO, CS(NVME_SC_ZNS_INVAL_TRANSITION), RO, 0 },
+	{ NVME_ZNS_ZSA_CLOSE, OFF, CS(NVME_SC_ZNS_INVAL_TRANSITION), OFF, 0 },
+	{ NVME_ZNS_ZSA_FINISH, E, 0, F, ZCAP },
+	{ NVME_ZNS_ZSA_FINISH, IO, 0, F, ZCAP },
+	{ NVME_ZNS_ZSA_FINISH, EO, 0, F, ZCAP },
+	{ NVME_ZNS_ZSA_FINISH, C, 0, F, ZCAP },
+	{ NVME_ZNS_ZSA_FINISH, F, 0, F, ZCAP },
+	{ NVME_ZNS_ZSA_FINISH, RO, CS(NVME_SC_ZNS_INVAL_TRANSITION), RO, 0 },
+	{ NVME_ZNS_ZSA_FINISH, OFF, CS(NVME_SC_ZNS_INVAL_TRANSITION), OFF, 0 },
+	{ NVME_ZNS_ZSA_RESET, E, 0, E, 0 },
+	{ NVME_ZNS_ZSA_RESET, IO, 0, E, 0 },
+	{ NVME_ZNS_ZSA_RESET, EO, 0, E, 0 },
+	{ NVME_ZNS_ZSA_RESET, C, 0, E, 0 },
+	{ NVME_ZNS_ZSA_RESET, F, 0, E, 0 },
+	{ NVME_ZNS_ZSA_RESET, RO, CS(NVME_SC_ZNS_INVAL_TRANSITION), RO, 0 },
+	{ NVME_ZNS_ZSA_RESET, OFF, CS(NVME_SC_ZNS_INVAL_TRANSITION), OFF, 0 },
+	{ NVME_ZNS_ZSA_OFFLINE, E, CS(NVME_SC_ZNS_INVAL_TRANSITION), E, 0 },
+	{ NVME_ZNS_ZSA_OFFLINE, IO, CS(NVME_SC_ZNS_INVAL_TRANSITION), IO, 2 },
+	{ NVME_ZNS_ZSA_OFFLINE, C, CS(NVME_SC_ZNS_INVAL_TRANSITION), C, 2 },
+	{ NVME_ZNS_ZSA_OFFLINE, F, CS(NVME_SC_ZNS_INVAL_TRANSITION), F, ZCAP },
+	{ NVME_ZNS_ZSA_OFFLINE, RO, 0, OFF, 0 },
+	{ NVME_ZNS_ZSA_OFFLINE, OFF, 0, OFF, 0 },
+	{ NVME_ZNS_ZSA_SET_DESC_EXT, E, 0, C, 0 },
+	{ NVME_ZNS_ZSA_SET_DESC_EXT, IO, CS(NVME_SC_ZNS_INVAL_TRANSITION), IO, 2 },
+	{ NVME_ZNS_ZSA_SET_DESC_EXT, C, CS(NVME_SC_ZNS_INVAL_TRANSITION), C, 2 },
+	{ NVME_ZNS_ZSA_SET_DESC_EXT, F, CS(NVME_SC_ZNS_INVAL_TRANSITION), F, ZCAP },
+	{ NVME_ZNS_ZSA_SET_DESC_EXT, OFF, CS(NVME_SC_ZNS_INVAL_TRANSITION), OFF, 0 },
+	{ 0x7, E, GS(NVME_SC_INVALID_FIELD), E, 0 },
+};
+
+static void test_mgmt_transitions(void **state)
+{
+	for (size_t k = 0; k < sizeof(mgmt_cases) / sizeof(mgmt_cases[0]); k++) {
+		const struct mgmt_case *c = &mgmt_cases[k];
+		struct zns *z = mk(0, 0);
+		make_state(z, 3, c->from);
+		uint16_t st = zsa(z, 3, c->action);
+		if (st != c->status || z->zones[3].state != c->to)
+			fail_msg("case %zu: action %#x from %#x: status %#x state %#x, want %#x %#x", k,
+				 c->action, c->from, st, z->zones[3].state, c->status, c->to);
+		if (c->to != RO && c->to != OFF)
+			assert_int_equal(z->zones[3].wp - zs(3), c->wp_off);
+		rm(z);
+	}
+}
+
+static void test_mgmt_bad_lba(void **state)
+{
+	struct zns *z = mk(0, 0);
+	assert_int_equal(zns_mgmt_send(z, 5, NVME_ZNS_ZSA_OPEN, false, NULL), GS(NVME_SC_INVALID_FIELD));
+	assert_int_equal(zns_mgmt_send(z, zs(NZ), NVME_ZNS_ZSA_OPEN, false, NULL),
+			 GS(NVME_SC_LBA_RANGE));
+	/* Select All ignores the LBA, and Set ZDE cannot be applied to all. */
+	assert_int_equal(zns_mgmt_send(z, 5, NVME_ZNS_ZSA_FINISH, true, NULL), 0);
+	assert_int_equal(zns_mgmt_send(z, 0, NVME_ZNS_ZSA_SET_DESC_EXT, true, NULL),
+			 GS(NVME_SC_INVALID_FIELD));
+	rm(z);
+}
+
+static void test_close_unwritten_goes_empty(void **state)
+{
+	struct zns *z = mk(0, 0);
+	assert_int_equal(zsa(z, 1, NVME_ZNS_ZSA_OPEN), 0);
+	assert_int_equal(zsa(z, 1, NVME_ZNS_ZSA_CLOSE), 0);
+	assert_int_equal(z->zones[1].state, E);
+	assert_int_equal(z->nr_active, 0);
+	rm(z);
+}
+
+static void test_zde(void **state)
+{
+	struct zns *z = mk(0, 0);
+	uint8_t ext[ZDE];
+	memset(ext, 0x5c, sizeof(ext));
+	assert_int_equal(zns_mgmt_send(z, zs(2), NVME_ZNS_ZSA_SET_DESC_EXT, false, ext), 0);
+	assert_int_equal(z->zones[2].state, C);
+	assert_true(z->zones[2].za & NVME_ZNS_ZA_ZDEV);
+	assert_memory_equal(z->zde + 2 * ZDE, ext, ZDE);
+	/* Extended report carries it. */
+	uint8_t buf[64 + 2 * (64 + ZDE)];
+	assert_int_equal(zns_report(z, zs(2), NVME_ZNS_ZRA_EXTENDED_REPORT_ZONES, 0, true, buf,
+				    sizeof(buf)), 0);
+	struct nvme_zns_desc *d = (void *)(buf + 64);
+	assert_true(d->za & NVME_ZNS_ZA_ZDEV);
+	assert_memory_equal(buf + 64 + 64, ext, ZDE);
+	/* Reset drops the extension. */
+	assert_int_equal(zsa(z, 2, NVME_ZNS_ZSA_RESET), 0);
+	assert_false(z->zones[2].za & NVME_ZNS_ZA_ZDEV);
+	assert_int_equal(z->zde[2 * ZDE], 0);
+	/* No extension configured: Set ZDE and extended reports are invalid. */
+	struct zns *n = malloc(sizeof(*n));
+	struct zns_geom g = z->g;
+	g.zde_size = 0;
+	assert_int_equal(zns_init(n, &g), 0);
+	assert_int_equal(zns_mgmt_send(n, 0, NVME_ZNS_ZSA_SET_DESC_EXT, false, ext),
+			 GS(NVME_SC_INVALID_FIELD));
+	assert_int_equal(zns_report(n, 0, NVME_ZNS_ZRA_EXTENDED_REPORT_ZONES, 0, true, buf,
+				    sizeof(buf)), GS(NVME_SC_INVALID_FIELD));
+	rm(n);
+	rm(z);
+}
+
+/* ---- Write / Zone Append checks (ZNS 3.4.4 - 3.4.6) ---- */
+
+struct write_case {
+	uint8_t from;
+	int append;
+	int64_t slba_off;  /* relative to the zone start */
+	uint32_t nlb;
+	uint16_t status;
+	uint8_t to;
+};
+
+static const struct write_case write_cases[] = {
+	{ E, 0, 0, 1, 0, IO },
+	{ E, 0, 1, 1, CS(NVME_SC_ZNS_INVALID_WRITE), E },
+	{ IO, 0, 2, 3, 0, IO },
+	{ IO, 0, 0, 1, CS(NVME_SC_ZNS_INVALID_WRITE), IO },
+	{ IO, 0, 2, ZCAP - 2, 0, F },
+	{ IO, 0, 2, ZCAP - 1, CS(NVME_SC_ZNS_BOUNDARY_ERROR), IO },
+	{ EO, 0, 2, 1, 0, EO },
+	{ C, 0, 2, 1, 0, IO },
+	{ F, 0, ZCAP, 1, CS(NVME_SC_ZNS_FULL), F },
+	{ F, 0, 0, 1, CS(NVME_SC_ZNS_FULL), F },
+	{ RO, 0, 0, 1, CS(NVME_SC_ZNS_READ_ONLY), RO },
+	{ OFF, 0, 0, 1, CS(NVME_SC_ZNS_OFFLINE), OFF },
+	{ E, 1, 0, 4, 0, IO },
+	{ E, 1, 1, 4, GS(NVME_SC_INVALID_FIELD), E },     /* SLBA must be the zone start */
+	{ E, 1, 0, 9, GS(NVME_SC_INVALID_FIELD), E },     /* over ZASL (8 LBAs) */
+	{ IO, 1, 0, 8, 0, IO },
+	{ IO, 1, 0, ZCAP - 2, GS(NVME_SC_INVALID_FIELD), IO }, /* 10 > ZASL */
+	{ C, 1, 0, 8, 0, IO },
+	{ F, 1, 0, 1, CS(NVME_SC_ZNS_FULL), F },
+	{ RO, 1, 0, 1, CS(NVME_SC_ZNS_READ_ONLY), RO },
+	{ OFF, 1, 0, 1, CS(NVME_SC_ZNS_OFFLINE), OFF },
+};
+
+static void test_write_checks(void **state)
+{
+	for (size_t k = 0; k < sizeof(write_cases) / sizeof(write_cases[0]); k++) {
+		const struct write_case *c = &write_cases[k];
+		struct zns *z = mk(0, 0);
+		make_state(z, 4, c->from);
+		uint64_t alba = 0;
+		uint64_t wp_before = z->zones[4].wp;
+		uint16_t st = c->append ? app(z, zs(4) + (uint64_t)c->slba_off, c->nlb, &alba)
+					: wr(z, zs(4) + (uint64_t)c->slba_off, c->nlb);
+		if (st != c->status || z->zones[4].state != c->to)
+			fail_msg("case %zu: from %#x append %d: status %#x state %#x, want %#x %#x", k,
+				 c->from, c->append, st, z->zones[4].state, c->status, c->to);
+		if (!st && c->append)
+			assert_int_equal(alba, wp_before);
+		rm(z);
+	}
+}
+
+static void test_append_fills_to_boundary(void **state)
+{
+	struct zns *z = mk(0, 0);
+	uint64_t a;
+	assert_int_equal(app(z, zs(1), 8, &a), 0);
+	assert_int_equal(a, zs(1));
+	assert_int_equal(app(z, zs(1), 5, &a), CS(NVME_SC_ZNS_BOUNDARY_ERROR));
+	assert_int_equal(app(z, zs(1), 4, &a), 0);
+	assert_int_equal(a, zs(1) + 8);
+	assert_int_equal(z->zones[1].state, F);
+	assert_int_equal(z->nr_active, 0);
+	rm(z);
+}
+
+static void test_lba_range(void **state)
+{
+	struct zns *z = mk(0, 0);
+	assert_int_equal(wr(z, zs(NZ), 1), GS(NVME_SC_LBA_RANGE));
+	assert_int_equal(wr(z, 0, 0), GS(NVME_SC_LBA_RANGE));
+	assert_int_equal(zns_read_check(z, zs(NZ) - 1, 2), GS(NVME_SC_LBA_RANGE));
+	/* Reads: anywhere in a zone, beyond the wp and beyond the capacity;
+	 * across a boundary only with cross_zone_read. */
+	assert_int_equal(zns_read_check(z, zs(1) + ZCAP, ZSZ - ZCAP), 0);
+	assert_int_equal(zns_read_check(z, zs(1) + 8, 16), CS(NVME_SC_ZNS_BOUNDARY_ERROR));
+	z->g.cross_zone_read = true;
+	assert_int_equal(zns_read_check(z, zs(1) + 8, 16), 0);
+	make_state(z, 2, OFF);
+	assert_int_equal(zns_read_check(z, zs(1) + 8, 16), CS(NVME_SC_ZNS_OFFLINE));
+	assert_int_equal(zns_read_check(z, zs(3), 1), 0);
+	make_state(z, 3, RO);
+	assert_int_equal(zns_read_check(z, zs(3), 1), 0);
+	rm(z);
+}
+
+/* ---- resource limits (ZNS 2.1.1.4) ---- */
+
+static void test_implicit_open_closes_oldest(void **state)
+{
+	struct zns *z = mk(2, 0);
+	assert_int_equal(wr(z, zs(0), 1), 0);
+	assert_int_equal(wr(z, zs(1), 1), 0);
+	assert_int_equal(wr(z, zs(2), 1), 0); /* zone 0, the oldest, is closed */
+	assert_int_equal(z->zones[0].state, C);
+	assert_int_equal(z->zones[1].state, IO);
+	assert_int_equal(z->zones[2].state, IO);
+	/* Writing zone 0 again reopens it, closing zone 1. */
+	assert_int_equal(wr(z, zs(0) + 1, 1), 0);
+	assert_int_equal(z->zones[1].state, C);
+	assert_int_equal(z->nr_open, 2);
+	rm(z);
+}
+
+static void test_explicit_opens_are_not_closed(void **state)
+{
+	struct zns *z = mk(2, 0);
+	assert_int_equal(zsa(z, 0, NVME_ZNS_ZSA_OPEN), 0);
+	assert_int_equal(zsa(z, 1, NVME_ZNS_ZSA_OPEN), 0);
+	assert_int_equal(wr(z, zs(2), 1), CS(NVME_SC_ZNS_TOO_MANY_OPENS));
+	assert_int_equal(zsa(z, 2, NVME_ZNS_ZSA_OPEN), CS(NVME_SC_ZNS_TOO_MANY_OPENS));
+	assert_int_equal(z->zones[2].state, E);
+	/* A write to an already open zone needs no new resource. */
+	assert_int_equal(wr(z, zs(0), 1), 0);
+	/* Explicit open may close an implicitly opened zone too. */
+	assert_int_equal(zsa(z, 1, NVME_ZNS_ZSA_CLOSE), 0);
+	assert_int_equal(zsa(z, 1, NVME_ZNS_ZSA_RESET), 0);
+	assert_int_equal(wr(z, zs(3), 1), 0);
+	assert_int_equal(zsa(z, 4, NVME_ZNS_ZSA_OPEN), 0);
+	assert_int_equal(z->zones[3].state, C);
+	rm(z);
+}
+
+static void test_active_limit(void **state)
+{
+	struct zns *z = mk(0, 2);
+	assert_int_equal(wr(z, zs(0), 1), 0);
+	assert_int_equal(wr(z, zs(1), 1), 0);
+	assert_int_equal(wr(z, zs(2), 1), CS(NVME_SC_ZNS_TOO_MANY_ACTIVE));
+	assert_int_equal(zsa(z, 2, NVME_ZNS_ZSA_OPEN), CS(NVME_SC_ZNS_TOO_MANY_ACTIVE));
+	assert_int_equal(zsa(z, 2, NVME_ZNS_ZSA_FINISH), CS(NVME_SC_ZNS_TOO_MANY_ACTIVE));
+	assert_int_equal(zsa(z, 2, NVME_ZNS_ZSA_SET_DESC_EXT), CS(NVME_SC_ZNS_TOO_MANY_ACTIVE));
+	/* Closing keeps the zone active; finishing releases it. */
+	assert_int_equal(zsa(z, 0, NVME_ZNS_ZSA_CLOSE), 0);
+	assert_int_equal(wr(z, zs(2), 1), CS(NVME_SC_ZNS_TOO_MANY_ACTIVE));
+	assert_int_equal(zsa(z, 0, NVME_ZNS_ZSA_FINISH), 0);
+	assert_int_equal(wr(z, zs(2), 1), 0);
+	/* Filling a zone by writes releases it too. */
+	assert_int_equal(wr(z, zs(1) + 1, ZCAP - 1), 0);
+	assert_int_equal(z->zones[1].state, F);
+	assert_int_equal(wr(z, zs(3), 1), 0);
+	rm(z);
+}
+
+static void test_select_all(void **state)
+{
+	struct zns *z = mk(0, 0);
+	make_state(z, 0, IO);
+	make_state(z, 1, EO);
+	make_state(z, 2, C);
+	make_state(z, 3, F);
+	make_state(z, 4, RO);
+	assert_int_equal(zns_mgmt_send(z, 0, NVME_ZNS_ZSA_CLOSE, true, NULL), 0);
+	assert_int_equal(z->zones[0].state, C);
+	assert_int_equal(z->zones[1].state, C);
+	assert_int_equal(zns_mgmt_send(z, 0, NVME_ZNS_ZSA_OPEN, true, NULL), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(z->zones[i].state, EO);
+	assert_int_equal(z->zones[5].state, E); /* empty zones are not opened */
+	assert_int_equal(zns_mgmt_send(z, 0, NVME_ZNS_ZSA_FINISH, true, NULL), 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(z->zones[i].state, F);
+	assert_int_equal(z->zones[5].state, E); /* empty zones are not finished */
+	assert_int_equal(zns_mgmt_send(z, 0, NVME_ZNS_ZSA_RESET, true, NULL), 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(z->zones[i].state, E);
+	assert_int_equal(z->zones[4].state, RO); /* read-only is untouched */
+	assert_int_equal(zns_mgmt_send(z, 0, NVME_ZNS_ZSA_OFFLINE, true, NULL), 0);
+	assert_int_equal(z->zones[4].state, OFF);
+	rm(z);
+}
+
+static void test_select_all_open_over_limit(void **state)
+{
+	struct zns *z = mk(2, 0);
+	make_state(z, 0, C);
+	make_state(z, 1, C);
+	make_state(z, 2, C);
+	assert_int_equal(zns_mgmt_send(z, 0, NVME_ZNS_ZSA_OPEN, true, NULL),
+			 CS(NVME_SC_ZNS_TOO_MANY_OPENS));
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(z->zones[i].state, C); /* all or nothing */
+	rm(z);
+}
+
+/* ---- write pointer publication ---- */
+
+static void test_out_of_order_completion(void **state)
+{
+	struct zns *z = mk(0, 0);
+	struct ns_write a, b, c;
+	assert_int_equal(zns_write_begin(z, &a, NS_ZONE_APPEND, zs(0), 2), 0);
+	assert_int_equal(zns_write_begin(z, &b, NS_ZONE_APPEND, zs(0), 3), 0);
+	assert_int_equal(zns_write_begin(z, &c, NS_WRITE, zs(0) + 5, 1), 0);
+	assert_int_equal(a.slba, 0);
+	assert_int_equal(b.slba, 2);
+	assert_int_equal(z->zones[0].wp, 6);
+	zns_write_end(z, &c, true);
+	zns_write_end(z, &b, true);
+	assert_int_equal(z->zones[0].wp_done, 0); /* a has not landed */
+	struct zone_snap s;
+	uint32_t cur = zns_take_dirty(z);
+	while (zns_snapshot(z, &cur, &s, NULL))
+		assert_int_equal(s.wp, 0);
+	zns_write_end(z, &a, true);
+	assert_int_equal(z->zones[0].wp_done, 6);
+	cur = zns_take_dirty(z);
+	assert_true(zns_snapshot(z, &cur, &s, NULL));
+	assert_int_equal(s.zone, 0);
+	assert_int_equal(s.wp, 6);
+	assert_false(zns_snapshot(z, &cur, &s, NULL));
+	rm(z);
+}
+
+static void test_full_with_data_in_flight_is_recorded_open(void **state)
+{
+	struct zns *z = mk(0, 0);
+	struct ns_write a, b;
+	assert_int_equal(zns_write_begin(z, &a, NS_WRITE, zs(0), 6), 0);
+	assert_int_equal(zns_write_begin(z, &b, NS_WRITE, zs(0) + 6, 6), 0);
+	assert_int_equal(z->zones[0].state, F);
+	zns_write_end(z, &b, true);
+	struct zone_snap s;
+	uint32_t cur = zns_take_dirty(z);
+	assert_true(zns_snapshot(z, &cur, &s, NULL));
+	assert_int_equal(s.state, IO);
+	assert_int_equal(s.wp, 0);
+	zns_write_end(z, &a, true);
+	cur = zns_take_dirty(z);
+	assert_true(zns_snapshot(z, &cur, &s, NULL));
+	assert_int_equal(s.state, F);
+	assert_int_equal(s.wp, ZCAP);
+	rm(z);
+}
+
+static void test_reset_drops_inflight(void **state)
+{
+	struct zns *z = mk(0, 0);
+	struct ns_write a;
+	assert_int_equal(zns_write_begin(z, &a, NS_WRITE, zs(0), 4), 0);
+	assert_int_equal(zsa(z, 0, NVME_ZNS_ZSA_RESET), 0);
+	zns_write_end(z, &a, true); /* lands after the reset: ignored */
+	assert_int_equal(z->zones[0].wp_done, 0);
+	assert_int_equal(z->zones[0].wp, 0);
+	assert_int_equal(z->zones[0].state, E);
+	rm(z);
+}
+
+/* ---- Zone Append atomicity under threads ---- */
+
+#define APP_THREADS 8
+#define APP_EACH 2000
+
+struct app_arg {
+	struct zns *z;
+	uint64_t *got;
+	int n;
+};
+
+static void *appender(void *p)
+{
+	struct app_arg *a = p;
+	struct zns *z = a->z;
+	while (a->n < APP_EACH) {
+		struct ns_write w;
+		uint32_t zone = (uint32_t)(a->n % z->g.nr_zones);
+		uint16_t st = zns_write_begin(z, &w, NS_ZONE_APPEND, (uint64_t)zone << z->zone_shift, 1);
+		if (st == (NVME_STATUS(NVME_SCT_CMD_SPECIFIC, NVME_SC_ZNS_FULL) | NVME_STATUS_DNR)) {
+			a->got[a->n++] = UINT64_MAX; /* zone filled by others */
+			continue;
+		}
+		assert_int_equal(st, 0);
+		a->got[a->n++] = w.slba;
+		zns_write_end(z, &w, true);
+	}
+	return NULL;
+}
+
+static void test_append_threads(void **state)
+{
+	struct zns *z = malloc(sizeof(*z));
+	struct zns_geom g = { .lba_shift = 12, .zone_size = 4096, .zone_cap = 4000, .nr_zones = 4,
+			      .zasl_nlb = 8 };
+	assert_int_equal(zns_init(z, &g), 0);
+	pthread_t t[APP_THREADS];
+	struct app_arg args[APP_THREADS];
+	for (int i = 0; i < APP_THREADS; i++) {
+		args[i] = (struct app_arg){ z, calloc(APP_EACH, sizeof(uint64_t)), 0 };
+		pthread_create(&t[i], NULL, appender, &args[i]);
+	}
+	for (int i = 0; i < APP_THREADS; i++)
+		pthread_join(t[i], NULL);
+	/* Every LBA handed out exactly once, and each zone's given LBAs form
+	 * [zslba, wp) with no hole. */
+	uint8_t *seen = calloc(4 * 4096, 1);
+	uint64_t given = 0;
+	for (int i = 0; i < APP_THREADS; i++) {
+		for (int k = 0; k < APP_EACH; k++) {
+			uint64_t l = args[i].got[k];
+			if (l == UINT64_MAX)
+				continue;
+			assert_true(l < 4 * 4096);
+			assert_int_equal(seen[l], 0);
+			seen[l] = 1;
+			given++;
+		}
+		free(args[i].got);
+	}
+	uint64_t sum = 0;
+	for (uint32_t zi = 0; zi < 4; zi++) {
+		struct zone *zn = &z->zones[zi];
+		assert_int_equal(zn->wp, zn->wp_done);
+		for (uint64_t l = zi * 4096ull; l < zn->wp; l++)
+			assert_int_equal(seen[l], 1);
+		sum += zn->wp - zi * 4096ull;
+	}
+	assert_int_equal(sum, given);
+	free(seen);
+	rm(z);
+}
+
+/* ---- reports (ZNS 3.4.2) ---- */
+
+static void test_report_filters_and_partial(void **state)
+{
+	struct zns *z = mk(0, 0);
+	make_state(z, 1, IO);
+	make_state(z, 2, EO);
+	make_state(z, 3, C);
+	make_state(z, 4, F);
+	make_state(z, 5, RO);
+	make_state(z, 6, OFF);
+	uint8_t buf[64 + NZ * 64];
+	struct nvme_zone_report *r = (void *)buf;
+	static const struct { uint8_t zrasf; uint64_t n; uint32_t first; } f[] = {
+		{ NVME_ZNS_ZRAS_REPORT_ALL, NZ, 0 },
+		{ NVME_ZNS_ZRAS_REPORT_EMPTY, 2, 0 },
+		{ NVME_ZNS_ZRAS_REPORT_IMPL_OPENED, 1, 1 },
+		{ NVME_ZNS_ZRAS_REPORT_EXPL_OPENED, 1, 2 },
+		{ NVME_ZNS_ZRAS_REPORT_CLOSED, 1, 3 },
+		{ NVME_ZNS_ZRAS_REPORT_FULL, 1, 4 },
+		{ NVME_ZNS_ZRAS_REPORT_READ_ONLY, 1, 5 },
+		{ NVME_ZNS_ZRAS_REPORT_OFFLINE, 1, 6 },
+	};
+	for (size_t k = 0; k < sizeof(f) / sizeof(f[0]); k++) {
+		assert_int_equal(zns_report(z, 0, 0, f[k].zrasf, false, buf, sizeof(buf)), 0);
+		assert_int_equal(le64toh(r->nr_zones), f[k].n);
+		assert_int_equal(le64toh(r->entries[0].zslba), zs(f[k].first));
+		assert_int_equal(r->entries[0].zs >> 4, z->zones[f[k].first].state);
+	}
+	/* Descriptor contents. */
+	assert_int_equal(zns_report(z, zs(1), 0, 0, false, buf, sizeof(buf)), 0);
+	assert_int_equal(le64toh(r->nr_zones), NZ - 1);
+	assert_int_equal(r->entries[0].zt, NVME_ZONE_TYPE_SEQWRITE_REQ);
+	assert_int_equal(le64toh(r->entries[0].zcap), ZCAP);
+	assert_int_equal(le64toh(r->entries[0].wp), zs(1) + 2);
+	assert_int_equal(le64toh(r->entries[3].wp), zs(4) + ZCAP); /* full */
+	/* SLBA inside a zone starts at that zone. */
+	assert_int_equal(zns_report(z, zs(3) + 5, 0, 0, false, buf, sizeof(buf)), 0);
+	assert_int_equal(le64toh(r->entries[0].zslba), zs(3));
+	/* A buffer for 2 descriptors: partial counts what was returned, not
+	 * partial counts every match. */
+	assert_int_equal(zns_report(z, 0, 0, 0, true, buf, 64 + 2 * 64), 0);
+	assert_int_equal(le64toh(r->nr_zones), 2);
+	assert_int_equal(zns_report(z, 0, 0, 0, false, buf, 64 + 2 * 64 + 10), 0);
+	assert_int_equal(le64toh(r->nr_zones), NZ);
+	assert_int_equal(le64toh(r->entries[1].zslba), zs(1));
+	/* Errors. */
+	assert_int_equal(zns_report(z, zs(NZ), 0, 0, false, buf, sizeof(buf)), GS(NVME_SC_LBA_RANGE));
+	assert_int_equal(zns_report(z, 0, 2, 0, false, buf, sizeof(buf)), GS(NVME_SC_INVALID_FIELD));
+	assert_int_equal(zns_report(z, 0, 0, 8, false, buf, sizeof(buf)), GS(NVME_SC_INVALID_FIELD));
+	assert_int_equal(zns_report(z, 0, 0, 0, false, buf, 63), GS(NVME_SC_INVALID_FIELD));
+	/* A header-only buffer is fine: it reports the count. */
+	assert_int_equal(zns_report(z, 0, 0, 0, false, buf, 64), 0);
+	assert_int_equal(le64toh(r->nr_zones), NZ);
+	rm(z);
+}
+
+/* ---- power-up rule and changed zones ---- */
+
+static void test_power_up(void **state)
+{
+	struct zns *z = mk(0, 3);
+	make_state(z, 0, IO);
+	make_state(z, 1, EO);
+	assert_int_equal(zsa(z, 2, NVME_ZNS_ZSA_OPEN), 0); /* open, nothing written */
+	assert_int_equal(zns_mgmt_send(z, zs(3), NVME_ZNS_ZSA_SET_DESC_EXT, false, (uint8_t[ZDE]){1}),
+			 CS(NVME_SC_ZNS_TOO_MANY_ACTIVE));
+	uint32_t ro = 6, off = 7;
+	zns_power_up(z, &off, 1, &ro, 1);
+	assert_int_equal(z->zones[0].state, C);
+	assert_int_equal(z->zones[1].state, C);
+	assert_int_equal(z->zones[2].state, E);
+	assert_int_equal(z->zones[6].state, RO);
+	assert_int_equal(z->zones[7].state, OFF);
+	assert_int_equal(z->nr_open, 0);
+	uint64_t ids[8];
+	assert_int_equal(zns_changed_zones(z, ids, 8), 2);
+	assert_int_equal(ids[0], zs(6));
+	assert_int_equal(ids[1], zs(7));
+	assert_int_equal(zns_changed_zones(z, ids, 8), 0); /* read clears */
+	rm(z);
+}
+
+static void test_power_up_finishes_over_active_limit(void **state)
+{
+	/* Recovered state that exceeds a (lowered) active limit. */
+	struct zns *z = mk(0, 2);
+	zns_load(z, 0, C, 0, zs(0) + 3);
+	zns_load(z, 1, C, 0, zs(1) + 3);
+	zns_load(z, 2, IO, 0, zs(2) + 3);
+	zns_power_up(z, NULL, 0, NULL, 0);
+	assert_int_equal(z->nr_active, 2);
+	assert_int_equal(z->zones[2].state, F);
+	assert_true(z->zones[2].za & NVME_ZNS_ZA_ZFC);
+	assert_int_equal(z->zones[0].state, C);
+	rm(z);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_mgmt_transitions),
+		cmocka_unit_test(test_mgmt_bad_lba),
+		cmocka_unit_test(test_close_unwritten_goes_empty),
+		cmocka_unit_test(test_zde),
+		cmocka_unit_test(test_write_checks),
+		cmocka_unit_test(test_append_fills_to_boundary),
+		cmocka_unit_test(test_lba_range),
+		cmocka_unit_test(test_implicit_open_closes_oldest),
+		cmocka_unit_test(test_explicit_opens_are_not_closed),
+		cmocka_unit_test(test_active_limit),
+		cmocka_unit_test(test_select_all),
+		cmocka_unit_test(test_select_all_open_over_limit),
+		cmocka_unit_test(test_out_of_order_completion),
+		cmocka_unit_test(test_full_with_data_in_flight_is_recorded_open),
+		cmocka_unit_test(test_reset_drops_inflight),
+		cmocka_unit_test(test_append_threads),
+		cmocka_unit_test(test_report_filters_and_partial),
+		cmocka_unit_test(test_power_up),
+		cmocka_unit_test(test_power_up_finishes_over_active_limit),
+	};
+	return cmocka_run_group_tests_name("zone", tests, NULL, NULL);
+}
