@@ -362,10 +362,26 @@ static int replay(struct zmeta *m, const char *path, uint8_t *bad, char *err, si
 	if (le64toh(jh.instance) != m->hdr.instance)
 		return fail(err, errlen, "%s: journal belongs to another zone image", path);
 
+	/* A valid first record of a newer generation means a newer header
+	 * was written completely (records follow a header write) and has been
+	 * damaged since: the older slot cannot account for those records. */
 	size_t rec_max = sizeof(struct zjnl_record) + m->hdr.zde_size;
 	uint8_t *buf = malloc(REPLAY_CHUNK + rec_max);
 	if (!buf)
 		return fail(err, errlen, "out of memory");
+	struct zjnl_record first;
+	ssize_t got = read_full(m->jnl_fd, buf, rec_max, ZJNL_DATA_OFFSET);
+	memcpy(&first, buf, sizeof(first));
+	size_t flen = le16toh(first.len);
+	if (got >= (ssize_t)sizeof(first) && flen >= sizeof(first) && flen <= (size_t)got &&
+	    le32toh(first.crc) == crc32c(buf + 4, flen - 4) &&
+	    (int32_t)(le32toh(first.gen) - (uint32_t)m->hdr.generation) > 0) {
+		free(buf);
+		return fail(err, errlen, "%s: the newest zone image header is damaged and the "
+			    "journal holds records written after it; refusing to fall back to an "
+			    "older checkpoint. Restore the files, or start with --format to erase "
+			    "this namespace's data and zone state", path);
+	}
 	uint64_t seq = m->hdr.ckpt_seq + 1, off = ZJNL_DATA_OFFSET;
 	uint32_t gen = (uint32_t)m->hdr.generation;
 	size_t have = 0, pos = 0;
@@ -405,7 +421,7 @@ static int replay(struct zmeta *m, const char *path, uint8_t *bad, char *err, si
 		pos += len;
 	}
 	free(buf);
-	m->next_seq = seq;
+	m->next_seq = m->add_seq = seq;
 	m->jnl_tail = buf_off + pos;
 	return 0;
 }
@@ -520,25 +536,25 @@ out:
 
 /* ---- journaling ---- */
 
-int zmeta_add(struct zmeta *m, const struct zone_snap *s, const uint8_t *zde)
+int zmeta_add(struct zmeta *m, struct zmeta_batch *b, const struct zone_snap *s,
+	      const uint8_t *zde)
 {
 	size_t len = sizeof(struct zjnl_record) + (s->zde_dirty ? m->hdr.zde_size : 0);
-	if (m->batch_len + len > m->batch_cap) {
-		size_t cap = m->batch_cap ? m->batch_cap * 2 : 64 * 1024;
-		while (cap < m->batch_len + len)
+	if (b->len + len > b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 64 * 1024;
+		while (cap < b->len + len)
 			cap *= 2;
-		uint8_t *nb = realloc(m->batch, cap);
+		uint8_t *nb = realloc(b->buf, cap);
 		if (!nb)
 			return -ENOMEM;
-		m->batch = nb;
-		m->batch_cap = cap;
+		b->buf = nb;
+		b->cap = cap;
 	}
-	uint8_t *p = m->batch + m->batch_len;
+	uint8_t *p = b->buf + b->len;
 	struct zjnl_record r = {
 		.type = htole16(s->zde_dirty ? ZJNL_ZONE_ZDE : ZJNL_ZONE),
 		.len = htole16((uint16_t)len),
-		.seq = htole64(m->next_seq + m->batch_records),
-		.gen = htole32((uint32_t)m->hdr.generation),
+		.seq = htole64(m->add_seq++),
 		.zone = htole32(s->zone),
 		.state = s->state,
 		.za = s->za,
@@ -547,42 +563,62 @@ int zmeta_add(struct zmeta *m, const struct zone_snap *s, const uint8_t *zde)
 	memcpy(p, &r, sizeof(r));
 	if (s->zde_dirty)
 		memcpy(p + sizeof(r), zde, m->hdr.zde_size);
-	uint32_t crc = crc32c(p + 4, len - 4);
-	crc = htole32(crc);
-	memcpy(p, &crc, 4);
-	m->batch_len += len;
-	m->batch_records++;
+	b->len += len;
+	b->records++;
 	return 0;
 }
 
-int zmeta_commit(struct zmeta *m)
+/* The generation (and so the CRC) is set when the batch is written: a
+ * checkpoint may have started a new generation since it was built. */
+static void stamp(struct zmeta *m, struct zmeta_batch *b)
 {
-	if (!m->batch_records)
+	uint32_t gen = htole32((uint32_t)m->hdr.generation);
+	for (size_t off = 0; off < b->len;) {
+		uint8_t *p = b->buf + off;
+		struct zjnl_record r;
+		memcpy(&r, p, sizeof(r));
+		r.gen = gen;
+		memcpy(p, &r, sizeof(r));
+		uint16_t len = le16toh(r.len);
+		uint32_t crc = htole32(crc32c(p + 4, len - 4u));
+		memcpy(p, &crc, 4);
+		off += len;
+	}
+}
+
+int zmeta_commit(struct zmeta *m, struct zmeta_batch *b)
+{
+	if (!b->records)
 		return 0;
-	int rc = write_full(m->jnl_fd, m->batch, m->batch_len, (off_t)m->jnl_tail);
+	stamp(m, b);
+	int rc = write_full(m->jnl_fd, b->buf, b->len, (off_t)m->jnl_tail);
 	if (!rc && fdatasync(m->jnl_fd))
 		rc = -errno;
 	if (rc) {
-		/* The batch may be partly on disk; its sequence numbers are
-		 * reused by the next attempt at the same offset. */
-		m->batch_len = 0;
-		m->batch_records = 0;
+		b->len = 0;
+		b->records = 0;
 		return rc;
 	}
 	/* Durable: now the image may follow. */
-	for (size_t off = 0; off < m->batch_len;) {
+	for (size_t off = 0; off < b->len;) {
 		struct zjnl_record r;
-		memcpy(&r, m->batch + off, sizeof(r));
+		memcpy(&r, b->buf + off, sizeof(r));
 		uint16_t len = le16toh(r.len);
 		put_desc(m, le32toh(r.zone), r.state, r.za, le64toh(r.wp), le64toh(r.seq),
-			 le16toh(r.type) == ZJNL_ZONE_ZDE ? m->batch + off + sizeof(r) : NULL);
+			 le16toh(r.type) == ZJNL_ZONE_ZDE ? b->buf + off + sizeof(r) : NULL);
 		off += len;
 	}
-	m->jnl_tail += m->batch_len;
-	m->next_seq += m->batch_records;
-	m->batch_len = 0;
-	m->batch_records = 0;
+	m->jnl_tail += b->len;
+	m->next_seq += b->records;
+	b->len = 0;
+	b->records = 0;
 	return 0;
+}
+
+void zmeta_batch_free(struct zmeta_batch *b)
+{
+	free(b->buf);
+	memset(b, 0, sizeof(*b));
 }
 
 bool zmeta_needs_checkpoint(const struct zmeta *m)
@@ -614,7 +650,6 @@ void zmeta_close(struct zmeta *m)
 		close(m->img_fd);
 	if (m->jnl_fd >= 0)
 		close(m->jnl_fd);
-	free(m->batch);
 	memset(m, 0, sizeof(*m));
 	m->img_fd = m->jnl_fd = -1;
 }

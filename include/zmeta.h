@@ -122,21 +122,27 @@ _Static_assert(sizeof(struct zimg_desc) == 32, "image descriptor layout");
 _Static_assert(sizeof(struct zjnl_header) == 32, "journal header layout");
 _Static_assert(sizeof(struct zjnl_record) == 40, "journal record layout");
 
-/* The open metadata of one namespace. Only the commit thread (and open /
- * close) touch it. */
+/* Journal records on their way: built by zmeta_add(), written by
+ * zmeta_commit(). Several may be in flight; they are committed in order. */
+struct zmeta_batch {
+	uint8_t *buf;
+	size_t len, cap;
+	uint32_t records;
+};
+
+/* The open metadata of one namespace. zmeta_add() (with add_seq) is called
+ * by one thread, zmeta_commit() and zmeta_checkpoint() by one thread
+ * (possibly another), in batch order. */
 struct zmeta {
 	int img_fd, jnl_fd;
 	uint8_t *img;                /* mmap of zones.img */
 	size_t img_len;
 	int slot;                    /* slot holding the current header */
 	struct zimg_header hdr;      /* host-endian copy of the current header */
-	uint64_t next_seq;
+	uint64_t next_seq;           /* after the last record committed */
+	uint64_t add_seq;            /* after the last record added to a batch */
 	uint64_t jnl_tail;           /* where the next batch goes */
 	uint64_t jnl_limit;          /* checkpoint when the tail passes this */
-	uint8_t *batch;              /* records of the batch being built */
-	size_t batch_len, batch_cap;
-	uint64_t batch_first_seq;
-	uint32_t batch_records;
 	/* what the last replay found (for logs and tests) */
 	uint64_t replayed;
 	uint32_t repaired;
@@ -160,10 +166,13 @@ struct zmeta_geom {
  */
 int zmeta_open(struct zmeta *m, const char *dir, const struct zmeta_geom *g, bool format,
 	       struct zns *z, char *err, size_t errlen);
-/* Add a zone's state (and its extension when zde_dirty) to the batch. */
-int zmeta_add(struct zmeta *m, const struct zone_snap *s, const uint8_t *zde);
-/* Write the batch, fdatasync the journal, apply it to the image. -errno. */
-int zmeta_commit(struct zmeta *m);
+/* Add a zone's state (and its extension when zde_dirty) to batch b. */
+int zmeta_add(struct zmeta *m, struct zmeta_batch *b, const struct zone_snap *s,
+	      const uint8_t *zde);
+/* Write batch b (stamped with the current generation), fdatasync the
+ * journal, apply it to the image, empty b. -errno. */
+int zmeta_commit(struct zmeta *m, struct zmeta_batch *b);
+void zmeta_batch_free(struct zmeta_batch *b);
 bool zmeta_needs_checkpoint(const struct zmeta *m);
 /* msync the image, write the other header slot, restart the journal. -errno. */
 int zmeta_checkpoint(struct zmeta *m);
