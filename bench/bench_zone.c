@@ -113,34 +113,11 @@ static struct ns *open_ns(const struct ns_config *cfg, bool format)
 	return ns;
 }
 
-/* ns_sync() and wait for its callback. */
-struct sync_wait {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool done;
-	uint16_t status;
-};
-
-static void sync_cb(void *arg, uint16_t status)
-{
-	struct sync_wait *sw = arg;
-	pthread_mutex_lock(&sw->lock);
-	sw->done = true;
-	sw->status = status;
-	pthread_cond_signal(&sw->cond);
-	pthread_mutex_unlock(&sw->lock);
-}
-
 static void sync_and_wait(struct ns *ns)
 {
-	struct sync_wait sw = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0 };
-	ns_sync(ns, sync_cb, &sw);
-	pthread_mutex_lock(&sw.lock);
-	while (!sw.done)
-		pthread_cond_wait(&sw.cond, &sw.lock);
-	pthread_mutex_unlock(&sw.lock);
-	if (sw.status)
-		die("ns_sync failed with status %#x", sw.status);
+	uint16_t st = ns_sync_wait(ns);
+	if (st)
+		die("ns_sync failed with status %#x", st);
 }
 
 /* ---- (a) durable Zone Appends per second ---- */

@@ -34,6 +34,7 @@
 #include "blockstore.h"
 #include "config.h"
 #include "crc32c.h"
+#include "errmsg.h"
 #include "log.h"
 #include "nvme_wire.h"
 #include "zmeta.h"
@@ -96,16 +97,6 @@ struct gap_barrier {
 
 static void queue_sync(struct ns *ns, ns_sync_cb cb, void *arg);
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 /* ---- identity: ns.id keeps the UUID stable across restarts ---- */
 
@@ -151,14 +142,14 @@ static int load_identity(struct ns *ns, const struct ns_config *cfg, bool format
 		    le32toh(f.crc) != crc32c(&f, offsetof(struct ns_id_file, crc)) ||
 		    le32toh(f.version) != 1) {
 			if (!format && !cfg->have_uuid)
-				return fail(err, errlen, "%s: damaged identity file; set the "
+				return errmsg(err, errlen, "%s: damaged identity file; set the "
 					    "namespace's uuid in the configuration or start with "
 					    "--format", path);
 		} else {
 			have = true;
 		}
 	} else if (errno != ENOENT) {
-		return fail(err, errlen, "%s: %s", path, strerror(errno));
+		return errmsg(err, errlen, "%s: %s", path, strerror(errno));
 	}
 	uint8_t *u = ns->info.uuid;
 	if (cfg->have_uuid) {
@@ -167,14 +158,14 @@ static int load_identity(struct ns *ns, const struct ns_config *cfg, bool format
 		memcpy(u, f.uuid, 16);
 	} else {
 		if (getrandom(u, 16, 0) != 16)
-			return fail(err, errlen, "getrandom: %s", strerror(errno));
+			return errmsg(err, errlen, "getrandom: %s", strerror(errno));
 		u[6] = (uint8_t)((u[6] & 0x0f) | 0x40); /* RFC 4122 version 4 */
 		u[8] = (uint8_t)((u[8] & 0x3f) | 0x80);
 	}
 	if (!have || format || memcmp(f.uuid, u, 16)) {
 		int rc = write_id(path, u);
 		if (rc)
-			return fail(err, errlen, "%s: %s", path, strerror(-rc));
+			return errmsg(err, errlen, "%s: %s", path, strerror(-rc));
 	}
 	/* NGUID and EUI-64 follow from the UUID, so all three are unique and
 	 * stable together (host-requirements 3.3). */
@@ -342,7 +333,6 @@ void ns_sync(struct ns *ns, ns_sync_cb cb, void *arg)
 	barrier_put(b);
 }
 
-/* Wait for a sync from an I/O thread (blocking). */
 struct sync_wait {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -360,7 +350,7 @@ static void sync_wait_cb(void *arg, uint16_t status)
 	pthread_mutex_unlock(&sw->lock);
 }
 
-static uint16_t sync_and_wait(struct ns *ns)
+uint16_t ns_sync_wait(struct ns *ns)
 {
 	struct sync_wait sw = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0 };
 	ns_sync(ns, sync_wait_cb, &sw);
@@ -460,7 +450,7 @@ static int open_zoned(struct ns *ns, const struct ns_config *cfg, bool format, c
 		.cross_zone_read = in->cross_zone_read,
 	};
 	if (zns_init(&ns->z, &g) || (in->zde_size && !(ns->zde_buf = malloc(in->zde_size))))
-		return fail(err, errlen, "namespace %u: bad zone geometry or out of memory", in->nsid);
+		return errmsg(err, errlen, "namespace %u: bad zone geometry or out of memory", in->nsid);
 	struct zmeta_geom mg = {
 		.nsid = in->nsid,
 		.lba_shift = in->lba_shift,
@@ -483,7 +473,7 @@ static int open_zoned(struct ns *ns, const struct ns_config *cfg, bool format, c
 	if (!off || !ro) {
 		free(off);
 		free(ro);
-		return fail(err, errlen, "out of memory");
+		return errmsg(err, errlen, "out of memory");
 	}
 	uint32_t noff = zone_list(cfg->offline_list, cfg->offline_list_len, cfg->offline_count,
 				  in->nr_zones, off);
@@ -497,7 +487,7 @@ static int open_zoned(struct ns *ns, const struct ns_config *cfg, bool format, c
 			 changed);
 	const char *bad = zns_check(&ns->z);
 	if (bad)
-		return fail(err, errlen, "namespace %u: recovered zone state is inconsistent: %s",
+		return errmsg(err, errlen, "namespace %u: recovered zone state is inconsistent: %s",
 			    in->nsid, bad);
 	int rc = scrub_above_wp(ns);
 	if (!rc)
@@ -509,7 +499,7 @@ static int open_zoned(struct ns *ns, const struct ns_config *cfg, bool format, c
 	if (!rc)
 		rc = zmeta_checkpoint(&ns->meta);
 	if (rc)
-		return fail(err, errlen, "namespace %u: %s", in->nsid, strerror(-rc));
+		return errmsg(err, errlen, "namespace %u: %s", in->nsid, strerror(-rc));
 	return 0;
 }
 
@@ -517,14 +507,14 @@ int ns_open(const struct ns_config *cfg, bool format, struct ns **out, char *err
 {
 	struct ns *ns = calloc(1, sizeof(*ns));
 	if (!ns)
-		return fail(err, errlen, "out of memory");
+		return errmsg(err, errlen, "out of memory");
 	ns->cfg = cfg;
 	ns->bs.fd = -1;
 	fill_info(ns, cfg);
 	snprintf(ns->dir, sizeof(ns->dir), "%s", cfg->path);
 	int rc = mkdir_p(ns->dir);
 	if (rc) {
-		fail(err, errlen, "%s: %s", ns->dir, strerror(-rc));
+		errmsg(err, errlen, "%s: %s", ns->dir, strerror(-rc));
 		goto out;
 	}
 	if (load_identity(ns, cfg, format, err, errlen))
@@ -533,7 +523,7 @@ int ns_open(const struct ns_config *cfg, bool format, struct ns **out, char *err
 	snprintf(data, sizeof(data), "%s/data", ns->dir);
 	rc = blockstore_open(&ns->bs, data, ns->info.lba_shift, ns->info.nlbas, format);
 	if (rc) {
-		fail(err, errlen, "%s: %s", data, strerror(-rc));
+		errmsg(err, errlen, "%s: %s", data, strerror(-rc));
 		goto out;
 	}
 	if (ns->info.zoned && open_zoned(ns, cfg, format, err, errlen))
@@ -541,7 +531,7 @@ int ns_open(const struct ns_config *cfg, bool format, struct ns **out, char *err
 	pthread_mutex_init(&ns->commit_lock, NULL);
 	pthread_cond_init(&ns->commit_cond, NULL);
 	if (pthread_create(&ns->commit_thread, NULL, commit_main, ns)) {
-		fail(err, errlen, "namespace %u: cannot start its commit thread", ns->info.nsid);
+		errmsg(err, errlen, "namespace %u: cannot start its commit thread", ns->info.nsid);
 		goto out;
 	}
 	*out = ns;
@@ -712,7 +702,7 @@ uint16_t ns_zone_mgmt_send(struct ns *ns, uint64_t slba, uint8_t zsa, bool selec
 	 * given a range after the Reset is never erased. (Blocks: I/O threads
 	 * only.)
 	 */
-	st = sync_and_wait(ns);
+	st = ns_sync_wait(ns);
 	if (st)
 		return st;
 	uint32_t first = select_all ? 0 : zns_zone_of(&ns->z, slba);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "crc32c.h"
+#include "errmsg.h"
 #include "log.h"
 
 #define IMG_NAME "zones.img"
@@ -28,16 +29,6 @@
 
 static uint64_t align4k(uint64_t v) { return (v + 4095) & ~4095ull; }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 static int write_full(int fd, const void *buf, size_t len, off_t off)
 {
@@ -209,7 +200,7 @@ static int create_journal(const char *dir, uint64_t instance, uint64_t limit, ch
 	path_of(path, sizeof(path), dir, JNL_NAME);
 	int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
-		return fail(err, errlen, "%s: %s", tmp, strerror(errno));
+		return errmsg(err, errlen, "%s: %s", tmp, strerror(errno));
 	uint8_t page[ZJNL_DATA_OFFSET] = { 0 };
 	struct zjnl_header *h = (struct zjnl_header *)page;
 	memcpy(h->magic, ZJNL_MAGIC, 8);
@@ -227,7 +218,7 @@ static int create_journal(const char *dir, uint64_t instance, uint64_t limit, ch
 	if (!rc && rename(tmp, path))
 		rc = -errno;
 	if (rc)
-		return fail(err, errlen, "%s: %s", path, strerror(-rc));
+		return errmsg(err, errlen, "%s: %s", path, strerror(-rc));
 	return 0;
 }
 
@@ -238,7 +229,7 @@ static int create_image(const char *dir, const struct zimg_header *h, char *err,
 	path_of(path, sizeof(path), dir, IMG_NAME);
 	int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
-		return fail(err, errlen, "%s: %s", tmp, strerror(errno));
+		return errmsg(err, errlen, "%s: %s", tmp, strerror(errno));
 	struct zmeta m = { .img_fd = fd, .hdr = *h };
 	m.img_len = image_len(h);
 	int rc = ftruncate(fd, (off_t)m.img_len) ? -errno : 0;
@@ -263,7 +254,7 @@ static int create_image(const char *dir, const struct zimg_header *h, char *err,
 	if (!rc && rename(tmp, path))
 		rc = -errno;
 	if (rc)
-		return fail(err, errlen, "%s: %s", path, strerror(-rc));
+		return errmsg(err, errlen, "%s: %s", path, strerror(-rc));
 	return 0;
 }
 
@@ -285,14 +276,14 @@ static int format(const char *dir, const struct zmeta_geom *g, char *err, size_t
 	};
 	h.zde_offset = h.desc_offset + align4k((uint64_t)g->nr_zones * sizeof(struct zimg_desc));
 	if (getrandom(&h.instance, sizeof(h.instance), 0) != sizeof(h.instance))
-		return fail(err, errlen, "getrandom: %s", strerror(errno));
+		return errmsg(err, errlen, "getrandom: %s", strerror(errno));
 	/* Journal first: an image on disk always has its journal. */
 	if (create_journal(dir, h.instance, g->jnl_limit, err, errlen) ||
 	    create_image(dir, &h, err, errlen))
 		return -1;
 	int rc = sync_dir(dir);
 	if (rc)
-		return fail(err, errlen, "%s: %s", dir, strerror(-rc));
+		return errmsg(err, errlen, "%s: %s", dir, strerror(-rc));
 	return 0;
 }
 
@@ -330,12 +321,12 @@ static int load_header(struct zmeta *m, const char *path, char *err, size_t errl
 	}
 	if (v[0] != SLOT_OK && v[1] != SLOT_OK) {
 		if (v[0] == SLOT_VERSION || v[1] == SLOT_VERSION)
-			return fail(err, errlen,
+			return errmsg(err, errlen,
 				    "%s: unknown zone image format version %u (this znstgt reads "
 				    "version %u); refusing to touch it",
 				    path, le32toh(raw[v[0] == SLOT_VERSION ? 0 : 1].version),
 				    ZMETA_VERSION);
-		return fail(err, errlen, "%s: both header slots are damaged (bad magic or checksum)",
+		return errmsg(err, errlen, "%s: both header slots are damaged (bad magic or checksum)",
 			    path);
 	}
 	int s = v[0] != SLOT_OK ? 1 : v[1] != SLOT_OK ? 0 : h[1].generation > h[0].generation;
@@ -355,12 +346,12 @@ static int replay(struct zmeta *m, const char *path, uint8_t *bad, char *err, si
 	if (read_full(m->jnl_fd, &jh, sizeof(jh), 0) != (ssize_t)sizeof(jh) ||
 	    memcmp(jh.magic, ZJNL_MAGIC, 8) ||
 	    le32toh(jh.crc) != crc32c(&jh, offsetof(struct zjnl_header, crc)))
-		return fail(err, errlen, "%s: journal header is damaged", path);
+		return errmsg(err, errlen, "%s: journal header is damaged", path);
 	if (le32toh(jh.version) != ZMETA_VERSION)
-		return fail(err, errlen, "%s: unknown journal format version %u", path,
+		return errmsg(err, errlen, "%s: unknown journal format version %u", path,
 			    le32toh(jh.version));
 	if (le64toh(jh.instance) != m->hdr.instance)
-		return fail(err, errlen, "%s: journal belongs to another zone image", path);
+		return errmsg(err, errlen, "%s: journal belongs to another zone image", path);
 
 	/* A valid first record of a newer generation means a newer header
 	 * was written completely (records follow a header write) and has been
@@ -368,7 +359,7 @@ static int replay(struct zmeta *m, const char *path, uint8_t *bad, char *err, si
 	size_t rec_max = sizeof(struct zjnl_record) + m->hdr.zde_size;
 	uint8_t *buf = malloc(REPLAY_CHUNK + rec_max);
 	if (!buf)
-		return fail(err, errlen, "out of memory");
+		return errmsg(err, errlen, "out of memory");
 	struct zjnl_record first;
 	ssize_t got = read_full(m->jnl_fd, buf, rec_max, ZJNL_DATA_OFFSET);
 	memcpy(&first, buf, sizeof(first));
@@ -377,7 +368,7 @@ static int replay(struct zmeta *m, const char *path, uint8_t *bad, char *err, si
 	    le32toh(first.crc) == crc32c(buf + 4, flen - 4) &&
 	    (int32_t)(le32toh(first.gen) - (uint32_t)m->hdr.generation) > 0) {
 		free(buf);
-		return fail(err, errlen, "%s: the newest zone image header is damaged and the "
+		return errmsg(err, errlen, "%s: the newest zone image header is damaged and the "
 			    "journal holds records written after it; refusing to fall back to an "
 			    "older checkpoint. Restore the files, or start with --format to erase "
 			    "this namespace's data and zone state", path);
@@ -395,7 +386,7 @@ static int replay(struct zmeta *m, const char *path, uint8_t *bad, char *err, si
 			ssize_t n = read_full(m->jnl_fd, buf + have, REPLAY_CHUNK, (off_t)(buf_off + have));
 			if (n < 0) {
 				free(buf);
-				return fail(err, errlen, "%s: %s", path, strerror((int)-n));
+				return errmsg(err, errlen, "%s: %s", path, strerror((int)-n));
 			}
 			have += (size_t)n;
 		}
@@ -442,7 +433,7 @@ static int load_zones(struct zmeta *m, struct zns *z, const char *path, char *er
 		uint64_t wp = le64toh(d.wp), zslba = zns_zslba(z, i);
 		if (!state_known(d.state) || wp < zslba || wp > zslba + m->hdr.zone_cap ||
 		    (d.state == NVME_ZNS_ZS_EMPTY && wp != zslba))
-			return fail(err, errlen, "%s: zone %u has an impossible state %#x / write "
+			return errmsg(err, errlen, "%s: zone %u has an impossible state %#x / write "
 				    "pointer %#llx", path, i, d.state, (unsigned long long)wp);
 		zns_load(z, i, d.state, d.za, wp);
 		if (m->hdr.zde_size)
@@ -468,21 +459,21 @@ int zmeta_open(struct zmeta *m, const char *dir, const struct zmeta_geom *g, boo
 
 	if (fmt || access(img, F_OK) != 0) {
 		if (!fmt && errno != ENOENT)
-			return fail(err, errlen, "%s: %s", img, strerror(errno));
+			return errmsg(err, errlen, "%s: %s", img, strerror(errno));
 		if (format(dir, g, err, errlen))
 			return -1;
 	}
 	m->img_fd = open(img, O_RDWR | O_CLOEXEC);
 	m->jnl_fd = open(jnl, O_RDWR | O_CLOEXEC);
 	if (m->img_fd < 0 || m->jnl_fd < 0) {
-		fail(err, errlen, "%s: %s", m->img_fd < 0 ? img : jnl, strerror(errno));
+		errmsg(err, errlen, "%s: %s", m->img_fd < 0 ? img : jnl, strerror(errno));
 		goto out;
 	}
 	if (load_header(m, img, err, errlen))
 		goto out;
 	char diff[512];
 	if (geometry_diff(&m->hdr, g, diff, sizeof(diff))) {
-		fail(err, errlen, "%s: zone state on disk does not match the configuration (%s). "
+		errmsg(err, errlen, "%s: zone state on disk does not match the configuration (%s). "
 		     "Fix the configuration, or start once with --format to erase this "
 		     "namespace's data and zone state", img, diff);
 		goto out;
@@ -490,19 +481,19 @@ int zmeta_open(struct zmeta *m, const char *dir, const struct zmeta_geom *g, boo
 	struct stat st;
 	m->img_len = image_len(&m->hdr);
 	if (fstat(m->img_fd, &st) || (uint64_t)st.st_size < m->img_len) {
-		fail(err, errlen, "%s: file is shorter than its header says (%lld < %llu bytes)",
+		errmsg(err, errlen, "%s: file is shorter than its header says (%lld < %llu bytes)",
 		     img, (long long)st.st_size, (unsigned long long)m->img_len);
 		goto out;
 	}
 	m->img = mmap(NULL, m->img_len, PROT_READ | PROT_WRITE, MAP_SHARED, m->img_fd, 0);
 	if (m->img == MAP_FAILED) {
 		m->img = NULL;
-		fail(err, errlen, "%s: mmap: %s", img, strerror(errno));
+		errmsg(err, errlen, "%s: mmap: %s", img, strerror(errno));
 		goto out;
 	}
 	uint8_t *bad = calloc(m->hdr.nr_zones, 1);
 	if (!bad) {
-		fail(err, errlen, "out of memory");
+		errmsg(err, errlen, "out of memory");
 		goto out;
 	}
 	uint32_t nr_bad = 0;
@@ -518,7 +509,7 @@ int zmeta_open(struct zmeta *m, const char *dir, const struct zmeta_geom *g, boo
 	if (rc)
 		goto out;
 	if (left) {
-		fail(err, errlen, "%s: %u zone descriptor(s) damaged (first: zone %u) and not "
+		errmsg(err, errlen, "%s: %u zone descriptor(s) damaged (first: zone %u) and not "
 		     "covered by the journal; refusing to guess their state. Restore the file, or "
 		     "start with --format to erase this namespace's data and zone state",
 		     img, left, first_bad);

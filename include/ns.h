@@ -106,6 +106,8 @@ uint16_t ns_deallocate(struct ns *ns, uint64_t slba, uint64_t nlb);
  */
 typedef void (*ns_sync_cb)(void *arg, uint16_t status);
 void ns_sync(struct ns *ns, ns_sync_cb cb, void *arg);
+/* ns_sync() and wait for it; returns its status. (blocks) */
+uint16_t ns_sync_wait(struct ns *ns);
 
 /* ---- ZNS (NVMe ZNS Command Set 1.1) ---- */
 

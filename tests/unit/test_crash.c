@@ -194,13 +194,6 @@ struct child {
 	uint32_t next_gen;       /* atomic */
 };
 
-struct sync_wait {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool done;
-	uint16_t status;
-};
-
 struct worker {
 	struct child *c;
 	uint64_t rng;
@@ -208,7 +201,6 @@ struct worker {
 	int ndone;
 	int batch;               /* writes before the next Flush (write cache on) */
 	uint8_t buf[MAX_NLB * BLK];
-	struct sync_wait sw;
 };
 
 static void child_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -235,30 +227,13 @@ static void child_send(struct child *c, uint8_t type, uint8_t op, uint32_t zone,
 		_exit(4); /* the parent is gone */
 }
 
-static void sync_cb(void *arg, uint16_t status)
-{
-	struct sync_wait *sw = arg;
-	pthread_mutex_lock(&sw->lock);
-	sw->done = true;
-	sw->status = status;
-	pthread_cond_signal(&sw->cond);
-	pthread_mutex_unlock(&sw->lock);
-}
-
 /* ns_sync and wait; then everything done so far is durable: report it. */
 static void flush_and_report(struct worker *w)
 {
 	struct child *c = w->c;
-	pthread_mutex_lock(&w->sw.lock);
-	w->sw.done = false;
-	pthread_mutex_unlock(&w->sw.lock);
-	ns_sync(c->ns, sync_cb, &w->sw);
-	pthread_mutex_lock(&w->sw.lock);
-	while (!w->sw.done)
-		pthread_cond_wait(&w->sw.cond, &w->sw.lock);
-	pthread_mutex_unlock(&w->sw.lock);
-	if (w->sw.status)
-		child_die("ns_sync failed with status %#x", w->sw.status);
+	uint16_t st = ns_sync_wait(c->ns);
+	if (st)
+		child_die("ns_sync failed with status %#x", st);
 	for (int i = 0; i < w->ndone; i++)
 		child_send(c, M_DONE, w->done[i].op, w->done[i].zone, w->done[i].gen,
 			   w->done[i].slba, w->done[i].nlb);
@@ -502,8 +477,6 @@ static void child_main(const struct ns_config *cfg, const struct variant *v, con
 	}
 	for (int i = 0; i < NTHREADS; i++) {
 		w[i] = (struct worker){ .c = &c, .rng = mix(seed + (uint64_t)i), .batch = 1 };
-		pthread_mutex_init(&w[i].sw.lock, NULL);
-		pthread_cond_init(&w[i].sw.cond, NULL);
 		pthread_t t;
 		if (i && pthread_create(&t, NULL, child_thread, &w[i]))
 			child_die("pthread_create failed");

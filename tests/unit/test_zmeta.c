@@ -84,32 +84,9 @@ static void must_open(struct fixture *f)
 
 /* ---- driving the namespace ---- */
 
-struct waiter {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool done;
-	uint16_t status;
-};
-
-static void synced(void *arg, uint16_t status)
-{
-	struct waiter *w = arg;
-	pthread_mutex_lock(&w->lock);
-	w->done = true;
-	w->status = status;
-	pthread_cond_signal(&w->cond);
-	pthread_mutex_unlock(&w->lock);
-}
-
 static void sync_ns(struct ns *ns)
 {
-	struct waiter w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0 };
-	ns_sync(ns, synced, &w);
-	pthread_mutex_lock(&w.lock);
-	while (!w.done)
-		pthread_cond_wait(&w.cond, &w.lock);
-	pthread_mutex_unlock(&w.lock);
-	assert_int_equal(w.status, 0);
+	assert_int_equal(ns_sync_wait(ns), 0);
 }
 
 /* Write nlb blocks at the zone's write pointer, each filled with `fill`. */
