@@ -39,6 +39,7 @@ TESTS      := $(TEST_SRC:tests/unit/%.c=$(B)/tests/%)
 TOOLS      := $(TOOL_SRC:tests/tools/%.c=$(B)/tools/%)
 BENCHES    := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 
+.DEFAULT_GOAL := all
 .PHONY: all deps run test check check-asan check-long valgrind bench fuzz e2e clean
 
 # Debian packages to build, test and run the e2e host (run as root).

@@ -122,9 +122,12 @@ static const char *set_zone_append_max(void *obj, const char *v, char *why, size
 	const char *problem = size_value(v, &x, why, whylen);
 	if (problem)
 		return problem;
-	if (!is_pow2(x) || x < 4096 || x > (1ull << 31))
-		return cfg_bad(why, whylen, v, "is not a power of two in 4K..2G");
-	/* A power of two >= 4096 is a multiple of both LBA sizes. */
+	/* ZASL (ZNS 4.1.1) counts powers of two of 4 KiB with 0 meaning "as
+	 * MDTS", so 4K cannot be expressed; above MDTS (1 MiB, transport.h)
+	 * no host could send it. */
+	if (!is_pow2(x) || x < 8192 || x > (1u << 20))
+		return cfg_bad(why, whylen, v, "is not a power of two in 8K..1M");
+	/* A power of two >= 8192 is a multiple of both LBA sizes. */
 	ns->zone_append_max = (uint32_t)x;
 	return NULL;
 }
@@ -251,7 +254,7 @@ const struct cfg_key cfg_ns_keys[CFG_NR_NS_KEYS] = {
 			       false, set_zone_capacity },
 	[NK_MAX_OPEN] = { "max_open", "a number of zones, 0 = no limit", false, set_max_open },
 	[NK_MAX_ACTIVE] = { "max_active", "a number of zones, 0 = no limit", false, set_max_active },
-	[NK_ZONE_APPEND_MAX] = { "zone_append_max", "a power of two size from 4K to 2G", false,
+	[NK_ZONE_APPEND_MAX] = { "zone_append_max", "a power of two size from 8K to 1M", false,
 				 set_zone_append_max },
 	[NK_ZDE_SIZE] = { "zde_size", "a multiple of 64 bytes up to 16320", false, set_zde_size },
 	[NK_CROSS_ZONE_READ] = { "cross_zone_read", "yes or no", false, set_cross_zone_read },

@@ -643,6 +643,8 @@ uint16_t ns_write_begin(struct ns *ns, struct ns_write *w, enum ns_write_kind ki
 
 uint16_t ns_write_data(struct ns *ns, struct ns_write *w, const struct iovec *iov, int iovcnt)
 {
+	if (ns->info.zoned)
+		zns_wait_scrub(&ns->z, w); /* a Reset may be freeing the zone's blocks */
 	int rc = w->kind == NS_WRITE_ZEROES ? blockstore_zero(&ns->bs, w->slba, w->nlb)
 					    : blockstore_write(&ns->bs, w->slba, w->nlb, iov, iovcnt);
 	return io_status(rc, true);
@@ -698,9 +700,9 @@ uint16_t ns_zone_mgmt_send(struct ns *ns, uint64_t slba, uint8_t zsa, bool selec
 	 * Reset gives the zone's space back - but only once the Reset is
 	 * durable: zeroing first would, after a crash that lost the Reset,
 	 * bring the zone back with its old write pointer over zeros. Then
-	 * zero above the write pointer with the zone locked, so that a write
-	 * given a range after the Reset is never erased. (Blocks: I/O threads
-	 * only.)
+	 * zero above the write pointer; a write given a range after the Reset
+	 * waits for that in ns_write_data(), so it is never erased. (Blocks:
+	 * I/O threads only.)
 	 */
 	st = ns_sync_wait(ns);
 	if (st)
@@ -728,4 +730,14 @@ uint16_t ns_zone_report(struct ns *ns, uint64_t slba, uint8_t zra, uint8_t zrasf
 uint16_t ns_changed_zones(struct ns *ns, uint64_t *zids, uint16_t max)
 {
 	return ns->info.zoned ? zns_changed_zones(&ns->z, zids, max) : 0;
+}
+
+bool ns_has_changed_zones(struct ns *ns)
+{
+	if (!ns->info.zoned)
+		return false;
+	pthread_mutex_lock(&ns->z.state_lock);
+	bool any = ns->z.nr_changed || ns->z.changed_overflow;
+	pthread_mutex_unlock(&ns->z.state_lock);
+	return any;
 }

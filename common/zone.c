@@ -48,6 +48,7 @@ int zns_init(struct zns *z, const struct zns_geom *g)
 	}
 	pthread_mutex_init(&z->state_lock, NULL);
 	pthread_mutex_init(&z->dirty_lock, NULL);
+	pthread_cond_init(&z->scrub_cond, NULL);
 	z->iopen_head = z->iopen_tail = ZONE_NIL;
 	for (uint32_t i = 0; i < g->nr_zones; i++) {
 		struct zone *zn = &z->zones[i];
@@ -66,6 +67,7 @@ void zns_destroy(struct zns *z)
 			pthread_mutex_destroy(&z->zones[i].lock);
 		pthread_mutex_destroy(&z->state_lock);
 		pthread_mutex_destroy(&z->dirty_lock);
+		pthread_cond_destroy(&z->scrub_cond);
 	}
 	free(z->zones);
 	free(z->zde);
@@ -639,9 +641,30 @@ int zns_above_wp(struct zns *z, uint32_t i, int (*fn)(void *ctx, uint64_t lba, u
 	struct zone *zn = &z->zones[i];
 	uint64_t end = zns_zslba(z, i) + z->g.zone_size;
 	pthread_mutex_lock(&zn->lock);
-	int rc = zn->wp < end ? fn(ctx, zn->wp, end - zn->wp) : 0;
+	uint64_t lo = zn->wp;
+	if (lo >= end) {
+		pthread_mutex_unlock(&zn->lock);
+		return 0;
+	}
+	zn->scrubbing++;
+	pthread_mutex_unlock(&zn->lock);
+	/* Blocks below lo are never touched, so writes given ranges before
+	 * this point are safe; later ones wait in zns_wait_scrub(). */
+	int rc = fn(ctx, lo, end - lo);
+	pthread_mutex_lock(&zn->lock);
+	if (--zn->scrubbing == 0)
+		pthread_cond_broadcast(&z->scrub_cond);
 	pthread_mutex_unlock(&zn->lock);
 	return rc;
+}
+
+void zns_wait_scrub(struct zns *z, const struct ns_write *w)
+{
+	struct zone *zn = &z->zones[w->zone];
+	pthread_mutex_lock(&zn->lock);
+	while (zn->scrubbing && w->epoch == zn->epoch)
+		pthread_cond_wait(&z->scrub_cond, &zn->lock);
+	pthread_mutex_unlock(&zn->lock);
 }
 
 uint32_t zns_take_dirty(struct zns *z)

@@ -53,6 +53,7 @@ struct zone {
 	uint8_t state;               /* NVME_ZNS_ZS_* */
 	uint8_t za;                  /* zone attributes: NVME_ZNS_ZA_* */
 	uint8_t flags;               /* ZONE_F_* */
+	uint8_t scrubbing;           /* zns_above_wp() calls zeroing this zone */
 };
 
 #define ZONE_F_FINISHED  0x01   /* Full by Finish (not by writes) */
@@ -86,6 +87,7 @@ struct zns {
 	uint32_t dirty_head, dirty_tail; /* zone index + 1; 0 = empty */
 
 	uint32_t nr_gapped;          /* zones with ZONE_F_GAPPED (atomic) */
+	pthread_cond_t scrub_cond;   /* a zone's scrubbing dropped to 0 */
 
 	/* Zones whose state the controller changed on its own (power-up
 	 * offline/read-only): the Changed Zone List log. Under state_lock. */
@@ -150,10 +152,16 @@ uint32_t zns_take_dirty(struct zns *z);
 /* Durable view of the next zone of the list started at *cursor. When the
  * extension changed (out->zde_dirty) it is copied into zde (zde_size bytes). */
 bool zns_snapshot(struct zns *z, uint32_t *cursor, struct zone_snap *out, uint8_t *zde);
-/* Run fn on the blocks above zone i's write pointer while no write can be
- * given a range there (the zone lock is held: fn should be quick). */
+/*
+ * Run fn (which may block) on the blocks above zone i's write pointer. The
+ * zone lock is not held meanwhile - event loops never wait for file I/O -
+ * so a write given a range in the zone meanwhile must call
+ * zns_wait_scrub() before its data moves: it then lands after fn.
+ */
 int zns_above_wp(struct zns *z, uint32_t i, int (*fn)(void *ctx, uint64_t lba, uint64_t nlb),
 		 void *ctx);
+/* (blocks) Wait until no zns_above_wp() runs on w's zone. */
+void zns_wait_scrub(struct zns *z, const struct ns_write *w);
 /* Put a zone's recovered state back (before any I/O). */
 void zns_load(struct zns *z, uint32_t zone, uint8_t state, uint8_t za, uint64_t wp);
 /* Power-up rule (design.md): open zones become closed, and open or closed

@@ -11,6 +11,8 @@
 #include <endian.h>
 #include <nvme/types.h>
 #include <pthread.h>
+#include <sched.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -465,6 +467,51 @@ static void test_reset_drops_inflight(void **state)
 	rm(z);
 }
 
+/* ---- a write given a range during a scrub waits for it ---- */
+
+struct scrub_arg {
+	struct zns *z;
+	volatile int started, finished;
+};
+
+static int slow_zero(void *ctx, uint64_t lba, uint64_t nlb)
+{
+	struct scrub_arg *a = ctx;
+	assert_int_equal(lba, zs(2));
+	assert_int_equal(nlb, ZSZ);
+	__atomic_store_n(&a->started, 1, __ATOMIC_RELEASE);
+	struct timespec t = { 0, 100 * 1000 * 1000 };
+	nanosleep(&t, NULL);
+	__atomic_store_n(&a->finished, 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
+static void *scrubber(void *p)
+{
+	struct scrub_arg *a = p;
+	assert_int_equal(zns_above_wp(a->z, 2, slow_zero, a), 0);
+	return NULL;
+}
+
+static void test_write_waits_for_scrub(void **state)
+{
+	struct zns *z = mk(0, 0);
+	struct scrub_arg a = { .z = z };
+	pthread_t t;
+	pthread_create(&t, NULL, scrubber, &a);
+	while (!__atomic_load_n(&a.started, __ATOMIC_ACQUIRE))
+		sched_yield();
+	/* The loop side never blocks: the reservation goes through at once. */
+	struct ns_write w;
+	assert_int_equal(zns_write_begin(z, &w, NS_WRITE, zs(2), 1), 0);
+	assert_int_equal(__atomic_load_n(&a.finished, __ATOMIC_ACQUIRE), 0);
+	zns_wait_scrub(z, &w); /* the data may move only now */
+	assert_int_equal(__atomic_load_n(&a.finished, __ATOMIC_ACQUIRE), 1);
+	zns_write_end(z, &w, true);
+	pthread_join(t, NULL);
+	rm(z);
+}
+
 /* ---- Zone Append atomicity under threads ---- */
 
 #define APP_THREADS 8
@@ -654,6 +701,7 @@ int main(void)
 		cmocka_unit_test(test_out_of_order_completion),
 		cmocka_unit_test(test_full_with_data_in_flight_is_recorded_open),
 		cmocka_unit_test(test_reset_drops_inflight),
+		cmocka_unit_test(test_write_waits_for_scrub),
 		cmocka_unit_test(test_append_threads),
 		cmocka_unit_test(test_report_filters_and_partial),
 		cmocka_unit_test(test_power_up),
