@@ -102,6 +102,7 @@ struct nvme_ctrl {
 	struct worker *worker;
 	ev_timer ka_timer;
 	uint32_t kato_ms;
+	atomic_bool ka_traffic;          /* a command came since the timer last ran */
 
 	/* Features (admin worker, except wce: read by every I/O queue). */
 	uint32_t aec;                    /* Asynchronous Event Configuration (lock) */

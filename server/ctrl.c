@@ -24,6 +24,14 @@ static void ka_expired(struct ev_loop *loop, ev_timer *t, int revents)
 	struct nvme_ctrl *ctrl = container_of(t, struct nvme_ctrl, ka_timer);
 
 	(void)revents;
+	/* Commands (or queues connecting) since the last expiry count as a
+	 * keep-alive (NVMe Base 2.0, 3.9.4: the host may rely on traffic
+	 * only with TBKAS; resetting on it anyway is what nvmet does, and it
+	 * keeps a host in the middle of connecting its queues alive). */
+	if (atomic_exchange(&ctrl->ka_traffic, false)) {
+		ev_timer_again(loop, t);
+		return;
+	}
 	ev_timer_stop(loop, t);
 	log_warn("ctrl %u (%s): no keep alive for %u ms", ctrl->cntlid, ctrl->hostnqn,
 		 ctrl->kato_ms);
@@ -144,6 +152,7 @@ uint16_t nvme_ctrl_bind_io_queue(struct nvme_ctrl *ctrl, struct nvme_sq *sq, uin
 		sq->ctrl = ctrl;
 		sq->qid = qid;
 		sq->size = sqsize;
+		atomic_store(&ctrl->ka_traffic, true);
 	}
 	pthread_mutex_unlock(&ctrl->lock);
 	return st;

@@ -42,6 +42,19 @@ static bool sqsize_valid(uint16_t sqsize)
 	return sqsize >= 1 && sqsize <= NVME_MAX_QUEUE_SIZE - 1;
 }
 
+/*
+ * A queue is connected once. A second Connect on it (only a misbehaving host
+ * sends one, e.g. while the first one's data is still on its way) would bind
+ * the queue to a second controller and orphan the first: refuse it.
+ */
+static bool already_connected(struct nvme_req *req)
+{
+	if (!req->sq->ctrl)
+		return false;
+	nvme_req_complete(req, nvme_err(NVME_SC_CMD_SEQ_ERROR));
+	return true;
+}
+
 static void execute_admin_connect(struct nvme_req *req)
 {
 	struct nvmf_connect_data d;
@@ -49,6 +62,8 @@ static void execute_admin_connect(struct nvme_req *req)
 	struct subsys *s;
 	uint16_t st;
 
+	if (already_connected(req))
+		return;
 	connect_data(req, &d);
 	if (connect_recfmt(&req->cmd) != 0) {
 		connect_fail(req, nvme_cmd_err(NVME_SC_CONNECT_FORMAT), 0);
@@ -102,6 +117,8 @@ static void execute_io_connect(struct nvme_req *req)
 	uint32_t ipo = 0;
 	uint16_t st;
 
+	if (already_connected(req))
+		return;
 	connect_data(req, &d);
 	if (connect_recfmt(&req->cmd) != 0) {
 		connect_fail(req, nvme_cmd_err(NVME_SC_CONNECT_FORMAT), 0);

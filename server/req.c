@@ -87,6 +87,11 @@ static uint16_t parse(struct nvme_req *req)
 	if (req->transfer_len > NVME_MDTS_BYTES)
 		return nvme_err(NVME_SC_INVALID_FIELD);
 
+	/* Any command counts as life from the host for the keep-alive timer,
+	 * as nvmet does: a host that is still setting up its queues sends
+	 * its first Keep Alive only KATO/2 after the last one connected. */
+	if (sq->ctrl)
+		atomic_store(&sq->ctrl->ka_traffic, true);
 	if (!sq->ctrl)
 		st = nvme_parse_connect_cmd(req);
 	else if (c->opcode == nvme_admin_fabrics)

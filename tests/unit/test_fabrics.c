@@ -320,6 +320,14 @@ static void test_keep_alive(void **state)
 		assert_int_equal(th_exec(a, &ka, NULL, 0, NULL), 0);
 	}
 	assert_false(th_queue_disconnected(a));
+	/* Other commands, on any queue, count too (as in nvmet): a host that
+	 * is still connecting its queues sends no Keep Alive yet. */
+	struct nvme_sqe flush = th_sqe(nvme_cmd_flush, 0xffffffff);
+	for (int i = 0; i < 10; i++) {
+		usleep(200 * 1000);
+		th_exec(io, &flush, NULL, 0, NULL);
+	}
+	assert_false(th_queue_disconnected(a));
 	/* Then silence: the controller and all its queues go. */
 	assert_true(th_queue_wait_freed(a, 3000));
 	assert_true(th_queue_disconnected(a));
