@@ -204,14 +204,22 @@ static void wake_waiters(struct zone *zn, bool all)
 	}
 }
 
-/* Forget writes still in flight (Reset/Finish/Offline): their completions
- * will be ignored, and nobody waits for them any more. */
-static void drop_inflight(struct zns *z, struct zone *zn)
+/*
+ * Forget writes still in flight (Reset/Finish/Offline): their completions
+ * will be ignored, and nobody waits for them any more. The zone is listed
+ * dirty before the waiters go: a sync they release must snapshot it, and
+ * the snapshot waits for the zone lock, so it sees the caller's new state.
+ */
+static void drop_inflight(struct zns *z, uint32_t i)
 {
+	struct zone *zn = &z->zones[i];
 	zn->epoch++;
 	zn->inflight = zn->inflight_tail = NULL;
 	set_gapped(z, zn, false);
-	wake_waiters(zn, true);
+	if (zn->waiters) {
+		mark_dirty(z, i);
+		wake_waiters(zn, true);
+	}
 }
 
 /* ---- I/O checks (ZNS 3.4.4 Write, 3.4.5 Write Zeroes, 3.4.6 Zone Append) ---- */
@@ -358,12 +366,13 @@ void zns_write_end(struct zns *z, struct ns_write *w, bool ok)
 	if (w->slba + w->nlb > zn->wp_ended)
 		zn->wp_ended = w->slba + w->nlb;
 	set_gapped(z, zn, zn->wp_ended > zn->wp_done);
-	bool moved = zn->wp_done != before;
-	if (moved)
-		wake_waiters(zn, false);
-	pthread_mutex_unlock(&zn->lock);
-	if (moved)
+	if (zn->wp_done != before) {
+		/* Dirty first: a sync released here must find the zone in its
+		 * snapshot (which waits for this lock, so it sees wp_done). */
 		mark_dirty(z, w->zone);
+		wake_waiters(zn, false);
+	}
+	pthread_mutex_unlock(&zn->lock);
 }
 
 /* ---- Zone Management Send (ZNS 3.4.3) ---- */
@@ -406,7 +415,7 @@ static uint16_t zone_action(struct zns *z, uint32_t i, uint8_t zsa, const void *
 		} else if (!is_active(s)) {
 			return ST(NVME_SC_ZNS_INVAL_TRANSITION);
 		}
-		drop_inflight(z, zn);
+		drop_inflight(z, i);
 		zn->wp = zn->wp_done = zn->wp_ended = zslba + z->g.zone_cap;
 		set_state(z, i, S_FULL);
 		zn->flags |= ZONE_F_FINISHED;
@@ -414,7 +423,7 @@ static uint16_t zone_action(struct zns *z, uint32_t i, uint8_t zsa, const void *
 	case NVME_ZNS_ZSA_RESET: /* 3.4.3.1.4 */
 		if (s == S_RO || s == S_OFFLINE)
 			return ST(NVME_SC_ZNS_INVAL_TRANSITION);
-		drop_inflight(z, zn);
+		drop_inflight(z, i);
 		zn->wp = zn->wp_done = zn->wp_ended = zslba;
 		if (zn->za & NVME_ZNS_ZA_ZDEV) {
 			zn->za &= (uint8_t)~NVME_ZNS_ZA_ZDEV;
@@ -430,7 +439,7 @@ static uint16_t zone_action(struct zns *z, uint32_t i, uint8_t zsa, const void *
 			return 0;
 		if (s != S_RO)
 			return ST(NVME_SC_ZNS_INVAL_TRANSITION);
-		drop_inflight(z, zn);
+		drop_inflight(z, i);
 		zn->za &= (uint8_t)~NVME_ZNS_ZA_ZDEV;
 		set_state(z, i, S_OFFLINE);
 		return 0;
@@ -712,7 +721,7 @@ void zns_load(struct zns *z, uint32_t i, uint8_t state, uint8_t za, uint64_t wp)
 	struct zone *zn = &z->zones[i];
 	pthread_mutex_lock(&z->state_lock);
 	pthread_mutex_lock(&zn->lock);
-	drop_inflight(z, zn);
+	drop_inflight(z, i);
 	zn->wp = zn->wp_done = zn->wp_ended = wp;
 	zn->za = za;
 	set_state(z, i, state);
