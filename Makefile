@@ -107,7 +107,10 @@ e2e: all
 valgrind: all
 	VALGRIND=1 tests/run-unit.sh $(B)
 
+# The NVMe/TCP matrix against a target the script starts (figures beside
+# their loopback limits, doc/performance.md), then the zone engine's own.
 bench: all
+	bench/tcp_matrix.sh $(B)
 	$(B)/bench/bench_zone
 
 # libFuzzer on the NVMe/TCP receive path (tests/fuzz/fuzz_pdu.c), with the

@@ -13,6 +13,7 @@ int blockstore_open(struct blockstore *bs, const char *path, uint32_t lba_shift,
 {
 	bs->lba_shift = lba_shift;
 	bs->nlbas = nlbas;
+	bs->no_cached_reads = 0;
 	bs->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | (format ? O_TRUNC : 0), 0644);
 	if (bs->fd < 0)
 		return -errno;
@@ -86,6 +87,29 @@ int blockstore_write(struct blockstore *bs, uint64_t lba, uint32_t nlb, const st
 		     int iovcnt)
 {
 	return xfer(bs, 1, lba, nlb, iov, iovcnt);
+}
+
+/*
+ * One preadv2(RWF_NOWAIT): it returns what the page cache holds without
+ * sleeping (no disk read, no lock wait). Anything short of the whole range
+ * is "not cached": the caller redoes all of it with blockstore_read(), so
+ * no partial state is kept. A file system without RWF_NOWAIT says so once
+ * (EOPNOTSUPP) and is not asked again.
+ */
+int blockstore_read_cached(struct blockstore *bs, uint64_t lba, uint32_t nlb,
+			   const struct iovec *iov, int iovcnt)
+{
+	if (__atomic_load_n(&bs->no_cached_reads, __ATOMIC_RELAXED))
+		return -EAGAIN;
+	ssize_t want = (ssize_t)((size_t)nlb << bs->lba_shift);
+	ssize_t n = preadv2(bs->fd, iov, iovcnt, (off_t)(lba << bs->lba_shift), RWF_NOWAIT);
+	if (n == want)
+		return 0;
+	if (n < 0 && errno == EOPNOTSUPP)
+		__atomic_store_n(&bs->no_cached_reads, 1, __ATOMIC_RELAXED);
+	if (n >= 0 || errno == EAGAIN || errno == EOPNOTSUPP || errno == EINTR)
+		return -EAGAIN;
+	return -errno;
 }
 
 int blockstore_zero(struct blockstore *bs, uint64_t lba, uint64_t nlb)

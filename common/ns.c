@@ -626,6 +626,17 @@ uint16_t ns_read(struct ns *ns, uint64_t slba, uint32_t nlb, const struct iovec 
 	return io_status(blockstore_read(&ns->bs, slba, nlb, iov, iovcnt), false);
 }
 
+bool ns_read_cached(struct ns *ns, uint64_t slba, uint32_t nlb, const struct iovec *iov,
+		    int iovcnt, uint16_t *status)
+{
+	int rc = blockstore_read_cached(&ns->bs, slba, nlb, iov, iovcnt);
+
+	if (rc == -EAGAIN)
+		return false;
+	*status = io_status(rc, false);
+	return true;
+}
+
 uint16_t ns_write_begin(struct ns *ns, struct ns_write *w, enum ns_write_kind kind,
 			uint64_t slba, uint32_t nlb)
 {

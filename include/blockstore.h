@@ -14,6 +14,7 @@ struct blockstore {
 	int fd;
 	uint32_t lba_shift;
 	uint64_t nlbas;
+	int no_cached_reads;     /* the file system refused RWF_NOWAIT (atomic) */
 };
 
 /* Open (create) path with room for nlbas blocks. format: drop old data. */
@@ -25,6 +26,11 @@ int blockstore_read(struct blockstore *bs, uint64_t lba, uint32_t nlb, const str
 		    int iovcnt);
 int blockstore_write(struct blockstore *bs, uint64_t lba, uint32_t nlb, const struct iovec *iov,
 		     int iovcnt);
+/* The exception to "all calls block": blockstore_read() from the page
+ * cache only (RWF_NOWAIT), safe on an event loop. -EAGAIN when any of it
+ * is not cached (or the file system cannot tell): use blockstore_read(). */
+int blockstore_read_cached(struct blockstore *bs, uint64_t lba, uint32_t nlb,
+			   const struct iovec *iov, int iovcnt);
 /* Make [lba, lba + nlb) read as zeros and free its space. */
 int blockstore_zero(struct blockstore *bs, uint64_t lba, uint64_t nlb);
 int blockstore_sync(struct blockstore *bs);

@@ -60,6 +60,14 @@ const struct ns_info *ns_info(const struct ns *ns);
 uint16_t ns_read_check(struct ns *ns, uint64_t slba, uint32_t nlb);
 /* Read nlb blocks into iov; never-written blocks read as zeros. (blocks) */
 uint16_t ns_read(struct ns *ns, uint64_t slba, uint32_t nlb, const struct iovec *iov, int iovcnt);
+/*
+ * ns_read() from the page cache only, so an event loop may call it: true
+ * when the read is done (*status set), false when some of the data would
+ * need the disk (nothing was changed; call ns_read() on an I/O thread).
+ * Saves the hop to an I/O thread and back for reads of hot data.
+ */
+bool ns_read_cached(struct ns *ns, uint64_t slba, uint32_t nlb, const struct iovec *iov,
+		    int iovcnt, uint16_t *status);
 
 /*
  * Writes go in three steps so that the zone engine can reserve the range on
@@ -133,6 +141,8 @@ uint16_t ns_zone_report(struct ns *ns, uint64_t slba, uint8_t zra, uint8_t zrasf
  * or 0xffff if more changed than fit.
  */
 uint16_t ns_changed_zones(struct ns *ns, uint64_t *zids, uint16_t max);
+/* Whether that list holds zones not yet taken (a notice is due). */
+bool ns_has_changed_zones(struct ns *ns);
 
 /*
  * Power-cut simulation: drop everything a drive with a volatile write cache

@@ -44,6 +44,8 @@ struct subsys {
 
 	atomic_int refs;
 	bool removed;
+	bool detached;                         /* off the registry, counted until freed */
+	bool power_cut;                        /* namespaces go with ns_abandon, not ns_close */
 	pthread_mutex_t lock;                  /* ctrls, next_cntlid */
 	struct nvme_ctrl *ctrls;
 	uint16_t next_cntlid;
@@ -72,6 +74,19 @@ int subsys_add(const struct subsys_config *sc, bool format, char *err, size_t er
 /* Remove one: disconnect its controllers, close its namespaces when they
  * are gone. -1 + err if there is no such subsystem. */
 int subsys_remove(const char *nqn, char *err, size_t errlen);
+/* Wait until every subsystem removed (or power cut) so far has closed its
+ * namespaces, so that their files may be reused. False on timeout. */
+bool subsys_wait_detached(double timeout_s);
+
+/*
+ * Power-cut simulation (doc/power-cut.md): take every NVM subsystem off the
+ * registry and drop every connection; once the commands in flight have
+ * drained (up to timeout_s), abandon the namespaces (ns_abandon: whatever
+ * was not durable is lost) and add the subsystems again from their
+ * configuration, as at power-up. Returns the number of subsystems back, or
+ * -1 with err when one could not come back (the others are back).
+ */
+int subsys_power_cut(double timeout_s, char *err, size_t errlen);
 
 /* NQN -> subsystem with a reference (the discovery NQNs included). */
 struct subsys *subsys_find(const char *nqn);
@@ -109,5 +124,10 @@ void subsys_ns_changed(struct ns *ns);
 /* Zone descriptors of ns changed (zones taken offline / read-only): Zone
  * Descriptor Changed notice (log BFh lists them: ns_changed_zones). */
 void subsys_zone_desc_changed(struct ns *ns);
+/* The same notice to ctrl alone, for the first namespace of its subsystem
+ * whose Changed Zone List is not empty: the zones changed at power-up, before
+ * any host could listen. Called when the host enables the notice and after
+ * it read log BFh (the notice is masked until then: one at a time). */
+void subsys_report_changed_zones(struct nvme_ctrl *ctrl);
 
 #endif

@@ -98,6 +98,9 @@ static void execute_set_features(struct nvme_req *req)
 		pthread_mutex_lock(&ctrl->lock);
 		ctrl->aec = v;
 		pthread_mutex_unlock(&ctrl->lock);
+		/* Zones changed at power-up, before anyone listened: say so now. */
+		if (v & NVME_CTRL_OAES_ZD)
+			subsys_report_changed_zones(ctrl);
 		break;
 	case NVME_FEAT_FID_KATO:
 		nvme_ctrl_set_kato(ctrl, v ? v : ctrl->discovery ? NVME_DISC_KATO_MS : 0);

@@ -165,8 +165,11 @@ static void execute_log_changed_zones(struct nvme_req *req)
 	zl.nrzid = htole16(n);
 	for (uint16_t i = 0; n != 0xffff && i < n && i < NVME_ZNS_CHANGED_ZONES_MAX; i++)
 		zl.zid[i] = htole64(zids[i]);
-	if (!a.rae)
+	if (!a.rae) {
+		/* Unmasked: the next namespace with changed zones may tell. */
 		nvme_ctrl_event_unmask(nvme_req_ctrl(req), NVME_AEN_MASK_ZONE_CHANGED);
+		subsys_report_changed_zones(nvme_req_ctrl(req));
+	}
 	log_complete(req, &zl, sizeof(zl));
 }
 

@@ -128,12 +128,22 @@ static void read_done(struct io_job *job)
 	nvme_req_complete(req, req->status);
 }
 
+/*
+ * Data the page cache holds is read right here on the loop: the hop to an
+ * I/O thread and back costs two thread wake-ups, several times the copy
+ * itself. Only what would wait for the disk goes to an I/O thread.
+ */
 static void execute_read(struct nvme_req *req)
 {
+	struct iovec iov = { .iov_base = req->data, .iov_len = req->transfer_len };
 	uint16_t st = ns_read_check(req->ns, rw_slba(req), rw_nlb(req));
 
 	if (st) {
 		nvme_req_complete(req, st);
+		return;
+	}
+	if (ns_read_cached(req->ns, rw_slba(req), rw_nlb(req), &iov, 1, &req->status)) {
+		read_done(&req->job);
 		return;
 	}
 	submit(req, read_run, read_done);

@@ -3,9 +3,11 @@
  * NVMe/TCP. Runs in the foreground and logs to stderr.
  *
  * Start: configuration -> subsystems (opens every namespace: a bad one stops
- * the start) -> workers -> listeners. Stop on SIGINT / SIGTERM: listeners
- * first, then every queue is asked to disconnect and the commands in flight
- * finish (a transport frees a queue only after its last command), then the
+ * the start) -> workers -> listeners -> control socket, if configured
+ * (control.h: power-cut simulation, subsystems added and removed at run
+ * time). Stop on SIGINT / SIGTERM: control socket and listeners first, then
+ * every queue is asked to disconnect and the commands in flight finish (a
+ * transport frees a queue only after its last command), then the
  * namespaces checkpoint as they close.
  *
  * Exit status: 0 after a clean stop, 1 when the start failed, 2 for a usage
@@ -20,6 +22,7 @@
 #include <ev.h>
 
 #include "config.h"
+#include "control.h"
 #include "ctrl.h"
 #include "log.h"
 #include "subsys.h"
@@ -39,6 +42,8 @@ static void usage(FILE *f)
 		"                     before serving; the only way state is thrown away\n"
 		"  -h, --help         this text\n\n"
 		"Runs in the foreground, logs to stderr; SIGINT or SIGTERM stops it cleanly.\n"
+		"With control_socket set in [target], build/tools/znstgt-ctl talks to it\n"
+		"(power-cut simulation, subsystems added and removed: doc/power-cut.md).\n"
 		"Exit status: 0 clean stop, 1 start failed, 2 usage error.\n");
 }
 
@@ -63,7 +68,7 @@ int main(int argc, char **argv)
 	struct ev_loop *loop;
 	ev_signal sigint, sigterm;
 	char err[1024];
-	int c, level;
+	int c, level, rc = 0;
 
 	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -118,18 +123,24 @@ int main(int argc, char **argv)
 		config_free(&cfg);
 		return 1;
 	}
-
+	/* Last: a tool that gets an answer on it may connect at once. */
 	loop = EV_DEFAULT;
-	ev_signal_init(&sigint, on_signal, SIGINT);
-	ev_signal_init(&sigterm, on_signal, SIGTERM);
-	ev_signal_start(loop, &sigint);
-	ev_signal_start(loop, &sigterm);
-	log_info("ready");
-	ev_run(loop, 0);
+	if (cfg.control_socket[0] && control_start(loop, &cfg, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		rc = 1;
+	} else {
+		ev_signal_init(&sigint, on_signal, SIGINT);
+		ev_signal_init(&sigterm, on_signal, SIGTERM);
+		ev_signal_start(loop, &sigint);
+		ev_signal_start(loop, &sigterm);
+		log_info("ready");
+		ev_run(loop, 0);
+	}
 
 	/* Stop: no new connections; every queue goes once its commands are
 	 * done; then the namespaces close (and checkpoint) on this thread
 	 * while the I/O threads still run for any close already under way. */
+	control_stop();
 	tcp_listeners_stop();
 	nvme_sq_disconnect_all();
 	if (!nvme_sq_wait_all_freed(DRAIN_SECONDS))
@@ -138,5 +149,5 @@ int main(int argc, char **argv)
 	workers_stop();
 	config_free(&cfg);
 	log_info("stopped");
-	return 0;
+	return rc;
 }

@@ -7,9 +7,11 @@
  */
 #include "subsys.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <nvme/types.h>
 
@@ -27,26 +29,40 @@ static uint64_t genctr = 1;              /* discovery log generation (reg_lock) 
 static struct listener_config listeners[CFG_MAX_LISTENERS];
 static int nr_listeners;
 
-/* Subsystems whose namespaces are being closed on an I/O thread. */
+/* Subsystems whose namespaces are being closed on an I/O thread, and
+ * subsystems taken off the registry (removed, power cut) not yet freed:
+ * until they are, their namespace files are still open. */
 static pthread_mutex_t close_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t close_cond = PTHREAD_COND_INITIALIZER;
 static int pending_closes;
+static int nr_detached;
 
 /* ---- lifetime ---- */
 
 static void subsys_free(struct subsys *s)
 {
+	bool detached = s->detached;
+
 	free(s->ns_cfg);
 	free(s->hosts);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
+	if (detached) {
+		pthread_mutex_lock(&close_lock);
+		nr_detached--;
+		pthread_cond_broadcast(&close_cond);
+		pthread_mutex_unlock(&close_lock);
+	}
 }
 
 static void close_namespaces(struct subsys *s)
 {
 	for (uint32_t nsid = 1; nsid <= CFG_MAX_NAMESPACES; nsid++)
 		if (s->ns[nsid]) {
-			ns_close(s->ns[nsid]);
+			if (s->power_cut)
+				ns_abandon(s->ns[nsid]);
+			else
+				ns_close(s->ns[nsid]);
 			s->ns[nsid] = NULL;
 		}
 }
@@ -65,12 +81,12 @@ static void close_done(struct io_job *job)
 {
 	struct close_job *cj = container_of(job, struct close_job, job);
 
-	log_info("subsystem %s: closed", cj->s->nqn);
+	log_info("subsystem %s: %s", cj->s->nqn, cj->s->power_cut ? "power gone" : "closed");
 	subsys_free(cj->s);
 	free(cj);
 	pthread_mutex_lock(&close_lock);
-	if (--pending_closes == 0)
-		pthread_cond_broadcast(&close_cond);
+	pending_closes--;
+	pthread_cond_broadcast(&close_cond);
 	pthread_mutex_unlock(&close_lock);
 }
 
@@ -95,7 +111,7 @@ static void subsys_release(struct subsys *s)
 	}
 	close_namespaces(s);
 	if (!s->discovery)
-		log_info("subsystem %s: closed", s->nqn);
+		log_info("subsystem %s: %s", s->nqn, s->power_cut ? "power gone" : "closed");
 	subsys_free(s);
 }
 
@@ -254,6 +270,26 @@ static int open_namespaces(struct subsys *s, const struct subsys_config *sc, boo
 	return 0;
 }
 
+/*
+ * Under reg_lock: does a namespace of sc live in a directory that a served
+ * subsystem's namespace uses? Opening it twice would corrupt both (and a
+ * format would erase the other's data). Subsystems still closing after a
+ * removal are not on the list: wait for them first (subsys_wait_detached).
+ */
+static bool path_in_use(const struct subsys_config *sc, char *err, size_t errlen)
+{
+	for (const struct subsys *o = reg_head; o; o = o->next)
+		for (int j = 0; j < o->nr_ns; j++)
+			for (int i = 0; i < sc->nr_ns; i++)
+				if (strcmp(sc->ns[i].path, o->ns_cfg[j].path) == 0) {
+					snprintf(err, errlen, "%s: namespace %u: %s is the directory of "
+						 "namespace %u of %s", sc->file, sc->ns[i].nsid,
+						 sc->ns[i].path, o->ns_cfg[j].nsid, o->nqn);
+					return true;
+				}
+	return false;
+}
+
 int subsys_add(const struct subsys_config *sc, bool format, char *err, size_t errlen)
 {
 	struct subsys *s;
@@ -265,12 +301,14 @@ int subsys_add(const struct subsys_config *sc, bool format, char *err, size_t er
 	}
 	pthread_mutex_lock(&reg_lock);
 	dup = find_locked(sc->nqn) != NULL;
-	pthread_mutex_unlock(&reg_lock);
-	if (dup) {
+	if (dup)
 		snprintf(err, errlen, "%s: subsystem %s exists already%s", sc->file, sc->nqn,
 			 is_discovery_nqn(sc->nqn) ? " (it is a discovery NQN)" : "");
+	else
+		dup = path_in_use(sc, err, errlen);
+	pthread_mutex_unlock(&reg_lock);
+	if (dup)
 		return -1;
-	}
 
 	s = subsys_new(sc->nqn);
 	if (!s || (sc->nr_hosts && !(s->hosts = calloc(sc->nr_hosts, sizeof(*s->hosts))))) {
@@ -321,11 +359,44 @@ int subsys_add(const struct subsys_config *sc, bool format, char *err, size_t er
 	return 0;
 }
 
-int subsys_remove(const char *nqn, char *err, size_t errlen)
+/*
+ * s is off the registry: no new controller may join it, the existing ones
+ * are told to go, and the registry's reference goes. s counts as detached
+ * until it is freed (its namespaces closed, or abandoned on a power cut).
+ */
+static void detach(struct subsys *s, bool power_cut, const char *why)
 {
 	struct nvme_ctrl **ctrls = NULL;
-	struct subsys *s = NULL;
 	int n = 0, cap = 0;
+
+	pthread_mutex_lock(&close_lock);
+	nr_detached++;
+	pthread_mutex_unlock(&close_lock);
+	s->detached = true;
+	s->power_cut = power_cut;
+
+	pthread_mutex_lock(&s->lock);
+	s->removed = true;
+	for (struct nvme_ctrl *c = s->ctrls; c; c = c->next)
+		cap++;
+	if (cap && (ctrls = calloc(cap, sizeof(*ctrls))))
+		for (struct nvme_ctrl *c = s->ctrls; c; c = c->next)
+			if (nvme_ctrl_tryget(c))
+				ctrls[n++] = c;
+	pthread_mutex_unlock(&s->lock);
+	if (cap && !ctrls)
+		log_error("subsystem %s: out of memory: its controllers stay until they go", s->nqn);
+	for (int i = 0; i < n; i++) {
+		nvme_ctrl_fatal(ctrls[i], why);
+		nvme_ctrl_put(ctrls[i]);
+	}
+	free(ctrls);
+	subsys_put(s);
+}
+
+int subsys_remove(const char *nqn, char *err, size_t errlen)
+{
+	struct subsys *s = NULL;
 
 	pthread_mutex_lock(&reg_lock);
 	for (struct subsys **p = &reg_head; *p; p = &(*p)->next)
@@ -341,28 +412,99 @@ int subsys_remove(const char *nqn, char *err, size_t errlen)
 		snprintf(err, errlen, "no subsystem %s", nqn);
 		return -1;
 	}
-
-	/* From here no new controller joins; the existing ones are told to go. */
-	pthread_mutex_lock(&s->lock);
-	s->removed = true;
-	for (struct nvme_ctrl *c = s->ctrls; c; c = c->next)
-		cap++;
-	if (cap && (ctrls = calloc(cap, sizeof(*ctrls))))
-		for (struct nvme_ctrl *c = s->ctrls; c; c = c->next)
-			if (nvme_ctrl_tryget(c))
-				ctrls[n++] = c;
-	pthread_mutex_unlock(&s->lock);
-	if (cap && !ctrls)
-		log_error("subsystem %s: out of memory: its controllers stay until they go", nqn);
-	for (int i = 0; i < n; i++) {
-		nvme_ctrl_fatal(ctrls[i], "subsystem removed");
-		nvme_ctrl_put(ctrls[i]);
-	}
-	free(ctrls);
-
 	log_info("subsystem %s: removed", nqn);
-	subsys_put(s);
+	detach(s, false, "subsystem removed");
 	return 0;
+}
+
+bool subsys_wait_detached(double timeout_s)
+{
+	struct timespec deadline;
+	int rc = 0;
+	bool done;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += (time_t)timeout_s;
+	deadline.tv_nsec += (long)((timeout_s - (double)(time_t)timeout_s) * 1e9);
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&close_lock);
+	while (nr_detached > 0 && rc != ETIMEDOUT)
+		rc = pthread_cond_timedwait(&close_cond, &close_lock, &deadline);
+	done = nr_detached == 0;
+	pthread_mutex_unlock(&close_lock);
+	return done;
+}
+
+/* What subsys_add needs to bring s back after a power cut: s as configured
+ * (the namespaces' own configuration is kept in s->ns_cfg). */
+static void restart_config(const struct subsys *s, struct subsys_config *sc)
+{
+	snprintf(sc->file, sizeof(sc->file), "(power-up of %s)", s->nqn);
+	snprintf(sc->nqn, sizeof(sc->nqn), "%s", s->nqn);
+	snprintf(sc->serial, sizeof(sc->serial), "%s", s->serial);
+	snprintf(sc->model, sizeof(sc->model), "%s", s->model);
+	sc->allow_any_host = s->allow_any_host;
+	sc->nr_hosts = s->nr_hosts;
+	for (int i = 0; i < s->nr_hosts; i++)
+		snprintf(sc->hosts[i], sizeof(sc->hosts[i]), "%s", s->hosts[i]);
+	sc->nr_ns = s->nr_ns;
+	for (int i = 0; i < s->nr_ns; i++)
+		sc->ns[i] = s->ns_cfg[i];
+}
+
+int subsys_power_cut(double timeout_s, char *err, size_t errlen)
+{
+	struct subsys_config *cfgs = NULL;
+	struct subsys *list;
+	int n = 0, back = 0;
+
+	pthread_mutex_lock(&reg_lock);
+	for (struct subsys *s = reg_head; s; s = s->next)
+		n++;
+	/* Taken before the cut, so that running out of memory cuts nothing. */
+	if (n && !(cfgs = calloc((size_t)n, sizeof(*cfgs)))) {
+		pthread_mutex_unlock(&reg_lock);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	list = reg_head;
+	reg_head = NULL;
+	if (list)
+		discovery_changed();
+	pthread_mutex_unlock(&reg_lock);
+	log_warn("power cut: %d subsystem(s) go down", n);
+
+	n = 0;
+	for (struct subsys *s = list, *next; s; s = next) {
+		next = s->next;
+		s->next = NULL;
+		restart_config(s, &cfgs[n++]);
+		detach(s, true, "power cut");
+	}
+	/* Power gone means every link gone, discovery controllers included. */
+	nvme_sq_disconnect_all();
+	if (!subsys_wait_detached(timeout_s)) {
+		snprintf(err, errlen, "commands still running after %.0f s; the subsystems stay down",
+			 timeout_s);
+		free(cfgs);
+		return -1;
+	}
+
+	err[0] = '\0';
+	for (int i = 0; i < n; i++) {
+		char why[512];
+
+		if (subsys_add(&cfgs[i], false, why, sizeof(why)) == 0)
+			back++;
+		else if (!err[0])
+			snprintf(err, errlen, "%s", why);
+	}
+	free(cfgs);
+	log_warn("power cut: %d of %d subsystem(s) powered up again", back, n);
+	return err[0] ? -1 : back;
 }
 
 int subsys_registry_init(const struct target_config *cfg, bool format, char *err, size_t errlen)
@@ -484,6 +626,14 @@ uint64_t subsys_for_each_allowed(const char *hostnqn,
 
 enum ns_event { NS_EVENT_CHANGED, NS_EVENT_ZONES };
 
+/* ZNS 1.1, 5.5: DW1 of the completion names the namespace. */
+static void zone_notice(struct nvme_ctrl *ctrl, uint32_t nsid)
+{
+	nvme_ctrl_event(ctrl, NVME_AER_NOTICE, NVME_AER_NOTICE_ZONE_DESCR_CHANGED,
+			NVME_LOG_LID_ZNS_CHANGED_ZONES, nsid, NVME_CTRL_OAES_ZD,
+			NVME_AEN_MASK_ZONE_CHANGED);
+}
+
 static void ns_event(struct ns *ns, enum ns_event ev)
 {
 	if (!ns)
@@ -497,11 +647,8 @@ static void ns_event(struct ns *ns, enum ns_event ev)
 			for (struct nvme_ctrl *c = s->ctrls; c; c = c->next)
 				if (ev == NS_EVENT_CHANGED)
 					nvme_ctrl_ns_changed(c, nsid);
-				else /* ZNS 1.1, 5.5: DW1 names the namespace */
-					nvme_ctrl_event(c, NVME_AER_NOTICE,
-							NVME_AER_NOTICE_ZONE_DESCR_CHANGED,
-							NVME_LOG_LID_ZNS_CHANGED_ZONES, nsid,
-							NVME_CTRL_OAES_ZD, NVME_AEN_MASK_ZONE_CHANGED);
+				else
+					zone_notice(c, nsid);
 			pthread_mutex_unlock(&s->lock);
 		}
 	pthread_mutex_unlock(&reg_lock);
@@ -515,4 +662,16 @@ void subsys_ns_changed(struct ns *ns)
 void subsys_zone_desc_changed(struct ns *ns)
 {
 	ns_event(ns, NS_EVENT_ZONES);
+}
+
+void subsys_report_changed_zones(struct nvme_ctrl *ctrl)
+{
+	const struct subsys *s = ctrl->subsys;
+
+	/* The namespaces stay as they are while ctrl holds its subsystem. */
+	for (uint32_t nsid = 1; nsid <= s->max_nsid; nsid++)
+		if (s->ns[nsid] && ns_has_changed_zones(s->ns[nsid])) {
+			zone_notice(ctrl, nsid);
+			return;
+		}
 }

@@ -12,21 +12,39 @@
  * thread runs job->run() (which may block on file I/O) and then posts the
  * job's embedded message to job->worker, where job->done() runs. No
  * allocation happens per job or per message: both are embedded by the caller.
+ *
+ * Batching, because waking a thread costs more than most jobs (a 4 KiB
+ * write into the page cache; see doc/performance.md). Jobs submitted on a
+ * loop are held until the loop is about to sleep and then handed over
+ * together: one lock, one wake-up per idle thread needed. An I/O thread
+ * links each finished job's message into its worker's list at once, but
+ * wakes the worker only when it has no further job to run, after
+ * MAX_QUIET_MSGS messages, or before starting a job once the first
+ * unannounced message has waited MAX_QUIET_NS: a burst of jobs comes back
+ * in one wake-up instead of one each, and none waits behind a slow job.
  */
 #include "worker.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 
+#define MAX_QUIET_MSGS 8          /* completions linked before a wake-up */
+#define MAX_QUIET_NS   50000      /* ... or the first of them waited this long */
+
 struct worker {
 	struct ev_loop *loop;
 	ev_async wake;
+	ev_prepare flush_jobs;      /* hands the held jobs to the pool */
+	struct io_job *jobs_head, *jobs_tail; /* held jobs (loop thread only) */
+	int jobs_n;
 	pthread_t thread;
 	pthread_mutex_t lock;       /* guards head, tail, stopping */
 	struct worker_msg *head, *tail;
@@ -45,7 +63,10 @@ static struct {
 	bool stopping;
 	pthread_t *threads;
 	int nr;
+	int idle;                  /* threads waiting on cond */
 } pool = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+static void pool_push(struct io_job *first, struct io_job *last, int n);
 
 /* ---- workers ---- */
 
@@ -67,6 +88,17 @@ static void wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 	/* Messages posted before the stop request have all run now. */
 	if (stopping)
 		ev_break(loop, EVBREAK_ALL);
+}
+
+static void flush_jobs_cb(struct ev_loop *loop, ev_prepare *p, int revents)
+{
+	struct worker *w = (struct worker *)((char *)p - offsetof(struct worker, flush_jobs));
+
+	if (!w->jobs_head)
+		return;
+	pool_push(w->jobs_head, w->jobs_tail, w->jobs_n);
+	w->jobs_head = w->jobs_tail = NULL;
+	w->jobs_n = 0;
 }
 
 static void *worker_main(void *arg)
@@ -102,6 +134,11 @@ int workers_start(int n, int io_threads)
 		pthread_mutex_init(&w->lock, NULL);
 		ev_async_init(&w->wake, wake_cb);
 		ev_async_start(w->loop, &w->wake);
+		/* Always armed, and the last prepare watcher to run: a job that
+		 * another prepare callback submits still leaves in this round. */
+		ev_prepare_init(&w->flush_jobs, flush_jobs_cb);
+		ev_set_priority(&w->flush_jobs, EV_MINPRI);
+		ev_prepare_start(w->loop, &w->flush_jobs);
 		int rc = pthread_create(&w->thread, NULL, worker_main, w);
 		if (rc) {
 			log_error("worker %d: pthread_create: %s", i, strerror(rc));
@@ -170,7 +207,8 @@ struct worker *worker_self(void)
 	return self;
 }
 
-void worker_post(struct worker *w, struct worker_msg *msg)
+/* Link msg into w's list; the caller wakes the loop (ev_async_send). */
+static void post_quiet(struct worker *w, struct worker_msg *msg)
 {
 	msg->next = NULL;
 	pthread_mutex_lock(&w->lock);
@@ -180,6 +218,11 @@ void worker_post(struct worker *w, struct worker_msg *msg)
 		w->head = msg;
 	w->tail = msg;
 	pthread_mutex_unlock(&w->lock);
+}
+
+void worker_post(struct worker *w, struct worker_msg *msg)
+{
+	post_quiet(w, msg);
 	ev_async_send(w->loop, &w->wake);
 }
 
@@ -192,13 +235,61 @@ static void job_done_msg(struct worker_msg *msg)
 	job->done(job);
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Completions an I/O thread linked into a worker's list but has not
+ * announced yet (see the top of this file). */
+struct quiet {
+	struct worker *w;
+	int n;
+	uint64_t since;
+};
+
+static void quiet_flush(struct quiet *q)
+{
+	if (q->n)
+		ev_async_send(q->w->loop, &q->w->wake);
+	q->n = 0;
+}
+
+static void quiet_add(struct quiet *q, struct io_job *job)
+{
+	if (q->n && q->w != job->worker)
+		quiet_flush(q);
+	post_quiet(job->worker, &job->msg);
+	if (!q->n++) {
+		q->w = job->worker;
+		q->since = now_ns();
+	}
+	if (q->n >= MAX_QUIET_MSGS)
+		quiet_flush(q);
+}
+
 static void *io_main(void *arg)
 {
+	struct quiet q = { 0 };
+
 	(void)arg;
 	pthread_mutex_lock(&pool.lock);
 	for (;;) {
-		while (!pool.head && !pool.stopping)
+		if (!pool.head && q.n) {
+			/* Nothing else to do: announce before sleeping. */
+			pthread_mutex_unlock(&pool.lock);
+			quiet_flush(&q);
+			pthread_mutex_lock(&pool.lock);
+			continue;
+		}
+		while (!pool.head && !pool.stopping) {
+			pool.idle++;
 			pthread_cond_wait(&pool.cond, &pool.lock);
+			pool.idle--;
+		}
 		struct io_job *job = pool.head;
 		if (!job)
 			break; /* stopping and nothing left */
@@ -207,13 +298,17 @@ static void *io_main(void *arg)
 			pool.tail = NULL;
 		pthread_mutex_unlock(&pool.lock);
 
+		/* The job may block for long: announce what has waited. */
+		if (q.n && now_ns() - q.since > MAX_QUIET_NS)
+			quiet_flush(&q);
 		job->run(job);
 		job->msg.fn = job_done_msg;
-		worker_post(job->worker, &job->msg);
+		quiet_add(&q, job);
 
 		pthread_mutex_lock(&pool.lock);
 	}
 	pthread_mutex_unlock(&pool.lock);
+	quiet_flush(&q);
 	return NULL;
 }
 
@@ -250,15 +345,35 @@ static void io_pool_stop(void)
 	pool.nr = 0;
 }
 
-void io_submit_job(struct io_job *job)
+/* Queue the chain first..last of n jobs; wake an idle thread per job. */
+static void pool_push(struct io_job *first, struct io_job *last, int n)
 {
-	job->next_job = NULL;
+	last->next_job = NULL;
 	pthread_mutex_lock(&pool.lock);
 	if (pool.tail)
-		pool.tail->next_job = job;
+		pool.tail->next_job = first;
 	else
-		pool.head = job;
-	pool.tail = job;
-	pthread_cond_signal(&pool.cond);
+		pool.head = first;
+	pool.tail = last;
+	for (int i = 0; i < n && i < pool.idle; i++)
+		pthread_cond_signal(&pool.cond);
 	pthread_mutex_unlock(&pool.lock);
+}
+
+void io_submit_job(struct io_job *job)
+{
+	struct worker *w = self;
+
+	if (!w) {
+		pool_push(job, job, 1);
+		return;
+	}
+	/* On a loop: held until the loop is about to sleep (flush_jobs_cb). */
+	job->next_job = NULL;
+	if (w->jobs_tail)
+		w->jobs_tail->next_job = job;
+	else
+		w->jobs_head = job;
+	w->jobs_tail = job;
+	w->jobs_n++;
 }

@@ -136,19 +136,47 @@ static void wait_until(double t)
 		;
 }
 
+void limit_pin(int cpu)
+{
+	if (cpu < 0)
+		return;
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+static int thread_on(pthread_t *th, int cpu, void *(*fn)(void *), void *arg)
+{
+	pthread_attr_t attr;
+	cpu_set_t set;
+	int rc;
+
+	pthread_attr_init(&attr);
+	if (cpu >= 0) {
+		CPU_ZERO(&set);
+		CPU_SET(cpu, &set);
+		pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
+	}
+	rc = pthread_create(th, &attr, fn, arg);
+	pthread_attr_destroy(&attr);
+	return rc;
+}
+
 /*
- * Two threads per connection: th[2i] runs a(arg_a + i), th[2i + 1] runs
- * b(arg_b + i). Returns how many pairs started; if not all, the sockets are
- * shut down so that the started ones end at once.
+ * Two threads per connection: th[2i] runs a(arg_a + i) on the server CPU,
+ * th[2i + 1] runs b(arg_b + i) on the client CPU. Returns how many pairs
+ * started; if not all, the sockets are shut down so that the started ones
+ * end at once.
  */
-static int start_pairs(int n, pthread_t *th, void *(*a)(void *), void *arg_a, size_t size_a,
-		       void *(*b)(void *), void *arg_b, size_t size_b, const int *cfd,
-		       const int *sfd)
+static int start_pairs(const struct limit_cpus *cpus, int n, pthread_t *th, void *(*a)(void *),
+		       void *arg_a, size_t size_a, void *(*b)(void *), void *arg_b, size_t size_b,
+		       const int *cfd, const int *sfd)
 {
 	for (int i = 0; i < n; i++) {
-		if (pthread_create(&th[2 * i], NULL, a, (char *)arg_a + (size_t)i * size_a))
+		if (thread_on(&th[2 * i], cpus->server, a, (char *)arg_a + (size_t)i * size_a))
 			goto fail;
-		if (pthread_create(&th[2 * i + 1], NULL, b, (char *)arg_b + (size_t)i * size_b)) {
+		if (thread_on(&th[2 * i + 1], cpus->client, b, (char *)arg_b + (size_t)i * size_b)) {
 			shutdown(cfd[i], SHUT_RDWR);
 			shutdown(sfd[i], SHUT_RDWR);
 			pthread_join(th[2 * i], NULL);
@@ -276,8 +304,9 @@ out:
 	return NULL;
 }
 
-int limit_tcp_rr(int conns, int qd, uint32_t req_len, uint32_t rsp_len, double ramp,
-		 double seconds, double *ops_per_s, struct lat_hist *lat, char *err, size_t errlen)
+int limit_tcp_rr(const struct limit_cpus *cpus, int conns, int qd, uint32_t req_len,
+		 uint32_t rsp_len, double ramp, double seconds, double *ops_per_s,
+		 struct lat_hist *lat, char *err, size_t errlen)
 {
 	int cfd[MAX_CONNS], sfd[MAX_CONNS];
 	struct rr_client *cl;
@@ -303,7 +332,7 @@ int limit_tcp_rr(int conns, int qd, uint32_t req_len, uint32_t rsp_len, double r
 					    .t_end = t0 + ramp + seconds };
 		sv[i] = (struct rr_server){ .fd = sfd[i], .req_len = req_len, .rsp_len = rsp_len };
 	}
-	int started = start_pairs(conns, th, rr_server_main, sv, sizeof(*sv), rr_client_main, cl,
+	int started = start_pairs(cpus, conns, th, rr_server_main, sv, sizeof(*sv), rr_client_main, cl,
 				  sizeof(*cl), cfd, sfd);
 	if (started < conns)
 		rc = fail(err, errlen, "cannot start the loopback threads");
@@ -388,8 +417,8 @@ static void *stream_recv_main(void *arg)
 	return NULL;
 }
 
-int limit_tcp_stream(int conns, uint32_t msg_len, double ramp, double seconds,
-		     double *bytes_per_s, char *err, size_t errlen)
+int limit_tcp_stream(const struct limit_cpus *cpus, int conns, uint32_t msg_len, double ramp,
+		     double seconds, double *bytes_per_s, char *err, size_t errlen)
 {
 	int cfd[MAX_CONNS], sfd[MAX_CONNS];
 	struct stream_end *snd, *rcv;
@@ -415,14 +444,16 @@ int limit_tcp_stream(int conns, uint32_t msg_len, double ramp, double seconds,
 		rcv[i] = (struct stream_end){ .fd = cfd[i], .msg_len = msg_len,
 					      .t_begin = t0 + ramp, .t_end = t0 + ramp + seconds };
 	}
-	int started = start_pairs(conns, th, stream_recv_main, rcv, sizeof(*rcv), stream_send_main,
-				  snd, sizeof(*snd), cfd, sfd);
+	/* The target sends read data to the host: the sender on the server's
+	 * CPU, the receiver on the client's. */
+	int started = start_pairs(cpus, conns, th, stream_send_main, snd, sizeof(*snd),
+				  stream_recv_main, rcv, sizeof(*rcv), cfd, sfd);
 	if (started < conns)
 		rc = fail(err, errlen, "cannot start the loopback threads");
 	uint64_t bytes = 0;
 	for (int i = 0; i < started; i++) {
-		pthread_join(th[2 * i + 1], NULL);
 		pthread_join(th[2 * i], NULL);
+		pthread_join(th[2 * i + 1], NULL);
 		int e = snd[i].err ? snd[i].err : rcv[i].err;
 		if (e && !rc)
 			rc = fail(err, errlen, "loopback stream: %s", strerror(e));

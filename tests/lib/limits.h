@@ -32,10 +32,23 @@
 
 #include "lat_hist.h"
 
-int limit_tcp_stream(int conns, uint32_t msg_len, double ramp, double seconds,
-		     double *bytes_per_s, char *err, size_t errlen);
-int limit_tcp_rr(int conns, int qd, uint32_t req_len, uint32_t rsp_len, double ramp,
-		 double seconds, double *ops_per_s, struct lat_hist *lat, char *err, size_t errlen);
+/*
+ * Where the two threads of each connection run: a CPU number, or -1 for
+ * wherever the scheduler puts them. Pin the server side where the target
+ * runs and the client side where the load generator's queues run, and the
+ * limit sees the same wake-ups across (or within) CPUs as the NVMe/TCP run.
+ */
+struct limit_cpus {
+	int client, server;
+};
+
+int limit_tcp_stream(const struct limit_cpus *cpus, int conns, uint32_t msg_len, double ramp,
+		     double seconds, double *bytes_per_s, char *err, size_t errlen);
+int limit_tcp_rr(const struct limit_cpus *cpus, int conns, int qd, uint32_t req_len,
+		 uint32_t rsp_len, double ramp, double seconds, double *ops_per_s,
+		 struct lat_hist *lat, char *err, size_t errlen);
+/* Pin the calling thread to cpu (-1: leave it). */
+void limit_pin(int cpu);
 int limit_sync(const char *dir, uint32_t len, double seconds, double *ops_per_s,
 	       struct lat_hist *lat, char *err, size_t errlen);
 

@@ -51,6 +51,7 @@ struct nvmfq_cmd {
 
 	/* The queue's. */
 	bool busy;
+	bool r2t_seen;
 	uint32_t got;              /* data bytes received (reads) */
 	uint8_t pdu[sizeof(struct nvme_tcp_cmd) + NVME_TCP_DIGEST_LEN]; /* CapsuleCmd (+ digest) */
 	uint32_t ddgst;            /* in-capsule data digest */
@@ -70,6 +71,7 @@ struct nvmfq {
 	uint32_t max_len;
 	struct nvmfq_cmd *cmds;    /* depth of them; index = CID */
 	uint32_t inflight;
+	uint64_t completed;
 	nvmfq_done_fn done;
 	void *arg;                 /* the caller's */
 	char err[160];

@@ -1,0 +1,222 @@
+#!/bin/sh
+# The NVMe/TCP benchmark matrix of `make bench` (issue 5; doc/performance.md).
+#
+# Starts build/znstgt on a configuration in a temporary directory (one
+# subsystem, 1 GiB files: conventional namespaces with the volatile write
+# cache off (1) and on (4), zoned ones of 64 MiB zones with it off (2) and
+# on (3)), runs every row of the matrix
+# BENCH_REPS times with tools/znstgt-load - which measures its own loopback
+# limit in the same run - and prints one table: the figure, the limit, the
+# ratio, and the spread of the ratio over the repetitions.
+#
+# Placement: with two or more CPUs the target runs on CPU 1 and the load
+# generator on CPU 0, and the loopback limit puts its two ends the same way,
+# like a host and a target on two machines. Unpinned, this VM's scheduler
+# sometimes puts both ends of a connection on one CPU and sometimes not, and
+# a wake-up across CPUs costs ~40 us here: figures would jump by 10x between
+# runs. The "one CPU" row runs everything on CPU 0 instead (no cross-CPU
+# wake-ups at all: it shows what the target costs in CPU).
+#
+# usage: bench/tcp_matrix.sh [BUILD_DIR]   (BENCH_REPS, BENCH_TIME override)
+set -eu
+
+B=${1:-build}
+REPS=${BENCH_REPS:-3}
+TIME=${BENCH_TIME:-2}
+LOAD=$B/tools/znstgt-load
+NQN=nqn.2026-11.io.znstgt:bench
+
+for f in "$B/znstgt" "$LOAD"; do
+	[ -x "$f" ] || { echo "tcp_matrix: $f missing (run make first)" >&2; exit 1; }
+done
+
+dir=$(mktemp -d "${TMPDIR:-/tmp}/znstgt-tcpbench-XXXXXX")
+pid=
+cleanup() {
+	if [ -n "$pid" ]; then
+		kill "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	fi
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ncpu=$(nproc)
+if [ "$ncpu" -ge 2 ]; then
+	GEN_CPU=0 TGT_CPU=1
+	pin_gen="--cpu 0 --target-cpu 1"
+else
+	GEN_CPU= TGT_CPU=
+	pin_gen=
+fi
+
+mkdir -p "$dir/conf"
+cat > "$dir/conf/bench.ini" <<EOF
+[subsystem]
+nqn = $NQN
+allow_any_host = yes
+
+[namespace 1]
+size = 1G
+zoned = no
+
+[namespace 2]
+size = 1G
+zone_size = 64M
+write_cache = no
+
+[namespace 3]
+size = 1G
+zone_size = 64M
+write_cache = yes
+
+[namespace 4]
+size = 1G
+zoned = no
+write_cache = yes
+EOF
+
+# A free port: try a few from a pseudo-random start; the target refuses to
+# start when the port is taken.
+start_target() {
+	port=$(( 20000 + $$ % 20000 ))
+	for try in 1 2 3 4 5 6 7 8; do
+		cat > "$dir/znstgt.ini" <<EOF
+[target]
+listen = 127.0.0.1:$port
+threads = 1
+io_threads = 4
+data_dir = data
+log_level = warn
+include = conf/*.ini
+EOF
+		if [ -n "$TGT_CPU" ]; then
+			taskset -c "$TGT_CPU" "$B/znstgt" -c "$dir/znstgt.ini" --format \
+				> "$dir/target.log" 2>&1 &
+		else
+			"$B/znstgt" -c "$dir/znstgt.ini" --format > "$dir/target.log" 2>&1 &
+		fi
+		pid=$!
+		# Ready once it accepts connections (the load generator retries
+		# nothing, so probe with a short run).
+		for i in $(seq 50); do
+			kill -0 "$pid" 2>/dev/null || break
+			if "$LOAD" -p "$port" -n "$NQN" -t 0.05 --ramp 0 --no-limit --terse \
+				--region 1M > /dev/null 2>&1; then
+				return 0
+			fi
+			sleep 0.1
+		done
+		kill "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		pid=
+		port=$((port + 1))
+	done
+	echo "tcp_matrix: the target did not start; its log:" >&2
+	cat "$dir/target.log" >&2
+	exit 1
+}
+
+# Move every thread of the target (and later runs of the generator) to
+# other CPUs: for the one-CPU row.
+place() { # TARGET_CPU GENERATOR_PIN_OPTIONS
+	[ -n "$TGT_CPU" ] || return 0
+	taskset -a -p -c "$1" "$pid" > /dev/null
+	pin_gen=$2
+}
+
+results=$dir/results
+: > "$results"
+
+# run ROW_NAME METRIC LIMIT_KEY RATIO_KEY TARGET [znstgt-load options]
+run() {
+	name=$1 metric=$2 limkey=$3 ratiokey=$4 target=$5
+	shift 5
+	r=1
+	while [ "$r" -le "$REPS" ]; do
+		# shellcheck disable=SC2086
+		out=$("$LOAD" -p "$port" -n "$NQN" -t "$TIME" --ramp 0.3 --limit-time 1 $pin_gen \
+			--terse "$@") || { echo "tcp_matrix: $name failed: $out" >&2; exit 1; }
+		echo "$name|$metric|$limkey|$ratiokey|$target|$out" >> "$results"
+		r=$((r + 1))
+	done
+}
+
+start_target
+echo "NVMe/TCP matrix: $REPS runs of ${TIME} s per row; target on CPU ${TGT_CPU:-any}," \
+     "generator on CPU ${GEN_CPU:-any}; data in $dir"
+
+run "4K randread QD1 (latency)"  lat_mean_us rr_mean_us lat_per_rr "<= 1.5" \
+	-w randread -b 4K -q 1 --region 256M --prefill
+run "4K randread QD32"           iops rr_ops iops_per_rr "" \
+	-w randread -b 4K -q 32 --region 256M --prefill
+run "128K seq read QD8 (MB/s)"   mbps stream_mbps mbps_per_stream ">= 0.8" \
+	-w read -b 128K -q 8 --region 256M --prefill
+run "128K seq write QD8 (MB/s)"  mbps stream_mbps mbps_per_stream "" \
+	-N 4 -w write -b 128K -q 8 --region 256M
+run "  same, WC off (durable)"   mbps stream_mbps mbps_per_stream "" \
+	-N 1 -w write -b 128K -q 8 --region 256M
+run "4K append QD32 WC off"      iops sync_ops iops_per_sync ">= 20" \
+	-N 2 -w append -b 4K -q 32 --sync-dir "$dir"
+run "4K append QD32 WC on"       iops rr_ops iops_per_rr "" \
+	-N 3 -w append -b 4K -q 32
+if [ -n "$TGT_CPU" ]; then
+	place "$GEN_CPU" "--cpu $GEN_CPU --target-cpu $GEN_CPU"
+	run "4K randread QD1, one CPU"   lat_mean_us rr_mean_us lat_per_rr "<= 1.5" \
+		-w randread -b 4K -q 1 --region 256M --prefill
+fi
+
+echo
+awk -F'|' '
+function val(line, key,    n, i, kv, f) {
+	n = split(line, f, " ")
+	for (i = 1; i <= n; i++) {
+		split(f[i], kv, "=")
+		if (kv[1] == key)
+			return kv[2] + 0
+	}
+	return -1
+}
+function median(a, n,    i, j, t) {
+	for (i = 2; i <= n; i++)
+		for (j = i; j > 1 && a[j - 1] > a[j]; j--) {
+			t = a[j]; a[j] = a[j - 1]; a[j - 1] = t
+		}
+	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+{
+	if (!($1 in seen)) {
+		seen[$1] = 1
+		order[++rows] = $1
+		metric[$1] = $2; limkey[$1] = $3; target[$1] = $5
+	}
+	k = ++cnt[$1]
+	fig[$1, k] = val($6, $2)
+	lim[$1, k] = val($6, $3)
+	rat[$1, k] = val($6, $4)
+}
+END {
+	printf "%-28s %14s %14s %8s %15s %8s\n", "row (median of runs)", "figure", "limit", "ratio",
+	       "ratio spread", "target"
+	for (r = 1; r <= rows; r++) {
+		name = order[r]
+		n = cnt[name]
+		lo = hi = rat[name, 1]
+		for (k = 1; k <= n; k++) {
+			f[k] = fig[name, k]; l[k] = lim[name, k]; q[k] = rat[name, k]
+			if (q[k] < lo) lo = q[k]
+			if (q[k] > hi) hi = q[k]
+		}
+		unit = metric[name] ~ /lat/ ? " us" : (metric[name] ~ /mbps/ ? " MB/s" : " /s")
+		lunit = limkey[name] ~ /sync/ ? " sync/s" : unit
+		printf "%-28s %14s %14s %8.2f %7.2f-%-7.2f %8s\n", name,
+		       sprintf("%.1f%s", median(f, n), unit), sprintf("%.1f%s", median(l, n), lunit),
+		       median(q, n), lo, hi, target[name]
+	}
+	print ""
+	print "figure: latency mean (us), IOPS or MB/s of the NVMe/TCP run; limit: the same"
+	print "program over plain loopback TCP in the same run (round trip 72 B -> 4 KiB or"
+	print "4168 B -> 24 B; a stream of the block size), or for durable appends one"
+	print "4 KiB pwrite + fdatasync per append on the same file system."
+}' "$results"

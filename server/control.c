@@ -1,0 +1,406 @@
+/*
+ * The control socket. See control.h for the protocol and doc/power-cut.md
+ * for what the commands do.
+ *
+ * Every client gets its own watcher and a deadline: a client that connects
+ * and says nothing, or too much, never holds up the others. The request is
+ * untrusted input like anything from the network: its length, characters
+ * and words are checked before anything acts on it.
+ */
+#include "control.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <nvme/types.h>
+
+#include "ctrl.h"
+#include "log.h"
+#include "subsys.h"
+
+#define CONTROL_MAX_WORDS   8
+#define CONTROL_READ_SECONDS 5.0  /* a client has this long to send its line */
+
+struct control_client {
+	ev_io io;
+	ev_timer timer;
+	int fd;
+	size_t len;
+	char buf[CONTROL_LINE_MAX];
+	struct control_client *prev, *next;
+};
+
+static struct {
+	struct ev_loop *loop;
+	const struct target_config *cfg;
+	int fd;
+	ev_io accept_io;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct control_client *clients;
+} C = { .fd = -1 };
+
+/* ---- replies ---- */
+
+struct reply {
+	char text[1024];
+	bool ok;
+};
+
+static void say(struct reply *r, bool ok, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void say(struct reply *r, bool ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r->text, sizeof(r->text), fmt, ap);
+	va_end(ap);
+	r->ok = ok;
+}
+
+/* ---- commands ---- */
+
+static void cmd_ping(int argc, char **argv, struct reply *r)
+{
+	say(r, true, "znstgt %s", ZNSTGT_VERSION);
+}
+
+static void cmd_power_cut(int argc, char **argv, struct reply *r)
+{
+	char err[512];
+	int n = subsys_power_cut(CONTROL_DRAIN_SECONDS, err, sizeof(err));
+
+	if (n < 0)
+		say(r, false, "%s", err);
+	else
+		say(r, true, "%d subsystem(s) powered up again", n);
+}
+
+/*
+ * A name for a subsystem added here. The configuration files insist on the
+ * NQN formats of NVMe Base 2.0, 4.5; the Linux target (nvmet) takes any
+ * string as a subsystem name, and so do the tools built around it: blktests
+ * names its subsystem "blktests-subsystem-1". Whatever a host can send in
+ * a Connect (at most 223 bytes; the protocol already keeps out blanks and
+ * control characters) is accepted.
+ */
+static const char *subsys_name_problem(const char *nqn)
+{
+	if (strlen(nqn) >= CFG_NQN_MAX)
+		return "longer than 223 bytes";
+	if (strcmp(nqn, NVME_DISC_SUBSYS_NAME) == 0 || strcmp(nqn, subsys_discovery_nqn()) == 0)
+		return "the discovery NQN";
+	return NULL;
+}
+
+/* add-subsys [--format] [--nqn NQN] FILE */
+static void cmd_add_subsys(int argc, char **argv, struct reply *r)
+{
+	const char *file = NULL, *nqn = NULL, *problem;
+	struct subsys_config *sc;
+	bool format = false;
+	char err[1024];
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--format") == 0) {
+			format = true;
+		} else if (strcmp(argv[i], "--nqn") == 0 && i + 1 < argc) {
+			nqn = argv[++i];
+		} else if (argv[i][0] != '-' && !file) {
+			file = argv[i];
+		} else {
+			say(r, false, "add-subsys: unexpected \"%s\" (expected [--format] "
+			    "[--nqn NQN] FILE)", argv[i]);
+			return;
+		}
+	}
+	if (!file || file[0] != '/') {
+		say(r, false, "add-subsys: expected the absolute path of a subsystem file");
+		return;
+	}
+	if (nqn && (problem = subsys_name_problem(nqn))) {
+		say(r, false, "add-subsys: --nqn %s: %s", nqn, problem);
+		return;
+	}
+	sc = calloc(1, sizeof(*sc)); /* about 400 KiB: not on the stack */
+	if (!sc) {
+		say(r, false, "out of memory");
+		return;
+	}
+	if (config_load_subsys(file, C.cfg->data_dir, sc, err, sizeof(err)) != 0) {
+		say(r, false, "%s", err);
+	} else {
+		if (nqn)
+			snprintf(sc->nqn, sizeof(sc->nqn), "%s", nqn);
+		if (subsys_add(sc, format, err, sizeof(err)) != 0)
+			say(r, false, "%s", err);
+		else
+			say(r, true, "%s", sc->nqn);
+	}
+	free(sc);
+}
+
+/* remove-subsys NQN: answers once the namespaces are closed, so that the
+ * caller may delete or reuse their files. */
+static void cmd_remove_subsys(int argc, char **argv, struct reply *r)
+{
+	char err[512];
+
+	if (subsys_remove(argv[1], err, sizeof(err)) != 0)
+		say(r, false, "%s", err);
+	else if (!subsys_wait_detached(CONTROL_DRAIN_SECONDS))
+		say(r, false, "%s removed, but its commands still run after %.0f s", argv[1],
+		    CONTROL_DRAIN_SECONDS);
+	else
+		say(r, true, "%s", argv[1]);
+}
+
+static const struct control_cmd {
+	const char *name;
+	int min_words, max_words;   /* the command word included */
+	void (*run)(int argc, char **argv, struct reply *r);
+} commands[] = {
+	{ "ping", 1, 1, cmd_ping },
+	{ "power-cut", 1, 1, cmd_power_cut },
+	{ "add-subsys", 2, 5, cmd_add_subsys },
+	{ "remove-subsys", 2, 2, cmd_remove_subsys },
+};
+
+/* line: one request without its '\n', NUL-terminated. */
+static void run_request(char *line, struct reply *r)
+{
+	char *words[CONTROL_MAX_WORDS];
+	int n = 0;
+
+	for (const unsigned char *c = (const unsigned char *)line; *c; c++)
+		if ((*c < ' ' || *c > '~') && *c != '\t') {
+			say(r, false, "the request holds a byte that is not printable ASCII");
+			return;
+		}
+	char *save = NULL;
+	for (char *w = strtok_r(line, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+		if (n == CONTROL_MAX_WORDS) {
+			say(r, false, "more than %d words", CONTROL_MAX_WORDS);
+			return;
+		}
+		words[n++] = w;
+	}
+	if (!n) {
+		say(r, false, "empty request");
+		return;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		const struct control_cmd *c = &commands[i];
+
+		if (strcmp(words[0], c->name) != 0)
+			continue;
+		if (n < c->min_words || n > c->max_words) {
+			say(r, false, "%s: wrong number of arguments", c->name);
+			return;
+		}
+		log_info("control: %s", words[0]);
+		c->run(n, words, r);
+		return;
+	}
+	say(r, false, "unknown command \"%s\" (expected ping, power-cut, add-subsys or "
+	    "remove-subsys)", words[0]);
+}
+
+/* ---- clients ---- */
+
+static void client_close(struct control_client *cl)
+{
+	ev_io_stop(C.loop, &cl->io);
+	ev_timer_stop(C.loop, &cl->timer);
+	close(cl->fd);
+	if (cl->prev)
+		cl->prev->next = cl->next;
+	else
+		C.clients = cl->next;
+	if (cl->next)
+		cl->next->prev = cl->prev;
+	free(cl);
+}
+
+/* The answer is short and the socket buffer empty: one send does it. A
+ * client that went away meanwhile just misses it. */
+static void client_answer(struct control_client *cl, const struct reply *r)
+{
+	char line[sizeof(r->text) + 16];
+	int n = snprintf(line, sizeof(line), "%s%s%s\n", r->ok ? "ok" : "error: ",
+			 r->ok && r->text[0] ? " " : "", r->text);
+
+	if (n > (int)sizeof(line) - 1) {
+		n = (int)sizeof(line) - 1;
+		line[n - 1] = '\n';
+	}
+	if (send(cl->fd, line, (size_t)n, MSG_NOSIGNAL) != n)
+		log_warn("control: the client left before its answer");
+	if (!r->ok)
+		log_warn("control: %s", r->text);
+	client_close(cl);
+}
+
+static void client_timeout(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct control_client *cl = t->data;
+	struct reply r;
+
+	say(&r, false, "no complete request within %.0f s", CONTROL_READ_SECONDS);
+	client_answer(cl, &r);
+}
+
+static void client_readable(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct control_client *cl = io->data;
+	ssize_t got = recv(cl->fd, cl->buf + cl->len, sizeof(cl->buf) - cl->len, 0);
+	struct reply r;
+	char *nl;
+
+	if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (got <= 0) { /* gone before a whole line: nothing to answer */
+		client_close(cl);
+		return;
+	}
+	cl->len += (size_t)got;
+	nl = memchr(cl->buf, '\n', cl->len);
+	if (!nl) {
+		if (cl->len == sizeof(cl->buf)) {
+			say(&r, false, "request longer than %d bytes", CONTROL_LINE_MAX);
+			client_answer(cl, &r);
+		}
+		return;
+	}
+	*nl = '\0';
+	if (memchr(cl->buf, '\0', (size_t)(nl - cl->buf)))
+		say(&r, false, "the request holds a NUL byte");
+	else
+		run_request(cl->buf, &r);
+	client_answer(cl, &r);
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	for (;;) {
+		int fd = accept4(C.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct control_client *cl;
+
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+			    errno != ECONNABORTED)
+				log_warn("control: accept: %s", strerror(errno));
+			return;
+		}
+		cl = calloc(1, sizeof(*cl));
+		if (!cl) {
+			close(fd);
+			continue;
+		}
+		cl->fd = fd;
+		cl->next = C.clients;
+		if (C.clients)
+			C.clients->prev = cl;
+		C.clients = cl;
+		ev_io_init(&cl->io, client_readable, fd, EV_READ);
+		ev_timer_init(&cl->timer, client_timeout, CONTROL_READ_SECONDS, 0.);
+		cl->io.data = cl->timer.data = cl;
+		ev_io_start(loop, &cl->io);
+		ev_timer_start(loop, &cl->timer);
+	}
+}
+
+/* ---- start / stop ---- */
+
+/* A socket file left by a target that died: nobody answers on it. */
+static int remove_stale(const struct sockaddr_un *sa, char *err, size_t errlen)
+{
+	struct stat st;
+	int fd, rc;
+
+	if (lstat(sa->sun_path, &st) != 0) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(err, errlen, "control socket %s: %s", sa->sun_path, strerror(errno));
+		return -1;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		snprintf(err, errlen, "control socket %s: exists and is not a socket",
+			 sa->sun_path);
+		return -1;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "control socket: %s", strerror(errno));
+		return -1;
+	}
+	rc = connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
+	close(fd);
+	if (rc == 0) {
+		snprintf(err, errlen, "control socket %s: another process serves it (a znstgt "
+			 "running on the same configuration?)", sa->sun_path);
+		return -1;
+	}
+	if (unlink(sa->sun_path) != 0 && errno != ENOENT) {
+		snprintf(err, errlen, "control socket %s: %s", sa->sun_path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int control_start(struct ev_loop *loop, const struct target_config *cfg, char *err,
+		  size_t errlen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	if (strlen(cfg->control_socket) >= sizeof(sa.sun_path)) {
+		snprintf(err, errlen, "control socket %s: path too long", cfg->control_socket);
+		return -1;
+	}
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", cfg->control_socket);
+	if (remove_stale(&sa, err, errlen) != 0)
+		return -1;
+	C.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (C.fd < 0 || bind(C.fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		snprintf(err, errlen, "control socket %s: %s", sa.sun_path, strerror(errno));
+		goto fail;
+	}
+	/* Its requests can erase data (--format): the owner's only. */
+	if (chmod(sa.sun_path, 0600) != 0 || listen(C.fd, 16) != 0) {
+		snprintf(err, errlen, "control socket %s: %s", sa.sun_path, strerror(errno));
+		unlink(sa.sun_path);
+		goto fail;
+	}
+	snprintf(C.path, sizeof(C.path), "%s", sa.sun_path);
+	C.loop = loop;
+	C.cfg = cfg;
+	ev_io_init(&C.accept_io, accept_cb, C.fd, EV_READ);
+	ev_io_start(loop, &C.accept_io);
+	log_info("control socket %s", C.path);
+	return 0;
+fail:
+	if (C.fd >= 0)
+		close(C.fd);
+	C.fd = -1;
+	return -1;
+}
+
+void control_stop(void)
+{
+	if (C.fd < 0)
+		return;
+	ev_io_stop(C.loop, &C.accept_io);
+	while (C.clients)
+		client_close(C.clients);
+	close(C.fd);
+	C.fd = -1;
+	unlink(C.path);
+}

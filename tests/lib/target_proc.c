@@ -1,0 +1,151 @@
+/*
+ * The daemon as a child process (target_proc.h).
+ */
+#include "target_proc.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ctl_client.h"
+
+int target_find_bin(char *out, size_t len, char *why, size_t whylen)
+{
+	const char *env = getenv("ZNSTGT_BIN");
+	char self[PATH_MAX - 16];
+	ssize_t n;
+
+	if (env) {
+		snprintf(out, len, "%s", env);
+	} else {
+		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		if (n <= 0) {
+			snprintf(why, whylen, "/proc/self/exe: %s", strerror(errno));
+			return -1;
+		}
+		self[n] = '\0';
+		for (int up = 0; up < 2; up++) { /* drop /test_x, then /tests */
+			char *slash = strrchr(self, '/');
+			if (slash)
+				*slash = '\0';
+		}
+		snprintf(out, len, "%s/znstgt", self);
+	}
+	if (access(out, X_OK) != 0) {
+		snprintf(why, whylen, "no daemon at %s (make all, or set ZNSTGT_BIN)", out);
+		return -1;
+	}
+	return 0;
+}
+
+int target_free_port(char *out, size_t len)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int rc = -1;
+
+	if (fd < 0)
+		return -1;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sa, &sl) == 0) {
+		snprintf(out, len, "%u", ntohs(sa.sin_port));
+		rc = 0;
+	}
+	close(fd);
+	return rc;
+}
+
+void target_show_log(const struct target_proc *t, int lines)
+{
+	char cmd[PATH_MAX + 32];
+
+	snprintf(cmd, sizeof(cmd), "tail -n %d '%s' >&2", lines, t->log);
+	if (system(cmd) != 0)
+		fprintf(stderr, "(no daemon log at %s)\n", t->log);
+}
+
+int target_start(struct target_proc *t, bool format, char *why, size_t whylen)
+{
+	int logfd = open(t->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+
+	if (logfd < 0) {
+		snprintf(why, whylen, "%s: %s", t->log, strerror(errno));
+		return -1;
+	}
+	t->pid = fork();
+	if (t->pid < 0) {
+		snprintf(why, whylen, "fork: %s", strerror(errno));
+		close(logfd);
+		t->pid = 0;
+		return -1;
+	}
+	if (t->pid == 0) {
+		int null = open("/dev/null", O_RDONLY);
+
+		dup2(null, 0);
+		dup2(logfd, 1);
+		dup2(logfd, 2);
+		execl(t->bin, "znstgt", "-c", t->ini, format ? "--format" : (char *)NULL,
+		      (char *)NULL);
+		_exit(127);
+	}
+	close(logfd);
+	/* The socket of a daemon that was killed refuses until the new one
+	 * replaced it: ctl_request keeps trying a while, and in between we
+	 * look whether the daemon gave up (a configuration error, say). */
+	for (int tries = 0; tries < 75; tries++) {
+		int status;
+
+		if (ctl_request(t->sock, "ping", 200, 10000, why, whylen) == 0)
+			return 0;
+		if (waitpid(t->pid, &status, WNOHANG) == t->pid) {
+			snprintf(why, whylen, "the daemon exited at start (wait status %#x)", status);
+			t->pid = 0;
+			return -1;
+		}
+	}
+	target_kill(t);
+	return -1;
+}
+
+int target_stop(struct target_proc *t, char *why, size_t whylen)
+{
+	int status;
+
+	if (t->pid <= 0 || kill(t->pid, SIGTERM) != 0 || waitpid(t->pid, &status, 0) != t->pid) {
+		snprintf(why, whylen, "no daemon to stop");
+		t->pid = 0;
+		return -1;
+	}
+	t->pid = 0;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		snprintf(why, whylen, "the daemon did not stop cleanly (wait status %#x)", status);
+		return -1;
+	}
+	return 0;
+}
+
+void target_kill(struct target_proc *t)
+{
+	if (t->pid > 0) {
+		kill(t->pid, SIGKILL);
+		waitpid(t->pid, NULL, 0);
+	}
+	t->pid = 0;
+}
+
+int target_power_cut(struct target_proc *t, char *why, size_t whylen)
+{
+	/* The answer comes after the connections drained and the namespaces
+	 * came back: up to the daemon's drain limit and a recovery. */
+	return ctl_request(t->sock, "power-cut", 1000, 60000, why, whylen) == 0 ? 0 : -1;
+}

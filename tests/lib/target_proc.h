@@ -1,0 +1,40 @@
+/*
+ * The real daemon (build/znstgt) as a child process of a test: started on
+ * a configuration that names a control_socket, ready once it answers ping
+ * there (its listeners are open by then), stopped, killed, asked to
+ * simulate a power cut. Its output goes to a log file the test can show.
+ */
+#ifndef ZNSTGT_TARGET_PROC_H
+#define ZNSTGT_TARGET_PROC_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct target_proc {
+	char bin[PATH_MAX];          /* the daemon */
+	char ini[PATH_MAX];          /* its -c FILE */
+	char sock[PATH_MAX];         /* the control_socket that FILE names */
+	char log[PATH_MAX];          /* its stdout and stderr, appended */
+	pid_t pid;                   /* 0 while it is not running */
+};
+
+/* The daemon of the build the calling test belongs to
+ * (<build>/tests/test_x -> <build>/znstgt), or $ZNSTGT_BIN. */
+int target_find_bin(char *out, size_t len, char *why, size_t whylen);
+/* A TCP port on 127.0.0.1 that nothing listens on right now. */
+int target_free_port(char *out, size_t len);
+
+/* Start it (with --format if asked) and wait up to 15 s for it to answer. */
+int target_start(struct target_proc *t, bool format, char *why, size_t whylen);
+/* SIGTERM and wait: 0 if it exited with status 0 (a clean stop). */
+int target_stop(struct target_proc *t, char *why, size_t whylen);
+/* SIGKILL and wait. */
+void target_kill(struct target_proc *t);
+/* Ask for a power cut (doc/power-cut.md); 0 and its answer in why, or -1. */
+int target_power_cut(struct target_proc *t, char *why, size_t whylen);
+/* The last lines of its log, to stderr. */
+void target_show_log(const struct target_proc *t, int lines);
+
+#endif

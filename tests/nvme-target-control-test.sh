@@ -1,0 +1,131 @@
+#!/bin/bash
+# Test of the blktests hook (tests/nvme-target-control): drive it the way
+# blktests does (config, setup, cleanup, add-ports) and check every step
+# from the host side with build/tools/znstgt-probe, a host that connects
+# over NVMe/TCP, reads the namespace's identifiers and writes a block.
+#
+#   tests/nvme-target-control-test.sh [BUILD_DIR]       (default: build)
+#
+# Runs the hook's target on a free port with its state in a temporary
+# directory; prints "PASS" and exits 0, or names the first failed check.
+set -u
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+build=$(cd "${1:-$here/../build}" && pwd) || exit 1
+hook=$here/nvme-target-control
+probe=$build/tools/znstgt-probe
+step=start
+
+fail() {
+	echo "FAIL ($step): $*" >&2
+	[[ -f $ZNSTGT_HOOK_DIR/znstgt.log ]] && tail -n 20 "$ZNSTGT_HOOK_DIR/znstgt.log" >&2
+	exit 1
+}
+
+# A port nothing listens on.
+free_port() {
+	local p
+
+	for ((p = 20000 + RANDOM % 20000; ; p++)); do
+		(exec 3<> "/dev/tcp/127.0.0.1/$p") 2> /dev/null || { echo "$p"; return; }
+	done
+}
+
+ZNSTGT_HOOK_DIR=$(mktemp -d /tmp/znstgt-hook-XXXXXX) || exit 1
+export ZNSTGT_HOOK_DIR
+export ZNSTGT_BIN=$build/znstgt ZNSTGT_CTL=$build/tools/znstgt-ctl
+export ZNSTGT_NS_SIZE=64M
+ZNSTGT_TRSVCID=$(free_port)
+export ZNSTGT_TRSVCID
+trap '"$hook" stop; rm -rf "$ZNSTGT_HOOK_DIR"' EXIT
+
+show() {
+	"$hook" config "--show-$1"
+}
+
+# Host side: probe SUBNQN HOSTNQN [probe options]
+connect() {
+	local nqn=$1 host=$2
+
+	shift 2
+	"$probe" -a "$(show traddr)" -s "$(show trsvid)" -n "$nqn" -q "$host" "$@"
+}
+
+step="config"
+[[ $(show trtype) == tcp ]] || fail "trtype"
+[[ $(show traddr) == 127.0.0.1 ]] || fail "traddr"
+[[ $(show trsvid) == "$ZNSTGT_TRSVCID" ]] || fail "trsvid"
+[[ $(show host-traddr) == 127.0.0.1 ]] || fail "host-traddr"
+[[ $(show blkdev-type) == file ]] || fail "blkdev-type"
+[[ $(show subsysnqn) == blktests-subsystem-1 ]] || fail "subsysnqn"
+[[ $(show subsys-uuid) == 91fdba0d-f87b-4c25-b80f-db7be1418b9e ]] || fail "subsys-uuid"
+host=$(show hostnqn)
+[[ $host == "nqn.2014-08.org.nvmexpress:uuid:$(show hostid)" ]] || fail "hostnqn/hostid"
+[[ $(show hostid | wc -l) -eq 1 ]] || fail "one line per value"
+"$hook" config --show-trtype --show-traddr > /dev/null 2>&1 && fail "two flags at once accepted"
+"$hook" config --show-nothing > /dev/null 2>&1 && fail "unknown flag accepted"
+"$hook" frobnicate > /dev/null 2>&1 && fail "unknown command accepted"
+
+step="setup with blktests' defaults"
+nqn=$(show subsysnqn)
+uuid=$(show subsys-uuid)
+"$hook" setup --subsysnqn "$nqn" --subsys-uuid "$uuid" --hostnqn "$host" || fail "setup"
+out=$(connect "$nqn" "$host" -u "$uuid") || fail "probe: $out"
+[[ $out == *"uuid $uuid"* && $out == *"csi 0"* && $out == *"io ok"* ]] || fail "probe said: $out"
+connect "$nqn" nqn.2014-08.org.nvmexpress:uuid:11111111-2222-3333-4444-555555555555 -r \
+	> /dev/null || fail "a host that is not allowed got in"
+
+step="a second, zoned subsystem"
+zuuid=3f4c2a8e-5b6d-4e7f-8a9b-0c1d2e3f4a5b
+ZNSTGT_ZONED=yes ZNSTGT_ZONE_SIZE=4M "$hook" setup --subsysnqn blktests-subsystem-2 \
+	--subsys-uuid "$zuuid" --hostnqn "$host" || fail "setup"
+out=$(connect blktests-subsystem-2 "$host" -u "$zuuid") || fail "probe: $out"
+[[ $out == *"csi 2"* && $out == *"io ok"* ]] || fail "probe said: $out"
+
+step="cleanup drops the connections"
+connect "$nqn" "$host" -H 20 > "$ZNSTGT_HOOK_DIR/held" &
+holder=$!
+for ((i = 0; i < 200; i++)); do
+	grep -q holding "$ZNSTGT_HOOK_DIR/held" && break
+	kill -0 "$holder" 2> /dev/null || break
+	sleep 0.05
+done
+grep -q holding "$ZNSTGT_HOOK_DIR/held" || fail "the holding probe did not connect"
+"$hook" cleanup --subsysnqn "$nqn" || fail "cleanup"
+wait "$holder" || fail "the connections stayed: $(cat "$ZNSTGT_HOOK_DIR/held")"
+connect "$nqn" "$host" -r > /dev/null || fail "the subsystem is still there"
+[[ $(ls "$ZNSTGT_HOOK_DIR/data") == bt-blktests-subsystem-2-* ]] || fail "namespace files left"
+connect blktests-subsystem-2 "$host" > /dev/null || fail "the other subsystem went too"
+
+step="setup again after cleanup"
+uuid2=0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d
+"$hook" setup --subsysnqn "$nqn" --subsys-uuid "$uuid2" --hostnqn "$host" || fail "setup"
+connect "$nqn" "$host" -u "$uuid2" > /dev/null || fail "probe"
+"$hook" setup --subsysnqn "$nqn" --subsys-uuid "$uuid2" --hostnqn "$host" || fail "a stale subsystem blocks setup"
+
+step="refused setups"
+err=$("$hook" setup --subsysnqn blktests-subsystem-3 --subsys-uuid 5a5a5a5a-1b1b-4c4c-8d8d-9e9e9e9e9e9e \
+	--hostnqn "$host" --hostkey DHHC-1:00:abc: 2>&1) && fail "DH-HMAC-CHAP keys accepted"
+[[ $err == *"authentication"* ]] || fail "no reason given: $err"
+"$hook" setup --subsysnqn blktests-subsystem-3 --hostnqn "$host" > /dev/null 2>&1 &&
+	fail "setup without --subsys-uuid accepted"
+err=$("$hook" setup --subsysnqn blktests-subsystem-3 --subsys-uuid "$zuuid" --hostnqn "$host" 2>&1) &&
+	fail "a UUID already in use accepted"
+[[ $err == *UUID* ]] || fail "no reason given: $err"
+
+step="add-ports"
+[[ $("$hook" add-ports --subsysnqn "$nqn" --ports 1) == "tcp 127.0.0.1 $ZNSTGT_TRSVCID" ]] || fail "one port"
+"$hook" add-ports --ports 2 > /dev/null 2>&1 && fail "two ports on a one-port target"
+
+step="cleanup of what is not there"
+"$hook" cleanup --subsysnqn blktests-subsystem-9 || fail "unknown subsystem"
+"$hook" cleanup --subsysnqn blktests-subsystem-2 || fail "cleanup"
+"$hook" cleanup --subsysnqn "$nqn" || fail "cleanup"
+"$hook" stop || fail "stop"
+"$ZNSTGT_CTL" -s "$ZNSTGT_HOOK_DIR/control.sock" ping > /dev/null 2>&1 && fail "the target still runs"
+grep -q "stopped" "$ZNSTGT_HOOK_DIR/znstgt.log" || fail "no clean stop in the log"
+# With the sanitized build (make check-asan) the target reports there.
+grep -qE "Sanitizer|runtime error" "$ZNSTGT_HOOK_DIR/znstgt.log" && fail "the sanitizers complained"
+"$hook" cleanup --subsysnqn "$nqn" || fail "cleanup without a target"
+
+echo PASS
