@@ -143,9 +143,13 @@ run() {
 	done
 }
 
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+
 start_target
 echo "NVMe/TCP matrix: $REPS runs of ${TIME} s per row; target on CPU ${TGT_CPU:-any}," \
      "generator on CPU ${GEN_CPU:-any}; data in $dir"
+# Other jobs on the machine move the figures: say how busy it was.
+echo "load average before: $(loadavg)"
 
 run "4K randread QD1 (latency)"  lat_mean_us rr_mean_us lat_per_rr "<= 1.5" \
 	-w randread -b 4K -q 1 --region 256M --prefill
@@ -167,6 +171,7 @@ if [ -n "$TGT_CPU" ]; then
 		-w randread -b 4K -q 1 --region 256M --prefill
 fi
 
+echo "load average after:  $(loadavg)"
 echo
 awk -F'|' '
 function val(line, key,    n, i, kv, f) {

@@ -9,7 +9,8 @@
  *
  * The I/O pool runs blocking backend calls (ns_read, ns_write_data, ...) off
  * the loops: io_submit_job() queues job->run for an I/O thread and, when it
- * returns, runs job->done back on job->worker.
+ * returns, runs job->done back on job->worker. Jobs submitted on a loop are
+ * handed to the pool together when that loop is about to sleep (worker.c).
  */
 #ifndef ZNSTGT_WORKER_H
 #define ZNSTGT_WORKER_H

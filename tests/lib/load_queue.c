@@ -203,6 +203,11 @@ static int32_t pop(const uint32_t *ring, uint32_t n, uint32_t *head, uint32_t *c
 	return (int32_t)z;
 }
 
+static int32_t pop_drain(struct load_queue *lq)
+{
+	return pop(lq->ring + lq->nown, lq->nown, &lq->drain_head, &lq->drain_n);
+}
+
 /* A zone with room for nlb more LBAs, or -1 while all are full or resetting. */
 static int32_t pick_zone(struct load_queue *lq, uint32_t nlb)
 {
@@ -312,12 +317,16 @@ static bool issue_io(struct load_queue *lq, uint16_t i)
 		s->slba = cfg->random ? random_lba(lq, i, nlb) : seq_lba(lq, nlb);
 	} else {
 		/* Zones first get their resets, then the writes. */
-		int32_t z = pop(lq->ring + lq->nown, lq->nown, &lq->drain_head, &lq->drain_n);
+		int32_t z = pop_drain(lq);
 		if (z >= 0)
 			return submit_reset(lq, i, (uint32_t)z);
 		z = pick_zone(lq, nlb);
-		if (z < 0)
-			return false;
+		if (z < 0) {
+			/* Picking may have found the active zones full: reset
+			 * one now rather than leave the slot idle a round. */
+			z = pop_drain(lq);
+			return z >= 0 && submit_reset(lq, i, (uint32_t)z);
+		}
 		struct load_zone *zn = &lq->zones[z];
 		uint64_t zslba = cfg->units[lq->own[z]].slba;
 		/* A Write goes to the write pointer (this queue's writes to

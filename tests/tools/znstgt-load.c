@@ -346,6 +346,25 @@ static void check_geometry(const struct opts *o, const struct nvmf_ns_geom *g)
 		    "or append)", o->nsid);
 }
 
+/*
+ * Zones a queue may keep open at once within the namespace's open and
+ * active limits (ZNS 1.1, 2.1.1): one to spare per queue, for a zone being
+ * left while its last writes are in flight. 0 = no limit.
+ */
+static uint32_t open_zones_per_queue(const struct opts *o, const struct nvmf_ns_geom *g)
+{
+	uint32_t lim = g->max_open;
+
+	if (!lim || (g->max_active && g->max_active < lim))
+		lim = g->max_active;
+	if (!lim || (o->op == LOAD_READ && !o->prefill))
+		return 0;
+	if (lim / (uint32_t)o->queues < 2)
+		die("namespace %u keeps at most %u zones open: use at most %u queue(s)", o->nsid,
+		    lim, lim / 2 ? lim / 2 : 1);
+	return lim / (uint32_t)o->queues - 1;
+}
+
 /* ---- loopback limits ---- */
 
 static void measure_limits(const struct opts *o, struct limits *l)
@@ -538,6 +557,10 @@ int main(int argc, char **argv)
 
 	if (!o.no_limit)
 		measure_limits(&o, &lim);
+
+	uint32_t zones_per_queue = open_zones_per_queue(&o, &g);
+	if (zones_per_queue && o.active_zones > zones_per_queue)
+		o.active_zones = zones_per_queue;
 
 	int abort_flag = 0;
 	struct load_cfg cfg = {

