@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "ctrl.h"
+#include "deadline.h"
 #include "log.h"
 #include "nvme_cmd.h"
 #include "transport.h"
@@ -118,17 +119,9 @@ void nvme_sq_disconnect_all(void)
 
 bool nvme_sq_wait_all_freed(double timeout_s)
 {
-	struct timespec deadline;
+	struct timespec deadline = deadline_after(timeout_s);
 	int rc = 0;
 	bool done;
-
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += (time_t)timeout_s;
-	deadline.tv_nsec += (long)((timeout_s - (double)(time_t)timeout_s) * 1e9);
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&sqs_lock);
 	while (sqs_live > 0 && rc != ETIMEDOUT)
 		rc = pthread_cond_timedwait(&sqs_gone, &sqs_lock, &deadline);

@@ -5,6 +5,7 @@
  * subsys->lock (its controllers), ctrl->lock. Nothing that holds an inner
  * lock takes an outer one.
  */
+#include "deadline.h"
 #include "subsys.h"
 
 #include <errno.h>
@@ -419,17 +420,9 @@ int subsys_remove(const char *nqn, char *err, size_t errlen)
 
 bool subsys_wait_detached(double timeout_s)
 {
-	struct timespec deadline;
+	struct timespec deadline = deadline_after(timeout_s);
 	int rc = 0;
 	bool done;
-
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += (time_t)timeout_s;
-	deadline.tv_nsec += (long)((timeout_s - (double)(time_t)timeout_s) * 1e9);
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&close_lock);
 	while (nr_detached > 0 && rc != ETIMEDOUT)
 		rc = pthread_cond_timedwait(&close_cond, &close_lock, &deadline);
