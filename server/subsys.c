@@ -5,7 +5,6 @@
  * subsys->lock (its controllers), ctrl->lock. Nothing that holds an inner
  * lock takes an outer one.
  */
-#include "deadline.h"
 #include "subsys.h"
 
 #include <errno.h>
@@ -18,6 +17,7 @@
 
 #include "crc32c.h"
 #include "ctrl.h"
+#include "deadline.h"
 #include "log.h"
 #include "ns.h"
 #include "nvme_cmd.h"
