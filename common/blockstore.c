@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "iov.h"
+
 int blockstore_open(struct blockstore *bs, const char *path, uint32_t lba_shift, uint64_t nlbas,
 		    int format)
 {
@@ -60,17 +62,7 @@ static int xfer(struct blockstore *bs, int write, uint64_t lba, uint32_t nlb,
 		}
 		left -= (size_t)n;
 		off += n;
-		while (n && iovcnt) {
-			if ((size_t)n >= v->iov_len) {
-				n -= (ssize_t)v->iov_len;
-				v++;
-				iovcnt--;
-			} else {
-				v->iov_base = (char *)v->iov_base + n;
-				v->iov_len -= (size_t)n;
-				n = 0;
-			}
-		}
+		iov_consume(&v, &iovcnt, (size_t)n);
 		if (left && !iovcnt)
 			return -EINVAL; /* iovec shorter than nlb blocks */
 	}

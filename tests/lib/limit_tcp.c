@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "iov.h"
+
 #define MAX_CONNS 256
 #define RX_MIN (64u * 1024)
 #define IOV_BATCH 1024         /* IOV_MAX on Linux */
@@ -114,15 +116,7 @@ static int write_full(int fd, struct iovec *v, int cnt)
 				continue;
 			return -1;
 		}
-		while (cnt && (size_t)w >= v->iov_len) {
-			w -= (ssize_t)v->iov_len;
-			v++;
-			cnt--;
-		}
-		if (cnt) {
-			v->iov_base = (char *)v->iov_base + w;
-			v->iov_len -= (size_t)w;
-		}
+		iov_consume(&v, &cnt, (size_t)w);
 	}
 	return 0;
 }

@@ -24,6 +24,7 @@
 #include <nvme/types.h>
 
 #include "crc32c.h"
+#include "iov.h"
 #include "nvme_tcp.h"
 
 #define ADMIN_INLINE 8192u
@@ -67,15 +68,7 @@ static int write_full(struct nvmf_client *c, const struct iovec *iov0, int n)
 				continue;
 			return fail(c, "send: %s", strerror(errno));
 		}
-		while (cnt && (size_t)w >= v->iov_len) {
-			w -= (ssize_t)v->iov_len;
-			v++;
-			cnt--;
-		}
-		if (cnt) {
-			v->iov_base = (char *)v->iov_base + w;
-			v->iov_len -= (size_t)w;
-		}
+		iov_consume(&v, &cnt, (size_t)w);
 	}
 	return 0;
 }

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "crc32c.h"
+#include "iov.h"
 #include "nvmf_client.h"
 
 #define RBUF_LEN (64u * 1024)
@@ -150,16 +151,9 @@ static int tx_flush(struct nvmfq *q)
 				return 0;
 			return fail(q, "send: %s", strerror(errno));
 		}
-		while (w > 0) {
-			struct iovec *v = &q->txv[q->tx_first];
-			if ((size_t)w < v->iov_len) {
-				v->iov_base = (char *)v->iov_base + w;
-				v->iov_len -= (size_t)w;
-				break;
-			}
-			w -= (ssize_t)v->iov_len;
-			q->tx_first++;
-		}
+		struct iovec *v = q->txv + q->tx_first;
+		iov_consume(&v, &cnt, (size_t)w);
+		q->tx_first = (int)(v - q->txv);
 	}
 	q->tx_first = q->tx_n = 0;
 	return 0;

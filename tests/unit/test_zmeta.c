@@ -203,6 +203,21 @@ static int current_slot(const char *img, struct zimg_header *out)
 	return best;
 }
 
+/* The fixture's metadata opened directly (no namespace around it): no
+ * power-up, no checkpoint - what a crash in the middle of recovery leaves. */
+static void open_meta(struct fixture *f, struct zns *z, struct zmeta *m)
+{
+	struct zmeta_geom g = { .nsid = 1, .lba_shift = 12, .nlbas = NZ * ZLBAS,
+				.zone_size = ZLBAS, .zone_cap = ZLBAS, .nr_zones = NZ,
+				.zde_size = ZDE, .jnl_limit = 1 << 20 };
+	struct zns_geom zg = { .lba_shift = 12, .zone_size = ZLBAS, .zone_cap = ZLBAS,
+			       .nr_zones = NZ, .zde_size = ZDE, .zasl_nlb = 8 };
+	char err[256];
+	assert_int_equal(zns_init(z, &zg), 0);
+	if (zmeta_open(m, f->cfg.path, &g, false, z, err, sizeof(err)))
+		fail_msg("%s", err);
+}
+
 /* ---- tests ---- */
 
 static void test_state_survives_crash(void **state)
@@ -272,20 +287,12 @@ static void test_replay_twice(void **state)
 	zone_action(f->ns, 1, NVME_ZNS_ZSA_FINISH, NULL);
 	crash(f);
 
-	struct zmeta_geom g = { .nsid = 1, .lba_shift = 12, .nlbas = NZ * ZLBAS,
-				.zone_size = ZLBAS, .zone_cap = ZLBAS, .nr_zones = NZ,
-				.zde_size = ZDE, .jnl_limit = 1 << 20 };
-	struct zns_geom zg = { .lba_shift = 12, .zone_size = ZLBAS, .zone_cap = ZLBAS,
-			       .nr_zones = NZ, .zde_size = ZDE, .zasl_nlb = 8 };
 	uint64_t wps[2][NZ];
 	uint8_t states[2][NZ];
 	for (int round = 0; round < 2; round++) {
 		struct zns z;
 		struct zmeta m;
-		char err[256];
-		assert_int_equal(zns_init(&z, &zg), 0);
-		if (zmeta_open(&m, f->cfg.path, &g, false, &z, err, sizeof(err)))
-			fail_msg("%s", err);
+		open_meta(f, &z, &m);
 		assert_int_equal(m.replayed, 2);
 		/* The replayed image reaches the file, as writeback may do. */
 		assert_int_equal(msync(m.img, m.img_len, MS_SYNC), 0);
@@ -320,21 +327,13 @@ static void test_crash_in_checkpoint(void **state)
 	snprintf(cmd, sizeof(cmd), "cp -a %s/ns1 %s/saved", f->dir, f->dir);
 	assert_int_equal(system(cmd), 0);
 
-	struct zmeta_geom g = { .nsid = 1, .lba_shift = 12, .nlbas = NZ * ZLBAS,
-				.zone_size = ZLBAS, .zone_cap = ZLBAS, .nr_zones = NZ,
-				.zde_size = ZDE, .jnl_limit = 1 << 20 };
-	struct zns_geom zg = { .lba_shift = 12, .zone_size = ZLBAS, .zone_cap = ZLBAS,
-			       .nr_zones = NZ, .zde_size = ZDE, .zasl_nlb = 8 };
 	for (int step = 1; step <= 3; step++) {
 		snprintf(cmd, sizeof(cmd), "rm -rf %s/ns1 && cp -a %s/saved %s/ns1", f->dir, f->dir,
 			 f->dir);
 		assert_int_equal(system(cmd), 0);
 		struct zns z;
 		struct zmeta m;
-		char err[256];
-		assert_int_equal(zns_init(&z, &zg), 0);
-		if (zmeta_open(&m, f->cfg.path, &g, false, &z, err, sizeof(err)))
-			fail_msg("%s", err);
+		open_meta(f, &z, &m);
 		assert_int_equal(msync(m.img, m.img_len, MS_SYNC), 0); /* step 1 done */
 		if (step == 2) {
 			/* Half of the new header reaches the other slot. */
