@@ -113,21 +113,44 @@ bench: all
 	bench/tcp_matrix.sh $(B)
 	$(B)/bench/bench_zone
 
-# libFuzzer on the NVMe/TCP receive path (tests/fuzz/fuzz_pdu.c), with the
-# test double of the core; the corpus grows in build-fuzz/corpus.
+# libFuzzer targets (doc/fuzzing.md), one per parser of untrusted input, each
+# linked with the real code it fuzzes. `make fuzz` runs each for FUZZ_SECONDS
+# (CPU-bound: `nice make fuzz` on a shared machine) from its seeds in
+# tests/fuzz/corpus/NAME; what it finds is kept in build-fuzz/corpus/NAME and
+# crashes are written to build-fuzz/. FUZZ_FLAGS adds libFuzzer options.
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
-FUZZ_SRC     := tests/fuzz/fuzz_pdu.c server/tcp_pdu.c server/tcp_conn.c server/tcp_send.c \
-                server/tcp_buf.c server/worker.c common/crc32c.c common/log.c
-build-fuzz/fuzz_pdu: $(FUZZ_SRC) $(wildcard include/*.h server/tcp_conn.h tests/unit/tcp_core_double.h)
-	@mkdir -p $(dir $@)
-	$(FUZZ_CC) -g -O1 -std=gnu11 -D_GNU_SOURCE -Iinclude -fsanitize=fuzzer,address,undefined \
-		-fno-sanitize-recover=all $(EV_CFLAGS) $(FUZZ_SRC) -o $@ $(EV_LIBS) -pthread
+FUZZ_FLAGS   ?=
+FUZZ_TARGETS := pdu config control
+FUZZ_CFLAGS  := -g -O1 -std=gnu11 -D_GNU_SOURCE -Iinclude -Wall -Wextra -Werror \
+                -Wno-unused-parameter -fsanitize=fuzzer,address,undefined \
+                -fno-sanitize-recover=all $(EV_CFLAGS)
+# pdu: the NVMe/TCP receive path with the test double of the core.
+FUZZ_SRC_pdu     := server/tcp_pdu.c server/tcp_conn.c server/tcp_send.c server/tcp_buf.c \
+                    server/worker.c common/crc32c.c common/log.c
+FUZZ_LIBS_pdu    := $(EV_LIBS) -pthread
+FUZZ_MAXLEN_pdu  := 65536
+# config: the INI reader and every section; glob() confined to the fuzzer's
+# own directory (tests/fuzz/fuzz_config.c).
+FUZZ_SRC_config    := $(wildcard common/config*.c) common/log.c
+FUZZ_LIBS_config   := $(shell pkg-config --libs inih) -Wl,--wrap=glob
+FUZZ_MAXLEN_config := 4096
+# control: the control socket's request parser.
+FUZZ_SRC_control    := server/control_req.c
+FUZZ_MAXLEN_control := 8192
 
-fuzz: build-fuzz/fuzz_pdu
-	@mkdir -p build-fuzz/corpus
-	build-fuzz/fuzz_pdu -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
-		-print_final_stats=1 build-fuzz/corpus
+.SECONDEXPANSION:
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*) $(wildcard include/*.h common/*.h server/*.h) \
+		tests/unit/tcp_core_double.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $< $(FUZZ_SRC_$*) -o $@ $(FUZZ_LIBS_$*)
+
+fuzz: $(FUZZ_TARGETS:%=fuzz-%)
+fuzz-%: build-fuzz/fuzz_%
+	@mkdir -p build-fuzz/corpus/$*
+	$< -max_total_time=$(FUZZ_SECONDS) -max_len=$(FUZZ_MAXLEN_$*) -timeout=10 \
+		-print_final_stats=1 -dict=tests/fuzz/$*.dict -artifact_prefix=build-fuzz/$*- \
+		$(FUZZ_FLAGS) build-fuzz/corpus/$* tests/fuzz/corpus/$*
 
 clean:
 	rm -rf build build-*
