@@ -19,10 +19,10 @@
  * promises (checked below); and loading creates no file.
  *
  * Globs are confined to DIR: glob() is wrapped at link time
- * (-Wl,--wrap=glob) so that an include of /dev/zero or of a glob over the
- * root directory does not make the fuzzer read or walk the machine's file
- * system; outside DIR every pattern matches nothing, which the parser
- * handles like an empty directory or a missing file.
+ * (-Wl,--wrap=glob) so that an include never makes the fuzzer read the
+ * machine's files or walk its file system (a glob over / takes seconds);
+ * outside DIR every pattern matches nothing, which the parser handles like
+ * an empty directory or a missing file.
  */
 #include <dirent.h>
 #include <glob.h>
@@ -58,33 +58,11 @@ int __wrap_glob(const char *pattern, int flags, int (*errfunc)(const char *, int
 	return __real_glob(pattern, flags, errfunc, g);
 }
 
-static void cleanup(void)
-{
-	char path[128];
-
-	for (int i = 1; i < MAX_PARTS; i++) {
-		snprintf(path, sizeof(path), "%s/conf/%d.ini", dir, i);
-		unlink(path);
-	}
-	unlink(main_file);
-	snprintf(path, sizeof(path), "%s/conf", dir);
-	rmdir(path);
-	rmdir(dir);
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	char conf[128];
-
 	log_set_level(LOG_ERROR);
 	snprintf(dir, sizeof(dir), "/dev/shm/znstgt-fuzz-config.%d", (int)getpid());
 	snprintf(main_file, sizeof(main_file), "%s/znstgt.ini", dir);
-	snprintf(conf, sizeof(conf), "%s/conf", dir);
-	if (mkdir(dir, 0700) != 0 || mkdir(conf, 0700) != 0) {
-		perror(conf);
-		abort();
-	}
-	atexit(cleanup);
 	return 0;
 }
 
@@ -193,6 +171,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int parts = 0;
 	char path[128], err[1024];
 
+	/* The directory lives only while one input is loaded, so that a run
+	 * ended by a signal (libFuzzer exits without atexit handlers) leaves
+	 * nothing behind in /dev/shm. */
+	snprintf(path, sizeof(path), "%s/conf", dir);
+	if (mkdir(dir, 0700) != 0 || mkdir(path, 0700) != 0) {
+		perror(path);
+		abort();
+	}
+
 	while (parts < MAX_PARTS) {
 		const uint8_t *sep = memmem(p, (size_t)(end - p), SEPARATOR, strlen(SEPARATOR));
 		const uint8_t *stop = sep && parts < MAX_PARTS - 1 ? sep + 1 : end;
@@ -241,5 +228,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		snprintf(path, sizeof(path), "%s/conf/%d.ini", dir, i);
 		unlink(path);
 	}
+	unlink(main_file);
+	snprintf(path, sizeof(path), "%s/conf", dir);
+	if (rmdir(path) != 0 || rmdir(dir) != 0)
+		abort();
 	return 0;
 }
