@@ -36,6 +36,27 @@ static void parse(struct parsed *p, const char *text)
 	parse_n(p, text, strlen(text));
 }
 
+/* text parses to exactly this request (NULL: the string is not set). */
+static void accepted(const char *text, enum control_op op, const char *name, const char *file,
+		     const char *nqn, bool format)
+{
+	struct parsed p;
+
+	parse(&p, text);
+	assert_int_equal(p.rc, 0);
+	assert_int_equal(p.req.op, op);
+	assert_string_equal(p.req.name, name);
+	if (file)
+		assert_string_equal(p.req.file, file);
+	else
+		assert_null(p.req.file);
+	if (nqn)
+		assert_string_equal(p.req.nqn, nqn);
+	else
+		assert_null(p.req.nqn);
+	assert_int_equal(p.req.format, format);
+}
+
 static void refused(const char *text, const char *message)
 {
 	struct parsed p;
@@ -47,46 +68,22 @@ static void refused(const char *text, const char *message)
 
 static void test_ping_and_power_cut(void **state)
 {
-	struct parsed p;
-
-	parse(&p, "ping");
-	assert_int_equal(p.rc, 0);
-	assert_int_equal(p.req.op, CONTROL_PING);
-	assert_string_equal(p.req.name, "ping");
-	assert_null(p.req.nqn);
-	assert_null(p.req.file);
-
-	parse(&p, " \tpower-cut\t ");
-	assert_int_equal(p.rc, 0);
-	assert_int_equal(p.req.op, CONTROL_POWER_CUT);
-	assert_string_equal(p.req.name, "power-cut");
-
+	accepted("ping", CONTROL_PING, "ping", NULL, NULL, false);
+	accepted(" \tpower-cut\t ", CONTROL_POWER_CUT, "power-cut", NULL, NULL, false);
 	refused("ping now", "ping: wrong number of arguments");
 	refused("power-cut 1", "power-cut: wrong number of arguments");
 }
 
 static void test_add_subsys(void **state)
 {
-	struct parsed p;
+	const enum control_op add = CONTROL_ADD_SUBSYS;
 
-	parse(&p, "add-subsys /etc/znstgt/lab.ini");
-	assert_int_equal(p.rc, 0);
-	assert_int_equal(p.req.op, CONTROL_ADD_SUBSYS);
-	assert_string_equal(p.req.file, "/etc/znstgt/lab.ini");
-	assert_null(p.req.nqn);
-	assert_false(p.req.format);
-
+	accepted("add-subsys /etc/znstgt/lab.ini", add, "add-subsys", "/etc/znstgt/lab.ini", NULL,
+		 false);
 	/* Options in any order, around the file, separated by any blanks. */
-	parse(&p, "add-subsys\t/s.ini  --nqn blktests-subsystem-1\t--format");
-	assert_int_equal(p.rc, 0);
-	assert_string_equal(p.req.file, "/s.ini");
-	assert_string_equal(p.req.nqn, "blktests-subsystem-1");
-	assert_true(p.req.format);
-
-	parse(&p, "add-subsys --format --nqn x /s.ini");
-	assert_int_equal(p.rc, 0);
-	assert_string_equal(p.req.nqn, "x");
-	assert_true(p.req.format);
+	accepted("add-subsys\t/s.ini  --nqn blktests-subsystem-1\t--format", add, "add-subsys",
+		 "/s.ini", "blktests-subsystem-1", true);
+	accepted("add-subsys --format --nqn x /s.ini", add, "add-subsys", "/s.ini", "x", true);
 }
 
 static void test_add_subsys_refused(void **state)
@@ -109,14 +106,8 @@ static void test_add_subsys_refused(void **state)
 
 static void test_remove_subsys(void **state)
 {
-	struct parsed p;
-
-	parse(&p, "remove-subsys nqn.2026-11.io.znstgt:zoned0");
-	assert_int_equal(p.rc, 0);
-	assert_int_equal(p.req.op, CONTROL_REMOVE_SUBSYS);
-	assert_string_equal(p.req.nqn, "nqn.2026-11.io.znstgt:zoned0");
-	assert_null(p.req.file);
-
+	accepted("remove-subsys nqn.2026-11.io.znstgt:zoned0", CONTROL_REMOVE_SUBSYS,
+		 "remove-subsys", NULL, "nqn.2026-11.io.znstgt:zoned0", false);
 	refused("remove-subsys", "remove-subsys: wrong number of arguments");
 	refused("remove-subsys a b", "remove-subsys: wrong number of arguments");
 }
