@@ -187,10 +187,11 @@ void auth_session_send(struct auth_session *s, const void *buf, size_t len)
 {
 	struct auth_msg m;
 	int rc = auth_msg_decode(buf, len, &m);
-	bool negotiate = m.type == AUTH_TYPE_COMMON && m.id == AUTH_ID_NEGOTIATE;
+	bool negotiate = len >= sizeof(struct auth_hdr) && m.type == AUTH_TYPE_COMMON &&
+			 m.id == AUTH_ID_NEGOTIATE;
 
 	if (rc) {
-		if (negotiate)
+		if (negotiate)   /* a broken Negotiate starts (and fails) its transaction */
 			s->tid = m.tid;
 		return fail(s, (uint8_t)rc);
 	}
