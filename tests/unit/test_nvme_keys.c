@@ -102,6 +102,15 @@ static void test_round_trips(void **state)
 	assert_int_equal(nvme_secret_format(NVME_SECRET_DHCHAP, 1, key, 32, text, 20), -1);
 }
 
+/* Put crc after len key bytes, little-endian, as both formats store it. */
+static void put_crc(uint8_t *raw, size_t len, uint32_t crc)
+{
+	raw[len] = (uint8_t)crc;
+	raw[len + 1] = (uint8_t)(crc >> 8);
+	raw[len + 2] = (uint8_t)(crc >> 16);
+	raw[len + 3] = (uint8_t)(crc >> 24);
+}
+
 /* Text with the given body bytes (key || crc as given), for broken CRCs/lengths. */
 static void text_of(const char *prefix, const uint8_t *raw, size_t len, char *out, size_t cap)
 {
@@ -156,8 +165,7 @@ static void test_bad_texts(void **state)
 	expect_bad(NVME_SECRET_DHCHAP, "DHHC-1:04:VRLbtnN9AQb2WXW3c9+wEf/DRLz0QuLdbYvEhwtdWwNf9LrZ:", "hash 04");
 
 	/* A right-length key whose CRC is off by one bit. */
-	crc = nvme_key_crc32(raw, 32) ^ 1;
-	memcpy(raw + 32, (uint8_t[]){ crc, crc >> 8, crc >> 16, crc >> 24 }, 4);
+	put_crc(raw, 32, nvme_key_crc32(raw, 32) ^ 1);
 	text_of("DHHC-1:01:", raw, 36, text, sizeof(text));
 	expect_bad(NVME_SECRET_DHCHAP, text, "CRC bit");
 	/* The CRC stored big-endian instead of little-endian. */
@@ -166,16 +174,13 @@ static void test_bad_texts(void **state)
 	text_of("DHHC-1:01:", raw, 36, text, sizeof(text));
 	expect_bad(NVME_SECRET_DHCHAP, text, "CRC byte order");
 	/* Valid CRC, invalid lengths: 40 and 16 bytes, and a TLS PSK of 64. */
-	crc = nvme_key_crc32(raw, 40);
-	memcpy(raw + 40, (uint8_t[]){ crc, crc >> 8, crc >> 16, crc >> 24 }, 4);
+	put_crc(raw, 40, nvme_key_crc32(raw, 40));
 	text_of("DHHC-1:00:", raw, 44, text, sizeof(text));
 	expect_bad(NVME_SECRET_DHCHAP, text, "40-byte secret");
-	crc = nvme_key_crc32(raw, 16);
-	memcpy(raw + 16, (uint8_t[]){ crc, crc >> 8, crc >> 16, crc >> 24 }, 4);
+	put_crc(raw, 16, nvme_key_crc32(raw, 16));
 	text_of("NVMeTLSkey-1:00:", raw, 20, text, sizeof(text));
 	expect_bad(NVME_SECRET_TLS_PSK, text, "16-byte PSK");
-	crc = nvme_key_crc32(raw, 64);
-	memcpy(raw + 64, (uint8_t[]){ crc, crc >> 8, crc >> 16, crc >> 24 }, 4);
+	put_crc(raw, 64, nvme_key_crc32(raw, 64));
 	text_of("NVMeTLSkey-1:00:", raw, 68, text, sizeof(text));
 	expect_bad(NVME_SECRET_TLS_PSK, text, "64-byte PSK");
 	/* ... while the same 64 bytes make a fine DH-HMAC-CHAP secret. */
