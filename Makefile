@@ -121,7 +121,7 @@ bench: all
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
 FUZZ_FLAGS   ?=
-FUZZ_TARGETS := pdu config control
+FUZZ_TARGETS := pdu config control auth
 FUZZ_CFLAGS  := -g -O1 -std=gnu11 -D_GNU_SOURCE -Iinclude -Wall -Wextra -Werror \
                 -Wno-unused-parameter -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=all $(EV_CFLAGS)
@@ -138,6 +138,11 @@ FUZZ_MAXLEN_config := 4096
 # control: the control socket's request parser.
 FUZZ_SRC_control    := server/control_req.c
 FUZZ_MAXLEN_control := 8192
+# auth: in-band authentication messages and the controller's state machine.
+FUZZ_SRC_auth    := server/auth.c common/auth_msg.c common/dhchap.c common/nvme_hmac.c \
+                    common/nvme_keys.c common/errmsg.c
+FUZZ_LIBS_auth   := -lcrypto
+FUZZ_MAXLEN_auth := 4096
 
 .SECONDEXPANSION:
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*) $(wildcard include/*.h common/*.h server/*.h) \
@@ -149,8 +154,9 @@ fuzz: $(FUZZ_TARGETS:%=fuzz-%)
 fuzz-%: build-fuzz/fuzz_%
 	@mkdir -p build-fuzz/corpus/$*
 	$< -max_total_time=$(FUZZ_SECONDS) -max_len=$(FUZZ_MAXLEN_$*) -timeout=10 \
-		-print_final_stats=1 -dict=tests/fuzz/$*.dict -artifact_prefix=build-fuzz/$*- \
-		$(FUZZ_FLAGS) build-fuzz/corpus/$* tests/fuzz/corpus/$*
+		-print_final_stats=1 -artifact_prefix=build-fuzz/$*- \
+		$(if $(wildcard tests/fuzz/$*.dict),-dict=tests/fuzz/$*.dict) $(FUZZ_FLAGS) \
+		build-fuzz/corpus/$* $(wildcard tests/fuzz/corpus/$*)
 
 clean:
 	rm -rf build build-*
