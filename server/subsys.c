@@ -8,6 +8,7 @@
 #include "subsys.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -277,12 +278,21 @@ static int open_namespaces(struct subsys *s, const struct subsys_config *sc, boo
  * format would erase the other's data). Subsystems still closing after a
  * removal are not on the list: wait for them first (subsys_wait_detached).
  */
+static bool same_dir(const char *a, const char *b)
+{
+	char ka[PATH_MAX], kb[PATH_MAX];
+
+	if (config_path_key(a, ka, sizeof(ka)) || config_path_key(b, kb, sizeof(kb)))
+		return strcmp(a, b) == 0;
+	return strcmp(ka, kb) == 0;
+}
+
 static bool path_in_use(const struct subsys_config *sc, char *err, size_t errlen)
 {
 	for (const struct subsys *o = reg_head; o; o = o->next)
 		for (int j = 0; j < o->nr_ns; j++)
 			for (int i = 0; i < sc->nr_ns; i++)
-				if (strcmp(sc->ns[i].path, o->ns_cfg[j].path) == 0) {
+				if (same_dir(sc->ns[i].path, o->ns_cfg[j].path)) {
 					snprintf(err, errlen, "%s: namespace %u: %s is the directory of "
 						 "namespace %u of %s", sc->file, sc->ns[i].nsid,
 						 sc->ns[i].path, o->ns_cfg[j].nsid, o->nqn);
