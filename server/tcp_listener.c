@@ -39,7 +39,10 @@
 #include "tcp_conn.h"
 #include "worker.h"
 
-#define LISTEN_BACKLOG 128
+/* Room for a burst of connections (hosts reconnecting after a restart, one
+ * connection per queue) while the listener thread waits for a CPU: past
+ * the backlog the kernel drops SYNs and the host retries a second later. */
+#define LISTEN_BACKLOG 1024
 #define ACCEPTS_PER_EVENT 64
 
 struct listener {
@@ -217,15 +220,6 @@ static void conn_arrived(struct worker_msg *msg)
 		return;
 	}
 	tcp_conn_on_connected(a->conn, conn_connected);
-	pthread_mutex_lock(&L.lock);
-	a->pending = true;
-	a->pprev = L.pend_tail;
-	if (L.pend_tail)
-		L.pend_tail->pnext = a;
-	else
-		L.pend_head = a;
-	L.pend_tail = a;
-	pthread_mutex_unlock(&L.lock);
 }
 
 static void close_all(struct worker_msg *msg)
@@ -247,9 +241,14 @@ static void retry_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		ev_io_start(loop, &L.l[i].io);
 }
 
-/* A new connection may come in (counted as open, and live, if so): below
- * the limit, or once the oldest unconnected one is on its way out. */
-static bool admit(void)
+/*
+ * May a new connection come in: below the limit, or once the oldest
+ * unconnected one is on its way out? If so a is counted as open (and live)
+ * and joins the unconnected ones, here rather than on its worker so that the
+ * next accept already sees it. (Its evict_msg, if any, runs after
+ * conn_arrived: a worker runs its messages in order.)
+ */
+static bool admit(struct accepted *a)
 {
 	bool ok;
 
@@ -258,6 +257,13 @@ static bool admit(void)
 	if (ok) {
 		L.conns_open++;
 		L.live++;
+		a->pending = true;
+		a->pprev = L.pend_tail;
+		if (L.pend_tail)
+			L.pend_tail->pnext = a;
+		else
+			L.pend_head = a;
+		L.pend_tail = a;
 	}
 	pthread_mutex_unlock(&L.lock);
 	return ok;
@@ -310,19 +316,20 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 			close(fd);
 			continue;
 		}
-		if (!admit()) {
-			refuse(fd, l);
-			free(a);
-			continue;
-		}
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
 		if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
 			numeric_addr((struct sockaddr *)&ss, a->local_addr, sizeof(a->local_addr));
 		a->fd = fd;
 		a->port = &l->port;
-		a->widx = (int)(L.rr++ % (unsigned)L.nr_workers);
+		a->widx = (int)(L.rr % (unsigned)L.nr_workers);
 		a->msg.fn = conn_arrived;
+		if (!admit(a)) {
+			refuse(fd, l);
+			free(a);
+			continue;
+		}
+		L.rr++;
 		worker_post(worker_get(a->widx), &a->msg);
 	}
 }
