@@ -90,6 +90,8 @@ static struct {
 	struct accepted *pend_head, *pend_tail; /* not connected, oldest first */
 	time_t refused_at;           /* listener thread: log refusals once a second */
 	unsigned refused;
+	time_t evicted_at;           /* the same for evictions (lock) */
+	unsigned evicted;
 } L = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
 static void numeric_addr(const struct sockaddr *sa, char *out, size_t outlen)
@@ -181,6 +183,26 @@ static void conn_connected(void *arg)
 	pthread_mutex_unlock(&L.lock);
 }
 
+/* One log line a second at most, however fast idle sockets come. */
+static void log_evicted(const char *peer)
+{
+	time_t now = time(NULL);
+	unsigned n;
+
+	pthread_mutex_lock(&L.lock);
+	n = ++L.evicted;
+	if (now != L.evicted_at) {
+		L.evicted_at = now;
+		L.evicted = 0;
+	} else {
+		n = 0;
+	}
+	pthread_mutex_unlock(&L.lock);
+	if (n)
+		log_warn("tcp: %u connection(s) without Fabrics Connect closed to make room for new "
+			 "ones, the last from %s: max_connections (%u) reached", n, peer, L.max_conns);
+}
+
 static void evict_run(struct worker_msg *msg)
 {
 	struct accepted *a = (struct accepted *)(void *)((char *)msg -
@@ -199,8 +221,7 @@ static void evict_run(struct worker_msg *msg)
 		free(a);
 		live_put();
 	} else if (!connected) {
-		log_warn("tcp %s: closed to make room for a new connection: no Fabrics Connect "
-			 "yet and max_connections (%u) reached", a->conn->peer, L.max_conns);
+		log_evicted(a->conn->peer);
 		tcp_conn_close(a->conn);
 	}
 }

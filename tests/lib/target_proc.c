@@ -64,6 +64,21 @@ int target_free_port(char *out, size_t len)
 	return rc;
 }
 
+bool target_log_contains(const struct target_proc *t, const char *s)
+{
+	FILE *f = fopen(t->log, "r");
+	char *text = NULL;
+	size_t cap = 0;
+	bool found;
+
+	if (!f)
+		return false;
+	found = getdelim(&text, &cap, '\0', f) > 0 && strstr(text, s);
+	fclose(f);
+	free(text);
+	return found;
+}
+
 void target_show_log(const struct target_proc *t, int lines)
 {
 	char cmd[PATH_MAX + 32];

@@ -34,6 +34,8 @@ int target_stop(struct target_proc *t, char *why, size_t whylen);
 void target_kill(struct target_proc *t);
 /* Ask for a power cut (doc/power-cut.md); 0 and its answer in why, or -1. */
 int target_power_cut(struct target_proc *t, char *why, size_t whylen);
+/* Whether its log holds s. */
+bool target_log_contains(const struct target_proc *t, const char *s);
 /* The last lines of its log, to stderr. */
 void target_show_log(const struct target_proc *t, int lines);
 

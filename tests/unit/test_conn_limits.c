@@ -118,6 +118,14 @@ static int io_connect(struct nvmf_client *c, const struct nvmf_client *admin, ui
 	return nvmf_connect(c, qid, 32, 0, host, NQN, admin->cntlid, 0, NULL);
 }
 
+static void assert_logged(const char *s)
+{
+	if (!target_log_contains(&T, s)) {
+		target_show_log(&T, 15);
+		fail_msg("not in the log: \"%s\"", s);
+	}
+}
+
 static int setup(void **state)
 {
 	char path[PATH_MAX], why[256];
@@ -226,6 +234,13 @@ static void test_idle_connections(void **state)
 	/* The host's queues still work. */
 	assert_int_equal(nvmf_read(&a_io[1], 1, 8, 1, in, sizeof(in), NULL), 0);
 	assert_memory_equal(in, out, sizeof(out));
+	assert_logged("connection(s) without Fabrics Connect closed to make room for new ones, "
+		      "the last from 127.0.0.1:");
+	assert_logged("max_connections (2000) reached");
+	assert_logged("connect from " HOST_A " refused: 3 queues of that host connected, "
+		      "max_connections_per_host reached");
+	assert_logged("connect from " HOST_C " to " NQN " refused: 2 controllers, "
+		      "max_controllers reached");
 
 	nvmf_close(&c);
 	nvmf_close(&b);
@@ -247,6 +262,8 @@ static void test_all_connected_refuses(void **state)
 	 * at accept, before its ICReq is answered. */
 	assert_int_equal(nvmf_tcp_connect(&extra, "127.0.0.1", port, false, false), -1);
 	nvmf_close(&extra);
+	assert_logged("1 connection(s) on 127.0.0.1:");
+	assert_logged("refused: max_connections (2) connected queues open");
 	assert_int_equal(nvmf_identify(&a, NVME_IDENTIFY_CNS_CTRL, 0, 0, (uint8_t[4096]){ 0 },
 				       NULL), 0);
 	nvmf_close(&io);
