@@ -264,10 +264,11 @@ static void retry_cb(struct ev_loop *loop, ev_timer *t, int revents)
 
 /*
  * May a new connection come in: below the limit, or once the oldest
- * unconnected one is on its way out? If so a is counted as open (and live)
- * and joins the unconnected ones, here rather than on its worker so that the
- * next accept already sees it. (Its evict_msg, if any, runs after
- * conn_arrived: a worker runs its messages in order.)
+ * unconnected one is on its way out? If so a is counted as open (and live),
+ * joins the unconnected ones (here rather than on its worker, so that the
+ * next accept already sees it) and goes to its worker. Posting under the
+ * lock keeps conn_arrived ahead of any evict_msg for a: a worker runs its
+ * messages in order.
  */
 static bool admit(struct accepted *a)
 {
@@ -285,6 +286,7 @@ static bool admit(struct accepted *a)
 		else
 			L.pend_head = a;
 		L.pend_tail = a;
+		worker_post(worker_get(a->widx), &a->msg);
 	}
 	pthread_mutex_unlock(&L.lock);
 	return ok;
@@ -351,7 +353,6 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 			continue;
 		}
 		L.rr++;
-		worker_post(worker_get(a->widx), &a->msg);
 	}
 }
 

@@ -149,6 +149,21 @@ int target_stop(struct target_proc *t, char *why, size_t whylen)
 	return 0;
 }
 
+int target_finish(struct target_proc *t, const char *dir, char *why, size_t whylen)
+{
+	char cmd[PATH_MAX + 16];
+	int rc = 0;
+
+	if (t->pid && (rc = target_stop(t, why, whylen)) != 0)
+		target_show_log(t, 15);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0 && rc == 0) {
+		snprintf(why, whylen, "cannot remove %s", dir);
+		rc = -1;
+	}
+	return rc;
+}
+
 void target_kill(struct target_proc *t)
 {
 	if (t->pid > 0) {

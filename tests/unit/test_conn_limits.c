@@ -157,17 +157,12 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[128], why[256];
-	int stopped = 0;
+	char why[256];
 
 	for (int i = 0; i < IDLE; i++)
 		if (idle[i] >= 0)
 			close(idle[i]);
-	if (T.pid && (stopped = target_stop(&T, why, sizeof(why))) != 0)
-		target_show_log(&T, 15);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	assert_int_equal(system(cmd), 0);
-	if (stopped)
+	if (target_finish(&T, dir, why, sizeof(why)) != 0)
 		fail_msg("%s", why);
 	return 0;
 }

@@ -150,11 +150,10 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[128];
+	char why[256];
 
-	target_kill(&T);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	assert_int_equal(system(cmd), 0);
+	if (target_finish(&T, dir, why, sizeof(why)) != 0)
+		fail_msg("%s", why);
 	return 0;
 }
 
