@@ -7,7 +7,9 @@
  *     files are left as they were;
  *   - when no configured namespace can be served the daemon exits with 1;
  *   - a failed start leaves no namespace files behind: a listen address in
- *     use, a namespace size the file system refuses.
+ *     use, a namespace size the file system refuses;
+ *   - a new namespace whose first open fails after those checks passed (its
+ *     UUID clashes) is removed again.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -263,12 +265,49 @@ static void test_size_refused(void **state)
 	assert_false(exists("fresh"));
 }
 
+/*
+ * A first open that fails after the checks passed takes back what it created.
+ * Here: namespace 1 of a second subsystem, new, is given the UUID that
+ * namespace 1 of the first one keeps in its ns.id (as a copied
+ * configuration would): it is created, found to clash, and removed again.
+ */
+static void test_failed_first_open_undone(void **state)
+{
+	char path[PATH_MAX], text[512];
+	uint8_t id[40], *u = id + 16; /* ns.id: magic, version, reserved, UUID */
+	FILE *f;
+
+	configure("data", GOOD_NS);
+	start_ok(true);
+	stop_ok();
+	path_in(path, sizeof(path), "data/s/ns1/ns.id");
+	f = fopen(path, "rb");
+	assert_non_null(f);
+	assert_int_equal(fread(id, 1, sizeof(id), f), sizeof(id));
+	fclose(f);
+	snprintf(text, sizeof(text),
+		 "[subsystem]\nnqn = nqn.2026-11.io.znstgt:second\n[namespace 1]\nsize = 4M\n"
+		 "zone_size = 1M\nuuid = %02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+		 "%02x%02x%02x%02x%02x%02x\n", u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8],
+		 u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+	write_file("conf/t.ini", text);
+	start_ok(false);
+	assert_logged("conf/t.ini: [namespace 1] of nqn.2026-11.io.znstgt:second not served: ",
+		      "has the same UUID as namespace 1 of " NQN,
+		      "subsystem nqn.2026-11.io.znstgt:second: served without namespaces", NULL);
+	host_checks_ns1_only();
+	stop_ok();
+	assert_false(exists("data/t"));
+	assert_true(exists("data/s/ns1/zones.img"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_broken_namespace_left_out, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_listen_address_in_use, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_size_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_first_open_undone, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
