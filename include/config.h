@@ -18,7 +18,7 @@
 #define CFG_MAX_ZONE_LIST 256
 #define CFG_DEFAULT_MAX_CONNECTIONS 4096u
 #define CFG_DEFAULT_MAX_HOST_CONNECTIONS 1024u
-#define CFG_DEFAULT_MAX_CONTROLLERS 256u
+#define CFG_DEFAULT_MAX_CONTROLLERS 1024u
 
 struct listener_config {
 	char addr[64];           /* numeric IPv4 or IPv6 address (no brackets) */
@@ -79,7 +79,7 @@ struct target_config {
 	char control_socket[108];    /* optional UNIX socket for the control tool */
 	uint32_t max_connections;    /* TCP connections (queues) at once, default 4096 */
 	uint32_t max_host_connections; /* queues bound to one host NQN, default 1024 */
-	uint32_t max_controllers;    /* controllers per subsystem, default 256 */
+	uint32_t max_controllers;    /* controllers per subsystem, default 1024 */
 	struct subsys_config *subsys;
 	int nr_subsys;
 };

@@ -119,7 +119,7 @@ static void check_defaults(const struct target_config *cfg, const struct tdir *d
 	assert_string_equal(cfg->control_socket, "");
 	assert_int_equal(cfg->max_connections, 4096);
 	assert_int_equal(cfg->max_host_connections, 1024);
-	assert_int_equal(cfg->max_controllers, 256);
+	assert_int_equal(cfg->max_controllers, 1024);
 	assert_int_equal(cfg->nr_subsys, 1);
 	const struct subsys_config *sc = &cfg->subsys[0];
 	in_dir(p, sizeof(p), d, "conf/s.ini");
