@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fault_io.h"
 #include "iov.h"
 
 int blockstore_open(struct blockstore *bs, const char *path, uint32_t lba_shift, uint64_t nlbas,
@@ -23,7 +24,7 @@ int blockstore_open(struct blockstore *bs, const char *path, uint32_t lba_shift,
 	 * namespace keeps its tail untouched. */
 	struct stat st;
 	off_t want = (off_t)(nlbas << lba_shift);
-	if (fstat(bs->fd, &st) || (st.st_size < want && ftruncate(bs->fd, want))) {
+	if (fstat(bs->fd, &st) || (st.st_size < want && fio_ftruncate(FIO_DATA, bs->fd, want))) {
 		int e = -errno;
 		close(bs->fd);
 		bs->fd = -1;
@@ -51,7 +52,8 @@ static int xfer(struct blockstore *bs, int write, uint64_t lba, uint32_t nlb,
 	off_t off = (off_t)(lba << bs->lba_shift);
 	struct iovec *v = iov;
 	while (left) {
-		ssize_t n = write ? pwritev(bs->fd, v, iovcnt, off) : preadv(bs->fd, v, iovcnt, off);
+		ssize_t n = write ? fio_pwritev(FIO_DATA, bs->fd, v, iovcnt, off)
+				  : fio_preadv(FIO_DATA, bs->fd, v, iovcnt, off);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -91,7 +93,8 @@ int blockstore_write(struct blockstore *bs, uint64_t lba, uint32_t nlb, const st
 int blockstore_read_cached(struct blockstore *bs, uint64_t lba, uint32_t nlb,
 			   const struct iovec *iov, int iovcnt)
 {
-	if (__atomic_load_n(&bs->no_cached_reads, __ATOMIC_RELAXED))
+	/* Armed faults apply to reads that reach the file. */
+	if (__atomic_load_n(&bs->no_cached_reads, __ATOMIC_RELAXED) || fault_io_on())
 		return -EAGAIN;
 	ssize_t want = (ssize_t)((size_t)nlb << bs->lba_shift);
 	ssize_t n = preadv2(bs->fd, iov, iovcnt, (off_t)(lba << bs->lba_shift), RWF_NOWAIT);
@@ -107,7 +110,7 @@ int blockstore_read_cached(struct blockstore *bs, uint64_t lba, uint32_t nlb,
 int blockstore_zero(struct blockstore *bs, uint64_t lba, uint64_t nlb)
 {
 	off_t off = (off_t)(lba << bs->lba_shift), len = (off_t)(nlb << bs->lba_shift);
-	if (!fallocate(bs->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len))
+	if (!fio_fallocate(FIO_DATA, bs->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len))
 		return 0;
 	if (errno != EOPNOTSUPP)
 		return -errno;
@@ -115,7 +118,7 @@ int blockstore_zero(struct blockstore *bs, uint64_t lba, uint64_t nlb)
 	static const char zeros[65536];
 	while (len) {
 		size_t n = len < (off_t)sizeof(zeros) ? (size_t)len : sizeof(zeros);
-		ssize_t w = pwrite(bs->fd, zeros, n, off);
+		ssize_t w = fio_pwrite(FIO_DATA, bs->fd, zeros, n, off);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
@@ -128,5 +131,5 @@ int blockstore_zero(struct blockstore *bs, uint64_t lba, uint64_t nlb)
 
 int blockstore_sync(struct blockstore *bs)
 {
-	return fdatasync(bs->fd) ? -errno : 0;
+	return fio_fdatasync(FIO_DATA, bs->fd) ? -errno : 0;
 }

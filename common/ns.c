@@ -35,6 +35,7 @@
 #include "config.h"
 #include "crc32c.h"
 #include "errmsg.h"
+#include "fault_io.h"
 #include "log.h"
 #include "nvme_wire.h"
 #include "zmeta.h"
@@ -120,7 +121,8 @@ static int write_id(const char *path, const uint8_t uuid[16])
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -errno;
-	int rc = write(fd, &f, sizeof(f)) == (ssize_t)sizeof(f) && !fsync(fd) ? 0 : -EIO;
+	int rc = fio_pwrite(FIO_META, fd, &f, sizeof(f), 0) == (ssize_t)sizeof(f) &&
+		 !fio_fsync(FIO_META, fd) ? 0 : -EIO;
 	close(fd);
 	if (!rc && rename(tmp, path))
 		rc = -errno;
