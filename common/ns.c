@@ -76,7 +76,8 @@ struct ns {
 	bool stop, abandoned;
 	uint64_t data_writes;        /* atomic: data writes ended so far */
 	uint64_t data_synced;        /* commit thread: data_writes at the last data sync */
-	int failed;                  /* sticky -errno of a failed sync (atomic) */
+	bool failing;                /* commit thread: the last commit failed (for the log) */
+	bool need_ckpt;              /* commit thread: checkpoint before the next record */
 	uint8_t *zde_buf;            /* commit thread: one zone's extension */
 };
 
@@ -196,9 +197,25 @@ static void waiters_push(struct waiter_list *l, ns_sync_cb cb, void *arg)
 	l->v[l->n++] = (struct sync_waiter){ cb, arg };
 }
 
+/*
+ * -errno of a failed file operation -> the status the host gets. No space
+ * is Capacity Exceeded (NVMe Base 2.0, generic status 81h), as Linux nvmet
+ * maps ENOSPC; anything else is a media error: Write Fault (80h) for what
+ * writes or syncs, Unrecovered Read Error (81h) for a read.
+ */
+static uint16_t io_status(int rc, bool write)
+{
+	if (!rc)
+		return 0;
+	if (write && (rc == -ENOSPC || rc == -EDQUOT))
+		return ST_GENERIC(NVME_SC_CAP_EXCEEDED);
+	return (uint16_t)(NVME_STATUS(NVME_SCT_MEDIA, write ? NVME_SC_WRITE_FAULT : NVME_SC_READ_ERROR) |
+			  NVME_STATUS_DNR);
+}
+
 static uint16_t sync_status(int err)
 {
-	return err ? (uint16_t)(NVME_STATUS(NVME_SCT_MEDIA, NVME_SC_WRITE_FAULT) | NVME_STATUS_DNR) : 0;
+	return io_status(err, true);
 }
 
 /* Steps 1-2 of the group commit (see the top of this file). */
@@ -225,24 +242,60 @@ static int commit_prepare(struct ns *ns, struct commit_item *it)
 	return 0;
 }
 
+/*
+ * A commit failed: nothing of it became durable, so the namespace goes back
+ * to its last durable state, as a drive loses its volatile cache at a power
+ * cut. Every zone takes its durable state again (writes in flight are
+ * dropped and fail), so no later commit can record a write pointer over
+ * data whose sync failed: after a failed fdatasync the kernel may already
+ * have dropped those pages, and it reports that only once. The next record
+ * goes into a fresh journal generation (whatever part of this batch reached
+ * the journal is never replayed). Writes are accepted again at once; the
+ * next commit tries anew, so a file system that has space again serves on.
+ */
+static void commit_failed(struct ns *ns, struct commit_item *it, int rc)
+{
+	if (!ns->failing)
+		log_error("namespace %u: group commit failed: %s; changes since the last "
+			  "durable state are dropped and reported as failed", ns->info.nsid,
+			  strerror(-rc));
+	ns->failing = true;
+	if (!ns->info.zoned)
+		return;
+	zmeta_discard(&ns->meta, &it->batch);
+	ns->need_ckpt = true;
+	for (uint32_t i = 0; i < ns->info.nr_zones; i++) {
+		struct zone_snap s;
+		zmeta_durable(&ns->meta, i, &s, ns->zde_buf);
+		zns_rollback(&ns->z, i, s.state, s.za, s.wp, ns->zde_buf);
+	}
+}
+
 /* Steps 3-5. */
 static void commit_journal(struct ns *ns, struct commit_item *it)
 {
 	int rc = it->rc;
-	if (!rc)
-		rc = __atomic_load_n(&ns->failed, __ATOMIC_ACQUIRE);
-	if (!rc && ns->info.zoned) {
-		rc = zmeta_commit(&ns->meta, &it->batch);
-		if (!rc && zmeta_needs_checkpoint(&ns->meta))
+	if (!rc && ns->info.zoned && it->batch.records) {
+		if (ns->need_ckpt) {
 			rc = zmeta_checkpoint(&ns->meta);
+			ns->need_ckpt = rc != 0;
+		}
+		if (!rc)
+			rc = zmeta_commit(&ns->meta, &it->batch);
+		/* The records are durable whatever the checkpoint does; a
+		 * failed one is retried before the next record. */
+		if (!rc && zmeta_needs_checkpoint(&ns->meta) && zmeta_checkpoint(&ns->meta))
+			ns->need_ckpt = true;
 	}
-	if (rc && !__atomic_exchange_n(&ns->failed, rc, __ATOMIC_ACQ_REL))
-		/* Like a drive that cannot persist: fail this and every
-		 * later write rather than pretend. */
-		log_error("namespace %u: commit failed: %s; namespace is now failed",
-			  ns->info.nsid, strerror(-rc));
+	if (rc) {
+		commit_failed(ns, it, rc);
+	} else if (ns->failing) {
+		log_info("namespace %u: group commit works again", ns->info.nsid);
+		ns->failing = false;
+	}
 	it->batch.len = 0;
 	it->batch.records = 0;
+	it->rc = rc;
 	for (size_t i = 0; i < it->waiters.n; i++)
 		it->waiters.v[i].cb(it->waiters.v[i].arg, sync_status(rc));
 	it->waiters.n = 0;
@@ -253,7 +306,7 @@ static int commit_now(struct ns *ns)
 {
 	ns->item.rc = commit_prepare(ns, &ns->item);
 	commit_journal(ns, &ns->item);
-	return __atomic_load_n(&ns->failed, __ATOMIC_ACQUIRE);
+	return ns->item.rc;
 }
 
 static void *commit_main(void *arg)
@@ -271,9 +324,7 @@ static void *commit_main(void *arg)
 		ns->queued = t;
 		pthread_mutex_unlock(&ns->commit_lock);
 
-		it->rc = __atomic_load_n(&ns->failed, __ATOMIC_ACQUIRE);
-		if (!it->rc)
-			it->rc = commit_prepare(ns, it);
+		it->rc = commit_prepare(ns, it);
 		commit_journal(ns, it);
 
 		pthread_mutex_lock(&ns->commit_lock);
@@ -579,14 +630,12 @@ static void ns_free(struct ns *ns)
 void ns_close(struct ns *ns)
 {
 	stop_commit_thread(ns, false);
-	if (!ns->failed) {
-		int rc = commit_now(ns);
-		if (!rc && ns->info.zoned)
-			rc = zmeta_checkpoint(&ns->meta);
-		if (rc)
-			log_error("namespace %u: final checkpoint failed: %s", ns->info.nsid,
-				  strerror(-rc));
-	}
+	int rc = commit_now(ns);
+	if (!rc && ns->info.zoned)
+		rc = zmeta_checkpoint(&ns->meta);
+	if (rc)
+		log_error("namespace %u: final checkpoint failed: %s", ns->info.nsid,
+			  strerror(-rc));
 	ns_free(ns);
 }
 
@@ -608,14 +657,6 @@ static uint16_t range_check(const struct ns *ns, uint64_t slba, uint64_t nlb)
 	if (!nlb || slba >= ns->info.nlbas || nlb > ns->info.nlbas - slba)
 		return ST_GENERIC(NVME_SC_LBA_RANGE);
 	return 0;
-}
-
-static uint16_t io_status(int rc, bool write)
-{
-	if (!rc)
-		return 0;
-	return (uint16_t)(NVME_STATUS(NVME_SCT_MEDIA, write ? NVME_SC_WRITE_FAULT : NVME_SC_READ_ERROR) |
-			  NVME_STATUS_DNR);
 }
 
 uint16_t ns_read_check(struct ns *ns, uint64_t slba, uint32_t nlb)
@@ -642,8 +683,6 @@ bool ns_read_cached(struct ns *ns, uint64_t slba, uint32_t nlb, const struct iov
 uint16_t ns_write_begin(struct ns *ns, struct ns_write *w, enum ns_write_kind kind,
 			uint64_t slba, uint32_t nlb)
 {
-	if (__atomic_load_n(&ns->failed, __ATOMIC_ACQUIRE))
-		return io_status(-EIO, true);
 	if (ns->info.zoned)
 		return zns_write_begin(&ns->z, w, kind, slba, nlb);
 	if (kind == NS_ZONE_APPEND)
@@ -660,16 +699,24 @@ uint16_t ns_write_data(struct ns *ns, struct ns_write *w, const struct iovec *io
 		zns_wait_scrub(&ns->z, w); /* a Reset may be freeing the zone's blocks */
 	int rc = w->kind == NS_WRITE_ZEROES ? blockstore_zero(&ns->bs, w->slba, w->nlb)
 					    : blockstore_write(&ns->bs, w->slba, w->nlb, iov, iovcnt);
+	/* Part of the data may have landed (a short or torn write). The range
+	 * is still w's alone: make it read as zeros, which also gives back the
+	 * space a full file system needs, in case later writes keep the range
+	 * consumed (zns_write_end). Never on a conventional namespace, whose
+	 * blocks held data before. */
+	if (rc && ns->info.zoned)
+		w->zeroed = !blockstore_zero(&ns->bs, w->slba, w->nlb);
 	return io_status(rc, true);
 }
 
-void ns_write_end(struct ns *ns, struct ns_write *w, uint16_t status)
+uint16_t ns_write_end(struct ns *ns, struct ns_write *w, uint16_t status)
 {
 	/* Count the write before publishing its write pointer (commit_prepare
 	 * reads the counter after its snapshot). */
 	__atomic_add_fetch(&ns->data_writes, 1, __ATOMIC_RELEASE);
-	if (ns->info.zoned)
-		zns_write_end(&ns->z, w, status == 0);
+	if (ns->info.zoned && !zns_write_end(&ns->z, w, status == 0) && !status)
+		status = io_status(-EIO, true); /* a failed commit dropped it meanwhile */
+	return status;
 }
 
 uint16_t ns_deallocate(struct ns *ns, uint64_t slba, uint64_t nlb)
@@ -704,8 +751,6 @@ uint16_t ns_zone_mgmt_send(struct ns *ns, uint64_t slba, uint8_t zsa, bool selec
 {
 	if (!ns->info.zoned)
 		return not_zoned();
-	if (__atomic_load_n(&ns->failed, __ATOMIC_ACQUIRE))
-		return io_status(-EIO, true);
 	uint16_t st = zns_mgmt_send(&ns->z, slba, zsa, select_all, zde);
 	if (st || zsa != NVME_ZNS_ZSA_RESET)
 		return st;

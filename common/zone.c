@@ -77,6 +77,8 @@ void zns_destroy(struct zns *z)
 
 /* ---- bookkeeping shared by every transition ---- */
 
+static void note_changed(struct zns *z, uint32_t i);
+
 static void mark_dirty(struct zns *z, uint32_t i)
 {
 	pthread_mutex_lock(&z->dirty_lock);
@@ -294,6 +296,7 @@ uint16_t zns_write_begin(struct zns *z, struct ns_write *w, enum ns_write_kind k
 	uint64_t n = zns_nlbas(z);
 	w->kind = (uint8_t)kind;
 	w->nlb = nlb;
+	w->zeroed = false;
 	if (!nlb || slba >= n || nlb > n - slba)
 		return ST_GENERIC(NVME_SC_LBA_RANGE);
 	uint32_t i = zns_zone_of(z, slba);
@@ -315,6 +318,7 @@ uint16_t zns_write_begin(struct zns *z, struct ns_write *w, enum ns_write_kind k
 			return st;
 		}
 		if (zn->wp + nlb < zns_zslba(z, i) + z->g.zone_cap) {
+			w->prior = zn->state;
 			reserve(zn, i, w);
 			pthread_mutex_unlock(&zn->lock);
 			return 0;
@@ -326,6 +330,7 @@ uint16_t zns_write_begin(struct zns *z, struct ns_write *w, enum ns_write_kind k
 	pthread_mutex_lock(&z->state_lock);
 	pthread_mutex_lock(&zn->lock);
 	uint16_t st = write_range_check(z, zn, i, kind, slba, nlb);
+	w->prior = zn->state;
 	if (!st && !is_open(zn->state)) {
 		/* Empty or Closed: implicit open (ZNS 2.1.1.4.1). */
 		st = open_resources(z, i, zn->state);
@@ -342,17 +347,9 @@ uint16_t zns_write_begin(struct zns *z, struct ns_write *w, enum ns_write_kind k
 	return st;
 }
 
-void zns_write_end(struct zns *z, struct ns_write *w, bool ok)
+/* Take w off its zone's in-flight list. Caller holds the zone lock. */
+static void unlink_write(struct zone *zn, struct ns_write *w)
 {
-	(void)ok; /* the range is consumed either way (see zone.h) */
-	struct zone *zn = &z->zones[w->zone];
-	pthread_mutex_lock(&zn->lock);
-	if (w->epoch != zn->epoch) {
-		pthread_mutex_unlock(&zn->lock);
-		return;
-	}
-	/* Unlink: the list holds only writes whose data may still be on its
-	 * way, so the written prefix ends where the oldest of them starts. */
 	if (w->prev)
 		w->prev->next = w->next;
 	else
@@ -361,18 +358,104 @@ void zns_write_end(struct zns *z, struct ns_write *w, bool ok)
 		w->next->prev = w->prev;
 	else
 		zn->inflight_tail = w->prev;
+}
+
+/*
+ * After w left the in-flight list (written: its range now holds data): the
+ * written prefix ends where the oldest write still in flight starts.
+ */
+static void settle(struct zns *z, uint32_t i, const struct ns_write *w, bool written)
+{
+	struct zone *zn = &z->zones[i];
 	uint64_t before = zn->wp_done;
 	zn->wp_done = zn->inflight ? zn->inflight->slba : zn->wp;
-	if (w->slba + w->nlb > zn->wp_ended)
+	if (written && w->slba + w->nlb > zn->wp_ended)
 		zn->wp_ended = w->slba + w->nlb;
 	set_gapped(z, zn, zn->wp_ended > zn->wp_done);
 	if (zn->wp_done != before) {
 		/* Dirty first: a sync released here must find the zone in its
 		 * snapshot (which waits for this lock, so it sees wp_done). */
-		mark_dirty(z, w->zone);
+		mark_dirty(z, i);
 		wake_waiters(zn, false);
 	}
+}
+
+/*
+ * w failed and was the zone's newest reservation: the write pointer goes
+ * back to w's start and the zone to the state w found it in (zone.h).
+ * Caller holds state_lock and the zone lock.
+ */
+static void give_back(struct zns *z, uint32_t i, const struct ns_write *w)
+{
+	struct zone *zn = &z->zones[i];
+	uint64_t zslba = zns_zslba(z, i);
+	zn->wp = w->slba;
+	if (zn->state == S_FULL && !(zn->flags & ZONE_F_FINISHED)) {
+		/* w filled the zone. Full holds no open or active resource:
+		 * reopening takes them again (Full counts like Empty here). */
+		if (!open_resources(z, i, S_EMPTY)) {
+			set_state(z, i, w->prior == S_EOPEN ? S_EOPEN : S_IOPEN);
+		} else {
+			/* No room any more: Zone Finished by Controller. */
+			drop_inflight(z, i);
+			zn->wp = zn->wp_done = zn->wp_ended = zslba + z->g.zone_cap;
+			zn->flags |= ZONE_F_FINISHED;
+			zn->za |= NVME_ZNS_ZA_ZFC;
+			mark_dirty(z, i);
+			return;
+		}
+	}
+	/* Opened by writes that left nothing: Empty again, as Close would. */
+	if (zn->state == S_IOPEN && zn->wp == zslba && !zn->inflight &&
+	    !(zn->za & NVME_ZNS_ZA_ZDEV))
+		set_state(z, i, S_EMPTY);
+}
+
+static void fail_write(struct zns *z, struct ns_write *w)
+{
+	uint32_t i = w->zone;
+	struct zone *zn = &z->zones[i];
+	pthread_mutex_lock(&z->state_lock); /* giving back may change the zone's state */
+	pthread_mutex_lock(&zn->lock);
+	if (w->epoch == zn->epoch) {
+		unlink_write(zn, w);
+		if (w->slba + w->nlb == zn->wp) {
+			give_back(z, i, w);
+			if (w->epoch == zn->epoch)
+				settle(z, i, w, false);
+		} else if (w->zeroed) {
+			settle(z, i, w, true);
+		} else {
+			/* A hole below later writes that cannot even be
+			 * zeroed: the zone's data is no longer sound. */
+			drop_inflight(z, i);
+			set_state(z, i, S_RO);
+			note_changed(z, i);
+		}
+	}
 	pthread_mutex_unlock(&zn->lock);
+	pthread_mutex_unlock(&z->state_lock);
+}
+
+bool zns_write_end(struct zns *z, struct ns_write *w, bool ok)
+{
+	if (!ok) {
+		fail_write(z, w);
+		return false;
+	}
+	struct zone *zn = &z->zones[w->zone];
+	pthread_mutex_lock(&zn->lock);
+	if (w->epoch != zn->epoch) {
+		/* Dropped by Reset/Finish/Offline (the write raced them and
+		 * either order is allowed), or by a rollback (it is lost). */
+		bool kept = (int32_t)(zn->fail_epoch - w->epoch) <= 0;
+		pthread_mutex_unlock(&zn->lock);
+		return kept;
+	}
+	unlink_write(zn, w);
+	settle(z, w->zone, w, true);
+	pthread_mutex_unlock(&zn->lock);
+	return true;
 }
 
 /* ---- Zone Management Send (ZNS 3.4.3) ---- */
@@ -716,11 +799,10 @@ bool zns_snapshot(struct zns *z, uint32_t *cursor, struct zone_snap *out, uint8_
 	return true;
 }
 
-void zns_load(struct zns *z, uint32_t i, uint8_t state, uint8_t za, uint64_t wp)
+/* Caller holds state_lock and the zone lock. */
+static void load_locked(struct zns *z, uint32_t i, uint8_t state, uint8_t za, uint64_t wp)
 {
 	struct zone *zn = &z->zones[i];
-	pthread_mutex_lock(&z->state_lock);
-	pthread_mutex_lock(&zn->lock);
 	drop_inflight(z, i);
 	zn->wp = zn->wp_done = zn->wp_ended = wp;
 	zn->za = za;
@@ -729,6 +811,28 @@ void zns_load(struct zns *z, uint32_t i, uint8_t state, uint8_t za, uint64_t wp)
 		zn->flags &= (uint8_t)~ZONE_F_FINISHED;
 	else if (state == S_FULL)
 		zn->flags |= ZONE_F_FINISHED;
+}
+
+void zns_load(struct zns *z, uint32_t i, uint8_t state, uint8_t za, uint64_t wp)
+{
+	pthread_mutex_lock(&z->state_lock);
+	pthread_mutex_lock(&z->zones[i].lock);
+	load_locked(z, i, state, za, wp);
+	pthread_mutex_unlock(&z->zones[i].lock);
+	pthread_mutex_unlock(&z->state_lock);
+}
+
+void zns_rollback(struct zns *z, uint32_t i, uint8_t state, uint8_t za, uint64_t wp,
+		  const uint8_t *zde)
+{
+	struct zone *zn = &z->zones[i];
+	pthread_mutex_lock(&z->state_lock);
+	pthread_mutex_lock(&zn->lock);
+	load_locked(z, i, state, za, wp);
+	zn->fail_epoch = zn->epoch;
+	if (z->g.zde_size)
+		memcpy(z->zde + (size_t)i * z->g.zde_size, zde, z->g.zde_size);
+	zn->flags &= (uint8_t)~ZONE_F_ZDE_DIRTY;
 	pthread_mutex_unlock(&zn->lock);
 	pthread_mutex_unlock(&z->state_lock);
 }

@@ -78,10 +78,16 @@ bool ns_read_cached(struct ns *ns, uint64_t slba, uint32_t nlb, const struct iov
  *   st = ns_write_begin(ns, w, kind, slba, nlb);   non-blocking; validates,
  *        reserves (Zone Append: picks the LBA, returned in w->slba), opens.
  *   st = ns_write_data(ns, w, iov, iovcnt);         (blocks) pwrite / zeroes
- *   ns_write_end(ns, w, st);                        non-blocking; publishes
+ *   st = ns_write_end(ns, w, st);                   non-blocking; publishes
  *
  * Every successful begin must be followed by exactly one end; after end the
  * engine no longer refers to w. Durability is separate: see ns_sync().
+ *
+ * A write whose data fails (ENOSPC, EIO, ...) leaves the zone as it was: its
+ * range is given back and the write pointer stays where it was. The one
+ * exception is a failure with later writes to the same zone already holding
+ * LBAs above it (concurrent Zone Appends): those keep their places, and the
+ * failed range reads as zeros and counts as written (zone.h).
  */
 enum ns_write_kind { NS_WRITE, NS_WRITE_ZEROES, NS_ZONE_APPEND };
 
@@ -91,13 +97,17 @@ struct ns_write {
 	uint8_t kind;            /* enum ns_write_kind */
 	uint32_t zone;           /* engine-private from here */
 	uint32_t epoch;          /* the zone's epoch at begin; Reset/Finish/Offline bump it */
+	uint8_t prior;           /* the zone's state before this write opened or filled it */
+	bool zeroed;             /* the data failed, and its range was made to read as zeros */
 	struct ns_write *prev, *next; /* the zone's writes not yet ended, oldest first */
 };
 
 uint16_t ns_write_begin(struct ns *ns, struct ns_write *w, enum ns_write_kind kind,
 			uint64_t slba, uint32_t nlb);
 uint16_t ns_write_data(struct ns *ns, struct ns_write *w, const struct iovec *iov, int iovcnt);
-void ns_write_end(struct ns *ns, struct ns_write *w, uint16_t status);
+/* Returns the status to complete the command with: ns_write_data()'s, or
+ * an error when a failed group commit dropped the write meanwhile. */
+uint16_t ns_write_end(struct ns *ns, struct ns_write *w, uint16_t status);
 
 /* Deallocate (Dataset Management, AD): punch holes; advisory on zoned ns. (blocks) */
 uint16_t ns_deallocate(struct ns *ns, uint64_t slba, uint64_t nlb);
