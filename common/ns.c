@@ -699,13 +699,15 @@ uint16_t ns_write_data(struct ns *ns, struct ns_write *w, const struct iovec *io
 		zns_wait_scrub(&ns->z, w); /* a Reset may be freeing the zone's blocks */
 	int rc = w->kind == NS_WRITE_ZEROES ? blockstore_zero(&ns->bs, w->slba, w->nlb)
 					    : blockstore_write(&ns->bs, w->slba, w->nlb, iov, iovcnt);
-	/* Part of the data may have landed (a short or torn write). The range
-	 * is still w's alone: make it read as zeros, which also gives back the
-	 * space a full file system needs, in case later writes keep the range
-	 * consumed (zns_write_end). Never on a conventional namespace, whose
-	 * blocks held data before. */
-	if (rc && ns->info.zoned)
-		w->zeroed = !blockstore_zero(&ns->bs, w->slba, w->nlb);
+	/* Part of the data may have landed (a short or torn write). While the
+	 * range is still w's alone, make it read as zeros (best effort: it is
+	 * above the write pointer once given back, or indeterminate if kept),
+	 * which also frees the space a full file system needs; then give it
+	 * back. Never on a conventional namespace, whose blocks held data. */
+	if (rc && ns->info.zoned) {
+		blockstore_zero(&ns->bs, w->slba, w->nlb);
+		zns_write_fail(&ns->z, w);
+	}
 	return io_status(rc, true);
 }
 

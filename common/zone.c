@@ -77,8 +77,6 @@ void zns_destroy(struct zns *z)
 
 /* ---- bookkeeping shared by every transition ---- */
 
-static void note_changed(struct zns *z, uint32_t i);
-
 static void mark_dirty(struct zns *z, uint32_t i)
 {
 	pthread_mutex_lock(&z->dirty_lock);
@@ -296,7 +294,7 @@ uint16_t zns_write_begin(struct zns *z, struct ns_write *w, enum ns_write_kind k
 	uint64_t n = zns_nlbas(z);
 	w->kind = (uint8_t)kind;
 	w->nlb = nlb;
-	w->zeroed = false;
+	w->failed = NS_WRITE_OK;
 	if (!nlb || slba >= n || nlb > n - slba)
 		return ST_GENERIC(NVME_SC_LBA_RANGE);
 	uint32_t i = zns_zone_of(z, slba);
@@ -411,27 +409,19 @@ static void give_back(struct zns *z, uint32_t i, const struct ns_write *w)
 		set_state(z, i, S_EMPTY);
 }
 
-static void fail_write(struct zns *z, struct ns_write *w)
+void zns_write_fail(struct zns *z, struct ns_write *w)
 {
 	uint32_t i = w->zone;
 	struct zone *zn = &z->zones[i];
+	w->failed = NS_WRITE_KEPT;
 	pthread_mutex_lock(&z->state_lock); /* giving back may change the zone's state */
 	pthread_mutex_lock(&zn->lock);
-	if (w->epoch == zn->epoch) {
+	if (w->epoch == zn->epoch && w->slba + w->nlb == zn->wp) {
+		w->failed = NS_WRITE_GIVEN_BACK;
 		unlink_write(zn, w);
-		if (w->slba + w->nlb == zn->wp) {
-			give_back(z, i, w);
-			if (w->epoch == zn->epoch)
-				settle(z, i, w, false);
-		} else if (w->zeroed) {
-			settle(z, i, w, true);
-		} else {
-			/* A hole below later writes that cannot even be
-			 * zeroed: the zone's data is no longer sound. */
-			drop_inflight(z, i);
-			set_state(z, i, S_RO);
-			note_changed(z, i);
-		}
+		give_back(z, i, w);
+		if (w->epoch == zn->epoch)
+			settle(z, i, w, false);
 	}
 	pthread_mutex_unlock(&zn->lock);
 	pthread_mutex_unlock(&z->state_lock);
@@ -439,23 +429,21 @@ static void fail_write(struct zns *z, struct ns_write *w)
 
 bool zns_write_end(struct zns *z, struct ns_write *w, bool ok)
 {
-	if (!ok) {
-		fail_write(z, w);
-		return false;
-	}
 	struct zone *zn = &z->zones[w->zone];
+	if (w->failed == NS_WRITE_GIVEN_BACK)
+		return false;
 	pthread_mutex_lock(&zn->lock);
 	if (w->epoch != zn->epoch) {
 		/* Dropped by Reset/Finish/Offline (the write raced them and
 		 * either order is allowed), or by a rollback (it is lost). */
 		bool kept = (int32_t)(zn->fail_epoch - w->epoch) <= 0;
 		pthread_mutex_unlock(&zn->lock);
-		return kept;
+		return ok && kept;
 	}
 	unlink_write(zn, w);
 	settle(z, w->zone, w, true);
 	pthread_mutex_unlock(&zn->lock);
-	return true;
+	return ok;
 }
 
 /* ---- Zone Management Send (ZNS 3.4.3) ---- */

@@ -87,9 +87,19 @@ bool ns_read_cached(struct ns *ns, uint64_t slba, uint32_t nlb, const struct iov
  * range is given back and the write pointer stays where it was. The one
  * exception is a failure with later writes to the same zone already holding
  * LBAs above it (concurrent Zone Appends): those keep their places, and the
- * failed range reads as zeros and counts as written (zone.h).
+ * failed range reads as zeros and counts as written. ns_write_data() decides
+ * which, and says so in w->failed, before ns_write_end() can publish it.
  */
 enum ns_write_kind { NS_WRITE, NS_WRITE_ZEROES, NS_ZONE_APPEND };
+
+/* What became of the range of a write whose data failed (zoned only). */
+enum ns_write_failed {
+	NS_WRITE_OK,             /* the data did not fail */
+	NS_WRITE_GIVEN_BACK,     /* the write pointer went back to the write's start */
+	NS_WRITE_KEPT,           /* later writes hold LBAs above it: the range stays
+	                          * consumed and reads as zeros (or, if even zeroing
+	                          * failed, as much of the data as landed) */
+};
 
 struct ns_write {
 	uint64_t slba;           /* in: requested LBA; out (append): assigned LBA */
@@ -97,8 +107,8 @@ struct ns_write {
 	uint8_t kind;            /* enum ns_write_kind */
 	uint32_t zone;           /* engine-private from here */
 	uint32_t epoch;          /* the zone's epoch at begin; Reset/Finish/Offline bump it */
+	uint8_t failed;          /* out, after a failed ns_write_data(): enum ns_write_failed */
 	uint8_t prior;           /* the zone's state before this write opened or filled it */
-	bool zeroed;             /* the data failed, and its range was made to read as zeros */
 	struct ns_write *prev, *next; /* the zone's writes not yet ended, oldest first */
 };
 

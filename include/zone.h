@@ -126,16 +126,21 @@ uint16_t zns_read_check(struct zns *z, uint64_t slba, uint32_t nlb);
 uint16_t zns_write_begin(struct zns *z, struct ns_write *w, enum ns_write_kind kind,
 			 uint64_t slba, uint32_t nlb);
 /*
- * ok = false: the data did not land. When no write was given LBAs after w
- * in its zone, w's range is given back: the write pointer returns to w's
- * start, and a zone that w filled or implicitly opened goes back to its
- * state (Full -> opened when the open and active limits still allow, else
- * the controller finishes it, ZFC; opened with nothing written -> Empty).
- * Otherwise later writes hold LBAs above w, so its range stays consumed:
- * with w->zeroed it reads as zeros and counts as written; without, the zone
- * can no longer vouch for its data and becomes Read Only (ZNS 2.1.1.6).
- * Returns whether w counts as written: false when it failed, or when a
- * failed commit dropped it (zns_rollback()).
+ * w's data failed; the caller is done with its range. When no write was
+ * given LBAs after w in its zone, w's range is given back at once: the
+ * write pointer returns to w's start, and a zone that w filled or
+ * implicitly opened goes back to its state (Full -> opened when the open
+ * and active limits still allow, else the controller finishes it, ZFC;
+ * implicitly opened with nothing written -> Empty). Otherwise later writes
+ * hold LBAs above w and keep them: w's range stays consumed, and counts as
+ * written when w ends (a failed write's blocks are indeterminate, NVM
+ * Command Set 3.3.7; the caller zeroes them first). Sets w->failed.
+ */
+void zns_write_fail(struct zns *z, struct ns_write *w);
+/*
+ * ok = false: the data did not land (after zns_write_fail(), or the range
+ * counts as kept). Returns whether w counts as written: false when it
+ * failed, or when a failed commit dropped it (zns_rollback()).
  */
 bool zns_write_end(struct zns *z, struct ns_write *w, bool ok);
 uint16_t zns_mgmt_send(struct zns *z, uint64_t slba, uint8_t zsa, bool select_all,

@@ -287,8 +287,8 @@ static void append_data(struct fixture *f, struct append *a, bool fails)
  * Three appends reserved in order a, b, c; b's data fails; they end c, b, a.
  * c already holds LBAs above b, so b's range cannot be given back: it reads
  * as zeros and counts as written, b's host gets Write Fault, a and c keep
- * their data at their LBAs, and the written prefix never covered b's range
- * before it was zeroed.
+ * their data at their LBAs, and the written prefix covers b's range only
+ * after it was zeroed and b ended.
  */
 static void test_append_fails_between_others(void **state)
 {
@@ -304,6 +304,7 @@ static void test_append_fails_between_others(void **state)
 	append_data(f, &b, true);
 	append_data(f, &c, false);
 	assert_int_equal(b.st, ST_WRITE_FAULT);
+	assert_int_equal(b.w.failed, NS_WRITE_KEPT);
 	assert_int_equal(ns_write_end(f->ns, &c.w, c.st), 0);
 	assert_int_equal(ns_write_end(f->ns, &b.w, b.st), ST_WRITE_FAULT);
 	/* a is still in flight: the reservation stands, b's range is zeros. */
@@ -321,8 +322,8 @@ static void test_append_fails_between_others(void **state)
 
 /*
  * The newest appends fail while an older one is in flight: each gives its
- * range back as it becomes the newest (c, then b), the write pointer ends
- * after a, and the next append goes right after a.
+ * range back as soon as its data fails (c, then b, now the newest), the
+ * write pointer ends after a, and the next append goes right after a.
  */
 static void test_newest_appends_fail(void **state)
 {
@@ -331,13 +332,15 @@ static void test_newest_appends_fail(void **state)
 	append_begin(f, &a, 5, 3, 0x44);
 	append_begin(f, &b, 5, 4, 0x55);
 	append_begin(f, &c, 5, 5, 0x66);
-	append_data(f, &b, true);
 	append_data(f, &c, true);
-	append_data(f, &a, false);
-	assert_int_equal(ns_write_end(f->ns, &c.w, c.st), ST_WRITE_FAULT);
+	assert_int_equal(c.w.failed, NS_WRITE_GIVEN_BACK);
 	expect_zone(f->ns, 5, NVME_ZNS_ZS_IMPL_OPEN, 7);
-	assert_int_equal(ns_write_end(f->ns, &b.w, b.st), ST_WRITE_FAULT);
+	append_data(f, &b, true);
+	assert_int_equal(b.w.failed, NS_WRITE_GIVEN_BACK);
 	expect_zone(f->ns, 5, NVME_ZNS_ZS_IMPL_OPEN, 3);
+	append_data(f, &a, false);
+	assert_int_equal(ns_write_end(f->ns, &b.w, b.st), ST_WRITE_FAULT);
+	assert_int_equal(ns_write_end(f->ns, &c.w, c.st), ST_WRITE_FAULT);
 	assert_int_equal(ns_write_end(f->ns, &a.w, a.st), 0);
 	uint64_t alba;
 	assert_int_equal(do_write(f->ns, NS_ZONE_APPEND, 5 * ZLBAS, 2, 0x77, &alba), 0);
