@@ -243,32 +243,27 @@ static int commit_prepare(struct ns *ns, struct commit_item *it)
 }
 
 /*
- * A commit failed: nothing of it became durable, so the namespace goes back
- * to its last durable state, as a drive loses its volatile cache at a power
- * cut. Every zone takes its durable state again (writes in flight are
- * dropped and fail), so no later commit can record a write pointer over
- * data whose sync failed: after a failed fdatasync the kernel may already
- * have dropped those pages, and it reports that only once. The next record
- * goes into a fresh journal generation (whatever part of this batch reached
- * the journal is never replayed). Writes are accepted again at once; the
- * next commit tries anew, so a file system that has space again serves on.
+ * A commit failed: its waiters get the error, so nothing of it is
+ * acknowledged. What the host was told had completed is not thrown away
+ * while running: the next commit that succeeds makes it durable. For that,
+ * every zone is listed again, the data file is synced again (data_synced
+ * did not move), and the records go into a fresh journal generation, so
+ * that whatever part of this batch reached the journal is never replayed.
+ * A file system that has space again thus serves on, without a restart.
+ * (A failed fdatasync may already have cost pages the kernel reports only
+ * once, doc/configuration.md: the host saw the error on this Flush.)
  */
 static void commit_failed(struct ns *ns, struct commit_item *it, int rc)
 {
 	if (!ns->failing)
-		log_error("namespace %u: group commit failed: %s; changes since the last "
-			  "durable state are dropped and reported as failed", ns->info.nsid,
-			  strerror(-rc));
+		log_error("namespace %u: group commit failed: %s; syncs fail until one succeeds",
+			  ns->info.nsid, strerror(-rc));
 	ns->failing = true;
 	if (!ns->info.zoned)
 		return;
 	zmeta_discard(&ns->meta, &it->batch);
 	ns->need_ckpt = true;
-	for (uint32_t i = 0; i < ns->info.nr_zones; i++) {
-		struct zone_snap s;
-		zmeta_durable(&ns->meta, i, &s, ns->zde_buf);
-		zns_rollback(&ns->z, i, s.state, s.za, s.wp, ns->zde_buf);
-	}
+	zns_mark_all_dirty(&ns->z);
 }
 
 /* Steps 3-5. */
@@ -711,14 +706,13 @@ uint16_t ns_write_data(struct ns *ns, struct ns_write *w, const struct iovec *io
 	return io_status(rc, true);
 }
 
-uint16_t ns_write_end(struct ns *ns, struct ns_write *w, uint16_t status)
+void ns_write_end(struct ns *ns, struct ns_write *w, uint16_t status)
 {
 	/* Count the write before publishing its write pointer (commit_prepare
 	 * reads the counter after its snapshot). */
 	__atomic_add_fetch(&ns->data_writes, 1, __ATOMIC_RELEASE);
-	if (ns->info.zoned && !zns_write_end(&ns->z, w, status == 0) && !status)
-		status = io_status(-EIO, true); /* a failed commit dropped it meanwhile */
-	return status;
+	if (ns->info.zoned)
+		zns_write_end(&ns->z, w, status == 0);
 }
 
 uint16_t ns_deallocate(struct ns *ns, uint64_t slba, uint64_t nlb)

@@ -620,16 +620,6 @@ void zmeta_discard(struct zmeta *m, struct zmeta_batch *b)
 	b->records = 0;
 }
 
-void zmeta_durable(const struct zmeta *m, uint32_t zone, struct zone_snap *out, uint8_t *zde)
-{
-	struct zimg_desc d;
-	memcpy(&d, desc_at(m, zone), sizeof(d));
-	*out = (struct zone_snap){ .zone = zone, .state = d.state, .za = d.za,
-				   .wp = le64toh(d.wp) };
-	if (m->hdr.zde_size)
-		memcpy(zde, zde_at(m, zone), m->hdr.zde_size);
-}
-
 bool zmeta_needs_checkpoint(const struct zmeta *m)
 {
 	return m->jnl_tail - ZJNL_DATA_OFFSET >= m->jnl_limit;

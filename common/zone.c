@@ -427,23 +427,18 @@ void zns_write_fail(struct zns *z, struct ns_write *w)
 	pthread_mutex_unlock(&z->state_lock);
 }
 
-bool zns_write_end(struct zns *z, struct ns_write *w, bool ok)
+void zns_write_end(struct zns *z, struct ns_write *w, bool ok)
 {
+	(void)ok; /* a failed write's range is kept unless given back */
 	struct zone *zn = &z->zones[w->zone];
 	if (w->failed == NS_WRITE_GIVEN_BACK)
-		return false;
+		return;
 	pthread_mutex_lock(&zn->lock);
-	if (w->epoch != zn->epoch) {
-		/* Dropped by Reset/Finish/Offline (the write raced them and
-		 * either order is allowed), or by a rollback (it is lost). */
-		bool kept = (int32_t)(zn->fail_epoch - w->epoch) <= 0;
-		pthread_mutex_unlock(&zn->lock);
-		return ok && kept;
+	if (w->epoch == zn->epoch) {
+		unlink_write(zn, w);
+		settle(z, w->zone, w, true);
 	}
-	unlink_write(zn, w);
-	settle(z, w->zone, w, true);
 	pthread_mutex_unlock(&zn->lock);
-	return ok;
 }
 
 /* ---- Zone Management Send (ZNS 3.4.3) ---- */
@@ -787,10 +782,11 @@ bool zns_snapshot(struct zns *z, uint32_t *cursor, struct zone_snap *out, uint8_
 	return true;
 }
 
-/* Caller holds state_lock and the zone lock. */
-static void load_locked(struct zns *z, uint32_t i, uint8_t state, uint8_t za, uint64_t wp)
+void zns_load(struct zns *z, uint32_t i, uint8_t state, uint8_t za, uint64_t wp)
 {
 	struct zone *zn = &z->zones[i];
+	pthread_mutex_lock(&z->state_lock);
+	pthread_mutex_lock(&zn->lock);
 	drop_inflight(z, i);
 	zn->wp = zn->wp_done = zn->wp_ended = wp;
 	zn->za = za;
@@ -799,30 +795,20 @@ static void load_locked(struct zns *z, uint32_t i, uint8_t state, uint8_t za, ui
 		zn->flags &= (uint8_t)~ZONE_F_FINISHED;
 	else if (state == S_FULL)
 		zn->flags |= ZONE_F_FINISHED;
-}
-
-void zns_load(struct zns *z, uint32_t i, uint8_t state, uint8_t za, uint64_t wp)
-{
-	pthread_mutex_lock(&z->state_lock);
-	pthread_mutex_lock(&z->zones[i].lock);
-	load_locked(z, i, state, za, wp);
-	pthread_mutex_unlock(&z->zones[i].lock);
-	pthread_mutex_unlock(&z->state_lock);
-}
-
-void zns_rollback(struct zns *z, uint32_t i, uint8_t state, uint8_t za, uint64_t wp,
-		  const uint8_t *zde)
-{
-	struct zone *zn = &z->zones[i];
-	pthread_mutex_lock(&z->state_lock);
-	pthread_mutex_lock(&zn->lock);
-	load_locked(z, i, state, za, wp);
-	zn->fail_epoch = zn->epoch;
-	if (z->g.zde_size)
-		memcpy(z->zde + (size_t)i * z->g.zde_size, zde, z->g.zde_size);
-	zn->flags &= (uint8_t)~ZONE_F_ZDE_DIRTY;
 	pthread_mutex_unlock(&zn->lock);
 	pthread_mutex_unlock(&z->state_lock);
+}
+
+void zns_mark_all_dirty(struct zns *z)
+{
+	for (uint32_t i = 0; i < z->g.nr_zones; i++) {
+		struct zone *zn = &z->zones[i];
+		pthread_mutex_lock(&zn->lock);
+		if (z->g.zde_size)
+			zn->flags |= ZONE_F_ZDE_DIRTY;
+		mark_dirty(z, i);
+		pthread_mutex_unlock(&zn->lock);
+	}
 }
 
 static void note_changed(struct zns *z, uint32_t i)

@@ -78,7 +78,7 @@ bool ns_read_cached(struct ns *ns, uint64_t slba, uint32_t nlb, const struct iov
  *   st = ns_write_begin(ns, w, kind, slba, nlb);   non-blocking; validates,
  *        reserves (Zone Append: picks the LBA, returned in w->slba), opens.
  *   st = ns_write_data(ns, w, iov, iovcnt);         (blocks) pwrite / zeroes
- *   st = ns_write_end(ns, w, st);                   non-blocking; publishes
+ *   ns_write_end(ns, w, st);                        non-blocking; publishes
  *
  * Every successful begin must be followed by exactly one end; after end the
  * engine no longer refers to w. Durability is separate: see ns_sync().
@@ -115,9 +115,7 @@ struct ns_write {
 uint16_t ns_write_begin(struct ns *ns, struct ns_write *w, enum ns_write_kind kind,
 			uint64_t slba, uint32_t nlb);
 uint16_t ns_write_data(struct ns *ns, struct ns_write *w, const struct iovec *iov, int iovcnt);
-/* Returns the status to complete the command with: ns_write_data()'s, or
- * an error when a failed group commit dropped the write meanwhile. */
-uint16_t ns_write_end(struct ns *ns, struct ns_write *w, uint16_t status);
+void ns_write_end(struct ns *ns, struct ns_write *w, uint16_t status);
 
 /* Deallocate (Dataset Management, AD): punch holes; advisory on zoned ns. (blocks) */
 uint16_t ns_deallocate(struct ns *ns, uint64_t slba, uint64_t nlb);

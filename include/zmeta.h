@@ -178,9 +178,6 @@ void zmeta_batch_free(struct zmeta_batch *b);
  * may hold part of it: checkpoint before the next commit so that no such
  * record can be replayed.) */
 void zmeta_discard(struct zmeta *m, struct zmeta_batch *b);
-/* A zone's durable state: what the image and the committed records hold
- * (its extension into zde, zde_size bytes, when there is one). */
-void zmeta_durable(const struct zmeta *m, uint32_t zone, struct zone_snap *out, uint8_t *zde);
 bool zmeta_needs_checkpoint(const struct zmeta *m);
 /* msync the image, write the other header slot, restart the journal. -errno. */
 int zmeta_checkpoint(struct zmeta *m);

@@ -48,7 +48,6 @@ struct zone {
 	struct ns_write *inflight_tail;
 	struct zone_waiter *waiters;
 	uint32_t epoch;              /* bumped by Reset/Finish/Offline */
-	uint32_t fail_epoch;         /* writes begun before it were dropped by zns_rollback() */
 	uint32_t iopen_prev, iopen_next; /* implicitly-open list (state_lock) */
 	uint32_t dirty_next;         /* commit list (dirty_lock); 0 = not listed */
 	uint8_t state;               /* NVME_ZNS_ZS_* */
@@ -137,12 +136,9 @@ uint16_t zns_write_begin(struct zns *z, struct ns_write *w, enum ns_write_kind k
  * Command Set 3.3.7; the caller zeroes them first). Sets w->failed.
  */
 void zns_write_fail(struct zns *z, struct ns_write *w);
-/*
- * ok = false: the data did not land (after zns_write_fail(), or the range
- * counts as kept). Returns whether w counts as written: false when it
- * failed, or when a failed commit dropped it (zns_rollback()).
- */
-bool zns_write_end(struct zns *z, struct ns_write *w, bool ok);
+/* ok = false: the data did not land; zns_write_fail() said what becomes of
+ * the range (without it, the range counts as kept). */
+void zns_write_end(struct zns *z, struct ns_write *w, bool ok);
 uint16_t zns_mgmt_send(struct zns *z, uint64_t slba, uint8_t zsa, bool select_all,
 		       const void *zde);
 uint16_t zns_report(struct zns *z, uint64_t slba, uint8_t zra, uint8_t zrasf, bool partial,
@@ -180,14 +176,9 @@ int zns_above_wp(struct zns *z, uint32_t i, int (*fn)(void *ctx, uint64_t lba, u
 void zns_wait_scrub(struct zns *z, const struct ns_write *w);
 /* Put a zone's recovered state back (before any I/O). */
 void zns_load(struct zns *z, uint32_t zone, uint8_t state, uint8_t za, uint64_t wp);
-/*
- * Put a zone back to its last durable state after a group commit failed
- * (zde: its extension, zde_size bytes): what was not made durable is
- * dropped, as a drive's volatile cache is at a power loss. Writes still in
- * flight in the zone are dropped and their zns_write_end() returns false.
- */
-void zns_rollback(struct zns *z, uint32_t zone, uint8_t state, uint8_t za, uint64_t wp,
-		  const uint8_t *zde);
+/* List every zone (and its extension) for the next commit again: the
+ * records of a failed one never became durable. */
+void zns_mark_all_dirty(struct zns *z);
 /* Power-up rule (design.md): open zones become closed, and open or closed
  * zones with nothing written (and no extension) become empty; zones over the
  * active limit become full; then the configured

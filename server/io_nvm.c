@@ -178,7 +178,7 @@ static void write_done(struct io_job *job)
 {
 	struct nvme_req *req = container_of(job, struct nvme_req, job);
 
-	req->status = ns_write_end(req->ns, &req->w, req->status);
+	ns_write_end(req->ns, &req->w, req->status);
 	if (!req->status && (rw_fua(req) || nvme_ns_write_through(nvme_req_ctrl(req), req->ns))) {
 		nvme_req_sync(req, &req->ns, 1, write_finish);
 		return;
