@@ -17,6 +17,7 @@ int blockstore_open(struct blockstore *bs, const char *path, uint32_t lba_shift,
 	bs->lba_shift = lba_shift;
 	bs->nlbas = nlbas;
 	bs->no_cached_reads = 0;
+	bs->preallocated = false;
 	bs->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | (format ? O_TRUNC : 0), 0644);
 	if (bs->fd < 0)
 		return -errno;
@@ -110,11 +111,12 @@ int blockstore_read_cached(struct blockstore *bs, uint64_t lba, uint32_t nlb,
 int blockstore_zero(struct blockstore *bs, uint64_t lba, uint64_t nlb)
 {
 	off_t off = (off_t)(lba << bs->lba_shift), len = (off_t)(nlb << bs->lba_shift);
-	if (!fio_fallocate(FIO_DATA, bs->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len))
+	int mode = bs->preallocated ? FALLOC_FL_ZERO_RANGE : FALLOC_FL_PUNCH_HOLE;
+	if (!fio_fallocate(FIO_DATA, bs->fd, mode | FALLOC_FL_KEEP_SIZE, off, len))
 		return 0;
 	if (errno != EOPNOTSUPP)
 		return -errno;
-	/* No hole punching on this file system: write zeros. */
+	/* The file system cannot do it in place: write zeros. */
 	static const char zeros[65536];
 	while (len) {
 		size_t n = len < (off_t)sizeof(zeros) ? (size_t)len : sizeof(zeros);
@@ -127,6 +129,24 @@ int blockstore_zero(struct blockstore *bs, uint64_t lba, uint64_t nlb)
 		len -= w;
 	}
 	return 0;
+}
+
+int blockstore_preallocate(struct blockstore *bs)
+{
+	if (fio_fallocate(FIO_DATA, bs->fd, 0, 0, (off_t)(bs->nlbas << bs->lba_shift)))
+		return -errno;
+	bs->preallocated = true;
+	return 0;
+}
+
+uint64_t blockstore_unallocated(struct blockstore *bs)
+{
+	struct stat st;
+	uint64_t size = bs->nlbas << bs->lba_shift;
+	if (fstat(bs->fd, &st))
+		return size;
+	uint64_t used = (uint64_t)st.st_blocks * 512; /* st_blocks counts 512-byte units */
+	return used < size ? size - used : 0;
 }
 
 int blockstore_sync(struct blockstore *bs)

@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "blockstore.h"
@@ -411,6 +412,36 @@ uint16_t ns_sync_wait(struct ns *ns)
 
 /* ---- open / close ---- */
 
+/*
+ * Room for the data file. preallocate = yes: allocate all of it now, or
+ * refuse with the reason. Otherwise (thin provisioning) warn when its file
+ * system has less free space than the file may still take: writes will
+ * then fail with Capacity Exceeded once it fills.
+ */
+static int data_space(struct ns *ns, const struct ns_config *cfg, const char *path, char *err,
+		      size_t errlen)
+{
+	uint64_t size = ns->info.nlbas << ns->info.lba_shift;
+	if (cfg->preallocate) {
+		int rc = blockstore_preallocate(&ns->bs);
+		if (rc)
+			return errmsg(err, errlen, "%s: cannot allocate its %llu bytes (preallocate = "
+				      "yes): %s", path, (unsigned long long)size,
+				      rc == -EOPNOTSUPP ? "the file system cannot preallocate"
+							 : strerror(-rc));
+		return 0;
+	}
+	struct statvfs vfs;
+	uint64_t need = blockstore_unallocated(&ns->bs);
+	if (need && !fstatvfs(ns->bs.fd, &vfs) && (uint64_t)vfs.f_bavail * vfs.f_frsize < need)
+		log_warn("namespace %u: %s may still take %llu bytes, but its file system has %llu "
+			 "free: writes will fail with Capacity Exceeded when it is full (set "
+			 "preallocate = yes to reserve the space)", ns->info.nsid, path,
+			 (unsigned long long)need,
+			 (unsigned long long)vfs.f_bavail * vfs.f_frsize);
+	return 0;
+}
+
 static int mkdir_p(const char *path)
 {
 	char buf[PATH_MAX];
@@ -574,6 +605,8 @@ int ns_open(const struct ns_config *cfg, bool format, struct ns **out, char *err
 		errmsg(err, errlen, "%s: %s", data, strerror(-rc));
 		goto out;
 	}
+	if (data_space(ns, cfg, data, err, errlen))
+		goto out;
 	if (ns->info.zoned && open_zoned(ns, cfg, format, err, errlen))
 		goto out;
 	pthread_mutex_init(&ns->commit_lock, NULL);

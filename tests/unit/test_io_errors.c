@@ -18,6 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "fault_io.h"
@@ -482,6 +485,81 @@ static void test_journal_write_failure(void **state)
 	expect_blocks(f->ns, 0, 1, 0x72);
 }
 
+/* ---- preallocate = yes ---- */
+
+static uint64_t allocated_bytes(const struct fixture *f)
+{
+	char path[sizeof(f->cfg.path) + 8];
+	snprintf(path, sizeof(path), "%s/data", f->cfg.path);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	return (uint64_t)st.st_blocks * 512;
+}
+
+/* Every block allocated at open, and still after a Reset (which zeroes in
+ * place); a file system that cannot allocate it gets the namespace refused
+ * with the reason. */
+static void test_preallocate(void **state)
+{
+	struct fixture *f = *state;
+	ns_close(f->ns);
+	f->ns = NULL;
+	f->cfg.preallocate = true;
+	fail_next(FAULT_DATA_WRITE, FAULT_ENOSPC, 1);
+	char err[512] = "";
+	assert_int_not_equal(ns_open(&f->cfg, false, &f->ns, err, sizeof(err)), 0);
+	f->ns = NULL;
+	if (!strstr(err, "cannot allocate") || !strstr(err, "No space left"))
+		fail_msg("unexpected refusal: %s", err);
+	fault_io_disarm();
+	if (ns_open(&f->cfg, false, &f->ns, err, sizeof(err)))
+		fail_msg("ns_open: %s", err);
+	uint64_t size = f->cfg.size;
+	assert_true(allocated_bytes(f) >= size);
+	assert_int_equal(do_write(f->ns, NS_WRITE, 0, 4, 0xf1, NULL), 0);
+	assert_int_equal(ns_zone_mgmt_send(f->ns, 0, NVME_ZNS_ZSA_RESET, false, NULL), 0);
+	expect_blocks(f->ns, 0, 4, 0);
+	assert_true(allocated_bytes(f) >= size);
+}
+
+/* Thin provisioning on a file system with less room than the namespace:
+ * a warning at open that says so. (A conventional namespace: no zone
+ * state to build for a size twice the free space.) */
+static void test_thin_warning(void **state)
+{
+	struct fixture *f = *state;
+	ns_close(f->ns);
+	f->ns = NULL;
+	struct statvfs vfs;
+	assert_int_equal(statvfs(f->dir, &vfs), 0);
+	uint64_t free_bytes = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	f->cfg.size = (free_bytes * 2 + (1 << 20)) & ~((uint64_t)(1 << 20) - 1);
+
+	/* The log goes to stderr: catch it in a file for the open. */
+	char log[96];
+	snprintf(log, sizeof(log), "%s/log", f->dir);
+	FILE *cap = fopen(log, "w+");
+	assert_non_null(cap);
+	fflush(stderr);
+	int saved = dup(STDERR_FILENO);
+	assert_true(saved >= 0);
+	assert_true(dup2(fileno(cap), STDERR_FILENO) >= 0);
+	char err[512] = "";
+	int rc = ns_open(&f->cfg, false, &f->ns, err, sizeof(err));
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	if (rc)
+		fail_msg("ns_open: %s", err);
+	char text[2048] = "";
+	rewind(cap);
+	size_t n = fread(text, 1, sizeof(text) - 1, cap);
+	text[n] = 0;
+	fclose(cap);
+	if (!strstr(text, "warn") || !strstr(text, "Capacity Exceeded") ||
+	    !strstr(text, "preallocate = yes"))
+		fail_msg("no thin-provisioning warning in: %s", text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -497,6 +575,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_data_sync_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_sync_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_write_failure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_preallocate, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_thin_warning, setup_conventional, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
