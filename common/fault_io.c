@@ -115,10 +115,13 @@ static size_t iov_total(const struct iovec *iov, int cnt)
 	return t;
 }
 
+/* The largest iovec the layer cuts (the block store's own limit). */
+#define MAX_IOV 64
+
 ssize_t fault_io_pwritev_(enum fio_file f, int fd, const struct iovec *iov, int cnt, off_t off)
 {
 	uint32_t cut;
-	int kind = decide(f, FAULT_DATA_WRITE, true, &cut);
+	int kind = cnt <= MAX_IOV ? decide(f, FAULT_DATA_WRITE, true, &cut) : -1;
 	if (kind < 0)
 		return pwritev(fd, iov, cnt, off);
 	if (kind == FAULT_EIO || kind == FAULT_ENOSPC)
@@ -126,7 +129,7 @@ ssize_t fault_io_pwritev_(enum fio_file f, int fd, const struct iovec *iov, int 
 	size_t total = iov_total(iov, cnt), keep = (size_t)(((unsigned __int128)total * cut) >> 16);
 	if (kind == FAULT_SHORT && !keep && total)
 		keep = 1; /* a short write moves something; 0 would mean "no room" */
-	struct iovec part[cnt > 0 ? cnt : 1];
+	struct iovec part[MAX_IOV];
 	int pn = iov_prefix(iov, cnt, keep, part);
 	ssize_t n = pn ? pwritev(fd, part, pn, off) : 0;
 	if (kind == FAULT_CRASH)
@@ -139,13 +142,13 @@ ssize_t fault_io_pwritev_(enum fio_file f, int fd, const struct iovec *iov, int 
 ssize_t fault_io_preadv_(enum fio_file f, int fd, const struct iovec *iov, int cnt, off_t off)
 {
 	uint32_t cut;
-	int kind = decide(f, FAULT_DATA_READ, true, &cut);
+	int kind = cnt <= MAX_IOV ? decide(f, FAULT_DATA_READ, true, &cut) : -1;
 	if (kind < 0 || kind == FAULT_CRASH)
 		return preadv(fd, iov, cnt, off);
 	if (kind == FAULT_SHORT) {
 		size_t total = iov_total(iov, cnt);
 		size_t keep = (size_t)(((unsigned __int128)total * cut) >> 16);
-		struct iovec part[cnt > 0 ? cnt : 1];
+		struct iovec part[MAX_IOV];
 		int pn = iov_prefix(iov, cnt, keep ? keep : 1, part);
 		return pn ? preadv(fd, part, pn, off) : 0;
 	}

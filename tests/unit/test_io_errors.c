@@ -64,6 +64,19 @@ static int setup_cfg(void **state, bool zoned)
 }
 
 static int setup(void **state) { return setup_cfg(state, true); }
+
+/* One open and one active zone at most. */
+static int setup_limits(void **state)
+{
+	setup_cfg(state, true);
+	struct fixture *f = *state;
+	ns_close(f->ns);
+	f->cfg.max_open = f->cfg.max_active = 1;
+	char err[512] = "";
+	if (ns_open(&f->cfg, true, &f->ns, err, sizeof(err)))
+		fail_msg("ns_open: %s", err);
+	return 0;
+}
 static int setup_conventional(void **state) { return setup_cfg(state, false); }
 
 static int teardown(void **state)
@@ -383,6 +396,34 @@ static void test_failure_stays_in_its_zone(void **state)
 	expect_zone(f->ns, 7, NVME_ZNS_ZS_CLOSED, 4);
 }
 
+/*
+ * The append that filled a zone fails after another zone took the only
+ * active resource the zone gave up by becoming Full: it cannot open again,
+ * so the controller finishes it (Full, Zone Finished by Controller).
+ */
+static void test_failed_fill_without_room(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(do_write(f->ns, NS_WRITE, 0, 12, 0x31, NULL), 0);
+	struct append fill;
+	append_begin(f, &fill, 0, 4, 0x32);
+	expect_zone(f->ns, 0, NVME_ZNS_ZS_FULL, ZLBAS);
+	assert_int_equal(ns_zone_mgmt_send(f->ns, ZLBAS, NVME_ZNS_ZSA_OPEN, false, NULL), 0);
+	append_data(f, &fill, true);
+	assert_int_equal(fill.w.failed, NS_WRITE_GIVEN_BACK);
+	ns_write_end(f->ns, &fill.w, fill.st);
+	struct nvme_zns_desc d = zone_desc(f->ns, 0);
+	assert_int_equal(d.zs >> 4, NVME_ZNS_ZS_FULL);
+	assert_true(d.za & NVME_ZNS_ZA_ZFC);
+	assert_int_equal(ns_sync_wait(f->ns), 0);
+	reopen(f, true);
+	d = zone_desc(f->ns, 0);
+	assert_int_equal(d.zs >> 4, NVME_ZNS_ZS_FULL);
+	assert_true(d.za & NVME_ZNS_ZA_ZFC);
+	expect_blocks(f->ns, 0, 12, 0x31);
+	expect_blocks(f->ns, 12, 4, 0);
+}
+
 /* ---- a failing group commit ---- */
 
 /*
@@ -572,6 +613,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_append_fails_between_others, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newest_appends_fail, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failure_stays_in_its_zone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_fill_without_room, setup_limits, teardown),
 		cmocka_unit_test_setup_teardown(test_data_sync_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_sync_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_write_failure, setup, teardown),
