@@ -721,6 +721,11 @@ uint16_t ns_write_begin(struct ns *ns, struct ns_write *w, enum ns_write_kind ki
 	return range_check(ns, slba, nlb);
 }
 
+static int zero_range(void *ctx, uint64_t lba, uint64_t nlb)
+{
+	return blockstore_zero(&((struct ns *)ctx)->bs, lba, nlb);
+}
+
 uint16_t ns_write_data(struct ns *ns, struct ns_write *w, const struct iovec *iov, int iovcnt)
 {
 	if (ns->info.zoned)
@@ -728,12 +733,13 @@ uint16_t ns_write_data(struct ns *ns, struct ns_write *w, const struct iovec *io
 	int rc = w->kind == NS_WRITE_ZEROES ? blockstore_zero(&ns->bs, w->slba, w->nlb)
 					    : blockstore_write(&ns->bs, w->slba, w->nlb, iov, iovcnt);
 	/* Part of the data may have landed (a short or torn write). While the
-	 * range is still w's alone, make it read as zeros (best effort: it is
-	 * above the write pointer once given back, or indeterminate if kept),
-	 * which also frees the space a full file system needs; then give it
-	 * back. Never on a conventional namespace, whose blocks held data. */
+	 * range is still w's, make it read as zeros (best effort: it is above
+	 * the write pointer once given back, or indeterminate if kept), which
+	 * also frees the space a full file system needs; then give it back or
+	 * keep it (zns_write_fail). Never on a conventional namespace, whose
+	 * blocks held data before. */
 	if (rc && ns->info.zoned) {
-		blockstore_zero(&ns->bs, w->slba, w->nlb);
+		zns_on_failed(&ns->z, w, zero_range, ns);
 		zns_write_fail(&ns->z, w);
 	}
 	return io_status(rc, true);
@@ -764,11 +770,6 @@ uint16_t ns_deallocate(struct ns *ns, uint64_t slba, uint64_t nlb)
 }
 
 /* ---- ZNS ---- */
-
-static int zero_range(void *ctx, uint64_t lba, uint64_t nlb)
-{
-	return blockstore_zero(&((struct ns *)ctx)->bs, lba, nlb);
-}
 
 static uint16_t not_zoned(void)
 {

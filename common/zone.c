@@ -710,6 +710,21 @@ bool zns_wait_gap(struct zns *z, uint32_t i, struct zone_waiter *zw)
 	return gap;
 }
 
+/* Run fn on [lba, lba + nlb) of zn without its lock, which the caller
+ * holds; writes given ranges meanwhile wait in zns_wait_scrub(). */
+static int scrub(struct zns *z, struct zone *zn, uint64_t lba, uint64_t nlb,
+		 int (*fn)(void *ctx, uint64_t lba, uint64_t nlb), void *ctx)
+{
+	zn->scrubbing++;
+	pthread_mutex_unlock(&zn->lock);
+	int rc = fn(ctx, lba, nlb);
+	pthread_mutex_lock(&zn->lock);
+	if (--zn->scrubbing == 0)
+		pthread_cond_broadcast(&z->scrub_cond);
+	pthread_mutex_unlock(&zn->lock);
+	return rc;
+}
+
 int zns_above_wp(struct zns *z, uint32_t i, int (*fn)(void *ctx, uint64_t lba, uint64_t nlb),
 		 void *ctx)
 {
@@ -721,16 +736,21 @@ int zns_above_wp(struct zns *z, uint32_t i, int (*fn)(void *ctx, uint64_t lba, u
 		pthread_mutex_unlock(&zn->lock);
 		return 0;
 	}
-	zn->scrubbing++;
-	pthread_mutex_unlock(&zn->lock);
 	/* Blocks below lo are never touched, so writes given ranges before
 	 * this point are safe; later ones wait in zns_wait_scrub(). */
-	int rc = fn(ctx, lo, end - lo);
+	return scrub(z, zn, lo, end - lo, fn, ctx);
+}
+
+int zns_on_failed(struct zns *z, const struct ns_write *w,
+		  int (*fn)(void *ctx, uint64_t lba, uint64_t nlb), void *ctx)
+{
+	struct zone *zn = &z->zones[w->zone];
 	pthread_mutex_lock(&zn->lock);
-	if (--zn->scrubbing == 0)
-		pthread_cond_broadcast(&z->scrub_cond);
-	pthread_mutex_unlock(&zn->lock);
-	return rc;
+	if (w->epoch != zn->epoch) {
+		pthread_mutex_unlock(&zn->lock);
+		return 0; /* a Reset (or Finish) dropped w: the range is not its own */
+	}
+	return scrub(z, zn, w->slba, w->nlb, fn, ctx);
 }
 
 void zns_wait_scrub(struct zns *z, const struct ns_write *w)

@@ -172,7 +172,13 @@ bool zns_snapshot(struct zns *z, uint32_t *cursor, struct zone_snap *out, uint8_
  */
 int zns_above_wp(struct zns *z, uint32_t i, int (*fn)(void *ctx, uint64_t lba, uint64_t nlb),
 		 void *ctx);
-/* (blocks) Wait until no zns_above_wp() runs on w's zone. */
+/* Run fn (which may block) on the range of w, whose data failed, unless a
+ * Reset or Finish took the range from w meanwhile (then 0): writes given
+ * ranges in the zone meanwhile wait in zns_wait_scrub(), as for
+ * zns_above_wp(). */
+int zns_on_failed(struct zns *z, const struct ns_write *w,
+		  int (*fn)(void *ctx, uint64_t lba, uint64_t nlb), void *ctx);
+/* (blocks) Wait until no zns_above_wp() or zns_on_failed() runs on w's zone. */
 void zns_wait_scrub(struct zns *z, const struct ns_write *w);
 /* Put a zone's recovered state back (before any I/O). */
 void zns_load(struct zns *z, uint32_t zone, uint8_t state, uint8_t za, uint64_t wp);
