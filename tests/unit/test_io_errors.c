@@ -289,6 +289,18 @@ static void append_begin(struct fixture *f, struct append *a, uint32_t zone, uin
 	assert_int_equal(ns_write_begin(f->ns, &a->w, NS_ZONE_APPEND, (uint64_t)zone * ZLBAS, nlb), 0);
 }
 
+/* Appends of 3, 4 and 5 blocks to zone, reserved in that order. */
+static void three_appends(struct fixture *f, uint32_t zone, struct append *a, struct append *b,
+			  struct append *c, uint8_t fill)
+{
+	append_begin(f, a, zone, 3, fill);
+	append_begin(f, b, zone, 4, (uint8_t)(fill + 1));
+	append_begin(f, c, zone, 5, (uint8_t)(fill + 2));
+	assert_int_equal(a->w.slba, zone * ZLBAS);
+	assert_int_equal(b->w.slba, zone * ZLBAS + 3);
+	assert_int_equal(c->w.slba, zone * ZLBAS + 7);
+}
+
 static void append_data(struct fixture *f, struct append *a, bool fails)
 {
 	struct iovec iov = { a->buf, (size_t)a->w.nlb * BS };
@@ -310,12 +322,7 @@ static void test_append_fails_between_others(void **state)
 {
 	struct fixture *f = *state;
 	struct append a, b, c;
-	append_begin(f, &a, 4, 3, 0x11);
-	append_begin(f, &b, 4, 4, 0x22);
-	append_begin(f, &c, 4, 5, 0x33);
-	assert_int_equal(a.w.slba, 4 * ZLBAS);
-	assert_int_equal(b.w.slba, 4 * ZLBAS + 3);
-	assert_int_equal(c.w.slba, 4 * ZLBAS + 7);
+	three_appends(f, 4, &a, &b, &c, 0x11);
 	append_data(f, &a, false);
 	append_data(f, &b, true);
 	append_data(f, &c, false);
@@ -336,7 +343,7 @@ static void test_append_fails_between_others(void **state)
 	expect_zone(f->ns, 4, NVME_ZNS_ZS_CLOSED, 12);
 	expect_blocks(f->ns, 4 * ZLBAS, 3, 0x11);
 	expect_blocks(f->ns, 4 * ZLBAS + 3, 4, 0);
-	expect_blocks(f->ns, 4 * ZLBAS + 7, 5, 0x33);
+	expect_blocks(f->ns, 4 * ZLBAS + 7, 5, 0x13);
 }
 
 /*
@@ -348,9 +355,7 @@ static void test_newest_appends_fail(void **state)
 {
 	struct fixture *f = *state;
 	struct append a, b, c;
-	append_begin(f, &a, 5, 3, 0x44);
-	append_begin(f, &b, 5, 4, 0x55);
-	append_begin(f, &c, 5, 5, 0x66);
+	three_appends(f, 5, &a, &b, &c, 0x44);
 	append_data(f, &c, true);
 	assert_int_equal(c.w.failed, NS_WRITE_GIVEN_BACK);
 	expect_zone(f->ns, 5, NVME_ZNS_ZS_IMPL_OPEN, 7);
