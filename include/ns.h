@@ -128,7 +128,10 @@ uint16_t ns_deallocate(struct ns *ns, uint64_t slba, uint64_t nlb);
  * synced. A write that ended while an earlier write to the same zone is
  * still in flight becomes durable only with that earlier one (a write
  * pointer never skips unwritten blocks), so the callback waits for it.
- * Many callers share one fdatasync. Never blocks.
+ * Many callers share one fdatasync. Never blocks. If the commit fails
+ * (a data or journal write or sync), status says why (Capacity Exceeded for
+ * a full file system, else Write Fault) and nothing it covered is
+ * acknowledged; nothing is dropped either: the next sync tries again.
  */
 typedef void (*ns_sync_cb)(void *arg, uint16_t status);
 void ns_sync(struct ns *ns, ns_sync_cb cb, void *arg);
