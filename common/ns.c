@@ -252,7 +252,7 @@ static int commit_prepare(struct ns *ns, struct commit_item *it)
  * that whatever part of this batch reached the journal is never replayed.
  * A file system that has space again thus serves on, without a restart.
  * (A failed fdatasync may already have cost pages the kernel reports only
- * once, doc/configuration.md: the host saw the error on this Flush.)
+ * once, doc/io-errors.md: the host saw the error on this Flush.)
  */
 static void commit_failed(struct ns *ns, struct commit_item *it, int rc)
 {
