@@ -54,6 +54,9 @@ uint64_t fault_io_injected(void)
 	return n;
 }
 
+_Static_assert(FAULT_META_WRITE == FAULT_DATA_WRITE << 3 && FAULT_META_SYNC == FAULT_DATA_SYNC << 3 &&
+	       FAULT_META_READ == FAULT_DATA_READ << 3, "a metadata point is its data point << 3");
+
 /* No fault: -1. Otherwise the kind, and in *cut a fraction (0..65535 of
  * 65536) of the transfer that a SHORT, TORN or CRASH fault lets through. */
 static int decide(enum fio_file f, uint32_t op_bit, bool transfer, uint32_t *cut)
