@@ -670,9 +670,9 @@ static void apply_msg(struct campaign *cp, const struct msg *m)
 	switch (m->op) {
 	case OP_WRITE:
 	case OP_APPEND:
-		/* Durable data: whatever zeros were announced for the range
-		 * before (a failed write whose range was given back, under
-		 * faults) no longer excuse zeros there. */
+		/* Durable data: zeros announced for the range before (under
+		 * faults, a Write Zeroes that failed and gave its range back)
+		 * no longer excuse zeros there. */
 		memset(c->zero_ok + (m->slba - zslba), 0, m->nlb);
 		/* fall through */
 	case OP_ZEROES:
