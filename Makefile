@@ -95,9 +95,11 @@ check: all
 check-asan:
 	$(MAKE) SAN=asan check
 
-# The long crash campaign (issue 2: many more kill cycles than `make check`).
+# The long crash campaign (issue 2: many more kill cycles than `make check`)
+# and the long corruption campaign (damaged files refused or intact).
 check-long: all
 	ZNSTGT_CRASH_CYCLES=5000 $(B)/tests/test_crash
+	ZNSTGT_CORRUPTION_TRIALS=3000 $(B)/tests/test_corruption
 
 # End-to-end tests: a stock Debian kernel under QEMU connects to $(B)/znstgt
 # over NVMe/TCP (tests/e2e/README.md; the first run builds the guest, as root).

@@ -111,12 +111,17 @@ static void put_desc(struct zmeta *m, uint32_t zone, uint8_t state, uint8_t za, 
 	memcpy(desc_at(m, zone), &d, sizeof(d));
 }
 
-static bool desc_valid(const struct zmeta *m, uint32_t zone)
+/* What is wrong with a zone's descriptor. Without its own CRC nothing of
+ * it is known, not even its extension's CRC. */
+enum { BAD_DESC = 1, BAD_ZDE = 2 };
+
+static uint8_t desc_damage(const struct zmeta *m, uint32_t zone)
 {
 	struct zimg_desc d;
 	memcpy(&d, desc_at(m, zone), sizeof(d));
-	return le32toh(d.crc) == crc32c(&d, offsetof(struct zimg_desc, crc)) &&
-	       le32toh(d.zde_crc) == zde_crc(m, zone);
+	if (le32toh(d.crc) != crc32c(&d, offsetof(struct zimg_desc, crc)))
+		return BAD_DESC | (m->hdr.zde_size ? BAD_ZDE : 0);
+	return le32toh(d.zde_crc) == zde_crc(m, zone) ? 0 : BAD_ZDE;
 }
 
 /* Header <-> little-endian slot bytes. */
@@ -430,14 +435,18 @@ static void apply(struct zmeta *m, const struct jreader *jr, const struct zjnl_r
 	struct zimg_desc d;
 	memcpy(&d, desc_at(m, zone), sizeof(d));
 	m->replayed++;
-	if (!bad[zone] && le64toh(d.seq) >= seq)
+	if (!(bad[zone] & BAD_DESC) && le64toh(d.seq) >= seq)
 		return;
+	bool zde = le16toh(r->type) == ZJNL_ZONE_ZDE;
 	put_desc(m, zone, r->state, r->za, le64toh(r->wp), seq,
-		 le16toh(r->type) == ZJNL_ZONE_ZDE ? jr->buf + jr->pos + sizeof(*r) : NULL);
-	if (bad[zone]) {
-		bad[zone] = 0;
+		 zde ? jr->buf + jr->pos + sizeof(*r) : NULL);
+	/* A record without an extension repairs the descriptor, not a
+	 * damaged extension (settle_extensions() sees to that). */
+	if (!bad[zone])
+		return;
+	bad[zone] &= zde ? 0 : BAD_ZDE;
+	if (!bad[zone])
 		m->repaired++;
-	}
 }
 
 /*
@@ -653,6 +662,24 @@ static int load_zones(struct zmeta *m, struct zns *z, const uint8_t *bad, enum z
 }
 
 /*
+ * A damaged extension of a zone that has no valid one (ZDEV clear) holds
+ * nothing the host may rely on: it is made zeros, as a Reset leaves it.
+ */
+static void settle_extensions(struct zmeta *m, uint8_t *bad, const char *img)
+{
+	for (uint32_t i = 0; i < m->hdr.nr_zones; i++) {
+		struct zimg_desc d;
+		memcpy(&d, desc_at(m, i), sizeof(d));
+		if (bad[i] != BAD_ZDE || (d.za & NVME_ZNS_ZA_ZDEV))
+			continue;
+		memset(zde_at(m, i), 0, m->hdr.zde_size);
+		put_desc(m, i, d.state, d.za, le64toh(d.wp), le64toh(d.seq), NULL);
+		bad[i] = 0;
+		log_warn("%s: zone %u: damaged extension (not valid: ZDEV clear) made zeros", img, i);
+	}
+}
+
+/*
  * Descriptors set by records past the journal's end. The image follows the
  * journal only once a batch is durable, so such a record was acknowledged
  * and then lost (damaged at the journal's end, or the journal truncated or
@@ -669,7 +696,7 @@ static int check_ahead(struct zmeta *m, const uint8_t *bad, enum zmeta_mode mode
 		struct zimg_desc d;
 		memcpy(&d, desc_at(m, i), sizeof(d));
 		uint64_t seq = le64toh(d.seq);
-		if (bad[i] || seq < m->next_seq)
+		if ((bad[i] & BAD_DESC) || seq < m->next_seq)
 			continue;
 		held++;
 		if (seq > max)
@@ -760,10 +787,11 @@ int zmeta_open(struct zmeta *m, const char *dir, const struct zmeta_geom *g,
 	}
 	uint32_t nr_bad = 0;
 	for (uint32_t i = 0; i < m->hdr.nr_zones; i++)
-		if (!desc_valid(m, i))
-			bad[i] = 1, nr_bad++;
+		if ((bad[i] = desc_damage(m, i)))
+			nr_bad++;
 	if (replay(m, jnl, mode, bad, err, errlen) || check_ahead(m, bad, mode, jnl, err, errlen))
 		goto out;
+	settle_extensions(m, bad, img);
 	uint32_t first_bad = UINT32_MAX, left = 0;
 	for (uint32_t i = 0; i < m->hdr.nr_zones; i++)
 		if (bad[i] && left++ == 0)
