@@ -467,26 +467,32 @@ static int check_data(struct ns *ns, const struct ns_config *cfg, const char *pa
 	uint32_t last = 0;
 	for (uint32_t i = 0; ns->info.zoned && i < ns->z.g.nr_zones; i++) {
 		const struct zone *zn = &ns->z.zones[i];
-		if (zn->state != NVME_ZNS_ZS_OFFLINE && zn->wp << ns->info.lba_shift > need) {
+		if (zn->state != NVME_ZNS_ZS_OFFLINE && zn->wp > zns_zslba(&ns->z, i) &&
+		    zn->wp << ns->info.lba_shift > need) {
 			need = zn->wp << ns->info.lba_shift;
 			last = i;
 		}
 	}
 	if (!missing && have >= need)
 		return 0;
+	char what[128];
+	if (need)
+		snprintf(what, sizeof(what), "%s (zone %u is written up to byte %llu)",
+			 missing ? "missing" : "shorter than the written zones need", last,
+			 (unsigned long long)need);
+	else
+		snprintf(what, sizeof(what), "missing");
 	if (!cfg->recover)
-		return errmsg(err, errlen, "%s: %s (zone %u is written up to byte %llu). Restore "
-			    "the file, or start once with --recover NQN/%u (this subsystem's NQN; "
-			    "the zones whose data it lacks become Read Only), or with --format to "
-			    "erase this namespace's data and zone state", path,
-			    missing ? "missing" : "shorter than the written zones need", last,
-			    (unsigned long long)need, cfg->nsid);
-	log_warn("%s: %s; keeping the zone state", path,
-		 missing ? "missing: making an empty one" : "shorter than the written zones need");
+		return errmsg(err, errlen, "%s: %s. Restore the file, or start once with --recover "
+			    "NQN/%u (this subsystem's NQN; %s), or with --format to erase this "
+			    "namespace's data and zone state", path, what, cfg->nsid,
+			    ns->info.zoned ? "the zones whose data it lacks become Read Only"
+					   : "an empty data file is made");
+	log_warn("%s: %s; %s", path, what, missing ? "making an empty one" : "keeping it");
 	for (uint32_t i = 0; ns->info.zoned && i < ns->z.g.nr_zones; i++) {
 		const struct zone *zn = &ns->z.zones[i];
 		if (zn->state == NVME_ZNS_ZS_OFFLINE || zn->state == NVME_ZNS_ZS_READ_ONLY ||
-		    zn->wp << ns->info.lba_shift <= have)
+		    zn->wp == zns_zslba(&ns->z, i) || zn->wp << ns->info.lba_shift <= have)
 			continue;
 		log_warn("%s: zone %u: written blocks lost (write pointer %#llx): made Read Only",
 			 path, i, (unsigned long long)zn->wp);
