@@ -589,6 +589,11 @@ static int open_journal(struct zmeta *m, const char *path, enum zmeta_mode mode,
 			return errmsg(err, errlen, "%s: %s; its end is no torn write. Restore the "
 				    "file, " WAY_RECOVER WAY_FORMAT, path, whybuf, m->hdr.nsid);
 		log_warn("%s: %s; replaying what is left", path, whybuf);
+		/* Back to its size, so that the next start does not refuse
+		 * it again (the records lost stay lost). */
+		if (posix_fallocate(m->jnl_fd, 0, (off_t)le32toh(jh.size_4k) * 4096))
+			return errmsg(err, errlen, "%s: cannot extend it back to %llu bytes", path,
+				    (unsigned long long)le32toh(jh.size_4k) * 4096);
 	}
 	if (!why)
 		return 0;

@@ -19,6 +19,10 @@
  *     block (written data, zeros above the write pointer) equal to the
  *     reference state.
  *
+ * A refused copy is then opened with --recover: it must open (or refuse,
+ * with a message, the damage it cannot rebuild from), and a plain start
+ * after it must open the very state it kept.
+ *
  * The data file has no checksums (the media's own ECC is not modelled), so
  * it is only truncated or deleted, never flipped.
  *
@@ -81,6 +85,7 @@ struct run {
 	struct zmodel zm[NZ];
 	struct snap ref, got;
 	int refused, intact;
+	int recovered, recover_refused; /* what --recover made of the refused ones */
 	int by_kind[8][2];           /* damage kind: refused, intact */
 };
 
@@ -369,6 +374,40 @@ static enum kind damage(struct run *r, char *what, size_t len)
 	return k;
 }
 
+/*
+ * What --recover does with a refused copy: it opens it (or refuses, with a
+ * message, what it cannot rebuild: the image), every zone in a state the
+ * engine accepts and every block readable; and it checkpoints what it kept,
+ * so that a plain start then opens the same state without --recover.
+ */
+static void try_recover(struct run *r, int no, const char *what)
+{
+	struct ns *ns;
+	char err[1024] = "";
+	r->cfg.recover = true;
+	int rc = ns_open(&r->cfg, false, &ns, err, sizeof(err));
+	r->cfg.recover = false;
+	if (rc) {
+		if (!strstr(err, r->work) || !strstr(err, "--format"))
+			fail_msg("seed %#" PRIx64 " trial %d (%s): --recover refused without a way "
+				 "forward: %s", r->seed, no, what, err);
+		r->recover_refused++;
+		return;
+	}
+	take_snap(ns, &r->got);
+	ns_close(ns);
+	static struct snap again;
+	if (ns_open(&r->cfg, false, &ns, err, sizeof(err)))
+		fail_msg("seed %#" PRIx64 " trial %d (%s): refused after --recover: %s", r->seed, no,
+			 what, err);
+	take_snap(ns, &again);
+	ns_close(ns);
+	if (memcmp(&again, &r->got, sizeof(again)))
+		fail_msg("seed %#" PRIx64 " trial %d (%s): the state --recover kept changed at the "
+			 "next start", r->seed, no, what);
+	r->recovered++;
+}
+
 /* One damaged open of the round's files. */
 static void trial(struct run *r, int no)
 {
@@ -390,6 +429,7 @@ static void trial(struct run *r, int no)
 				 "forward: %s", r->seed, no, what, err);
 		r->refused++;
 		r->by_kind[k][0]++;
+		try_recover(r, no, what);
 		return;
 	}
 	take_snap(ns, &r->got);
@@ -473,6 +513,8 @@ static void test_corruption(void **state)
 		round_(&r, trials, &done);
 	printf("[ corrupt  ] %d damaged opens (seed %#" PRIx64 "): %d refused with a message, "
 	       "%d intact\n", done, s, r.refused, r.intact);
+	printf("             --recover on the refused: %d opened (and reopened the same without "
+	       "it), %d refused\n", r.recovered, r.recover_refused);
 	for (int k = 0; k < 8; k++)
 		printf("             %-18s %4d refused, %4d intact\n", kind_name[k], r.by_kind[k][0],
 		       r.by_kind[k][1]);
