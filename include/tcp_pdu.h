@@ -1,7 +1,7 @@
 /*
  * NVMe/TCP PDU checks and builders: pure functions over byte buffers, no
  * sockets and no connection state, so that unit tests and the fuzzer can
- * drive every rule directly. server/tcp_conn.c applies them in order:
+ * drive every rule directly. server/tcp/tcp_conn.c applies them in order:
  *
  *   8 bytes in      tcp_pdu_check_hdr()     type, hlen, flags, pdo, plen
  *   header in       tcp_pdu_check_hdgst()   header digest (if negotiated)

@@ -6,7 +6,7 @@
  *      combination of negotiated digests;
  *   2. as the byte stream a host sends on one connection: a real tcp_conn
  *      on a socketpair, served by a loop in this thread, with the test
- *      double of the core (tests/unit/tcp_core_double.h) executing Connect,
+ *      double of the core (tests/lib/tcp_core_double.h) executing Connect,
  *      Read, Write and Flush.
  *
  * The first byte picks how the stream starts, so the fuzzer spends its time
@@ -31,7 +31,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "../unit/tcp_core_double.h"
+#include "../lib/tcp_core_double.h"
 #include "crc32c.h"
 #include "log.h"
 #include "nvme_tcp.h"

@@ -1,5 +1,5 @@
 /*
- * NVMe/TCP PDU checks and builders (server/tcp_pdu.c): every validation
+ * NVMe/TCP PDU checks and builders (server/tcp/tcp_pdu.c): every validation
  * rule with a passing and a failing case, digests, and the exact bytes of
  * every header we build.
  */

@@ -23,7 +23,7 @@
 #include "nvme_tcp.h"
 #include "../lib/nvmf_client.h"
 #include "tcp.h"
-#include "tcp_core_double.h"
+#include "../lib/tcp_core_double.h"
 #include "tcp_pdu.h"
 #include "worker.h"
 

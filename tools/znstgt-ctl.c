@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../lib/ctl_client.h"
+#include "ctl_client.h"
 
 static void usage(FILE *f)
 {
