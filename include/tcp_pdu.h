@@ -90,7 +90,7 @@ uint32_t tcp_inline_limit(const struct nvme_sqe *sqe, bool admin_queue);
 uint16_t tcp_sgl_check(const struct nvme_sqe *sqe, uint32_t inline_len, uint32_t inline_limit,
 		       uint32_t transfer_len);
 
-/* ---- builders: each writes a complete header (+ header digest) ---- */
+/* ---- builders (tcp_send.c): each writes a complete header (+ header digest) ---- */
 
 void tcp_build_icresp(struct nvme_tcp_icresp *r, uint8_t dgst, uint32_t maxh2cdata);
 /* CapsuleResp carrying cqe (already in wire format). Returns 24 or 28. */

@@ -14,7 +14,7 @@
  *   CapsuleCmd -> nvme_req_init() -> in-capsule data? receive it
  *     -> host data still missing? R2T for all of it, H2CData until LAST_PDU
  *     -> req->execute() -> ... -> tcp_req_complete()
- *     -> C2HData (reads) + CapsuleResp queued -> sent -> context recycled.
+ *     -> C2HData (reads) + CapsuleResp queued (tcp_send.c) -> sent -> context recycled.
  *   A command that fails before executing still has its in-capsule data
  *   consumed (discarded) and is completed in order.
  *
@@ -49,8 +49,7 @@ struct tcp_cmd_chunk {
 	struct tcp_cmd cmds[CMD_CHUNK];
 };
 
-static void tcp_req_complete(struct nvme_req *req);
-static const struct nvme_transport_ops tcp_req_ops = { .complete = tcp_req_complete };
+static const struct nvme_transport_ops tcp_req_ops = { .complete = tcp_queue_response };
 
 static void sq_disconnect(void *conn)
 {
@@ -100,7 +99,7 @@ static struct tcp_cmd *cmd_get(struct tcp_conn *c)
 	return cmd;
 }
 
-static void cmd_put(struct tcp_conn *c, struct tcp_cmd *cmd)
+void tcp_cmd_put(struct tcp_conn *c, struct tcp_cmd *cmd)
 {
 	if (cmd->buf)
 		tcp_buf_put(c, cmd->buf, cmd->buf_cls);
@@ -140,7 +139,7 @@ static void reap_cb(struct ev_loop *loop, ev_timer *t, int revents)
 
 /* Free from a fresh loop callback: the caller may be deep inside our own
  * receive path or the core's completion path, both still using c. */
-static void conn_maybe_free(struct tcp_conn *c)
+void tcp_conn_maybe_free(struct tcp_conn *c)
 {
 	if (c->closing && !c->executing && !ev_is_active(&c->reap)) {
 		ev_timer_set(&c->reap, 0., 0.);
@@ -219,12 +218,12 @@ static void conn_close(struct tcp_conn *c, bool linger)
 	for (uint32_t i = 0; i < c->nr_cmds; i++) {
 		struct tcp_cmd *cmd = c->cmds[i];
 		if (cmd->state != CMD_FREE && cmd->state != CMD_EXEC)
-			cmd_put(c, cmd);
+			tcp_cmd_put(c, cmd);
 	}
 	/* The core gives back the commands it parks indefinitely (AERs). */
 	if (c->sq)
 		nvme_sq_close(c->sq);
-	conn_maybe_free(c);
+	tcp_conn_maybe_free(c);
 }
 
 void tcp_conn_close(struct tcp_conn *c)
@@ -241,110 +240,12 @@ void tcp_conn_fail(struct tcp_conn *c, const char *what, int err)
 	tcp_conn_close(c);
 }
 
-/*
- * A fatal transport error (3.6.2.5): tell the host why with a C2HTermReq
- * quoting the header at fault, then close. The request goes out only when
- * nothing else is half-sent (it must start on a PDU boundary); it is a
- * courtesy either way, the host resets the association on the close.
- */
+/* A fatal transport error (3.6.2.5): tell the host why, then close. */
 static void conn_fatal(struct tcp_conn *c, const struct tcp_pdu_err *err)
 {
-	uint8_t term[TCP_TERM_MAX];
-	size_t len;
-
 	log_warn("tcp %s: %s (FES %u, FEI %u): closing", c->peer, err->why, err->fes, err->fei);
-	len = tcp_build_c2h_term(term, err->fes, err->fei, c->hdr, c->hdr_have);
-	tcp_tx_flush(c);
-	if (!c->closing && !c->tx_head) {
-		ssize_t w = send(c->fd, term, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		(void)w;
-	}
+	tcp_send_term(c, err->fes, err->fei);
 	conn_close(c, true);
-}
-
-/* ---- sending responses ---- */
-
-static void cmd_tx_sent(struct tcp_conn *c, struct tcp_tx *tx)
-{
-	struct tcp_cmd *cmd = (struct tcp_cmd *)((char *)tx - offsetof(struct tcp_cmd, tx));
-
-	if (cmd->state == CMD_R2T_QUEUED)
-		cmd->state = CMD_WAIT_H2C; /* now the host may answer it */
-	else
-		cmd_put(c, cmd);
-}
-
-static void tx_add(struct tcp_tx *tx, void *base, size_t len)
-{
-	if (!len)
-		return;
-	tx->iov[tx->count].iov_base = base;
-	tx->iov[tx->count].iov_len = len;
-	tx->count++;
-}
-
-static void tx_reset(struct tcp_tx *tx)
-{
-	tx->first = tx->count = 0;
-	tx->sent = cmd_tx_sent;
-}
-
-/* R2T for everything still missing (one at a time: MAXR2T is 0). */
-static void cmd_send_r2t(struct tcp_conn *c, struct tcp_cmd *cmd)
-{
-	size_t len = tcp_build_r2t(cmd->hdr, cmd->req.cmd.cid, cmd->ttag, cmd->rbytes,
-				   cmd->req.transfer_len - cmd->rbytes, c->rxp.hdgst);
-
-	cmd->state = CMD_R2T_QUEUED;
-	tx_reset(&cmd->tx);
-	tx_add(&cmd->tx, cmd->hdr, len);
-	tcp_tx_queue(c, &cmd->tx);
-}
-
-/*
- * The core is done with req. Reads send their data as one C2HData PDU; with
- * SQ flow control disabled and a plain success (result 0) the PDU carries
- * SUCCESS and replaces the CapsuleResp (3.6.2.9, host-requirements 1.6).
- */
-static void tcp_req_complete(struct nvme_req *req)
-{
-	struct tcp_cmd *cmd = req->transport_priv;
-	struct tcp_conn *c = cmd->conn;
-	bool hdgst = c->rxp.hdgst, ddgst = c->rxp.ddgst;
-
-	if (cmd->state == CMD_EXEC)
-		c->executing--;
-	if (c->closing) {
-		cmd_put(c, cmd);
-		conn_maybe_free(c);
-		return;
-	}
-	cmd->state = CMD_SEND;
-	tx_reset(&cmd->tx);
-	if (ev_is_active(&c->handshake) && nvme_sq_connected(c->sq))
-		ev_timer_stop(c->loop, &c->handshake);
-
-	bool ok = (le16toh(req->cqe.status) >> 1) == 0;
-	/* req->data is our buffer unless the handler pointed it elsewhere. */
-	if (ok && req->dir == NVME_DIR_TO_HOST && req->transfer_len && req->data) {
-		bool success = c->sq && nvme_sq_sqhd_disabled(c->sq) && req->cqe.result == 0;
-		uint8_t flags = NVME_TCP_F_LAST_PDU | (success ? NVME_TCP_F_SUCCESS : 0);
-		size_t hl = tcp_build_c2h_data(cmd->hdr, req->cmd.cid, 0, req->transfer_len, flags,
-					       hdgst, ddgst);
-
-		tx_add(&cmd->tx, cmd->hdr, hl);
-		tx_add(&cmd->tx, req->data, req->transfer_len);
-		if (ddgst) {
-			cmd->ddgst = tcp_ddgst(req->data, req->transfer_len);
-			tx_add(&cmd->tx, &cmd->ddgst, sizeof(cmd->ddgst));
-		}
-		if (success) {
-			tcp_tx_queue(c, &cmd->tx);
-			return;
-		}
-	}
-	tx_add(&cmd->tx, cmd->rsp, tcp_build_rsp(cmd->rsp, &req->cqe, hdgst));
-	tcp_tx_queue(c, &cmd->tx);
 }
 
 /* ---- command flow ---- */
@@ -357,11 +258,11 @@ static void cmd_ready(struct tcp_conn *c, struct tcp_cmd *cmd)
 
 	if (!cmd->inited) {
 		/* nvme_req_init() filled the CQE already. */
-		tcp_req_complete(req);
+		tcp_queue_response(req);
 	} else if (cmd->status) {
 		nvme_req_complete(req, cmd->status);
 	} else if (req->dir == NVME_DIR_FROM_HOST && cmd->rbytes < req->transfer_len) {
-		cmd_send_r2t(c, cmd);
+		tcp_send_r2t(c, cmd);
 	} else {
 		cmd->state = CMD_EXEC;
 		c->executing++;
@@ -475,16 +376,7 @@ static void handle_icreq(struct tcp_conn *c)
 	c->rxp.hdgst = req->dgst & NVME_TCP_DGST_HDR;
 	c->rxp.ddgst = req->dgst & NVME_TCP_DGST_DATA;
 	c->rxp.ic_done = true;
-	tcp_build_icresp(&c->icresp, req->dgst, TCP_MAXH2CDATA);
-	c->ctl_tx.first = c->ctl_tx.count = 0;
-	c->ctl_tx.iov[0].iov_base = &c->icresp;
-	c->ctl_tx.iov[0].iov_len = sizeof(c->icresp);
-	c->ctl_tx.count = 1;
-	tcp_tx_queue(c, &c->ctl_tx);
-}
-
-static void ctl_tx_sent(struct tcp_conn *c, struct tcp_tx *tx)
-{
+	tcp_send_icresp(c, req->dgst);
 }
 
 /* A payload (and its digest) is complete. */
@@ -716,7 +608,6 @@ struct tcp_conn *tcp_conn_start(struct ev_loop *loop, struct worker *w, int fd,
 	c->gone = gone;
 	c->gone_arg = arg;
 	rx_next_pdu(c);
-	c->ctl_tx.sent = ctl_tx_sent;
 
 	ev_io_init(&c->rio, rio_cb, fd, EV_READ);
 	ev_io_init(&c->wio, tcp_wio_cb, fd, EV_WRITE);

@@ -1,6 +1,6 @@
 /*
  * Private to the NVMe/TCP connection code (tcp_conn.c: receive path and
- * command flow; tcp_send.c: send queue; tcp_buf.c: data buffers). One
+ * command flow; tcp_send.c: the send path; tcp_buf.c: data buffers). One
  * struct tcp_conn is one TCP connection = one NVMe queue, owned by one loop,
  * so nothing here is locked.
  */
@@ -112,7 +112,11 @@ struct tcp_conn {
 	size_t cached_bytes;
 };
 
-/* tcp_send.c */
+/* tcp_send.c: everything that goes to the host */
+void tcp_queue_response(struct nvme_req *req);   /* the core completed req */
+void tcp_send_r2t(struct tcp_conn *c, struct tcp_cmd *cmd);
+void tcp_send_icresp(struct tcp_conn *c, uint8_t dgst);
+void tcp_send_term(struct tcp_conn *c, uint16_t fes, uint32_t fei);
 void tcp_tx_queue(struct tcp_conn *c, struct tcp_tx *tx);
 void tcp_tx_flush(struct tcp_conn *c);
 void tcp_tx_drop(struct tcp_conn *c);
@@ -126,5 +130,9 @@ void tcp_buf_release_all(struct tcp_conn *c);
 
 /* tcp_conn.c */
 void tcp_conn_fail(struct tcp_conn *c, const char *what, int err);
+/* Recycle a command context (and its data buffer). */
+void tcp_cmd_put(struct tcp_conn *c, struct tcp_cmd *cmd);
+/* A closing connection whose requests all came back: free it soon. */
+void tcp_conn_maybe_free(struct tcp_conn *c);
 
 #endif
