@@ -45,7 +45,7 @@ struct subsys;
 #define NVME_CNTLID_MIN     1u
 #define NVME_CNTLID_MAX     0xffefu       /* FFF0h..FFFFh are reserved */
 
-/* NVMe/TCP's IOSQES/IOCQES (6 = 64 B SQE, 4 = 16 B CQE). */
+/* IOSQES/IOCQES (6 = 64 B SQE, 4 = 16 B CQE). */
 #define NVME_NVM_IOSQES     6u
 #define NVME_NVM_IOCQES     4u
 
@@ -57,7 +57,7 @@ struct nvme_sq {
 	struct worker *worker;
 	struct nvme_port port;
 	char local_addr[64];
-	const struct nvme_sq_ops *ops;
+	const struct nvme_transport_ops *ops;
 	void *conn;
 
 	struct nvme_ctrl *ctrl;      /* set by Connect; NULL before */
@@ -85,6 +85,7 @@ struct nvme_ctrl {
 	char subnqn[NVME_NQN_LENGTH];    /* the NQN the host connected to */
 	char hostnqn[NVME_NQN_LENGTH];
 	uint8_t hostid[16];
+	const struct nvme_transport_ops *ops; /* the admin queue's transport */
 	struct nvme_port port;           /* where the admin queue came in */
 	char local_addr[64];
 	struct nvme_ctrl *next;          /* subsys->ctrls, under subsys->lock */

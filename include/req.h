@@ -8,7 +8,7 @@
  *      the direction and the length of the data transfer (req->dir,
  *      req->transfer_len). If the command is refused at this stage the core
  *      has already filled req->cqe; the transport must still consume any
- *      in-capsule data, then call req->ops->complete(req).
+ *      in-capsule data, then call req->ops->queue_response(req).
  *   2. The transport points req->data at a buffer of transfer_len bytes: the
  *      in-capsule data, data it fetched from the host (R2T/H2CData, guest
  *      memory), or an empty buffer for the core to fill (host reads).
@@ -16,7 +16,7 @@
  *      owns the queue; they may finish at once or go asynchronous (I/O thread,
  *      group commit) and finish later, always back on that same worker.
  *   4. The core calls nvme_req_complete(req, status): it fills the CQE and
- *      calls req->ops->complete(req). The transport sends req->data to the
+ *      calls req->ops->queue_response(req). The transport sends req->data to the
  *      host if dir == NVME_DIR_TO_HOST, then the response, and
  *      recycles the request.
  *
@@ -30,6 +30,7 @@
 
 #include "ns.h"
 #include "nvme_wire.h"
+#include "transport.h"
 #include "worker.h"
 
 struct nvme_req;
@@ -42,16 +43,11 @@ enum nvme_data_dir {
 	NVME_DIR_TO_HOST,   /* controller -> host (Read, Identify, Get Log Page) */
 };
 
-struct nvme_transport_ops {
-	/* The command is done and req->cqe is filled: send data + response. */
-	void (*complete)(struct nvme_req *req);
-};
-
 struct nvme_req {
 	struct nvme_sqe cmd;
 	struct nvme_cqe cqe;
 	struct nvme_sq *sq;
-	const struct nvme_transport_ops *ops;
+	const struct nvme_transport_ops *ops; /* the queue's transport */
 	void *transport_priv;        /* the transport's own per-command context */
 
 	/* Set by nvme_req_init(). */
@@ -76,7 +72,7 @@ struct nvme_req {
  * run (after the data is in), false if the command failed already (req->cqe
  * filled; the transport completes it without executing).
  */
-bool nvme_req_init(struct nvme_req *req, struct nvme_sq *sq, const struct nvme_transport_ops *ops);
+bool nvme_req_init(struct nvme_req *req, struct nvme_sq *sq);
 
 /* Finish: fill the CQE (CID, SQID, SQHD, result, status) and hand back. */
 void nvme_req_complete(struct nvme_req *req, uint16_t status);

@@ -6,8 +6,11 @@
  * the next worker (worker_next()), where it lives as one struct tcp_conn (one
  * NVMe queue) until it closes. Workers must be running (workers_start()).
  *
+ * Each listener is a port (transport.h) registered with the core, so the
+ * discovery log reports it with the port number it is really bound to.
+ *
  * To drop the connections of one subsystem (blktests cleanup, subsystem
- * removal) the core calls each queue's nvme_sq_ops.disconnect on the queue's
+ * removal) the core calls the transport's disconnect on the queue's
  * worker; the connection then closes and calls nvme_sq_free() once none of
  * its requests is still executing.
  */
@@ -23,6 +26,9 @@
 struct worker;
 struct tcp_conn;
 
+/* The transport's ops table (tcp_transport.c). */
+extern const struct nvme_transport_ops tcp_transport;
+
 /* Listen on every cfg->listeners[] address. On error returns -1 with a
  * message (address, port, reason) in err and nothing left open. */
 int tcp_listeners_start(const struct target_config *cfg, char *err, size_t errlen);
@@ -30,8 +36,8 @@ int tcp_listeners_start(const struct target_config *cfg, char *err, size_t errle
  * finished its executing requests and freed its queue. Call it before
  * workers_stop(). */
 void tcp_listeners_stop(void);
-/* The i-th listening port (portid i + 1) as bound: trsvcid holds the real
- * port even when "0" (ephemeral) was configured. NULL when not listening. */
+/* The i-th listening port as bound: trsvcid holds the real port even when
+ * "0" (ephemeral) was configured. NULL when not listening. */
 const struct nvme_port *tcp_listener_port(int i);
 
 /*

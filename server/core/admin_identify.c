@@ -70,21 +70,21 @@ void nvme_build_id_ctrl(const struct nvme_ctrl *ctrl, struct nvme_id_ctrl *id)
 	pad(id->mn, sizeof(id->mn), s->model);
 	pad(id->fr, sizeof(id->fr), ZNSTGT_VERSION);
 	id->rab = 6;
-	id->mdts = log2_units(NVME_MDTS_BYTES);
+	id->mdts = log2_units(ctrl->ops->mdts_bytes);
 	id->cntlid = htole16(ctrl->cntlid);
 	id->ver = htole32(NVME_CTRL_VS);
 	id->kas = htole16(NVME_CTRL_KAS);       /* mandatory for fabrics */
 	id->aerl = NVME_CTRL_AERL;
 	id->lpa = NVME_CTRL_LPA_EXTENDED;       /* LPO, NUMDU: the discovery log needs them */
 	id->maxcmd = htole16(NVME_MAX_QUEUE_SIZE); /* Linux 6.12 refuses 0 */
-	/* SGLs without alignment rules, and offsets for in-capsule data. */
-	id->sgls = htole32(0x1u | NVME_CTRL_SGLS_OFFSET);
 	snprintf(id->subnqn, sizeof(id->subnqn), "%s", ctrl->subnqn);
-	/* Fabrics: capsule sizes in 16-byte units; in-capsule data at offset 0. */
-	id->ioccsz = htole32((64u + NVME_IO_INLINE) / 16u);
-	id->iorcsz = htole32(1);
+	/* What the transport supports: SGLs, capsule sizes (16-byte units),
+	 * descriptors per command; in-capsule data at offset 0. */
+	id->sgls = htole32(ctrl->ops->sgls);
+	id->ioccsz = htole32(ctrl->ops->ioccsz);
+	id->iorcsz = htole32(ctrl->ops->iorcsz);
 	id->icdoff = htole16(0);
-	id->msdbd = 1;
+	id->msdbd = ctrl->ops->msdbd;
 
 	if (ctrl->discovery) {
 		id->cntrltype = NVME_CTRL_CNTRLTYPE_DISCOVERY;
@@ -251,7 +251,7 @@ static uint16_t id_csi_ctrl(struct nvme_req *req, union id_buf *b)
 		 * "as MDTS", so a 4 KiB limit cannot be expressed (the config
 		 * should not ask for one). */
 		uint8_t zasl = s->zasl_bytes ? log2_units(s->zasl_bytes) : 0;
-		uint8_t mdts = log2_units(NVME_MDTS_BYTES);
+		uint8_t mdts = log2_units(nvme_req_ctrl(req)->ops->mdts_bytes);
 
 		b->zns_ctrl.zasl = zasl < mdts ? zasl : mdts;
 		return 0;

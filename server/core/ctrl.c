@@ -70,6 +70,7 @@ uint16_t nvme_ctrl_create(struct nvme_sq *admin_sq, struct subsys *s, const char
 	snprintf(ctrl->subnqn, sizeof(ctrl->subnqn), "%s", subnqn);
 	snprintf(ctrl->hostnqn, sizeof(ctrl->hostnqn), "%s", hostnqn);
 	memcpy(ctrl->hostid, hostid, sizeof(ctrl->hostid));
+	ctrl->ops = admin_sq->ops;
 	ctrl->port = admin_sq->port;
 	snprintf(ctrl->local_addr, sizeof(ctrl->local_addr), "%s", admin_sq->local_addr);
 	ctrl->worker = admin_sq->worker;

@@ -9,8 +9,9 @@
  *
  * Entry 0 describes this discovery subsystem (SUBTYPE 3), then one entry
  * per (NVM subsystem the host may connect to, port): first the port this
- * connection came in on, then the other configured listeners. A port on a
- * wildcard address reports the address the host reached us on.
+ * connection came in on, then the other registered ports (transport.h).
+ * Each port's transport fills the transport fields of its entries (it may
+ * report the address the host reached us on for a wildcard address).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,73 +25,52 @@
 #include "subsys.h"
 
 #define DISC_ASQSZ 32 /* the admin queue size a host should use */
-
-struct disc_port {
-	uint8_t trtype;
-	uint8_t adrfam;
-	uint16_t portid;
-	char traddr[64];
-	char trsvcid[NVMF_TRSVCID_SIZE];
-};
+#define DISC_MAX_PORTS 64 /* ports reported; more are left out */
 
 struct disc_log {
 	uint8_t *buf;     /* header + entries */
 	size_t cap;
 	uint64_t numrec;
 	bool oom;
-	struct disc_port ports[CFG_MAX_LISTENERS + 1];
+	const struct nvme_ctrl *ctrl;
+	/* Per port: the entry's transport fields, filled by its transport. */
+	struct nvmf_disc_log_entry ports[DISC_MAX_PORTS];
 	int nr_ports;
 };
 
-static bool is_wildcard(const char *a)
+static void add_port(struct disc_log *dl, const struct nvme_port *p)
 {
-	return !a[0] || strcmp(a, "0.0.0.0") == 0 || strcmp(a, "::") == 0 ||
-	       strcmp(a, "[::]") == 0 || strcmp(a, "*") == 0;
+	struct nvmf_disc_log_entry *e = &dl->ports[dl->nr_ports];
+
+	if (dl->nr_ports == DISC_MAX_PORTS || !p->ops)
+		return;
+	memset(e, 0, sizeof(*e));
+	if (!p->ops->disc_entry(p, dl->ctrl->local_addr, e))
+		return;
+	e->portid = htole16(p->portid);
+	dl->nr_ports++;
 }
 
-static uint8_t addr_family(const char *a)
+static void add_other_port(void *arg, const struct nvme_port *p)
 {
-	return strchr(a, ':') ? NVMF_ADDR_FAMILY_IP6 : NVMF_ADDR_FAMILY_IP4;
+	struct disc_log *dl = arg;
+
+	if (p->portid != dl->ctrl->port.portid)
+		add_port(dl, p);
 }
 
-/* The ports to report: this connection's, then the other listeners. */
+/* The ports to report: this connection's first, then the other registered
+ * ones, each described by its own transport. */
 static void collect_ports(const struct nvme_ctrl *ctrl, struct disc_log *dl)
 {
-	const struct listener_config *l;
-	struct disc_port *p = &dl->ports[0];
-	int n = subsys_listeners(&l);
-
-	p->trtype = ctrl->port.trtype ? ctrl->port.trtype : NVMF_TRTYPE_TCP;
-	p->adrfam = ctrl->port.adrfam ? ctrl->port.adrfam : addr_family(ctrl->local_addr);
-	p->portid = ctrl->port.portid;
-	snprintf(p->traddr, sizeof(p->traddr), "%s",
-		 is_wildcard(ctrl->port.traddr) ? ctrl->local_addr : ctrl->port.traddr);
-	snprintf(p->trsvcid, sizeof(p->trsvcid), "%s", ctrl->port.trsvcid);
-	dl->nr_ports = 1;
-
-	for (int i = 0; i < n; i++) {
-		uint8_t fam = addr_family(l[i].addr);
-
-		/* Listener i is port i + 1 (tcp.h); this connection's port
-		 * is reported first, with the port number it really has. */
-		if (i + 1 == ctrl->port.portid)
-			continue;
-		/* A wildcard listener is reachable at the address the host used,
-		 * if that is of its family; otherwise we cannot name one. */
-		if (is_wildcard(l[i].addr) && fam != dl->ports[0].adrfam)
-			continue;
-		p = &dl->ports[dl->nr_ports++];
-		p->trtype = NVMF_TRTYPE_TCP;
-		p->adrfam = fam;
-		p->portid = (uint16_t)(i + 1);
-		snprintf(p->traddr, sizeof(p->traddr), "%s",
-			 is_wildcard(l[i].addr) ? ctrl->local_addr : l[i].addr);
-		snprintf(p->trsvcid, sizeof(p->trsvcid), "%s", l[i].port);
-	}
+	dl->ctrl = ctrl;
+	dl->nr_ports = 0;
+	add_port(dl, &ctrl->port);
+	nvme_ports_for_each(add_other_port, dl);
 }
 
-static void add_entry(struct disc_log *dl, const struct disc_port *p, const char *subnqn,
-		      uint8_t subtype)
+static void add_entry(struct disc_log *dl, const struct nvmf_disc_log_entry *port,
+		      const char *subnqn, uint8_t subtype)
 {
 	size_t off = sizeof(struct nvmf_discovery_log) +
 		     (size_t)dl->numrec * sizeof(struct nvmf_disc_log_entry);
@@ -110,20 +90,13 @@ static void add_entry(struct disc_log *dl, const struct disc_port *p, const char
 		dl->buf = b;
 		dl->cap = cap;
 	}
-	memset(&e, 0, sizeof(e));
-	e.trtype = p->trtype;
-	e.adrfam = p->adrfam;
+	e = *port;
 	e.subtype = subtype;
-	e.treq = NVMF_TREQ_NOT_SPECIFIED; /* no secure channel on these ports */
-	e.portid = htole16(p->portid);
 	e.cntlid = htole16(0xffff);       /* dynamic controller model */
 	e.asqsz = htole16(DISC_ASQSZ);
 	if (subtype == NVME_NQN_CURR) /* the host is connected to it already and may stay */
 		e.eflags = htole16(NVMF_DISC_EFLAGS_DUPRETINFO | NVMF_DISC_EFLAGS_EPCSD);
-	snprintf(e.trsvcid, sizeof(e.trsvcid), "%s", p->trsvcid);
 	snprintf(e.subnqn, sizeof(e.subnqn), "%s", subnqn);
-	snprintf(e.traddr, sizeof(e.traddr), "%s", p->traddr);
-	e.tsas.tcp.sectype = NVMF_TCP_SECTYPE_NONE;
 	memcpy(dl->buf + off, &e, sizeof(e));
 	dl->numrec++;
 }
@@ -147,7 +120,8 @@ void *nvme_discovery_log_build(const struct nvme_ctrl *ctrl, size_t *len)
 	if (!dl.buf)
 		return NULL;
 	collect_ports(ctrl, &dl);
-	add_entry(&dl, &dl.ports[0], subsys_discovery_nqn(), NVME_NQN_CURR);
+	if (dl.nr_ports)
+		add_entry(&dl, &dl.ports[0], subsys_discovery_nqn(), NVME_NQN_CURR);
 	gen = subsys_for_each_allowed(ctrl->hostnqn, add_subsys, &dl);
 	if (dl.oom) {
 		free(dl.buf);

@@ -37,9 +37,9 @@ static enum nvme_data_dir opcode_dir(const struct nvme_sqe *c)
 }
 
 /*
- * SGL 1 (NVMe Base 2.0, 4.3.2; NVMe/TCP 1.0, 3.3.2): in-capsule data is a
- * Data Block with an offset relative to ICDOFF (0); data moved by R2T or
- * C2HData is a Transport Data Block. A command without data may also come
+ * SGL 1 (NVMe Base 2.0, 4.3.2; NVMe-oF 1.1, 2.3.1): in-capsule data is a
+ * Data Block with an offset relative to ICDOFF (0); data the transport
+ * moves by its own means is a Transport Data Block. A command without data may also come
  * with an all-zero descriptor.
  */
 static uint16_t parse_sgl(struct nvme_req *req)
@@ -73,10 +73,12 @@ static uint16_t parse(struct nvme_req *req)
 	struct nvme_sq *sq = req->sq;
 	uint16_t st;
 
-	/* nvmet's rules: no fused operations, SGLs only (PSDT 01b). */
+	/* No fused operations (nvmet's rule); SGLs only (PSDT 01b) unless
+	 * the transport takes something else. */
 	if (c->flags & NVME_FLAGS_FUSE_MASK)
 		return nvme_err(NVME_SC_INVALID_FIELD);
-	if ((c->flags & NVME_FLAGS_PSDT_MASK) != NVME_FLAGS_PSDT_SGL)
+	if ((c->flags & NVME_FLAGS_PSDT_MASK) != NVME_FLAGS_PSDT_SGL ||
+	    !(req->ops->data_ptrs & NVME_XPORT_SGL))
 		return nvme_err(NVME_SC_INVALID_FIELD);
 
 	req->dir = opcode_dir(c);
@@ -84,7 +86,7 @@ static uint16_t parse(struct nvme_req *req)
 	if (st)
 		return st;
 	/* MDTS (Identify Controller) bounds every transfer. */
-	if (req->transfer_len > NVME_MDTS_BYTES)
+	if (req->transfer_len > req->ops->mdts_bytes)
 		return nvme_err(NVME_SC_INVALID_FIELD);
 
 	/* Any command counts as life from the host for the keep-alive timer,
@@ -131,12 +133,12 @@ static void fill_cqe(struct nvme_req *req, uint16_t status)
 	req->cqe.status = htole16((uint16_t)(status << 1));
 }
 
-bool nvme_req_init(struct nvme_req *req, struct nvme_sq *sq, const struct nvme_transport_ops *ops)
+bool nvme_req_init(struct nvme_req *req, struct nvme_sq *sq)
 {
 	uint16_t st;
 
 	req->sq = sq;
-	req->ops = ops;
+	req->ops = sq->ops;
 	req->execute = NULL;
 	req->dir = NVME_DIR_NONE;
 	req->transfer_len = 0;
@@ -159,7 +161,7 @@ bool nvme_req_init(struct nvme_req *req, struct nvme_sq *sq, const struct nvme_t
 void nvme_req_complete(struct nvme_req *req, uint16_t status)
 {
 	fill_cqe(req, status);
-	req->ops->complete(req);
+	req->ops->queue_response(req);
 }
 
 uint16_t nvme_req_check_len(const struct nvme_req *req, uint32_t len)

@@ -33,17 +33,17 @@ static void disconnect_msg(struct worker_msg *msg)
 }
 
 struct nvme_sq *nvme_sq_alloc(struct worker *w, const struct nvme_port *port,
-			      const char *local_addr, const struct nvme_sq_ops *ops, void *conn)
+			      const char *local_addr, void *conn)
 {
 	struct nvme_sq *sq = calloc(1, sizeof(*sq));
 
 	if (!sq)
 		return NULL;
 	sq->worker = w;
-	if (port)
-		sq->port = *port;
+	sq->port = *port;
+	sq->port.next = NULL;
 	snprintf(sq->local_addr, sizeof(sq->local_addr), "%s", local_addr ? local_addr : "");
-	sq->ops = ops;
+	sq->ops = port->ops;
 	sq->conn = conn;
 	atomic_init(&sq->refs, 1); /* the transport's */
 	atomic_init(&sq->disconnect_posted, false);

@@ -27,8 +27,6 @@ static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct subsys *reg_head;          /* NVM subsystems, in configuration order */
 static struct subsys *disc;              /* the discovery subsystem */
 static uint64_t genctr = 1;              /* discovery log generation (reg_lock) */
-static struct listener_config listeners[CFG_MAX_LISTENERS];
-static int nr_listeners;
 
 /* Subsystems whose namespaces are being closed on an I/O thread, and
  * subsystems taken off the registry (removed, power cut) not yet freed:
@@ -504,9 +502,6 @@ int subsys_registry_init(const struct target_config *cfg, bool format, char *err
 {
 	const char *dnqn = cfg->discovery_nqn[0] ? cfg->discovery_nqn : NVME_DISC_SUBSYS_NAME;
 
-	nr_listeners = cfg->nr_listeners < CFG_MAX_LISTENERS ? cfg->nr_listeners : CFG_MAX_LISTENERS;
-	memcpy(listeners, cfg->listeners, sizeof(listeners[0]) * nr_listeners);
-
 	disc = subsys_new(dnqn);
 	if (!disc) {
 		snprintf(err, errlen, "out of memory");
@@ -593,12 +588,6 @@ void subsys_count_io(struct subsys *s, bool write, uint64_t len)
 const char *subsys_discovery_nqn(void)
 {
 	return disc ? disc->nqn : NVME_DISC_SUBSYS_NAME;
-}
-
-int subsys_listeners(const struct listener_config **out)
-{
-	*out = listeners;
-	return nr_listeners;
 }
 
 uint64_t subsys_for_each_allowed(const char *hostnqn,

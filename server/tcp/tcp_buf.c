@@ -2,7 +2,7 @@
  * Data buffers of one connection: in-capsule data, H2CData payloads and read
  * results land here and are handed to the core as req->data.
  *
- * Buffers come in power-of-two size classes from 4 KiB to NVME_MDTS_BYTES.
+ * Buffers come in power-of-two size classes from 4 KiB to TCP_MDTS_BYTES.
  * A buffer is allocated the first time its class runs dry and afterwards
  * recycled through a per-class free list, so the hot path does not allocate
  * once a connection is warm. At most TCP_BUF_CACHE bytes stay cached per
@@ -16,7 +16,7 @@
 #define TCP_BUF_MIN   4096u
 #define TCP_BUF_CACHE (4u << 20)
 
-_Static_assert((TCP_BUF_MIN << (TCP_BUF_CLASSES - 1)) == NVME_MDTS_BYTES,
+_Static_assert((TCP_BUF_MIN << (TCP_BUF_CLASSES - 1)) == TCP_MDTS_BYTES,
 	       "the largest class holds one MDTS transfer");
 
 static uint32_t class_size(uint8_t cls)

@@ -13,7 +13,7 @@
  * A command.
  *   CapsuleCmd -> nvme_req_init() -> in-capsule data? receive it
  *     -> host data still missing? R2T for all of it, H2CData until LAST_PDU
- *     -> req->execute() -> ... -> tcp_req_complete()
+ *     -> req->execute() -> ... -> tcp_queue_response()
  *     -> C2HData (reads) + CapsuleResp queued (tcp_send.c) -> sent -> context recycled.
  *   A command that fails before executing still has its in-capsule data
  *   consumed (discarded) and is completed in order.
@@ -48,15 +48,6 @@ struct tcp_cmd_chunk {
 	struct tcp_cmd_chunk *next;
 	struct tcp_cmd cmds[CMD_CHUNK];
 };
-
-static const struct nvme_transport_ops tcp_req_ops = { .complete = tcp_queue_response };
-
-static void sq_disconnect(void *conn)
-{
-	tcp_conn_close(conn);
-}
-
-static const struct nvme_sq_ops tcp_sq_ops = { .disconnect = sq_disconnect };
 
 /* ---- command contexts ---- */
 
@@ -303,7 +294,7 @@ static void handle_capsule(struct tcp_conn *c)
 	cmd->status = 0;
 	cmd->rbytes = 0;
 	cmd->state = CMD_RECV_DATA;
-	cmd->inited = nvme_req_init(&cmd->req, c->sq, &tcp_req_ops);
+	cmd->inited = nvme_req_init(&cmd->req, c->sq);
 	cmd->req.transport_priv = cmd;
 
 	struct nvme_req *req = &cmd->req;
@@ -366,7 +357,7 @@ static void handle_icreq(struct tcp_conn *c)
 		conn_fatal(c, &err);
 		return;
 	}
-	c->sq = nvme_sq_alloc(c->worker, c->port, c->local_addr, &tcp_sq_ops, c);
+	c->sq = nvme_sq_alloc(c->worker, c->port, c->local_addr, c);
 	if (!c->sq) {
 		log_error("tcp %s: cannot allocate a queue", c->peer);
 		tcp_conn_close(c);

@@ -62,7 +62,7 @@ enum tcp_rx_state {
 	RX_DEAD,    /* closing: input ignored */
 };
 
-#define TCP_BUF_CLASSES 9        /* 4 KiB << 0..8: up to NVME_MDTS_BYTES */
+#define TCP_BUF_CLASSES 9        /* 4 KiB << 0..8: up to TCP_MDTS_BYTES */
 #define TCP_RX_STAGING (32u * 1024)
 
 struct tcp_conn {

@@ -190,8 +190,8 @@ static void *listener_main(void *arg)
 
 /* ---- start / stop ---- */
 
-static int open_listener(const struct listener_config *lc, struct listener *l, int portid,
-			 char *err, size_t errlen)
+static int open_listener(const struct listener_config *lc, struct listener *l, char *err,
+			 size_t errlen)
 {
 	struct addrinfo hints = {
 		.ai_family = AF_UNSPEC,
@@ -224,13 +224,14 @@ static int open_listener(const struct listener_config *lc, struct listener *l, i
 		port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
 						      : ((struct sockaddr_in *)&ss)->sin_port);
 	memset(&l->port, 0, sizeof(l->port));
-	l->port.portid = (uint16_t)portid;
-	l->port.trtype = NVMF_TRTYPE_TCP;
+	l->port.ops = &tcp_transport;
 	l->port.adrfam = ai->ai_family == AF_INET6 ? NVMF_ADDR_FAMILY_IP6 : NVMF_ADDR_FAMILY_IP4;
 	snprintf(l->port.traddr, sizeof(l->port.traddr), "%s", lc->addr);
 	snprintf(l->port.trsvcid, sizeof(l->port.trsvcid), "%u", port);
 	freeaddrinfo(ai);
-	log_info("tcp: listening on %s port %s", l->port.traddr, l->port.trsvcid);
+	nvme_port_register(&l->port);
+	log_info("tcp: listening on %s port %s (port ID %u)", l->port.traddr, l->port.trsvcid,
+		 l->port.portid);
 	return 0;
 sys_fail:
 	snprintf(err, errlen, "listener %s:%s: %s", lc->addr, lc->port, strerror(errno));
@@ -242,8 +243,10 @@ sys_fail:
 
 static void close_listeners(void)
 {
-	for (int i = 0; i < L.nr; i++)
+	for (int i = 0; i < L.nr; i++) {
+		nvme_port_unregister(&L.l[i].port);
 		close(L.l[i].fd);
+	}
 	L.nr = 0;
 }
 
@@ -255,7 +258,7 @@ int tcp_listeners_start(const struct target_config *cfg, char *err, size_t errle
 		return -1;
 	}
 	for (int i = 0; i < cfg->nr_listeners; i++) {
-		if (open_listener(&cfg->listeners[i], &L.l[i], i + 1, err, errlen) < 0) {
+		if (open_listener(&cfg->listeners[i], &L.l[i], err, errlen) < 0) {
 			close_listeners();
 			return -1;
 		}

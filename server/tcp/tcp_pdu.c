@@ -133,7 +133,7 @@ int tcp_pdu_check_hdr(const struct nvme_tcp_hdr *ch, const struct tcp_rx_params 
 	case NVME_TCP_CMD:
 		/* The largest in-capsule data any queue accepts; the exact
 		 * per-command limit is checked once the SQE is parsed. */
-		return check_framed_hdr(ch, plen, CMD_HLEN, 0, NVME_IO_INLINE, false, p, info, err);
+		return check_framed_hdr(ch, plen, CMD_HLEN, 0, TCP_IO_INLINE, false, p, info, err);
 	case NVME_TCP_H2C_DATA:
 		return check_framed_hdr(ch, plen, DATA_HLEN, NVME_TCP_F_LAST_PDU, TCP_MAXH2CDATA, true,
 					p, info, err);
@@ -192,8 +192,8 @@ int tcp_pdu_check_h2c(const struct nvme_tcp_data *d, uint32_t data_len, uint32_t
 uint32_t tcp_inline_limit(const struct nvme_sqe *sqe, bool admin_queue)
 {
 	if (admin_queue || sqe->opcode == nvme_admin_fabrics)
-		return NVME_TCP_ADMIN_INLINE;
-	return NVME_IO_INLINE;
+		return TCP_ADMIN_INLINE;
+	return TCP_IO_INLINE;
 }
 
 uint16_t tcp_sgl_check(const struct nvme_sqe *sqe, uint32_t inline_len, uint32_t inline_limit,
@@ -220,7 +220,7 @@ uint16_t tcp_sgl_check(const struct nvme_sqe *sqe, uint32_t inline_len, uint32_t
 	if (sgl->type != NVME_SGL_TYPE_TRANSPORT_BLOCK)
 		return NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_TYPE) | dnr;
 	/* MDTS bounds every transfer (NVMe Base 2.0, 5.17.2.1: Invalid Field). */
-	if (transfer_len > NVME_MDTS_BYTES)
+	if (transfer_len > TCP_MDTS_BYTES)
 		return NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD) | dnr;
 	return 0;
 }

@@ -61,6 +61,9 @@ static int setup(void **state)
 		return -1;
 	}
 	th_start();
+	/* The same listeners, as ports the discovery log walks. */
+	for (int i = 0; i < cfg.nr_listeners; i++)
+		assert_int_equal(th_port_add(cfg.listeners[i].addr, cfg.listeners[i].port), i + 1);
 	return 0;
 }
 

@@ -43,7 +43,7 @@
 
 static char dir[] = "/tmp/znstgt-load-XXXXXX";
 static struct target_config cfg;
-static char port[8];
+static char port[NVMF_TRSVCID_SIZE];
 static struct nvmf_client admin;
 
 static void write_file(const char *path, const char *text)

@@ -31,7 +31,7 @@
 #define SUBNQN "nqn.2024-01.io.znstgt:test"
 
 static struct target_config cfg;
-static char port[8];
+static char port[NVMF_TRSVCID_SIZE];
 static struct nvmf_client healthy; /* stays connected through every test */
 
 static void wait_for(atomic_int *v, int want)
@@ -203,12 +203,12 @@ static void test_digests_and_sizes(void **state)
 		assert_int_equal(c.maxh2cdata, TCP_MAXH2CDATA);
 		uint64_t base = (uint64_t)combo * 200;
 		write_read(&c, base, 4096, 1);              /* in-capsule */
-		c.io_inline = NVME_IO_INLINE;
-		write_read(&c, base + 1, NVME_IO_INLINE, 2); /* largest in-capsule */
+		c.io_inline = TCP_IO_INLINE;
+		write_read(&c, base + 1, TCP_IO_INLINE, 2); /* largest in-capsule */
 		c.io_inline = 0;
 		write_read(&c, base + 8, 4096, 3);           /* R2T, one H2CData */
 		write_read(&c, base + 16, 75 * 4096, 4);     /* R2T, three H2CData */
-		write_read(&c, base + 100, NVME_MDTS_BYTES / 16, 5);
+		write_read(&c, base + 100, TCP_MDTS_BYTES / 16, 5);
 		nvmf_close(&c);
 	}
 }
@@ -218,7 +218,7 @@ static void test_mdts_transfer(void **state)
 	struct nvmf_client c;
 
 	up(&c, true, true, 1, 32, 0);
-	write_read(&c, 0, NVME_MDTS_BYTES, 7);
+	write_read(&c, 0, TCP_MDTS_BYTES, 7);
 	nvmf_close(&c);
 }
 
@@ -469,7 +469,7 @@ static void cap_plen_short(uint8_t *b, size_t *n)
 }
 static void cap_plen_huge(uint8_t *b, size_t *n)
 {
-	uint32_t plen = htole32(72 + NVME_IO_INLINE + 1);
+	uint32_t plen = htole32(72 + TCP_IO_INLINE + 1);
 	memcpy(b + 4, &plen, 4);
 }
 static void cap_hdgst_bad(uint8_t *b, size_t *n) { b[72] ^= 1; }

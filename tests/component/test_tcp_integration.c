@@ -40,7 +40,7 @@
 
 static char dir[] = "/tmp/znstgt-it-XXXXXX";
 static struct target_config cfg;
-static char port[8];
+static char port[NVMF_TRSVCID_SIZE];
 static struct nvmf_client admin;     /* the controller's admin queue, kept */
 static struct nvmf_client io1;       /* one I/O queue, kept for health checks */
 static uint16_t cntlid;
@@ -152,10 +152,10 @@ static int setup(void **state)
 	assert_string_equal(id.subnqn, CONV_NQN);
 	assert_true(le32toh(id.ioccsz) >= 4);
 	io_inline = le32toh(id.ioccsz) * 16 - 64;
-	assert_int_equal(io_inline, NVME_IO_INLINE);
+	assert_int_equal(io_inline, TCP_IO_INLINE);
 	assert_int_equal(le16toh(id.icdoff), 0);
 	assert_true(le32toh(id.sgls) & 0x3);
-	assert_int_equal(1u << (12 + id.mdts), NVME_MDTS_BYTES);
+	assert_int_equal(1u << (12 + id.mdts), TCP_MDTS_BYTES);
 
 	io_up(&io1, 1, false, false);
 	return 0;
@@ -198,7 +198,7 @@ static void test_read_write_digests(void **state)
 		write_read(&c, base + 8, io_inline, 11);       /* largest in-capsule */
 		write_read(&c, base + 16, 64 * 1024, 12);      /* R2T */
 		write_read(&c, base + 64, 300 * 1024, 13);     /* R2T, split H2CData */
-		write_read(&c, base + 256, NVME_MDTS_BYTES, 14);
+		write_read(&c, base + 256, TCP_MDTS_BYTES, 14);
 		nvmf_close(&c);
 	}
 }
@@ -338,7 +338,7 @@ static void test_ipv6_listener(void **state)
 	assert_int_equal(p4->portid, 1);
 	assert_int_equal(p4->adrfam, NVMF_ADDR_FAMILY_IP4);
 	assert_int_equal(p6->portid, 2);
-	assert_int_equal(p6->trtype, NVMF_TRTYPE_TCP);
+	assert_int_equal(p6->ops->trtype, NVMF_TRTYPE_TCP);
 	assert_int_equal(p6->adrfam, NVMF_ADDR_FAMILY_IP6);
 	assert_string_equal(p6->traddr, "::1");
 	assert_null(tcp_listener_port(2));
@@ -348,6 +348,51 @@ static void test_ipv6_listener(void **state)
 	assert_int_equal(nvmf_connect(&c, 40, 16, 0, HOSTNQN, CONV_NQN, cntlid, 0, NULL), 0);
 	write_read(&c, 15000, 65536, 8);
 	nvmf_close(&c);
+}
+
+/* The discovery log over TCP lists the listeners as registered ports, with
+ * the port numbers they are bound to (configured as "0": ephemeral). */
+static void test_discovery_reports_bound_ports(void **state)
+{
+	const struct nvme_port *p4 = tcp_listener_port(0), *p6 = tcp_listener_port(1);
+	static uint8_t buf[8192];
+	const struct nvmf_discovery_log *log = (const void *)buf;
+	struct nvmf_client d;
+	struct nvme_sqe sqe;
+	bool seen4 = false, seen6 = false;
+
+	tcp_up(&d, false, false);
+	assert_int_equal(nvmf_connect(&d, 0, 32, 0, HOSTNQN, NVME_DISC_SUBSYS_NAME, 0xffff, 0, NULL),
+			 0);
+	if (nvmf_enable(&d, 5000))
+		fail_msg("enable: %s", d.err);
+	memset(&sqe, 0, sizeof(sqe));
+	sqe.opcode = nvme_admin_get_log_page;
+	sqe.cdw10 = htole32(NVME_LOG_LID_DISCOVER | (uint32_t)(sizeof(buf) / 4 - 1) << 16);
+	assert_int_equal(nvmf_cmd(&d, &sqe, NULL, 0, buf, sizeof(buf), NULL), 0);
+	nvmf_close(&d);
+
+	assert_true(le64toh(log->numrec) >= 3);
+	assert_true(le64toh(log->numrec) <= (sizeof(buf) - 1024) / sizeof(log->entries[0]));
+	for (uint64_t i = 0; i < le64toh(log->numrec); i++) {
+		const struct nvmf_disc_log_entry *e = &log->entries[i];
+
+		assert_int_equal(e->trtype, NVMF_TRTYPE_TCP);
+		assert_int_equal(e->tsas.tcp.sectype, NVMF_TCP_SECTYPE_NONE);
+		assert_string_not_equal(e->trsvcid, "0");
+		if (le16toh(e->portid) == p4->portid) {
+			assert_string_equal(e->trsvcid, p4->trsvcid);
+			assert_string_equal(e->traddr, "127.0.0.1");
+			seen4 = true;
+		} else {
+			assert_int_equal(le16toh(e->portid), p6->portid);
+			assert_string_equal(e->trsvcid, p6->trsvcid);
+			assert_string_equal(e->traddr, "::1");
+			assert_int_equal(e->adrfam, NVMF_ADDR_FAMILY_IP6);
+			seen6 = true;
+		}
+	}
+	assert_true(seen4 && seen6);
 }
 
 static void test_zoned_status_travels(void **state)
@@ -386,6 +431,7 @@ int main(void)
 		cmocka_unit_test(test_many_queues_pipelined),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_ipv6_listener),
+		cmocka_unit_test(test_discovery_reports_bound_ports),
 		cmocka_unit_test(test_zoned_status_travels),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

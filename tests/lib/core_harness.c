@@ -17,6 +17,7 @@
 #include <nvme/types.h>
 
 #include "req.h"
+#include "tcp.h"
 #include "transport.h"
 #include "worker.h"
 
@@ -54,8 +55,24 @@ static void fatal(const char *what, uint16_t st)
 	abort();
 }
 
+static void th_complete(struct nvme_req *req);
+
+/* The harness describes itself as the TCP transport does (Identify fields,
+ * discovery entries) but completes and disconnects its own way. */
+static struct nvme_transport_ops th_ops;
+
+/* Ports the test registered (th_port_add), by traddr and trsvcid. */
+#define TH_MAX_PORTS 8
+static struct nvme_port th_ports[TH_MAX_PORTS];
+static int th_nr_ports;
+static void th_disconnect(void *conn);
+
 void th_start(void)
 {
+	th_ops = tcp_transport;
+	th_ops.name = "harness";
+	th_ops.queue_response = th_complete;
+	th_ops.disconnect = th_disconnect;
 	if (workers_start(1, 2) != 0)
 		fatal("workers_start", 0);
 }
@@ -63,6 +80,30 @@ void th_start(void)
 void th_stop(void)
 {
 	workers_stop();
+	for (int i = 0; i < th_nr_ports; i++)
+		nvme_port_unregister(&th_ports[i]);
+	th_nr_ports = 0;
+}
+
+static uint8_t th_adrfam(const char *addr)
+{
+	return strchr(addr, ':') ? NVMF_ADDR_FAMILY_IP6 : NVMF_ADDR_FAMILY_IP4;
+}
+
+uint16_t th_port_add(const char *traddr, const char *trsvcid)
+{
+	struct nvme_port *p = &th_ports[th_nr_ports];
+
+	if (th_nr_ports == TH_MAX_PORTS)
+		fatal("th_port_add: too many ports", 0);
+	memset(p, 0, sizeof(*p));
+	p->ops = &th_ops;
+	p->adrfam = th_adrfam(traddr);
+	snprintf(p->traddr, sizeof(p->traddr), "%s", traddr);
+	snprintf(p->trsvcid, sizeof(p->trsvcid), "%s", trsvcid);
+	nvme_port_register(p);
+	th_nr_ports++;
+	return p->portid;
 }
 
 /* ---- queues ---- */
@@ -98,7 +139,6 @@ static void th_disconnect(void *conn)
 	q_close(q);
 }
 
-static const struct nvme_sq_ops th_sq_ops = { .disconnect = th_disconnect };
 
 /* Run fn(q) on q's worker and wait for it. */
 struct th_call {
@@ -133,7 +173,7 @@ static void call_on_worker(struct th_queue *q, void (*fn)(struct th_queue *q))
 
 static void q_alloc(struct th_queue *q)
 {
-	q->sq = nvme_sq_alloc(q->w, &q->port, q->local_addr, &th_sq_ops, q);
+	q->sq = nvme_sq_alloc(q->w, &q->port, q->local_addr, q);
 }
 
 struct th_queue *th_queue_open(const char *traddr, const char *trsvcid, const char *local_addr)
@@ -143,11 +183,18 @@ struct th_queue *th_queue_open(const char *traddr, const char *trsvcid, const ch
 	if (!q)
 		abort();
 	q->w = worker_get(0);
-	q->port.portid = 1;
-	q->port.trtype = NVMF_TRTYPE_TCP;
-	q->port.adrfam = strchr(local_addr, ':') ? NVMF_ADDR_FAMILY_IP6 : NVMF_ADDR_FAMILY_IP4;
-	snprintf(q->port.traddr, sizeof(q->port.traddr), "%s", traddr);
-	snprintf(q->port.trsvcid, sizeof(q->port.trsvcid), "%s", trsvcid);
+	/* A registered port if the test added this one, else a port of its
+	 * own (ID 1) that the discovery log does not list otherwise. */
+	for (int i = 0; i < th_nr_ports; i++)
+		if (!strcmp(th_ports[i].traddr, traddr) && !strcmp(th_ports[i].trsvcid, trsvcid))
+			q->port = th_ports[i];
+	if (!q->port.ops) {
+		q->port.ops = &th_ops;
+		q->port.portid = 1;
+		q->port.adrfam = th_adrfam(local_addr);
+		snprintf(q->port.traddr, sizeof(q->port.traddr), "%s", traddr);
+		snprintf(q->port.trsvcid, sizeof(q->port.trsvcid), "%s", trsvcid);
+	}
 	snprintf(q->local_addr, sizeof(q->local_addr), "%s", local_addr);
 	call_on_worker(q, q_alloc);
 	if (!q->sq)
@@ -216,8 +263,6 @@ static void th_complete(struct nvme_req *req)
 	q_maybe_free(q);
 }
 
-static const struct nvme_transport_ops th_ops = { .complete = th_complete };
-
 static void submit_msg(struct worker_msg *m)
 {
 	struct th_cmd *c = container_of_th(m, struct th_cmd, msg);
@@ -228,7 +273,7 @@ static void submit_msg(struct worker_msg *m)
 		th_complete(&c->req);
 		return;
 	}
-	if (!nvme_req_init(&c->req, q->sq, &th_ops)) {
+	if (!nvme_req_init(&c->req, q->sq)) {
 		th_complete(&c->req);
 		return;
 	}

@@ -27,8 +27,12 @@ struct th_cmd;
 void th_start(void);
 void th_stop(void);
 
-/* A new unconnected queue that came in on port traddr:trsvcid (portid 1),
- * accepted on local_addr. */
+/* Register a port (as a listener would) for the discovery log; returns its
+ * port ID. Ports are unregistered by th_stop(). */
+uint16_t th_port_add(const char *traddr, const char *trsvcid);
+/* A new unconnected queue that came in on port traddr:trsvcid (the port
+ * th_port_add() registered, or one of its own with ID 1), accepted on
+ * local_addr. */
 struct th_queue *th_queue_open(const char *traddr, const char *trsvcid, const char *local_addr);
 /* Close it as a transport would and wait until the core let go of it. */
 void th_queue_close(struct th_queue *q);

@@ -35,7 +35,7 @@
 
 struct nvme_sq {
 	struct worker *w;
-	const struct nvme_sq_ops *ops;
+	const struct nvme_transport_ops *ops;
 	void *conn;
 	bool connected, sqhd_disabled;
 	uint16_t qid, sqhd;
@@ -66,14 +66,14 @@ static inline void double_gate_open(void)
 }
 
 struct nvme_sq *nvme_sq_alloc(struct worker *w, const struct nvme_port *port,
-			      const char *local_addr, const struct nvme_sq_ops *ops, void *conn)
+			      const char *local_addr, void *conn)
 {
 	struct nvme_sq *sq = calloc(1, sizeof(*sq));
 
 	if (!sq)
 		return NULL;
 	sq->w = w;
-	sq->ops = ops;
+	sq->ops = port->ops;
 	sq->conn = conn;
 	atomic_fetch_add(&double_sq_allocs, 1);
 	return sq;
@@ -113,7 +113,7 @@ static void double_fill_cqe(struct nvme_req *req, uint16_t status)
 void nvme_req_complete(struct nvme_req *req, uint16_t status)
 {
 	double_fill_cqe(req, status);
-	req->ops->complete(req);
+	req->ops->queue_response(req);
 }
 
 static void double_connect(struct nvme_req *req)
@@ -194,10 +194,10 @@ static void double_flush(struct nvme_req *req)
 	nvme_req_complete(req, 0);
 }
 
-bool nvme_req_init(struct nvme_req *req, struct nvme_sq *sq, const struct nvme_transport_ops *ops)
+bool nvme_req_init(struct nvme_req *req, struct nvme_sq *sq)
 {
 	req->sq = sq;
-	req->ops = ops;
+	req->ops = sq->ops;
 	req->transfer_len = le32toh(req->cmd.dptr.sgl.length);
 	req->dir = NVME_DIR_NONE;
 
