@@ -57,13 +57,13 @@ uint16_t nvme_parse_admin_cmd(struct nvme_req *req)
 		return nvme_parse_features(req);
 	case nvme_admin_async_event:
 		req->execute = nvme_execute_aer;
-		return nvme_req_check_len(req, 0);
+		return nvme_req_data_len(req, 0);
 	case nvme_admin_keep_alive:
 		req->execute = nvme_execute_keep_alive;
-		return nvme_req_check_len(req, 0);
+		return nvme_req_data_len(req, 0);
 	case nvme_admin_abort_cmd:
 		req->execute = execute_abort;
-		return nvme_req_check_len(req, 0);
+		return nvme_req_data_len(req, 0);
 	default:
 		log_debug("ctrl %u: unsupported admin opcode %#x", nvme_req_ctrl(req)->cntlid,
 			  req->cmd.opcode);

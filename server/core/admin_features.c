@@ -118,7 +118,7 @@ static void execute_set_features(struct nvme_req *req)
 		}
 		break;
 	case NVME_FEAT_FID_HOST_BEHAVIOR:
-		memcpy(&ctrl->host_behavior, req->data, sizeof(ctrl->host_behavior));
+		nvme_req_copy_from(req, 0, &ctrl->host_behavior, sizeof(ctrl->host_behavior));
 		break;
 	case NVME_FEAT_FID_IOCS_PROFILE:
 		/* Index into the Identify CNS 1Ch list: we have combination 0 only. */
@@ -129,7 +129,7 @@ static void execute_set_features(struct nvme_req *req)
 		struct nvme_timestamp ts;
 		uint64_t ms = 0;
 
-		memcpy(&ts, req->data, sizeof(ts));
+		nvme_req_copy_from(req, 0, &ts, sizeof(ts));
 		for (int i = 5; i >= 0; i--)
 			ms = ms << 8 | ts.timestamp[i];
 		ctrl->ts_origin_ms = ms;
@@ -194,7 +194,7 @@ static void execute_get_features(struct nvme_req *req)
 		memset(&hb, 0, sizeof(hb));
 		if (!dflt)
 			hb = ctrl->host_behavior;
-		memcpy(req->data, &hb, sizeof(hb));
+		nvme_req_copy_to(req, 0, &hb, sizeof(hb));
 		break;
 	}
 	case NVME_FEAT_FID_IOCS_PROFILE:
@@ -204,7 +204,7 @@ static void execute_get_features(struct nvme_req *req)
 		struct nvme_timestamp ts;
 
 		get_timestamp(ctrl, &ts);
-		memcpy(req->data, &ts, sizeof(ts));
+		nvme_req_copy_to(req, 0, &ts, sizeof(ts));
 		break;
 	}
 	default:
@@ -249,5 +249,5 @@ uint16_t nvme_parse_features(struct nvme_req *req)
 	if (!set && feat_sel(req) == SEL_SUPPORTED)
 		len = 0; /* capabilities come in DW0 */
 	req->execute = set ? execute_set_features : execute_get_features;
-	return nvme_req_check_len(req, len);
+	return nvme_req_data_len(req, len);
 }

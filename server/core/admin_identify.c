@@ -316,7 +316,7 @@ static void execute_identify(struct nvme_req *req)
 		break;
 	}
 	if (!st)
-		memcpy(req->data, &b, sizeof(b));
+		nvme_req_copy_to(req, 0, &b, sizeof(b));
 	nvme_req_complete(req, st);
 }
 
@@ -333,7 +333,7 @@ uint16_t nvme_parse_identify(struct nvme_req *req)
 	case NVME_IDENTIFY_CNS_CSI_INDEPENDENT_ID_NS:
 	case NVME_IDENTIFY_CNS_COMMAND_SET_STRUCTURE:
 		req->execute = execute_identify;
-		return nvme_req_check_len(req, NVME_IDENTIFY_DATA_SIZE);
+		return nvme_req_data_len(req, NVME_IDENTIFY_DATA_SIZE);
 	default:
 		return nvme_err(NVME_SC_INVALID_FIELD);
 	}

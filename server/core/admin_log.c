@@ -16,7 +16,7 @@
 #define GLP_RAE (1u << 15)
 #define GLP_OT  (1u << 23) /* Offset Type: LPO is an index, not bytes */
 
-uint16_t nvme_log_args(const struct nvme_req *req, struct nvme_log_args *a)
+uint16_t nvme_log_args(struct nvme_req *req, struct nvme_log_args *a)
 {
 	uint32_t cdw10 = le32toh(req->cmd.cdw10), cdw11 = le32toh(req->cmd.cdw11);
 	uint32_t cdw14 = le32toh(req->cmd.cdw14);
@@ -30,7 +30,7 @@ uint16_t nvme_log_args(const struct nvme_req *req, struct nvme_log_args *a)
 	a->lpo = le32toh(req->cmd.cdw12) | (uint64_t)le32toh(req->cmd.cdw13) << 32;
 	a->len = (uint32_t)len;
 
-	if (len != req->transfer_len)
+	if (len > UINT32_MAX || nvme_req_data_len(req, (uint32_t)len))
 		return nvme_err(NVME_SC_SGL_INVALID_DATA);
 	if ((a->lpo & 3) || (cdw14 & GLP_OT)) /* byte offsets, dword aligned */
 		return nvme_err(NVME_SC_INVALID_FIELD);

@@ -163,7 +163,7 @@ static void execute_disc_identify(struct nvme_req *req)
 	struct nvme_id_ctrl id;
 
 	nvme_build_id_ctrl(nvme_req_ctrl(req), &id);
-	memcpy(req->data, &id, sizeof(id));
+	nvme_req_copy_to(req, 0, &id, sizeof(id));
 	nvme_req_complete(req, 0);
 }
 
@@ -180,7 +180,7 @@ uint16_t nvme_parse_discovery_cmd(struct nvme_req *req)
 	case nvme_admin_identify:
 		if ((le32toh(req->cmd.cdw10) & 0xff) != NVME_IDENTIFY_CNS_CTRL)
 			return nvme_err(NVME_SC_INVALID_FIELD);
-		st = nvme_req_check_len(req, NVME_IDENTIFY_DATA_SIZE);
+		st = nvme_req_data_len(req, NVME_IDENTIFY_DATA_SIZE);
 		req->execute = execute_disc_identify;
 		return st;
 	case nvme_admin_get_log_page:
@@ -196,10 +196,10 @@ uint16_t nvme_parse_discovery_cmd(struct nvme_req *req)
 		return nvme_parse_features(req);
 	case nvme_admin_async_event:
 		req->execute = nvme_execute_aer;
-		return nvme_req_check_len(req, 0);
+		return nvme_req_data_len(req, 0);
 	case nvme_admin_keep_alive:
 		req->execute = nvme_execute_keep_alive;
-		return nvme_req_check_len(req, 0);
+		return nvme_req_data_len(req, 0);
 	default:
 		return nvme_err(NVME_SC_INVALID_OPCODE);
 	}

@@ -21,11 +21,11 @@ static uint16_t connect_sqsize(const struct nvme_sqe *c) { return le32toh(c->cdw
 static uint8_t connect_cattr(const struct nvme_sqe *c) { return (le32toh(c->cdw11) >> 16) & 0xff; }
 static uint32_t connect_kato(const struct nvme_sqe *c) { return le32toh(c->cdw12); }
 
-/* The Connect data, copied out of the (possibly unaligned) buffer, with
+/* The Connect data, copied out of the request's data, with
  * both NQNs NUL-terminated whatever the host sent. */
 static void connect_data(const struct nvme_req *req, struct nvmf_connect_data *d)
 {
-	memcpy(d, req->data, sizeof(*d));
+	nvme_req_copy_from(req, 0, d, sizeof(*d));
 	d->subsysnqn[NVME_NQN_LENGTH - 1] = '\0';
 	d->hostnqn[NVME_NQN_LENGTH - 1] = '\0';
 }
@@ -180,7 +180,7 @@ uint16_t nvme_parse_connect_cmd(struct nvme_req *req)
 	if (req->cmd.opcode != nvme_admin_fabrics ||
 	    nvme_sqe_fctype(&req->cmd) != nvme_fabrics_type_connect)
 		return nvme_err(NVME_SC_INVALID_OPCODE);
-	st = nvme_req_check_len(req, sizeof(struct nvmf_connect_data));
+	st = nvme_req_data_len(req, sizeof(struct nvmf_connect_data));
 	if (st)
 		return st;
 	req->execute = connect_qid(&req->cmd) == 0 ? execute_admin_connect : execute_io_connect;
@@ -267,7 +267,7 @@ uint16_t nvme_parse_fabrics_cmd(struct nvme_req *req)
 	case nvme_fabrics_type_property_set:
 		if (req->sq->qid != 0) /* properties live on the admin queue */
 			return nvme_err(NVME_SC_INVALID_OPCODE);
-		st = nvme_req_check_len(req, 0);
+		st = nvme_req_data_len(req, 0);
 		if (st)
 			return st;
 		req->execute = nvme_sqe_fctype(&req->cmd) == nvme_fabrics_type_property_get

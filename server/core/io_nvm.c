@@ -114,9 +114,8 @@ bool nvme_ns_write_through(const struct nvme_ctrl *ctrl, struct ns *ns)
 static void read_run(struct io_job *job)
 {
 	struct nvme_req *req = container_of(job, struct nvme_req, job);
-	struct iovec iov = { .iov_base = req->data, .iov_len = req->transfer_len };
 
-	req->status = ns_read(req->ns, rw_slba(req), rw_nlb(req), &iov, 1);
+	req->status = ns_read(req->ns, rw_slba(req), rw_nlb(req), req->iov, req->iovcnt);
 }
 
 static void read_done(struct io_job *job)
@@ -135,14 +134,14 @@ static void read_done(struct io_job *job)
  */
 static void execute_read(struct nvme_req *req)
 {
-	struct iovec iov = { .iov_base = req->data, .iov_len = req->transfer_len };
 	uint16_t st = ns_read_check(req->ns, rw_slba(req), rw_nlb(req));
 
 	if (st) {
 		nvme_req_complete(req, st);
 		return;
 	}
-	if (ns_read_cached(req->ns, rw_slba(req), rw_nlb(req), &iov, 1, &req->status)) {
+	if (ns_read_cached(req->ns, rw_slba(req), rw_nlb(req), req->iov, req->iovcnt,
+			   &req->status)) {
 		read_done(&req->job);
 		return;
 	}
@@ -166,12 +165,11 @@ static void write_finish(struct io_job *job)
 static void write_run(struct io_job *job)
 {
 	struct nvme_req *req = container_of(job, struct nvme_req, job);
-	struct iovec iov = { .iov_base = req->data, .iov_len = req->transfer_len };
 
 	if (req->w.kind == NS_WRITE_ZEROES)
 		req->status = ns_write_data(req->ns, &req->w, NULL, 0);
 	else
-		req->status = ns_write_data(req->ns, &req->w, &iov, 1);
+		req->status = ns_write_data(req->ns, &req->w, req->iov, req->iovcnt);
 }
 
 static void write_done(struct io_job *job)
@@ -241,7 +239,7 @@ static void dsm_range(const struct nvme_req *req, uint32_t i, uint64_t *slba, ui
 {
 	struct nvme_dsm_range r;
 
-	memcpy(&r, (const uint8_t *)req->data + i * sizeof(r), sizeof(r));
+	nvme_req_copy_from(req, i * sizeof(r), &r, sizeof(r));
 	*slba = le64toh(r.slba);
 	*nlb = le32toh(r.nlb);
 }
@@ -302,7 +300,7 @@ static uint16_t parse_rw(struct nvme_req *req, bool data)
 	const struct ns_info *info = ns_info(req->ns);
 	uint64_t slba = rw_slba(req);
 	uint32_t nlb = rw_nlb(req);
-	uint16_t st = nvme_req_check_len(req, data ? nlb << info->lba_shift : 0);
+	uint16_t st = nvme_req_data_len(req, data ? nlb << info->lba_shift : 0);
 
 	if (st)
 		return st;
@@ -321,7 +319,7 @@ uint16_t nvme_parse_io_cmd(struct nvme_req *req)
 
 	if (req->cmd.opcode == nvme_cmd_flush && nsid == NVME_NSID_ALL) {
 		req->execute = execute_flush;
-		return nvme_req_check_len(req, 0);
+		return nvme_req_data_len(req, 0);
 	}
 	req->ns = subsys_ns(s, nsid);
 	if (!req->ns)
@@ -339,15 +337,13 @@ uint16_t nvme_parse_io_cmd(struct nvme_req *req)
 		return parse_rw(req, false);
 	case nvme_cmd_flush:
 		req->execute = execute_flush;
-		return nvme_req_check_len(req, 0);
+		return nvme_req_data_len(req, 0);
 	case nvme_cmd_dsm:
 		/* At least NR ranges. Linux always sends a whole page of them
 		 * (256 ranges, 4 KiB) whatever NR says; nvmet accepts that. */
-		if (req->transfer_len < dsm_nr(req) * sizeof(struct nvme_dsm_range) ||
-		    req->transfer_len > NVME_DSM_MAX_RANGES * sizeof(struct nvme_dsm_range))
-			return nvme_err(NVME_SC_SGL_INVALID_DATA);
 		req->execute = execute_dsm;
-		return 0;
+		return nvme_req_data_len_within(req, dsm_nr(req) * sizeof(struct nvme_dsm_range),
+						NVME_DSM_MAX_RANGES * sizeof(struct nvme_dsm_range));
 	case nvme_zns_cmd_append:
 	case nvme_zns_cmd_mgmt_send:
 	case nvme_zns_cmd_mgmt_recv:

@@ -39,9 +39,15 @@ static void zms_run(struct io_job *job)
 	struct nvme_req *req = container_of(job, struct nvme_req, job);
 	uint32_t cdw13 = le32toh(req->cmd.cdw13);
 	uint8_t zsa = cdw13 & 0xff;
+	void *zde = NULL;
 
-	req->status = ns_zone_mgmt_send(req->ns, zns_slba(req), zsa, cdw13 & ZMS_SELECT_ALL,
-					zsa == NVME_ZNS_ZSA_SET_DESC_EXT ? req->data : NULL);
+	if (zsa == NVME_ZNS_ZSA_SET_DESC_EXT && !(zde = nvme_req_flat_get(req))) {
+		req->status = NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INTERNAL);
+		return;
+	}
+	req->status = ns_zone_mgmt_send(req->ns, zns_slba(req), zsa, cdw13 & ZMS_SELECT_ALL, zde);
+	if (zde)
+		nvme_req_flat_put(req, zde, false);
 }
 
 static void zms_done(struct io_job *job)
@@ -64,21 +70,29 @@ static void execute_zms(struct nvme_req *req)
 	io_submit_job(&req->job);
 }
 
-/* 3.4.2 Zone Management Receive: the report straight into the buffer. */
+/* 3.4.2 Zone Management Receive: the report straight into the data when
+ * it is one buffer (it is on TCP). */
 static void execute_zmr(struct nvme_req *req)
 {
 	uint32_t cdw13 = le32toh(req->cmd.cdw13);
+	void *buf = nvme_req_flat_get(req);
+	uint16_t st;
 
-	nvme_req_complete(req, ns_zone_report(req->ns, zns_slba(req), cdw13 & 0xff,
-					      (cdw13 >> 8) & 0xff, cdw13 & ZMR_PARTIAL, req->data,
-					      req->transfer_len));
+	if (!buf) {
+		nvme_req_complete(req, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INTERNAL));
+		return;
+	}
+	st = ns_zone_report(req->ns, zns_slba(req), cdw13 & 0xff, (cdw13 >> 8) & 0xff,
+			    cdw13 & ZMR_PARTIAL, buf, req->transfer_len);
+	nvme_req_flat_put(req, buf, true);
+	nvme_req_complete(req, st);
 }
 
 static uint16_t parse_append(struct nvme_req *req, const struct ns_info *info)
 {
 	uint64_t slba = zns_slba(req);
 	uint32_t nlb = (le32toh(req->cmd.cdw12) & 0xffff) + 1u;
-	uint16_t st = nvme_req_check_len(req, nlb << info->lba_shift);
+	uint16_t st = nvme_req_data_len(req, nlb << info->lba_shift);
 
 	if (st)
 		return st;
@@ -102,12 +116,12 @@ static uint16_t parse_zms(struct nvme_req *req, const struct ns_info *info)
 	case NVME_ZNS_ZSA_OPEN:
 	case NVME_ZNS_ZSA_RESET:
 	case NVME_ZNS_ZSA_OFFLINE:
-		st = nvme_req_check_len(req, 0);
+		st = nvme_req_data_len(req, 0);
 		break;
 	case NVME_ZNS_ZSA_SET_DESC_EXT: /* carries one zone descriptor extension */
 		if (!info->zde_size)
 			return nvme_err(NVME_SC_INVALID_FIELD);
-		st = nvme_req_check_len(req, info->zde_size);
+		st = nvme_req_data_len(req, info->zde_size);
 		break;
 	default:
 		return nvme_err(NVME_SC_INVALID_FIELD);
@@ -126,7 +140,7 @@ static uint16_t parse_zmr(struct nvme_req *req, const struct ns_info *info)
 	uint64_t len = ((uint64_t)le32toh(req->cmd.cdw12) + 1) * 4; /* NUMD, 0's based */
 	uint8_t zra = cdw13 & 0xff;
 
-	if (len != req->transfer_len)
+	if (len > UINT32_MAX || nvme_req_data_len(req, (uint32_t)len))
 		return nvme_err(NVME_SC_SGL_INVALID_DATA);
 	if (len < ZONE_REPORT_HDR)
 		return nvme_err(NVME_SC_INVALID_FIELD);

@@ -1,10 +1,12 @@
 /*
  * Request entry and exit: nvme_req_init() checks what every command shares
- * (flags, SGL 1, data direction, transfer length) and hands the rest to the
- * parser of the queue's command set; nvme_req_complete() fills the CQE.
+ * (flags, data pointer, data direction, transfer length) and hands the rest
+ * to the parser of the queue's command set; nvme_req_complete() fills the
+ * CQE. Below them, the data helpers over the request's scatter list.
  */
 #include "req.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <nvme/types.h>
@@ -16,6 +18,7 @@
 
 #define NVME_FLAGS_FUSE_MASK 0x03u
 #define NVME_FLAGS_PSDT_MASK 0xc0u
+#define NVME_FLAGS_PSDT_PRP  0x00u   /* PRPs for data */
 #define NVME_FLAGS_PSDT_SGL  0x40u   /* SGL for data, metadata in one buffer */
 
 /*
@@ -73,18 +76,31 @@ static uint16_t parse(struct nvme_req *req)
 	struct nvme_sq *sq = req->sq;
 	uint16_t st;
 
-	/* No fused operations (nvmet's rule); SGLs only (PSDT 01b) unless
-	 * the transport takes something else. */
+	/* No fused operations (nvmet's rule). The data pointer (NVMe Base
+	 * 2.0, 4.1.1) is what the transport takes: an SGL (PSDT 01b) on
+	 * fabrics, PRPs (00b) on PCIe. */
 	if (c->flags & NVME_FLAGS_FUSE_MASK)
 		return nvme_err(NVME_SC_INVALID_FIELD);
-	if ((c->flags & NVME_FLAGS_PSDT_MASK) != NVME_FLAGS_PSDT_SGL ||
-	    !(req->ops->data_ptrs & NVME_XPORT_SGL))
+	switch (c->flags & NVME_FLAGS_PSDT_MASK) {
+	case NVME_FLAGS_PSDT_SGL:
+		if (!(req->ops->data_ptrs & NVME_XPORT_SGL))
+			return nvme_err(NVME_SC_INVALID_FIELD);
+		break;
+	case NVME_FLAGS_PSDT_PRP:
+		if (!(req->ops->data_ptrs & NVME_XPORT_PRP))
+			return nvme_err(NVME_SC_INVALID_FIELD);
+		req->prp = true;
+		break;
+	default:
 		return nvme_err(NVME_SC_INVALID_FIELD);
+	}
 
 	req->dir = opcode_dir(c);
-	st = parse_sgl(req);
-	if (st)
-		return st;
+	if (!req->prp) {
+		st = parse_sgl(req);
+		if (st)
+			return st;
+	}
 	/* MDTS (Identify Controller) bounds every transfer. */
 	if (req->transfer_len > req->ops->mdts_bytes)
 		return nvme_err(NVME_SC_INVALID_FIELD);
@@ -104,6 +120,9 @@ static uint16_t parse(struct nvme_req *req)
 		st = nvme_parse_io_cmd(req);
 	if (st)
 		return st;
+	/* The same bound for a PRP command, whose length the parser set. */
+	if (req->transfer_len > req->ops->mdts_bytes)
+		return nvme_err(NVME_SC_INVALID_FIELD);
 
 	/* Every parser checks the length it expects; this catches a command
 	 * whose opcode moves no data but whose SGL says otherwise. */
@@ -141,7 +160,10 @@ bool nvme_req_init(struct nvme_req *req, struct nvme_sq *sq)
 	req->ops = sq->ops;
 	req->execute = NULL;
 	req->dir = NVME_DIR_NONE;
+	req->prp = false;
 	req->transfer_len = 0;
+	req->iov = NULL;
+	req->iovcnt = 0;
 	req->ns = NULL;
 	req->status = 0;
 	req->result = 0;
@@ -164,9 +186,86 @@ void nvme_req_complete(struct nvme_req *req, uint16_t status)
 	req->ops->queue_response(req);
 }
 
-uint16_t nvme_req_check_len(const struct nvme_req *req, uint32_t len)
+uint16_t nvme_req_data_len(struct nvme_req *req, uint32_t len)
 {
-	return req->transfer_len == len ? 0 : nvme_err(NVME_SC_SGL_INVALID_DATA);
+	return nvme_req_data_len_within(req, len, len);
+}
+
+uint16_t nvme_req_data_len_within(struct nvme_req *req, uint32_t min, uint32_t max)
+{
+	if (req->prp) {
+		req->transfer_len = min;
+		return 0;
+	}
+	return req->transfer_len >= min && req->transfer_len <= max
+		       ? 0 : nvme_err(NVME_SC_SGL_INVALID_DATA);
+}
+
+/* ---- the scatter list ---- */
+
+enum sg_op { SG_TO, SG_FROM, SG_ZERO };
+
+/* Walk len bytes of the data from byte off; stops at its end. */
+static void sg_copy(const struct nvme_req *req, size_t off, uint8_t *buf, size_t len,
+		    enum sg_op op)
+{
+	for (int i = 0; i < req->iovcnt && len; i++) {
+		const struct iovec *v = &req->iov[i];
+		size_t n;
+
+		if (off >= v->iov_len) {
+			off -= v->iov_len;
+			continue;
+		}
+		n = v->iov_len - off < len ? v->iov_len - off : len;
+		if (op == SG_TO)
+			memcpy((uint8_t *)v->iov_base + off, buf, n);
+		else if (op == SG_FROM)
+			memcpy(buf, (const uint8_t *)v->iov_base + off, n);
+		else
+			memset((uint8_t *)v->iov_base + off, 0, n);
+		if (buf)
+			buf += n;
+		len -= n;
+		off = 0;
+	}
+}
+
+void nvme_req_copy_to(struct nvme_req *req, size_t off, const void *buf, size_t len)
+{
+	sg_copy(req, off, (uint8_t *)(uintptr_t)buf, len, SG_TO);
+}
+
+void nvme_req_copy_from(const struct nvme_req *req, size_t off, void *buf, size_t len)
+{
+	sg_copy(req, off, buf, len, SG_FROM);
+}
+
+void nvme_req_zero_from(struct nvme_req *req, size_t off)
+{
+	if (off < req->transfer_len)
+		sg_copy(req, off, NULL, req->transfer_len - off, SG_ZERO);
+}
+
+void *nvme_req_flat_get(struct nvme_req *req)
+{
+	void *flat;
+
+	if (req->iovcnt == 1 && req->iov[0].iov_len >= req->transfer_len)
+		return req->iov[0].iov_base;
+	flat = malloc(req->transfer_len ? req->transfer_len : 1);
+	if (flat)
+		nvme_req_copy_from(req, 0, flat, req->transfer_len);
+	return flat;
+}
+
+void nvme_req_flat_put(struct nvme_req *req, void *flat, bool to_host)
+{
+	if (req->iovcnt == 1 && flat == req->iov[0].iov_base)
+		return;
+	if (to_host)
+		nvme_req_copy_to(req, 0, flat, req->transfer_len);
+	free(flat);
 }
 
 uint16_t nvme_req_copy_window(struct nvme_req *req, const void *buf, size_t buf_len, uint64_t off)
@@ -180,7 +279,7 @@ uint16_t nvme_req_copy_window(struct nvme_req *req, const void *buf, size_t buf_
 	n = buf_len - (size_t)off;
 	if (n > req->transfer_len)
 		n = req->transfer_len;
-	memcpy(req->data, (const uint8_t *)buf + off, n);
-	memset((uint8_t *)req->data + n, 0, req->transfer_len - n);
+	nvme_req_copy_to(req, 0, (const uint8_t *)buf + off, n);
+	nvme_req_zero_from(req, n);
 	return 0;
 }

@@ -1,6 +1,7 @@
 /*
  * Data buffers of one connection: in-capsule data, H2CData payloads and read
- * results land here and are handed to the core as req->data.
+ * results land here and are handed to the core as the request's data
+ * (req->iov, one piece).
  *
  * Buffers come in power-of-two size classes from 4 KiB to TCP_MDTS_BYTES.
  * A buffer is allocated the first time its class runs dry and afterwards

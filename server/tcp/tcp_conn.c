@@ -257,7 +257,10 @@ static void cmd_ready(struct tcp_conn *c, struct tcp_cmd *cmd)
 	} else {
 		cmd->state = CMD_EXEC;
 		c->executing++;
-		req->data = cmd->buf;
+		cmd->iov.iov_base = cmd->buf;
+		cmd->iov.iov_len = req->transfer_len;
+		req->iov = &cmd->iov;
+		req->iovcnt = cmd->buf ? 1 : 0;
 		req->execute(req);
 	}
 }

@@ -49,6 +49,7 @@ struct tcp_cmd {
 	uint16_t status;         /* transport error to complete with, 0 if none */
 	uint32_t rbytes;         /* host data received so far */
 	void *buf;               /* data buffer (tcp_buf_get) or NULL */
+	struct iovec iov;        /* the request's scatter list: buf, one piece */
 	uint8_t buf_cls;
 	uint32_t ddgst;          /* C2HData digest, wire order */
 	uint8_t hdr[sizeof(struct nvme_tcp_data) + NVME_TCP_DIGEST_LEN]; /* R2T or C2HData */

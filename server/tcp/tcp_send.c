@@ -180,17 +180,17 @@ void tcp_queue_response(struct nvme_req *req)
 		ev_timer_stop(c->loop, &c->handshake);
 
 	bool ok = (le16toh(req->cqe.status) >> 1) == 0;
-	/* req->data is our buffer unless the handler pointed it elsewhere. */
-	if (ok && req->dir == NVME_DIR_TO_HOST && req->transfer_len && req->data) {
+	/* The data is in our buffer (req->iov describes it to the core). */
+	if (ok && req->dir == NVME_DIR_TO_HOST && req->transfer_len && cmd->buf) {
 		bool success = c->sq && nvme_sq_sqhd_disabled(c->sq) && req->cqe.result == 0;
 		uint8_t flags = NVME_TCP_F_LAST_PDU | (success ? NVME_TCP_F_SUCCESS : 0);
 		size_t hl = tcp_build_c2h_data(cmd->hdr, req->cmd.cid, 0, req->transfer_len, flags,
 					       hdgst, ddgst);
 
 		tx_add(&cmd->tx, cmd->hdr, hl);
-		tx_add(&cmd->tx, req->data, req->transfer_len);
+		tx_add(&cmd->tx, cmd->buf, req->transfer_len);
 		if (ddgst) {
-			cmd->ddgst = tcp_ddgst(req->data, req->transfer_len);
+			cmd->ddgst = tcp_ddgst(cmd->buf, req->transfer_len);
 			tx_add(&cmd->tx, &cmd->ddgst, sizeof(cmd->ddgst));
 		}
 		if (success) {

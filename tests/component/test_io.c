@@ -375,6 +375,52 @@ static void test_full_report(void **state)
 	free(buf);
 }
 
+/*
+ * Commands with PRPs (PSDT 00b) on a transport that takes them: the core
+ * finds each command's data length from its own fields (NLB, NUMD, NR,
+ * the structure size), since no SGL says it. The harness aborts if the
+ * length differs from what the command really moves.
+ */
+static void test_prp_data_lengths(void **state)
+{
+	static uint8_t out[8 * BLK], in[8 * BLK];
+	struct nvme_id_ctrl id;
+	struct nvme_zns_desc d;
+	struct nvme_dsm_range range;
+	struct nvme_sqe s;
+	uint8_t smart[512];
+	uint64_t r, nr, ts = 0;
+
+	(void)state;
+	th_use_prp(true);
+	fill(out, sizeof(out), 21);
+	assert_int_equal(do_rw(nvme_cmd_write, CONV_NSID, 1200, 8, out, NULL), 0);
+	assert_int_equal(do_rw(nvme_cmd_read, CONV_NSID, 1200, 8, in, NULL), 0);
+	assert_memory_equal(in, out, sizeof(in));
+	/* Zone Append (NLB), Zone Management Receive (NUMD). */
+	assert_int_equal(do_rw(nvme_zns_cmd_append, ZNS_NSID, 9 * ZONE_BLKS, 3, out, &r), 0);
+	assert_int_equal(r, 9 * ZONE_BLKS);
+	report_zone(9 * ZONE_BLKS, &d, &nr);
+	assert_int_equal(le64toh(d.wp), 9 * ZONE_BLKS + 3);
+	/* Dataset Management: NR ranges of 16 bytes. */
+	memset(&range, 0, sizeof(range));
+	range.slba = htole64(1200);
+	range.nlb = htole32(8);
+	s = th_sqe(nvme_cmd_dsm, CONV_NSID);
+	s.cdw11 = htole32(NVME_DSMGMT_AD);
+	assert_int_equal(th_exec(io, &s, &range, sizeof(range), NULL), 0);
+	assert_int_equal(do_rw(nvme_cmd_read, CONV_NSID, 1200, 8, in, NULL), 0);
+	assert_true(is_zero(in, sizeof(in)));
+	/* Admin: Identify (4 KiB), Get Log Page (NUMD), features with data. */
+	assert_int_equal(th_identify(admin, NVME_IDENTIFY_CNS_CTRL, 0, 0, &id), 0);
+	assert_int_equal(le16toh(id.cntlid), cntlid);
+	assert_int_equal(th_get_log(admin, NVME_LOG_LID_SMART, NVME_NSID_ALL, 0, 0, false, smart,
+				    sizeof(smart)), 0);
+	assert_int_equal(th_features(admin, false, NVME_FEAT_FID_TIMESTAMP, 0, &ts, sizeof(ts), NULL),
+			 0);
+	th_use_prp(false);
+}
+
 static void test_reset_drops_io(void **state)
 {
 	static uint8_t buf[BLK];
@@ -398,6 +444,7 @@ int main(void)
 		cmocka_unit_test(test_flush_zeroes_dsm),
 		cmocka_unit_test(test_zoned),
 		cmocka_unit_test(test_full_report),
+		cmocka_unit_test(test_prp_data_lengths),
 		cmocka_unit_test(test_reset_drops_io),
 	};
 

@@ -21,6 +21,11 @@
 #include "transport.h"
 #include "worker.h"
 
+/* A command's scatter list: a tiny first piece (so that even small
+ * structures straddle two), then odd-sized ones. */
+#define TH_SG_FIRST 5u
+#define TH_SG_PIECE 4000u
+
 #define container_of_th(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
 static pthread_mutex_t th_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -45,6 +50,7 @@ struct th_cmd {
 	void *user;
 	uint32_t len;
 	uint8_t *buf;
+	struct iovec *iov;      /* buf cut into TH_SG_PIECE pieces */
 	bool executing;
 	bool done;              /* th_lock */
 };
@@ -60,6 +66,9 @@ static void th_complete(struct nvme_req *req);
 /* The harness describes itself as the TCP transport does (Identify fields,
  * discovery entries) but completes and disconnects its own way. */
 static struct nvme_transport_ops th_ops;
+
+/* Commands go with PRPs, not SGLs (th_use_prp). */
+static bool th_prp;
 
 /* Ports the test registered (th_port_add), by traddr and trsvcid. */
 #define TH_MAX_PORTS 8
@@ -88,6 +97,12 @@ void th_stop(void)
 static uint8_t th_adrfam(const char *addr)
 {
 	return strchr(addr, ':') ? NVMF_ADDR_FAMILY_IP6 : NVMF_ADDR_FAMILY_IP4;
+}
+
+void th_use_prp(bool on)
+{
+	th_prp = on;
+	th_ops.data_ptrs = on ? NVME_XPORT_SGL | NVME_XPORT_PRP : NVME_XPORT_SGL;
 }
 
 uint16_t th_port_add(const char *traddr, const char *trsvcid)
@@ -277,13 +292,28 @@ static void submit_msg(struct worker_msg *m)
 		th_complete(&c->req);
 		return;
 	}
+	/* With PRPs the length is the command's own: it must be what the
+	 * test meant to move. */
 	if (c->req.transfer_len != c->len)
-		fatal("transfer length (harness SGL)", 0);
+		fatal(c->req.prp ? "transfer length (command's data length)"
+				 : "transfer length (harness SGL)", 0);
 	/* Junk where the controller must write: a handler that leaves a
 	 * field unset shows up. */
 	if (c->req.dir == NVME_DIR_TO_HOST)
 		memset(c->buf, 0xa5, c->len);
-	c->req.data = c->buf;
+	/* The data as a scatter list of odd-sized pieces, as guest memory
+	 * reached through PRPs would be: every handler must cope. */
+	c->iov = calloc(c->len / TH_SG_PIECE + 2, sizeof(*c->iov));
+	if (!c->iov)
+		abort();
+	for (uint32_t off = 0, n; off < c->len; off += n) {
+		n = off ? TH_SG_PIECE : TH_SG_FIRST;
+		if (n > c->len - off)
+			n = c->len - off;
+		c->iov[c->req.iovcnt].iov_base = c->buf + off;
+		c->iov[c->req.iovcnt++].iov_len = n;
+	}
+	c->req.iov = c->iov;
 	c->executing = true;
 	q->executing++;
 	c->req.execute(&c->req);
@@ -307,7 +337,10 @@ struct th_cmd *th_submit(struct th_queue *q, const struct nvme_sqe *sqe, void *d
 	c->user = data;
 	c->len = len;
 	c->req.cmd = *sqe;
-	if (!raw) {
+	if (!raw && th_prp) {
+		c->req.cmd.flags = 0x00; /* PSDT 00b: PRP (the harness moves the data) */
+		memset(&c->req.cmd.dptr, 0, sizeof(c->req.cmd.dptr));
+	} else if (!raw) {
 		c->req.cmd.flags = 0x40; /* PSDT 01b: SGL */
 		memset(&c->req.cmd.dptr, 0, sizeof(c->req.cmd.dptr));
 		c->req.cmd.dptr.sgl.length = htole32(len);
@@ -340,6 +373,7 @@ uint16_t th_finish(struct th_cmd *c, uint64_t *result, struct nvme_cqe *cqe)
 		*cqe = c->req.cqe;
 	if (c->user && c->len && c->req.dir == NVME_DIR_TO_HOST)
 		memcpy(c->user, c->buf, c->len);
+	free(c->iov);
 	free(c->buf);
 	free(c);
 	return st;

@@ -4,6 +4,9 @@
  * request run through nvme_req_init() and execute() on that worker, and the
  * completion (CQE and data) is captured for the test thread.
  *
+ * The data of a command reaches the core as a scatter list of odd-sized
+ * pieces (harder than one buffer: structures straddle pieces).
+ *
  * It behaves like a transport where it matters: when the core asks a queue
  * to disconnect, the queue closes (nvme_sq_close) and is freed once none of
  * its commands is executing any more.
@@ -30,6 +33,10 @@ void th_stop(void);
 /* Register a port (as a listener would) for the discovery log; returns its
  * port ID. Ports are unregistered by th_stop(). */
 uint16_t th_port_add(const char *traddr, const char *trsvcid);
+/* From now on the harness transport takes PRPs too, and th_submit() sends
+ * commands with PRPs (PSDT 00b) instead of an SGL: the core must find each
+ * command's length from its own fields. */
+void th_use_prp(bool on);
 /* A new unconnected queue that came in on port traddr:trsvcid (the port
  * th_port_add() registered, or one of its own with ID 1), accepted on
  * local_addr. */

@@ -155,10 +155,13 @@ static void double_rw_run(struct io_job *job)
 			      NVME_STATUS_DNR;
 	} else {
 		uint8_t *disk = double_disk + slba * DOUBLE_LBA;
+		/* The TCP transport hands over one piece. */
+		if (req->iovcnt != 1 || req->iov[0].iov_len != req->transfer_len)
+			abort();
 		if (req->cmd.opcode == nvme_cmd_write)
-			memcpy(disk, req->data, req->transfer_len);
+			memcpy(disk, req->iov[0].iov_base, req->transfer_len);
 		else
-			memcpy(req->data, disk, req->transfer_len);
+			memcpy(req->iov[0].iov_base, disk, req->transfer_len);
 		req->status = 0;
 	}
 }
