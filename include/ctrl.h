@@ -66,6 +66,8 @@ struct nvme_sq {
 	uint16_t sqhd;
 	bool sqhd_disabled;
 	bool closed;                 /* nvme_sq_close() ran */
+	bool drained;                /* ... and ops->drained was called */
+	uint32_t inflight;           /* commands executing (nvme_req_execute) */
 	bool freed;                  /* the transport let go of it */
 
 	/* The memory outlives nvme_sq_free() while a disconnect message for
@@ -135,6 +137,9 @@ enum {
 };
 
 /* ---- queues (sq.c; transport.h has the transport's side) ---- */
+
+/* A command of sq left the core: tell the transport if that drained it. */
+void nvme_sq_put_inflight(struct nvme_sq *sq);
 
 void nvme_sq_get(struct nvme_sq *sq);
 void nvme_sq_put(struct nvme_sq *sq);

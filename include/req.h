@@ -17,7 +17,8 @@
  *      from the host (R2T/H2CData), mapped guest memory (PRP entries), or
  *      buffers for the core to fill (host reads). Handlers reach it only
  *      through the iovecs and the copy helpers below; they never repoint it.
- *   3. The transport calls req->execute(req). Handlers run on the worker that
+ *   3. The transport calls nvme_req_execute(req), which counts the command
+ *      in flight on its queue and runs req->execute. Handlers run on the worker that
  *      owns the queue; they may finish at once or go asynchronous (I/O thread,
  *      group commit) and finish later, always back on that same worker.
  *   4. The core calls nvme_req_complete(req, status): it fills the CQE and
@@ -61,6 +62,7 @@ struct nvme_req {
 	void (*execute)(struct nvme_req *req);
 	enum nvme_data_dir dir;
 	bool prp;                    /* PSDT 00b: PRPs, not an SGL */
+	bool in_flight;              /* nvme_req_execute() ran, not completed yet */
 	uint32_t transfer_len;       /* bytes the command moves */
 
 	/* Set by the transport before execute(): the data, iovcnt pieces of
@@ -83,6 +85,10 @@ struct nvme_req {
  * filled; the transport completes it without executing).
  */
 bool nvme_req_init(struct nvme_req *req, struct nvme_sq *sq);
+
+/* Run the parsed command (its data is in): counted in flight on its queue
+ * until nvme_req_complete(). */
+void nvme_req_execute(struct nvme_req *req);
 
 /* Finish: fill the CQE (CID, SQID, SQHD, result, status) and hand back. */
 void nvme_req_complete(struct nvme_req *req, uint16_t status);

@@ -57,6 +57,14 @@ struct nvme_transport_ops {
 	 * sq's worker. The transport later calls nvme_sq_free() as usual. */
 	void (*disconnect)(void *conn);
 	/*
+	 * The queue is closed (nvme_sq_close) and the last of its commands came
+	 * back from the core: the transport may call nvme_sq_free() now. Called
+	 * once, on the sq's worker, from inside nvme_sq_close() or
+	 * nvme_req_complete(); so free from a fresh call chain (an event of its
+	 * own), never from inside this call.
+	 */
+	void (*drained)(void *conn);
+	/*
 	 * Describe port in a Discovery Log Page entry (NVMe-oF 1.1, 5.3 Figure
 	 * 38): TRTYPE, ADRFAM, TREQ, TRADDR, TRSVCID and TSAS, as seen by a
 	 * host connected through local_addr. False if the port cannot be named
@@ -100,11 +108,12 @@ struct nvme_sq *nvme_sq_alloc(struct worker *w, const struct nvme_port *port,
  * no more commands will be passed to the core. The core completes at once,
  * through ops->queue_response, the commands it holds open indefinitely
  * (Asynchronous Event Requests, with "Command Aborted due to SQ Deletion"),
- * so that the transport can then wait for the rest to finish and call
- * nvme_sq_free(). Idempotent; nvme_sq_free() calls it if it was not called.
+ * and calls ops->drained once none of its commands is in the core any more
+ * (at once if none is). The core counts them: every command the transport
+ * runs with nvme_req_execute() until its nvme_req_complete(). Idempotent.
  */
 void nvme_sq_close(struct nvme_sq *sq);
-/* The connection is gone and none of its requests is still executing. */
+/* The connection is gone and the queue drained (ops->drained ran). */
 void nvme_sq_free(struct nvme_sq *sq);
 
 /* After Connect: queue id (0 = admin), size (entries, 1's based), and

@@ -161,6 +161,7 @@ bool nvme_req_init(struct nvme_req *req, struct nvme_sq *sq)
 	req->execute = NULL;
 	req->dir = NVME_DIR_NONE;
 	req->prp = false;
+	req->in_flight = false;
 	req->transfer_len = 0;
 	req->iov = NULL;
 	req->iovcnt = 0;
@@ -180,10 +181,24 @@ bool nvme_req_init(struct nvme_req *req, struct nvme_sq *sq)
 	return true;
 }
 
+void nvme_req_execute(struct nvme_req *req)
+{
+	req->in_flight = true;
+	req->sq->inflight++;
+	req->execute(req);
+}
+
 void nvme_req_complete(struct nvme_req *req, uint16_t status)
 {
+	struct nvme_sq *sq = req->sq;
+	bool in_flight = req->in_flight;
+
 	fill_cqe(req, status);
+	req->in_flight = false;
+	/* The transport may recycle req at once: req is not touched after. */
 	req->ops->queue_response(req);
+	if (in_flight)
+		nvme_sq_put_inflight(sq);
 }
 
 uint16_t nvme_req_data_len(struct nvme_req *req, uint32_t len)

@@ -3,8 +3,9 @@
  *
  * Every live queue is on one list so that a target shutdown can ask each
  * transport connection to close and then wait until all are gone: a
- * transport frees a queue only once none of its commands is executing, so
- * "all freed" also means "every in-flight command finished".
+ * transport frees a queue only once the core said it drained (none of its
+ * commands in flight), so "all freed" also means "every in-flight command
+ * finished". The count lives here, not in each transport.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -59,6 +60,20 @@ struct nvme_sq *nvme_sq_alloc(struct worker *w, const struct nvme_port *port,
 	return sq;
 }
 
+static void sq_check_drained(struct nvme_sq *sq)
+{
+	if (sq->closed && !sq->inflight && !sq->drained) {
+		sq->drained = true;
+		sq->ops->drained(sq->conn);
+	}
+}
+
+void nvme_sq_put_inflight(struct nvme_sq *sq)
+{
+	sq->inflight--;
+	sq_check_drained(sq);
+}
+
 void nvme_sq_close(struct nvme_sq *sq)
 {
 	if (sq->closed)
@@ -67,11 +82,13 @@ void nvme_sq_close(struct nvme_sq *sq)
 	/* AERs wait for events that may never come: give them back now. */
 	if (sq->ctrl && sq->qid == 0)
 		nvme_ctrl_abort_aers(sq->ctrl);
+	sq_check_drained(sq);
 }
 
 void nvme_sq_free(struct nvme_sq *sq)
 {
-	nvme_sq_close(sq);
+	if (!sq->drained)
+		log_error("qid %u freed with %u command(s) in flight", sq->qid, sq->inflight);
 	nvme_ctrl_unbind_sq(sq);
 
 	pthread_mutex_lock(&sqs_lock);

@@ -13,14 +13,14 @@
  * A command.
  *   CapsuleCmd -> nvme_req_init() -> in-capsule data? receive it
  *     -> host data still missing? R2T for all of it, H2CData until LAST_PDU
- *     -> req->execute() -> ... -> tcp_queue_response()
+ *     -> nvme_req_execute() -> ... -> tcp_queue_response()
  *     -> C2HData (reads) + CapsuleResp queued (tcp_send.c) -> sent -> context recycled.
  *   A command that fails before executing still has its in-capsule data
  *   consumed (discarded) and is completed in order.
  *
  * Fatal protocol errors send a C2HTermReq (when the send queue is idle, so
  * the stream stays framed) and close. A closing connection frees its queue
- * only when the last executing request came back from the core.
+ * once the core says it drained (the last executing request came back).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -130,12 +130,18 @@ static void reap_cb(struct ev_loop *loop, ev_timer *t, int revents)
 
 /* Free from a fresh loop callback: the caller may be deep inside our own
  * receive path or the core's completion path, both still using c. */
-void tcp_conn_maybe_free(struct tcp_conn *c)
+static void conn_schedule_free(struct tcp_conn *c)
 {
-	if (c->closing && !c->executing && !ev_is_active(&c->reap)) {
+	if (!ev_is_active(&c->reap)) {
 		ev_timer_set(&c->reap, 0., 0.);
 		ev_timer_start(c->loop, &c->reap);
 	}
+}
+
+/* The core's drained callback: the closed queue has no command left in it. */
+void tcp_conn_drained(void *conn)
+{
+	conn_schedule_free(conn);
 }
 
 struct tcp_linger {
@@ -205,16 +211,18 @@ static void conn_close(struct tcp_conn *c, bool linger)
 	c->fd = -1;
 	tcp_tx_drop(c);
 	/* Every context not inside the core can go now; those executing
-	 * come back through tcp_req_complete(). */
+	 * come back through tcp_queue_response(). */
 	for (uint32_t i = 0; i < c->nr_cmds; i++) {
 		struct tcp_cmd *cmd = c->cmds[i];
 		if (cmd->state != CMD_FREE && cmd->state != CMD_EXEC)
 			tcp_cmd_put(c, cmd);
 	}
-	/* The core gives back the commands it parks indefinitely (AERs). */
+	/* The core gives back the commands it parks indefinitely (AERs) and
+	 * says when the rest came back (tcp_conn_drained). */
 	if (c->sq)
 		nvme_sq_close(c->sq);
-	tcp_conn_maybe_free(c);
+	else
+		conn_schedule_free(c);
 }
 
 void tcp_conn_close(struct tcp_conn *c)
@@ -256,12 +264,11 @@ static void cmd_ready(struct tcp_conn *c, struct tcp_cmd *cmd)
 		tcp_send_r2t(c, cmd);
 	} else {
 		cmd->state = CMD_EXEC;
-		c->executing++;
 		cmd->iov.iov_base = cmd->buf;
 		cmd->iov.iov_len = req->transfer_len;
 		req->iov = &cmd->iov;
 		req->iovcnt = cmd->buf ? 1 : 0;
-		req->execute(req);
+		nvme_req_execute(req);
 	}
 }
 

@@ -101,7 +101,6 @@ struct tcp_conn {
 	uint32_t nr_cmds;
 	struct tcp_cmd *free_cmds;
 	struct tcp_cmd_chunk *chunks;
-	uint32_t executing;      /* commands inside the core */
 
 	/* send */
 	struct tcp_tx *tx_head, *tx_tail;
@@ -133,7 +132,7 @@ void tcp_buf_release_all(struct tcp_conn *c);
 void tcp_conn_fail(struct tcp_conn *c, const char *what, int err);
 /* Recycle a command context (and its data buffer). */
 void tcp_cmd_put(struct tcp_conn *c, struct tcp_cmd *cmd);
-/* A closing connection whose requests all came back: free it soon. */
-void tcp_conn_maybe_free(struct tcp_conn *c);
+/* The transport's drained callback (transport.h): free the connection soon. */
+void tcp_conn_drained(void *conn);
 
 #endif

@@ -167,11 +167,8 @@ void tcp_queue_response(struct nvme_req *req)
 	struct tcp_conn *c = cmd->conn;
 	bool hdgst = c->rxp.hdgst, ddgst = c->rxp.ddgst;
 
-	if (cmd->state == CMD_EXEC)
-		c->executing--;
 	if (c->closing) {
 		tcp_cmd_put(c, cmd);
-		tcp_conn_maybe_free(c);
 		return;
 	}
 	cmd->state = CMD_SEND;

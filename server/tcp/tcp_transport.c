@@ -64,5 +64,6 @@ const struct nvme_transport_ops tcp_transport = {
 	.sgls = 0x1u | NVME_CTRL_SGLS_OFFSET,
 	.queue_response = tcp_queue_response,
 	.disconnect = tcp_disconnect,
+	.drained = tcp_conn_drained,
 	.disc_entry = tcp_disc_entry,
 };

@@ -36,7 +36,6 @@ struct th_queue {
 	struct nvme_sq *sq;
 	struct nvme_port port;
 	char local_addr[64];
-	int executing;          /* worker only */
 	bool closing;           /* worker only */
 	bool disconnect_asked;  /* th_lock */
 	bool freed;             /* th_lock */
@@ -51,7 +50,6 @@ struct th_cmd {
 	uint32_t len;
 	uint8_t *buf;
 	struct iovec *iov;      /* buf cut into TH_SG_PIECE pieces */
-	bool executing;
 	bool done;              /* th_lock */
 };
 
@@ -75,6 +73,7 @@ static bool th_prp;
 static struct nvme_port th_ports[TH_MAX_PORTS];
 static int th_nr_ports;
 static void th_disconnect(void *conn);
+static void th_drained(void *conn);
 
 void th_start(void)
 {
@@ -82,6 +81,7 @@ void th_start(void)
 	th_ops.name = "harness";
 	th_ops.queue_response = th_complete;
 	th_ops.disconnect = th_disconnect;
+	th_ops.drained = th_drained;
 	if (workers_start(1, 2) != 0)
 		fatal("workers_start", 0);
 }
@@ -123,10 +123,12 @@ uint16_t th_port_add(const char *traddr, const char *trsvcid)
 
 /* ---- queues ---- */
 
-static void q_maybe_free(struct th_queue *q)
+/* The core said the closed queue drained: free it from an event of our own
+ * (transport.h), here a message to the worker. */
+static void q_free_msg(struct worker_msg *m)
 {
-	if (!q->closing || q->executing || !q->sq)
-		return;
+	struct th_queue *q = container_of_th(m, struct th_queue, msg);
+
 	nvme_sq_free(q->sq);
 	q->sq = NULL;
 	pthread_mutex_lock(&th_lock);
@@ -141,7 +143,14 @@ static void q_close(struct th_queue *q)
 		return;
 	q->closing = true;
 	nvme_sq_close(q->sq);
-	q_maybe_free(q);
+}
+
+static void th_drained(void *conn)
+{
+	struct th_queue *q = conn;
+
+	q->msg.fn = q_free_msg;
+	worker_post(q->w, &q->msg);
 }
 
 static void th_disconnect(void *conn)
@@ -265,17 +274,11 @@ void th_queue_close(struct th_queue *q)
 static void th_complete(struct nvme_req *req)
 {
 	struct th_cmd *c = container_of_th(req, struct th_cmd, req);
-	struct th_queue *q = c->q;
 
-	if (c->executing) {
-		c->executing = false;
-		q->executing--;
-	}
 	pthread_mutex_lock(&th_lock);
 	c->done = true;
 	pthread_cond_broadcast(&th_cond);
 	pthread_mutex_unlock(&th_lock);
-	q_maybe_free(q);
 }
 
 static void submit_msg(struct worker_msg *m)
@@ -314,9 +317,7 @@ static void submit_msg(struct worker_msg *m)
 		c->iov[c->req.iovcnt++].iov_len = n;
 	}
 	c->req.iov = c->iov;
-	c->executing = true;
-	q->executing++;
-	c->req.execute(&c->req);
+	nvme_req_execute(&c->req);
 }
 
 static bool host_to_ctrl(const struct nvme_sqe *sqe)

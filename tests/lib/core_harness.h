@@ -8,8 +8,8 @@
  * pieces (harder than one buffer: structures straddle pieces).
  *
  * It behaves like a transport where it matters: when the core asks a queue
- * to disconnect, the queue closes (nvme_sq_close) and is freed once none of
- * its commands is executing any more.
+ * to disconnect, the queue closes (nvme_sq_close) and is freed once the
+ * core says it drained.
  */
 #ifndef ZNSTGT_CORE_HARNESS_H
 #define ZNSTGT_CORE_HARNESS_H

@@ -38,6 +38,8 @@ struct nvme_sq {
 	const struct nvme_transport_ops *ops;
 	void *conn;
 	bool connected, sqhd_disabled;
+	bool closed, drained;
+	uint32_t inflight;
 	uint16_t qid, sqhd;
 	uint32_t size;
 };
@@ -79,10 +81,20 @@ struct nvme_sq *nvme_sq_alloc(struct worker *w, const struct nvme_port *port,
 	return sq;
 }
 
+/* The core's contract: drained once closed with nothing in flight. */
+static void double_check_drained(struct nvme_sq *sq)
+{
+	if (sq->closed && !sq->inflight && !sq->drained) {
+		sq->drained = true;
+		sq->ops->drained(sq->conn);
+	}
+}
+
 /* The double parks no commands (no AERs): nothing to give back. */
 void nvme_sq_close(struct nvme_sq *sq)
 {
-	(void)sq;
+	sq->closed = true;
+	double_check_drained(sq);
 }
 
 void nvme_sq_free(struct nvme_sq *sq)
@@ -110,10 +122,25 @@ static void double_fill_cqe(struct nvme_req *req, uint16_t status)
 	req->cqe.result = htole64(status ? 0 : req->result);
 }
 
+void nvme_req_execute(struct nvme_req *req)
+{
+	req->in_flight = true;
+	req->sq->inflight++;
+	req->execute(req);
+}
+
 void nvme_req_complete(struct nvme_req *req, uint16_t status)
 {
+	struct nvme_sq *sq = req->sq;
+	bool in_flight = req->in_flight;
+
 	double_fill_cqe(req, status);
+	req->in_flight = false;
 	req->ops->queue_response(req);
+	if (in_flight) {
+		sq->inflight--;
+		double_check_drained(sq);
+	}
 }
 
 static void double_connect(struct nvme_req *req)
