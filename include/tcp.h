@@ -40,17 +40,20 @@ void tcp_listeners_stop(void);
  * "0" (ephemeral) was configured. NULL when not listening. */
 const struct nvme_port *tcp_listener_port(int i);
 
+struct tcp_sock_ops;
+
 /*
  * One connection (used by the listener, and by tests and the fuzzer that
  * drive a socket on a loop of their own). fd must be a connected
- * non-blocking stream socket; the connection owns it from now on. w is the
- * worker handed to nvme_sq_alloc() and loop is the loop that serves the
- * connection (worker_loop(w) in the server). gone(arg) runs on that loop
- * once the connection is closed and freed.
+ * non-blocking stream socket; the connection owns it from now on, and
+ * reads and writes it through sock (server/tcp/tcp_sock.h; NULL: the plain
+ * socket). w is the worker handed to nvme_sq_alloc() and loop is the loop
+ * that serves the connection (worker_loop(w) in the server). gone(arg)
+ * runs on that loop once the connection is closed and freed.
  */
 struct tcp_conn *tcp_conn_start(struct ev_loop *loop, struct worker *w, int fd,
-				const struct nvme_port *port, const char *local_addr,
-				void (*gone)(void *arg), void *arg);
+				const struct tcp_sock_ops *sock, const struct nvme_port *port,
+				const char *local_addr, void (*gone)(void *arg), void *arg);
 /* Close now (idempotent); runs on the connection's loop. */
 void tcp_conn_close(struct tcp_conn *c);
 

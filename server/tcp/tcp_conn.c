@@ -116,6 +116,8 @@ static void conn_free(struct tcp_conn *c)
 		c->chunks = next;
 	}
 	tcp_buf_release_all(c);
+	if (c->sock.ops->release)
+		c->sock.ops->release(&c->sock);
 	free(c->cmds);
 	free(c->staging);
 	free(c);
@@ -205,10 +207,10 @@ static void conn_close(struct tcp_conn *c, bool linger)
 	ev_prepare_stop(c->loop, &c->flush);
 	ev_timer_stop(c->loop, &c->handshake);
 	if (linger)
-		linger_close(c->loop, c->fd);
+		linger_close(c->loop, c->sock.fd);
 	else
-		close(c->fd);
-	c->fd = -1;
+		close(c->sock.fd);
+	c->sock.fd = -1;
 	tcp_tx_drop(c);
 	/* Every context not inside the core can go now; those executing
 	 * come back through tcp_queue_response(). */
@@ -509,9 +511,35 @@ static void rx_process(struct tcp_conn *c)
 	}
 }
 
+void tcp_conn_handshake(struct tcp_conn *c)
+{
+	int rc = c->sock.ops->handshake(&c->sock);
+
+	if (rc < 0) {
+		tcp_conn_fail(c, "secure channel handshake", -rc);
+		return;
+	}
+	if (rc == 0) {
+		if (c->sock.want_write)
+			ev_io_start(c->loop, &c->wio);
+		else
+			ev_io_stop(c->loop, &c->wio);
+		return;
+	}
+	log_debug("tcp %s: %s channel up", c->peer, c->sock.ops->name);
+	ev_io_stop(c->loop, &c->wio);
+	rx_next_pdu(c);
+}
+
 static void rio_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct tcp_conn *c = w->data;
+
+	if (c->rx_state == RX_HANDSHAKE) {
+		tcp_conn_handshake(c);
+		if (c->rx_state == RX_HANDSHAKE || c->rx_state == RX_DEAD)
+			return;
+	}
 
 	for (int round = 0; round < READS_PER_EVENT && c->rx_state != RX_DEAD; round++) {
 		struct iovec iov[2];
@@ -527,7 +555,7 @@ static void rio_cb(struct ev_loop *loop, ev_io *w, int revents)
 		iov[n].iov_base = c->staging;
 		iov[n++].iov_len = TCP_RX_STAGING;
 
-		ssize_t r = readv(c->fd, iov, n);
+		ssize_t r = c->sock.ops->readv(&c->sock, iov, n);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -561,7 +589,10 @@ static void handshake_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	struct tcp_conn *c = t->data;
 
 	log_warn("tcp %s: no %s within %.0f s: closing", c->peer,
-		 c->rxp.ic_done ? "Fabrics Connect" : "ICReq", HANDSHAKE_SECONDS);
+		 c->rx_state == RX_HANDSHAKE ? "secure channel"
+		 : c->rxp.ic_done	    ? "Fabrics Connect"
+					    : "ICReq",
+		 HANDSHAKE_SECONDS);
 	tcp_conn_close(c);
 }
 
@@ -589,8 +620,8 @@ static void describe_peer(int fd, char *out, size_t outlen)
 }
 
 struct tcp_conn *tcp_conn_start(struct ev_loop *loop, struct worker *w, int fd,
-				const struct nvme_port *port, const char *local_addr,
-				void (*gone)(void *arg), void *arg)
+				const struct tcp_sock_ops *sock, const struct nvme_port *port,
+				const char *local_addr, void (*gone)(void *arg), void *arg)
 {
 	struct tcp_conn *c = calloc(1, sizeof(*c));
 
@@ -602,13 +633,25 @@ struct tcp_conn *tcp_conn_start(struct ev_loop *loop, struct worker *w, int fd,
 		goto fail;
 	c->loop = loop;
 	c->worker = w;
-	c->fd = fd;
+	c->sock.ops = sock ? sock : &tcp_sock_plain;
+	c->sock.fd = fd;
+	if (c->sock.ops->open && c->sock.ops->open(&c->sock) < 0) {
+		log_error("tcp: %s channel setup failed", c->sock.ops->name);
+		free(c->staging);
+		free(c->cmds);
+		free(c);
+		close(fd);
+		return NULL;
+	}
 	c->port = port;
 	snprintf(c->local_addr, sizeof(c->local_addr), "%s", local_addr ? local_addr : "");
 	describe_peer(fd, c->peer, sizeof(c->peer));
 	c->gone = gone;
 	c->gone_arg = arg;
-	rx_next_pdu(c);
+	if (c->sock.ops->handshake)
+		c->rx_state = RX_HANDSHAKE;
+	else
+		rx_next_pdu(c);
 
 	ev_io_init(&c->rio, rio_cb, fd, EV_READ);
 	ev_io_init(&c->wio, tcp_wio_cb, fd, EV_WRITE);

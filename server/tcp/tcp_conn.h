@@ -14,6 +14,7 @@
 
 #include "req.h"
 #include "tcp_pdu.h"
+#include "tcp_sock.h"
 #include "transport.h"
 
 struct tcp_conn;
@@ -57,6 +58,7 @@ struct tcp_cmd {
 };
 
 enum tcp_rx_state {
+	RX_HANDSHAKE, /* the channel's handshake (tcp_sock.h), before ICReq */
 	RX_HDR,     /* collecting a PDU header (+ header digest) into c->hdr */
 	RX_DATA,    /* payload into rx_dst (NULL: discarded) */
 	RX_DDGST,   /* the payload's data digest */
@@ -69,7 +71,7 @@ enum tcp_rx_state {
 struct tcp_conn {
 	struct ev_loop *loop;
 	struct worker *worker;
-	int fd;
+	struct tcp_sock sock;    /* every read and write goes through it */
 	ev_io rio, wio;
 	ev_prepare flush;        /* batched send just before the loop sleeps */
 	ev_timer reap;           /* frees the connection outside any call chain */
@@ -132,6 +134,8 @@ void tcp_buf_release_all(struct tcp_conn *c);
 void tcp_conn_fail(struct tcp_conn *c, const char *what, int err);
 /* Recycle a command context (and its data buffer). */
 void tcp_cmd_put(struct tcp_conn *c, struct tcp_cmd *cmd);
+/* Advance the channel's handshake (socket readable or writable). */
+void tcp_conn_handshake(struct tcp_conn *c);
 /* The transport's drained callback (transport.h): free the connection soon. */
 void tcp_conn_drained(void *conn);
 

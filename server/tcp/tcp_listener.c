@@ -24,6 +24,7 @@
 
 #include "log.h"
 #include "tcp.h"
+#include "tcp_sock.h"
 #include "worker.h"
 
 #define LISTEN_BACKLOG 128
@@ -107,7 +108,8 @@ static void conn_arrived(struct worker_msg *msg)
 	if (a->next)
 		a->next->prev = a;
 	L.conns[a->widx] = a;
-	a->conn = tcp_conn_start(worker_loop(w), w, a->fd, a->port, a->local_addr, conn_gone, a);
+	a->conn = tcp_conn_start(worker_loop(w), w, a->fd, &tcp_sock_plain, a->port, a->local_addr,
+				 conn_gone, a);
 	if (!a->conn)
 		conn_gone(a);
 }

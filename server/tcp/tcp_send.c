@@ -12,7 +12,6 @@
  */
 #include <errno.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include <nvme/types.h>
 
@@ -229,7 +228,8 @@ void tcp_send_term(struct tcp_conn *c, uint16_t fes, uint32_t fei)
 
 	tcp_tx_flush(c);
 	if (!c->closing && !c->tx_head) {
-		ssize_t w = send(c->fd, term, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		struct iovec v = { .iov_base = term, .iov_len = len };
+		ssize_t w = c->sock.ops->writev(&c->sock, &v, 1);
 		(void)w;
 	}
 }
@@ -284,8 +284,7 @@ void tcp_tx_flush(struct tcp_conn *c)
 			for (int i = tx->first; i < tx->count && n < TX_IOV_MAX; i++)
 				iov[n++] = tx->iov[i];
 
-		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
-		ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t w = c->sock.ops->writev(&c->sock, iov, n);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
@@ -319,7 +318,14 @@ void tcp_flush_cb(struct ev_loop *loop, ev_prepare *p, int revents)
 
 void tcp_wio_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-	tcp_tx_flush(w->data);
+	struct tcp_conn *c = w->data;
+
+	/* A handshake that waits for room to write (tcp_sock.h). */
+	if (c->rx_state == RX_HANDSHAKE) {
+		tcp_conn_handshake(c);
+		return;
+	}
+	tcp_tx_flush(c);
 }
 
 /* The connection is closing: forget what was never sent. Entries belong to

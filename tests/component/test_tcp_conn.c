@@ -14,7 +14,12 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -25,6 +30,7 @@
 #include "tcp.h"
 #include "../lib/tcp_core_double.h"
 #include "tcp_pdu.h"
+#include "../../server/tcp/tcp_sock.h"
 #include "worker.h"
 
 #define HOSTNQN "nqn.2014-08.org.nvmexpress:uuid:test-host"
@@ -638,6 +644,140 @@ static void test_core_disconnect(void **state)
 	assert_healthy();
 }
 
+/*
+ * The socket I/O seam: a channel whose handshake is an 8-byte greeting from
+ * the host stands in for TLS. The connection must read no PDU before the
+ * handshake is done, then run as usual through the channel's read and
+ * write calls; a failed handshake closes it.
+ */
+#define GREETING "ZNSTGT-H"
+
+struct greet {
+	char buf[8];
+	size_t have;
+};
+
+static atomic_int greet_handshakes_done;
+
+static int greet_open(struct tcp_sock *s)
+{
+	s->priv = calloc(1, sizeof(struct greet));
+	return s->priv ? 0 : -ENOMEM;
+}
+
+static int greet_handshake(struct tcp_sock *s)
+{
+	struct greet *g = s->priv;
+	/* Exactly the greeting: what follows is the first PDU. */
+	ssize_t r = read(s->fd, g->buf + g->have, sizeof(g->buf) - g->have);
+
+	if (r == 0)
+		return -ECONNRESET;
+	if (r < 0)
+		return errno == EAGAIN ? 0 : -errno;
+	g->have += (size_t)r;
+	if (g->have < sizeof(g->buf))
+		return 0;
+	if (memcmp(g->buf, GREETING, sizeof(g->buf)) != 0)
+		return -EPROTO;
+	atomic_fetch_add(&greet_handshakes_done, 1);
+	return 1;
+}
+
+static ssize_t greet_readv(struct tcp_sock *s, const struct iovec *iov, int n)
+{
+	return tcp_sock_plain.readv(s, iov, n);
+}
+
+static ssize_t greet_writev(struct tcp_sock *s, const struct iovec *iov, int n)
+{
+	return tcp_sock_plain.writev(s, iov, n);
+}
+
+static void greet_release(struct tcp_sock *s)
+{
+	free(s->priv);
+}
+
+static const struct tcp_sock_ops greet_ops = {
+	.name = "greeting",
+	.open = greet_open,
+	.handshake = greet_handshake,
+	.readv = greet_readv,
+	.writev = greet_writev,
+	.release = greet_release,
+};
+
+static struct nvme_port greet_port = { .ops = &tcp_transport, .portid = 1 };
+static atomic_int greet_gone;
+
+struct greet_start {
+	struct worker_msg msg;
+	int fd;
+};
+
+static void greet_conn_gone(void *arg)
+{
+	atomic_fetch_add(&greet_gone, 1);
+}
+
+static void greet_start_msg(struct worker_msg *m)
+{
+	struct greet_start *st = (struct greet_start *)m;
+	struct worker *w = worker_get(0);
+
+	tcp_conn_start(worker_loop(w), w, st->fd, &greet_ops, &greet_port, "local",
+		       greet_conn_gone, NULL);
+}
+
+/* A connection over the greeting channel; returns the host's socket. */
+static int greet_conn(struct nvmf_client *c)
+{
+	static struct greet_start st;
+	int sv[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+	st.fd = sv[0];
+	st.msg.fn = greet_start_msg;
+	worker_post(worker_get(0), &st.msg);
+	/* The host's end blocks, as the client library expects. */
+	int fl = fcntl(sv[1], F_GETFL);
+	assert_int_equal(fcntl(sv[1], F_SETFL, fl & ~O_NONBLOCK), 0);
+	nvmf_client_init(c, sv[1]);
+	return sv[1];
+}
+
+static void test_sock_handshake(void **state)
+{
+	struct nvmf_client c;
+	int gone = atomic_load(&greet_gone), done = atomic_load(&greet_handshakes_done);
+
+	/* The greeting in two pieces, then the usual life of a queue. */
+	greet_conn(&c);
+	assert_int_equal(nvmf_send_raw(&c, GREETING, 3), 0);
+	assert_int_equal(nvmf_send_raw(&c, GREETING + 3, 5), 0);
+	if (nvmf_icreq(&c, true, true))
+		fail_msg("icreq: %s", c.err);
+	assert_int_equal(atomic_load(&greet_handshakes_done), done + 1);
+	if (nvmf_connect(&c, 7, 32, 0, HOSTNQN, SUBNQN, 1, 0, NULL))
+		fail_msg("connect: %s", c.err);
+	write_read(&c, 300, 65536, 11);
+	nvmf_close(&c);
+	wait_for(&greet_gone, gone + 1);
+
+	/* An ICReq header where the greeting should be: the handshake fails
+	 * and the connection closes without reading it as a PDU (no
+	 * C2HTermReq: nothing was framed yet). */
+	greet_conn(&c);
+	uint8_t icreq[8] = { NVME_TCP_ICREQ, 0, 128, 0, 128 };
+	assert_int_equal(nvmf_send_raw(&c, icreq, sizeof(icreq)), 0);
+	assert_int_equal(nvmf_expect_close(&c), 0);
+	nvmf_close(&c);
+	wait_for(&greet_gone, gone + 2);
+	assert_int_equal(atomic_load(&greet_handshakes_done), done + 1);
+	assert_healthy();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -654,6 +794,7 @@ int main(void)
 		cmocka_unit_test(test_truncated),
 		cmocka_unit_test(test_too_many_commands),
 		cmocka_unit_test(test_core_disconnect),
+		cmocka_unit_test(test_sock_handshake),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

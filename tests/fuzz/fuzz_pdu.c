@@ -359,7 +359,7 @@ static void fuzz_conn(const uint8_t *data, size_t size)
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv))
 		abort();
-	if (!tcp_conn_start(loop, NULL, sv[0], &port, "fuzz", gone, &done))
+	if (!tcp_conn_start(loop, NULL, sv[0], NULL, &port, "fuzz", gone, &done))
 		abort();
 
 	/* Feed the stream, serving the connection between writes and
