@@ -2,7 +2,7 @@
  * A namespace: its data file, its identity, and for a zoned namespace the
  * zone engine and its durable metadata, with one group-commit thread.
  *
- * Group commit (design.md, "Durable zone state"). ns_sync() queues a
+ * Group commit (doc/architecture.md, "Durability"). ns_sync() queues a
  * callback; the commit thread takes every queued callback at once, then
  *   1. snapshots the zones changed since the last commit into a batch,
  *   2. fdatasyncs the data file (if anything was written since the last sync),
@@ -39,8 +39,6 @@
 #include "nvme_wire.h"
 #include "zmeta.h"
 #include "zone.h"
-
-#define ST_GENERIC(sc) (NVME_STATUS(NVME_SCT_GENERIC, (sc)) | NVME_STATUS_DNR)
 
 struct sync_waiter {
 	ns_sync_cb cb;
@@ -185,7 +183,7 @@ static void waiters_push(struct waiter_list *l, ns_sync_cb cb, void *arg)
 		size_t cap = l->cap ? l->cap * 2 : 64;
 		struct sync_waiter *v = realloc(l->v, cap * sizeof(*v));
 		if (!v) {
-			cb(arg, ST_GENERIC(NVME_SC_INTERNAL));
+			cb(arg, nvme_err(NVME_SC_INTERNAL));
 			return;
 		}
 		l->v = v;
@@ -196,7 +194,7 @@ static void waiters_push(struct waiter_list *l, ns_sync_cb cb, void *arg)
 
 static uint16_t sync_status(int err)
 {
-	return err ? (uint16_t)(NVME_STATUS(NVME_SCT_MEDIA, NVME_SC_WRITE_FAULT) | NVME_STATUS_DNR) : 0;
+	return err ? nvme_media_err(NVME_SC_WRITE_FAULT) : 0;
 }
 
 /* Steps 1-2 of the group commit (see the top of this file). */
@@ -313,13 +311,13 @@ void ns_sync(struct ns *ns, ns_sync_cb cb, void *arg)
 	 * those ended after this call and need not be waited for. */
 	struct gap_barrier *b = malloc(sizeof(*b) + gapped * sizeof(b->w[0]));
 	if (!b) {
-		cb(arg, ST_GENERIC(NVME_SC_INTERNAL));
+		cb(arg, nvme_err(NVME_SC_INTERNAL));
 		return;
 	}
 	*b = (struct gap_barrier){ .ns = ns, .cb = cb, .arg = arg, .pending = 1 };
 	uint32_t used = 0;
-	for (uint32_t i = 0; i < ns->z.g.nr_zones && used < gapped; i++) {
-		if (!(__atomic_load_n(&ns->z.zones[i].flags, __ATOMIC_RELAXED) & ZONE_F_GAPPED))
+	for (uint32_t i = 0; i < zns_nr_zones(&ns->z) && used < gapped; i++) {
+		if (!zns_zone_gapped(&ns->z, i))
 			continue;
 		struct gap_waiter *gw = &b->w[used];
 		gw->b = b;
@@ -421,13 +419,11 @@ static uint32_t zone_list(const uint32_t *list, uint32_t len, uint32_t count, ui
  */
 static int scrub_above_wp(struct ns *ns)
 {
-	for (uint32_t i = 0; i < ns->z.g.nr_zones; i++) {
-		struct zone *zn = &ns->z.zones[i];
-		uint64_t end = zns_zslba(&ns->z, i) + ns->z.g.zone_size;
-		if (zn->state == NVME_ZNS_ZS_FULL || zn->state == NVME_ZNS_ZS_OFFLINE ||
-		    zn->state == NVME_ZNS_ZS_READ_ONLY || zn->wp >= end)
+	for (uint32_t i = 0; i < zns_nr_zones(&ns->z); i++) {
+		uint64_t wp, end;
+		if (!zns_zone_tail(&ns->z, i, &wp, &end))
 			continue;
-		int rc = blockstore_zero(&ns->bs, zn->wp, end - zn->wp);
+		int rc = blockstore_zero(&ns->bs, wp, end - wp);
 		if (rc)
 			return rc;
 	}
@@ -604,7 +600,7 @@ const struct ns_info *ns_info(const struct ns *ns)
 static uint16_t range_check(const struct ns *ns, uint64_t slba, uint64_t nlb)
 {
 	if (!nlb || slba >= ns->info.nlbas || nlb > ns->info.nlbas - slba)
-		return ST_GENERIC(NVME_SC_LBA_RANGE);
+		return nvme_err(NVME_SC_LBA_RANGE);
 	return 0;
 }
 
@@ -612,8 +608,7 @@ static uint16_t io_status(int rc, bool write)
 {
 	if (!rc)
 		return 0;
-	return (uint16_t)(NVME_STATUS(NVME_SCT_MEDIA, write ? NVME_SC_WRITE_FAULT : NVME_SC_READ_ERROR) |
-			  NVME_STATUS_DNR);
+	return nvme_media_err(write ? NVME_SC_WRITE_FAULT : NVME_SC_READ_ERROR);
 }
 
 uint16_t ns_read_check(struct ns *ns, uint64_t slba, uint32_t nlb)
@@ -645,7 +640,7 @@ uint16_t ns_write_begin(struct ns *ns, struct ns_write *w, enum ns_write_kind ki
 	if (ns->info.zoned)
 		return zns_write_begin(&ns->z, w, kind, slba, nlb);
 	if (kind == NS_ZONE_APPEND)
-		return (uint16_t)(NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INVALID_OPCODE) | NVME_STATUS_DNR);
+		return nvme_err(NVME_SC_INVALID_OPCODE);
 	w->kind = (uint8_t)kind;
 	w->slba = slba;
 	w->nlb = nlb;
@@ -694,7 +689,7 @@ static int zero_range(void *ctx, uint64_t lba, uint64_t nlb)
 
 static uint16_t not_zoned(void)
 {
-	return (uint16_t)(NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INVALID_OPCODE) | NVME_STATUS_DNR);
+	return nvme_err(NVME_SC_INVALID_OPCODE);
 }
 
 uint16_t ns_zone_mgmt_send(struct ns *ns, uint64_t slba, uint8_t zsa, bool select_all,
@@ -719,9 +714,9 @@ uint16_t ns_zone_mgmt_send(struct ns *ns, uint64_t slba, uint8_t zsa, bool selec
 	if (st)
 		return st;
 	uint32_t first = select_all ? 0 : zns_zone_of(&ns->z, slba);
-	uint32_t last = select_all ? ns->z.g.nr_zones - 1 : first;
+	uint32_t last = select_all ? zns_nr_zones(&ns->z) - 1 : first;
 	for (uint32_t i = first; i <= last; i++) {
-		if (__atomic_load_n(&ns->z.zones[i].state, __ATOMIC_RELAXED) != NVME_ZNS_ZS_EMPTY)
+		if (zns_zone_state(&ns->z, i) != NVME_ZNS_ZS_EMPTY)
 			continue;
 		int rc = zns_above_wp(&ns->z, i, zero_range, ns);
 		if (rc)
@@ -745,10 +740,5 @@ uint16_t ns_changed_zones(struct ns *ns, uint64_t *zids, uint16_t max)
 
 bool ns_has_changed_zones(struct ns *ns)
 {
-	if (!ns->info.zoned)
-		return false;
-	pthread_mutex_lock(&ns->z.state_lock);
-	bool any = ns->z.nr_changed || ns->z.changed_overflow;
-	pthread_mutex_unlock(&ns->z.state_lock);
-	return any;
+	return ns->info.zoned && zns_has_changed_zones(&ns->z);
 }

@@ -26,17 +26,6 @@
 #include "ctrl.h"
 #include "req.h"
 
-/* Status words (nvme_wire.h) for the common cases; DNR: do not retry. */
-static inline uint16_t nvme_err(uint8_t sc)
-{
-	return NVME_STATUS(NVME_SCT_GENERIC, sc) | NVME_STATUS_DNR;
-}
-
-static inline uint16_t nvme_cmd_err(uint8_t sc)
-{
-	return NVME_STATUS(NVME_SCT_CMD_SPECIFIC, sc) | NVME_STATUS_DNR;
-}
-
 static inline struct nvme_ctrl *nvme_req_ctrl(const struct nvme_req *req)
 {
 	return req->sq->ctrl;

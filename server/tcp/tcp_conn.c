@@ -316,8 +316,7 @@ static void handle_capsule(struct tcp_conn *c)
 		cmd->status = tcp_sgl_check(&req->cmd, inl, tcp_inline_limit(&req->cmd, admin),
 					    req->transfer_len);
 		if (!cmd->status && inl && req->dir != NVME_DIR_FROM_HOST)
-			cmd->status = NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD) |
-				      NVME_STATUS_DNR;
+			cmd->status = nvme_err(NVME_SC_INVALID_FIELD);
 		if (!cmd->status && req->transfer_len && req->dir != NVME_DIR_NONE) {
 			cmd->buf = tcp_buf_get(c, req->transfer_len, &cmd->buf_cls);
 			if (!cmd->buf)

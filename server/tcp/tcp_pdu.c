@@ -200,28 +200,27 @@ uint16_t tcp_sgl_check(const struct nvme_sqe *sqe, uint32_t inline_len, uint32_t
 		       uint32_t transfer_len)
 {
 	const struct nvme_sgl_desc *sgl = &sqe->dptr.sgl;
-	uint16_t dnr = NVME_STATUS_DNR;
 
 	if (inline_len) {
 		if (sgl->type != NVME_SGL_TYPE_DATA_BLOCK_OFFSET)
-			return NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_TYPE) | dnr;
+			return nvme_err(NVME_SC_SGL_INVALID_TYPE);
 		if (le64toh(sgl->addr) != 0)
-			return NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_OFFSET) | dnr;
+			return nvme_err(NVME_SC_SGL_INVALID_OFFSET);
 		if (le32toh(sgl->length) != inline_len || transfer_len != inline_len ||
 		    inline_len > inline_limit)
-			return NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_DATA) | dnr;
+			return nvme_err(NVME_SC_SGL_INVALID_DATA);
 		return 0;
 	}
 	if (!transfer_len)
 		return 0;
 	/* An in-capsule descriptor whose data never came. */
 	if (sgl->type == NVME_SGL_TYPE_DATA_BLOCK_OFFSET)
-		return NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_DATA) | dnr;
+		return nvme_err(NVME_SC_SGL_INVALID_DATA);
 	if (sgl->type != NVME_SGL_TYPE_TRANSPORT_BLOCK)
-		return NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_TYPE) | dnr;
+		return nvme_err(NVME_SC_SGL_INVALID_TYPE);
 	/* MDTS bounds every transfer (NVMe Base 2.0, 5.17.2.1: Invalid Field). */
 	if (transfer_len > TCP_MDTS_BYTES)
-		return NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD) | dnr;
+		return nvme_err(NVME_SC_INVALID_FIELD);
 	return 0;
 }
 

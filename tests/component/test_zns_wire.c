@@ -1,5 +1,5 @@
 /*
- * ZNS over NVMe/TCP, end to end (issue 4): the real daemon (build/znstgt,
+ * ZNS over NVMe/TCP, end to end: the real daemon (build/znstgt,
  * started as a child process on a temporary configuration) driven over TCP
  * by the host-side client library, the way a host drives a ZNS SSD.
  *

@@ -149,8 +149,7 @@ static void double_connect(struct nvme_req *req)
 	uint32_t cdw11 = le32toh(req->cmd.cdw11);
 
 	if (req->transfer_len != sizeof(struct nvmf_connect_data)) {
-		nvme_req_complete(req, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD) |
-					       NVME_STATUS_DNR);
+		nvme_req_complete(req, nvme_err(NVME_SC_INVALID_FIELD));
 		return;
 	}
 	sq->qid = (uint16_t)(le32toh(req->cmd.cdw10) >> 16);
@@ -176,10 +175,9 @@ static void double_rw_run(struct io_job *job)
 	pthread_mutex_unlock(&double_gate_lock);
 
 	if (slba + nlb > DOUBLE_NLBAS) {
-		req->status = NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_LBA_RANGE) | NVME_STATUS_DNR;
+		req->status = nvme_err(NVME_SC_LBA_RANGE);
 	} else if (req->transfer_len != nlb * DOUBLE_LBA) {
-		req->status = NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_DATA) |
-			      NVME_STATUS_DNR;
+		req->status = nvme_err(NVME_SC_SGL_INVALID_DATA);
 	} else {
 		uint8_t *disk = double_disk + slba * DOUBLE_LBA;
 		/* The TCP transport hands over one piece. */
@@ -233,14 +231,14 @@ bool nvme_req_init(struct nvme_req *req, struct nvme_sq *sq)
 
 	uint16_t bad = 0;
 	if ((req->cmd.flags & 0xc0) != 0x40) {
-		bad = NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD) | NVME_STATUS_DNR;
+		bad = nvme_err(NVME_SC_INVALID_FIELD);
 	} else if (!sq->connected) {
 		if (req->cmd.opcode == nvme_admin_fabrics &&
 		    nvme_sqe_fctype(&req->cmd) == nvme_fabrics_type_connect) {
 			req->dir = NVME_DIR_FROM_HOST;
 			req->execute = double_connect;
 		} else {
-			bad = NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_CMD_SEQ_ERROR) | NVME_STATUS_DNR;
+			bad = nvme_err(NVME_SC_CMD_SEQ_ERROR);
 		}
 	} else if (req->cmd.opcode == nvme_cmd_write) {
 		req->dir = NVME_DIR_FROM_HOST;
@@ -252,7 +250,7 @@ bool nvme_req_init(struct nvme_req *req, struct nvme_sq *sq)
 		req->transfer_len = 0;
 		req->execute = double_flush;
 	} else {
-		bad = NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INVALID_OPCODE) | NVME_STATUS_DNR;
+		bad = nvme_err(NVME_SC_INVALID_OPCODE);
 	}
 	if (bad) {
 		double_fill_cqe(req, bad);
