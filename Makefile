@@ -13,7 +13,7 @@
 
 CC      ?= cc
 # libnvme is used for its NVMe structure definitions only (headers, no library).
-PKGS    := libnvme inih cmocka
+PKGS    := libnvme inih cmocka libcrypto
 # Debian's libev-dev ships no pkg-config file; fall back to plain -lev.
 EV_CFLAGS := $(shell pkg-config --cflags libev 2>/dev/null)
 EV_LIBS   := $(shell pkg-config --libs libev 2>/dev/null || echo -lev)
@@ -23,9 +23,11 @@ CFLAGS  += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prot
            -Wmissing-prototypes -Wno-unused-parameter -pthread -Iinclude \
            $(shell pkg-config --cflags $(PKGS)) $(EV_CFLAGS) -MMD -MP
 # Each program links what it uses: the daemon and the tests parse the
-# configuration (inih) and run libev loops; the control tool needs neither.
-INIH_LIBS := $(shell pkg-config --libs inih)
-LDLIBS  += $(INIH_LIBS) $(EV_LIBS) -pthread
+# configuration (inih), run libev loops and authenticate hosts (libcrypto);
+# the control tool needs none of them. --as-needed drops a library from a
+# program that does not call it (the test tools, the benchmarks).
+LDFLAGS += -Wl,--as-needed
+LDLIBS  += $(shell pkg-config --libs inih libcrypto) $(EV_LIBS) -pthread
 TESTLIBS := $(shell pkg-config --libs cmocka)
 
 B := build$(if $(SAN),-$(SAN))

@@ -583,6 +583,11 @@ static void rio_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 /* ---- start ---- */
 
+void tcp_conn_on_connected(struct tcp_conn *c, void (*fn)(void *arg))
+{
+	c->connected = fn;
+}
+
 static void handshake_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct tcp_conn *c = t->data;

@@ -172,8 +172,11 @@ void tcp_queue_response(struct nvme_req *req)
 	}
 	cmd->state = CMD_SEND;
 	tx_reset(&cmd->tx);
-	if (ev_is_active(&c->handshake) && nvme_sq_connected(c->sq))
+	if (ev_is_active(&c->handshake) && nvme_sq_connected(c->sq)) {
 		ev_timer_stop(c->loop, &c->handshake);
+		if (c->connected)
+			c->connected(c->gone_arg);
+	}
 
 	bool ok = (le16toh(req->cqe.status) >> 1) == 0;
 	/* The data is in our buffer (req->iov describes it to the core). */
