@@ -38,6 +38,8 @@ struct nvme_transport_ops {
 	uint8_t trtype;              /* NVMF_TRTYPE_* */
 	uint8_t sectype;             /* security type of its ports (TSAS) */
 	uint8_t data_ptrs;           /* NVME_XPORT_SGL / _PRP accepted */
+	bool fabrics;                /* Connect and Property Get/Set; no AQA/ASQ/ACQ
+				      * (NVMe-oF 1.1, 3.5); else a PCIe controller */
 	uint32_t admin_inline;       /* in-capsule data: admin queue, Fabrics commands */
 	uint32_t io_inline;          /* in-capsule data: I/O queues */
 	uint32_t mdts_bytes;         /* largest data transfer of one command */

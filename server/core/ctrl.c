@@ -56,24 +56,45 @@ static uint16_t alloc_cntlid(struct subsys *s)
 	return 0;
 }
 
-uint16_t nvme_ctrl_create(struct nvme_sq *admin_sq, struct subsys *s, const char *subnqn,
-			  const char *hostnqn, const uint8_t hostid[16], uint32_t kato_ms,
-			  uint32_t sqsize, struct nvme_ctrl **out)
+struct subsys *nvme_ctrl_subsys_for_host(const char *subnqn, const char *hostnqn,
+					 enum nvme_ctrl_refusal *why)
+{
+	struct subsys *s = subsys_find(subnqn);
+
+	if (!s) {
+		log_info("host %s: unknown subsystem %s", hostnqn, subnqn);
+		*why = NVME_CTRL_NO_SUBSYS;
+		return NULL;
+	}
+	if (!s->discovery && !subsys_host_allowed(s, hostnqn)) {
+		log_info("host %s: refused by %s: host not allowed", hostnqn, s->nqn);
+		subsys_put(s);
+		*why = NVME_CTRL_HOST_DENIED;
+		return NULL;
+	}
+	return s;
+}
+
+uint16_t nvme_ctrl_new(struct subsys *s, const struct nvme_ctrl_args *a, struct nvme_ctrl **out)
 {
 	struct nvme_ctrl *ctrl = calloc(1, sizeof(*ctrl));
+	uint32_t kato_ms = a->kato_ms;
 
 	if (!ctrl)
 		return NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INTERNAL);
 	pthread_mutex_init(&ctrl->lock, NULL);
-	atomic_init(&ctrl->refs, 1); /* the admin queue's */
+	atomic_init(&ctrl->refs, 1); /* the creator's, then the admin queue's */
 	ctrl->discovery = s->discovery;
-	snprintf(ctrl->subnqn, sizeof(ctrl->subnqn), "%s", subnqn);
-	snprintf(ctrl->hostnqn, sizeof(ctrl->hostnqn), "%s", hostnqn);
-	memcpy(ctrl->hostid, hostid, sizeof(ctrl->hostid));
-	ctrl->ops = admin_sq->ops;
-	ctrl->port = admin_sq->port;
-	snprintf(ctrl->local_addr, sizeof(ctrl->local_addr), "%s", admin_sq->local_addr);
-	ctrl->worker = admin_sq->worker;
+	snprintf(ctrl->subnqn, sizeof(ctrl->subnqn), "%s", a->subnqn);
+	snprintf(ctrl->hostnqn, sizeof(ctrl->hostnqn), "%s", a->hostnqn);
+	memcpy(ctrl->hostid, a->hostid, sizeof(ctrl->hostid));
+	ctrl->ops = a->ops;
+	if (a->port) {
+		ctrl->port = *a->port;
+		ctrl->port.next = NULL;
+	}
+	snprintf(ctrl->local_addr, sizeof(ctrl->local_addr), "%s", a->local_addr ? a->local_addr : "");
+	ctrl->worker = a->worker;
 	ctrl->nr_io_queues = ctrl->discovery ? 0 : NVME_MAX_IO_QUEUES;
 	atomic_init(&ctrl->csts, 0);
 	atomic_init(&ctrl->wce, s->any_write_cache);
@@ -97,11 +118,6 @@ uint16_t nvme_ctrl_create(struct nvme_sq *admin_sq, struct subsys *s, const char
 	subsys_get(s);
 	ctrl->subsys = s;
 
-	ctrl->sqs[0] = admin_sq;
-	admin_sq->ctrl = ctrl;
-	admin_sq->qid = 0;
-	admin_sq->size = sqsize;
-
 	/* A discovery controller without keep alive still must not live
 	 * forever if the host vanishes (nvmet: 120 s). */
 	if (!kato_ms && ctrl->discovery)
@@ -110,6 +126,16 @@ uint16_t nvme_ctrl_create(struct nvme_sq *admin_sq, struct subsys *s, const char
 	nvme_ctrl_set_kato(ctrl, kato_ms);
 	*out = ctrl;
 	return 0;
+}
+
+void nvme_ctrl_bind_admin_queue(struct nvme_ctrl *ctrl, struct nvme_sq *sq, uint32_t sqsize)
+{
+	pthread_mutex_lock(&ctrl->lock);
+	ctrl->sqs[0] = sq;
+	sq->ctrl = ctrl;
+	sq->qid = 0;
+	sq->size = sqsize;
+	pthread_mutex_unlock(&ctrl->lock);
 }
 
 /* A count of zero means the controller is on its way out and only waits
@@ -256,7 +282,7 @@ void nvme_ctrl_abort_aers(struct nvme_ctrl *ctrl)
 
 /* ---- registers ---- */
 
-uint64_t nvme_ctrl_cap(const struct nvme_ctrl *ctrl)
+static uint64_t ctrl_cap(const struct nvme_ctrl *ctrl)
 {
 	(void)ctrl;
 	/* NVMe Base 2.0, 3.1.3.1. MPSMIN = MPSMAX = 0 (4 KiB pages), DSTRD 0,
@@ -278,7 +304,7 @@ static bool cc_valid(const struct nvme_ctrl *ctrl, uint32_t cc)
 	return NVME_CC_CSS(cc) == NVME_CC_CSS_NVM || NVME_CC_CSS(cc) == NVME_CC_CSS_CSI;
 }
 
-void nvme_ctrl_write_cc(struct nvme_ctrl *ctrl, uint32_t cc)
+static void write_cc(struct nvme_ctrl *ctrl, uint32_t cc)
 {
 	uint32_t old = ctrl->cc;
 	uint32_t csts = atomic_load(&ctrl->csts);
@@ -305,6 +331,91 @@ void nvme_ctrl_write_cc(struct nvme_ctrl *ctrl, uint32_t cc)
 		csts &= ~CSTS_SHST;
 
 	atomic_store_explicit(&ctrl->csts, csts, memory_order_release);
+}
+
+/* The admin queue registers: PCIe only, and not while enabled (NVMe Base
+ * 2.0, 3.1.3.8 - 3.1.3.10: the admin queues are set up before CC.EN). */
+static bool aq_writable(const struct nvme_ctrl *ctrl)
+{
+	return !ctrl->ops->fabrics && !NVME_CC_EN(ctrl->cc);
+}
+
+uint16_t nvme_ctrl_reg_read(const struct nvme_ctrl *ctrl, uint32_t off, unsigned size,
+			    uint64_t *val)
+{
+	bool pcie = !ctrl->ops->fabrics;
+	unsigned want;
+
+	switch (off) {
+	case NVME_REG_CAP:
+		want = 8;
+		*val = ctrl_cap(ctrl);
+		break;
+	case NVME_REG_VS:
+		want = 4;
+		*val = NVME_CTRL_VS;
+		break;
+	case NVME_REG_CC: /* verbatim: Linux 6.1 writes back what it reads */
+		want = 4;
+		*val = ctrl->cc;
+		break;
+	case NVME_REG_CSTS:
+		want = 4;
+		*val = atomic_load(&ctrl->csts);
+		break;
+	case NVME_REG_NSSR:   /* CAP.NSSRS 0 */
+	case NVME_REG_CMBLOC: /* no controller memory buffer */
+	case NVME_REG_CMBSZ:
+		want = 4;
+		*val = 0;
+		break;
+	case NVME_REG_AQA:
+		want = pcie ? 4 : 0;
+		*val = ctrl->aqa;
+		break;
+	case NVME_REG_ASQ:
+		want = pcie ? 8 : 0;
+		*val = ctrl->asq;
+		break;
+	case NVME_REG_ACQ:
+		want = pcie ? 8 : 0;
+		*val = ctrl->acq;
+		break;
+	default:
+		want = 0;
+		break;
+	}
+	if (size != want) {
+		*val = 0;
+		return nvme_err(NVME_SC_INVALID_FIELD);
+	}
+	return 0;
+}
+
+uint16_t nvme_ctrl_reg_write(struct nvme_ctrl *ctrl, uint32_t off, unsigned size, uint64_t val)
+{
+	switch (off) {
+	case NVME_REG_CC:
+		if (size != 4)
+			break;
+		write_cc(ctrl, (uint32_t)val);
+		return 0;
+	case NVME_REG_AQA:
+		if (size != 4 || !aq_writable(ctrl))
+			break;
+		ctrl->aqa = (uint32_t)val;
+		return 0;
+	case NVME_REG_ASQ:
+	case NVME_REG_ACQ:
+		/* Page aligned (MPS 4 KiB): the low 12 bits are reserved. */
+		if (size != 8 || !aq_writable(ctrl))
+			break;
+		*(off == NVME_REG_ASQ ? &ctrl->asq : &ctrl->acq) = val & ~0xfffull;
+		return 0;
+	default:
+		break; /* read-only, reserved, or not ours (NSSR: no subsystem reset) */
+	}
+	return nvme_err(NVME_SC_INVALID_FIELD);
 }
 
 /* ---- keep alive ---- */

@@ -74,6 +74,7 @@ static bool already_connected(struct nvme_req *req)
 static void execute_admin_connect(struct nvme_req *req)
 {
 	struct nvmf_connect_data d;
+	enum nvme_ctrl_refusal why;
 	struct nvme_ctrl *ctrl;
 	struct subsys *s;
 	uint16_t st;
@@ -94,26 +95,32 @@ static void execute_admin_connect(struct nvme_req *req)
 		connect_fail(req, nvme_cmd_err(NVME_SC_CONNECT_INVALID_PARAM), NVMF_IPO_SQE_SQSIZE);
 		return;
 	}
-	s = subsys_find(d.subsysnqn);
+	s = nvme_ctrl_subsys_for_host(d.subsysnqn, d.hostnqn, &why);
 	if (!s) {
-		log_info("connect from %s to unknown subsystem %s", d.hostnqn, d.subsysnqn);
-		connect_fail(req, nvme_cmd_err(NVME_SC_CONNECT_INVALID_PARAM),
-			     NVMF_IPO_DATA(subsysnqn));
-		return;
-	}
-	if (!s->discovery && !subsys_host_allowed(s, d.hostnqn)) {
-		log_info("connect from %s to %s refused: host not allowed", d.hostnqn, s->nqn);
-		subsys_put(s);
-		connect_fail(req, nvme_cmd_err(NVME_SC_CONNECT_INVALID_HOST), NVMF_IPO_DATA(hostnqn));
+		if (why == NVME_CTRL_HOST_DENIED)
+			connect_fail(req, nvme_cmd_err(NVME_SC_CONNECT_INVALID_HOST),
+				     NVMF_IPO_DATA(hostnqn));
+		else
+			connect_fail(req, nvme_cmd_err(NVME_SC_CONNECT_INVALID_PARAM),
+				     NVMF_IPO_DATA(subsysnqn));
 		return;
 	}
 
+	struct nvme_ctrl_args a = {
+		.ops = req->sq->ops,
+		.worker = req->sq->worker,
+		.port = &req->sq->port,
+		.local_addr = req->sq->local_addr,
+		.subnqn = d.subsysnqn,
+		.hostnqn = d.hostnqn,
+		.hostid = d.hostid,
+		.kato_ms = connect_kato(&req->cmd),
+	};
 	pthread_mutex_lock(&limits_lock);
 	if (!subsys_may_add_ctrl(s, d.hostnqn) || !subsys_may_add_host_queue(d.hostnqn))
 		st = ST_LIMIT;
-	else
-		st = nvme_ctrl_create(req->sq, s, d.subsysnqn, d.hostnqn, d.hostid,
-				      connect_kato(&req->cmd), connect_sqsize(&req->cmd) + 1u, &ctrl);
+	else if (!(st = nvme_ctrl_new(s, &a, &ctrl)))
+		nvme_ctrl_bind_admin_queue(ctrl, req->sq, connect_sqsize(&req->cmd) + 1u);
 	pthread_mutex_unlock(&limits_lock);
 	subsys_put(s);
 	if (st) {
@@ -221,34 +228,16 @@ uint16_t nvme_parse_connect_cmd(struct nvme_req *req)
 static uint8_t prop_attrib(const struct nvme_sqe *c) { return le32toh(c->cdw10) & 0xff; }
 static uint32_t prop_offset(const struct nvme_sqe *c) { return le32toh(c->cdw11); }
 
+static unsigned prop_size(const struct nvme_sqe *c)
+{
+	return prop_attrib(c) & NVMF_PROP_SIZE_8 ? 8 : 4;
+}
+
+/* Properties are the controller's registers (ctrl.h). */
 static void execute_prop_get(struct nvme_req *req)
 {
-	struct nvme_ctrl *ctrl = nvme_req_ctrl(req);
-	uint32_t off = prop_offset(&req->cmd);
-	uint16_t st = 0;
-
-	if (prop_attrib(&req->cmd) & NVMF_PROP_SIZE_8) {
-		if (off == NVME_REG_CAP)
-			req->result = nvme_ctrl_cap(ctrl);
-		else
-			st = nvme_err(NVME_SC_INVALID_FIELD);
-	} else {
-		switch (off) {
-		case NVME_REG_VS:
-			req->result = NVME_CTRL_VS;
-			break;
-		case NVME_REG_CC: /* verbatim: Linux 6.1 writes back what it reads */
-			req->result = ctrl->cc;
-			break;
-		case NVME_REG_CSTS:
-			req->result = atomic_load(&ctrl->csts);
-			break;
-		default:
-			st = nvme_err(NVME_SC_INVALID_FIELD);
-			break;
-		}
-	}
-	nvme_req_complete(req, st);
+	nvme_req_complete(req, nvme_ctrl_reg_read(nvme_req_ctrl(req), prop_offset(&req->cmd),
+						  prop_size(&req->cmd), &req->result));
 }
 
 static void shutdown_synced(struct io_job *job)
@@ -259,30 +248,26 @@ static void shutdown_synced(struct io_job *job)
 	if (req->status)
 		log_error("ctrl %u: shutdown: making the namespaces durable failed (status %#x)",
 			  ctrl->cntlid, req->status);
-	nvme_ctrl_write_cc(ctrl, le32toh(req->cmd.cdw12));
-	nvme_req_complete(req, 0);
+	nvme_req_complete(req, nvme_ctrl_reg_write(ctrl, NVME_REG_CC, 4, le32toh(req->cmd.cdw12)));
 }
 
 static void execute_prop_set(struct nvme_req *req)
 {
 	struct nvme_ctrl *ctrl = nvme_req_ctrl(req);
-	uint32_t cc = le32toh(req->cmd.cdw12);
+	uint32_t off = prop_offset(&req->cmd);
+	uint64_t val = le32toh(req->cmd.cdw12) | (uint64_t)le32toh(req->cmd.cdw13) << 32;
 
-	if ((prop_attrib(&req->cmd) & NVMF_PROP_SIZE_8) || prop_offset(&req->cmd) != NVME_REG_CC) {
-		nvme_req_complete(req, nvme_err(NVME_SC_INVALID_FIELD));
-		return;
-	}
 	/*
 	 * A shutdown notification (NVMe Base 2.0, 3.6.1) asks for the cache to
 	 * be made durable: the host's next CSTS read must already show SHST
 	 * complete, so sync first and complete the Property Set after.
 	 */
-	if (NVME_CC_SHN(cc) && !NVME_CC_SHN(ctrl->cc) && !ctrl->discovery) {
+	if (off == NVME_REG_CC && prop_size(&req->cmd) == 4 && NVME_CC_SHN((uint32_t)val) &&
+	    !NVME_CC_SHN(ctrl->cc) && !ctrl->discovery) {
 		nvme_req_sync_all(req, shutdown_synced);
 		return;
 	}
-	nvme_ctrl_write_cc(ctrl, cc);
-	nvme_req_complete(req, 0);
+	nvme_req_complete(req, nvme_ctrl_reg_write(ctrl, off, prop_size(&req->cmd), val));
 }
 
 uint16_t nvme_parse_fabrics_cmd(struct nvme_req *req)

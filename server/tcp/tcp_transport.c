@@ -52,6 +52,7 @@ const struct nvme_transport_ops tcp_transport = {
 	.trtype = NVMF_TRTYPE_TCP,
 	.sectype = NVMF_TCP_SECTYPE_NONE,
 	.data_ptrs = NVME_XPORT_SGL,
+	.fabrics = true,
 	.admin_inline = TCP_ADMIN_INLINE,
 	.io_inline = TCP_IO_INLINE,
 	.mdts_bytes = TCP_MDTS_BYTES,
