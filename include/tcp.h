@@ -11,8 +11,8 @@
  *
  * To drop the connections of one subsystem (blktests cleanup, subsystem
  * removal) the core calls the transport's disconnect on the queue's
- * worker; the connection then closes and calls nvme_sq_free() once none of
- * its requests is still executing.
+ * worker; the connection then closes and calls nvme_sq_free() once the core
+ * says its queue drained (transport.h).
  */
 #ifndef ZNSTGT_TCP_H
 #define ZNSTGT_TCP_H
