@@ -84,6 +84,13 @@ bool ns_read_cached(struct ns *ns, uint64_t slba, uint32_t nlb, const struct iov
  *
  * Every successful begin must be followed by exactly one end; after end the
  * engine no longer refers to w. Durability is separate: see ns_sync().
+ *
+ * A write whose data fails (ENOSPC, EIO, ...) leaves the zone as it was: its
+ * range is given back and the write pointer stays where it was. The one
+ * exception is a failure with later writes to the same zone already holding
+ * LBAs above it (concurrent Zone Appends): those keep their places, and the
+ * failed range reads as zeros and counts as written. ns_write_data() decides
+ * which, and says so in w->failed, before ns_write_end() can publish it.
  */
 uint16_t ns_write_begin(struct ns *ns, struct ns_write *w, enum ns_write_kind kind,
 			uint64_t slba, uint32_t nlb);
@@ -101,7 +108,10 @@ uint16_t ns_deallocate(struct ns *ns, uint64_t slba, uint64_t nlb);
  * synced. A write that ended while an earlier write to the same zone is
  * still in flight becomes durable only with that earlier one (a write
  * pointer never skips unwritten blocks), so the callback waits for it.
- * Many callers share one fdatasync. Never blocks.
+ * Many callers share one fdatasync. Never blocks. If the commit fails
+ * (a data or journal write or sync), status says why (Capacity Exceeded for
+ * a full file system, else Write Fault) and nothing it covered is
+ * acknowledged; nothing is dropped either: the next sync tries again.
  */
 typedef void (*ns_sync_cb)(void *arg, uint16_t status);
 void ns_sync(struct ns *ns, ns_sync_cb cb, void *arg);
