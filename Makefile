@@ -115,10 +115,12 @@ check: all
 check-asan:
 	$(MAKE) SAN=asan check
 
-# The long crash campaign: many more kill cycles than `make check`, and
-# thousands of them with injected I/O faults (tests/unit/test_crash.c).
+# The long campaigns: many more kill cycles than `make check`, thousands of
+# them with injected I/O faults (tests/unit/test_crash.c), and the corruption
+# campaign (damaged files refused or intact, tests/unit/test_corruption.c).
 check-long: all
 	ZNSTGT_CRASH_CYCLES=5000 ZNSTGT_FAULT_CYCLES=3000 $(B)/tests/test_crash
+	ZNSTGT_CORRUPTION_TRIALS=3000 $(B)/tests/test_corruption
 
 # End-to-end tests: a stock Debian kernel under QEMU connects to $(B)/znstgt
 # over NVMe/TCP (tests/e2e/README.md; the first run builds the guest, as root).

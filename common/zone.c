@@ -700,16 +700,6 @@ bool zns_has_changed_zones(struct zns *z)
 	return any;
 }
 
-bool zns_zone_tail(const struct zns *z, uint32_t i, uint64_t *wp, uint64_t *end)
-{
-	const struct zone *zn = &z->zones[i];
-
-	*wp = zn->wp;
-	*end = zns_zslba(z, i) + z->g.zone_size;
-	return zn->state != NVME_ZNS_ZS_FULL && zn->state != NVME_ZNS_ZS_OFFLINE &&
-	       zn->state != NVME_ZNS_ZS_READ_ONLY && *wp < *end;
-}
-
 /* ---- durable side ---- */
 
 bool zns_wait_gap(struct zns *z, uint32_t i, struct zone_waiter *zw)

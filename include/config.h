@@ -53,6 +53,7 @@ struct ns_config {
 	uint64_t journal_size;       /* bytes of zone journal before a checkpoint (default 64M) */
 	bool have_uuid;              /* uuid = given explicitly (blktests --subsys-uuid) */
 	uint8_t uuid[16];
+	bool recover;                /* not a key: znstgt --recover (doc/recovery.md) */
 };
 
 struct subsys_config {

@@ -45,11 +45,13 @@ struct ns_info {
 };
 
 /*
- * Open (creating on first use) the namespace described by cfg, keeping its
- * files in cfg's data path. format = true re-initialises existing zone state
- * and data (the only way state is ever thrown away). On failure returns -1
- * and writes a one-line reason, naming what differs and how to reformat,
- * into err.
+ * Open the namespace described by cfg, keeping its files in cfg's data path:
+ * created when the directory holds none of them, otherwise recovered
+ * (doc/recovery.md) - a missing, short or damaged file is refused unless
+ * cfg->recover is set (znstgt --recover), which keeps what the files still
+ * prove. format = true re-initialises zone state and data (the only way
+ * state is ever thrown away). On failure returns -1 and writes a one-line
+ * reason, naming the file, what is wrong and the way forward, into err.
  */
 int ns_open(const struct ns_config *cfg, bool format, struct ns **out, char *err, size_t errlen);
 /* Finish pending durability work, checkpoint the zone image, close. (blocks) */
@@ -60,7 +62,8 @@ const struct ns_info *ns_info(const struct ns *ns);
 
 /* Bounds and zone checks for a Read (ZNS 2.1.4.1). */
 uint16_t ns_read_check(struct ns *ns, uint64_t slba, uint32_t nlb);
-/* Read nlb blocks into iov; never-written blocks read as zeros. (blocks) */
+/* Read nlb blocks into iov; never-written blocks, and on a zoned namespace
+ * every block at or above its zone's write pointer, read as zeros. (blocks) */
 uint16_t ns_read(struct ns *ns, uint64_t slba, uint32_t nlb, const struct iovec *iov, int iovcnt);
 /*
  * ns_read() from the page cache only, so an event loop may call it: true

@@ -130,12 +130,20 @@ static inline uint8_t zns_zone_state(const struct zns *z, uint32_t i)
 {
 	return __atomic_load_n(&z->zones[i].state, __ATOMIC_RELAXED);
 }
-/*
- * The LBAs above zone i's write pointer, [*wp, *end), that hold no data a
- * host may rely on; false when there are none (Full, Offline, Read Only, or
- * the write pointer at the zone's end). For start-up, before any I/O.
- */
-bool zns_zone_tail(const struct zns *z, uint32_t i, uint64_t *wp, uint64_t *end);
+/* Zone i's write pointer (under its lock) and attributes (NVME_ZNS_ZA_*). */
+static inline uint64_t zns_zone_wp(struct zns *z, uint32_t i)
+{
+	struct zone *zn = &z->zones[i];
+
+	pthread_mutex_lock(&zn->lock);
+	uint64_t wp = zn->wp;
+	pthread_mutex_unlock(&zn->lock);
+	return wp;
+}
+static inline uint8_t zns_zone_attrs(const struct zns *z, uint32_t i)
+{
+	return __atomic_load_n(&z->zones[i].za, __ATOMIC_RELAXED);
+}
 
 uint16_t zns_read_check(struct zns *z, uint64_t slba, uint32_t nlb);
 uint16_t zns_write_begin(struct zns *z, struct ns_write *w, enum ns_write_kind kind,
