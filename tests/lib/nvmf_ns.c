@@ -113,25 +113,39 @@ int nvmf_ns_zns(struct nvmf_ns_geom *g, const struct nvme_zns_id_ns *zns, unsign
 	return 0;
 }
 
-/*
- * Is the namespace zoned? Its CSI descriptor says so on any controller that
- * knows command sets; without one (an older controller, or a list without
- * it) a ZNS Identify Namespace with a zone size is the only other sign. Some
- * targets answer that Identify for conventional namespaces too, with zeros:
- * a zero zone size then means conventional, not an error.
- */
+int nvmf_ns_command_set(uint32_t nsid, int csi, int zns_status, uint64_t zsze, char *err,
+			size_t errlen)
+{
+	if (csi == NVME_CSI_NVM)
+		return NVME_CSI_NVM;
+	if (csi == NVME_CSI_ZNS) {
+		if (zns_status) {
+			snprintf(err, errlen, "namespace %u is zoned but its ZNS Identify Namespace "
+				 "failed (status %#x)", nsid, (unsigned)zns_status);
+			return -1;
+		}
+		return NVME_CSI_ZNS;
+	}
+	if (csi >= 0) {
+		snprintf(err, errlen, "namespace %u uses command set %d: neither NVM nor Zoned "
+			 "Namespace", nsid, csi);
+		return -1;
+	}
+	/* Not said: some targets answer the ZNS Identify for a conventional
+	 * namespace too, with zeros. */
+	return !zns_status && zsze ? NVME_CSI_ZNS : NVME_CSI_NVM;
+}
+
+/* The CSI descriptor of the namespace: its CSI, -1 if none is listed (or
+ * the controller has no command sets but NVM: NVME_CSI_NVM), -2 when the
+ * connection failed. */
 static int namespace_csi(struct nvmf_client *admin, const struct nvmf_ns_geom *g, void *buf)
 {
 	if (!g->cmd_sets)
 		return NVME_CSI_NVM; /* CAP.CSS: NVM is the only command set */
-	if (identify(admin, NVME_IDENTIFY_CNS_NS_DESC_LIST, g->nsid, NVME_CSI_NVM, buf) == 0) {
-		int csi = nvmf_ns_csi(buf, NVME_IDENTIFY_DATA_SIZE);
-		if (csi >= 0)
-			return csi;
-	} else if (admin->dead) {
-		return -1;
-	}
-	return -2; /* not said */
+	if (identify(admin, NVME_IDENTIFY_CNS_NS_DESC_LIST, g->nsid, NVME_CSI_NVM, buf) == 0)
+		return nvmf_ns_csi(buf, NVME_IDENTIFY_DATA_SIZE);
+	return admin->dead ? -2 : -1;
 }
 
 int nvmf_ns_geometry(struct nvmf_client *admin, uint32_t nsid, struct nvmf_ns_geom *g)
@@ -171,27 +185,23 @@ int nvmf_ns_geometry(struct nvmf_client *admin, uint32_t nsid, struct nvmf_ns_ge
 	}
 	unsigned lbaf = nvmf_ns_lbaf(&id->ns);
 
-	int csi = namespace_csi(admin, g, id);
-	if (csi == -1 || (csi >= 0 && csi != NVME_CSI_NVM && csi != NVME_CSI_ZNS)) {
-		if (csi >= 0)
-			snprintf(admin->err, sizeof(admin->err), "namespace %u uses command set %d: "
-				 "neither NVM nor Zoned Namespace", nsid, csi);
+	int csi = namespace_csi(admin, g, id), zst = 0;
+	uint64_t zsze = 0;
+	if (csi == -2) {
 		st = -1;
 		goto out;
 	}
-	if (csi == NVME_CSI_NVM)
-		goto out;
-	st = identify(admin, NVME_IDENTIFY_CNS_CSI_NS, nsid, NVME_CSI_ZNS, zns);
-	if (st || (csi == -2 && !le64toh(zns->lbafe[lbaf].zsze))) {
-		/* Not zoned after all - unless its CSI said ZNS. */
-		if (csi == NVME_CSI_ZNS || admin->dead) {
-			if (!admin->dead)
-				snprintf(admin->err, sizeof(admin->err), "namespace %u is zoned but "
-					 "its ZNS Identify Namespace failed (status %#x)", nsid, st);
-			st = st ? st : -1;
-		} else {
-			st = 0;
+	if (csi != NVME_CSI_NVM) {
+		zst = identify(admin, NVME_IDENTIFY_CNS_CSI_NS, nsid, NVME_CSI_ZNS, zns);
+		if (zst < 0) {
+			st = -1;
+			goto out;
 		}
+		zsze = zst ? 0 : le64toh(zns->lbafe[lbaf].zsze);
+	}
+	csi = nvmf_ns_command_set(nsid, csi, zst, zsze, admin->err, sizeof(admin->err));
+	if (csi != NVME_CSI_ZNS) {
+		st = csi < 0 ? -1 : 0;
 		goto out;
 	}
 	st = identify(admin, NVME_IDENTIFY_CNS_CSI_CTRL, 0, NVME_CSI_ZNS, id);

@@ -59,6 +59,15 @@ unsigned nvmf_ns_lbaf(const struct nvme_id_ns *ns);
  * (Identify CNS 03h, 4096 bytes; NVMe 2.0 Base 5.17.2.3), or -1 if it lists
  * none (a controller older than command sets) or the list is malformed. */
 int nvmf_ns_csi(const uint8_t *descs, size_t len);
+/*
+ * Zoned or conventional, from what Identify said: csi from the descriptor
+ * list (-1: none), zns_status and zsze from a ZNS Identify Namespace (its
+ * zone size for the LBA format in use). A namespace whose CSI says nothing
+ * is zoned only if that Identify worked and gave a zone size. Returns
+ * NVME_CSI_NVM, NVME_CSI_ZNS, or -1 with a reason in err.
+ */
+int nvmf_ns_command_set(uint32_t nsid, int csi, int zns_status, uint64_t zsze, char *err,
+			size_t errlen);
 /* Zone geometry from the ZNS Identify Namespace for LBA format lbaf and
  * the ZNS Identify Controller (ZNS 1.1, 4.1.5.1 and 4.1.5.2); zc may be
  * NULL (ZASL then = MDTS). Returns 0, or -1 with a reason in err. */
