@@ -4,8 +4,8 @@
  * It connects to one subsystem of any NVMe/TCP target like a Linux host
  * (ICReq, admin Connect, CC.EN, Identify, Set Features Number of Queues;
  * the target's limits read as tests/lib/nvmf_ns.h says), opens --queues
- * I/O queues of --qd commands each, one
- * thread per queue (tests/lib/load.h), runs a workload for --time seconds
+ * I/O queues of --qd commands each, one thread per queue
+ * (tests/lib/load.h), runs a workload for --time seconds
  * or --ios commands and prints IOPS, MB/s and latency (mean, p50, p99,
  * p99.9). Beside every figure it measures, in the same run, what plain TCP
  * over loopback does with the same message sizes between two threads of
