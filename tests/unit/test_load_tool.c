@@ -1,18 +1,17 @@
 /*
  * The load generator as a program (build/tools/znstgt-load) against the
- * target in-process, the way it drives another NVMe/TCP target: a
- * conventional namespace takes every read and write workload, random and
- * sequential, with its data verified; a zone workload on it is refused
- * with a message that says a zoned namespace is needed; the same zone
- * workload runs on a zoned namespace.
+ * daemon (build/znstgt) in another process, the way it drives any NVMe/TCP
+ * target: a conventional namespace takes every read and write workload,
+ * random and sequential, with its data verified; a zone workload on it is
+ * refused with a message that says a zoned namespace is needed; the same
+ * zone workload runs on a zoned namespace.
  */
-#include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,95 +23,71 @@
 
 #include <cmocka.h>
 
-#include "config.h"
-#include "ctrl.h"
-#include "log.h"
-#include "subsys.h"
-#include "tcp.h"
-#include "worker.h"
+#include "../lib/target_proc.h"
 
 #define NQN "nqn.2026-11.io.znstgt:load-tool-test"
-#define NS_CONV 1
-#define NS_ZONED 2
 
 extern char **environ;
 
 static char dir[] = "/tmp/znstgt-load-tool-XXXXXX";
 static char tool[PATH_MAX];
-static struct target_config cfg;
-static char port[8];
+static char port[16];
+static struct target_proc T;
 
-static void write_file(const char *path, const char *text)
+static void write_file(const char *rel, const char *text)
 {
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/%s", dir, rel);
 	FILE *f = fopen(path, "w");
 	assert_non_null(f);
 	fputs(text, f);
-	fclose(f);
-}
-
-/* <build>/tests/test_load_tool -> <build>/tools/znstgt-load, or $ZNSTGT_LOAD_BIN. */
-static void find_tool(void)
-{
-	const char *env = getenv("ZNSTGT_LOAD_BIN");
-	char self[PATH_MAX - 32];
-	ssize_t n;
-
-	if (env) {
-		snprintf(tool, sizeof(tool), "%s", env);
-	} else {
-		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-		assert_true(n > 0);
-		self[n] = '\0';
-		for (int up = 0; up < 2; up++) /* drop /test_x, then /tests */
-			*strrchr(self, '/') = '\0';
-		snprintf(tool, sizeof(tool), "%s/tools/znstgt-load", self);
-	}
-	if (access(tool, X_OK))
-		fail_msg("no load generator at %s (make all, or set ZNSTGT_LOAD_BIN)", tool);
+	assert_int_equal(fclose(f), 0);
 }
 
 static int setup(void **state)
 {
-	char path[512], text[512], err[512];
+	char text[1024], why[512];
 
-	log_set_level(LOG_ERROR);
-	find_tool();
 	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/conf", dir);
-	assert_int_equal(mkdir(path, 0755), 0);
+	if (target_find_bin(T.bin, sizeof(T.bin), why, sizeof(why)))
+		fail_msg("%s", why);
+	/* The tool of the same build: <build>/znstgt -> <build>/tools/znstgt-load. */
+	const char *env = getenv("ZNSTGT_LOAD_BIN");
+	if (env) {
+		snprintf(tool, sizeof(tool), "%s", env);
+	} else {
+		snprintf(tool, sizeof(tool), "%s", T.bin);
+		char *slash = strrchr(tool, '/');
+		snprintf(slash, sizeof(tool) - (size_t)(slash - tool), "/tools/znstgt-load");
+	}
+	if (access(tool, X_OK))
+		fail_msg("no load generator at %s (make all, or set ZNSTGT_LOAD_BIN)", tool);
+
+	assert_int_equal(target_free_port(port, sizeof(port)), 0);
+	snprintf(T.ini, sizeof(T.ini), "%s/znstgt.ini", dir);
+	snprintf(T.sock, sizeof(T.sock), "%s/control.sock", dir);
+	snprintf(T.log, sizeof(T.log), "%s/znstgt.log", dir);
+	snprintf(text, sizeof(text), "%s/conf", dir);
+	assert_int_equal(mkdir(text, 0755), 0);
 	snprintf(text, sizeof(text),
-		 "[target]\nlisten = 127.0.0.1:4420\nthreads = 2\nio_threads = 2\n"
-		 "data_dir = %s/data\nlog_level = error\ninclude = conf/*.ini\n", dir);
-	snprintf(path, sizeof(path), "%s/znstgt.ini", dir);
-	write_file(path, text);
-	snprintf(path, sizeof(path), "%s/conf/load.ini", dir);
-	write_file(path, "[subsystem]\nnqn = " NQN "\nallow_any_host = yes\n"
-			 "[namespace 1]\nsize = 8M\nzoned = no\n"
-			 "[namespace 2]\nsize = 8M\nzone_size = 1M\n");
-	snprintf(path, sizeof(path), "%s/znstgt.ini", dir);
-	if (config_load(path, &cfg, err, sizeof(err)))
-		fail_msg("config: %s", err);
-	snprintf(cfg.listeners[0].port, sizeof(cfg.listeners[0].port), "0");
-	if (subsys_registry_init(&cfg, true, err, sizeof(err)))
-		fail_msg("registry: %s", err);
-	assert_int_equal(workers_start(cfg.threads, cfg.io_threads), 0);
-	if (tcp_listeners_start(&cfg, err, sizeof(err)))
-		fail_msg("listeners: %s", err);
-	snprintf(port, sizeof(port), "%s", tcp_listener_port(0)->trsvcid);
+		 "[target]\nlisten = 127.0.0.1:%s\nthreads = 1\nio_threads = 2\ndata_dir = data\n"
+		 "control_socket = control.sock\nlog_level = warn\ninclude = conf/*.ini\n", port);
+	write_file("znstgt.ini", text);
+	write_file("conf/load.ini", "[subsystem]\nnqn = " NQN "\nallow_any_host = yes\n"
+				    "[namespace 1]\nsize = 8M\nzoned = no\n"
+				    "[namespace 2]\nsize = 8M\nzone_size = 1M\n");
+	if (target_start(&T, true, why, sizeof(why))) {
+		target_show_log(&T, 15);
+		fail_msg("the daemon did not come up: %s", why);
+	}
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	tcp_listeners_stop();
-	nvme_sq_disconnect_all();
-	assert_true(nvme_sq_wait_all_freed(10));
-	subsys_registry_destroy();
-	workers_stop();
-	config_free(&cfg);
-	char cmd[600];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	assert_int_equal(system(cmd), 0);
+	char why[512];
+	if (target_finish(&T, dir, why, sizeof(why)))
+		fail_msg("%s", why);
 	return 0;
 }
 
