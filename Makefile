@@ -95,9 +95,10 @@ check: all
 check-asan:
 	$(MAKE) SAN=asan check
 
-# The long crash campaign (issue 2: many more kill cycles than `make check`).
+# The long crash campaign: many more kill cycles than `make check`, and
+# thousands of them with injected I/O faults (tests/unit/test_crash.c).
 check-long: all
-	ZNSTGT_CRASH_CYCLES=5000 $(B)/tests/test_crash
+	ZNSTGT_CRASH_CYCLES=5000 ZNSTGT_FAULT_CYCLES=3000 $(B)/tests/test_crash
 
 # End-to-end tests: a stock Debian kernel under QEMU connects to $(B)/znstgt
 # over NVMe/TCP (tests/e2e/README.md; the first run builds the guest, as root).

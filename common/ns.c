@@ -29,12 +29,14 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "blockstore.h"
 #include "config.h"
 #include "crc32c.h"
 #include "errmsg.h"
+#include "fault_io.h"
 #include "log.h"
 #include "nvme_wire.h"
 #include "zmeta.h"
@@ -75,7 +77,8 @@ struct ns {
 	bool stop, abandoned;
 	uint64_t data_writes;        /* atomic: data writes ended so far */
 	uint64_t data_synced;        /* commit thread: data_writes at the last data sync */
-	int failed;                  /* sticky -errno of a failed sync (atomic) */
+	bool failing;                /* commit thread: the last commit failed (for the log) */
+	bool need_ckpt;              /* commit thread: checkpoint before the next record */
 	uint8_t *zde_buf;            /* commit thread: one zone's extension */
 };
 
@@ -120,7 +123,8 @@ static int write_id(const char *path, const uint8_t uuid[16])
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -errno;
-	int rc = write(fd, &f, sizeof(f)) == (ssize_t)sizeof(f) && !fsync(fd) ? 0 : -EIO;
+	int rc = fio_pwrite(FIO_META, fd, &f, sizeof(f), 0) == (ssize_t)sizeof(f) &&
+		 !fio_fsync(FIO_META, fd) ? 0 : -EIO;
 	close(fd);
 	if (!rc && rename(tmp, path))
 		rc = -errno;
@@ -194,9 +198,25 @@ static void waiters_push(struct waiter_list *l, ns_sync_cb cb, void *arg)
 	l->v[l->n++] = (struct sync_waiter){ cb, arg };
 }
 
+/*
+ * -errno of a failed file operation -> the status the host gets. No space
+ * is Capacity Exceeded (NVMe Base 2.0, generic status 81h), as Linux nvmet
+ * maps ENOSPC; anything else is a media error: Write Fault (80h) for what
+ * writes or syncs, Unrecovered Read Error (81h) for a read.
+ */
+static uint16_t io_status(int rc, bool write)
+{
+	if (!rc)
+		return 0;
+	if (write && (rc == -ENOSPC || rc == -EDQUOT))
+		return ST_GENERIC(NVME_SC_CAP_EXCEEDED);
+	return (uint16_t)(NVME_STATUS(NVME_SCT_MEDIA, write ? NVME_SC_WRITE_FAULT : NVME_SC_READ_ERROR) |
+			  NVME_STATUS_DNR);
+}
+
 static uint16_t sync_status(int err)
 {
-	return err ? (uint16_t)(NVME_STATUS(NVME_SCT_MEDIA, NVME_SC_WRITE_FAULT) | NVME_STATUS_DNR) : 0;
+	return io_status(err, true);
 }
 
 /* Steps 1-2 of the group commit (see the top of this file). */
@@ -223,24 +243,55 @@ static int commit_prepare(struct ns *ns, struct commit_item *it)
 	return 0;
 }
 
+/*
+ * A commit failed: its waiters get the error, so nothing of it is
+ * acknowledged. What the host was told had completed is not thrown away
+ * while running: the next commit that succeeds makes it durable. For that,
+ * every zone is listed again, the data file is synced again (data_synced
+ * did not move), and the records go into a fresh journal generation, so
+ * that whatever part of this batch reached the journal is never replayed.
+ * A file system that has space again thus serves on, without a restart.
+ * (A failed fdatasync may already have cost pages the kernel reports only
+ * once, doc/io-errors.md: the host saw the error on this Flush.)
+ */
+static void commit_failed(struct ns *ns, struct commit_item *it, int rc)
+{
+	if (!ns->failing)
+		log_error("namespace %u: group commit failed: %s; syncs fail until one succeeds",
+			  ns->info.nsid, strerror(-rc));
+	ns->failing = true;
+	if (!ns->info.zoned)
+		return;
+	zmeta_discard(&ns->meta, &it->batch);
+	ns->need_ckpt = true;
+	zns_mark_all_dirty(&ns->z);
+}
+
 /* Steps 3-5. */
 static void commit_journal(struct ns *ns, struct commit_item *it)
 {
 	int rc = it->rc;
-	if (!rc)
-		rc = __atomic_load_n(&ns->failed, __ATOMIC_ACQUIRE);
-	if (!rc && ns->info.zoned) {
-		rc = zmeta_commit(&ns->meta, &it->batch);
-		if (!rc && zmeta_needs_checkpoint(&ns->meta))
+	if (!rc && ns->info.zoned && it->batch.records) {
+		if (ns->need_ckpt) {
 			rc = zmeta_checkpoint(&ns->meta);
+			ns->need_ckpt = rc != 0;
+		}
+		if (!rc)
+			rc = zmeta_commit(&ns->meta, &it->batch);
+		/* The records are durable whatever the checkpoint does; a
+		 * failed one is retried before the next record. */
+		if (!rc && zmeta_needs_checkpoint(&ns->meta) && zmeta_checkpoint(&ns->meta))
+			ns->need_ckpt = true;
 	}
-	if (rc && !__atomic_exchange_n(&ns->failed, rc, __ATOMIC_ACQ_REL))
-		/* Like a drive that cannot persist: fail this and every
-		 * later write rather than pretend. */
-		log_error("namespace %u: commit failed: %s; namespace is now failed",
-			  ns->info.nsid, strerror(-rc));
+	if (rc) {
+		commit_failed(ns, it, rc);
+	} else if (ns->failing) {
+		log_info("namespace %u: group commit works again", ns->info.nsid);
+		ns->failing = false;
+	}
 	it->batch.len = 0;
 	it->batch.records = 0;
+	it->rc = rc;
 	for (size_t i = 0; i < it->waiters.n; i++)
 		it->waiters.v[i].cb(it->waiters.v[i].arg, sync_status(rc));
 	it->waiters.n = 0;
@@ -251,7 +302,7 @@ static int commit_now(struct ns *ns)
 {
 	ns->item.rc = commit_prepare(ns, &ns->item);
 	commit_journal(ns, &ns->item);
-	return __atomic_load_n(&ns->failed, __ATOMIC_ACQUIRE);
+	return ns->item.rc;
 }
 
 static void *commit_main(void *arg)
@@ -269,9 +320,7 @@ static void *commit_main(void *arg)
 		ns->queued = t;
 		pthread_mutex_unlock(&ns->commit_lock);
 
-		it->rc = __atomic_load_n(&ns->failed, __ATOMIC_ACQUIRE);
-		if (!it->rc)
-			it->rc = commit_prepare(ns, it);
+		it->rc = commit_prepare(ns, it);
 		commit_journal(ns, it);
 
 		pthread_mutex_lock(&ns->commit_lock);
@@ -362,6 +411,36 @@ uint16_t ns_sync_wait(struct ns *ns)
 }
 
 /* ---- open / close ---- */
+
+/*
+ * Room for the data file. preallocate = yes: allocate all of it now, or
+ * refuse with the reason. Otherwise (thin provisioning) warn when its file
+ * system has less free space than the file may still take: writes will
+ * then fail with Capacity Exceeded once it fills.
+ */
+static int data_space(struct ns *ns, const struct ns_config *cfg, const char *path, char *err,
+		      size_t errlen)
+{
+	uint64_t size = ns->info.nlbas << ns->info.lba_shift;
+	if (cfg->preallocate) {
+		int rc = blockstore_preallocate(&ns->bs);
+		if (rc)
+			return errmsg(err, errlen, "%s: cannot allocate its %llu bytes (preallocate = "
+				      "yes): %s", path, (unsigned long long)size,
+				      rc == -EOPNOTSUPP ? "the file system cannot preallocate"
+							 : strerror(-rc));
+		return 0;
+	}
+	struct statvfs vfs;
+	uint64_t need = blockstore_unallocated(&ns->bs);
+	if (need && !fstatvfs(ns->bs.fd, &vfs) && (uint64_t)vfs.f_bavail * vfs.f_frsize < need)
+		log_warn("namespace %u: %s may still take %llu bytes, but its file system has %llu "
+			 "free: writes will fail with Capacity Exceeded when it is full (set "
+			 "preallocate = yes to reserve the space)", ns->info.nsid, path,
+			 (unsigned long long)need,
+			 (unsigned long long)vfs.f_bavail * vfs.f_frsize);
+	return 0;
+}
 
 static int mkdir_p(const char *path)
 {
@@ -526,6 +605,8 @@ int ns_open(const struct ns_config *cfg, bool format, struct ns **out, char *err
 		errmsg(err, errlen, "%s: %s", data, strerror(-rc));
 		goto out;
 	}
+	if (data_space(ns, cfg, data, err, errlen))
+		goto out;
 	if (ns->info.zoned && open_zoned(ns, cfg, format, err, errlen))
 		goto out;
 	pthread_mutex_init(&ns->commit_lock, NULL);
@@ -577,14 +658,12 @@ static void ns_free(struct ns *ns)
 void ns_close(struct ns *ns)
 {
 	stop_commit_thread(ns, false);
-	if (!ns->failed) {
-		int rc = commit_now(ns);
-		if (!rc && ns->info.zoned)
-			rc = zmeta_checkpoint(&ns->meta);
-		if (rc)
-			log_error("namespace %u: final checkpoint failed: %s", ns->info.nsid,
-				  strerror(-rc));
-	}
+	int rc = commit_now(ns);
+	if (!rc && ns->info.zoned)
+		rc = zmeta_checkpoint(&ns->meta);
+	if (rc)
+		log_error("namespace %u: final checkpoint failed: %s", ns->info.nsid,
+			  strerror(-rc));
 	ns_free(ns);
 }
 
@@ -606,14 +685,6 @@ static uint16_t range_check(const struct ns *ns, uint64_t slba, uint64_t nlb)
 	if (!nlb || slba >= ns->info.nlbas || nlb > ns->info.nlbas - slba)
 		return ST_GENERIC(NVME_SC_LBA_RANGE);
 	return 0;
-}
-
-static uint16_t io_status(int rc, bool write)
-{
-	if (!rc)
-		return 0;
-	return (uint16_t)(NVME_STATUS(NVME_SCT_MEDIA, write ? NVME_SC_WRITE_FAULT : NVME_SC_READ_ERROR) |
-			  NVME_STATUS_DNR);
 }
 
 uint16_t ns_read_check(struct ns *ns, uint64_t slba, uint32_t nlb)
@@ -640,8 +711,6 @@ bool ns_read_cached(struct ns *ns, uint64_t slba, uint32_t nlb, const struct iov
 uint16_t ns_write_begin(struct ns *ns, struct ns_write *w, enum ns_write_kind kind,
 			uint64_t slba, uint32_t nlb)
 {
-	if (__atomic_load_n(&ns->failed, __ATOMIC_ACQUIRE))
-		return io_status(-EIO, true);
 	if (ns->info.zoned)
 		return zns_write_begin(&ns->z, w, kind, slba, nlb);
 	if (kind == NS_ZONE_APPEND)
@@ -652,12 +721,27 @@ uint16_t ns_write_begin(struct ns *ns, struct ns_write *w, enum ns_write_kind ki
 	return range_check(ns, slba, nlb);
 }
 
+static int zero_range(void *ctx, uint64_t lba, uint64_t nlb)
+{
+	return blockstore_zero(&((struct ns *)ctx)->bs, lba, nlb);
+}
+
 uint16_t ns_write_data(struct ns *ns, struct ns_write *w, const struct iovec *iov, int iovcnt)
 {
 	if (ns->info.zoned)
 		zns_wait_scrub(&ns->z, w); /* a Reset may be freeing the zone's blocks */
 	int rc = w->kind == NS_WRITE_ZEROES ? blockstore_zero(&ns->bs, w->slba, w->nlb)
 					    : blockstore_write(&ns->bs, w->slba, w->nlb, iov, iovcnt);
+	/* Part of the data may have landed (a short or torn write). While the
+	 * range is still w's, make it read as zeros (best effort: it is above
+	 * the write pointer once given back, or indeterminate if kept), which
+	 * also frees the space a full file system needs; then give it back or
+	 * keep it (zns_write_fail). Never on a conventional namespace, whose
+	 * blocks held data before. */
+	if (rc && ns->info.zoned) {
+		zns_on_failed(&ns->z, w, zero_range, ns);
+		zns_write_fail(&ns->z, w);
+	}
 	return io_status(rc, true);
 }
 
@@ -687,11 +771,6 @@ uint16_t ns_deallocate(struct ns *ns, uint64_t slba, uint64_t nlb)
 
 /* ---- ZNS ---- */
 
-static int zero_range(void *ctx, uint64_t lba, uint64_t nlb)
-{
-	return blockstore_zero(&((struct ns *)ctx)->bs, lba, nlb);
-}
-
 static uint16_t not_zoned(void)
 {
 	return (uint16_t)(NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INVALID_OPCODE) | NVME_STATUS_DNR);
@@ -702,8 +781,6 @@ uint16_t ns_zone_mgmt_send(struct ns *ns, uint64_t slba, uint8_t zsa, bool selec
 {
 	if (!ns->info.zoned)
 		return not_zoned();
-	if (__atomic_load_n(&ns->failed, __ATOMIC_ACQUIRE))
-		return io_status(-EIO, true);
 	uint16_t st = zns_mgmt_send(&ns->z, slba, zsa, select_all, zde);
 	if (st || zsa != NVME_ZNS_ZSA_RESET)
 		return st;

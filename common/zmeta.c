@@ -20,6 +20,7 @@
 
 #include "crc32c.h"
 #include "errmsg.h"
+#include "fault_io.h"
 #include "log.h"
 
 #define IMG_NAME "zones.img"
@@ -35,7 +36,7 @@ static int write_full(int fd, const void *buf, size_t len, off_t off)
 {
 	const uint8_t *p = buf;
 	while (len) {
-		ssize_t n = pwrite(fd, p, len, off);
+		ssize_t n = fio_pwrite(FIO_META, fd, p, len, off);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -53,7 +54,7 @@ static ssize_t read_full(int fd, void *buf, size_t len, off_t off)
 	uint8_t *p = buf;
 	size_t got = 0;
 	while (got < len) {
-		ssize_t n = pread(fd, p + got, len - got, off + (off_t)got);
+		ssize_t n = fio_pread(FIO_META, fd, p + got, len - got, off + (off_t)got);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -76,7 +77,7 @@ static int sync_dir(const char *dir)
 	int fd = open(dir, O_RDONLY | O_DIRECTORY);
 	if (fd < 0)
 		return -errno;
-	int rc = fsync(fd) ? -errno : 0;
+	int rc = fio_fsync(FIO_META, fd) ? -errno : 0;
 	close(fd);
 	return rc;
 }
@@ -185,7 +186,7 @@ static int write_slot(struct zmeta *m, int slot)
 	header_encode(&m->hdr, &raw);
 	uint8_t *p = m->img + (size_t)slot * ZIMG_SLOT_SIZE;
 	memcpy(p, &raw, sizeof(raw));
-	if (msync(p, ZIMG_SLOT_SIZE, MS_SYNC))
+	if (fio_msync(p, ZIMG_SLOT_SIZE))
 		return -errno;
 	m->slot = slot;
 	return 0;
@@ -213,7 +214,7 @@ static int create_journal(const char *dir, uint64_t instance, uint64_t limit, ch
 	 * fdatasync rarely has file-size metadata to write. */
 	if (!rc && posix_fallocate(fd, ZJNL_DATA_OFFSET, (off_t)limit + (1 << 20)))
 		log_warn("%s: could not preallocate the journal", tmp);
-	if (!rc && fsync(fd))
+	if (!rc && fio_fsync(FIO_META, fd))
 		rc = -errno;
 	close(fd);
 	if (!rc && rename(tmp, path))
@@ -233,7 +234,7 @@ static int create_image(const char *dir, const struct zimg_header *h, char *err,
 		return errmsg(err, errlen, "%s: %s", tmp, strerror(errno));
 	struct zmeta m = { .img_fd = fd, .hdr = *h };
 	m.img_len = image_len(h);
-	int rc = ftruncate(fd, (off_t)m.img_len) ? -errno : 0;
+	int rc = fio_ftruncate(FIO_META, fd, (off_t)m.img_len) ? -errno : 0;
 	if (!rc) {
 		m.img = mmap(NULL, m.img_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 		if (m.img == MAP_FAILED) {
@@ -244,7 +245,7 @@ static int create_image(const char *dir, const struct zimg_header *h, char *err,
 	if (!rc) {
 		for (uint32_t i = 0; i < h->nr_zones; i++)
 			put_desc(&m, i, NVME_ZNS_ZS_EMPTY, 0, (uint64_t)i * h->zone_size, 0, NULL);
-		if (msync(m.img, m.img_len, MS_SYNC))
+		if (fio_msync(m.img, m.img_len))
 			rc = -errno;
 	}
 	if (!rc)
@@ -584,7 +585,7 @@ int zmeta_commit(struct zmeta *m, struct zmeta_batch *b)
 		return 0;
 	stamp(m, b);
 	int rc = write_full(m->jnl_fd, b->buf, b->len, (off_t)m->jnl_tail);
-	if (!rc && fdatasync(m->jnl_fd))
+	if (!rc && fio_fdatasync(FIO_META, m->jnl_fd))
 		rc = -errno;
 	if (rc) {
 		b->len = 0;
@@ -617,6 +618,13 @@ void zmeta_batch_free(struct zmeta_batch *b)
 	memset(b, 0, sizeof(*b));
 }
 
+void zmeta_discard(struct zmeta *m, struct zmeta_batch *b)
+{
+	m->add_seq = m->next_seq;
+	b->len = 0;
+	b->records = 0;
+}
+
 bool zmeta_needs_checkpoint(const struct zmeta *m)
 {
 	return m->jnl_tail - ZJNL_DATA_OFFSET >= m->jnl_limit;
@@ -624,7 +632,7 @@ bool zmeta_needs_checkpoint(const struct zmeta *m)
 
 int zmeta_checkpoint(struct zmeta *m)
 {
-	if (msync(m->img, m->img_len, MS_SYNC))
+	if (fio_msync(m->img, m->img_len))
 		return -errno;
 	struct zimg_header old = m->hdr;
 	m->hdr.ckpt_seq = m->next_seq - 1;

@@ -294,6 +294,7 @@ uint16_t zns_write_begin(struct zns *z, struct ns_write *w, enum ns_write_kind k
 	uint64_t n = zns_nlbas(z);
 	w->kind = (uint8_t)kind;
 	w->nlb = nlb;
+	w->failed = NS_WRITE_OK;
 	if (!nlb || slba >= n || nlb > n - slba)
 		return ST_GENERIC(NVME_SC_LBA_RANGE);
 	uint32_t i = zns_zone_of(z, slba);
@@ -315,6 +316,7 @@ uint16_t zns_write_begin(struct zns *z, struct ns_write *w, enum ns_write_kind k
 			return st;
 		}
 		if (zn->wp + nlb < zns_zslba(z, i) + z->g.zone_cap) {
+			w->prior = zn->state;
 			reserve(zn, i, w);
 			pthread_mutex_unlock(&zn->lock);
 			return 0;
@@ -326,6 +328,7 @@ uint16_t zns_write_begin(struct zns *z, struct ns_write *w, enum ns_write_kind k
 	pthread_mutex_lock(&z->state_lock);
 	pthread_mutex_lock(&zn->lock);
 	uint16_t st = write_range_check(z, zn, i, kind, slba, nlb);
+	w->prior = zn->state;
 	if (!st && !is_open(zn->state)) {
 		/* Empty or Closed: implicit open (ZNS 2.1.1.4.1). */
 		st = open_resources(z, i, zn->state);
@@ -342,17 +345,9 @@ uint16_t zns_write_begin(struct zns *z, struct ns_write *w, enum ns_write_kind k
 	return st;
 }
 
-void zns_write_end(struct zns *z, struct ns_write *w, bool ok)
+/* Take w off its zone's in-flight list. Caller holds the zone lock. */
+static void unlink_write(struct zone *zn, struct ns_write *w)
 {
-	(void)ok; /* the range is consumed either way (see zone.h) */
-	struct zone *zn = &z->zones[w->zone];
-	pthread_mutex_lock(&zn->lock);
-	if (w->epoch != zn->epoch) {
-		pthread_mutex_unlock(&zn->lock);
-		return;
-	}
-	/* Unlink: the list holds only writes whose data may still be on its
-	 * way, so the written prefix ends where the oldest of them starts. */
 	if (w->prev)
 		w->prev->next = w->next;
 	else
@@ -361,16 +356,87 @@ void zns_write_end(struct zns *z, struct ns_write *w, bool ok)
 		w->next->prev = w->prev;
 	else
 		zn->inflight_tail = w->prev;
+}
+
+/*
+ * After w left the in-flight list (written: its range now holds data): the
+ * written prefix ends where the oldest write still in flight starts.
+ */
+static void settle(struct zns *z, uint32_t i, const struct ns_write *w, bool written)
+{
+	struct zone *zn = &z->zones[i];
 	uint64_t before = zn->wp_done;
 	zn->wp_done = zn->inflight ? zn->inflight->slba : zn->wp;
-	if (w->slba + w->nlb > zn->wp_ended)
+	if (written && w->slba + w->nlb > zn->wp_ended)
 		zn->wp_ended = w->slba + w->nlb;
 	set_gapped(z, zn, zn->wp_ended > zn->wp_done);
 	if (zn->wp_done != before) {
 		/* Dirty first: a sync released here must find the zone in its
 		 * snapshot (which waits for this lock, so it sees wp_done). */
-		mark_dirty(z, w->zone);
+		mark_dirty(z, i);
 		wake_waiters(zn, false);
+	}
+}
+
+/*
+ * w failed and was the zone's newest reservation: the write pointer goes
+ * back to w's start and the zone to the state w found it in (zone.h).
+ * Caller holds state_lock and the zone lock.
+ */
+static void give_back(struct zns *z, uint32_t i, const struct ns_write *w)
+{
+	struct zone *zn = &z->zones[i];
+	uint64_t zslba = zns_zslba(z, i);
+	zn->wp = w->slba;
+	if (zn->state == S_FULL && !(zn->flags & ZONE_F_FINISHED)) {
+		/* w filled the zone. Full holds no open or active resource:
+		 * reopening takes them again (Full counts like Empty here). */
+		if (!open_resources(z, i, S_EMPTY)) {
+			set_state(z, i, w->prior == S_EOPEN ? S_EOPEN : S_IOPEN);
+		} else {
+			/* No room any more: Zone Finished by Controller. */
+			drop_inflight(z, i);
+			zn->wp = zn->wp_done = zn->wp_ended = zslba + z->g.zone_cap;
+			zn->flags |= ZONE_F_FINISHED;
+			zn->za |= NVME_ZNS_ZA_ZFC;
+			mark_dirty(z, i);
+			return;
+		}
+	}
+	/* Opened by writes that left nothing: Empty again, as Close would. */
+	if (zn->state == S_IOPEN && zn->wp == zslba && !zn->inflight &&
+	    !(zn->za & NVME_ZNS_ZA_ZDEV))
+		set_state(z, i, S_EMPTY);
+}
+
+void zns_write_fail(struct zns *z, struct ns_write *w)
+{
+	uint32_t i = w->zone;
+	struct zone *zn = &z->zones[i];
+	w->failed = NS_WRITE_KEPT;
+	pthread_mutex_lock(&z->state_lock); /* giving back may change the zone's state */
+	pthread_mutex_lock(&zn->lock);
+	if (w->epoch == zn->epoch && w->slba + w->nlb == zn->wp) {
+		w->failed = NS_WRITE_GIVEN_BACK;
+		unlink_write(zn, w);
+		give_back(z, i, w);
+		if (w->epoch == zn->epoch)
+			settle(z, i, w, false);
+	}
+	pthread_mutex_unlock(&zn->lock);
+	pthread_mutex_unlock(&z->state_lock);
+}
+
+void zns_write_end(struct zns *z, struct ns_write *w, bool ok)
+{
+	(void)ok; /* a failed write's range is kept unless given back */
+	struct zone *zn = &z->zones[w->zone];
+	if (w->failed == NS_WRITE_GIVEN_BACK)
+		return;
+	pthread_mutex_lock(&zn->lock);
+	if (w->epoch == zn->epoch) {
+		unlink_write(zn, w);
+		settle(z, w->zone, w, true);
 	}
 	pthread_mutex_unlock(&zn->lock);
 }
@@ -644,6 +710,21 @@ bool zns_wait_gap(struct zns *z, uint32_t i, struct zone_waiter *zw)
 	return gap;
 }
 
+/* Run fn on [lba, lba + nlb) of zn without its lock, which the caller
+ * holds; writes given ranges meanwhile wait in zns_wait_scrub(). */
+static int scrub(struct zns *z, struct zone *zn, uint64_t lba, uint64_t nlb,
+		 int (*fn)(void *ctx, uint64_t lba, uint64_t nlb), void *ctx)
+{
+	zn->scrubbing++;
+	pthread_mutex_unlock(&zn->lock);
+	int rc = fn(ctx, lba, nlb);
+	pthread_mutex_lock(&zn->lock);
+	if (--zn->scrubbing == 0)
+		pthread_cond_broadcast(&z->scrub_cond);
+	pthread_mutex_unlock(&zn->lock);
+	return rc;
+}
+
 int zns_above_wp(struct zns *z, uint32_t i, int (*fn)(void *ctx, uint64_t lba, uint64_t nlb),
 		 void *ctx)
 {
@@ -655,16 +736,21 @@ int zns_above_wp(struct zns *z, uint32_t i, int (*fn)(void *ctx, uint64_t lba, u
 		pthread_mutex_unlock(&zn->lock);
 		return 0;
 	}
-	zn->scrubbing++;
-	pthread_mutex_unlock(&zn->lock);
 	/* Blocks below lo are never touched, so writes given ranges before
 	 * this point are safe; later ones wait in zns_wait_scrub(). */
-	int rc = fn(ctx, lo, end - lo);
+	return scrub(z, zn, lo, end - lo, fn, ctx);
+}
+
+int zns_on_failed(struct zns *z, const struct ns_write *w,
+		  int (*fn)(void *ctx, uint64_t lba, uint64_t nlb), void *ctx)
+{
+	struct zone *zn = &z->zones[w->zone];
 	pthread_mutex_lock(&zn->lock);
-	if (--zn->scrubbing == 0)
-		pthread_cond_broadcast(&z->scrub_cond);
-	pthread_mutex_unlock(&zn->lock);
-	return rc;
+	if (w->epoch != zn->epoch) {
+		pthread_mutex_unlock(&zn->lock);
+		return 0; /* a Reset (or Finish) dropped w: the range is not its own */
+	}
+	return scrub(z, zn, w->slba, w->nlb, fn, ctx);
 }
 
 void zns_wait_scrub(struct zns *z, const struct ns_write *w)
@@ -731,6 +817,18 @@ void zns_load(struct zns *z, uint32_t i, uint8_t state, uint8_t za, uint64_t wp)
 		zn->flags |= ZONE_F_FINISHED;
 	pthread_mutex_unlock(&zn->lock);
 	pthread_mutex_unlock(&z->state_lock);
+}
+
+void zns_mark_all_dirty(struct zns *z)
+{
+	for (uint32_t i = 0; i < z->g.nr_zones; i++) {
+		struct zone *zn = &z->zones[i];
+		pthread_mutex_lock(&zn->lock);
+		if (z->g.zde_size)
+			zn->flags |= ZONE_F_ZDE_DIRTY;
+		mark_dirty(z, i);
+		pthread_mutex_unlock(&zn->lock);
+	}
 }
 
 static void note_changed(struct zns *z, uint32_t i)

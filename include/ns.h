@@ -82,8 +82,24 @@ bool ns_read_cached(struct ns *ns, uint64_t slba, uint32_t nlb, const struct iov
  *
  * Every successful begin must be followed by exactly one end; after end the
  * engine no longer refers to w. Durability is separate: see ns_sync().
+ *
+ * A write whose data fails (ENOSPC, EIO, ...) leaves the zone as it was: its
+ * range is given back and the write pointer stays where it was. The one
+ * exception is a failure with later writes to the same zone already holding
+ * LBAs above it (concurrent Zone Appends): those keep their places, and the
+ * failed range reads as zeros and counts as written. ns_write_data() decides
+ * which, and says so in w->failed, before ns_write_end() can publish it.
  */
 enum ns_write_kind { NS_WRITE, NS_WRITE_ZEROES, NS_ZONE_APPEND };
+
+/* What became of the range of a write whose data failed (zoned only). */
+enum ns_write_failed {
+	NS_WRITE_OK,             /* the data did not fail */
+	NS_WRITE_GIVEN_BACK,     /* the write pointer went back to the write's start */
+	NS_WRITE_KEPT,           /* later writes hold LBAs above it: the range stays
+	                          * consumed and reads as zeros (or, if even zeroing
+	                          * failed, as much of the data as landed) */
+};
 
 struct ns_write {
 	uint64_t slba;           /* in: requested LBA; out (append): assigned LBA */
@@ -91,6 +107,8 @@ struct ns_write {
 	uint8_t kind;            /* enum ns_write_kind */
 	uint32_t zone;           /* engine-private from here */
 	uint32_t epoch;          /* the zone's epoch at begin; Reset/Finish/Offline bump it */
+	uint8_t failed;          /* out, after a failed ns_write_data(): enum ns_write_failed */
+	uint8_t prior;           /* the zone's state before this write opened or filled it */
 	struct ns_write *prev, *next; /* the zone's writes not yet ended, oldest first */
 };
 
@@ -110,7 +128,10 @@ uint16_t ns_deallocate(struct ns *ns, uint64_t slba, uint64_t nlb);
  * synced. A write that ended while an earlier write to the same zone is
  * still in flight becomes durable only with that earlier one (a write
  * pointer never skips unwritten blocks), so the callback waits for it.
- * Many callers share one fdatasync. Never blocks.
+ * Many callers share one fdatasync. Never blocks. If the commit fails
+ * (a data or journal write or sync), status says why (Capacity Exceeded for
+ * a full file system, else Write Fault) and nothing it covered is
+ * acknowledged; nothing is dropped either: the next sync tries again.
  */
 typedef void (*ns_sync_cb)(void *arg, uint16_t status);
 void ns_sync(struct ns *ns, ns_sync_cb cb, void *arg);

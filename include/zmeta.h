@@ -173,6 +173,11 @@ int zmeta_add(struct zmeta *m, struct zmeta_batch *b, const struct zone_snap *s,
  * journal, apply it to the image, empty b. -errno. */
 int zmeta_commit(struct zmeta *m, struct zmeta_batch *b);
 void zmeta_batch_free(struct zmeta_batch *b);
+/* Drop batch b, which will never be committed: its sequence numbers are
+ * given back for the next batch. (After a failed zmeta_commit() the journal
+ * may hold part of it: checkpoint before the next commit so that no such
+ * record can be replayed.) */
+void zmeta_discard(struct zmeta *m, struct zmeta_batch *b);
 bool zmeta_needs_checkpoint(const struct zmeta *m);
 /* msync the image, write the other header slot, restart the journal. -errno. */
 int zmeta_checkpoint(struct zmeta *m);

@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "../lib/core_harness.h"
+#include "fault_io.h"
 #include "subsys.h"
 
 #define NQN "nqn.2024-01.io.znstgt:io"
@@ -25,6 +26,7 @@
 #define DNR 0x4000u
 #define GEN(sc) ((uint16_t)(DNR | (sc)))
 #define CMD(sc) ((uint16_t)(DNR | 0x100u | (sc)))
+#define MEDIA(sc) ((uint16_t)(DNR | 0x200u | (sc)))
 
 #define BLK 4096u
 #define ZONE_BLKS 256u                   /* 1 MiB zones */
@@ -375,6 +377,46 @@ static void test_full_report(void **state)
 	free(buf);
 }
 
+/* The next call at points fails with kind. */
+static void fail_next(uint32_t points, enum fault_kind kind)
+{
+	fault_io_arm(&(struct fault_plan){ .seed = 1, .points = points, .kinds = FAULT_KIND(kind),
+					   .one_in = 1, .count = 1 });
+}
+
+/* File errors as the host sees them: Capacity Exceeded for a full file
+ * system (no ALBA, write pointer unchanged), Write Fault for a failed
+ * write-through sync, Unrecovered Read Error for a failed read. */
+static void test_io_error_status(void **state)
+{
+	static uint8_t out[4 * BLK], in[4 * BLK];
+	struct nvme_zns_desc d;
+	uint64_t r = 0, nr, zslba = 12 * ZONE_BLKS;
+
+	(void)state;
+	fill(out, sizeof(out), 77);
+	fail_next(FAULT_DATA_WRITE, FAULT_ENOSPC);
+	assert_int_equal(do_rw(nvme_zns_cmd_append, ZNS_NSID, zslba, 4, out, &r),
+			 GEN(NVME_SC_CAP_EXCEEDED));
+	assert_int_equal(r, 0);
+	report_zone(zslba, &d, &nr);
+	assert_int_equal(d.zs >> 4, NVME_ZNS_ZS_EMPTY);
+	assert_int_equal(le64toh(d.wp), zslba);
+
+	fail_next(FAULT_DATA_SYNC, FAULT_EIO);
+	assert_int_equal(do_rw(nvme_cmd_write, ZNS_NSID, zslba, 4, out, NULL),
+			 MEDIA(NVME_SC_WRITE_FAULT));
+	fault_io_disarm();
+	struct nvme_sqe s = th_sqe(nvme_cmd_flush, ZNS_NSID);
+	assert_int_equal(th_exec(io, &s, NULL, 0, NULL), 0);
+
+	fail_next(FAULT_DATA_READ, FAULT_EIO);
+	assert_int_equal(do_rw(nvme_cmd_read, ZNS_NSID, zslba, 4, in, NULL),
+			 MEDIA(NVME_SC_READ_ERROR));
+	assert_int_equal(do_rw(nvme_cmd_read, ZNS_NSID, zslba, 4, in, NULL), 0);
+	assert_memory_equal(in, out, sizeof(out));
+}
+
 static void test_reset_drops_io(void **state)
 {
 	static uint8_t buf[BLK];
@@ -398,6 +440,7 @@ int main(void)
 		cmocka_unit_test(test_flush_zeroes_dsm),
 		cmocka_unit_test(test_zoned),
 		cmocka_unit_test(test_full_report),
+		cmocka_unit_test(test_io_error_status),
 		cmocka_unit_test(test_reset_drops_io),
 	};
 
