@@ -803,7 +803,7 @@ static void bench_tcp_report(const struct ns_config *large)
 	struct ns_config cfg = *large;
 	struct target_config tc;
 	struct nvmf_ns_geom g;
-	char port[16], fresh[1200] = "";
+	char port[NVMF_TRSVCID_SIZE], fresh[1200] = "";
 	if (sparse_data[0]) {
 		snprintf(fresh, sizeof(fresh), "%s", sparse_data);
 		snprintf(strrchr(fresh, '/'), sizeof(fresh) - (size_t)(strrchr(fresh, '/') - fresh),
