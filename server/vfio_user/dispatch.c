@@ -27,14 +27,13 @@ static int do_version(struct vfu_conn *c, const struct vfu_hdr *h,
 
 	if (c->negotiated)
 		return -EINVAL;
-	if (len < sizeof(v))
-		return -EINVAL;
-	memcpy(&v, body, sizeof(v));
+	if (len >= sizeof(v))
+		memcpy(&v, body, sizeof(v));
 	/* We speak 0.0, QEMU's version; a client of another major cannot
 	 * talk to us (spec "Version"). */
-	if (v.major != 0 ||
+	if (len < sizeof(v) || v.major != 0 ||
 	    vfu_caps_parse((const char *)body + sizeof(v), len - sizeof(v), &caps) < 0) {
-		log_warn("vfio-user %s: unusable VERSION (major %u)", c->s->addr.sun_path, v.major);
+		log_warn("vfio-user %s: unusable VERSION", c->s->addr.sun_path);
 		vfu_reply_err(c, h, EINVAL);
 		vfu_conn_kill(c);
 		return 0;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -53,8 +54,15 @@ int vfu_dma_add(struct vfu_server *s, uint64_t iova, uint64_t size,
 	if (!size || iova + size < iova || size % VFU_PGSIZE || iova % VFU_PGSIZE ||
 	    !(prot & (VFU_PROT_READ | VFU_PROT_WRITE)) || size > SIZE_MAX)
 		return -EINVAL;
-	if (fd >= 0 && (offset % VFU_PGSIZE || offset + size < offset))
-		return -EINVAL;
+	if (fd >= 0) {
+		struct stat st;
+
+		/* Only files (memfd, shm, hugetlbfs) and only what they hold:
+		 * touching a page past the end of a file raises SIGBUS. */
+		if (offset % VFU_PGSIZE || offset + size < offset || fstat(fd, &st) < 0 ||
+		    !S_ISREG(st.st_mode) || offset + size > (uint64_t)st.st_size)
+			return -EINVAL;
+	}
 	i = lower_bound(t, iova);
 	if (i < t->nr && t->r[i]->iova < iova + size)
 		return -EEXIST;     /* spec: mapping over an existing region */

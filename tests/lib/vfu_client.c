@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -33,6 +34,9 @@ struct vfu_client *vfuc_connect(const char *path)
 		free(c);
 		return NULL;
 	}
+	/* A safety net for a server that stops reading: fail, never hang. */
+	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &(struct timeval){ SAFETY_MS / 1000, 0 },
+		   sizeof(struct timeval));
 	c->next_id = 1;
 	return c;
 }
