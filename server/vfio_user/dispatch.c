@@ -307,7 +307,8 @@ void vfu_dispatch(struct vfu_conn *c, const struct vfu_hdr *h,
 		vfu_dma_handle_reply(c, h, body, len);
 	} else if (type != VFU_F_TYPE_CMD ||
 		   h->flags & ~(VFU_F_TYPE_MASK | VFU_F_NO_REPLY | VFU_F_ERROR)) {
-		log_warn("vfio-user %s: bad message flags %#x", c->s->addr.sun_path, h->flags);
+		log_warn("vfio-user %s: bad message type, flags (%#x) or fds",
+			 c->s->addr.sun_path, h->flags);
 		vfu_conn_kill(c);
 	} else if (!c->negotiated && h->cmd != VFU_CMD_VERSION) {
 		/* VERSION comes first (spec "Version"). */

@@ -138,7 +138,8 @@ void vfu_reply(struct vfu_conn *c, const struct vfu_hdr *req, const void *body,
 /* Pause or resume reading client messages (DMA_UNMAP waiting for holds). */
 void vfu_conn_resume(struct vfu_conn *c);
 
-/* dispatch.c: one complete message; fds are the dispatcher's to close. */
+/* dispatch.c: one complete message, body inside c->in (REGION_READ builds
+ * its reply in the rest of that buffer); fds are the dispatcher's to close. */
 void vfu_dispatch(struct vfu_conn *c, const struct vfu_hdr *h,
 		  const uint8_t *body, size_t len, int *fds, uint32_t nr_fds);
 

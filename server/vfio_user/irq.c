@@ -7,6 +7,8 @@
  * unmasks it (its EOI), as vfio does.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
@@ -28,6 +30,25 @@ void vfu_irq_init(struct vfu_server *s)
 	s->intx_fd = -1;
 	for (uint32_t v = 0; v < VFU_MAX_VECTORS; v++)
 		s->msix_fd[v] = -1;
+}
+
+/* Only eventfds, made non-blocking: a pipe whose reader never reads
+ * would otherwise block the loop in signal_fd(). */
+static bool usable_eventfd(int fd)
+{
+	char path[64], target[64];
+	ssize_t n;
+	int fl;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return false;
+	target[n] = 0;
+	if (strcmp(target, "anon_inode:[eventfd]"))
+		return false;
+	fl = fcntl(fd, F_GETFL);
+	return fl >= 0 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == 0;
 }
 
 static void set_fd(int *slot, int fd)
@@ -148,6 +169,9 @@ int vfu_irq_set(struct vfu_server *s, const struct vfu_irq_set *req,
 	}
 	if (req->start >= nr || req->count > nr - req->start)
 		return -EINVAL;
+	for (uint32_t i = 0; i < nr_fds; i++)
+		if (!usable_eventfd(fds[i]))
+			return -EINVAL;
 	if (action != VFU_IRQ_ACTION_TRIGGER) {
 		/* Only INTx is maskable through SET_IRQS (MSI-X masks live in
 		 * the table); masking takes no data but NONE or BOOL. */

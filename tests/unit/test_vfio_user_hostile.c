@@ -292,6 +292,9 @@ static void test_fds_where_none_belong(void **state)
 	two[0] = two[1] = p[1];
 	assert_int_equal(vfuc_call(f->c, VFU_CMD_DEVICE_SET_IRQS, &is, sizeof(is), two, 2,
 				   NULL, 0, NULL, NULL), -EINVAL);
+	/* SET_IRQS takes eventfds only: a pipe could block the server. */
+	assert_int_equal(vfuc_call(f->c, VFU_CMD_DEVICE_SET_IRQS, &is, sizeof(is), &p[1], 1,
+				   NULL, 0, NULL, NULL), -EINVAL);
 	/* DMA_UNMAP takes none. */
 	assert_int_equal(vfuc_call(f->c, VFU_CMD_DMA_UNMAP, &m, 24, &p[1], 1, NULL, 0, NULL, NULL),
 			 -EINVAL);
