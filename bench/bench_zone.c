@@ -1,5 +1,5 @@
 /*
- * Zone engine benchmark (issue 2, item 6). Prints figures; asserts nothing.
+ * Zone engine benchmark. Prints figures; asserts nothing.
  *
  * (a) Durable Zone Appends per second: 4 KiB appends with write-cache-off
  *     semantics (an append counts only once its ns_sync() callback returned)

@@ -1,5 +1,5 @@
 #!/bin/sh
-# The NVMe/TCP benchmark matrix of `make bench` (issue 5; doc/performance.md).
+# The NVMe/TCP benchmark matrix of `make bench` (doc/performance.md).
 #
 # Starts build/znstgt on a configuration in a temporary directory (one
 # subsystem, 1 GiB files: conventional namespaces with the volatile write

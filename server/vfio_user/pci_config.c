@@ -95,9 +95,10 @@ void vfu_pci_init(struct vfu_pci *p, const struct vfu_dev_desc *d)
 	put8(p, CAP_PCIE, 0x10, 0);
 	put8(p, CAP_PCIE + 1, 0, 0);              /* last capability */
 	put16(p, CAP_PCIE + 2, 0x0002, 0);        /* version 2, endpoint */
-	put32(p, CAP_PCIE + 4, 0x10008000u, 0);   /* devcap: FLR, role-based errors */
+	/* devcap: role-based errors; no FLR (DEVICE_RESET is the reset path). */
+	put32(p, CAP_PCIE + 4, 0x00008000u, 0);
 	/* Device control: error reporting, relaxed ordering, MPS, no snoop,
-	 * MRRS are the host's; FLR (bit 15) reads as 0. */
+	 * MRRS are the host's. */
 	put16(p, CAP_PCIE + 8, 0x2810, 0x7fff);
 	put32(p, CAP_PCIE + 0x0c, 0x00000411u, 0); /* link cap: x1, 2.5 GT/s */
 	put16(p, CAP_PCIE + 0x12, 0x0011, 0);     /* link status: x1, 2.5 GT/s */

@@ -1,5 +1,5 @@
 /*
- * znstgt-load: an NVMe/TCP load generator that plays the host (issue 5).
+ * znstgt-load: an NVMe/TCP load generator that plays the host.
  *
  * It connects to one subsystem like a Linux host (ICReq, admin Connect,
  * CC.EN, Identify), opens --queues I/O queues of --qd commands each, one
