@@ -9,6 +9,8 @@
 #define ZNSTGT_VFIO_USER_PROTO_H
 
 #include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
 
 /* Commands (spec "Commands"). */
 enum vfu_cmd {
@@ -180,5 +182,21 @@ struct vfu_dma_access {
 	uint64_t count;
 	/* data follows in a write and in a read reply */
 };
+
+/* Attach nr fds (SCM_RIGHTS) to mh, using buf (CMSG_SPACE(nr * sizeof(int))
+ * bytes, cmsghdr-aligned) as its control data. */
+static inline void vfu_cmsg_put_fds(struct msghdr *mh, void *buf, const int *fds, int nr)
+{
+	struct cmsghdr *cm;
+
+	memset(buf, 0, CMSG_SPACE(nr * sizeof(int)));
+	mh->msg_control = buf;
+	mh->msg_controllen = CMSG_SPACE(nr * sizeof(int));
+	cm = CMSG_FIRSTHDR(mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(nr * sizeof(int));
+	memcpy(CMSG_DATA(cm), fds, nr * sizeof(int));
+}
 
 #endif

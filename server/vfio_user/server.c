@@ -72,18 +72,8 @@ static void flush_out(struct vfu_conn *c)
 		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 		ssize_t n;
 
-		if (o->fd >= 0 && o->off == 0) {
-			struct cmsghdr *cm;
-
-			memset(&u, 0, sizeof(u));
-			mh.msg_control = u.buf;
-			mh.msg_controllen = sizeof(u.buf);
-			cm = CMSG_FIRSTHDR(&mh);
-			cm->cmsg_level = SOL_SOCKET;
-			cm->cmsg_type = SCM_RIGHTS;
-			cm->cmsg_len = CMSG_LEN(sizeof(int));
-			memcpy(CMSG_DATA(cm), &o->fd, sizeof(int));
-		}
+		if (o->fd >= 0 && o->off == 0)
+			vfu_cmsg_put_fds(&mh, u.buf, &o->fd, 1);
 		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)

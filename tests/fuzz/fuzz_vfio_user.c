@@ -112,18 +112,8 @@ static void send_with_fds(int fd, const uint8_t *b, size_t n, const int *fds, in
 	struct iovec iov = { (void *)b, n };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 
-	if (nr) {
-		struct cmsghdr *cm;
-
-		memset(&u, 0, sizeof(u));
-		mh.msg_control = u.buf;
-		mh.msg_controllen = CMSG_SPACE(nr * sizeof(int));
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(nr * sizeof(int));
-		memcpy(CMSG_DATA(cm), fds, nr * sizeof(int));
-	}
+	if (nr)
+		vfu_cmsg_put_fds(&mh, u.buf, fds, nr);
 	(void)sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 

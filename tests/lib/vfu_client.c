@@ -65,18 +65,8 @@ int vfuc_send_raw(struct vfu_client *c, const void *buf, size_t len,
 		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 		ssize_t n;
 
-		if (off == 0 && nr_fds) {
-			struct cmsghdr *cm;
-
-			memset(&u, 0, sizeof(u));
-			mh.msg_control = u.b;
-			mh.msg_controllen = CMSG_SPACE(nr_fds * sizeof(int));
-			cm = CMSG_FIRSTHDR(&mh);
-			cm->cmsg_level = SOL_SOCKET;
-			cm->cmsg_type = SCM_RIGHTS;
-			cm->cmsg_len = CMSG_LEN(nr_fds * sizeof(int));
-			memcpy(CMSG_DATA(cm), fds, nr_fds * sizeof(int));
-		}
+		if (off == 0 && nr_fds)
+			vfu_cmsg_put_fds(&mh, u.b, fds, nr_fds);
 		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
 		if (n < 0) {
 			if (errno == EINTR)

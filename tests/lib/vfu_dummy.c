@@ -2,6 +2,7 @@
  * The dummy vfio-user device (vfu_dummy.h).
  */
 #include <errno.h>
+#include <poll.h>
 #include <ev.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "vfio_user.h"
+#include "vfu_client.h"
 #include "vfu_dummy.h"
 
 struct dummy_priv {
@@ -274,4 +276,50 @@ void vfu_dummy_stop(struct vfu_dummy *d)
 	close(d->release_fd);
 	free(p);
 	free(d);
+}
+
+struct vfu_fixture *vfu_fixture_new(bool mmap_doorbell, size_t ram_size)
+{
+	struct vfu_fixture *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return NULL;
+	f->ram_fd = -1;
+	f->ram = MAP_FAILED;
+	f->ram_size = ram_size;
+	f->d = vfu_dummy_start(mmap_doorbell);
+	f->c = vfuc_connect(f->d->path);
+	if (!f->c || vfuc_negotiate(f->c, NULL, NULL, 0))
+		goto fail;
+	f->ram_fd = memfd_create("guest-ram", MFD_CLOEXEC);
+	if (f->ram_fd < 0 || ftruncate(f->ram_fd, (off_t)ram_size) < 0)
+		goto fail;
+	f->ram = mmap(NULL, ram_size, PROT_READ | PROT_WRITE, MAP_SHARED, f->ram_fd, 0);
+	if (f->ram == MAP_FAILED)
+		goto fail;
+	return f;
+fail:
+	vfu_fixture_free(f);
+	return NULL;
+}
+
+void vfu_fixture_free(struct vfu_fixture *f)
+{
+	vfuc_close(f->c);
+	vfu_dummy_stop(f->d);
+	if (f->ram != MAP_FAILED)
+		munmap(f->ram, f->ram_size);
+	if (f->ram_fd >= 0)
+		close(f->ram_fd);
+	free(f);
+}
+
+uint64_t vfu_efd_wait(int efd)
+{
+	struct pollfd p = { .fd = efd, .events = POLLIN };
+	uint64_t n = 0;
+
+	if (poll(&p, 1, 10000) != 1 || read(efd, &n, sizeof(n)) != sizeof(n))
+		return 0;
+	return n;
 }

@@ -45,4 +45,21 @@ struct vfu_dummy *vfu_dummy_start(bool mmap_doorbell);
 /* Stop the server (socket file removed) and free. */
 void vfu_dummy_stop(struct vfu_dummy *d);
 
+/* What most tests start from: a dummy device, a client that negotiated
+ * as QEMU does, and guest RAM (a memfd, mapped here too). */
+struct vfu_fixture {
+	struct vfu_dummy *d;
+	struct vfu_client *c;
+	int ram_fd;
+	uint8_t *ram;
+	size_t ram_size;
+};
+
+struct vfu_fixture *vfu_fixture_new(bool mmap_doorbell, size_t ram_size);
+void vfu_fixture_free(struct vfu_fixture *f);
+
+/* Wait for an eventfd (10 s safety net) and read it: its count, 0 if
+ * nothing came. */
+uint64_t vfu_efd_wait(int efd);
+
 #endif

@@ -27,49 +27,21 @@
 #define RAM_IOVA 0x100000ull
 #define RAM_SIZE (1u << 20)
 
-struct fx {
-	struct vfu_dummy *d;
-	struct vfu_client *c;
-	int ram_fd;
-	uint8_t *ram;
-};
-
-static int setup_common(void **state, bool mmap_doorbell)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	f->d = vfu_dummy_start(mmap_doorbell);
-	f->c = vfuc_connect(f->d->path);
-	assert_non_null(f->c);
-	assert_int_equal(vfuc_negotiate(f->c, NULL, NULL, 0), 0);
-	f->ram_fd = memfd_create("guest-ram", MFD_CLOEXEC);
-	assert_true(f->ram_fd >= 0);
-	assert_int_equal(ftruncate(f->ram_fd, RAM_SIZE), 0);
-	f->ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, f->ram_fd, 0);
-	assert_true(f->ram != MAP_FAILED);
-	*state = f;
-	return 0;
-}
-
 static int setup(void **state)
 {
-	return setup_common(state, false);
+	*state = vfu_fixture_new(false, RAM_SIZE);
+	return *state ? 0 : -1;
 }
 
 static int setup_mmap(void **state)
 {
-	return setup_common(state, true);
+	*state = vfu_fixture_new(true, RAM_SIZE);
+	return *state ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
-	struct fx *f = *state;
-
-	vfuc_close(f->c);
-	vfu_dummy_stop(f->d);
-	munmap(f->ram, RAM_SIZE);
-	close(f->ram_fd);
-	free(f);
+	vfu_fixture_free(*state);
 	return 0;
 }
 
@@ -147,14 +119,6 @@ static uint64_t efd_read(int efd)
 	return n;
 }
 
-static uint64_t efd_wait(int efd)
-{
-	struct pollfd p = { .fd = efd, .events = POLLIN };
-
-	assert_int_equal(poll(&p, 1, 10000), 1);
-	return efd_read(efd);
-}
-
 static void copy_cmd(struct vfu_client *c, uint64_t src, uint64_t dst, uint32_t len, uint32_t vec)
 {
 	bar0_w64(c, DUMMY_SRC, src);
@@ -168,7 +132,7 @@ static void copy_cmd(struct vfu_client *c, uint64_t src, uint64_t dst, uint32_t 
 
 static void test_negotiate_and_info(void **state)
 {
-	struct fx *f = *state;
+	struct vfu_fixture *f = *state;
 	struct vfu_client *c = vfuc_connect(f->d->path);
 	struct vfu_device_info di = { .argsz = sizeof(di) };
 	char json[256];
@@ -176,7 +140,7 @@ static void test_negotiate_and_info(void **state)
 
 	/* The fixture's client holds the device: close it to get ours in. */
 	vfuc_close(f->c);
-	efd_wait(f->d->detached_fd);
+	assert_int_equal(vfu_efd_wait(f->d->detached_fd), 1);
 	vfuc_close(c);
 	c = f->c = vfuc_connect(f->d->path);
 	assert_int_equal(vfuc_negotiate(c, NULL, json, sizeof(json)), 0);
@@ -197,10 +161,10 @@ static void test_negotiate_and_info(void **state)
 
 static void test_negotiate_minimal_json(void **state)
 {
-	struct fx *f = *state;
+	struct vfu_fixture *f = *state;
 
 	vfuc_close(f->c);
-	efd_wait(f->d->detached_fd);
+	assert_int_equal(vfu_efd_wait(f->d->detached_fd), 1);
 	f->c = vfuc_connect(f->d->path);
 	/* No capabilities at all: spec defaults. */
 	assert_int_equal(vfuc_negotiate(f->c, "{}", NULL, 0), 0);
@@ -218,7 +182,7 @@ static int region_info(struct vfu_client *c, uint32_t index, uint32_t argsz,
 
 static void test_region_info(void **state)
 {
-	struct fx *f = *state;
+	struct vfu_fixture *f = *state;
 	struct vfu_region_info ri;
 	struct vfu_irq_info ii;
 	static const struct { uint32_t idx; uint64_t size; } want[] = {
@@ -250,7 +214,7 @@ static void test_region_info(void **state)
 
 static void test_region_info_sparse_mmap(void **state)
 {
-	struct fx *f = *state;
+	struct vfu_fixture *f = *state;
 	uint8_t buf[128];
 	struct vfu_region_info ri;
 	struct vfu_cap_sparse cap;
@@ -292,7 +256,7 @@ static void test_region_info_sparse_mmap(void **state)
 
 static void test_config_space(void **state)
 {
-	struct fx *f = *state;
+	struct vfu_fixture *f = *state;
 	struct vfu_client *c = f->c;
 	uint8_t all[4096];
 	uint8_t pm, msix, pcie;
@@ -348,7 +312,7 @@ static void test_config_space(void **state)
 
 static void test_bar_sizing(void **state)
 {
-	struct vfu_client *c = ((struct fx *)*state)->c;
+	struct vfu_client *c = ((struct vfu_fixture *)*state)->c;
 	uint32_t ones = 0xffffffff, addr = 0xfe000000;
 
 	/* All ones in, the size mask out, type bits kept (PCI 3.0, 6.2.5.1). */
@@ -374,7 +338,7 @@ static void test_bar_sizing(void **state)
 
 static void test_dma_mapped(void **state)
 {
-	struct fx *f = *state;
+	struct vfu_fixture *f = *state;
 	int efd;
 
 	assert_int_equal(vfuc_dma_map(f->c, RAM_IOVA, RAM_SIZE, VFU_DMA_READ | VFU_DMA_WRITE,
@@ -383,31 +347,31 @@ static void test_dma_mapped(void **state)
 	for (int i = 0; i < 8192; i++)
 		f->ram[0x1000 + i] = (uint8_t)(i * 7 + 3);
 	copy_cmd(f->c, RAM_IOVA + 0x1000, RAM_IOVA + 0x10000, 8192, 1);
-	assert_int_equal(efd_wait(efd), 1);
+	assert_int_equal(vfu_efd_wait(efd), 1);
 	assert_int_equal(bar0_r32(f->c, DUMMY_STATUS), 0);
 	assert_memory_equal(f->ram + 0x10000, f->ram + 0x1000, 8192);
 	/* The copy reached the last byte of the mapping, not one past. */
 	copy_cmd(f->c, RAM_IOVA, RAM_IOVA + RAM_SIZE - 16, 16, 1);
-	assert_int_equal(efd_wait(efd), 1);
+	assert_int_equal(vfu_efd_wait(efd), 1);
 	assert_int_equal(bar0_r32(f->c, DUMMY_STATUS), 0);
 	assert_memory_equal(f->ram + RAM_SIZE - 16, f->ram, 16);
 	/* Unmapped: the same copy now fails. */
 	assert_int_equal(vfuc_dma_unmap(f->c, RAM_IOVA, RAM_SIZE, 0), 0);
 	copy_cmd(f->c, RAM_IOVA + 0x1000, RAM_IOVA + 0x10000, 16, 1);
-	assert_int_equal(efd_wait(efd), 1);
+	assert_int_equal(vfu_efd_wait(efd), 1);
 	assert_int_equal(bar0_r32(f->c, DUMMY_STATUS), EFAULT);
 	close(efd);
 }
 
 static void test_dma_messages(void **state)
 {
-	struct fx *f = *state;
+	struct vfu_fixture *f = *state;
 	static uint8_t mem[64 * 1024];
 	int efd;
 
 	/* Small transfers from the client force chunking. */
 	vfuc_close(f->c);
-	efd_wait(f->d->detached_fd);
+	assert_int_equal(vfu_efd_wait(f->d->detached_fd), 1);
 	f->c = vfuc_connect(f->d->path);
 	assert_int_equal(vfuc_negotiate(f->c, "{\"capabilities\":{\"max_data_xfer_size\":4096,"
 					"\"max_msg_fds\":8}}", NULL, 0), 0);
@@ -429,7 +393,7 @@ static void test_dma_messages(void **state)
 
 static void test_msix_mask_and_pba(void **state)
 {
-	struct fx *f = *state;
+	struct vfu_fixture *f = *state;
 	uint32_t vctl = 1, pba = 0;
 	int efd;
 
@@ -473,7 +437,7 @@ static void test_msix_mask_and_pba(void **state)
 
 static void test_intx(void **state)
 {
-	struct fx *f = *state;
+	struct vfu_fixture *f = *state;
 	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 
 	assert_int_equal(vfuc_dma_map(f->c, RAM_IOVA, RAM_SIZE, VFU_DMA_READ | VFU_DMA_WRITE,
@@ -500,7 +464,7 @@ static void test_intx(void **state)
 
 static void test_reset(void **state)
 {
-	struct fx *f = *state;
+	struct vfu_fixture *f = *state;
 	uint8_t msix = find_cap(f->c, 0x11);
 	uint16_t ctrl = 0;
 	uint32_t vctl = 0;
@@ -523,7 +487,7 @@ static void test_reset(void **state)
 
 static void test_one_client_and_reconnect(void **state)
 {
-	struct fx *f = *state;
+	struct vfu_fixture *f = *state;
 	struct vfu_client *second, *third;
 	uint8_t half[10] = { 1, 0, VFU_CMD_DEVICE_GET_INFO, 0, 32, 0, 0, 0, 0, 0 };
 	int efd;
@@ -543,7 +507,7 @@ static void test_one_client_and_reconnect(void **state)
 	assert_int_equal(vfuc_send_raw(f->c, half, sizeof(half), NULL, 0), 0);
 	vfuc_close(f->c);
 	f->c = NULL;
-	assert_int_equal(efd_wait(f->d->detached_fd), 1);
+	assert_int_equal(vfu_efd_wait(f->d->detached_fd), 1);
 
 	third = vfuc_connect(f->d->path);
 	assert_non_null(third);

@@ -30,52 +30,25 @@
 #define RAM_IOVA 0x100000ull
 #define RAM_SIZE (256u << 10)
 
-struct fx {
-	struct vfu_dummy *d;
-	struct vfu_client *c;
-	int ram_fd;
-	uint8_t *ram;
-};
-
 static int setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-
-	f->d = vfu_dummy_start(false);
-	f->c = vfuc_connect(f->d->path);
-	assert_non_null(f->c);
-	assert_int_equal(vfuc_negotiate(f->c, NULL, NULL, 0), 0);
-	f->ram_fd = memfd_create("guest-ram", MFD_CLOEXEC);
-	assert_int_equal(ftruncate(f->ram_fd, RAM_SIZE), 0);
-	f->ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, f->ram_fd, 0);
-	assert_true(f->ram != MAP_FAILED);
-	*state = f;
-	return 0;
+	*state = vfu_fixture_new(false, RAM_SIZE);
+	return *state ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
-	struct fx *f = *state;
-
-	vfuc_close(f->c);
-	vfu_dummy_stop(f->d);
-	munmap(f->ram, RAM_SIZE);
-	close(f->ram_fd);
-	free(f);
+	vfu_fixture_free(*state);
 	return 0;
 }
 
 static void efd_wait(int efd)
 {
-	struct pollfd p = { .fd = efd, .events = POLLIN };
-	uint64_t n;
-
-	assert_int_equal(poll(&p, 1, 10000), 1);
-	assert_int_equal(read(efd, &n, sizeof(n)), sizeof(n));
+	assert_int_equal(vfu_efd_wait(efd), 1);
 }
 
 /* The server dropped f->c: wait for it, then check a new client works. */
-static void expect_dropped_then_fresh(struct fx *f)
+static void expect_dropped_then_fresh(struct vfu_fixture *f)
 {
 	uint32_t id = 0;
 
@@ -89,7 +62,7 @@ static void expect_dropped_then_fresh(struct fx *f)
 	assert_int_equal(id & 0xffff, DUMMY_VENDOR);
 }
 
-static void reconnect_raw(struct fx *f)
+static void reconnect_raw(struct vfu_fixture *f)
 {
 	vfuc_close(f->c);
 	efd_wait(f->d->detached_fd);
@@ -159,7 +132,7 @@ static void test_caps_json_parser(void **state)
 
 static void test_bad_version(void **state)
 {
-	struct fx *f = *state;
+	struct vfu_fixture *f = *state;
 	struct { struct vfu_version v; char j[8]; } m = { { 1, 0 }, "{}" };
 
 	/* Another major: error, then closed (spec: cannot comply). */
@@ -178,7 +151,7 @@ static void test_bad_version(void **state)
 
 static void test_command_before_version(void **state)
 {
-	struct fx *f = *state;
+	struct vfu_fixture *f = *state;
 	struct vfu_device_info di = { .argsz = sizeof(di) };
 
 	reconnect_raw(f);
@@ -190,7 +163,7 @@ static void test_command_before_version(void **state)
 
 static void test_bad_sizes(void **state)
 {
-	struct vfu_client *c = ((struct fx *)*state)->c;
+	struct vfu_client *c = ((struct vfu_fixture *)*state)->c;
 	struct vfu_device_info di = { .argsz = 4 };
 	struct vfu_region_info ri = { .argsz = 8, .index = 7 };
 	struct { struct vfu_region_access a; uint8_t d[8]; } w = { { 0, VFU_PCI_CONFIG, 8 }, { 0 } };
@@ -229,7 +202,7 @@ static void test_bad_sizes(void **state)
 
 static void test_unknown_commands(void **state)
 {
-	struct fx *f = *state;
+	struct vfu_fixture *f = *state;
 	uint8_t junk[16] = { 0 };
 	static const uint16_t cmds[] = { 0, 6, 11, 12, 14, 15, 16, 99, 0xffff };
 
@@ -245,7 +218,7 @@ static void test_unknown_commands(void **state)
 
 static void test_no_reply_flag(void **state)
 {
-	struct vfu_client *c = ((struct fx *)*state)->c;
+	struct vfu_client *c = ((struct vfu_fixture *)*state)->c;
 	struct { struct vfu_region_access a; uint32_t v; } w = { { DUMMY_LEN, VFU_PCI_BAR0, 4 }, 1234 };
 	uint32_t v = 0;
 
@@ -270,7 +243,7 @@ static bool pipe_writers_gone(int rfd)
 
 static void test_fds_where_none_belong(void **state)
 {
-	struct fx *f = *state;
+	struct vfu_fixture *f = *state;
 	struct vfu_device_info di = { .argsz = sizeof(di) };
 	struct vfu_dma_map m = { sizeof(m), 3, 0, RAM_IOVA, RAM_SIZE };
 	struct vfu_irq_set is = { sizeof(is), VFU_IRQ_DATA_EVENTFD | VFU_IRQ_ACTION_TRIGGER, VFU_IRQ_MSIX, 0, 1 };
@@ -308,7 +281,7 @@ static void test_fds_where_none_belong(void **state)
 
 static void test_too_many_fds(void **state)
 {
-	struct fx *f = *state;
+	struct vfu_fixture *f = *state;
 	struct vfu_device_info di = { .argsz = sizeof(di) };
 	int fds[VFU_MAX_FDS + 1];
 
@@ -323,7 +296,7 @@ static void test_too_many_fds(void **state)
 
 static void test_bad_framing(void **state)
 {
-	struct fx *f = *state;
+	struct vfu_fixture *f = *state;
 	struct vfu_hdr h = { .msg_id = 1, .cmd = VFU_CMD_DEVICE_GET_INFO, .size = 8 };
 	uint8_t body[50] = { 0 };
 
@@ -351,7 +324,7 @@ static void test_bad_framing(void **state)
 
 static void test_dma_outside_mappings(void **state)
 {
-	struct fx *f = *state;
+	struct vfu_fixture *f = *state;
 	struct vfu_client *c = f->c;
 	uint64_t a = RAM_IOVA, b = RAM_IOVA + RAM_SIZE / 2, ro = RAM_IOVA + RAM_SIZE;
 	int ro_fd = memfd_create("ro", MFD_CLOEXEC);
@@ -380,7 +353,7 @@ static void test_dma_outside_mappings(void **state)
 
 static void test_bad_maps(void **state)
 {
-	struct fx *f = *state;
+	struct vfu_fixture *f = *state;
 	struct vfu_client *c = f->c;
 	struct vfu_dma_unmap u = { sizeof(u), 1, RAM_IOVA, 4096 };
 
@@ -418,7 +391,7 @@ static void test_bad_maps(void **state)
 
 static void test_unmap_while_in_use(void **state)
 {
-	struct fx *f = *state;
+	struct vfu_fixture *f = *state;
 	struct vfu_client *c = f->c;
 	struct vfu_dma_unmap u = { sizeof(u), 0, RAM_IOVA, RAM_SIZE };
 	struct vfu_region_access rd = { 0, VFU_PCI_CONFIG, 4 };
@@ -462,7 +435,7 @@ static void test_unmap_while_in_use(void **state)
 
 static void test_bad_set_irqs(void **state)
 {
-	struct vfu_client *c = ((struct fx *)*state)->c;
+	struct vfu_client *c = ((struct vfu_fixture *)*state)->c;
 	int efd = eventfd(0, EFD_CLOEXEC), fds[2] = { efd, efd };
 	const uint32_t EV = VFU_IRQ_DATA_EVENTFD | VFU_IRQ_ACTION_TRIGGER;
 
@@ -494,7 +467,7 @@ static void test_bad_set_irqs(void **state)
 
 static void test_client_never_reads(void **state)
 {
-	struct fx *f = *state;
+	struct vfu_fixture *f = *state;
 	struct vfu_region_access rd = { 0, VFU_PCI_BAR0, DUMMY_BAR0 };
 	int err = 0, sent;
 
