@@ -65,7 +65,8 @@ struct vfu_server *vfu_server_create(struct ev_loop *loop, const char *path,
 				     const struct vfu_dev_desc *desc,
 				     const struct vfu_dev_ops *ops, void *dev);
 /* Drop the client, close the socket, remove the socket file. The device
- * must have put all its DMA holds before. */
+ * must have put all its DMA holds before, and have no vfu_dma_xfer() in
+ * flight (their done() would run from a loop that may never turn again). */
 void vfu_server_destroy(struct vfu_server *s);
 
 /* ---- guest memory ---- */
