@@ -144,7 +144,7 @@ bench: all
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
 FUZZ_FLAGS   ?=
-FUZZ_TARGETS := pdu config control auth
+FUZZ_TARGETS := pdu config control auth vfio_user
 FUZZ_CFLAGS  := -g -O1 -std=gnu11 -D_GNU_SOURCE -Iinclude -Wall -Wextra -Werror \
                 -Wno-unused-parameter -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=all $(EV_CFLAGS)
@@ -166,6 +166,10 @@ FUZZ_SRC_auth    := server/core/auth.c common/auth_msg.c common/dhchap.c common/
                     common/nvme_keys.c common/errmsg.c
 FUZZ_LIBS_auth   := -lcrypto
 FUZZ_MAXLEN_auth := 4096
+# vfio_user: the vfio-user server's message parser and dispatcher.
+FUZZ_SRC_vfio_user    := $(wildcard server/vfio_user/*.c) common/log.c
+FUZZ_LIBS_vfio_user   := $(EV_LIBS) -pthread
+FUZZ_MAXLEN_vfio_user := 65536
 
 .SECONDEXPANSION:
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*) \
