@@ -1,7 +1,7 @@
 /*
  * Durable zone metadata of one zoned namespace: an mmap'd image of every
  * zone descriptor, and an append-only journal of the changes made since the
- * image's last checkpoint (design.md, "Durable zone state").
+ * image's last checkpoint (doc/architecture.md, "Durability").
  *
  * ON-DISK FORMAT: image version 1, journal version 2. All integers
  * little-endian. CRC = CRC32C (crc32c.h, the NVMe/TCP digest function).
@@ -76,6 +76,13 @@
  * zone keeps the state it had before that record. A mismatch in an earlier
  * batch is not looked for: its data was synced before the next batch was
  * written, and what changed it since is damage the journal cannot see.
+ * (Data of the last batch damaged after it was acknowledged looks like a
+ * torn write and is dropped the same way, as a damaged last record is.) A
+ * record's range starts at the write pointer last committed, or at the zone
+ * start when the write pointer went back (a Reset, then writes, in one
+ * batch); a host that rewrites a zone past its old write pointer before its
+ * Reset completed (a race the host started) has only the part above the old
+ * write pointer checked.
  * Also refused: a journal shorter than its header says (truncated), and an
  * image descriptor set by a record the journal no longer holds. Nothing is
  * reinitialised unless the caller asks (ZMETA_FORMAT).
