@@ -65,6 +65,22 @@ static ssize_t read_full(int fd, void *buf, size_t len, off_t off)
 	return (ssize_t)got;
 }
 
+/* Make room for need bytes in *buf (doubling, from first): 0 or -1. */
+static int grow(uint8_t **buf, size_t *cap, size_t need, size_t first)
+{
+	if (need <= *cap)
+		return 0;
+	size_t c = *cap ? *cap * 2 : first;
+	while (c < need)
+		c *= 2;
+	uint8_t *nb = realloc(*buf, c);
+	if (!nb)
+		return -1;
+	*buf = nb;
+	*cap = c;
+	return 0;
+}
+
 static void path_of(char *out, size_t len, const char *dir, const char *name)
 {
 	snprintf(out, len, "%s/%s", dir, name);
@@ -502,14 +518,8 @@ static int undo_push(const struct zmeta *m, struct undo *u, const struct zjnl_re
 	 * was complete, data synced: zmeta_apply() runs after both syncs). */
 	if (!nlb || (!(bad[zone] & BAD_DESC) && le64toh(d.seq) >= seq))
 		return 0;
-	if (u->len + u->entry > u->cap) {
-		size_t cap = u->cap ? 2 * u->cap : 64 * u->entry;
-		uint8_t *nb = realloc(u->buf, cap);
-		if (!nb)
-			return -ENOMEM;
-		u->buf = nb;
-		u->cap = cap;
-	}
+	if (grow(&u->buf, &u->cap, u->len + u->entry, 64 * u->entry))
+		return -ENOMEM;
 	uint8_t *p = u->buf + u->len;
 	struct undo_head h = { .seq = seq, .zone = zone, .nlb = nlb, .lba = wp - nlb,
 			       .crc = le32toh(r->data_crc), .bad = bad[zone] };
@@ -923,16 +933,8 @@ int zmeta_add(struct zmeta *m, struct zmeta_batch *b, const struct zone_snap *s,
 	      const uint8_t *zde, uint32_t data_lbas, uint32_t data_crc)
 {
 	size_t len = sizeof(struct zjnl_record) + (s->zde_dirty ? m->hdr.zde_size : 0);
-	if (b->len + len > b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 64 * 1024;
-		while (cap < b->len + len)
-			cap *= 2;
-		uint8_t *nb = realloc(b->buf, cap);
-		if (!nb)
-			return -ENOMEM;
-		b->buf = nb;
-		b->cap = cap;
-	}
+	if (grow(&b->buf, &b->cap, b->len + len, 64 * 1024))
+		return -ENOMEM;
 	uint8_t *p = b->buf + b->len;
 	struct zjnl_record r = {
 		.type = htole16(s->zde_dirty ? ZJNL_ZONE_ZDE : ZJNL_ZONE),
