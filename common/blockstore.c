@@ -1,6 +1,7 @@
 #include "blockstore.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <stdlib.h>
@@ -45,8 +46,8 @@ void blockstore_close(struct blockstore *bs)
 static int xfer(struct blockstore *bs, int write, uint64_t lba, uint32_t nlb,
 		const struct iovec *iov_in, int iovcnt)
 {
-	struct iovec iov[64];
-	if (iovcnt > 64)
+	struct iovec iov[IOV_MAX]; /* what preadv/pwritev take; guest pages reach 257 */
+	if (iovcnt > IOV_MAX)
 		return -EINVAL;
 	memcpy(iov, iov_in, sizeof(*iov) * (size_t)iovcnt);
 	size_t left = (size_t)nlb << bs->lba_shift;

@@ -2,7 +2,7 @@
  * A namespace: its data file, its identity, and for a zoned namespace the
  * zone engine and its durable metadata, with one group-commit thread.
  *
- * Group commit (design.md, "Durable zone state"). ns_sync() queues a
+ * Group commit (doc/architecture.md, "Durability"). ns_sync() queues a
  * callback; the commit thread takes every queued callback at once, then
  *   1. snapshots the zones changed since the last commit into a batch,
  *   2. fdatasyncs the data file (if anything was written since the last sync),
@@ -42,8 +42,6 @@
 #include "nvme_wire.h"
 #include "zmeta.h"
 #include "zone.h"
-
-#define ST_GENERIC(sc) (NVME_STATUS(NVME_SCT_GENERIC, (sc)) | NVME_STATUS_DNR)
 
 struct sync_waiter {
 	ns_sync_cb cb;
@@ -203,7 +201,7 @@ static void waiters_push(struct waiter_list *l, ns_sync_cb cb, void *arg)
 		size_t cap = l->cap ? l->cap * 2 : 64;
 		struct sync_waiter *v = realloc(l->v, cap * sizeof(*v));
 		if (!v) {
-			cb(arg, ST_GENERIC(NVME_SC_INTERNAL));
+			cb(arg, nvme_err(NVME_SC_INTERNAL));
 			return;
 		}
 		l->v = v;
@@ -223,9 +221,8 @@ static uint16_t io_status(int rc, bool write)
 	if (!rc)
 		return 0;
 	if (write && (rc == -ENOSPC || rc == -EDQUOT))
-		return ST_GENERIC(NVME_SC_CAP_EXCEEDED);
-	return (uint16_t)(NVME_STATUS(NVME_SCT_MEDIA, write ? NVME_SC_WRITE_FAULT : NVME_SC_READ_ERROR) |
-			  NVME_STATUS_DNR);
+		return nvme_err(NVME_SC_CAP_EXCEEDED);
+	return nvme_media_err(write ? NVME_SC_WRITE_FAULT : NVME_SC_READ_ERROR);
 }
 
 static uint16_t sync_status(int err)
@@ -376,13 +373,13 @@ void ns_sync(struct ns *ns, ns_sync_cb cb, void *arg)
 	 * those ended after this call and need not be waited for. */
 	struct gap_barrier *b = malloc(sizeof(*b) + gapped * sizeof(b->w[0]));
 	if (!b) {
-		cb(arg, ST_GENERIC(NVME_SC_INTERNAL));
+		cb(arg, nvme_err(NVME_SC_INTERNAL));
 		return;
 	}
 	*b = (struct gap_barrier){ .ns = ns, .cb = cb, .arg = arg, .pending = 1 };
 	uint32_t used = 0;
-	for (uint32_t i = 0; i < ns->z.g.nr_zones && used < gapped; i++) {
-		if (!(__atomic_load_n(&ns->z.zones[i].flags, __ATOMIC_RELAXED) & ZONE_F_GAPPED))
+	for (uint32_t i = 0; i < zns_nr_zones(&ns->z) && used < gapped; i++) {
+		if (!zns_zone_gapped(&ns->z, i))
 			continue;
 		struct gap_waiter *gw = &b->w[used];
 		gw->b = b;
@@ -544,11 +541,11 @@ static int check_data(struct ns *ns, const struct ns_config *cfg, const char *pa
 		return errmsg(err, errlen, "%s: %s", path, strerror(errno));
 	uint64_t have = missing ? 0 : (uint64_t)st.st_size, need = 0;
 	uint32_t last = 0;
-	for (uint32_t i = 0; ns->info.zoned && i < ns->z.g.nr_zones; i++) {
-		const struct zone *zn = &ns->z.zones[i];
-		if (zn->state != NVME_ZNS_ZS_OFFLINE && zn->wp > zns_zslba(&ns->z, i) &&
-		    zn->wp << ns->info.lba_shift > need) {
-			need = zn->wp << ns->info.lba_shift;
+	for (uint32_t i = 0; ns->info.zoned && i < zns_nr_zones(&ns->z); i++) {
+		uint64_t wp = zns_zone_wp(&ns->z, i);
+		if (zns_zone_state(&ns->z, i) != NVME_ZNS_ZS_OFFLINE && wp > zns_zslba(&ns->z, i) &&
+		    wp << ns->info.lba_shift > need) {
+			need = wp << ns->info.lba_shift;
 			last = i;
 		}
 	}
@@ -568,14 +565,15 @@ static int check_data(struct ns *ns, const struct ns_config *cfg, const char *pa
 			    ns->info.zoned ? "the zones whose data it lacks become Read Only"
 					   : "an empty data file is made");
 	log_warn("%s: %s; %s", path, what, missing ? "making an empty one" : "keeping it");
-	for (uint32_t i = 0; ns->info.zoned && i < ns->z.g.nr_zones; i++) {
-		const struct zone *zn = &ns->z.zones[i];
-		if (zn->state == NVME_ZNS_ZS_OFFLINE || zn->state == NVME_ZNS_ZS_READ_ONLY ||
-		    zn->wp == zns_zslba(&ns->z, i) || zn->wp << ns->info.lba_shift <= have)
+	for (uint32_t i = 0; ns->info.zoned && i < zns_nr_zones(&ns->z); i++) {
+		uint8_t state = zns_zone_state(&ns->z, i);
+		uint64_t wp = zns_zone_wp(&ns->z, i);
+		if (state == NVME_ZNS_ZS_OFFLINE || state == NVME_ZNS_ZS_READ_ONLY ||
+		    wp == zns_zslba(&ns->z, i) || wp << ns->info.lba_shift <= have)
 			continue;
 		log_warn("%s: zone %u: written blocks lost (write pointer %#llx): made Read Only",
-			 path, i, (unsigned long long)zn->wp);
-		zns_load(&ns->z, i, NVME_ZNS_ZS_READ_ONLY, zn->za, zn->wp);
+			 path, i, (unsigned long long)wp);
+		zns_load(&ns->z, i, NVME_ZNS_ZS_READ_ONLY, zns_zone_attrs(&ns->z, i), wp);
 	}
 	return 0;
 }
@@ -639,7 +637,7 @@ static int power_up(struct ns *ns, const struct ns_config *cfg, char *err, size_
 		return errmsg(err, errlen, "out of memory");
 	}
 	for (uint32_t i = 0; i < in->nr_zones; i++)
-		wp[i] = ns->z.zones[i].wp;
+		wp[i] = zns_zone_wp(&ns->z, i);
 	uint32_t noff = zone_list(cfg->offline_list, cfg->offline_list_len, cfg->offline_count,
 				  in->nr_zones, off);
 	uint32_t nro = zone_list(cfg->readonly_list, cfg->readonly_list_len, cfg->readonly_count,
@@ -649,7 +647,7 @@ static int power_up(struct ns *ns, const struct ns_config *cfg, char *err, size_
 	free(ro);
 	int rc = 0;
 	for (uint32_t i = 0; !rc && i < in->nr_zones; i++)
-		if (ns->z.zones[i].wp > wp[i])
+		if (zns_zone_wp(&ns->z, i) > wp[i])
 			rc = blockstore_zero(&ns->bs, wp[i],
 					     zns_zslba(&ns->z, i) + in->zone_size - wp[i]);
 	free(wp);
@@ -794,7 +792,7 @@ const struct ns_info *ns_info(const struct ns *ns)
 static uint16_t range_check(const struct ns *ns, uint64_t slba, uint64_t nlb)
 {
 	if (!nlb || slba >= ns->info.nlbas || nlb > ns->info.nlbas - slba)
-		return ST_GENERIC(NVME_SC_LBA_RANGE);
+		return nvme_err(NVME_SC_LBA_RANGE);
 	return 0;
 }
 
@@ -863,10 +861,7 @@ static int read_zoned(struct ns *ns, uint64_t slba, uint32_t nlb, const struct i
 	for (uint64_t lba = slba; lba < end;) {
 		uint32_t i = zns_zone_of(&ns->z, lba);
 		uint64_t zend = zns_zslba(&ns->z, i + 1) < end ? zns_zslba(&ns->z, i + 1) : end;
-		struct zone *zn = &ns->z.zones[i];
-		pthread_mutex_lock(&zn->lock);
-		uint64_t wp = zn->wp;
-		pthread_mutex_unlock(&zn->lock);
+		uint64_t wp = zns_zone_wp(&ns->z, i);
 		uint64_t written = wp < lba ? lba : wp < zend ? wp : zend;
 		if (written < zend) {
 			int rc = read_part(ns, slba, end, run, written, iov, iovcnt, fn);
@@ -906,7 +901,7 @@ uint16_t ns_write_begin(struct ns *ns, struct ns_write *w, enum ns_write_kind ki
 	if (ns->info.zoned)
 		return zns_write_begin(&ns->z, w, kind, slba, nlb);
 	if (kind == NS_ZONE_APPEND)
-		return (uint16_t)(NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INVALID_OPCODE) | NVME_STATUS_DNR);
+		return nvme_err(NVME_SC_INVALID_OPCODE);
 	w->kind = (uint8_t)kind;
 	w->slba = slba;
 	w->nlb = nlb;
@@ -965,7 +960,7 @@ uint16_t ns_deallocate(struct ns *ns, uint64_t slba, uint64_t nlb)
 
 static uint16_t not_zoned(void)
 {
-	return (uint16_t)(NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INVALID_OPCODE) | NVME_STATUS_DNR);
+	return nvme_err(NVME_SC_INVALID_OPCODE);
 }
 
 /*
@@ -978,11 +973,11 @@ static uint16_t not_zoned(void)
 static int erase_unwritten(struct ns *ns, uint64_t slba, bool select_all)
 {
 	uint32_t first = select_all ? 0 : zns_zone_of(&ns->z, slba);
-	uint32_t last = select_all ? ns->z.g.nr_zones - 1 : first;
-	if (!select_all && first >= ns->z.g.nr_zones)
+	uint32_t last = select_all ? zns_nr_zones(&ns->z) - 1 : first;
+	if (!select_all && first >= zns_nr_zones(&ns->z))
 		return 0; /* zns_mgmt_send() rejects the LBA */
 	for (uint32_t i = first; i <= last; i++) {
-		uint8_t s = __atomic_load_n(&ns->z.zones[i].state, __ATOMIC_RELAXED);
+		uint8_t s = zns_zone_state(&ns->z, i);
 		if (s == NVME_ZNS_ZS_FULL || s == NVME_ZNS_ZS_READ_ONLY || s == NVME_ZNS_ZS_OFFLINE ||
 		    (select_all && s == NVME_ZNS_ZS_EMPTY))
 			continue;
@@ -1019,9 +1014,9 @@ uint16_t ns_zone_mgmt_send(struct ns *ns, uint64_t slba, uint8_t zsa, bool selec
 	if (st)
 		return st;
 	uint32_t first = select_all ? 0 : zns_zone_of(&ns->z, slba);
-	uint32_t last = select_all ? ns->z.g.nr_zones - 1 : first;
+	uint32_t last = select_all ? zns_nr_zones(&ns->z) - 1 : first;
 	for (uint32_t i = first; i <= last; i++) {
-		if (__atomic_load_n(&ns->z.zones[i].state, __ATOMIC_RELAXED) != NVME_ZNS_ZS_EMPTY)
+		if (zns_zone_state(&ns->z, i) != NVME_ZNS_ZS_EMPTY)
 			continue;
 		int rc = zns_above_wp(&ns->z, i, zero_range, ns);
 		if (rc)
@@ -1045,10 +1040,5 @@ uint16_t ns_changed_zones(struct ns *ns, uint64_t *zids, uint16_t max)
 
 bool ns_has_changed_zones(struct ns *ns)
 {
-	if (!ns->info.zoned)
-		return false;
-	pthread_mutex_lock(&ns->z.state_lock);
-	bool any = ns->z.nr_changed || ns->z.changed_overflow;
-	pthread_mutex_unlock(&ns->z.state_lock);
-	return any;
+	return ns->info.zoned && zns_has_changed_zones(&ns->z);
 }

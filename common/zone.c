@@ -16,8 +16,6 @@
 
 #include "nvme_wire.h"
 
-#define ST(sc) (NVME_STATUS(NVME_SCT_CMD_SPECIFIC, (sc)) | NVME_STATUS_DNR)
-#define ST_GENERIC(sc) (NVME_STATUS(NVME_SCT_GENERIC, (sc)) | NVME_STATUS_DNR)
 
 #define S_EMPTY NVME_ZNS_ZS_EMPTY
 #define S_IOPEN NVME_ZNS_ZS_IMPL_OPEN
@@ -174,9 +172,9 @@ static bool ensure_open_slot(struct zns *z, uint32_t except)
 static uint16_t open_resources(struct zns *z, uint32_t i, uint8_t from)
 {
 	if (from == S_EMPTY && z->g.max_active && z->nr_active >= z->g.max_active)
-		return ST(NVME_SC_ZNS_TOO_MANY_ACTIVE);
+		return nvme_cmd_err(NVME_SC_ZNS_TOO_MANY_ACTIVE);
 	if (!is_open(from) && !ensure_open_slot(z, i))
-		return ST(NVME_SC_ZNS_TOO_MANY_OPENS);
+		return nvme_cmd_err(NVME_SC_ZNS_TOO_MANY_OPENS);
 	return 0;
 }
 
@@ -228,23 +226,23 @@ uint16_t zns_read_check(struct zns *z, uint64_t slba, uint32_t nlb)
 {
 	uint64_t n = zns_nlbas(z);
 	if (!nlb || slba >= n || nlb > n - slba)
-		return ST_GENERIC(NVME_SC_LBA_RANGE);
+		return nvme_err(NVME_SC_LBA_RANGE);
 	uint32_t first = zns_zone_of(z, slba), last = zns_zone_of(z, slba + nlb - 1);
 	if (first != last && !z->g.cross_zone_read)
-		return ST(NVME_SC_ZNS_BOUNDARY_ERROR);
+		return nvme_cmd_err(NVME_SC_ZNS_BOUNDARY_ERROR);
 	/* Reads of an offline zone fail (ZNS 2.1.1.7); every other state reads. */
 	for (uint32_t i = first; i <= last; i++)
 		if (__atomic_load_n(&z->zones[i].state, __ATOMIC_RELAXED) == S_OFFLINE)
-			return ST(NVME_SC_ZNS_OFFLINE);
+			return nvme_cmd_err(NVME_SC_ZNS_OFFLINE);
 	return 0;
 }
 
 static uint16_t state_write_error(uint8_t s)
 {
 	switch (s) {
-	case S_FULL: return ST(NVME_SC_ZNS_FULL);
-	case S_RO: return ST(NVME_SC_ZNS_READ_ONLY);
-	case S_OFFLINE: return ST(NVME_SC_ZNS_OFFLINE);
+	case S_FULL: return nvme_cmd_err(NVME_SC_ZNS_FULL);
+	case S_RO: return nvme_cmd_err(NVME_SC_ZNS_READ_ONLY);
+	case S_OFFLINE: return nvme_cmd_err(NVME_SC_ZNS_OFFLINE);
 	default: return 0;
 	}
 }
@@ -262,13 +260,13 @@ static uint16_t write_range_check(struct zns *z, struct zone *zn, uint32_t i,
 	uint64_t end = zns_zslba(z, i) + z->g.zone_cap;
 	if (kind == NS_ZONE_APPEND) {
 		if (nlb > end - zn->wp)
-			return ST(NVME_SC_ZNS_BOUNDARY_ERROR);
+			return nvme_cmd_err(NVME_SC_ZNS_BOUNDARY_ERROR);
 		return 0;
 	}
 	if (slba != zn->wp)
-		return ST(NVME_SC_ZNS_INVALID_WRITE);
+		return nvme_cmd_err(NVME_SC_ZNS_INVALID_WRITE);
 	if (nlb > end - slba)
-		return ST(NVME_SC_ZNS_BOUNDARY_ERROR);
+		return nvme_cmd_err(NVME_SC_ZNS_BOUNDARY_ERROR);
 	return 0;
 }
 
@@ -296,15 +294,15 @@ uint16_t zns_write_begin(struct zns *z, struct ns_write *w, enum ns_write_kind k
 	w->nlb = nlb;
 	w->failed = NS_WRITE_OK;
 	if (!nlb || slba >= n || nlb > n - slba)
-		return ST_GENERIC(NVME_SC_LBA_RANGE);
+		return nvme_err(NVME_SC_LBA_RANGE);
 	uint32_t i = zns_zone_of(z, slba);
 	struct zone *zn = &z->zones[i];
 	if (kind == NS_ZONE_APPEND) {
 		/* ZNS 3.4.6: SLBA must be the zone's start; size within ZASL. */
 		if (slba != zns_zslba(z, i))
-			return ST_GENERIC(NVME_SC_INVALID_FIELD);
+			return nvme_err(NVME_SC_INVALID_FIELD);
 		if (nlb > z->g.zasl_nlb)
-			return ST_GENERIC(NVME_SC_INVALID_FIELD);
+			return nvme_err(NVME_SC_INVALID_FIELD);
 	}
 
 	/* Fast path: already open, and this write does not fill the zone. */
@@ -456,7 +454,7 @@ static uint16_t zone_action(struct zns *z, uint32_t i, uint8_t zsa, const void *
 		if (s == S_EOPEN)
 			return 0;
 		if (s != S_EMPTY && s != S_IOPEN && s != S_CLOSED)
-			return ST(NVME_SC_ZNS_INVAL_TRANSITION);
+			return nvme_cmd_err(NVME_SC_ZNS_INVAL_TRANSITION);
 		st = open_resources(z, i, s);
 		if (st)
 			return st;
@@ -466,7 +464,7 @@ static uint16_t zone_action(struct zns *z, uint32_t i, uint8_t zsa, const void *
 		if (s == S_CLOSED)
 			return 0;
 		if (!is_open(s))
-			return ST(NVME_SC_ZNS_INVAL_TRANSITION);
+			return nvme_cmd_err(NVME_SC_ZNS_INVAL_TRANSITION);
 		/* An open zone with nothing written goes back to Empty
 		 * (Figure 7: ZSIO/ZSEO -> ZSE when the write pointer is at
 		 * the start and no extension is valid). */
@@ -477,9 +475,9 @@ static uint16_t zone_action(struct zns *z, uint32_t i, uint8_t zsa, const void *
 			return 0;
 		if (s == S_EMPTY) {
 			if (z->g.max_active && z->nr_active >= z->g.max_active)
-				return ST(NVME_SC_ZNS_TOO_MANY_ACTIVE);
+				return nvme_cmd_err(NVME_SC_ZNS_TOO_MANY_ACTIVE);
 		} else if (!is_active(s)) {
-			return ST(NVME_SC_ZNS_INVAL_TRANSITION);
+			return nvme_cmd_err(NVME_SC_ZNS_INVAL_TRANSITION);
 		}
 		drop_inflight(z, i);
 		zn->wp = zn->wp_done = zn->wp_ended = zslba + z->g.zone_cap;
@@ -488,7 +486,7 @@ static uint16_t zone_action(struct zns *z, uint32_t i, uint8_t zsa, const void *
 		return 0;
 	case NVME_ZNS_ZSA_RESET: /* 3.4.3.1.4 */
 		if (s == S_RO || s == S_OFFLINE)
-			return ST(NVME_SC_ZNS_INVAL_TRANSITION);
+			return nvme_cmd_err(NVME_SC_ZNS_INVAL_TRANSITION);
 		drop_inflight(z, i);
 		zn->wp = zn->wp_done = zn->wp_ended = zslba;
 		if (zn->za & NVME_ZNS_ZA_ZDEV) {
@@ -504,25 +502,25 @@ static uint16_t zone_action(struct zns *z, uint32_t i, uint8_t zsa, const void *
 		if (s == S_OFFLINE)
 			return 0;
 		if (s != S_RO)
-			return ST(NVME_SC_ZNS_INVAL_TRANSITION);
+			return nvme_cmd_err(NVME_SC_ZNS_INVAL_TRANSITION);
 		drop_inflight(z, i);
 		zn->za &= (uint8_t)~NVME_ZNS_ZA_ZDEV;
 		set_state(z, i, S_OFFLINE);
 		return 0;
 	case NVME_ZNS_ZSA_SET_DESC_EXT: /* 3.4.3.1.6: Empty -> Closed, ZDEV */
 		if (!z->g.zde_size)
-			return ST_GENERIC(NVME_SC_INVALID_FIELD);
+			return nvme_err(NVME_SC_INVALID_FIELD);
 		if (s != S_EMPTY)
-			return ST(NVME_SC_ZNS_INVAL_TRANSITION);
+			return nvme_cmd_err(NVME_SC_ZNS_INVAL_TRANSITION);
 		if (z->g.max_active && z->nr_active >= z->g.max_active)
-			return ST(NVME_SC_ZNS_TOO_MANY_ACTIVE);
+			return nvme_cmd_err(NVME_SC_ZNS_TOO_MANY_ACTIVE);
 		memcpy(z->zde + (size_t)i * z->g.zde_size, zde, z->g.zde_size);
 		zn->za |= NVME_ZNS_ZA_ZDEV;
 		zn->flags |= ZONE_F_ZDE_DIRTY;
 		set_state(z, i, S_CLOSED);
 		return 0;
 	default:
-		return ST_GENERIC(NVME_SC_INVALID_FIELD);
+		return nvme_err(NVME_SC_INVALID_FIELD);
 	}
 }
 
@@ -545,10 +543,10 @@ static bool select_all_applies(uint8_t zsa, uint8_t s)
 static uint16_t select_all(struct zns *z, uint8_t zsa)
 {
 	if (zsa == NVME_ZNS_ZSA_SET_DESC_EXT)
-		return ST_GENERIC(NVME_SC_INVALID_FIELD);
+		return nvme_err(NVME_SC_INVALID_FIELD);
 	if (zsa != NVME_ZNS_ZSA_OPEN && zsa != NVME_ZNS_ZSA_CLOSE && zsa != NVME_ZNS_ZSA_FINISH &&
 	    zsa != NVME_ZNS_ZSA_RESET && zsa != NVME_ZNS_ZSA_OFFLINE)
-		return ST_GENERIC(NVME_SC_INVALID_FIELD);
+		return nvme_err(NVME_SC_INVALID_FIELD);
 	if (zsa == NVME_ZNS_ZSA_OPEN && z->g.max_open) {
 		/* Opening every closed zone must fit in the open limit as a
 		 * whole (closed zones are already active); implicitly opened
@@ -559,7 +557,7 @@ static uint16_t select_all(struct zns *z, uint8_t zsa)
 			iopen += z->zones[i].state == S_IOPEN;
 		}
 		if (z->nr_open - iopen + closed > z->g.max_open)
-			return ST(NVME_SC_ZNS_TOO_MANY_OPENS);
+			return nvme_cmd_err(NVME_SC_ZNS_TOO_MANY_OPENS);
 	}
 	for (uint32_t i = 0; i < z->g.nr_zones; i++) {
 		struct zone *zn = &z->zones[i];
@@ -581,9 +579,9 @@ uint16_t zns_mgmt_send(struct zns *z, uint64_t slba, uint8_t zsa, bool all, cons
 	if (all) {
 		st = select_all(z, zsa);
 	} else if (slba >= zns_nlbas(z)) {
-		st = ST_GENERIC(NVME_SC_LBA_RANGE);
+		st = nvme_err(NVME_SC_LBA_RANGE);
 	} else if (slba & (z->g.zone_size - 1)) {
-		st = ST_GENERIC(NVME_SC_INVALID_FIELD); /* not a zone start */
+		st = nvme_err(NVME_SC_INVALID_FIELD); /* not a zone start */
 	} else {
 		uint32_t i = zns_zone_of(z, slba);
 		pthread_mutex_lock(&z->zones[i].lock);
@@ -635,13 +633,13 @@ uint16_t zns_report(struct zns *z, uint64_t slba, uint8_t zra, uint8_t zrasf, bo
 		    void *buf, size_t len)
 {
 	if (slba >= zns_nlbas(z))
-		return ST_GENERIC(NVME_SC_LBA_RANGE);
+		return nvme_err(NVME_SC_LBA_RANGE);
 	if (zra != NVME_ZNS_ZRA_REPORT_ZONES && zra != NVME_ZNS_ZRA_EXTENDED_REPORT_ZONES)
-		return ST_GENERIC(NVME_SC_INVALID_FIELD);
+		return nvme_err(NVME_SC_INVALID_FIELD);
 	if (zra == NVME_ZNS_ZRA_EXTENDED_REPORT_ZONES && !z->g.zde_size)
-		return ST_GENERIC(NVME_SC_INVALID_FIELD);
+		return nvme_err(NVME_SC_INVALID_FIELD);
 	if (zrasf > NVME_ZNS_ZRAS_REPORT_OFFLINE || len < sizeof(struct nvme_zone_report))
-		return ST_GENERIC(NVME_SC_INVALID_FIELD);
+		return nvme_err(NVME_SC_INVALID_FIELD);
 
 	size_t esize = sizeof(struct nvme_zns_desc) +
 		       (zra == NVME_ZNS_ZRA_EXTENDED_REPORT_ZONES ? z->g.zde_size : 0);
@@ -692,6 +690,14 @@ uint16_t zns_changed_zones(struct zns *z, uint64_t *zids, uint16_t max)
 	z->changed_overflow = false;
 	pthread_mutex_unlock(&z->state_lock);
 	return n;
+}
+
+bool zns_has_changed_zones(struct zns *z)
+{
+	pthread_mutex_lock(&z->state_lock);
+	bool any = z->nr_changed || z->changed_overflow;
+	pthread_mutex_unlock(&z->state_lock);
+	return any;
 }
 
 /* ---- durable side ---- */

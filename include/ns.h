@@ -8,7 +8,7 @@
  * short in-memory locks and may be called from a loop.
  *
  * Status values are znstgt status words (nvme_wire.h): 0 on success, else
- * NVME_STATUS(sct, sc) | NVME_STATUS_DNR as the spec calls for.
+ * nvme_err() / nvme_cmd_err() / nvme_media_err() as the spec calls for.
  */
 #ifndef ZNSTGT_NS_H
 #define ZNSTGT_NS_H
@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
+
+#include "ns_write.h"
 
 struct ns;
 struct ns_config; /* config.h */
@@ -93,29 +95,6 @@ bool ns_read_cached(struct ns *ns, uint64_t slba, uint32_t nlb, const struct iov
  * failed range reads as zeros and counts as written. ns_write_data() decides
  * which, and says so in w->failed, before ns_write_end() can publish it.
  */
-enum ns_write_kind { NS_WRITE, NS_WRITE_ZEROES, NS_ZONE_APPEND };
-
-/* What became of the range of a write whose data failed (zoned only). */
-enum ns_write_failed {
-	NS_WRITE_OK,             /* the data did not fail */
-	NS_WRITE_GIVEN_BACK,     /* the write pointer went back to the write's start */
-	NS_WRITE_KEPT,           /* later writes hold LBAs above it: the range stays
-	                          * consumed and reads as zeros (or, if even zeroing
-	                          * failed, is undefined: as much of the data as
-	                          * landed over what the blocks held before) */
-};
-
-struct ns_write {
-	uint64_t slba;           /* in: requested LBA; out (append): assigned LBA */
-	uint32_t nlb;
-	uint8_t kind;            /* enum ns_write_kind */
-	uint32_t zone;           /* engine-private from here */
-	uint32_t epoch;          /* the zone's epoch at begin; Reset/Finish/Offline bump it */
-	uint8_t failed;          /* out, after a failed ns_write_data(): enum ns_write_failed */
-	uint8_t prior;           /* the zone's state before this write opened or filled it */
-	struct ns_write *prev, *next; /* the zone's writes not yet ended, oldest first */
-};
-
 uint16_t ns_write_begin(struct ns *ns, struct ns_write *w, enum ns_write_kind kind,
 			uint64_t slba, uint32_t nlb);
 uint16_t ns_write_data(struct ns *ns, struct ns_write *w, const struct iovec *iov, int iovcnt);

@@ -1,7 +1,7 @@
 /*
  * Durable zone metadata of one zoned namespace: an mmap'd image of every
  * zone descriptor, and an append-only journal of the changes made since the
- * image's last checkpoint (design.md, "Durable zone state").
+ * image's last checkpoint (doc/architecture.md, "Durability").
  *
  * ON-DISK FORMAT, version 1. All integers little-endian. CRC = CRC32C
  * (crc32c.h, the NVMe/TCP digest function).

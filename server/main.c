@@ -54,7 +54,7 @@ static void usage(FILE *f)
 		"                     (doc/recovery.md); may be given more than once\n"
 		"  -h, --help         this text\n\n"
 		"Runs in the foreground, logs to stderr; SIGINT or SIGTERM stops it cleanly.\n"
-		"With control_socket set in [target], build/tools/znstgt-ctl talks to it\n"
+		"With control_socket set in [target], build/znstgt-ctl talks to it\n"
 		"(power-cut simulation, subsystems added and removed: doc/power-cut.md).\n"
 		"Exit status: 0 clean stop, 1 start failed, 2 usage error.\n");
 }

@@ -15,7 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "ctl_client.h"
+#include "../../tools/ctl_client.h"
 
 int target_find_bin(char *out, size_t len, char *why, size_t whylen)
 {

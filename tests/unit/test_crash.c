@@ -1,5 +1,5 @@
 /*
- * Crash test of the zone engine's durability (issue 2, item 5).
+ * Crash test of the zone engine's durability.
  *
  * A child process opens a zoned namespace and drives it from several threads:
  * Writes at the write pointer, Zone Appends (several threads into the same
@@ -18,7 +18,7 @@
  *     pointer holds exactly what the write that covered it put there (the
  *     zone/LBA/generation pattern, or zeros from a Write Zeroes);
  *   - blocks above the write pointer read as zeros;
- *   - the power-up rule (design.md): no open zone, Empty exactly when the
+ *   - the power-up rule (doc/architecture.md): no open zone, Empty exactly when the
  *     write pointer is at the zone start and no extension is valid, the
  *     limits hold, and every filtered report agrees with the full one.
  *
