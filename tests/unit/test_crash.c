@@ -985,6 +985,10 @@ static void verify(struct campaign *cp)
 		c->fin_done = finished;
 		c->zde_done = o.za & NVME_ZNS_ZA_ZDEV;
 		c->fin_pend = c->zde_pend = 0;
+		/* Above the write pointer nothing is consumed any more: what the
+		 * next writes put there is checked afresh, so zeros or undefined
+		 * blocks announced there before no longer excuse anything. */
+		memset(c->zero_ok + o.wp, 0, v->zone_lbas - o.wp);
 	}
 	check_filters(cp, ns, count);
 	if (v->max_active && active > v->max_active)
