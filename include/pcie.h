@@ -93,7 +93,8 @@ uint16_t nvme_pcie_create_cq(struct nvme_pcie_ctrl *pc, uint16_t qid, uint64_t a
 uint16_t nvme_pcie_delete_cq(struct nvme_pcie_ctrl *pc, uint16_t qid);
 uint16_t nvme_pcie_create_sq(struct nvme_pcie_ctrl *pc, uint16_t qid, uint64_t addr,
 			     uint32_t entries, uint16_t cqid);
-/* Delete I/O SQ qid: done(req) runs once its commands came back. */
+/* Delete I/O SQ qid: 0 means req (the Delete) completes later, once the
+ * queue's commands came back. */
 uint16_t nvme_pcie_delete_sq(struct nvme_pcie_ctrl *pc, uint16_t qid, struct nvme_req *req);
 uint16_t nvme_pcie_dbbuf(struct nvme_pcie_ctrl *pc, uint64_t shadow, uint64_t eventidx);
 /* Features 08h and 09h (5.27.1.8, 5.27.1.9): value in/out as CDW11 / DW0. */

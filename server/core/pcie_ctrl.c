@@ -10,6 +10,7 @@
 #include "log.h"
 #include "nvme_cmd.h"
 #include "pcie_priv.h"
+#include "subsys.h"
 
 #define CSTS_RDY  (1u << NVME_CSTS_RDY_SHIFT)
 #define CSTS_CFS  (1u << NVME_CSTS_CFS_SHIFT)
@@ -31,7 +32,7 @@ uint16_t nvme_pcie_ctrl_new(struct subsys *s, const struct nvme_ctrl_args *a,
 	uint16_t st;
 
 	/* The core runs the queues: the table must hand them back to it. */
-	if (a->ops->fabrics || !(a->ops->data_ptrs & NVME_XPORT_PRP) || !a->port ||
+	if (s->discovery || a->ops->fabrics || !(a->ops->data_ptrs & NVME_XPORT_PRP) || !a->port ||
 	    a->ops->queue_response != nvme_pcie_queue_response ||
 	    a->ops->disconnect != nvme_pcie_disconnect || a->ops->drained != nvme_pcie_drained ||
 	    !h->gm.map || !h->irq || h->nr_vectors < 1 || h->nr_vectors > NVME_PCIE_MAX_VECTORS)
@@ -100,7 +101,8 @@ bool nvme_pcie_enable(struct nvme_pcie_ctrl *pc)
 	/* 3.1.3.8 - 3.1.3.10: both admin queues at least two entries, at
 	 * most CAP.MQES + 1, in guest memory. ASQ/ACQ are page aligned by
 	 * their register. */
-	if (pc->resetting || sqs < 2 || cqs < 2 || sqs > NVME_MAX_QUEUE_SIZE ||
+	/* A controller torn down (subsystem removed) takes no new queues. */
+	if (pc->resetting || atomic_load(&ctrl->dead) || sqs < 2 || cqs < 2 || sqs > NVME_MAX_QUEUE_SIZE ||
 	    cqs > NVME_MAX_QUEUE_SIZE || !ctrl->asq || !ctrl->acq ||
 	    !pcie_gm_range_ok(pc, ctrl->asq, (uint64_t)sqs * 64) ||
 	    !pcie_gm_range_ok(pc, ctrl->acq, (uint64_t)cqs * 16)) {

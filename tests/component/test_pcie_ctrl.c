@@ -728,6 +728,31 @@ static void test_shutdown_reset_features(void **state)
 	disable();
 }
 
+/* Reset with a command in flight (a parked Asynchronous Event Request):
+ * the queue drains through the core, RDY clears after, and no completion
+ * reaches the guest once the reset began. */
+static void test_reset_drains_in_flight(void **state)
+{
+	struct nvme_sqe s = sqe(nvme_admin_async_event, 0, 0, 0);
+	struct nvme_cqe *slot;
+	int irq0;
+
+	(void)state;
+	enable();
+	io_queues(8);
+	submit(&admin, &s);
+	slot = g(admin.cq + admin.head * 16ull);
+	irq0 = irq_count(0);
+	disable();
+	assert_int_equal(slot->status, 0);
+	assert_int_equal(irq_count(0), irq0);
+	/* And the controller comes back. */
+	enable();
+	s = sqe(nvme_admin_keep_alive, 0, 0, 0);
+	assert_int_equal(exec(&admin, &s, NULL), GEN(NVME_SC_KAT_INVALID)); /* KATO 0 */
+	disable();
+}
+
 /* A fabrics controller refuses the PCIe-only commands and features. */
 static void test_fabrics_refuses_pcie_commands(void **state)
 {
@@ -760,6 +785,7 @@ int main(void)
 		cmocka_unit_test(test_hostile_doorbells),
 		cmocka_unit_test(test_hostile_admin_queues),
 		cmocka_unit_test(test_shutdown_reset_features),
+		cmocka_unit_test(test_reset_drains_in_flight),
 		cmocka_unit_test(test_fabrics_refuses_pcie_commands),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
