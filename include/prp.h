@@ -34,4 +34,16 @@ struct nvme_guest_mem {
 uint16_t nvme_prp_map(const struct nvme_guest_mem *gm, uint64_t prp1, uint64_t prp2, uint32_t len,
 		      struct iovec *iov, int max_iov, int *iovcnt);
 
+/*
+ * The same for an SGL in guest memory (PSDT 01b on PCIe; sgl.c): sgl1 is
+ * the command's SGL 1, which must describe exactly len bytes. Statuses:
+ * SGL Descriptor Type Invalid, Invalid SGL Segment Descriptor, Invalid
+ * Number of SGL Descriptors (a chain too long, e.g. a segment pointing at
+ * itself, or more pieces than max_iov), Data SGL Length Invalid, Data
+ * Transfer Error (outside guest memory).
+ */
+struct nvme_sgl_desc;
+uint16_t nvme_sgl_map(const struct nvme_guest_mem *gm, const struct nvme_sgl_desc *sgl1,
+		      uint32_t len, struct iovec *iov, int max_iov, int *iovcnt);
+
 #endif

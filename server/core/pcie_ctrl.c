@@ -100,8 +100,8 @@ bool nvme_pcie_enable(struct nvme_pcie_ctrl *pc)
 
 	/* 3.1.3.8 - 3.1.3.10: both admin queues at least two entries, at
 	 * most CAP.MQES + 1, in guest memory. ASQ/ACQ are page aligned by
-	 * their register. */
-	/* A controller torn down (subsystem removed) takes no new queues. */
+	 * their register. A controller torn down (subsystem removed) takes
+	 * no new queues. */
 	if (pc->resetting || atomic_load(&ctrl->dead) || sqs < 2 || cqs < 2 || sqs > NVME_MAX_QUEUE_SIZE ||
 	    cqs > NVME_MAX_QUEUE_SIZE || !ctrl->asq || !ctrl->acq ||
 	    !pcie_gm_range_ok(pc, ctrl->asq, (uint64_t)sqs * 64) ||

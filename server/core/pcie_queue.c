@@ -8,7 +8,7 @@
  * Every guest address is reached through the transport's map(), entry by
  * entry: a queue the guest unmapped makes the controller fail (CSTS.CFS),
  * never touches other memory. Command data stays in guest memory: the PRPs
- * become the request's iovecs (prp.c), no bounce buffer.
+ * or the SGL become the request's iovecs (prp.c, sgl.c), no bounce buffer.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -117,10 +117,15 @@ static void req_put(struct pcie_sq *psq, struct pcie_req *r)
 		sq_fetch(psq);
 }
 
-/* The data of a PRP command as iovecs into guest memory (one per page). */
+/* SGL data blocks need not start on a page: room for this many of them
+ * beyond one iovec per page (more is Invalid Field). */
+#define SGL_EXTRA_IOV 256
+
+/* The data of a command as iovecs into guest memory (one per page piece). */
 static uint16_t map_data(struct nvme_pcie_ctrl *pc, struct pcie_req *r)
 {
-	int need = (int)(r->req.transfer_len / NVME_PAGE_SIZE) + 2;
+	int need = (int)(r->req.transfer_len / NVME_PAGE_SIZE) + 2 +
+		   (r->req.sgl_mem ? SGL_EXTRA_IOV : 0);
 	int cnt;
 	uint16_t st;
 
@@ -132,9 +137,13 @@ static uint16_t map_data(struct nvme_pcie_ctrl *pc, struct pcie_req *r)
 		r->iov = v;
 		r->iov_cap = need;
 	}
-	st = nvme_prp_map(&pc->h.gm, le64toh(r->req.cmd.dptr.prp.prp1),
-			  le64toh(r->req.cmd.dptr.prp.prp2), r->req.transfer_len, r->iov, r->iov_cap,
-			  &cnt);
+	if (r->req.sgl_mem)
+		st = nvme_sgl_map(&pc->h.gm, &r->req.cmd.dptr.sgl, r->req.transfer_len, r->iov,
+				  r->iov_cap, &cnt);
+	else
+		st = nvme_prp_map(&pc->h.gm, le64toh(r->req.cmd.dptr.prp.prp1),
+				  le64toh(r->req.cmd.dptr.prp.prp2), r->req.transfer_len, r->iov,
+				  r->iov_cap, &cnt);
 	if (st)
 		return st;
 	r->req.iov = r->iov;

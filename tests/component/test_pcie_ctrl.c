@@ -87,8 +87,9 @@ static void *g(uint64_t gpa)
 
 static const struct nvme_transport_ops pcie_ops = {
 	.name = "pcie-test",
-	.data_ptrs = NVME_XPORT_PRP,
+	.data_ptrs = NVME_XPORT_PRP | NVME_XPORT_SGL,
 	.fabrics = false,
+	.sgls = 1,                               /* SGLs, byte aligned */
 	.mdts_bytes = 1u << 20,
 	.queue_response = nvme_pcie_queue_response,
 	.disconnect = nvme_pcie_disconnect,
@@ -728,6 +729,95 @@ static void test_shutdown_reset_features(void **state)
 	disable();
 }
 
+/* One SGL descriptor at gpa (type << 4, address subtype). */
+static void put_desc(uint64_t gpa, uint8_t type, uint64_t addr, uint32_t len)
+{
+	struct nvme_sgl_desc d = { .addr = htole64(addr), .length = htole32(len), .type = type << 4 };
+
+	memcpy(g(gpa), &d, sizeof(d));
+}
+
+static struct nvme_sqe sgl_rw(uint8_t opcode, uint64_t slba, uint32_t nlb, uint8_t type,
+			      uint64_t addr, uint32_t len)
+{
+	struct nvme_sqe s = rw(opcode, slba, nlb, 0, 0);
+
+	s.flags = 0x40; /* PSDT 01b */
+	s.dptr.sgl.addr = htole64(addr);
+	s.dptr.sgl.length = htole32(len);
+	s.dptr.sgl.type = type << 4;
+	return s;
+}
+
+/* SGLs in guest memory: data blocks at odd offsets and sizes through a
+ * Last Segment, read back through a Segment chained to a Last Segment;
+ * hostile chains refused. */
+static void test_sgl_in_guest_memory(void **state)
+{
+	const uint64_t slba = 3 * ZONE_BLKS;
+	uint8_t *src = g(GPA(P_DATA)), *dst = g(GPA(P_RBACK));
+	uint64_t seg = GPA(P_LIST), seg2 = GPA(P_LIST2);
+	struct nvme_sqe s;
+
+	(void)state;
+	enable();
+	io_queues(8);
+	for (unsigned i = 0; i < 3 * PG; i++)
+		src[i] = (uint8_t)(i * 29 + 5);
+	/* Write 2 blocks: 100 + 4000 + 4092 bytes from three places. */
+	put_desc(seg, 0, GPA(P_DATA) + 3, 100);
+	put_desc(seg + 16, 0, GPA(P_DATA + 1) + 10, 4000);
+	put_desc(seg + 32, 0, GPA(P_DATA + 2) + 4, 4092);
+	s = sgl_rw(nvme_cmd_write, slba, 2, 3, seg, 48);
+	assert_int_equal(exec(&io, &s, NULL), 0);
+	/* Read them back: a Segment (one data block + a chain) and a Last
+	 * Segment (one data block). */
+	memset(dst, 0, 3 * PG);
+	put_desc(seg, 0, GPA(P_RBACK) + 1, 5000);
+	put_desc(seg + 16, 3, seg2, 16);
+	put_desc(seg2, 0, GPA(P_RBACK + 2) + 8, 3192);
+	s = sgl_rw(nvme_cmd_read, slba, 2, 2, seg, 32);
+	assert_int_equal(exec(&io, &s, NULL), 0);
+	assert_memory_equal(dst + 1, src + 3, 100);
+	assert_memory_equal(dst + 101, src + PG + 10, 4000);
+	assert_memory_equal(dst + 4101, src + 2 * PG + 4, 900);
+	assert_memory_equal(dst + 2 * PG + 8, src + 2 * PG + 4 + 900, 3192);
+	assert_int_equal(dst[0], 0);
+	/* One Data Block descriptor in the command itself. */
+	s = sgl_rw(nvme_cmd_read, slba, 1, 0, GPA(P_RBACK) + 0x10, BLK);
+	assert_int_equal(exec(&io, &s, NULL), 0);
+	assert_memory_equal(dst + 0x10, src + 3, 100);
+
+	/* A segment whose chain points at itself, with empty data blocks
+	 * (no progress at all) or one-byte ones: bounded, refused. */
+	put_desc(seg, 0, GPA(P_RBACK), 0);
+	put_desc(seg + 16, 2, seg, 32);
+	s = sgl_rw(nvme_cmd_read, slba, 1, 2, seg, 32);
+	assert_int_equal(exec(&io, &s, NULL), GEN(NVME_SC_SGL_INVALID_COUNT));
+	put_desc(seg, 0, GPA(P_RBACK), 1);
+	assert_int_equal(exec(&io, &s, NULL), GEN(NVME_SC_SGL_INVALID_COUNT));
+	/* More data than the command moves, and less. */
+	s = sgl_rw(nvme_cmd_read, slba, 1, 0, GPA(P_RBACK), BLK + 1);
+	assert_int_equal(exec(&io, &s, NULL), GEN(NVME_SC_SGL_INVALID_DATA));
+	s = sgl_rw(nvme_cmd_read, slba, 1, 0, GPA(P_RBACK), BLK - 4);
+	assert_int_equal(exec(&io, &s, NULL), GEN(NVME_SC_SGL_INVALID_DATA));
+	/* Data, or the segment itself, outside guest memory. */
+	s = sgl_rw(nvme_cmd_read, slba, 1, 0, OUTSIDE - 8, BLK);
+	assert_int_equal(exec(&io, &s, NULL), GEN(NVME_SC_DATA_XFER_ERROR));
+	s = sgl_rw(nvme_cmd_read, slba, 1, 3, OUTSIDE, 16);
+	assert_int_equal(exec(&io, &s, NULL), GEN(NVME_SC_DATA_XFER_ERROR));
+	/* Types we do not take: Keyed Data Block (4h), Bit Bucket (1h); a
+	 * segment of a size not a multiple of 16. */
+	s = sgl_rw(nvme_cmd_read, slba, 1, 4, GPA(P_RBACK), BLK);
+	assert_int_equal(exec(&io, &s, NULL), GEN(NVME_SC_SGL_INVALID_TYPE));
+	put_desc(seg, 1, 0, BLK);
+	s = sgl_rw(nvme_cmd_read, slba, 1, 3, seg, 16);
+	assert_int_equal(exec(&io, &s, NULL), GEN(NVME_SC_SGL_INVALID_TYPE));
+	s = sgl_rw(nvme_cmd_read, slba, 1, 3, seg, 24);
+	assert_int_equal(exec(&io, &s, NULL), GEN(NVME_SC_SGL_INVALID_LAST));
+	disable();
+}
+
 /* Reset with a command in flight (a parked Asynchronous Event Request):
  * the queue drains through the core, RDY clears after, and no completion
  * reaches the guest once the reset began. */
@@ -785,6 +875,7 @@ int main(void)
 		cmocka_unit_test(test_hostile_doorbells),
 		cmocka_unit_test(test_hostile_admin_queues),
 		cmocka_unit_test(test_shutdown_reset_features),
+		cmocka_unit_test(test_sgl_in_guest_memory),
 		cmocka_unit_test(test_reset_drains_in_flight),
 		cmocka_unit_test(test_fabrics_refuses_pcie_commands),
 	};
