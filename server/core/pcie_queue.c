@@ -246,57 +246,105 @@ static void bad_doorbell(struct nvme_pcie_ctrl *pc, uint8_t info, uint32_t idx, 
 	nvme_ctrl_event(pc->ctrl, NVME_AER_ERROR, info, NVME_LOG_LID_ERROR, 0, 0, 0);
 }
 
-/* With a doorbell buffer (5.9) the host tells us through the event index
- * when to be rung next: right after what we have seen, so that every new
- * entry still rings and nothing waits on a shadow value unread. */
-static void dbbuf_event(struct nvme_pcie_ctrl *pc, uint32_t idx, uint32_t val)
+/*
+ * Doorbell Buffer Config (5.9), for I/O queues (the host keeps the admin
+ * queue's doorbells in BAR0): the host writes each new doorbell value to
+ * its shadow slot and rings BAR0 only when the event index says the
+ * controller wants it. The shadow is the newest value. We set the event
+ * index to what we have seen, so the next new entry rings; then read the
+ * shadow once more, since the host may have written it after our read and
+ * before our event index write (and not rung, trusting an old index): the
+ * fence pairs with the host's between its shadow write and index read.
+ */
+static bool dbbuf_on(const struct nvme_pcie_ctrl *pc, uint32_t idx)
 {
-	uint32_t *ei;
+	return pc->dbbuf_shadow && idx >= 2;
+}
 
-	if (!pc->dbbuf_eventidx)
-		return;
-	ei = pc->h.gm.map(pc->h.gm.ctx, pc->dbbuf_eventidx + (uint64_t)idx * 4, 4);
+static bool dbbuf_shadow(const struct nvme_pcie_ctrl *pc, uint32_t idx, uint32_t *val)
+{
+	const uint32_t *p = pc->h.gm.map(pc->h.gm.ctx, pc->dbbuf_shadow + (uint64_t)idx * 4, 4);
+
+	if (!p)
+		return false;
+	*val = le32toh(__atomic_load_n(p, __ATOMIC_ACQUIRE));
+	return true;
+}
+
+static void dbbuf_event(const struct nvme_pcie_ctrl *pc, uint32_t idx, uint32_t val)
+{
+	uint32_t *ei = pc->h.gm.map(pc->h.gm.ctx, pc->dbbuf_eventidx + (uint64_t)idx * 4, 4);
+
 	if (ei)
 		__atomic_store_n(ei, htole32(val), __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+/* The doorbell's value: the BAR0 write, or the newest shadow value. */
+static uint32_t db_value(const struct nvme_pcie_ctrl *pc, uint32_t idx, uint32_t val)
+{
+	uint32_t sh;
+
+	if (dbbuf_on(pc, idx) && dbbuf_shadow(pc, idx, &sh))
+		return sh;
+	return val;
+}
+
+/* One doorbell value for SQ or CQ qid: false if it is beyond the queue. */
+static bool db_apply(struct nvme_pcie_ctrl *pc, uint32_t idx, uint32_t val)
+{
+	uint16_t qid = (uint16_t)(idx / 2);
+
+	if (idx % 2 == 0) { /* SQ tail */
+		struct pcie_sq *psq = pc->sqs[qid];
+
+		if (val >= psq->size)
+			return false;
+		psq->tail = val;
+		sq_fetch(psq);
+	} else { /* CQ head */
+		struct pcie_cq *cq = &pc->cqs[qid];
+
+		if (val >= cq->size)
+			return false;
+		cq->head = val;
+		cq_drain_backlog(pc, cq);
+	}
+	return true;
 }
 
 void pcie_doorbell(struct nvme_pcie_ctrl *pc, uint32_t idx, uint32_t val)
 {
 	uint16_t qid = (uint16_t)(idx / 2);
+	bool exists;
 
-	if (qid > NVME_MAX_IO_QUEUES || pc->failed || pc->resetting) {
-		if (qid > NVME_MAX_IO_QUEUES)
-			bad_doorbell(pc, NVME_AER_ERROR_INVALID_DB_REG, idx, val);
+	if (pc->failed || pc->resetting)
+		return;
+	if (qid > NVME_MAX_IO_QUEUES)
+		exists = false;
+	else if (idx % 2 == 0)
+		exists = pc->sqs[qid] && !pc->sqs[qid]->closing;
+	else
+		exists = pc->cqs[qid].live;
+	if (!exists) {
+		bad_doorbell(pc, NVME_AER_ERROR_INVALID_DB_REG, idx, val);
 		return;
 	}
-	if (idx % 2 == 0) { /* SQ tail */
-		struct pcie_sq *psq = pc->sqs[qid];
+	val = db_value(pc, idx, val);
+	for (;;) {
+		uint32_t again;
 
-		if (!psq || psq->closing) {
-			bad_doorbell(pc, NVME_AER_ERROR_INVALID_DB_REG, idx, val);
-			return;
-		}
-		if (val >= psq->size) {
+		if (!db_apply(pc, idx, val)) {
 			bad_doorbell(pc, NVME_AER_ERROR_INVALID_DB_VAL, idx, val);
 			return;
 		}
-		psq->tail = val;
-		dbbuf_event(pc, idx, val);
-		sq_fetch(psq);
-	} else { /* CQ head */
-		struct pcie_cq *cq = &pc->cqs[qid];
-
-		if (!cq->live) {
-			bad_doorbell(pc, NVME_AER_ERROR_INVALID_DB_REG, idx, val);
+		if (!dbbuf_on(pc, idx))
 			return;
-		}
-		if (val >= cq->size) {
-			bad_doorbell(pc, NVME_AER_ERROR_INVALID_DB_VAL, idx, val);
-			return;
-		}
-		cq->head = val;
 		dbbuf_event(pc, idx, val);
-		cq_drain_backlog(pc, cq);
+		/* The queue may be gone meanwhile (a reset from a command). */
+		if (pc->failed || pc->resetting || !dbbuf_shadow(pc, idx, &again) || again == val)
+			return;
+		val = again;
 	}
 }
 
