@@ -25,10 +25,13 @@ bool pcie_gm_range_ok(const struct nvme_pcie_ctrl *pc, uint64_t addr, uint64_t l
 	while (len) {
 		uint64_t n = NVME_PAGE_SIZE - (addr & (NVME_PAGE_SIZE - 1));
 
+		void *p;
+
 		if (n > len)
 			n = len;
-		if (addr + n < addr || !pc->h.gm.map(pc->h.gm.ctx, addr, (size_t)n))
+		if (addr + n < addr || !(p = pc->h.gm.map(pc->h.gm.ctx, addr, (size_t)n)))
 			return false;
+		nvme_gm_unmap(&pc->h.gm, p, (size_t)n);
 		addr += n;
 		len -= n;
 	}
@@ -73,6 +76,7 @@ static bool cq_post(struct nvme_pcie_ctrl *pc, struct pcie_cq *cq, struct pcie_r
 	memcpy(slot, &cqe, offsetof(struct nvme_cqe, status));
 	__atomic_store_n((uint16_t *)(void *)(slot + offsetof(struct nvme_cqe, status)), status,
 			 __ATOMIC_RELEASE);
+	nvme_gm_unmap(&pc->h.gm, slot, CQE_SIZE);
 	if (++cq->tail == cq->size) {
 		cq->tail = 0;
 		cq->phase = !cq->phase;
@@ -194,6 +198,7 @@ static void sq_fetch(struct pcie_sq *psq)
 				break;
 			}
 			memcpy(&r->req.cmd, sqe, SQE_SIZE);
+			nvme_gm_unmap(&pc->h.gm, (void *)(uintptr_t)sqe, SQE_SIZE);
 			psq->head = (psq->head + 1) % psq->size;
 			start(pc, r);
 		}
@@ -208,6 +213,10 @@ void nvme_pcie_queue_response(struct nvme_req *req)
 	struct nvme_pcie_ctrl *pc = psq->pc;
 	struct pcie_cq *cq = &pc->cqs[psq->cqid];
 
+	/* The handler is done with the data: let go of the guest pages. */
+	nvme_gm_unmap_iov(&pc->h.gm, req->iov, req->iovcnt);
+	req->iov = NULL;
+	req->iovcnt = 0;
 	/* After a reset or a fatal error nothing more reaches the guest. */
 	if (pc->resetting || pc->failed || !cq->live) {
 		req_put(psq, r);
@@ -268,6 +277,7 @@ static bool dbbuf_shadow(const struct nvme_pcie_ctrl *pc, uint32_t idx, uint32_t
 	if (!p)
 		return false;
 	*val = le32toh(__atomic_load_n(p, __ATOMIC_ACQUIRE));
+	nvme_gm_unmap(&pc->h.gm, (void *)(uintptr_t)p, 4);
 	return true;
 }
 
@@ -275,8 +285,10 @@ static void dbbuf_event(const struct nvme_pcie_ctrl *pc, uint32_t idx, uint32_t 
 {
 	uint32_t *ei = pc->h.gm.map(pc->h.gm.ctx, pc->dbbuf_eventidx + (uint64_t)idx * 4, 4);
 
-	if (ei)
+	if (ei) {
 		__atomic_store_n(ei, htole32(val), __ATOMIC_RELEASE);
+		nvme_gm_unmap(&pc->h.gm, ei, 4);
+	}
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 

@@ -94,6 +94,7 @@ static uint16_t walk(struct sgl_walk *w, struct nvme_sgl_desc d)
 			if (!p)
 				return nvme_err(NVME_SC_DATA_XFER_ERROR);
 			memcpy(&d, p, sizeof(d));
+			nvme_gm_unmap(w->gm, (void *)(uintptr_t)p, 16);
 			if (desc_type(&d) == SGL_DATA && !(d.type & 0xf)) {
 				st = add_block(w, le64toh(d.addr), le32toh(d.length));
 				if (st)
@@ -130,5 +131,7 @@ uint16_t nvme_sgl_map(const struct nvme_guest_mem *gm, const struct nvme_sgl_des
 		st = nvme_err(NVME_SC_SGL_INVALID_DATA); /* shorter than the command */
 	if (!st)
 		*iovcnt = w.n;
+	else
+		nvme_gm_unmap_iov(gm, iov, w.n);
 	return st;
 }

@@ -53,6 +53,8 @@ static char dir[] = "/tmp/znstgt-test-pcie-XXXXXX";
 
 static uint8_t *guest;
 static bool map_too_big;                 /* map() asked for more than a page */
+static int live_maps;                    /* map()s not unmap()ped yet */
+static bool unmap_bad;                   /* unmap() of something never mapped */
 static int irqs[NVME_PCIE_MAX_VECTORS];  /* raised, per vector (worker thread) */
 static struct nvme_pcie_ctrl *pc;
 
@@ -66,7 +68,16 @@ static void *gm_map(void *ctx, uint64_t addr, size_t len)
 	if (addr < GUEST_BASE || addr - GUEST_BASE > (uint64_t)GUEST_PAGES * PG ||
 	    len > (uint64_t)GUEST_PAGES * PG - (addr - GUEST_BASE))
 		return NULL;
+	__atomic_add_fetch(&live_maps, 1, __ATOMIC_RELAXED);
 	return guest + (addr - GUEST_BASE);
+}
+
+static void gm_unmap(void *ctx, void *ptr, size_t len)
+{
+	(void)ctx;
+	if ((uint8_t *)ptr < guest || (uint8_t *)ptr + len > guest + (size_t)GUEST_PAGES * PG)
+		unmap_bad = true;
+	__atomic_sub_fetch(&live_maps, 1, __ATOMIC_RELAXED);
 }
 
 static void irq(void *ctx, uint16_t vector)
@@ -284,7 +295,8 @@ static void new_fn(void *arg)
 	static const uint8_t hostid[16] = { 7 };
 	enum nvme_ctrl_refusal why;
 	struct subsys *s = nvme_ctrl_subsys_for_host(NQN, HOST, &why);
-	struct nvme_pcie_host h = { .gm = { .map = gm_map }, .irq = irq, .nr_vectors = 4 };
+	struct nvme_pcie_host h = { .gm = { .map = gm_map, .unmap = gm_unmap }, .irq = irq,
+				    .nr_vectors = 4 };
 	struct nvme_ctrl_args a = { .ops = &pcie_ops, .worker = worker_get(0), .port = &port,
 				    .subnqn = NQN, .hostnqn = HOST, .hostid = hostid };
 
@@ -309,10 +321,13 @@ static void enable(void)
 	assert_true(wait_reg(NVME_REG_CSTS, 3, 1)); /* RDY, no CFS */
 }
 
+/* Reset; then no guest mapping is held any more. */
 static void disable(void)
 {
 	wr(NVME_REG_CC, 4, 0);
 	assert_true(wait_reg(NVME_REG_CSTS, 0xf, 0));
+	assert_int_equal(__atomic_load_n(&live_maps, __ATOMIC_RELAXED), 0);
+	assert_false(unmap_bad);
 }
 
 static uint16_t create_cq(uint16_t qid, uint64_t addr, uint32_t entries, uint16_t iv, uint32_t flags)
