@@ -51,8 +51,10 @@
  * write or sync that fails is simply not reported (nothing failed may turn
  * up as acknowledged, and everything reported must survive: the same
  * checker). Two things the child says more: a failed write whose range
- * stays consumed (ns.h, NS_WRITE_KEPT) is announced like a Write Zeroes
- * before it ends, since its blocks may read as zeros; and a Reset that
+ * stays consumed (ns.h, NS_WRITE_KEPT) is announced before it ends: like a
+ * Write Zeroes when its blocks read as zeros, else as undefined (zeroing
+ * failed too: they hold what part of the data landed over what they held
+ * before, which no acknowledged write covers); and a Reset that
  * fails with an I/O error keeps its intent and is retried, since it may
  * have become durable before its sync or its freeing of blocks failed.
  * A crash-point fault kills the child itself. ZNSTGT_FAULT_CYCLES sets
@@ -184,6 +186,8 @@ enum msg_type {
 	M_DONE,      /* this operation is durable */
 	M_FAILED,    /* fault variants, for the statistics only: an I/O error (op: the
 	              * operation, 0 for a sync; nlb: 1 if a write's range was kept) */
+	M_UNDEFINED, /* fault variants: [slba, slba + nlb) is a failed write's kept
+	              * range that zeroing could not clear: it may hold anything */
 };
 
 enum op { OP_WRITE = 1, OP_APPEND, OP_ZEROES, OP_RESET, OP_FINISH, OP_SET_ZDE, OP_OPEN, OP_CLOSE };
@@ -297,6 +301,23 @@ static void zone_query(struct child *c, uint32_t zone, uint8_t *state, uint64_t 
 	*wp = le64toh(d->wp);
 }
 
+/*
+ * A failed write's range stays consumed (NS_WRITE_KEPT): say what it holds
+ * before the write's end publishes it. The engine zeroed it, unless zeroing
+ * failed too (ns.h): then it is undefined. Read back now - nothing writes
+ * the range again in this generation - so that a range seen as zeros must
+ * still read as zeros after the crash.
+ */
+static void announce_kept(struct child *c, uint32_t zone, uint32_t gen, uint64_t slba,
+			  uint32_t nlb, uint8_t *buf)
+{
+	struct iovec iov = { buf, (size_t)nlb * BLK };
+	bool zeros = !ns_read(c->ns, slba, nlb, &iov, 1);
+	for (uint32_t i = 0; i < nlb && zeros; i++)
+		zeros = block_is_zero(buf + (size_t)i * BLK);
+	child_send(c, zeros ? M_ZEROES : M_UNDEFINED, OP_ZEROES, zone, gen, slba, nlb);
+}
+
 /* Write, Write Zeroes or Zone Append of 1..MAX_NLB blocks. Returns the
  * engine's status for the caller to react to a full zone or a limit. */
 static uint16_t op_write(struct worker *w, uint32_t zone, enum ns_write_kind kind)
@@ -342,10 +363,9 @@ static uint16_t op_write(struct worker *w, uint32_t zone, enum ns_write_kind kin
 	if (rng_next(&w->rng) % (fills ? 2 : 16) == 0)
 		usleep((useconds_t)(100 + rng_next(&w->rng) % 1500));
 	st = ns_write_data(c->ns, nw, &iov, 1);
-	/* Before the end publishes it: a kept range may read as zeros. */
 	bool kept = st && nw->failed == NS_WRITE_KEPT;
-	if (kept && kind != NS_WRITE_ZEROES)
-		child_send(c, M_ZEROES, OP_ZEROES, zone, gen, slba, nlb);
+	if (kept)
+		announce_kept(c, zone, gen, slba, nlb, w->buf);
 	ns_write_end(c->ns, nw, st);
 	free(nw);
 	pthread_rwlock_unlock(&c->zlock[zone]);
@@ -539,13 +559,18 @@ static void child_main(const struct ns_config *cfg, const struct variant *v, con
 
 /* ---- the parent: the model of what must have survived ---- */
 
+/* What a block not (yet) covered by a durable write of its generation may
+ * also hold besides that write's data. */
+enum { ZERO_OK = 1 /* zeros: a Write Zeroes or a zeroed kept range covers it */,
+       UNDEFINED = 2 /* anything: a kept range zeroing could not clear */ };
+
 /* One generation a zone may be in after the crash. */
 struct cand {
 	uint32_t gen;
 	uint32_t wp_min;         /* blocks from the zone start known written and durable */
 	bool fin_done, zde_done; /* a Finish / Set ZDE of this generation is durable */
 	uint16_t fin_pend, zde_pend; /* ... or was announced and may have happened */
-	uint8_t *zero_ok;        /* per block: a Write Zeroes of this generation covers it */
+	uint8_t *zero_ok;        /* per block: ZERO_OK, UNDEFINED or 0 (must hold its data) */
 };
 
 struct zmodel {
@@ -569,7 +594,7 @@ struct campaign {
 	uint64_t kills_in_open, done_ops, stale_ops, intents, blocks_checked;
 	uint64_t ckpt_commit, ckpt_open, resets_in_flight, zfc;
 	uint64_t self_kills;     /* fault variants: crash-point faults */
-	uint64_t failed_syncs, failed_writes, kept_writes, failed_resets;
+	uint64_t failed_syncs, failed_writes, kept_writes, undefined_writes, failed_resets;
 };
 
 static void cand_reset(struct campaign *cp, struct cand *c, uint32_t gen)
@@ -655,9 +680,13 @@ static void apply_msg(struct campaign *cp, const struct msg *m)
 			c->zde_pend--;
 		return;
 	case M_ZEROES:
+	case M_UNDEFINED:
 		if (m->slba < zslba || m->slba + m->nlb > zslba + v->cap_lbas)
-			fail_msg("cycle %d: zone %u: Write Zeroes outside the zone", cp->cycle, m->zone);
-		memset(c->zero_ok + (m->slba - zslba), 1, m->nlb);
+			fail_msg("cycle %d: zone %u: zeros or undefined blocks announced outside the "
+				 "zone", cp->cycle, m->zone);
+		memset(c->zero_ok + (m->slba - zslba), m->type == M_ZEROES ? ZERO_OK : UNDEFINED,
+		       m->nlb);
+		cp->undefined_writes += m->type == M_UNDEFINED;
 		return;
 	case M_DONE:
 		break;
@@ -670,9 +699,10 @@ static void apply_msg(struct campaign *cp, const struct msg *m)
 	switch (m->op) {
 	case OP_WRITE:
 	case OP_APPEND:
-		/* Durable data: zeros announced for the range before (under
-		 * faults, a Write Zeroes that failed and gave its range back)
-		 * no longer excuse zeros there. */
+		/* Durable data: zeros or undefined blocks announced for the
+		 * range before (under faults, a failed write that gave its
+		 * range back, or a kept range not durable before a crash) no
+		 * longer excuse anything there. */
 		memset(c->zero_ok + (m->slba - zslba), 0, m->nlb);
 		/* fall through */
 	case OP_ZEROES:
@@ -766,7 +796,9 @@ static bool zone_matches(struct campaign *cp, const struct cand *c, const struct
 		const uint8_t *b = o->data + (size_t)i * BLK;
 		uint64_t lba = zslba + i;
 		bool ok;
-		if (i < strict)
+		if (i < lenient && c->zero_ok[i] == UNDEFINED)
+			ok = true;
+		else if (i < strict)
 			ok = block_is(b, o->zone, lba, c->gen) || (c->zero_ok[i] && block_is_zero(b));
 		else if (i < lenient)
 			ok = block_is(b, o->zone, lba, c->gen) || block_is_zero(b);
@@ -953,6 +985,10 @@ static void verify(struct campaign *cp)
 		c->fin_done = finished;
 		c->zde_done = o.za & NVME_ZNS_ZA_ZDEV;
 		c->fin_pend = c->zde_pend = 0;
+		/* Above the write pointer nothing is consumed any more: what the
+		 * next writes put there is checked afresh, so zeros or undefined
+		 * blocks announced there before no longer excuse anything. */
+		memset(c->zero_ok + o.wp, 0, v->zone_lbas - o.wp);
 	}
 	check_filters(cp, ns, count);
 	if (v->max_active && active > v->max_active)
@@ -1206,13 +1242,13 @@ static void run_campaign(const struct variant *v)
 	       " finished by the power-up rule; %" PRIu64 " blocks read back\n"
 	       "             checkpoints: %" PRIu64 " by the commit thread, %" PRIu64 " at recovery\n"
 	       "             faults: %" PRIu64 " crash points (the child killed itself), %" PRIu64
-	       " failed syncs, %" PRIu64 " failed writes (%" PRIu64 " ranges kept), %" PRIu64
-	       " Resets retried\n",
+	       " failed syncs, %" PRIu64 " failed writes (%" PRIu64 " ranges kept, %" PRIu64
+	       " of them undefined), %" PRIu64 " Resets retried\n",
 	       v->name, cycles, (now_ms() - t0) / 1e3, cp->seed, cp->kills_in_open, cp->ready_ms,
 	       cycles - cp->kills_in_open, cp->done_ops, cp->stale_ops, cp->intents,
 	       cp->resets_in_flight, cp->zfc, cp->blocks_checked, cp->ckpt_commit, cp->ckpt_open,
 	       cp->self_kills, cp->failed_syncs, cp->failed_writes, cp->kept_writes,
-	       cp->failed_resets);
+	       cp->undefined_writes, cp->failed_resets);
 	nftw(cp->cfg.path, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 	free(cp->zero_mem);
 	free(cp->zm);
