@@ -259,11 +259,8 @@ static uint16_t exec(struct hq *q, struct nvme_sqe *s, uint64_t *result)
 
 static struct nvme_sqe sqe(uint8_t opcode, uint32_t nsid, uint32_t cdw10, uint32_t cdw11)
 {
-	struct nvme_sqe s;
+	struct nvme_sqe s = th_sqe(opcode, nsid);
 
-	memset(&s, 0, sizeof(s));
-	s.opcode = opcode;
-	s.nsid = htole32(nsid);
 	s.cdw10 = htole32(cdw10);
 	s.cdw11 = htole32(cdw11);
 	return s;
