@@ -103,6 +103,7 @@ struct zone_snap {
 	uint8_t za;
 	uint64_t wp;
 	bool zde_dirty;
+	bool finished;               /* Full by Finish: wp moved over unwritten blocks */
 };
 
 int zns_init(struct zns *z, const struct zns_geom *g);

@@ -59,6 +59,19 @@
  * have become durable before its sync or its freeing of blocks failed.
  * A crash-point fault kills the child itself. ZNSTGT_FAULT_CYCLES sets
  * their number of cycles (default 30; `make check-long`: 3000).
+ *
+ * Record durable, data not. A group commit syncs the data file and the
+ * journal at the same time, so a crash can leave a batch's records durable
+ * and its data not (zmeta.h). SIGKILL keeps the page cache, so that case is
+ * made by hand: a child makes a batch acknowledged (A), then writes a batch
+ * B whose data sync fails (EIO: the journal holds B, the data may be lost)
+ * or dies at it (a crash-point fault: the journal may hold B), and dies. The
+ * parent then loses some of B's data as a power cut could - a block of
+ * zeros, of garbage, or nothing lost - and checks every zone: its write
+ * pointer is A's when any of its B data is gone (B's when all of it is
+ * there, or A's when the journal may not have B), every block below it
+ * holds what was written there, every block above reads zeros.
+ * ZNSTGT_TORN_ROUNDS sets the number of rounds (default 24).
  */
 #include <endian.h>
 #include <errno.h>
@@ -1314,6 +1327,158 @@ static void test_faults_write_cache_limits(void **state)
 	run_campaign(&v);
 }
 
+/* ---- record durable, data not ---- */
+
+#define TORN_ZONES 8
+#define TORN_LBAS 64
+
+enum torn_loss { LOSS_NONE, LOSS_ZEROS, LOSS_GARBAGE };
+
+static struct ns_config torn_config(const char *dir)
+{
+	struct ns_config cfg = {
+		.nsid = 1, .zoned = true, .lba_size = BLK, .size = TORN_ZONES * TORN_LBAS * BLK,
+		.zone_size = TORN_LBAS * BLK, .zone_capacity = TORN_LBAS * BLK,
+		.zone_append_max = 8 * BLK, .journal_size = 1 << 20,
+	};
+	snprintf(cfg.path, sizeof(cfg.path), "%s/ns", dir);
+	return cfg;
+}
+
+static void torn_write(struct ns *ns, uint32_t zone, uint32_t from, uint32_t nlb)
+{
+	uint64_t zslba = (uint64_t)zone * TORN_LBAS;
+	uint8_t buf[BLK];
+	for (uint32_t i = 0; i < nlb; i++) {
+		pattern_fill(buf, zone, zslba + from + i, 1);
+		struct iovec iov = { buf, BLK };
+		struct ns_write w;
+		uint16_t st = ns_write_begin(ns, &w, NS_ZONE_APPEND, zslba, 1);
+		if (!st)
+			st = ns_write_data(ns, &w, &iov, 1);
+		ns_write_end(ns, &w, st);
+		if (st || w.slba != zslba + from + i)
+			_exit(3);
+	}
+}
+
+/* The child: A acknowledged, B's data sync failed (or died at), then dies. */
+static void torn_child(const struct ns_config *cfg, const uint32_t *a, const uint32_t *b,
+		       bool die_at_sync)
+{
+	struct ns *ns;
+	char err[512];
+	if (ns_open(cfg, true, &ns, err, sizeof(err)))
+		_exit(2);
+	for (uint32_t z = 0; z < TORN_ZONES; z++)
+		torn_write(ns, z, 0, a[z]);
+	if (ns_sync_wait(ns))
+		_exit(4);
+	for (uint32_t z = 0; z < TORN_ZONES; z++)
+		torn_write(ns, z, a[z], b[z]);
+	fault_io_arm(&(struct fault_plan){
+		.seed = 1, .points = FAULT_DATA_SYNC, .one_in = 1, .count = 1,
+		.kinds = FAULT_KIND(die_at_sync ? FAULT_CRASH : FAULT_EIO),
+	});
+	if (!ns_sync_wait(ns))
+		_exit(5); /* B must not be acknowledged */
+	raise(SIGKILL);
+	_exit(6);
+}
+
+static void torn_round(uint64_t *rng, const char *dir)
+{
+	struct ns_config cfg = torn_config(dir);
+	uint32_t a[TORN_ZONES], b[TORN_ZONES];
+	enum torn_loss loss[TORN_ZONES];
+	bool die_at_sync = rng_next(rng) & 1;
+	for (uint32_t z = 0; z < TORN_ZONES; z++) {
+		a[z] = (uint32_t)(rng_next(rng) % 9);
+		b[z] = (uint32_t)(rng_next(rng) % 3 ? rng_next(rng) % 8 + 1 : 0);
+		loss[z] = b[z] ? (enum torn_loss)(rng_next(rng) % 3) : LOSS_NONE;
+	}
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		torn_child(&cfg, a, b, die_at_sync);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
+		fail_msg("torn child: %s %d", WIFEXITED(status) ? "exit" : "signal",
+			 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+
+	/* Lose some of B's data, as a power cut before the data sync could. */
+	char data[sizeof(cfg.path) + 8];
+	snprintf(data, sizeof(data), "%s/data", cfg.path);
+	int fd = open(data, O_RDWR);
+	assert_true(fd >= 0);
+	for (uint32_t z = 0; z < TORN_ZONES; z++) {
+		if (loss[z] == LOSS_NONE)
+			continue;
+		uint8_t blk[BLK];
+		uint64_t lba = (uint64_t)z * TORN_LBAS + a[z] + rng_next(rng) % b[z];
+		for (size_t i = 0; i < BLK; i++)
+			blk[i] = loss[z] == LOSS_ZEROS ? 0 : (uint8_t)rng_next(rng);
+		assert_int_equal(pwrite(fd, blk, BLK, (off_t)(lba * BLK)), (ssize_t)BLK);
+	}
+	close(fd);
+
+	struct ns *ns;
+	char err[512];
+	if (ns_open(&cfg, false, &ns, err, sizeof(err)))
+		fail_msg("recovery refused: %s", err);
+	for (uint32_t z = 0; z < TORN_ZONES; z++) {
+		uint64_t zslba = (uint64_t)z * TORN_LBAS;
+		uint8_t rep_buf[64 + 64];
+		assert_int_equal(ns_zone_report(ns, zslba, NVME_ZNS_ZRA_REPORT_ZONES, 0, true, rep_buf,
+						sizeof(rep_buf)), 0);
+		struct nvme_zns_desc d;
+		memcpy(&d, rep_buf + 64, sizeof(d));
+		uint64_t wp = le64toh(d.wp) - zslba;
+		/* Any of B's data lost: B is gone. All of it there: B stays
+		 * when its records are durable, as they are once the journal
+		 * sync returned beside a failed data sync; a death at the data
+		 * sync may come before the journal write. */
+		bool ok = loss[z] != LOSS_NONE ? wp == a[z]
+			  : die_at_sync      ? wp == a[z] || wp == a[z] + b[z]
+					     : wp == a[z] + b[z];
+		if (!ok)
+			fail_msg("zone %u: write pointer %llu, A %u, B %u, loss %d, %s", z,
+				 (unsigned long long)wp, a[z], b[z], loss[z],
+				 die_at_sync ? "died at the data sync" : "data sync failed");
+		uint8_t want_state = wp ? NVME_ZNS_ZS_CLOSED : NVME_ZNS_ZS_EMPTY;
+		if (d.zs >> 4 != want_state)
+			fail_msg("zone %u: state %#x, want %#x", z, d.zs >> 4, want_state);
+		for (uint64_t l = 0; l < TORN_LBAS; l++) {
+			uint8_t blk[BLK];
+			struct iovec iov = { blk, BLK };
+			assert_int_equal(ns_read(ns, zslba + l, 1, &iov, 1), 0);
+			if (l < wp ? !block_is(blk, z, zslba + l, 1) : !block_is_zero(blk)) {
+				char what[128];
+				describe_block(blk, what, sizeof(what));
+				fail_msg("zone %u LBA %llu (write pointer %llu): holds %s", z,
+					 (unsigned long long)l, (unsigned long long)wp, what);
+			}
+		}
+	}
+	ns_close(ns);
+}
+
+static void test_record_durable_data_lost(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/znstgt-torn-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	uint64_t rng = (uint64_t)env_int("ZNSTGT_CRASH_SEED", (int)time(NULL));
+	int rounds = env_int("ZNSTGT_TORN_ROUNDS", 24);
+	log_set_level(LOG_ERROR); /* each recovery warns about the records it drops */
+	for (int i = 0; i < rounds; i++)
+		torn_round(&rng, dir);
+	log_set_level(LOG_WARN);
+	nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
 int main(void)
 {
 	/* Each recovery logs what it replayed; a campaign opens the namespace
@@ -1325,6 +1490,7 @@ int main(void)
 		cmocka_unit_test(test_crash_limits),
 		cmocka_unit_test(test_faults_write_through),
 		cmocka_unit_test(test_faults_write_cache_limits),
+		cmocka_unit_test(test_record_durable_data_lost),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
