@@ -28,6 +28,7 @@
 #include "worker.h"
 
 struct subsys;
+struct nvme_pcie_ctrl;
 
 #define ZNSTGT_VERSION "0.1"              /* Identify FR, firmware slot 1 */
 
@@ -98,6 +99,7 @@ struct nvme_ctrl {
 	_Atomic uint32_t csts;
 	uint32_t aqa;                    /* PCIe controllers only */
 	uint64_t asq, acq;
+	struct nvme_pcie_ctrl *pcie;     /* the PCIe model (pcie.h); NULL on fabrics */
 
 	/* Queues (lock). sqs[0] is the admin queue. */
 	struct nvme_sq *sqs[NVME_MAX_IO_QUEUES + 1];

@@ -62,6 +62,7 @@ struct nvme_req {
 	void (*execute)(struct nvme_req *req);
 	enum nvme_data_dir dir;
 	bool prp;                    /* PSDT 00b: PRPs, not an SGL */
+	bool sgl_mem;                /* PSDT 01b on PCIe: an SGL in guest memory */
 	bool in_flight;              /* nvme_req_execute() ran, not completed yet */
 	uint32_t transfer_len;       /* bytes the command moves */
 

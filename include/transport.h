@@ -5,7 +5,7 @@
  * A transport creates one struct nvme_sq per NVMe queue it carries (for a
  * fabrics transport: per connection). The queue starts unbound; the
  * Fabrics Connect command (core) binds it to a controller of a subsystem, or
- * a PCIe-style transport binds it with nvme_ctrl_* calls of its own (later).
+ * a PCIe transport leaves its queues to the core's PCIe model (pcie.h).
  * All calls for one sq happen on the worker that owns it.
  */
 #ifndef ZNSTGT_TRANSPORT_H

@@ -8,6 +8,7 @@
 #include "ctrl.h"
 #include "log.h"
 #include "nvme_cmd.h"
+#include "pcie.h"
 
 /* 5.2: parked until an event; completed by nvme_ctrl_event() or at close. */
 void nvme_execute_aer(struct nvme_req *req)
@@ -64,6 +65,12 @@ uint16_t nvme_parse_admin_cmd(struct nvme_req *req)
 	case nvme_admin_abort_cmd:
 		req->execute = execute_abort;
 		return nvme_req_data_len(req, 0);
+	case nvme_admin_create_cq:
+	case nvme_admin_create_sq:
+	case nvme_admin_delete_cq:
+	case nvme_admin_delete_sq:
+	case nvme_admin_dbbuf:
+		return nvme_parse_pcie_admin(req); /* Invalid Opcode on fabrics */
 	default:
 		log_debug("ctrl %u: unsupported admin opcode %#x", nvme_req_ctrl(req)->cntlid,
 			  req->cmd.opcode);

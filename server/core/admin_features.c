@@ -14,6 +14,7 @@
 #include "log.h"
 #include "ns.h"
 #include "nvme_cmd.h"
+#include "pcie.h"
 #include "subsys.h"
 
 #define FEAT_SV        (1u << 31)   /* Set Features: save */
@@ -125,6 +126,13 @@ static void execute_set_features(struct nvme_req *req)
 		if ((v & 0x1ff) != 0)
 			st = nvme_cmd_err(NVME_SC_IOCS_COMBINATION_REJECTED);
 		break;
+	case NVME_FEAT_FID_IRQ_COALESCE:
+	case NVME_FEAT_FID_IRQ_CONFIG: {
+		uint32_t unused;
+
+		st = nvme_pcie_feature(ctrl->pcie, feat_fid(req), true, v, &unused);
+		break;
+	}
 	case NVME_FEAT_FID_TIMESTAMP: {
 		struct nvme_timestamp ts;
 		uint64_t ms = 0;
@@ -200,6 +208,15 @@ static void execute_get_features(struct nvme_req *req)
 	case NVME_FEAT_FID_IOCS_PROFILE:
 		req->result = 0;
 		break;
+	case NVME_FEAT_FID_IRQ_COALESCE:
+	case NVME_FEAT_FID_IRQ_CONFIG: {
+		uint32_t r;
+
+		/* Defaults: no coalescing, and so nothing to disable. */
+		st = nvme_pcie_feature(ctrl->pcie, feat_fid(req), false, feat_cdw11(req), &r);
+		req->result = dflt ? (feat_fid(req) == NVME_FEAT_FID_IRQ_CONFIG ? (r & 0xffff) : 0) : r;
+		break;
+	}
 	case NVME_FEAT_FID_TIMESTAMP: {
 		struct nvme_timestamp ts;
 
@@ -227,6 +244,11 @@ uint16_t nvme_parse_features(struct nvme_req *req)
 	case NVME_FEAT_FID_VOLATILE_WC:
 	case NVME_FEAT_FID_IOCS_PROFILE:
 		if (nvme_req_ctrl(req)->discovery)
+			return nvme_err(NVME_SC_INVALID_FIELD);
+		break;
+	case NVME_FEAT_FID_IRQ_COALESCE:
+	case NVME_FEAT_FID_IRQ_CONFIG:
+		if (!nvme_req_ctrl(req)->pcie) /* interrupts: PCIe only */
 			return nvme_err(NVME_SC_INVALID_FIELD);
 		break;
 	case NVME_FEAT_FID_HOST_BEHAVIOR:

@@ -81,6 +81,9 @@ void nvme_build_id_ctrl(const struct nvme_ctrl *ctrl, struct nvme_id_ctrl *id)
 	/* What the transport supports: SGLs, capsule sizes (16-byte units),
 	 * descriptors per command; in-capsule data at offset 0. */
 	id->sgls = htole32(ctrl->ops->sgls);
+	/* PCIe: the host may use shadow doorbells (5.9). */
+	if (ctrl->pcie)
+		id->oacs = htole16(NVME_CTRL_OACS_DBBUF_CFG);
 	id->ioccsz = htole32(ctrl->ops->ioccsz);
 	id->iorcsz = htole32(ctrl->ops->iorcsz);
 	id->icdoff = htole16(0);

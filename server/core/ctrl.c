@@ -11,6 +11,7 @@
 
 #include "log.h"
 #include "nvme_cmd.h"
+#include "pcie.h"
 #include "subsys.h"
 
 #define CSTS_RDY  (1u << NVME_CSTS_RDY_SHIFT)
@@ -257,7 +258,9 @@ void nvme_ctrl_unbind_sq(struct nvme_sq *sq)
 	if (ctrl->sqs[sq->qid] == sq)
 		ctrl->sqs[sq->qid] = NULL;
 	pthread_mutex_unlock(&ctrl->lock);
-	if (admin) {
+	/* A PCIe controller outlives its admin queue (a reset deletes it,
+	 * CC.EN makes a new one); the device's removal ends it. */
+	if (admin && !ctrl->pcie) {
 		/* The host left (or we made it): the controller goes with it. */
 		ev_timer_stop(worker_loop(ctrl->worker), &ctrl->ka_timer);
 		nvme_ctrl_fatal(ctrl, "admin queue closed");
@@ -284,11 +287,12 @@ void nvme_ctrl_abort_aers(struct nvme_ctrl *ctrl)
 
 static uint64_t ctrl_cap(const struct nvme_ctrl *ctrl)
 {
-	(void)ctrl;
 	/* NVMe Base 2.0, 3.1.3.1. MPSMIN = MPSMAX = 0 (4 KiB pages), DSTRD 0,
 	 * CRMS 0. CSS: NVM (bit 37) and "I/O Command Sets" (bit 43), which
-	 * makes the host write CC.CSS = 110b and see ZNS namespaces. */
-	return (uint64_t)(NVME_MAX_QUEUE_SIZE - 1) << NVME_CAP_MQES_SHIFT |
+	 * makes the host write CC.CSS = 110b and see ZNS namespaces. PCIe
+	 * queues must be physically contiguous (CQR). */
+	return (uint64_t)(ctrl->pcie ? 1u : 0u) << NVME_CAP_CQR_SHIFT |
+	       (uint64_t)(NVME_MAX_QUEUE_SIZE - 1) << NVME_CAP_MQES_SHIFT |
 	       (uint64_t)NVME_CTRL_CAP_TO << NVME_CAP_TO_SHIFT |
 	       (uint64_t)(NVME_CAP_CSS_NVM | NVME_CAP_CSS_CSI) << NVME_CAP_CSS_SHIFT;
 }
@@ -308,29 +312,45 @@ static void write_cc(struct nvme_ctrl *ctrl, uint32_t cc)
 {
 	uint32_t old = ctrl->cc;
 	uint32_t csts = atomic_load(&ctrl->csts);
+	bool pcie_reset = false, pcie_shutdown = false;
 
 	ctrl->cc = cc; /* verbatim: read back by Property Get */
 
 	if (NVME_CC_EN(cc) && !NVME_CC_EN(old)) {
-		if (cc_valid(ctrl, cc)) {
+		/* A PCIe controller also needs valid admin queues (AQA/ASQ/ACQ). */
+		if (cc_valid(ctrl, cc) && (!ctrl->pcie || nvme_pcie_enable(ctrl->pcie))) {
 			csts |= CSTS_RDY;
 		} else {
-			log_warn("ctrl %u: CC %#x cannot be enabled (IOSQES/IOCQES/MPS/AMS/CSS)",
+			log_warn("ctrl %u: CC %#x cannot be enabled (IOSQES/IOCQES/MPS/AMS/CSS/AQA)",
 				 ctrl->cntlid, cc);
 			csts |= CSTS_CFS;
 		}
 	} else if (!NVME_CC_EN(cc) && NVME_CC_EN(old)) {
-		/* Controller reset (3.7.2): its I/O queues are gone. */
-		csts &= ~(CSTS_RDY | CSTS_CFS);
-		disconnect_queues(ctrl, 1, true);
+		/* Controller reset (3.7.2): its I/O queues are gone. On PCIe
+		 * every queue goes, and RDY clears once they drained. */
+		csts &= ~CSTS_CFS;
+		if (ctrl->pcie) {
+			pcie_reset = true;
+		} else {
+			csts &= ~CSTS_RDY;
+			disconnect_queues(ctrl, 1, true);
+		}
 	}
 
-	if (NVME_CC_SHN(cc) && !NVME_CC_SHN(old))
-		csts = (csts & ~CSTS_SHST) | NVME_CSTS_SHST_CMPLT << NVME_CSTS_SHST_SHIFT;
-	else if (!NVME_CC_SHN(cc) && NVME_CC_SHN(old))
+	if (NVME_CC_SHN(cc) && !NVME_CC_SHN(old)) {
+		if (ctrl->pcie && !pcie_reset) /* SHST follows the namespace sync */
+			pcie_shutdown = true;
+		else /* fabrics: Property Set synced before writing CC */
+			csts = (csts & ~CSTS_SHST) | NVME_CSTS_SHST_CMPLT << NVME_CSTS_SHST_SHIFT;
+	} else if (!NVME_CC_SHN(cc) && NVME_CC_SHN(old)) {
 		csts &= ~CSTS_SHST;
+	}
 
 	atomic_store_explicit(&ctrl->csts, csts, memory_order_release);
+	if (pcie_reset)
+		nvme_pcie_reset(ctrl->pcie);
+	if (pcie_shutdown)
+		nvme_pcie_shutdown(ctrl->pcie);
 }
 
 /* The admin queue registers: PCIe only, and not while enabled (NVMe Base

@@ -51,11 +51,12 @@ static uint16_t walk_list(struct prp_walk *w, uint64_t list, uint32_t left)
 		const uint8_t *page = w->gm->map(w->gm->ctx, list, (size_t)nent * 8);
 		uint64_t next = 0;
 
+		uint16_t st = 0;
+
 		if (!page)
 			return nvme_err(NVME_SC_DATA_XFER_ERROR);
-		for (uint32_t i = 0; i < nent && left; i++) {
+		for (uint32_t i = 0; i < nent && left && !st; i++) {
 			uint64_t e;
-			uint16_t st;
 
 			memcpy(&e, page + (size_t)i * 8, sizeof(e));
 			e = le64toh(e);
@@ -65,14 +66,18 @@ static uint16_t walk_list(struct prp_walk *w, uint64_t list, uint32_t left)
 				next = e;
 				break;
 			}
-			if (e & PAGE_MASK)
-				return nvme_err(NVME_SC_PRP_INVALID_OFFSET);
+			if (e & PAGE_MASK) {
+				st = nvme_err(NVME_SC_PRP_INVALID_OFFSET);
+				break;
+			}
 			uint32_t n = left < NVME_PAGE_SIZE ? left : NVME_PAGE_SIZE;
 			st = add(w, e, n);
-			if (st)
-				return st;
-			left -= n;
+			if (!st)
+				left -= n;
 		}
+		nvme_gm_unmap(w->gm, (void *)(uintptr_t)page, (size_t)nent * 8);
+		if (st)
+			return st;
 		if (!left)
 			break;
 		/* A chained list page starts at its page boundary, so it holds
@@ -110,5 +115,7 @@ uint16_t nvme_prp_map(const struct nvme_guest_mem *gm, uint64_t prp1, uint64_t p
 	}
 	if (!st)
 		*iovcnt = w.n;
+	else
+		nvme_gm_unmap_iov(gm, iov, w.n);
 	return st;
 }

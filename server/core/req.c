@@ -85,6 +85,9 @@ static uint16_t parse(struct nvme_req *req)
 	case NVME_FLAGS_PSDT_SGL:
 		if (!(req->ops->data_ptrs & NVME_XPORT_SGL))
 			return nvme_err(NVME_SC_INVALID_FIELD);
+		/* On PCIe the SGL lives in guest memory: the transport walks
+		 * it; the length is the command's, as with PRPs. */
+		req->sgl_mem = !req->ops->fabrics;
 		break;
 	case NVME_FLAGS_PSDT_PRP:
 		if (!(req->ops->data_ptrs & NVME_XPORT_PRP))
@@ -96,7 +99,7 @@ static uint16_t parse(struct nvme_req *req)
 	}
 
 	req->dir = opcode_dir(c);
-	if (!req->prp) {
+	if (!req->prp && !req->sgl_mem) {
 		st = parse_sgl(req);
 		if (st)
 			return st;
@@ -161,6 +164,7 @@ bool nvme_req_init(struct nvme_req *req, struct nvme_sq *sq)
 	req->execute = NULL;
 	req->dir = NVME_DIR_NONE;
 	req->prp = false;
+	req->sgl_mem = false;
 	req->in_flight = false;
 	req->transfer_len = 0;
 	req->iov = NULL;
@@ -208,7 +212,7 @@ uint16_t nvme_req_data_len(struct nvme_req *req, uint32_t len)
 
 uint16_t nvme_req_data_len_within(struct nvme_req *req, uint32_t min, uint32_t max)
 {
-	if (req->prp) {
+	if (req->prp || req->sgl_mem) {
 		req->transfer_len = min;
 		return 0;
 	}
