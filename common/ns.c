@@ -1024,8 +1024,10 @@ static int read_part(struct ns *ns, uint64_t slba, uint64_t end, uint64_t from, 
 		return 0;
 	if (from == slba && to == end)
 		return fn(&ns->bs, from, (uint32_t)(to - from), iov, iovcnt);
-	struct iovec part[64];
-	if (iovcnt > 64)
+	/* As many pieces as the block store takes: a PCIe read in guest
+	 * pages has one per page (257 for 1 MiB). */
+	struct iovec part[IOV_MAX];
+	if (iovcnt > IOV_MAX)
 		return -EINVAL;
 	memcpy(part, iov, sizeof(*iov) * (size_t)iovcnt);
 	struct iovec *v = part;

@@ -634,6 +634,28 @@ static void test_reset_keeps_blocks(void **state)
 }
 
 /*
+ * A read across a write pointer in many small pieces (a PCIe read in guest
+ * pages has one per page): the written part comes from the file, the rest
+ * is zeros, whatever the number of pieces.
+ */
+static void test_read_across_wp_many_pieces(void **state)
+{
+	struct fixture *f = *state;
+	enum { PIECE = 128, NLB = 4, PIECES = NLB * 4096 / PIECE };
+	static uint8_t buf[NLB * 4096];
+	struct iovec iov[PIECES];
+
+	must_open(f);
+	write_blocks(f->ns, 0, 2, 0x44);
+	memset(buf, 0xee, sizeof(buf));
+	for (int i = 0; i < PIECES; i++)
+		iov[i] = (struct iovec){ .iov_base = buf + i * PIECE, .iov_len = PIECE };
+	assert_int_equal(ns_read(f->ns, 0, NLB, iov, PIECES), 0);
+	for (size_t i = 0; i < sizeof(buf); i++)
+		assert_int_equal(buf[i], i < 2 * 4096 ? 0x44 : 0);
+}
+
+/*
  * Only the last batch's data is checked at recovery: an earlier batch's
  * data was synced before the next batch was written, so a change to it
  * since is no torn write and never rolls its zone back.
@@ -918,6 +940,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_many_checkpoints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_v1_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_keeps_blocks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_across_wp_many_pieces, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_earlier_batch_data_not_rolled_back, setup,
 						teardown),
 	};
