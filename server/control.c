@@ -145,6 +145,7 @@ static void cmd_add_subsys(int argc, char **argv, struct reply *r)
 		else
 			say(r, true, "%s", sc->nqn);
 	}
+	config_subsys_wipe(sc);
 	free(sc);
 }
 

@@ -433,6 +433,13 @@ static void close_listeners(void)
 
 int tcp_listeners_bind(const struct target_config *cfg, char *err, size_t errlen)
 {
+	/* Refused rather than served in clear text: a host told to use TLS
+	 * there must never reach the data without it. */
+	if (cfg->nr_tls_listeners) {
+		snprintf(err, errlen, "%s: [target] tls_listen: TLS listeners are not served by "
+			 "this version (expected listen)", cfg->file);
+		return -1;
+	}
 	for (int i = 0; i < cfg->nr_listeners; i++) {
 		if (open_listener(&cfg->listeners[i], &L.l[i], err, errlen) < 0) {
 			close_listeners();
