@@ -34,6 +34,7 @@ struct subsys {
 	bool allow_any_host;
 	int nr_hosts;
 	char (*hosts)[CFG_NQN_MAX];
+	struct host_auth_config *host_auth;    /* by index in hosts; wiped when freed */
 
 	struct ns *ns[CFG_MAX_NAMESPACES + 1]; /* by NSID; NULL = inactive */
 	struct ns_config *ns_cfg;              /* ours: ns_open keeps a pointer to it */
@@ -98,6 +99,8 @@ void subsys_get(struct subsys *s);
 void subsys_put(struct subsys *s);
 
 bool subsys_host_allowed(const struct subsys *s, const char *hostnqn);
+/* What hostnqn must prove to s ([host NQN] section), NULL if nothing. */
+const struct host_auth_config *subsys_host_auth(const struct subsys *s, const char *hostnqn);
 
 static inline struct ns *subsys_ns(const struct subsys *s, uint32_t nsid)
 {
