@@ -38,7 +38,7 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 
 COMMON_SRC := $(wildcard common/*.c)
-SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c server/core/*.c server/tcp/*.c))
+SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c server/core/*.c server/tcp/*.c server/vfio_user/*.c))
 CTL_SRC    := $(wildcard tools/*.c)
 TEST_SRC   := $(wildcard tests/unit/test_*.c tests/component/test_*.c)
 TOOL_SRC   := $(wildcard tests/tools/*.c)

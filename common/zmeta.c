@@ -25,6 +25,7 @@
 
 #define DEFAULT_JNL_LIMIT (64ull << 20)
 #define REPLAY_CHUNK (1u << 20)
+#define BATCH_KEEP (1u << 20)     /* bytes of batch buffer kept between commits */
 
 static uint64_t align4k(uint64_t v) { return (v + 4095) & ~4095ull; }
 
@@ -901,6 +902,10 @@ int zmeta_commit(struct zmeta *m, struct zmeta_batch *b)
 	m->next_seq += b->records;
 	b->len = 0;
 	b->records = 0;
+	/* A batch of many zones (the power-up of an open, a Reset of every
+	 * zone) would keep its buffer, 40 bytes a zone, for good. */
+	if (b->cap > BATCH_KEEP)
+		zmeta_batch_free(b);
 	return 0;
 }
 
