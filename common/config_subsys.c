@@ -163,15 +163,21 @@ static const struct cfg_key vfio_keys[] = {
 /* ---- [host NQN] ---- */
 
 /* A secret given as text. The message names what is wrong, never the text. */
-static const char *set_secret(struct nvme_secret *out, enum nvme_secret_kind kind,
-			      const char *v, char *why, size_t whylen)
+/* Keep a parsed secret (or report why there is none); the copy is wiped
+ * with the configuration (config_subsys_wipe). */
+static const char *keep_secret(struct nvme_secret *out, struct nvme_secret *s, char *why)
 {
-	struct nvme_secret *s = nvme_secret_parse(kind, v, why, whylen);
 	if (!s)
 		return why;
 	*out = *s;
 	nvme_secret_free(s);
 	return NULL;
+}
+
+static const char *set_secret(struct nvme_secret *out, enum nvme_secret_kind kind,
+			      const char *v, char *why, size_t whylen)
+{
+	return keep_secret(out, nvme_secret_parse(kind, v, why, whylen), why);
 }
 
 /* A secret read from a file (relative to the subsystem file's directory),
@@ -184,12 +190,7 @@ static const char *set_secret_file(struct host_ctx *h, struct nvme_secret *out,
 	cfg_dirname(h->ctx->file, dir, sizeof(dir));
 	if (cfg_join_path(path, sizeof(path), dir, v) != 0)
 		return "path too long";
-	struct nvme_secret *s = nvme_secret_load_file(kind, path, why, whylen);
-	if (!s)
-		return why;
-	*out = *s;
-	nvme_secret_free(s);
-	return NULL;
+	return keep_secret(out, nvme_secret_load_file(kind, path, why, whylen), why);
 }
 
 static const char *set_dhchap_secret(void *obj, const char *v, char *why, size_t whylen)

@@ -14,25 +14,18 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 #include <nvme/types.h>
 
 #include "../lib/auth_host.h"
+#include "../lib/inproc_target.h"
 #include "../lib/nvmf_client.h"
 #include "auth_msg.h"
-#include "config.h"
-#include "ctrl.h"
 #include "dhchap.h"
-#include "log.h"
 #include "nvme_hmac.h"
-#include "subsys.h"
 #include "tcp.h"
-#include "worker.h"
 
 #define SUBNQN "nqn.2026-11.io.znstgt:auth"
 #define HOST_ONEWAY "nqn.2026-11.io.znstgt:host-oneway"
@@ -51,18 +44,9 @@
 #define ST_INVALID_FIELD (NVME_STATUS_DNR | NVME_SC_INVALID_FIELD)
 #define ATR (1u << 17)
 
-static char dir[] = "/tmp/znstgt-auth-XXXXXX";
-static struct target_config cfg;
+static struct inproc_target target;
 static char port[NVMF_TRSVCID_SIZE];
 static struct nvme_secret *key_oneway, *key_bidi, *key_ctrl, *key_wrong;
-
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-}
 
 static struct nvme_secret *secret(const char *text)
 {
@@ -75,64 +59,38 @@ static struct nvme_secret *secret(const char *text)
 
 static int setup(void **state)
 {
-	char path[512], text[1024], err[512];
+	char err[512];
 
-	log_set_level(LOG_ERROR);
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/conf", dir);
-	assert_int_equal(mkdir(path, 0755), 0);
-	snprintf(text, sizeof(text),
-		 "[target]\nlisten = 127.0.0.1:4420\nthreads = 2\nio_threads = 2\n"
-		 "data_dir = %s/data\nlog_level = error\ninclude = conf/*.ini\n", dir);
-	snprintf(path, sizeof(path), "%s/znstgt.ini", dir);
-	write_file(path, text);
+	(void)state;
+	assert_int_equal(inproc_target_init(&target), 0);
 	/* The controller secret from a file, as an operator would keep it. */
-	snprintf(path, sizeof(path), "%s/conf/ctrl.key", dir);
-	write_file(path, KEY_CTRL "\n");
-	assert_int_equal(chmod(path, 0600), 0);
-	snprintf(path, sizeof(path), "%s/conf/auth.ini", dir);
-	write_file(path, "[subsystem]\nnqn = " SUBNQN "\nallowed_hosts = " HOST_PLAIN "\n"
-			 "[namespace 1]\nsize = 16M\nzoned = no\nlba_size = 4096\n"
-			 "[host " HOST_ONEWAY "]\ndhchap_secret = " KEY_ONEWAY "\n"
-			 "[host " HOST_BIDI "]\ndhchap_secret = " KEY_BIDI "\n"
-			 "dhchap_ctrl_secret_file = ctrl.key\n"
-			 "dhchap_hashes = sha512, sha384\ndhchap_dhgroups = ffdhe2048, null\n");
-
-	snprintf(path, sizeof(path), "%s/znstgt.ini", dir);
-	if (config_load(path, &cfg, err, sizeof(err)))
-		fail_msg("config: %s", err);
-	snprintf(cfg.listeners[0].port, sizeof(cfg.listeners[0].port), "0");
-	if (subsys_registry_init(&cfg, true, err, sizeof(err)))
-		fail_msg("registry: %s", err);
-	assert_int_equal(workers_start(cfg.threads, cfg.io_threads), 0);
-	if (tcp_listeners_start(&cfg, err, sizeof(err)))
-		fail_msg("listeners: %s", err);
+	assert_int_equal(inproc_target_write(&target, "conf/ctrl.key", KEY_CTRL "\n", 0600), 0);
+	assert_int_equal(inproc_target_write(&target, "conf/auth.ini",
+		"[subsystem]\nnqn = " SUBNQN "\nallowed_hosts = " HOST_PLAIN "\n"
+		"[namespace 1]\nsize = 16M\nzoned = no\nlba_size = 4096\n"
+		"[host " HOST_ONEWAY "]\ndhchap_secret = " KEY_ONEWAY "\n"
+		"[host " HOST_BIDI "]\ndhchap_secret = " KEY_BIDI "\n"
+		"dhchap_ctrl_secret_file = ctrl.key\n"
+		"dhchap_hashes = sha512, sha384\ndhchap_dhgroups = ffdhe2048, null\n", 0644), 0);
+	if (inproc_target_start(&target, "listen = 127.0.0.1:4420\n", err, sizeof(err)))
+		fail_msg("%s", err);
 	snprintf(port, sizeof(port), "%s", tcp_listener_port(0)->trsvcid);
 
 	key_oneway = secret(KEY_ONEWAY);
 	key_bidi = secret(KEY_BIDI);
 	key_ctrl = secret(KEY_CTRL);
 	key_wrong = secret(KEY_CTRL); /* a valid secret, not HOST_ONEWAY's */
-	(void)state;
 	return 0;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	tcp_listeners_stop();
-	nvme_sq_disconnect_all();
-	assert_true(nvme_sq_wait_all_freed(10));
-	subsys_registry_destroy();
-	workers_stop();
-	config_free(&cfg);
+	inproc_target_stop(&target);
 	nvme_secret_free(key_oneway);
 	nvme_secret_free(key_bidi);
 	nvme_secret_free(key_ctrl);
 	nvme_secret_free(key_wrong);
-	char cmd[600];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	assert_int_equal(system(cmd), 0);
 	return 0;
 }
 

@@ -23,22 +23,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <nvme/types.h>
 #include <openssl/ssl.h>
 
+#include "../lib/inproc_target.h"
 #include "../lib/nvmf_client.h"
-#include "config.h"
-#include "ctrl.h"
-#include "log.h"
 #include "nvme_psk.h"
-#include "nvme_tcp.h"
-#include "subsys.h"
 #include "tcp.h"
-#include "worker.h"
 
 #define SUBNQN "nqn.2026-11.io.znstgt:tls"
 #define HOST256 "nqn.2026-11.io.znstgt:host-sha256"
@@ -49,54 +43,25 @@
 #define PSK256 "NVMeTLSkey-1:01:ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+f4CBgoOeXryU:"
 #define PSK384 "NVMeTLSkey-1:02:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vcSEgBQ==:"
 
-static char dir[] = "/tmp/znstgt-tls-XXXXXX";
-static struct target_config cfg;
+static struct inproc_target target;
 static char plain_port[NVMF_TRSVCID_SIZE], tls_port[NVMF_TRSVCID_SIZE];
-
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-}
 
 static int setup(void **state)
 {
-	char path[512], text[1024], err[512];
+	char err[512];
 
 	(void)state;
-	log_set_level(LOG_ERROR);
 	signal(SIGPIPE, SIG_IGN); /* a refused handshake closes under the client's writes */
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/conf", dir);
-	assert_int_equal(mkdir(path, 0755), 0);
-	snprintf(text, sizeof(text),
-		 "[target]\nlisten = 127.0.0.1:4420\ntls_listen = 127.0.0.1:4421\nthreads = 2\n"
-		 "io_threads = 2\ndata_dir = %s/data\nlog_level = error\ninclude = conf/*.ini\n",
-		 dir);
-	snprintf(path, sizeof(path), "%s/znstgt.ini", dir);
-	write_file(path, text);
-	snprintf(path, sizeof(path), "%s/conf/psk384", dir);
-	write_file(path, PSK384 "\n");
-	assert_int_equal(chmod(path, 0600), 0);
-	snprintf(path, sizeof(path), "%s/conf/tls.ini", dir);
-	write_file(path, "[subsystem]\nnqn = " SUBNQN "\n"
-			 "[namespace 1]\nsize = 16M\nzoned = no\nlba_size = 4096\n"
-			 "[host " HOST256 "]\npsk = " PSK256 "\n"
-			 "[host " HOST384 "]\npsk_file = psk384\n");
-	snprintf(path, sizeof(path), "%s/znstgt.ini", dir);
-	if (config_load(path, &cfg, err, sizeof(err)))
-		fail_msg("config: %s", err);
-	assert_int_equal(cfg.nr_tls_listeners, 1);
-	snprintf(cfg.listeners[0].port, sizeof(cfg.listeners[0].port), "0");
-	snprintf(cfg.tls_listeners[0].port, sizeof(cfg.tls_listeners[0].port), "0");
-	if (subsys_registry_init(&cfg, true, err, sizeof(err)))
-		fail_msg("registry: %s", err);
-	assert_int_equal(workers_start(cfg.threads, cfg.io_threads), 0);
-	tcp_tls_find_psk = subsys_tls_psk_find;
-	if (tcp_listeners_start(&cfg, err, sizeof(err)))
-		fail_msg("listeners: %s", err);
+	assert_int_equal(inproc_target_init(&target), 0);
+	assert_int_equal(inproc_target_write(&target, "conf/psk384", PSK384 "\n", 0600), 0);
+	assert_int_equal(inproc_target_write(&target, "conf/tls.ini",
+		"[subsystem]\nnqn = " SUBNQN "\n"
+		"[namespace 1]\nsize = 16M\nzoned = no\nlba_size = 4096\n"
+		"[host " HOST256 "]\npsk = " PSK256 "\n"
+		"[host " HOST384 "]\npsk_file = psk384\n", 0644), 0);
+	if (inproc_target_start(&target, "listen = 127.0.0.1:4420\ntls_listen = 127.0.0.1:4421\n",
+				err, sizeof(err)))
+		fail_msg("%s", err);
 	snprintf(plain_port, sizeof(plain_port), "%s", tcp_listener_port(0)->trsvcid);
 	assert_true(tcp_listener_port(1)->tls);
 	snprintf(tls_port, sizeof(tls_port), "%s", tcp_listener_port(1)->trsvcid);
@@ -106,15 +71,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	tcp_listeners_stop();
-	nvme_sq_disconnect_all();
-	assert_true(nvme_sq_wait_all_freed(10));
-	subsys_registry_destroy();
-	workers_stop();
-	config_free(&cfg);
-	char cmd[600];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	assert_int_equal(system(cmd), 0);
+	inproc_target_stop(&target);
 	return 0;
 }
 
