@@ -29,6 +29,7 @@ int (*tcp_tls_find_psk)(const char *identity, struct nvme_tls_psk *out);
 static int find_session(SSL *ssl, const unsigned char *identity, size_t len,
 			SSL_SESSION **sess)
 {
+	/* TLS_AES_128_GCM_SHA256 and TLS_AES_256_GCM_SHA384 (RFC 8446, B.4), by PSK hash. */
 	static const unsigned char suite[2][2] = { { 0x13, 0x01 }, { 0x13, 0x02 } };
 	char id[NVME_PSK_IDENTITY_MAX];
 	struct nvme_tls_psk psk;
