@@ -23,11 +23,12 @@ CFLAGS  += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prot
            -Wmissing-prototypes -Wno-unused-parameter -pthread -Iinclude \
            $(shell pkg-config --cflags $(PKGS)) $(EV_CFLAGS) -MMD -MP
 # Each program links what it uses: the daemon and the tests parse the
-# configuration (inih), run libev loops and authenticate hosts (libcrypto);
+# configuration (inih), run libev loops, authenticate hosts (libcrypto) and
+# serve TLS listeners (libssl);
 # the control tool needs none of them. --as-needed drops a library from a
 # program that does not call it (the test tools, the benchmarks).
 LDFLAGS += -Wl,--as-needed
-LDLIBS  += $(shell pkg-config --libs inih libcrypto) $(EV_LIBS) -pthread
+LDLIBS  += $(shell pkg-config --libs inih libssl libcrypto) $(EV_LIBS) -pthread
 TESTLIBS := $(shell pkg-config --libs cmocka)
 
 B := build$(if $(SAN),-$(SAN))

@@ -20,7 +20,7 @@
 enum {
 	TK_LISTEN, TK_THREADS, TK_IO_THREADS, TK_DATA_DIR, TK_LOG_LEVEL, TK_DISCOVERY_NQN,
 	TK_CONTROL_SOCKET, TK_INCLUDE, TK_MAX_CONNECTIONS, TK_MAX_HOST_CONNECTIONS,
-	TK_MAX_CONTROLLERS
+	TK_MAX_CONTROLLERS, TK_TLS_LISTEN
 };
 
 /* Upper bounds of the limit keys: a million connections is past what one
@@ -39,28 +39,50 @@ struct target_ctx {
 
 /* ---- [target] keys ---- */
 
-static const char *add_listener(void *obj, const char *item, char *why, size_t whylen)
+/* One address of listen or tls_listen: an address serves plain text or TLS,
+ * never both, so a duplicate in either list is refused. */
+static const char *add_to(struct target_config *cfg, bool tls, const char *item, char *why,
+			  size_t whylen)
 {
-	struct target_config *cfg = ((struct target_ctx *)obj)->cfg;
 	struct listener_config l = { 0 };
 	const char *problem = cfg_parse_listener(item, &l);
 	if (problem)
 		return cfg_bad(why, whylen, item, problem);
-	for (int i = 0; i < cfg->nr_listeners; i++)
-		if (strcmp(cfg->listeners[i].addr, l.addr) == 0 &&
-		    strcmp(cfg->listeners[i].port, l.port) == 0) {
-			snprintf(why, whylen, "%s is listed twice", item);
-			return why;
-		}
-	if (cfg->nr_listeners == CFG_MAX_LISTENERS)
+	for (int t = 0; t < 2; t++) {
+		const struct listener_config *list = t ? cfg->tls_listeners : cfg->listeners;
+		int nr = t ? cfg->nr_tls_listeners : cfg->nr_listeners;
+		for (int i = 0; i < nr; i++)
+			if (strcmp(list[i].addr, l.addr) == 0 && strcmp(list[i].port, l.port) == 0) {
+				snprintf(why, whylen, "%s is listed twice%s", item,
+					 t != tls ? t ? " (in tls_listen too)" : " (in listen too)" : "");
+				return why;
+			}
+	}
+	int *nr = tls ? &cfg->nr_tls_listeners : &cfg->nr_listeners;
+	if (*nr == CFG_MAX_LISTENERS)
 		return "more than 16 listeners";
-	cfg->listeners[cfg->nr_listeners++] = l;
+	(tls ? cfg->tls_listeners : cfg->listeners)[(*nr)++] = l;
 	return NULL;
+}
+
+static const char *add_listener(void *obj, const char *item, char *why, size_t whylen)
+{
+	return add_to(((struct target_ctx *)obj)->cfg, false, item, why, whylen);
+}
+
+static const char *add_tls_listener(void *obj, const char *item, char *why, size_t whylen)
+{
+	return add_to(((struct target_ctx *)obj)->cfg, true, item, why, whylen);
 }
 
 static const char *set_listen(void *obj, const char *v, char *why, size_t whylen)
 {
 	return cfg_each_item(v, obj, add_listener, why, whylen);
+}
+
+static const char *set_tls_listen(void *obj, const char *v, char *why, size_t whylen)
+{
+	return cfg_each_item(v, obj, add_tls_listener, why, whylen);
 }
 
 static const char *set_threads(void *obj, const char *v, char *why, size_t whylen)
@@ -188,6 +210,8 @@ static const struct cfg_key target_keys[] = {
 				 false, set_max_connections },
 	[TK_MAX_HOST_CONNECTIONS] = { "max_connections_per_host", "a number of queues, at "
 				      "least 1", false, set_max_host_connections },
+	[TK_TLS_LISTEN] = { "tls_listen", "ADDR:PORT or [IPv6]:PORT, comma separated", true,
+			    set_tls_listen },
 	[TK_MAX_CONTROLLERS] = { "max_controllers", "a number of controllers per subsystem, "
 				 "at least 1", false, set_max_controllers },
 };
@@ -418,7 +442,7 @@ static int load(const char *path, struct target_config *cfg, struct target_ctx *
 	fclose(fp);
 	if (r)
 		return -1;
-	if (cfg->nr_listeners == 0)
+	if (cfg->nr_listeners == 0 && cfg->nr_tls_listeners == 0)
 		default_listener(cfg);
 	char **files = NULL;
 	size_t nr = 0;
@@ -488,6 +512,8 @@ int config_default(struct target_config *cfg, const char *data_dir, char *err, s
 
 void config_free(struct target_config *cfg)
 {
+	for (int i = 0; i < cfg->nr_subsys; i++)
+		config_subsys_wipe(&cfg->subsys[i]);
 	free(cfg->subsys);
 	cfg->subsys = NULL;
 	cfg->nr_subsys = 0;

@@ -70,7 +70,7 @@ struct cfg_file {
 	char *buf;
 	size_t bufcap;
 	bool in_section;
-	char section[64];
+	char section[CFG_NQN_MAX + 8]; /* "host " and an NQN fit */
 	struct cfg_section cur;
 	cfg_open_section_fn open_section;
 	void *ctx;

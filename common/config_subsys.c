@@ -7,26 +7,40 @@
  * file is in.
  */
 #include "config_priv.h"
+#include "dhchap.h"
 
 #include <inttypes.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 enum { SK_NQN, SK_SERIAL, SK_MODEL, SK_ALLOW_ANY_HOST, SK_ALLOWED_HOSTS, SK_HOST };
 enum { VK_SOCKET };
+enum { HK_DHCHAP_SECRET, HK_DHCHAP_SECRET_FILE, HK_DHCHAP_CTRL_SECRET,
+       HK_DHCHAP_CTRL_SECRET_FILE, HK_PSK, HK_PSK_FILE, HK_DHCHAP_HASHES, HK_DHCHAP_DHGROUPS };
 
 #define BIT(k) (1u << (k))
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/* What the keys of one [host NQN] section fill in. */
+struct host_ctx {
+	struct subsys_ctx *ctx;
+	struct host_auth_config *auth;
+	uint32_t seen;
+};
+
 struct subsys_ctx {
 	struct subsys_config *sc;
+	const char *file;                       /* secret files are relative to its directory */
 	const char *data_dir;
 	const char *stem;
 	bool have_subsys, have_vfio;
 	uint32_t subsys_seen, vfio_seen;
 	uint32_t ns_seen[CFG_MAX_NAMESPACES];   /* by position in sc->ns */
 	char vfio_socket[4096];                 /* as written; resolved in finish() */
+	struct host_ctx host[CFG_MAX_HOSTS];    /* by index in sc->hosts */
 };
 
 /* ---- [subsystem] ---- */
@@ -100,11 +114,17 @@ static const char *add_host(void *obj, const char *v, char *why, size_t whylen)
 	}
 	for (int i = 0; i < sc->nr_hosts; i++)
 		if (strcmp(sc->hosts[i], v) == 0) {
+			/* Listed once beside its own [host NQN] section: one host. */
+			if (sc->host_auth[i].section && !sc->host_auth[i].listed) {
+				sc->host_auth[i].listed = true;
+				return NULL;
+			}
 			snprintf(why, whylen, "host \"%s\" is listed twice", v);
 			return why;
 		}
 	if (sc->nr_hosts == CFG_MAX_HOSTS)
 		return "more than 64 hosts";
+	sc->host_auth[sc->nr_hosts].listed = true;
 	snprintf(sc->hosts[sc->nr_hosts++], CFG_NQN_MAX, "%s", v);
 	return NULL;
 }
@@ -139,6 +159,207 @@ static const struct cfg_key vfio_keys[] = {
 	[VK_SOCKET] = { "socket", "a UNIX socket path", false, set_socket },
 };
 
+/* ---- [host NQN] ---- */
+
+/* A secret given as text. The message names what is wrong, never the text. */
+/* Keep a parsed secret (or report why there is none); the copy is wiped
+ * with the configuration (config_subsys_wipe). */
+static const char *keep_secret(struct nvme_secret *out, struct nvme_secret *s, char *why)
+{
+	if (!s)
+		return why;
+	*out = *s;
+	nvme_secret_free(s);
+	return NULL;
+}
+
+static const char *set_secret(struct nvme_secret *out, enum nvme_secret_kind kind,
+			      const char *v, char *why, size_t whylen)
+{
+	return keep_secret(out, nvme_secret_parse(kind, v, why, whylen), why);
+}
+
+/* A secret read from a file (relative to the subsystem file's directory),
+ * which must not be accessible by group or others. */
+static const char *set_secret_file(struct host_ctx *h, struct nvme_secret *out,
+				   enum nvme_secret_kind kind, const char *v, char *why,
+				   size_t whylen)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	cfg_dirname(h->ctx->file, dir, sizeof(dir));
+	if (cfg_join_path(path, sizeof(path), dir, v) != 0)
+		return "path too long";
+	return keep_secret(out, nvme_secret_load_file(kind, path, why, whylen), why);
+}
+
+static const char *set_dhchap_secret(void *obj, const char *v, char *why, size_t whylen)
+{
+	struct host_ctx *h = obj;
+	return set_secret(&h->auth->dhchap_secret, NVME_SECRET_DHCHAP, v, why, whylen);
+}
+
+static const char *set_dhchap_secret_file(void *obj, const char *v, char *why, size_t whylen)
+{
+	struct host_ctx *h = obj;
+	return set_secret_file(h, &h->auth->dhchap_secret, NVME_SECRET_DHCHAP, v, why, whylen);
+}
+
+static const char *set_dhchap_ctrl_secret(void *obj, const char *v, char *why, size_t whylen)
+{
+	struct host_ctx *h = obj;
+	return set_secret(&h->auth->dhchap_ctrl_secret, NVME_SECRET_DHCHAP, v, why, whylen);
+}
+
+static const char *set_dhchap_ctrl_secret_file(void *obj, const char *v, char *why,
+					       size_t whylen)
+{
+	struct host_ctx *h = obj;
+	return set_secret_file(h, &h->auth->dhchap_ctrl_secret, NVME_SECRET_DHCHAP, v, why,
+			       whylen);
+}
+
+static const char *set_psk(void *obj, const char *v, char *why, size_t whylen)
+{
+	struct host_ctx *h = obj;
+	return set_secret(&h->auth->psk, NVME_SECRET_TLS_PSK, v, why, whylen);
+}
+
+static const char *set_psk_file(void *obj, const char *v, char *why, size_t whylen)
+{
+	struct host_ctx *h = obj;
+	return set_secret_file(h, &h->auth->psk, NVME_SECRET_TLS_PSK, v, why, whylen);
+}
+
+/* Hash names as Linux spells them (nvme-cli, configfs dhchap_hash). */
+static const char *const hash_names[] = { [1] = "sha256", [2] = "sha384", [3] = "sha512" };
+
+static const char *add_hash(void *obj, const char *item, char *why, size_t whylen)
+{
+	struct host_ctx *h = obj;
+	for (unsigned id = 1; id < ARRAY_SIZE(hash_names); id++)
+		if (strcmp(item, hash_names[id]) == 0) {
+			h->auth->dhchap_hashes |= (uint8_t)(1u << id);
+			return NULL;
+		}
+	return cfg_bad(why, whylen, item, "is not a hash");
+}
+
+static const char *add_dhgroup(void *obj, const char *item, char *why, size_t whylen)
+{
+	struct host_ctx *h = obj;
+	for (uint8_t id = 0; id < DHCHAP_DH_COUNT; id++)
+		if (strcmp(item, dhchap_dh_name(id)) == 0) {
+			h->auth->dhchap_dhgroups |= (uint8_t)(1u << id);
+			return NULL;
+		}
+	return cfg_bad(why, whylen, item, "is not a DH group");
+}
+
+static const char *set_hashes(void *obj, const char *v, char *why, size_t whylen)
+{
+	return cfg_each_item(v, obj, add_hash, why, whylen);
+}
+
+static const char *set_dhgroups(void *obj, const char *v, char *why, size_t whylen)
+{
+	return cfg_each_item(v, obj, add_dhgroup, why, whylen);
+}
+
+#define DHHC_EXPECT "DHHC-1:XX:<base64 of secret and CRC-32>: with XX 00..03"
+#define DHHC_FILE_EXPECT "a file holding " DHHC_EXPECT ", mode 0600 or stricter"
+#define PSK_EXPECT "NVMeTLSkey-1:HH:<base64 of PSK and CRC-32>: with HH 00..02"
+
+static const struct cfg_key host_keys[] = {
+	[HK_DHCHAP_SECRET] = { "dhchap_secret", DHHC_EXPECT, false, set_dhchap_secret },
+	[HK_DHCHAP_SECRET_FILE] = { "dhchap_secret_file", DHHC_FILE_EXPECT, false,
+				    set_dhchap_secret_file },
+	[HK_DHCHAP_CTRL_SECRET] = { "dhchap_ctrl_secret", DHHC_EXPECT, false,
+				    set_dhchap_ctrl_secret },
+	[HK_DHCHAP_CTRL_SECRET_FILE] = { "dhchap_ctrl_secret_file", DHHC_FILE_EXPECT, false,
+					 set_dhchap_ctrl_secret_file },
+	[HK_PSK] = { "psk", PSK_EXPECT, false, set_psk },
+	[HK_PSK_FILE] = { "psk_file", "a file holding " PSK_EXPECT ", mode 0600 or stricter",
+			  false, set_psk_file },
+	[HK_DHCHAP_HASHES] = { "dhchap_hashes", "a comma list of sha256, sha384, sha512", false,
+			       set_hashes },
+	[HK_DHCHAP_DHGROUPS] = { "dhchap_dhgroups", "a comma list of null, ffdhe2048, "
+				 "ffdhe3072, ffdhe4096, ffdhe6144, ffdhe8192", false, set_dhgroups },
+};
+
+static void open_host_section(struct cfg_file *f, const char *name, const char *nqn,
+			      struct cfg_section *sec)
+{
+	struct subsys_ctx *ctx = f->ctx;
+	struct subsys_config *sc = ctx->sc;
+	char why[256];
+	const char *problem = cfg_nqn_problem(nqn, why, sizeof(why));
+	int i;
+
+	if (problem) {
+		cfg_error(f, name, NULL, "host %s (expected [host NQN])", problem);
+		return;
+	}
+	for (i = 0; i < sc->nr_hosts; i++)
+		if (strcmp(sc->hosts[i], nqn) == 0)
+			break;
+	if (i < sc->nr_hosts && sc->host_auth[i].section) {
+		cfg_error(f, name, NULL, "section given twice (expected one per host)");
+		return;
+	}
+	if (i == sc->nr_hosts) {
+		if (sc->nr_hosts == CFG_MAX_HOSTS) {
+			cfg_error(f, name, NULL, "more than %d hosts", CFG_MAX_HOSTS);
+			return;
+		}
+		snprintf(sc->hosts[sc->nr_hosts++], CFG_NQN_MAX, "%s", nqn);
+	}
+	sc->host_auth[i].section = true;
+	ctx->host[i] = (struct host_ctx){ ctx, &sc->host_auth[i], 0 };
+	*sec = (struct cfg_section){ host_keys, ARRAY_SIZE(host_keys), &ctx->host[i],
+				     &ctx->host[i].seen };
+}
+
+/* Keys that exclude or need each other, once the section is read. */
+static int check_host(const struct host_ctx *h, const char *file, const char *nqn, char *err,
+		      size_t errlen)
+{
+	static const struct { int a, b; } pairs[] = {
+		{ HK_DHCHAP_SECRET, HK_DHCHAP_SECRET_FILE },
+		{ HK_DHCHAP_CTRL_SECRET, HK_DHCHAP_CTRL_SECRET_FILE },
+		{ HK_PSK, HK_PSK_FILE },
+	};
+	const uint32_t host_secret = BIT(HK_DHCHAP_SECRET) | BIT(HK_DHCHAP_SECRET_FILE);
+	char sec[CFG_NQN_MAX + 8];
+
+	snprintf(sec, sizeof(sec), "host %s", nqn);
+	for (size_t i = 0; i < ARRAY_SIZE(pairs); i++)
+		if ((h->seen & BIT(pairs[i].a)) && (h->seen & BIT(pairs[i].b))) {
+			cfg_error_at(err, errlen, file, sec, host_keys[pairs[i].b].name,
+				     "given beside %s (expected one of them)",
+				     host_keys[pairs[i].a].name);
+			return -1;
+		}
+	if (h->seen & host_secret)
+		return 0;
+	/* Controller authentication runs inside a host authentication
+	 * transaction (NVMe Base 2.0, 8.13.5): it needs the host secret. */
+	static const int needs_host_secret[] = { HK_DHCHAP_CTRL_SECRET, HK_DHCHAP_CTRL_SECRET_FILE,
+						 HK_DHCHAP_HASHES, HK_DHCHAP_DHGROUPS };
+	for (size_t i = 0; i < ARRAY_SIZE(needs_host_secret); i++)
+		if (h->seen & BIT(needs_host_secret[i])) {
+			cfg_error_at(err, errlen, file, sec, host_keys[needs_host_secret[i]].name,
+				     "given without dhchap_secret (expected dhchap_secret or "
+				     "dhchap_secret_file too)");
+			return -1;
+		}
+	return 0;
+}
+
+void config_subsys_wipe(struct subsys_config *sc)
+{
+	OPENSSL_cleanse(sc->host_auth, sizeof(sc->host_auth));
+}
+
 /* ---- sections ---- */
 
 static void open_section(struct cfg_file *f, const char *name, struct cfg_section *sec)
@@ -165,6 +386,10 @@ static void open_section(struct cfg_file *f, const char *name, struct cfg_sectio
 		*sec = (struct cfg_section){ vfio_keys, ARRAY_SIZE(vfio_keys), ctx, &ctx->vfio_seen };
 		return;
 	}
+	if (strncmp(name, "host ", 5) == 0) {
+		open_host_section(f, name, name + 5, sec);
+		return;
+	}
 	if (strncmp(name, "namespace ", 10) == 0) {
 		uint32_t nsid;
 		if (cfg_parse_id(name + 10, 1, CFG_MAX_NAMESPACES, &nsid) != 0) {
@@ -188,8 +413,8 @@ static void open_section(struct cfg_file *f, const char *name, struct cfg_sectio
 		return;
 	}
 	cfg_error(f, name, NULL,
-		  "unknown section (expected [subsystem], [namespace N] with N in 1..%d, or "
-		  "[vfio-user]%s)", CFG_MAX_NAMESPACES,
+		  "unknown section (expected [subsystem], [namespace N] with N in 1..%d, "
+		  "[host NQN] or [vfio-user]%s)", CFG_MAX_NAMESPACES,
 		  strcmp(name, "target") == 0 ? "; [target] belongs in the main file" : "");
 }
 
@@ -251,6 +476,10 @@ static int finish(struct subsys_ctx *ctx, const char *file, char *err, size_t er
 	}
 	if (!(ctx->subsys_seen & BIT(SK_SERIAL)))
 		default_serial(sc);
+	for (int i = 0; i < sc->nr_hosts; i++)
+		if (sc->host_auth[i].section &&
+		    check_host(&ctx->host[i], file, sc->hosts[i], err, errlen))
+			return -1;
 	if (check_hosts(ctx, file, err, errlen))
 		return -1;
 	if (ctx->have_vfio) {
@@ -322,11 +551,14 @@ int cfg_subsys_parse(FILE *fp, const char *name, const char *stem, const char *d
 		return -1;
 	}
 	ctx->sc = sc;
+	ctx->file = name;
 	ctx->data_dir = data_dir ? data_dir : "data";
 	ctx->stem = stem;
 	int r = cfg_parse(fp, name, open_section, ctx, err, errlen);
 	if (r == 0)
 		r = finish(ctx, name, err, errlen);
+	if (r)
+		config_subsys_wipe(sc);
 	free(ctx);
 	return r;
 }

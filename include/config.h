@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nvme_keys.h"
+
 #define CFG_NQN_MAX 224          /* NVMe Base 2.0, 4.5: NQN is at most 223 bytes + NUL */
 #define CFG_MAX_LISTENERS 16
 #define CFG_MAX_HOSTS 64
@@ -56,6 +58,20 @@ struct ns_config {
 	bool recover;                /* not a key: znstgt --recover (doc/recovery.md) */
 };
 
+/*
+ * A [host NQN] section of a subsystem file: what that host must prove
+ * (doc/security.md). A secret whose len is 0 was not given.
+ */
+struct host_auth_config {
+	bool section;                /* a [host NQN] section named this host */
+	bool listed;                 /* host = / allowed_hosts named it */
+	struct nvme_secret dhchap_secret;      /* DHHC-1: host authentication */
+	struct nvme_secret dhchap_ctrl_secret; /* DHHC-1: controller authentication */
+	struct nvme_secret psk;                /* NVMeTLSkey-1: configured PSK */
+	uint8_t dhchap_hashes;       /* bit n: hash id n allowed (1..3); 0 = all */
+	uint8_t dhchap_dhgroups;     /* bit n: DH group id n allowed (0..5); 0 = all */
+};
+
 struct subsys_config {
 	char file[4096];             /* the INI file it came from */
 	char nqn[CFG_NQN_MAX];
@@ -64,6 +80,7 @@ struct subsys_config {
 	bool allow_any_host;         /* default no, unless no hosts are listed */
 	char hosts[CFG_MAX_HOSTS][CFG_NQN_MAX];
 	int nr_hosts;
+	struct host_auth_config host_auth[CFG_MAX_HOSTS]; /* by index in hosts[] */
 	struct ns_config ns[CFG_MAX_NAMESPACES];
 	int nr_ns;
 	char vfio_user_socket[108];  /* [vfio-user] socket = path (optional) */
@@ -72,7 +89,9 @@ struct subsys_config {
 struct target_config {
 	char file[4096];
 	struct listener_config listeners[CFG_MAX_LISTENERS];
-	int nr_listeners;            /* default one: 127.0.0.1:4420 */
+	int nr_listeners;            /* default one: 127.0.0.1:4420 (none if only tls_listen) */
+	struct listener_config tls_listeners[CFG_MAX_LISTENERS]; /* TLS 1.3 required */
+	int nr_tls_listeners;
 	int threads;                 /* 0 = number of online CPUs */
 	int io_threads;              /* default 4 */
 	char data_dir[4096];         /* default ./data, relative to the main file's directory */
@@ -97,7 +116,10 @@ int config_default(struct target_config *cfg, const char *data_dir, char *err, s
 /* Parse just one subsystem file into sc (used by config_load and the blktests hook). */
 int config_load_subsys(const char *path, const char *data_dir, struct subsys_config *sc,
 		       char *err, size_t errlen);
+/* Wipes every subsystem's secrets, then frees. */
 void config_free(struct target_config *cfg);
+/* Wipe the secrets of one subsystem configuration (before freeing it). */
+void config_subsys_wipe(struct subsys_config *sc);
 
 /*
  * One spelling for every path that names the same directory, to find two

@@ -62,6 +62,9 @@ struct nvme_sq {
 	void *conn;
 
 	struct nvme_ctrl *ctrl;      /* set by Connect; NULL before */
+	/* DH-HMAC-CHAP of this queue (fabrics.c), NULL when its host has no
+	 * dhchap_secret. Freed (secrets wiped) with the queue. */
+	struct auth_session *auth;
 	uint16_t qid;
 	uint32_t size;               /* entries (1's based) */
 	uint16_t sqhd;

@@ -45,7 +45,20 @@ static inline struct nvme_ctrl *nvme_req_ctrl(const struct nvme_req *req)
 
 /* ---- parsers ---- */
 uint16_t nvme_parse_connect_cmd(struct nvme_req *req);  /* unconnected queue */
-uint16_t nvme_parse_fabrics_cmd(struct nvme_req *req);  /* connected queue: Property Get/Set */
+uint16_t nvme_parse_fabrics_cmd(struct nvme_req *req);  /* connected queue: Property Get/Set,
+							   Authentication Send/Receive */
+/* Authentication Send / Receive (fabrics_auth.c). */
+uint16_t nvme_parse_auth_cmd(struct nvme_req *req);
+/*
+ * At Connect: a DH-HMAC-CHAP session on sq when ctrl's host has a
+ * dhchap_secret. Returns the AUTHREQ bits for the Connect response (0 when
+ * none is needed); *st is an error status if the session could not be made.
+ */
+uint32_t nvme_auth_queue_setup(struct nvme_sq *sq, struct nvme_ctrl *ctrl, uint16_t *st);
+/* Authentication Required (with DNR) for any command but Authentication
+ * Send/Receive on a connected queue that must and has not authenticated
+ * yet; 0 otherwise. */
+uint16_t nvme_auth_check(const struct nvme_req *req);
 uint16_t nvme_parse_admin_cmd(struct nvme_req *req);
 uint16_t nvme_parse_discovery_cmd(struct nvme_req *req);
 uint16_t nvme_parse_io_cmd(struct nvme_req *req);

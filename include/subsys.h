@@ -34,6 +34,7 @@ struct subsys {
 	bool allow_any_host;
 	int nr_hosts;
 	char (*hosts)[CFG_NQN_MAX];
+	struct host_auth_config *host_auth;    /* by index in hosts; wiped when freed */
 
 	struct ns *ns[CFG_MAX_NAMESPACES + 1]; /* by NSID; NULL = inactive */
 	struct ns_config *ns_cfg;              /* ours: ns_open keeps a pointer to it */
@@ -98,6 +99,15 @@ void subsys_get(struct subsys *s);
 void subsys_put(struct subsys *s);
 
 bool subsys_host_allowed(const struct subsys *s, const char *hostnqn);
+struct nvme_tls_psk;
+/*
+ * The TLS PSK for a PSK identity "NVMe<v>R<hh> <host NQN> <subsystem NQN>
+ * [<digest>]" (tls_psk.c): 0 and *out when the subsystem gives that host a
+ * psk whose derived identity is exactly this one, else -1.
+ */
+int subsys_tls_psk_find(const char *identity, struct nvme_tls_psk *out);
+/* What hostnqn must prove to s ([host NQN] section), NULL if nothing. */
+const struct host_auth_config *subsys_host_auth(const struct subsys *s, const char *hostnqn);
 
 static inline struct ns *subsys_ns(const struct subsys *s, uint32_t nsid)
 {

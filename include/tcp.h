@@ -54,6 +54,15 @@ void tcp_listeners_stop(void);
  * "0" (ephemeral) was configured. NULL when not listening. */
 const struct nvme_port *tcp_listener_port(int i);
 
+struct nvme_tls_psk;
+/*
+ * How TLS listeners (tls_listen) find the PSK of an identity a host offers:
+ * subsys_tls_psk_find, set by the program before the listeners open. A
+ * pointer, so the TLS channel does not pull the subsystem registry into
+ * programs that only use the transport.
+ */
+extern int (*tcp_tls_find_psk)(const char *identity, struct nvme_tls_psk *out);
+
 struct tcp_sock_ops;
 
 /*

@@ -88,6 +88,7 @@ struct nvme_port {
 	uint8_t adrfam;              /* NVMF_ADDR_FAMILY_* */
 	char traddr[64];             /* as configured; may be a wildcard */
 	char trsvcid[NVMF_TRSVCID_SIZE];
+	bool tls;                    /* TLS 1.3 required (tls_listen) */
 	struct nvme_port *next;      /* registry (port.c) */
 };
 

@@ -127,6 +127,7 @@ static void cmd_add_subsys(const struct control_req *req, struct reply *r)
 		else
 			say(r, true, "%s", sc->nqn);
 	}
+	config_subsys_wipe(sc);
 	free(sc);
 }
 

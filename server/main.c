@@ -185,6 +185,7 @@ int main(int argc, char **argv)
 	raise_fd_limit(&cfg);
 
 	loop = EV_DEFAULT;
+	tcp_tls_find_psk = subsys_tls_psk_find;
 	if (tcp_listeners_bind(&cfg, err, sizeof(err)) != 0) {
 		log_error("%s", err);
 		config_free(&cfg);

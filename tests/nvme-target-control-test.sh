@@ -103,10 +103,26 @@ uuid2=0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d
 connect "$nqn" "$host" -u "$uuid2" > /dev/null || fail "probe"
 "$hook" setup --subsysnqn "$nqn" --subsys-uuid "$uuid2" --hostnqn "$host" || fail "a stale subsystem blocks setup"
 
+step="setup with DH-HMAC-CHAP keys"
+hostkey=DHHC-1:00:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+KfiaR:
+ctrlkey=DHHC-1:01:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj/jBqb2:
+"$hook" setup --subsysnqn "$nqn" --subsys-uuid "$uuid2" --hostnqn "$host" \
+	--hostkey "$hostkey" --ctrkey "$ctrlkey" || fail "setup"
+kfile=$(grep -l "dhchap_ctrl_secret = $ctrlkey" "$ZNSTGT_HOOK_DIR"/subsys/*.ini) || fail "keys not written"
+[[ $(stat -c %a "$kfile") == 600 ]] || fail "$kfile readable by others"
+grep -q "dhchap_secret = $hostkey" "$kfile" || fail "host key not written"
+# The probe does not authenticate: the target must not serve it.
+connect "$nqn" "$host" -u "$uuid2" > /dev/null 2>&1 && fail "served without authentication"
+grep -q "for $host on $nqn, .*authentication required" "$ZNSTGT_HOOK_DIR/znstgt.log" ||
+	fail "the Connect did not ask for authentication"
+# Keys gone at the next setup: served again.
+"$hook" setup --subsysnqn "$nqn" --subsys-uuid "$uuid2" --hostnqn "$host" || fail "setup"
+connect "$nqn" "$host" -u "$uuid2" > /dev/null || fail "probe after the keys went"
+
 step="refused setups"
 err=$("$hook" setup --subsysnqn blktests-subsystem-3 --subsys-uuid 5a5a5a5a-1b1b-4c4c-8d8d-9e9e9e9e9e9e \
-	--hostnqn "$host" --hostkey DHHC-1:00:abc: 2>&1) && fail "DH-HMAC-CHAP keys accepted"
-[[ $err == *"authentication"* ]] || fail "no reason given: $err"
+	--hostnqn "$host" --hostkey DHHC-1:00:abc: 2>&1) && fail "a malformed DH-HMAC-CHAP key accepted"
+[[ $err == *"dhchap_secret"* && $err != *abc* ]] || fail "no reason given, or the key quoted: $err"
 "$hook" setup --subsysnqn blktests-subsystem-3 --hostnqn "$host" > /dev/null 2>&1 &&
 	fail "setup without --subsys-uuid accepted"
 err=$("$hook" setup --subsysnqn blktests-subsystem-3 --subsys-uuid "$zuuid" --hostnqn "$host" 2>&1) &&

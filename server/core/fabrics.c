@@ -1,7 +1,8 @@
 /*
  * Fabrics commands (NVMe-oF 1.1, 3.3 and 3.5): Connect binds a queue to a
  * new controller (admin queue) or to an existing one (I/O queue); Property
- * Get / Set reach the controller registers that PCIe maps in BAR0.
+ * Get / Set reach the controller registers that PCIe maps in BAR0;
+ * Authentication Send / Receive go to fabrics_auth.c.
  */
 #include <pthread.h>
 #include <string.h>
@@ -130,9 +131,15 @@ static void execute_admin_connect(struct nvme_req *req)
 	}
 	if (connect_cattr(&req->cmd) & NVMF_CATTR_DISABLE_SQFLOW)
 		req->sq->sqhd_disabled = true;
-	log_info("ctrl %u: %s controller for %s on %s, kato %u ms", ctrl->cntlid,
-		 ctrl->discovery ? "discovery" : "I/O", ctrl->hostnqn, ctrl->subnqn, ctrl->kato_ms);
-	req->result = ctrl->cntlid;
+	uint32_t authreq = nvme_auth_queue_setup(req->sq, ctrl, &st);
+	if (st) {
+		nvme_req_complete(req, st);
+		return;
+	}
+	log_info("ctrl %u: %s controller for %s on %s, kato %u ms%s", ctrl->cntlid,
+		 ctrl->discovery ? "discovery" : "I/O", ctrl->hostnqn, ctrl->subnqn, ctrl->kato_ms,
+		 authreq ? ", authentication required" : "");
+	req->result = ctrl->cntlid | authreq;
 	nvme_req_complete(req, 0);
 }
 
@@ -201,8 +208,13 @@ static void execute_io_connect(struct nvme_req *req)
 	}
 	if (connect_cattr(&req->cmd) & NVMF_CATTR_DISABLE_SQFLOW)
 		req->sq->sqhd_disabled = true;
+	uint32_t authreq = nvme_auth_queue_setup(req->sq, ctrl, &st);
+	if (st) {
+		nvme_req_complete(req, st);
+		return;
+	}
 	log_debug("ctrl %u: I/O queue %u connected, %u entries", ctrl->cntlid, qid, req->sq->size);
-	req->result = ctrl->cntlid;
+	req->result = ctrl->cntlid | authreq;
 	nvme_req_complete(req, 0);
 }
 
@@ -287,7 +299,10 @@ uint16_t nvme_parse_fabrics_cmd(struct nvme_req *req)
 		return 0;
 	case nvme_fabrics_type_connect:
 		return nvme_err(NVME_SC_CMD_SEQ_ERROR); /* this queue is connected already */
+	case nvme_fabrics_type_auth_send:
+	case nvme_fabrics_type_auth_receive:
+		return nvme_parse_auth_cmd(req);
 	default:
-		return nvme_err(NVME_SC_INVALID_OPCODE); /* Authentication: not supported */
+		return nvme_err(NVME_SC_INVALID_OPCODE);
 	}
 }

@@ -115,6 +115,8 @@ static uint16_t parse(struct nvme_req *req)
 		atomic_store(&sq->ctrl->ka_traffic, true);
 	if (!sq->ctrl)
 		st = nvme_parse_connect_cmd(req);
+	else if ((st = nvme_auth_check(req)))
+		;
 	else if (c->opcode == nvme_admin_fabrics)
 		st = nvme_parse_fabrics_cmd(req);
 	else if (sq->qid == 0)

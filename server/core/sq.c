@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "auth.h"
 #include "ctrl.h"
 #include "deadline.h"
 #include "log.h"
@@ -90,6 +91,8 @@ void nvme_sq_free(struct nvme_sq *sq)
 	if (!sq->drained)
 		log_error("qid %u freed with %u command(s) in flight", sq->qid, sq->inflight);
 	nvme_ctrl_unbind_sq(sq);
+	auth_session_free(sq->auth);
+	sq->auth = NULL;
 
 	pthread_mutex_lock(&sqs_lock);
 	if (sq->prev)

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include <nvme/types.h>
+#include <openssl/crypto.h>
 
 #include "crc32c.h"
 #include "ctrl.h"
@@ -50,6 +51,9 @@ static void subsys_free(struct subsys *s)
 
 	free(s->ns_cfg);
 	free(s->hosts);
+	if (s->host_auth)
+		OPENSSL_cleanse(s->host_auth, (size_t)s->nr_hosts * sizeof(*s->host_auth));
+	free(s->host_auth);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 	if (detached) {
@@ -372,7 +376,9 @@ static int add_subsys(const struct subsys_config *sc, bool format, bool tolerant
 		return -1;
 
 	s = subsys_new(sc->nqn);
-	if (!s || (sc->nr_hosts && !(s->hosts = calloc(sc->nr_hosts, sizeof(*s->hosts))))) {
+	if (!s || (sc->nr_hosts && (!(s->hosts = calloc(sc->nr_hosts, sizeof(*s->hosts))) ||
+				    !(s->host_auth = calloc(sc->nr_hosts,
+							    sizeof(*s->host_auth)))))) {
 		snprintf(err, errlen, "subsystem %s: out of memory", sc->nqn);
 		if (s)
 			subsys_free(s);
@@ -385,8 +391,10 @@ static int add_subsys(const struct subsys_config *sc, bool format, bool tolerant
 	snprintf(s->model, sizeof(s->model), "%s", sc->model[0] ? sc->model : "znstgt");
 	s->allow_any_host = sc->allow_any_host;
 	s->nr_hosts = sc->nr_hosts;
-	for (int i = 0; i < sc->nr_hosts; i++)
+	for (int i = 0; i < sc->nr_hosts; i++) {
 		snprintf(s->hosts[i], sizeof(s->hosts[i]), "%s", sc->hosts[i]);
+		s->host_auth[i] = sc->host_auth[i];
+	}
 
 	/* Opening may take long (format): not under the registry lock. */
 	if (open_namespaces(s, sc, format, tolerant, err, errlen) != 0) {
@@ -506,8 +514,10 @@ static void restart_config(const struct subsys *s, struct subsys_config *sc)
 	snprintf(sc->model, sizeof(sc->model), "%s", s->model);
 	sc->allow_any_host = s->allow_any_host;
 	sc->nr_hosts = s->nr_hosts;
-	for (int i = 0; i < s->nr_hosts; i++)
+	for (int i = 0; i < s->nr_hosts; i++) {
 		snprintf(sc->hosts[i], sizeof(sc->hosts[i]), "%s", s->hosts[i]);
+		sc->host_auth[i] = s->host_auth[i];
+	}
 	sc->nr_ns = s->nr_ns;
 	for (int i = 0; i < s->nr_ns; i++)
 		sc->ns[i] = s->ns_cfg[i];
@@ -547,6 +557,8 @@ int subsys_power_cut(double timeout_s, char *err, size_t errlen)
 	if (!subsys_wait_detached(timeout_s)) {
 		snprintf(err, errlen, "commands still running after %.0f s; the subsystems stay down",
 			 timeout_s);
+		for (int i = 0; i < n; i++)
+			config_subsys_wipe(&cfgs[i]);
 		free(cfgs);
 		return -1;
 	}
@@ -560,6 +572,8 @@ int subsys_power_cut(double timeout_s, char *err, size_t errlen)
 		else if (!err[0])
 			snprintf(err, errlen, "%s", why);
 	}
+	for (int i = 0; i < n; i++)
+		config_subsys_wipe(&cfgs[i]);
 	free(cfgs);
 	log_warn("power cut: %d of %d subsystem(s) powered up again", back, n);
 	return err[0] ? -1 : back;
@@ -657,6 +671,14 @@ bool subsys_host_allowed(const struct subsys *s, const char *hostnqn)
 		if (strcmp(s->hosts[i], hostnqn) == 0)
 			return true;
 	return false;
+}
+
+const struct host_auth_config *subsys_host_auth(const struct subsys *s, const char *hostnqn)
+{
+	for (int i = 0; i < s->nr_hosts; i++)
+		if (strcmp(s->hosts[i], hostnqn) == 0)
+			return &s->host_auth[i];
+	return NULL;
 }
 
 void subsys_count_io(struct subsys *s, bool write, uint64_t len)

@@ -75,7 +75,7 @@ static struct {
 	struct ev_loop *loop;        /* non-NULL while started */
 	ev_async stop;
 	ev_timer retry;              /* re-arms accept after EMFILE */
-	struct listener l[CFG_MAX_LISTENERS];
+	struct listener l[2 * CFG_MAX_LISTENERS]; /* listen, then tls_listen */
 	int nr;
 	unsigned rr;
 
@@ -236,7 +236,8 @@ static void conn_arrived(struct worker_msg *msg)
 	if (a->next)
 		a->next->prev = a;
 	L.conns[a->widx] = a;
-	a->conn = tcp_conn_start(worker_loop(w), w, a->fd, &tcp_sock_plain, a->port, a->local_addr,
+	a->conn = tcp_conn_start(worker_loop(w), w, a->fd,
+				 a->port->tls ? &tcp_sock_tls : &tcp_sock_plain, a->port, a->local_addr,
 				 conn_gone, a);
 	if (!a->conn) {
 		conn_gone(a);
@@ -371,8 +372,8 @@ static void *listener_main(void *arg)
 
 /* ---- start / stop ---- */
 
-static int open_listener(const struct listener_config *lc, struct listener *l, char *err,
-			 size_t errlen)
+static int open_listener(const struct listener_config *lc, bool tls, struct listener *l,
+			 char *err, size_t errlen)
 {
 	struct addrinfo hints = {
 		.ai_family = AF_UNSPEC,
@@ -406,13 +407,14 @@ static int open_listener(const struct listener_config *lc, struct listener *l, c
 						      : ((struct sockaddr_in *)&ss)->sin_port);
 	memset(&l->port, 0, sizeof(l->port));
 	l->port.ops = &tcp_transport;
+	l->port.tls = tls;
 	l->port.adrfam = ai->ai_family == AF_INET6 ? NVMF_ADDR_FAMILY_IP6 : NVMF_ADDR_FAMILY_IP4;
 	snprintf(l->port.traddr, sizeof(l->port.traddr), "%s", lc->addr);
 	snprintf(l->port.trsvcid, sizeof(l->port.trsvcid), "%u", port);
 	freeaddrinfo(ai);
 	nvme_port_register(&l->port);
-	log_info("tcp: listening on %s port %s (port ID %u)", l->port.traddr, l->port.trsvcid,
-		 l->port.portid);
+	log_info("tcp: listening on %s port %s (port ID %u%s)", l->port.traddr, l->port.trsvcid,
+		 l->port.portid, tls ? ", TLS 1.3 required" : "");
 	return 0;
 sys_fail:
 	snprintf(err, errlen, "listener %s:%s: %s", lc->addr, lc->port, strerror(errno));
@@ -433,8 +435,14 @@ static void close_listeners(void)
 
 int tcp_listeners_bind(const struct target_config *cfg, char *err, size_t errlen)
 {
-	for (int i = 0; i < cfg->nr_listeners; i++) {
-		if (open_listener(&cfg->listeners[i], &L.l[i], err, errlen) < 0) {
+	if (cfg->nr_tls_listeners && tcp_tls_init(err, errlen) != 0)
+		return -1;
+	for (int i = 0; i < cfg->nr_listeners + cfg->nr_tls_listeners; i++) {
+		bool tls = i >= cfg->nr_listeners;
+		const struct listener_config *lc =
+			tls ? &cfg->tls_listeners[i - cfg->nr_listeners] : &cfg->listeners[i];
+
+		if (open_listener(lc, tls, &L.l[i], err, errlen) < 0) {
 			close_listeners();
 			return -1;
 		}
@@ -530,4 +538,5 @@ void tcp_listeners_stop(void)
 	free(L.close_msgs);
 	L.conns = NULL;
 	L.close_msgs = NULL;
+	tcp_tls_exit();
 }

@@ -48,4 +48,11 @@ struct tcp_sock {
 /* The socket as it is: no handshake, readv(2) and sendmsg(2). */
 extern const struct tcp_sock_ops tcp_sock_plain;
 
+/* TLS 1.3 with the hosts' configured PSKs (tcp_tls.c). tcp_tls_init() sets
+ * up the shared OpenSSL context before the first TLS listener opens. */
+extern const struct tcp_sock_ops tcp_sock_tls;
+/* It finds PSKs through tcp_tls_find_psk (tcp.h). */
+int tcp_tls_init(char *err, size_t errlen);
+void tcp_tls_exit(void);
+
 #endif

@@ -35,10 +35,13 @@ static bool tcp_disc_entry(const struct nvme_port *port, const char *local_addr,
 		return false;
 	e->trtype = NVMF_TRTYPE_TCP;
 	e->adrfam = fam;
-	e->treq = NVMF_TREQ_NOT_SPECIFIED; /* no secure channel on these ports */
+	/* A TLS listener (tls_listen): secure channel required (TREQ 01h) and
+	 * TSAS SECTYPE 02h, TLS 1.3 (NVMe TCP Transport 1.0, TCP Transport
+	 * Specific Address Subtype), as Linux nvmet reports its TLS ports. */
+	e->treq = port->tls ? NVMF_TREQ_REQUIRED : NVMF_TREQ_NOT_SPECIFIED;
 	snprintf(e->traddr, sizeof(e->traddr), "%s", wild ? local_addr : port->traddr);
 	snprintf(e->trsvcid, sizeof(e->trsvcid), "%s", port->trsvcid);
-	e->tsas.tcp.sectype = port->ops->sectype;
+	e->tsas.tcp.sectype = port->tls ? NVMF_TCP_SECTYPE_TLS13 : port->ops->sectype;
 	return true;
 }
 

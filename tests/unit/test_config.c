@@ -24,6 +24,14 @@
 
 #define INCLUDE_CONF "[target]\ninclude = conf/*.ini\n"
 #define SUBSYS_A "[subsystem]\nnqn = nqn.2024-01.com.example:a\n"
+/* Valid secrets: keys 00 01 .. 1f, 20 .. 3f, 40 .. 7f and 64 .. 83 with their CRC-32. */
+#define KEY_H "DHHC-1:00:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+KfiaR:"
+#define KEY_C "DHHC-1:01:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj/jBqb2:"
+#define KEY_64 "DHHC-1:03:QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaW1xdXl9gYWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+fx/Gj1o=:"
+#define KEY_PSK "NVMeTLSkey-1:01:ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+f4CBgoOeXryU:"
+/* KEY_H with one base64 digit of its CRC changed. */
+#define KEY_BAD_CRC "DHHC-1:00:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+KfiAR:"
+#define HOST_H "nqn.2024-01.com.example:h"
 
 struct tdir {
 	char path[128];
@@ -437,6 +445,26 @@ static const struct bad_case bad[] = {
 	{ NULL, SUBSYS_A "[vfio-user]\n", NULL, S, "vfio-user", "socket", "missing" },
 	{ NULL, SUBSYS_A "[vfio-user]\nsocket = /run/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock\n",
 	  NULL, S, "vfio-user", "socket", "too long" },
+	/* [host NQN] and [target] tls_listen */
+	{ NULL, SUBSYS_A "[host hostname]\n", NULL, S, "host hostname", NULL, "does not start with \"nqn.\"" },
+	{ NULL, SUBSYS_A "[host " HOST_H "]\n[host " HOST_H "]\n", NULL, S, "host " HOST_H, NULL, "section given twice" },
+	{ NULL, SUBSYS_A "[host " HOST_H "]\ndhchap_secret = " KEY_BAD_CRC "\n", NULL, S, "host " HOST_H, "dhchap_secret", "CRC-32 does not match" },
+	{ NULL, SUBSYS_A "[host " HOST_H "]\ndhchap_secret = " KEY_PSK "\n", NULL, S, "host " HOST_H, "dhchap_secret", "does not start with \"DHHC-1:\"" },
+	{ NULL, SUBSYS_A "[host " HOST_H "]\npsk = " KEY_H "\n", NULL, S, "host " HOST_H, "psk", "does not start with \"NVMeTLSkey-1:\"" },
+	{ NULL, SUBSYS_A "[host " HOST_H "]\ndhchap_secret = " KEY_H "\ndhchap_secret = " KEY_C "\n", NULL, S, "host " HOST_H, "dhchap_secret", "given more than once" },
+	{ NULL, SUBSYS_A "[host " HOST_H "]\ndhchap_secret = " KEY_H "\ndhchap_secret_file = k\n", NULL, S, "host " HOST_H, "dhchap_secret_file", "conf/k: No such file" },
+	{ NULL, SUBSYS_A "[host " HOST_H "]\ndhchap_ctrl_secret = " KEY_C "\n", NULL, S, "host " HOST_H, "dhchap_ctrl_secret", "given without dhchap_secret" },
+	{ NULL, SUBSYS_A "[host " HOST_H "]\ndhchap_hashes = sha256\n", NULL, S, "host " HOST_H, "dhchap_hashes", "given without dhchap_secret" },
+	{ NULL, SUBSYS_A "[host " HOST_H "]\ndhchap_secret = " KEY_H "\ndhchap_hashes = sha256,md5\n", NULL, S, "host " HOST_H, "dhchap_hashes", "\"md5\" is not a hash (expected a comma list of sha256" },
+	{ NULL, SUBSYS_A "[host " HOST_H "]\ndhchap_secret = " KEY_H "\ndhchap_dhgroups = ffdhe1024\n", NULL, S, "host " HOST_H, "dhchap_dhgroups", "\"ffdhe1024\" is not a DH group" },
+	{ NULL, SUBSYS_A "[host " HOST_H "]\ndhchap_key = " KEY_H "\n", NULL, S, "host " HOST_H, "dhchap_key", "unknown key (expected one of: dhchap_secret," },
+	{ NULL, SUBSYS_A "[host " HOST_H "]\npsk_file = /nonexistent/psk\n", NULL, S, "host " HOST_H, "psk_file", "/nonexistent/psk" },
+	{ NULL, SUBSYS_A "allow_any_host = yes\n[host " HOST_H "]\n", NULL, S, "subsystem", "allow_any_host", "hosts are listed too" },
+	{ NULL, SUBSYS_A "host = " HOST_H "\n[host " HOST_H "]\nhost = " HOST_H "\n", NULL, S, "host " HOST_H, "host", "unknown key" },
+	{ NULL, SUBSYS_A "host = " HOST_H "\nallowed_hosts = " HOST_H "\n[host " HOST_H "]\n", NULL, S, "subsystem", "allowed_hosts", "listed twice" },
+	{ "[target]\ntls_listen = 1.2.3.4:99999\n", NULL, NULL, T, "target", "tls_listen", "has a port that is not a number" },
+	{ "[target]\nlisten = 1.2.3.4:4420\ntls_listen = 1.2.3.4:4420\n", NULL, NULL, T, "target", "tls_listen", "listed twice (in listen too)" },
+	{ "[target]\ntls_listen = 1.2.3.4:4420\nlisten = 1.2.3.4:4420\n", NULL, NULL, T, "target", "listen", "listed twice (in tls_listen too)" },
 	/* [namespace N]: single keys */
 	{ NULL, NS1, NULL, S, "namespace 1", "size", "missing" },
 	{ NULL, NS1 "size = 0\n", NULL, S, "namespace 1", "size", "0 bytes (expected a size" },
@@ -525,6 +553,9 @@ static void test_bad_files(void **state)
 		if (r != -1 || strncmp(err, want, strlen(want)) != 0 || !strstr(err, c->what))
 			fail_msg("bad case %zu: got r=%d \"%s\"\nwant \"%s...%s...\"", i, r, err, want,
 				 c->what);
+		/* No message quotes any part of a secret. */
+		assert_null(strstr(err, "AAECAwQF"));
+		assert_null(strstr(err, "ZGVmZ2hp"));
 		/* A failed load leaves nothing to free, and freeing again is harmless. */
 		assert_null(cfg.subsys);
 		assert_int_equal(cfg.nr_subsys, 0);
@@ -586,6 +617,96 @@ static void test_not_regular_file(void **state)
 	assert_int_equal(load(d, "[target]\ninclude = *.ini\n", NULL, NULL, &cfg, err,
 			      sizeof(err)), -1);
 	assert_non_null(strstr(err, "fifo.ini: not a regular file"));
+}
+
+/* ---- [host NQN]: secrets inline and in files ---- */
+
+static void write_secret(const struct tdir *d, const char *rel, const char *text, mode_t mode)
+{
+	char path[PATH_MAX];
+	write_file(d, rel, text);
+	in_dir(path, sizeof(path), d, rel);
+	assert_int_equal(chmod(path, mode), 0);
+}
+
+static void assert_key_bytes(const struct nvme_secret *s, uint8_t hash, uint8_t len,
+			     uint8_t first)
+{
+	assert_int_equal(s->hash, hash);
+	assert_int_equal(s->len, len);
+	for (unsigned i = 0; i < len; i++)
+		assert_int_equal(s->key[i], (uint8_t)(first + i));
+}
+
+static void test_host_secrets(void **state)
+{
+	struct tdir *d = *state;
+	struct target_config cfg;
+	char err[1024];
+
+	char keys[PATH_MAX];
+	in_dir(keys, sizeof(keys), d, "conf");
+	assert_int_equal(mkdir(keys, 0755), 0);
+	in_dir(keys, sizeof(keys), d, "conf/keys");
+	assert_int_equal(mkdir(keys, 0700), 0);
+	write_secret(d, "conf/keys/h.key", "  " KEY_64 "\n", 0600);
+	write_secret(d, "conf/keys/psk", KEY_PSK "\n", 0400);
+	int 	r = load(d, "[target]\ninclude = conf/*.ini\ntls_listen = 10.0.0.1:4420, [::1]\n",
+		 "[host " HOST_H "]\n"
+		 "dhchap_secret = " KEY_H "\n"
+		 "dhchap_ctrl_secret = " KEY_C "\n"
+		 "psk_file = keys/psk\n"
+		 "dhchap_hashes = sha512, sha256\n"
+		 "dhchap_dhgroups = null,ffdhe8192\n"
+		 SUBSYS_A "allowed_hosts = nqn.2024-01.com.example:x, " HOST_H "\n"
+		 "[host nqn.2024-01.com.example:g]\n"
+		 "dhchap_secret_file = keys/h.key\n",
+		 NULL, &cfg, err, sizeof(err));
+	if (r)
+		fail_msg("%s", err);
+	/* Only TLS listeners given: no default plain-text one. */
+	assert_int_equal(cfg.nr_listeners, 0);
+	assert_int_equal(cfg.nr_tls_listeners, 2);
+	assert_string_equal(cfg.tls_listeners[0].addr, "10.0.0.1");
+	assert_string_equal(cfg.tls_listeners[1].addr, "::1");
+	assert_string_equal(cfg.tls_listeners[1].port, "4420");
+	const struct subsys_config *sc = &cfg.subsys[0];
+	assert_false(sc->allow_any_host);
+	assert_int_equal(sc->nr_hosts, 3); /* the [host] section and the list name one host */
+	assert_string_equal(sc->hosts[0], HOST_H);
+	assert_string_equal(sc->hosts[1], "nqn.2024-01.com.example:x");
+	assert_string_equal(sc->hosts[2], "nqn.2024-01.com.example:g");
+	const struct host_auth_config *h = &sc->host_auth[0];
+	assert_true(h->section);
+	assert_key_bytes(&h->dhchap_secret, 0, 32, 0);
+	assert_key_bytes(&h->dhchap_ctrl_secret, 1, 32, 32);
+	assert_key_bytes(&h->psk, 1, 32, 100);
+	assert_int_equal(h->dhchap_hashes, (1u << 3) | (1u << 1));
+	assert_int_equal(h->dhchap_dhgroups, (1u << 0) | (1u << 5));
+	assert_false(sc->host_auth[1].section);
+	assert_int_equal(sc->host_auth[1].dhchap_secret.len, 0);
+	assert_key_bytes(&sc->host_auth[2].dhchap_secret, 3, 64, 64);
+	assert_int_equal(sc->host_auth[2].dhchap_ctrl_secret.len, 0);
+	assert_int_equal(sc->host_auth[2].dhchap_hashes, 0);
+	config_free(&cfg);
+
+	/* A secret file others may read is refused; the message names the
+	 * file and its mode, never the key. */
+	write_secret(d, "conf/keys/open.key", KEY_H "\n", 0644);
+	r = load(d, INCLUDE_CONF, SUBSYS_A "[host " HOST_H "]\ndhchap_secret_file = keys/open.key\n",
+		 NULL, &cfg, err, sizeof(err));
+	assert_int_equal(r, -1);
+	assert_non_null(strstr(err, "conf/s.ini: [host " HOST_H "] dhchap_secret_file: "));
+	assert_non_null(strstr(err, "keys/open.key"));
+	assert_non_null(strstr(err, "0644"));
+	assert_null(strstr(err, "AAECAwQF"));
+
+	/* The text and the file form of one secret exclude each other. */
+	r = load(d, INCLUDE_CONF, SUBSYS_A "[host " HOST_H "]\npsk = " KEY_PSK "\n"
+		 "psk_file = keys/psk\n", NULL, &cfg, err, sizeof(err));
+	assert_int_equal(r, -1);
+	assert_non_null(strstr(err, "[host " HOST_H "] psk_file: given beside psk"));
+	assert_null(strstr(err, "ZGVmZ2hp"));
 }
 
 /* ---- includes and paths ---- */
@@ -837,6 +958,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_good_files, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_bad_files, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_nul_byte, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_host_secrets, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_missing_main_file, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_not_regular_file, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_include_order, setup_dir, teardown_dir),

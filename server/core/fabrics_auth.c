@@ -1,0 +1,140 @@
+/*
+ * In-band authentication on a fabrics queue (NVMe Base 2.0, 8.13; the
+ * commands in NVMe-oF / Base 2.0, 6.2 and 6.3): a host with a dhchap_secret
+ * gets a DH-HMAC-CHAP session on each queue it connects (admin and I/O
+ * alike), is told so in the Connect response, and carries the transaction
+ * in Authentication Send / Receive commands. Until the queue has
+ * authenticated, every other command is refused with Authentication
+ * Required. The protocol itself is server/core/auth.c.
+ */
+#include <string.h>
+
+#include <nvme/types.h>
+#include <openssl/crypto.h>
+
+#include "auth.h"
+#include "auth_msg.h"
+#include "ctrl.h"
+#include "log.h"
+#include "nvme_cmd.h"
+#include "subsys.h"
+
+/*
+ * Authentication Send / Receive SQE (NVMe Base 2.0, Figures 549 / 552):
+ * CDW10 bits 15:8 SPSP0, 23:16 SPSP1, 31:24 SECP; CDW11 TL (Send, bytes
+ * the host transfers) or AL (Receive, bytes the host accepts).
+ */
+static uint8_t auth_spsp0(const struct nvme_sqe *c) { return (le32toh(c->cdw10) >> 8) & 0xff; }
+static uint8_t auth_spsp1(const struct nvme_sqe *c) { return (le32toh(c->cdw10) >> 16) & 0xff; }
+static uint8_t auth_secp(const struct nvme_sqe *c) { return le32toh(c->cdw10) >> 24; }
+static uint32_t auth_len(const struct nvme_sqe *c) { return le32toh(c->cdw11); }
+
+uint32_t nvme_auth_queue_setup(struct nvme_sq *sq, struct nvme_ctrl *ctrl, uint16_t *st)
+{
+	const struct host_auth_config *h = subsys_host_auth(ctrl->subsys, ctrl->hostnqn);
+
+	*st = 0;
+	if (!h || !h->dhchap_secret.len)
+		return 0;
+	struct auth_config cfg = {
+		.hostnqn = ctrl->hostnqn,
+		.subnqn = ctrl->subnqn,
+		.host_secret = &h->dhchap_secret,
+		.ctrl_secret = h->dhchap_ctrl_secret.len ? &h->dhchap_ctrl_secret : NULL,
+		.hash_mask = h->dhchap_hashes,
+		.dhgroup_mask = h->dhchap_dhgroups,
+	};
+	sq->auth = auth_session_new(&cfg);
+	if (!sq->auth) {
+		log_error("ctrl %u: qid %u: no memory for an authentication session", ctrl->cntlid,
+			  sq->qid);
+		*st = nvme_err(NVME_SC_INTERNAL);
+		return 0;
+	}
+	/* Connect response DW0 bit 17, AUTHREQ.ATR: authentication transaction
+	 * required (the bit the Linux host tests to start DH-HMAC-CHAP). */
+	return 1u << 17;
+}
+
+uint16_t nvme_auth_check(const struct nvme_req *req)
+{
+	const struct nvme_sq *sq = req->sq;
+	uint8_t fctype = nvme_sqe_fctype(&req->cmd);
+
+	if (!sq->auth || auth_session_authenticated(sq->auth))
+		return 0;
+	if (req->cmd.opcode == nvme_admin_fabrics && (fctype == nvme_fabrics_type_auth_send ||
+						     fctype == nvme_fabrics_type_auth_receive))
+		return 0;
+	/* Base 2.0, 8.13.1: commands other than Connect and Authentication
+	 * Send/Receive on a queue that has to authenticate. */
+	return nvme_cmd_err(NVME_SC_AUTH_REQUIRED);
+}
+
+/* One log line each time a transaction ends; never a secret, only the reason. */
+static void log_outcome(const struct nvme_req *req, enum auth_result before)
+{
+	struct nvme_sq *sq = req->sq;
+	struct nvme_ctrl *ctrl = sq->ctrl;
+	enum auth_result now = auth_session_result(sq->auth);
+
+	if (now == AUTH_FAILED && before != AUTH_FAILED)
+		log_warn("ctrl %u: qid %u: authentication of %s failed (reason %#x)", ctrl->cntlid,
+			 sq->qid, ctrl->hostnqn, auth_session_failure(sq->auth));
+	else if (auth_session_authenticated(sq->auth) && before != AUTH_SUCCEEDED &&
+		 now == AUTH_SUCCEEDED)
+		log_debug("ctrl %u: qid %u: %s authenticated (hash %u, DH group %u)", ctrl->cntlid,
+			  sq->qid, ctrl->hostnqn, auth_session_hash(sq->auth),
+			  auth_session_dhgroup(sq->auth));
+}
+
+static void execute_auth_send(struct nvme_req *req)
+{
+	uint8_t buf[AUTH_MSG_MAX];
+	enum auth_result before = auth_session_result(req->sq->auth);
+
+	/* The parser bounded transfer_len by AUTH_MSG_MAX. */
+	nvme_req_copy_from(req, 0, buf, req->transfer_len);
+	auth_session_send(req->sq->auth, buf, req->transfer_len);
+	OPENSSL_cleanse(buf, req->transfer_len);
+	log_outcome(req, before);
+	nvme_req_complete(req, 0);
+}
+
+static void execute_auth_receive(struct nvme_req *req)
+{
+	uint8_t buf[AUTH_MSG_MAX];
+	size_t al = req->transfer_len < sizeof(buf) ? req->transfer_len : sizeof(buf);
+	enum auth_result before = auth_session_result(req->sq->auth);
+	ssize_t n = auth_session_receive(req->sq->auth, buf, al);
+	uint16_t st;
+
+	log_outcome(req, before);
+	if (n < 0) { /* AL too small for the pending message: it stays pending */
+		nvme_req_complete(req, nvme_err(NVME_SC_INVALID_FIELD));
+		return;
+	}
+	/* The message, zeros up to AL (a Linux host offers 4 KiB). */
+	st = nvme_req_copy_window(req, buf, (size_t)n, 0);
+	OPENSSL_cleanse(buf, (size_t)n);
+	nvme_req_complete(req, st);
+}
+
+uint16_t nvme_parse_auth_cmd(struct nvme_req *req)
+{
+	const struct nvme_sqe *c = &req->cmd;
+	bool send = nvme_sqe_fctype(c) == nvme_fabrics_type_auth_send;
+	uint32_t len = auth_len(c);
+
+	/* A host with no dhchap_secret has nothing to authenticate with. */
+	if (!req->sq->auth)
+		return nvme_err(NVME_SC_INVALID_OPCODE);
+	/* SECP E9h, SPSP 01h 01h: DH-HMAC-CHAP (Base 2.0, 8.13.2), as Linux
+	 * sends them; TL / AL 0 is Invalid Field as in nvmet. */
+	if (!auth_cmd_fields_valid(auth_secp(c), auth_spsp0(c), auth_spsp1(c)) || len == 0)
+		return nvme_err(NVME_SC_INVALID_FIELD);
+	if (send && len > AUTH_MSG_MAX)
+		return nvme_err(NVME_SC_INVALID_FIELD);
+	req->execute = send ? execute_auth_send : execute_auth_receive;
+	return nvme_req_data_len(req, len);
+}

@@ -1,0 +1,98 @@
+/*
+ * The PSK a TLS listener uses for an identity a host offers (NVMe/TCP 1.0,
+ * 3.6.1.3 - 3.6.1.4): the configured PSK of the [host NQN] section of the
+ * subsystem the identity names, turned into the TLS PSK of that identity by
+ * common/nvme_psk.c. The transport reaches it through tcp_tls_find_psk, so
+ * that the TLS channel does not depend on the subsystem registry.
+ */
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "nvme_psk.h"
+#include "subsys.h"
+
+/*
+ * An identity "NVMe<v>R<hh> <host NQN> <subsystem NQN>[ <digest>]"
+ * (NVMe/TCP 1.0, 3.6.1.3): split out the version and the two NQNs.
+ */
+static int parse_identity(const char *id, int *version, char *hostnqn, char *subnqn)
+{
+	const char *h, *sp, *end;
+
+	if (strncmp(id, "NVMe", 4) != 0 || (id[4] != '0' && id[4] != '1') || id[5] != 'R' ||
+	    id[8] != ' ')
+		return -1;
+	*version = id[4] - '0';
+	h = id + 9;
+	sp = strchr(h, ' ');
+	if (!sp || sp == h || (size_t)(sp - h) >= CFG_NQN_MAX)
+		return -1;
+	memcpy(hostnqn, h, (size_t)(sp - h));
+	hostnqn[sp - h] = '\0';
+	end = strchr(sp + 1, ' ');
+	if (!end)
+		end = sp + 1 + strlen(sp + 1);
+	if (end == sp + 1 || (size_t)(end - sp - 1) >= CFG_NQN_MAX)
+		return -1;
+	memcpy(subnqn, sp + 1, (size_t)(end - sp - 1));
+	subnqn[end - sp - 1] = '\0';
+	return 0;
+}
+
+/* For a discovery identity: the psk of the first subsystem that gives the
+ * host one (nvme discover --tls offers the host's PSK for the discovery NQN). */
+struct any_psk {
+	const char *hostnqn;
+	struct nvme_secret psk;
+};
+
+static void first_psk(void *arg, const struct subsys *s)
+{
+	struct any_psk *a = arg;
+	const struct host_auth_config *h = subsys_host_auth(s, a->hostnqn);
+
+	if (!a->psk.len && h && h->psk.len)
+		a->psk = h->psk;
+}
+
+/*
+ * The TLS PSK for an identity, or nothing (an unknown identity: the
+ * handshake then fails, as there is no certificate to fall back on).
+ * Version 1 identities differ between the two HKDF encodings, so both are
+ * tried; version 0 ones cannot tell them apart and use libnvme's, the one
+ * `nvme check-tls-key --insert` of nvme-cli 2.7 to 2.15 puts in a host's
+ * keyring (doc/security.md).
+ */
+int subsys_tls_psk_find(const char *id, struct nvme_tls_psk *out)
+{
+	char hostnqn[CFG_NQN_MAX], subnqn[CFG_NQN_MAX], err[128];
+	static const enum nvme_psk_kdf kdfs[] = { NVME_PSK_KDF_LIBNVME, NVME_PSK_KDF_RFC8446 };
+	struct any_psk a = { .hostnqn = hostnqn };
+	const struct host_auth_config *h;
+	struct subsys *s;
+	int version, r = -1;
+
+	if (parse_identity(id, &version, hostnqn, subnqn) != 0)
+		return -1;
+	s = subsys_find(subnqn);
+	if (!s)
+		return -1;
+	if (s->discovery) {
+		subsys_for_each_allowed(hostnqn, first_psk, &a);
+	} else {
+		h = subsys_host_auth(s, hostnqn);
+		if (h)
+			a.psk = h->psk;
+	}
+	subsys_put(s);
+	for (size_t i = 0; a.psk.len && r && i < (version ? 2u : 1u); i++)
+		if (nvme_tls_psk_derive(&a.psk, hostnqn, subnqn, version, kdfs[i], out, err,
+					sizeof(err)) == 0 &&
+		    strcmp(out->identity, id) == 0)
+			r = 0;
+	OPENSSL_cleanse(&a.psk, sizeof(a.psk));
+	if (r)
+		OPENSSL_cleanse(out, sizeof(*out));
+	return r;
+}

@@ -1,0 +1,212 @@
+/*
+ * TLS 1.3 behind the socket I/O seam (tcp_sock.h), NVMe/TCP 1.0 3.6.1.4
+ * with TP 8011: PSK only, the host's configured PSK ([host NQN] psk of the
+ * subsystem it names) turned into the TLS PSK of the identity it offers
+ * (common/nvme_psk.c), cipher suites TLS_AES_128_GCM_SHA256 and
+ * TLS_AES_256_GCM_SHA384, no session tickets, no early data. OpenSSL works
+ * on the non-blocking socket itself; WANT_READ / WANT_WRITE become EAGAIN
+ * for the connection's libev watchers.
+ */
+#include "tcp_sock.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "log.h"
+#include "nvme_psk.h"
+#include "tcp.h"
+
+static SSL_CTX *tls_ctx;
+
+int (*tcp_tls_find_psk)(const char *identity, struct nvme_tls_psk *out);
+
+static int find_session(SSL *ssl, const unsigned char *identity, size_t len,
+			SSL_SESSION **sess)
+{
+	/* TLS_AES_128_GCM_SHA256 and TLS_AES_256_GCM_SHA384 (RFC 8446, B.4), by PSK hash. */
+	static const unsigned char suite[2][2] = { { 0x13, 0x01 }, { 0x13, 0x02 } };
+	char id[NVME_PSK_IDENTITY_MAX];
+	struct nvme_tls_psk psk;
+	const SSL_CIPHER *cipher;
+	SSL_SESSION *s;
+
+	*sess = NULL;
+	if (len == 0 || len >= sizeof(id) || memchr(identity, '\0', len))
+		return 1;
+	memcpy(id, identity, len);
+	id[len] = '\0';
+	if (tcp_tls_find_psk(id, &psk) != 0) {
+		log_warn("tls: unknown PSK identity (%zu bytes)", len);
+		return 1;
+	}
+	cipher = SSL_CIPHER_find(ssl, suite[psk.hash == 2]);
+	s = SSL_SESSION_new();
+	if (!cipher || !s || !SSL_SESSION_set1_master_key(s, psk.key, psk.len) ||
+	    !SSL_SESSION_set_cipher(s, cipher) ||
+	    !SSL_SESSION_set_protocol_version(s, TLS1_3_VERSION)) {
+		SSL_SESSION_free(s);
+		OPENSSL_cleanse(&psk, sizeof(psk));
+		return 0;
+	}
+	OPENSSL_cleanse(&psk, sizeof(psk));
+	*sess = s;
+	return 1;
+}
+
+int tcp_tls_init(char *err, size_t errlen)
+{
+	if (tls_ctx)
+		return 0;
+	if (!tcp_tls_find_psk) {
+		snprintf(err, errlen, "tls: no PSK lookup configured");
+		return -1;
+	}
+	tls_ctx = SSL_CTX_new(TLS_server_method());
+	if (!tls_ctx || !SSL_CTX_set_min_proto_version(tls_ctx, TLS1_3_VERSION) ||
+	    !SSL_CTX_set_ciphersuites(tls_ctx, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384") ||
+	    !SSL_CTX_set_num_tickets(tls_ctx, 0) || !SSL_CTX_set_max_early_data(tls_ctx, 0)) {
+		snprintf(err, errlen, "tls: cannot set up OpenSSL");
+		SSL_CTX_free(tls_ctx);
+		tls_ctx = NULL;
+		return -1;
+	}
+	/* A host that just closes the socket ends the stream like any other. */
+	SSL_CTX_set_options(tls_ctx, SSL_OP_NO_TICKET | SSL_OP_IGNORE_UNEXPECTED_EOF);
+	SSL_CTX_set_mode(tls_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+					  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_session_cache_mode(tls_ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_psk_find_session_callback(tls_ctx, find_session);
+	return 0;
+}
+
+void tcp_tls_exit(void)
+{
+	SSL_CTX_free(tls_ctx);
+	tls_ctx = NULL;
+}
+
+static int tls_open(struct tcp_sock *s)
+{
+	SSL *ssl = tls_ctx ? SSL_new(tls_ctx) : NULL;
+
+	if (!ssl || !SSL_set_fd(ssl, s->fd)) {
+		SSL_free(ssl);
+		return -ENOMEM;
+	}
+	SSL_set_accept_state(ssl);
+	s->priv = ssl;
+	return 0;
+}
+
+/* OpenSSL's verdict as errno: EAGAIN to wait, EPROTO for a broken channel. */
+static int ssl_errno(struct tcp_sock *s, int rc)
+{
+	switch (SSL_get_error(s->priv, rc)) {
+	case SSL_ERROR_WANT_READ:
+		s->want_write = false;
+		return EAGAIN;
+	case SSL_ERROR_WANT_WRITE:
+		s->want_write = true;
+		return EAGAIN;
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	case SSL_ERROR_SYSCALL: {
+		int e = errno ? errno : EPIPE;
+		ERR_clear_error();
+		return e;
+	}
+	default:
+		ERR_clear_error();
+		return EPROTO;
+	}
+}
+
+static int tls_handshake(struct tcp_sock *s)
+{
+	int rc = SSL_do_handshake(s->priv);
+	int e;
+
+	if (rc == 1)
+		return 1;
+	e = ssl_errno(s, rc);
+	if (e == EAGAIN)
+		return 0;
+	return -(e ? e : EPROTO);
+}
+
+static ssize_t tls_readv(struct tcp_sock *s, const struct iovec *iov, int iovcnt)
+{
+	size_t total = 0, got;
+
+	/* Fill every buffer: what OpenSSL holds decrypted would not wake the
+	 * read watcher again. */
+	for (int i = 0; i < iovcnt; i++) {
+		size_t off = 0;
+
+		while (off < iov[i].iov_len) {
+			int rc = SSL_read_ex(s->priv, (char *)iov[i].iov_base + off,
+					     iov[i].iov_len - off, &got);
+			if (rc == 1) {
+				off += got;
+				continue;
+			}
+			total += off;
+			int e = ssl_errno(s, rc);
+			if (total)
+				return (ssize_t)total;
+			if (e == 0)
+				return 0;
+			errno = e;
+			return -1;
+		}
+		total += off;
+	}
+	return (ssize_t)total;
+}
+
+static ssize_t tls_writev(struct tcp_sock *s, const struct iovec *iov, int iovcnt)
+{
+	size_t total = 0, put;
+
+	for (int i = 0; i < iovcnt; i++) {
+		size_t off = 0;
+
+		while (off < iov[i].iov_len) {
+			int rc = SSL_write_ex(s->priv, (const char *)iov[i].iov_base + off,
+					      iov[i].iov_len - off, &put);
+			if (rc == 1) {
+				off += put;
+				continue;
+			}
+			total += off;
+			int e = ssl_errno(s, rc);
+			if (total)
+				return (ssize_t)total;
+			errno = e ? e : EPIPE;
+			return -1;
+		}
+		total += off;
+	}
+	return (ssize_t)total;
+}
+
+static void tls_release(struct tcp_sock *s)
+{
+	SSL_free(s->priv); /* OpenSSL cleanses its key material */
+	s->priv = NULL;
+}
+
+const struct tcp_sock_ops tcp_sock_tls = {
+	.name = "tls",
+	.open = tls_open,
+	.handshake = tls_handshake,
+	.readv = tls_readv,
+	.writev = tls_writev,
+	.release = tls_release,
+};
