@@ -60,7 +60,7 @@ case $VARIANT in
     trixie)   SUITE=trixie;   GUEST_PKGS+=" libev4t64" ;;
     *)        echo "build-guest.sh: unknown variant '$VARIANT' (bookworm, trixie)" >&2; exit 2 ;;
 esac
-GUEST_PKGS=$(echo $GUEST_PKGS) # one line: it goes into stamps and --include
+GUEST_PKGS=$(xargs <<< "$GUEST_PKGS") # one line: it goes into stamps and --include
 
 # Kernel modules copied into the guest (with their dependencies, resolved by
 # modprobe). Only these: the full module tree is ~400 MB, and a smaller image

@@ -306,7 +306,10 @@ prepare_blktests() {
         tar -xzf "$BLKTESTS_TARBALL" -C "$dir/tree" || return 2
         # with or without a leading directory (git archive --prefix)
         src=$(dirname "$(find "$dir/tree" -maxdepth 2 -name check -type f | head -1)")
-        [ -f "$src/check" ] && [ -d "$src/tests/nvme" ] || { echo "no blktests tree in $BLKTESTS_TARBALL"; return 2; }
+        if [ ! -f "$src/check" ] || [ ! -d "$src/tests/nvme" ]; then
+            echo "no blktests tree in $BLKTESTS_TARBALL"
+            return 2
+        fi
         make -s -C "$src/src" -j"$(nproc)" > "$dir/make.log" 2>&1 || { tail -20 "$dir/make.log"; return 2; }
         tar -cf "$dir/blktests.tar.tmp" -C "$src/.." --transform "s,^${src##*/},blktests," "${src##*/}" &&
             mv "$dir/blktests.tar.tmp" "$dir/blktests.tar" || return 2
