@@ -84,15 +84,23 @@ ZNSTGT_ZONED=yes ZNSTGT_ZONE_SIZE=4M "$hook" setup --subsysnqn blktests-subsyste
 out=$(connect blktests-subsystem-2 "$host" -u "$zuuid") || fail "probe: $out"
 [[ $out == *"csi 2"* && $out == *"io ok"* ]] || fail "probe said: $out"
 
+# hold NQN HOST: a host connected to NQN that holds its connection open for
+# 20 s (in the background, PID in $holder), once it is connected
+hold() {
+	local i
+
+	connect "$1" "$2" -H 20 > "$ZNSTGT_HOOK_DIR/held" &
+	holder=$!
+	for ((i = 0; i < 200; i++)); do
+		grep -q holding "$ZNSTGT_HOOK_DIR/held" && break
+		kill -0 "$holder" 2> /dev/null || break
+		sleep 0.05
+	done
+	grep -q holding "$ZNSTGT_HOOK_DIR/held" || fail "the holding probe did not connect"
+}
+
 step="cleanup drops the connections"
-connect "$nqn" "$host" -H 20 > "$ZNSTGT_HOOK_DIR/held" &
-holder=$!
-for ((i = 0; i < 200; i++)); do
-	grep -q holding "$ZNSTGT_HOOK_DIR/held" && break
-	kill -0 "$holder" 2> /dev/null || break
-	sleep 0.05
-done
-grep -q holding "$ZNSTGT_HOOK_DIR/held" || fail "the holding probe did not connect"
+hold "$nqn" "$host"
 "$hook" cleanup --subsysnqn "$nqn" || fail "cleanup"
 wait "$holder" || fail "the connections stayed: $(cat "$ZNSTGT_HOOK_DIR/held")"
 connect "$nqn" "$host" -r > /dev/null || fail "the subsystem is still there"
@@ -127,14 +135,7 @@ connect "$nqn" "$host" > /dev/null || fail "the target went with a subsystem lef
 step="the last cleanup closes the port, the next setup opens it"
 # A host connected while its subsystem goes must meet a closed port, and
 # retry, rather than a Connect refused for good.
-connect "$nqn" "$host" -H 20 > "$ZNSTGT_HOOK_DIR/held" &
-holder=$!
-for ((i = 0; i < 200; i++)); do
-	grep -q holding "$ZNSTGT_HOOK_DIR/held" && break
-	kill -0 "$holder" 2> /dev/null || break
-	sleep 0.05
-done
-grep -q holding "$ZNSTGT_HOOK_DIR/held" || fail "the holding probe did not connect"
+hold "$nqn" "$host"
 "$hook" cleanup --subsysnqn "$nqn" || fail "cleanup"
 wait "$holder" || fail "the connection stayed: $(cat "$ZNSTGT_HOOK_DIR/held")"
 "$ZNSTGT_CTL" -s "$ZNSTGT_HOOK_DIR/control.sock" ping > /dev/null 2>&1 && fail "the target still runs"
