@@ -19,8 +19,14 @@
 
 enum {
 	TK_LISTEN, TK_THREADS, TK_IO_THREADS, TK_DATA_DIR, TK_LOG_LEVEL, TK_DISCOVERY_NQN,
-	TK_CONTROL_SOCKET, TK_INCLUDE
+	TK_CONTROL_SOCKET, TK_INCLUDE, TK_MAX_CONNECTIONS, TK_MAX_HOST_CONNECTIONS,
+	TK_MAX_CONTROLLERS
 };
+
+/* Upper bounds of the limit keys: a million connections is past what one
+ * process can hold open; controller IDs run 1..FFEFh (NVMe Base 2.0, 5.15.2.2). */
+#define MAX_CONNECTIONS_MAX (1u << 20)
+#define MAX_CONTROLLERS_MAX 0xffefu
 
 struct target_ctx {
 	struct target_config *cfg;
@@ -139,6 +145,33 @@ static const char *add_include(void *obj, const char *v, char *why, size_t whyle
 	return NULL;
 }
 
+static const char *set_limit(const char *v, uint32_t max, uint32_t *out, char *why, size_t whylen)
+{
+	if (cfg_parse_u32(v, 1, max, out) != 0) {
+		snprintf(why, whylen, "\"%s\" is not a number in 1..%u", v, max);
+		return why;
+	}
+	return NULL;
+}
+
+static const char *set_max_connections(void *obj, const char *v, char *why, size_t whylen)
+{
+	struct target_config *cfg = ((struct target_ctx *)obj)->cfg;
+	return set_limit(v, MAX_CONNECTIONS_MAX, &cfg->max_connections, why, whylen);
+}
+
+static const char *set_max_host_connections(void *obj, const char *v, char *why, size_t whylen)
+{
+	struct target_config *cfg = ((struct target_ctx *)obj)->cfg;
+	return set_limit(v, MAX_CONNECTIONS_MAX, &cfg->max_host_connections, why, whylen);
+}
+
+static const char *set_max_controllers(void *obj, const char *v, char *why, size_t whylen)
+{
+	struct target_config *cfg = ((struct target_ctx *)obj)->cfg;
+	return set_limit(v, MAX_CONTROLLERS_MAX, &cfg->max_controllers, why, whylen);
+}
+
 static const struct cfg_key target_keys[] = {
 	[TK_LISTEN] = { "listen", "ADDR:PORT or [IPv6]:PORT, comma separated", true, set_listen },
 	[TK_THREADS] = { "threads", "a number of worker threads, 0 = one per CPU", false,
@@ -151,6 +184,12 @@ static const struct cfg_key target_keys[] = {
 			       false, set_discovery_nqn },
 	[TK_CONTROL_SOCKET] = { "control_socket", "a UNIX socket path", false, set_control_socket },
 	[TK_INCLUDE] = { "include", "a file or glob such as conf/*.ini", true, add_include },
+	[TK_MAX_CONNECTIONS] = { "max_connections", "a number of TCP connections, at least 1",
+				 false, set_max_connections },
+	[TK_MAX_HOST_CONNECTIONS] = { "max_connections_per_host", "a number of queues, at "
+				      "least 1", false, set_max_host_connections },
+	[TK_MAX_CONTROLLERS] = { "max_controllers", "a number of controllers per subsystem, "
+				 "at least 1", false, set_max_controllers },
 };
 
 static void open_target_section(struct cfg_file *f, const char *name, struct cfg_section *sec)
@@ -179,6 +218,9 @@ static void target_defaults(struct target_config *cfg, const char *data_dir)
 	snprintf(cfg->data_dir, sizeof(cfg->data_dir), "%s", data_dir);
 	snprintf(cfg->log_level, sizeof(cfg->log_level), "info");
 	snprintf(cfg->discovery_nqn, sizeof(cfg->discovery_nqn), CFG_WELL_KNOWN_DISCOVERY_NQN);
+	cfg->max_connections = CFG_DEFAULT_MAX_CONNECTIONS;
+	cfg->max_host_connections = CFG_DEFAULT_MAX_HOST_CONNECTIONS;
+	cfg->max_controllers = CFG_DEFAULT_MAX_CONTROLLERS;
 }
 
 static void default_listener(struct target_config *cfg)
@@ -278,16 +320,18 @@ static int load_subsystems(struct target_config *cfg, char **files, size_t nr, c
 	return 0;
 }
 
-/* Two namespaces, possibly in different files, must not share files or a UUID. */
+/* Two namespaces, possibly in different files, must not share files or a
+ * UUID. ka, kb: their directories in config_path_key() form. */
 static int check_ns_pair(const struct subsys_config *a, const struct ns_config *na,
-			 const struct subsys_config *b, const struct ns_config *nb, char *err,
-			 size_t errlen)
+			 const char *ka, const struct subsys_config *b,
+			 const struct ns_config *nb, const char *kb, char *err, size_t errlen)
 {
 	char sec[32];
 	snprintf(sec, sizeof(sec), "namespace %u", na->nsid);
-	if (strcmp(na->path, nb->path) == 0) {
+	if (strcmp(ka, kb) == 0) {
 		cfg_error_at(err, errlen, a->file, sec, "path", "%s is also used by %s [namespace "
-			     "%u] (expected a directory per namespace)", na->path, b->file, nb->nsid);
+			     "%u] as %s (expected a directory per namespace)", na->path, b->file,
+			     nb->nsid, nb->path);
 		return -1;
 	}
 	if (na->have_uuid && nb->have_uuid && memcmp(na->uuid, nb->uuid, 16) == 0) {
@@ -298,7 +342,8 @@ static int check_ns_pair(const struct subsys_config *a, const struct ns_config *
 	return 0;
 }
 
-static int check_across_files(const struct target_config *cfg, char *err, size_t errlen)
+static int check_subsystems(const struct target_config *cfg, const char (*const *keys)[PATH_MAX],
+			    char *err, size_t errlen)
 {
 	for (int i = 0; i < cfg->nr_subsys; i++) {
 		const struct subsys_config *a = &cfg->subsys[i];
@@ -330,11 +375,37 @@ static int check_across_files(const struct target_config *cfg, char *err, size_t
 			}
 			for (int x = 0; x < a->nr_ns; x++)
 				for (int y = 0; y < b->nr_ns; y++)
-					if (check_ns_pair(a, &a->ns[x], b, &b->ns[y], err, errlen))
+					if (check_ns_pair(a, &a->ns[x], keys[i][x], b, &b->ns[y],
+							  keys[j][y], err, errlen))
 						return -1;
 		}
 	}
 	return 0;
+}
+
+static void free_keys(char (**keys)[PATH_MAX], int n)
+{
+	for (int i = 0; i < n; i++)
+		free(keys[i]);
+	free(keys);
+}
+
+/* Checks across files, with every namespace's directory in config_path_key()
+ * form (keys[i][x]: namespace x of subsystem i). */
+static int check_across_files(const struct target_config *cfg, char *err, size_t errlen)
+{
+	char (**keys)[PATH_MAX] = calloc((size_t)cfg->nr_subsys + 1, sizeof(*keys));
+	int r = keys ? 0 : -1;
+	for (int i = 0; i < cfg->nr_subsys && !r; i++)
+		if (!(keys[i] = cfg_ns_path_keys(&cfg->subsys[i])))
+			r = -1;
+	if (r)
+		cfg_error_at(err, errlen, cfg->file, NULL, NULL, "out of memory");
+	else
+		r = check_subsystems(cfg, (const char (*const *)[PATH_MAX])keys, err, errlen);
+	if (keys)
+		free_keys(keys, cfg->nr_subsys);
+	return r;
 }
 
 static int load(const char *path, struct target_config *cfg, struct target_ctx *ctx,

@@ -34,6 +34,9 @@ static const char *set_path(void *obj, const char *v, char *why, size_t whylen)
 	struct ns_config *ns = obj;
 	if (strlen(v) >= sizeof(ns->path))
 		return "path too long";
+	if (cfg_path_escapes(v))
+		return cfg_bad(why, whylen, v, "climbs out of data_dir with \"..\" (expected a "
+			       "path inside data_dir, or an absolute path)");
 	strcpy(ns->path, v);
 	return NULL;
 }

@@ -13,6 +13,7 @@
 #ifndef ZNSTGT_CONFIG_PRIV_H
 #define ZNSTGT_CONFIG_PRIV_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -95,6 +96,9 @@ void cfg_error_at(char *err, size_t errlen, const char *file, const char *sectio
 int cfg_parse_bool(const char *s, bool *out);
 /* Decimal, no sign, within [min, max]. */
 int cfg_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
+/* A numeric ID as written in a section name: like cfg_parse_u32, but
+ * without leading zeros ("01" is refused). */
+int cfg_parse_id(const char *s, uint32_t min, uint32_t max, uint32_t *out);
 /* Canonical 8-4-4-4-12 hex form, bytes in the order written (RFC 4122). */
 int cfg_parse_uuid(const char *s, uint8_t out[16]);
 /* NULL if s is a valid subsystem or host NQN, else what is wrong. */
@@ -121,6 +125,9 @@ const char *cfg_fmt_size(uint64_t v, char buf[32]);
 /* dir/rel, or rel alone when it is absolute or dir is "."; -1 if it does not
  * fit. out may be rel itself. */
 int cfg_join_path(char *out, size_t outlen, const char *dir, const char *rel);
+/* Whether the relative path rel climbs above its base with "..", e.g.
+ * "../x" or "a/../../x" (an absolute path never does). */
+bool cfg_path_escapes(const char *rel);
 /* Directory part of path ("." when there is none). */
 void cfg_dirname(const char *path, char *out, size_t outlen);
 
@@ -145,6 +152,11 @@ int cfg_ns_finish(struct ns_config *ns, uint32_t seen, const char *file, const c
  * sc->file; stem names the default namespace directory
  * <data_dir>/<stem>/ns<N>.
  */
+/* The namespaces' directories in config_path_key() form, by position in
+ * sc->ns (a path that has none stays as written). Free with free(); NULL
+ * when out of memory. */
+char (*cfg_ns_path_keys(const struct subsys_config *sc))[PATH_MAX];
+
 int cfg_subsys_parse(FILE *fp, const char *name, const char *stem, const char *data_dir,
 		     struct subsys_config *sc, char *err, size_t errlen);
 

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +35,11 @@ struct subsys_ctx {
 static const char *set_nqn(void *obj, const char *v, char *why, size_t whylen)
 {
 	struct subsys_config *sc = obj;
+	/* NVMe Base 2.0, 4.5: the well-known discovery NQN names the discovery
+	 * subsystem of every target; it is no NVM subsystem's name. */
+	if (strcmp(v, CFG_WELL_KNOWN_DISCOVERY_NQN) == 0)
+		return "is the well-known discovery NQN, reserved for the discovery subsystem "
+		       "(expected the NQN of an NVM subsystem)";
 	const char *problem = cfg_nqn_problem(v, why, whylen);
 	if (problem)
 		return problem;
@@ -162,10 +168,10 @@ static void open_section(struct cfg_file *f, const char *name, struct cfg_sectio
 	}
 	if (strncmp(name, "namespace ", 10) == 0) {
 		uint32_t nsid;
-		if (cfg_parse_u32(name + 10, 1, CFG_MAX_NAMESPACES, &nsid) != 0) {
+		if (cfg_parse_id(name + 10, 1, CFG_MAX_NAMESPACES, &nsid) != 0) {
 			cfg_error(f, name, NULL,
-				  "bad namespace ID (expected [namespace N] with N in 1..%d)",
-				  CFG_MAX_NAMESPACES);
+				  "bad namespace ID (expected [namespace N] with N in 1..%d, in "
+				  "decimal without leading zeros)", CFG_MAX_NAMESPACES);
 			return;
 		}
 		for (int i = 0; i < sc->nr_ns; i++)
@@ -266,24 +272,43 @@ static int finish(struct subsys_ctx *ctx, const char *file, char *err, size_t er
 				  errlen))
 			return -1;
 	qsort(sc->ns, (size_t)sc->nr_ns, sizeof(sc->ns[0]), cmp_nsid);
-	for (int i = 0; i < sc->nr_ns; i++)
-		for (int j = 0; j < i; j++) {
+	char (*keys)[PATH_MAX] = cfg_ns_path_keys(sc);
+	if (!keys) {
+		cfg_error_at(err, errlen, file, NULL, NULL, "out of memory");
+		return -1;
+	}
+	int r = 0;
+	for (int i = 0; i < sc->nr_ns && !r; i++)
+		for (int j = 0; j < i && !r; j++) {
 			char sec[32];
 			snprintf(sec, sizeof(sec), "namespace %u", sc->ns[i].nsid);
-			if (strcmp(sc->ns[i].path, sc->ns[j].path) == 0) {
-				cfg_error_at(err, errlen, file, sec, "path", "%s is also the path of "
-					     "[namespace %u] (expected a directory per namespace)",
-					     sc->ns[i].path, sc->ns[j].nsid);
-				return -1;
+			if (strcmp(keys[i], keys[j]) == 0) {
+				cfg_error_at(err, errlen, file, sec, "path", "%s is the directory of "
+					     "[namespace %u] too (%s; expected a directory per "
+					     "namespace)", sc->ns[i].path, sc->ns[j].nsid, sc->ns[j].path);
+				r = -1;
+				break;
 			}
 			if (sc->ns[i].have_uuid && sc->ns[j].have_uuid &&
 			    memcmp(sc->ns[i].uuid, sc->ns[j].uuid, 16) == 0) {
 				cfg_error_at(err, errlen, file, sec, "uuid", "also the uuid of "
 					     "[namespace %u] (expected a unique UUID)", sc->ns[j].nsid);
-				return -1;
+				r = -1;
 			}
 		}
-	return 0;
+	free(keys);
+	return r;
+}
+
+char (*cfg_ns_path_keys(const struct subsys_config *sc))[PATH_MAX]
+{
+	char (*keys)[PATH_MAX] = calloc((size_t)(sc->nr_ns ? sc->nr_ns : 1), sizeof(*keys));
+	if (!keys)
+		return NULL;
+	for (int i = 0; i < sc->nr_ns; i++)
+		if (config_path_key(sc->ns[i].path, keys[i], sizeof(keys[i])) != 0)
+			snprintf(keys[i], sizeof(keys[i]), "%s", sc->ns[i].path);
+	return keys;
 }
 
 int cfg_subsys_parse(FILE *fp, const char *name, const char *stem, const char *data_dir,

@@ -6,10 +6,12 @@
 #include "config_priv.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 static bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
@@ -108,6 +110,14 @@ int cfg_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 		return -1;
 	*out = (uint32_t)v;
 	return 0;
+}
+
+int cfg_parse_id(const char *s, uint32_t min, uint32_t max, uint32_t *out)
+{
+	/* "01" would name the same namespace as "1": one spelling per ID. */
+	if (s[0] == '0')
+		return -1;
+	return cfg_parse_u32(s, min, max, out);
 }
 
 int cfg_parse_uuid(const char *s, uint8_t out[16])
@@ -290,4 +300,91 @@ void cfg_dirname(const char *path, char *out, size_t outlen)
 	}
 	size_t len = slash == path ? 1 : (size_t)(slash - path);
 	snprintf(out, outlen, "%.*s", (int)len, path);
+}
+
+bool cfg_path_escapes(const char *rel)
+{
+	int depth = 0;
+	if (rel[0] == '/')
+		return false;
+	for (const char *p = rel; *p;) {
+		size_t len = strcspn(p, "/");
+		if (len == 2 && p[0] == '.' && p[1] == '.') {
+			if (--depth < 0)
+				return true;
+		} else if (len && !(len == 1 && p[0] == '.')) {
+			depth++;
+		}
+		p += len;
+		while (*p == '/')
+			p++;
+	}
+	return false;
+}
+
+/* Append component comp (len bytes) to the absolute path out, resolving
+ * "." and ".." lexically. -1 if it does not fit. */
+static int push_component(char *out, size_t outlen, const char *comp, size_t len)
+{
+	size_t n = strlen(out);
+	if (len == 0 || (len == 1 && comp[0] == '.'))
+		return 0;
+	if (len == 2 && comp[0] == '.' && comp[1] == '.') {
+		char *slash = strrchr(out, '/');
+		if (slash == out)
+			out[1] = '\0';
+		else if (slash)
+			*slash = '\0';
+		return 0;
+	}
+	if (n + (n > 1) + len + 1 > outlen)
+		return -1;
+	if (n > 1)
+		out[n++] = '/';
+	memcpy(out + n, comp, len);
+	out[n + len] = '\0';
+	return 0;
+}
+
+int config_path_key(const char *path, char *out, size_t outlen)
+{
+	char abs[PATH_MAX];
+	if (path[0] == '/') {
+		if (strlen(path) >= sizeof(abs))
+			return -1;
+		strcpy(abs, path);
+	} else {
+		char cwd[PATH_MAX];
+		if (!getcwd(cwd, sizeof(cwd)) || cfg_join_path(abs, sizeof(abs), cwd, path) != 0)
+			return -1;
+	}
+	/* The longest prefix that exists, with its symlinks resolved by
+	 * realpath(); the rest (not created yet) cannot hold a symlink, so
+	 * resolving its "." and ".." lexically is exact. */
+	char head[PATH_MAX], real[PATH_MAX];
+	size_t cut = strlen(abs);
+	for (;;) {
+		memcpy(head, abs, cut);
+		head[cut] = '\0';
+		if (realpath(cut ? head : "/", real))
+			break;
+		if (cut == 0)
+			return -1;
+		while (cut > 0 && abs[cut - 1] != '/')
+			cut--;
+		while (cut > 0 && abs[cut - 1] == '/')
+			cut--;
+	}
+	if (strlen(real) >= outlen)
+		return -1;
+	strcpy(out, real);
+	for (const char *p = abs + cut; *p;) {
+		while (*p == '/')
+			p++;
+		size_t len = strcspn(p, "/");
+		if (push_component(out, outlen, p, len) != 0)
+			return -1;
+		p += len;
+	}
+	return 0;
 }

@@ -16,6 +16,9 @@
 #define CFG_MAX_HOSTS 64
 #define CFG_MAX_NAMESPACES 64
 #define CFG_MAX_ZONE_LIST 256
+#define CFG_DEFAULT_MAX_CONNECTIONS 4096u
+#define CFG_DEFAULT_MAX_HOST_CONNECTIONS 1024u
+#define CFG_DEFAULT_MAX_CONTROLLERS 1024u
 
 struct listener_config {
 	char addr[64];           /* numeric IPv4 or IPv6 address (no brackets) */
@@ -74,6 +77,9 @@ struct target_config {
 	char log_level[16];          /* error | warn | info | debug */
 	char discovery_nqn[CFG_NQN_MAX]; /* default nqn.2014-08.org.nvmexpress.discovery */
 	char control_socket[108];    /* optional UNIX socket for the control tool */
+	uint32_t max_connections;    /* TCP connections (queues) at once, default 4096 */
+	uint32_t max_host_connections; /* queues bound to one host NQN, default 1024 */
+	uint32_t max_controllers;    /* controllers per subsystem, default 1024 */
 	struct subsys_config *subsys;
 	int nr_subsys;
 };
@@ -90,6 +96,14 @@ int config_default(struct target_config *cfg, const char *data_dir, char *err, s
 int config_load_subsys(const char *path, const char *data_dir, struct subsys_config *sc,
 		       char *err, size_t errlen);
 void config_free(struct target_config *cfg);
+
+/*
+ * One spelling for every path that names the same directory, to find two
+ * namespaces on the same files: absolute, symlinks of the part that exists
+ * resolved, "//", "." and ".." folded. Works for paths not created yet.
+ * -1 if the path does not fit or the cwd is unknown.
+ */
+int config_path_key(const char *path, char *out, size_t outlen);
 
 /* "64M", "1G", "4096", "128K": bytes. Returns -1 on junk or overflow. */
 int config_parse_size(const char *s, uint64_t *out);

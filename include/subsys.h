@@ -58,8 +58,12 @@ struct subsys {
 
 /*
  * Build the registry from cfg: open every namespace (ns_open, format as
- * given). On error returns -1 with a message naming the subsystem and
- * namespace, everything opened so far closed again.
+ * given). A namespace that cannot be opened is logged (file, section,
+ * reason) and left out, the others are served; a subsystem whose namespaces
+ * all failed is served without namespaces (as Linux nvmet serves one whose
+ * namespaces could not be enabled). Returns -1 with a message, nothing left
+ * open, when the configuration names namespaces and none could be opened.
+ * The same rule holds when the subsystems come back after a power cut.
  */
 int subsys_registry_init(const struct target_config *cfg, bool format, char *err, size_t errlen);
 /*
@@ -99,6 +103,16 @@ static inline struct ns *subsys_ns(const struct subsys *s, uint32_t nsid)
 {
 	return nsid >= 1 && nsid <= CFG_MAX_NAMESPACES ? s->ns[nsid] : NULL;
 }
+
+/*
+ * Connect-time limits (max_controllers, max_connections_per_host), each with
+ * a log line when refused. Whether s may get one more controller (those
+ * being torn down do not count), and whether hostnqn may connect one more
+ * queue (admin or I/O, any subsystem, discovery included). The caller
+ * serialises check and creation (fabrics.c), so the bounds are exact.
+ */
+bool subsys_may_add_ctrl(struct subsys *s, const char *hostnqn);
+bool subsys_may_add_host_queue(const char *hostnqn);
 
 /* SMART counters: one finished read or write of len bytes. */
 void subsys_count_io(struct subsys *s, bool write, uint64_t len);

@@ -23,8 +23,22 @@
 struct worker;
 struct tcp_conn;
 
-/* Listen on every cfg->listeners[] address. On error returns -1 with a
- * message (address, port, reason) in err and nothing left open. */
+/*
+ * Bind and listen on every cfg->listeners[] address, accepting nothing yet
+ * (the kernel queues connections until tcp_listeners_run()), so that a start
+ * can find an address in use before it creates anything. On error returns
+ * -1 with a message (address, port, reason) in err and nothing left open.
+ *
+ * At most cfg->max_connections connections are open at once. One past the
+ * limit makes room by closing the oldest connection that has not completed
+ * Fabrics Connect (an idle socket must not lock hosts out until its
+ * handshake timeout); when every connection is connected, the new one is
+ * refused. Either way with a log line.
+ */
+int tcp_listeners_bind(const struct target_config *cfg, char *err, size_t errlen);
+/* Start accepting on the bound listeners (workers must be running). */
+int tcp_listeners_run(char *err, size_t errlen);
+/* Both of the above. */
 int tcp_listeners_start(const struct target_config *cfg, char *err, size_t errlen);
 /* Stop accepting, close every connection, and wait until each one has
  * finished its executing requests and freed its queue. Call it before
@@ -45,6 +59,9 @@ const struct nvme_port *tcp_listener_port(int i);
 struct tcp_conn *tcp_conn_start(struct ev_loop *loop, struct worker *w, int fd,
 				const struct nvme_port *port, const char *local_addr,
 				void (*gone)(void *arg), void *arg);
+/* Call fn(arg of tcp_conn_start) on the connection's loop once its queue
+ * completed Fabrics Connect (the handshake is over). */
+void tcp_conn_on_connected(struct tcp_conn *c, void (*fn)(void *arg));
 /* Close now (idempotent); runs on the connection's loop. */
 void tcp_conn_close(struct tcp_conn *c);
 

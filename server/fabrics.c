@@ -3,6 +3,7 @@
  * new controller (admin queue) or to an existing one (I/O queue); Property
  * Get / Set reach the controller registers that PCIe maps in BAR0.
  */
+#include <pthread.h>
 #include <string.h>
 
 #include <nvme/types.h>
@@ -11,6 +12,21 @@
 #include "log.h"
 #include "nvme_cmd.h"
 #include "subsys.h"
+
+/*
+ * Checking a limit and creating the controller or binding the queue it
+ * counts happen under this lock, so that two Connects at once cannot both
+ * take the last place. (Controllers and queues go away without it: that
+ * only frees places.)
+ */
+static pthread_mutex_t limits_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * Past max_controllers or max_connections_per_host: Connect Controller Busy
+ * (NVMe-oF 1.1, Figure 21), with DNR as Linux nvmet completes a Connect for
+ * which it has no controller ID left.
+ */
+#define ST_LIMIT nvme_cmd_err(NVME_SC_CONNECT_CTRL_BUSY)
 
 /* Connect SQE fields (NVMe-oF 1.1, Figure 20). */
 #define NVMF_CATTR_DISABLE_SQFLOW 0x04u
@@ -92,8 +108,13 @@ static void execute_admin_connect(struct nvme_req *req)
 		return;
 	}
 
-	st = nvme_ctrl_create(req->sq, s, d.subsysnqn, d.hostnqn, d.hostid,
-			      connect_kato(&req->cmd), connect_sqsize(&req->cmd) + 1u, &ctrl);
+	pthread_mutex_lock(&limits_lock);
+	if (!subsys_may_add_ctrl(s, d.hostnqn) || !subsys_may_add_host_queue(d.hostnqn))
+		st = ST_LIMIT;
+	else
+		st = nvme_ctrl_create(req->sq, s, d.subsysnqn, d.hostnqn, d.hostid,
+				      connect_kato(&req->cmd), connect_sqsize(&req->cmd) + 1u, &ctrl);
+	pthread_mutex_unlock(&limits_lock);
 	subsys_put(s);
 	if (st) {
 		connect_fail(req, st, st == nvme_cmd_err(NVME_SC_CONNECT_INVALID_PARAM)
@@ -155,7 +176,13 @@ static void execute_io_connect(struct nvme_req *req)
 	} else if (!nvme_ctrl_ready(ctrl)) {
 		st = nvme_cmd_err(NVME_SC_CONNECT_CTRL_BUSY);
 	} else {
-		st = nvme_ctrl_bind_io_queue(ctrl, req->sq, qid, connect_sqsize(&req->cmd) + 1u);
+		pthread_mutex_lock(&limits_lock);
+		if (!subsys_may_add_host_queue(d.hostnqn))
+			st = ST_LIMIT;
+		else
+			st = nvme_ctrl_bind_io_queue(ctrl, req->sq, qid,
+						     connect_sqsize(&req->cmd) + 1u);
+		pthread_mutex_unlock(&limits_lock);
 		if (st == nvme_cmd_err(NVME_SC_CONNECT_INVALID_PARAM))
 			ipo = NVMF_IPO_SQE_QID;
 	}

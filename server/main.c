@@ -2,22 +2,30 @@
  * znstgt: serve files as NVMe ZNS (and conventional) namespaces over
  * NVMe/TCP. Runs in the foreground and logs to stderr.
  *
- * Start: configuration -> subsystems (opens every namespace: a bad one stops
- * the start) -> workers -> listeners -> control socket, if configured
- * (control.h: power-cut simulation, subsystems added and removed at run
- * time). Stop on SIGINT / SIGTERM: control socket and listeners first, then
+ * Start: configuration -> descriptor limit -> listeners bound and control
+ * socket (if configured; control.h: power-cut simulation, subsystems added
+ * and removed at run time) -> workers -> subsystems -> accepting. Everything
+ * that can fail for reasons outside the namespaces (an address in use, a
+ * socket path) fails before any namespace file is created, and each
+ * namespace is checked before its files are (ns_precheck.h). A namespace
+ * that cannot be opened is logged and left out; the start fails only when
+ * none of the configured namespaces can be served.
+ *
+ * Stop on SIGINT / SIGTERM: control socket and listeners first, then
  * every queue is asked to disconnect and the commands in flight finish (a
  * transport frees a queue only after its last command), then the
  * namespaces checkpoint as they close.
  *
- * Exit status: 0 after a clean stop, 1 when the start failed, 2 for a usage
- * error.
+ * Exit status: 0 after a clean stop, 1 when the start failed (invalid
+ * configuration, a listener or the control socket unusable, no namespace
+ * could be served), 2 for a usage error.
  */
 #include <getopt.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <ev.h>
 
@@ -45,6 +53,34 @@ static void usage(FILE *f)
 		"With control_socket set in [target], build/tools/znstgt-ctl talks to it\n"
 		"(power-cut simulation, subsystems added and removed: doc/power-cut.md).\n"
 		"Exit status: 0 clean stop, 1 start failed, 2 usage error.\n");
+}
+
+/* Descriptors kept for everything but connections: listeners, namespace
+ * files, the control socket, event loops. */
+#define FD_RESERVE 256
+
+/*
+ * Every connection is a descriptor: raise the soft RLIMIT_NOFILE to the hard
+ * one, and say so if max_connections still cannot be reached (accept then
+ * pauses on EMFILE until descriptors come back).
+ */
+static void raise_fd_limit(const struct target_config *cfg)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t was = rl.rlim_cur;
+
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			rl.rlim_cur = was;
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)cfg->max_connections + FD_RESERVE)
+		log_warn("max_connections is %u but only %llu file descriptors are allowed "
+			 "(RLIMIT_NOFILE): accepting pauses when they run out", cfg->max_connections,
+			 (unsigned long long)rl.rlim_cur);
 }
 
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
@@ -104,28 +140,30 @@ int main(int argc, char **argv)
 
 	/* A peer closing under a write must be an error code, not a signal. */
 	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit(&cfg);
 
-	if (subsys_registry_init(&cfg, format, err, sizeof(err)) != 0) {
+	loop = EV_DEFAULT;
+	if (tcp_listeners_bind(&cfg, err, sizeof(err)) != 0) {
 		log_error("%s", err);
+		config_free(&cfg);
+		return 1;
+	}
+	/* Bound now, answered once the loop runs (after everything else). */
+	if (cfg.control_socket[0] && control_start(loop, &cfg, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		tcp_listeners_stop();
 		config_free(&cfg);
 		return 1;
 	}
 	if (workers_start(cfg.threads, cfg.io_threads) != 0) {
 		log_error("cannot start the worker threads");
-		subsys_registry_destroy();
+		control_stop();
+		tcp_listeners_stop();
 		config_free(&cfg);
 		return 1;
 	}
-	if (tcp_listeners_start(&cfg, err, sizeof(err)) != 0) {
-		log_error("%s", err);
-		workers_stop();
-		subsys_registry_destroy();
-		config_free(&cfg);
-		return 1;
-	}
-	/* Last: a tool that gets an answer on it may connect at once. */
-	loop = EV_DEFAULT;
-	if (cfg.control_socket[0] && control_start(loop, &cfg, err, sizeof(err)) != 0) {
+	if (subsys_registry_init(&cfg, format, err, sizeof(err)) != 0 ||
+	    tcp_listeners_run(err, sizeof(err)) != 0) {
 		log_error("%s", err);
 		rc = 1;
 	} else {

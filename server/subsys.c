@@ -8,6 +8,7 @@
 #include "subsys.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +19,10 @@
 #include "crc32c.h"
 #include "ctrl.h"
 #include "deadline.h"
+#include "errmsg.h"
 #include "log.h"
 #include "ns.h"
+#include "ns_precheck.h"
 #include "nvme_cmd.h"
 #include "worker.h"
 
@@ -29,6 +32,9 @@ static struct subsys *disc;              /* the discovery subsystem */
 static uint64_t genctr = 1;              /* discovery log generation (reg_lock) */
 static struct listener_config listeners[CFG_MAX_LISTENERS];
 static int nr_listeners;
+/* Connect-time limits, from the configuration. */
+static uint32_t max_ctrls = CFG_DEFAULT_MAX_CONTROLLERS;
+static uint32_t max_host_queues = CFG_DEFAULT_MAX_HOST_CONNECTIONS;
 
 /* Subsystems whose namespaces are being closed on an I/O thread, and
  * subsystems taken off the registry (removed, power cut) not yet freed:
@@ -162,44 +168,48 @@ static const char *ids_clash(const struct ns_info *a, const struct ns_info *b)
 	return NULL;
 }
 
-/* Under reg_lock: does a namespace of new share an ID with any other? */
-static bool ids_unique(const struct subsys *new, char *err, size_t errlen)
+/* Under reg_lock: does namespace i of new share an ID with a namespace of a
+ * served subsystem, or with another namespace of new (not yet on the list)? */
+static bool ns_ids_unique(const struct subsys *new, uint32_t i, char *err, size_t errlen)
 {
-	for (uint32_t i = 1; i <= CFG_MAX_NAMESPACES; i++) {
-		const struct ns_info *a;
+	const struct ns_info *a = ns_info(new->ns[i]);
 
-		if (!new->ns[i])
-			continue;
-		a = ns_info(new->ns[i]);
-		for (const struct subsys *o = reg_head; o; o = o->next)
-			for (uint32_t j = 1; j <= CFG_MAX_NAMESPACES; j++) {
-				const char *what;
-
-				if (!o->ns[j] || (o == new && j == i))
-					continue;
-				what = ids_clash(a, ns_info(o->ns[j]));
-				if (what) {
-					snprintf(err, errlen,
-						 "subsystem %s: namespace %u has the same %s as namespace %u of %s "
-						 "(copied data directory? set a distinct uuid)",
-						 new->nqn, i, what, j, o->nqn);
-					return false;
-				}
-			}
-		/* ... and within new itself, not yet on the list. */
-		for (uint32_t j = i + 1; j <= CFG_MAX_NAMESPACES; j++) {
+	for (const struct subsys *o = reg_head; o; o = o->next)
+		for (uint32_t j = 1; j <= CFG_MAX_NAMESPACES; j++) {
 			const char *what;
 
-			if (!new->ns[j])
+			if (!o->ns[j] || o == new)
 				continue;
-			what = ids_clash(a, ns_info(new->ns[j]));
+			what = ids_clash(a, ns_info(o->ns[j]));
 			if (what) {
-				snprintf(err, errlen, "subsystem %s: namespaces %u and %u have the same %s",
-					 new->nqn, i, j, what);
+				snprintf(err, errlen,
+					 "subsystem %s: namespace %u has the same %s as namespace %u of %s "
+					 "(copied data directory? set a distinct uuid)",
+					 new->nqn, i, what, j, o->nqn);
 				return false;
 			}
 		}
+	for (uint32_t j = 1; j <= CFG_MAX_NAMESPACES; j++) {
+		const char *what;
+
+		if (!new->ns[j] || j == i)
+			continue;
+		what = ids_clash(a, ns_info(new->ns[j]));
+		if (what) {
+			snprintf(err, errlen, "subsystem %s: namespaces %u and %u have the same %s",
+				 new->nqn, i < j ? i : j, i < j ? j : i, what);
+			return false;
+		}
 	}
+	return true;
+}
+
+/* Under reg_lock: ns_ids_unique() for every namespace of new. */
+static bool ids_unique(const struct subsys *new, char *err, size_t errlen)
+{
+	for (uint32_t i = 1; i <= CFG_MAX_NAMESPACES; i++)
+		if (new->ns[i] && !ns_ids_unique(new, i, err, errlen))
+			return false;
 	return true;
 }
 
@@ -234,8 +244,58 @@ static void discovery_changed(void)
 	pthread_mutex_unlock(&disc->lock);
 }
 
+/*
+ * Open one namespace into the next free slot of s->ns_cfg (the namespace
+ * keeps a pointer to it). Nothing is created unless ns_precheck() passed, and
+ * a first open that fails takes back what it created. Its IDs must differ
+ * from every namespace served so far and from s's others.
+ */
+static int open_one(struct subsys *s, const struct ns_config *c, bool format, char *err,
+		    size_t errlen)
+{
+	struct ns_config *nc = &s->ns_cfg[s->nr_ns];
+	const struct ns_info *info;
+	struct ns_fresh fresh;
+	struct ns *ns;
+	bool unique;
+
+	*nc = *c;
+	if (nc->nsid < 1 || nc->nsid > CFG_MAX_NAMESPACES || s->ns[nc->nsid])
+		return errmsg(err, errlen, "namespace ID invalid or used twice");
+	if (ns_precheck(nc, err, errlen) != 0)
+		return -1;
+	ns_fresh_note(nc, &fresh);
+	if (ns_open(nc, format, &ns, err, errlen) != 0) {
+		ns_fresh_undo(nc, &fresh);
+		return -1;
+	}
+	s->ns[nc->nsid] = ns;
+	pthread_mutex_lock(&reg_lock);
+	unique = ns_ids_unique(s, nc->nsid, err, errlen);
+	pthread_mutex_unlock(&reg_lock);
+	if (!unique) {
+		s->ns[nc->nsid] = NULL;
+		ns_close(ns);
+		ns_fresh_undo(nc, &fresh);
+		return -1;
+	}
+	s->nr_ns++;
+	info = ns_info(ns);
+	if (nc->nsid > s->max_nsid)
+		s->max_nsid = nc->nsid;
+	s->any_write_cache |= info->write_cache;
+	if (info->zoned && (!s->zasl_bytes || info->zasl_bytes < s->zasl_bytes))
+		s->zasl_bytes = info->zasl_bytes;
+	return 0;
+}
+
+/*
+ * Open the namespaces of sc. tolerant (start, power-up): one that cannot be
+ * opened is logged and left out, and the others are served. Otherwise (a
+ * subsystem added at run time) the first failure fails the whole add.
+ */
 static int open_namespaces(struct subsys *s, const struct subsys_config *sc, bool format,
-			   char *err, size_t errlen)
+			   bool tolerant, char *err, size_t errlen)
 {
 	/* The namespaces keep pointers to their configuration: keep a copy
 	 * that lives as long as they do. */
@@ -244,30 +304,21 @@ static int open_namespaces(struct subsys *s, const struct subsys_config *sc, boo
 		return -1;
 	}
 	for (int i = 0; i < sc->nr_ns; i++) {
-		const struct ns_config *nc = &s->ns_cfg[i];
-		const struct ns_info *info;
-		char why[512];
-		struct ns *ns;
+		char why[1024];
 
-		s->ns_cfg[i] = sc->ns[i];
-		if (nc->nsid < 1 || nc->nsid > CFG_MAX_NAMESPACES || s->ns[nc->nsid]) {
-			snprintf(err, errlen, "subsystem %s: namespace ID %u invalid or used twice",
-				 s->nqn, nc->nsid);
+		if (open_one(s, &sc->ns[i], format, why, sizeof(why)) == 0)
+			continue;
+		if (!tolerant) {
+			snprintf(err, errlen, "subsystem %s: namespace %u: %s", s->nqn,
+				 sc->ns[i].nsid, why);
 			return -1;
 		}
-		if (ns_open(nc, format, &ns, why, sizeof(why)) != 0) {
-			snprintf(err, errlen, "subsystem %s: namespace %u: %s", s->nqn, nc->nsid, why);
-			return -1;
-		}
-		s->ns[nc->nsid] = ns;
-		s->nr_ns++;
-		info = ns_info(ns);
-		if (nc->nsid > s->max_nsid)
-			s->max_nsid = nc->nsid;
-		s->any_write_cache |= info->write_cache;
-		if (info->zoned && (!s->zasl_bytes || info->zasl_bytes < s->zasl_bytes))
-			s->zasl_bytes = info->zasl_bytes;
+		log_error("%s: [namespace %u] of %s not served: %s", sc->file, sc->ns[i].nsid,
+			  s->nqn, why);
 	}
+	if (tolerant && sc->nr_ns && !s->nr_ns)
+		log_warn("subsystem %s: served without namespaces: none of its %d could be opened",
+			 s->nqn, sc->nr_ns);
 	return 0;
 }
 
@@ -277,12 +328,21 @@ static int open_namespaces(struct subsys *s, const struct subsys_config *sc, boo
  * format would erase the other's data). Subsystems still closing after a
  * removal are not on the list: wait for them first (subsys_wait_detached).
  */
+static bool same_dir(const char *a, const char *b)
+{
+	char ka[PATH_MAX], kb[PATH_MAX];
+
+	if (config_path_key(a, ka, sizeof(ka)) || config_path_key(b, kb, sizeof(kb)))
+		return strcmp(a, b) == 0;
+	return strcmp(ka, kb) == 0;
+}
+
 static bool path_in_use(const struct subsys_config *sc, char *err, size_t errlen)
 {
 	for (const struct subsys *o = reg_head; o; o = o->next)
 		for (int j = 0; j < o->nr_ns; j++)
 			for (int i = 0; i < sc->nr_ns; i++)
-				if (strcmp(sc->ns[i].path, o->ns_cfg[j].path) == 0) {
+				if (same_dir(sc->ns[i].path, o->ns_cfg[j].path)) {
 					snprintf(err, errlen, "%s: namespace %u: %s is the directory of "
 						 "namespace %u of %s", sc->file, sc->ns[i].nsid,
 						 sc->ns[i].path, o->ns_cfg[j].nsid, o->nqn);
@@ -291,7 +351,9 @@ static bool path_in_use(const struct subsys_config *sc, char *err, size_t errlen
 	return false;
 }
 
-int subsys_add(const struct subsys_config *sc, bool format, char *err, size_t errlen)
+/* subsys_add(); tolerant: see open_namespaces(). */
+static int add_subsys(const struct subsys_config *sc, bool format, bool tolerant, char *err,
+		      size_t errlen)
 {
 	struct subsys *s;
 	bool dup;
@@ -329,7 +391,7 @@ int subsys_add(const struct subsys_config *sc, bool format, char *err, size_t er
 		snprintf(s->hosts[i], sizeof(s->hosts[i]), "%s", sc->hosts[i]);
 
 	/* Opening may take long (format): not under the registry lock. */
-	if (open_namespaces(s, sc, format, err, errlen) != 0) {
+	if (open_namespaces(s, sc, format, tolerant, err, errlen) != 0) {
 		close_namespaces(s);
 		subsys_free(s);
 		return -1;
@@ -358,6 +420,11 @@ int subsys_add(const struct subsys_config *sc, bool format, char *err, size_t er
 	log_info("subsystem %s: %d namespace(s), %s", s->nqn, s->nr_ns,
 		 s->allow_any_host ? "any host" : "allow-listed hosts");
 	return 0;
+}
+
+int subsys_add(const struct subsys_config *sc, bool format, char *err, size_t errlen)
+{
+	return add_subsys(sc, format, false, err, errlen);
 }
 
 /*
@@ -490,7 +557,7 @@ int subsys_power_cut(double timeout_s, char *err, size_t errlen)
 	for (int i = 0; i < n; i++) {
 		char why[512];
 
-		if (subsys_add(&cfgs[i], false, why, sizeof(why)) == 0)
+		if (add_subsys(&cfgs[i], false, true, why, sizeof(why)) == 0)
 			back++;
 		else if (!err[0])
 			snprintf(err, errlen, "%s", why);
@@ -503,8 +570,13 @@ int subsys_power_cut(double timeout_s, char *err, size_t errlen)
 int subsys_registry_init(const struct target_config *cfg, bool format, char *err, size_t errlen)
 {
 	const char *dnqn = cfg->discovery_nqn[0] ? cfg->discovery_nqn : NVME_DISC_SUBSYS_NAME;
+	int configured = 0, served = 0;
 
 	nr_listeners = cfg->nr_listeners < CFG_MAX_LISTENERS ? cfg->nr_listeners : CFG_MAX_LISTENERS;
+	if (cfg->max_controllers)
+		max_ctrls = cfg->max_controllers;
+	if (cfg->max_host_connections)
+		max_host_queues = cfg->max_host_connections;
 	memcpy(listeners, cfg->listeners, sizeof(listeners[0]) * nr_listeners);
 
 	disc = subsys_new(dnqn);
@@ -518,11 +590,25 @@ int subsys_registry_init(const struct target_config *cfg, bool format, char *err
 	snprintf(disc->serial, sizeof(disc->serial), "%08x", crc32c(dnqn, strlen(dnqn)));
 	snprintf(disc->model, sizeof(disc->model), "znstgt discovery");
 
-	for (int i = 0; i < cfg->nr_subsys; i++)
-		if (subsys_add(&cfg->subsys[i], format, err, errlen) != 0) {
-			subsys_registry_destroy();
-			return -1;
-		}
+	/* One namespace or subsystem that cannot be served never stops the
+	 * others: each is logged and left out. */
+	for (int i = 0; i < cfg->nr_subsys; i++) {
+		char why[1024];
+
+		configured += cfg->subsys[i].nr_ns;
+		if (add_subsys(&cfg->subsys[i], format, true, why, sizeof(why)) != 0)
+			log_error("%s: subsystem %s not served: %s", cfg->subsys[i].file,
+				  cfg->subsys[i].nqn, why);
+	}
+	pthread_mutex_lock(&reg_lock);
+	for (const struct subsys *s = reg_head; s; s = s->next)
+		served += s->nr_ns;
+	pthread_mutex_unlock(&reg_lock);
+	if (configured && !served) {
+		snprintf(err, errlen, "none of the %d configured namespace(s) can be served", configured);
+		subsys_registry_destroy();
+		return -1;
+	}
 	return 0;
 }
 
@@ -586,6 +672,64 @@ void subsys_count_io(struct subsys *s, bool write, uint64_t len)
 		atomic_fetch_add_explicit(&s->host_reads, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&s->bytes_read, len, memory_order_relaxed);
 	}
+}
+
+/* ---- limits ---- */
+
+/* Under s->lock: the controllers of s not being torn down. */
+static uint32_t live_ctrls(const struct subsys *s, const char *hostnqn, uint32_t *queues)
+{
+	uint32_t n = 0;
+
+	for (struct nvme_ctrl *c = s->ctrls; c; c = c->next) {
+		if (atomic_load(&c->dead))
+			continue;
+		n++;
+		if (!hostnqn || strcmp(c->hostnqn, hostnqn) != 0)
+			continue;
+		pthread_mutex_lock(&c->lock);
+		for (uint32_t q = 0; q <= NVME_MAX_IO_QUEUES; q++)
+			*queues += c->sqs[q] != NULL;
+		pthread_mutex_unlock(&c->lock);
+	}
+	return n;
+}
+
+bool subsys_may_add_ctrl(struct subsys *s, const char *hostnqn)
+{
+	uint32_t n, q = 0;
+
+	pthread_mutex_lock(&s->lock);
+	n = live_ctrls(s, NULL, &q);
+	pthread_mutex_unlock(&s->lock);
+	if (n < max_ctrls)
+		return true;
+	log_warn("connect from %s to %s refused: %u controllers, max_controllers reached", hostnqn,
+		 s->nqn, n);
+	return false;
+}
+
+bool subsys_may_add_host_queue(const char *hostnqn)
+{
+	uint32_t q = 0;
+
+	pthread_mutex_lock(&reg_lock);
+	for (struct subsys *s = reg_head; s; s = s->next) {
+		pthread_mutex_lock(&s->lock);
+		live_ctrls(s, hostnqn, &q);
+		pthread_mutex_unlock(&s->lock);
+	}
+	if (disc) {
+		pthread_mutex_lock(&disc->lock);
+		live_ctrls(disc, hostnqn, &q);
+		pthread_mutex_unlock(&disc->lock);
+	}
+	pthread_mutex_unlock(&reg_lock);
+	if (q < max_host_queues)
+		return true;
+	log_warn("connect from %s refused: %u queues of that host connected, "
+		 "max_connections_per_host reached", hostnqn, q);
+	return false;
 }
 
 /* ---- discovery ---- */

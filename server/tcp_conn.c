@@ -321,8 +321,11 @@ static void tcp_req_complete(struct nvme_req *req)
 	}
 	cmd->state = CMD_SEND;
 	tx_reset(&cmd->tx);
-	if (ev_is_active(&c->handshake) && nvme_sq_connected(c->sq))
+	if (ev_is_active(&c->handshake) && nvme_sq_connected(c->sq)) {
 		ev_timer_stop(c->loop, &c->handshake);
+		if (c->connected)
+			c->connected(c->gone_arg);
+	}
 
 	bool ok = (le16toh(req->cqe.status) >> 1) == 0;
 	/* req->data is our buffer unless the handler pointed it elsewhere. */
@@ -662,6 +665,11 @@ static void rio_cb(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 /* ---- start ---- */
+
+void tcp_conn_on_connected(struct tcp_conn *c, void (*fn)(void *arg))
+{
+	c->connected = fn;
+}
 
 static void handshake_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {

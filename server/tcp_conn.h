@@ -79,6 +79,7 @@ struct tcp_conn {
 	char peer[72];
 	bool closing;
 	void (*gone)(void *arg);
+	void (*connected)(void *arg); /* tcp_conn_on_connected() */
 	void *gone_arg;
 
 	/* receive */

@@ -6,6 +6,17 @@
  * Every connection is registered on its worker's list so that
  * tcp_listeners_stop() can close them all and wait until each has freed its
  * queue (which waits for the requests still executing).
+ *
+ * The connection limit (max_connections) is kept at accept. Connections that
+ * have not completed Fabrics Connect yet are also on one list in accept
+ * order; a connection past the limit closes the oldest of them (eviction)
+ * rather than being refused. Why evict rather than reserve: sockets that
+ * never send ICReq cost nothing to open, so any share kept for handshaking
+ * connections fills up at once and locks real hosts out for the 30 s of the
+ * handshake timeout; evicting the oldest one lets a host in as long as its
+ * own handshake (a few round trips) beats the arrival of as many new
+ * connections as the limit has room for unconnected ones. Connected queues
+ * are never evicted: when all are connected, a new connection is refused.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -13,6 +24,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,9 +36,13 @@
 
 #include "log.h"
 #include "tcp.h"
+#include "tcp_conn.h"
 #include "worker.h"
 
-#define LISTEN_BACKLOG 128
+/* Room for a burst of connections (hosts reconnecting after a restart, one
+ * connection per queue) while the listener thread waits for a CPU: past
+ * the backlog the kernel drops SYNs and the host retries a second later. */
+#define LISTEN_BACKLOG 1024
 #define ACCEPTS_PER_EVENT 64
 
 struct listener {
@@ -44,6 +60,13 @@ struct accepted {
 	char local_addr[64];
 	struct tcp_conn *conn;
 	struct accepted *prev, *next;
+	/* Under L.lock: */
+	struct accepted *pprev, *pnext; /* L.pending, while not connected */
+	bool pending;
+	bool connected;              /* Fabrics Connect done */
+	bool evicting;               /* evict_msg queued on the worker */
+	bool gone;                   /* closed while evict_msg was queued */
+	struct worker_msg evict_msg;
 };
 
 static struct {
@@ -59,9 +82,16 @@ static struct {
 	struct worker_msg *close_msgs;
 	int nr_workers;
 
-	pthread_mutex_t lock;        /* guards live */
+	pthread_mutex_t lock;        /* guards live, conns, pending */
 	pthread_cond_t cond;
 	int live;                    /* accepted, not yet gone + close_msgs not yet run */
+	uint32_t conns_open;         /* accepted, not yet closed */
+	uint32_t max_conns;
+	struct accepted *pend_head, *pend_tail; /* not connected, oldest first */
+	time_t refused_at;           /* listener thread: log refusals once a second */
+	unsigned refused;
+	time_t evicted_at;           /* the same for evictions (lock) */
+	unsigned evicted;
 } L = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
 static void numeric_addr(const struct sockaddr *sa, char *out, size_t outlen)
@@ -72,6 +102,41 @@ static void numeric_addr(const struct sockaddr *sa, char *out, size_t outlen)
 
 	if (!inet_ntop(sa->sa_family, a, out, (socklen_t)outlen))
 		snprintf(out, outlen, "?");
+}
+
+/* ---- the list of connections not connected yet (L.lock) ---- */
+
+static void pending_unlink(struct accepted *a)
+{
+	if (!a->pending)
+		return;
+	if (a->pprev)
+		a->pprev->pnext = a->pnext;
+	else
+		L.pend_head = a->pnext;
+	if (a->pnext)
+		a->pnext->pprev = a->pprev;
+	else
+		L.pend_tail = a->pprev;
+	a->pprev = a->pnext = NULL;
+	a->pending = false;
+}
+
+static void evict_run(struct worker_msg *msg);
+
+/* Under L.lock: have the oldest unconnected connection closed. False if
+ * there is none. */
+static bool evict_oldest(void)
+{
+	struct accepted *a = L.pend_head;
+
+	if (!a)
+		return false;
+	pending_unlink(a);
+	a->evicting = true;
+	a->evict_msg.fn = evict_run;
+	worker_post(worker_get(a->widx), &a->evict_msg);
+	return true;
 }
 
 /* ---- on the worker ---- */
@@ -87,6 +152,7 @@ static void live_put(void)
 static void conn_gone(void *arg)
 {
 	struct accepted *a = arg;
+	bool keep;
 
 	if (a->prev)
 		a->prev->next = a->next;
@@ -94,8 +160,70 @@ static void conn_gone(void *arg)
 		L.conns[a->widx] = a->next;
 	if (a->next)
 		a->next->prev = a->prev;
+	pthread_mutex_lock(&L.lock);
+	pending_unlink(a);
+	L.conns_open--;
+	keep = a->evicting; /* its evict_msg is queued: evict_run frees it */
+	a->gone = true;
+	a->conn = NULL;
+	pthread_mutex_unlock(&L.lock);
+	if (keep)
+		return;
 	free(a);
 	live_put();
+}
+
+static void conn_connected(void *arg)
+{
+	struct accepted *a = arg;
+
+	pthread_mutex_lock(&L.lock);
+	pending_unlink(a);
+	a->connected = true;
+	pthread_mutex_unlock(&L.lock);
+}
+
+/* One log line a second at most, however fast idle sockets come. */
+static void log_evicted(const char *peer)
+{
+	time_t now = time(NULL);
+	unsigned n;
+
+	pthread_mutex_lock(&L.lock);
+	n = ++L.evicted;
+	if (now != L.evicted_at) {
+		L.evicted_at = now;
+		L.evicted = 0;
+	} else {
+		n = 0;
+	}
+	pthread_mutex_unlock(&L.lock);
+	if (n)
+		log_warn("tcp: %u connection(s) without Fabrics Connect closed to make room for new "
+			 "ones, the last from %s: max_connections (%u) reached", n, peer, L.max_conns);
+}
+
+static void evict_run(struct worker_msg *msg)
+{
+	struct accepted *a = (struct accepted *)(void *)((char *)msg -
+							   offsetof(struct accepted, evict_msg));
+	bool gone, connected;
+
+	pthread_mutex_lock(&L.lock);
+	a->evicting = false;
+	gone = a->gone;
+	connected = a->connected;
+	/* It completed Connect after it was chosen: spare it, take the next. */
+	if (!gone && connected)
+		evict_oldest();
+	pthread_mutex_unlock(&L.lock);
+	if (gone) {
+		free(a);
+		live_put();
+	} else if (!connected) {
+		log_evicted(a->conn->peer);
+		tcp_conn_close(a->conn);
+	}
 }
 
 static void conn_arrived(struct worker_msg *msg)
@@ -108,8 +236,11 @@ static void conn_arrived(struct worker_msg *msg)
 		a->next->prev = a;
 	L.conns[a->widx] = a;
 	a->conn = tcp_conn_start(worker_loop(w), w, a->fd, a->port, a->local_addr, conn_gone, a);
-	if (!a->conn)
+	if (!a->conn) {
 		conn_gone(a);
+		return;
+	}
+	tcp_conn_on_connected(a->conn, conn_connected);
 }
 
 static void close_all(struct worker_msg *msg)
@@ -129,6 +260,52 @@ static void retry_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	for (int i = 0; i < L.nr; i++)
 		ev_io_start(loop, &L.l[i].io);
+}
+
+/*
+ * May a new connection come in: below the limit, or once the oldest
+ * unconnected one is on its way out? If so a is counted as open (and live),
+ * joins the unconnected ones (here rather than on its worker, so that the
+ * next accept already sees it) and goes to its worker. Posting under the
+ * lock keeps conn_arrived ahead of any evict_msg for a: a worker runs its
+ * messages in order.
+ */
+static bool admit(struct accepted *a)
+{
+	bool ok;
+
+	pthread_mutex_lock(&L.lock);
+	ok = L.conns_open < L.max_conns || evict_oldest();
+	if (ok) {
+		L.conns_open++;
+		L.live++;
+		a->pending = true;
+		a->pprev = L.pend_tail;
+		if (L.pend_tail)
+			L.pend_tail->pnext = a;
+		else
+			L.pend_head = a;
+		L.pend_tail = a;
+		worker_post(worker_get(a->widx), &a->msg);
+	}
+	pthread_mutex_unlock(&L.lock);
+	return ok;
+}
+
+/* Every connection is connected and the limit reached: close the new one.
+ * Logged at most once a second, with the number refused. */
+static void refuse(int fd, const struct listener *l)
+{
+	time_t now = time(NULL);
+
+	close(fd);
+	L.refused++;
+	if (now == L.refused_at)
+		return;
+	log_warn("tcp: %u connection(s) on %s:%s refused: max_connections (%u) connected queues "
+		 "open", L.refused, l->port.traddr, l->port.trsvcid, L.max_conns);
+	L.refused_at = now;
+	L.refused = 0;
 }
 
 static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
@@ -168,12 +345,14 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 			numeric_addr((struct sockaddr *)&ss, a->local_addr, sizeof(a->local_addr));
 		a->fd = fd;
 		a->port = &l->port;
-		a->widx = (int)(L.rr++ % (unsigned)L.nr_workers);
+		a->widx = (int)(L.rr % (unsigned)L.nr_workers);
 		a->msg.fn = conn_arrived;
-		pthread_mutex_lock(&L.lock);
-		L.live++;
-		pthread_mutex_unlock(&L.lock);
-		worker_post(worker_get(a->widx), &a->msg);
+		if (!admit(a)) {
+			refuse(fd, l);
+			free(a);
+			continue;
+		}
+		L.rr++;
 	}
 }
 
@@ -247,19 +426,26 @@ static void close_listeners(void)
 	L.nr = 0;
 }
 
-int tcp_listeners_start(const struct target_config *cfg, char *err, size_t errlen)
+int tcp_listeners_bind(const struct target_config *cfg, char *err, size_t errlen)
 {
-	L.nr_workers = workers_count();
-	if (L.nr_workers <= 0) {
-		snprintf(err, errlen, "tcp: no worker threads running");
-		return -1;
-	}
 	for (int i = 0; i < cfg->nr_listeners; i++) {
 		if (open_listener(&cfg->listeners[i], &L.l[i], i + 1, err, errlen) < 0) {
 			close_listeners();
 			return -1;
 		}
 		L.nr = i + 1;
+	}
+	L.max_conns = cfg->max_connections ? cfg->max_connections : CFG_DEFAULT_MAX_CONNECTIONS;
+	return 0;
+}
+
+int tcp_listeners_run(char *err, size_t errlen)
+{
+	L.nr_workers = workers_count();
+	if (L.nr_workers <= 0) {
+		snprintf(err, errlen, "tcp: no worker threads running");
+		close_listeners();
+		return -1;
 	}
 	L.conns = calloc((size_t)L.nr_workers, sizeof(*L.conns));
 	L.close_msgs = calloc((size_t)L.nr_workers, sizeof(*L.close_msgs));
@@ -294,6 +480,13 @@ fail:
 	return -1;
 }
 
+int tcp_listeners_start(const struct target_config *cfg, char *err, size_t errlen)
+{
+	if (tcp_listeners_bind(cfg, err, errlen) != 0)
+		return -1;
+	return tcp_listeners_run(err, errlen);
+}
+
 const struct nvme_port *tcp_listener_port(int i)
 {
 	return L.loop && i >= 0 && i < L.nr ? &L.l[i].port : NULL;
@@ -301,8 +494,10 @@ const struct nvme_port *tcp_listener_port(int i)
 
 void tcp_listeners_stop(void)
 {
-	if (!L.loop)
+	if (!L.loop) {
+		close_listeners(); /* bound, never run */
 		return;
+	}
 	ev_async_send(L.loop, &L.stop);
 	pthread_join(L.thread, NULL);
 	ev_loop_destroy(L.loop);

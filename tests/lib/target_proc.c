@@ -64,6 +64,21 @@ int target_free_port(char *out, size_t len)
 	return rc;
 }
 
+bool target_log_contains(const struct target_proc *t, const char *s)
+{
+	FILE *f = fopen(t->log, "r");
+	char *text = NULL;
+	size_t cap = 0;
+	bool found;
+
+	if (!f)
+		return false;
+	found = getdelim(&text, &cap, '\0', f) > 0 && strstr(text, s);
+	fclose(f);
+	free(text);
+	return found;
+}
+
 void target_show_log(const struct target_proc *t, int lines)
 {
 	char cmd[PATH_MAX + 32];
@@ -132,6 +147,21 @@ int target_stop(struct target_proc *t, char *why, size_t whylen)
 		return -1;
 	}
 	return 0;
+}
+
+int target_finish(struct target_proc *t, const char *dir, char *why, size_t whylen)
+{
+	char cmd[PATH_MAX + 16];
+	int rc = 0;
+
+	if (t->pid && (rc = target_stop(t, why, whylen)) != 0)
+		target_show_log(t, 15);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0 && rc == 0) {
+		snprintf(why, whylen, "cannot remove %s", dir);
+		rc = -1;
+	}
+	return rc;
 }
 
 void target_kill(struct target_proc *t)

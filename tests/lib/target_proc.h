@@ -30,10 +30,15 @@ int target_free_port(char *out, size_t len);
 int target_start(struct target_proc *t, bool format, char *why, size_t whylen);
 /* SIGTERM and wait: 0 if it exited with status 0 (a clean stop). */
 int target_stop(struct target_proc *t, char *why, size_t whylen);
+/* End of a test: stop it if it runs (-1 and why if that stop was not clean),
+ * then remove dir, the test's directory, whatever happened. */
+int target_finish(struct target_proc *t, const char *dir, char *why, size_t whylen);
 /* SIGKILL and wait. */
 void target_kill(struct target_proc *t);
 /* Ask for a power cut (doc/power-cut.md); 0 and its answer in why, or -1. */
 int target_power_cut(struct target_proc *t, char *why, size_t whylen);
+/* Whether its log holds s. */
+bool target_log_contains(const struct target_proc *t, const char *s);
 /* The last lines of its log, to stderr. */
 void target_show_log(const struct target_proc *t, int lines);
 

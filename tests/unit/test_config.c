@@ -117,6 +117,9 @@ static void check_defaults(const struct target_config *cfg, const struct tdir *d
 	assert_string_equal(cfg->log_level, "info");
 	assert_string_equal(cfg->discovery_nqn, "nqn.2014-08.org.nvmexpress.discovery");
 	assert_string_equal(cfg->control_socket, "");
+	assert_int_equal(cfg->max_connections, 4096);
+	assert_int_equal(cfg->max_host_connections, 1024);
+	assert_int_equal(cfg->max_controllers, 1024);
 	assert_int_equal(cfg->nr_subsys, 1);
 	const struct subsys_config *sc = &cfg->subsys[0];
 	in_dir(p, sizeof(p), d, "conf/s.ini");
@@ -151,6 +154,9 @@ static void check_target_keys(const struct target_config *cfg, const struct tdir
 	assert_string_equal(cfg->discovery_nqn, "nqn.2024-01.com.example:discovery");
 	in_dir(p, sizeof(p), d, "run/ctl.sock");
 	assert_string_equal(cfg->control_socket, p);
+	assert_int_equal(cfg->max_connections, 2000);
+	assert_int_equal(cfg->max_host_connections, 1);
+	assert_int_equal(cfg->max_controllers, 65519);
 	assert_int_equal(cfg->nr_subsys, 0);
 }
 
@@ -276,7 +282,8 @@ static const struct good_case good[] = {
 	  "listen = [::]:8009\n"
 	  "threads = 8\nio_threads = 2\ndata_dir = /var/lib/znstgt\nlog_level = DEBUG\n"
 	  "discovery_nqn = nqn.2024-01.com.example:discovery\n"
-	  "control_socket = run/ctl.sock\n",
+	  "control_socket = run/ctl.sock\n"
+	  "max_connections = 2000\nmax_connections_per_host = 1\nmax_controllers = 65519\n",
 	  NULL, NULL, check_target_keys },
 	{ "every namespace key", INCLUDE_CONF,
 	  "[subsystem]\n"
@@ -384,6 +391,10 @@ static const struct bad_case bad[] = {
 	{ "[target]\nlisten = 1.2.3.4:4420,\n", NULL, NULL, T, "target", "listen", "empty item" },
 	{ "[target]\nlog_level = loud\n", NULL, NULL, T, "target", "log_level", "not a log level (expected error, warn" },
 	{ "[target]\ndiscovery_nqn = discovery\n", NULL, NULL, T, "target", "discovery_nqn", "does not start with \"nqn.\"" },
+	{ "[target]\nmax_connections = 0\n", NULL, NULL, T, "target", "max_connections", "\"0\" is not a number in 1..1048576" },
+	{ "[target]\nmax_connections = 1048577\n", NULL, NULL, T, "target", "max_connections", "not a number in 1..1048576" },
+	{ "[target]\nmax_connections_per_host = -1\n", NULL, NULL, T, "target", "max_connections_per_host", "not a number in 1..1048576" },
+	{ "[target]\nmax_controllers = 65520\n", NULL, NULL, T, "target", "max_controllers", "not a number in 1..65519" },
 	{ "[target]\ninclude = conf/missing.ini\n", NULL, NULL, T, "target", "include", "no such file" },
 	{ "[target]\ninclude = conf/*.ini\ninclude = conf/s.ini\n", SUBSYS_A, NULL, T, "target", "include", "matched twice" },
 	{ "[target]\ncontrol_socket = /run/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock\n",
@@ -400,7 +411,7 @@ static const struct bad_case bad[] = {
 	{ NULL, "[subsystem]\nnqn = nqn.2024-01.com.example:\n", NULL, S, "subsystem", "nqn", "nothing after the ':'" },
 	{ NULL, "[subsystem]\nnqn = nqn.2024-01.com.example:a b\n", NULL, S, "subsystem", "nqn", "blank or control" },
 	{ NULL, "[subsystem]\nnqn = nqn.2014-08.org.nvmexpress:uuid:1234\n", NULL, S, "subsystem", "nqn", "UUID in 8-4-4-4-12" },
-	{ NULL, "[subsystem]\nnqn = nqn.2014-08.org.nvmexpress.discovery\n", NULL, S, "subsystem", "nqn", "no ':'" },
+	{ NULL, "[subsystem]\nnqn = nqn.2014-08.org.nvmexpress.discovery\n", NULL, S, "subsystem", "nqn", "is the well-known discovery NQN" },
 	{ NULL, SUBSYS_A "serial = 123456789012345678901\n", NULL, S, "subsystem", "serial", "21 characters long (expected 1..20 printable" },
 	{ NULL, SUBSYS_A "serial = caf\xc3\xa9\n", NULL, S, "subsystem", "serial", "outside printable ASCII" },
 	{ NULL, SUBSYS_A "model = 12345678901234567890123456789012345678901\n", NULL, S, "subsystem", "model", "41 characters long (expected 1..40" },
@@ -416,6 +427,10 @@ static const struct bad_case bad[] = {
 	{ NULL, SUBSYS_A "[namespace 0]\n", NULL, S, "namespace 0", NULL, "bad namespace ID" },
 	{ NULL, SUBSYS_A "[namespace 65]\n", NULL, S, "namespace 65", NULL, "bad namespace ID" },
 	{ NULL, SUBSYS_A "[namespace one]\n", NULL, S, "namespace one", NULL, "bad namespace ID" },
+	{ NULL, SUBSYS_A "[namespace 01]\n", NULL, S, "namespace 01", NULL, "without leading zeros" },
+	{ NULL, SUBSYS_A "[namespace 0x1]\n", NULL, S, "namespace 0x1", NULL, "bad namespace ID" },
+	{ NULL, SUBSYS_A "[namespace +1]\n", NULL, S, "namespace +1", NULL, "bad namespace ID" },
+	{ NULL, SUBSYS_A "[namespace  1]\n", NULL, S, "namespace  1", NULL, "bad namespace ID" },
 	{ NULL, NS1 "size = 1G\n[namespace 1]\n", NULL, S, "namespace 1", NULL, "namespace ID 1 given twice" },
 	{ NULL, SUBSYS_A "[vfio-user]\n", NULL, S, "vfio-user", "socket", "missing" },
 	{ NULL, SUBSYS_A "[vfio-user]\nsocket = /run/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock\n",
@@ -465,7 +480,13 @@ static const struct bad_case bad[] = {
 	{ NULL, NS1 "size = 1G\noffline_zones = 2\nread_only_zones = list:0,14\n", NULL, S, "namespace 1", "read_only_zones", "zone 14 is offline too" },
 	{ NULL, NS1 "size = 1G\noffline_zones = list:3,15\nread_only_zones = 1\n", NULL, S, "namespace 1", "offline_zones", "zone 15 is read-only too" },
 	{ NULL, NS1 "size = 1G\noffline_zones = list:4\nread_only_zones = list:5,4\n", NULL, S, "namespace 1", "read_only_zones", "zone 4 is offline too" },
-	{ NULL, NS1 "size = 1G\npath = /x\n[namespace 2]\nsize = 1G\npath = /x\n", NULL, S, "namespace 2", "path", "also the path of [namespace 1]" },
+	{ NULL, NS1 "size = 1G\npath = /x\n[namespace 2]\nsize = 1G\npath = /x\n", NULL, S, "namespace 2", "path", "/x is the directory of [namespace 1] too" },
+	{ NULL, NS1 "size = 1G\npath = x\n[namespace 2]\nsize = 1G\npath = ./x/\n", NULL, S, "namespace 2", "path", "data/./x/ is the directory of [namespace 1] too" },
+	{ NULL, NS1 "size = 1G\npath = a/b\n[namespace 2]\nsize = 1G\npath = a//c/../b\n", NULL, S, "namespace 2", "path", "is the directory of [namespace 1] too" },
+	{ NULL, NS1 "size = 1G\npath = s/ns2\n[namespace 2]\nsize = 1G\n", NULL, S, "namespace 2", "path", "is the directory of [namespace 1] too" },
+	{ NULL, NS1 "size = 1G\npath = ../x\n", NULL, S, "namespace 1", "path", "\"../x\" climbs out of data_dir with \"..\" (expected a path inside data_dir" },
+	{ NULL, NS1 "size = 1G\npath = a/../../x\n", NULL, S, "namespace 1", "path", "climbs out of data_dir" },
+	{ NULL, NS1 "size = 1G\npath = ./..\n", NULL, S, "namespace 1", "path", "climbs out of data_dir" },
 	{ NULL, NS1 "size = 1G\nuuid = 91fdba0d-f87b-4c25-b80f-db7be1418b9e\n[namespace 2]\nsize = 1G\nuuid = 91FDBA0D-F87B-4C25-B80F-DB7BE1418B9E\n",
 	  NULL, S, "namespace 2", "uuid", "also the uuid of [namespace 1]" },
 	/* across files */
@@ -591,6 +612,65 @@ static void test_relative_data_dir(void **state)
 	assert_string_equal(cfg.subsys[0].ns[0].path, "sub/data/x/ns1");
 	assert_string_equal(cfg.subsys[0].file, "sub/conf/x.ini");
 	config_free(&cfg);
+}
+
+/* Two spellings of one directory, across files: a symlink, absolute against
+ * relative. The message names both namespaces and both spellings. */
+static void test_same_directory_spellings(void **state)
+{
+	struct tdir *d = *state;
+	struct target_config cfg;
+	char err[1024], real[PATH_MAX], link[PATH_MAX], s_ini[PATH_MAX + 64], t_ini[PATH_MAX + 64];
+
+	in_dir(real, sizeof(real), d, "real");
+	in_dir(link, sizeof(link), d, "data");
+	assert_int_equal(mkdir(real, 0755), 0);
+	assert_int_equal(mkdir(link, 0755), 0);
+	in_dir(link, sizeof(link), d, "data/link");
+	assert_int_equal(symlink(real, link), 0);
+
+	fmt(s_ini, sizeof(s_ini), NS1 "size = 1G\npath = link/ns\n");
+	fmt(t_ini, sizeof(t_ini), "[subsystem]\nnqn = nqn.2024-01.com.example:b\n"
+	    "[namespace 3]\nsize = 1G\npath = %s//ns/\n", real);
+	assert_int_equal(load(d, INCLUDE_CONF, s_ini, t_ini, &cfg, err, sizeof(err)), -1);
+	char want[PATH_MAX * 2];
+	fmt(want, sizeof(want), "%s/conf/t.ini: [namespace 3] path: %s//ns/ is also used by "
+	    "%s/conf/s.ini [namespace 1] as %s/data/link/ns", d->path, real, d->path, d->path);
+	if (strncmp(err, want, strlen(want)) != 0)
+		fail_msg("got \"%s\"\nwant \"%s...\"", err, want);
+
+	/* Absolute against relative, neither directory there yet. */
+	fmt(t_ini, sizeof(t_ini), "[subsystem]\nnqn = nqn.2024-01.com.example:b\n"
+	    "[namespace 3]\nsize = 1G\npath = %s/data/new/./x\n", d->path);
+	assert_int_equal(load(d, INCLUDE_CONF, NS1 "size = 1G\npath = new/x\n", t_ini, &cfg, err,
+			      sizeof(err)), -1);
+	assert_non_null(strstr(err, "conf/t.ini: [namespace 3] path: "));
+	assert_non_null(strstr(err, "[namespace 1] as "));
+
+	/* Different directories behind similar spellings are fine. */
+	assert_int_equal(load(d, INCLUDE_CONF, NS1 "size = 1G\npath = link/ns\n",
+			      "[subsystem]\nnqn = nqn.2024-01.com.example:b\n"
+			      "[namespace 1]\nsize = 1G\npath = link/ns2\n", &cfg, err,
+			      sizeof(err)), 0);
+	config_free(&cfg);
+}
+
+static void test_path_key(void **state)
+{
+	struct tdir *d = *state;
+	char in[PATH_MAX], key[PATH_MAX], want[PATH_MAX], real[PATH_MAX];
+
+	assert_non_null(realpath(d->path, real)); /* /tmp may be a symlink itself */
+	fmt(in, sizeof(in), "%s//a/./b/../c/", d->path);
+	assert_int_equal(config_path_key(in, key, sizeof(key)), 0);
+	fmt(want, sizeof(want), "%s/a/c", real);
+	assert_string_equal(key, want);
+	assert_int_equal(config_path_key("/", key, sizeof(key)), 0);
+	assert_string_equal(key, "/");
+	assert_int_equal(config_path_key("/..//./", key, sizeof(key)), 0);
+	assert_string_equal(key, "/");
+	/* Too small a buffer is an error, not a cut path. */
+	assert_int_equal(config_path_key(in, key, 4), -1);
 }
 
 /* ---- config_load_subsys ---- */
@@ -728,6 +808,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_missing_main_file, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_include_order, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_relative_data_dir, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_same_directory_spellings, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_path_key, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_load_subsys, setup_dir, teardown_dir),
 		cmocka_unit_test(test_default),
 		cmocka_unit_test(test_shipped_equals_default),
