@@ -1,13 +1,19 @@
 # znstgt build. Sources are discovered by directory so that adding a module
-# never means editing this file:
+# never means editing this file (doc/architecture.md has the map):
 #   common/*.c            -> build/libcommon.a   (zone engine, journal, store, ...)
-#   server/*.c            -> build/libserver.a + build/znstgt (server/main.c)
-#   tests/unit/test_*.c   -> one CMocka binary each, run by `make check`
-#   tests/tools/*.c       -> host-side helper programs (client, load generator)
+#   server/core/*.c       -> build/libserver.a   (controller core)
+#   server/tcp/*.c        -> build/libserver.a   (NVMe/TCP transport)
+#   server/*.c            -> build/libserver.a + build/znstgt (daemon: server/main.c)
+#   tools/*.c             -> build/znstgt-ctl    (the operator's control tool)
+#   tests/unit/test_*.c   -> one CMocka binary each (pure units), run by `make check`
+#   tests/component/test_*.c -> one CMocka binary each (the core, the transport or
+#                            the daemon started by the test), run by `make check`
+#   tests/tools/*.c       -> host-side test programs (client, load generator)
 #   bench/*.c             -> benchmark programs (print figures; never in check)
 
 CC      ?= cc
-PKGS    := openssl libnvme inih cmocka liburing
+# libnvme is used for its NVMe structure definitions only (headers, no library).
+PKGS    := libnvme inih cmocka libcrypto
 # Debian's libev-dev ships no pkg-config file; fall back to plain -lev.
 EV_CFLAGS := $(shell pkg-config --cflags libev 2>/dev/null)
 EV_LIBS   := $(shell pkg-config --libs libev 2>/dev/null || echo -lev)
@@ -16,7 +22,12 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wno-unused-parameter -pthread -Iinclude \
            $(shell pkg-config --cflags $(PKGS)) $(EV_CFLAGS) -MMD -MP
-LDLIBS  += $(shell pkg-config --libs openssl libnvme inih liburing) $(EV_LIBS) -pthread
+# Each program links what it uses: the daemon and the tests parse the
+# configuration (inih), run libev loops and authenticate hosts (libcrypto);
+# the control tool needs none of them. --as-needed drops a library from a
+# program that does not call it (the test tools, the benchmarks).
+LDFLAGS += -Wl,--as-needed
+LDLIBS  += $(shell pkg-config --libs inih libcrypto) $(EV_LIBS) -pthread
 TESTLIBS := $(shell pkg-config --libs cmocka)
 
 B := build$(if $(SAN),-$(SAN))
@@ -26,16 +37,18 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 
 COMMON_SRC := $(wildcard common/*.c)
-SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
-TEST_SRC   := $(wildcard tests/unit/test_*.c)
+SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c server/core/*.c server/tcp/*.c))
+CTL_SRC    := $(wildcard tools/*.c)
+TEST_SRC   := $(wildcard tests/unit/test_*.c tests/component/test_*.c)
 TOOL_SRC   := $(wildcard tests/tools/*.c)
-TOOL_LIB_SRC := $(wildcard tests/lib/*.c)
+TOOL_LIB_SRC := $(wildcard tests/lib/*.c) tools/ctl_client.c
 BENCH_SRC  := $(wildcard bench/*.c)
 
 COMMON_OBJ := $(COMMON_SRC:%.c=$(B)/%.o)
 SERVER_OBJ := $(SERVER_SRC:%.c=$(B)/%.o)
 TOOL_LIB_OBJ := $(TOOL_LIB_SRC:%.c=$(B)/%.o)
-TESTS      := $(TEST_SRC:tests/unit/%.c=$(B)/tests/%)
+CTL_OBJ    := $(CTL_SRC:%.c=$(B)/%.o)
+TESTS      := $(addprefix $(B)/tests/,$(basename $(notdir $(TEST_SRC))))
 TOOLS      := $(TOOL_SRC:tests/tools/%.c=$(B)/tools/%)
 BENCHES    := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 
@@ -57,7 +70,7 @@ run: $(B)/znstgt
 # Everything CI runs: unit/integration/crash tests, the same under ASan+UBSan,
 # then a stock Linux kernel under QEMU against the daemon.
 test: check check-asan e2e
-all: $(B)/znstgt $(TESTS) $(TOOLS) $(BENCHES)
+all: $(B)/znstgt $(B)/znstgt-ctl $(TESTS) $(TOOLS) $(BENCHES)
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -75,9 +88,16 @@ $(B)/libtestlib.a: $(TOOL_LIB_OBJ)
 $(B)/znstgt: $(B)/server/main.o $(B)/libserver.a $(B)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/tests/%: $(B)/tests/unit/%.o $(B)/libtestlib.a $(B)/libserver.a $(B)/libcommon.a
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(TESTLIBS) $(LDLIBS)
+$(B)/znstgt-ctl: $(CTL_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^
+
+# A test binary is named after its source, whichever kind (directory) it is.
+define test_rule
+$(B)/tests/$(basename $(notdir $(1))): $(B)/$(1:.c=.o) $(B)/libtestlib.a $(B)/libserver.a $(B)/libcommon.a
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(TESTLIBS) $$(LDLIBS)
+endef
+$(foreach t,$(TEST_SRC),$(eval $(call test_rule,$(t))))
 
 $(B)/tools/%: $(B)/tests/tools/%.o $(B)/libtestlib.a $(B)/libserver.a $(B)/libcommon.a
 	@mkdir -p $(dir $@)
@@ -95,9 +115,12 @@ check: all
 check-asan:
 	$(MAKE) SAN=asan check
 
-# The long crash campaign (issue 2: many more kill cycles than `make check`).
+# The long campaigns: many more kill cycles than `make check`, thousands of
+# them with injected I/O faults (tests/unit/test_crash.c), and the corruption
+# campaign (damaged files refused or intact, tests/unit/test_corruption.c).
 check-long: all
-	ZNSTGT_CRASH_CYCLES=5000 $(B)/tests/test_crash
+	ZNSTGT_CRASH_CYCLES=5000 ZNSTGT_FAULT_CYCLES=3000 $(B)/tests/test_crash
+	ZNSTGT_CORRUPTION_TRIALS=3000 $(B)/tests/test_corruption
 
 # End-to-end tests: a stock Debian kernel under QEMU connects to $(B)/znstgt
 # over NVMe/TCP; then blktests' nvme group runs against $(B)/znstgt inside a
@@ -119,9 +142,10 @@ bench: all
 # test double of the core; the corpus grows in build-fuzz/corpus.
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
-FUZZ_SRC     := tests/fuzz/fuzz_pdu.c server/tcp_pdu.c server/tcp_conn.c server/tcp_send.c \
-                server/tcp_buf.c server/worker.c common/crc32c.c common/log.c
-build-fuzz/fuzz_pdu: $(FUZZ_SRC) $(wildcard include/*.h server/tcp_conn.h tests/unit/tcp_core_double.h)
+FUZZ_SRC     := tests/fuzz/fuzz_pdu.c $(filter-out server/tcp/tcp_listener.c,$(wildcard server/tcp/*.c)) \
+                server/worker.c \
+                common/crc32c.c common/log.c
+build-fuzz/fuzz_pdu: $(FUZZ_SRC) $(wildcard include/*.h server/tcp/*.h tests/lib/tcp_core_double.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -g -O1 -std=gnu11 -D_GNU_SOURCE -Iinclude -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=all $(EV_CFLAGS) $(FUZZ_SRC) -o $@ $(EV_LIBS) -pthread

@@ -1,5 +1,6 @@
 /*
- * Zone engine benchmark (issue 2, item 6). Prints figures; asserts nothing.
+ * Zone engine benchmark. Prints figures, each beside its limit where it has
+ * one; asserts nothing.
  *
  * (a) Durable Zone Appends per second: 4 KiB appends with write-cache-off
  *     semantics (an append counts only once its ns_sync() callback returned)
@@ -17,6 +18,11 @@
  * (c) RAM per zone: what the engine allocates per zone (from its headers),
  *     and the RSS an ns_open of 16,384 and 262,144 zones adds, measured in
  *     a child process (smaps_rollup: resident anonymous and file pages).
+ * (d) A large namespace: 16 TiB of 64 MiB zones (262,144 zones), each figure
+ *     beside its limit: format; open with a full journal to replay; report
+ *     every zone through Zone Management Receive over NVMe/TCP in commands
+ *     of MDTS bytes (a host's pages), and through the engine's report
+ *     function in one buffer; RAM per zone after that open.
  *
  * Files go to a temporary directory under $TMPDIR (default /tmp); the figures
  * are those of that file system.
@@ -25,6 +31,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -40,10 +47,16 @@
 
 #include <nvme/types.h>
 
+#include "../tests/lib/nvmf_client.h"
+#include "../tests/lib/nvmf_ns.h"
 #include "config.h"
+#include "ctrl.h"
 #include "crc32c.h"
 #include "log.h"
 #include "ns.h"
+#include "subsys.h"
+#include "tcp.h"
+#include "worker.h"
 #include "zmeta.h" /* struct zjnl_record / zimg_desc: the sizes the engine uses */
 #include "zone.h"  /* struct zone: what the engine keeps in RAM per zone */
 
@@ -87,8 +100,8 @@ static void ns_dir(struct ns_config *cfg, const char *name)
 	nftw(cfg->path, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 }
 
-static struct ns_config zoned_config(const char *name, uint32_t nr_zones, uint32_t zone_lbas,
-				     uint64_t journal_size)
+static struct ns_config zoned_config_at(const char *path, uint32_t nr_zones, uint32_t zone_lbas,
+					uint64_t journal_size)
 {
 	struct ns_config cfg = {
 		.nsid = 1,
@@ -101,6 +114,15 @@ static struct ns_config zoned_config(const char *name, uint32_t nr_zones, uint32
 		.cross_zone_read = true,
 		.journal_size = journal_size,
 	};
+	snprintf(cfg.path, sizeof(cfg.path), "%s", path);
+	return cfg;
+}
+
+/* The same in a fresh directory `name` under the benchmark's directory. */
+static struct ns_config zoned_config(const char *name, uint32_t nr_zones, uint32_t zone_lbas,
+				     uint64_t journal_size)
+{
+	struct ns_config cfg = zoned_config_at("", nr_zones, zone_lbas, journal_size);
 	ns_dir(&cfg, name);
 	return cfg;
 }
@@ -453,23 +475,29 @@ static struct ns *timed_open(const struct ns_config *cfg, double *secs, uint64_t
 	return ns;
 }
 
-static void bench_recovery(void)
+/* Journal `records` zone transitions on the first nr_zones zones: each
+ * round opens (or closes) zone after zone, then one ns_sync journals every
+ * zone it touched, one record per zone per round. */
+static void fill_journal(struct ns *ns, uint32_t nr_zones, uint64_t zone_lbas, uint32_t records)
 {
-	struct ns_config cfg = zoned_config("recovery", RECOVERY_ZONES, 64, 64 << 20);
-	struct ns *ns = open_ns(&cfg, true);
-	/* Each round opens (or closes) zone after zone, then one ns_sync
-	 * journals every zone it touched: one record per zone per round. */
-	double t0 = now_s();
 	uint32_t made = 0;
-	for (uint32_t round = 0; made < RECOVERY_RECORDS; round++) {
+	for (uint32_t round = 0; made < records; round++) {
 		uint8_t zsa = round % 2 ? NVME_ZNS_ZSA_CLOSE : NVME_ZNS_ZSA_OPEN;
-		for (uint32_t z = 0; z < RECOVERY_ZONES && made < RECOVERY_RECORDS; z++, made++) {
-			uint16_t st = ns_zone_mgmt_send(ns, (uint64_t)z * 64, zsa, false, NULL);
+		for (uint32_t z = 0; z < nr_zones && made < records; z++, made++) {
+			uint16_t st = ns_zone_mgmt_send(ns, (uint64_t)z * zone_lbas, zsa, false, NULL);
 			if (st)
 				die("zone %u: zone management %#x failed with %#x", z, zsa, st);
 		}
 		sync_and_wait(ns);
 	}
+}
+
+static void bench_recovery(void)
+{
+	struct ns_config cfg = zoned_config("recovery", RECOVERY_ZONES, 64, 64 << 20);
+	struct ns *ns = open_ns(&cfg, true);
+	double t0 = now_s();
+	fill_journal(ns, RECOVERY_ZONES, 64, RECOVERY_RECORDS);
 	double gen = now_s() - t0;
 	ns_abandon(ns);
 
@@ -565,9 +593,370 @@ static void bench_memory(void)
 	printf("\n");
 }
 
-int main(void)
+/* ---- (d) a large namespace ---- */
+
+#define LARGE_ZONES 262144u
+#define LARGE_ZONE_LBAS 16384u        /* 64 MiB zones: 16 TiB */
+#define LARGE_SIZE_INI "16T"
+#define LARGE_JOURNAL (64ull << 20)   /* the default journal_size */
+/* A full journal: as many records as fit before a checkpoint is due. */
+#define LARGE_RECORDS ((uint32_t)((LARGE_JOURNAL - 1) / sizeof(struct zjnl_record)))
+#define LIMIT_S 1.0
+#define LIMIT_RAM 128.0               /* bytes per zone */
+#define LARGE_NQN "nqn.2026-11.io.znstgt:bench-large"
+#define LARGE_HOSTNQN "nqn.2014-08.org.nvmexpress:uuid:5e0c1b2a-7d4f-4a8e-9b61-0f3c2d1e4a57"
+
+static char sparse_data[1100];        /* the data file, when not in the namespace directory */
+
+static void copy_file(const char *from, const char *to)
+{
+	static uint8_t buf[1 << 20];
+	int in = open(from, O_RDONLY | O_CLOEXEC);
+	int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	ssize_t n;
+	if (in < 0 || out < 0)
+		die("copying %s to %s: %s", from, to, strerror(errno));
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n)
+			die("%s: %s", to, strerror(errno));
+	/* On disk, as the files of a machine that lost power would be: the
+	 * timed open must not pay for writing them back. */
+	if (n < 0 || fsync(out))
+		die("copying %s to %s: %s", from, to, strerror(errno));
+	close(in);
+	close(out);
+}
+
+/* Save (or put back) the zone image and journal of the namespace in dir. */
+static void meta_files(const char *dir, bool save)
+{
+	static const char *const names[] = { "zones.img", "zones.jnl" };
+	for (int i = 0; i < 2; i++) {
+		char live[1200], saved[1200];
+		snprintf(live, sizeof(live), "%s/%s", dir, names[i]);
+		snprintf(saved, sizeof(saved), "%s/saved.%s", base_dir, names[i]);
+		copy_file(save ? live : saved, save ? saved : live);
+	}
+}
+
+static void remove_sparse_data(void)
+{
+	if (sparse_data[0])
+		unlink(sparse_data);
+}
+
+/*
+ * The data file must be sparse and 16 TiB long. ext4 stops 4 KiB short of
+ * that (its largest file with 4 KiB blocks), so when the namespace's file
+ * system refuses, the file goes to one that takes it (ZNSTGT_BENCH_SPARSE_DIR,
+ * default /dev/shm) and the namespace directory links to it; the zone
+ * metadata stays where the other figures are measured.
+ */
+static void place_data(const struct ns_config *cfg)
+{
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/data", cfg->path);
+	if (mkdir(cfg->path, 0755) && errno != EEXIST)
+		die("%s: %s", cfg->path, strerror(errno));
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		die("%s: %s", path, strerror(errno));
+	int rc = ftruncate(fd, (off_t)cfg->size) ? errno : 0;
+	close(fd);
+	if (!rc)
+		return;
+	unlink(path);
+	const char *alt = getenv("ZNSTGT_BENCH_SPARSE_DIR");
+	alt = alt && *alt ? alt : "/dev/shm";
+	snprintf(sparse_data, sizeof(sparse_data), "%s/znstgt-bench-data-XXXXXX", alt);
+	fd = mkstemp(sparse_data);
+	if (fd < 0 || ftruncate(fd, (off_t)cfg->size))
+		die("neither %s (%s) nor %s (%s) takes a sparse file of %" PRIu64 " bytes; set "
+		    "ZNSTGT_BENCH_SPARSE_DIR to a directory that does", cfg->path, strerror(rc),
+		    alt, strerror(errno), cfg->size);
+	close(fd);
+	atexit(remove_sparse_data); /* die() too: 16 TiB files should not pile up */
+	if (symlink(sparse_data, path))
+		die("%s: %s", path, strerror(errno));
+}
+
+/* Every zone reported once, in order, as the engine keeps it. */
+static void check_zones(const struct nvme_zns_desc *d, uint32_t n, const char *how)
+{
+	if (n != LARGE_ZONES)
+		die("%s: %u zones reported, not %u", how, n, LARGE_ZONES);
+	for (uint32_t i = 0; i < n; i++)
+		if (le64toh(d[i].zslba) != (uint64_t)i * LARGE_ZONE_LBAS ||
+		    le64toh(d[i].zcap) != LARGE_ZONE_LBAS)
+			die("%s: descriptor %u is of the zone at LBA %" PRIu64, how, i,
+			    (uint64_t)le64toh(d[i].zslba));
+}
+
+struct figure {
+	double v[RUNS];
+};
+
+static void print_figure(const char *name, struct figure *f, const char *note)
+{
+	qsort(f->v, RUNS, sizeof(f->v[0]), cmp_double);
+	double med = f->v[RUNS / 2];
+	printf("    %-44s %8.3f s %6.1f s %7.2f  %.3f-%.3f s%s%s\n", name, med, LIMIT_S,
+	       med / LIMIT_S, f->v[0], f->v[RUNS - 1], note ? "  " : "", note ? note : "");
+	fflush(stdout);
+}
+
+/* The whole report through ns_zone_report(), one buffer. */
+static double engine_report(struct ns *ns, uint8_t *buf, size_t len)
+{
+	double t0 = now_s();
+	uint16_t st = ns_zone_report(ns, 0, NVME_ZNS_ZRA_REPORT_ZONES, NVME_ZNS_ZRAS_REPORT_ALL,
+				     false, buf, len);
+	double t = now_s() - t0;
+	if (st)
+		die("ns_zone_report failed with status %#x", st);
+	const struct nvme_zone_report *r = (const void *)buf;
+	check_zones(r->entries, (uint32_t)le64toh(r->nr_zones), "ns_zone_report");
+	return t;
+}
+
+static void write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	if (!f || fputs(text, f) < 0 || fclose(f))
+		die("%s: %s", path, strerror(errno));
+}
+
+/* The target in this process, serving the namespace on an ephemeral port. */
+static void start_target(const struct ns_config *ns_cfg, bool format, struct target_config *tc,
+			 char *port, size_t portlen)
+{
+	char path[1200], text[6000], err[512];
+	snprintf(path, sizeof(path), "%s/tgtconf", base_dir);
+	if (mkdir(path, 0755))
+		die("%s: %s", path, strerror(errno));
+	snprintf(path, sizeof(path), "%s/tgtconf/large.ini", base_dir);
+	snprintf(text, sizeof(text), "[subsystem]\nnqn = %s\nallow_any_host = yes\n"
+		 "[namespace 1]\npath = %s\nsize = %s\nzone_size = %" PRIu64 "\n", LARGE_NQN,
+		 ns_cfg->path, LARGE_SIZE_INI, ns_cfg->zone_size);
+	write_text(path, text);
+	snprintf(path, sizeof(path), "%s/tgt.ini", base_dir);
+	snprintf(text, sizeof(text), "[target]\nlisten = 127.0.0.1:4420\nthreads = 1\n"
+		 "io_threads = 2\ndata_dir = %s/tgtdata\nlog_level = warn\n"
+		 "include = tgtconf/*.ini\n", base_dir);
+	write_text(path, text);
+	if (config_load(path, tc, err, sizeof(err)))
+		die("%s", err);
+	snprintf(tc->listeners[0].port, sizeof(tc->listeners[0].port), "0");
+	if (subsys_registry_init(tc, format, err, sizeof(err)))
+		die("%s", err);
+	if (workers_start(tc->threads, tc->io_threads))
+		die("cannot start the workers");
+	if (tcp_listeners_start(tc, err, sizeof(err)))
+		die("%s", err);
+	snprintf(port, portlen, "%s", tcp_listener_port(0)->trsvcid);
+}
+
+static void stop_target(struct target_config *tc)
+{
+	tcp_listeners_stop();
+	nvme_sq_disconnect_all();
+	if (!nvme_sq_wait_all_freed(10))
+		die("the target's queues did not go away");
+	subsys_registry_destroy();
+	workers_stop();
+	config_free(tc);
+}
+
+/* Every zone over NVMe/TCP, as a host reads them: Zone Management Receive
+ * after Zone Management Receive, each of MDTS bytes, partial reports. */
+static double tcp_report(struct nvmf_client *io, const struct nvmf_ns_geom *g,
+			 struct nvme_zns_desc *d, uint32_t *cmds)
+{
+	uint32_t n = 0;
+	*cmds = 0;
+	double t0 = now_s();
+	while (n < LARGE_ZONES) {
+		uint32_t got;
+		int st = nvmf_zone_report(io, g, (uint64_t)n * LARGE_ZONE_LBAS, d + n,
+					  LARGE_ZONES - n, &got);
+		if (st || !got)
+			die("Zone Management Receive at zone %u: %s (status %#x)", n,
+			    st < 0 ? io->err : "no zones", (unsigned)st);
+		n += got;
+		(*cmds)++;
+	}
+	double t = now_s() - t0;
+	check_zones(d, n, "Zone Management Receive");
+	return t;
+}
+
+/*
+ * The target checks that the namespace directory's own file system takes
+ * the data file, so with the data file linked from elsewhere (place_data)
+ * it serves a namespace formatted anew in a directory beside that file
+ * instead: the zones are then all empty, which changes nothing a report
+ * does per zone.
+ */
+static void bench_tcp_report(const struct ns_config *large)
+{
+	static struct nvmf_client admin, io;
+	struct ns_config cfg = *large;
+	struct target_config tc;
+	struct nvmf_ns_geom g;
+	char port[NVMF_TRSVCID_SIZE], fresh[1200] = "";
+	if (sparse_data[0]) {
+		snprintf(fresh, sizeof(fresh), "%s", sparse_data);
+		snprintf(strrchr(fresh, '/'), sizeof(fresh) - (size_t)(strrchr(fresh, '/') - fresh),
+			 "/znstgt-bench-ns-XXXXXX");
+		if (!mkdtemp(fresh))
+			die("%s: %s", fresh, strerror(errno));
+		snprintf(cfg.path, sizeof(cfg.path), "%s", fresh);
+	}
+	start_target(&cfg, fresh[0] != 0, &tc, port, sizeof(port));
+	if (nvmf_tcp_connect(&admin, "127.0.0.1", port, false, false) ||
+	    nvmf_connect(&admin, 0, 32, 0, LARGE_HOSTNQN, LARGE_NQN, 0xffff, 0, NULL) ||
+	    nvmf_enable(&admin, 5000) || nvmf_ns_geometry(&admin, 1, &g) ||
+	    nvmf_tcp_connect(&io, "127.0.0.1", port, false, false) ||
+	    nvmf_connect(&io, 1, 32, 0, LARGE_HOSTNQN, LARGE_NQN, admin.cntlid, 0, NULL))
+		die("connecting to the target: %s / %s", admin.err, io.err);
+	struct nvme_zns_desc *d = calloc(LARGE_ZONES, sizeof(*d));
+	if (!d)
+		die("out of memory");
+	struct figure f;
+	uint32_t cmds = 0;
+	for (int k = 0; k < RUNS; k++)
+		f.v[k] = tcp_report(&io, &g, d, &cmds);
+	char note[1300];
+	snprintf(note, sizeof(note), "(%u commands of %u KiB%s%s)", cmds, g.mdts_bytes >> 10,
+		 fresh[0] ? "; namespace formatted anew in " : "", fresh);
+	print_figure("report: Zone Mgmt Receive over NVMe/TCP", &f, note);
+	free(d);
+	nvmf_close(&io);
+	nvmf_close(&admin);
+	stop_target(&tc);
+	if (fresh[0])
+		nftw(fresh, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+/*
+ * RAM per zone of an ns_open that replays a full journal, in a fresh
+ * process (this one's heap holds freed pages the open would reuse, hiding
+ * what it costs): the heap it allocated (mallinfo2: in use, arena and
+ * mmap'd chunks, touched or not) and the anonymous memory it made resident
+ * (smaps_rollup: heap pages, thread stacks). The figure is the larger. The
+ * image's mmap'd page cache is printed apart and not counted.
+ */
+static void large_ram_child(const char *path)
+{
+	struct ns_config cfg = zoned_config_at(path, LARGE_ZONES, LARGE_ZONE_LBAS, LARGE_JOURNAL);
+	uint64_t a0, f0, a1, f1;
+	struct mallinfo2 m0 = mallinfo2();
+	rss(&a0, &f0);
+	struct ns *ns = open_ns(&cfg, false);
+	struct mallinfo2 m1 = mallinfo2();
+	rss(&a1, &f1);
+	double heap = (double)(m1.uordblks + m1.hblkhd - m0.uordblks - m0.hblkhd) / LARGE_ZONES;
+	double anon = (double)(a1 - a0) / LARGE_ZONES, file = (double)(f1 - f0) / LARGE_ZONES;
+	double ram = heap > anon ? heap : anon;
+	printf("    %-44s %8.1f B %6.0f B %7.2f  heap %.1f B, anonymous %.1f B; image pages %.1f B "
+	       "(not counted)\n", "RAM per zone after that open", ram, LIMIT_RAM, ram / LIMIT_RAM,
+	       heap, anon, file);
+	fflush(stdout);
+	ns_close(ns);
+}
+
+static void large_ram(const char *path)
+{
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		execl("/proc/self/exe", "bench_zone", "--large-ram", path, (char *)NULL);
+		_exit(127);
+	}
+	int status;
+	waitpid(pid, &status, 0);
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		die("the RAM measurement of the large namespace failed");
+}
+
+static void bench_large(void)
+{
+	struct ns_config cfg = zoned_config("large", LARGE_ZONES, LARGE_ZONE_LBAS, LARGE_JOURNAL);
+	char data[4200];
+	struct figure f;
+	snprintf(data, sizeof(data), "%s/data", cfg.path);
+	place_data(&cfg);
+	printf("(d) large namespace: %" PRIu64 " TiB, %u zones of %u MiB, a full journal of %u "
+	       "records (%llu MiB)\n", cfg.size >> 40, LARGE_ZONES, LARGE_ZONE_LBAS * BLK >> 20,
+	       LARGE_RECORDS, LARGE_JOURNAL >> 20);
+	if (sparse_data[0])
+		printf("    zone metadata in %s; the data file in %s (the first file system does not "
+		       "take a %" PRIu64 " TiB file)\n", cfg.path, sparse_data, cfg.size >> 40);
+	printf("    median of %d runs                              figure    limit   ratio  "
+	       "spread\n", RUNS);
+
+	for (int k = 0; k < RUNS; k++) {
+		double t0 = now_s();
+		struct ns *ns = open_ns(&cfg, true);
+		f.v[k] = now_s() - t0;
+		ns_close(ns);
+	}
+	print_figure("format (ns_open, format)", &f, NULL);
+
+	struct ns *ns = open_ns(&cfg, true);
+	double t0 = now_s();
+	fill_journal(ns, LARGE_ZONES, LARGE_ZONE_LBAS, LARGE_RECORDS);
+	double gen = now_s() - t0;
+	ns_abandon(ns);
+	meta_files(cfg.path, true);
+	uint64_t replayed = 0;
+	for (int k = 0; k < RUNS; k++) {
+		meta_files(cfg.path, false);
+		ns = timed_open(&cfg, &f.v[k], &replayed);
+		if (replayed != LARGE_RECORDS)
+			die("ns_open replayed %" PRIu64 " records, not %u", replayed, LARGE_RECORDS);
+		if (k < RUNS - 1)
+			ns_close(ns);
+	}
+	char note[96];
+	snprintf(note, sizeof(note), "(%u records, written in %.1f s)", LARGE_RECORDS, gen);
+	print_figure("open after a power cut, full journal", &f, note);
+
+	size_t len = sizeof(struct nvme_zone_report) + (size_t)LARGE_ZONES * sizeof(struct nvme_zns_desc);
+	uint8_t *buf = malloc(len);
+	if (!buf)
+		die("out of memory");
+	for (int k = 0; k < RUNS; k++)
+		f.v[k] = engine_report(ns, buf, len);
+	snprintf(note, sizeof(note), "(one buffer of %zu MiB)", len >> 20);
+	print_figure("report: ns_zone_report, all zones", &f, note);
+	free(buf);
+	ns_close(ns);
+
+	bench_tcp_report(&cfg);
+
+	meta_files(cfg.path, false);
+	large_ram(cfg.path);
+
+	struct stat st;
+	if (stat(data, &st))
+		die("%s: %s", data, strerror(errno));
+	printf("    data file: %" PRIu64 " bytes long, %" PRIu64 " bytes allocated\n\n",
+	       (uint64_t)st.st_size, (uint64_t)st.st_blocks * 512);
+	nftw(cfg.path, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	remove_sparse_data();
+	sparse_data[0] = 0;
+}
+
+int main(int argc, char **argv)
 {
 	log_set_level(LOG_WARN);
+	if (argc == 3 && !strcmp(argv[1], "--large-ram")) { /* large_ram()'s child */
+		large_ram_child(argv[2]);
+		return 0;
+	}
 	const char *tmp = getenv("TMPDIR");
 	snprintf(base_dir, sizeof(base_dir), "%s/znstgt-bench-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(base_dir))
@@ -575,9 +964,31 @@ int main(void)
 	struct statfs sf;
 	printf("bench_zone: data in %s (file system magic %#lx)\n\n", base_dir,
 	       statfs(base_dir, &sf) ? 0ul : (unsigned long)sf.f_type);
-	bench_memory(); /* first: its children must not inherit a heap with free pages */
-	bench_appends();
-	bench_recovery();
+	/* Sections named on the command line, else all of them. */
+	static const struct {
+		const char *name;
+		void (*run)(void);
+	} sections[] = {
+		{ "memory", bench_memory }, /* first: its children must not inherit a heap
+					     * with free pages */
+		{ "appends", bench_appends },
+		{ "recovery", bench_recovery },
+		{ "large", bench_large },
+	};
+	for (int i = 1; i < argc; i++) {
+		bool known = false;
+		for (size_t k = 0; k < sizeof(sections) / sizeof(sections[0]); k++)
+			known |= !strcmp(argv[i], sections[k].name);
+		if (!known)
+			die("usage: bench_zone [memory|appends|recovery|large]...");
+	}
+	for (size_t k = 0; k < sizeof(sections) / sizeof(sections[0]); k++) {
+		bool run = argc == 1;
+		for (int i = 1; i < argc; i++)
+			run |= !strcmp(argv[i], sections[k].name);
+		if (run)
+			sections[k].run();
+	}
 	nftw(base_dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 	return 0;
 }

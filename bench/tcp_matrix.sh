@@ -1,5 +1,5 @@
 #!/bin/sh
-# The NVMe/TCP benchmark matrix of `make bench` (issue 5; doc/performance.md).
+# The NVMe/TCP benchmark matrix of `make bench` (doc/performance.md).
 #
 # Starts build/znstgt on a configuration in a temporary directory (one
 # subsystem, 1 GiB files: conventional namespaces with the volatile write
@@ -17,16 +17,43 @@
 # runs. The "one CPU" row runs everything on CPU 0 instead (no cross-CPU
 # wake-ups at all: it shows what the target costs in CPU).
 #
+# Another target (Linux nvmet, SPDK, ...) instead: TARGET=ADDR:PORT and
+# NQN=its subsystem; the rows then run with the same initiator against it,
+# on namespace NSID (conventional or zoned, default 1) and, for the Zone
+# Append rows, ZNSID (a zoned namespace; without it they are skipped). Rows
+# that need two settings of one namespace (write cache on and off) or the
+# target's threads (the one-CPU row) are skipped. THE ROWS WRITE: they
+# overwrite the first 256 MiB of NSID and reset zones of ZNSID.
+#
 # usage: bench/tcp_matrix.sh [BUILD_DIR]   (BENCH_REPS, BENCH_TIME override)
+#        TARGET=ADDR:PORT NQN=SUBNQN [NSID=N] [ZNSID=N] bench/tcp_matrix.sh [BUILD_DIR]
 set -eu
 
 B=${1:-build}
 REPS=${BENCH_REPS:-3}
 TIME=${BENCH_TIME:-2}
 LOAD=$B/tools/znstgt-load
-NQN=nqn.2026-11.io.znstgt:bench
+EXTERNAL=${TARGET:-}
 
-for f in "$B/znstgt" "$LOAD"; do
+if [ -n "$EXTERNAL" ]; then
+	case $EXTERNAL in
+	*:*) ;;
+	*) echo "tcp_matrix: TARGET=$EXTERNAL is not ADDR:PORT" >&2; exit 2 ;;
+	esac
+	ADDR=${EXTERNAL%:*} port=${EXTERNAL##*:}
+	[ -n "${NQN:-}" ] || { echo "tcp_matrix: TARGET=$EXTERNAL needs NQN=<subsystem NQN>" >&2; exit 2; }
+	NS_READ=${NSID:-1} NS_WRITE_WC=${NSID:-1} NS_WRITE_NOWC=
+	NS_APPEND_NOWC=${ZNSID:-} NS_APPEND_WC=
+	need="$LOAD"
+else
+	ADDR=127.0.0.1
+	NQN=nqn.2026-11.io.znstgt:bench
+	# The namespaces of the configuration below.
+	NS_READ=1 NS_WRITE_WC=4 NS_WRITE_NOWC=1 NS_APPEND_NOWC=2 NS_APPEND_WC=3
+	need="$B/znstgt $LOAD"
+fi
+
+for f in $need; do
 	[ -x "$f" ] || { echo "tcp_matrix: $f missing (run make first)" >&2; exit 1; }
 done
 
@@ -129,15 +156,21 @@ place() { # TARGET_CPU GENERATOR_PIN_OPTIONS
 results=$dir/results
 : > "$results"
 
-# run ROW_NAME METRIC LIMIT_KEY RATIO_KEY TARGET [znstgt-load options]
+# run ROW_NAME METRIC LIMIT_KEY RATIO_KEY TARGET NSID [znstgt-load options]
+# An empty NSID skips the row (it is listed as such in the table).
 run() {
-	name=$1 metric=$2 limkey=$3 ratiokey=$4 target=$5
-	shift 5
+	name=$1 metric=$2 limkey=$3 ratiokey=$4 target=$5 nsid=$6
+	shift 6
+	if [ -z "$nsid" ]; then
+		echo "$name|$metric|$limkey|$ratiokey|$target|skipped" >> "$results"
+		return 0
+	fi
 	r=1
 	while [ "$r" -le "$REPS" ]; do
 		# shellcheck disable=SC2086
-		out=$("$LOAD" -p "$port" -n "$NQN" -t "$TIME" --ramp 0.3 --limit-time 1 $pin_gen \
-			--terse "$@") || { echo "tcp_matrix: $name failed: $out" >&2; exit 1; }
+		out=$("$LOAD" -a "$ADDR" -p "$port" -n "$NQN" -N "$nsid" -t "$TIME" --ramp 0.3 \
+			--limit-time 1 $pin_gen --terse "$@") ||
+			{ echo "tcp_matrix: $name failed: $out" >&2; exit 1; }
 		echo "$name|$metric|$limkey|$ratiokey|$target|$out" >> "$results"
 		r=$((r + 1))
 	done
@@ -145,30 +178,42 @@ run() {
 
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
-start_target
-echo "NVMe/TCP matrix: $REPS runs of ${TIME} s per row; target on CPU ${TGT_CPU:-any}," \
-     "generator on CPU ${GEN_CPU:-any}; data in $dir"
+if [ -n "$EXTERNAL" ]; then
+	# Not ours: no CPU to put it on. Fail early, with the tool's reason.
+	out=$("$LOAD" -a "$ADDR" -p "$port" -n "$NQN" -N "$NS_READ" -t 0.05 --ramp 0 --no-limit \
+		--terse --region 1M 2>&1) || { echo "tcp_matrix: $EXTERNAL ($NQN): $out" >&2; exit 1; }
+	[ -z "$GEN_CPU" ] || pin_gen="--cpu $GEN_CPU --target-cpu $TGT_CPU"
+	echo "NVMe/TCP matrix against $EXTERNAL ($NQN), namespace $NS_READ," \
+	     "zoned namespace ${NS_APPEND_NOWC:-none}: $REPS runs of ${TIME} s per row;" \
+	     "generator on CPU ${GEN_CPU:-any}"
+else
+	start_target
+	echo "NVMe/TCP matrix: $REPS runs of ${TIME} s per row; target on CPU ${TGT_CPU:-any}," \
+	     "generator on CPU ${GEN_CPU:-any}; data in $dir"
+fi
 # Other jobs on the machine move the figures: say how busy it was.
 echo "load average before: $(loadavg)"
 
-run "4K randread QD1 (latency)"  lat_mean_us rr_mean_us lat_per_rr "<= 1.5" \
+run "4K randread QD1 (latency)"  lat_mean_us rr_mean_us lat_per_rr "<= 1.5" "$NS_READ" \
 	-w randread -b 4K -q 1 --region 256M --prefill
-run "4K randread QD32"           iops rr_ops iops_per_rr "" \
+run "4K randread QD32"           iops rr_ops iops_per_rr "" "$NS_READ" \
 	-w randread -b 4K -q 32 --region 256M --prefill
-run "128K seq read QD8 (MB/s)"   mbps stream_mbps mbps_per_stream ">= 0.8" \
+run "128K seq read QD8 (MB/s)"   mbps stream_mbps mbps_per_stream ">= 0.8" "$NS_READ" \
 	-w read -b 128K -q 8 --region 256M --prefill
-run "128K seq write QD8 (MB/s)"  mbps stream_mbps mbps_per_stream "" \
-	-N 4 -w write -b 128K -q 8 --region 256M
-run "  same, WC off (durable)"   mbps stream_mbps mbps_per_stream "" \
-	-N 1 -w write -b 128K -q 8 --region 256M
-run "4K append QD32 WC off"      iops sync_ops iops_per_sync ">= 20" \
-	-N 2 -w append -b 4K -q 32 --sync-dir "$dir"
-run "4K append QD32 WC on"       iops rr_ops iops_per_rr "" \
-	-N 3 -w append -b 4K -q 32
-if [ -n "$TGT_CPU" ]; then
+run "128K seq write QD8 (MB/s)"  mbps stream_mbps mbps_per_stream "" "$NS_WRITE_WC" \
+	-w write -b 128K -q 8 --region 256M
+run "  same, WC off (durable)"   mbps stream_mbps mbps_per_stream "" "$NS_WRITE_NOWC" \
+	-w write -b 128K -q 8 --region 256M
+run "4K append QD32 WC off"      iops sync_ops iops_per_sync ">= 20" "$NS_APPEND_NOWC" \
+	-w append -b 4K -q 32 --sync-dir "$dir"
+run "4K append QD32 WC on"       iops rr_ops iops_per_rr "" "$NS_APPEND_WC" \
+	-w append -b 4K -q 32
+if [ -n "$TGT_CPU" ] && [ -z "$EXTERNAL" ]; then
 	place "$GEN_CPU" "--cpu $GEN_CPU --target-cpu $GEN_CPU"
-	run "4K randread QD1, one CPU"   lat_mean_us rr_mean_us lat_per_rr "<= 1.5" \
+	run "4K randread QD1, one CPU"   lat_mean_us rr_mean_us lat_per_rr "<= 1.5" "$NS_READ" \
 		-w randread -b 4K -q 1 --region 256M --prefill
+else
+	run "4K randread QD1, one CPU"   lat_mean_us rr_mean_us lat_per_rr "<= 1.5" ""
 fi
 
 echo "load average after:  $(loadavg)"
@@ -196,6 +241,10 @@ function median(a, n,    i, j, t) {
 		order[++rows] = $1
 		metric[$1] = $2; limkey[$1] = $3; target[$1] = $5
 	}
+	if ($6 == "skipped") {
+		skipped[$1] = 1
+		next
+	}
 	k = ++cnt[$1]
 	fig[$1, k] = val($6, $2)
 	lim[$1, k] = val($6, $3)
@@ -206,6 +255,10 @@ END {
 	       "ratio spread", "target"
 	for (r = 1; r <= rows; r++) {
 		name = order[r]
+		if (name in skipped) {
+			printf "%-28s %14s\n", name, "skipped"
+			continue
+		}
 		n = cnt[name]
 		lo = hi = rat[name, 1]
 		for (k = 1; k <= n; k++) {

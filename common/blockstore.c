@@ -1,6 +1,7 @@
 #include "blockstore.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fault_io.h"
 #include "iov.h"
 
 int blockstore_open(struct blockstore *bs, const char *path, uint32_t lba_shift, uint64_t nlbas,
@@ -16,6 +18,7 @@ int blockstore_open(struct blockstore *bs, const char *path, uint32_t lba_shift,
 	bs->lba_shift = lba_shift;
 	bs->nlbas = nlbas;
 	bs->no_cached_reads = 0;
+	bs->preallocated = false;
 	bs->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | (format ? O_TRUNC : 0), 0644);
 	if (bs->fd < 0)
 		return -errno;
@@ -23,7 +26,7 @@ int blockstore_open(struct blockstore *bs, const char *path, uint32_t lba_shift,
 	 * namespace keeps its tail untouched. */
 	struct stat st;
 	off_t want = (off_t)(nlbas << lba_shift);
-	if (fstat(bs->fd, &st) || (st.st_size < want && ftruncate(bs->fd, want))) {
+	if (fstat(bs->fd, &st) || (st.st_size < want && fio_ftruncate(FIO_DATA, bs->fd, want))) {
 		int e = -errno;
 		close(bs->fd);
 		bs->fd = -1;
@@ -43,15 +46,16 @@ void blockstore_close(struct blockstore *bs)
 static int xfer(struct blockstore *bs, int write, uint64_t lba, uint32_t nlb,
 		const struct iovec *iov_in, int iovcnt)
 {
-	struct iovec iov[64];
-	if (iovcnt > 64)
+	struct iovec iov[IOV_MAX]; /* what preadv/pwritev take; guest pages reach 257 */
+	if (iovcnt > IOV_MAX)
 		return -EINVAL;
 	memcpy(iov, iov_in, sizeof(*iov) * (size_t)iovcnt);
 	size_t left = (size_t)nlb << bs->lba_shift;
 	off_t off = (off_t)(lba << bs->lba_shift);
 	struct iovec *v = iov;
 	while (left) {
-		ssize_t n = write ? pwritev(bs->fd, v, iovcnt, off) : preadv(bs->fd, v, iovcnt, off);
+		ssize_t n = write ? fio_pwritev(FIO_DATA, bs->fd, v, iovcnt, off)
+				  : fio_preadv(FIO_DATA, bs->fd, v, iovcnt, off);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -91,7 +95,8 @@ int blockstore_write(struct blockstore *bs, uint64_t lba, uint32_t nlb, const st
 int blockstore_read_cached(struct blockstore *bs, uint64_t lba, uint32_t nlb,
 			   const struct iovec *iov, int iovcnt)
 {
-	if (__atomic_load_n(&bs->no_cached_reads, __ATOMIC_RELAXED))
+	/* Armed faults apply to reads that reach the file. */
+	if (__atomic_load_n(&bs->no_cached_reads, __ATOMIC_RELAXED) || fault_io_on())
 		return -EAGAIN;
 	ssize_t want = (ssize_t)((size_t)nlb << bs->lba_shift);
 	ssize_t n = preadv2(bs->fd, iov, iovcnt, (off_t)(lba << bs->lba_shift), RWF_NOWAIT);
@@ -107,15 +112,16 @@ int blockstore_read_cached(struct blockstore *bs, uint64_t lba, uint32_t nlb,
 int blockstore_zero(struct blockstore *bs, uint64_t lba, uint64_t nlb)
 {
 	off_t off = (off_t)(lba << bs->lba_shift), len = (off_t)(nlb << bs->lba_shift);
-	if (!fallocate(bs->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len))
+	int mode = bs->preallocated ? FALLOC_FL_ZERO_RANGE : FALLOC_FL_PUNCH_HOLE;
+	if (!fio_fallocate(FIO_DATA, bs->fd, mode | FALLOC_FL_KEEP_SIZE, off, len))
 		return 0;
 	if (errno != EOPNOTSUPP)
 		return -errno;
-	/* No hole punching on this file system: write zeros. */
+	/* The file system cannot do it in place: write zeros. */
 	static const char zeros[65536];
 	while (len) {
 		size_t n = len < (off_t)sizeof(zeros) ? (size_t)len : sizeof(zeros);
-		ssize_t w = pwrite(bs->fd, zeros, n, off);
+		ssize_t w = fio_pwrite(FIO_DATA, bs->fd, zeros, n, off);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
@@ -126,7 +132,25 @@ int blockstore_zero(struct blockstore *bs, uint64_t lba, uint64_t nlb)
 	return 0;
 }
 
+int blockstore_preallocate(struct blockstore *bs)
+{
+	if (fio_fallocate(FIO_DATA, bs->fd, 0, 0, (off_t)(bs->nlbas << bs->lba_shift)))
+		return -errno;
+	bs->preallocated = true;
+	return 0;
+}
+
+uint64_t blockstore_unallocated(struct blockstore *bs)
+{
+	struct stat st;
+	uint64_t size = bs->nlbas << bs->lba_shift;
+	if (fstat(bs->fd, &st))
+		return size;
+	uint64_t used = (uint64_t)st.st_blocks * 512; /* st_blocks counts 512-byte units */
+	return used < size ? size - used : 0;
+}
+
 int blockstore_sync(struct blockstore *bs)
 {
-	return fdatasync(bs->fd) ? -errno : 0;
+	return fio_fdatasync(FIO_DATA, bs->fd) ? -errno : 0;
 }

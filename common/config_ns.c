@@ -11,7 +11,7 @@
 enum {
 	NK_PATH, NK_SIZE, NK_LBA_SIZE, NK_ZONED, NK_ZONE_SIZE, NK_ZONE_CAPACITY, NK_MAX_OPEN,
 	NK_MAX_ACTIVE, NK_ZONE_APPEND_MAX, NK_ZDE_SIZE, NK_CROSS_ZONE_READ, NK_WRITE_CACHE,
-	NK_OFFLINE_ZONES, NK_READ_ONLY_ZONES, NK_UUID, NK_JOURNAL_SIZE
+	NK_OFFLINE_ZONES, NK_READ_ONLY_ZONES, NK_UUID, NK_JOURNAL_SIZE, NK_PREALLOCATE
 };
 
 #define BIT(k) (1u << (k))
@@ -164,6 +164,14 @@ static const char *set_write_cache(void *obj, const char *v, char *why, size_t w
 	return NULL;
 }
 
+static const char *set_preallocate(void *obj, const char *v, char *why, size_t whylen)
+{
+	struct ns_config *ns = obj;
+	if (cfg_parse_bool(v, &ns->preallocate) != 0)
+		return cfg_bad(why, whylen, v, "is not a boolean");
+	return NULL;
+}
+
 struct zone_list {
 	uint32_t *list;
 	uint32_t *len;
@@ -245,7 +253,7 @@ static const char *set_journal_size(void *obj, const char *v, char *why, size_t 
 
 #define ZONE_SET_EXPECT "a count of zones (taken from the end) or list:A,B,... of zone indexes"
 
-_Static_assert(NK_JOURNAL_SIZE + 1 == CFG_NR_NS_KEYS, "CFG_NR_NS_KEYS is the number of keys");
+_Static_assert(NK_PREALLOCATE + 1 == CFG_NR_NS_KEYS, "CFG_NR_NS_KEYS is the number of keys");
 
 const struct cfg_key cfg_ns_keys[CFG_NR_NS_KEYS] = {
 	[NK_PATH] = { "path", "a directory for this namespace's files", false, set_path },
@@ -266,6 +274,7 @@ const struct cfg_key cfg_ns_keys[CFG_NR_NS_KEYS] = {
 	[NK_READ_ONLY_ZONES] = { "read_only_zones", ZONE_SET_EXPECT, false, set_read_only_zones },
 	[NK_UUID] = { "uuid", "a UUID in 8-4-4-4-12 hex form, not all zeros", false, set_uuid },
 	[NK_JOURNAL_SIZE] = { "journal_size", "a size from 64K to 64G", false, set_journal_size },
+	[NK_PREALLOCATE] = { "preallocate", "yes or no", false, set_preallocate },
 };
 
 /* ---- checks once the file is read ---- */

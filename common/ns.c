@@ -2,7 +2,7 @@
  * A namespace: its data file, its identity, and for a zoned namespace the
  * zone engine and its durable metadata, with one group-commit thread.
  *
- * Group commit (design.md, "Durable zone state"). ns_sync() queues a
+ * Group commit (doc/architecture.md, "Durability"). ns_sync() queues a
  * callback; the commit thread takes every queued callback at once, then
  *   1. snapshots the zones changed since the last commit into a batch,
  *   2. fdatasyncs the data file (if anything was written since the last sync),
@@ -29,18 +29,19 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "blockstore.h"
 #include "config.h"
 #include "crc32c.h"
 #include "errmsg.h"
+#include "fault_io.h"
+#include "iov.h"
 #include "log.h"
 #include "nvme_wire.h"
 #include "zmeta.h"
 #include "zone.h"
-
-#define ST_GENERIC(sc) (NVME_STATUS(NVME_SCT_GENERIC, (sc)) | NVME_STATUS_DNR)
 
 struct sync_waiter {
 	ns_sync_cb cb;
@@ -75,7 +76,8 @@ struct ns {
 	bool stop, abandoned;
 	uint64_t data_writes;        /* atomic: data writes ended so far */
 	uint64_t data_synced;        /* commit thread: data_writes at the last data sync */
-	int failed;                  /* sticky -errno of a failed sync (atomic) */
+	bool failing;                /* commit thread: the last commit failed (for the log) */
+	bool need_ckpt;              /* commit thread: checkpoint before the next record */
 	uint8_t *zde_buf;            /* commit thread: one zone's extension */
 };
 
@@ -120,41 +122,55 @@ static int write_id(const char *path, const uint8_t uuid[16])
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -errno;
-	int rc = write(fd, &f, sizeof(f)) == (ssize_t)sizeof(f) && !fsync(fd) ? 0 : -EIO;
+	int rc = fio_pwrite(FIO_META, fd, &f, sizeof(f), 0) == (ssize_t)sizeof(f) &&
+		 !fio_fsync(FIO_META, fd) ? 0 : -EIO;
 	close(fd);
 	if (!rc && rename(tmp, path))
 		rc = -errno;
 	return rc;
 }
 
-static int load_identity(struct ns *ns, const struct ns_config *cfg, bool format, char *err,
+/*
+ * ns.id names the namespace to hosts (its UUID): a missing or damaged one is
+ * refused unless the namespace is new (create) or being recovered, which
+ * write a new one.
+ */
+static int load_identity(struct ns *ns, const struct ns_config *cfg, bool create, char *err,
 			 size_t errlen)
 {
 	char path[PATH_MAX + 8];
 	snprintf(path, sizeof(path), "%s/ns.id", ns->dir);
 	struct ns_id_file f;
+	const char *why = NULL;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	bool have = false;
 	if (fd >= 0) {
 		ssize_t n = read(fd, &f, sizeof(f));
 		close(fd);
 		if (n != (ssize_t)sizeof(f) || memcmp(f.magic, "ZNSTGTID", 8) ||
 		    le32toh(f.crc) != crc32c(&f, offsetof(struct ns_id_file, crc)) ||
-		    le32toh(f.version) != 1) {
-			if (!format && !cfg->have_uuid)
-				return errmsg(err, errlen, "%s: damaged identity file; set the "
-					    "namespace's uuid in the configuration or start with "
-					    "--format", path);
-		} else {
-			have = true;
-		}
-	} else if (errno != ENOENT) {
+		    le32toh(f.version) != 1)
+			why = "damaged";
+	} else if (errno == ENOENT) {
+		why = "missing";
+	} else {
 		return errmsg(err, errlen, "%s: %s", path, strerror(errno));
 	}
+	if (why && !create) {
+		if (!cfg->recover)
+			return errmsg(err, errlen, "%s: %s; it holds the UUID hosts know this "
+				    "namespace by. Restore the file, or start once with --recover "
+				    "NQN/%u (this subsystem's NQN; a new file is written, with the "
+				    "configured uuid if one is set), or with --format to erase this "
+				    "namespace's data and zone state", path, why, cfg->nsid);
+		log_warn("%s: %s; writing a new one: %s", path, why,
+			 cfg->have_uuid ? "the configured uuid"
+					: "a new UUID (hosts will see a different namespace)");
+	}
+	bool have = !why;
 	uint8_t *u = ns->info.uuid;
 	if (cfg->have_uuid) {
 		memcpy(u, cfg->uuid, 16);
-	} else if (have && !format) {
+	} else if (have && !create) {
 		memcpy(u, f.uuid, 16);
 	} else {
 		if (getrandom(u, 16, 0) != 16)
@@ -162,7 +178,7 @@ static int load_identity(struct ns *ns, const struct ns_config *cfg, bool format
 		u[6] = (uint8_t)((u[6] & 0x0f) | 0x40); /* RFC 4122 version 4 */
 		u[8] = (uint8_t)((u[8] & 0x3f) | 0x80);
 	}
-	if (!have || format || memcmp(f.uuid, u, 16)) {
+	if (!have || create || memcmp(f.uuid, u, 16)) {
 		int rc = write_id(path, u);
 		if (rc)
 			return errmsg(err, errlen, "%s: %s", path, strerror(-rc));
@@ -185,7 +201,7 @@ static void waiters_push(struct waiter_list *l, ns_sync_cb cb, void *arg)
 		size_t cap = l->cap ? l->cap * 2 : 64;
 		struct sync_waiter *v = realloc(l->v, cap * sizeof(*v));
 		if (!v) {
-			cb(arg, ST_GENERIC(NVME_SC_INTERNAL));
+			cb(arg, nvme_err(NVME_SC_INTERNAL));
 			return;
 		}
 		l->v = v;
@@ -194,9 +210,24 @@ static void waiters_push(struct waiter_list *l, ns_sync_cb cb, void *arg)
 	l->v[l->n++] = (struct sync_waiter){ cb, arg };
 }
 
+/*
+ * -errno of a failed file operation -> the status the host gets. No space
+ * is Capacity Exceeded (NVMe Base 2.0, generic status 81h), as Linux nvmet
+ * maps ENOSPC; anything else is a media error: Write Fault (80h) for what
+ * writes or syncs, Unrecovered Read Error (81h) for a read.
+ */
+static uint16_t io_status(int rc, bool write)
+{
+	if (!rc)
+		return 0;
+	if (write && (rc == -ENOSPC || rc == -EDQUOT))
+		return nvme_err(NVME_SC_CAP_EXCEEDED);
+	return nvme_media_err(write ? NVME_SC_WRITE_FAULT : NVME_SC_READ_ERROR);
+}
+
 static uint16_t sync_status(int err)
 {
-	return err ? (uint16_t)(NVME_STATUS(NVME_SCT_MEDIA, NVME_SC_WRITE_FAULT) | NVME_STATUS_DNR) : 0;
+	return io_status(err, true);
 }
 
 /* Steps 1-2 of the group commit (see the top of this file). */
@@ -223,24 +254,55 @@ static int commit_prepare(struct ns *ns, struct commit_item *it)
 	return 0;
 }
 
+/*
+ * A commit failed: its waiters get the error, so nothing of it is
+ * acknowledged. What the host was told had completed is not thrown away
+ * while running: the next commit that succeeds makes it durable. For that,
+ * every zone is listed again, the data file is synced again (data_synced
+ * did not move), and the records go into a fresh journal generation, so
+ * that whatever part of this batch reached the journal is never replayed.
+ * A file system that has space again thus serves on, without a restart.
+ * (A failed fdatasync may already have cost pages the kernel reports only
+ * once, doc/io-errors.md: the host saw the error on this Flush.)
+ */
+static void commit_failed(struct ns *ns, struct commit_item *it, int rc)
+{
+	if (!ns->failing)
+		log_error("namespace %u: group commit failed: %s; syncs fail until one succeeds",
+			  ns->info.nsid, strerror(-rc));
+	ns->failing = true;
+	if (!ns->info.zoned)
+		return;
+	zmeta_discard(&ns->meta, &it->batch);
+	ns->need_ckpt = true;
+	zns_mark_all_dirty(&ns->z);
+}
+
 /* Steps 3-5. */
 static void commit_journal(struct ns *ns, struct commit_item *it)
 {
 	int rc = it->rc;
-	if (!rc)
-		rc = __atomic_load_n(&ns->failed, __ATOMIC_ACQUIRE);
-	if (!rc && ns->info.zoned) {
-		rc = zmeta_commit(&ns->meta, &it->batch);
-		if (!rc && zmeta_needs_checkpoint(&ns->meta))
+	if (!rc && ns->info.zoned && it->batch.records) {
+		if (ns->need_ckpt) {
 			rc = zmeta_checkpoint(&ns->meta);
+			ns->need_ckpt = rc != 0;
+		}
+		if (!rc)
+			rc = zmeta_commit(&ns->meta, &it->batch);
+		/* The records are durable whatever the checkpoint does; a
+		 * failed one is retried before the next record. */
+		if (!rc && zmeta_needs_checkpoint(&ns->meta) && zmeta_checkpoint(&ns->meta))
+			ns->need_ckpt = true;
 	}
-	if (rc && !__atomic_exchange_n(&ns->failed, rc, __ATOMIC_ACQ_REL))
-		/* Like a drive that cannot persist: fail this and every
-		 * later write rather than pretend. */
-		log_error("namespace %u: commit failed: %s; namespace is now failed",
-			  ns->info.nsid, strerror(-rc));
+	if (rc) {
+		commit_failed(ns, it, rc);
+	} else if (ns->failing) {
+		log_info("namespace %u: group commit works again", ns->info.nsid);
+		ns->failing = false;
+	}
 	it->batch.len = 0;
 	it->batch.records = 0;
+	it->rc = rc;
 	for (size_t i = 0; i < it->waiters.n; i++)
 		it->waiters.v[i].cb(it->waiters.v[i].arg, sync_status(rc));
 	it->waiters.n = 0;
@@ -251,7 +313,7 @@ static int commit_now(struct ns *ns)
 {
 	ns->item.rc = commit_prepare(ns, &ns->item);
 	commit_journal(ns, &ns->item);
-	return __atomic_load_n(&ns->failed, __ATOMIC_ACQUIRE);
+	return ns->item.rc;
 }
 
 static void *commit_main(void *arg)
@@ -269,9 +331,7 @@ static void *commit_main(void *arg)
 		ns->queued = t;
 		pthread_mutex_unlock(&ns->commit_lock);
 
-		it->rc = __atomic_load_n(&ns->failed, __ATOMIC_ACQUIRE);
-		if (!it->rc)
-			it->rc = commit_prepare(ns, it);
+		it->rc = commit_prepare(ns, it);
 		commit_journal(ns, it);
 
 		pthread_mutex_lock(&ns->commit_lock);
@@ -313,13 +373,13 @@ void ns_sync(struct ns *ns, ns_sync_cb cb, void *arg)
 	 * those ended after this call and need not be waited for. */
 	struct gap_barrier *b = malloc(sizeof(*b) + gapped * sizeof(b->w[0]));
 	if (!b) {
-		cb(arg, ST_GENERIC(NVME_SC_INTERNAL));
+		cb(arg, nvme_err(NVME_SC_INTERNAL));
 		return;
 	}
 	*b = (struct gap_barrier){ .ns = ns, .cb = cb, .arg = arg, .pending = 1 };
 	uint32_t used = 0;
-	for (uint32_t i = 0; i < ns->z.g.nr_zones && used < gapped; i++) {
-		if (!(__atomic_load_n(&ns->z.zones[i].flags, __ATOMIC_RELAXED) & ZONE_F_GAPPED))
+	for (uint32_t i = 0; i < zns_nr_zones(&ns->z) && used < gapped; i++) {
+		if (!zns_zone_gapped(&ns->z, i))
 			continue;
 		struct gap_waiter *gw = &b->w[used];
 		gw->b = b;
@@ -362,6 +422,36 @@ uint16_t ns_sync_wait(struct ns *ns)
 }
 
 /* ---- open / close ---- */
+
+/*
+ * Room for the data file. preallocate = yes: allocate all of it now, or
+ * refuse with the reason. Otherwise (thin provisioning) warn when its file
+ * system has less free space than the file may still take: writes will
+ * then fail with Capacity Exceeded once it fills.
+ */
+static int data_space(struct ns *ns, const struct ns_config *cfg, const char *path, char *err,
+		      size_t errlen)
+{
+	uint64_t size = ns->info.nlbas << ns->info.lba_shift;
+	if (cfg->preallocate) {
+		int rc = blockstore_preallocate(&ns->bs);
+		if (rc)
+			return errmsg(err, errlen, "%s: cannot allocate its %llu bytes (preallocate = "
+				      "yes): %s", path, (unsigned long long)size,
+				      rc == -EOPNOTSUPP ? "the file system cannot preallocate"
+							 : strerror(-rc));
+		return 0;
+	}
+	struct statvfs vfs;
+	uint64_t need = blockstore_unallocated(&ns->bs);
+	if (need && !fstatvfs(ns->bs.fd, &vfs) && (uint64_t)vfs.f_bavail * vfs.f_frsize < need)
+		log_warn("namespace %u: %s may still take %llu bytes, but its file system has %llu "
+			 "free: writes will fail with Capacity Exceeded when it is full (set "
+			 "preallocate = yes to reserve the space)", ns->info.nsid, path,
+			 (unsigned long long)need,
+			 (unsigned long long)vfs.f_bavail * vfs.f_frsize);
+	return 0;
+}
 
 static int mkdir_p(const char *path)
 {
@@ -415,27 +505,81 @@ static uint32_t zone_list(const uint32_t *list, uint32_t len, uint32_t count, ui
 }
 
 /*
- * Space above each write pointer holds no data the host can rely on: after a
- * crash it may hold writes that never became durable. Zero it, so that reads
- * above the write pointer return zeros as DLFEAT promises.
+ * A namespace keeps these files in its directory. One with none of them is
+ * new and is created; one with only some of them is refused (only --format,
+ * or --recover where it can, makes state anew): making a missing file afresh
+ * would silently throw away what the others describe.
  */
-static int scrub_above_wp(struct ns *ns)
+static const char *const ns_files[] = { "ns.id", "data", ZMETA_IMG_NAME, ZMETA_JNL_NAME };
+
+static int dir_is_new(const char *dir, bool *fresh, char *err, size_t errlen)
 {
-	for (uint32_t i = 0; i < ns->z.g.nr_zones; i++) {
-		struct zone *zn = &ns->z.zones[i];
-		uint64_t end = zns_zslba(&ns->z, i) + ns->z.g.zone_size;
-		if (zn->state == NVME_ZNS_ZS_FULL || zn->state == NVME_ZNS_ZS_OFFLINE ||
-		    zn->state == NVME_ZNS_ZS_READ_ONLY || zn->wp >= end)
-			continue;
-		int rc = blockstore_zero(&ns->bs, zn->wp, end - zn->wp);
-		if (rc)
-			return rc;
+	*fresh = true;
+	for (size_t i = 0; i < sizeof(ns_files) / sizeof(ns_files[0]); i++) {
+		char p[PATH_MAX + 16];
+		snprintf(p, sizeof(p), "%s/%s", dir, ns_files[i]);
+		if (!access(p, F_OK))
+			*fresh = false;
+		else if (errno != ENOENT)
+			return errmsg(err, errlen, "%s: %s", p, strerror(errno));
 	}
 	return 0;
 }
 
-static int open_zoned(struct ns *ns, const struct ns_config *cfg, bool format, char *err,
+/*
+ * The data file must hold every block below a write pointer. A missing or
+ * shorter one is refused; --recover keeps it (or makes an empty one) and
+ * makes each zone whose written blocks it lacks Read Only, so that the host
+ * sees which zones lost data (the lost blocks read as zeros).
+ */
+static int check_data(struct ns *ns, const struct ns_config *cfg, const char *path, char *err,
 		      size_t errlen)
+{
+	struct stat st;
+	bool missing = stat(path, &st) != 0;
+	if (missing && errno != ENOENT)
+		return errmsg(err, errlen, "%s: %s", path, strerror(errno));
+	uint64_t have = missing ? 0 : (uint64_t)st.st_size, need = 0;
+	uint32_t last = 0;
+	for (uint32_t i = 0; ns->info.zoned && i < zns_nr_zones(&ns->z); i++) {
+		uint64_t wp = zns_zone_wp(&ns->z, i);
+		if (zns_zone_state(&ns->z, i) != NVME_ZNS_ZS_OFFLINE && wp > zns_zslba(&ns->z, i) &&
+		    wp << ns->info.lba_shift > need) {
+			need = wp << ns->info.lba_shift;
+			last = i;
+		}
+	}
+	if (!missing && have >= need)
+		return 0;
+	char what[128];
+	if (need)
+		snprintf(what, sizeof(what), "%s (zone %u is written up to byte %llu)",
+			 missing ? "missing" : "shorter than the written zones need", last,
+			 (unsigned long long)need);
+	else
+		snprintf(what, sizeof(what), "missing");
+	if (!cfg->recover)
+		return errmsg(err, errlen, "%s: %s. Restore the file, or start once with --recover "
+			    "NQN/%u (this subsystem's NQN; %s), or with --format to erase this "
+			    "namespace's data and zone state", path, what, cfg->nsid,
+			    ns->info.zoned ? "the zones whose data it lacks become Read Only"
+					   : "an empty data file is made");
+	log_warn("%s: %s; %s", path, what, missing ? "making an empty one" : "keeping it");
+	for (uint32_t i = 0; ns->info.zoned && i < zns_nr_zones(&ns->z); i++) {
+		uint8_t state = zns_zone_state(&ns->z, i);
+		uint64_t wp = zns_zone_wp(&ns->z, i);
+		if (state == NVME_ZNS_ZS_OFFLINE || state == NVME_ZNS_ZS_READ_ONLY ||
+		    wp == zns_zslba(&ns->z, i) || wp << ns->info.lba_shift <= have)
+			continue;
+		log_warn("%s: zone %u: written blocks lost (write pointer %#llx): made Read Only",
+			 path, i, (unsigned long long)wp);
+		zns_load(&ns->z, i, NVME_ZNS_ZS_READ_ONLY, zns_zone_attrs(&ns->z, i), wp);
+	}
+	return 0;
+}
+
+static int load_zoned(struct ns *ns, const struct ns_config *cfg, enum zmeta_mode mode,
+		      char *err, size_t errlen)
 {
 	const struct ns_info *in = &ns->info;
 	struct zns_geom g = {
@@ -463,18 +607,37 @@ static int open_zoned(struct ns *ns, const struct ns_config *cfg, bool format, c
 		.max_active = in->max_active,
 		.jnl_limit = cfg->journal_size,
 	};
-	if (zmeta_open(&ns->meta, ns->dir, &mg, format, &ns->z, err, errlen))
+	if (zmeta_open(&ns->meta, ns->dir, &mg, mode, &ns->z, err, errlen))
 		return -1;
 	if (ns->meta.replayed)
 		log_info("namespace %u: replayed %llu journal record(s)", in->nsid,
 			 (unsigned long long)ns->meta.replayed);
+	if (mode == ZMETA_RECOVER)
+		log_warn("namespace %u: recovered: %llu damaged journal record(s) dropped, %u "
+			 "zone(s) made Read Only", in->nsid, (unsigned long long)ns->meta.dropped,
+			 ns->meta.read_only);
+	return 0;
+}
 
+/*
+ * Zones the power-up rule finishes get their write pointer moved to the end
+ * of their capacity without being written: what the file holds above the
+ * old write pointer (writes that never became durable) must read as zeros
+ * from now on, so it is erased first - before the Finish is journaled.
+ */
+static int power_up(struct ns *ns, const struct ns_config *cfg, char *err, size_t errlen)
+{
+	const struct ns_info *in = &ns->info;
 	uint32_t *off = calloc(in->nr_zones, sizeof(*off)), *ro = calloc(in->nr_zones, sizeof(*ro));
-	if (!off || !ro) {
+	uint64_t *wp = calloc(in->nr_zones, sizeof(*wp));
+	if (!off || !ro || !wp) {
 		free(off);
 		free(ro);
+		free(wp);
 		return errmsg(err, errlen, "out of memory");
 	}
+	for (uint32_t i = 0; i < in->nr_zones; i++)
+		wp[i] = zns_zone_wp(&ns->z, i);
 	uint32_t noff = zone_list(cfg->offline_list, cfg->offline_list_len, cfg->offline_count,
 				  in->nr_zones, off);
 	uint32_t nro = zone_list(cfg->readonly_list, cfg->readonly_list_len, cfg->readonly_count,
@@ -482,18 +645,28 @@ static int open_zoned(struct ns *ns, const struct ns_config *cfg, bool format, c
 	uint32_t changed = zns_power_up(&ns->z, off, noff, ro, nro);
 	free(off);
 	free(ro);
+	int rc = 0;
+	for (uint32_t i = 0; !rc && i < in->nr_zones; i++)
+		if (zns_zone_wp(&ns->z, i) > wp[i])
+			rc = blockstore_zero(&ns->bs, wp[i],
+					     zns_zslba(&ns->z, i) + in->zone_size - wp[i]);
+	free(wp);
 	if (changed)
 		log_info("namespace %u: power-up closed, emptied or finished %u zone(s)", in->nsid,
 			 changed);
+	if (rc)
+		return errmsg(err, errlen, "namespace %u: %s", in->nsid, strerror(-rc));
 	const char *bad = zns_check(&ns->z);
 	if (bad)
 		return errmsg(err, errlen, "namespace %u: recovered zone state is inconsistent: %s",
 			    in->nsid, bad);
-	int rc = scrub_above_wp(ns);
+	/* Start a fresh journal generation before anything is written to it
+	 * (zmeta.h: what lies past the replayed run - a torn batch, damaged
+	 * records - can then never be mistaken for records of this run),
+	 * record the power-up changes, and checkpoint them. */
+	rc = blockstore_sync(&ns->bs);
 	if (!rc)
-		rc = blockstore_sync(&ns->bs);
-	/* Record the power-up changes, then start a fresh journal generation
-	 * (zmeta.h: stale records can never be replayed again). */
+		rc = zmeta_checkpoint(&ns->meta);
 	if (!rc)
 		rc = commit_now(ns);
 	if (!rc)
@@ -503,6 +676,11 @@ static int open_zoned(struct ns *ns, const struct ns_config *cfg, bool format, c
 	return 0;
 }
 
+/*
+ * Open order: identity, zone state (which says how much data there must
+ * be), the data file checked against it, then the power-up rule. Nothing is
+ * written before every check has passed, except what --recover repairs.
+ */
 int ns_open(const struct ns_config *cfg, bool format, struct ns **out, char *err, size_t errlen)
 {
 	struct ns *ns = calloc(1, sizeof(*ns));
@@ -510,23 +688,35 @@ int ns_open(const struct ns_config *cfg, bool format, struct ns **out, char *err
 		return errmsg(err, errlen, "out of memory");
 	ns->cfg = cfg;
 	ns->bs.fd = -1;
+	ns->meta.img_fd = ns->meta.jnl_fd = -1;
 	fill_info(ns, cfg);
 	snprintf(ns->dir, sizeof(ns->dir), "%s", cfg->path);
+	bool fresh;
 	int rc = mkdir_p(ns->dir);
 	if (rc) {
 		errmsg(err, errlen, "%s: %s", ns->dir, strerror(-rc));
 		goto out;
 	}
-	if (load_identity(ns, cfg, format, err, errlen))
+	if (dir_is_new(ns->dir, &fresh, err, errlen))
+		goto out;
+	bool create = format || fresh;
+	if (load_identity(ns, cfg, create, err, errlen))
+		goto out;
+	enum zmeta_mode mode = create ? ZMETA_FORMAT : cfg->recover ? ZMETA_RECOVER : ZMETA_LOAD;
+	if (ns->info.zoned && load_zoned(ns, cfg, mode, err, errlen))
 		goto out;
 	char data[PATH_MAX + 8];
 	snprintf(data, sizeof(data), "%s/data", ns->dir);
+	if (!create && check_data(ns, cfg, data, err, errlen))
+		goto out;
 	rc = blockstore_open(&ns->bs, data, ns->info.lba_shift, ns->info.nlbas, format);
 	if (rc) {
 		errmsg(err, errlen, "%s: %s", data, strerror(-rc));
 		goto out;
 	}
-	if (ns->info.zoned && open_zoned(ns, cfg, format, err, errlen))
+	if (data_space(ns, cfg, data, err, errlen))
+		goto out;
+	if (ns->info.zoned && power_up(ns, cfg, err, errlen))
 		goto out;
 	pthread_mutex_init(&ns->commit_lock, NULL);
 	pthread_cond_init(&ns->commit_cond, NULL);
@@ -577,14 +767,12 @@ static void ns_free(struct ns *ns)
 void ns_close(struct ns *ns)
 {
 	stop_commit_thread(ns, false);
-	if (!ns->failed) {
-		int rc = commit_now(ns);
-		if (!rc && ns->info.zoned)
-			rc = zmeta_checkpoint(&ns->meta);
-		if (rc)
-			log_error("namespace %u: final checkpoint failed: %s", ns->info.nsid,
-				  strerror(-rc));
-	}
+	int rc = commit_now(ns);
+	if (!rc && ns->info.zoned)
+		rc = zmeta_checkpoint(&ns->meta);
+	if (rc)
+		log_error("namespace %u: final checkpoint failed: %s", ns->info.nsid,
+			  strerror(-rc));
 	ns_free(ns);
 }
 
@@ -604,16 +792,8 @@ const struct ns_info *ns_info(const struct ns *ns)
 static uint16_t range_check(const struct ns *ns, uint64_t slba, uint64_t nlb)
 {
 	if (!nlb || slba >= ns->info.nlbas || nlb > ns->info.nlbas - slba)
-		return ST_GENERIC(NVME_SC_LBA_RANGE);
+		return nvme_err(NVME_SC_LBA_RANGE);
 	return 0;
-}
-
-static uint16_t io_status(int rc, bool write)
-{
-	if (!rc)
-		return 0;
-	return (uint16_t)(NVME_STATUS(NVME_SCT_MEDIA, write ? NVME_SC_WRITE_FAULT : NVME_SC_READ_ERROR) |
-			  NVME_STATUS_DNR);
 }
 
 uint16_t ns_read_check(struct ns *ns, uint64_t slba, uint32_t nlb)
@@ -621,15 +801,93 @@ uint16_t ns_read_check(struct ns *ns, uint64_t slba, uint32_t nlb)
 	return ns->info.zoned ? zns_read_check(&ns->z, slba, nlb) : range_check(ns, slba, nlb);
 }
 
+/*
+ * Reads of a zoned namespace: blocks at or above a zone's write pointer read
+ * as zeros (DLFEAT; ZNS 2.1.4.1) whatever the file holds there - writes that
+ * never became durable before a crash, or zone state recovery dropped. The
+ * write pointer decides, so recovery never erases the file: only a Reset, a
+ * Finish or a write changes what it holds. Each zone's write pointer is taken
+ * before its blocks are read, so a write landing meanwhile is either read or
+ * zeros, never data from before it above the pointer.
+ */
+typedef int (*read_fn)(struct blockstore *bs, uint64_t lba, uint32_t nlb,
+		       const struct iovec *iov, int iovcnt);
+
+static void iov_zero(const struct iovec *iov, int iovcnt, size_t off, size_t len)
+{
+	for (int i = 0; i < iovcnt && len; i++) {
+		if (off >= iov[i].iov_len) {
+			off -= iov[i].iov_len;
+			continue;
+		}
+		size_t n = iov[i].iov_len - off < len ? iov[i].iov_len - off : len;
+		memset((char *)iov[i].iov_base + off, 0, n);
+		len -= n;
+		off = 0;
+	}
+}
+
+/* Read [from, to) of the range [slba, end) that iov holds. */
+static int read_part(struct ns *ns, uint64_t slba, uint64_t end, uint64_t from, uint64_t to,
+		     const struct iovec *iov, int iovcnt, read_fn fn)
+{
+	if (from >= to)
+		return 0;
+	if (from == slba && to == end)
+		return fn(&ns->bs, from, (uint32_t)(to - from), iov, iovcnt);
+	struct iovec part[64];
+	if (iovcnt > 64)
+		return -EINVAL;
+	memcpy(part, iov, sizeof(*iov) * (size_t)iovcnt);
+	struct iovec *v = part;
+	int n = iovcnt;
+	iov_consume(&v, &n, (size_t)(from - slba) << ns->info.lba_shift);
+	size_t left = (size_t)(to - from) << ns->info.lba_shift;
+	int used = 0;
+	for (; used < n && left; used++) {
+		if (v[used].iov_len > left)
+			v[used].iov_len = left;
+		left -= v[used].iov_len;
+	}
+	if (left)
+		return -EINVAL; /* iovec shorter than the range */
+	return fn(&ns->bs, from, (uint32_t)(to - from), v, used);
+}
+
+static int read_zoned(struct ns *ns, uint64_t slba, uint32_t nlb, const struct iovec *iov,
+		      int iovcnt, read_fn fn)
+{
+	uint64_t end = slba + nlb, run = slba; /* [run, lba): written, not read yet */
+	for (uint64_t lba = slba; lba < end;) {
+		uint32_t i = zns_zone_of(&ns->z, lba);
+		uint64_t zend = zns_zslba(&ns->z, i + 1) < end ? zns_zslba(&ns->z, i + 1) : end;
+		uint64_t wp = zns_zone_wp(&ns->z, i);
+		uint64_t written = wp < lba ? lba : wp < zend ? wp : zend;
+		if (written < zend) {
+			int rc = read_part(ns, slba, end, run, written, iov, iovcnt, fn);
+			if (rc)
+				return rc;
+			iov_zero(iov, iovcnt, (size_t)(written - slba) << ns->info.lba_shift,
+				 (size_t)(zend - written) << ns->info.lba_shift);
+			run = zend;
+		}
+		lba = zend;
+	}
+	return read_part(ns, slba, end, run, end, iov, iovcnt, fn);
+}
+
 uint16_t ns_read(struct ns *ns, uint64_t slba, uint32_t nlb, const struct iovec *iov, int iovcnt)
 {
-	return io_status(blockstore_read(&ns->bs, slba, nlb, iov, iovcnt), false);
+	int rc = ns->info.zoned ? read_zoned(ns, slba, nlb, iov, iovcnt, blockstore_read)
+				: blockstore_read(&ns->bs, slba, nlb, iov, iovcnt);
+	return io_status(rc, false);
 }
 
 bool ns_read_cached(struct ns *ns, uint64_t slba, uint32_t nlb, const struct iovec *iov,
 		    int iovcnt, uint16_t *status)
 {
-	int rc = blockstore_read_cached(&ns->bs, slba, nlb, iov, iovcnt);
+	int rc = ns->info.zoned ? read_zoned(ns, slba, nlb, iov, iovcnt, blockstore_read_cached)
+				: blockstore_read_cached(&ns->bs, slba, nlb, iov, iovcnt);
 
 	if (rc == -EAGAIN)
 		return false;
@@ -640,16 +898,19 @@ bool ns_read_cached(struct ns *ns, uint64_t slba, uint32_t nlb, const struct iov
 uint16_t ns_write_begin(struct ns *ns, struct ns_write *w, enum ns_write_kind kind,
 			uint64_t slba, uint32_t nlb)
 {
-	if (__atomic_load_n(&ns->failed, __ATOMIC_ACQUIRE))
-		return io_status(-EIO, true);
 	if (ns->info.zoned)
 		return zns_write_begin(&ns->z, w, kind, slba, nlb);
 	if (kind == NS_ZONE_APPEND)
-		return (uint16_t)(NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INVALID_OPCODE) | NVME_STATUS_DNR);
+		return nvme_err(NVME_SC_INVALID_OPCODE);
 	w->kind = (uint8_t)kind;
 	w->slba = slba;
 	w->nlb = nlb;
 	return range_check(ns, slba, nlb);
+}
+
+static int zero_range(void *ctx, uint64_t lba, uint64_t nlb)
+{
+	return blockstore_zero(&((struct ns *)ctx)->bs, lba, nlb);
 }
 
 uint16_t ns_write_data(struct ns *ns, struct ns_write *w, const struct iovec *iov, int iovcnt)
@@ -658,6 +919,16 @@ uint16_t ns_write_data(struct ns *ns, struct ns_write *w, const struct iovec *io
 		zns_wait_scrub(&ns->z, w); /* a Reset may be freeing the zone's blocks */
 	int rc = w->kind == NS_WRITE_ZEROES ? blockstore_zero(&ns->bs, w->slba, w->nlb)
 					    : blockstore_write(&ns->bs, w->slba, w->nlb, iov, iovcnt);
+	/* Part of the data may have landed (a short or torn write). While the
+	 * range is still w's, make it read as zeros (best effort: it is above
+	 * the write pointer once given back, or indeterminate if kept), which
+	 * also frees the space a full file system needs; then give it back or
+	 * keep it (zns_write_fail). Never on a conventional namespace, whose
+	 * blocks held data before. */
+	if (rc && ns->info.zoned) {
+		zns_on_failed(&ns->z, w, zero_range, ns);
+		zns_write_fail(&ns->z, w);
+	}
 	return io_status(rc, true);
 }
 
@@ -687,14 +958,35 @@ uint16_t ns_deallocate(struct ns *ns, uint64_t slba, uint64_t nlb)
 
 /* ---- ZNS ---- */
 
-static int zero_range(void *ctx, uint64_t lba, uint64_t nlb)
-{
-	return blockstore_zero(&((struct ns *)ctx)->bs, lba, nlb);
-}
-
 static uint16_t not_zoned(void)
 {
-	return (uint16_t)(NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INVALID_OPCODE) | NVME_STATUS_DNR);
+	return nvme_err(NVME_SC_INVALID_OPCODE);
+}
+
+/*
+ * Finish moves a zone's write pointer to the end of its capacity without
+ * writing: what the file holds above the write pointer (writes that never
+ * became durable before a crash) would become readable, so it is erased
+ * first, and counted as a data write so that the erasure is synced before
+ * the Finish is journaled.
+ */
+static int erase_unwritten(struct ns *ns, uint64_t slba, bool select_all)
+{
+	uint32_t first = select_all ? 0 : zns_zone_of(&ns->z, slba);
+	uint32_t last = select_all ? zns_nr_zones(&ns->z) - 1 : first;
+	if (!select_all && first >= zns_nr_zones(&ns->z))
+		return 0; /* zns_mgmt_send() rejects the LBA */
+	for (uint32_t i = first; i <= last; i++) {
+		uint8_t s = zns_zone_state(&ns->z, i);
+		if (s == NVME_ZNS_ZS_FULL || s == NVME_ZNS_ZS_READ_ONLY || s == NVME_ZNS_ZS_OFFLINE ||
+		    (select_all && s == NVME_ZNS_ZS_EMPTY))
+			continue;
+		int rc = zns_above_wp(&ns->z, i, zero_range, ns);
+		if (rc)
+			return rc;
+	}
+	__atomic_add_fetch(&ns->data_writes, 1, __ATOMIC_RELEASE);
+	return 0;
 }
 
 uint16_t ns_zone_mgmt_send(struct ns *ns, uint64_t slba, uint8_t zsa, bool select_all,
@@ -702,8 +994,11 @@ uint16_t ns_zone_mgmt_send(struct ns *ns, uint64_t slba, uint8_t zsa, bool selec
 {
 	if (!ns->info.zoned)
 		return not_zoned();
-	if (__atomic_load_n(&ns->failed, __ATOMIC_ACQUIRE))
-		return io_status(-EIO, true);
+	if (zsa == NVME_ZNS_ZSA_FINISH) {
+		int rc = erase_unwritten(ns, slba, select_all);
+		if (rc)
+			return io_status(rc, true);
+	}
 	uint16_t st = zns_mgmt_send(&ns->z, slba, zsa, select_all, zde);
 	if (st || zsa != NVME_ZNS_ZSA_RESET)
 		return st;
@@ -719,9 +1014,9 @@ uint16_t ns_zone_mgmt_send(struct ns *ns, uint64_t slba, uint8_t zsa, bool selec
 	if (st)
 		return st;
 	uint32_t first = select_all ? 0 : zns_zone_of(&ns->z, slba);
-	uint32_t last = select_all ? ns->z.g.nr_zones - 1 : first;
+	uint32_t last = select_all ? zns_nr_zones(&ns->z) - 1 : first;
 	for (uint32_t i = first; i <= last; i++) {
-		if (__atomic_load_n(&ns->z.zones[i].state, __ATOMIC_RELAXED) != NVME_ZNS_ZS_EMPTY)
+		if (zns_zone_state(&ns->z, i) != NVME_ZNS_ZS_EMPTY)
 			continue;
 		int rc = zns_above_wp(&ns->z, i, zero_range, ns);
 		if (rc)
@@ -745,10 +1040,5 @@ uint16_t ns_changed_zones(struct ns *ns, uint64_t *zids, uint16_t max)
 
 bool ns_has_changed_zones(struct ns *ns)
 {
-	if (!ns->info.zoned)
-		return false;
-	pthread_mutex_lock(&ns->z.state_lock);
-	bool any = ns->z.nr_changed || ns->z.changed_overflow;
-	pthread_mutex_unlock(&ns->z.state_lock);
-	return any;
+	return ns->info.zoned && zns_has_changed_zones(&ns->z);
 }

@@ -20,12 +20,12 @@
 
 #include "crc32c.h"
 #include "errmsg.h"
+#include "fault_io.h"
 #include "log.h"
 
-#define IMG_NAME "zones.img"
-#define JNL_NAME "zones.jnl"
 #define DEFAULT_JNL_LIMIT (64ull << 20)
 #define REPLAY_CHUNK (1u << 20)
+#define BATCH_KEEP (1u << 20)     /* bytes of batch buffer kept between commits */
 
 static uint64_t align4k(uint64_t v) { return (v + 4095) & ~4095ull; }
 
@@ -34,7 +34,7 @@ static int write_full(int fd, const void *buf, size_t len, off_t off)
 {
 	const uint8_t *p = buf;
 	while (len) {
-		ssize_t n = pwrite(fd, p, len, off);
+		ssize_t n = fio_pwrite(FIO_META, fd, p, len, off);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -52,7 +52,7 @@ static ssize_t read_full(int fd, void *buf, size_t len, off_t off)
 	uint8_t *p = buf;
 	size_t got = 0;
 	while (got < len) {
-		ssize_t n = pread(fd, p + got, len - got, off + (off_t)got);
+		ssize_t n = fio_pread(FIO_META, fd, p + got, len - got, off + (off_t)got);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -75,7 +75,7 @@ static int sync_dir(const char *dir)
 	int fd = open(dir, O_RDONLY | O_DIRECTORY);
 	if (fd < 0)
 		return -errno;
-	int rc = fsync(fd) ? -errno : 0;
+	int rc = fio_fsync(FIO_META, fd) ? -errno : 0;
 	close(fd);
 	return rc;
 }
@@ -113,12 +113,17 @@ static void put_desc(struct zmeta *m, uint32_t zone, uint8_t state, uint8_t za, 
 	memcpy(desc_at(m, zone), &d, sizeof(d));
 }
 
-static bool desc_valid(const struct zmeta *m, uint32_t zone)
+/* What is wrong with a zone's descriptor. Without its own CRC nothing of
+ * it is known, not even its extension's CRC. */
+enum { BAD_DESC = 1, BAD_ZDE = 2 };
+
+static uint8_t desc_damage(const struct zmeta *m, uint32_t zone)
 {
 	struct zimg_desc d;
 	memcpy(&d, desc_at(m, zone), sizeof(d));
-	return le32toh(d.crc) == crc32c(&d, offsetof(struct zimg_desc, crc)) &&
-	       le32toh(d.zde_crc) == zde_crc(m, zone);
+	if (le32toh(d.crc) != crc32c(&d, offsetof(struct zimg_desc, crc)))
+		return BAD_DESC | (m->hdr.zde_size ? BAD_ZDE : 0);
+	return le32toh(d.zde_crc) == zde_crc(m, zone) ? 0 : BAD_ZDE;
 }
 
 /* Header <-> little-endian slot bytes. */
@@ -184,7 +189,7 @@ static int write_slot(struct zmeta *m, int slot)
 	header_encode(&m->hdr, &raw);
 	uint8_t *p = m->img + (size_t)slot * ZIMG_SLOT_SIZE;
 	memcpy(p, &raw, sizeof(raw));
-	if (msync(p, ZIMG_SLOT_SIZE, MS_SYNC))
+	if (fio_msync(p, ZIMG_SLOT_SIZE))
 		return -errno;
 	m->slot = slot;
 	return 0;
@@ -196,23 +201,29 @@ static int create_journal(const char *dir, uint64_t instance, uint64_t limit, ch
 			  size_t errlen)
 {
 	char tmp[PATH_MAX], path[PATH_MAX];
-	path_of(tmp, sizeof(tmp), dir, JNL_NAME ".tmp");
-	path_of(path, sizeof(path), dir, JNL_NAME);
+	path_of(tmp, sizeof(tmp), dir, ZMETA_JNL_NAME ".tmp");
+	path_of(path, sizeof(path), dir, ZMETA_JNL_NAME);
 	int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return errmsg(err, errlen, "%s: %s", tmp, strerror(errno));
+	/* Allocate the journal's blocks now so that a group commit's
+	 * fdatasync rarely has file-size metadata to write. The header says
+	 * how large the file was made: a journal found shorter was truncated,
+	 * and its end is then no torn tail (zmeta.h). */
+	uint64_t size = ZJNL_DATA_OFFSET + align4k(limit + (1 << 20));
+	if (posix_fallocate(fd, 0, (off_t)size)) {
+		log_warn("%s: could not preallocate the journal", tmp);
+		size = ZJNL_DATA_OFFSET;
+	}
 	uint8_t page[ZJNL_DATA_OFFSET] = { 0 };
 	struct zjnl_header *h = (struct zjnl_header *)page;
 	memcpy(h->magic, ZJNL_MAGIC, 8);
 	h->version = htole32(ZMETA_VERSION);
+	h->size_4k = htole32(size / 4096 <= UINT32_MAX ? (uint32_t)(size / 4096) : 0);
 	h->instance = htole64(instance);
 	h->crc = htole32(crc32c(h, offsetof(struct zjnl_header, crc)));
 	int rc = write_full(fd, page, sizeof(page), 0);
-	/* Allocate the journal's blocks now so that a group commit's
-	 * fdatasync rarely has file-size metadata to write. */
-	if (!rc && posix_fallocate(fd, ZJNL_DATA_OFFSET, (off_t)limit + (1 << 20)))
-		log_warn("%s: could not preallocate the journal", tmp);
-	if (!rc && fsync(fd))
+	if (!rc && fio_fsync(FIO_META, fd))
 		rc = -errno;
 	close(fd);
 	if (!rc && rename(tmp, path))
@@ -225,14 +236,14 @@ static int create_journal(const char *dir, uint64_t instance, uint64_t limit, ch
 static int create_image(const char *dir, const struct zimg_header *h, char *err, size_t errlen)
 {
 	char tmp[PATH_MAX], path[PATH_MAX];
-	path_of(tmp, sizeof(tmp), dir, IMG_NAME ".tmp");
-	path_of(path, sizeof(path), dir, IMG_NAME);
+	path_of(tmp, sizeof(tmp), dir, ZMETA_IMG_NAME ".tmp");
+	path_of(path, sizeof(path), dir, ZMETA_IMG_NAME);
 	int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return errmsg(err, errlen, "%s: %s", tmp, strerror(errno));
 	struct zmeta m = { .img_fd = fd, .hdr = *h };
 	m.img_len = image_len(h);
-	int rc = ftruncate(fd, (off_t)m.img_len) ? -errno : 0;
+	int rc = fio_ftruncate(FIO_META, fd, (off_t)m.img_len) ? -errno : 0;
 	if (!rc) {
 		m.img = mmap(NULL, m.img_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 		if (m.img == MAP_FAILED) {
@@ -243,7 +254,7 @@ static int create_image(const char *dir, const struct zimg_header *h, char *err,
 	if (!rc) {
 		for (uint32_t i = 0; i < h->nr_zones; i++)
 			put_desc(&m, i, NVME_ZNS_ZS_EMPTY, 0, (uint64_t)i * h->zone_size, 0, NULL);
-		if (msync(m.img, m.img_len, MS_SYNC))
+		if (fio_msync(m.img, m.img_len))
 			rc = -errno;
 	}
 	if (!rc)
@@ -289,6 +300,12 @@ static int format(const char *dir, const struct zmeta_geom *g, char *err, size_t
 
 /* ---- opening and recovery ---- */
 
+/* The ways forward that refusals name (doc/recovery.md). */
+#define WAY_FORMAT "or start with --format to erase this namespace's data and zone state"
+#define WAY_RECOVER                                                                        \
+	"start once with --recover NQN/%u (this subsystem's NQN) to keep what the image and " \
+	"journal still prove and log what is dropped, "
+
 static int geometry_diff(const struct zimg_header *h, const struct zmeta_geom *g, char *out,
 			 size_t len)
 {
@@ -326,7 +343,8 @@ static int load_header(struct zmeta *m, const char *path, char *err, size_t errl
 				    "version %u); refusing to touch it",
 				    path, le32toh(raw[v[0] == SLOT_VERSION ? 0 : 1].version),
 				    ZMETA_VERSION);
-		return errmsg(err, errlen, "%s: both header slots are damaged (bad magic or checksum)",
+		return errmsg(err, errlen, "%s: both header slots are damaged (bad magic or "
+			    "checksum) or missing (file truncated). Restore the file, " WAY_FORMAT,
 			    path);
 	}
 	int s = v[0] != SLOT_OK ? 1 : v[1] != SLOT_OK ? 0 : h[1].generation > h[0].generation;
@@ -339,82 +357,259 @@ static int load_header(struct zmeta *m, const char *path, char *err, size_t errl
 	return 0;
 }
 
-/* Replay journal records after the checkpoint into the image. */
-static int replay(struct zmeta *m, const char *path, uint8_t *bad, char *err, size_t errlen)
+/* The journal's records, read front to back in chunks. */
+struct jreader {
+	int fd;
+	uint8_t *buf;
+	size_t have, pos;
+	size_t need;                 /* the largest record */
+	uint64_t buf_off;            /* file offset of buf[0] */
+};
+
+static uint64_t jr_off(const struct jreader *jr)
 {
-	struct zjnl_header jh;
-	if (read_full(m->jnl_fd, &jh, sizeof(jh), 0) != (ssize_t)sizeof(jh) ||
-	    memcmp(jh.magic, ZJNL_MAGIC, 8) ||
-	    le32toh(jh.crc) != crc32c(&jh, offsetof(struct zjnl_header, crc)))
-		return errmsg(err, errlen, "%s: journal header is damaged", path);
-	if (le32toh(jh.version) != ZMETA_VERSION)
-		return errmsg(err, errlen, "%s: unknown journal format version %u", path,
-			    le32toh(jh.version));
-	if (le64toh(jh.instance) != m->hdr.instance)
-		return errmsg(err, errlen, "%s: journal belongs to another zone image", path);
+	return jr->buf_off + jr->pos;
+}
+
+/* Bytes readable at the position: at least need unless the file ends. */
+static ssize_t jr_fill(struct jreader *jr)
+{
+	if (jr->have - jr->pos < jr->need) {
+		memmove(jr->buf, jr->buf + jr->pos, jr->have - jr->pos);
+		jr->buf_off += jr->pos;
+		jr->have -= jr->pos;
+		jr->pos = 0;
+		ssize_t n = read_full(jr->fd, jr->buf + jr->have, REPLAY_CHUNK,
+				      (off_t)(jr->buf_off + jr->have));
+		if (n < 0)
+			return n;
+		jr->have += (size_t)n;
+	}
+	return (ssize_t)(jr->have - jr->pos);
+}
+
+/* Is there a well-formed record (type, length, CRC, zone) at the position? */
+static bool jr_record(const struct zmeta *m, const struct jreader *jr, ssize_t avail,
+		      struct zjnl_record *r)
+{
+	if (avail < (ssize_t)sizeof(*r))
+		return false;
+	const uint8_t *p = jr->buf + jr->pos;
+	memcpy(r, p, sizeof(*r));
+	uint16_t type = le16toh(r->type), len = le16toh(r->len);
+	if ((type != ZJNL_ZONE && type != ZJNL_ZONE_ZDE) ||
+	    len != sizeof(*r) + (type == ZJNL_ZONE_ZDE ? m->hdr.zde_size : 0) || len > avail)
+		return false;
+	return le32toh(r->crc) == crc32c(p + 4, len - 4u) && le32toh(r->zone) < m->hdr.nr_zones;
+}
+
+/*
+ * Move to the next well-formed record of generation gen: other generations'
+ * records are skipped whole, anything else 8 bytes at a time (every record
+ * starts 8-byte aligned: its length is 40 + a multiple of 64). 1 when found
+ * (the reader is on it), 0 at the end of the file, or -errno.
+ */
+static int jr_next_of_gen(const struct zmeta *m, struct jreader *jr, uint32_t gen,
+			  struct zjnl_record *r)
+{
+	for (;;) {
+		ssize_t avail = jr_fill(jr);
+		if (avail < 0)
+			return (int)avail;
+		if (avail < (ssize_t)sizeof(*r))
+			return 0;
+		if (!jr_record(m, jr, avail, r))
+			jr->pos += 8;
+		else if (le32toh(r->gen) == gen)
+			return 1;
+		else
+			jr->pos += le16toh(r->len);
+	}
+}
+
+/* Apply one record of the run, unless the image already holds its zone's
+ * state from that record or a later one: replay never moves a zone back. */
+static void apply(struct zmeta *m, const struct jreader *jr, const struct zjnl_record *r,
+		  uint8_t *bad)
+{
+	uint32_t zone = le32toh(r->zone);
+	uint64_t seq = le64toh(r->seq);
+	struct zimg_desc d;
+	memcpy(&d, desc_at(m, zone), sizeof(d));
+	m->replayed++;
+	if (!(bad[zone] & BAD_DESC) && le64toh(d.seq) >= seq)
+		return;
+	bool zde = le16toh(r->type) == ZJNL_ZONE_ZDE;
+	put_desc(m, zone, r->state, r->za, le64toh(r->wp), seq,
+		 zde ? jr->buf + jr->pos + sizeof(*r) : NULL);
+	/* A record without an extension repairs the descriptor, not a
+	 * damaged extension (settle_extensions() sees to that). */
+	if (!bad[zone])
+		return;
+	bad[zone] &= zde ? 0 : BAD_ZDE;
+	if (!bad[zone])
+		m->repaired++;
+}
+
+/*
+ * Where the run of records ended (at sequence number seq): look at the rest
+ * of the file for a valid record of the run's generation. Records of the
+ * batch that holds seq may follow a bad one (a torn write of that batch);
+ * one of a later batch means acknowledged records were damaged. Returns 1
+ * with the reader on such a record (ZMETA_RECOVER: on the next one after
+ * seq), 0 for a torn tail, or -errno.
+ */
+static int damage_after(const struct zmeta *m, struct jreader *jr, uint32_t gen, uint64_t seq,
+			enum zmeta_mode mode, struct zjnl_record *r)
+{
+	int found;
+	while ((found = jr_next_of_gen(m, jr, gen, r)) == 1) {
+		uint64_t s = le64toh(r->seq);
+		uint32_t pos = le32toh(r->batch_pos);
+		bool same_batch = pos && s >= seq && s - (pos - 1) <= seq;
+		if (mode == ZMETA_RECOVER ? s > seq : !same_batch)
+			break;
+		jr->pos += le16toh(r->len);
+	}
+	return found;
+}
+
+/* Replay journal records after the checkpoint into the image. */
+static int replay(struct zmeta *m, const char *path, enum zmeta_mode mode, uint8_t *bad,
+		  char *err, size_t errlen)
+{
+	struct jreader jr = { .fd = m->jnl_fd, .need = sizeof(struct zjnl_record) + m->hdr.zde_size,
+			      .buf_off = ZJNL_DATA_OFFSET };
+	jr.buf = malloc(REPLAY_CHUNK + jr.need);
+	if (!jr.buf)
+		return errmsg(err, errlen, "out of memory");
+	uint64_t seq = m->hdr.ckpt_seq + 1, tail = ZJNL_DATA_OFFSET, idx = 0;
+	uint32_t gen = (uint32_t)m->hdr.generation, nsid = m->hdr.nsid;
+	struct zjnl_record r;
+	int rc = 0;
 
 	/* A valid first record of a newer generation means a newer header
 	 * was written completely (records follow a header write) and has been
-	 * damaged since: the older slot cannot account for those records. */
-	size_t rec_max = sizeof(struct zjnl_record) + m->hdr.zde_size;
-	uint8_t *buf = malloc(REPLAY_CHUNK + rec_max);
-	if (!buf)
-		return errmsg(err, errlen, "out of memory");
-	struct zjnl_record first;
-	ssize_t got = read_full(m->jnl_fd, buf, rec_max, ZJNL_DATA_OFFSET);
-	memcpy(&first, buf, sizeof(first));
-	size_t flen = le16toh(first.len);
-	if (got >= (ssize_t)sizeof(first) && flen >= sizeof(first) && flen <= (size_t)got &&
-	    le32toh(first.crc) == crc32c(buf + 4, flen - 4) &&
-	    (int32_t)(le32toh(first.gen) - (uint32_t)m->hdr.generation) > 0) {
-		free(buf);
-		return errmsg(err, errlen, "%s: the newest zone image header is damaged and the "
-			    "journal holds records written after it; refusing to fall back to an "
-			    "older checkpoint. Restore the files, or start with --format to erase "
-			    "this namespace's data and zone state", path);
+	 * damaged since: the older slot cannot account for those records. The
+	 * descriptors hold at least that header's checkpoint (they were
+	 * msync'd before it), so recovery may replay the newer run instead. */
+	ssize_t avail = jr_fill(&jr);
+	if (avail >= 0 && jr_record(m, &jr, avail, &r) && (int32_t)(le32toh(r.gen) - gen) > 0) {
+		if (mode != ZMETA_RECOVER) {
+			rc = errmsg(err, errlen, "%s: the newest zone image header is damaged and "
+				    "the journal holds records written after it; refusing to fall "
+				    "back to an older checkpoint. Restore the files, " WAY_RECOVER
+				    WAY_FORMAT, path, nsid);
+			goto out;
+		}
+		log_warn("%s: the newest zone image header is damaged; replaying the journal's "
+			 "records of its generation (%u) from sequence number %llu", path,
+			 le32toh(r.gen), (unsigned long long)le64toh(r.seq));
+		m->hdr.generation += le32toh(r.gen) - gen;
+		gen = le32toh(r.gen);
+		seq = le64toh(r.seq);
+		m->hdr.ckpt_seq = seq - 1;
 	}
-	uint64_t seq = m->hdr.ckpt_seq + 1, off = ZJNL_DATA_OFFSET;
-	uint32_t gen = (uint32_t)m->hdr.generation;
-	size_t have = 0, pos = 0;
-	uint64_t buf_off = off;
 	for (;;) {
-		if (have - pos < rec_max) { /* refill, keeping the partial record */
-			memmove(buf, buf + pos, have - pos);
-			buf_off += pos;
-			have -= pos;
-			pos = 0;
-			ssize_t n = read_full(m->jnl_fd, buf + have, REPLAY_CHUNK, (off_t)(buf_off + have));
-			if (n < 0) {
-				free(buf);
-				return errmsg(err, errlen, "%s: %s", path, strerror((int)-n));
-			}
-			have += (size_t)n;
-		}
-		if (have - pos < sizeof(struct zjnl_record))
+		avail = jr_fill(&jr);
+		if (avail < 0)
 			break;
-		struct zjnl_record r;
-		memcpy(&r, buf + pos, sizeof(r));
-		uint16_t type = le16toh(r.type), len = le16toh(r.len);
-		size_t want = sizeof(r) + (type == ZJNL_ZONE_ZDE ? m->hdr.zde_size : 0);
-		if ((type != ZJNL_ZONE && type != ZJNL_ZONE_ZDE) || len != want || have - pos < len ||
-		    le32toh(r.crc) != crc32c(buf + pos + 4, len - 4u) || le64toh(r.seq) != seq ||
-		    le32toh(r.gen) != gen || le32toh(r.zone) >= m->hdr.nr_zones)
-			break;
-		uint32_t zone = le32toh(r.zone);
-		put_desc(m, zone, r.state, r.za, le64toh(r.wp), seq,
-			 type == ZJNL_ZONE_ZDE ? buf + pos + sizeof(r) : NULL);
-		if (bad[zone]) {
-			bad[zone] = 0;
-			m->repaired++;
+		if (jr_record(m, &jr, avail, &r) && le32toh(r.gen) == gen && le64toh(r.seq) == seq) {
+			apply(m, &jr, &r, bad);
+			jr.pos += le16toh(r.len);
+			tail = jr_off(&jr);
+			seq++;
+			idx++;
+			continue;
 		}
-		m->replayed++;
-		seq++;
-		pos += len;
+		uint64_t stop = jr_off(&jr);
+		int found = damage_after(m, &jr, gen, seq, mode, &r);
+		if (found <= 0) {
+			avail = found;
+			break;
+		}
+		if (mode != ZMETA_RECOVER) {
+			rc = errmsg(err, errlen, "%s: journal record %llu (sequence number %llu, byte "
+				    "offset %llu) is damaged - bad checksum, sequence number or "
+				    "generation - and valid records written after it follow (byte "
+				    "offset %llu): the journal was damaged after it was written, this "
+				    "is no torn write. Refusing to roll zone state back. Restore the "
+				    "file, " WAY_RECOVER WAY_FORMAT,
+				    path, (unsigned long long)idx + 1, (unsigned long long)seq,
+				    (unsigned long long)stop, (unsigned long long)jr_off(&jr), nsid);
+			goto out;
+		}
+		uint64_t next = le64toh(r.seq);
+		log_warn("%s: journal records with sequence numbers %llu to %llu (byte offsets %llu "
+			 "to %llu) are damaged: dropped. The zones they changed (unknown: the "
+			 "records are unreadable) keep their last state the files prove",
+			 path, (unsigned long long)seq, (unsigned long long)next - 1,
+			 (unsigned long long)stop, (unsigned long long)jr_off(&jr));
+		m->dropped += next - seq;
+		seq = next;
 	}
-	free(buf);
+	if (avail < 0)
+		rc = errmsg(err, errlen, "%s: %s", path, strerror((int)-avail));
 	m->next_seq = m->add_seq = seq;
-	m->jnl_tail = buf_off + pos;
-	return 0;
+	m->jnl_tail = tail;
+out:
+	free(jr.buf);
+	return rc;
+}
+
+/* The journal: open, check its header and length. 1 (ZMETA_RECOVER only)
+ * when it is missing or unusable and must be made anew. */
+static int open_journal(struct zmeta *m, const char *path, enum zmeta_mode mode, char *err,
+			size_t errlen)
+{
+	const char *why = NULL;
+	char whybuf[160];
+	m->jnl_fd = open(path, O_RDWR | O_CLOEXEC);
+	if (m->jnl_fd < 0 && errno != ENOENT)
+		return errmsg(err, errlen, "%s: %s", path, strerror(errno));
+	struct zjnl_header jh;
+	struct stat st;
+	if (m->jnl_fd < 0) {
+		why = "is missing";
+	} else if (read_full(m->jnl_fd, &jh, sizeof(jh), 0) != (ssize_t)sizeof(jh) ||
+		   memcmp(jh.magic, ZJNL_MAGIC, 8) ||
+		   le32toh(jh.crc) != crc32c(&jh, offsetof(struct zjnl_header, crc))) {
+		why = "has a damaged header";
+	} else if (le32toh(jh.version) != ZMETA_VERSION) {
+		return errmsg(err, errlen, "%s: unknown journal format version %u (this znstgt "
+			    "reads version %u); refusing to touch it", path, le32toh(jh.version),
+			    ZMETA_VERSION);
+	} else if (le64toh(jh.instance) != m->hdr.instance) {
+		why = "belongs to another zone image";
+	} else if (fstat(m->jnl_fd, &st)) {
+		return errmsg(err, errlen, "%s: %s", path, strerror(errno));
+	} else if ((uint64_t)st.st_size < (uint64_t)le32toh(jh.size_4k) * 4096) {
+		snprintf(whybuf, sizeof(whybuf), "is shorter (%lld bytes) than it was made (%llu "
+			 "bytes): truncated", (long long)st.st_size,
+			 (unsigned long long)le32toh(jh.size_4k) * 4096);
+		if (mode != ZMETA_RECOVER)
+			return errmsg(err, errlen, "%s: %s; its end is no torn write. Restore the "
+				    "file, " WAY_RECOVER WAY_FORMAT, path, whybuf, m->hdr.nsid);
+		log_warn("%s: %s; replaying what is left", path, whybuf);
+		/* Back to its size, so that the next start does not refuse
+		 * it again (the records lost stay lost). */
+		if (posix_fallocate(m->jnl_fd, 0, (off_t)le32toh(jh.size_4k) * 4096))
+			return errmsg(err, errlen, "%s: cannot extend it back to %llu bytes", path,
+				    (unsigned long long)le32toh(jh.size_4k) * 4096);
+	}
+	if (!why)
+		return 0;
+	if (mode != ZMETA_RECOVER)
+		return errmsg(err, errlen, "%s: %s, so the zone changes since the image's last "
+			    "checkpoint are unknown. Restore the file, " WAY_RECOVER WAY_FORMAT,
+			    path, why, m->hdr.nsid);
+	log_warn("%s: %s; making a new journal: the zone state is the image's (checkpoint at "
+		 "sequence number %llu, and descriptors written since); changes journaled after "
+		 "that are lost", path, why, (unsigned long long)m->hdr.ckpt_seq);
+	if (m->jnl_fd >= 0)
+		close(m->jnl_fd);
+	m->jnl_fd = -1;
+	return 1;
 }
 
 static bool state_known(uint8_t s)
@@ -424,18 +619,44 @@ static bool state_known(uint8_t s)
 	       s == NVME_ZNS_ZS_OFFLINE;
 }
 
-/* Load the image's descriptors into the engine, validating each. */
-static int load_zones(struct zmeta *m, struct zns *z, const char *path, char *err, size_t errlen)
+static bool desc_possible(const struct zmeta *m, const struct zns *z, uint32_t i)
+{
+	struct zimg_desc d;
+	memcpy(&d, desc_at(m, i), sizeof(d));
+	uint64_t wp = le64toh(d.wp), zslba = zns_zslba(z, i);
+	return state_known(d.state) && wp >= zslba && wp <= zslba + m->hdr.zone_cap &&
+	       (d.state != NVME_ZNS_ZS_EMPTY || wp == zslba);
+}
+
+/*
+ * Load the image's descriptors into the engine, validating each. A zone the
+ * files cannot vouch for (bad[i], or an impossible state) is refused, or with
+ * ZMETA_RECOVER made Read Only with every block readable (ZNS 2.1.1.6: the
+ * host may read it, never write it) and its extension dropped.
+ */
+static int load_zones(struct zmeta *m, struct zns *z, const uint8_t *bad, enum zmeta_mode mode,
+		      const char *path, char *err, size_t errlen)
 {
 	for (uint32_t i = 0; i < m->hdr.nr_zones; i++) {
+		if (bad[i] || !desc_possible(m, z, i)) {
+			struct zimg_desc d;
+			memcpy(&d, desc_at(m, i), sizeof(d));
+			if (mode != ZMETA_RECOVER && !bad[i])
+				return errmsg(err, errlen, "%s: zone %u has an impossible state %#x / "
+					    "write pointer %#llx. Restore the file, " WAY_RECOVER
+					    WAY_FORMAT, path, i, d.state,
+					    (unsigned long long)le64toh(d.wp), m->hdr.nsid);
+			if (m->hdr.zde_size)
+				memset(zde_at(m, i), 0, m->hdr.zde_size);
+			put_desc(m, i, NVME_ZNS_ZS_READ_ONLY, 0, zns_zslba(z, i) + m->hdr.zone_cap,
+				 m->next_seq - 1, NULL);
+			log_warn("%s: zone %u: state unknown (damaged descriptor): made Read Only, "
+				 "every block readable", path, i);
+			m->read_only++;
+		}
 		struct zimg_desc d;
 		memcpy(&d, desc_at(m, i), sizeof(d));
-		uint64_t wp = le64toh(d.wp), zslba = zns_zslba(z, i);
-		if (!state_known(d.state) || wp < zslba || wp > zslba + m->hdr.zone_cap ||
-		    (d.state == NVME_ZNS_ZS_EMPTY && wp != zslba))
-			return errmsg(err, errlen, "%s: zone %u has an impossible state %#x / write "
-				    "pointer %#llx", path, i, d.state, (unsigned long long)wp);
-		zns_load(z, i, d.state, d.za, wp);
+		zns_load(z, i, d.state, d.za, le64toh(d.wp));
 		if (m->hdr.zde_size)
 			memcpy(z->zde + (size_t)i * m->hdr.zde_size, zde_at(m, i), m->hdr.zde_size);
 	}
@@ -447,30 +668,92 @@ static int load_zones(struct zmeta *m, struct zns *z, const char *path, char *er
 	return 0;
 }
 
-int zmeta_open(struct zmeta *m, const char *dir, const struct zmeta_geom *g, bool fmt,
-	       struct zns *z, char *err, size_t errlen)
+/*
+ * A damaged extension of a zone that has no valid one (ZDEV clear) holds
+ * nothing the host may rely on: it is made zeros, as a Reset leaves it.
+ */
+static void settle_extensions(struct zmeta *m, uint8_t *bad, const char *img)
+{
+	for (uint32_t i = 0; i < m->hdr.nr_zones; i++) {
+		struct zimg_desc d;
+		memcpy(&d, desc_at(m, i), sizeof(d));
+		if (bad[i] != BAD_ZDE || (d.za & NVME_ZNS_ZA_ZDEV))
+			continue;
+		memset(zde_at(m, i), 0, m->hdr.zde_size);
+		put_desc(m, i, d.state, d.za, le64toh(d.wp), le64toh(d.seq), NULL);
+		bad[i] = 0;
+		log_warn("%s: zone %u: damaged extension (not valid: ZDEV clear) made zeros", img, i);
+	}
+}
+
+/*
+ * Descriptors set by records past the journal's end. The image follows the
+ * journal only once a batch is durable, so such a record was acknowledged
+ * and then lost (damaged at the journal's end, or the journal truncated or
+ * replaced). When every lost record's sequence number is still some zone's
+ * descriptor, the image holds all they said and nothing is lost; otherwise
+ * a zone may silently lack a change: refused (ZMETA_RECOVER keeps the image's
+ * state). Either way new records are numbered after them.
+ */
+static int check_ahead(struct zmeta *m, const uint8_t *bad, enum zmeta_mode mode, const char *jnl,
+		       char *err, size_t errlen)
+{
+	uint64_t max = 0, held = 0;
+	for (uint32_t i = 0; i < m->hdr.nr_zones; i++) {
+		struct zimg_desc d;
+		memcpy(&d, desc_at(m, i), sizeof(d));
+		uint64_t seq = le64toh(d.seq);
+		if ((bad[i] & BAD_DESC) || seq < m->next_seq)
+			continue;
+		held++;
+		if (seq > max)
+			max = seq;
+	}
+	if (!held)
+		return 0;
+	uint64_t lost = max - m->next_seq + 1;
+	if (held != lost) {
+		if (mode != ZMETA_RECOVER)
+			return errmsg(err, errlen, "%s: the journal ends at record %llu, but the "
+				    "image holds zone state up to record %llu: %llu acknowledged "
+				    "record(s) were lost (the journal damaged at its end, truncated or "
+				    "replaced) and the image does not hold all of them. Restore the "
+				    "file, " WAY_RECOVER WAY_FORMAT, jnl,
+				    (unsigned long long)m->next_seq, (unsigned long long)max,
+				    (unsigned long long)lost, m->hdr.nsid);
+		log_warn("%s: %llu acknowledged journal record(s) up to %llu were lost; keeping the "
+			 "zone state the image holds", jnl, (unsigned long long)lost,
+			 (unsigned long long)max);
+	}
+	m->next_seq = m->add_seq = max + 1;
+	return 0;
+}
+
+int zmeta_open(struct zmeta *m, const char *dir, const struct zmeta_geom *g,
+	       enum zmeta_mode mode, struct zns *z, char *err, size_t errlen)
 {
 	char img[PATH_MAX], jnl[PATH_MAX];
+	uint8_t *bad = NULL;
 	memset(m, 0, sizeof(*m));
 	m->img_fd = m->jnl_fd = -1;
 	m->jnl_limit = g->jnl_limit ? g->jnl_limit : DEFAULT_JNL_LIMIT;
-	path_of(img, sizeof(img), dir, IMG_NAME);
-	path_of(jnl, sizeof(jnl), dir, JNL_NAME);
+	path_of(img, sizeof(img), dir, ZMETA_IMG_NAME);
+	path_of(jnl, sizeof(jnl), dir, ZMETA_JNL_NAME);
 
-	if (fmt || access(img, F_OK) != 0) {
-		if (!fmt && errno != ENOENT)
-			return errmsg(err, errlen, "%s: %s", img, strerror(errno));
-		if (format(dir, g, err, errlen))
-			return -1;
-	}
+	if (mode == ZMETA_FORMAT && format(dir, g, err, errlen))
+		return -1;
 	m->img_fd = open(img, O_RDWR | O_CLOEXEC);
-	m->jnl_fd = open(jnl, O_RDWR | O_CLOEXEC);
-	if (m->img_fd < 0 || m->jnl_fd < 0) {
-		errmsg(err, errlen, "%s: %s", m->img_fd < 0 ? img : jnl, strerror(errno));
+	if (m->img_fd < 0) {
+		if (errno == ENOENT)
+			errmsg(err, errlen, "%s: missing, so the state of every zone is unknown "
+			       "(--recover cannot rebuild it). Restore the file, " WAY_FORMAT, img);
+		else
+			errmsg(err, errlen, "%s: %s", img, strerror(errno));
 		goto out;
 	}
 	if (load_header(m, img, err, errlen))
 		goto out;
+	m->hdr.nsid = g->nsid; /* messages name the configured namespace */
 	char diff[512];
 	if (geometry_diff(&m->hdr, g, diff, sizeof(diff))) {
 		errmsg(err, errlen, "%s: zone state on disk does not match the configuration (%s). "
@@ -481,8 +764,9 @@ int zmeta_open(struct zmeta *m, const char *dir, const struct zmeta_geom *g, boo
 	struct stat st;
 	m->img_len = image_len(&m->hdr);
 	if (fstat(m->img_fd, &st) || (uint64_t)st.st_size < m->img_len) {
-		errmsg(err, errlen, "%s: file is shorter than its header says (%lld < %llu bytes)",
-		     img, (long long)st.st_size, (unsigned long long)m->img_len);
+		errmsg(err, errlen, "%s: file is shorter than its header says (%lld < %llu bytes): "
+		     "truncated. Restore the file, " WAY_FORMAT, img, (long long)st.st_size,
+		     (unsigned long long)m->img_len);
 		goto out;
 	}
 	m->img = mmap(NULL, m->img_len, PROT_READ | PROT_WRITE, MAP_SHARED, m->img_fd, 0);
@@ -491,36 +775,50 @@ int zmeta_open(struct zmeta *m, const char *dir, const struct zmeta_geom *g, boo
 		errmsg(err, errlen, "%s: mmap: %s", img, strerror(errno));
 		goto out;
 	}
-	uint8_t *bad = calloc(m->hdr.nr_zones, 1);
+	int rc = open_journal(m, jnl, mode, err, errlen);
+	if (rc > 0) {
+		if (create_journal(dir, m->hdr.instance, m->jnl_limit, err, errlen))
+			goto out;
+		m->jnl_fd = open(jnl, O_RDWR | O_CLOEXEC);
+		if (m->jnl_fd < 0) {
+			errmsg(err, errlen, "%s: %s", jnl, strerror(errno));
+			goto out;
+		}
+	} else if (rc < 0) {
+		goto out;
+	}
+	bad = calloc(m->hdr.nr_zones, 1);
 	if (!bad) {
 		errmsg(err, errlen, "out of memory");
 		goto out;
 	}
 	uint32_t nr_bad = 0;
 	for (uint32_t i = 0; i < m->hdr.nr_zones; i++)
-		if (!desc_valid(m, i))
-			bad[i] = 1, nr_bad++;
-	int rc = replay(m, jnl, bad, err, errlen);
+		if ((bad[i] = desc_damage(m, i)))
+			nr_bad++;
+	if (replay(m, jnl, mode, bad, err, errlen) || check_ahead(m, bad, mode, jnl, err, errlen))
+		goto out;
+	settle_extensions(m, bad, img);
 	uint32_t first_bad = UINT32_MAX, left = 0;
-	for (uint32_t i = 0; !rc && i < m->hdr.nr_zones; i++)
+	for (uint32_t i = 0; i < m->hdr.nr_zones; i++)
 		if (bad[i] && left++ == 0)
 			first_bad = i;
-	free(bad);
-	if (rc)
-		goto out;
-	if (left) {
+	if (left && mode != ZMETA_RECOVER) {
 		errmsg(err, errlen, "%s: %u zone descriptor(s) damaged (first: zone %u) and not "
-		     "covered by the journal; refusing to guess their state. Restore the file, or "
-		     "start with --format to erase this namespace's data and zone state",
-		     img, left, first_bad);
+		     "covered by the journal; refusing to guess their state. Restore the file, "
+		     WAY_RECOVER "(those zones become Read Only), " WAY_FORMAT,
+		     img, left, first_bad, m->hdr.nsid);
 		goto out;
 	}
-	if (nr_bad)
-		log_warn("%s: repaired %u damaged zone descriptor(s) from the journal", img, nr_bad);
-	if (load_zones(m, z, img, err, errlen))
+	if (nr_bad > left)
+		log_warn("%s: repaired %u damaged zone descriptor(s) from the journal", img,
+			 nr_bad - left);
+	if (load_zones(m, z, bad, mode, img, err, errlen))
 		goto out;
+	free(bad);
 	return 0;
 out:
+	free(bad);
 	zmeta_close(m);
 	return -1;
 }
@@ -546,6 +844,7 @@ int zmeta_add(struct zmeta *m, struct zmeta_batch *b, const struct zone_snap *s,
 		.type = htole16(s->zde_dirty ? ZJNL_ZONE_ZDE : ZJNL_ZONE),
 		.len = htole16((uint16_t)len),
 		.seq = htole64(m->add_seq++),
+		.batch_pos = htole32(b->records + 1),
 		.zone = htole32(s->zone),
 		.state = s->state,
 		.za = s->za,
@@ -583,7 +882,7 @@ int zmeta_commit(struct zmeta *m, struct zmeta_batch *b)
 		return 0;
 	stamp(m, b);
 	int rc = write_full(m->jnl_fd, b->buf, b->len, (off_t)m->jnl_tail);
-	if (!rc && fdatasync(m->jnl_fd))
+	if (!rc && fio_fdatasync(FIO_META, m->jnl_fd))
 		rc = -errno;
 	if (rc) {
 		b->len = 0;
@@ -603,6 +902,10 @@ int zmeta_commit(struct zmeta *m, struct zmeta_batch *b)
 	m->next_seq += b->records;
 	b->len = 0;
 	b->records = 0;
+	/* A batch of many zones (the power-up of an open, a Reset of every
+	 * zone) would keep its buffer, 40 bytes a zone, for good. */
+	if (b->cap > BATCH_KEEP)
+		zmeta_batch_free(b);
 	return 0;
 }
 
@@ -612,6 +915,13 @@ void zmeta_batch_free(struct zmeta_batch *b)
 	memset(b, 0, sizeof(*b));
 }
 
+void zmeta_discard(struct zmeta *m, struct zmeta_batch *b)
+{
+	m->add_seq = m->next_seq;
+	b->len = 0;
+	b->records = 0;
+}
+
 bool zmeta_needs_checkpoint(const struct zmeta *m)
 {
 	return m->jnl_tail - ZJNL_DATA_OFFSET >= m->jnl_limit;
@@ -619,7 +929,7 @@ bool zmeta_needs_checkpoint(const struct zmeta *m)
 
 int zmeta_checkpoint(struct zmeta *m)
 {
-	if (msync(m->img, m->img_len, MS_SYNC))
+	if (fio_msync(m->img, m->img_len))
 		return -errno;
 	struct zimg_header old = m->hdr;
 	m->hdr.ckpt_seq = m->next_seq - 1;

@@ -16,8 +16,6 @@
 
 #include "nvme_wire.h"
 
-#define ST(sc) (NVME_STATUS(NVME_SCT_CMD_SPECIFIC, (sc)) | NVME_STATUS_DNR)
-#define ST_GENERIC(sc) (NVME_STATUS(NVME_SCT_GENERIC, (sc)) | NVME_STATUS_DNR)
 
 #define S_EMPTY NVME_ZNS_ZS_EMPTY
 #define S_IOPEN NVME_ZNS_ZS_IMPL_OPEN
@@ -174,9 +172,9 @@ static bool ensure_open_slot(struct zns *z, uint32_t except)
 static uint16_t open_resources(struct zns *z, uint32_t i, uint8_t from)
 {
 	if (from == S_EMPTY && z->g.max_active && z->nr_active >= z->g.max_active)
-		return ST(NVME_SC_ZNS_TOO_MANY_ACTIVE);
+		return nvme_cmd_err(NVME_SC_ZNS_TOO_MANY_ACTIVE);
 	if (!is_open(from) && !ensure_open_slot(z, i))
-		return ST(NVME_SC_ZNS_TOO_MANY_OPENS);
+		return nvme_cmd_err(NVME_SC_ZNS_TOO_MANY_OPENS);
 	return 0;
 }
 
@@ -228,23 +226,23 @@ uint16_t zns_read_check(struct zns *z, uint64_t slba, uint32_t nlb)
 {
 	uint64_t n = zns_nlbas(z);
 	if (!nlb || slba >= n || nlb > n - slba)
-		return ST_GENERIC(NVME_SC_LBA_RANGE);
+		return nvme_err(NVME_SC_LBA_RANGE);
 	uint32_t first = zns_zone_of(z, slba), last = zns_zone_of(z, slba + nlb - 1);
 	if (first != last && !z->g.cross_zone_read)
-		return ST(NVME_SC_ZNS_BOUNDARY_ERROR);
+		return nvme_cmd_err(NVME_SC_ZNS_BOUNDARY_ERROR);
 	/* Reads of an offline zone fail (ZNS 2.1.1.7); every other state reads. */
 	for (uint32_t i = first; i <= last; i++)
 		if (__atomic_load_n(&z->zones[i].state, __ATOMIC_RELAXED) == S_OFFLINE)
-			return ST(NVME_SC_ZNS_OFFLINE);
+			return nvme_cmd_err(NVME_SC_ZNS_OFFLINE);
 	return 0;
 }
 
 static uint16_t state_write_error(uint8_t s)
 {
 	switch (s) {
-	case S_FULL: return ST(NVME_SC_ZNS_FULL);
-	case S_RO: return ST(NVME_SC_ZNS_READ_ONLY);
-	case S_OFFLINE: return ST(NVME_SC_ZNS_OFFLINE);
+	case S_FULL: return nvme_cmd_err(NVME_SC_ZNS_FULL);
+	case S_RO: return nvme_cmd_err(NVME_SC_ZNS_READ_ONLY);
+	case S_OFFLINE: return nvme_cmd_err(NVME_SC_ZNS_OFFLINE);
 	default: return 0;
 	}
 }
@@ -262,13 +260,13 @@ static uint16_t write_range_check(struct zns *z, struct zone *zn, uint32_t i,
 	uint64_t end = zns_zslba(z, i) + z->g.zone_cap;
 	if (kind == NS_ZONE_APPEND) {
 		if (nlb > end - zn->wp)
-			return ST(NVME_SC_ZNS_BOUNDARY_ERROR);
+			return nvme_cmd_err(NVME_SC_ZNS_BOUNDARY_ERROR);
 		return 0;
 	}
 	if (slba != zn->wp)
-		return ST(NVME_SC_ZNS_INVALID_WRITE);
+		return nvme_cmd_err(NVME_SC_ZNS_INVALID_WRITE);
 	if (nlb > end - slba)
-		return ST(NVME_SC_ZNS_BOUNDARY_ERROR);
+		return nvme_cmd_err(NVME_SC_ZNS_BOUNDARY_ERROR);
 	return 0;
 }
 
@@ -294,16 +292,17 @@ uint16_t zns_write_begin(struct zns *z, struct ns_write *w, enum ns_write_kind k
 	uint64_t n = zns_nlbas(z);
 	w->kind = (uint8_t)kind;
 	w->nlb = nlb;
+	w->failed = NS_WRITE_OK;
 	if (!nlb || slba >= n || nlb > n - slba)
-		return ST_GENERIC(NVME_SC_LBA_RANGE);
+		return nvme_err(NVME_SC_LBA_RANGE);
 	uint32_t i = zns_zone_of(z, slba);
 	struct zone *zn = &z->zones[i];
 	if (kind == NS_ZONE_APPEND) {
 		/* ZNS 3.4.6: SLBA must be the zone's start; size within ZASL. */
 		if (slba != zns_zslba(z, i))
-			return ST_GENERIC(NVME_SC_INVALID_FIELD);
+			return nvme_err(NVME_SC_INVALID_FIELD);
 		if (nlb > z->g.zasl_nlb)
-			return ST_GENERIC(NVME_SC_INVALID_FIELD);
+			return nvme_err(NVME_SC_INVALID_FIELD);
 	}
 
 	/* Fast path: already open, and this write does not fill the zone. */
@@ -315,6 +314,7 @@ uint16_t zns_write_begin(struct zns *z, struct ns_write *w, enum ns_write_kind k
 			return st;
 		}
 		if (zn->wp + nlb < zns_zslba(z, i) + z->g.zone_cap) {
+			w->prior = zn->state;
 			reserve(zn, i, w);
 			pthread_mutex_unlock(&zn->lock);
 			return 0;
@@ -326,6 +326,7 @@ uint16_t zns_write_begin(struct zns *z, struct ns_write *w, enum ns_write_kind k
 	pthread_mutex_lock(&z->state_lock);
 	pthread_mutex_lock(&zn->lock);
 	uint16_t st = write_range_check(z, zn, i, kind, slba, nlb);
+	w->prior = zn->state;
 	if (!st && !is_open(zn->state)) {
 		/* Empty or Closed: implicit open (ZNS 2.1.1.4.1). */
 		st = open_resources(z, i, zn->state);
@@ -342,17 +343,9 @@ uint16_t zns_write_begin(struct zns *z, struct ns_write *w, enum ns_write_kind k
 	return st;
 }
 
-void zns_write_end(struct zns *z, struct ns_write *w, bool ok)
+/* Take w off its zone's in-flight list. Caller holds the zone lock. */
+static void unlink_write(struct zone *zn, struct ns_write *w)
 {
-	(void)ok; /* the range is consumed either way (see zone.h) */
-	struct zone *zn = &z->zones[w->zone];
-	pthread_mutex_lock(&zn->lock);
-	if (w->epoch != zn->epoch) {
-		pthread_mutex_unlock(&zn->lock);
-		return;
-	}
-	/* Unlink: the list holds only writes whose data may still be on its
-	 * way, so the written prefix ends where the oldest of them starts. */
 	if (w->prev)
 		w->prev->next = w->next;
 	else
@@ -361,16 +354,87 @@ void zns_write_end(struct zns *z, struct ns_write *w, bool ok)
 		w->next->prev = w->prev;
 	else
 		zn->inflight_tail = w->prev;
+}
+
+/*
+ * After w left the in-flight list (written: its range now holds data): the
+ * written prefix ends where the oldest write still in flight starts.
+ */
+static void settle(struct zns *z, uint32_t i, const struct ns_write *w, bool written)
+{
+	struct zone *zn = &z->zones[i];
 	uint64_t before = zn->wp_done;
 	zn->wp_done = zn->inflight ? zn->inflight->slba : zn->wp;
-	if (w->slba + w->nlb > zn->wp_ended)
+	if (written && w->slba + w->nlb > zn->wp_ended)
 		zn->wp_ended = w->slba + w->nlb;
 	set_gapped(z, zn, zn->wp_ended > zn->wp_done);
 	if (zn->wp_done != before) {
 		/* Dirty first: a sync released here must find the zone in its
 		 * snapshot (which waits for this lock, so it sees wp_done). */
-		mark_dirty(z, w->zone);
+		mark_dirty(z, i);
 		wake_waiters(zn, false);
+	}
+}
+
+/*
+ * w failed and was the zone's newest reservation: the write pointer goes
+ * back to w's start and the zone to the state w found it in (zone.h).
+ * Caller holds state_lock and the zone lock.
+ */
+static void give_back(struct zns *z, uint32_t i, const struct ns_write *w)
+{
+	struct zone *zn = &z->zones[i];
+	uint64_t zslba = zns_zslba(z, i);
+	zn->wp = w->slba;
+	if (zn->state == S_FULL && !(zn->flags & ZONE_F_FINISHED)) {
+		/* w filled the zone. Full holds no open or active resource:
+		 * reopening takes them again (Full counts like Empty here). */
+		if (!open_resources(z, i, S_EMPTY)) {
+			set_state(z, i, w->prior == S_EOPEN ? S_EOPEN : S_IOPEN);
+		} else {
+			/* No room any more: Zone Finished by Controller. */
+			drop_inflight(z, i);
+			zn->wp = zn->wp_done = zn->wp_ended = zslba + z->g.zone_cap;
+			zn->flags |= ZONE_F_FINISHED;
+			zn->za |= NVME_ZNS_ZA_ZFC;
+			mark_dirty(z, i);
+			return;
+		}
+	}
+	/* Opened by writes that left nothing: Empty again, as Close would. */
+	if (zn->state == S_IOPEN && zn->wp == zslba && !zn->inflight &&
+	    !(zn->za & NVME_ZNS_ZA_ZDEV))
+		set_state(z, i, S_EMPTY);
+}
+
+void zns_write_fail(struct zns *z, struct ns_write *w)
+{
+	uint32_t i = w->zone;
+	struct zone *zn = &z->zones[i];
+	w->failed = NS_WRITE_KEPT;
+	pthread_mutex_lock(&z->state_lock); /* giving back may change the zone's state */
+	pthread_mutex_lock(&zn->lock);
+	if (w->epoch == zn->epoch && w->slba + w->nlb == zn->wp) {
+		w->failed = NS_WRITE_GIVEN_BACK;
+		unlink_write(zn, w);
+		give_back(z, i, w);
+		if (w->epoch == zn->epoch)
+			settle(z, i, w, false);
+	}
+	pthread_mutex_unlock(&zn->lock);
+	pthread_mutex_unlock(&z->state_lock);
+}
+
+void zns_write_end(struct zns *z, struct ns_write *w, bool ok)
+{
+	(void)ok; /* a failed write's range is kept unless given back */
+	struct zone *zn = &z->zones[w->zone];
+	if (w->failed == NS_WRITE_GIVEN_BACK)
+		return;
+	pthread_mutex_lock(&zn->lock);
+	if (w->epoch == zn->epoch) {
+		unlink_write(zn, w);
+		settle(z, w->zone, w, true);
 	}
 	pthread_mutex_unlock(&zn->lock);
 }
@@ -390,7 +454,7 @@ static uint16_t zone_action(struct zns *z, uint32_t i, uint8_t zsa, const void *
 		if (s == S_EOPEN)
 			return 0;
 		if (s != S_EMPTY && s != S_IOPEN && s != S_CLOSED)
-			return ST(NVME_SC_ZNS_INVAL_TRANSITION);
+			return nvme_cmd_err(NVME_SC_ZNS_INVAL_TRANSITION);
 		st = open_resources(z, i, s);
 		if (st)
 			return st;
@@ -400,7 +464,7 @@ static uint16_t zone_action(struct zns *z, uint32_t i, uint8_t zsa, const void *
 		if (s == S_CLOSED)
 			return 0;
 		if (!is_open(s))
-			return ST(NVME_SC_ZNS_INVAL_TRANSITION);
+			return nvme_cmd_err(NVME_SC_ZNS_INVAL_TRANSITION);
 		/* An open zone with nothing written goes back to Empty
 		 * (Figure 7: ZSIO/ZSEO -> ZSE when the write pointer is at
 		 * the start and no extension is valid). */
@@ -411,9 +475,9 @@ static uint16_t zone_action(struct zns *z, uint32_t i, uint8_t zsa, const void *
 			return 0;
 		if (s == S_EMPTY) {
 			if (z->g.max_active && z->nr_active >= z->g.max_active)
-				return ST(NVME_SC_ZNS_TOO_MANY_ACTIVE);
+				return nvme_cmd_err(NVME_SC_ZNS_TOO_MANY_ACTIVE);
 		} else if (!is_active(s)) {
-			return ST(NVME_SC_ZNS_INVAL_TRANSITION);
+			return nvme_cmd_err(NVME_SC_ZNS_INVAL_TRANSITION);
 		}
 		drop_inflight(z, i);
 		zn->wp = zn->wp_done = zn->wp_ended = zslba + z->g.zone_cap;
@@ -422,7 +486,7 @@ static uint16_t zone_action(struct zns *z, uint32_t i, uint8_t zsa, const void *
 		return 0;
 	case NVME_ZNS_ZSA_RESET: /* 3.4.3.1.4 */
 		if (s == S_RO || s == S_OFFLINE)
-			return ST(NVME_SC_ZNS_INVAL_TRANSITION);
+			return nvme_cmd_err(NVME_SC_ZNS_INVAL_TRANSITION);
 		drop_inflight(z, i);
 		zn->wp = zn->wp_done = zn->wp_ended = zslba;
 		if (zn->za & NVME_ZNS_ZA_ZDEV) {
@@ -438,25 +502,25 @@ static uint16_t zone_action(struct zns *z, uint32_t i, uint8_t zsa, const void *
 		if (s == S_OFFLINE)
 			return 0;
 		if (s != S_RO)
-			return ST(NVME_SC_ZNS_INVAL_TRANSITION);
+			return nvme_cmd_err(NVME_SC_ZNS_INVAL_TRANSITION);
 		drop_inflight(z, i);
 		zn->za &= (uint8_t)~NVME_ZNS_ZA_ZDEV;
 		set_state(z, i, S_OFFLINE);
 		return 0;
 	case NVME_ZNS_ZSA_SET_DESC_EXT: /* 3.4.3.1.6: Empty -> Closed, ZDEV */
 		if (!z->g.zde_size)
-			return ST_GENERIC(NVME_SC_INVALID_FIELD);
+			return nvme_err(NVME_SC_INVALID_FIELD);
 		if (s != S_EMPTY)
-			return ST(NVME_SC_ZNS_INVAL_TRANSITION);
+			return nvme_cmd_err(NVME_SC_ZNS_INVAL_TRANSITION);
 		if (z->g.max_active && z->nr_active >= z->g.max_active)
-			return ST(NVME_SC_ZNS_TOO_MANY_ACTIVE);
+			return nvme_cmd_err(NVME_SC_ZNS_TOO_MANY_ACTIVE);
 		memcpy(z->zde + (size_t)i * z->g.zde_size, zde, z->g.zde_size);
 		zn->za |= NVME_ZNS_ZA_ZDEV;
 		zn->flags |= ZONE_F_ZDE_DIRTY;
 		set_state(z, i, S_CLOSED);
 		return 0;
 	default:
-		return ST_GENERIC(NVME_SC_INVALID_FIELD);
+		return nvme_err(NVME_SC_INVALID_FIELD);
 	}
 }
 
@@ -479,10 +543,10 @@ static bool select_all_applies(uint8_t zsa, uint8_t s)
 static uint16_t select_all(struct zns *z, uint8_t zsa)
 {
 	if (zsa == NVME_ZNS_ZSA_SET_DESC_EXT)
-		return ST_GENERIC(NVME_SC_INVALID_FIELD);
+		return nvme_err(NVME_SC_INVALID_FIELD);
 	if (zsa != NVME_ZNS_ZSA_OPEN && zsa != NVME_ZNS_ZSA_CLOSE && zsa != NVME_ZNS_ZSA_FINISH &&
 	    zsa != NVME_ZNS_ZSA_RESET && zsa != NVME_ZNS_ZSA_OFFLINE)
-		return ST_GENERIC(NVME_SC_INVALID_FIELD);
+		return nvme_err(NVME_SC_INVALID_FIELD);
 	if (zsa == NVME_ZNS_ZSA_OPEN && z->g.max_open) {
 		/* Opening every closed zone must fit in the open limit as a
 		 * whole (closed zones are already active); implicitly opened
@@ -493,7 +557,7 @@ static uint16_t select_all(struct zns *z, uint8_t zsa)
 			iopen += z->zones[i].state == S_IOPEN;
 		}
 		if (z->nr_open - iopen + closed > z->g.max_open)
-			return ST(NVME_SC_ZNS_TOO_MANY_OPENS);
+			return nvme_cmd_err(NVME_SC_ZNS_TOO_MANY_OPENS);
 	}
 	for (uint32_t i = 0; i < z->g.nr_zones; i++) {
 		struct zone *zn = &z->zones[i];
@@ -515,9 +579,9 @@ uint16_t zns_mgmt_send(struct zns *z, uint64_t slba, uint8_t zsa, bool all, cons
 	if (all) {
 		st = select_all(z, zsa);
 	} else if (slba >= zns_nlbas(z)) {
-		st = ST_GENERIC(NVME_SC_LBA_RANGE);
+		st = nvme_err(NVME_SC_LBA_RANGE);
 	} else if (slba & (z->g.zone_size - 1)) {
-		st = ST_GENERIC(NVME_SC_INVALID_FIELD); /* not a zone start */
+		st = nvme_err(NVME_SC_INVALID_FIELD); /* not a zone start */
 	} else {
 		uint32_t i = zns_zone_of(z, slba);
 		pthread_mutex_lock(&z->zones[i].lock);
@@ -569,13 +633,13 @@ uint16_t zns_report(struct zns *z, uint64_t slba, uint8_t zra, uint8_t zrasf, bo
 		    void *buf, size_t len)
 {
 	if (slba >= zns_nlbas(z))
-		return ST_GENERIC(NVME_SC_LBA_RANGE);
+		return nvme_err(NVME_SC_LBA_RANGE);
 	if (zra != NVME_ZNS_ZRA_REPORT_ZONES && zra != NVME_ZNS_ZRA_EXTENDED_REPORT_ZONES)
-		return ST_GENERIC(NVME_SC_INVALID_FIELD);
+		return nvme_err(NVME_SC_INVALID_FIELD);
 	if (zra == NVME_ZNS_ZRA_EXTENDED_REPORT_ZONES && !z->g.zde_size)
-		return ST_GENERIC(NVME_SC_INVALID_FIELD);
+		return nvme_err(NVME_SC_INVALID_FIELD);
 	if (zrasf > NVME_ZNS_ZRAS_REPORT_OFFLINE || len < sizeof(struct nvme_zone_report))
-		return ST_GENERIC(NVME_SC_INVALID_FIELD);
+		return nvme_err(NVME_SC_INVALID_FIELD);
 
 	size_t esize = sizeof(struct nvme_zns_desc) +
 		       (zra == NVME_ZNS_ZRA_EXTENDED_REPORT_ZONES ? z->g.zde_size : 0);
@@ -628,6 +692,14 @@ uint16_t zns_changed_zones(struct zns *z, uint64_t *zids, uint16_t max)
 	return n;
 }
 
+bool zns_has_changed_zones(struct zns *z)
+{
+	pthread_mutex_lock(&z->state_lock);
+	bool any = z->nr_changed || z->changed_overflow;
+	pthread_mutex_unlock(&z->state_lock);
+	return any;
+}
+
 /* ---- durable side ---- */
 
 bool zns_wait_gap(struct zns *z, uint32_t i, struct zone_waiter *zw)
@@ -644,6 +716,21 @@ bool zns_wait_gap(struct zns *z, uint32_t i, struct zone_waiter *zw)
 	return gap;
 }
 
+/* Run fn on [lba, lba + nlb) of zn without its lock, which the caller
+ * holds; writes given ranges meanwhile wait in zns_wait_scrub(). */
+static int scrub(struct zns *z, struct zone *zn, uint64_t lba, uint64_t nlb,
+		 int (*fn)(void *ctx, uint64_t lba, uint64_t nlb), void *ctx)
+{
+	zn->scrubbing++;
+	pthread_mutex_unlock(&zn->lock);
+	int rc = fn(ctx, lba, nlb);
+	pthread_mutex_lock(&zn->lock);
+	if (--zn->scrubbing == 0)
+		pthread_cond_broadcast(&z->scrub_cond);
+	pthread_mutex_unlock(&zn->lock);
+	return rc;
+}
+
 int zns_above_wp(struct zns *z, uint32_t i, int (*fn)(void *ctx, uint64_t lba, uint64_t nlb),
 		 void *ctx)
 {
@@ -655,16 +742,21 @@ int zns_above_wp(struct zns *z, uint32_t i, int (*fn)(void *ctx, uint64_t lba, u
 		pthread_mutex_unlock(&zn->lock);
 		return 0;
 	}
-	zn->scrubbing++;
-	pthread_mutex_unlock(&zn->lock);
 	/* Blocks below lo are never touched, so writes given ranges before
 	 * this point are safe; later ones wait in zns_wait_scrub(). */
-	int rc = fn(ctx, lo, end - lo);
+	return scrub(z, zn, lo, end - lo, fn, ctx);
+}
+
+int zns_on_failed(struct zns *z, const struct ns_write *w,
+		  int (*fn)(void *ctx, uint64_t lba, uint64_t nlb), void *ctx)
+{
+	struct zone *zn = &z->zones[w->zone];
 	pthread_mutex_lock(&zn->lock);
-	if (--zn->scrubbing == 0)
-		pthread_cond_broadcast(&z->scrub_cond);
-	pthread_mutex_unlock(&zn->lock);
-	return rc;
+	if (w->epoch != zn->epoch) {
+		pthread_mutex_unlock(&zn->lock);
+		return 0; /* a Reset (or Finish) dropped w: the range is not its own */
+	}
+	return scrub(z, zn, w->slba, w->nlb, fn, ctx);
 }
 
 void zns_wait_scrub(struct zns *z, const struct ns_write *w)
@@ -731,6 +823,18 @@ void zns_load(struct zns *z, uint32_t i, uint8_t state, uint8_t za, uint64_t wp)
 		zn->flags |= ZONE_F_FINISHED;
 	pthread_mutex_unlock(&zn->lock);
 	pthread_mutex_unlock(&z->state_lock);
+}
+
+void zns_mark_all_dirty(struct zns *z)
+{
+	for (uint32_t i = 0; i < z->g.nr_zones; i++) {
+		struct zone *zn = &z->zones[i];
+		pthread_mutex_lock(&zn->lock);
+		if (z->g.zde_size)
+			zn->flags |= ZONE_F_ZDE_DIRTY;
+		mark_dirty(z, i);
+		pthread_mutex_unlock(&zn->lock);
+	}
 }
 
 static void note_changed(struct zns *z, uint32_t i)

@@ -7,6 +7,7 @@
 #ifndef ZNSTGT_BLOCKSTORE_H
 #define ZNSTGT_BLOCKSTORE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
 
@@ -15,6 +16,7 @@ struct blockstore {
 	uint32_t lba_shift;
 	uint64_t nlbas;
 	int no_cached_reads;     /* the file system refused RWF_NOWAIT (atomic) */
+	bool preallocated;       /* blockstore_preallocate() ran: keep every block allocated */
 };
 
 /* Open (create) path with room for nlbas blocks. format: drop old data. */
@@ -31,8 +33,15 @@ int blockstore_write(struct blockstore *bs, uint64_t lba, uint32_t nlb, const st
  * is not cached (or the file system cannot tell): use blockstore_read(). */
 int blockstore_read_cached(struct blockstore *bs, uint64_t lba, uint32_t nlb,
 			   const struct iovec *iov, int iovcnt);
-/* Make [lba, lba + nlb) read as zeros and free its space. */
+/* Make [lba, lba + nlb) read as zeros and free its space (unless
+ * preallocated: then the blocks stay allocated). */
 int blockstore_zero(struct blockstore *bs, uint64_t lba, uint64_t nlb);
+/* Allocate every block (fallocate), so that no write can meet a full file
+ * system. -errno: ENOSPC, or EOPNOTSUPP when the file system cannot. */
+int blockstore_preallocate(struct blockstore *bs);
+/* Bytes the store may still take from its file system as it is written:
+ * its size less what is allocated now. */
+uint64_t blockstore_unallocated(struct blockstore *bs);
 int blockstore_sync(struct blockstore *bs);
 
 #endif

@@ -41,6 +41,7 @@ struct ns_config {
 	uint32_t zde_size;           /* bytes; multiple of 64, <= 16320 (default 0) */
 	bool cross_zone_read;        /* default yes */
 	bool write_cache;            /* default no */
+	bool preallocate;            /* allocate the whole data file (default no: sparse) */
 	/* Zones taken offline / read-only at power-up: a count (the last N zones)
 	 * or an explicit list of zone indexes. */
 	uint32_t offline_count;
@@ -52,6 +53,7 @@ struct ns_config {
 	uint64_t journal_size;       /* bytes of zone journal before a checkpoint (default 64M) */
 	bool have_uuid;              /* uuid = given explicitly (blktests --subsys-uuid) */
 	uint8_t uuid[16];
+	bool recover;                /* not a key: znstgt --recover (doc/recovery.md) */
 };
 
 struct subsys_config {

@@ -45,7 +45,7 @@ struct subsys;
 #define NVME_CNTLID_MIN     1u
 #define NVME_CNTLID_MAX     0xffefu       /* FFF0h..FFFFh are reserved */
 
-/* NVMe/TCP's IOSQES/IOCQES (6 = 64 B SQE, 4 = 16 B CQE). */
+/* IOSQES/IOCQES (6 = 64 B SQE, 4 = 16 B CQE). */
 #define NVME_NVM_IOSQES     6u
 #define NVME_NVM_IOCQES     4u
 
@@ -57,7 +57,7 @@ struct nvme_sq {
 	struct worker *worker;
 	struct nvme_port port;
 	char local_addr[64];
-	const struct nvme_sq_ops *ops;
+	const struct nvme_transport_ops *ops;
 	void *conn;
 
 	struct nvme_ctrl *ctrl;      /* set by Connect; NULL before */
@@ -66,6 +66,8 @@ struct nvme_sq {
 	uint16_t sqhd;
 	bool sqhd_disabled;
 	bool closed;                 /* nvme_sq_close() ran */
+	bool drained;                /* ... and ops->drained was called */
+	uint32_t inflight;           /* commands executing (nvme_req_execute) */
 	bool freed;                  /* the transport let go of it */
 
 	/* The memory outlives nvme_sq_free() while a disconnect message for
@@ -85,13 +87,17 @@ struct nvme_ctrl {
 	char subnqn[NVME_NQN_LENGTH];    /* the NQN the host connected to */
 	char hostnqn[NVME_NQN_LENGTH];
 	uint8_t hostid[16];
+	const struct nvme_transport_ops *ops; /* the admin queue's transport */
 	struct nvme_port port;           /* where the admin queue came in */
 	char local_addr[64];
 	struct nvme_ctrl *next;          /* subsys->ctrls, under subsys->lock */
 
-	/* Registers. CC only on the admin worker; CSTS read by any queue. */
+	/* Registers (nvme_ctrl_reg_*). CC, AQA, ASQ, ACQ only on the admin
+	 * worker; CSTS read by any queue. */
 	uint32_t cc;
 	_Atomic uint32_t csts;
+	uint32_t aqa;                    /* PCIe controllers only */
+	uint64_t asq, acq;
 
 	/* Queues (lock). sqs[0] is the admin queue. */
 	struct nvme_sq *sqs[NVME_MAX_IO_QUEUES + 1];
@@ -135,6 +141,9 @@ enum {
 
 /* ---- queues (sq.c; transport.h has the transport's side) ---- */
 
+/* A command of sq left the core: tell the transport if that drained it. */
+void nvme_sq_put_inflight(struct nvme_sq *sq);
+
 void nvme_sq_get(struct nvme_sq *sq);
 void nvme_sq_put(struct nvme_sq *sq);
 /* Have the transport close sq, on sq's worker (any thread; at most once). */
@@ -146,15 +155,42 @@ bool nvme_sq_wait_all_freed(double timeout_s);
 
 /* ---- lifetime (ctrl.c) ---- */
 
+/* Why a host may not have a controller of a subsystem. */
+enum nvme_ctrl_refusal {
+	NVME_CTRL_NO_SUBSYS,     /* no such subsystem (or it is being removed) */
+	NVME_CTRL_HOST_DENIED,   /* not on its allowed hosts */
+};
+
+/* The subsystem named subnqn, with a reference, if hostnqn may have a
+ * controller of it (any host may use the discovery subsystem); else NULL
+ * and why, logged. */
+struct subsys *nvme_ctrl_subsys_for_host(const char *subnqn, const char *hostnqn,
+					 enum nvme_ctrl_refusal *why);
+
+/* A new controller: its transport, where its admin queue will live, how the
+ * host reached it and who the host is. */
+struct nvme_ctrl_args {
+	const struct nvme_transport_ops *ops;
+	struct worker *worker;       /* the admin queue's: keep alive, events */
+	const struct nvme_port *port;
+	const char *local_addr;
+	const char *subnqn;          /* as the host named it */
+	const char *hostnqn;
+	const uint8_t *hostid;       /* 16 bytes */
+	uint32_t kato_ms;            /* 0: none; discovery: NVME_DISC_KATO_MS */
+};
+
 /*
- * Admin Connect: create a controller of s for this host, bound to admin_sq
- * as queue 0 of sqsize entries, with a keep-alive timeout of kato_ms (0: none;
- * discovery controllers then get NVME_DISC_KATO_MS). Runs on admin_sq's
- * worker. Returns 0 or a status (no controller ID left).
+ * Create a controller of s, with no queue yet: by a fabrics Connect, or by
+ * a PCIe transport when its device appears (its admin queue comes with
+ * CC.EN). The caller holds the one reference, which the admin queue takes
+ * over (nvme_ctrl_bind_admin_queue) or the caller gives back
+ * (nvme_ctrl_fatal + nvme_ctrl_put). Returns 0 or a status (no controller
+ * ID left, subsystem being removed).
  */
-uint16_t nvme_ctrl_create(struct nvme_sq *admin_sq, struct subsys *s, const char *subnqn,
-			  const char *hostnqn, const uint8_t hostid[16], uint32_t kato_ms,
-			  uint32_t sqsize, struct nvme_ctrl **out);
+uint16_t nvme_ctrl_new(struct subsys *s, const struct nvme_ctrl_args *a, struct nvme_ctrl **out);
+/* sq becomes queue 0 of sqsize entries, owning the creator's reference. */
+void nvme_ctrl_bind_admin_queue(struct nvme_ctrl *ctrl, struct nvme_sq *sq, uint32_t sqsize);
 /* I/O Connect: the live controller cntlid of s, with a reference, or NULL. */
 struct nvme_ctrl *nvme_ctrl_find(struct subsys *s, uint16_t cntlid);
 /* Bind sq as I/O queue qid. Returns 0 or a status; on success the queue
@@ -175,10 +211,18 @@ void nvme_ctrl_abort_aers(struct nvme_ctrl *ctrl);
 
 /* ---- registers (admin worker) ---- */
 
-uint64_t nvme_ctrl_cap(const struct nvme_ctrl *ctrl);
-/* A Property Set of CC (NVMe Base 2.0, 3.1.3.5 / 3.5): store it verbatim and
- * run the EN and SHN transitions. */
-void nvme_ctrl_write_cc(struct nvme_ctrl *ctrl, uint32_t cc);
+/*
+ * The controller registers (NVMe Base 2.0, 3.1.3): CAP, VS, CC, CSTS, NSSR,
+ * AQA, ASQ, ACQ, CMBLOC, CMBSZ, read and written with their own sizes (4 or
+ * 8 bytes) through one API: a fabrics Property Get/Set and a PCIe BAR0
+ * alike. A CC write runs the EN and SHN transitions. AQA, ASQ and ACQ exist
+ * on PCIe controllers only (reserved on fabrics, NVMe-oF 1.1, 3.5); NSSR,
+ * CMBLOC and CMBSZ read as zero (no subsystem reset, no memory buffer).
+ * Returns 0 or Invalid Field (unknown offset, wrong size, read-only).
+ */
+uint16_t nvme_ctrl_reg_read(const struct nvme_ctrl *ctrl, uint32_t off, unsigned size,
+			    uint64_t *val);
+uint16_t nvme_ctrl_reg_write(struct nvme_ctrl *ctrl, uint32_t off, unsigned size, uint64_t val);
 /* CSTS.RDY: the controller accepts admin (non-Fabrics) and I/O commands. */
 static inline bool nvme_ctrl_ready(const struct nvme_ctrl *ctrl)
 {

@@ -1,6 +1,6 @@
 /*
  * DH-HMAC-CHAP cryptography (NVMe Base 2.0, 8.13.5 "DH-HMAC-CHAP protocol"),
- * shared by the controller (server/auth.c) and the test host: secret
+ * shared by the controller (server/core/auth.c) and the test host: secret
  * transformation, augmented challenge, the host and controller responses,
  * and finite-field Diffie-Hellman in the RFC 7919 ffdhe groups (OpenSSL 3
  * EVP "DH" with named groups).

@@ -8,7 +8,7 @@
  * short in-memory locks and may be called from a loop.
  *
  * Status values are znstgt status words (nvme_wire.h): 0 on success, else
- * NVME_STATUS(sct, sc) | NVME_STATUS_DNR as the spec calls for.
+ * nvme_err() / nvme_cmd_err() / nvme_media_err() as the spec calls for.
  */
 #ifndef ZNSTGT_NS_H
 #define ZNSTGT_NS_H
@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
+
+#include "ns_write.h"
 
 struct ns;
 struct ns_config; /* config.h */
@@ -43,11 +45,13 @@ struct ns_info {
 };
 
 /*
- * Open (creating on first use) the namespace described by cfg, keeping its
- * files in cfg's data path. format = true re-initialises existing zone state
- * and data (the only way state is ever thrown away). On failure returns -1
- * and writes a one-line reason, naming what differs and how to reformat,
- * into err.
+ * Open the namespace described by cfg, keeping its files in cfg's data path:
+ * created when the directory holds none of them, otherwise recovered
+ * (doc/recovery.md) - a missing, short or damaged file is refused unless
+ * cfg->recover is set (znstgt --recover), which keeps what the files still
+ * prove. format = true re-initialises zone state and data (the only way
+ * state is ever thrown away). On failure returns -1 and writes a one-line
+ * reason, naming the file, what is wrong and the way forward, into err.
  */
 int ns_open(const struct ns_config *cfg, bool format, struct ns **out, char *err, size_t errlen);
 /* Finish pending durability work, checkpoint the zone image, close. (blocks) */
@@ -58,7 +62,8 @@ const struct ns_info *ns_info(const struct ns *ns);
 
 /* Bounds and zone checks for a Read (ZNS 2.1.4.1). */
 uint16_t ns_read_check(struct ns *ns, uint64_t slba, uint32_t nlb);
-/* Read nlb blocks into iov; never-written blocks read as zeros. (blocks) */
+/* Read nlb blocks into iov; never-written blocks, and on a zoned namespace
+ * every block at or above its zone's write pointer, read as zeros. (blocks) */
 uint16_t ns_read(struct ns *ns, uint64_t slba, uint32_t nlb, const struct iovec *iov, int iovcnt);
 /*
  * ns_read() from the page cache only, so an event loop may call it: true
@@ -82,18 +87,14 @@ bool ns_read_cached(struct ns *ns, uint64_t slba, uint32_t nlb, const struct iov
  *
  * Every successful begin must be followed by exactly one end; after end the
  * engine no longer refers to w. Durability is separate: see ns_sync().
+ *
+ * A write whose data fails (ENOSPC, EIO, ...) leaves the zone as it was: its
+ * range is given back and the write pointer stays where it was. The one
+ * exception is a failure with later writes to the same zone already holding
+ * LBAs above it (concurrent Zone Appends): those keep their places, and the
+ * failed range reads as zeros and counts as written. ns_write_data() decides
+ * which, and says so in w->failed, before ns_write_end() can publish it.
  */
-enum ns_write_kind { NS_WRITE, NS_WRITE_ZEROES, NS_ZONE_APPEND };
-
-struct ns_write {
-	uint64_t slba;           /* in: requested LBA; out (append): assigned LBA */
-	uint32_t nlb;
-	uint8_t kind;            /* enum ns_write_kind */
-	uint32_t zone;           /* engine-private from here */
-	uint32_t epoch;          /* the zone's epoch at begin; Reset/Finish/Offline bump it */
-	struct ns_write *prev, *next; /* the zone's writes not yet ended, oldest first */
-};
-
 uint16_t ns_write_begin(struct ns *ns, struct ns_write *w, enum ns_write_kind kind,
 			uint64_t slba, uint32_t nlb);
 uint16_t ns_write_data(struct ns *ns, struct ns_write *w, const struct iovec *iov, int iovcnt);
@@ -110,7 +111,10 @@ uint16_t ns_deallocate(struct ns *ns, uint64_t slba, uint64_t nlb);
  * synced. A write that ended while an earlier write to the same zone is
  * still in flight becomes durable only with that earlier one (a write
  * pointer never skips unwritten blocks), so the callback waits for it.
- * Many callers share one fdatasync. Never blocks.
+ * Many callers share one fdatasync. Never blocks. If the commit fails
+ * (a data or journal write or sync), status says why (Capacity Exceeded for
+ * a full file system, else Write Fault) and nothing it covered is
+ * acknowledged; nothing is dropped either: the next sync tries again.
  */
 typedef void (*ns_sync_cb)(void *arg, uint16_t status);
 void ns_sync(struct ns *ns, ns_sync_cb cb, void *arg);

@@ -26,17 +26,6 @@
 #include "ctrl.h"
 #include "req.h"
 
-/* Status words (nvme_wire.h) for the common cases; DNR: do not retry. */
-static inline uint16_t nvme_err(uint8_t sc)
-{
-	return NVME_STATUS(NVME_SCT_GENERIC, sc) | NVME_STATUS_DNR;
-}
-
-static inline uint16_t nvme_cmd_err(uint8_t sc)
-{
-	return NVME_STATUS(NVME_SCT_CMD_SPECIFIC, sc) | NVME_STATUS_DNR;
-}
-
 static inline struct nvme_ctrl *nvme_req_ctrl(const struct nvme_req *req)
 {
 	return req->sq->ctrl;
@@ -81,17 +70,25 @@ struct nvme_log_args {
 	uint32_t len;      /* bytes */
 };
 /* Decode and check the fields every log page shares (length, offset). */
-uint16_t nvme_log_args(const struct nvme_req *req, struct nvme_log_args *a);
+uint16_t nvme_log_args(struct nvme_req *req, struct nvme_log_args *a);
 /* The discovery log page (discovery.c) into a new buffer of *len bytes. */
 void *nvme_discovery_log_build(const struct nvme_ctrl *ctrl, size_t *len);
 
 /* ---- helpers (req.c) ---- */
 
-/* The data transfer must be exactly len bytes (Data SGL Length Invalid). */
-uint16_t nvme_req_check_len(const struct nvme_req *req, uint32_t len);
+/*
+ * The command's data length, len bytes, from its own fields (each parser's
+ * rule, as nvmet's *_data_len). With an SGL the descriptor must say exactly
+ * that (else Data SGL Length Invalid); with PRPs it becomes the transfer
+ * length.
+ */
+uint16_t nvme_req_data_len(struct nvme_req *req, uint32_t len);
+/* The same for a command whose SGL may carry between min and max bytes
+ * (Dataset Management); PRPs move min. */
+uint16_t nvme_req_data_len_within(struct nvme_req *req, uint32_t min, uint32_t max);
 /*
  * Copy the window [off, off + transfer_len) of a buf_len-byte structure into
- * req->data; bytes past its end read as zero. An offset past the end is
+ * the data; bytes past its end read as zero. An offset past the end is
  * Invalid Field (NVMe Base 2.0, 5.16: Log Page Offset).
  */
 uint16_t nvme_req_copy_window(struct nvme_req *req, const void *buf, size_t buf_len,

@@ -14,6 +14,8 @@
 #include <endian.h>
 #include <stdint.h>
 
+#include <nvme/types.h>
+
 /* SGL descriptor (NVMe Base 2.0, 4.3.2), 16 bytes. type = (type << 4) | subtype. */
 struct nvme_sgl_desc {
 	uint64_t addr;
@@ -76,5 +78,22 @@ _Static_assert(sizeof(struct nvme_sgl_desc) == 16, "SGL descriptor is 16 bytes")
  */
 #define NVME_STATUS(sct, sc) ((uint16_t)(((sct) << 8) | (sc)))
 #define NVME_STATUS_DNR 0x4000u
+
+/* The common cases, with DNR (do not retry) set: a generic, a command
+ * specific and a media/data integrity error (NVMe Base 2.0, 4.6.1.2). */
+static inline uint16_t nvme_err(uint8_t sc)
+{
+	return NVME_STATUS(NVME_SCT_GENERIC, sc) | NVME_STATUS_DNR;
+}
+
+static inline uint16_t nvme_cmd_err(uint8_t sc)
+{
+	return NVME_STATUS(NVME_SCT_CMD_SPECIFIC, sc) | NVME_STATUS_DNR;
+}
+
+static inline uint16_t nvme_media_err(uint8_t sc)
+{
+	return NVME_STATUS(NVME_SCT_MEDIA, sc) | NVME_STATUS_DNR;
+}
 
 #endif

@@ -6,19 +6,25 @@
  *   1. The transport receives the 64-byte SQE into req->cmd and calls
  *      nvme_req_init(). The core parses it: picks the handler (req->execute),
  *      the direction and the length of the data transfer (req->dir,
- *      req->transfer_len). If the command is refused at this stage the core
- *      has already filled req->cqe; the transport must still consume any
- *      in-capsule data, then call req->ops->complete(req).
- *   2. The transport points req->data at a buffer of transfer_len bytes: the
- *      in-capsule data, data it fetched from the host (R2T/H2CData, guest
- *      memory), or an empty buffer for the core to fill (host reads).
- *   3. The transport calls req->execute(req). Handlers run on the worker that
+ *      req->transfer_len). The length is the command's own (each parser's
+ *      data-length rule, as nvmet's *_data_len): with an SGL the descriptor
+ *      must agree with it, with PRPs it is the length. If the command is
+ *      refused at this stage the core has already filled req->cqe; the
+ *      transport must still consume any in-capsule data, then call
+ *      req->ops->queue_response(req).
+ *   2. The transport describes the data as a scatter list of transfer_len
+ *      bytes (req->iov, req->iovcnt): the in-capsule data, data it fetched
+ *      from the host (R2T/H2CData), mapped guest memory (PRP entries), or
+ *      buffers for the core to fill (host reads). Handlers reach it only
+ *      through the iovecs and the copy helpers below; they never repoint it.
+ *   3. The transport calls nvme_req_execute(req), which counts the command
+ *      in flight on its queue and runs req->execute. Handlers run on the worker that
  *      owns the queue; they may finish at once or go asynchronous (I/O thread,
  *      group commit) and finish later, always back on that same worker.
  *   4. The core calls nvme_req_complete(req, status): it fills the CQE and
- *      calls req->ops->complete(req). The transport sends req->data to the
- *      host if dir == NVME_DIR_TO_HOST, then the response, and
- *      recycles the request.
+ *      calls req->ops->queue_response(req). The transport sends the data to
+ *      the host if dir == NVME_DIR_TO_HOST, then the response, and recycles
+ *      the request.
  *
  * Handlers never know which transport they serve.
  */
@@ -26,10 +32,13 @@
 #define ZNSTGT_REQ_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "ns.h"
 #include "nvme_wire.h"
+#include "transport.h"
 #include "worker.h"
 
 struct nvme_req;
@@ -42,25 +51,24 @@ enum nvme_data_dir {
 	NVME_DIR_TO_HOST,   /* controller -> host (Read, Identify, Get Log Page) */
 };
 
-struct nvme_transport_ops {
-	/* The command is done and req->cqe is filled: send data + response. */
-	void (*complete)(struct nvme_req *req);
-};
-
 struct nvme_req {
 	struct nvme_sqe cmd;
 	struct nvme_cqe cqe;
 	struct nvme_sq *sq;
-	const struct nvme_transport_ops *ops;
+	const struct nvme_transport_ops *ops; /* the queue's transport */
 	void *transport_priv;        /* the transport's own per-command context */
 
 	/* Set by nvme_req_init(). */
 	void (*execute)(struct nvme_req *req);
 	enum nvme_data_dir dir;
-	uint32_t transfer_len;       /* bytes the command moves (from SGL1 length) */
+	bool prp;                    /* PSDT 00b: PRPs, not an SGL */
+	bool in_flight;              /* nvme_req_execute() ran, not completed yet */
+	uint32_t transfer_len;       /* bytes the command moves */
 
-	/* Set by the transport before execute(): a buffer of transfer_len bytes. */
-	void *data;
+	/* Set by the transport before execute(): the data, iovcnt pieces of
+	 * transfer_len bytes in all. */
+	const struct iovec *iov;
+	int iovcnt;
 
 	/* Core scratch: the namespace and the backend state of an I/O command. */
 	struct ns *ns;
@@ -76,9 +84,30 @@ struct nvme_req {
  * run (after the data is in), false if the command failed already (req->cqe
  * filled; the transport completes it without executing).
  */
-bool nvme_req_init(struct nvme_req *req, struct nvme_sq *sq, const struct nvme_transport_ops *ops);
+bool nvme_req_init(struct nvme_req *req, struct nvme_sq *sq);
+
+/* Run the parsed command (its data is in): counted in flight on its queue
+ * until nvme_req_complete(). */
+void nvme_req_execute(struct nvme_req *req);
 
 /* Finish: fill the CQE (CID, SQID, SQHD, result, status) and hand back. */
 void nvme_req_complete(struct nvme_req *req, uint16_t status);
+
+/* ---- the data (req->iov): copies bounded by the scatter list ---- */
+
+/* len bytes of buf into the data at byte off (controller -> host). */
+void nvme_req_copy_to(struct nvme_req *req, size_t off, const void *buf, size_t len);
+/* len bytes of the data at byte off into buf (host -> controller). */
+void nvme_req_copy_from(const struct nvme_req *req, size_t off, void *buf, size_t len);
+/* Zeros into the data from byte off to its end. */
+void nvme_req_zero_from(struct nvme_req *req, size_t off);
+/*
+ * The data as one flat buffer, for backend calls that take one: the
+ * transport's own when it is one piece, otherwise a bounce buffer holding a
+ * copy of it (NULL: out of memory). nvme_req_flat_put() copies a bounce
+ * buffer back into the data when to_host, and frees it.
+ */
+void *nvme_req_flat_get(struct nvme_req *req);
+void nvme_req_flat_put(struct nvme_req *req, void *flat, bool to_host);
 
 #endif

@@ -121,8 +121,6 @@ void subsys_count_io(struct subsys *s, bool write, uint64_t len);
 
 /* The configured discovery NQN (entry 0 of the discovery log). */
 const char *subsys_discovery_nqn(void);
-/* The configured listeners (discovery log entries for other ports). */
-int subsys_listeners(const struct listener_config **out);
 /*
  * Call fn for every NVM subsystem hostnqn may connect to, under the registry
  * lock, in registry order. Returns the generation counter of that snapshot.

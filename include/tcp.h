@@ -6,10 +6,13 @@
  * the next worker (worker_next()), where it lives as one struct tcp_conn (one
  * NVMe queue) until it closes. Workers must be running (workers_start()).
  *
+ * Each listener is a port (transport.h) registered with the core, so the
+ * discovery log reports it with the port number it is really bound to.
+ *
  * To drop the connections of one subsystem (blktests cleanup, subsystem
- * removal) the core calls each queue's nvme_sq_ops.disconnect on the queue's
- * worker; the connection then closes and calls nvme_sq_free() once none of
- * its requests is still executing.
+ * removal) the core calls the transport's disconnect on the queue's
+ * worker; the connection then closes and calls nvme_sq_free() once the core
+ * says its queue drained (transport.h).
  */
 #ifndef ZNSTGT_TCP_H
 #define ZNSTGT_TCP_H
@@ -22,6 +25,9 @@
 
 struct worker;
 struct tcp_conn;
+
+/* The transport's ops table (tcp_transport.c). */
+extern const struct nvme_transport_ops tcp_transport;
 
 /*
  * Bind and listen on every cfg->listeners[] address, accepting nothing yet
@@ -44,21 +50,24 @@ int tcp_listeners_start(const struct target_config *cfg, char *err, size_t errle
  * finished its executing requests and freed its queue. Call it before
  * workers_stop(). */
 void tcp_listeners_stop(void);
-/* The i-th listening port (portid i + 1) as bound: trsvcid holds the real
- * port even when "0" (ephemeral) was configured. NULL when not listening. */
+/* The i-th listening port as bound: trsvcid holds the real port even when
+ * "0" (ephemeral) was configured. NULL when not listening. */
 const struct nvme_port *tcp_listener_port(int i);
+
+struct tcp_sock_ops;
 
 /*
  * One connection (used by the listener, and by tests and the fuzzer that
  * drive a socket on a loop of their own). fd must be a connected
- * non-blocking stream socket; the connection owns it from now on. w is the
- * worker handed to nvme_sq_alloc() and loop is the loop that serves the
- * connection (worker_loop(w) in the server). gone(arg) runs on that loop
- * once the connection is closed and freed.
+ * non-blocking stream socket; the connection owns it from now on, and
+ * reads and writes it through sock (server/tcp/tcp_sock.h; NULL: the plain
+ * socket). w is the worker handed to nvme_sq_alloc() and loop is the loop
+ * that serves the connection (worker_loop(w) in the server). gone(arg)
+ * runs on that loop once the connection is closed and freed.
  */
 struct tcp_conn *tcp_conn_start(struct ev_loop *loop, struct worker *w, int fd,
-				const struct nvme_port *port, const char *local_addr,
-				void (*gone)(void *arg), void *arg);
+				const struct tcp_sock_ops *sock, const struct nvme_port *port,
+				const char *local_addr, void (*gone)(void *arg), void *arg);
 /* Call fn(arg of tcp_conn_start) on the connection's loop once its queue
  * completed Fabrics Connect (the handshake is over). */
 void tcp_conn_on_connected(struct tcp_conn *c, void (*fn)(void *arg));

@@ -1,7 +1,7 @@
 /*
  * NVMe/TCP PDU checks and builders: pure functions over byte buffers, no
  * sockets and no connection state, so that unit tests and the fuzzer can
- * drive every rule directly. server/tcp_conn.c applies them in order:
+ * drive every rule directly. server/tcp/tcp_conn.c applies them in order:
  *
  *   8 bytes in      tcp_pdu_check_hdr()     type, hlen, flags, pdo, plen
  *   header in       tcp_pdu_check_hdgst()   header digest (if negotiated)
@@ -21,6 +21,13 @@
 #include <stdint.h>
 
 #include "nvme_tcp.h"
+
+/* Limits of the transport (its ops table, tcp_transport.c). In-capsule
+ * data: 8 KiB on the admin queue and for Fabrics commands, TCP_IO_INLINE on
+ * I/O queues (IOCCSZ = (64 + TCP_IO_INLINE) / 16). MDTS = 8 at 4 KiB pages. */
+#define TCP_ADMIN_INLINE 8192u
+#define TCP_IO_INLINE    16384u
+#define TCP_MDTS_BYTES   (1u << 20)
 
 /* We offer MAXH2CDATA = 128 KiB (host-requirements 1.2: >= 4 KiB, % 4 == 0). */
 #define TCP_MAXH2CDATA (128u * 1024)
@@ -77,7 +84,7 @@ int tcp_pdu_check_h2c(const struct nvme_tcp_data *d, uint32_t data_len, uint32_t
 /*
  * In-capsule data limit for a command on a queue (host-requirements 1.4):
  * 8 KiB for every Fabrics command and for anything on the admin queue (or a
- * queue not yet connected), NVME_IO_INLINE for I/O queues.
+ * queue not yet connected), TCP_IO_INLINE for I/O queues.
  */
 uint32_t tcp_inline_limit(const struct nvme_sqe *sqe, bool admin_queue);
 
@@ -90,7 +97,7 @@ uint32_t tcp_inline_limit(const struct nvme_sqe *sqe, bool admin_queue);
 uint16_t tcp_sgl_check(const struct nvme_sqe *sqe, uint32_t inline_len, uint32_t inline_limit,
 		       uint32_t transfer_len);
 
-/* ---- builders: each writes a complete header (+ header digest) ---- */
+/* ---- builders (tcp_send.c): each writes a complete header (+ header digest) ---- */
 
 void tcp_build_icresp(struct nvme_tcp_icresp *r, uint8_t dgst, uint32_t maxh2cdata);
 /* CapsuleResp carrying cqe (already in wire format). Returns 24 or 28. */

@@ -1,5 +1,5 @@
 /*
- * Worker threads: one libev loop each (design.md, "Threads and the event
+ * Worker threads: one libev loop each (doc/architecture.md, "Threads and the event
  * loop"). A queue (TCP connection, vfio-user controller) lives on exactly one
  * worker for its whole life, so per-queue state needs no locks.
  *

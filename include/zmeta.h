@@ -1,7 +1,7 @@
 /*
  * Durable zone metadata of one zoned namespace: an mmap'd image of every
  * zone descriptor, and an append-only journal of the changes made since the
- * image's last checkpoint (design.md, "Durable zone state").
+ * image's last checkpoint (doc/architecture.md, "Durability").
  *
  * ON-DISK FORMAT, version 1. All integers little-endian. CRC = CRC32C
  * (crc32c.h, the NVMe/TCP digest function).
@@ -18,19 +18,18 @@
  *
  * zones.jnl
  *   offset 0     struct zjnl_header (rest of 4 KiB zero): ties the journal to
- *                its image (same instance id).
+ *                its image (same instance id) and says how large the file was
+ *                made (preallocated) when it was created.
  *   offset 4096  records, back to back, each struct zjnl_record followed, for
  *                ZJNL_ZONE_ZDE, by zde_size bytes of extension. A record holds
  *                the absolute state of one zone, so replaying it twice is
  *                harmless. Every record carries the generation of the header
- *                slot it follows and a sequence number that increases by one.
- *                Replay starts at the image's ckpt_seq + 1 and stops at the
- *                first record whose CRC fails, whose generation is not the
- *                current slot's or whose sequence number is not the next one:
- *                a torn tail, or a record left over from before the last
- *                checkpoint (after a checkpoint, and after every recovery,
- *                the journal is rewritten from offset 4096 under a new
- *                generation, so stale records can never be picked up again).
+ *                slot it follows, a sequence number that increases by one
+ *                (and keeps increasing across generations), and its position
+ *                in its batch (one commit: one write, one fdatasync).
+ *                After a checkpoint, and after every recovery, the journal is
+ *                rewritten from offset 4096 under a new generation, so stale
+ *                records can never be picked up again.
  *
  * Ordering. A record is written only after the data it makes visible was
  * written and the data file fdatasync'd. Records reach the image (in memory)
@@ -39,10 +38,24 @@
  * write and sync the other header slot with ckpt_seq = last applied record;
  * from then on the journal restarts at offset 4096.
  *
- * Recovery: newest valid slot; refuse on unknown version or a geometry other
- * than the configuration's; check every descriptor CRC; replay the journal
- * (which repairs any descriptor it covers); refuse if a damaged descriptor is
- * left. Nothing is reinitialised unless the caller asks (format).
+ * Recovery (doc/recovery.md): newest valid slot; refuse on unknown version or
+ * a geometry other than the configuration's; check every descriptor CRC;
+ * replay the journal from the image's ckpt_seq + 1 (which repairs any
+ * descriptor it covers); refuse if a damaged descriptor is left. A record is
+ * applied only when it is newer than the descriptor's own seq: replay never
+ * moves a zone back. The run of records ends at the first one whose CRC,
+ * generation or sequence number is not right. What lies after that point
+ * decides what it was:
+ *   - nothing valid of the current generation, or only records of the same
+ *     batch (batch_pos says where the batch began): a torn tail, the last,
+ *     partly written batch, never acknowledged. Recovered: dropped.
+ *   - a valid record of the current generation from a later batch: damage
+ *     to records that were acknowledged. Refused, naming the file, the
+ *     record and its byte offset; only ZMETA_RECOVER goes on (dropping the
+ *     damaged records, keeping every valid one after them).
+ * Also refused: a journal shorter than its header says (truncated), and an
+ * image descriptor set by a record the journal no longer holds. Nothing is
+ * reinitialised unless the caller asks (ZMETA_FORMAT).
  */
 #ifndef ZNSTGT_ZMETA_H
 #define ZNSTGT_ZMETA_H
@@ -56,6 +69,8 @@
 #define ZIMG_MAGIC "ZNSTGTIM"
 #define ZJNL_MAGIC "ZNSTGTJL"
 #define ZMETA_VERSION 1
+#define ZMETA_IMG_NAME "zones.img"
+#define ZMETA_JNL_NAME "zones.jnl"
 #define ZIMG_SLOT_SIZE 4096u
 #define ZJNL_DATA_OFFSET 4096u
 
@@ -95,7 +110,8 @@ struct zimg_desc {
 struct zjnl_header {
 	char magic[8];
 	uint32_t version;
-	uint32_t rsvd;
+	uint32_t size_4k;            /* file size at creation (preallocated), in
+				      * 4 KiB units; 0 = unknown (older writers) */
 	uint64_t instance;
 	uint32_t rsvd2;
 	uint32_t crc;                /* of every byte before it */
@@ -113,7 +129,8 @@ struct zjnl_record {
 	uint8_t state;
 	uint8_t za;
 	uint16_t rsvd;
-	uint32_t rsvd2;
+	uint32_t batch_pos;          /* 1 + records before it in its batch;
+				      * 0 = unknown (older writers) */
 	uint64_t wp;
 } __attribute__((packed));
 
@@ -146,6 +163,8 @@ struct zmeta {
 	/* what the last replay found (for logs and tests) */
 	uint64_t replayed;
 	uint32_t repaired;
+	uint64_t dropped;            /* ZMETA_RECOVER: damaged records skipped */
+	uint32_t read_only;          /* ZMETA_RECOVER: zones made Read Only */
 };
 
 /* Geometry the configuration asks for; checked against the image. */
@@ -158,14 +177,20 @@ struct zmeta_geom {
 	uint64_t jnl_limit;          /* bytes; 0 = default (64 MiB) */
 };
 
+enum zmeta_mode {
+	ZMETA_LOAD,      /* recover; refuse anything missing, damaged or short */
+	ZMETA_FORMAT,    /* create anew, replacing whatever is there */
+	ZMETA_RECOVER,   /* load keeping what the files still prove, logging
+			  * what is dropped (doc/recovery.md) */
+};
+
 /*
- * Open the metadata in dir into the (freshly initialised) engine z. Creates
- * it when absent; with format = true replaces whatever is there. Recovery
+ * Open the metadata in dir into the (freshly initialised) engine z. Recovery
  * replays the journal into the image and loads every zone into z. Returns 0,
- * or -1 with a reason in err.
+ * or -1 with a reason (the file, what is wrong, the way forward) in err.
  */
-int zmeta_open(struct zmeta *m, const char *dir, const struct zmeta_geom *g, bool format,
-	       struct zns *z, char *err, size_t errlen);
+int zmeta_open(struct zmeta *m, const char *dir, const struct zmeta_geom *g,
+	       enum zmeta_mode mode, struct zns *z, char *err, size_t errlen);
 /* Add a zone's state (and its extension when zde_dirty) to batch b. */
 int zmeta_add(struct zmeta *m, struct zmeta_batch *b, const struct zone_snap *s,
 	      const uint8_t *zde);
@@ -173,6 +198,11 @@ int zmeta_add(struct zmeta *m, struct zmeta_batch *b, const struct zone_snap *s,
  * journal, apply it to the image, empty b. -errno. */
 int zmeta_commit(struct zmeta *m, struct zmeta_batch *b);
 void zmeta_batch_free(struct zmeta_batch *b);
+/* Drop batch b, which will never be committed: its sequence numbers are
+ * given back for the next batch. (After a failed zmeta_commit() the journal
+ * may hold part of it: checkpoint before the next commit so that no such
+ * record can be replayed.) */
+void zmeta_discard(struct zmeta *m, struct zmeta_batch *b);
 bool zmeta_needs_checkpoint(const struct zmeta *m);
 /* msync the image, write the other header slot, restart the journal. -errno. */
 int zmeta_checkpoint(struct zmeta *m);

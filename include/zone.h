@@ -23,7 +23,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "ns.h"
+#include "ns_write.h"
 
 #define ZONE_NIL UINT32_MAX
 
@@ -120,18 +120,57 @@ static inline uint64_t zns_nlbas(const struct zns *z)
 {
 	return (uint64_t)z->g.nr_zones << z->zone_shift;
 }
+static inline uint32_t zns_nr_zones(const struct zns *z)
+{
+	return z->g.nr_zones;
+}
+/* Zone i's state (NVME_ZNS_ZS_*), read without a lock: it may change at
+ * once unless the caller keeps it from changing. */
+static inline uint8_t zns_zone_state(const struct zns *z, uint32_t i)
+{
+	return __atomic_load_n(&z->zones[i].state, __ATOMIC_RELAXED);
+}
+/* Zone i's write pointer (under its lock) and attributes (NVME_ZNS_ZA_*). */
+static inline uint64_t zns_zone_wp(struct zns *z, uint32_t i)
+{
+	struct zone *zn = &z->zones[i];
+
+	pthread_mutex_lock(&zn->lock);
+	uint64_t wp = zn->wp;
+	pthread_mutex_unlock(&zn->lock);
+	return wp;
+}
+static inline uint8_t zns_zone_attrs(const struct zns *z, uint32_t i)
+{
+	return __atomic_load_n(&z->zones[i].za, __ATOMIC_RELAXED);
+}
 
 uint16_t zns_read_check(struct zns *z, uint64_t slba, uint32_t nlb);
 uint16_t zns_write_begin(struct zns *z, struct ns_write *w, enum ns_write_kind kind,
 			 uint64_t slba, uint32_t nlb);
-/* ok = false: the data did not land; the reserved range still counts as
- * written (its content is undefined) so later reservations stay valid. */
+/*
+ * w's data failed; the caller is done with its range. When no write was
+ * given LBAs after w in its zone, w's range is given back at once: the
+ * write pointer returns to w's start, and a zone that w filled or
+ * implicitly opened goes back to its state (Full -> opened when the open
+ * and active limits still allow, else the controller finishes it, ZFC;
+ * implicitly opened with nothing written -> Empty). Otherwise later writes
+ * hold LBAs above w and keep them: w's range stays consumed, and counts as
+ * written when w ends (the caller zeroes it first; if that fails too it
+ * holds what part of the data landed, as a drive's failed write leaves its
+ * blocks undefined). Sets w->failed.
+ */
+void zns_write_fail(struct zns *z, struct ns_write *w);
+/* ok = false: the data did not land; zns_write_fail() said what becomes of
+ * the range (without it, the range counts as kept). */
 void zns_write_end(struct zns *z, struct ns_write *w, bool ok);
 uint16_t zns_mgmt_send(struct zns *z, uint64_t slba, uint8_t zsa, bool select_all,
 		       const void *zde);
 uint16_t zns_report(struct zns *z, uint64_t slba, uint8_t zra, uint8_t zrasf, bool partial,
 		    void *buf, size_t len);
 uint16_t zns_changed_zones(struct zns *z, uint64_t *zids, uint16_t max);
+/* Does the Changed Zone List hold anything (without taking it)? */
+bool zns_has_changed_zones(struct zns *z);
 
 /* ---- durable side ---- */
 
@@ -144,6 +183,11 @@ bool zns_wait_gap(struct zns *z, uint32_t i, struct zone_waiter *zw);
 static inline uint32_t zns_gapped(struct zns *z)
 {
 	return __atomic_load_n(&z->nr_gapped, __ATOMIC_ACQUIRE);
+}
+/* Has zone i a write that ended ahead of an older one (see zns_wait_gap)? */
+static inline bool zns_zone_gapped(const struct zns *z, uint32_t i)
+{
+	return __atomic_load_n(&z->zones[i].flags, __ATOMIC_RELAXED) & ZONE_F_GAPPED;
 }
 
 /* Detach the list of zones changed since the last call; iterate with
@@ -160,11 +204,20 @@ bool zns_snapshot(struct zns *z, uint32_t *cursor, struct zone_snap *out, uint8_
  */
 int zns_above_wp(struct zns *z, uint32_t i, int (*fn)(void *ctx, uint64_t lba, uint64_t nlb),
 		 void *ctx);
-/* (blocks) Wait until no zns_above_wp() runs on w's zone. */
+/* Run fn (which may block) on the range of w, whose data failed, unless a
+ * Reset or Finish took the range from w meanwhile (then 0): writes given
+ * ranges in the zone meanwhile wait in zns_wait_scrub(), as for
+ * zns_above_wp(). */
+int zns_on_failed(struct zns *z, const struct ns_write *w,
+		  int (*fn)(void *ctx, uint64_t lba, uint64_t nlb), void *ctx);
+/* (blocks) Wait until no zns_above_wp() or zns_on_failed() runs on w's zone. */
 void zns_wait_scrub(struct zns *z, const struct ns_write *w);
 /* Put a zone's recovered state back (before any I/O). */
 void zns_load(struct zns *z, uint32_t zone, uint8_t state, uint8_t za, uint64_t wp);
-/* Power-up rule (design.md): open zones become closed, and open or closed
+/* List every zone (and its extension) for the next commit again: the
+ * records of a failed one never became durable. */
+void zns_mark_all_dirty(struct zns *z);
+/* Power-up rule (doc/architecture.md): open zones become closed, and open or closed
  * zones with nothing written (and no extension) become empty; zones over the
  * active limit become full; then the configured
  * offline / read-only zones. Marks every changed zone dirty. Returns the

@@ -24,6 +24,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 
@@ -42,17 +43,40 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: znstgt [-c FILE] [--format] [--help]\n"
+		"usage: znstgt [-c FILE] [--format] [--recover NQN/NSID]... [--help]\n"
 		"Serve files as NVMe ZNS and conventional namespaces over NVMe/TCP.\n\n"
 		"  -c, --config FILE  main configuration (default: the built-in one:\n"
 		"                     one zoned subsystem on 127.0.0.1:4420, data in ./data)\n"
 		"      --format       re-initialise every namespace (zone state and data)\n"
 		"                     before serving; the only way state is thrown away\n"
+		"      --recover NQN/NSID  load a namespace refused as damaged, keeping what\n"
+		"                     its files still prove and logging what is dropped\n"
+		"                     (doc/recovery.md); may be given more than once\n"
 		"  -h, --help         this text\n\n"
 		"Runs in the foreground, logs to stderr; SIGINT or SIGTERM stops it cleanly.\n"
-		"With control_socket set in [target], build/tools/znstgt-ctl talks to it\n"
+		"With control_socket set in [target], build/znstgt-ctl talks to it\n"
 		"(power-cut simulation, subsystems added and removed: doc/power-cut.md).\n"
 		"Exit status: 0 clean stop, 1 start failed, 2 usage error.\n");
+}
+
+/* --recover NQN/NSID: mark that namespace of cfg (split at the last '/'). */
+static int mark_recover(struct target_config *cfg, const char *spec)
+{
+	const char *slash = strrchr(spec, '/');
+	char *end = NULL;
+	unsigned long nsid = slash && slash[1] ? strtoul(slash + 1, &end, 10) : 0;
+	if (!nsid || *end)
+		return -1;
+	for (int i = 0; i < cfg->nr_subsys; i++) {
+		struct subsys_config *sc = &cfg->subsys[i];
+		size_t len = (size_t)(slash - spec);
+		if (strncmp(sc->nqn, spec, len) || sc->nqn[len])
+			continue;
+		for (int k = 0; k < sc->nr_ns; k++)
+			if (sc->ns[k].nsid == nsid)
+				return sc->ns[k].recover = true, 0;
+	}
+	return -1;
 }
 
 /* Descriptors kept for everything but connections: listeners, namespace
@@ -95,11 +119,14 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "format", no_argument, NULL, 'f' },
+		{ "recover", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = NULL;
 	bool format = false;
+	const char *recover[CFG_MAX_NAMESPACES];
+	int nr_recover = 0;
 	struct target_config cfg;
 	struct ev_loop *loop;
 	ev_signal sigint, sigterm;
@@ -113,6 +140,13 @@ int main(int argc, char **argv)
 			break;
 		case 'f':
 			format = true;
+			break;
+		case 'r':
+			if (nr_recover == CFG_MAX_NAMESPACES) {
+				fprintf(stderr, "znstgt: too many --recover options\n");
+				return 2;
+			}
+			recover[nr_recover++] = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -132,6 +166,14 @@ int main(int argc, char **argv)
 		  : config_default(&cfg, NULL, err, sizeof(err))) != 0) {
 		fprintf(stderr, "znstgt: %s\n", err);
 		return 1;
+	}
+	for (int i = 0; i < nr_recover; i++) {
+		if (mark_recover(&cfg, recover[i])) {
+			fprintf(stderr, "znstgt: --recover %s: no such namespace in the configuration "
+				"(NQN/NSID)\n", recover[i]);
+			config_free(&cfg);
+			return 2;
+		}
 	}
 	level = log_level_parse(cfg.log_level);
 	if (level >= 0)

@@ -33,7 +33,7 @@ free_port() {
 
 ZNSTGT_HOOK_DIR=$(mktemp -d /tmp/znstgt-hook-XXXXXX) || exit 1
 export ZNSTGT_HOOK_DIR
-export ZNSTGT_BIN=$build/znstgt ZNSTGT_CTL=$build/tools/znstgt-ctl
+export ZNSTGT_BIN=$build/znstgt ZNSTGT_CTL=$build/znstgt-ctl
 export ZNSTGT_NS_SIZE=64M
 ZNSTGT_TRSVCID=$(free_port)
 export ZNSTGT_TRSVCID

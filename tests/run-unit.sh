@@ -1,6 +1,8 @@
 #!/bin/sh
-# Run every CMocka binary in $1/tests and print one closing line
-# "N passed, N failed" counting the test binaries (each prints its own cases).
+# Run every CMocka binary in $1/tests (built from tests/unit/ and
+# tests/component/; the Makefile names each binary after its source) and
+# print one closing line "N passed, N failed" counting the test binaries
+# (each prints its own cases).
 # VALGRIND=1 runs each one under valgrind's memcheck.
 b=${1:-build}
 pass=0 fail=0 failed=

@@ -1,6 +1,6 @@
 /*
  * libFuzzer target for in-band authentication: the message decoder
- * (common/auth_msg.c) and the controller state machine (server/auth.c).
+ * (common/auth_msg.c) and the controller state machine (server/core/auth.c).
  *
  * Each input is used twice:
  *   1. decoded as one message; whatever decodes must encode back to the

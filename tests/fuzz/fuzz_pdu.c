@@ -6,7 +6,7 @@
  *      combination of negotiated digests;
  *   2. as the byte stream a host sends on one connection: a real tcp_conn
  *      on a socketpair, served by a loop in this thread, with the test
- *      double of the core (tests/unit/tcp_core_double.h) executing Connect,
+ *      double of the core (tests/lib/tcp_core_double.h) executing Connect,
  *      Read, Write and Flush.
  *
  * The first byte picks how the stream starts, so the fuzzer spends its time
@@ -31,7 +31,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "../unit/tcp_core_double.h"
+#include "../lib/tcp_core_double.h"
 #include "crc32c.h"
 #include "log.h"
 #include "nvme_tcp.h"
@@ -44,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAX_STREAM (256 * 1024)
 
 static struct ev_loop *loop;
-static struct nvme_port port = { .portid = 1, .trtype = NVMF_TRTYPE_TCP };
+static struct nvme_port port = { .ops = &tcp_transport, .portid = 1 };
 static uint8_t stream[MAX_STREAM + 2048];
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -68,7 +68,7 @@ static void fuzz_checks(const uint8_t *data, size_t size)
 		if (tcp_pdu_check_hdr((struct nvme_tcp_hdr *)hdr, &p, &info, &err))
 			continue;
 		/* A valid header never asks for more than we can hold. */
-		if (info.hdr_len > sizeof(hdr) || info.data_len > NVME_IO_INLINE + TCP_MAXH2CDATA)
+		if (info.hdr_len > sizeof(hdr) || info.data_len > TCP_IO_INLINE + TCP_MAXH2CDATA)
 			abort();
 		if (p.hdgst)
 			tcp_pdu_check_hdgst(hdr, hdr[2], &err);
@@ -246,7 +246,7 @@ static void op_capsule(struct prog *p, uint8_t opc, uint8_t sgl_type, uint32_t x
 
 static void build_ops(struct prog *p)
 {
-	static uint8_t pattern[NVME_IO_INLINE + 4096];
+	static uint8_t pattern[TCP_IO_INLINE + 4096];
 	const uint8_t tr = NVME_SGL_TYPE_TRANSPORT_BLOCK, icd = NVME_SGL_TYPE_DATA_BLOCK_OFFSET;
 
 	for (size_t i = 0; i < sizeof(pattern); i++)
@@ -359,7 +359,7 @@ static void fuzz_conn(const uint8_t *data, size_t size)
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv))
 		abort();
-	if (!tcp_conn_start(loop, NULL, sv[0], &port, "fuzz", gone, &done))
+	if (!tcp_conn_start(loop, NULL, sv[0], NULL, &port, "fuzz", gone, &done))
 		abort();
 
 	/* Feed the stream, serving the connection between writes and

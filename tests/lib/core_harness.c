@@ -17,8 +17,14 @@
 #include <nvme/types.h>
 
 #include "req.h"
+#include "tcp.h"
 #include "transport.h"
 #include "worker.h"
+
+/* A command's scatter list: a tiny first piece (so that even small
+ * structures straddle two), then odd-sized ones. */
+#define TH_SG_FIRST 5u
+#define TH_SG_PIECE 4000u
 
 #define container_of_th(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
@@ -30,7 +36,6 @@ struct th_queue {
 	struct nvme_sq *sq;
 	struct nvme_port port;
 	char local_addr[64];
-	int executing;          /* worker only */
 	bool closing;           /* worker only */
 	bool disconnect_asked;  /* th_lock */
 	bool freed;             /* th_lock */
@@ -44,7 +49,7 @@ struct th_cmd {
 	void *user;
 	uint32_t len;
 	uint8_t *buf;
-	bool executing;
+	struct iovec *iov;      /* buf cut into TH_SG_PIECE pieces */
 	bool done;              /* th_lock */
 };
 
@@ -54,8 +59,29 @@ static void fatal(const char *what, uint16_t st)
 	abort();
 }
 
+static void th_complete(struct nvme_req *req);
+
+/* The harness describes itself as the TCP transport does (Identify fields,
+ * discovery entries) but completes and disconnects its own way. */
+static struct nvme_transport_ops th_ops;
+
+/* Commands go with PRPs, not SGLs (th_use_prp). */
+static bool th_prp;
+
+/* Ports the test registered (th_port_add), by traddr and trsvcid. */
+#define TH_MAX_PORTS 8
+static struct nvme_port th_ports[TH_MAX_PORTS];
+static int th_nr_ports;
+static void th_disconnect(void *conn);
+static void th_drained(void *conn);
+
 void th_start(void)
 {
+	th_ops = tcp_transport;
+	th_ops.name = "harness";
+	th_ops.queue_response = th_complete;
+	th_ops.disconnect = th_disconnect;
+	th_ops.drained = th_drained;
 	if (workers_start(1, 2) != 0)
 		fatal("workers_start", 0);
 }
@@ -63,14 +89,46 @@ void th_start(void)
 void th_stop(void)
 {
 	workers_stop();
+	for (int i = 0; i < th_nr_ports; i++)
+		nvme_port_unregister(&th_ports[i]);
+	th_nr_ports = 0;
+}
+
+static uint8_t th_adrfam(const char *addr)
+{
+	return strchr(addr, ':') ? NVMF_ADDR_FAMILY_IP6 : NVMF_ADDR_FAMILY_IP4;
+}
+
+void th_use_prp(bool on)
+{
+	th_prp = on;
+	th_ops.data_ptrs = on ? NVME_XPORT_SGL | NVME_XPORT_PRP : NVME_XPORT_SGL;
+}
+
+uint16_t th_port_add(const char *traddr, const char *trsvcid)
+{
+	struct nvme_port *p = &th_ports[th_nr_ports];
+
+	if (th_nr_ports == TH_MAX_PORTS)
+		fatal("th_port_add: too many ports", 0);
+	memset(p, 0, sizeof(*p));
+	p->ops = &th_ops;
+	p->adrfam = th_adrfam(traddr);
+	snprintf(p->traddr, sizeof(p->traddr), "%s", traddr);
+	snprintf(p->trsvcid, sizeof(p->trsvcid), "%s", trsvcid);
+	nvme_port_register(p);
+	th_nr_ports++;
+	return p->portid;
 }
 
 /* ---- queues ---- */
 
-static void q_maybe_free(struct th_queue *q)
+/* The core said the closed queue drained: free it from an event of our own
+ * (transport.h), here a message to the worker. */
+static void q_free_msg(struct worker_msg *m)
 {
-	if (!q->closing || q->executing || !q->sq)
-		return;
+	struct th_queue *q = container_of_th(m, struct th_queue, msg);
+
 	nvme_sq_free(q->sq);
 	q->sq = NULL;
 	pthread_mutex_lock(&th_lock);
@@ -85,7 +143,14 @@ static void q_close(struct th_queue *q)
 		return;
 	q->closing = true;
 	nvme_sq_close(q->sq);
-	q_maybe_free(q);
+}
+
+static void th_drained(void *conn)
+{
+	struct th_queue *q = conn;
+
+	q->msg.fn = q_free_msg;
+	worker_post(q->w, &q->msg);
 }
 
 static void th_disconnect(void *conn)
@@ -98,7 +163,6 @@ static void th_disconnect(void *conn)
 	q_close(q);
 }
 
-static const struct nvme_sq_ops th_sq_ops = { .disconnect = th_disconnect };
 
 /* Run fn(q) on q's worker and wait for it. */
 struct th_call {
@@ -133,7 +197,7 @@ static void call_on_worker(struct th_queue *q, void (*fn)(struct th_queue *q))
 
 static void q_alloc(struct th_queue *q)
 {
-	q->sq = nvme_sq_alloc(q->w, &q->port, q->local_addr, &th_sq_ops, q);
+	q->sq = nvme_sq_alloc(q->w, &q->port, q->local_addr, q);
 }
 
 struct th_queue *th_queue_open(const char *traddr, const char *trsvcid, const char *local_addr)
@@ -143,11 +207,18 @@ struct th_queue *th_queue_open(const char *traddr, const char *trsvcid, const ch
 	if (!q)
 		abort();
 	q->w = worker_get(0);
-	q->port.portid = 1;
-	q->port.trtype = NVMF_TRTYPE_TCP;
-	q->port.adrfam = strchr(local_addr, ':') ? NVMF_ADDR_FAMILY_IP6 : NVMF_ADDR_FAMILY_IP4;
-	snprintf(q->port.traddr, sizeof(q->port.traddr), "%s", traddr);
-	snprintf(q->port.trsvcid, sizeof(q->port.trsvcid), "%s", trsvcid);
+	/* A registered port if the test added this one, else a port of its
+	 * own (ID 1) that the discovery log does not list otherwise. */
+	for (int i = 0; i < th_nr_ports; i++)
+		if (!strcmp(th_ports[i].traddr, traddr) && !strcmp(th_ports[i].trsvcid, trsvcid))
+			q->port = th_ports[i];
+	if (!q->port.ops) {
+		q->port.ops = &th_ops;
+		q->port.portid = 1;
+		q->port.adrfam = th_adrfam(local_addr);
+		snprintf(q->port.traddr, sizeof(q->port.traddr), "%s", traddr);
+		snprintf(q->port.trsvcid, sizeof(q->port.trsvcid), "%s", trsvcid);
+	}
 	snprintf(q->local_addr, sizeof(q->local_addr), "%s", local_addr);
 	call_on_worker(q, q_alloc);
 	if (!q->sq)
@@ -203,20 +274,12 @@ void th_queue_close(struct th_queue *q)
 static void th_complete(struct nvme_req *req)
 {
 	struct th_cmd *c = container_of_th(req, struct th_cmd, req);
-	struct th_queue *q = c->q;
 
-	if (c->executing) {
-		c->executing = false;
-		q->executing--;
-	}
 	pthread_mutex_lock(&th_lock);
 	c->done = true;
 	pthread_cond_broadcast(&th_cond);
 	pthread_mutex_unlock(&th_lock);
-	q_maybe_free(q);
 }
-
-static const struct nvme_transport_ops th_ops = { .complete = th_complete };
 
 static void submit_msg(struct worker_msg *m)
 {
@@ -228,20 +291,33 @@ static void submit_msg(struct worker_msg *m)
 		th_complete(&c->req);
 		return;
 	}
-	if (!nvme_req_init(&c->req, q->sq, &th_ops)) {
+	if (!nvme_req_init(&c->req, q->sq)) {
 		th_complete(&c->req);
 		return;
 	}
+	/* With PRPs the length is the command's own: it must be what the
+	 * test meant to move. */
 	if (c->req.transfer_len != c->len)
-		fatal("transfer length (harness SGL)", 0);
+		fatal(c->req.prp ? "transfer length (command's data length)"
+				 : "transfer length (harness SGL)", 0);
 	/* Junk where the controller must write: a handler that leaves a
 	 * field unset shows up. */
 	if (c->req.dir == NVME_DIR_TO_HOST)
 		memset(c->buf, 0xa5, c->len);
-	c->req.data = c->buf;
-	c->executing = true;
-	q->executing++;
-	c->req.execute(&c->req);
+	/* The data as a scatter list of odd-sized pieces, as guest memory
+	 * reached through PRPs would be: every handler must cope. */
+	c->iov = calloc(c->len / TH_SG_PIECE + 2, sizeof(*c->iov));
+	if (!c->iov)
+		abort();
+	for (uint32_t off = 0, n; off < c->len; off += n) {
+		n = off ? TH_SG_PIECE : TH_SG_FIRST;
+		if (n > c->len - off)
+			n = c->len - off;
+		c->iov[c->req.iovcnt].iov_base = c->buf + off;
+		c->iov[c->req.iovcnt++].iov_len = n;
+	}
+	c->req.iov = c->iov;
+	nvme_req_execute(&c->req);
 }
 
 static bool host_to_ctrl(const struct nvme_sqe *sqe)
@@ -262,7 +338,10 @@ struct th_cmd *th_submit(struct th_queue *q, const struct nvme_sqe *sqe, void *d
 	c->user = data;
 	c->len = len;
 	c->req.cmd = *sqe;
-	if (!raw) {
+	if (!raw && th_prp) {
+		c->req.cmd.flags = 0x00; /* PSDT 00b: PRP (the harness moves the data) */
+		memset(&c->req.cmd.dptr, 0, sizeof(c->req.cmd.dptr));
+	} else if (!raw) {
 		c->req.cmd.flags = 0x40; /* PSDT 01b: SGL */
 		memset(&c->req.cmd.dptr, 0, sizeof(c->req.cmd.dptr));
 		c->req.cmd.dptr.sgl.length = htole32(len);
@@ -295,6 +374,7 @@ uint16_t th_finish(struct th_cmd *c, uint64_t *result, struct nvme_cqe *cqe)
 		*cqe = c->req.cqe;
 	if (c->user && c->len && c->req.dir == NVME_DIR_TO_HOST)
 		memcpy(c->user, c->buf, c->len);
+	free(c->iov);
 	free(c->buf);
 	free(c);
 	return st;

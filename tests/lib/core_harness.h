@@ -4,9 +4,12 @@
  * request run through nvme_req_init() and execute() on that worker, and the
  * completion (CQE and data) is captured for the test thread.
  *
+ * The data of a command reaches the core as a scatter list of odd-sized
+ * pieces (harder than one buffer: structures straddle pieces).
+ *
  * It behaves like a transport where it matters: when the core asks a queue
- * to disconnect, the queue closes (nvme_sq_close) and is freed once none of
- * its commands is executing any more.
+ * to disconnect, the queue closes (nvme_sq_close) and is freed once the
+ * core says it drained.
  */
 #ifndef ZNSTGT_CORE_HARNESS_H
 #define ZNSTGT_CORE_HARNESS_H
@@ -27,8 +30,16 @@ struct th_cmd;
 void th_start(void);
 void th_stop(void);
 
-/* A new unconnected queue that came in on port traddr:trsvcid (portid 1),
- * accepted on local_addr. */
+/* Register a port (as a listener would) for the discovery log; returns its
+ * port ID. Ports are unregistered by th_stop(). */
+uint16_t th_port_add(const char *traddr, const char *trsvcid);
+/* From now on the harness transport takes PRPs too, and th_submit() sends
+ * commands with PRPs (PSDT 00b) instead of an SGL: the core must find each
+ * command's length from its own fields. */
+void th_use_prp(bool on);
+/* A new unconnected queue that came in on port traddr:trsvcid (the port
+ * th_port_add() registered, or one of its own with ID 1), accepted on
+ * local_addr. */
 struct th_queue *th_queue_open(const char *traddr, const char *trsvcid, const char *local_addr);
 /* Close it as a transport would and wait until the core let go of it. */
 void th_queue_close(struct th_queue *q);

@@ -1,6 +1,6 @@
 /*
  * What the machine can do, measured beside every load generator figure so
- * that the figure comes with its ratio (issue 5, item 2).
+ * that the figure comes with its ratio.
  *
  * Both TCP limits run between threads of the calling process over loopback
  * (127.0.0.1), TCP_NODELAY on, one client thread and one server thread per

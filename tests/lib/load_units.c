@@ -49,7 +49,7 @@ static struct load_unit *zones(struct nvmf_client *io, const struct nvmf_ns_geom
 	}
 	while (slba < end) {
 		uint32_t got;
-		int st = nvmf_zone_report(io, g->nsid, slba, d, ZONES_PER_REPORT, &got);
+		int st = nvmf_zone_report(io, g, slba, d, ZONES_PER_REPORT, &got);
 		if (st || !got) {
 			snprintf(err, errlen, "zone report at LBA %" PRIu64 ": %s (status %#x)", slba,
 				 st < 0 ? io->err : "no zones", (unsigned)st);

@@ -1,7 +1,7 @@
 /*
  * Host-side NVMe/TCP I/O queue (nvmf_queue.h), NVMe/TCP 1.0 section 3.
  *
- * Receive mirrors the target's state machine (server/tcp_conn.c) in small:
+ * Receive mirrors the target's state machine (server/tcp/tcp_conn.c) in small:
  * one readv takes what the socket has, straight into the payload buffer of
  * the data PDU in progress and the rest into rbuf; rbuf is then consumed
  * completely. Every PDU after ICResp has a 24-byte header (CapsuleResp,

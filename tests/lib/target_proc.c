@@ -15,7 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "ctl_client.h"
+#include "../../tools/ctl_client.h"
 
 int target_find_bin(char *out, size_t len, char *why, size_t whylen)
 {
@@ -64,7 +64,7 @@ int target_free_port(char *out, size_t len)
 	return rc;
 }
 
-bool target_log_contains(const struct target_proc *t, const char *s)
+static bool log_holds(const struct target_proc *t, const char *s)
 {
 	FILE *f = fopen(t->log, "r");
 	char *text = NULL;
@@ -77,6 +77,19 @@ bool target_log_contains(const struct target_proc *t, const char *s)
 	fclose(f);
 	free(text);
 	return found;
+}
+
+/* The daemon logs from its own threads, often just after the event a test
+ * observed (a refused socket closes before its log line is written), so a
+ * line is waited for rather than expected at once. */
+bool target_log_contains(const struct target_proc *t, const char *s)
+{
+	for (int waited_ms = 0; waited_ms < 5000; waited_ms += 10) {
+		if (log_holds(t, s))
+			return true;
+		usleep(10 * 1000);
+	}
+	return log_holds(t, s);
 }
 
 void target_show_log(const struct target_proc *t, int lines)

@@ -1,9 +1,11 @@
 /*
- * znstgt-load: an NVMe/TCP load generator that plays the host (issue 5).
+ * znstgt-load: an NVMe/TCP load generator that plays the host.
  *
- * It connects to one subsystem like a Linux host (ICReq, admin Connect,
- * CC.EN, Identify), opens --queues I/O queues of --qd commands each, one
- * thread per queue (tests/lib/load.h), runs a workload for --time seconds
+ * It connects to one subsystem of any NVMe/TCP target like a Linux host
+ * (ICReq, admin Connect, CC.EN, Identify, Set Features Number of Queues;
+ * the target's limits read as tests/lib/nvmf_ns.h says), opens --queues
+ * I/O queues of --qd commands each, one thread per queue
+ * (tests/lib/load.h), runs a workload for --time seconds
  * or --ios commands and prints IOPS, MB/s and latency (mean, p50, p99,
  * p99.9). Beside every figure it measures, in the same run, what plain TCP
  * over loopback does with the same message sizes between two threads of
@@ -329,6 +331,29 @@ static void connect_io(const struct opts *o, const struct nvmf_client *admin,
 	c->io_inline = g->io_inline;
 }
 
+/*
+ * Ask for the I/O queues before connecting them (Set Features, Number of
+ * Queues, NVMe 2.0 Base 5.27.1.5), as a host does: a target may give fewer.
+ */
+static void request_queues(const struct opts *o, struct nvmf_client *admin)
+{
+	struct nvme_sqe sqe = { .opcode = nvme_admin_set_features };
+	struct nvme_cqe cqe;
+	uint32_t n = (uint32_t)o->queues - 1; /* 0's based */
+
+	sqe.cdw10 = htole32(NVME_FEAT_FID_NUM_QUEUES);
+	sqe.cdw11 = htole32(n | n << 16);
+	int st = nvmf_cmd(admin, &sqe, NULL, 0, NULL, 0, &cqe);
+	if (st)
+		die("Set Features (Number of Queues): %s (status %#x)",
+		    st < 0 ? admin->err : "refused", st);
+	uint32_t sq = (uint32_t)(le64toh(cqe.result) & 0xffff) + 1;
+	uint32_t cq = (uint32_t)((le64toh(cqe.result) >> 16) & 0xffff) + 1;
+	if (sq < (uint32_t)o->queues || cq < (uint32_t)o->queues)
+		die("the target allows %u I/O queue(s) per controller: use --queues %u or fewer",
+		    sq < cq ? sq : cq, sq < cq ? sq : cq);
+}
+
 static void check_geometry(const struct opts *o, const struct nvmf_ns_geom *g)
 {
 	uint32_t lbs = 1u << g->lba_shift;
@@ -337,13 +362,33 @@ static void check_geometry(const struct opts *o, const struct nvmf_ns_geom *g)
 		die("--bs %u is not a multiple of the namespace's %u-byte LBAs", o->bs, lbs);
 	if (o->bs > g->mdts_bytes)
 		die("--bs %u is above the controller's MDTS (%u bytes)", o->bs, g->mdts_bytes);
+	if ((uint32_t)o->qd > g->max_qd)
+		die("--qd %d: the target's I/O queues hold %u commands (CAP.MQES)", o->qd, g->max_qd);
 	if (o->op == LOAD_APPEND && !g->zoned)
-		die("namespace %u is not zoned: no Zone Append", o->nsid);
+		die("append (Zone Append) needs a zoned namespace; namespace %u is conventional "
+		    "(NVM command set): use read, randread, write or randwrite", o->nsid);
 	if (o->op == LOAD_APPEND && o->bs > g->zasl_bytes)
 		die("--bs %u is above the Zone Append size limit (%u bytes)", o->bs, g->zasl_bytes);
 	if (o->op == LOAD_WRITE && o->random && g->zoned)
 		die("randwrite on zoned namespace %u: zones are written sequentially (use write "
 		    "or append)", o->nsid);
+}
+
+/* What the run depends on, as the target reported it. */
+static void describe_target(const struct nvmf_ns_geom *g)
+{
+	char mdts[32], zone[64] = "";
+
+	if (g->mdts_bytes == UINT32_MAX)
+		snprintf(mdts, sizeof(mdts), "no limit");
+	else
+		snprintf(mdts, sizeof(mdts), "%u KiB", g->mdts_bytes >> 10);
+	if (g->zoned)
+		snprintf(zone, sizeof(zone), ", zones of %" PRIu64 " LBAs",
+			 (uint64_t)g->zone_size);
+	printf("  target: MDTS %s, in-capsule data %u bytes, queues of %u commands%s; namespace "
+	       "%u %s%s\n", mdts, g->io_inline, g->max_qd, g->sgl ? "" : ", no SGL support reported",
+	       g->nsid, g->zoned ? "zoned" : "conventional", zone);
 }
 
 /*
@@ -534,6 +579,9 @@ int main(int argc, char **argv)
 		die("namespace %u: %s (status %#x)", o.nsid, st < 0 ? admin.err : "Identify failed",
 		    st);
 	check_geometry(&o, &g);
+	if (!o.terse)
+		describe_target(&g);
+	request_queues(&o, &admin);
 	uint64_t ns_bytes = g.nlbas << g.lba_shift;
 	uint64_t region = o.region && o.region < ns_bytes ? o.region : ns_bytes;
 	uint64_t region_lbas = region >> g.lba_shift;

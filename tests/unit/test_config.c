@@ -194,6 +194,7 @@ static void check_ns_keys(const struct target_config *cfg, const struct tdir *d)
 	assert_int_equal(ns->readonly_count, 4);
 	assert_int_equal(ns->readonly_list_len, 0);
 	assert_int_equal(ns->journal_size, 1ull << 20);
+	assert_true(ns->preallocate);
 	assert_true(ns->have_uuid);
 	static const uint8_t uuid[16] = { 0x91, 0xfd, 0xba, 0x0d, 0xf8, 0x7b, 0x4c, 0x25,
 					  0xb8, 0x0f, 0xdb, 0x7b, 0xe1, 0x41, 0x8b, 0x9e };
@@ -226,6 +227,7 @@ static void check_ns_defaults(const struct target_config *cfg, const struct tdir
 	assert_int_equal(ns->offline_count + ns->offline_list_len, 0);
 	assert_int_equal(ns->readonly_count + ns->readonly_list_len, 0);
 	assert_int_equal(ns->journal_size, 64ull << 20);
+	assert_false(ns->preallocate);
 	assert_false(ns->have_uuid);
 	/* Relative path: below data_dir. */
 	in_dir(p, sizeof(p), d, "data/fast/two");
@@ -298,7 +300,7 @@ static const struct good_case good[] = {
 	  "zone_capacity = 12M\nmax_open = 8\nmax_active = 12\nzone_append_max = 1M\n"
 	  "zde_size = 128\ncross_zone_read = false\nwrite_cache = TRUE\n"
 	  "offline_zones = list:1,5, 9\nread_only_zones = 4\njournal_size = 1M\n"
-	  "uuid = 91fdba0d-f87b-4c25-b80f-db7be1418b9e\n",
+	  "preallocate = yes\nuuid = 91fdba0d-f87b-4c25-b80f-db7be1418b9e\n",
 	  NULL, check_ns_keys },
 	{ "namespace defaults", INCLUDE_CONF,
 	  SUBSYS_A
@@ -455,6 +457,7 @@ static const struct bad_case bad[] = {
 	{ NULL, NS1 "size = 1G\nzde_size = 16384\n", NULL, S, "namespace 1", "zde_size", "multiple of 64" },
 	{ NULL, NS1 "size = 1G\ncross_zone_read = sometimes\n", NULL, S, "namespace 1", "cross_zone_read", "not a boolean" },
 	{ NULL, NS1 "size = 1G\nwrite_cache = 2\n", NULL, S, "namespace 1", "write_cache", "not a boolean" },
+	{ NULL, NS1 "size = 1G\npreallocate = full\n", NULL, S, "namespace 1", "preallocate", "not a boolean" },
 	{ NULL, NS1 "size = 1G\noffline_zones = some\n", NULL, S, "namespace 1", "offline_zones", "neither a count nor list" },
 	{ NULL, NS1 "size = 1G\noffline_zones = list:\n", NULL, S, "namespace 1", "offline_zones", "empty item" },
 	{ NULL, NS1 "size = 1G\noffline_zones = list:1,x\n", NULL, S, "namespace 1", "offline_zones", "\"x\" is not a zone index" },

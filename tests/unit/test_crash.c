@@ -1,5 +1,5 @@
 /*
- * Crash test of the zone engine's durability (issue 2, item 5).
+ * Crash test of the zone engine's durability.
  *
  * A child process opens a zoned namespace and drives it from several threads:
  * Writes at the write pointer, Zone Appends (several threads into the same
@@ -18,7 +18,7 @@
  *     pointer holds exactly what the write that covered it put there (the
  *     zone/LBA/generation pattern, or zeros from a Write Zeroes);
  *   - blocks above the write pointer read as zeros;
- *   - the power-up rule (design.md): no open zone, Empty exactly when the
+ *   - the power-up rule (doc/architecture.md): no open zone, Empty exactly when the
  *     write pointer is at the zone start and no extension is valid, the
  *     limits hold, and every filtered report agrees with the full one.
  *
@@ -44,6 +44,19 @@
  * and open/active limits. ZNSTGT_CRASH_CYCLES sets the number of kill cycles
  * of each (default 200; `make check-long`: 5000). ZNSTGT_CRASH_SEED repeats
  * a campaign's random choices (the thread timing differs, of course).
+ *
+ * Fault variants: once recovered, the child runs with the fault-injecting
+ * I/O layer armed (fault_io.h, seeded by the campaign): EIO, ENOSPC, short,
+ * torn and crash-point faults at every data and metadata write and sync. A
+ * write or sync that fails is simply not reported (nothing failed may turn
+ * up as acknowledged, and everything reported must survive: the same
+ * checker). Two things the child says more: a failed write whose range
+ * stays consumed (ns.h, NS_WRITE_KEPT) is announced like a Write Zeroes
+ * before it ends, since its blocks may read as zeros; and a Reset that
+ * fails with an I/O error keeps its intent and is retried, since it may
+ * have become durable before its sync or its freeing of blocks failed.
+ * A crash-point fault kills the child itself. ZNSTGT_FAULT_CYCLES sets
+ * their number of cycles (default 30; `make check-long`: 3000).
  */
 #include <endian.h>
 #include <errno.h>
@@ -72,6 +85,7 @@
 
 #include "config.h"
 #include "crc32c.h"
+#include "fault_io.h"
 #include "log.h"
 #include "ns.h"
 #include "nvme_wire.h"
@@ -91,6 +105,7 @@ struct variant {
 	uint32_t max_open, max_active;
 	uint32_t zde_size;
 	bool write_cache;
+	uint32_t fault_one_in;   /* fault variants: one I/O call in this many fails */
 };
 
 /* ---- the data pattern ---- */
@@ -167,6 +182,8 @@ enum msg_type {
 	M_CANCEL,    /* ... which failed, so it never happened */
 	M_ZEROES,    /* about to write zeros over [slba, slba + nlb) */
 	M_DONE,      /* this operation is durable */
+	M_FAILED,    /* fault variants, for the statistics only: an I/O error (op: the
+	              * operation, 0 for a sync; nlb: 1 if a write's range was kept) */
 };
 
 enum op { OP_WRITE = 1, OP_APPEND, OP_ZEROES, OP_RESET, OP_FINISH, OP_SET_ZDE, OP_OPEN, OP_CLOSE };
@@ -232,9 +249,13 @@ static void flush_and_report(struct worker *w)
 {
 	struct child *c = w->c;
 	uint16_t st = ns_sync_wait(c->ns);
-	if (st)
+	if (st && !c->v->fault_one_in)
 		child_die("ns_sync failed with status %#x", st);
-	for (int i = 0; i < w->ndone; i++)
+	if (st)
+		child_send(c, M_FAILED, 0, 0, 0, 0, 0);
+	/* A failed sync acknowledges nothing: what it covered goes unreported
+	 * (an earlier sync may have made some of it durable: that is legal). */
+	for (int i = 0; i < w->ndone && !st; i++)
 		child_send(c, M_DONE, w->done[i].op, w->done[i].zone, w->done[i].gen,
 			   w->done[i].slba, w->done[i].nlb);
 	w->ndone = 0;
@@ -254,6 +275,13 @@ static uint64_t zslba_of(const struct variant *v, uint32_t zone)
 }
 
 static uint8_t status_sc(uint16_t st) { return (uint8_t)st; }
+
+/* A status that reports a failed file operation (an injected fault). */
+static bool io_error(uint16_t st)
+{
+	uint8_t sct = (uint8_t)((st >> 8) & 7);
+	return sct == NVME_SCT_MEDIA || (sct == NVME_SCT_GENERIC && status_sc(st) == NVME_SC_CAP_EXCEEDED);
+}
 
 /* State and write pointer of one zone, from a one-descriptor report. */
 static void zone_query(struct child *c, uint32_t zone, uint8_t *state, uint64_t *wp)
@@ -314,9 +342,17 @@ static uint16_t op_write(struct worker *w, uint32_t zone, enum ns_write_kind kin
 	if (rng_next(&w->rng) % (fills ? 2 : 16) == 0)
 		usleep((useconds_t)(100 + rng_next(&w->rng) % 1500));
 	st = ns_write_data(c->ns, nw, &iov, 1);
+	/* Before the end publishes it: a kept range may read as zeros. */
+	bool kept = st && nw->failed == NS_WRITE_KEPT;
+	if (kept && kind != NS_WRITE_ZEROES)
+		child_send(c, M_ZEROES, OP_ZEROES, zone, gen, slba, nlb);
 	ns_write_end(c->ns, nw, st);
 	free(nw);
 	pthread_rwlock_unlock(&c->zlock[zone]);
+	if (st && c->v->fault_one_in && io_error(st)) {
+		child_send(c, M_FAILED, OP_WRITE, 0, 0, 0, kept);
+		return st; /* not acknowledged, so not reported */
+	}
 	if (st)
 		child_die("zone %u: write data failed with status %#x", zone, st);
 	note_done(w, kind == NS_ZONE_APPEND ? OP_APPEND : kind == NS_WRITE ? OP_WRITE : OP_ZEROES,
@@ -345,7 +381,16 @@ static uint16_t op_mgmt(struct worker *w, uint32_t zone, enum op op)
 		child_send(c, M_INTENT, (uint8_t)op, zone, gen, 0, 0);
 	uint16_t st = ns_zone_mgmt_send(c->ns, zslba_of(c->v, zone), zsa_of[op], false,
 					op == OP_SET_ZDE ? zde : NULL);
-	if (st && announce)
+	/* Under faults a Reset can fail after it became durable (its own sync
+	 * failed after another one covered it, or freeing its blocks failed):
+	 * its intent stands, and it is retried until it succeeds. */
+	for (int tries = 0; st && op == OP_RESET && c->v->fault_one_in && io_error(st); tries++) {
+		if (tries == 1000)
+			child_die("zone %u: Reset failed 1000 times, last with %#x", zone, st);
+		child_send(c, M_FAILED, OP_RESET, 0, 0, 0, 0);
+		st = ns_zone_mgmt_send(c->ns, zslba_of(c->v, zone), zsa_of[op], false, NULL);
+	}
+	if (st && announce && !io_error(st))
 		child_send(c, M_CANCEL, (uint8_t)op, zone, gen, 0, 0);
 	if (!st && op == OP_RESET)
 		c->gen[zone] = gen;
@@ -461,6 +506,13 @@ static void child_main(const struct ns_config *cfg, const struct variant *v, con
 		_exit(2);
 	}
 	child_send(&c, M_READY, 0, 0, 0, 0, 0);
+	if (v->fault_one_in)
+		fault_io_arm(&(struct fault_plan){
+			.seed = seed, .points = FAULT_ALL_WRITES | FAULT_ALL_SYNCS,
+			.kinds = FAULT_KIND(FAULT_EIO) | FAULT_KIND(FAULT_ENOSPC) |
+				 FAULT_KIND(FAULT_SHORT) | FAULT_KIND(FAULT_TORN) |
+				 FAULT_KIND(FAULT_CRASH),
+			.one_in = v->fault_one_in });
 	c.zlock = calloc(v->nr_zones, sizeof(*c.zlock));
 	c.gen = calloc(v->nr_zones, sizeof(*c.gen));
 	static struct worker w[NTHREADS];
@@ -516,6 +568,8 @@ struct campaign {
 	/* statistics */
 	uint64_t kills_in_open, done_ops, stale_ops, intents, blocks_checked;
 	uint64_t ckpt_commit, ckpt_open, resets_in_flight, zfc;
+	uint64_t self_kills;     /* fault variants: crash-point faults */
+	uint64_t failed_syncs, failed_writes, kept_writes, failed_resets;
 };
 
 static void cand_reset(struct campaign *cp, struct cand *c, uint32_t gen)
@@ -554,6 +608,13 @@ static void apply_msg(struct campaign *cp, const struct msg *m)
 	const struct variant *v = cp->v;
 	if (m->type == M_READY) {
 		cp->ready = true;
+		return;
+	}
+	if (m->type == M_FAILED) {
+		cp->failed_syncs += m->op == 0;
+		cp->failed_writes += m->op == OP_WRITE;
+		cp->kept_writes += m->op == OP_WRITE && m->nlb;
+		cp->failed_resets += m->op == OP_RESET;
 		return;
 	}
 	if (m->zone >= v->nr_zones)
@@ -609,6 +670,11 @@ static void apply_msg(struct campaign *cp, const struct msg *m)
 	switch (m->op) {
 	case OP_WRITE:
 	case OP_APPEND:
+		/* Durable data: zeros announced for the range before (under
+		 * faults, a Write Zeroes that failed and gave its range back)
+		 * no longer excuse zeros there. */
+		memset(c->zero_ok + (m->slba - zslba), 0, m->nlb);
+		/* fall through */
 	case OP_ZEROES:
 		if (m->slba + m->nlb - zslba > c->wp_min)
 			c->wp_min = (uint32_t)(m->slba + m->nlb - zslba);
@@ -1040,10 +1106,12 @@ static void run_cycle(struct campaign *cp)
 	close(p[0]);
 	int status;
 	assert_int_equal(waitpid(pid, &status, 0), pid);
-	if (!killed || !WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
+	/* A crash-point fault (fault variants) kills the child itself. */
+	if ((!killed && !v->fault_one_in) || !WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
 		fail_msg("cycle %d: the child %s %d before it was killed - see its message above",
 			 cp->cycle, WIFSIGNALED(status) ? "died of signal" : "exited with status",
 			 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+	cp->self_kills += !killed;
 	if (plan.in_load && !cp->ready)
 		fail_msg("cycle %d: recovery took more than %.0f s", cp->cycle, HANG_MS / 1e3);
 	if (have)
@@ -1124,7 +1192,8 @@ static void run_campaign(const struct variant *v)
 		fail_msg("format: %s", err);
 	ns_close(ns);
 
-	int cycles = env_int("ZNSTGT_CRASH_CYCLES", 200);
+	int cycles = v->fault_one_in ? env_int("ZNSTGT_FAULT_CYCLES", 30)
+				     : env_int("ZNSTGT_CRASH_CYCLES", 200);
 	double t0 = now_ms();
 	for (cp->cycle = 1; cp->cycle <= cycles; cp->cycle++)
 		run_cycle(cp);
@@ -1135,10 +1204,15 @@ static void run_campaign(const struct variant *v)
 	       "a later Reset); intents: %" PRIu64 "\n"
 	       "             zones recovered: %" PRIu64 " matching a Reset in flight, %" PRIu64
 	       " finished by the power-up rule; %" PRIu64 " blocks read back\n"
-	       "             checkpoints: %" PRIu64 " by the commit thread, %" PRIu64 " at recovery\n",
+	       "             checkpoints: %" PRIu64 " by the commit thread, %" PRIu64 " at recovery\n"
+	       "             faults: %" PRIu64 " crash points (the child killed itself), %" PRIu64
+	       " failed syncs, %" PRIu64 " failed writes (%" PRIu64 " ranges kept), %" PRIu64
+	       " Resets retried\n",
 	       v->name, cycles, (now_ms() - t0) / 1e3, cp->seed, cp->kills_in_open, cp->ready_ms,
 	       cycles - cp->kills_in_open, cp->done_ops, cp->stale_ops, cp->intents,
-	       cp->resets_in_flight, cp->zfc, cp->blocks_checked, cp->ckpt_commit, cp->ckpt_open);
+	       cp->resets_in_flight, cp->zfc, cp->blocks_checked, cp->ckpt_commit, cp->ckpt_open,
+	       cp->self_kills, cp->failed_syncs, cp->failed_writes, cp->kept_writes,
+	       cp->failed_resets);
 	nftw(cp->cfg.path, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 	free(cp->zero_mem);
 	free(cp->zm);
@@ -1180,6 +1254,30 @@ static void test_crash_limits(void **state)
 	run_campaign(&v);
 }
 
+/* Faults armed, write cache off: each operation synced before reported. */
+static void test_faults_write_through(void **state)
+{
+	(void)state;
+	static const struct variant v = {
+		.name = "faults, write cache off", .nr_zones = 32, .zone_lbas = 128, .cap_lbas = 128,
+		.zde_size = 64, .fault_one_in = 40,
+	};
+	run_campaign(&v);
+}
+
+/* Faults armed, write cache on and open/active limits: batches of writes
+ * behind one Flush, implicit closes, and zones given back past the limits. */
+static void test_faults_write_cache_limits(void **state)
+{
+	(void)state;
+	static const struct variant v = {
+		.name = "faults, write cache on, max_open 3, max_active 5", .nr_zones = 24,
+		.zone_lbas = 64, .cap_lbas = 48, .max_open = 3, .max_active = 5, .zde_size = 64,
+		.write_cache = true, .fault_one_in = 40,
+	};
+	run_campaign(&v);
+}
+
 int main(void)
 {
 	/* Each recovery logs what it replayed; a campaign opens the namespace
@@ -1189,6 +1287,8 @@ int main(void)
 		cmocka_unit_test(test_crash_write_through),
 		cmocka_unit_test(test_crash_write_cache),
 		cmocka_unit_test(test_crash_limits),
+		cmocka_unit_test(test_faults_write_through),
+		cmocka_unit_test(test_faults_write_cache_limits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,5 @@
 /*
- * NVMe/TCP PDU checks and builders (server/tcp_pdu.c): every validation
+ * NVMe/TCP PDU checks and builders (server/tcp/tcp_pdu.c): every validation
  * rule with a passing and a failing case, digests, and the exact bytes of
  * every header we build.
  */
@@ -98,7 +98,7 @@ static void test_capsule_header(void **state)
 	ok(ch(NVME_TCP_CMD, 0, 72, 72, 72 + 1024), &plain, 72, 1024, 0);
 	ok(ch(NVME_TCP_CMD, F_HD, 72, 76, 76 + 1024), &hd_only, 76, 1024, 0);
 	ok(ch(NVME_TCP_CMD, F_HD | F_DD, 72, 76, 76 + 1024 + 4), &both, 76, 1024, 4);
-	ok(ch(NVME_TCP_CMD, 0, 72, 72, 72 + NVME_IO_INLINE), &plain, 72, NVME_IO_INLINE, 0);
+	ok(ch(NVME_TCP_CMD, 0, 72, 72, 72 + TCP_IO_INLINE), &plain, 72, TCP_IO_INLINE, 0);
 
 	bad(ch(NVME_TCP_CMD, 0, 24, 0, 72), &plain, INV, 2);
 	bad(ch(NVME_TCP_CMD, 0, 76, 0, 76), &plain, INV, 2);
@@ -119,7 +119,7 @@ static void test_capsule_header(void **state)
 	bad(ch(NVME_TCP_CMD, 0, 72, 76, 80), &plain, INV, 3);
 	bad(ch(NVME_TCP_CMD, F_HD, 72, 72, 84), &hd_only, INV, 3);
 	bad(ch(NVME_TCP_CMD, F_HD | F_DD, 72, 76, 80), &both, INV, 4);
-	bad(ch(NVME_TCP_CMD, 0, 72, 72, 72 + NVME_IO_INLINE + 1), &plain, LIMIT, 4);
+	bad(ch(NVME_TCP_CMD, 0, 72, 72, 72 + TCP_IO_INLINE + 1), &plain, LIMIT, 4);
 	bad(ch(NVME_TCP_CMD, 0, 72, 72, 0xffffffff), &plain, LIMIT, 4);
 }
 
@@ -227,11 +227,11 @@ static void test_inline_limit(void **state)
 
 	memset(&sqe, 0, sizeof(sqe));
 	sqe.opcode = nvme_cmd_write;
-	assert_int_equal(tcp_inline_limit(&sqe, true), NVME_TCP_ADMIN_INLINE);
-	assert_int_equal(tcp_inline_limit(&sqe, false), NVME_IO_INLINE);
+	assert_int_equal(tcp_inline_limit(&sqe, true), TCP_ADMIN_INLINE);
+	assert_int_equal(tcp_inline_limit(&sqe, false), TCP_IO_INLINE);
 	sqe.opcode = nvme_admin_fabrics;
-	assert_int_equal(tcp_inline_limit(&sqe, false), NVME_TCP_ADMIN_INLINE);
-	assert_int_equal(tcp_inline_limit(&sqe, true), NVME_TCP_ADMIN_INLINE);
+	assert_int_equal(tcp_inline_limit(&sqe, false), TCP_ADMIN_INLINE);
+	assert_int_equal(tcp_inline_limit(&sqe, true), TCP_ADMIN_INLINE);
 }
 
 static uint16_t sgl(uint8_t type, uint64_t addr, uint32_t len, uint32_t inl, uint32_t limit,
@@ -265,8 +265,8 @@ static void test_sgl(void **state)
 	assert_int_equal(sgl(tr, 0, 0, 0, 8192, 0), 0);
 	assert_int_equal(sgl(0x00, 0, 0, 0, 8192, 0), 0);
 	assert_int_equal(sgl(tr, 0, 65536, 0, 8192, 65536), 0);
-	assert_int_equal(sgl(tr, 0, NVME_MDTS_BYTES, 0, 8192, NVME_MDTS_BYTES), 0);
-	assert_int_equal(sgl(tr, 0, NVME_MDTS_BYTES + 1, 0, 8192, NVME_MDTS_BYTES + 1),
+	assert_int_equal(sgl(tr, 0, TCP_MDTS_BYTES, 0, 8192, TCP_MDTS_BYTES), 0);
+	assert_int_equal(sgl(tr, 0, TCP_MDTS_BYTES + 1, 0, 8192, TCP_MDTS_BYTES + 1),
 			 ST(NVME_SC_INVALID_FIELD));
 	assert_int_equal(sgl(icd, 0, 4096, 0, 8192, 4096), ST(NVME_SC_SGL_INVALID_DATA));
 	assert_int_equal(sgl(0x00, 0, 4096, 0, 8192, 4096), ST(NVME_SC_SGL_INVALID_TYPE));

@@ -1,9 +1,11 @@
 /*
- * Durable zone metadata: recovery from the journal (a torn last record, a bad
- * checksum, replay twice), a crash at each step of a checkpoint, a torn or
- * damaged header slot, damaged descriptors, and refusals (geometry mismatch,
- * unknown format version). The files are damaged by hand, at the offsets
- * zmeta.h documents.
+ * Durable zone metadata: recovery from the journal (a torn batch, a damaged
+ * last record, replay twice), a crash at each step of a checkpoint, a torn or
+ * damaged header slot, damaged descriptors, refusals (damaged records
+ * followed by later ones, missing or short files, geometry mismatch, unknown
+ * format version), what --recover keeps, and reads above the write pointer.
+ * The files are damaged by hand, at the offsets zmeta.h documents
+ * (doc/recovery.md has the rules).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -130,6 +132,14 @@ static void expect_zone(struct ns *ns, uint32_t zone, uint8_t state, uint64_t wp
 			 (unsigned long long)(zone * ZLBAS + wp_off));
 }
 
+/* Read Only: the report gives no write pointer (ZNS 3.4.2.2.3). */
+static void expect_read_only(struct ns *ns, uint32_t zone)
+{
+	struct nvme_zns_desc d = zone_desc(ns, zone, NULL);
+	if (d.zs >> 4 != NVME_ZNS_ZS_READ_ONLY)
+		fail_msg("zone %u: state %#x, want Read Only", zone, d.zs >> 4);
+}
+
 /* A crash: the process dies, nothing more reaches the files. */
 static void crash(struct fixture *f)
 {
@@ -214,7 +224,7 @@ static void open_meta(struct fixture *f, struct zns *z, struct zmeta *m)
 			       .nr_zones = NZ, .zde_size = ZDE, .zasl_nlb = 8 };
 	char err[256];
 	assert_int_equal(zns_init(z, &zg), 0);
-	if (zmeta_open(m, f->cfg.path, &g, false, z, err, sizeof(err)))
+	if (zmeta_open(m, f->cfg.path, &g, ZMETA_LOAD, z, err, sizeof(err)))
 		fail_msg("%s", err);
 }
 
@@ -251,7 +261,11 @@ static void test_state_survives_crash(void **state)
 	assert_int_equal(blk[100], 0);
 }
 
-/* Two records for zone 0 (wp 2, then wp 4); damage the second. */
+/*
+ * Two records for zone 0 (wp 2, then wp 4), both acknowledged; damage the
+ * second. The image already holds its state (the descriptor follows a record
+ * once it is durable), so nothing is lost and nothing is rolled back.
+ */
 static void damaged_last_record(struct fixture *f, bool torn)
 {
 	must_open(f);
@@ -261,7 +275,7 @@ static void damaged_last_record(struct fixture *f, bool torn)
 	uint32_t n;
 	off_t last = last_record(f->jnl, &n);
 	assert_int_equal(n, 2);
-	if (torn) { /* only the first half reached the disk */
+	if (torn) { /* only the first half is still right */
 		uint8_t zero[20] = { 0 };
 		file_rw(f->jnl, last + 20, zero, sizeof(zero), true);
 	} else {    /* one bit flipped in the write pointer */
@@ -271,11 +285,123 @@ static void damaged_last_record(struct fixture *f, bool torn)
 		file_rw(f->jnl, last + 32, &b, 1, true);
 	}
 	must_open(f);
-	expect_zone(f->ns, 0, NVME_ZNS_ZS_CLOSED, 2);
+	expect_zone(f->ns, 0, NVME_ZNS_ZS_CLOSED, 4);
 }
 
 static void test_torn_last_record(void **state) { damaged_last_record(*state, true); }
 static void test_bad_checksum_record(void **state) { damaged_last_record(*state, false); }
+
+/* A record as zmeta_commit() writes it (no extension). */
+static void put_record(const char *jnl, off_t off, uint64_t seq, uint32_t gen, uint32_t batch_pos,
+		       uint32_t zone, uint64_t wp, bool good_crc)
+{
+	struct zjnl_record r = {
+		.type = htole16(ZJNL_ZONE), .len = htole16(sizeof(r)), .seq = htole64(seq),
+		.gen = htole32(gen), .zone = htole32(zone), .state = NVME_ZNS_ZS_IMPL_OPEN,
+		.batch_pos = htole32(batch_pos), .wp = htole64(wp),
+	};
+	r.crc = htole32(crc32c((uint8_t *)&r + 4, sizeof(r) - 4) ^ (good_crc ? 0 : 1));
+	file_rw(jnl, off, &r, sizeof(r), true);
+}
+
+/* The journal's last valid record: where the next one goes, its seq, gen. */
+static off_t journal_end(struct fixture *f, uint64_t *seq, uint32_t *gen)
+{
+	uint32_t n;
+	off_t last = last_record(f->jnl, &n);
+	assert_true(n > 0);
+	struct zjnl_record r;
+	file_rw(f->jnl, last, &r, sizeof(r), false);
+	*seq = le64toh(r.seq);
+	*gen = le32toh(r.gen);
+	return last + le16toh(r.len);
+}
+
+/*
+ * A torn tail: the last batch, written in part and never synced (so never
+ * in the image). Its first record is torn, its second reached the disk
+ * whole; nothing valid follows. Recovered as a torn write: dropped.
+ */
+static void test_torn_batch_dropped(void **state)
+{
+	struct fixture *f = *state;
+	must_open(f);
+	write_blocks(f->ns, 0, 2, 1);
+	crash(f);
+	uint64_t seq;
+	uint32_t gen;
+	off_t end = journal_end(f, &seq, &gen);
+	put_record(f->jnl, end, seq + 1, gen, 1, 1, ZLBAS + 3, false);
+	put_record(f->jnl, end + 40, seq + 2, gen, 2, 2, 2 * ZLBAS + 3, true);
+	must_open(f);
+	expect_zone(f->ns, 0, NVME_ZNS_ZS_CLOSED, 2);
+	expect_zone(f->ns, 1, NVME_ZNS_ZS_EMPTY, 0);
+	expect_zone(f->ns, 2, NVME_ZNS_ZS_EMPTY, 0);
+}
+
+/*
+ * A damaged record followed by a valid one of a later batch is damage, not a
+ * torn write: refused, naming the file, the record and its offset and the
+ * ways forward. --recover then keeps what the files prove: the image holds
+ * every acknowledged state here, so nothing is rolled back.
+ */
+static void test_damaged_record_refused(void **state)
+{
+	struct fixture *f = *state;
+	must_open(f);
+	write_blocks(f->ns, 0, 2, 1);
+	write_blocks(f->ns, ZLBAS, 3, 2);
+	write_blocks(f->ns, 2 * ZLBAS, 4, 3);
+	crash(f);
+	uint8_t b;
+	off_t first = ZJNL_DATA_OFFSET; /* record 1: zone 0, wp 2 */
+	file_rw(f->jnl, first + 32, &b, 1, false);
+	b ^= 0x10;
+	file_rw(f->jnl, first + 32, &b, 1, true);
+	char err[1024] = "";
+	assert_int_equal(open_ns(f, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "zones.jnl: journal record 1 "));
+	assert_non_null(strstr(err, "byte offset 4096"));
+	assert_non_null(strstr(err, "--recover NQN/1"));
+	assert_non_null(strstr(err, "--format"));
+	assert_int_equal(open_ns(f, err, sizeof(err)), -1); /* refusing changed nothing */
+	f->cfg.recover = true;
+	must_open(f);
+	expect_zone(f->ns, 0, NVME_ZNS_ZS_CLOSED, 2);
+	expect_zone(f->ns, 1, NVME_ZNS_ZS_CLOSED, 3);
+	expect_zone(f->ns, 2, NVME_ZNS_ZS_CLOSED, 4);
+	clean_close(f);
+	f->cfg.recover = false;
+	must_open(f); /* the recovery was checkpointed: a plain start works */
+	expect_zone(f->ns, 2, NVME_ZNS_ZS_CLOSED, 4);
+}
+
+/*
+ * A journal cut short (below the size it was made) loses records whose end
+ * would look like a torn tail: refused. So is one whose records the image
+ * is ahead of, when the image cannot account for every lost record.
+ */
+static void test_truncated_journal_refused(void **state)
+{
+	struct fixture *f = *state;
+	must_open(f);
+	write_blocks(f->ns, 0, 2, 1);
+	crash(f);
+	assert_int_equal(truncate(f->jnl, ZJNL_DATA_OFFSET + 40), 0);
+	char err[1024] = "";
+	assert_int_equal(open_ns(f, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "zones.jnl: is shorter"));
+	assert_non_null(strstr(err, "truncated"));
+	/* --recover replays what is left (the image holds the rest here) and
+	 * gives the journal its size back: the next start is a plain one. */
+	f->cfg.recover = true;
+	must_open(f);
+	expect_zone(f->ns, 0, NVME_ZNS_ZS_CLOSED, 2);
+	clean_close(f);
+	f->cfg.recover = false;
+	must_open(f);
+	expect_zone(f->ns, 0, NVME_ZNS_ZS_CLOSED, 2);
+}
 
 /* Replaying the same journal twice (a crash during recovery, before its
  * checkpoint) gives the same state: records hold absolute values. */
@@ -377,13 +503,18 @@ static void test_torn_header_slot(void **state)
 	char err[512] = "";
 	assert_int_equal(open_ns(f, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "newest zone image header is damaged"));
-	/* ... while a slot torn during its own write (no records after it yet)
-	 * falls back to the other slot: drop the journal's records to model that. */
-	uint8_t zero[ZJNL_DATA_OFFSET] = { 0 };
-	file_rw(f->jnl, ZJNL_DATA_OFFSET, zero, sizeof(zero), true);
+	/* ... and --recover replays the newer generation's records instead. */
+	f->cfg.recover = true;
 	must_open(f);
-	/* Descriptors are only ever updated from durable records, so the
-	 * image itself still holds the last committed state (wp 6). */
+	expect_zone(f->ns, 0, NVME_ZNS_ZS_CLOSED, 6);
+	clean_close(f);
+	f->cfg.recover = false;
+	/* A slot torn during its own write (no records after it yet) falls
+	 * back to the other slot; the journal still holds the older
+	 * generation's records, which the image already holds. */
+	cur = current_slot(f->img, NULL);
+	file_rw(f->img, (off_t)cur * ZIMG_SLOT_SIZE + 30, junk, sizeof(junk), true);
+	must_open(f);
 	expect_zone(f->ns, 0, NVME_ZNS_ZS_CLOSED, 6);
 }
 
@@ -469,6 +600,188 @@ static void test_damaged_descriptor_refused(void **state)
 	assert_non_null(strstr(err, "damaged (first: zone 1)"));
 }
 
+/*
+ * --recover makes a zone whose descriptor nothing can repair Read Only, with
+ * every block readable: the data stays, the host is told.
+ */
+static void test_damaged_descriptor_recovered_read_only(void **state)
+{
+	struct fixture *f = *state;
+	must_open(f);
+	write_blocks(f->ns, ZLBAS, 3, 0x5c);
+	clean_close(f);
+	uint8_t junk[8];
+	memset(junk, 0x99, sizeof(junk));
+	file_rw(f->img, desc_off(f, 1), junk, sizeof(junk), true);
+	f->cfg.recover = true;
+	must_open(f);
+	expect_read_only(f->ns, 1);
+	uint8_t blk[4096];
+	struct iovec iov = { blk, sizeof(blk) };
+	assert_int_equal(ns_read(f->ns, ZLBAS + 2, 1, &iov, 1), 0);
+	assert_int_equal(blk[7], 0x5c);
+	clean_close(f);
+	f->cfg.recover = false;
+	must_open(f);
+	expect_read_only(f->ns, 1);
+}
+
+static void path_in(struct fixture *f, const char *name, char *out, size_t len)
+{
+	snprintf(out, len, "%s/ns1/%s", f->dir, name);
+}
+
+static void run(const char *fmt, struct fixture *f, const char *name)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), fmt, f->dir, name, f->dir, name);
+	assert_int_equal(system(cmd), 0);
+}
+
+/*
+ * Each file of an existing namespace missing: refused, naming the file and
+ * the way forward, and nothing re-created; back in place, the namespace
+ * opens with its state. (A directory with none of them is a new namespace.)
+ */
+static void test_missing_file_refused(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const names[] = { "zones.img", "zones.jnl", "ns.id", "data" };
+	must_open(f);
+	write_blocks(f->ns, 0, 3, 0x31);
+	clean_close(f);
+	for (size_t k = 0; k < 4; k++) {
+		run("mv %s/ns1/%s %s/%s.saved", f, names[k]);
+		char err[1024] = "", path[256];
+		path_in(f, names[k], path, sizeof(path));
+		assert_int_equal(open_ns(f, err, sizeof(err)), -1);
+		if (!strstr(err, path) || !strstr(err, "missing") || !strstr(err, "--format"))
+			fail_msg("%s missing: %s", names[k], err);
+		assert_int_equal(access(path, F_OK), -1); /* not made anew */
+		run("mv %s/%s.saved %s/ns1/%s", f, names[k]);
+		must_open(f);
+		expect_zone(f->ns, 0, NVME_ZNS_ZS_CLOSED, 3);
+		clean_close(f);
+	}
+}
+
+/* Short files: the image below its header's length, the data file below the
+ * highest write pointer. Refused; --recover keeps what is there. */
+static void test_short_files(void **state)
+{
+	struct fixture *f = *state;
+	must_open(f);
+	write_blocks(f->ns, 0, 3, 0x31);
+	write_blocks(f->ns, 3 * ZLBAS, 5, 0x32);
+	clean_close(f);
+	char data[256], err[1024] = "";
+	path_in(f, "data", data, sizeof(data));
+	run("cp %s/ns1/%s %s/%s.saved", f, "zones.img");
+	assert_int_equal(truncate(f->img, 2 * ZIMG_SLOT_SIZE + 100), 0);
+	assert_int_equal(open_ns(f, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "zones.img: file is shorter"));
+	run("mv %s/%s.saved %s/ns1/%s", f, "zones.img");
+
+	/* Shorter than the namespace but holding every written block: fine
+	 * (it grows back; nothing written is lost). */
+	assert_int_equal(truncate(data, (3 * ZLBAS + 5) * 4096), 0);
+	must_open(f);
+	expect_zone(f->ns, 3, NVME_ZNS_ZS_CLOSED, 5);
+	clean_close(f);
+	assert_int_equal(truncate(data, (3 * ZLBAS + 2) * 4096), 0);
+	assert_int_equal(open_ns(f, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "data: shorter than the written zones need"));
+	assert_non_null(strstr(err, "--recover NQN/1"));
+	f->cfg.recover = true;
+	must_open(f);
+	expect_zone(f->ns, 0, NVME_ZNS_ZS_CLOSED, 3);    /* its data is all there */
+	expect_read_only(f->ns, 3); /* it lost blocks */
+	uint8_t blk[4096];
+	struct iovec iov = { blk, sizeof(blk) };
+	assert_int_equal(ns_read(f->ns, 3 * ZLBAS + 1, 1, &iov, 1), 0);
+	assert_int_equal(blk[9], 0x32);
+	assert_int_equal(ns_read(f->ns, 3 * ZLBAS + 4, 1, &iov, 1), 0);
+	assert_int_equal(blk[9], 0);
+}
+
+/* --recover writes what is missing anew where it can: a journal (the image's
+ * state is kept) and an identity file. */
+static void test_recover_missing_journal_and_id(void **state)
+{
+	struct fixture *f = *state;
+	must_open(f);
+	write_blocks(f->ns, 0, 3, 0x31);
+	clean_close(f);
+	assert_int_equal(unlink(f->jnl), 0);
+	char id[256];
+	path_in(f, "ns.id", id, sizeof(id));
+	assert_int_equal(unlink(id), 0);
+	f->cfg.recover = true;
+	must_open(f);
+	expect_zone(f->ns, 0, NVME_ZNS_ZS_CLOSED, 3);
+	clean_close(f);
+	f->cfg.recover = false;
+	must_open(f);
+	expect_zone(f->ns, 0, NVME_ZNS_ZS_CLOSED, 3);
+}
+
+/*
+ * Blocks above a write pointer read as zeros because the read path knows the
+ * write pointer; start-up erases nothing. A write over them, or a Finish,
+ * replaces them.
+ */
+static void test_above_wp_reads_zero_not_erased(void **state)
+{
+	struct fixture *f = *state;
+	f->cfg.cross_zone_read = true;
+	must_open(f);
+	write_blocks(f->ns, 0, 2, 0x11);
+	write_blocks(f->ns, ZLBAS, 2, 0x22);
+	crash(f);
+	/* What a write that never became durable leaves in the file. */
+	char data[256];
+	path_in(f, "data", data, sizeof(data));
+	uint8_t junk[2 * 4096];
+	memset(junk, 0xee, sizeof(junk));
+	file_rw(data, 2 * 4096, junk, sizeof(junk), true);
+	file_rw(data, (ZLBAS + 2) * 4096, junk, sizeof(junk), true);
+	must_open(f);
+	uint8_t blk[3 * 4096];
+	struct iovec iov[2] = { { blk, 4096 + 100 }, { blk + 4096 + 100, 2 * 4096 - 100 } };
+	assert_int_equal(ns_read(f->ns, 1, 3, iov, 2), 0); /* wp 2: one block, then zeros */
+	assert_int_equal(blk[0], 0x11);
+	assert_int_equal(blk[4095], 0x11);
+	for (size_t i = 4096; i < sizeof(blk); i++)
+		assert_int_equal(blk[i], 0);
+	/* A read across zones (cross_zone_read): zone 0's tail, zone 1's head. */
+	uint8_t two[2 * 4096];
+	struct iovec iov2 = { two, sizeof(two) };
+	assert_int_equal(ns_read_check(f->ns, ZLBAS - 1, 2), 0);
+	assert_int_equal(ns_read(f->ns, ZLBAS - 1, 2, &iov2, 1), 0);
+	assert_int_equal(two[0], 0);
+	assert_int_equal(two[4096], 0x22);
+	/* The file still holds it: nothing was erased. */
+	uint8_t raw[4096];
+	file_rw(data, 2 * 4096, raw, sizeof(raw), false);
+	assert_int_equal(raw[0], 0xee);
+	/* Finish: the zone's unwritten blocks are zeros, not the old bytes. */
+	zone_action(f->ns, 1, NVME_ZNS_ZSA_FINISH, NULL);
+	iov2 = (struct iovec){ two, 4096 };
+	assert_int_equal(ns_read(f->ns, ZLBAS + 2, 1, &iov2, 1), 0);
+	assert_int_equal(two[0], 0);
+	/* A write at the write pointer replaces them. */
+	write_blocks(f->ns, 2, 1, 0x33);
+	iov2 = (struct iovec){ two, 2 * 4096 };
+	assert_int_equal(ns_read(f->ns, 2, 2, &iov2, 1), 0);
+	assert_int_equal(two[0], 0x33);
+	assert_int_equal(two[4096], 0);
+	/* Reset: zeros. */
+	zone_action(f->ns, 0, NVME_ZNS_ZSA_RESET, NULL);
+	assert_int_equal(ns_read(f->ns, 0, 2, &iov2, 1), 0);
+	assert_int_equal(two[0], 0);
+	assert_int_equal(two[4096], 0);
+}
+
 /* Many checkpoints (a tiny journal) keep everything. */
 static void test_many_checkpoints(void **state)
 {
@@ -496,6 +809,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_state_survives_crash, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_last_record, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_checksum_record, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_torn_batch_dropped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_damaged_record_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_truncated_journal_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replay_twice, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_in_checkpoint, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_header_slot, setup, teardown),
@@ -503,6 +819,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unknown_version_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_descriptor_repaired, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_descriptor_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_damaged_descriptor_recovered_read_only, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_missing_file_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_short_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recover_missing_journal_and_id, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_above_wp_reads_zero_not_erased, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_checkpoints, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("zmeta", tests, NULL, NULL);

@@ -40,11 +40,11 @@ declare -A NOT_RUN=(
 
 step "blktests nvme group on $kernel, $(nvme version | head -1), target znstgt in the guest"
 work=/tmp/blktests-e2e
-mkdir -p "$work/znstgt/build/tools" "$work/znstgt/tests" "$work/hook"
+mkdir -p "$work/znstgt/build" "$work/znstgt/tests" "$work/hook"
 require "unpack blktests" tar -xf "$E2E_SHARE/blktests.tar" -C "$work"
-# the hook finds build/znstgt and build/tools/znstgt-ctl beside itself
+# the hook finds build/znstgt and build/znstgt-ctl beside itself
 cp "$E2E_SHARE/znstgt" "$work/znstgt/build/"
-cp "$E2E_SHARE/znstgt-ctl" "$work/znstgt/build/tools/"
+cp "$E2E_SHARE/znstgt-ctl" "$work/znstgt/build/"
 cp "$E2E_SHARE/nvme-target-control" "$work/znstgt/tests/"
 require "znstgt runs in the guest" "$work/znstgt/build/znstgt" --help
 # The target's namespaces live in memory: tmpfs costs no emulated disk I/O.

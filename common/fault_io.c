@@ -1,0 +1,206 @@
+/*
+ * Fault-injecting file I/O (fault_io.h). The plan and its random state sit
+ * behind one mutex: only armed runs (tests) ever take it.
+ */
+#include "fault_io.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+int fault_io_armed_;
+
+static pthread_mutex_t plan_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fault_plan plan;
+static uint64_t rng, seen, injected;
+
+/* splitmix64: small, and the same sequence for the same seed everywhere. */
+static uint64_t next_random(void)
+{
+	uint64_t z = (rng += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+void fault_io_arm(const struct fault_plan *p)
+{
+	pthread_mutex_lock(&plan_lock);
+	plan = *p;
+	if (!plan.one_in)
+		plan.one_in = 1;
+	rng = p->seed;
+	seen = injected = 0;
+	__atomic_store_n(&fault_io_armed_, 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&plan_lock);
+}
+
+void fault_io_disarm(void)
+{
+	pthread_mutex_lock(&plan_lock);
+	__atomic_store_n(&fault_io_armed_, 0, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&plan_lock);
+}
+
+uint64_t fault_io_injected(void)
+{
+	pthread_mutex_lock(&plan_lock);
+	uint64_t n = injected;
+	pthread_mutex_unlock(&plan_lock);
+	return n;
+}
+
+_Static_assert(FAULT_META_WRITE == FAULT_DATA_WRITE << 3 && FAULT_META_SYNC == FAULT_DATA_SYNC << 3 &&
+	       FAULT_META_READ == FAULT_DATA_READ << 3, "a metadata point is its data point << 3");
+
+/* No fault: -1. Otherwise the kind, and in *cut a fraction (0..65535 of
+ * 65536) of the transfer that a SHORT, TORN or CRASH fault lets through. */
+static int decide(enum fio_file f, uint32_t op_bit, bool transfer, uint32_t *cut)
+{
+	uint32_t point = f == FIO_DATA ? op_bit : op_bit << 3;
+	int kind = -1;
+	pthread_mutex_lock(&plan_lock);
+	if (fault_io_armed_ && (plan.points & point) && seen++ >= plan.skip &&
+	    (!plan.count || injected < plan.count) && next_random() % plan.one_in == 0 &&
+	    plan.kinds) {
+		/* Pick one of the plan's kinds, uniformly. */
+		uint32_t n = (uint32_t)__builtin_popcount(plan.kinds);
+		uint32_t k = (uint32_t)(next_random() % n), bits = plan.kinds;
+		while (k--)
+			bits &= bits - 1;
+		kind = __builtin_ctz(bits);
+		*cut = (uint32_t)(next_random() & 0xffff);
+		injected++;
+	}
+	pthread_mutex_unlock(&plan_lock);
+	/* A sync or size change has nothing to cut: it fails (or the power
+	 * goes just before it). */
+	if (!transfer && (kind == FAULT_SHORT || kind == FAULT_TORN))
+		kind = FAULT_EIO;
+	return kind;
+}
+
+static _Noreturn void crash_now(void)
+{
+	raise(SIGKILL);
+	_exit(137); /* not reached */
+}
+
+static int fail(int err)
+{
+	errno = err;
+	return -1;
+}
+
+/* The first `keep` bytes of iov as a new array in out (at most cnt entries). */
+static int iov_prefix(const struct iovec *iov, int cnt, size_t keep, struct iovec *out)
+{
+	int n = 0;
+	for (int i = 0; i < cnt && keep; i++) {
+		out[n] = iov[i];
+		if (out[n].iov_len > keep)
+			out[n].iov_len = keep;
+		keep -= out[n].iov_len;
+		n++;
+	}
+	return n;
+}
+
+static size_t iov_total(const struct iovec *iov, int cnt)
+{
+	size_t t = 0;
+	for (int i = 0; i < cnt; i++)
+		t += iov[i].iov_len;
+	return t;
+}
+
+/* The largest iovec the layer cuts (the block store's own limit). */
+#define MAX_IOV 64
+
+ssize_t fault_io_pwritev_(enum fio_file f, int fd, const struct iovec *iov, int cnt, off_t off)
+{
+	uint32_t cut;
+	int kind = cnt <= MAX_IOV ? decide(f, FAULT_DATA_WRITE, true, &cut) : -1;
+	if (kind < 0)
+		return pwritev(fd, iov, cnt, off);
+	if (kind == FAULT_EIO || kind == FAULT_ENOSPC)
+		return fail(kind == FAULT_EIO ? EIO : ENOSPC);
+	size_t total = iov_total(iov, cnt), keep = (size_t)(((unsigned __int128)total * cut) >> 16);
+	if (kind == FAULT_SHORT && !keep && total)
+		keep = 1; /* a short write moves something; 0 would mean "no room" */
+	struct iovec part[MAX_IOV];
+	int pn = iov_prefix(iov, cnt, keep, part);
+	ssize_t n = pn ? pwritev(fd, part, pn, off) : 0;
+	if (kind == FAULT_CRASH)
+		crash_now();
+	if (kind == FAULT_SHORT || n < 0)
+		return n;
+	return fail(EIO); /* TORN: part of it landed, then the device gave up */
+}
+
+ssize_t fault_io_preadv_(enum fio_file f, int fd, const struct iovec *iov, int cnt, off_t off)
+{
+	uint32_t cut;
+	int kind = cnt <= MAX_IOV ? decide(f, FAULT_DATA_READ, true, &cut) : -1;
+	if (kind < 0 || kind == FAULT_CRASH)
+		return preadv(fd, iov, cnt, off);
+	if (kind == FAULT_SHORT) {
+		size_t total = iov_total(iov, cnt);
+		size_t keep = (size_t)(((unsigned __int128)total * cut) >> 16);
+		struct iovec part[MAX_IOV];
+		int pn = iov_prefix(iov, cnt, keep ? keep : 1, part);
+		return pn ? preadv(fd, part, pn, off) : 0;
+	}
+	return fail(EIO); /* a failed read is EIO whatever the plan's kind */
+}
+
+/* A call with nothing to transfer: -1 when it is to fail (errno set). */
+static int fault_at(enum fio_file f, uint32_t op_bit)
+{
+	uint32_t cut;
+	int kind = decide(f, op_bit, false, &cut);
+	if (kind < 0)
+		return 0;
+	if (kind == FAULT_CRASH)
+		crash_now();
+	return fail(kind == FAULT_ENOSPC ? ENOSPC : EIO);
+}
+
+int fio_fdatasync(enum fio_file f, int fd)
+{
+	if (fault_io_on() && fault_at(f, FAULT_DATA_SYNC))
+		return -1;
+	return fdatasync(fd);
+}
+
+int fio_fsync(enum fio_file f, int fd)
+{
+	if (fault_io_on() && fault_at(f, FAULT_DATA_SYNC))
+		return -1;
+	return fsync(fd);
+}
+
+int fio_msync(void *map, size_t len)
+{
+	if (fault_io_on() && fault_at(FIO_META, FAULT_DATA_SYNC))
+		return -1;
+	return msync(map, len, MS_SYNC);
+}
+
+int fio_ftruncate(enum fio_file f, int fd, off_t len)
+{
+	if (fault_io_on() && fault_at(f, FAULT_DATA_WRITE))
+		return -1;
+	return ftruncate(fd, len);
+}
+
+int fio_fallocate(enum fio_file f, int fd, int mode, off_t off, off_t len)
+{
+	if (fault_io_on() && fault_at(f, FAULT_DATA_WRITE))
+		return -1;
+	return fallocate(fd, mode, off, len);
+}
