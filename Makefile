@@ -37,7 +37,7 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 
 COMMON_SRC := $(wildcard common/*.c)
-SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c server/core/*.c server/tcp/*.c))
+SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c server/core/*.c server/tcp/*.c server/vfio_user/*.c))
 CTL_SRC    := $(wildcard tools/*.c)
 TEST_SRC   := $(wildcard tests/unit/test_*.c tests/component/test_*.c)
 TOOL_SRC   := $(wildcard tests/tools/*.c)
@@ -138,22 +138,54 @@ bench: all
 	bench/tcp_matrix.sh $(B)
 	$(B)/bench/bench_zone
 
-# libFuzzer on the NVMe/TCP receive path (tests/fuzz/fuzz_pdu.c), with the
-# test double of the core; the corpus grows in build-fuzz/corpus.
+# libFuzzer targets (doc/fuzzing.md), one per parser of untrusted input, each
+# linked with the real code it fuzzes. `make fuzz` runs each for FUZZ_SECONDS
+# (CPU-bound: `nice make fuzz` on a shared machine) from its seeds in
+# tests/fuzz/corpus/NAME; what it finds is kept in build-fuzz/corpus/NAME and
+# crashes are written to build-fuzz/. FUZZ_FLAGS adds libFuzzer options.
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
-FUZZ_SRC     := tests/fuzz/fuzz_pdu.c $(filter-out server/tcp/tcp_listener.c,$(wildcard server/tcp/*.c)) \
-                server/worker.c \
-                common/crc32c.c common/log.c
-build-fuzz/fuzz_pdu: $(FUZZ_SRC) $(wildcard include/*.h server/tcp/*.h tests/lib/tcp_core_double.h)
-	@mkdir -p $(dir $@)
-	$(FUZZ_CC) -g -O1 -std=gnu11 -D_GNU_SOURCE -Iinclude -fsanitize=fuzzer,address,undefined \
-		-fno-sanitize-recover=all $(EV_CFLAGS) $(FUZZ_SRC) -o $@ $(EV_LIBS) -pthread
+FUZZ_FLAGS   ?=
+FUZZ_TARGETS := pdu config control auth vfio_user
+FUZZ_CFLAGS  := -g -O1 -std=gnu11 -D_GNU_SOURCE -Iinclude -Wall -Wextra -Werror \
+                -Wno-unused-parameter -fsanitize=fuzzer,address,undefined \
+                -fno-sanitize-recover=all $(EV_CFLAGS)
+# pdu: the NVMe/TCP receive path with the test double of the core.
+FUZZ_SRC_pdu     := $(filter-out server/tcp/tcp_listener.c,$(wildcard server/tcp/*.c)) \
+                    server/worker.c common/crc32c.c common/log.c
+FUZZ_LIBS_pdu    := $(EV_LIBS) -pthread
+FUZZ_MAXLEN_pdu  := 65536
+# config: the INI reader and every section; glob() confined to the fuzzer's
+# own directory (tests/fuzz/fuzz_config.c).
+FUZZ_SRC_config    := $(wildcard common/config*.c) common/log.c
+FUZZ_LIBS_config   := $(shell pkg-config --libs inih) -Wl,--wrap=glob
+FUZZ_MAXLEN_config := 4096
+# control: the control socket's request parser.
+FUZZ_SRC_control    := server/control_req.c
+FUZZ_MAXLEN_control := 8192
+# auth: in-band authentication messages and the controller's state machine.
+FUZZ_SRC_auth    := server/core/auth.c common/auth_msg.c common/dhchap.c common/nvme_hmac.c \
+                    common/nvme_keys.c common/errmsg.c
+FUZZ_LIBS_auth   := -lcrypto
+FUZZ_MAXLEN_auth := 4096
+# vfio_user: the vfio-user server's message parser and dispatcher.
+FUZZ_SRC_vfio_user    := $(wildcard server/vfio_user/*.c) common/log.c
+FUZZ_LIBS_vfio_user   := $(EV_LIBS) -pthread
+FUZZ_MAXLEN_vfio_user := 65536
 
-fuzz: build-fuzz/fuzz_pdu
-	@mkdir -p build-fuzz/corpus
-	build-fuzz/fuzz_pdu -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
-		-print_final_stats=1 build-fuzz/corpus
+.SECONDEXPANSION:
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*) \
+		$(wildcard include/*.h common/*.h server/*.h server/*/*.h tests/lib/tcp_core_double.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $< $(FUZZ_SRC_$*) -o $@ $(FUZZ_LIBS_$*)
+
+fuzz: $(FUZZ_TARGETS:%=fuzz-%)
+fuzz-%: build-fuzz/fuzz_%
+	@mkdir -p build-fuzz/corpus/$*
+	$< -max_total_time=$(FUZZ_SECONDS) -max_len=$(FUZZ_MAXLEN_$*) -timeout=10 \
+		-print_final_stats=1 -artifact_prefix=build-fuzz/$*- \
+		$(if $(wildcard tests/fuzz/$*.dict),-dict=tests/fuzz/$*.dict) $(FUZZ_FLAGS) \
+		build-fuzz/corpus/$* $(wildcard tests/fuzz/corpus/$*)
 
 clean:
 	rm -rf build build-*

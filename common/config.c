@@ -411,11 +411,9 @@ static int check_across_files(const struct target_config *cfg, char *err, size_t
 static int load(const char *path, struct target_config *cfg, struct target_ctx *ctx,
 		char *err, size_t errlen)
 {
-	FILE *fp = fopen(path, "r");
-	if (!fp) {
-		cfg_error_at(err, errlen, path, NULL, NULL, "cannot open: %s", strerror(errno));
+	FILE *fp = cfg_open(path, err, errlen);
+	if (!fp)
 		return -1;
-	}
 	int r = cfg_parse(fp, path, open_target_section, ctx, err, errlen);
 	fclose(fp);
 	if (r)

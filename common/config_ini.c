@@ -23,10 +23,13 @@
 #include "config_priv.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ini.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static void verror(char *err, size_t errlen, const char *file, const char *section,
 		   const char *key, const char *fmt, va_list ap)
@@ -219,6 +222,31 @@ static int on_key(void *user, const char *section, const char *name, const char 
 	if (problem)
 		cfg_error(f, f->section, name, "%s (expected %s)", problem, k->expect);
 	return 1;
+}
+
+FILE *cfg_open(const char *path, char *err, size_t errlen)
+{
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer. It does
+	 * nothing to reads of the regular file that is all we keep. */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
+	FILE *fp;
+
+	if (fd < 0) {
+		cfg_error_at(err, errlen, path, NULL, NULL, "cannot open: %s", strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		cfg_error_at(err, errlen, path, NULL, NULL, "not a regular file (expected a "
+			     "configuration file)");
+		close(fd);
+		return NULL;
+	}
+	if (!(fp = fdopen(fd, "r"))) {
+		cfg_error_at(err, errlen, path, NULL, NULL, "cannot open: %s", strerror(errno));
+		close(fd);
+	}
+	return fp;
 }
 
 int cfg_parse(FILE *fp, const char *name, cfg_open_section_fn open_section, void *ctx,

@@ -76,6 +76,14 @@ struct cfg_file {
 	void *ctx;
 };
 
+/*
+ * Open the configuration file path for reading, or record why not in err
+ * and return NULL. Only a regular file is accepted: a FIFO would block the
+ * start (or the control socket's add-subsys) until someone writes to it, and
+ * a device such as /dev/zero never ends a line.
+ */
+FILE *cfg_open(const char *path, char *err, size_t errlen);
+
 /* Parse fp (named name in messages); open_section gets ctx in f->ctx.
  * Returns 0, or -1 with the message in err. Does not close fp. */
 int cfg_parse(FILE *fp, const char *name, cfg_open_section_fn open_section, void *ctx,

@@ -8,7 +8,6 @@
  */
 #include "config_priv.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -335,11 +334,9 @@ int cfg_subsys_parse(FILE *fp, const char *name, const char *stem, const char *d
 int config_load_subsys(const char *path, const char *data_dir, struct subsys_config *sc,
 		       char *err, size_t errlen)
 {
-	FILE *fp = fopen(path, "r");
-	if (!fp) {
-		cfg_error_at(err, errlen, path, NULL, NULL, "cannot open: %s", strerror(errno));
+	FILE *fp = cfg_open(path, err, errlen);
+	if (!fp)
 		return -1;
-	}
 	/* The file's name without directory and extension: conf/zoned.ini -> zoned. */
 	const char *base = strrchr(path, '/');
 	base = base ? base + 1 : path;

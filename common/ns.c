@@ -4,16 +4,25 @@
  *
  * Group commit (doc/architecture.md, "Durability"). ns_sync() queues a
  * callback; the commit thread takes every queued callback at once, then
- *   1. snapshots the zones changed since the last commit into a batch,
- *   2. fdatasyncs the data file (if anything was written since the last sync),
+ *   1. snapshots the zones changed since the last commit into a batch, each
+ *      record with the CRC of the blocks it makes visible (read back from
+ *      the page cache),
+ *   2. fdatasyncs the data file (if anything was written since the last
+ *      sync) on the data sync thread, and meanwhile
  *   3. writes the journal records for those zones and fdatasyncs the journal,
- *   4. applies them to the image, checkpoints when the journal is long,
+ *   4. once both syncs returned, applies the records to the image,
+ *      checkpoints when the journal is long,
  *   5. runs the callbacks.
  * Every callback queued before step 1 sees its write or transition durable,
- * and all of them share the two fdatasyncs. Step 2 before step 3 is what
- * keeps a write pointer from ever pointing past durable data. (Overlapping
- * steps 1-2 of one batch with steps 3-5 of the previous one was measured
- * and gained nothing on ext4: README, Figures.)
+ * and all of them share the two fdatasyncs, which overlap: a commit costs
+ * one sync's latency, not two. A record may thus be durable before its
+ * data; its data CRC lets recovery tell (zmeta.h), and since the next batch
+ * starts only after both syncs, only the last batch can be in that state.
+ * A batch with a record the CRC cannot vouch for (a Finish: the write
+ * pointer moves over blocks zeroed, not written) syncs the data first, as
+ * every batch once did. (Overlapping the snapshot of one batch with the
+ * journal write of the previous one was measured and gained nothing on
+ * ext4: README, Figures.)
  */
 #include "ns.h"
 
@@ -57,8 +66,13 @@ struct waiter_list {
 struct commit_item {
 	struct zmeta_batch batch;
 	struct waiter_list waiters;
-	int rc;                      /* of steps 1-2 */
+	int rc;                      /* of step 1 (and 2 when not overlapped) */
+	bool sync_data;              /* the data sync overlaps the journal's */
+	uint64_t writes;             /* data_writes the data sync covers */
 };
+
+/* Blocks read at a time to compute a record's data CRC. */
+#define CRC_CHUNK (256u << 10)
 
 struct ns {
 	struct ns_info info;
@@ -79,6 +93,17 @@ struct ns {
 	bool failing;                /* commit thread: the last commit failed (for the log) */
 	bool need_ckpt;              /* commit thread: checkpoint before the next record */
 	uint8_t *zde_buf;            /* commit thread: one zone's extension */
+	uint8_t *crc_buf;            /* commit thread and recovery: CRC_CHUNK bytes */
+
+	/* The data sync thread: fdatasyncs the data file when the commit
+	 * thread asks (dsync_req), alongside the journal's sync. */
+	pthread_t dsync_thread;
+	pthread_mutex_t dsync_lock;
+	pthread_cond_t dsync_cond;
+	uint64_t dsync_req, dsync_done;  /* under dsync_lock */
+	int dsync_rc;                /* of the sync dsync_done counts */
+	bool dsync_stop;
+	bool dsync_running;
 };
 
 /*
@@ -230,28 +255,133 @@ static uint16_t sync_status(int err)
 	return io_status(err, true);
 }
 
-/* Steps 1-2 of the group commit (see the top of this file). */
-static int commit_prepare(struct ns *ns, struct commit_item *it)
+/* CRC32C of the blocks [lba, lba + nlb) of bs. */
+static int blocks_crc(struct ns *ns, struct blockstore *bs, uint64_t lba, uint32_t nlb,
+		      uint32_t *out)
 {
+	uint32_t crc = CRC32C_INIT, per = CRC_CHUNK >> ns->info.lba_shift;
+	while (nlb) {
+		uint32_t n = nlb < per ? nlb : per;
+		struct iovec v = { ns->crc_buf, (size_t)n << ns->info.lba_shift };
+		int rc = blockstore_read(bs, lba, n, &v, 1);
+		if (rc)
+			return rc;
+		crc = crc32c_update(crc, ns->crc_buf, v.iov_len);
+		lba += n;
+		nlb -= n;
+	}
+	*out = crc32c_final(crc);
+	return 0;
+}
+
+/*
+ * The blocks a zone's record makes visible: from the write pointer last
+ * committed to the new one, or from the zone start when the write pointer
+ * went back (a Reset, then writes). A Finish moved it over blocks that were
+ * zeroed, not written: no CRC, and the batch syncs its data first (*ordered).
+ */
+static int record_data(struct ns *ns, const struct zone_snap *s, uint32_t *nlb, uint32_t *crc,
+		       bool *ordered)
+{
+	uint64_t from = zmeta_committed_wp(&ns->meta, s->zone);
+	*nlb = 0;
+	*crc = 0;
+	if (s->wp == from)
+		return 0;
+	if (s->finished) {
+		*ordered = true;
+		return 0;
+	}
+	if (s->wp < from)
+		from = zns_zslba(&ns->z, s->zone);
+	*nlb = (uint32_t)(s->wp - from); /* within one zone: zone_cap fits 32 bits */
+	return *nlb ? blocks_crc(ns, &ns->bs, from, *nlb, crc) : 0;
+}
+
+/* Step 1 of the group commit (see the top of this file), and step 2 unless
+ * it may overlap step 3 (overlap: only on the commit thread). */
+static int commit_prepare(struct ns *ns, struct commit_item *it, bool overlap)
+{
+	bool ordered = !overlap || !ns->info.zoned;
+	it->sync_data = false;
 	if (ns->info.zoned) {
 		uint32_t cur = zns_take_dirty(&ns->z);
 		struct zone_snap s;
 		while (zns_snapshot(&ns->z, &cur, &s, ns->zde_buf)) {
-			int rc = zmeta_add(&ns->meta, &it->batch, &s, ns->zde_buf);
+			uint32_t nlb, crc;
+			int rc = record_data(ns, &s, &nlb, &crc, &ordered);
+			if (!rc)
+				rc = zmeta_add(&ns->meta, &it->batch, &s, ns->zde_buf, nlb, crc);
 			if (rc)
 				return rc;
 		}
 	}
 	/* Read after the snapshot: a write counted here ended before its
 	 * write pointer could be seen by the snapshot (ns_write_end). */
-	uint64_t w = __atomic_load_n(&ns->data_writes, __ATOMIC_ACQUIRE);
-	if (w != ns->data_synced) {
+	it->writes = __atomic_load_n(&ns->data_writes, __ATOMIC_ACQUIRE);
+	it->sync_data = it->writes != ns->data_synced;
+	if (it->sync_data && (ordered || !it->batch.records)) {
+		it->sync_data = false;
 		int rc = blockstore_sync(&ns->bs);
 		if (rc)
 			return rc;
-		ns->data_synced = w;
+		ns->data_synced = it->writes;
 	}
 	return 0;
+}
+
+/* ---- the data sync thread ---- */
+
+static void *dsync_main(void *arg)
+{
+	struct ns *ns = arg;
+	pthread_mutex_lock(&ns->dsync_lock);
+	for (;;) {
+		while (!ns->dsync_stop && ns->dsync_req == ns->dsync_done)
+			pthread_cond_wait(&ns->dsync_cond, &ns->dsync_lock);
+		if (ns->dsync_stop)
+			break;
+		uint64_t req = ns->dsync_req;
+		pthread_mutex_unlock(&ns->dsync_lock);
+		int rc = blockstore_sync(&ns->bs);
+		pthread_mutex_lock(&ns->dsync_lock);
+		ns->dsync_rc = rc;
+		ns->dsync_done = req;
+		pthread_cond_broadcast(&ns->dsync_cond);
+	}
+	pthread_mutex_unlock(&ns->dsync_lock);
+	return NULL;
+}
+
+static void dsync_start(struct ns *ns)
+{
+	pthread_mutex_lock(&ns->dsync_lock);
+	ns->dsync_req++;
+	pthread_cond_broadcast(&ns->dsync_cond);
+	pthread_mutex_unlock(&ns->dsync_lock);
+}
+
+/* The commit thread has stopped: no sync is asked for any more. */
+static void stop_dsync_thread(struct ns *ns)
+{
+	if (!ns->dsync_running)
+		return;
+	pthread_mutex_lock(&ns->dsync_lock);
+	ns->dsync_stop = true;
+	pthread_cond_broadcast(&ns->dsync_cond);
+	pthread_mutex_unlock(&ns->dsync_lock);
+	pthread_join(ns->dsync_thread, NULL);
+	ns->dsync_running = false;
+}
+
+static int dsync_wait(struct ns *ns)
+{
+	pthread_mutex_lock(&ns->dsync_lock);
+	while (ns->dsync_done != ns->dsync_req)
+		pthread_cond_wait(&ns->dsync_cond, &ns->dsync_lock);
+	int rc = ns->dsync_rc;
+	pthread_mutex_unlock(&ns->dsync_lock);
+	return rc;
 }
 
 /*
@@ -278,21 +408,34 @@ static void commit_failed(struct ns *ns, struct commit_item *it, int rc)
 	zns_mark_all_dirty(&ns->z);
 }
 
-/* Steps 3-5. */
+/* Steps 2 (when it overlaps) to 5. */
 static void commit_journal(struct ns *ns, struct commit_item *it)
 {
 	int rc = it->rc;
 	if (!rc && ns->info.zoned && it->batch.records) {
+		if (it->sync_data)
+			dsync_start(ns);
 		if (ns->need_ckpt) {
 			rc = zmeta_checkpoint(&ns->meta);
 			ns->need_ckpt = rc != 0;
 		}
 		if (!rc)
-			rc = zmeta_commit(&ns->meta, &it->batch);
-		/* The records are durable whatever the checkpoint does; a
-		 * failed one is retried before the next record. */
-		if (!rc && zmeta_needs_checkpoint(&ns->meta) && zmeta_checkpoint(&ns->meta))
-			ns->need_ckpt = true;
+			rc = zmeta_write(&ns->meta, &it->batch);
+		if (it->sync_data) {
+			int drc = dsync_wait(ns);
+			if (!drc)
+				ns->data_synced = it->writes;
+			else if (!rc)
+				rc = drc; /* the records written are never applied (commit_failed) */
+		}
+		/* Both syncs returned: the image may follow, and the records are
+		 * durable whatever the checkpoint does; a failed one is retried
+		 * before the next record. */
+		if (!rc) {
+			zmeta_apply(&ns->meta, &it->batch);
+			if (zmeta_needs_checkpoint(&ns->meta) && zmeta_checkpoint(&ns->meta))
+				ns->need_ckpt = true;
+		}
 	}
 	if (rc) {
 		commit_failed(ns, it, rc);
@@ -311,7 +454,7 @@ static void commit_journal(struct ns *ns, struct commit_item *it)
 /* The whole commit on the calling thread (open and close). */
 static int commit_now(struct ns *ns)
 {
-	ns->item.rc = commit_prepare(ns, &ns->item);
+	ns->item.rc = commit_prepare(ns, &ns->item, false);
 	commit_journal(ns, &ns->item);
 	return ns->item.rc;
 }
@@ -331,7 +474,7 @@ static void *commit_main(void *arg)
 		ns->queued = t;
 		pthread_mutex_unlock(&ns->commit_lock);
 
-		it->rc = commit_prepare(ns, it);
+		it->rc = commit_prepare(ns, it, true);
 		commit_journal(ns, it);
 
 		pthread_mutex_lock(&ns->commit_lock);
@@ -578,6 +721,19 @@ static int check_data(struct ns *ns, const struct ns_config *cfg, const char *pa
 	return 0;
 }
 
+/* Recovery reads the data file before the block store is opened (and
+ * before the file is checked: what cannot be read is left to that check). */
+struct recovery_data {
+	struct ns *ns;
+	struct blockstore bs;
+};
+
+static int recovery_crc(void *ctx, uint64_t lba, uint32_t nlb, uint32_t *crc)
+{
+	struct recovery_data *rd = ctx;
+	return blocks_crc(rd->ns, &rd->bs, lba, nlb, crc);
+}
+
 static int load_zoned(struct ns *ns, const struct ns_config *cfg, enum zmeta_mode mode,
 		      char *err, size_t errlen)
 {
@@ -593,8 +749,16 @@ static int load_zoned(struct ns *ns, const struct ns_config *cfg, enum zmeta_mod
 		.zasl_nlb = in->zasl_bytes >> in->lba_shift,
 		.cross_zone_read = in->cross_zone_read,
 	};
-	if (zns_init(&ns->z, &g) || (in->zde_size && !(ns->zde_buf = malloc(in->zde_size))))
+	if (zns_init(&ns->z, &g) || (in->zde_size && !(ns->zde_buf = malloc(in->zde_size))) ||
+	    !(ns->crc_buf = malloc(CRC_CHUNK)))
 		return errmsg(err, errlen, "namespace %u: bad zone geometry or out of memory", in->nsid);
+	char data[PATH_MAX + 8];
+	snprintf(data, sizeof(data), "%s/data", ns->dir);
+	struct recovery_data rd = {
+		.ns = ns,
+		.bs = { .fd = mode == ZMETA_FORMAT ? -1 : open(data, O_RDONLY | O_CLOEXEC),
+			.lba_shift = in->lba_shift, .nlbas = in->nlbas },
+	};
 	struct zmeta_geom mg = {
 		.nsid = in->nsid,
 		.lba_shift = in->lba_shift,
@@ -606,9 +770,17 @@ static int load_zoned(struct ns *ns, const struct ns_config *cfg, enum zmeta_mod
 		.max_open = in->max_open,
 		.max_active = in->max_active,
 		.jnl_limit = cfg->journal_size,
+		.data_crc = rd.bs.fd >= 0 ? recovery_crc : NULL,
+		.data_ctx = &rd,
 	};
-	if (zmeta_open(&ns->meta, ns->dir, &mg, mode, &ns->z, err, errlen))
+	int rc = zmeta_open(&ns->meta, ns->dir, &mg, mode, &ns->z, err, errlen);
+	blockstore_close(&rd.bs);
+	if (rc)
 		return -1;
+	if (ns->meta.torn_data)
+		log_warn("namespace %u: %llu journal record(s) of the last batch dropped: their data "
+			 "had not reached the disk (a torn write)", in->nsid,
+			 (unsigned long long)ns->meta.torn_data);
 	if (ns->meta.replayed)
 		log_info("namespace %u: replayed %llu journal record(s)", in->nsid,
 			 (unsigned long long)ns->meta.replayed);
@@ -720,8 +892,20 @@ int ns_open(const struct ns_config *cfg, bool format, struct ns **out, char *err
 		goto out;
 	pthread_mutex_init(&ns->commit_lock, NULL);
 	pthread_cond_init(&ns->commit_cond, NULL);
+	pthread_mutex_init(&ns->dsync_lock, NULL);
+	pthread_cond_init(&ns->dsync_cond, NULL);
+	/* Only a zoned namespace overlaps the data sync (commit_prepare). */
+	if (ns->info.zoned) {
+		if (pthread_create(&ns->dsync_thread, NULL, dsync_main, ns)) {
+			errmsg(err, errlen, "namespace %u: cannot start its data sync thread",
+			       ns->info.nsid);
+			goto out;
+		}
+		ns->dsync_running = true;
+	}
 	if (pthread_create(&ns->commit_thread, NULL, commit_main, ns)) {
 		errmsg(err, errlen, "namespace %u: cannot start its commit thread", ns->info.nsid);
+		stop_dsync_thread(ns);
 		goto out;
 	}
 	*out = ns;
@@ -734,6 +918,7 @@ out:
 	blockstore_close(&ns->bs);
 	zmeta_batch_free(&ns->item.batch);
 	free(ns->zde_buf);
+	free(ns->crc_buf);
 	free(ns);
 	return -1;
 }
@@ -746,6 +931,7 @@ static void stop_commit_thread(struct ns *ns, bool abandon)
 	pthread_cond_signal(&ns->commit_cond);
 	pthread_mutex_unlock(&ns->commit_lock);
 	pthread_join(ns->commit_thread, NULL);
+	stop_dsync_thread(ns);
 }
 
 static void ns_free(struct ns *ns)
@@ -757,10 +943,13 @@ static void ns_free(struct ns *ns)
 	blockstore_close(&ns->bs);
 	pthread_mutex_destroy(&ns->commit_lock);
 	pthread_cond_destroy(&ns->commit_cond);
+	pthread_mutex_destroy(&ns->dsync_lock);
+	pthread_cond_destroy(&ns->dsync_cond);
 	free(ns->queued.v);
 	free(ns->item.waiters.v);
 	zmeta_batch_free(&ns->item.batch);
 	free(ns->zde_buf);
+	free(ns->crc_buf);
 	free(ns);
 }
 
@@ -1003,26 +1192,17 @@ uint16_t ns_zone_mgmt_send(struct ns *ns, uint64_t slba, uint8_t zsa, bool selec
 	if (st || zsa != NVME_ZNS_ZSA_RESET)
 		return st;
 	/*
-	 * Reset gives the zone's space back - but only once the Reset is
-	 * durable: zeroing first would, after a crash that lost the Reset,
-	 * bring the zone back with its old write pointer over zeros. Then
-	 * zero above the write pointer; a write given a range after the Reset
-	 * waits for that in ns_write_data(), so it is never erased. (Blocks:
-	 * I/O threads only.)
+	 * A Reset keeps the zone's blocks: reads at or above the write pointer
+	 * return zeros whatever the file holds (read_zoned), the zone's next
+	 * writes overwrite them - cheaper to sync than blocks allocated anew -
+	 * and no hole punching of up to a zone holds the file's lock while
+	 * other zones' writes wait. A Finish still zeroes what it moves the
+	 * write pointer over (erase_unwritten). The space stays the file's:
+	 * the data file keeps the largest size each zone was written to, as a
+	 * preallocated one keeps all of it. The Reset is durable when it
+	 * completes. (Blocks: I/O threads only.)
 	 */
-	st = ns_sync_wait(ns);
-	if (st)
-		return st;
-	uint32_t first = select_all ? 0 : zns_zone_of(&ns->z, slba);
-	uint32_t last = select_all ? zns_nr_zones(&ns->z) - 1 : first;
-	for (uint32_t i = first; i <= last; i++) {
-		if (zns_zone_state(&ns->z, i) != NVME_ZNS_ZS_EMPTY)
-			continue;
-		int rc = zns_above_wp(&ns->z, i, zero_range, ns);
-		if (rc)
-			return io_status(rc, true);
-	}
-	return 0;
+	return ns_sync_wait(ns);
 }
 
 uint16_t ns_zone_report(struct ns *ns, uint64_t slba, uint8_t zra, uint8_t zrasf, bool partial,

@@ -65,6 +65,22 @@ static ssize_t read_full(int fd, void *buf, size_t len, off_t off)
 	return (ssize_t)got;
 }
 
+/* Make room for need bytes in *buf (doubling, from first): 0 or -1. */
+static int grow(uint8_t **buf, size_t *cap, size_t need, size_t first)
+{
+	if (need <= *cap)
+		return 0;
+	size_t c = *cap ? *cap * 2 : first;
+	while (c < need)
+		c *= 2;
+	uint8_t *nb = realloc(*buf, c);
+	if (!nb)
+		return -1;
+	*buf = nb;
+	*cap = c;
+	return 0;
+}
+
 static void path_of(char *out, size_t len, const char *dir, const char *name)
 {
 	snprintf(out, len, "%s/%s", dir, name);
@@ -218,7 +234,7 @@ static int create_journal(const char *dir, uint64_t instance, uint64_t limit, ch
 	uint8_t page[ZJNL_DATA_OFFSET] = { 0 };
 	struct zjnl_header *h = (struct zjnl_header *)page;
 	memcpy(h->magic, ZJNL_MAGIC, 8);
-	h->version = htole32(ZMETA_VERSION);
+	h->version = htole32(ZJNL_VERSION);
 	h->size_4k = htole32(size / 4096 <= UINT32_MAX ? (uint32_t)(size / 4096) : 0);
 	h->instance = htole64(instance);
 	h->crc = htole32(crc32c(h, offsetof(struct zjnl_header, crc)));
@@ -406,7 +422,7 @@ static bool jr_record(const struct zmeta *m, const struct jreader *jr, ssize_t a
 /*
  * Move to the next well-formed record of generation gen: other generations'
  * records are skipped whole, anything else 8 bytes at a time (every record
- * starts 8-byte aligned: its length is 40 + a multiple of 64). 1 when found
+ * starts 8-byte aligned: its length is 48 + a multiple of 64). 1 when found
  * (the reader is on it), 0 at the end of the file, or -errno.
  */
 static int jr_next_of_gen(const struct zmeta *m, struct jreader *jr, uint32_t gen,
@@ -474,10 +490,86 @@ static int damage_after(const struct zmeta *m, struct jreader *jr, uint32_t gen,
 	return found;
 }
 
-/* Replay journal records after the checkpoint into the image. */
-static int replay(struct zmeta *m, const char *path, enum zmeta_mode mode, uint8_t *bad,
-		  char *err, size_t errlen)
+/*
+ * The records of the batch being replayed whose data is to be checked, each
+ * with what its zone held before it (descriptor, extension, damage), so that
+ * one whose data is not on disk can be taken back once the run has ended and
+ * its batch is known to be the last (zmeta.h, "Recovery").
+ */
+struct undo {
+	uint8_t *buf;
+	size_t len, cap, entry;      /* entry: bytes per record */
+};
+
+struct undo_head {
+	uint64_t seq, lba;
+	uint32_t zone, nlb, crc;
+	uint8_t bad;
+};
+
+static int undo_push(const struct zmeta *m, struct undo *u, const struct zjnl_record *r,
+		     const uint8_t *bad)
 {
+	uint32_t zone = le32toh(r->zone), nlb = le32toh(r->data_lbas);
+	uint64_t seq = le64toh(r->seq), wp = le64toh(r->wp);
+	struct zimg_desc d;
+	memcpy(&d, desc_at(m, zone), sizeof(d));
+	/* Nothing to check, or the image holds it already (then its batch
+	 * was complete, data synced: zmeta_apply() runs after both syncs). */
+	if (!nlb || (!(bad[zone] & BAD_DESC) && le64toh(d.seq) >= seq))
+		return 0;
+	if (grow(&u->buf, &u->cap, u->len + u->entry, 64 * u->entry))
+		return -ENOMEM;
+	uint8_t *p = u->buf + u->len;
+	struct undo_head h = { .seq = seq, .zone = zone, .nlb = nlb, .lba = wp - nlb,
+			       .crc = le32toh(r->data_crc), .bad = bad[zone] };
+	memcpy(p, &h, sizeof(h));
+	memcpy(p + sizeof(h), &d, sizeof(d));
+	memcpy(p + sizeof(h) + sizeof(d), zde_at(m, zone), m->hdr.zde_size);
+	u->len += u->entry;
+	return 0;
+}
+
+/*
+ * The run has ended: the records kept in u are those of its last batch.
+ * Each whose data does not match the data file is a torn tail: its zone
+ * goes back to what it held before the record. Data that cannot be read is
+ * left to the data file's own checks (the caller's).
+ */
+static void undo_torn(struct zmeta *m, const struct zmeta_geom *g, struct undo *u, uint8_t *bad,
+		      const char *path)
+{
+	for (size_t off = u->len; g->data_crc && off;) {
+		off -= u->entry;
+		const uint8_t *p = u->buf + off;
+		struct undo_head h;
+		memcpy(&h, p, sizeof(h));
+		uint64_t zslba = (uint64_t)h.zone * m->hdr.zone_size;
+		uint32_t crc;
+		if (h.lba < zslba || h.lba + h.nlb > zslba + m->hdr.zone_cap ||
+		    g->data_crc(g->data_ctx, h.lba, h.nlb, &crc) || crc == h.crc)
+			continue;
+		memcpy(desc_at(m, h.zone), p + sizeof(h), sizeof(struct zimg_desc));
+		memcpy(zde_at(m, h.zone), p + sizeof(h) + sizeof(struct zimg_desc), m->hdr.zde_size);
+		if (h.bad && !bad[h.zone])
+			m->repaired--; /* apply() counted it repaired */
+		bad[h.zone] = h.bad;
+		m->torn_data++;
+		log_warn("%s: journal record %llu (zone %u, write pointer %#llx) is of the last "
+			 "batch, and its data (LBAs %#llx-%#llx) never reached the disk: a torn "
+			 "write, never acknowledged; the zone keeps its previous state", path,
+			 (unsigned long long)h.seq, h.zone, (unsigned long long)(h.lba + h.nlb),
+			 (unsigned long long)h.lba, (unsigned long long)(h.lba + h.nlb - 1));
+	}
+	u->len = 0;
+}
+
+/* Replay journal records after the checkpoint into the image. */
+static int replay(struct zmeta *m, const struct zmeta_geom *g, const char *path,
+		  enum zmeta_mode mode, uint8_t *bad, char *err, size_t errlen)
+{
+	struct undo u = { .entry = sizeof(struct undo_head) + sizeof(struct zimg_desc) +
+				   m->hdr.zde_size };
 	struct jreader jr = { .fd = m->jnl_fd, .need = sizeof(struct zjnl_record) + m->hdr.zde_size,
 			      .buf_off = ZJNL_DATA_OFFSET };
 	jr.buf = malloc(REPLAY_CHUNK + jr.need);
@@ -515,6 +607,12 @@ static int replay(struct zmeta *m, const char *path, enum zmeta_mode mode, uint8
 		if (avail < 0)
 			break;
 		if (jr_record(m, &jr, avail, &r) && le32toh(r.gen) == gen && le64toh(r.seq) == seq) {
+			if (le32toh(r.batch_pos) <= 1)
+				u.len = 0; /* a new batch: the one before was not the last */
+			if (undo_push(m, &u, &r, bad)) {
+				rc = errmsg(err, errlen, "out of memory");
+				goto out;
+			}
 			apply(m, &jr, &r, bad);
 			jr.pos += le16toh(r.len);
 			tail = jr_off(&jr);
@@ -547,13 +645,17 @@ static int replay(struct zmeta *m, const char *path, enum zmeta_mode mode, uint8
 			 (unsigned long long)stop, (unsigned long long)jr_off(&jr));
 		m->dropped += next - seq;
 		seq = next;
+		u.len = 0; /* what follows may start inside a batch */
 	}
 	if (avail < 0)
 		rc = errmsg(err, errlen, "%s: %s", path, strerror((int)-avail));
+	else
+		undo_torn(m, g, &u, bad, path);
 	m->next_seq = m->add_seq = seq;
 	m->jnl_tail = tail;
 out:
 	free(jr.buf);
+	free(u.buf);
 	return rc;
 }
 
@@ -575,10 +677,12 @@ static int open_journal(struct zmeta *m, const char *path, enum zmeta_mode mode,
 		   memcmp(jh.magic, ZJNL_MAGIC, 8) ||
 		   le32toh(jh.crc) != crc32c(&jh, offsetof(struct zjnl_header, crc))) {
 		why = "has a damaged header";
-	} else if (le32toh(jh.version) != ZMETA_VERSION) {
+	} else if (le32toh(jh.version) != ZJNL_VERSION) {
 		return errmsg(err, errlen, "%s: unknown journal format version %u (this znstgt "
-			    "reads version %u); refusing to touch it", path, le32toh(jh.version),
-			    ZMETA_VERSION);
+			    "reads version %u); refusing to touch it%s", path, le32toh(jh.version),
+			    ZJNL_VERSION, le32toh(jh.version) == 1 ?
+			    " (version 1 records carry no data checksum: shut down cleanly with "
+			    "the znstgt that wrote it, then start once with --recover)" : "");
 	} else if (le64toh(jh.instance) != m->hdr.instance) {
 		why = "belongs to another zone image";
 	} else if (fstat(m->jnl_fd, &st)) {
@@ -796,7 +900,7 @@ int zmeta_open(struct zmeta *m, const char *dir, const struct zmeta_geom *g,
 	for (uint32_t i = 0; i < m->hdr.nr_zones; i++)
 		if ((bad[i] = desc_damage(m, i)))
 			nr_bad++;
-	if (replay(m, jnl, mode, bad, err, errlen) || check_ahead(m, bad, mode, jnl, err, errlen))
+	if (replay(m, g, jnl, mode, bad, err, errlen) || check_ahead(m, bad, mode, jnl, err, errlen))
 		goto out;
 	settle_extensions(m, bad, img);
 	uint32_t first_bad = UINT32_MAX, left = 0;
@@ -826,19 +930,11 @@ out:
 /* ---- journaling ---- */
 
 int zmeta_add(struct zmeta *m, struct zmeta_batch *b, const struct zone_snap *s,
-	      const uint8_t *zde)
+	      const uint8_t *zde, uint32_t data_lbas, uint32_t data_crc)
 {
 	size_t len = sizeof(struct zjnl_record) + (s->zde_dirty ? m->hdr.zde_size : 0);
-	if (b->len + len > b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 64 * 1024;
-		while (cap < b->len + len)
-			cap *= 2;
-		uint8_t *nb = realloc(b->buf, cap);
-		if (!nb)
-			return -ENOMEM;
-		b->buf = nb;
-		b->cap = cap;
-	}
+	if (grow(&b->buf, &b->cap, b->len + len, 64 * 1024))
+		return -ENOMEM;
 	uint8_t *p = b->buf + b->len;
 	struct zjnl_record r = {
 		.type = htole16(s->zde_dirty ? ZJNL_ZONE_ZDE : ZJNL_ZONE),
@@ -849,6 +945,8 @@ int zmeta_add(struct zmeta *m, struct zmeta_batch *b, const struct zone_snap *s,
 		.state = s->state,
 		.za = s->za,
 		.wp = htole64(s->wp),
+		.data_lbas = htole32(data_lbas),
+		.data_crc = htole32(data_crc),
 	};
 	memcpy(p, &r, sizeof(r));
 	if (s->zde_dirty)
@@ -876,7 +974,14 @@ static void stamp(struct zmeta *m, struct zmeta_batch *b)
 	}
 }
 
-int zmeta_commit(struct zmeta *m, struct zmeta_batch *b)
+uint64_t zmeta_committed_wp(const struct zmeta *m, uint32_t zone)
+{
+	struct zimg_desc d;
+	memcpy(&d, desc_at(m, zone), sizeof(d));
+	return le64toh(d.wp);
+}
+
+int zmeta_write(struct zmeta *m, struct zmeta_batch *b)
 {
 	if (!b->records)
 		return 0;
@@ -887,9 +992,21 @@ int zmeta_commit(struct zmeta *m, struct zmeta_batch *b)
 	if (rc) {
 		b->len = 0;
 		b->records = 0;
-		return rc;
 	}
-	/* Durable: now the image may follow. */
+	return rc;
+}
+
+int zmeta_commit(struct zmeta *m, struct zmeta_batch *b)
+{
+	int rc = zmeta_write(m, b);
+	if (!rc)
+		zmeta_apply(m, b);
+	return rc;
+}
+
+void zmeta_apply(struct zmeta *m, struct zmeta_batch *b)
+{
+	/* Durable, with its data: now the image may follow. */
 	for (size_t off = 0; off < b->len;) {
 		struct zjnl_record r;
 		memcpy(&r, b->buf + off, sizeof(r));
@@ -903,10 +1020,9 @@ int zmeta_commit(struct zmeta *m, struct zmeta_batch *b)
 	b->len = 0;
 	b->records = 0;
 	/* A batch of many zones (the power-up of an open, a Reset of every
-	 * zone) would keep its buffer, 40 bytes a zone, for good. */
+	 * zone) would keep its buffer, 48 bytes a zone, for good. */
 	if (b->cap > BATCH_KEEP)
 		zmeta_batch_free(b);
-	return 0;
 }
 
 void zmeta_batch_free(struct zmeta_batch *b)

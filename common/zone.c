@@ -795,6 +795,7 @@ bool zns_snapshot(struct zns *z, uint32_t *cursor, struct zone_snap *out, uint8_
 	out->za = zn->za;
 	out->wp = zn->wp_done;
 	out->zde_dirty = zn->flags & ZONE_F_ZDE_DIRTY;
+	out->finished = zn->state == S_FULL && (zn->flags & ZONE_F_FINISHED);
 	zn->flags &= (uint8_t)~ZONE_F_ZDE_DIRTY;
 	if (out->zde_dirty)
 		memcpy(zde, z->zde + (size_t)i * z->g.zde_size, z->g.zde_size);

@@ -1,8 +1,9 @@
 /*
  * The block store: a namespace's data in one sparse file, LBA n at byte
- * n << lba_shift. Blocks never written read as zeros (holes); Zone Reset and
- * Deallocate punch holes so the space goes back to the file system. All calls
- * block: run them on I/O threads.
+ * n << lba_shift. Blocks never written read as zeros (holes); Deallocate
+ * punches holes so the space goes back to the file system (a Zone Reset keeps
+ * the zone's blocks for its next writes: ns.c). All calls block: run them on
+ * I/O threads.
  */
 #ifndef ZNSTGT_BLOCKSTORE_H
 #define ZNSTGT_BLOCKSTORE_H

@@ -17,7 +17,8 @@ enum ns_write_failed {
 	NS_WRITE_GIVEN_BACK,     /* the write pointer went back to the write's start */
 	NS_WRITE_KEPT,           /* later writes hold LBAs above it: the range stays
 	                          * consumed and reads as zeros (or, if even zeroing
-	                          * failed, as much of the data as landed) */
+	                          * failed, is undefined: as much of the data as
+	                          * landed over what the blocks held before) */
 };
 
 struct ns_write {

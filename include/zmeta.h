@@ -3,8 +3,8 @@
  * zone descriptor, and an append-only journal of the changes made since the
  * image's last checkpoint (doc/architecture.md, "Durability").
  *
- * ON-DISK FORMAT, version 1. All integers little-endian. CRC = CRC32C
- * (crc32c.h, the NVMe/TCP digest function).
+ * ON-DISK FORMAT: image version 1, journal version 2. All integers
+ * little-endian. CRC = CRC32C (crc32c.h, the NVMe/TCP digest function).
  *
  * zones.img
  *   offset 0     header slot 0 (struct zimg_header, rest of 4 KiB zero)
@@ -27,16 +27,31 @@
  *                slot it follows, a sequence number that increases by one
  *                (and keeps increasing across generations), and its position
  *                in its batch (one commit: one write, one fdatasync).
+ *                Version 2 added to each record the CRC of the data it
+ *                makes visible (data_lbas, data_crc; 48-byte records). A
+ *                version 1 journal is refused (its records cannot prove
+ *                their data): shut down cleanly with the older znstgt, whose
+ *                final checkpoint leaves nothing to replay, then start once
+ *                with --recover to write a version 2 journal.
  *                After a checkpoint, and after every recovery, the journal is
  *                rewritten from offset 4096 under a new generation, so stale
  *                records can never be picked up again.
  *
  * Ordering. A record is written only after the data it makes visible was
- * written and the data file fdatasync'd. Records reach the image (in memory)
- * only after the journal write was fdatasync'd, so the image never runs
- * ahead of the journal. Checkpoint: msync(MS_SYNC) the descriptors, then
- * write and sync the other header slot with ckpt_seq = last applied record;
- * from then on the journal restarts at offset 4096.
+ * written (to the page cache). The data file's fdatasync and the journal's
+ * write + fdatasync of one batch run at the same time; a record carries the
+ * CRC of the blocks it makes visible - [wp - data_lbas, wp) - so that
+ * recovery can tell a record whose data did not reach the disk. Batches are
+ * committed one at a time: batch N+1 is written only after both syncs of
+ * batch N returned, so at a crash only the last batch in the journal can
+ * have its data in flight. Records reach the image (in memory) only after
+ * both syncs returned, so the image never runs ahead of the journal nor of
+ * the data, and nothing is acknowledged before that either. A record whose
+ * visibility does not come from written data (Finish moves the write pointer
+ * over blocks it zeroed) has data_lbas 0: the zeroing is synced before the
+ * transition is made (ns.c). Checkpoint: msync(MS_SYNC) the descriptors,
+ * then write and sync the other header slot with ckpt_seq = last applied
+ * record; from then on the journal restarts at offset 4096.
  *
  * Recovery (doc/recovery.md): newest valid slot; refuse on unknown version or
  * a geometry other than the configuration's; check every descriptor CRC;
@@ -53,6 +68,21 @@
  *     to records that were acknowledged. Refused, naming the file, the
  *     record and its byte offset; only ZMETA_RECOVER goes on (dropping the
  *     damaged records, keeping every valid one after them).
+ * The records of the last batch of the run (from the last record's seq
+ * back to its batch_pos 1) that the image does not hold yet could have
+ * been in flight with their data: each one with data_lbas > 0 whose data
+ * CRC does not match the data file now is a torn tail too - its data never
+ * reached the disk, the batch was never acknowledged - and is dropped: its
+ * zone keeps the state it had before that record. A mismatch in an earlier
+ * batch is not looked for: its data was synced before the next batch was
+ * written, and what changed it since is damage the journal cannot see.
+ * (Data of the last batch damaged after it was acknowledged looks like a
+ * torn write and is dropped the same way, as a damaged last record is.) A
+ * record's range starts at the write pointer last committed, or at the zone
+ * start when the write pointer went back (a Reset, then writes, in one
+ * batch); a host that rewrites a zone past its old write pointer before its
+ * Reset completed (a race the host started) has only the part above the old
+ * write pointer checked.
  * Also refused: a journal shorter than its header says (truncated), and an
  * image descriptor set by a record the journal no longer holds. Nothing is
  * reinitialised unless the caller asks (ZMETA_FORMAT).
@@ -68,7 +98,8 @@
 
 #define ZIMG_MAGIC "ZNSTGTIM"
 #define ZJNL_MAGIC "ZNSTGTJL"
-#define ZMETA_VERSION 1
+#define ZMETA_VERSION 1             /* of zones.img */
+#define ZJNL_VERSION 2              /* of zones.jnl */
 #define ZMETA_IMG_NAME "zones.img"
 #define ZMETA_JNL_NAME "zones.jnl"
 #define ZIMG_SLOT_SIZE 4096u
@@ -122,7 +153,7 @@ enum { ZJNL_ZONE = 1, ZJNL_ZONE_ZDE = 2 };
 struct zjnl_record {
 	uint32_t crc;                /* of bytes 4..len-1 (header rest + extension) */
 	uint16_t type;               /* ZJNL_ZONE or ZJNL_ZONE_ZDE */
-	uint16_t len;                /* whole record, 40 or 40 + zde_size */
+	uint16_t len;                /* whole record, 48 or 48 + zde_size */
 	uint64_t seq;
 	uint32_t gen;                /* low 32 bits of the image generation it follows */
 	uint32_t zone;
@@ -132,12 +163,15 @@ struct zjnl_record {
 	uint32_t batch_pos;          /* 1 + records before it in its batch;
 				      * 0 = unknown (older writers) */
 	uint64_t wp;
+	uint32_t data_lbas;          /* blocks below wp this record makes visible
+				      * (0: none, or not checkable) */
+	uint32_t data_crc;           /* CRC of those blocks' bytes */
 } __attribute__((packed));
 
 _Static_assert(sizeof(struct zimg_header) == 112, "image header layout");
 _Static_assert(sizeof(struct zimg_desc) == 32, "image descriptor layout");
 _Static_assert(sizeof(struct zjnl_header) == 32, "journal header layout");
-_Static_assert(sizeof(struct zjnl_record) == 40, "journal record layout");
+_Static_assert(sizeof(struct zjnl_record) == 48, "journal record layout");
 
 /* Journal records on their way: built by zmeta_add(), written by
  * zmeta_commit(). Several may be in flight; they are committed in order. */
@@ -164,6 +198,7 @@ struct zmeta {
 	uint64_t replayed;
 	uint32_t repaired;
 	uint64_t dropped;            /* ZMETA_RECOVER: damaged records skipped */
+	uint64_t torn_data;          /* last-batch records whose data was not there */
 	uint32_t read_only;          /* ZMETA_RECOVER: zones made Read Only */
 };
 
@@ -175,6 +210,11 @@ struct zmeta_geom {
 	uint64_t zone_size, zone_cap;
 	uint32_t nr_zones, zde_size, max_open, max_active;
 	uint64_t jnl_limit;          /* bytes; 0 = default (64 MiB) */
+	/* CRC32C of the data file's blocks [lba, lba + nlb) into *crc: 0, or
+	 * -errno when they cannot be read (the data file's own checks then
+	 * decide). NULL: records' data is not checked at recovery. */
+	int (*data_crc)(void *ctx, uint64_t lba, uint32_t nlb, uint32_t *crc);
+	void *data_ctx;
 };
 
 enum zmeta_mode {
@@ -191,11 +231,19 @@ enum zmeta_mode {
  */
 int zmeta_open(struct zmeta *m, const char *dir, const struct zmeta_geom *g,
 	       enum zmeta_mode mode, struct zns *z, char *err, size_t errlen);
-/* Add a zone's state (and its extension when zde_dirty) to batch b. */
+/* Add a zone's state (and its extension when zde_dirty) to batch b;
+ * data_lbas blocks below s->wp, whose CRC is data_crc, become visible. */
 int zmeta_add(struct zmeta *m, struct zmeta_batch *b, const struct zone_snap *s,
-	      const uint8_t *zde);
-/* Write batch b (stamped with the current generation), fdatasync the
- * journal, apply it to the image, empty b. -errno. */
+	      const uint8_t *zde, uint32_t data_lbas, uint32_t data_crc);
+/* The write pointer of zone i as last committed (what the image holds). */
+uint64_t zmeta_committed_wp(const struct zmeta *m, uint32_t zone);
+/* Write batch b (stamped with the current generation) and fdatasync the
+ * journal. -errno (b is then emptied). On success, once the data the batch
+ * covers is synced too, zmeta_apply() it. */
+int zmeta_write(struct zmeta *m, struct zmeta_batch *b);
+/* Apply a written batch to the image and empty it. */
+void zmeta_apply(struct zmeta *m, struct zmeta_batch *b);
+/* zmeta_write() then zmeta_apply(): for data already synced. -errno. */
 int zmeta_commit(struct zmeta *m, struct zmeta_batch *b);
 void zmeta_batch_free(struct zmeta_batch *b);
 /* Drop batch b, which will never be committed: its sequence numbers are

@@ -103,6 +103,7 @@ struct zone_snap {
 	uint8_t za;
 	uint64_t wp;
 	bool zde_dirty;
+	bool finished;               /* Full by Finish: wp moved over unwritten blocks */
 };
 
 int zns_init(struct zns *z, const struct zns_geom *g);
@@ -156,9 +157,10 @@ uint16_t zns_write_begin(struct zns *z, struct ns_write *w, enum ns_write_kind k
  * and active limits still allow, else the controller finishes it, ZFC;
  * implicitly opened with nothing written -> Empty). Otherwise later writes
  * hold LBAs above w and keep them: w's range stays consumed, and counts as
- * written when w ends (the caller zeroes it first; if that fails too it
- * holds what part of the data landed, as a drive's failed write leaves its
- * blocks undefined). Sets w->failed.
+ * written when w ends (the caller zeroes it first; if that fails too it is
+ * undefined - what part of the data landed over what the blocks held
+ * before, as a drive's failed write leaves its blocks undefined). Sets
+ * w->failed.
  */
 void zns_write_fail(struct zns *z, struct ns_write *w);
 /* ok = false: the data did not land; zns_write_fail() said what becomes of

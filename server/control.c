@@ -8,6 +8,7 @@
  * and words are checked before anything acts on it.
  */
 #include "control.h"
+#include "control_req.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -26,7 +27,6 @@
 #include "log.h"
 #include "subsys.h"
 
-#define CONTROL_MAX_WORDS   8
 #define CONTROL_READ_SECONDS 5.0  /* a client has this long to send its line */
 
 struct control_client {
@@ -68,12 +68,12 @@ static void say(struct reply *r, bool ok, const char *fmt, ...)
 
 /* ---- commands ---- */
 
-static void cmd_ping(int argc, char **argv, struct reply *r)
+static void cmd_ping(const struct control_req *req, struct reply *r)
 {
 	say(r, true, "znstgt %s", ZNSTGT_VERSION);
 }
 
-static void cmd_power_cut(int argc, char **argv, struct reply *r)
+static void cmd_power_cut(const struct control_req *req, struct reply *r)
 {
 	char err[512];
 	int n = subsys_power_cut(CONTROL_DRAIN_SECONDS, err, sizeof(err));
@@ -102,32 +102,14 @@ static const char *subsys_name_problem(const char *nqn)
 }
 
 /* add-subsys [--format] [--nqn NQN] FILE */
-static void cmd_add_subsys(int argc, char **argv, struct reply *r)
+static void cmd_add_subsys(const struct control_req *req, struct reply *r)
 {
-	const char *file = NULL, *nqn = NULL, *problem;
+	const char *problem;
 	struct subsys_config *sc;
-	bool format = false;
 	char err[1024];
 
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--format") == 0) {
-			format = true;
-		} else if (strcmp(argv[i], "--nqn") == 0 && i + 1 < argc) {
-			nqn = argv[++i];
-		} else if (argv[i][0] != '-' && !file) {
-			file = argv[i];
-		} else {
-			say(r, false, "add-subsys: unexpected \"%s\" (expected [--format] "
-			    "[--nqn NQN] FILE)", argv[i]);
-			return;
-		}
-	}
-	if (!file || file[0] != '/') {
-		say(r, false, "add-subsys: expected the absolute path of a subsystem file");
-		return;
-	}
-	if (nqn && (problem = subsys_name_problem(nqn))) {
-		say(r, false, "add-subsys: --nqn %s: %s", nqn, problem);
+	if (req->nqn && (problem = subsys_name_problem(req->nqn))) {
+		say(r, false, "add-subsys: --nqn %s: %s", req->nqn, problem);
 		return;
 	}
 	sc = calloc(1, sizeof(*sc)); /* about 400 KiB: not on the stack */
@@ -135,12 +117,12 @@ static void cmd_add_subsys(int argc, char **argv, struct reply *r)
 		say(r, false, "out of memory");
 		return;
 	}
-	if (config_load_subsys(file, C.cfg->data_dir, sc, err, sizeof(err)) != 0) {
+	if (config_load_subsys(req->file, C.cfg->data_dir, sc, err, sizeof(err)) != 0) {
 		say(r, false, "%s", err);
 	} else {
-		if (nqn)
-			snprintf(sc->nqn, sizeof(sc->nqn), "%s", nqn);
-		if (subsys_add(sc, format, err, sizeof(err)) != 0)
+		if (req->nqn)
+			snprintf(sc->nqn, sizeof(sc->nqn), "%s", req->nqn);
+		if (subsys_add(sc, req->format, err, sizeof(err)) != 0)
 			say(r, false, "%s", err);
 		else
 			say(r, true, "%s", sc->nqn);
@@ -150,68 +132,38 @@ static void cmd_add_subsys(int argc, char **argv, struct reply *r)
 
 /* remove-subsys NQN: answers once the namespaces are closed, so that the
  * caller may delete or reuse their files. */
-static void cmd_remove_subsys(int argc, char **argv, struct reply *r)
+static void cmd_remove_subsys(const struct control_req *req, struct reply *r)
 {
 	char err[512];
 
-	if (subsys_remove(argv[1], err, sizeof(err)) != 0)
+	if (subsys_remove(req->nqn, err, sizeof(err)) != 0)
 		say(r, false, "%s", err);
 	else if (!subsys_wait_detached(CONTROL_DRAIN_SECONDS))
-		say(r, false, "%s removed, but its commands still run after %.0f s", argv[1],
+		say(r, false, "%s removed, but its commands still run after %.0f s", req->nqn,
 		    CONTROL_DRAIN_SECONDS);
 	else
-		say(r, true, "%s", argv[1]);
+		say(r, true, "%s", req->nqn);
 }
 
-static const struct control_cmd {
-	const char *name;
-	int min_words, max_words;   /* the command word included */
-	void (*run)(int argc, char **argv, struct reply *r);
-} commands[] = {
-	{ "ping", 1, 1, cmd_ping },
-	{ "power-cut", 1, 1, cmd_power_cut },
-	{ "add-subsys", 2, 5, cmd_add_subsys },
-	{ "remove-subsys", 2, 2, cmd_remove_subsys },
+/* Indexed by enum control_op. */
+static void (*const commands[])(const struct control_req *req, struct reply *r) = {
+	[CONTROL_PING] = cmd_ping,
+	[CONTROL_POWER_CUT] = cmd_power_cut,
+	[CONTROL_ADD_SUBSYS] = cmd_add_subsys,
+	[CONTROL_REMOVE_SUBSYS] = cmd_remove_subsys,
 };
 
-/* line: one request without its '\n', NUL-terminated. */
-static void run_request(char *line, struct reply *r)
+/* line: one request of len bytes without its '\n', NUL-terminated. */
+static void run_request(char *line, size_t len, struct reply *r)
 {
-	char *words[CONTROL_MAX_WORDS];
-	int n = 0;
+	struct control_req req;
 
-	for (const unsigned char *c = (const unsigned char *)line; *c; c++)
-		if ((*c < ' ' || *c > '~') && *c != '\t') {
-			say(r, false, "the request holds a byte that is not printable ASCII");
-			return;
-		}
-	char *save = NULL;
-	for (char *w = strtok_r(line, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
-		if (n == CONTROL_MAX_WORDS) {
-			say(r, false, "more than %d words", CONTROL_MAX_WORDS);
-			return;
-		}
-		words[n++] = w;
-	}
-	if (!n) {
-		say(r, false, "empty request");
+	if (control_req_parse(line, len, &req, r->text, sizeof(r->text)) != 0) {
+		r->ok = false;
 		return;
 	}
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-		const struct control_cmd *c = &commands[i];
-
-		if (strcmp(words[0], c->name) != 0)
-			continue;
-		if (n < c->min_words || n > c->max_words) {
-			say(r, false, "%s: wrong number of arguments", c->name);
-			return;
-		}
-		log_info("control: %s", words[0]);
-		c->run(n, words, r);
-		return;
-	}
-	say(r, false, "unknown command \"%s\" (expected ping, power-cut, add-subsys or "
-	    "remove-subsys)", words[0]);
+	log_info("control: %s", req.name);
+	commands[req.op](&req, r);
 }
 
 /* ---- clients ---- */
@@ -281,10 +233,7 @@ static void client_readable(struct ev_loop *loop, ev_io *io, int revents)
 		return;
 	}
 	*nl = '\0';
-	if (memchr(cl->buf, '\0', (size_t)(nl - cl->buf)))
-		say(&r, false, "the request holds a NUL byte");
-	else
-		run_request(cl->buf, &r);
+	run_request(cl->buf, (size_t)(nl - cl->buf), &r);
 	client_answer(cl, &r);
 }
 

@@ -390,9 +390,11 @@ static void fuzz_conn(const uint8_t *data, size_t size)
 		drain(sv[1]);
 	}
 	shutdown(sv[1], SHUT_WR);
-	/* End of input: the connection must close itself. */
-	for (int i = 0; !done; i++) {
-		if (i > 100000)
+	/* End of input: the connection must close itself (done is set by the
+	 * connection's callback). */
+	int spins = 0;
+	while (!done) {
+		if (spins++ > 100000)
 			abort(); /* hang */
 		ev_run(loop, EVRUN_NOWAIT);
 		drain(sv[1]);

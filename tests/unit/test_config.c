@@ -559,6 +559,35 @@ static void test_missing_main_file(void **state)
 	assert_int_equal(config_load(path, &cfg, NULL, 0), -1);
 }
 
+/* Only regular files are read: a FIFO would block the start (or an
+ * add-subsys on the control socket) until someone writes to it, and a
+ * device like /dev/zero never ends its first line. */
+static void test_not_regular_file(void **state)
+{
+	struct tdir *d = *state;
+	struct target_config cfg;
+	char path[PATH_MAX], err[512];
+
+	assert_int_equal(config_load("/dev/null", &cfg, err, sizeof(err)), -1);
+	assert_string_equal(err, "/dev/null: not a regular file (expected a configuration file)");
+
+	assert_int_equal(load(d, "[target]\ninclude = /dev/zero\n", NULL, NULL, &cfg, err,
+			      sizeof(err)), -1);
+	assert_string_equal(err, "/dev/zero: not a regular file (expected a configuration file)");
+
+	in_dir(path, sizeof(path), d, "fifo.ini");
+	assert_int_equal(mkfifo(path, 0600), 0);
+	struct subsys_config *sc = calloc(1, sizeof(*sc));
+	assert_non_null(sc);
+	assert_int_equal(config_load_subsys(path, "/x", sc, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "fifo.ini: not a regular file"));
+	free(sc);
+
+	assert_int_equal(load(d, "[target]\ninclude = *.ini\n", NULL, NULL, &cfg, err,
+			      sizeof(err)), -1);
+	assert_non_null(strstr(err, "fifo.ini: not a regular file"));
+}
+
 /* ---- includes and paths ---- */
 
 static void test_include_order(void **state)
@@ -809,6 +838,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_files, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_nul_byte, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_missing_main_file, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_not_regular_file, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_include_order, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_relative_data_dir, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_same_directory_spellings, setup_dir, teardown_dir),

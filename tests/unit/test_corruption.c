@@ -23,8 +23,12 @@
  * with a message, the damage it cannot rebuild from), and a plain start
  * after it must open the very state it kept.
  *
- * The data file has no checksums (the media's own ECC is not modelled), so
- * it is only truncated or deleted, never flipped.
+ * The data file has no checksums of its own (the media's own ECC is not
+ * modelled), so it is only truncated or deleted, never flipped. (Journal
+ * records carry a CRC of the data they make visible, but recovery checks it
+ * only for the last batch, where a mismatch means a torn write - data that
+ * never reached the disk - not damage: test_crash covers that case, and
+ * test_zmeta that an earlier batch's data is never checked.)
  *
  * ZNSTGT_CORRUPTION_TRIALS sets the number of damaged opens (default 64;
  * `make check-long`: thousands), ZNSTGT_CORRUPTION_SEED repeats a run.

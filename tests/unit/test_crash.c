@@ -51,12 +51,27 @@
  * write or sync that fails is simply not reported (nothing failed may turn
  * up as acknowledged, and everything reported must survive: the same
  * checker). Two things the child says more: a failed write whose range
- * stays consumed (ns.h, NS_WRITE_KEPT) is announced like a Write Zeroes
- * before it ends, since its blocks may read as zeros; and a Reset that
+ * stays consumed (ns.h, NS_WRITE_KEPT) is announced before it ends: like a
+ * Write Zeroes when its blocks read as zeros, else as undefined (zeroing
+ * failed too: they hold what part of the data landed over what they held
+ * before, which no acknowledged write covers); and a Reset that
  * fails with an I/O error keeps its intent and is retried, since it may
  * have become durable before its sync or its freeing of blocks failed.
  * A crash-point fault kills the child itself. ZNSTGT_FAULT_CYCLES sets
  * their number of cycles (default 30; `make check-long`: 3000).
+ *
+ * Record durable, data not. A group commit syncs the data file and the
+ * journal at the same time, so a crash can leave a batch's records durable
+ * and its data not (zmeta.h). SIGKILL keeps the page cache, so that case is
+ * made by hand: a child makes a batch acknowledged (A), then writes a batch
+ * B whose data sync fails (EIO: the journal holds B, the data may be lost)
+ * or dies at it (a crash-point fault: the journal may hold B), and dies. The
+ * parent then loses some of B's data as a power cut could - a block of
+ * zeros, of garbage, or nothing lost - and checks every zone: its write
+ * pointer is A's when any of its B data is gone (B's when all of it is
+ * there, or A's when the journal may not have B), every block below it
+ * holds what was written there, every block above reads zeros.
+ * ZNSTGT_TORN_ROUNDS sets the number of rounds (default 24).
  */
 #include <endian.h>
 #include <errno.h>
@@ -184,6 +199,8 @@ enum msg_type {
 	M_DONE,      /* this operation is durable */
 	M_FAILED,    /* fault variants, for the statistics only: an I/O error (op: the
 	              * operation, 0 for a sync; nlb: 1 if a write's range was kept) */
+	M_UNDEFINED, /* fault variants: [slba, slba + nlb) is a failed write's kept
+	              * range that zeroing could not clear: it may hold anything */
 };
 
 enum op { OP_WRITE = 1, OP_APPEND, OP_ZEROES, OP_RESET, OP_FINISH, OP_SET_ZDE, OP_OPEN, OP_CLOSE };
@@ -297,6 +314,23 @@ static void zone_query(struct child *c, uint32_t zone, uint8_t *state, uint64_t 
 	*wp = le64toh(d->wp);
 }
 
+/*
+ * A failed write's range stays consumed (NS_WRITE_KEPT): say what it holds
+ * before the write's end publishes it. The engine zeroed it, unless zeroing
+ * failed too (ns.h): then it is undefined. Read back now - nothing writes
+ * the range again in this generation - so that a range seen as zeros must
+ * still read as zeros after the crash.
+ */
+static void announce_kept(struct child *c, uint32_t zone, uint32_t gen, uint64_t slba,
+			  uint32_t nlb, uint8_t *buf)
+{
+	struct iovec iov = { buf, (size_t)nlb * BLK };
+	bool zeros = !ns_read(c->ns, slba, nlb, &iov, 1);
+	for (uint32_t i = 0; i < nlb && zeros; i++)
+		zeros = block_is_zero(buf + (size_t)i * BLK);
+	child_send(c, zeros ? M_ZEROES : M_UNDEFINED, OP_ZEROES, zone, gen, slba, nlb);
+}
+
 /* Write, Write Zeroes or Zone Append of 1..MAX_NLB blocks. Returns the
  * engine's status for the caller to react to a full zone or a limit. */
 static uint16_t op_write(struct worker *w, uint32_t zone, enum ns_write_kind kind)
@@ -342,10 +376,9 @@ static uint16_t op_write(struct worker *w, uint32_t zone, enum ns_write_kind kin
 	if (rng_next(&w->rng) % (fills ? 2 : 16) == 0)
 		usleep((useconds_t)(100 + rng_next(&w->rng) % 1500));
 	st = ns_write_data(c->ns, nw, &iov, 1);
-	/* Before the end publishes it: a kept range may read as zeros. */
 	bool kept = st && nw->failed == NS_WRITE_KEPT;
-	if (kept && kind != NS_WRITE_ZEROES)
-		child_send(c, M_ZEROES, OP_ZEROES, zone, gen, slba, nlb);
+	if (kept)
+		announce_kept(c, zone, gen, slba, nlb, w->buf);
 	ns_write_end(c->ns, nw, st);
 	free(nw);
 	pthread_rwlock_unlock(&c->zlock[zone]);
@@ -539,13 +572,18 @@ static void child_main(const struct ns_config *cfg, const struct variant *v, con
 
 /* ---- the parent: the model of what must have survived ---- */
 
+/* What a block not (yet) covered by a durable write of its generation may
+ * also hold besides that write's data. */
+enum { ZERO_OK = 1 /* zeros: a Write Zeroes or a zeroed kept range covers it */,
+       UNDEFINED = 2 /* anything: a kept range zeroing could not clear */ };
+
 /* One generation a zone may be in after the crash. */
 struct cand {
 	uint32_t gen;
 	uint32_t wp_min;         /* blocks from the zone start known written and durable */
 	bool fin_done, zde_done; /* a Finish / Set ZDE of this generation is durable */
 	uint16_t fin_pend, zde_pend; /* ... or was announced and may have happened */
-	uint8_t *zero_ok;        /* per block: a Write Zeroes of this generation covers it */
+	uint8_t *zero_ok;        /* per block: ZERO_OK, UNDEFINED or 0 (must hold its data) */
 };
 
 struct zmodel {
@@ -569,7 +607,7 @@ struct campaign {
 	uint64_t kills_in_open, done_ops, stale_ops, intents, blocks_checked;
 	uint64_t ckpt_commit, ckpt_open, resets_in_flight, zfc;
 	uint64_t self_kills;     /* fault variants: crash-point faults */
-	uint64_t failed_syncs, failed_writes, kept_writes, failed_resets;
+	uint64_t failed_syncs, failed_writes, kept_writes, undefined_writes, failed_resets;
 };
 
 static void cand_reset(struct campaign *cp, struct cand *c, uint32_t gen)
@@ -655,9 +693,13 @@ static void apply_msg(struct campaign *cp, const struct msg *m)
 			c->zde_pend--;
 		return;
 	case M_ZEROES:
+	case M_UNDEFINED:
 		if (m->slba < zslba || m->slba + m->nlb > zslba + v->cap_lbas)
-			fail_msg("cycle %d: zone %u: Write Zeroes outside the zone", cp->cycle, m->zone);
-		memset(c->zero_ok + (m->slba - zslba), 1, m->nlb);
+			fail_msg("cycle %d: zone %u: zeros or undefined blocks announced outside the "
+				 "zone", cp->cycle, m->zone);
+		memset(c->zero_ok + (m->slba - zslba), m->type == M_ZEROES ? ZERO_OK : UNDEFINED,
+		       m->nlb);
+		cp->undefined_writes += m->type == M_UNDEFINED;
 		return;
 	case M_DONE:
 		break;
@@ -670,9 +712,10 @@ static void apply_msg(struct campaign *cp, const struct msg *m)
 	switch (m->op) {
 	case OP_WRITE:
 	case OP_APPEND:
-		/* Durable data: zeros announced for the range before (under
-		 * faults, a Write Zeroes that failed and gave its range back)
-		 * no longer excuse zeros there. */
+		/* Durable data: zeros or undefined blocks announced for the
+		 * range before (under faults, a failed write that gave its
+		 * range back, or a kept range not durable before a crash) no
+		 * longer excuse anything there. */
 		memset(c->zero_ok + (m->slba - zslba), 0, m->nlb);
 		/* fall through */
 	case OP_ZEROES:
@@ -766,7 +809,9 @@ static bool zone_matches(struct campaign *cp, const struct cand *c, const struct
 		const uint8_t *b = o->data + (size_t)i * BLK;
 		uint64_t lba = zslba + i;
 		bool ok;
-		if (i < strict)
+		if (i < lenient && c->zero_ok[i] == UNDEFINED)
+			ok = true;
+		else if (i < strict)
 			ok = block_is(b, o->zone, lba, c->gen) || (c->zero_ok[i] && block_is_zero(b));
 		else if (i < lenient)
 			ok = block_is(b, o->zone, lba, c->gen) || block_is_zero(b);
@@ -953,6 +998,10 @@ static void verify(struct campaign *cp)
 		c->fin_done = finished;
 		c->zde_done = o.za & NVME_ZNS_ZA_ZDEV;
 		c->fin_pend = c->zde_pend = 0;
+		/* Above the write pointer nothing is consumed any more: what the
+		 * next writes put there is checked afresh, so zeros or undefined
+		 * blocks announced there before no longer excuse anything. */
+		memset(c->zero_ok + o.wp, 0, v->zone_lbas - o.wp);
 	}
 	check_filters(cp, ns, count);
 	if (v->max_active && active > v->max_active)
@@ -1206,13 +1255,13 @@ static void run_campaign(const struct variant *v)
 	       " finished by the power-up rule; %" PRIu64 " blocks read back\n"
 	       "             checkpoints: %" PRIu64 " by the commit thread, %" PRIu64 " at recovery\n"
 	       "             faults: %" PRIu64 " crash points (the child killed itself), %" PRIu64
-	       " failed syncs, %" PRIu64 " failed writes (%" PRIu64 " ranges kept), %" PRIu64
-	       " Resets retried\n",
+	       " failed syncs, %" PRIu64 " failed writes (%" PRIu64 " ranges kept, %" PRIu64
+	       " of them undefined), %" PRIu64 " Resets retried\n",
 	       v->name, cycles, (now_ms() - t0) / 1e3, cp->seed, cp->kills_in_open, cp->ready_ms,
 	       cycles - cp->kills_in_open, cp->done_ops, cp->stale_ops, cp->intents,
 	       cp->resets_in_flight, cp->zfc, cp->blocks_checked, cp->ckpt_commit, cp->ckpt_open,
 	       cp->self_kills, cp->failed_syncs, cp->failed_writes, cp->kept_writes,
-	       cp->failed_resets);
+	       cp->undefined_writes, cp->failed_resets);
 	nftw(cp->cfg.path, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 	free(cp->zero_mem);
 	free(cp->zm);
@@ -1278,6 +1327,158 @@ static void test_faults_write_cache_limits(void **state)
 	run_campaign(&v);
 }
 
+/* ---- record durable, data not ---- */
+
+#define TORN_ZONES 8
+#define TORN_LBAS 64
+
+enum torn_loss { LOSS_NONE, LOSS_ZEROS, LOSS_GARBAGE };
+
+static struct ns_config torn_config(const char *dir)
+{
+	struct ns_config cfg = {
+		.nsid = 1, .zoned = true, .lba_size = BLK, .size = TORN_ZONES * TORN_LBAS * BLK,
+		.zone_size = TORN_LBAS * BLK, .zone_capacity = TORN_LBAS * BLK,
+		.zone_append_max = 8 * BLK, .journal_size = 1 << 20,
+	};
+	snprintf(cfg.path, sizeof(cfg.path), "%s/ns", dir);
+	return cfg;
+}
+
+static void torn_write(struct ns *ns, uint32_t zone, uint32_t from, uint32_t nlb)
+{
+	uint64_t zslba = (uint64_t)zone * TORN_LBAS;
+	uint8_t buf[BLK];
+	for (uint32_t i = 0; i < nlb; i++) {
+		pattern_fill(buf, zone, zslba + from + i, 1);
+		struct iovec iov = { buf, BLK };
+		struct ns_write w;
+		uint16_t st = ns_write_begin(ns, &w, NS_ZONE_APPEND, zslba, 1);
+		if (!st)
+			st = ns_write_data(ns, &w, &iov, 1);
+		ns_write_end(ns, &w, st);
+		if (st || w.slba != zslba + from + i)
+			_exit(3);
+	}
+}
+
+/* The child: A acknowledged, B's data sync failed (or died at), then dies. */
+static void torn_child(const struct ns_config *cfg, const uint32_t *a, const uint32_t *b,
+		       bool die_at_sync)
+{
+	struct ns *ns;
+	char err[512];
+	if (ns_open(cfg, true, &ns, err, sizeof(err)))
+		_exit(2);
+	for (uint32_t z = 0; z < TORN_ZONES; z++)
+		torn_write(ns, z, 0, a[z]);
+	if (ns_sync_wait(ns))
+		_exit(4);
+	for (uint32_t z = 0; z < TORN_ZONES; z++)
+		torn_write(ns, z, a[z], b[z]);
+	fault_io_arm(&(struct fault_plan){
+		.seed = 1, .points = FAULT_DATA_SYNC, .one_in = 1, .count = 1,
+		.kinds = FAULT_KIND(die_at_sync ? FAULT_CRASH : FAULT_EIO),
+	});
+	if (!ns_sync_wait(ns))
+		_exit(5); /* B must not be acknowledged */
+	raise(SIGKILL);
+	_exit(6);
+}
+
+static void torn_round(uint64_t *rng, const char *dir)
+{
+	struct ns_config cfg = torn_config(dir);
+	uint32_t a[TORN_ZONES], b[TORN_ZONES];
+	enum torn_loss loss[TORN_ZONES];
+	bool die_at_sync = rng_next(rng) & 1;
+	for (uint32_t z = 0; z < TORN_ZONES; z++) {
+		a[z] = (uint32_t)(rng_next(rng) % 9);
+		b[z] = (uint32_t)(rng_next(rng) % 3 ? rng_next(rng) % 8 + 1 : 0);
+		loss[z] = b[z] ? (enum torn_loss)(rng_next(rng) % 3) : LOSS_NONE;
+	}
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		torn_child(&cfg, a, b, die_at_sync);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
+		fail_msg("torn child: %s %d", WIFEXITED(status) ? "exit" : "signal",
+			 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+
+	/* Lose some of B's data, as a power cut before the data sync could. */
+	char data[sizeof(cfg.path) + 8];
+	snprintf(data, sizeof(data), "%s/data", cfg.path);
+	int fd = open(data, O_RDWR);
+	assert_true(fd >= 0);
+	for (uint32_t z = 0; z < TORN_ZONES; z++) {
+		if (loss[z] == LOSS_NONE)
+			continue;
+		uint8_t blk[BLK];
+		uint64_t lba = (uint64_t)z * TORN_LBAS + a[z] + rng_next(rng) % b[z];
+		for (size_t i = 0; i < BLK; i++)
+			blk[i] = loss[z] == LOSS_ZEROS ? 0 : (uint8_t)rng_next(rng);
+		assert_int_equal(pwrite(fd, blk, BLK, (off_t)(lba * BLK)), (ssize_t)BLK);
+	}
+	close(fd);
+
+	struct ns *ns;
+	char err[512];
+	if (ns_open(&cfg, false, &ns, err, sizeof(err)))
+		fail_msg("recovery refused: %s", err);
+	for (uint32_t z = 0; z < TORN_ZONES; z++) {
+		uint64_t zslba = (uint64_t)z * TORN_LBAS;
+		uint8_t rep_buf[64 + 64];
+		assert_int_equal(ns_zone_report(ns, zslba, NVME_ZNS_ZRA_REPORT_ZONES, 0, true, rep_buf,
+						sizeof(rep_buf)), 0);
+		struct nvme_zns_desc d;
+		memcpy(&d, rep_buf + 64, sizeof(d));
+		uint64_t wp = le64toh(d.wp) - zslba;
+		/* Any of B's data lost: B is gone. All of it there: B stays
+		 * when its records are durable, as they are once the journal
+		 * sync returned beside a failed data sync; a death at the data
+		 * sync may come before the journal write. */
+		bool ok = loss[z] != LOSS_NONE ? wp == a[z]
+			  : die_at_sync      ? wp == a[z] || wp == a[z] + b[z]
+					     : wp == a[z] + b[z];
+		if (!ok)
+			fail_msg("zone %u: write pointer %llu, A %u, B %u, loss %d, %s", z,
+				 (unsigned long long)wp, a[z], b[z], loss[z],
+				 die_at_sync ? "died at the data sync" : "data sync failed");
+		uint8_t want_state = wp ? NVME_ZNS_ZS_CLOSED : NVME_ZNS_ZS_EMPTY;
+		if (d.zs >> 4 != want_state)
+			fail_msg("zone %u: state %#x, want %#x", z, d.zs >> 4, want_state);
+		for (uint64_t l = 0; l < TORN_LBAS; l++) {
+			uint8_t blk[BLK];
+			struct iovec iov = { blk, BLK };
+			assert_int_equal(ns_read(ns, zslba + l, 1, &iov, 1), 0);
+			if (l < wp ? !block_is(blk, z, zslba + l, 1) : !block_is_zero(blk)) {
+				char what[128];
+				describe_block(blk, what, sizeof(what));
+				fail_msg("zone %u LBA %llu (write pointer %llu): holds %s", z,
+					 (unsigned long long)l, (unsigned long long)wp, what);
+			}
+		}
+	}
+	ns_close(ns);
+}
+
+static void test_record_durable_data_lost(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/znstgt-torn-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	uint64_t rng = (uint64_t)env_int("ZNSTGT_CRASH_SEED", (int)time(NULL));
+	int rounds = env_int("ZNSTGT_TORN_ROUNDS", 24);
+	log_set_level(LOG_ERROR); /* each recovery warns about the records it drops */
+	for (int i = 0; i < rounds; i++)
+		torn_round(&rng, dir);
+	log_set_level(LOG_WARN);
+	nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
 int main(void)
 {
 	/* Each recovery logs what it replayed; a campaign opens the namespace
@@ -1289,6 +1490,7 @@ int main(void)
 		cmocka_unit_test(test_crash_limits),
 		cmocka_unit_test(test_faults_write_through),
 		cmocka_unit_test(test_faults_write_cache_limits),
+		cmocka_unit_test(test_record_durable_data_lost),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

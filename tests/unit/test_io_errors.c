@@ -347,6 +347,56 @@ static void test_append_fails_between_others(void **state)
 }
 
 /*
+ * As above, but zeroing b's range fails too (the crash test found this
+ * double fault): the range still counts as written - a and c keep their
+ * data and LBAs, the written prefix passes b once it ended, also after a
+ * crash - and holds what part of b's data landed over what it held before
+ * (here a hole: zeros). No acknowledged block is touched.
+ */
+static void test_kept_range_zeroing_fails(void **state)
+{
+	struct fixture *f = *state;
+	struct append a, b, c;
+	three_appends(f, 4, &a, &b, &c, 0x21);
+	append_data(f, &a, false);
+	append_data(f, &c, false);
+	struct iovec iov = { b.buf, (size_t)b.w.nlb * BS };
+	fail_next(FAULT_DATA_WRITE, FAULT_TORN, 2); /* the data, then the zeroing */
+	b.st = ns_write_data(f->ns, &b.w, &iov, 1);
+	assert_int_equal(fault_io_injected(), 2);
+	fault_io_disarm();
+	free(b.buf);
+	assert_int_equal(b.st, ST_WRITE_FAULT);
+	assert_int_equal(b.w.failed, NS_WRITE_KEPT);
+	ns_write_end(f->ns, &a.w, a.st);
+	ns_write_end(f->ns, &b.w, b.st);
+	ns_write_end(f->ns, &c.w, c.st);
+	assert_int_equal(ns_sync_wait(f->ns), 0);
+
+	/* What landed: a prefix of b's bytes (this seed tears inside the
+	 * range, so both parts are there), zeros after it. */
+	uint8_t got[4 * BS];
+	struct iovec r = { got, sizeof(got) };
+	assert_int_equal(ns_read(f->ns, 4 * ZLBAS + 3, 4, &r, 1), 0);
+	size_t landed = 0;
+	while (landed < sizeof(got) && got[landed] == 0x22)
+		landed++;
+	assert_true(landed > 0 && landed < sizeof(got));
+	for (size_t i = landed; i < sizeof(got); i++)
+		if (got[i])
+			fail_msg("byte %zu of the kept range: %#x after %zu landed", i, got[i], landed);
+
+	reopen(f, true);
+	expect_zone(f->ns, 4, NVME_ZNS_ZS_CLOSED, 12);
+	expect_blocks(f->ns, 4 * ZLBAS, 3, 0x21);
+	expect_blocks(f->ns, 4 * ZLBAS + 7, 5, 0x23);
+	uint8_t again[4 * BS];
+	r.iov_base = again;
+	assert_int_equal(ns_read(f->ns, 4 * ZLBAS + 3, 4, &r, 1), 0);
+	assert_memory_equal(again, got, sizeof(got));
+}
+
+/*
  * The newest appends fail while an older one is in flight: each gives its
  * range back as soon as its data fails (c, then b, now the newest), the
  * write pointer ends after a, and the next append goes right after a.
@@ -616,6 +666,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_conventional_enospc, setup_conventional,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_append_fails_between_others, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kept_range_zeroing_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newest_appends_fail, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failure_stays_in_its_zone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_fill_without_room, setup_limits, teardown),

@@ -332,7 +332,8 @@ static void test_torn_batch_dropped(void **state)
 	uint32_t gen;
 	off_t end = journal_end(f, &seq, &gen);
 	put_record(f->jnl, end, seq + 1, gen, 1, 1, ZLBAS + 3, false);
-	put_record(f->jnl, end + 40, seq + 2, gen, 2, 2, 2 * ZLBAS + 3, true);
+	put_record(f->jnl, end + (off_t)sizeof(struct zjnl_record), seq + 2, gen, 2, 2,
+		   2 * ZLBAS + 3, true);
 	must_open(f);
 	expect_zone(f->ns, 0, NVME_ZNS_ZS_CLOSED, 2);
 	expect_zone(f->ns, 1, NVME_ZNS_ZS_EMPTY, 0);
@@ -562,6 +563,95 @@ static void test_unknown_version_refused(void **state)
 	char err[512] = "";
 	assert_int_equal(open_ns(f, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "unknown zone image format version 2"));
+}
+
+/* A version 1 journal (records without a data CRC) is refused, with the
+ * way to move on. */
+static void test_journal_v1_refused(void **state)
+{
+	struct fixture *f = *state;
+	must_open(f);
+	clean_close(f);
+	struct zjnl_header h;
+	file_rw(f->jnl, 0, &h, sizeof(h), false);
+	h.version = htole32(1);
+	h.crc = htole32(crc32c(&h, offsetof(struct zjnl_header, crc)));
+	file_rw(f->jnl, 0, &h, sizeof(h), true);
+	char err[1024] = "";
+	assert_int_equal(open_ns(f, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "unknown journal format version 1"));
+	assert_non_null(strstr(err, "--recover"));
+}
+
+static void data_path(struct fixture *f, char *out, size_t len)
+{
+	snprintf(out, len, "%s/data", f->cfg.path);
+}
+
+static void expect_fill(struct fixture *f, uint64_t lba, uint8_t fill)
+{
+	uint8_t blk[4096];
+	struct iovec iov = { blk, sizeof(blk) };
+	assert_int_equal(ns_read(f->ns, lba, 1, &iov, 1), 0);
+	for (size_t i = 0; i < sizeof(blk); i++)
+		if (blk[i] != fill)
+			fail_msg("LBA %llu byte %zu: %#x, want %#x", (unsigned long long)lba, i, blk[i],
+				 fill);
+}
+
+/*
+ * A Reset keeps the zone's blocks (no hole punched): the file still holds
+ * the old data, reads return zeros at and above the write pointer, a write
+ * after it overwrites in place, and a Finish zeroes what it moves the write
+ * pointer over - in the file too, so no old data can come back.
+ */
+static void test_reset_keeps_blocks(void **state)
+{
+	struct fixture *f = *state;
+	char data[sizeof(f->cfg.path) + 8];
+	data_path(f, data, sizeof(data));
+	must_open(f);
+	write_blocks(f->ns, 0, 4, 0x11);
+	zone_action(f->ns, 0, NVME_ZNS_ZSA_RESET, NULL);
+	uint8_t b;
+	file_rw(data, 3 * 4096 + 7, &b, 1, false);
+	assert_int_equal(b, 0x11); /* kept */
+	for (uint64_t l = 0; l < 4; l++)
+		expect_fill(f, l, 0);
+	write_blocks(f->ns, 0, 1, 0x22);
+	expect_fill(f, 0, 0x22);
+	expect_fill(f, 1, 0);
+	crash(f);
+	must_open(f);
+	expect_zone(f->ns, 0, NVME_ZNS_ZS_CLOSED, 1);
+	expect_fill(f, 0, 0x22);
+	expect_fill(f, 1, 0);
+	zone_action(f->ns, 0, NVME_ZNS_ZSA_FINISH, NULL);
+	expect_fill(f, 1, 0);
+	expect_fill(f, 3, 0);
+	file_rw(data, 3 * 4096 + 7, &b, 1, false);
+	assert_int_equal(b, 0); /* Finish erased it */
+}
+
+/*
+ * Only the last batch's data is checked at recovery: an earlier batch's
+ * data was synced before the next batch was written, so a change to it
+ * since is no torn write and never rolls its zone back.
+ */
+static void test_earlier_batch_data_not_rolled_back(void **state)
+{
+	struct fixture *f = *state;
+	char data[sizeof(f->cfg.path) + 8];
+	data_path(f, data, sizeof(data));
+	must_open(f);
+	write_blocks(f->ns, 0, 2, 0x31);     /* batch A */
+	write_blocks(f->ns, ZLBAS, 3, 0x32); /* batch B, the last */
+	crash(f);
+	uint8_t b = 0x99;
+	file_rw(data, 1 * 4096 + 5, &b, 1, true);
+	must_open(f);
+	expect_zone(f->ns, 0, NVME_ZNS_ZS_CLOSED, 2);
+	expect_zone(f->ns, 1, NVME_ZNS_ZS_CLOSED, 3);
 }
 
 static off_t desc_off(struct fixture *f, uint32_t zone)
@@ -826,6 +916,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_recover_missing_journal_and_id, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_above_wp_reads_zero_not_erased, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_checkpoints, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_v1_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reset_keeps_blocks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_earlier_batch_data_not_rolled_back, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests_name("zmeta", tests, NULL, NULL);
 }

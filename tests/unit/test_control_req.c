@@ -1,0 +1,145 @@
+/*
+ * The control socket's request syntax (control_req_parse): each command with
+ * its arguments, blanks, and every way a line is refused. The same parser is
+ * fuzzed by tests/fuzz/fuzz_control.c.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "control_req.h"
+
+struct parsed {
+	char line[256];
+	struct control_req req;
+	char err[256];
+	int rc;
+};
+
+/* Parse text (len bytes, NULs allowed) as control.c would: a copy with a
+ * NUL after it. */
+static void parse_n(struct parsed *p, const char *text, size_t len)
+{
+	assert_true(len < sizeof(p->line));
+	memcpy(p->line, text, len);
+	p->line[len] = '\0';
+	p->err[0] = '\0';
+	p->rc = control_req_parse(p->line, len, &p->req, p->err, sizeof(p->err));
+}
+
+static void parse(struct parsed *p, const char *text)
+{
+	parse_n(p, text, strlen(text));
+}
+
+/* text parses to exactly this request (NULL: the string is not set). */
+static void accepted(const char *text, enum control_op op, const char *name, const char *file,
+		     const char *nqn, bool format)
+{
+	struct parsed p;
+
+	parse(&p, text);
+	assert_int_equal(p.rc, 0);
+	assert_int_equal(p.req.op, op);
+	assert_string_equal(p.req.name, name);
+	if (file)
+		assert_string_equal(p.req.file, file);
+	else
+		assert_null(p.req.file);
+	if (nqn)
+		assert_string_equal(p.req.nqn, nqn);
+	else
+		assert_null(p.req.nqn);
+	assert_int_equal(p.req.format, format);
+}
+
+static void refused(const char *text, const char *message)
+{
+	struct parsed p;
+
+	parse(&p, text);
+	assert_int_equal(p.rc, -1);
+	assert_string_equal(p.err, message);
+}
+
+static void test_ping_and_power_cut(void **state)
+{
+	accepted("ping", CONTROL_PING, "ping", NULL, NULL, false);
+	accepted(" \tpower-cut\t ", CONTROL_POWER_CUT, "power-cut", NULL, NULL, false);
+	refused("ping now", "ping: wrong number of arguments");
+	refused("power-cut 1", "power-cut: wrong number of arguments");
+}
+
+static void test_add_subsys(void **state)
+{
+	const enum control_op add = CONTROL_ADD_SUBSYS;
+
+	accepted("add-subsys /etc/znstgt/lab.ini", add, "add-subsys", "/etc/znstgt/lab.ini", NULL,
+		 false);
+	/* Options in any order, around the file, separated by any blanks. */
+	accepted("add-subsys\t/s.ini  --nqn blktests-subsystem-1\t--format", add, "add-subsys",
+		 "/s.ini", "blktests-subsystem-1", true);
+	accepted("add-subsys --format --nqn x /s.ini", add, "add-subsys", "/s.ini", "x", true);
+}
+
+static void test_add_subsys_refused(void **state)
+{
+	refused("add-subsys", "add-subsys: wrong number of arguments");
+	refused("add-subsys conf/s.ini",
+		"add-subsys: expected the absolute path of a subsystem file");
+	refused("add-subsys --format",
+		"add-subsys: expected the absolute path of a subsystem file");
+	refused("add-subsys /a.ini /b.ini",
+		"add-subsys: unexpected \"/b.ini\" (expected [--format] [--nqn NQN] FILE)");
+	/* --nqn as the last word has no NQN: it is not taken as an option. */
+	refused("add-subsys /a.ini --nqn",
+		"add-subsys: unexpected \"--nqn\" (expected [--format] [--nqn NQN] FILE)");
+	refused("add-subsys --force /a.ini",
+		"add-subsys: unexpected \"--force\" (expected [--format] [--nqn NQN] FILE)");
+	refused("add-subsys --format --nqn a --nqn b /a.ini",
+		"add-subsys: wrong number of arguments");
+}
+
+static void test_remove_subsys(void **state)
+{
+	accepted("remove-subsys nqn.2026-11.io.znstgt:zoned0", CONTROL_REMOVE_SUBSYS,
+		 "remove-subsys", NULL, "nqn.2026-11.io.znstgt:zoned0", false);
+	refused("remove-subsys", "remove-subsys: wrong number of arguments");
+	refused("remove-subsys a b", "remove-subsys: wrong number of arguments");
+}
+
+static void test_bad_lines(void **state)
+{
+	struct parsed p;
+
+	refused("", "empty request");
+	refused(" \t ", "empty request");
+	refused("reboot", "unknown command \"reboot\" (expected ping, power-cut, add-subsys or "
+		"remove-subsys)");
+	refused("PING", "unknown command \"PING\" (expected ping, power-cut, add-subsys or "
+		"remove-subsys)");
+	refused("ping\r", "the request holds a byte that is not printable ASCII");
+	refused("remove-subsys caf\xc3\xa9", "the request holds a byte that is not printable ASCII");
+	refused("a b c d e f g h i", "more than 8 words");
+
+	/* A NUL inside the line: nothing after it may be ignored silently. */
+	parse_n(&p, "ping\0power-cut", 14);
+	assert_int_equal(p.rc, -1);
+	assert_string_equal(p.err, "the request holds a NUL byte");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ping_and_power_cut),
+		cmocka_unit_test(test_add_subsys),
+		cmocka_unit_test(test_add_subsys_refused),
+		cmocka_unit_test(test_remove_subsys),
+		cmocka_unit_test(test_bad_lines),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
