@@ -124,7 +124,9 @@ check-long: all
 	ZNSTGT_CORRUPTION_TRIALS=3000 $(B)/tests/test_corruption
 
 # End-to-end tests: a stock Debian kernel under QEMU connects to $(B)/znstgt
-# over NVMe/TCP (tests/e2e/README.md; the first run builds the guest, as root).
+# over NVMe/TCP; then blktests' nvme group runs against $(B)/znstgt inside a
+# Linux 6.1 and a Linux 6.12 guest, when BLKTESTS_TARBALL names blktests'
+# source (tests/e2e/README.md; the first run builds the guests, as root).
 e2e: all
 	tests/e2e/run-e2e.sh $(B)
 

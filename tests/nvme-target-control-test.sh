@@ -72,6 +72,8 @@ uuid=$(show subsys-uuid)
 "$hook" setup --subsysnqn "$nqn" --subsys-uuid "$uuid" --hostnqn "$host" || fail "setup"
 out=$(connect "$nqn" "$host" -u "$uuid") || fail "probe: $out"
 [[ $out == *"uuid $uuid"* && $out == *"csi 0"* && $out == *"io ok"* ]] || fail "probe said: $out"
+# blktests counts in 512-byte blocks, as nvmet's backends have them
+grep -qx "lba_size = 512" "$ZNSTGT_HOOK_DIR/subsys/"bt-blktests-subsystem-1-*.ini || fail "not 512-byte blocks"
 connect "$nqn" nqn.2014-08.org.nvmexpress:uuid:11111111-2222-3333-4444-555555555555 -r \
 	> /dev/null || fail "a host that is not allowed got in"
 
@@ -82,15 +84,23 @@ ZNSTGT_ZONED=yes ZNSTGT_ZONE_SIZE=4M "$hook" setup --subsysnqn blktests-subsyste
 out=$(connect blktests-subsystem-2 "$host" -u "$zuuid") || fail "probe: $out"
 [[ $out == *"csi 2"* && $out == *"io ok"* ]] || fail "probe said: $out"
 
+# hold NQN HOST: a host connected to NQN that holds its connection open for
+# 20 s (in the background, PID in $holder), once it is connected
+hold() {
+	local i
+
+	connect "$1" "$2" -H 20 > "$ZNSTGT_HOOK_DIR/held" &
+	holder=$!
+	for ((i = 0; i < 200; i++)); do
+		grep -q holding "$ZNSTGT_HOOK_DIR/held" && break
+		kill -0 "$holder" 2> /dev/null || break
+		sleep 0.05
+	done
+	grep -q holding "$ZNSTGT_HOOK_DIR/held" || fail "the holding probe did not connect"
+}
+
 step="cleanup drops the connections"
-connect "$nqn" "$host" -H 20 > "$ZNSTGT_HOOK_DIR/held" &
-holder=$!
-for ((i = 0; i < 200; i++)); do
-	grep -q holding "$ZNSTGT_HOOK_DIR/held" && break
-	kill -0 "$holder" 2> /dev/null || break
-	sleep 0.05
-done
-grep -q holding "$ZNSTGT_HOOK_DIR/held" || fail "the holding probe did not connect"
+hold "$nqn" "$host"
 "$hook" cleanup --subsysnqn "$nqn" || fail "cleanup"
 wait "$holder" || fail "the connections stayed: $(cat "$ZNSTGT_HOOK_DIR/held")"
 connect "$nqn" "$host" -r > /dev/null || fail "the subsystem is still there"
@@ -136,10 +146,21 @@ step="add-ports"
 step="cleanup of what is not there"
 "$hook" cleanup --subsysnqn blktests-subsystem-9 || fail "unknown subsystem"
 "$hook" cleanup --subsysnqn blktests-subsystem-2 || fail "cleanup"
+connect "$nqn" "$host" > /dev/null || fail "the target went with a subsystem left"
+
+step="the last cleanup closes the port, the next setup opens it"
+# A host connected while its subsystem goes must meet a closed port, and
+# retry, rather than a Connect refused for good.
+hold "$nqn" "$host"
 "$hook" cleanup --subsysnqn "$nqn" || fail "cleanup"
+wait "$holder" || fail "the connection stayed: $(cat "$ZNSTGT_HOOK_DIR/held")"
+"$ZNSTGT_CTL" -s "$ZNSTGT_HOOK_DIR/control.sock" ping > /dev/null 2>&1 && fail "the target still runs"
+(exec 3<> "/dev/tcp/127.0.0.1/$ZNSTGT_TRSVCID") 2> /dev/null && fail "the port still accepts connections"
+grep -q "stopped" "$ZNSTGT_HOOK_DIR/znstgt.log" || fail "no clean stop in the log"
+"$hook" setup --subsysnqn "$nqn" --subsys-uuid "$uuid" --hostnqn "$host" || fail "setup"
+connect "$nqn" "$host" -u "$uuid" > /dev/null || fail "probe after the restart"
 "$hook" stop || fail "stop"
 "$ZNSTGT_CTL" -s "$ZNSTGT_HOOK_DIR/control.sock" ping > /dev/null 2>&1 && fail "the target still runs"
-grep -q "stopped" "$ZNSTGT_HOOK_DIR/znstgt.log" || fail "no clean stop in the log"
 # With the sanitized build (make check-asan) the target reports there.
 grep -qE "Sanitizer|runtime error" "$ZNSTGT_HOOK_DIR/znstgt.log" && fail "the sanitizers complained"
 "$hook" cleanup --subsysnqn "$nqn" || fail "cleanup without a target"

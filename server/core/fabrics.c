@@ -102,7 +102,13 @@ static void execute_admin_connect(struct nvme_req *req)
 			connect_fail(req, nvme_cmd_err(NVME_SC_CONNECT_INVALID_HOST),
 				     NVMF_IPO_DATA(hostnqn));
 		else
-			connect_fail(req, nvme_cmd_err(NVME_SC_CONNECT_INVALID_PARAM),
+			/* Without Do Not Retry (the status field's DNR bit):
+			 * subsystems come and go at run time (control socket),
+			 * and a host that reconnects while its subsystem is
+			 * being re-created must try again, not give the
+			 * controller up (Linux 6.12 obeys DNR). */
+			connect_fail(req, NVME_STATUS(NVME_SCT_CMD_SPECIFIC,
+						      NVME_SC_CONNECT_INVALID_PARAM),
 				     NVMF_IPO_DATA(subsysnqn));
 		return;
 	}

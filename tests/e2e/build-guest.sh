@@ -1,19 +1,25 @@
 #!/bin/bash
-# build-guest.sh - build (idempotently) the Linux guest that run-guest.sh boots:
-# a stock Debian bookworm kernel and a debootstrapped bookworm userspace with
-# nvme-cli, fio and util-linux, acting as a real NVMe/TCP host for the
-# end-to-end tests.
+# build-guest.sh - build (idempotently) a Linux guest that run-guest.sh boots:
+# a stock Debian kernel and a debootstrapped userspace of the same release
+# with nvme-cli, fio, util-linux and what blktests' nvme group uses, acting as
+# a real NVMe/TCP host for the end-to-end tests.
 #
-#   tests/e2e/build-guest.sh          # builds once, then returns at once
+#   tests/e2e/build-guest.sh [VARIANT]   # builds once, then returns at once
+#
+# VARIANT (default $E2E_GUEST, else bookworm):
+#   bookworm   Debian 12: Linux 6.1, nvme-cli 2.3
+#   trixie     Debian 13: Linux 6.12, nvme-cli 2.13
+# Each variant has a cache directory of its own, so both stay built.
 #
 # Environment (all optional):
-#   ZNSTGT_E2E_CACHE    cache directory (default ~/.cache/znstgt-e2e)
+#   ZNSTGT_E2E_CACHE    cache directory (default ~/.cache/znstgt-e2e); the
+#                       variant lives in $ZNSTGT_E2E_CACHE/VARIANT
 #   ZNSTGT_E2E_MIRROR   Debian mirror (default http://deb.debian.org/debian)
 #   ZNSTGT_E2E_SECURITY_MIRROR  (default http://deb.debian.org/debian-security)
-#   ZNSTGT_E2E_REFRESH=1  re-resolve the kernel package (a newer bookworm
-#                       kernel is picked up) and rebuild the boot files
+#   ZNSTGT_E2E_REFRESH=1  re-resolve the kernel package (a newer kernel of
+#                       the release is picked up) and rebuild the boot files
 #
-# Result in $ZNSTGT_E2E_CACHE/out/:
+# Result in $ZNSTGT_E2E_CACHE/VARIANT/out/:
 #   vmlinux       the kernel as an uncompressed ELF, booted through PVH
 #                 (skips the firmware's real-mode setup and the in-guest
 #                 decompression: ~3 s faster per boot under TCG)
@@ -33,16 +39,28 @@ set -euo pipefail
 {
 
 E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-CACHE=${ZNSTGT_E2E_CACHE:-$HOME/.cache/znstgt-e2e}
-SUITE=bookworm
+VARIANT=${1:-${E2E_GUEST:-bookworm}}
+CACHE=${ZNSTGT_E2E_CACHE:-$HOME/.cache/znstgt-e2e}/$VARIANT
 MIRROR=${ZNSTGT_E2E_MIRROR:-http://deb.debian.org/debian}
 SECURITY_MIRROR=${ZNSTGT_E2E_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 OUT=$CACHE/out
 
-# Guest userspace. minbase already has coreutils, util-linux (blkzone), bash,
-# mawk, grep, sed; busybox-static provides poweroff and the initramfs shell.
-GUEST_PKGS="kmod iproute2 procps e2fsprogs nvme-cli fio jq busybox-static"
+# Guest userspace. minbase already has coreutils, util-linux (blkzone,
+# losetup), bash, mawk, grep, sed, gzip; busybox-static provides poweroff and
+# the initramfs shell. blktests' check wants gawk, column (bsdextrautils) and
+# udevadm (udev; the daemon never runs); its nvme group mkfs.xfs and xfs_io.
+# znstgt itself runs in the guest for blktests: its shared libraries (ldd
+# build/znstgt) and the sanitizer runtimes of SAN=asan builds.
+GUEST_PKGS="kmod iproute2 procps e2fsprogs nvme-cli fio jq busybox-static
+            gawk bsdextrautils udev xfsprogs libinih1 liburing2 libasan8 libubsan1"
+case $VARIANT in
+    bookworm) SUITE=bookworm; GUEST_PKGS+=" libev4" ;;
+    # trixie renamed libraries for the 64-bit time_t transition
+    trixie)   SUITE=trixie;   GUEST_PKGS+=" libev4t64" ;;
+    *)        echo "build-guest.sh: unknown variant '$VARIANT' (bookworm, trixie)" >&2; exit 2 ;;
+esac
+GUEST_PKGS=$(xargs <<< "$GUEST_PKGS") # one line: it goes into stamps and --include
 
 # Kernel modules copied into the guest (with their dependencies, resolved by
 # modprobe). Only these: the full module tree is ~400 MB, and a smaller image
@@ -50,7 +68,7 @@ GUEST_PKGS="kmod iproute2 procps e2fsprogs nvme-cli fio jq busybox-static"
 ROOT_MODS="virtio_pci virtio_blk ext4 crc32c_generic"
 GUEST_MODS="$ROOT_MODS virtio_net 9p 9pnet_virtio configfs
             nvme nvme-tcp nvme-fabrics nvme-core nvmet nvmet-tcp null_blk
-            crc32c-intel zonefs scsi_debug dm-zoned loop"
+            crc32c-intel zonefs scsi_debug dm-zoned loop xfs dh_generic"
 
 log() { printf '[build-guest %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -86,7 +104,7 @@ fi
 # command:package pairs; only missing ones are installed.
 missing=()
 for pair in debootstrap:debootstrap qemu-system-x86_64:qemu-system-x86 mkfs.ext4:e2fsprogs \
-            cpio:cpio xz:xz-utils gzip:gzip dpkg-deb:dpkg depmod:kmod flock:util-linux ss:iproute2; do
+            cpio:cpio xz:xz-utils zstd:zstd gzip:gzip dpkg-deb:dpkg depmod:kmod flock:util-linux ss:iproute2; do
     command -v "${pair%%:*}" > /dev/null 2>&1 || missing+=("${pair#*:}")
 done
 [ -f "$KEYRING" ] || missing+=(debian-archive-keyring)
@@ -182,6 +200,9 @@ safe_rm "$OUT.tmp"
 mkdir -p "$OUT.tmp"
 KDIR=$OUT.tmp/kernel
 dpkg-deb -x "$deb" "$KDIR"
+# trixie's package has its modules in usr/lib/modules (merged /usr); a link
+# lets depmod and modprobe find them where they look
+[ -d "$KDIR/lib" ] || ln -s usr/lib "$KDIR/lib"
 KVER=$(ls "$KDIR/lib/modules")
 [ -f "$KDIR/boot/vmlinuz-$KVER" ] || die "no kernel image in $deb"
 # the package ships no modules.dep (its postinst would make it)
@@ -214,16 +235,25 @@ depmod -b "$STAGE" "$KVER"
 
 cp "$KDIR/boot/vmlinuz-$KVER" "$OUT.tmp/vmlinuz"
 cp "$KDIR/boot/config-$KVER" "$OUT.tmp/config"
-# vmlinux: the bzImage carries the kernel as an xz stream (CONFIG_KERNEL_XZ in
-# Debian's config); find it by its magic bytes and decompress it, as the
-# kernel's scripts/extract-vmlinux does. xz stops at the end of the stream and
-# complains about the trailing bytes, hence the ELF check instead of its status.
+# blktests reads the kernel's options from /boot/config-$(uname -r)
+rm -f "$STAGE/boot/config-$KVER"
+cp "$KDIR/boot/config-$KVER" "$STAGE/boot/"
+# vmlinux: the bzImage carries the kernel compressed (xz on bookworm, zstd on
+# trixie); find the stream by its magic bytes and decompress it, as the
+# kernel's scripts/extract-vmlinux does. The decompressor stops at the end of
+# the stream and complains about the trailing bytes, hence the ELF check
+# instead of its status.
 extract_vmlinux() {
-    local bz=$1 out=$2 pos
-    while IFS=: read -r pos _; do
-        tail -c +$((pos + 1)) "$bz" | xz -dc 2> /dev/null > "$out" || true
-        [ "$(head -c 4 "$out" | od -An -tx1 | tr -d ' ')" = 7f454c46 ] && return 0
-    done < <(LC_ALL=C grep -aboP '\xfd7zXZ\x00' "$bz")
+    local bz=$1 out=$2 pos spec
+    for spec in 'xz -dc:\xfd7zXZ\x00' 'zstd -qdc:\x28\xb5\x2f\xfd'; do
+        command -v "${spec%% *}" > /dev/null || continue
+        # (only the offsets reach `read`: the matched bytes can swallow the
+        # line's end when read as UTF-8)
+        while read -r pos; do
+            tail -c +$((pos + 1)) "$bz" | ${spec%%:*} 2> /dev/null > "$out" || true
+            [ "$(head -c 4 "$out" | od -An -tx1 | tr -d ' ')" = 7f454c46 ] && return 0
+        done < <(LC_ALL=C grep -aboP "${spec#*:}" "$bz" | cut -d: -f1)
+    done
     rm -f "$out"
     return 1
 }
@@ -237,7 +267,8 @@ mkfs.ext4 -q -F -L e2eroot -O ^has_journal -E lazy_itable_init=0 -d "$STAGE" \
     "$OUT.tmp/rootfs.ext4" "${size_mb}M" > /dev/null
 
 # initrd.img: static busybox (the guest's own) and the root-disk modules,
-# loaded in dependency order by the initramfs' /init.
+# loaded in dependency order by the initramfs' /init; busybox's insmod wants
+# them uncompressed (trixie's are .ko.xz).
 IR=$OUT.tmp/initramfs
 mkdir -p "$IR"/{bin,dev,proc,sys,newroot,lib/modules}
 cp "$STAGE/bin/busybox" "$IR/bin/busybox"
@@ -245,8 +276,13 @@ for a in sh mount insmod switch_root sleep cat poweroff; do ln -s busybox "$IR/b
 # shellcheck disable=SC2086
 for m in $ROOT_MODS; do modprobe -d "$STAGE" -S "$KVER" --show-depends "$m"; done |
     awk '$1 == "insmod" && !seen[$2]++ { print $2 }' | while read -r f; do
-        cp "$f" "$IR/lib/modules/"
-        basename "$f" >> "$IR/modules.order"
+        b=$(basename "$f")
+        case $b in
+            *.ko.xz)  b=${b%.xz};  xz -dc "$f" > "$IR/lib/modules/$b" ;;
+            *.ko.zst) b=${b%.zst}; zstd -qdc "$f" > "$IR/lib/modules/$b" ;;
+            *)        cp "$f" "$IR/lib/modules/" ;;
+        esac
+        echo "$b" >> "$IR/modules.order"
     done
 install -m 0755 "$E2E_DIR/boot/initramfs-init" "$IR/init"
 (cd "$IR" && find . | cpio -o -H newc --quiet) | gzip -1 > "$OUT.tmp/initrd.img"
@@ -259,8 +295,10 @@ rm -rf "$IR"
     echo "kernel release: $KVER"
     echo "versions:"
     # shellcheck disable=SC2016 # ${Package} is dpkg-query's, not ours
-    chroot "$STAGE" dpkg-query -W -f='  ${Package} ${Version}\n' nvme-cli libnvme1 fio util-linux \
-        kmod iproute2 jq busybox-static
+    # (libnvme1t64 is trixie's libnvme1; dpkg-query fails on the name it lacks)
+    chroot "$STAGE" dpkg-query -W -f='${db:Status-Abbrev} ${Package} ${Version}\n' nvme-cli libnvme1 \
+        libnvme1t64 fio util-linux kmod iproute2 jq busybox-static gawk xfsprogs 2> /dev/null |
+        awk '$1 == "ii" { print "  " $2, $3 }' || true
 } > "$OUT.tmp/info.txt"
 safe_rm "$STAGE" "$KDIR"
 echo "$RECIPE" > "$OUT.tmp/.recipe"

@@ -8,7 +8,8 @@
 # subsystems: a conventional and a zoned namespace for the guest's host NQN, a
 # third subsystem for another host NQN only), starts BUILD_DIR/znstgt on
 # 127.0.0.1 on a free port, and runs each guest test (default: tcp-basic
-# zns-basic; a TEST is a script name in tests/e2e/guest/ without .sh) in its own
+# zns-basic blktests-6.1 blktests-6.12; a TEST is a script name in
+# tests/e2e/guest/ without .sh, or blktests-6.1 / blktests-6.12) in its own
 # boot of the guest, which reaches the target as 10.0.2.2. Guest scripts can
 # ask for host actions through the share (guest/lib.sh: host_call); this
 # script answers "ping" and "restart-target" (kill -9, start again on the same
@@ -16,13 +17,21 @@
 # guests plus the checks made here (the target starts; it stops cleanly on
 # SIGTERM with no sanitizer report).
 #
+# blktests-6.1 and blktests-6.12 run blktests' nvme group (guest/blktests.sh)
+# in the bookworm guest (Linux 6.1) and the trixie guest (Linux 6.12), against
+# a BUILD_DIR/znstgt that runs inside the guest, started by the blktests hook
+# (tests/nvme-target-control). blktests comes from the tarball
+# $BLKTESTS_TARBALL (a `git archive` of blktests; tests/e2e/README.md); when
+# it is not set they are one SKIP line.
+#
 # --selftest runs guest/selftest-kernel-nvmet.sh (the same tests against the
 # guest kernel's nvmet) and guest/selftest-qemu-zns.sh (zns-basic.sh against
 # QEMU's emulated ZNS controller).
 #
 # Environment: ZNSTGT_E2E_CACHE (see build-guest.sh), E2E_KEEP=1 keeps the
 # temporary directory (config, data, target log, guest logs), E2E_TIMEOUT
-# (seconds per guest boot, default 400), and those of run-guest.sh.
+# (seconds per guest boot, default 400), BLKTESTS_TARBALL, E2E_BLKTESTS_TIMEOUT
+# (seconds per blktests boot, default 2400), and those of run-guest.sh.
 set -uo pipefail
 
 E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -40,7 +49,9 @@ case $1 in
 esac
 shift
 tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=(tcp-basic zns-basic)
+[ ${#tests[@]} -gt 0 ] || tests=(tcp-basic zns-basic blktests-6.1 blktests-6.12)
+# the guest variant (build-guest.sh) of each kernel blktests runs on
+declare -A BLKTESTS_GUEST=([blktests-6.1]=bookworm [blktests-6.12]=trixie)
 
 T0=$SECONDS
 passed=0 failed=0 skipped=0
@@ -63,13 +74,21 @@ finish() {
 trap 'echo "run-e2e.sh: interrupted"; fail "interrupted"; finish' INT TERM
 
 # ------------------------------------------------------------------ guest
-t=$SECONDS
-if "$E2E_DIR/build-guest.sh"; then
-    echo "run-e2e.sh: guest ready in $((SECONDS - t)) s"
-else
-    fail "build the guest (tests/e2e/build-guest.sh)"
-    finish
-fi
+# the variants the tests need: bookworm for the others
+variants=()
+for t in "${tests[@]}"; do
+    v=${BLKTESTS_GUEST[$t]:-bookworm}
+    [[ " ${variants[*]} " == *" $v "* ]] || variants+=("$v")
+done
+for v in "${variants[@]}"; do
+    t=$SECONDS
+    if "$E2E_DIR/build-guest.sh" "$v"; then
+        echo "run-e2e.sh: guest $v ready in $((SECONDS - t)) s"
+    else
+        fail "build the guest (tests/e2e/build-guest.sh $v)"
+        finish
+    fi
+done
 work=$(mktemp -d /tmp/znstgt-e2e.XXXXXX)
 
 # Two host identities: the guest is "this host" (allowed into the conv and zns
@@ -211,7 +230,7 @@ answer_host_calls() {
 # run_guest NAME SCRIPT [FILE...]: boot the guest with SCRIPT (helpers: lib.sh
 # and FILEs), answer its host calls, count its PASS/FAIL/SKIP lines
 run_guest() {
-    local name=$1 script=$2 share=$work/guest-$1 rc=0 p f s
+    local name=$1 script=$2 share=$work/guest-$1 rc=0 p f s t0=$SECONDS
     shift 2
     echo
     echo "======== $name"
@@ -226,7 +245,7 @@ run_guest() {
     passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
     # a guest that failed without saying what (crash, timeout) is one failure
     if [ $rc != 0 ] && [ "$f" = 0 ]; then fail "$name: guest exit status $rc"; fi
-    echo "======== $name: $p passed, $f failed, $s skipped (guest exit $rc)"
+    echo "======== $name: $p passed, $f failed, $s skipped (guest exit $rc) in $((SECONDS - t0)) s"
 }
 
 # ------------------------------------------------------------------ selftest
@@ -265,7 +284,61 @@ fi
 pass "host: znstgt (pid $tpid) listens on 127.0.0.1:$port"
 export GUEST_TARGET_PORT=$port GUEST_RESTART=1
 
+# ------------------------------------------------------------------ blktests
+# prepare_blktests: a blktests tree with its helpers built, from
+# $BLKTESTS_TARBALL, packed for the guest as $blktests_tar (kept in the cache,
+# keyed by the tarball's checksum). Returns 1 with a reason in $blktests_skip
+# when there is no tarball, 2 when it cannot be built.
+blktests_tar='' blktests_skip=''
+prepare_blktests() {
+    [ -z "$blktests_tar" ] || return 0
+    [ -z "$blktests_skip" ] || return 1
+    if [ -z "${BLKTESTS_TARBALL:-}" ]; then
+        blktests_skip="BLKTESTS_TARBALL is not set (a blktests tarball, tests/e2e/README.md)"
+        return 1
+    fi
+    local sum dir src
+    sum=$(sha256sum < "$BLKTESTS_TARBALL" | cut -c1-16) || return 2
+    dir=${ZNSTGT_E2E_CACHE:-$HOME/.cache/znstgt-e2e}/blktests/$sum
+    if [ ! -f "$dir/blktests.tar" ]; then
+        echo "run-e2e.sh: building blktests from $BLKTESTS_TARBALL into $dir"
+        rm -rf "$dir" && mkdir -p "$dir/tree" || return 2
+        tar -xzf "$BLKTESTS_TARBALL" -C "$dir/tree" || return 2
+        # with or without a leading directory (git archive --prefix)
+        src=$(dirname "$(find "$dir/tree" -maxdepth 2 -name check -type f | head -1)")
+        if [ ! -f "$src/check" ] || [ ! -d "$src/tests/nvme" ]; then
+            echo "no blktests tree in $BLKTESTS_TARBALL"
+            return 2
+        fi
+        make -s -C "$src/src" -j"$(nproc)" > "$dir/make.log" 2>&1 || { tail -20 "$dir/make.log"; return 2; }
+        tar -cf "$dir/blktests.tar.tmp" -C "$src/.." --transform "s,^${src##*/},blktests," "${src##*/}" &&
+            mv "$dir/blktests.tar.tmp" "$dir/blktests.tar" || return 2
+    fi
+    blktests_tar=$dir/blktests.tar
+}
+
+# run_blktests NAME: blktests' nvme group in the guest variant of NAME,
+# against BUILD_DIR/znstgt started by the hook inside the guest
+run_blktests() {
+    local name=$1 rc=0
+    prepare_blktests || rc=$?
+    if [ $rc = 1 ]; then
+        skipped=$((skipped + 1))
+        echo "SKIP: $name: $blktests_skip"
+        return
+    elif [ $rc != 0 ]; then
+        fail "$name: build blktests from $BLKTESTS_TARBALL"
+        blktests_skip="blktests could not be built (above)"
+        return
+    fi
+    E2E_GUEST=${BLKTESTS_GUEST[$name]} E2E_MEM=${E2E_MEM:-3072} \
+        E2E_TIMEOUT=${E2E_BLKTESTS_TIMEOUT:-2400} \
+        run_guest "$name" "$GUEST_DIR/blktests.sh" "$blktests_tar" "$build/znstgt" \
+            "$build/znstgt-ctl" "$E2E_DIR/../nvme-target-control"
+}
+
 for t in "${tests[@]}"; do
+    if [ -n "${BLKTESTS_GUEST[$t]:-}" ]; then run_blktests "$t"; continue; fi
     if [ ! -f "$GUEST_DIR/$t.sh" ]; then fail "no guest test $GUEST_DIR/$t.sh"; continue; fi
     run_guest "$t" "$GUEST_DIR/$t.sh"
     [ -n "$tpid" ] || continue   # a failed restart-target: already a FAIL

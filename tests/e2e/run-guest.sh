@@ -12,6 +12,8 @@
 #
 # Environment (all optional):
 #   ZNSTGT_E2E_CACHE    cache directory of build-guest.sh (default ~/.cache/znstgt-e2e)
+#   E2E_GUEST           the guest variant build-guest.sh built (default
+#                       bookworm: Linux 6.1; trixie: Linux 6.12)
 #   E2E_SHARE           host directory to share (default: a new temporary one,
 #                       removed afterwards unless E2E_KEEP=1); it receives
 #                       output.log (the script's output), console.log (the
@@ -31,13 +33,13 @@
 set -euo pipefail
 {
 CACHE=${ZNSTGT_E2E_CACHE:-$HOME/.cache/znstgt-e2e}
-OUT=$CACHE/out
+OUT=$CACHE/${E2E_GUEST:-bookworm}/out
 TIMEOUT=${E2E_TIMEOUT:-600}
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 if [ $# -lt 1 ] || [ ! -f "$1" ]; then usage; fi
 for f in "$@"; do [ -f "$f" ] || { echo "run-guest.sh: no file $f" >&2; exit 2; }; done
-[ -f "$OUT/.recipe" ] || { echo "run-guest.sh: no guest in $OUT; run build-guest.sh first" >&2; exit 2; }
+[ -f "$OUT/.recipe" ] || { echo "run-guest.sh: no guest in $OUT; run build-guest.sh ${E2E_GUEST:-bookworm} first" >&2; exit 2; }
 
 if [ -n "${E2E_SHARE:-}" ]; then
     mkdir -p "$E2E_SHARE"

@@ -1,0 +1,136 @@
+#!/bin/bash
+# blktests.sh - guest test: blktests' nvme group against znstgt, through the
+# target hook (tests/nvme-target-control, doc/blktests.md), as blktests
+# expects an external target: the hook starts znstgt on the guest's
+# 127.0.0.1:4420 and every test sets its subsystem up and tears it down
+# through it.
+#
+# From the host (run-e2e.sh copies these into the share, beside this script):
+#   blktests.tar          a blktests tree with its helpers built (src/)
+#   znstgt, znstgt-ctl    the target and its control client
+#   nvme-target-control   the hook
+#
+# Prints one line per blktests test, with the kernel:
+#   PASS: nvme/NNN (KERNEL, RUNTIME)
+#   FAIL: nvme/NNN (KERNEL) and blktests' detail, indented
+#   SKIP: nvme/NNN (KERNEL): the reason
+# Tests that cannot pass against any external target (below, and in
+# doc/blktests.md) are not run and reported as SKIP with the reason.
+# blktests' full output is kept in the share (blktests-check.log, and
+# blktests-results.tar with every test's output and kernel messages).
+set -u
+# shellcheck disable=SC2034 # read by lib.sh
+E2E_NAME=blktests
+. "$(dirname "$0")/lib.sh"
+
+kernel=$(uname -r)
+
+# Not run: they need what only the kernel target (or a feature znstgt lacks)
+# has. doc/blktests.md says the same; keep the two in step.
+declare -A NOT_RUN=(
+    [nvme/041]="DH-HMAC-CHAP: znstgt has no in-band authentication, the hook refuses keys"
+    [nvme/042]="DH-HMAC-CHAP: znstgt has no in-band authentication, the hook refuses keys"
+    [nvme/043]="DH-HMAC-CHAP: znstgt has no in-band authentication, the hook refuses keys"
+    [nvme/044]="DH-HMAC-CHAP: znstgt has no in-band authentication, the hook refuses keys"
+    [nvme/045]="DH-HMAC-CHAP: znstgt has no in-band authentication, the hook refuses keys"
+    [nvme/051]="external target: enables and disables the namespace through nvmet's configfs"
+    [nvme/057]="external target: changes ANA states through nvmet's configfs ports"
+    [nvme/058]="external target: creates namespaces and ANA groups through nvmet's configfs"
+)
+
+step "blktests nvme group on $kernel, $(nvme version | head -1), target znstgt in the guest"
+work=/tmp/blktests-e2e
+mkdir -p "$work/znstgt/build" "$work/znstgt/tests" "$work/hook"
+require "unpack blktests" tar -xf "$E2E_SHARE/blktests.tar" -C "$work"
+# the hook finds build/znstgt and build/znstgt-ctl beside itself
+cp "$E2E_SHARE/znstgt" "$work/znstgt/build/"
+cp "$E2E_SHARE/znstgt-ctl" "$work/znstgt/build/"
+cp "$E2E_SHARE/nvme-target-control" "$work/znstgt/tests/"
+require "znstgt runs in the guest" "$work/znstgt/build/znstgt" --help
+# The target's namespaces live in memory: tmpfs costs no emulated disk I/O.
+require "a tmpfs for the target's data" mount -t tmpfs -o size=2G znstgt "$work/hook"
+export ZNSTGT_HOOK_DIR=$work/hook
+# blktests' namespace size (the hook follows it). Its default, 1 GiB, makes
+# the fio verify tests (nvme/010, 012) write and read 1 GiB each at a few
+# MiB/s under emulation; 512 MiB is above what any test requires (012: 350m)
+# and halves the run.
+export NVME_IMG_SIZE=${GUEST_NVME_IMG_SIZE:-512M}
+hook=$work/znstgt/tests/nvme-target-control
+on_exit "'$hook' stop"
+
+excludes=()
+for t in "${!NOT_RUN[@]}"; do excludes+=(-x "$t"); done
+
+# report NAME STATUS RUNTIME DETAIL: one line for a finished blktests test
+report() {
+    case $2 in
+        passed)    pass "$1 ($kernel, $3)" ;;
+        failed)    fail "$1 ($kernel)" "$4" ;;
+        "not run") skip "$1 ($kernel): $(sed 's/^ *//' <<< "$4" | paste -sd ';' | sed 's/;/; /g')" ;;
+    esac
+    echo "$1" >> /tmp/blktests-seen
+}
+
+# blktests writes, per test: "nvme/NNN (description)" when it starts and
+# "nvme/NNN (description)   [passed|failed|not run]" when it ends, then
+# indented lines (runtime, skip reasons, the diff of a failure). Lines are
+# passed on as they come so that the run shows its progress.
+step "./check nvme (the rest of the group: ${!NOT_RUN[*]} are not run)"
+name='' status='' runtime='' detail=''
+cd "$work/blktests" || e2e_finish
+: > /tmp/blktests-seen
+NVME_TARGET_CONTROL=$hook ./check "${excludes[@]}" nvme < /dev/null 2>&1 |
+    tee "$E2E_SHARE/blktests-check.log" | {
+    while IFS= read -r line; do
+        if [[ $line =~ ^(nvme/[0-9]+)\ .*\[(passed|failed|not\ run)\]\ *$ ]]; then
+            [ -z "$name" ] || report "$name" "$status" "$runtime" "$detail"
+            name=${BASH_REMATCH[1]} status=${BASH_REMATCH[2]} runtime='' detail=''
+        elif [[ $line =~ ^(nvme/[0-9]+)\  ]]; then
+            [ -z "$name" ] || report "$name" "$status" "$runtime" "$detail"
+            name='' status=''
+            info "running ${BASH_REMATCH[1]}"
+        elif [ -n "$name" ]; then
+            if [[ $line =~ ^\ +runtime\ .*\ ([0-9.]+s)\ *$ ]]; then
+                runtime=${BASH_REMATCH[1]}
+            else
+                detail+=${detail:+$'\n'}$line
+            fi
+        else
+            info "$line"
+        fi
+    done
+    [ -z "$name" ] || report "$name" "$status" "$runtime" "$detail"
+    # the tally leaves the pipeline (a subshell) through a file
+    echo "$E2E_PASSED $E2E_FAILED $E2E_SKIPPED" > /tmp/blktests-tally
+}
+read -r E2E_PASSED E2E_FAILED E2E_SKIPPED < /tmp/blktests-tally || fail "./check nvme printed nothing"
+for t in $(printf '%s\n' "${!NOT_RUN[@]}" | sort); do skip "$t ($kernel): ${NOT_RUN[$t]}"; done
+# ./check passes over the tests that need a test device (test_device())
+# without a word when TEST_DEVS is empty. And its _have_kver reads the
+# kernel release as blktests does below: Debian 13's "6.12.118+deb13-amd64"
+# becomes "6.12.118deb13", which bash's arithmetic rejects, and the test
+# using it dies in requires() without a word either. Every other test must
+# have said something.
+kver=$(uname -r | sed 's/-.*//;s/[^.0-9]//')
+for f in tests/nvme/[0-9][0-9][0-9]; do
+    t=${f#tests/}
+    [ -z "${NOT_RUN[$t]:-}" ] || continue
+    grep -qx "$t" /tmp/blktests-seen && continue
+    if grep -q '^test_device()' "$f"; then
+        skip "$t ($kernel): a test of a given device (test_device), and TEST_DEVS is empty"
+    elif [[ ! $kver =~ ^[0-9]+(\.[0-9]+)*$ ]] && grep -q '_have_kver' "$f"; then
+        skip "$t ($kernel): blktests' _have_kver cannot read this kernel's release ('$kver'); the test stops in requires()"
+    else
+        fail "$t ($kernel): ./check reported nothing"
+    fi
+done
+
+tar -cf "$E2E_SHARE/blktests-results.tar" -C "$work/blktests" results 2> /dev/null
+check "the hook stops the target" "$hook" stop
+if grep -qE 'ERROR: (Address|Leak|Thread)Sanitizer|runtime error:' "$work/hook/znstgt.log"; then
+    fail "no sanitizer report in the target's log" "$(grep -m3 -A10 -E 'Sanitizer|runtime error:' "$work/hook/znstgt.log")"
+else
+    pass "no sanitizer report in the target's log"
+fi
+cp "$work/hook/znstgt.log" "$E2E_SHARE/znstgt-guest.log"
+e2e_finish
