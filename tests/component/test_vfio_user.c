@@ -138,7 +138,11 @@ static void test_negotiate_and_info(void **state)
 	char json[256];
 	size_t n = 0;
 
-	/* The fixture's client holds the device: close it to get ours in. */
+	/* The fixture's client holds the device: ours is refused (wait for
+	 * that, or it could still sit in the listen backlog when the device
+	 * frees up), then close the fixture's to get a new one in. */
+	assert_non_null(c);
+	assert_int_equal(vfuc_wait_closed(c), 0);
 	vfuc_close(f->c);
 	assert_int_equal(vfu_efd_wait(f->d->detached_fd), 1);
 	vfuc_close(c);
