@@ -72,6 +72,21 @@ static bool already_connected(struct nvme_req *req)
 	return true;
 }
 
+/* What every Connect checks first: the queue is not connected yet and the
+ * record format is 0 (NVMe over Fabrics 1.1, 3.3). Copies the Connect data
+ * out, or completes the command and returns false. */
+static bool connect_begin(struct nvme_req *req, struct nvmf_connect_data *d)
+{
+	if (already_connected(req))
+		return false;
+	connect_data(req, d);
+	if (connect_recfmt(&req->cmd) != 0) {
+		connect_fail(req, nvme_cmd_err(NVME_SC_CONNECT_FORMAT), 0);
+		return false;
+	}
+	return true;
+}
+
 static void execute_admin_connect(struct nvme_req *req)
 {
 	struct nvmf_connect_data d;
@@ -80,13 +95,8 @@ static void execute_admin_connect(struct nvme_req *req)
 	struct subsys *s;
 	uint16_t st;
 
-	if (already_connected(req))
+	if (!connect_begin(req, &d))
 		return;
-	connect_data(req, &d);
-	if (connect_recfmt(&req->cmd) != 0) {
-		connect_fail(req, nvme_cmd_err(NVME_SC_CONNECT_FORMAT), 0);
-		return;
-	}
 	/* Dynamic controller model: the host asks for "any" controller. */
 	if (le16toh(d.cntlid) != 0xffff) {
 		connect_fail(req, nvme_cmd_err(NVME_SC_CONNECT_INVALID_PARAM), NVMF_IPO_DATA(cntlid));
@@ -158,13 +168,8 @@ static void execute_io_connect(struct nvme_req *req)
 	uint32_t ipo = 0;
 	uint16_t st;
 
-	if (already_connected(req))
+	if (!connect_begin(req, &d))
 		return;
-	connect_data(req, &d);
-	if (connect_recfmt(&req->cmd) != 0) {
-		connect_fail(req, nvme_cmd_err(NVME_SC_CONNECT_FORMAT), 0);
-		return;
-	}
 	if (!sqsize_valid(connect_sqsize(&req->cmd))) {
 		connect_fail(req, nvme_cmd_err(NVME_SC_CONNECT_INVALID_PARAM), NVMF_IPO_SQE_SQSIZE);
 		return;
