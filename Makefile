@@ -54,7 +54,7 @@ TOOLS      := $(TOOL_SRC:tests/tools/%.c=$(B)/tools/%)
 BENCHES    := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 
 .DEFAULT_GOAL := all
-.PHONY: all deps run test check check-asan check-long valgrind bench fuzz e2e clean
+.PHONY: all deps run test check check-asan check-long valgrind bench fuzz fuzz-smoke e2e clean
 
 # Debian packages to build, test and run the e2e host (run as root).
 DEB_PKGS := build-essential pkg-config libev-dev libnvme-dev libinih-dev libcmocka-dev \
@@ -70,7 +70,7 @@ run: $(B)/znstgt
 
 # Everything CI runs: unit/integration/crash tests, the same under ASan+UBSan,
 # then a stock Linux kernel under QEMU against the daemon.
-test: check check-asan e2e
+test: check check-asan fuzz-smoke e2e
 all: $(B)/znstgt $(B)/znstgt-ctl $(TESTS) $(TOOLS) $(BENCHES)
 
 $(B)/%.o: %.c
@@ -154,12 +154,13 @@ FUZZ_CFLAGS  := -g -O1 -std=gnu11 -D_GNU_SOURCE -Iinclude -Wall -Wextra -Werror 
 # pdu: the NVMe/TCP receive path with the test double of the core.
 FUZZ_SRC_pdu     := $(filter-out server/tcp/tcp_listener.c,$(wildcard server/tcp/*.c)) \
                     server/worker.c common/crc32c.c common/log.c
-FUZZ_LIBS_pdu    := $(EV_LIBS) -pthread
+FUZZ_LIBS_pdu    := $(EV_LIBS) -pthread $(shell pkg-config --libs libssl libcrypto)
 FUZZ_MAXLEN_pdu  := 65536
 # config: the INI reader and every section; glob() confined to the fuzzer's
 # own directory (tests/fuzz/fuzz_config.c).
-FUZZ_SRC_config    := $(wildcard common/config*.c) common/log.c
-FUZZ_LIBS_config   := $(shell pkg-config --libs inih) -Wl,--wrap=glob
+FUZZ_SRC_config    := $(wildcard common/config*.c) common/nvme_keys.c common/dhchap.c common/nvme_hmac.c \
+                      common/errmsg.c common/log.c
+FUZZ_LIBS_config   := $(shell pkg-config --libs inih libcrypto) -Wl,--wrap=glob
 FUZZ_MAXLEN_config := 4096
 # control: the control socket's request parser.
 FUZZ_SRC_control    := server/control_req.c
@@ -181,6 +182,9 @@ build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*) \
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $< $(FUZZ_SRC_$*) -o $@ $(FUZZ_LIBS_$*)
 
 fuzz: $(FUZZ_TARGETS:%=fuzz-%)
+# Each target built and run briefly, so that none rots unnoticed (make test).
+fuzz-smoke:
+	$(MAKE) fuzz FUZZ_SECONDS=5
 fuzz-%: build-fuzz/fuzz_%
 	@mkdir -p build-fuzz/corpus/$*
 	$< -max_total_time=$(FUZZ_SECONDS) -max_len=$(FUZZ_MAXLEN_$*) -timeout=10 \
