@@ -25,13 +25,15 @@
 # target's threads (the one-CPU row) are skipped. THE ROWS WRITE: they
 # overwrite the first 256 MiB of NSID and reset zones of ZNSID.
 #
-# usage: bench/tcp_matrix.sh [BUILD_DIR]   (BENCH_REPS, BENCH_TIME override)
+# usage: bench/tcp_matrix.sh [BUILD_DIR]   (BENCH_REPS, BENCH_TIME override;
+#        BENCH_ROWS=REGEX runs only the rows whose name matches)
 #        TARGET=ADDR:PORT NQN=SUBNQN [NSID=N] [ZNSID=N] bench/tcp_matrix.sh [BUILD_DIR]
 set -eu
 
 B=${1:-build}
 REPS=${BENCH_REPS:-3}
 TIME=${BENCH_TIME:-2}
+ROWS=${BENCH_ROWS:-}
 LOAD=$B/tools/znstgt-load
 EXTERNAL=${TARGET:-}
 
@@ -161,6 +163,9 @@ results=$dir/results
 run() {
 	name=$1 metric=$2 limkey=$3 ratiokey=$4 target=$5 nsid=$6
 	shift 6
+	if [ -n "$ROWS" ] && ! printf '%s\n' "$name" | grep -Eq -- "$ROWS"; then
+		return 0
+	fi
 	if [ -z "$nsid" ]; then
 		echo "$name|$metric|$limkey|$ratiokey|$target|skipped" >> "$results"
 		return 0
@@ -196,8 +201,15 @@ echo "load average before: $(loadavg)"
 
 run "4K randread QD1 (latency)"  lat_mean_us rr_mean_us lat_per_rr "<= 1.5" "$NS_READ" \
 	-w randread -b 4K -q 1 --region 256M --prefill
-run "4K randread QD32"           iops rr_ops iops_per_rr "" "$NS_READ" \
+run "4K randread QD32"           iops rr_ops iops_per_rr ">= 0.9" "$NS_READ" \
 	-w randread -b 4K -q 32 --region 256M --prefill
+# Many queues, as a Linux host opens one per CPU: N connections (one I/O
+# queue and one generator thread each) on the target's one worker, and the
+# limit measured with N connections too.
+run "4K randread QD32 x4 conns"  iops rr_ops iops_per_rr "" "$NS_READ" \
+	-w randread -b 4K -q 32 -j 4 --region 256M --prefill
+run "4K randread QD32 x16 conns" iops rr_ops iops_per_rr ">= 0.9" "$NS_READ" \
+	-w randread -b 4K -q 32 -j 16 --region 256M --prefill
 run "128K seq read QD8 (MB/s)"   mbps stream_mbps mbps_per_stream ">= 0.8" "$NS_READ" \
 	-w read -b 128K -q 8 --region 256M --prefill
 run "128K seq write QD8 (MB/s)"  mbps stream_mbps mbps_per_stream "" "$NS_WRITE_WC" \
@@ -206,6 +218,10 @@ run "  same, WC off (durable)"   mbps stream_mbps mbps_per_stream "" "$NS_WRITE_
 	-w write -b 128K -q 8 --region 256M
 run "4K append QD32 WC off"      iops sync_ops iops_per_sync ">= 20" "$NS_APPEND_NOWC" \
 	-w append -b 4K -q 32 --sync-dir "$dir"
+run "4K append QD32 WC off x4"   iops sync_ops iops_per_sync "" "$NS_APPEND_NOWC" \
+	-w append -b 4K -q 32 -j 4 --sync-dir "$dir"
+run "4K append QD32 WC off x16"  iops sync_ops iops_per_sync "" "$NS_APPEND_NOWC" \
+	-w append -b 4K -q 32 -j 16 --sync-dir "$dir"
 run "4K append QD32 WC on"       iops rr_ops iops_per_rr "" "$NS_APPEND_WC" \
 	-w append -b 4K -q 32
 if [ -n "$TGT_CPU" ] && [ -z "$EXTERNAL" ]; then
@@ -276,5 +292,7 @@ END {
 	print "figure: latency mean (us), IOPS or MB/s of the NVMe/TCP run; limit: the same"
 	print "program over plain loopback TCP in the same run (round trip 72 B -> 4 KiB or"
 	print "4168 B -> 24 B; a stream of the block size), or for durable appends one"
-	print "4 KiB pwrite + fdatasync per append on the same file system."
+	print "4 KiB pwrite + fdatasync per append on the same file system. xN conns: N"
+	print "connections of one I/O queue each (QD32 each), the round-trip limit measured"
+	print "with N connections; the fdatasync limit stays one writer."
 }' "$results"
