@@ -492,7 +492,8 @@ static struct th_cmd *submit_reset(uint32_t zone)
 static void test_reset_holds_no_io_thread(void **state)
 {
 	static uint8_t out[BLK];
-	struct ns *ns = subsys_ns(subsys_find(NQN), ZNS_NSID);
+	struct subsys *sub = subsys_find(NQN);
+	struct ns *ns = subsys_ns(sub, ZNS_NSID);
 	struct iovec v = { out, BLK };
 	struct ns_write older, younger;
 	struct th_cmd *reset[2];
@@ -530,6 +531,7 @@ static void test_reset_holds_no_io_thread(void **state)
 	assert_int_equal(d.zs >> 4, NVME_ZNS_ZS_EMPTY);
 	report_zone(z5, &d, &nr);
 	assert_int_equal(le64toh(d.wp), z5 + 2);
+	subsys_put(sub);
 }
 
 static void test_reset_drops_io(void **state)
