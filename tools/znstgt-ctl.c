@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "ctl_client.h"
+#include "ctl_offline.h"
 
 static void usage(FILE *f)
 {
@@ -31,6 +32,11 @@ static void usage(FILE *f)
 		"  add-subsys [--format] [--nqn NQN] FILE\n"
 		"                               serve the subsystem file FILE (absolute path)\n"
 		"  remove-subsys NQN            drop its connections and close it\n\n"
+		"Without a target (-s not needed; DIR: a namespace's directory):\n"
+		"  inspect [--json] [--journal] [--zones FILTER] [--slba LBA] [--count N] DIR\n"
+		"                               geometry, header slots, zones, journal\n"
+		"  check [--json] DIR           verify every checksum and invariant;\n"
+		"                               exit 1 naming what is damaged\n\n"
 		"Exit status: 0 ok, 1 the target refused, 2 usage error, 3 no answer.\n");
 }
 
@@ -87,6 +93,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (optind < argc && ctl_offline_command(argv[optind]))
+		return ctl_offline_main(argc - optind, argv + optind);
 	if (!path || optind == argc) {
 		usage(stderr);
 		return 2;
