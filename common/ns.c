@@ -50,6 +50,7 @@
 #include "log.h"
 #include "ns_id.h"
 #include "ns_precheck.h"
+#include "ns_stats.h"
 #include "nvme_wire.h"
 #include "zmeta.h"
 #include "zone.h"
@@ -96,6 +97,7 @@ struct ns {
 	bool need_ckpt;              /* commit thread: checkpoint before the next record */
 	uint8_t *zde_buf;            /* commit thread: one zone's extension */
 	uint8_t *crc_buf;            /* commit thread and recovery: CRC_CHUNK bytes */
+	struct ns_stats stats;       /* ns_stats.h */
 
 	/* The data sync thread: fdatasyncs the data file when the commit
 	 * thread asks (dsync_req), alongside the journal's sync. */
@@ -275,6 +277,7 @@ static int commit_prepare(struct ns *ns, struct commit_item *it, bool overlap)
 	if (it->sync_data && (ordered || !it->batch.records)) {
 		it->sync_data = false;
 		int rc = blockstore_sync(&ns->bs);
+		ns_stat_add(&ns->stats.data_syncs, 1);
 		if (rc)
 			return rc;
 		ns->data_synced = it->writes;
@@ -296,6 +299,7 @@ static void *dsync_main(void *arg)
 		uint64_t req = ns->dsync_req;
 		pthread_mutex_unlock(&ns->dsync_lock);
 		int rc = blockstore_sync(&ns->bs);
+		ns_stat_add(&ns->stats.data_syncs, 1);
 		pthread_mutex_lock(&ns->dsync_lock);
 		ns->dsync_rc = rc;
 		ns->dsync_done = req;
@@ -370,9 +374,16 @@ static void commit_journal(struct ns *ns, struct commit_item *it)
 		if (ns->need_ckpt) {
 			rc = zmeta_checkpoint(&ns->meta);
 			ns->need_ckpt = rc != 0;
+			ns_stat_add(&ns->stats.checkpoints, !rc);
 		}
-		if (!rc)
+		if (!rc) {
+			uint32_t records = it->batch.records;
 			rc = zmeta_write(&ns->meta, &it->batch);
+			if (!rc) {
+				ns_stat_add(&ns->stats.batches, 1);
+				ns_stat_add(&ns->stats.records, records);
+			}
+		}
 		if (it->sync_data) {
 			int drc = dsync_wait(ns);
 			if (!drc)
@@ -385,8 +396,10 @@ static void commit_journal(struct ns *ns, struct commit_item *it)
 		 * before the next record. */
 		if (!rc) {
 			zmeta_apply(&ns->meta, &it->batch);
-			if (zmeta_needs_checkpoint(&ns->meta) && zmeta_checkpoint(&ns->meta))
-				ns->need_ckpt = true;
+			if (zmeta_needs_checkpoint(&ns->meta)) {
+				ns->need_ckpt = zmeta_checkpoint(&ns->meta) != 0;
+				ns_stat_add(&ns->stats.checkpoints, !ns->need_ckpt);
+			}
 		}
 	}
 	if (rc) {
@@ -398,6 +411,9 @@ static void commit_journal(struct ns *ns, struct commit_item *it)
 	it->batch.len = 0;
 	it->batch.records = 0;
 	it->rc = rc;
+	ns_stat_add(&ns->stats.commits, 1);
+	ns_stat_add(&ns->stats.sync_requests, it->waiters.n);
+	ns_stat_add(&ns->stats.failures, rc != 0);
 	for (size_t i = 0; i < it->waiters.n; i++)
 		it->waiters.v[i].cb(it->waiters.v[i].arg, sync_status(rc));
 	it->waiters.n = 0;
@@ -919,6 +935,16 @@ void ns_abandon(struct ns *ns)
 const struct ns_info *ns_info(const struct ns *ns)
 {
 	return &ns->info;
+}
+
+struct ns_stats *ns_stats(struct ns *ns)
+{
+	return &ns->stats;
+}
+
+struct zns *ns_zones(struct ns *ns)
+{
+	return ns->info.zoned ? &ns->z : NULL;
 }
 
 /* ---- I/O ---- */
