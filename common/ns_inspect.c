@@ -221,9 +221,12 @@ static const char *slot_state_text(enum zmeta_slot_state s)
 	}
 }
 
-static void check_image(const struct zmeta *m, const struct zmeta_slot_view slots[2],
-			struct ns_check_result *res)
+/* Returns the number of descriptors (or extensions) with a bad CRC. */
+static uint32_t check_image(const struct zmeta *m, const struct zmeta_slot_view slots[2],
+			    struct ns_check_result *res)
 {
+	uint32_t bad = 0;
+
 	for (int s = 0; s < 2; s++)
 		if (s != m->slot && slots[s].state != ZMETA_SLOT_OK && slots[s].state != ZMETA_SLOT_BLANK)
 			add(res, false, ZMETA_IMG_NAME, "header slot %d (byte offset %u): %s; the "
@@ -234,6 +237,7 @@ static void check_image(const struct zmeta *m, const struct zmeta_slot_view slot
 		struct zmeta_desc_view d;
 		zmeta_view_desc(m, i, &d);
 		uint64_t off = m->hdr.desc_offset + (uint64_t)i * sizeof(struct zimg_desc);
+		bad += !d.zde_ok;
 		if (!d.desc_ok)
 			add(res, true, ZMETA_IMG_NAME, "zone %u: descriptor (byte offset %llu) has a "
 			    "bad CRC", i, (unsigned long long)off);
@@ -246,6 +250,7 @@ static void check_image(const struct zmeta *m, const struct zmeta_slot_view slot
 			    "impossible state %#x / write pointer %#llx", i, (unsigned long long)off,
 			    d.state, (unsigned long long)d.wp);
 	}
+	return bad;
 }
 
 static void count_rec(void *arg, const struct zmeta_rec_view *r)
@@ -277,14 +282,16 @@ static void check_journal(const struct zmeta *m, struct ns_check_result *res)
 		    "(sequence number %llu, byte offset %llu)", (unsigned long long)n + 1,
 		    (unsigned long long)end.next_seq, (unsigned long long)end.offset,
 		    (unsigned long long)end.damaged_seq, (unsigned long long)end.damaged_offset);
-	else
-		add(res, false, ZMETA_JNL_NAME, "%llu record(s) since the checkpoint (sequence "
-		    "number %llu); they end at byte offset %llu", (unsigned long long)n,
-		    (unsigned long long)m->hdr.ckpt_seq, (unsigned long long)end.offset);
+	else if (n)
+		add(res, false, ZMETA_JNL_NAME, "%llu record(s) after the checkpoint (sequence "
+		    "number %llu), up to byte offset %llu: the next start replays them",
+		    (unsigned long long)n, (unsigned long long)m->hdr.ckpt_seq,
+		    (unsigned long long)end.offset);
 }
 
 /* The recovery's verdict, and the state it leaves checked as at power-up. */
-static void check_recovery(const char *dir, const struct zmeta *view, struct ns_check_result *res)
+static void check_recovery(const char *dir, const struct zmeta *view, uint32_t bad,
+			   struct ns_check_result *res)
 {
 	struct recovered r;
 	uint32_t last;
@@ -302,9 +309,10 @@ static void check_recovery(const char *dir, const struct zmeta *view, struct ns_
 		add(res, false, ZMETA_JNL_NAME, "%llu record(s) of the last batch have data that "
 		    "never reached the disk (a torn write, never acknowledged): recovery drops them",
 		    (unsigned long long)r.m.torn_data);
-	if (r.m.repaired)
-		add(res, false, ZMETA_IMG_NAME, "recovery repairs %u damaged descriptor(s) from the "
-		    "journal", r.m.repaired);
+	if (bad)
+		add(res, false, ZMETA_IMG_NAME, "a start repairs the %u damaged descriptor(s) or "
+		    "extension(s): from journal records of their zones, or, for an extension not in "
+		    "use, by making it zeros", bad);
 	long long have = data_size(dir);
 	uint64_t need = ns_data_needed(&r.z, &last);
 	if (have < 0)
@@ -313,9 +321,9 @@ static void check_recovery(const char *dir, const struct zmeta *view, struct ns_
 		add(res, true, "data", "%lld bytes, shorter than the written zones need (zone %u is "
 		    "written up to byte %llu)", have, last, (unsigned long long)need);
 	zns_power_up(&r.z, NULL, 0, NULL, 0);
-	const char *bad = zns_check(&r.z);
-	if (bad)
-		add(res, true, ZMETA_IMG_NAME, "the recovered zone state is inconsistent: %s", bad);
+	const char *why = zns_check(&r.z);
+	if (why)
+		add(res, true, ZMETA_IMG_NAME, "the recovered zone state is inconsistent: %s", why);
 	recovered_free(&r);
 }
 
@@ -352,9 +360,9 @@ int ns_check(const char *dir, struct ns_check_result *res, char *err, size_t err
 			add(res, true, "data", "missing");
 		return 0;
 	}
-	check_image(&m, slots, res);
+	uint32_t bad = check_image(&m, slots, res);
 	check_journal(&m, res);
-	check_recovery(dir, &m, res);
+	check_recovery(dir, &m, bad, res);
 	zmeta_close(&m);
 	return 0;
 }

@@ -362,6 +362,24 @@ static void test_check_descriptor(void **state)
 	/* Not covered by the journal (clean close): recovery refuses too. */
 	damaged(work, ZMETA_IMG_NAME, "1 zone descriptor(s) damaged (first: zone 2)");
 
+	/* Covered by the journal (abandoned: zone 1's records are there): the
+	 * start repairs it - still a damaged file, and the repair is noted. */
+	copy_dir(crashed, work);
+	flip_bit(work, ZMETA_IMG_NAME, DESC_OFF + 1 * 32 + 8, 4);
+	snprintf(want, sizeof(want), "zone 1: descriptor (byte offset %u) has a bad CRC",
+		 DESC_OFF + 32);
+	damaged(work, ZMETA_IMG_NAME, want);
+	struct ns_check_result res;
+	char err[256];
+	assert_int_equal(ns_check(work, &res, err, sizeof(err)), 0);
+	bool noted = false;
+	for (size_t i = 0; i < res.n; i++)
+		noted |= !res.v[i].damage &&
+			 strstr(res.v[i].text, "a start repairs the 1 damaged descriptor(s)");
+	assert_true(noted);
+	assert_int_equal(res.damaged, 1);
+	ns_check_free(&res);
+
 	copy_dir(clean, work);
 	flip_bit(work, ZMETA_IMG_NAME, ZDE_OFF + 6 * ZDE + 9, 7);
 	snprintf(want, sizeof(want), "zone 6: extension (byte offset %u) has a bad CRC",
