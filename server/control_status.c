@@ -236,13 +236,37 @@ static void metrics_ops(FILE *f, const struct snapshot *sn, const char *name, co
 	}
 }
 
-static void metrics_commit(FILE *f, const struct snapshot *sn, const char *name,
-			   const char *help, size_t field)
+/* The group commit's counters: one family each. */
+static const struct commit_family {
+	const char *name, *help;
+	size_t field;                /* in struct ns_stats */
+} commit_families[] = {
+	{ "znstgt_group_commits_total",
+	  "Group commit rounds (one per wake-up of the commit thread).",
+	  offsetof(struct ns_stats, commits) },
+	{ "znstgt_sync_requests_total",
+	  "Sync requests (Flush, FUA, write-through, zone transitions) answered.",
+	  offsetof(struct ns_stats, sync_requests) },
+	{ "znstgt_journal_batches_total",
+	  "Zone journal batches written (one write and fdatasync each).",
+	  offsetof(struct ns_stats, batches) },
+	{ "znstgt_journal_records_total", "Zone journal records written.",
+	  offsetof(struct ns_stats, records) },
+	{ "znstgt_data_syncs_total", "fdatasyncs of the data file.",
+	  offsetof(struct ns_stats, data_syncs) },
+	{ "znstgt_checkpoints_total", "Zone image checkpoints by the group commit.",
+	  offsetof(struct ns_stats, checkpoints) },
+	{ "znstgt_group_commit_failures_total",
+	  "Group commit rounds that failed (their syncs got an error).",
+	  offsetof(struct ns_stats, failures) },
+};
+
+static void metrics_commit(FILE *f, const struct snapshot *sn, const struct commit_family *c)
 {
-	family(f, name, "counter", help);
+	family(f, c->name, "counter", c->help);
 	FOR_EACH_NS(sn, s, n)
-		sample_ns(f, name, s, n, NULL, NULL,
-			  *(const uint64_t *)((const char *)&n->st.c + field));
+		sample_ns(f, c->name, s, n, NULL, NULL,
+			  *(const uint64_t *)((const char *)&n->st.c + c->field));
 }
 
 int control_metrics(FILE *f)
@@ -281,24 +305,8 @@ int control_metrics(FILE *f)
 	metrics_ops(f, &sn, "znstgt_bytes_total",
 		    "Data bytes moved by successful I/O commands, by operation.",
 		    offsetof(struct ns_stats, bytes));
-	metrics_commit(f, &sn, "znstgt_group_commits_total",
-		       "Group commit rounds (one per wake-up of the commit thread).",
-		       offsetof(struct ns_stats, commits));
-	metrics_commit(f, &sn, "znstgt_sync_requests_total",
-		       "Sync requests (Flush, FUA, write-through, zone transitions) answered.",
-		       offsetof(struct ns_stats, sync_requests));
-	metrics_commit(f, &sn, "znstgt_journal_batches_total",
-		       "Zone journal batches written (one write and fdatasync each).",
-		       offsetof(struct ns_stats, batches));
-	metrics_commit(f, &sn, "znstgt_journal_records_total", "Zone journal records written.",
-		       offsetof(struct ns_stats, records));
-	metrics_commit(f, &sn, "znstgt_data_syncs_total", "fdatasyncs of the data file.",
-		       offsetof(struct ns_stats, data_syncs));
-	metrics_commit(f, &sn, "znstgt_checkpoints_total", "Zone image checkpoints.",
-		       offsetof(struct ns_stats, checkpoints));
-	metrics_commit(f, &sn, "znstgt_group_commit_failures_total",
-		       "Group commit rounds that failed (their syncs got an error).",
-		       offsetof(struct ns_stats, failures));
+	for (size_t i = 0; i < sizeof(commit_families) / sizeof(commit_families[0]); i++)
+		metrics_commit(f, &sn, &commit_families[i]);
 	snapshot_free(&sn);
 	return 0;
 }
