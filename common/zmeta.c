@@ -1097,6 +1097,22 @@ void zmeta_close(struct zmeta *m)
 
 /* ---- read-only inspection ---- */
 
+/*
+ * The layout format() writes, derived from the geometry: a header that
+ * says otherwise cannot be walked safely. (The daemon checks the geometry
+ * against its configuration instead.)
+ */
+static bool layout_possible(const struct zimg_header *h)
+{
+	uint64_t desc_end = 2 * ZIMG_SLOT_SIZE + align4k((uint64_t)h->nr_zones *
+							  sizeof(struct zimg_desc));
+	return (h->lba_shift == 9 || h->lba_shift == 12) && h->nr_zones && h->zone_size &&
+	       !(h->zone_size & (h->zone_size - 1)) && h->zone_cap && h->zone_cap <= h->zone_size &&
+	       h->zde_size % 64 == 0 && h->zde_size <= (1u << 20) &&
+	       h->nlbas / h->zone_size == h->nr_zones && h->desc_offset == 2 * ZIMG_SLOT_SIZE &&
+	       h->zde_offset == desc_end;
+}
+
 int zmeta_view_open(struct zmeta *m, const char *dir, struct zmeta_slot_view slots[2],
 		    char *err, size_t errlen)
 {
@@ -1125,6 +1141,11 @@ int zmeta_view_open(struct zmeta *m, const char *dir, struct zmeta_slot_view slo
 	}
 	if (load_header(m, img, err, errlen))
 		goto fail;
+	if (!layout_possible(&m->hdr)) {
+		errmsg(err, errlen, "%s: the current header slot (%d) has a valid CRC but describes "
+		       "a layout format() never writes", img, m->slot);
+		goto fail;
+	}
 	m->img_len = image_len(&m->hdr);
 	if (fstat(m->img_fd, &st) || (uint64_t)st.st_size < m->img_len) {
 		errmsg(err, errlen, "%s: file is shorter than its header says (%lld < %llu bytes): "

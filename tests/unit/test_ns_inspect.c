@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <endian.h>
 #include <fcntl.h>
 #include <nvme/types.h>
 #include <stdio.h>
@@ -421,6 +422,33 @@ static void test_check_slots(void **state)
 	damaged(work, ZMETA_IMG_NAME, "both header slots are damaged");
 }
 
+/* A slot with a valid CRC whose layout is impossible: refused, not walked. */
+static void test_check_bogus_header(void **state)
+{
+	struct zmeta m;
+	struct zmeta_slot_view sv[2];
+	struct zimg_header h;
+	char p[160], err[512];
+
+	copy_dir(clean, work);
+	assert_int_equal(zmeta_view_open(&m, work, sv, err, sizeof(err)), 0);
+	int cur = m.slot;
+	zmeta_close(&m);
+	path_of(p, sizeof(p), work, ZMETA_IMG_NAME);
+	int fd = open(p, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &h, sizeof(h), (off_t)cur * ZIMG_SLOT_SIZE), sizeof(h));
+	h.desc_offset = htole64(1ull << 40);
+	h.crc = htole32(crc32c(&h, offsetof(struct zimg_header, crc)));
+	assert_int_equal(pwrite(fd, &h, sizeof(h), (off_t)cur * ZIMG_SLOT_SIZE), sizeof(h));
+	close(fd);
+	damaged(work, ZMETA_IMG_NAME, "describes a layout format() never writes");
+	struct ns_inspect_opts o = { .json = true };
+	char *t = inspect(work, &o);
+	has(t, "\"image\": {\"error\": ");
+	free(t);
+}
+
 static void test_check_journal(void **state)
 {
 	copy_dir(crashed, work);
@@ -494,6 +522,7 @@ int main(void)
 		cmocka_unit_test(test_check_ns_id),
 		cmocka_unit_test(test_check_descriptor),
 		cmocka_unit_test(test_check_slots),
+		cmocka_unit_test(test_check_bogus_header),
 		cmocka_unit_test(test_check_journal),
 		cmocka_unit_test(test_check_files),
 		cmocka_unit_test(test_check_json),
