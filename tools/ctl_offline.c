@@ -61,7 +61,7 @@ int ctl_offline_main(int argc, char **argv)
 	/* The daemon's recovery runs here on a copy: its warnings repeat
 	 * what the findings say. */
 	log_set_level(LOG_ERROR);
-	optind = 1;
+	optind = 0; /* GNU getopt: start afresh (options may follow DIR) */
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
