@@ -556,13 +556,13 @@ static void test_unknown_version_refused(void **state)
 	for (int s = 0; s < 2; s++) {
 		struct zimg_header h;
 		file_rw(f->img, (off_t)s * ZIMG_SLOT_SIZE, &h, sizeof(h), false);
-		h.version = htole32(2);
+		h.version = htole32(ZMETA_VERSION + 1);
 		h.crc = htole32(crc32c(&h, offsetof(struct zimg_header, crc)));
 		file_rw(f->img, (off_t)s * ZIMG_SLOT_SIZE, &h, sizeof(h), true);
 	}
 	char err[512] = "";
 	assert_int_equal(open_ns(f, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "unknown zone image format version 2"));
+	assert_non_null(strstr(err, "unknown zone image format version 3"));
 }
 
 /* A version 1 journal (records without a data CRC) is refused, with the
