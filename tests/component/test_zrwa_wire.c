@@ -158,21 +158,30 @@ static void expect_block(uint64_t lba, uint32_t tag, uint32_t idx)
 		fail_msg("LBA %llu: not block %u of write %#x", (unsigned long long)lba, idx, tag);
 }
 
-static void expect_zone(uint32_t zone, uint8_t zs, uint64_t wp_off, bool zrwav)
+/* One zone's descriptor as Report Zones gives it: a partial report of one
+ * zone, or a full one from it (which counts every zone from there on). */
+static void expect_zone_report(uint32_t zone, uint8_t zs, uint64_t wp_off, bool zrwav,
+			       bool partial)
 {
 	uint8_t buf[64 + sizeof(struct nvme_zns_desc)];
 	struct nvme_sqe sqe;
 
 	sqe_init(&sqe, nvme_zns_cmd_mgmt_recv, (uint64_t)zone * ZS);
 	sqe.cdw12 = htole32(sizeof(buf) / 4 - 1);
-	sqe.cdw13 = htole32(NVME_ZNS_ZRA_REPORT_ZONES | 1u << 16);
+	sqe.cdw13 = htole32(NVME_ZNS_ZRA_REPORT_ZONES | (partial ? 1u << 16 : 0));
 	assert_int_equal(nvmf_cmd(&Q, &sqe, NULL, 0, buf, sizeof(buf), NULL), 0);
 	const struct nvme_zns_desc *d = ((struct nvme_zone_report *)buf)->entries;
 	uint64_t wp = le64toh(d->wp) - (uint64_t)zone * ZS;
 	if (d->zs >> 4 != zs || wp != wp_off || !!(d->za & NVME_ZNS_ZA_ZRWAV) != zrwav)
-		fail_msg("zone %u: state %#x wp +%llu za %#x; expected %#x +%llu%s", zone,
-			 d->zs >> 4, (unsigned long long)wp, d->za, zs,
-			 (unsigned long long)wp_off, zrwav ? " with ZRWAV" : "");
+		fail_msg("zone %u (%s report): state %#x wp +%llu za %#x; expected %#x +%llu%s",
+			 zone, partial ? "partial" : "full", d->zs >> 4, (unsigned long long)wp,
+			 d->za, zs, (unsigned long long)wp_off, zrwav ? " with ZRWAV" : "");
+}
+
+static void expect_zone(uint32_t zone, uint8_t zs, uint64_t wp_off, bool zrwav)
+{
+	expect_zone_report(zone, zs, wp_off, zrwav, false);
+	expect_zone_report(zone, zs, wp_off, zrwav, true);
 }
 
 /* ---- setup ---- */

@@ -39,22 +39,26 @@ pass "namespace 1 is $dev"
 
 # ------------------------------------------------------------------ helpers
 # zone Z: "<cond> <wp> <attrs>": blkzone's condition (em oi oe cl fu), the
-# write pointer in LBAs from the zone start and the attributes, from
-# nvme zns report-zones
+# write pointer in LBAs from the zone start (nvme zns report-zones) and the
+# zone attributes byte, read from the raw report (byte 2 of the descriptor
+# after the 64-byte header; nvme-cli 2.3 prints a "nr_zones: N" line before
+# it): nvme-cli 2.3's JSON report gives attrs 0 whatever the zone has
 zone() {
-    local cond wp attrs
+    local cond wp attrs skip=66
     cond=$(blkzone report -o $(($1 * zsec)) -c 1 "$dev")
     cond=${cond#*zcond:}; cond=${cond#*(}; cond=${cond%%)*}
-    read -r wp attrs < <(nvme zns report-zones "$dev" -s $(($1 * zlba)) -d 1 -o json |
-                         jq -r '.zone_list[0] | [.wp - .slba, .attrs] | @tsv')
-    echo "$cond $wp $attrs"
+    wp=$(nvme zns report-zones "$dev" -s $(($1 * zlba)) -d 1 -o json | jq -r '.zone_list[0] | .wp - .slba')
+    nvme zns report-zones "$dev" -s $(($1 * zlba)) -d 1 -o binary > /tmp/report.bin
+    [ "$(head -c 9 /tmp/report.bin)" = "nr_zones:" ] && skip=$((skip + $(head -n 1 /tmp/report.bin | wc -c)))
+    attrs=$(od -An -tu1 -j$skip -N1 /tmp/report.bin)
+    echo "$cond $wp ${attrs// /}"
 }
 # zone_is NAME Z COND WP ZRWAV(0/1): zone Z's state, write pointer (LBAs) and
 # whether it reports ZRWAV (attribute bit 3)
 zone_is() {
     local cond wp attrs
     read -r cond wp attrs < <(zone "$2")
-    expect "$1: zone $2" "$cond $wp $(((attrs >> 3) & 1))" "$3 $4 $5"
+    expect "$1: zone $2" "$cond $wp $(((${attrs:-0} >> 3) & 1))" "$3 $4 $5"
 }
 # blocks FILE N: N blocks of random data into FILE
 blocks() { head -c $(($2 * lba)) /dev/urandom > "$1"; }
