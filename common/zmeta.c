@@ -733,7 +733,7 @@ static bool desc_possible(const struct zmeta *m, const struct zns *z, uint32_t i
 {
 	struct zimg_desc d;
 	memcpy(&d, desc_at(m, i), sizeof(d));
-	uint64_t wp = le64toh(d.wp), zslba = zns_zslba(z, i);
+	uint64_t wp = le64toh(d.wp), zslba = (uint64_t)i * m->hdr.zone_size;
 	bool zrwa = d.za & NVME_ZNS_ZA_ZRWAV;
 	/* A ZRWA only in an active zone of a namespace that has ZRWAs. */
 	if (zrwa && (!m->hdr.zrwa_lbas || (d.state != NVME_ZNS_ZS_IMPL_OPEN &&

@@ -44,12 +44,14 @@ int zns_init(struct zns *z, const struct zns_geom *g)
 	if (!g->nr_zones || !g->zone_size || (g->zone_size & (g->zone_size - 1)) ||
 	    !g->zone_cap || g->zone_cap > g->zone_size)
 		return -1;
-	z->g = *g;
-	z->zone_shift = (uint32_t)__builtin_ctzll(g->zone_size);
-	z->zones = calloc(g->nr_zones, sizeof(*z->zones));
+	/* ZRWA: the granularity divides the window and the capacity, so that
+	 * flushes can reach the capacity's end. */
 	if (g->zrwa_lbas && (!g->zrwa_fg || g->zrwa_lbas % g->zrwa_fg || g->zone_cap % g->zrwa_fg ||
 			     g->zrwa_lbas > g->zone_cap))
 		return -1;
+	z->g = *g;
+	z->zone_shift = (uint32_t)__builtin_ctzll(g->zone_size);
+	z->zones = calloc(g->nr_zones, sizeof(*z->zones));
 	if (g->zde_size)
 		z->zde = calloc(g->nr_zones, g->zde_size);
 	z->changed = calloc(g->nr_zones, sizeof(*z->changed));
