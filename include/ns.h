@@ -43,6 +43,9 @@ struct ns_info {
 	uint32_t zde_size;     /* bytes, multiple of 64, 0 = none */
 	uint32_t zasl_bytes;   /* largest Zone Append, bytes */
 	bool cross_zone_read;  /* reads may cross zone boundaries (OZCS.RAZB) */
+	uint32_t zrwa_lbas;    /* Zone Random Write Area size (ZRWAS), 0 = none */
+	uint32_t zrwa_fg;      /* ZRWA flush granularity (ZRWAFG), LBAs */
+	uint32_t nr_zrwa;      /* zones that may hold a ZRWA at once (NUMZRWA + 1) */
 };
 
 /*
@@ -139,6 +142,10 @@ uint16_t ns_sync_wait(struct ns *ns);
  */
 uint16_t ns_zone_mgmt_apply(struct ns *ns, uint64_t slba, uint8_t zsa, bool select_all,
 			    const void *zde);
+/* Open or Set Zone Descriptor Extension with ZRWA Allocation (ZRWAA).
+ * (blocks) Erases the zone's blocks first: its window reads what they hold.
+ * Durable with the next ns_sync(), as ns_zone_mgmt_apply(). */
+uint16_t ns_zone_mgmt_send_zrwaa(struct ns *ns, uint64_t slba, uint8_t zsa, const void *zde);
 uint16_t ns_zone_mgmt_send(struct ns *ns, uint64_t slba, uint8_t zsa, bool select_all,
 			   const void *zde);
 
