@@ -838,26 +838,50 @@ void zns_mark_all_dirty(struct zns *z)
 	}
 }
 
+/* List zone i in the Changed Zone List once. Caller holds state_lock. */
 static void note_changed(struct zns *z, uint32_t i)
 {
+	uint64_t zslba = zns_zslba(z, i);
+	for (uint32_t k = 0; k < z->nr_changed; k++)
+		if (z->changed[k] == zslba)
+			return;
 	if (z->nr_changed < z->g.nr_zones)
-		z->changed[z->nr_changed++] = zns_zslba(z, i);
+		z->changed[z->nr_changed++] = zslba;
 	else
 		z->changed_overflow = true;
 }
 
-static void force_state(struct zns *z, uint32_t i, uint8_t to, uint32_t *changed)
+/*
+ * The controller moves zone i to Read Only or Offline on its own (ZNS
+ * 2.1.1.6, 2.1.1.7). Writes in flight to a zone going Offline are dropped,
+ * as Zone Management Send Offline drops them; a zone going Read Only keeps
+ * what its writes in flight land. Caller holds state_lock.
+ */
+static bool force_state(struct zns *z, uint32_t i, uint8_t to)
 {
 	struct zone *zn = &z->zones[i];
 	if (zn->state == to || zn->state == S_OFFLINE)
-		return; /* offline is final */
+		return false; /* offline is final */
 	pthread_mutex_lock(&zn->lock);
-	if (to == S_OFFLINE)
+	if (to == S_OFFLINE) {
+		drop_inflight(z, i);
 		zn->za &= (uint8_t)~NVME_ZNS_ZA_ZDEV;
+	}
 	set_state(z, i, to);
 	pthread_mutex_unlock(&zn->lock);
 	note_changed(z, i);
-	(*changed)++;
+	return true;
+}
+
+int zns_fail_zone(struct zns *z, uint32_t i, uint8_t to)
+{
+	if (i >= z->g.nr_zones || (to != S_RO && to != S_OFFLINE))
+		return -1;
+	pthread_mutex_lock(&z->state_lock);
+	uint8_t s = z->zones[i].state;
+	int rc = s == to ? 0 : s == S_OFFLINE ? -1 : force_state(z, i, to);
+	pthread_mutex_unlock(&z->state_lock);
+	return rc;
 }
 
 uint32_t zns_power_up(struct zns *z, const uint32_t *offline, uint32_t nr_offline,
@@ -898,10 +922,10 @@ uint32_t zns_power_up(struct zns *z, const uint32_t *offline, uint32_t nr_offlin
 	}
 	for (uint32_t k = 0; k < nr_readonly; k++)
 		if (readonly[k] < z->g.nr_zones)
-			force_state(z, readonly[k], S_RO, &changed);
+			changed += force_state(z, readonly[k], S_RO);
 	for (uint32_t k = 0; k < nr_offline; k++)
 		if (offline[k] < z->g.nr_zones)
-			force_state(z, offline[k], S_OFFLINE, &changed);
+			changed += force_state(z, offline[k], S_OFFLINE);
 	pthread_mutex_unlock(&z->state_lock);
 	return changed;
 }

@@ -10,11 +10,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "control_fault.h"
+
 enum control_op {
 	CONTROL_PING,
 	CONTROL_POWER_CUT,
 	CONTROL_ADD_SUBSYS,
 	CONTROL_REMOVE_SUBSYS,
+	CONTROL_ZONE,
+	CONTROL_INJECT,
 };
 
 struct control_req {
@@ -23,6 +27,7 @@ struct control_req {
 	bool format;             /* add-subsys --format */
 	const char *nqn;         /* add-subsys --nqn (or NULL), remove-subsys NQN */
 	const char *file;        /* add-subsys: an absolute path */
+	struct control_fault fault; /* zone, inject (control_fault.h) */
 };
 
 /*

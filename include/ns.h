@@ -147,6 +147,15 @@ uint16_t ns_zone_report(struct ns *ns, uint64_t slba, uint8_t zra, uint8_t zrasf
 uint16_t ns_changed_zones(struct ns *ns, uint64_t *zids, uint16_t max);
 /* Whether that list holds zones not yet taken (a notice is due). */
 bool ns_has_changed_zones(struct ns *ns);
+/*
+ * Take nr zones from the one starting at zslba Read Only or Offline (to:
+ * NVME_ZNS_ZS_READ_ONLY / NVME_ZNS_ZS_OFFLINE), as a drive does when zones
+ * fail (zns_fail_zone), and list them in the Changed Zone List; the caller
+ * sends the notice (subsys_zone_desc_changed). Returns the number of zones
+ * changed once the change is durable, or -1 with a reason in err. (blocks)
+ */
+int ns_zone_fail(struct ns *ns, uint64_t zslba, uint32_t nr, uint8_t to, char *err,
+		 size_t errlen);
 
 /*
  * Power-cut simulation: drop everything a drive with a volatile write cache

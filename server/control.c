@@ -146,12 +146,24 @@ static void cmd_remove_subsys(const struct control_req *req, struct reply *r)
 		say(r, true, "%s", req->nqn);
 }
 
+static void cmd_zone(const struct control_req *req, struct reply *r)
+{
+	r->ok = control_fault_zone(&req->fault, r->text, sizeof(r->text));
+}
+
+static void cmd_inject(const struct control_req *req, struct reply *r)
+{
+	r->ok = control_fault_inject(&req->fault, r->text, sizeof(r->text));
+}
+
 /* Indexed by enum control_op. */
 static void (*const commands[])(const struct control_req *req, struct reply *r) = {
 	[CONTROL_PING] = cmd_ping,
 	[CONTROL_POWER_CUT] = cmd_power_cut,
 	[CONTROL_ADD_SUBSYS] = cmd_add_subsys,
 	[CONTROL_REMOVE_SUBSYS] = cmd_remove_subsys,
+	[CONTROL_ZONE] = cmd_zone,
+	[CONTROL_INJECT] = cmd_inject,
 };
 
 /* line: one request of len bytes without its '\n', NUL-terminated. */

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define CONTROL_MAX_WORDS 8
+#define CONTROL_MAX_WORDS 16
 
 static const struct control_cmd {
 	const char *name;
@@ -18,6 +18,8 @@ static const struct control_cmd {
 	{ "power-cut", CONTROL_POWER_CUT, 1, 1 },
 	{ "add-subsys", CONTROL_ADD_SUBSYS, 2, 5 },
 	{ "remove-subsys", CONTROL_REMOVE_SUBSYS, 2, 2 },
+	{ "zone", CONTROL_ZONE, 1, CONTROL_MAX_WORDS },
+	{ "inject", CONTROL_INJECT, 1, CONTROL_MAX_WORDS },
 };
 
 /* add-subsys [--format] [--nqn NQN] FILE */
@@ -90,9 +92,11 @@ int control_req_parse(char *line, size_t len, struct control_req *req, char *err
 			return parse_add_subsys(n, words, req, err, errlen);
 		if (c->op == CONTROL_REMOVE_SUBSYS)
 			req->nqn = words[1];
+		if (c->op == CONTROL_ZONE || c->op == CONTROL_INJECT)
+			return control_fault_parse(n, words, &req->fault, err, errlen);
 		return 0;
 	}
-	snprintf(err, errlen, "unknown command \"%s\" (expected ping, power-cut, add-subsys or "
-		 "remove-subsys)", words[0]);
+	snprintf(err, errlen, "unknown command \"%s\" (expected ping, power-cut, add-subsys, "
+		 "remove-subsys, zone or inject)", words[0]);
 	return -1;
 }

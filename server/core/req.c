@@ -12,6 +12,7 @@
 #include <nvme/types.h>
 
 #include "ctrl.h"
+#include "inject.h"
 #include "log.h"
 #include "nvme_cmd.h"
 #include "transport.h"
@@ -191,6 +192,8 @@ void nvme_req_execute(struct nvme_req *req)
 {
 	req->in_flight = true;
 	req->sq->inflight++;
+	if (inject_on() && req->ns && req->sq->qid && nvme_inject(req))
+		return;
 	req->execute(req);
 }
 

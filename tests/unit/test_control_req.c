@@ -118,13 +118,13 @@ static void test_bad_lines(void **state)
 
 	refused("", "empty request");
 	refused(" \t ", "empty request");
-	refused("reboot", "unknown command \"reboot\" (expected ping, power-cut, add-subsys or "
-		"remove-subsys)");
-	refused("PING", "unknown command \"PING\" (expected ping, power-cut, add-subsys or "
-		"remove-subsys)");
+	refused("reboot", "unknown command \"reboot\" (expected ping, power-cut, add-subsys, "
+		"remove-subsys, zone or inject)");
+	refused("PING", "unknown command \"PING\" (expected ping, power-cut, add-subsys, "
+		"remove-subsys, zone or inject)");
 	refused("ping\r", "the request holds a byte that is not printable ASCII");
 	refused("remove-subsys caf\xc3\xa9", "the request holds a byte that is not printable ASCII");
-	refused("a b c d e f g h i", "more than 8 words");
+	refused("a b c d e f g h i j k l m n o p q", "more than 16 words");
 
 	/* A NUL inside the line: nothing after it may be ignored silently. */
 	parse_n(&p, "ping\0power-cut", 14);
