@@ -683,6 +683,55 @@ static void test_power_up_finishes_over_active_limit(void **state)
 	rm(z);
 }
 
+/* The controller takes zones Read Only / Offline while they are in use
+ * (zns_fail_zone): counters follow, each zone is listed once in the
+ * Changed Zone List, I/O and actions then get a drive's statuses, and
+ * Offline is final. */
+static void test_fail_zone(void **state)
+{
+	struct zns *z = mk(2, 3);
+	uint64_t zids[NZ];
+	uint8_t buf[4096];
+
+	make_state(z, 0, IO);
+	make_state(z, 1, C);
+	make_state(z, 2, F);
+	assert_int_equal(zns_fail_zone(z, 0, RO), 1);
+	assert_int_equal(zns_fail_zone(z, 1, OFF), 1);
+	assert_int_equal(zns_fail_zone(z, 2, RO), 1);
+	assert_int_equal(zns_fail_zone(z, 0, RO), 0);        /* already */
+	assert_int_equal(zns_fail_zone(z, 0, OFF), 1);       /* Read Only -> Offline */
+	assert_int_equal(zns_fail_zone(z, 1, RO), -1);       /* Offline is final */
+	assert_int_equal(zns_fail_zone(z, NZ, RO), -1);
+	assert_int_equal(zns_fail_zone(z, 3, C), -1);        /* not a failure state */
+	assert_int_equal(z->nr_open, 0);
+	assert_int_equal(z->nr_active, 0);
+	assert_null(zns_check(z));
+	/* Zone 0 changed twice, listed once. */
+	assert_int_equal(zns_changed_zones(z, zids, NZ), 3);
+	assert_int_equal(zids[0], zs(0));
+	assert_int_equal(zids[1], zs(1));
+	assert_int_equal(zids[2], zs(2));
+	assert_int_equal(zns_changed_zones(z, zids, NZ), 0);
+	/* Read Only: reads work, writes and every action but Offline fail;
+	 * Offline: reads fail too (ZNS 2.1.1.6, 2.1.1.7, 3.4.3). */
+	assert_int_equal(wr(z, zs(2), 1), CS(NVME_SC_ZNS_READ_ONLY));
+	assert_int_equal(zns_read_check(z, zs(2), 4), 0);
+	assert_int_equal(zsa(z, 2, NVME_ZNS_ZSA_RESET), CS(NVME_SC_ZNS_INVAL_TRANSITION));
+	assert_int_equal(zsa(z, 2, NVME_ZNS_ZSA_OPEN), CS(NVME_SC_ZNS_INVAL_TRANSITION));
+	assert_int_equal(zsa(z, 2, NVME_ZNS_ZSA_FINISH), CS(NVME_SC_ZNS_INVAL_TRANSITION));
+	assert_int_equal(zsa(z, 2, NVME_ZNS_ZSA_OFFLINE), 0);
+	assert_int_equal(zns_read_check(z, zs(1), 1), CS(NVME_SC_ZNS_OFFLINE));
+	assert_int_equal(wr(z, zs(1), 1), CS(NVME_SC_ZNS_OFFLINE));
+	uint64_t alba;
+	assert_int_equal(app(z, zs(0), 1, &alba), CS(NVME_SC_ZNS_OFFLINE));
+	/* The report says so. */
+	assert_int_equal(zns_report(z, 0, NVME_ZNS_ZRA_REPORT_ZONES, NVME_ZNS_ZRAS_REPORT_OFFLINE,
+				    false, buf, sizeof(buf)), 0);
+	assert_int_equal(le64toh(((struct nvme_zone_report *)buf)->nr_zones), 3);
+	rm(z);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -706,6 +755,7 @@ int main(void)
 		cmocka_unit_test(test_report_filters_and_partial),
 		cmocka_unit_test(test_power_up),
 		cmocka_unit_test(test_power_up_finishes_over_active_limit),
+		cmocka_unit_test(test_fail_zone),
 	};
 	return cmocka_run_group_tests_name("zone", tests, NULL, NULL);
 }
