@@ -1244,12 +1244,12 @@ int ns_zone_fail(struct ns *ns, uint64_t zslba, uint32_t nr, uint8_t to, char *e
 	return changed;
 }
 
-uint16_t ns_changed_zones(struct ns *ns, uint64_t *zids, uint16_t max)
+uint16_t ns_changed_zones(struct ns *ns, uint64_t *seen, uint64_t *zids, uint16_t max)
 {
-	return ns->info.zoned ? zns_changed_zones(&ns->z, zids, max) : 0;
+	return ns->info.zoned ? zns_changed_zones(&ns->z, seen, zids, max) : 0;
 }
 
-bool ns_has_changed_zones(struct ns *ns)
+bool ns_has_changed_zones(struct ns *ns, uint64_t seen)
 {
-	return ns->info.zoned && zns_has_changed_zones(&ns->z);
+	return ns->info.zoned && zns_has_changed_zones(&ns->z, seen);
 }

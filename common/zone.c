@@ -39,8 +39,8 @@ int zns_init(struct zns *z, const struct zns_geom *g)
 	z->zones = calloc(g->nr_zones, sizeof(*z->zones));
 	if (g->zde_size)
 		z->zde = calloc(g->nr_zones, g->zde_size);
-	z->changed = calloc(g->nr_zones, sizeof(*z->changed));
-	if (!z->zones || (g->zde_size && !z->zde) || !z->changed) {
+	z->changed_gen_of = calloc(g->nr_zones, sizeof(*z->changed_gen_of));
+	if (!z->zones || (g->zde_size && !z->zde) || !z->changed_gen_of) {
 		zns_destroy(z);
 		return -1;
 	}
@@ -69,7 +69,7 @@ void zns_destroy(struct zns *z)
 	}
 	free(z->zones);
 	free(z->zde);
-	free(z->changed);
+	free(z->changed_gen_of);
 	memset(z, 0, sizeof(*z));
 }
 
@@ -676,26 +676,25 @@ uint16_t zns_report(struct zns *z, uint64_t slba, uint8_t zra, uint8_t zrasf, bo
 	return 0;
 }
 
-uint16_t zns_changed_zones(struct zns *z, uint64_t *zids, uint16_t max)
+uint16_t zns_changed_zones(struct zns *z, uint64_t *seen, uint64_t *zids, uint16_t max)
 {
+	uint32_t n = 0;
 	pthread_mutex_lock(&z->state_lock);
-	uint16_t n;
-	if (z->changed_overflow || z->nr_changed > max) {
-		n = 0xffff;
-	} else {
-		n = (uint16_t)z->nr_changed;
-		memcpy(zids, z->changed, n * sizeof(*zids));
-	}
-	z->nr_changed = 0;
-	z->changed_overflow = false;
+	for (uint32_t i = 0; *seen < z->changed_gen && i < z->g.nr_zones; i++)
+		if (z->changed_gen_of[i] > *seen) {
+			if (n < max)
+				zids[n] = zns_zslba(z, i);
+			n++;
+		}
+	*seen = z->changed_gen;
 	pthread_mutex_unlock(&z->state_lock);
-	return n;
+	return n > max ? 0xffff : (uint16_t)n;
 }
 
-bool zns_has_changed_zones(struct zns *z)
+bool zns_has_changed_zones(struct zns *z, uint64_t seen)
 {
 	pthread_mutex_lock(&z->state_lock);
-	bool any = z->nr_changed || z->changed_overflow;
+	bool any = z->changed_gen > seen;
 	pthread_mutex_unlock(&z->state_lock);
 	return any;
 }
@@ -838,17 +837,10 @@ void zns_mark_all_dirty(struct zns *z)
 	}
 }
 
-/* List zone i in the Changed Zone List once. Caller holds state_lock. */
+/* Zone i for the Changed Zone List. Caller holds state_lock. */
 static void note_changed(struct zns *z, uint32_t i)
 {
-	uint64_t zslba = zns_zslba(z, i);
-	for (uint32_t k = 0; k < z->nr_changed; k++)
-		if (z->changed[k] == zslba)
-			return;
-	if (z->nr_changed < z->g.nr_zones)
-		z->changed[z->nr_changed++] = zslba;
-	else
-		z->changed_overflow = true;
+	z->changed_gen_of[i] = ++z->changed_gen;
 }
 
 /*

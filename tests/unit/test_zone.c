@@ -660,11 +660,14 @@ static void test_power_up(void **state)
 	assert_int_equal(z->zones[6].state, RO);
 	assert_int_equal(z->zones[7].state, OFF);
 	assert_int_equal(z->nr_open, 0);
-	uint64_t ids[8];
-	assert_int_equal(zns_changed_zones(z, ids, 8), 2);
+	uint64_t ids[8], seen = 0, other = 0;
+	assert_int_equal(zns_changed_zones(z, &seen, ids, 8), 2);
 	assert_int_equal(ids[0], zs(6));
 	assert_int_equal(ids[1], zs(7));
-	assert_int_equal(zns_changed_zones(z, ids, 8), 0); /* read clears */
+	assert_int_equal(zns_changed_zones(z, &seen, ids, 8), 0); /* read clears */
+	/* for that reader: another still sees both, and more than fit is 0xffff */
+	assert_int_equal(zns_changed_zones(z, &other, ids, 1), 0xffff);
+	assert_int_equal(zns_changed_zones(z, &other, ids, 1), 0);
 	rm(z);
 }
 
@@ -707,12 +710,19 @@ static void test_fail_zone(void **state)
 	assert_int_equal(z->nr_open, 0);
 	assert_int_equal(z->nr_active, 0);
 	assert_null(zns_check(z));
-	/* Zone 0 changed twice, listed once. */
-	assert_int_equal(zns_changed_zones(z, zids, NZ), 3);
+	/* Zone 0 changed twice, listed once; each reader sees each change. */
+	uint64_t seen = 0, other = 0;
+	assert_true(zns_has_changed_zones(z, seen));
+	assert_int_equal(zns_changed_zones(z, &seen, zids, NZ), 3);
 	assert_int_equal(zids[0], zs(0));
 	assert_int_equal(zids[1], zs(1));
 	assert_int_equal(zids[2], zs(2));
-	assert_int_equal(zns_changed_zones(z, zids, NZ), 0);
+	assert_false(zns_has_changed_zones(z, seen));
+	assert_int_equal(zns_changed_zones(z, &seen, zids, NZ), 0);
+	assert_int_equal(zns_fail_zone(z, 4, RO), 1);
+	assert_int_equal(zns_changed_zones(z, &seen, zids, NZ), 1);
+	assert_int_equal(zids[0], zs(4));
+	assert_int_equal(zns_changed_zones(z, &other, zids, NZ), 4);
 	/* Read Only: reads work, writes and every action but Offline fail;
 	 * Offline: reads fail too (ZNS 2.1.1.6, 2.1.1.7, 3.4.3). */
 	assert_int_equal(wr(z, zs(2), 1), CS(NVME_SC_ZNS_READ_ONLY));
