@@ -14,6 +14,10 @@
  *                                         then power the subsystems up again
  *   add-subsys [--format] [--nqn NQN] FILE   serve the subsystem of FILE
  *   remove-subsys NQN                     drop its connections, close it
+ *   zone offline|read-only NQN NSID ZSLBA [NZONES]
+ *                                         take zones Read Only / Offline
+ *   inject error|delay|list|clear ...     I/O errors and delays on demand
+ *                                         (control_fault.h, doc/fault-injection.md)
  *
  * Requests run on the main loop, one at a time and in order; a request may
  * block that loop while it opens namespaces or waits for connections to

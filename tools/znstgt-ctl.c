@@ -30,7 +30,13 @@ static void usage(FILE *f)
 		"  power-cut                    simulate a power cut, then power up again\n"
 		"  add-subsys [--format] [--nqn NQN] FILE\n"
 		"                               serve the subsystem file FILE (absolute path)\n"
-		"  remove-subsys NQN            drop its connections and close it\n\n"
+		"  remove-subsys NQN            drop its connections and close it\n"
+		"  zone offline|read-only NQN NSID ZSLBA [NZONES]\n"
+		"                               fail zones as a drive does (durable; hosts told)\n"
+		"  inject error|delay NQN NSID [op=..] [lba=..|zone=..] [status=SCT:SC] [dnr=..]\n"
+		"         [delay=TIME] [count=N] [prob=P] [seed=N]\n"
+		"                               make I/O fail or run late (doc/fault-injection.md)\n"
+		"  inject list | inject clear ID|all\n\n"
 		"Exit status: 0 ok, 1 the target refused, 2 usage error, 3 no answer.\n");
 }
 
