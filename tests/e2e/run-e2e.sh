@@ -8,12 +8,13 @@
 # subsystems: a conventional and a zoned namespace for the guest's host NQN, a
 # third subsystem for another host NQN only), starts BUILD_DIR/znstgt on
 # 127.0.0.1 on a free port, and runs each guest test (default: tcp-basic
-# zns-basic blktests-6.1 blktests-6.12; a TEST is a script name in
+# zns-basic faults blktests-6.1 blktests-6.12; a TEST is a script name in
 # tests/e2e/guest/ without .sh, or blktests-6.1 / blktests-6.12) in its own
 # boot of the guest, which reaches the target as 10.0.2.2. Guest scripts can
 # ask for host actions through the share (guest/lib.sh: host_call); this
-# script answers "ping" and "restart-target" (kill -9, start again on the same
-# port and data). Ends with "N passed, N failed": every PASS/FAIL line of the
+# script answers "ping", "restart-target" (kill -9, start again on the same
+# port and data) and "ctl REQUEST..." (a control socket request through
+# BUILD_DIR/znstgt-ctl: the fault injection of guest/faults.sh). Ends with "N passed, N failed": every PASS/FAIL line of the
 # guests plus the checks made here (the target starts; it stops cleanly on
 # SIGTERM with no sanitizer report).
 #
@@ -49,7 +50,7 @@ case $1 in
 esac
 shift
 tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=(tcp-basic zns-basic blktests-6.1 blktests-6.12)
+[ ${#tests[@]} -gt 0 ] || tests=(tcp-basic zns-basic faults blktests-6.1 blktests-6.12)
 # the guest variant (build-guest.sh) of each kernel blktests runs on
 declare -A BLKTESTS_GUEST=([blktests-6.1]=bookworm [blktests-6.12]=trixie)
 
@@ -104,6 +105,8 @@ tpid='' port='' start_error=''
 # The test subsystems; tcp-basic.sh and zns-basic.sh learn them from GUEST_*.
 NQN_PREFIX=nqn.2024-01.io.znstgt.e2e
 export GUEST_CONV_NQN=$NQN_PREFIX:conv GUEST_ZNS_NQN=$NQN_PREFIX:zns
+# guest/faults.sh fails zones for good: a zoned subsystem of its own
+export GUEST_FAULTS_NQN=$NQN_PREFIX:faults
 export GUEST_SUBSYS_NQNS="$GUEST_CONV_NQN $GUEST_ZNS_NQN" GUEST_OTHER_SUBSYS_NQNS=$NQN_PREFIX:other
 export GUEST_CONV_SIZE=$((256 << 20)) GUEST_CONV_LBA=4096
 export GUEST_ZNS_SIZE=$((256 << 20)) GUEST_ZNS_LBA=4096 GUEST_ZONE_SIZE=$((16 << 20))
@@ -117,7 +120,19 @@ listen = 127.0.0.1:$port
 threads = 2
 data_dir = $work/data
 log_level = info
+control_socket = $work/control.sock
 include = conf/*.ini
+EOF
+    cat > "$work/conf/faults.ini" <<EOF
+[subsystem]
+nqn = $GUEST_FAULTS_NQN
+allowed_hosts = $GUEST_HOSTNQN
+
+[namespace 1]
+zoned = yes
+size = 64M
+lba_size = $GUEST_ZNS_LBA
+zone_size = $((GUEST_ZONE_SIZE >> 20))M
 EOF
     cat > "$work/conf/conv.ini" <<EOF
 [subsystem]
@@ -216,6 +231,10 @@ answer_host_calls() {
                         if start_target; then reply="ok restarted (pid $tpid)"
                         else reply="error: restart failed: $start_error"; fi
                     fi ;;
+                ctl\ *)
+                    read -ra words < "$req"
+                    if reply=$("$build/znstgt-ctl" -s "$work/control.sock" "${words[@]:1}" 2>&1)
+                    then reply="ok $reply"; else reply="error: $reply"; fi ;;
                 *) reply="error: unknown request '$(< "$req")'" ;;
             esac
             rm -f "$req"
