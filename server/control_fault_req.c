@@ -96,7 +96,7 @@ static int parse_status(const char *s, uint16_t *st)
 	return 0;
 }
 
-/* A number with its unit: us, ms or s; more than 0, at most a minute. */
+/* A number with its unit: us, ms or s; more than 0, at most INJECT_MAX_DELAY_US. */
 static int parse_delay(const char *s, uint32_t *us)
 {
 	static const struct { const char *unit; uint32_t mul; } units[] = {
