@@ -14,7 +14,6 @@
  *     and zone actions then get a drive's statuses, reports show the new
  *     states, and all of it survives kill -9 and a restart.
  */
-#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include <cmocka.h>
@@ -55,15 +53,6 @@ struct host {
 static struct host H1, H2;
 
 /* ---- the daemon and its control socket ---- */
-
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	fputs(text, f);
-	assert_int_equal(fclose(f), 0);
-}
 
 static void daemon_start(bool format)
 {
@@ -226,24 +215,14 @@ static void expect_zones_changed(struct host *h, uint16_t cid, const uint32_t *z
 
 static int setup(void **state)
 {
-	char path[PATH_MAX + 32], text[1024], why[256];
+	char why[256];
 
-	if (target_find_bin(T.bin, sizeof(T.bin), why, sizeof(why)) != 0)
+	if (target_prepare(&T, dir, port, sizeof(port), "threads = 2\nio_threads = 2\n"
+			   "log_level = warn\n", "faults.ini",
+			   "[subsystem]\nnqn = " NQN "\nallow_any_host = yes\n"
+			   "[namespace 1]\nsize = 16M\nzone_size = 1M\nwrite_cache = no\n",
+			   why, sizeof(why)) != 0)
 		fail_msg("%s", why);
-	assert_non_null(mkdtemp(dir));
-	assert_int_equal(target_free_port(port, sizeof(port)), 0);
-	snprintf(T.ini, sizeof(T.ini), "%s/znstgt.ini", dir);
-	snprintf(T.sock, sizeof(T.sock), "%s/control.sock", dir);
-	snprintf(T.log, sizeof(T.log), "%s/znstgt.log", dir);
-	snprintf(text, sizeof(text),
-		 "[target]\nlisten = 127.0.0.1:%s\nthreads = 2\nio_threads = 2\ndata_dir = data\n"
-		 "control_socket = control.sock\nlog_level = warn\ninclude = conf/*.ini\n", port);
-	write_file(T.ini, text);
-	snprintf(path, sizeof(path), "%s/conf", dir);
-	assert_int_equal(mkdir(path, 0755), 0);
-	snprintf(path, sizeof(path), "%s/conf/faults.ini", dir);
-	write_file(path, "[subsystem]\nnqn = " NQN "\nallow_any_host = yes\n"
-			 "[namespace 1]\nsize = 16M\nzone_size = 1M\nwrite_cache = no\n");
 	daemon_start(true);
 	host_up(&H1);
 	return 0;
@@ -251,16 +230,11 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[128], why[256];
-	int stopped = 0;
+	char why[256];
 
 	host_down(&H1);
 	host_down(&H2);
-	if (T.pid && (stopped = target_stop(&T, why, sizeof(why))) != 0)
-		target_show_log(&T, 15);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	assert_int_equal(system(cmd), 0);
-	if (stopped)
+	if (target_finish(&T, dir, why, sizeof(why)) != 0)
 		fail_msg("%s", why);
 	return 0;
 }

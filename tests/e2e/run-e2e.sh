@@ -107,11 +107,17 @@ NQN_PREFIX=nqn.2024-01.io.znstgt.e2e
 export GUEST_CONV_NQN=$NQN_PREFIX:conv GUEST_ZNS_NQN=$NQN_PREFIX:zns
 # guest/faults.sh fails zones for good: a zoned subsystem of its own
 export GUEST_FAULTS_NQN=$NQN_PREFIX:faults
-export GUEST_SUBSYS_NQNS="$GUEST_CONV_NQN $GUEST_ZNS_NQN" GUEST_OTHER_SUBSYS_NQNS=$NQN_PREFIX:other
+export GUEST_SUBSYS_NQNS="$GUEST_CONV_NQN $GUEST_ZNS_NQN $GUEST_FAULTS_NQN" GUEST_OTHER_SUBSYS_NQNS=$NQN_PREFIX:other
 export GUEST_CONV_SIZE=$((256 << 20)) GUEST_CONV_LBA=4096
 export GUEST_ZNS_SIZE=$((256 << 20)) GUEST_ZNS_LBA=4096 GUEST_ZONE_SIZE=$((16 << 20))
 export GUEST_MAX_OPEN=4 GUEST_MAX_ACTIVE=6 GUEST_ZONE_APPEND_MAX=65536 GUEST_ZDE_SIZE=64
 
+# subsys_file NAME NQN HOST: conf/NAME.ini, subsystem NQN for HOST only,
+# with one namespace whose keys come on stdin
+subsys_file() {
+    { printf '[subsystem]\nnqn = %s\nallowed_hosts = %s\n\n[namespace 1]\n' "$2" "$3"; cat; } \
+        > "$work/conf/$1.ini"
+}
 write_config() {
     mkdir -p "$work/conf" "$work/data"
     cat > "$work/znstgt.ini" <<EOF
@@ -123,33 +129,18 @@ log_level = info
 control_socket = $work/control.sock
 include = conf/*.ini
 EOF
-    cat > "$work/conf/faults.ini" <<EOF
-[subsystem]
-nqn = $GUEST_FAULTS_NQN
-allowed_hosts = $GUEST_HOSTNQN
-
-[namespace 1]
+    subsys_file faults "$GUEST_FAULTS_NQN" "$GUEST_HOSTNQN" <<EOF
 zoned = yes
 size = 64M
 lba_size = $GUEST_ZNS_LBA
 zone_size = $((GUEST_ZONE_SIZE >> 20))M
 EOF
-    cat > "$work/conf/conv.ini" <<EOF
-[subsystem]
-nqn = $GUEST_CONV_NQN
-allowed_hosts = $GUEST_HOSTNQN
-
-[namespace 1]
+    subsys_file conv "$GUEST_CONV_NQN" "$GUEST_HOSTNQN" <<EOF
 zoned = no
 size = $((GUEST_CONV_SIZE >> 20))M
 lba_size = $GUEST_CONV_LBA
 EOF
-    cat > "$work/conf/zns.ini" <<EOF
-[subsystem]
-nqn = $GUEST_ZNS_NQN
-allowed_hosts = $GUEST_HOSTNQN
-
-[namespace 1]
+    subsys_file zns "$GUEST_ZNS_NQN" "$GUEST_HOSTNQN" <<EOF
 zoned = yes
 size = $((GUEST_ZNS_SIZE >> 20))M
 lba_size = $GUEST_ZNS_LBA
@@ -159,12 +150,7 @@ max_active = $GUEST_MAX_ACTIVE
 zone_append_max = $((GUEST_ZONE_APPEND_MAX >> 10))K
 zde_size = $GUEST_ZDE_SIZE
 EOF
-    cat > "$work/conf/other.ini" <<EOF
-[subsystem]
-nqn = $GUEST_OTHER_SUBSYS_NQNS
-allowed_hosts = $GUEST_OTHER_HOSTNQN
-
-[namespace 1]
+    subsys_file other "$GUEST_OTHER_SUBSYS_NQNS" "$GUEST_OTHER_HOSTNQN" <<EOF
 zoned = no
 size = 64M
 EOF

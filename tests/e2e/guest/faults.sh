@@ -28,15 +28,7 @@ ctl() { host_call ctl "$@"; }
 
 step "host: $(uname -r), $(nvme version | head -1)"
 e2e_host_setup
-tgt=(-t tcp -a "${GUEST_TARGET_ADDR:-$E2E_HOST_IP}" -s "$GUEST_TARGET_PORT")
-require "nvme connect $nqn" nvme connect "${tgt[@]}" -n "$nqn" "${E2E_CONNECT_OPTS[@]}"
-on_exit "nvme disconnect -n '$nqn'"
-if ! ns=$(wait_ns "$nqn" 1); then
-    fail "namespace 1 of $nqn appears as a block device"
-    e2e_finish
-fi
-dev=/dev/$ns
-pass "namespace 1 is $dev"
+connect_ns "$nqn"
 on_exit "host_call ctl inject clear all"
 for b in $(ns_paths "$ns") $ns; do echo mq-deadline > "/sys/block/$b/queue/scheduler" 2> /dev/null; done
 
@@ -46,8 +38,11 @@ zcond() {
     rest=$(blkzone report -o $(($1 * zsec)) -c 1 "$dev")
     rest=${rest#*zcond:}; rest=${rest#*(}; echo "${rest%%)*}"
 }
-# dd_io if|of Z BYTES [FILE]: one O_DIRECT read (if) or write (of) at the start of zone Z
+# dd_read Z BYTES FILE / dd_write Z BYTES FILE: one O_DIRECT read into FILE /
+# write of FILE at the start of zone Z (run through check and check_fails)
+# shellcheck disable=SC2317
 dd_read() { dd if="$dev" of="$3" bs="$2" count=1 skip=$(($1 * zone)) iflag=direct,skip_bytes status=none; }
+# shellcheck disable=SC2317
 dd_write() { dd if="$3" of="$dev" bs="$2" count=1 seek=$(($1 * zone)) oflag=direct,seek_bytes conv=notrunc status=none; }
 
 head -c 65536 /dev/urandom > /tmp/data
