@@ -6,7 +6,6 @@
 #include "inject.h"
 
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -140,72 +139,39 @@ bool inject_match(const char *nqn, uint32_t nsid, uint32_t op, uint64_t slba, ui
 	return any;
 }
 
-/* Append to buf[*off..len) like snprintf; false once it no longer fits. */
-static bool put(char *buf, size_t len, size_t *off, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static bool put(char *buf, size_t len, size_t *off, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf + *off, len - *off, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= len - *off)
-		return false;
-	*off += (size_t)n;
-	return true;
-}
-
 /* One rule in the syntax of the request that adds it (doc/fault-injection.md). */
-static bool put_rule(char *buf, size_t len, size_t *off, const struct inject_rule *r)
+static int print_rule(FILE *out, const struct inject_rule *r)
 {
-	bool ok = put(buf, len, off, "%s#%u %s %u op=", *off ? "; " : "", r->id, r->nqn, r->nsid);
+	int bad = fprintf(out, "#%u %s %u op=", r->id, r->nqn, r->nsid) < 0;
 
-	for (uint32_t b = 1, first = 1; ok && b <= INJECT_ALL_OPS; b <<= 1)
+	for (uint32_t b = 1, first = 1; b <= INJECT_ALL_OPS; b <<= 1)
 		if (r->ops & b) {
-			ok = put(buf, len, off, "%s%s", first ? "" : ",", inject_op_name(b));
+			bad |= fprintf(out, "%s%s", first ? "" : ",", inject_op_name(b)) < 0;
 			first = 0;
 		}
-	if (ok && r->nlb)
-		ok = put(buf, len, off, " lba=%llu+%llu", (unsigned long long)r->slba,
-			 (unsigned long long)r->nlb);
-	if (ok && r->status)
-		ok = put(buf, len, off, " status=%u:%#x dnr=%s", (r->status >> 8) & 7,
-			 r->status & 0xff, r->status & 0x4000 ? "yes" : "no");
-	if (ok && r->delay_us)
-		ok = put(buf, len, off, " delay=%uus", r->delay_us);
-	if (ok && r->ppm < INJECT_PPM)
-		ok = put(buf, len, off, " prob=0.%06u", r->ppm);
-	if (ok && r->count)
-		ok = put(buf, len, off, " left=%llu", (unsigned long long)(r->count - r->fired));
-	if (ok)
-		ok = put(buf, len, off, " fired=%llu", (unsigned long long)r->fired);
-	return ok;
+	if (r->nlb)
+		bad |= fprintf(out, " lba=%llu+%llu", (unsigned long long)r->slba,
+			       (unsigned long long)r->nlb) < 0;
+	if (r->status)
+		bad |= fprintf(out, " status=%u:%#x dnr=%s", (r->status >> 8) & 7, r->status & 0xff,
+			       r->status & 0x4000 ? "yes" : "no") < 0;
+	if (r->delay_us)
+		bad |= fprintf(out, " delay=%uus", r->delay_us) < 0;
+	if (r->ppm < INJECT_PPM)
+		bad |= fprintf(out, " prob=0.%06u", r->ppm) < 0;
+	if (r->count)
+		bad |= fprintf(out, " left=%llu", (unsigned long long)(r->count - r->fired)) < 0;
+	bad |= fprintf(out, " fired=%llu\n", (unsigned long long)r->fired) < 0;
+	return bad ? -1 : 0;
 }
 
-void inject_list(char *buf, size_t len)
+int inject_print(FILE *out)
 {
-	size_t off = 0;
+	int rc = 0;
 
-	if (!len)
-		return;
-	buf[0] = '\0';
 	pthread_mutex_lock(&lock);
-	if (!nr_rules)
-		snprintf(buf, len, "no injections");
-	for (uint32_t i = 0; i < nr_rules; i++) {
-		size_t was = off;
-
-		if (!put_rule(buf, len, &off, &rules[i])) {
-			/* Cut back to the last whole rule, and say so. */
-			off = was;
-			buf[off] = '\0';
-			if (len - off < 5)
-				off = len >= 5 ? len - 5 : 0;
-			snprintf(buf + off, len - off, "%s...", off ? " " : "");
-			break;
-		}
-	}
+	for (uint32_t i = 0; i < nr_rules && !rc; i++)
+		rc = print_rule(out, &rules[i]);
 	pthread_mutex_unlock(&lock);
+	return rc;
 }

@@ -45,7 +45,8 @@ struct control_fault {
 int control_fault_parse(int argc, char **argv, struct control_fault *f, char *err,
 			size_t errlen);
 
-/* Act on a parsed request; the answer's text into reply. true: ok. */
+/* Act on a parsed request; the answer's text into reply. true: ok. (inject
+ * list answers with the count; the rules follow as a body: inject_print.) */
 bool control_fault_zone(const struct control_fault *f, char *reply, size_t len);
 bool control_fault_inject(const struct control_fault *f, char *reply, size_t len);
 

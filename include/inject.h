@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "config.h"
 
@@ -82,9 +83,9 @@ uint32_t inject_count(void);
  */
 bool inject_match(const char *nqn, uint32_t nsid, uint32_t op, uint64_t slba, uint64_t nlb,
 		  struct inject_hit *hit);
-/* The rules as one line of text (for the control socket), at most len bytes
- * with the NUL; a list that does not fit ends with "...". */
-void inject_list(char *buf, size_t len);
+/* The rules, one a line, in the order they were added. 0, or -1 when out
+ * cannot be written. */
+int inject_print(FILE *out);
 
 /* "read", "write", ... for one INJECT_* bit (NULL for anything else). */
 const char *inject_op_name(uint32_t bit);

@@ -122,9 +122,8 @@ bool control_fault_inject(const struct control_fault *f, char *reply, size_t len
 	switch (f->what) {
 	case CONTROL_INJECT_ADD:
 		return inject_add_rule(f, reply, len);
-	case CONTROL_INJECT_LIST:
-		inject_list(reply, len);
-		return true;
+	case CONTROL_INJECT_LIST: /* the rules themselves: inject_print() */
+		return say(reply, len, true, "%u injection(s)", inject_count());
 	case CONTROL_INJECT_CLEAR:
 		n = inject_clear(f->clear_id);
 		if (f->clear_id && !n)

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "ctl_client.h"
+#include "ctl_offline.h"
 
 static void usage(FILE *f)
 {
@@ -36,7 +37,14 @@ static void usage(FILE *f)
 		"  inject error|delay NQN NSID [op=..] [lba=..|zone=..] [status=SCT:SC] [dnr=..]\n"
 		"         [delay=TIME] [count=N] [prob=P] [seed=N]\n"
 		"                               make I/O fail or run late (doc/fault-injection.md)\n"
-		"  inject list | inject clear ID|all\n\n"
+		"  inject list | inject clear ID|all\n"
+		"  status                       subsystems, controllers, namespaces, counters\n"
+		"  metrics                      the same counters for Prometheus\n\n"
+		"Without a target (-s not needed; DIR: a namespace's directory):\n"
+		"  inspect [--json] [--journal] [--zones FILTER] [--slba LBA] [--count N] DIR\n"
+		"                               geometry, header slots, zones, journal\n"
+		"  check [--json] DIR           verify every checksum and invariant;\n"
+		"                               exit 1 naming what is damaged\n\n"
 		"Exit status: 0 ok, 1 the target refused, 2 usage error, 3 no answer.\n");
 }
 
@@ -93,6 +101,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (optind < argc && ctl_offline_command(argv[optind]))
+		return ctl_offline_main(argc - optind, argv + optind);
 	if (!path || optind == argc) {
 		usage(stderr);
 		return 2;
@@ -108,10 +118,15 @@ int main(int argc, char **argv)
 		}
 		len += (size_t)n;
 	}
-	switch (ctl_request(path, request, wait_s * 1000, timeout_s * 1000, reply, sizeof(reply))) {
+	char *body = NULL;
+	switch (ctl_request_body(path, request, wait_s * 1000, timeout_s * 1000, reply,
+				 sizeof(reply), &body)) {
 	case 0:
 		if (reply[0])
 			printf("%s\n", reply);
+		if (body)
+			fputs(body, stdout);
+		free(body);
 		return 0;
 	case 1:
 		fprintf(stderr, "znstgt-ctl: %s\n", reply);

@@ -14,6 +14,7 @@
 #include "ctrl.h"
 #include "inject.h"
 #include "log.h"
+#include "ns_stats.h"
 #include "nvme_cmd.h"
 #include "transport.h"
 
@@ -142,6 +143,10 @@ static uint16_t parse(struct nvme_req *req)
 static void fill_cqe(struct nvme_req *req, uint16_t status)
 {
 	struct nvme_sq *sq = req->sq;
+
+	/* Every I/O command on a namespace ends here, refused or executed. */
+	if (req->ns && sq->qid)
+		ns_stats_command(req->ns, req->cmd.opcode, status, req->transfer_len);
 
 	/* SQHD advances per completion (nvmet does the same); with SQ flow
 	 * control disabled (Connect CATTR bit 2) it is reserved: FFFFh. */

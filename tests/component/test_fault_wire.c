@@ -264,16 +264,19 @@ static void test_injected_status_reaches_host(void **state)
 	assert_int_equal(rd(0, buf), 0);
 	assert_int_equal(rd(1, buf), 0);
 	assert_int_equal(rd(3, buf), ST(NVME_SCT_MEDIA, NVME_SC_READ_ERROR) | DNR);
-	ctl_ok(reply, sizeof(reply), "inject list");
-	char want[64];
-	snprintf(want, sizeof(want), "#%u " NQN " 1 op=read lba=2+2", id);
-	assert_non_null(strstr(reply, want));
-	assert_non_null(strstr(reply, "left=1 fired=1"));
+	char want[128], *body;
+	assert_int_equal(ctl_request_body(T.sock, "inject list", 0, 5000, reply, sizeof(reply),
+					  &body), 0);
+	assert_string_equal(reply, "1 injection(s)");
+	snprintf(want, sizeof(want), "#%u " NQN " 1 op=read lba=2+2 status=2:0x81 dnr=yes left=1 "
+		 "fired=1\n", id);
+	assert_string_equal(body, want);
+	free(body);
 	assert_int_equal(rd(2, buf), ST(NVME_SCT_MEDIA, NVME_SC_READ_ERROR) | DNR);
 	/* The count ran out: the rule is gone, reads work. */
 	assert_int_equal(rd(2, buf), 0);
 	ctl_ok(reply, sizeof(reply), "inject list");
-	assert_string_equal(reply, "no injections");
+	assert_string_equal(reply, "0 injection(s)");
 
 	/* Writes: a retryable Internal Error (DNR clear), once. */
 	inject("error " NQN " 1 op=write status=0:0x6 dnr=no count=1");
