@@ -698,6 +698,67 @@ static void test_shadow_doorbells_shutdown(void **state)
 	vm_close(&VA);
 }
 
+/* n commands with an opcode no command set has, rung with one doorbell
+ * write: the controller refuses each at fetch, so their n entries are
+ * posted in one go on the worker. Reaped; each Invalid Opcode. */
+static void burst_invalid(struct vm *v, int n)
+{
+	struct hq *q = &v->io;
+
+	for (int i = 0; i < n; i++) {
+		struct nvme_sqe s = sqe(0xfe, 1, 0, 0);
+
+		s.cid = htole16(++q->cid);
+		memcpy(g(v, q->sq + q->tail * 64ull), &s, sizeof(s));
+		q->tail = (q->tail + 1) % q->size;
+	}
+	ring(v, q, 2u * q->qid, q->tail);
+	for (int i = 0; i < n; i++) {
+		struct nvme_cqe e;
+
+		assert_int_equal(ST_ERR(reap(v, q, &e)), NVME_SC_INVALID_OPCODE);
+	}
+}
+
+/* Interrupt coalescing (feature 08h): THR + 1 entries make one interrupt;
+ * fewer make one when the aggregation time ran out; Coalescing Disable
+ * (feature 09h) on the vector makes one per entry again. */
+static void test_irq_coalescing(void **state)
+{
+	struct nvme_sqe s;
+	uint64_t base, res;
+
+	(void)state;
+	vm_up(&VA);
+	/* Off (TIME 0): one interrupt per entry. */
+	base = VA.irqs[1];
+	burst_invalid(&VA, 4);
+	assert_true(irq_wait(&VA, 1, base + 4));
+	/* THR 3 (4 entries), TIME 25.5 ms: 4 entries at once, one interrupt. */
+	s = sqe(nvme_admin_set_features, 0, NVME_FEAT_FID_IRQ_COALESCE, 255u << 8 | 3u);
+	assert_int_equal(exec(&VA, &VA.admin, &s, NULL), 0);
+	s = sqe(nvme_admin_get_features, 0, NVME_FEAT_FID_IRQ_COALESCE, 0);
+	assert_int_equal(exec(&VA, &VA.admin, &s, &res), 0);
+	assert_int_equal(res & 0xffff, 255u << 8 | 3u);
+	base = VA.irqs[1];
+	burst_invalid(&VA, 4);
+	assert_true(irq_wait(&VA, 1, base + 1));
+	assert_int_equal(VA.irqs[1], base + 1);
+	/* THR 7 (8 entries), TIME 100 us: 4 entries, one interrupt, late. */
+	s = sqe(nvme_admin_set_features, 0, NVME_FEAT_FID_IRQ_COALESCE, 1u << 8 | 7u);
+	assert_int_equal(exec(&VA, &VA.admin, &s, NULL), 0);
+	base = VA.irqs[1];
+	burst_invalid(&VA, 4);
+	assert_true(irq_wait(&VA, 1, base + 1));
+	assert_int_equal(VA.irqs[1], base + 1);
+	/* Coalescing disabled on vector 1: one per entry. */
+	s = sqe(nvme_admin_set_features, 0, NVME_FEAT_FID_IRQ_CONFIG, 1u << 16 | 1u);
+	assert_int_equal(exec(&VA, &VA.admin, &s, NULL), 0);
+	base = VA.irqs[1];
+	burst_invalid(&VA, 4);
+	assert_true(irq_wait(&VA, 1, base + 4));
+}
+
 /* DEVICE_RESET, and a VM that goes away: the next one gets a fresh
  * controller; a second VM while one is served is turned away. */
 static void test_reset_and_next_vm(void **state)
@@ -887,6 +948,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_io_prp_zones, test_end),
 		cmocka_unit_test_teardown(test_shared_with_tcp, test_end),
 		cmocka_unit_test_teardown(test_shadow_doorbells_shutdown, test_end),
+		cmocka_unit_test_teardown(test_irq_coalescing, test_end),
 		cmocka_unit_test_teardown(test_reset_and_next_vm, test_end),
 		cmocka_unit_test_teardown(test_kill9_restart, test_end),
 		cmocka_unit_test_teardown(test_power_cut, test_end),
