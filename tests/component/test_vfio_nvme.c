@@ -896,6 +896,29 @@ static void test_hostile(void **state)
 	/* Still serving. */
 	s = rw(nvme_cmd_read, 0, 1, GPA(P_RBACK), 0);
 	assert_int_equal(exec(&VA, &VA.io, &s, NULL), 0);
+	/* Memory unmapped while a 1 MiB write is in flight: the unmap is
+	 * answered once the controller let go of it; the write either
+	 * completed first or its completion could not be posted (CFS). */
+	assert_int_equal(zone_send(&VA, 7, NVME_ZNS_ZSA_RESET), 0);
+	for (unsigned i = 0; i < 255; i++)
+		set_list(&VA, P_LIST, i, GPA(P_DATA + 1 + i));
+	s = rw(nvme_cmd_write, 7 * ZS, 256, GPA(P_DATA), GPA(P_LIST));
+	submit(&VA, &VA.io, &s);
+	assert_int_equal(vfuc_dma_unmap(VA.c, RAM_IOVA, (uint64_t)RAM_PAGES * PG, 0), 0);
+	{
+		struct nvme_cqe *e = g(&VA, VA.io.cq + VA.io.head * 16ull);
+		bool posted = false, failed = false;
+
+		for (int i = 0; i < 5000 && !posted && !failed; i++) {
+			posted = (le16toh(__atomic_load_n(&e->status, __ATOMIC_ACQUIRE)) & 1) ==
+				 VA.io.phase;
+			failed = bar_r32(&VA, REG_CSTS) & 2;
+			usleep(1000);
+		}
+		assert_true(posted || failed);
+	}
+	vm_close(&VA);
+	vm_up(&VA);
 	/* The guest takes its memory away under the queues: fatal status. */
 	assert_int_equal(vfuc_dma_unmap(VA.c, RAM_IOVA, (uint64_t)RAM_PAGES * PG, 0), 0);
 	bar_w32(&VA, DB(2), (VA.io.tail + 1) % VA.io.size);
