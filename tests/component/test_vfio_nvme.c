@@ -29,6 +29,7 @@
 #include "../lib/nvmf_client.h"
 #include "../lib/target_proc.h"
 #include "../lib/vfu_client.h"
+#include "../../tools/ctl_client.h"
 
 #define NQN "nqn.2026-12.io.znstgt:vfio-nvme"
 #define HOSTNQN "nqn.2014-08.org.nvmexpress:uuid:0f5c1f4e-7f61-4a43-8f4e-3c2b1a0d9e77"
@@ -147,7 +148,7 @@ static uint8_t find_cap(struct vm *v, uint8_t id)
 
 /* Connect, negotiate, map the RAM, bus master and MSI-X on with NVEC
  * vectors unmasked on eventfds. */
-static void vm_open(struct vm *v)
+static void vm_open_at(struct vm *v, const char *path)
 {
 	uint8_t msix;
 	uint16_t ctrl;
@@ -158,7 +159,7 @@ static void vm_open(struct vm *v)
 	for (int i = 0; i < 100; i++) {
 		int err;
 
-		v->c = vfuc_connect(vsock);
+		v->c = vfuc_connect(path);
 		assert_non_null(v->c);
 		err = vfuc_negotiate(v->c, NULL, NULL, 0);
 		if (!err)
@@ -191,6 +192,11 @@ static void vm_open(struct vm *v)
 	assert_int_equal(vfuc_set_irqs(v->c, VFU_IRQ_MSIX,
 				       VFU_IRQ_DATA_EVENTFD | VFU_IRQ_ACTION_TRIGGER, 0, NVEC,
 				       v->efd, NVEC), 0);
+}
+
+static void vm_open(struct vm *v)
+{
+	vm_open_at(v, vsock);
 }
 
 static void vm_close(struct vm *v)
@@ -940,6 +946,46 @@ static void test_hostile(void **state)
 	vm_close(&VA);
 }
 
+/* add-subsys with a [vfio-user] socket serves it; remove-subsys closes the
+ * VM's socket and removes the file. */
+static void test_control_add_remove(void **state)
+{
+	char ini[PATH_MAX + 16], sock[PATH_MAX + 16], text[2 * PATH_MAX], req[PATH_MAX + 128];
+	char reply[512];
+	struct nvme_sqe s;
+	struct nvme_id_ctrl *id;
+	struct stat st;
+
+	(void)state;
+	snprintf(ini, sizeof(ini), "%s/extra.ini", dir);
+	snprintf(sock, sizeof(sock), "%s/extra.sock", dir);
+	snprintf(text, sizeof(text),
+		 "[subsystem]\nnqn = " NQN "-extra\nallow_any_host = yes\n"
+		 "[namespace 1]\nsize = 8M\nlba_size = 4096\nzone_size = 1M\n"
+		 "uuid = 0f5c1f4e-7f61-4a43-8f4e-3c2b1a0d9e78\n"
+		 "[vfio-user]\nsocket = %s\n", sock);
+	write_file(ini, text);
+	snprintf(req, sizeof(req), "add-subsys --format %s", ini);
+	if (ctl_request(T.sock, req, 1000, 30000, reply, sizeof(reply)) != 0)
+		fail_msg("add-subsys: %s", reply);
+	vm_open_at(&VB, sock);
+	vm_enable(&VB);
+	s = sqe(nvme_admin_identify, 0, NVME_IDENTIFY_CNS_CTRL, 0);
+	s.dptr.prp.prp1 = htole64(GPA(P_ID));
+	assert_int_equal(exec(&VB, &VB.admin, &s, NULL), 0);
+	id = g(&VB, GPA(P_ID));
+	assert_string_equal((char *)id->subnqn, NQN "-extra");
+	/* The same socket again: refused, naming it. */
+	snprintf(req, sizeof(req), "add-subsys --nqn " NQN "-again %s", ini);
+	assert_int_equal(ctl_request(T.sock, req, 1000, 30000, reply, sizeof(reply)), 1);
+	if (ctl_request(T.sock, "remove-subsys " NQN "-extra", 1000, 30000, reply, sizeof(reply)))
+		fail_msg("remove-subsys: %s", reply);
+	assert_int_equal(vfuc_wait_closed(VB.c), 0);
+	assert_int_not_equal(lstat(sock, &st), 0);
+	/* The first subsystem's VM is still served. */
+	vm_up(&VA);
+}
+
 /* Start-up errors: a socket path that is not a socket, a directory that
  * does not exist: the start fails naming file, section and key. */
 static void test_bad_socket_paths(void **state)
@@ -976,6 +1022,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_kill9_restart, test_end),
 		cmocka_unit_test_teardown(test_power_cut, test_end),
 		cmocka_unit_test_teardown(test_hostile, test_end),
+		cmocka_unit_test_teardown(test_control_add_remove, test_end),
 		cmocka_unit_test_teardown(test_bad_socket_paths, test_end),
 	};
 
