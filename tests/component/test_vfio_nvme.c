@@ -726,43 +726,41 @@ static void burst_invalid(struct vm *v, int n)
 	}
 }
 
+/* Set feature fid to cdw11, then 4 entries at once on the I/O CQ must
+ * make exactly irqs interrupts on its vector. */
+static void coalescing_case(uint8_t fid, uint32_t cdw11, uint64_t irqs)
+{
+	struct nvme_sqe s = sqe(nvme_admin_set_features, 0, fid, cdw11);
+	uint64_t base;
+
+	assert_int_equal(exec(&VA, &VA.admin, &s, NULL), 0);
+	base = VA.irqs[1];
+	burst_invalid(&VA, 4);
+	assert_true(irq_wait(&VA, 1, base + irqs));
+	assert_int_equal(VA.irqs[1], base + irqs);
+}
+
 /* Interrupt coalescing (feature 08h): THR + 1 entries make one interrupt;
  * fewer make one when the aggregation time ran out; Coalescing Disable
  * (feature 09h) on the vector makes one per entry again. */
 static void test_irq_coalescing(void **state)
 {
 	struct nvme_sqe s;
-	uint64_t base, res;
+	uint64_t res;
 
 	(void)state;
 	vm_up(&VA);
 	/* Off (TIME 0): one interrupt per entry. */
-	base = VA.irqs[1];
-	burst_invalid(&VA, 4);
-	assert_true(irq_wait(&VA, 1, base + 4));
+	coalescing_case(NVME_FEAT_FID_IRQ_COALESCE, 0, 4);
 	/* THR 3 (4 entries), TIME 25.5 ms: 4 entries at once, one interrupt. */
-	s = sqe(nvme_admin_set_features, 0, NVME_FEAT_FID_IRQ_COALESCE, 255u << 8 | 3u);
-	assert_int_equal(exec(&VA, &VA.admin, &s, NULL), 0);
+	coalescing_case(NVME_FEAT_FID_IRQ_COALESCE, 255u << 8 | 3u, 1);
 	s = sqe(nvme_admin_get_features, 0, NVME_FEAT_FID_IRQ_COALESCE, 0);
 	assert_int_equal(exec(&VA, &VA.admin, &s, &res), 0);
 	assert_int_equal(res & 0xffff, 255u << 8 | 3u);
-	base = VA.irqs[1];
-	burst_invalid(&VA, 4);
-	assert_true(irq_wait(&VA, 1, base + 1));
-	assert_int_equal(VA.irqs[1], base + 1);
 	/* THR 7 (8 entries), TIME 100 us: 4 entries, one interrupt, late. */
-	s = sqe(nvme_admin_set_features, 0, NVME_FEAT_FID_IRQ_COALESCE, 1u << 8 | 7u);
-	assert_int_equal(exec(&VA, &VA.admin, &s, NULL), 0);
-	base = VA.irqs[1];
-	burst_invalid(&VA, 4);
-	assert_true(irq_wait(&VA, 1, base + 1));
-	assert_int_equal(VA.irqs[1], base + 1);
+	coalescing_case(NVME_FEAT_FID_IRQ_COALESCE, 1u << 8 | 7u, 1);
 	/* Coalescing disabled on vector 1: one per entry. */
-	s = sqe(nvme_admin_set_features, 0, NVME_FEAT_FID_IRQ_CONFIG, 1u << 16 | 1u);
-	assert_int_equal(exec(&VA, &VA.admin, &s, NULL), 0);
-	base = VA.irqs[1];
-	burst_invalid(&VA, 4);
-	assert_true(irq_wait(&VA, 1, base + 4));
+	coalescing_case(NVME_FEAT_FID_IRQ_CONFIG, 1u << 16 | 1u, 4);
 }
 
 /* DEVICE_RESET, and a VM that goes away: the next one gets a fresh
