@@ -203,7 +203,7 @@ static void vm_enable(struct vnvme *v)
 /* I/O queue pair 1 on vector 1. */
 static void vm_io_queues(struct vnvme *v)
 {
-	if (vnvme_io_queue(v, GPA(P_IOSQ), GPA(P_IOCQ), 32))
+	if (vnvme_io_queue(v, GPA(P_IOSQ), GPA(P_IOCQ), 32, false))
 		fail_msg("%s", v->err);
 }
 

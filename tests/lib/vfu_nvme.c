@@ -233,23 +233,30 @@ static double now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-int vnvme_reap(struct vnvme *v, struct vnvme_q *q, struct nvme_cqe *out, bool spin)
+int vnvme_poll(struct vnvme *v, struct vnvme_q *q, struct nvme_cqe *out)
 {
 	struct nvme_cqe *e = vnvme_g(v, q->cq + q->head * 16ull);
+	uint16_t st = le16toh(__atomic_load_n(&e->status, __ATOMIC_ACQUIRE));
+
+	if ((st & 1) != q->phase)
+		return 0;
+	*out = *e;
+	if (++q->head == q->size) {
+		q->head = 0;
+		q->phase = !q->phase;
+	}
+	return 1;
+}
+
+int vnvme_reap(struct vnvme *v, struct vnvme_q *q, struct nvme_cqe *out, bool spin)
+{
 	double give_up = now_s() + 10;
 
 	for (unsigned i = 0;; i++) {
-		uint16_t st = le16toh(__atomic_load_n(&e->status, __ATOMIC_ACQUIRE));
-
-		if ((st & 1) == q->phase) {
-			*out = *e;
-			if (++q->head == q->size) {
-				q->head = 0;
-				q->phase = !q->phase;
-			}
+		if (vnvme_poll(v, q, out)) {
 			if (vnvme_ring(v, q, 2u * q->qid + 1, q->head))
 				return -1;
-			return st >> 1;
+			return le16toh(out->status) >> 1;
 		}
 		if (!spin)
 			take_irqs(v, q->vec, 100);
@@ -313,12 +320,13 @@ static struct nvme_sqe admin_sqe(uint8_t opc, uint32_t cdw10, uint32_t cdw11, ui
 	return s;
 }
 
-int vnvme_io_queue(struct vnvme *v, uint64_t sq, uint64_t cq, uint32_t entries)
+int vnvme_io_queue(struct vnvme *v, uint64_t sq, uint64_t cq, uint32_t entries, bool polled)
 {
 	struct nvme_sqe s[3] = {
 		admin_sqe(nvme_admin_set_features, NVME_FEAT_FID_NUM_QUEUES, 0x00010001, 0),
-		/* IV 1, interrupts enabled, physically contiguous */
-		admin_sqe(nvme_admin_create_cq, (entries - 1) << 16 | 1u, 1u << 16 | 3u, cq),
+		/* IV 1, interrupts enabled (bit 1) unless polled, physically contiguous */
+		admin_sqe(nvme_admin_create_cq, (entries - 1) << 16 | 1u,
+			  1u << 16 | (polled ? 0u : 2u) | 1u, cq),
 		admin_sqe(nvme_admin_create_sq, (entries - 1) << 16 | 1u, 1u << 16 | 1u, sq),
 	};
 

@@ -7,7 +7,7 @@
  *   struct vnvme v;
  *   vnvme_open(&v, socket_path, iova, pages);
  *   vnvme_enable(&v, asq_gpa, acq_gpa, 16);          CC.EN, waits for RDY
- *   vnvme_io_queue(&v, sq_gpa, cq_gpa, 32);          queue pair 1, vector 1
+ *   vnvme_io_queue(&v, sq_gpa, cq_gpa, 32, false);   queue pair 1, vector 1
  *   vnvme_exec(&v, &v.io, &sqe, &result);             status, -1 on failure
  *   vnvme_close(&v);
  *
@@ -75,6 +75,9 @@ int vnvme_put(struct vnvme *v, struct vnvme_q *q, struct nvme_sqe *s, bool ring)
  * queue's eventfd, or spinning on the queue's memory (spin). Status, or
  * -1 after 10 s. */
 int vnvme_reap(struct vnvme *v, struct vnvme_q *q, struct nvme_cqe *out, bool spin);
+/* The next completion into *out if one is there: 1, else 0. Its head
+ * doorbell is left to the caller (one ring for a batch). */
+int vnvme_poll(struct vnvme *v, struct vnvme_q *q, struct nvme_cqe *out);
 /* Put, then reap its completion (checked: CID, SQID); result DW0-1. */
 int vnvme_exec(struct vnvme *v, struct vnvme_q *q, struct nvme_sqe *s, uint64_t *result);
 /* Wait until vector vec fired at least min times in all (5 s). */
@@ -83,7 +86,8 @@ bool vnvme_irq_wait(struct vnvme *v, int vec, uint64_t min);
 /* CC.EN = 0, then the admin queues (entries each) and CC.EN = 1 with
  * CSS "I/O command sets"; waits for RDY. */
 int vnvme_enable(struct vnvme *v, uint64_t asq, uint64_t acq, uint32_t entries);
-/* Number of Queues, then I/O CQ 1 (vector 1) and SQ 1 of entries each. */
-int vnvme_io_queue(struct vnvme *v, uint64_t sq, uint64_t cq, uint32_t entries);
+/* Number of Queues, then I/O CQ 1 (vector 1; interrupts enabled unless
+ * polled, as Linux creates its poll queues) and SQ 1 of entries each. */
+int vnvme_io_queue(struct vnvme *v, uint64_t sq, uint64_t cq, uint32_t entries, bool polled);
 
 #endif
