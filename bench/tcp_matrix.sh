@@ -203,7 +203,7 @@ vfio_row() {
 			{ echo "tcp_matrix: $name (vfio-user) failed: $vfu" >&2; exit 1; }
 		echo "$name|$metric|tcp_$metric|vs_tcp|$target|$(echo "$tcp $vfu" | awk -v k="$metric" '
 			{ for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) v[++n] = kv[2] } }
-			END { printf "%s=%s tcp_%s=%s vs_tcp=%.3f", k, v[2], k, v[1], v[1] > 0 ? v[2] / v[1] : 0 }')" \
+			END { printf "%s=%s tcp_%s=%s vs_tcp=%.3f", k, v[2], k, v[1], (v[1] > 0 ? v[2] / v[1] : 0) }')" \
 			>> "$results"
 		r=$((r + 1))
 	done

@@ -89,11 +89,12 @@ int load_vfu_run(struct vnvme *v, const struct load_vfu_cfg *cfg, struct load_st
 	struct run r = { .v = v, .cfg = cfg, .rng = cfg->seed | 1, .t_sub = t_sub };
 	struct vnvme_q *q = &v->io;
 	int inflight = 0;
+	uint32_t unrung = 0;               /* completions taken since the head doorbell */
 	double give_up = limit_now_s() + 10;
 
 	memset(st, 0, sizeof(*st));
 	lat_hist_reset(&st->lat);
-	if (cfg->qd < 1 || cfg->qd > 255 || (uint32_t)cfg->qd >= q->size || !cfg->bs ||
+	if (cfg->qd < 1 || cfg->qd > 255 || (uint32_t)cfg->qd + q->size / 4 >= q->size || !cfg->bs ||
 	    cfg->bs % VNVME_PAGE || cfg->bs / VNVME_PAGE > VNVME_PAGE / 8 + 1 ||
 	    cfg->region_lbas < (cfg->bs >> cfg->lba_shift)) {
 		snprintf(err, errlen, "vfio-user: unsupported bs/qd/region");
@@ -139,8 +140,15 @@ int load_vfu_run(struct vnvme *v, const struct load_vfu_cfg *cfg, struct load_st
 				placed++;
 			}
 		}
-		if (reaped && vnvme_ring(v, q, 2u * q->qid + 1, q->head))
-			goto failed;
+		/* The CQ head only once a quarter of the queue was consumed:
+		 * the controller needs it for room, and at most qd entries
+		 * are ever outstanding. */
+		unrung += reaped;
+		if (unrung && (unrung >= q->size / 4 || !inflight)) {
+			if (vnvme_ring(v, q, 2u * q->qid + 1, q->head))
+				goto failed;
+			unrung = 0;
+		}
 		if (placed && vnvme_ring(v, q, 2u * q->qid, q->tail))
 			goto failed;
 		if (reaped)

@@ -591,8 +591,8 @@ static int run_vfio(const struct opts *o)
 	char why[256];
 	int rc;
 
-	if (o->op != LOAD_READ || o->queues != 1 || o->prefill || o->qd > 255)
-		bad_usage("--vfio-user: reads (randread, read) on one queue of at most QD 255, "
+	if (o->op != LOAD_READ || o->queues != 1 || o->prefill || o->qd > 191)
+		bad_usage("--vfio-user: reads (randread, read) on one queue of at most QD 191, "
 			  "without --prefill or --verify (prefill over NVMe/TCP first)");
 	if (vnvme_open(&v, o->vfio_user, VFU_IOVA, VP_DATA + load_vfu_pages(o->bs, o->qd)) ||
 	    vnvme_enable(&v, VFU_GPA(VP_ASQ), VFU_GPA(VP_ACQ), 16))
@@ -609,8 +609,9 @@ static int run_vfio(const struct opts *o)
 		die("namespace %u: %s", o->nsid, why);
 	if (o->bs % (1u << g.lba_shift) || o->bs % VNVME_PAGE)
 		die("--bs %u: not a multiple of the LBA size and the 4 KiB page", o->bs);
-	if (vnvme_io_queue(&v, VFU_GPA(VP_IOSQ), VFU_GPA(VP_IOCQ), (uint32_t)o->qd + 1 < 2 ? 2 :
-			   (uint32_t)o->qd + 1, true))
+	/* 256 entries (4 pages of SQ, one of CQ): room for the CQ head
+	 * doorbell to be rung once per quarter queue, not per batch. */
+	if (vnvme_io_queue(&v, VFU_GPA(VP_IOSQ), VFU_GPA(VP_IOCQ), 256, true))
 		die("%s: %s", o->vfio_user, v.err);
 	v.posted = true;
 
