@@ -164,14 +164,7 @@ static uint16_t exec(struct vnvme *v, struct vnvme_q *q, struct nvme_sqe *s, uin
 
 static struct nvme_sqe sqe(uint8_t opc, uint32_t nsid, uint32_t cdw10, uint32_t cdw11)
 {
-	struct nvme_sqe s;
-
-	memset(&s, 0, sizeof(s));
-	s.opcode = opc;
-	s.nsid = htole32(nsid);
-	s.cdw10 = htole32(cdw10);
-	s.cdw11 = htole32(cdw11);
-	return s;
+	return vnvme_sqe(opc, nsid, cdw10, cdw11);
 }
 
 static struct nvme_sqe rw(uint8_t opc, uint64_t slba, uint32_t nlb, uint64_t prp1, uint64_t prp2)

@@ -40,11 +40,7 @@ static void build_read(struct run *r, int slot, struct nvme_sqe *s)
 		slba = r->pos;
 		r->pos = (r->pos + nlb) % (blocks * nlb);
 	}
-	memset(s, 0, sizeof(*s));
-	s->opcode = nvme_cmd_read;
-	s->nsid = htole32(c->nsid);
-	s->cdw10 = htole32((uint32_t)slba);
-	s->cdw11 = htole32((uint32_t)(slba >> 32));
+	*s = vnvme_sqe(nvme_cmd_read, c->nsid, (uint32_t)slba, (uint32_t)(slba >> 32));
 	s->cdw12 = htole32(nlb - 1);
 	s->dptr.prp.prp1 = htole64(data);
 	if (pages == 2) {

@@ -198,6 +198,18 @@ void vnvme_q_init(struct vnvme *v, struct vnvme_q *q, uint16_t qid, uint64_t sq,
 	memset(vnvme_g(v, cq), 0, size * 16u);
 }
 
+struct nvme_sqe vnvme_sqe(uint8_t opcode, uint32_t nsid, uint32_t cdw10, uint32_t cdw11)
+{
+	struct nvme_sqe s;
+
+	memset(&s, 0, sizeof(s));
+	s.opcode = opcode;
+	s.nsid = htole32(nsid);
+	s.cdw10 = htole32(cdw10);
+	s.cdw11 = htole32(cdw11);
+	return s;
+}
+
 int vnvme_ring(struct vnvme *v, struct vnvme_q *q, unsigned idx, uint32_t val)
 {
 	if (q->shadow)
@@ -308,28 +320,18 @@ int vnvme_enable(struct vnvme *v, uint64_t asq, uint64_t acq, uint32_t entries)
 	return 0;
 }
 
-static struct nvme_sqe admin_sqe(uint8_t opc, uint32_t cdw10, uint32_t cdw11, uint64_t prp1)
-{
-	struct nvme_sqe s;
-
-	memset(&s, 0, sizeof(s));
-	s.opcode = opc;
-	s.cdw10 = htole32(cdw10);
-	s.cdw11 = htole32(cdw11);
-	s.dptr.prp.prp1 = htole64(prp1);
-	return s;
-}
-
 int vnvme_io_queue(struct vnvme *v, uint64_t sq, uint64_t cq, uint32_t entries, bool polled)
 {
 	struct nvme_sqe s[3] = {
-		admin_sqe(nvme_admin_set_features, NVME_FEAT_FID_NUM_QUEUES, 0x00010001, 0),
+		vnvme_sqe(nvme_admin_set_features, 0, NVME_FEAT_FID_NUM_QUEUES, 0x00010001),
 		/* IV 1, interrupts enabled (bit 1) unless polled, physically contiguous */
-		admin_sqe(nvme_admin_create_cq, (entries - 1) << 16 | 1u,
-			  1u << 16 | (polled ? 0u : 2u) | 1u, cq),
-		admin_sqe(nvme_admin_create_sq, (entries - 1) << 16 | 1u, 1u << 16 | 1u, sq),
+		vnvme_sqe(nvme_admin_create_cq, 0, (entries - 1) << 16 | 1u,
+			  1u << 16 | (polled ? 0u : 2u) | 1u),
+		vnvme_sqe(nvme_admin_create_sq, 0, (entries - 1) << 16 | 1u, 1u << 16 | 1u),
 	};
 
+	s[1].dptr.prp.prp1 = htole64(cq);
+	s[2].dptr.prp.prp1 = htole64(sq);
 	vnvme_q_init(v, &v->io, 1, sq, cq, entries, 1);
 	for (int i = 0; i < 3; i++) {
 		int st = vnvme_exec(v, &v->admin, &s[i], NULL);

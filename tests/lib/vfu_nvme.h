@@ -67,6 +67,8 @@ bool vnvme_wait_csts(struct vnvme *v, uint32_t mask, uint32_t want);
 /* Queue bookkeeping (its CQ memory zeroed); creating it is the caller's. */
 void vnvme_q_init(struct vnvme *v, struct vnvme_q *q, uint16_t qid, uint64_t sq, uint64_t cq,
 		  uint32_t size, int vec);
+/* A command with these fields, the rest zero. */
+struct nvme_sqe vnvme_sqe(uint8_t opcode, uint32_t nsid, uint32_t cdw10, uint32_t cdw11);
 /* Doorbell idx := val (the shadow slot first when the queue has one). */
 int vnvme_ring(struct vnvme *v, struct vnvme_q *q, unsigned idx, uint32_t val);
 /* Place s (its CID set) at the tail; ring unless ring is false. CID or -1. */

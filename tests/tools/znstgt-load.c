@@ -597,10 +597,7 @@ static int run_vfio(const struct opts *o)
 	if (vnvme_open(&v, o->vfio_user, VFU_IOVA, VP_DATA + load_vfu_pages(o->bs, o->qd)) ||
 	    vnvme_enable(&v, VFU_GPA(VP_ASQ), VFU_GPA(VP_ACQ), 16))
 		die("%s: %s", o->vfio_user, v.err);
-	memset(&s, 0, sizeof(s));
-	s.opcode = nvme_admin_identify;
-	s.nsid = htole32(o->nsid);
-	s.cdw10 = htole32(NVME_IDENTIFY_CNS_NS);
+	s = vnvme_sqe(nvme_admin_identify, o->nsid, NVME_IDENTIFY_CNS_NS, 0);
 	s.dptr.prp.prp1 = htole64(VFU_GPA(VP_ID));
 	rc = vnvme_exec(&v, &v.admin, &s, NULL);
 	if (rc)
