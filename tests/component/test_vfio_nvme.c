@@ -317,7 +317,7 @@ static void write_subsys(const char *socket_line)
 	snprintf(text, sizeof(text),
 		 "[subsystem]\nnqn = " NQN "\nallow_any_host = yes\n"
 		 "[namespace 1]\nsize = 16M\nlba_size = 4096\nzone_size = 1M\n"
-		 "zone_append_max = 64K\nwrite_cache = yes\n"
+		 "zone_append_max = 64K\nwrite_cache = yes\noffline_zones = list:15\n"
 		 "[vfio-user]\n%s\n", socket_line);
 	write_file(path, text);
 }
@@ -509,6 +509,50 @@ static void test_shared_with_tcp(void **state)
 	assert_int_equal(ST_ERR(exec(&VA, &VA.io, &s, NULL)), SC(1, NVME_SC_ZNS_FULL & 0xff));
 	tcp_down();
 	vm_close(&VA);
+}
+
+/* The Zone Descriptor Changed notice (ZNS 1.1, 5.5) of the zone taken
+ * offline when the namespace was made: true if res carries it for NSID 1. */
+static bool zone_notice(uint64_t res)
+{
+	return (res & 7) == NVME_AER_NOTICE && ((res >> 8) & 0xff) == 0xef &&
+	       ((res >> 16) & 0xff) == NVME_LOG_LID_ZNS_CHANGED_ZONES && res >> 32 == 1;
+}
+
+/* The Changed Zone List reaches the VM's controller and a TCP host's:
+ * each gets the notice once it enables it, with an AER parked. */
+static void test_changed_zones_both(void **state)
+{
+	struct nvme_sqe aer = sqe(nvme_admin_async_event, 0, 0, 0);
+	struct nvme_sqe aec = sqe(nvme_admin_set_features, 0, NVME_FEAT_FID_ASYNC_EVENT,
+				  NVME_CTRL_OAES_ZD);
+	struct nvme_cqe e, cqe;
+	uint16_t aer_cid, aec_cid;
+	bool got_aer = false, got_aec = false;
+	int tcid;
+
+	(void)state;
+	vm_up(&VA);
+	tcp_up();
+	aer_cid = submit(&VA, &VA.admin, &aer);
+	aec_cid = submit(&VA, &VA.admin, &aec);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(reap(&VA, &VA.admin, &e), 0);
+		if (le16toh(e.cid) == aer_cid) {
+			assert_true(zone_notice(le64toh(e.result)));
+			got_aer = true;
+		} else {
+			assert_int_equal(le16toh(e.cid), aec_cid);
+			got_aec = true;
+		}
+	}
+	assert_true(got_aer && got_aec);
+	/* The TCP host's controller has its own notice. */
+	tcid = nvmf_submit(&tadmin, &aer, NULL, 0, NULL, 0);
+	assert_true(tcid >= 0);
+	assert_int_equal(nvmf_cmd(&tadmin, &aec, NULL, 0, NULL, 0, NULL), 0);
+	assert_int_equal(nvmf_wait(&tadmin, (uint16_t)tcid, &cqe), 0);
+	assert_true(zone_notice(le64toh(cqe.result)));
 }
 
 /* Doorbell Buffer Config: I/O doorbells through the shadow page, the event
@@ -857,6 +901,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_identity_and_identify, test_end),
 		cmocka_unit_test_teardown(test_io_prp_zones, test_end),
 		cmocka_unit_test_teardown(test_shared_with_tcp, test_end),
+		cmocka_unit_test_teardown(test_changed_zones_both, test_end),
 		cmocka_unit_test_teardown(test_shadow_doorbells_shutdown, test_end),
 		cmocka_unit_test_teardown(test_irq_coalescing, test_end),
 		cmocka_unit_test_teardown(test_reset_and_next_vm, test_end),
