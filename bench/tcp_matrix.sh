@@ -1,5 +1,6 @@
 #!/bin/sh
-# The NVMe/TCP benchmark matrix of `make bench` (doc/performance.md).
+# The NVMe/TCP benchmark matrix of `make bench` (doc/performance.md), with
+# three rows of the same reads over the subsystem's vfio-user socket.
 #
 # Starts build/znstgt on a configuration in a temporary directory (one
 # subsystem, 1 GiB files: conventional namespaces with the volatile write
@@ -26,7 +27,8 @@
 # overwrite the first 256 MiB of NSID and reset zones of ZNSID.
 #
 # usage: bench/tcp_matrix.sh [BUILD_DIR]   (BENCH_REPS, BENCH_TIME override;
-#        BENCH_ROWS=REGEX runs only the rows whose name matches)
+#        BENCH_ROWS=REGEX runs only the rows whose name matches; the vfio-user
+#        rows read what the TCP read rows prefilled)
 #        TARGET=ADDR:PORT NQN=SUBNQN [NSID=N] [ZNSID=N] bench/tcp_matrix.sh [BUILD_DIR]
 set -eu
 
@@ -104,6 +106,9 @@ write_cache = yes
 size = 1G
 zoned = no
 write_cache = yes
+
+[vfio-user]
+socket = $dir/vm.sock
 EOF
 
 # A free port: try a few from a pseudo-random start; the target refuses to
@@ -158,14 +163,17 @@ place() { # TARGET_CPU GENERATOR_PIN_OPTIONS
 results=$dir/results
 : > "$results"
 
+# Is row NAME one of those BENCH_ROWS selects (all without it)?
+selected() {
+	[ -z "$ROWS" ] || printf '%s\n' "$1" | grep -Eq -- "$ROWS"
+}
+
 # run ROW_NAME METRIC LIMIT_KEY RATIO_KEY TARGET NSID [znstgt-load options]
 # An empty NSID skips the row (it is listed as such in the table).
 run() {
 	name=$1 metric=$2 limkey=$3 ratiokey=$4 target=$5 nsid=$6
 	shift 6
-	if [ -n "$ROWS" ] && ! printf '%s\n' "$name" | grep -Eq -- "$ROWS"; then
-		return 0
-	fi
+	selected "$name" || return 0
 	if [ -z "$nsid" ]; then
 		echo "$name|$metric|$limkey|$ratiokey|$target|skipped" >> "$results"
 		return 0
@@ -177,6 +185,36 @@ run() {
 			--limit-time 1 $pin_gen --terse "$@") ||
 			{ echo "tcp_matrix: $name failed: $out" >&2; exit 1; }
 		echo "$name|$metric|$limkey|$ratiokey|$target|$out" >> "$results"
+		r=$((r + 1))
+	done
+}
+
+# vfio_row ROW_NAME METRIC TARGET NSID [znstgt-load options]: the same
+# reads over NVMe/TCP and, right after, over the vfio-user socket (a
+# polling guest driver); the figure is vfio-user's, the "limit" column the
+# TCP figure, the ratio vfio-user / TCP. Needs the region prefilled.
+vfio_row() {
+	name=$1 metric=$2 target=$3 nsid=$4
+	shift 4
+	selected "$name" || return 0
+	if [ -n "$EXTERNAL" ]; then
+		echo "$name|$metric|tcp_$metric|vs_tcp|$target|skipped" >> "$results"
+		return 0
+	fi
+	r=1
+	while [ "$r" -le "$REPS" ]; do
+		# shellcheck disable=SC2086
+		tcp=$("$LOAD" -a "$ADDR" -p "$port" -n "$NQN" -N "$nsid" -t "$TIME" --ramp 0.3 \
+			--no-limit $pin_gen --terse "$@") ||
+			{ echo "tcp_matrix: $name (TCP) failed: $tcp" >&2; exit 1; }
+		# shellcheck disable=SC2086
+		vfu=$("$LOAD" --vfio-user "$dir/vm.sock" -N "$nsid" -t "$TIME" --ramp 0.3 \
+			$pin_gen --terse "$@") ||
+			{ echo "tcp_matrix: $name (vfio-user) failed: $vfu" >&2; exit 1; }
+		echo "$name|$metric|tcp_$metric|vs_tcp|$target|$(echo "$tcp $vfu" | awk -v k="$metric" '
+			{ for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) v[++n] = kv[2] } }
+			END { printf "%s=%s tcp_%s=%s vs_tcp=%.3f", k, v[2], k, v[1], (v[1] > 0 ? v[2] / v[1] : 0) }')" \
+			>> "$results"
 		r=$((r + 1))
 	done
 }
@@ -212,6 +250,12 @@ run "4K randread QD32 x16 conns" iops rr_ops iops_per_rr ">= 0.9" "$NS_READ" \
 	-w randread -b 4K -q 32 -j 16 --region 256M --prefill
 run "128K seq read QD8 (MB/s)"   mbps stream_mbps mbps_per_stream ">= 0.8" "$NS_READ" \
 	-w read -b 128K -q 8 --region 256M --prefill
+vfio_row "vfio-user 4K randread QD1 lat" lat_mean_us "<= 0.33" "$NS_READ" \
+	-w randread -b 4K -q 1 --region 256M
+vfio_row "vfio-user 4K randread QD32" iops ">= 3" "$NS_READ" \
+	-w randread -b 4K -q 32 --region 256M
+vfio_row "vfio-user 128K seq read QD8" mbps "" "$NS_READ" \
+	-w read -b 128K -q 8 --region 256M
 run "128K seq write QD8 (MB/s)"  mbps stream_mbps mbps_per_stream "" "$NS_WRITE_WC" \
 	-w write -b 128K -q 8 --region 256M
 run "  same, WC off (durable)"   mbps stream_mbps mbps_per_stream "" "$NS_WRITE_NOWC" \
@@ -294,5 +338,7 @@ END {
 	print "4168 B -> 24 B; a stream of the block size), or for durable appends one"
 	print "4 KiB pwrite + fdatasync per append on the same file system. xN conns: N"
 	print "connections of one I/O queue each (QD32 each), the round-trip limit measured"
-	print "with N connections; the fdatasync limit stays one writer."
+	print "with N connections; the fdatasync limit stays one writer. vfio-user rows:"
+	print "the figure over the vfio-user socket (a polling guest driver), the limit the"
+	print "same reads over NVMe/TCP right before, the ratio vfio-user / TCP."
 }' "$results"
