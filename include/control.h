@@ -14,6 +14,8 @@
  *                                         then power the subsystems up again
  *   add-subsys [--format] [--nqn NQN] FILE   serve the subsystem of FILE
  *   remove-subsys NQN                     drop its connections, close it
+ *   reload                                re-read the configuration file and
+ *                                         apply what changed (reload.h)
  *
  * Requests run on the main loop, one at a time and in order; a request may
  * block that loop while it opens namespaces or waits for connections to

@@ -15,6 +15,7 @@ enum control_op {
 	CONTROL_POWER_CUT,
 	CONTROL_ADD_SUBSYS,
 	CONTROL_REMOVE_SUBSYS,
+	CONTROL_RELOAD,
 };
 
 struct control_req {

@@ -25,6 +25,7 @@
 
 #include "ctrl.h"
 #include "log.h"
+#include "reload.h"
 #include "subsys.h"
 
 #define CONTROL_READ_SECONDS 5.0  /* a client has this long to send its line */
@@ -146,12 +147,19 @@ static void cmd_remove_subsys(const struct control_req *req, struct reply *r)
 		say(r, true, "%s", req->nqn);
 }
 
+/* reload: the configuration file again (reload.h); answers once applied. */
+static void cmd_reload(const struct control_req *req, struct reply *r)
+{
+	r->ok = reload_run(r->text, sizeof(r->text)) == 0;
+}
+
 /* Indexed by enum control_op. */
 static void (*const commands[])(const struct control_req *req, struct reply *r) = {
 	[CONTROL_PING] = cmd_ping,
 	[CONTROL_POWER_CUT] = cmd_power_cut,
 	[CONTROL_ADD_SUBSYS] = cmd_add_subsys,
 	[CONTROL_REMOVE_SUBSYS] = cmd_remove_subsys,
+	[CONTROL_RELOAD] = cmd_reload,
 };
 
 /* line: one request of len bytes without its '\n', NUL-terminated. */

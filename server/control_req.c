@@ -18,6 +18,7 @@ static const struct control_cmd {
 	{ "power-cut", CONTROL_POWER_CUT, 1, 1 },
 	{ "add-subsys", CONTROL_ADD_SUBSYS, 2, 5 },
 	{ "remove-subsys", CONTROL_REMOVE_SUBSYS, 2, 2 },
+	{ "reload", CONTROL_RELOAD, 1, 1 },
 };
 
 /* add-subsys [--format] [--nqn NQN] FILE */
@@ -92,7 +93,7 @@ int control_req_parse(char *line, size_t len, struct control_req *req, char *err
 			req->nqn = words[1];
 		return 0;
 	}
-	snprintf(err, errlen, "unknown command \"%s\" (expected ping, power-cut, add-subsys or "
-		 "remove-subsys)", words[0]);
+	snprintf(err, errlen, "unknown command \"%s\" (expected ping, power-cut, add-subsys, "
+		 "remove-subsys or reload)", words[0]);
 	return -1;
 }

@@ -30,7 +30,9 @@ static void usage(FILE *f)
 		"  power-cut                    simulate a power cut, then power up again\n"
 		"  add-subsys [--format] [--nqn NQN] FILE\n"
 		"                               serve the subsystem file FILE (absolute path)\n"
-		"  remove-subsys NQN            drop its connections and close it\n\n"
+		"  remove-subsys NQN            drop its connections and close it\n"
+		"  reload                       re-read the configuration file and apply what\n"
+		"                               changed (as SIGHUP does)\n\n"
 		"Exit status: 0 ok, 1 the target refused, 2 usage error, 3 no answer.\n");
 }
 

@@ -112,16 +112,22 @@ static void test_remove_subsys(void **state)
 	refused("remove-subsys a b", "remove-subsys: wrong number of arguments");
 }
 
+static void test_reload(void **state)
+{
+	accepted("reload", CONTROL_RELOAD, "reload", NULL, NULL, false);
+	refused("reload now", "reload: wrong number of arguments");
+}
+
 static void test_bad_lines(void **state)
 {
 	struct parsed p;
 
 	refused("", "empty request");
 	refused(" \t ", "empty request");
-	refused("reboot", "unknown command \"reboot\" (expected ping, power-cut, add-subsys or "
-		"remove-subsys)");
-	refused("PING", "unknown command \"PING\" (expected ping, power-cut, add-subsys or "
-		"remove-subsys)");
+	refused("reboot", "unknown command \"reboot\" (expected ping, power-cut, add-subsys, "
+		"remove-subsys or reload)");
+	refused("PING", "unknown command \"PING\" (expected ping, power-cut, add-subsys, "
+		"remove-subsys or reload)");
 	refused("ping\r", "the request holds a byte that is not printable ASCII");
 	refused("remove-subsys caf\xc3\xa9", "the request holds a byte that is not printable ASCII");
 	refused("a b c d e f g h i", "more than 8 words");
@@ -138,6 +144,7 @@ int main(void)
 		cmocka_unit_test(test_ping_and_power_cut),
 		cmocka_unit_test(test_add_subsys),
 		cmocka_unit_test(test_add_subsys_refused),
+		cmocka_unit_test(test_reload),
 		cmocka_unit_test(test_remove_subsys),
 		cmocka_unit_test(test_bad_lines),
 	};
