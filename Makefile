@@ -195,4 +195,6 @@ fuzz-%: build-fuzz/fuzz_%
 clean:
 	rm -rf build build-*
 
+include dist/install.mk
+
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
