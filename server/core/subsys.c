@@ -1054,9 +1054,10 @@ void subsys_report_changed_zones(struct nvme_ctrl *ctrl)
 {
 	const struct subsys *s = ctrl->subsys;
 
-	/* The namespaces stay as they are while ctrl holds its subsystem. */
+	/* A namespace stays open while ctrl holds its subsystem: one a reload
+	 * removes meanwhile is only made inactive (subsys_ns_remove). */
 	for (uint32_t nsid = 1; nsid <= s->max_nsid; nsid++)
-		if (s->ns[nsid] && ns_has_changed_zones(s->ns[nsid])) {
+		if (subsys_ns(s, nsid) && ns_has_changed_zones(subsys_ns(s, nsid))) {
 			zone_notice(ctrl, nsid);
 			return;
 		}
