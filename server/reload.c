@@ -9,12 +9,12 @@
  */
 #include "reload.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "config_diff.h"
 #include "control.h"
+#include "errmsg.h"
 #include "log.h"
 #include "ns_precheck.h"
 #include "subsys.h"
@@ -28,18 +28,6 @@ void reload_init(struct target_config *running, bool from_file)
 {
 	R.cfg = running;
 	R.from_file = from_file;
-}
-
-static int fail(char *msg, size_t msglen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int fail(char *msg, size_t msglen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, msglen, fmt, ap);
-	va_end(ap);
-	return -1;
 }
 
 static const struct ns_config *ns_of(const struct subsys_config *sc, uint32_t nsid)
@@ -59,13 +47,13 @@ static int check_added_subsys(const struct subsys_config *sc, char *msg, size_t 
 
 	if (s) {
 		subsys_put(s);
-		return fail(msg, msglen, "%s: [subsystem] nqn: %s is served already (added "
-			    "through the control socket?)", sc->file, sc->nqn);
+		return errmsg(msg, msglen, "%s: [subsystem] nqn: %s is served already (added "
+			      "through the control socket?)", sc->file, sc->nqn);
 	}
 	for (int i = 0; i < sc->nr_ns; i++)
 		if (ns_precheck(&sc->ns[i], why, sizeof(why)) != 0)
-			return fail(msg, msglen, "%s: [namespace %u]: %s", sc->file, sc->ns[i].nsid,
-				    why);
+			return errmsg(msg, msglen, "%s: [namespace %u]: %s", sc->file, sc->ns[i].nsid,
+				      why);
 	return 0;
 }
 
@@ -87,8 +75,8 @@ static int check(const struct config_diff *d, const struct target_config *next, 
 		for (int j = 0; j < sd->nr_ns_add; j++)
 			if (subsys_ns_add_check(sc->nqn, ns_of(sc, sd->ns_add[j]), why,
 						sizeof(why)) != 0)
-				return fail(msg, msglen, "%s: [namespace %u]: %s", sc->file,
-					    sd->ns_add[j], why);
+				return errmsg(msg, msglen, "%s: [namespace %u]: %s", sc->file,
+					      sd->ns_add[j], why);
 	}
 	return 0;
 }
@@ -147,16 +135,16 @@ static int apply_adds(const struct config_diff *d, const struct target_config *n
 		sc = &next->subsys[sd->new_i];
 		if (sd->old_i < 0) {
 			if (subsys_add(sc, false, why, sizeof(why)) != 0)
-				return fail(msg, msglen, "%s", why);
+				return errmsg(msg, msglen, "%s", why);
 			continue;
 		}
 		for (; p->ns < sd->nr_ns_add; p->ns++)
 			if (subsys_ns_add(sc->nqn, ns_of(sc, sd->ns_add[p->ns]), why,
 					  sizeof(why)) != 0)
-				return fail(msg, msglen, "%s: [namespace %u]: %s", sc->file,
-					    sd->ns_add[p->ns], why);
+				return errmsg(msg, msglen, "%s: [namespace %u]: %s", sc->file,
+					      sd->ns_add[p->ns], why);
 		if (sd->hosts && subsys_set_hosts(sc->nqn, sc, why, sizeof(why)) != 0)
-			return fail(msg, msglen, "%s: hosts: %s", sc->file, why);
+			return errmsg(msg, msglen, "%s: hosts: %s", sc->file, why);
 	}
 	return 0;
 }
@@ -220,13 +208,13 @@ int reload_run(char *msg, size_t msglen)
 	int level;
 
 	if (!R.cfg || !R.from_file)
-		return fail(msg, msglen, "no configuration file to re-read (started with the "
-			    "built-in configuration: start with -c FILE)");
+		return errmsg(msg, msglen, "no configuration file to re-read (started with the "
+			      "built-in configuration: start with -c FILE)");
 	if (config_load(R.cfg->file, &next, err, sizeof(err)) != 0)
-		return fail(msg, msglen, "%s", err);
+		return errmsg(msg, msglen, "%s", err);
 	if (config_diff(R.cfg, &next, &d, err, sizeof(err)) != 0) {
 		config_free(&next);
-		return fail(msg, msglen, "%s", err);
+		return errmsg(msg, msglen, "%s", err);
 	}
 	if (check(&d, &next, msg, msglen) != 0) {
 		config_diff_free(&d);
