@@ -74,12 +74,9 @@ static bool same_zone_set(uint32_t count_a, const uint32_t *list_a, uint32_t len
 	       memcmp(list_a, list_b, len_a * sizeof(*list_a)) == 0;
 }
 
-/*
- * The first key of a namespace kept by a reload whose value differs, or
- * NULL. Each one is part of what the namespace's files were made with or
- * what a connected host read in Identify, so none changes under it.
- */
-static const char *ns_key_changed(const struct ns_config *a, const struct ns_config *b)
+/* Each key is part of what the namespace's files were made with or what a
+ * connected host read in Identify, so none changes under it. */
+const char *config_ns_key_changed(const struct ns_config *a, const struct ns_config *b)
 {
 	if (!config_same_dir(a->path, b->path))
 		return "path";
@@ -195,7 +192,7 @@ static int diff_subsys(const struct subsys_config *a, const struct subsys_config
 			sd->ns_add[sd->nr_ns_add++] = b->ns[i].nsid;
 			continue;
 		}
-		key = ns_key_changed(was, &b->ns[i]);
+		key = config_ns_key_changed(was, &b->ns[i]);
 		if (key) {
 			snprintf(sec, sizeof(sec), "namespace %u", b->ns[i].nsid);
 			cfg_error_at(err, errlen, b->file, sec, key, "%s: " RESTART " (the namespace "

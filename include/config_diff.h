@@ -41,6 +41,9 @@ struct config_diff {
 int config_diff(const struct target_config *cur, const struct target_config *next,
 		struct config_diff *d, char *err, size_t errlen);
 void config_diff_free(struct config_diff *d);
+/* The first key whose value differs between two configurations of one
+ * namespace ("size", "path", ...), or NULL when they are the same. */
+const char *config_ns_key_changed(const struct ns_config *a, const struct ns_config *b);
 /* True when the two configurations serve the same things. */
 bool config_diff_empty(const struct config_diff *d);
 

@@ -17,6 +17,7 @@
 #include <nvme/types.h>
 #include <openssl/crypto.h>
 
+#include "config_diff.h"
 #include "crc32c.h"
 #include "ctrl.h"
 #include "deadline.h"
@@ -577,8 +578,22 @@ static struct subsys *find_nvm(const char *nqn, char *err, size_t errlen)
 	return NULL;
 }
 
-/* Under reg_lock: what keeps c from being added to s live, or NULL. */
-static bool ns_add_refused(const struct subsys *s, const struct ns_config *c, char *err,
+/*
+ * Under reg_lock: the link to the namespace of s that a reload removed
+ * while hosts were connected and that c names again, unchanged: it is
+ * still open, so it is made active again rather than opened twice. NULL
+ * if there is none.
+ */
+static struct subsys_retired_ns **retired_same(struct subsys *s, const struct ns_config *c)
+{
+	for (struct subsys_retired_ns **r = &s->retired; *r; r = &(*r)->next)
+		if ((*r)->cfg->nsid == c->nsid && !config_ns_key_changed((*r)->cfg, c))
+			return r;
+	return NULL;
+}
+
+/* Under reg_lock: whether c cannot be added to s live (err says why). */
+static bool ns_add_refused(struct subsys *s, const struct ns_config *c, char *err,
 			   size_t errlen)
 {
 	if (c->nsid < 1 || c->nsid > CFG_MAX_NAMESPACES || s->ns[c->nsid]) {
@@ -600,21 +615,22 @@ static bool ns_add_refused(const struct subsys *s, const struct ns_config *c, ch
 			 c->zone_append_max, s->zasl_bytes, s->nqn);
 		return true;
 	}
-	return dir_in_use(s->nqn, c, err, errlen);
+	return !retired_same(s, c) && dir_in_use(s->nqn, c, err, errlen);
 }
 
 int subsys_ns_add_check(const char *nqn, const struct ns_config *c, char *err, size_t errlen)
 {
 	struct subsys *s = find_nvm(nqn, err, errlen);
-	bool refused;
+	bool refused, open;
 
 	if (!s)
 		return -1;
 	pthread_mutex_lock(&reg_lock);
 	refused = ns_add_refused(s, c, err, errlen);
+	open = retired_same(s, c) != NULL;
 	pthread_mutex_unlock(&reg_lock);
 	subsys_put(s);
-	return refused || ns_precheck(c, err, errlen) != 0 ? -1 : 0;
+	return refused || (!open && ns_precheck(c, err, errlen) != 0) ? -1 : 0;
 }
 
 /* Under reg_lock: NSID of s changed; tell every controller of s. */
@@ -629,16 +645,31 @@ static void ns_changed_locked(struct subsys *s, uint32_t nsid)
 int subsys_ns_add(const char *nqn, const struct ns_config *c, char *err, size_t errlen)
 {
 	struct subsys *s = find_nvm(nqn, err, errlen);
+	struct subsys_retired_ns **link, *r = NULL;
 	struct ns_config *nc;
 	struct ns *ns;
 	int rc = -1;
 
-	if (!s)
-		return -1;
+	if (!s || subsys_ns_add_check(nqn, c, err, errlen) != 0)
+		goto out;
+	pthread_mutex_lock(&reg_lock);
+	link = retired_same(s, c);
+	if (link) {
+		r = *link;
+		*link = r->next;
+		publish_ns(s, r->ns, r->cfg);
+		ns_changed_locked(s, c->nsid);
+	}
+	pthread_mutex_unlock(&reg_lock);
+	if (r) {
+		log_info("subsystem %s: namespace %u active again", s->nqn, c->nsid);
+		free(r);
+		rc = 0;
+		goto out;
+	}
 	/* Opening blocks (a new namespace's files are made): not under a lock.
 	 * Only the thread that reloads adds namespaces, so the NSID stays free. */
-	if (subsys_ns_add_check(nqn, c, err, errlen) == 0 &&
-	    open_one(s, c, false, &ns, &nc, err, errlen) == 0) {
+	if (open_one(s, c, false, &ns, &nc, err, errlen) == 0) {
 		pthread_mutex_lock(&reg_lock);
 		publish_ns(s, ns, nc);
 		ns_changed_locked(s, nc->nsid);
@@ -646,7 +677,9 @@ int subsys_ns_add(const char *nqn, const struct ns_config *c, char *err, size_t 
 		log_info("subsystem %s: namespace %u added", s->nqn, nc->nsid);
 		rc = 0;
 	}
-	subsys_put(s);
+out:
+	if (s)
+		subsys_put(s);
 	return rc;
 }
 

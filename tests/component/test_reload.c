@@ -12,6 +12,9 @@
  *     authenticate from its next Connect on, a host removed is refused;
  *   - changes that cannot apply live are refused naming file, section and
  *     key, and nothing of the reload applies: what ran before still runs;
+ *     a step that fails while applying takes back the steps before it;
+ *   - a namespace removed while a host was connected comes back with its
+ *     data when the configuration names it again;
  *   - log level.
  */
 #include <errno.h>
@@ -110,11 +113,30 @@ static void reload_ok(void)
 	}
 }
 
-/* SIGHUP, then wait for the daemon to log that it applied it. */
+/* How many lines of the daemon's log hold s. */
+static int log_count(const char *s)
+{
+	char line[2048];
+	FILE *f = fopen(T.log, "r");
+	int n = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, s) != NULL;
+	fclose(f);
+	return n;
+}
+
+/* SIGHUP, then wait (up to 20 s) for the daemon to log that it applied it. */
 static void sighup_ok(void)
 {
+	int before = log_count("SIGHUP: reloaded");
+
 	assert_int_equal(kill(T.pid, SIGHUP), 0);
-	if (!target_log_contains(&T, "SIGHUP: reloaded")) {
+	for (int i = 0; i < 2000 && log_count("SIGHUP: reloaded") == before; i++)
+		usleep(10000);
+	if (log_count("SIGHUP: reloaded") == before) {
 		target_show_log(&T, 15);
 		fail_msg("no reload logged after SIGHUP");
 	}
@@ -213,6 +235,22 @@ static void write_read(struct nvmf_client *io, uint32_t nsid, uint8_t seed)
 	assert_memory_equal(in, out, sizeof(out));
 }
 
+/* The UUID namespace nsid reports (Identify CNS 03h), in text form. */
+static void ns_uuid(struct nvmf_client *c, uint32_t nsid, char out[37])
+{
+	uint8_t d[4096];
+	size_t off = 0;
+
+	assert_int_equal(nvmf_identify(c, NVME_IDENTIFY_CNS_NS_DESC_LIST, nsid, 0, d, NULL), 0);
+	while (off + 4 + 16 <= sizeof(d) && d[off] && d[off] != NVME_NIDT_UUID)
+		off += 4u + d[off + 1];
+	assert_true(off + 4 + 16 <= sizeof(d) && d[off] == NVME_NIDT_UUID);
+	const uint8_t *u = d + off + 4;
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12],
+		 u[13], u[14], u[15]);
+}
+
 static const char *const SUBSYS_A = "[subsystem]\nnqn = " NQN_A "\nallow_any_host = yes\n"
 				    "[namespace 1]\nzoned = no\nsize = 1M\n";
 static const char *const NS_2 = "[namespace 2]\nzoned = no\nsize = 2M\n";
@@ -262,6 +300,18 @@ static void test_namespaces_and_subsystems(void **state)
 	write_read(&io, 1, 3);
 	assert_true(admin_connect(&b, HOST_1, NQN_B, NULL) != 0);
 	nvmf_close(&b);
+
+	/* Namespace 2 back as it was: the removed one, still open because the
+	 * host was connected, is active again, with its data. */
+	aer = submit_aer(&a);
+	write_file("conf/a.ini", text);
+	sighup_ok();
+	expect_ns_changed(&a, aer, 2);
+	assert_int_equal(active_ns(&a, ids, 4), 2);
+	assert_int_equal(nvmf_read(&io, 2, 3, 1, buf, sizeof(buf), NULL), 0);
+	for (size_t i = 0; i < sizeof(buf); i++)
+		if (buf[i] != (uint8_t)(i * 7 + 1))
+			fail_msg("namespace 2, byte %zu: %#x, not what was written", i, buf[i]);
 	nvmf_close(&io);
 	nvmf_close(&a);
 }
@@ -324,7 +374,8 @@ static void refused(const char *a_ini, const char *extra, const char *expect)
 static void test_refused(void **state)
 {
 	static struct nvmf_client a, io, b;
-	char text[512], reply[1024];
+	char text[512], reply[1024], uuid[37];
+	uint8_t buf[LBA];
 	uint32_t ids[4];
 
 	main_file("");
@@ -354,6 +405,22 @@ static void test_refused(void **state)
 	/* A file that does not parse. */
 	refused("[subsystem]\nnqn = " NQN_A "\n[namespace 1]\nsize = lots\n", "",
 		"/conf/a.ini: [namespace 1] size:");
+	/* A step that fails while applying: namespace 2 of A is added, then
+	 * B's namespace has the UUID A's namespace 1 was given at its creation
+	 * (only the running target knows it). Namespace 2 is taken back. */
+	main_file("");
+	snprintf(text, sizeof(text), "%s%s", SUBSYS_A, NS_2);
+	write_file("conf/a.ini", text);
+	ns_uuid(&a, 1, uuid);
+	snprintf(text, sizeof(text), "[subsystem]\nnqn = " NQN_B "\nallow_any_host = yes\n"
+		 "[namespace 1]\nzoned = no\nsize = 1M\nuuid = %s\n", uuid);
+	write_file("conf/b.ini", text);
+	assert_int_equal(reload(reply, sizeof(reply)), 1);
+	if (!strstr(reply, "has the same UUID as namespace 1 of " NQN_A))
+		fail_msg("refused with \"%s\"", reply);
+	assert_true(target_log_contains(&T, "subsystem " NQN_A ": namespace 2 removed"));
+	assert_int_equal(nvmf_read(&io, 2, 3, 1, buf, sizeof(buf), NULL) & 0x7ff, INVALID_NS);
+	write_file("conf/b.ini", "[subsystem]\nnqn = " NQN_B "\nallow_any_host = yes\n");
 
 	/* None of it happened. */
 	assert_int_equal(active_ns(&a, ids, 4), 1);
