@@ -224,7 +224,6 @@ static const char *ids_clash(const struct ns_info *a, const struct ns_info *b)
 static bool ns_ids_unique(const struct subsys *new, uint32_t i, const struct ns_info *a,
 			  char *err, size_t errlen)
 {
-
 	for (const struct subsys *o = reg_head; o; o = o->next)
 		for (uint32_t j = 1; j <= CFG_MAX_NAMESPACES; j++) {
 			const char *what;
@@ -726,7 +725,7 @@ int subsys_ns_remove(const char *nqn, uint32_t nsid, char *err, size_t errlen)
 		free(nc);
 	}
 	log_info("subsystem %s: namespace %u removed%s", nqn, nsid,
-		 r ? "" : " (closed with the subsystem: controllers were connected)");
+		 r ? "" : " (kept open, inactive: controllers are connected)");
 out:
 	free(r);
 	if (s)
