@@ -132,8 +132,8 @@ static void on_sighup(struct ev_loop *loop, ev_signal *w, int revents)
 	char msg[1024];
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	sd_notify_log("RELOADING=1\nMONOTONIC_USEC=%llu",
-		      (unsigned long long)now.tv_sec * 1000000ull + (unsigned long long)now.tv_nsec / 1000);
+	sd_notify_log("RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)now.tv_sec * 1000000ull +
+		      (unsigned long long)now.tv_nsec / 1000);
 	if (reload_run(msg, sizeof(msg)) == 0)
 		log_info("SIGHUP: %s", msg);
 	else
