@@ -210,6 +210,9 @@ int main(int argc, char **argv)
 
 	/* A peer closing under a write must be an error code, not a signal. */
 	signal(SIGPIPE, SIG_IGN);
+	/* SIGHUP before the target is ready (namespaces still opening) is
+	 * ignored rather than ending the process, its default action. */
+	signal(SIGHUP, SIG_IGN);
 	raise_fd_limit(&cfg);
 
 	loop = EV_DEFAULT;
