@@ -76,6 +76,7 @@ static bool same_zone_set(uint32_t count_a, const uint32_t *list_a, uint32_t len
 
 /* Each key is part of what the namespace's files were made with or what a
  * connected host read in Identify, so none changes under it. */
+_Static_assert(CFG_NR_NS_KEYS == 20, "a new [namespace N] key: compare it here");
 const char *config_ns_key_changed(const struct ns_config *a, const struct ns_config *b)
 {
 	if (!config_same_dir(a->path, b->path))
@@ -114,6 +115,12 @@ const char *config_ns_key_changed(const struct ns_config *a, const struct ns_con
 		return "journal_size";
 	if (a->have_uuid != b->have_uuid || memcmp(a->uuid, b->uuid, sizeof(a->uuid)) != 0)
 		return "uuid";
+	if (a->zrwa_size != b->zrwa_size)
+		return "zrwa_size";
+	if (a->zrwa_flush_granularity != b->zrwa_flush_granularity)
+		return "zrwa_flush_granularity";
+	if (a->zrwa_resources != b->zrwa_resources)
+		return "zrwa_resources";
 	return NULL;
 }
 

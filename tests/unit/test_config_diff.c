@@ -220,6 +220,7 @@ static void test_namespace_keys_refused(void **state)
 		"path", "size", "lba_size", "zoned", "zone_size", "zone_capacity", "max_open",
 		"max_active", "zone_append_max", "zde_size", "cross_zone_read", "write_cache",
 		"preallocate", "offline_zones", "read_only_zones", "journal_size", "uuid",
+		"zrwa_size", "zrwa_flush_granularity", "zrwa_resources",
 	};
 
 	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
@@ -245,6 +246,9 @@ static void test_namespace_keys_refused(void **state)
 		case 14: n->readonly_count = 1; break;
 		case 15: n->journal_size /= 2; break;
 		case 16: n->have_uuid = true; n->uuid[0] = 1; break;
+		case 17: n->zrwa_size = 1u << 20; break;
+		case 18: n->zrwa_flush_granularity = 8192; break;
+		case 19: n->zrwa_resources = 2; break;
 		}
 		snprintf(expect, sizeof(expect), "/etc/znstgt/conf.d/a.ini: [namespace 2] %s: "
 			 NQN_A ": cannot change while the target runs (restart it to apply) (the "
