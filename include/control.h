@@ -19,6 +19,10 @@
  *   remove-subsys NQN                     drop its connections, close it
  *   status                                subsystems, controllers, counters
  *   metrics                               the same, Prometheus text format
+ *   zone offline|read-only NQN NSID ZSLBA [NZONES]
+ *                                         take zones Read Only / Offline
+ *   inject error|delay|list|clear ...     I/O errors and delays on demand
+ *                                         (control_fault.h, doc/fault-injection.md)
  *   reload                                re-read the configuration file and
  *                                         apply what changed (reload.h)
  *

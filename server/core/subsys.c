@@ -1099,7 +1099,8 @@ void subsys_report_changed_zones(struct nvme_ctrl *ctrl)
 	/* A namespace stays open while ctrl holds its subsystem: one a reload
 	 * removes meanwhile is only made inactive (subsys_ns_remove). */
 	for (uint32_t nsid = 1; nsid <= s->max_nsid; nsid++)
-		if (subsys_ns(s, nsid) && ns_has_changed_zones(subsys_ns(s, nsid))) {
+		if (subsys_ns(s, nsid) &&
+		    ns_has_changed_zones(subsys_ns(s, nsid), ctrl->zones_seen[nsid])) {
 			zone_notice(ctrl, nsid);
 			return;
 		}
