@@ -28,7 +28,7 @@
 #include "log.h"
 #include "reload.h"
 #include "subsys.h"
-#include "vfio_nvme.h"
+#include "target_subsys.h"
 
 #define CONTROL_READ_SECONDS 5.0  /* a client has this long to send its line */
 #define CONTROL_WRITE_SECONDS 30.0 /* ... and this long to take a long answer */
@@ -130,13 +130,9 @@ static void cmd_add_subsys(const struct control_req *req, struct reply *r)
 	} else {
 		if (req->nqn)
 			snprintf(sc->nqn, sizeof(sc->nqn), "%s", req->nqn);
-		if (vfio_nvme_check(sc, err, sizeof(err)) != 0 ||
-		    subsys_add(sc, req->format, err, sizeof(err)) != 0)
+		if (target_subsys_add(sc, req->format, err, sizeof(err)) != 0)
 			say(r, false, "%s", err);
-		else if (vfio_nvme_add(sc, err, sizeof(err)) != 0) {
-			say(r, false, "%s", err);
-			subsys_remove(sc->nqn, err, sizeof(err));
-		} else
+		else
 			say(r, true, "%s", sc->nqn);
 	}
 	config_subsys_wipe(sc);
@@ -149,8 +145,7 @@ static void cmd_remove_subsys(const struct control_req *req, struct reply *r)
 {
 	char err[512];
 
-	vfio_nvme_remove(req->nqn);
-	if (subsys_remove(req->nqn, err, sizeof(err)) != 0)
+	if (target_subsys_remove(req->nqn, err, sizeof(err)) != 0)
 		say(r, false, "%s", err);
 	else if (!subsys_wait_detached(CONTROL_DRAIN_SECONDS))
 		say(r, false, "%s removed, but its commands still run after %.0f s", req->nqn,

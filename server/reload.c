@@ -18,6 +18,8 @@
 #include "log.h"
 #include "ns_precheck.h"
 #include "subsys.h"
+#include "target_subsys.h"
+#include "vfio_nvme.h"
 
 static struct {
 	struct target_config *cfg;
@@ -50,6 +52,8 @@ static int check_added_subsys(const struct subsys_config *sc, char *msg, size_t 
 		return errmsg(msg, msglen, "%s: [subsystem] nqn: %s is served already (added "
 			      "through the control socket?)", sc->file, sc->nqn);
 	}
+	if (vfio_nvme_check(sc, msg, msglen) != 0)
+		return -1;
 	for (int i = 0; i < sc->nr_ns; i++)
 		if (ns_precheck(&sc->ns[i], why, sizeof(why)) != 0)
 			return errmsg(msg, msglen, "%s: [namespace %u]: %s", sc->file, sc->ns[i].nsid,
@@ -102,7 +106,7 @@ static void take_back(const struct config_diff *d, const struct target_config *c
 			continue;
 		nqn = next->subsys[sd->new_i].nqn;
 		if (sd->old_i < 0) {
-			if (k < p->subsys && subsys_remove(nqn, why, sizeof(why)) != 0)
+			if (k < p->subsys && target_subsys_remove(nqn, why, sizeof(why)) != 0)
 				log_error("reload: taking back %s: %s", nqn, why);
 			continue;
 		}
@@ -134,7 +138,7 @@ static int apply_adds(const struct config_diff *d, const struct target_config *n
 			continue;
 		sc = &next->subsys[sd->new_i];
 		if (sd->old_i < 0) {
-			if (subsys_add(sc, false, why, sizeof(why)) != 0)
+			if (target_subsys_add(sc, false, why, sizeof(why)) != 0)
 				return errmsg(msg, msglen, "%s", why);
 			continue;
 		}
@@ -164,7 +168,7 @@ static void apply_removals(const struct config_diff *d, const struct target_conf
 		if (!nqn)
 			continue;
 		if (sd->new_i < 0) {
-			if (subsys_remove(nqn, why, sizeof(why)) != 0)
+			if (target_subsys_remove(nqn, why, sizeof(why)) != 0)
 				log_info("reload: %s", why);
 			continue;
 		}
