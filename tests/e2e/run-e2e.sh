@@ -8,9 +8,10 @@
 # subsystems: a conventional and a zoned namespace for the guest's host NQN, a
 # third subsystem for another host NQN only), starts BUILD_DIR/znstgt on
 # 127.0.0.1 on a free port, and runs each guest test (default: tcp-basic
-# zns-basic blktests-6.1 blktests-6.12; a TEST is a script name in
-# tests/e2e/guest/ without .sh, or blktests-6.1 / blktests-6.12) in its own
-# boot of the guest, which reaches the target as 10.0.2.2. Guest scripts can
+# zns-basic vfio-user-qemu blktests-6.1 blktests-6.12; a TEST is a script
+# name in tests/e2e/guest/ without .sh, vfio-user-qemu, or blktests-6.1 /
+# blktests-6.12) in its own boot of the guest, which reaches the target as
+# 10.0.2.2. Guest scripts can
 # ask for host actions through the share (guest/lib.sh: host_call); this
 # script answers "ping" and "restart-target" (kill -9, start again on the same
 # port and data). Ends with "N passed, N failed": every PASS/FAIL line of the
@@ -23,6 +24,11 @@
 # (tests/nvme-target-control). blktests comes from the tarball
 # $BLKTESTS_TARBALL (a `git archive` of blktests; tests/e2e/README.md); when
 # it is not set they are one SKIP line.
+#
+# vfio-user-qemu needs no guest: BUILD_DIR/tools/vfu-qemu-check checks the
+# vfio-user protocol server against QEMU's vfio-user client (the QEMU that
+# build-qemu.sh installs from Debian sid; the first run needs root), through
+# QEMU's qtest interface.
 #
 # --selftest runs guest/selftest-kernel-nvmet.sh (the same tests against the
 # guest kernel's nvmet) and guest/selftest-qemu-zns.sh (zns-basic.sh against
@@ -49,7 +55,7 @@ case $1 in
 esac
 shift
 tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=(tcp-basic zns-basic blktests-6.1 blktests-6.12)
+[ ${#tests[@]} -gt 0 ] || tests=(tcp-basic zns-basic vfio-user-qemu blktests-6.1 blktests-6.12)
 # the guest variant (build-guest.sh) of each kernel blktests runs on
 declare -A BLKTESTS_GUEST=([blktests-6.1]=bookworm [blktests-6.12]=trixie)
 
@@ -337,8 +343,39 @@ run_blktests() {
             "$build/znstgt-ctl" "$E2E_DIR/../nvme-target-control"
 }
 
+# run_vfu_qemu: the vfio-user protocol server against QEMU's own vfio-user
+# client (a QEMU from Debian sid, build-qemu.sh), without a guest OS:
+# BUILD_DIR/tools/vfu-qemu-check drives the test device through qtest, once
+# with guest RAM shared (DMA_MAP with fds), once unshared (DMA_READ/WRITE
+# messages), once with the doorbell page as a sparse mmap area.
+run_vfu_qemu() {
+    local mode name log rc p f t0=$SECONDS
+    echo
+    echo "======== vfio-user-qemu"
+    if ! "$E2E_DIR/build-qemu.sh"; then
+        fail "vfio-user-qemu: build QEMU with the vfio-user client (tests/e2e/build-qemu.sh)"
+        return
+    fi
+    for mode in --fd --no-fd --mmap-doorbell; do
+        name=vfio-user-qemu${mode#-}
+        log=$work/$name.log
+        rc=0
+        # --fd is the default: no option
+        timeout -k 5 120 "$build/tools/vfu-qemu-check" ${mode/#--fd/} "$E2E_DIR/qemu-sid.sh" > "$log" 2>&1 || rc=$?
+        sed -n "s/^\(PASS\|FAIL\|SKIP\): /\1: $name: /p" "$log"
+        p=$(grep -c '^PASS: ' "$log") f=$(grep -c '^FAIL: ' "$log")
+        passed=$((passed + p)) failed=$((failed + f))
+        if [ $rc != 0 ] && [ "$f" = 0 ]; then
+            fail "$name: vfu-qemu-check exit status $rc"
+            tail -5 "$log" | sed 's/^/    /'
+        fi
+    done
+    echo "======== vfio-user-qemu: done in $((SECONDS - t0)) s"
+}
+
 for t in "${tests[@]}"; do
     if [ -n "${BLKTESTS_GUEST[$t]:-}" ]; then run_blktests "$t"; continue; fi
+    if [ "$t" = vfio-user-qemu ]; then run_vfu_qemu; continue; fi
     if [ ! -f "$GUEST_DIR/$t.sh" ]; then fail "no guest test $GUEST_DIR/$t.sh"; continue; fi
     run_guest "$t" "$GUEST_DIR/$t.sh"
     [ -n "$tpid" ] || continue   # a failed restart-target: already a FAIL
