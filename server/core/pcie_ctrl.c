@@ -83,6 +83,12 @@ void nvme_pcie_ctrl_destroy(struct nvme_pcie_ctrl *pc, void (*done)(void *arg), 
 	nvme_pcie_reset(pc);
 }
 
+void nvme_pcie_lost(struct nvme_pcie_ctrl *pc)
+{
+	if (!pc->destroying && pc->h.lost)
+		pc->h.lost(pc->h.ctx);
+}
+
 void pcie_fatal(struct nvme_pcie_ctrl *pc, const char *why)
 {
 	if (!pc->failed)
