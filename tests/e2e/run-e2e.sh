@@ -55,7 +55,7 @@ case $1 in
 esac
 shift
 tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=(tcp-basic zns-basic vfio-user-qemu blktests-6.1 blktests-6.12)
+[ ${#tests[@]} -gt 0 ] || tests=(tcp-basic zns-basic vfio-user-qemu vfio-zns blktests-6.1 blktests-6.12)
 # the guest variant (build-guest.sh) of each kernel blktests runs on
 declare -A BLKTESTS_GUEST=([blktests-6.1]=bookworm [blktests-6.12]=trixie)
 
@@ -149,6 +149,9 @@ max_open = $GUEST_MAX_OPEN
 max_active = $GUEST_MAX_ACTIVE
 zone_append_max = $((GUEST_ZONE_APPEND_MAX >> 10))K
 zde_size = $GUEST_ZDE_SIZE
+
+[vfio-user]
+socket = $work/vfio-zns.sock
 EOF
     cat > "$work/conf/other.ini" <<EOF
 [subsystem]
@@ -373,8 +376,43 @@ run_vfu_qemu() {
     echo "======== vfio-user-qemu: done in $((SECONDS - t0)) s"
 }
 
+# run_vfio_zns: guest/vfio-zns.sh in three boots: a VM with the zns
+# subsystem as a PCI NVMe controller over vfio-user (QEMU from build-qemu.sh,
+# guest RAM a shared memfd) that ends with a kill -9 of the target, a host
+# over NVMe/TCP, a second VM over vfio-user. Each finds the state/ the one
+# before saved in its share.
+run_vfio_zns() {
+    local phase prev='' t0=$SECONDS dev
+    if ! "$E2E_DIR/build-qemu.sh"; then
+        fail "vfio-zns: build QEMU with the vfio-user client (tests/e2e/build-qemu.sh)"
+        return
+    fi
+    # JSON: QEMU takes the socket address only so; no blanks (E2E_QEMU_ARGS
+    # is split at them)
+    dev='{"driver":"vfio-user-pci","rombar":0,"socket":{"type":"unix","path":"'$work/vfio-zns.sock'"}}'
+    for phase in pcie tcp verify; do
+        mkdir -p "$work/guest-vfio-zns-$phase"
+        [ -z "$prev" ] || cp -r "$work/guest-vfio-zns-$prev/state" "$work/guest-vfio-zns-$phase/" 2> /dev/null
+        if [ $phase = tcp ]; then
+            GUEST_VFIO_PHASE=$phase run_guest vfio-zns-$phase "$GUEST_DIR/vfio-zns.sh"
+        else
+            GUEST_VFIO_PHASE=$phase E2E_QEMU=$E2E_DIR/qemu-sid.sh E2E_MEMFD=1 E2E_QEMU_ARGS="-device $dev" \
+                run_guest vfio-zns-$phase "$GUEST_DIR/vfio-zns.sh" "$GUEST_DIR/zns-basic.sh"
+        fi
+        prev=$phase
+        if [ -z "$tpid" ] || ! kill -0 "$tpid" 2> /dev/null; then
+            fail "host: znstgt survives vfio-zns-$phase"
+            target_log_tail
+            return
+        fi
+    done
+    pass "host: znstgt survives vfio-zns"
+    echo "======== vfio-zns: three boots in $((SECONDS - t0)) s"
+}
+
 for t in "${tests[@]}"; do
     if [ -n "${BLKTESTS_GUEST[$t]:-}" ]; then run_blktests "$t"; continue; fi
+    if [ "$t" = vfio-zns ]; then run_vfio_zns; continue; fi
     if [ "$t" = vfio-user-qemu ]; then run_vfu_qemu; continue; fi
     if [ ! -f "$GUEST_DIR/$t.sh" ]; then fail "no guest test $GUEST_DIR/$t.sh"; continue; fi
     run_guest "$t" "$GUEST_DIR/$t.sh"
