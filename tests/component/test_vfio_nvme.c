@@ -29,6 +29,7 @@
 #include "../lib/nvmf_client.h"
 #include "../lib/target_proc.h"
 #include "../lib/vfu_client.h"
+#include "../../tools/ctl_client.h"
 
 #define NQN "nqn.2026-12.io.znstgt:vfio-nvme"
 #define HOSTNQN "nqn.2014-08.org.nvmexpress:uuid:0f5c1f4e-7f61-4a43-8f4e-3c2b1a0d9e77"
@@ -147,7 +148,7 @@ static uint8_t find_cap(struct vm *v, uint8_t id)
 
 /* Connect, negotiate, map the RAM, bus master and MSI-X on with NVEC
  * vectors unmasked on eventfds. */
-static void vm_open(struct vm *v)
+static void vm_open_at(struct vm *v, const char *path)
 {
 	uint8_t msix;
 	uint16_t ctrl;
@@ -158,7 +159,7 @@ static void vm_open(struct vm *v)
 	for (int i = 0; i < 100; i++) {
 		int err;
 
-		v->c = vfuc_connect(vsock);
+		v->c = vfuc_connect(path);
 		assert_non_null(v->c);
 		err = vfuc_negotiate(v->c, NULL, NULL, 0);
 		if (!err)
@@ -191,6 +192,11 @@ static void vm_open(struct vm *v)
 	assert_int_equal(vfuc_set_irqs(v->c, VFU_IRQ_MSIX,
 				       VFU_IRQ_DATA_EVENTFD | VFU_IRQ_ACTION_TRIGGER, 0, NVEC,
 				       v->efd, NVEC), 0);
+}
+
+static void vm_open(struct vm *v)
+{
+	vm_open_at(v, vsock);
 }
 
 static void vm_close(struct vm *v)
@@ -698,6 +704,65 @@ static void test_shadow_doorbells_shutdown(void **state)
 	vm_close(&VA);
 }
 
+/* n commands with an opcode no command set has, rung with one doorbell
+ * write: the controller refuses each at fetch, so their n entries are
+ * posted in one go on the worker. Reaped; each Invalid Opcode. */
+static void burst_invalid(struct vm *v, int n)
+{
+	struct hq *q = &v->io;
+
+	for (int i = 0; i < n; i++) {
+		struct nvme_sqe s = sqe(0xfe, 1, 0, 0);
+
+		s.cid = htole16(++q->cid);
+		memcpy(g(v, q->sq + q->tail * 64ull), &s, sizeof(s));
+		q->tail = (q->tail + 1) % q->size;
+	}
+	ring(v, q, 2u * q->qid, q->tail);
+	for (int i = 0; i < n; i++) {
+		struct nvme_cqe e;
+
+		assert_int_equal(ST_ERR(reap(v, q, &e)), NVME_SC_INVALID_OPCODE);
+	}
+}
+
+/* Set feature fid to cdw11, then 4 entries at once on the I/O CQ must
+ * make exactly irqs interrupts on its vector. */
+static void coalescing_case(uint8_t fid, uint32_t cdw11, uint64_t irqs)
+{
+	struct nvme_sqe s = sqe(nvme_admin_set_features, 0, fid, cdw11);
+	uint64_t base;
+
+	assert_int_equal(exec(&VA, &VA.admin, &s, NULL), 0);
+	base = VA.irqs[1];
+	burst_invalid(&VA, 4);
+	assert_true(irq_wait(&VA, 1, base + irqs));
+	assert_int_equal(VA.irqs[1], base + irqs);
+}
+
+/* Interrupt coalescing (feature 08h): THR + 1 entries make one interrupt;
+ * fewer make one when the aggregation time ran out; Coalescing Disable
+ * (feature 09h) on the vector makes one per entry again. */
+static void test_irq_coalescing(void **state)
+{
+	struct nvme_sqe s;
+	uint64_t res;
+
+	(void)state;
+	vm_up(&VA);
+	/* Off (TIME 0): one interrupt per entry. */
+	coalescing_case(NVME_FEAT_FID_IRQ_COALESCE, 0, 4);
+	/* THR 3 (4 entries), TIME 25.5 ms: 4 entries at once, one interrupt. */
+	coalescing_case(NVME_FEAT_FID_IRQ_COALESCE, 255u << 8 | 3u, 1);
+	s = sqe(nvme_admin_get_features, 0, NVME_FEAT_FID_IRQ_COALESCE, 0);
+	assert_int_equal(exec(&VA, &VA.admin, &s, &res), 0);
+	assert_int_equal(res & 0xffff, 255u << 8 | 3u);
+	/* THR 7 (8 entries), TIME 100 us: 4 entries, one interrupt, late. */
+	coalescing_case(NVME_FEAT_FID_IRQ_COALESCE, 1u << 8 | 7u, 1);
+	/* Coalescing disabled on vector 1: one per entry. */
+	coalescing_case(NVME_FEAT_FID_IRQ_CONFIG, 1u << 16 | 1u, 4);
+}
+
 /* DEVICE_RESET, and a VM that goes away: the next one gets a fresh
  * controller; a second VM while one is served is turned away. */
 static void test_reset_and_next_vm(void **state)
@@ -835,6 +900,29 @@ static void test_hostile(void **state)
 	/* Still serving. */
 	s = rw(nvme_cmd_read, 0, 1, GPA(P_RBACK), 0);
 	assert_int_equal(exec(&VA, &VA.io, &s, NULL), 0);
+	/* Memory unmapped while a 1 MiB write is in flight: the unmap is
+	 * answered once the controller let go of it; the write either
+	 * completed first or its completion could not be posted (CFS). */
+	assert_int_equal(zone_send(&VA, 7, NVME_ZNS_ZSA_RESET), 0);
+	for (unsigned i = 0; i < 255; i++)
+		set_list(&VA, P_LIST, i, GPA(P_DATA + 1 + i));
+	s = rw(nvme_cmd_write, 7 * ZS, 256, GPA(P_DATA), GPA(P_LIST));
+	submit(&VA, &VA.io, &s);
+	assert_int_equal(vfuc_dma_unmap(VA.c, RAM_IOVA, (uint64_t)RAM_PAGES * PG, 0), 0);
+	{
+		struct nvme_cqe *e = g(&VA, VA.io.cq + VA.io.head * 16ull);
+		bool posted = false, failed = false;
+
+		for (int i = 0; i < 5000 && !posted && !failed; i++) {
+			posted = (le16toh(__atomic_load_n(&e->status, __ATOMIC_ACQUIRE)) & 1) ==
+				 VA.io.phase;
+			failed = bar_r32(&VA, REG_CSTS) & 2;
+			usleep(1000);
+		}
+		assert_true(posted || failed);
+	}
+	vm_close(&VA);
+	vm_up(&VA);
 	/* The guest takes its memory away under the queues: fatal status. */
 	assert_int_equal(vfuc_dma_unmap(VA.c, RAM_IOVA, (uint64_t)RAM_PAGES * PG, 0), 0);
 	bar_w32(&VA, DB(2), (VA.io.tail + 1) % VA.io.size);
@@ -854,6 +942,46 @@ static void test_hostile(void **state)
 	/* And the next VM is served. */
 	vm_up(&VA);
 	vm_close(&VA);
+}
+
+/* add-subsys with a [vfio-user] socket serves it; remove-subsys closes the
+ * VM's socket and removes the file. */
+static void test_control_add_remove(void **state)
+{
+	char ini[PATH_MAX + 16], sock[PATH_MAX + 16], text[2 * PATH_MAX], req[PATH_MAX + 128];
+	char reply[512];
+	struct nvme_sqe s;
+	struct nvme_id_ctrl *id;
+	struct stat st;
+
+	(void)state;
+	snprintf(ini, sizeof(ini), "%s/extra.ini", dir);
+	snprintf(sock, sizeof(sock), "%s/extra.sock", dir);
+	snprintf(text, sizeof(text),
+		 "[subsystem]\nnqn = " NQN "-extra\nallow_any_host = yes\n"
+		 "[namespace 1]\nsize = 8M\nlba_size = 4096\nzone_size = 1M\n"
+		 "uuid = 0f5c1f4e-7f61-4a43-8f4e-3c2b1a0d9e78\n"
+		 "[vfio-user]\nsocket = %s\n", sock);
+	write_file(ini, text);
+	snprintf(req, sizeof(req), "add-subsys --format %s", ini);
+	if (ctl_request(T.sock, req, 1000, 30000, reply, sizeof(reply)) != 0)
+		fail_msg("add-subsys: %s", reply);
+	vm_open_at(&VB, sock);
+	vm_enable(&VB);
+	s = sqe(nvme_admin_identify, 0, NVME_IDENTIFY_CNS_CTRL, 0);
+	s.dptr.prp.prp1 = htole64(GPA(P_ID));
+	assert_int_equal(exec(&VB, &VB.admin, &s, NULL), 0);
+	id = g(&VB, GPA(P_ID));
+	assert_string_equal((char *)id->subnqn, NQN "-extra");
+	/* The same socket again: refused, naming it. */
+	snprintf(req, sizeof(req), "add-subsys --nqn " NQN "-again %s", ini);
+	assert_int_equal(ctl_request(T.sock, req, 1000, 30000, reply, sizeof(reply)), 1);
+	if (ctl_request(T.sock, "remove-subsys " NQN "-extra", 1000, 30000, reply, sizeof(reply)))
+		fail_msg("remove-subsys: %s", reply);
+	assert_int_equal(vfuc_wait_closed(VB.c), 0);
+	assert_int_not_equal(lstat(sock, &st), 0);
+	/* The first subsystem's VM is still served. */
+	vm_up(&VA);
 }
 
 /* Start-up errors: a socket path that is not a socket, a directory that
@@ -887,10 +1015,12 @@ int main(void)
 		cmocka_unit_test_teardown(test_io_prp_zones, test_end),
 		cmocka_unit_test_teardown(test_shared_with_tcp, test_end),
 		cmocka_unit_test_teardown(test_shadow_doorbells_shutdown, test_end),
+		cmocka_unit_test_teardown(test_irq_coalescing, test_end),
 		cmocka_unit_test_teardown(test_reset_and_next_vm, test_end),
 		cmocka_unit_test_teardown(test_kill9_restart, test_end),
 		cmocka_unit_test_teardown(test_power_cut, test_end),
 		cmocka_unit_test_teardown(test_hostile, test_end),
+		cmocka_unit_test_teardown(test_control_add_remove, test_end),
 		cmocka_unit_test_teardown(test_bad_socket_paths, test_end),
 	};
 
