@@ -7,6 +7,10 @@
 # Commands run under `timeout` (E2E_CMD_TIMEOUT, default 60 s) so that a
 # target that stops answering fails a check instead of hanging the guest,
 # as far as the kernel lets a process be killed.
+#
+# The zone helpers use dev, zone, zsec, zlba and slba, which the sourcing
+# script sets; connect_ns sets ns for it.
+# shellcheck disable=SC2154,SC2034
 
 E2E_PASSED=0 E2E_FAILED=0 E2E_SKIPPED=0
 E2E_LOG=$(mktemp /tmp/e2e-cmd.XXXXXX)
@@ -182,6 +186,19 @@ wait_ns() {
         sleep 0.1
     done
     return 1
+}
+
+# connect_ns NQN: nvme connect over TCP to subsystem NQN of the target (a
+# disconnect when the script finishes); sets ns to the block device name of
+# its namespace 1. The script cannot go on without it: on failure it ends.
+connect_ns() {
+    local tgt=(-t tcp -a "${GUEST_TARGET_ADDR:-$E2E_HOST_IP}" -s "$GUEST_TARGET_PORT")
+    require "nvme connect $1" nvme connect "${tgt[@]}" -n "$1" "${E2E_CONNECT_OPTS[@]}"
+    on_exit "nvme disconnect -n '$1'"
+    if ! ns=$(wait_ns "$1" 1); then
+        fail "namespace 1 of $1 appears as a block device"
+        e2e_finish
+    fi
 }
 
 # wait_ctrl_state NQN STATE [SECONDS]: wait until the controller is in STATE

@@ -143,13 +143,7 @@ pcie)
     ;;
 tcp)
     step "the same namespace over NVMe/TCP"
-    tgt=(-t tcp -a "${GUEST_TARGET_ADDR:-$E2E_HOST_IP}" -s "$GUEST_TARGET_PORT")
-    require "nvme connect $nqn over TCP" nvme connect "${tgt[@]}" -n "$nqn" "${E2E_CONNECT_OPTS[@]}"
-    on_exit "nvme disconnect -n '$nqn'"
-    if ! ns=$(wait_ns "$nqn" 1); then
-        fail "namespace 1 of $nqn appears"
-        e2e_finish
-    fi
+    connect_ns "$nqn"
     dev=/dev/$ns
     expect "transport" "$(< "/sys/class/nvme/$(nvme_ctrl "$nqn")/transport")" tcp
     deadline
