@@ -22,6 +22,7 @@
 
 struct ns;
 struct ns_config; /* config.h */
+struct zns;       /* zone.h */
 
 /* Geometry and identity, fixed after ns_open(). */
 struct ns_info {
@@ -57,6 +58,9 @@ int ns_open(const struct ns_config *cfg, bool format, struct ns **out, char *err
 /* Finish pending durability work, checkpoint the zone image, close. (blocks) */
 void ns_close(struct ns *ns);
 const struct ns_info *ns_info(const struct ns *ns);
+/* The zone engine of a zoned namespace (NULL otherwise): for reports that
+ * read zone states without a lock (ns_stats.h). */
+struct zns *ns_zones(struct ns *ns);
 
 /* ---- NVM I/O (NVM Command Set 1.0, 3.3) ---- */
 

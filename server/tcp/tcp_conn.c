@@ -374,6 +374,7 @@ static void handle_icreq(struct tcp_conn *c)
 		tcp_conn_close(c);
 		return;
 	}
+	nvme_sq_set_peer(c->sq, c->peer);
 	/* Echo the digest choice exactly; the host refuses any difference. */
 	c->rxp.hdgst = req->dgst & NVME_TCP_DGST_HDR;
 	c->rxp.ddgst = req->dgst & NVME_TCP_DGST_DATA;

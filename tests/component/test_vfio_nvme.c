@@ -29,6 +29,7 @@
 #include "../lib/nvmf_client.h"
 #include "../lib/target_proc.h"
 #include "../lib/vfu_client.h"
+#include "../lib/vfu_nvme.h"
 #include "../../tools/ctl_client.h"
 
 #define NQN "nqn.2026-12.io.znstgt:vfio-nvme"
@@ -45,7 +46,6 @@
 enum { P_ASQ = 0, P_ACQ = 1, P_IOSQ = 2, P_IOCQ = 3, P_ID = 4, P_LIST = 8, P_SHADOW = 10,
        P_EVENT = 11, P_RZ = 12, P_DATA = 64, P_RBACK = 192 };
 
-#define NVEC 3                          /* vectors the test wires: admin, I/O, spare */
 
 #define REG_CAP  0x00
 #define REG_VS   0x08
@@ -64,249 +64,107 @@ static char port[16];
 static char vsock[PATH_MAX];
 static struct target_proc T;
 
-/* ---- the VM ---- */
+/* ---- the VM (tests/lib/vfu_nvme.h), failures fail the test ---- */
 
-struct hq {
-	uint16_t qid;
-	uint64_t sq, cq;
-	uint32_t size, tail, head;
-	bool phase;
-	uint16_t cid;
-	int vec;
-	bool shadow;
-};
-
-struct vm {
-	struct vfu_client *c;
-	int memfd;
-	uint8_t *ram;
-	int efd[NVEC];
-	uint64_t irqs[NVEC];            /* interrupts seen per vector */
-	struct hq admin, io;
-};
-
-static void *g(struct vm *v, uint64_t gpa)
+static void *g(struct vnvme *v, uint64_t gpa)
 {
-	return v->ram + (gpa - RAM_IOVA);
+	return vnvme_g(v, gpa);
 }
 
-static uint32_t bar_r32(struct vm *v, uint64_t off)
+static uint32_t bar_r32(struct vnvme *v, uint64_t off)
 {
 	uint32_t x = 0;
 
-	assert_int_equal(vfuc_region_read(v->c, VFU_PCI_BAR0, off, &x, 4), 0);
+	if (vnvme_bar_read(v, off, &x, 4))
+		fail_msg("%s", v->err);
 	return x;
 }
 
-static uint64_t bar_r64(struct vm *v, uint64_t off)
+static uint64_t bar_r64(struct vnvme *v, uint64_t off)
 {
 	uint64_t x = 0;
 
-	assert_int_equal(vfuc_region_read(v->c, VFU_PCI_BAR0, off, &x, 8), 0);
+	if (vnvme_bar_read(v, off, &x, 8))
+		fail_msg("%s", v->err);
 	return x;
 }
 
-static void bar_w32(struct vm *v, uint64_t off, uint32_t x)
+static void bar_w32(struct vnvme *v, uint64_t off, uint32_t x)
 {
-	assert_int_equal(vfuc_region_write(v->c, VFU_PCI_BAR0, off, &x, 4), 0);
+	if (vnvme_bar_write(v, off, &x, 4))
+		fail_msg("%s", v->err);
 }
 
-static void bar_w64(struct vm *v, uint64_t off, uint64_t x)
+static void bar_w64(struct vnvme *v, uint64_t off, uint64_t x)
 {
-	assert_int_equal(vfuc_region_write(v->c, VFU_PCI_BAR0, off, &x, 8), 0);
+	if (vnvme_bar_write(v, off, &x, 8))
+		fail_msg("%s", v->err);
 }
 
-static bool wait_csts(struct vm *v, uint32_t mask, uint32_t want)
+static bool wait_csts(struct vnvme *v, uint32_t mask, uint32_t want)
 {
-	for (int i = 0; i < 5000; i++) {
-		if ((bar_r32(v, REG_CSTS) & mask) == want)
-			return true;
-		usleep(1000);
-	}
-	return false;
+	return vnvme_wait_csts(v, mask, want);
 }
 
-static uint8_t cfg8(struct vm *v, uint32_t off)
+static void vm_open_at(struct vnvme *v, const char *path)
 {
-	uint8_t x = 0;
-
-	assert_int_equal(vfuc_region_read(v->c, VFU_PCI_CONFIG, off, &x, 1), 0);
-	return x;
+	if (vnvme_open(v, path, RAM_IOVA, RAM_PAGES))
+		fail_msg("%s", v->err);
+	v->shadow = GPA(P_SHADOW);
 }
 
-static uint8_t find_cap(struct vm *v, uint8_t id)
-{
-	uint8_t p = cfg8(v, 0x34);
-
-	for (int hops = 0; p && hops < 48; hops++) {
-		if (cfg8(v, p) == id)
-			return p;
-		p = cfg8(v, p + 1);
-	}
-	return 0;
-}
-
-/* Connect, negotiate, map the RAM, bus master and MSI-X on with NVEC
- * vectors unmasked on eventfds. */
-static void vm_open_at(struct vm *v, const char *path)
-{
-	uint8_t msix;
-	uint16_t ctrl;
-
-	memset(v, 0, sizeof(*v));
-	/* The server may not have seen the previous VM's socket close yet
-	 * (one client at a time): then this one is turned away; try again. */
-	for (int i = 0; i < 100; i++) {
-		int err;
-
-		v->c = vfuc_connect(path);
-		assert_non_null(v->c);
-		err = vfuc_negotiate(v->c, NULL, NULL, 0);
-		if (!err)
-			break;
-		assert_true(err == -ECONNRESET || err == -EPIPE);
-		vfuc_close(v->c);
-		v->c = NULL;
-		usleep(10000);
-	}
-	assert_non_null(v->c);
-	v->memfd = memfd_create("guest-ram", MFD_CLOEXEC);
-	assert_true(v->memfd >= 0);
-	assert_int_equal(ftruncate(v->memfd, (off_t)RAM_PAGES * PG), 0);
-	v->ram = mmap(NULL, (size_t)RAM_PAGES * PG, PROT_READ | PROT_WRITE, MAP_SHARED, v->memfd, 0);
-	assert_true(v->ram != MAP_FAILED);
-	assert_int_equal(vfuc_dma_map(v->c, RAM_IOVA, (uint64_t)RAM_PAGES * PG,
-				      VFU_DMA_READ | VFU_DMA_WRITE, v->memfd, 0, v->ram), 0);
-	assert_int_equal(vfuc_cfg_write16(v->c, 0x04, 0x0006), 0); /* memory, bus master */
-	msix = find_cap(v, 0x11);
-	assert_true(msix != 0);
-	assert_int_equal(vfuc_region_read(v->c, VFU_PCI_CONFIG, msix + 2, &ctrl, 2), 0);
-	assert_int_equal(vfuc_cfg_write16(v->c, msix + 2, ctrl | 0x8000), 0);
-	for (int i = 0; i < NVEC; i++) {
-		uint32_t vctl = 0;
-
-		v->efd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		assert_true(v->efd[i] >= 0);
-		assert_int_equal(vfuc_region_write(v->c, VFU_PCI_BAR4, i * 16u + 12, &vctl, 4), 0);
-	}
-	assert_int_equal(vfuc_set_irqs(v->c, VFU_IRQ_MSIX,
-				       VFU_IRQ_DATA_EVENTFD | VFU_IRQ_ACTION_TRIGGER, 0, NVEC,
-				       v->efd, NVEC), 0);
-}
-
-static void vm_open(struct vm *v)
+static void vm_open(struct vnvme *v)
 {
 	vm_open_at(v, vsock);
 }
 
-static void vm_close(struct vm *v)
+static void vm_close(struct vnvme *v)
 {
-	if (v->c)
-		vfuc_close(v->c);
-	v->c = NULL;
-	for (int i = 0; i < NVEC; i++)
-		if (v->efd[i] > 0)
-			close(v->efd[i]);
-	if (v->ram)
-		munmap(v->ram, (size_t)RAM_PAGES * PG);
-	if (v->memfd > 0)
-		close(v->memfd);
-	memset(v, 0, sizeof(*v));
+	vnvme_close(v);
 }
 
-static void hq_init(struct vm *v, struct hq *q, uint16_t qid, uint64_t sq, uint64_t cq,
-		    uint32_t size, int vec)
+static void ring(struct vnvme *v, struct vnvme_q *q, unsigned idx, uint32_t val)
 {
-	memset(q, 0, sizeof(*q));
-	q->qid = qid;
-	q->sq = sq;
-	q->cq = cq;
-	q->size = size;
-	q->phase = true;
-	q->vec = vec;
-	memset(g(v, cq), 0, size * 16u);
+	if (vnvme_ring(v, q, idx, val))
+		fail_msg("%s", v->err);
 }
 
-static void ring(struct vm *v, struct hq *q, unsigned idx, uint32_t val)
+static uint16_t submit(struct vnvme *v, struct vnvme_q *q, struct nvme_sqe *s)
 {
-	if (q->shadow)
-		__atomic_store_n((uint32_t *)g(v, GPA(P_SHADOW)) + idx, htole32(val), __ATOMIC_SEQ_CST);
-	bar_w32(v, DB(idx), val);
+	int cid = vnvme_put(v, q, s, true);
+
+	if (cid < 0)
+		fail_msg("%s", v->err);
+	return (uint16_t)cid;
 }
 
-static uint16_t submit(struct vm *v, struct hq *q, struct nvme_sqe *s)
+/* The next CQE, awaited on the queue's eventfd (the interrupt). */
+static uint16_t reap(struct vnvme *v, struct vnvme_q *q, struct nvme_cqe *out)
 {
-	s->cid = htole16(++q->cid);
-	memcpy(g(v, q->sq + q->tail * 64ull), s, sizeof(*s));
-	q->tail = (q->tail + 1) % q->size;
-	ring(v, q, 2u * q->qid, q->tail);
-	return q->cid;
+	int st = vnvme_reap(v, q, out, false);
+
+	if (st < 0)
+		fail_msg("%s", v->err);
+	return (uint16_t)st;
 }
 
-/* The next CQE: wait on the queue's eventfd (the interrupt), not by
- * polling memory. Returns the status (no phase) or 0xffff on timeout. */
-static uint16_t reap(struct vm *v, struct hq *q, struct nvme_cqe *out)
+static bool irq_wait(struct vnvme *v, int vec, uint64_t min)
 {
-	struct nvme_cqe *e = g(v, q->cq + q->head * 16ull);
-
-	for (int i = 0; i < 100; i++) {
-		uint16_t st = le16toh(__atomic_load_n(&e->status, __ATOMIC_ACQUIRE));
-		struct pollfd pfd = { .fd = v->efd[q->vec], .events = POLLIN };
-		uint64_t n;
-
-		if ((st & 1) == q->phase) {
-			*out = *e;
-			if (++q->head == q->size) {
-				q->head = 0;
-				q->phase = !q->phase;
-			}
-			ring(v, q, 2u * q->qid + 1, q->head);
-			return st >> 1;
-		}
-		if (poll(&pfd, 1, 100) == 1 && read(v->efd[q->vec], &n, 8) == 8)
-			v->irqs[q->vec] += n;
-	}
-	return 0xffff;
+	return vnvme_irq_wait(v, vec, min);
 }
 
-/* Wait until vector vec has fired at least min times in all. */
-static bool irq_wait(struct vm *v, int vec, uint64_t min)
+static uint16_t exec(struct vnvme *v, struct vnvme_q *q, struct nvme_sqe *s, uint64_t *result)
 {
-	for (int i = 0; i < 100 && v->irqs[vec] < min; i++) {
-		struct pollfd pfd = { .fd = v->efd[vec], .events = POLLIN };
-		uint64_t n;
+	int st = vnvme_exec(v, q, s, result);
 
-		if (poll(&pfd, 1, 100) == 1 && read(v->efd[vec], &n, 8) == 8)
-			v->irqs[vec] += n;
-	}
-	return v->irqs[vec] >= min;
-}
-
-static uint16_t exec(struct vm *v, struct hq *q, struct nvme_sqe *s, uint64_t *result)
-{
-	struct nvme_cqe e;
-	uint16_t cid = submit(v, q, s);
-	uint16_t st = reap(v, q, &e);
-
-	if (st == 0xffff)
-		return st;
-	assert_int_equal(le16toh(e.cid), cid);
-	assert_int_equal(le16toh(e.sqid), q->qid);
-	if (result)
-		*result = le64toh(e.result);
-	return st;
+	if (st < 0)
+		fail_msg("%s", v->err);
+	return (uint16_t)st;
 }
 
 static struct nvme_sqe sqe(uint8_t opc, uint32_t nsid, uint32_t cdw10, uint32_t cdw11)
 {
-	struct nvme_sqe s;
-
-	memset(&s, 0, sizeof(s));
-	s.opcode = opc;
-	s.nsid = htole32(nsid);
-	s.cdw10 = htole32(cdw10);
-	s.cdw11 = htole32(cdw11);
-	return s;
+	return vnvme_sqe(opc, nsid, cdw10, cdw11);
 }
 
 static struct nvme_sqe rw(uint8_t opc, uint64_t slba, uint32_t nlb, uint64_t prp1, uint64_t prp2)
@@ -319,7 +177,7 @@ static struct nvme_sqe rw(uint8_t opc, uint64_t slba, uint32_t nlb, uint64_t prp
 	return s;
 }
 
-static void set_list(struct vm *v, unsigned page, unsigned i, uint64_t gpa)
+static void set_list(struct vnvme *v, unsigned page, unsigned i, uint64_t gpa)
 {
 	uint64_t le = htole64(gpa);
 
@@ -329,42 +187,27 @@ static void set_list(struct vm *v, unsigned page, unsigned i, uint64_t gpa)
 /* CC as Linux writes it with CAP.CSS bit 43: CSS 110b, IOSQES 6, IOCQES 4. */
 #define CC_ENABLE (1u | 6u << 4 | 6u << 16 | 4u << 20)
 
-static void vm_enable(struct vm *v)
+static void vm_enable(struct vnvme *v)
 {
-	bar_w32(v, REG_CC, 0);
-	assert_true(wait_csts(v, 1, 0));
-	hq_init(v, &v->admin, 0, GPA(P_ASQ), GPA(P_ACQ), 16, 0);
-	bar_w32(v, REG_AQA, 15u << 16 | 15u);
-	bar_w64(v, REG_ASQ, GPA(P_ASQ));
-	bar_w64(v, REG_ACQ, GPA(P_ACQ));
-	bar_w32(v, REG_CC, CC_ENABLE);
-	assert_true(wait_csts(v, 3, 1)); /* RDY, no CFS */
+	if (vnvme_enable(v, GPA(P_ASQ), GPA(P_ACQ), 16))
+		fail_msg("%s", v->err);
 }
 
 /* I/O queue pair 1 on vector 1. */
-static void vm_io_queues(struct vm *v)
+static void vm_io_queues(struct vnvme *v)
 {
-	struct nvme_sqe s;
-
-	hq_init(v, &v->io, 1, GPA(P_IOSQ), GPA(P_IOCQ), 32, 1);
-	s = sqe(nvme_admin_set_features, 0, NVME_FEAT_FID_NUM_QUEUES, 0x00010001);
-	assert_int_equal(exec(v, &v->admin, &s, NULL), 0);
-	s = sqe(nvme_admin_create_cq, 0, 31u << 16 | 1u, 1u << 16 | 3u); /* IV 1, IEN, PC */
-	s.dptr.prp.prp1 = htole64(GPA(P_IOCQ));
-	assert_int_equal(exec(v, &v->admin, &s, NULL), 0);
-	s = sqe(nvme_admin_create_sq, 0, 31u << 16 | 1u, 1u << 16 | 1u);
-	s.dptr.prp.prp1 = htole64(GPA(P_IOSQ));
-	assert_int_equal(exec(v, &v->admin, &s, NULL), 0);
+	if (vnvme_io_queue(v, GPA(P_IOSQ), GPA(P_IOCQ), 32, false))
+		fail_msg("%s", v->err);
 }
 
-static void vm_up(struct vm *v)
+static void vm_up(struct vnvme *v)
 {
 	vm_open(v);
 	vm_enable(v);
 	vm_io_queues(v);
 }
 
-static void fill(struct vm *v, unsigned page, unsigned pages, uint8_t seed)
+static void fill(struct vnvme *v, unsigned page, unsigned pages, uint8_t seed)
 {
 	uint8_t *p = g(v, GPA(page));
 
@@ -374,7 +217,7 @@ static void fill(struct vm *v, unsigned page, unsigned pages, uint8_t seed)
 
 /* Zone Management Receive (report zones) of zone z: state (high nibble)
  * and write pointer. */
-static uint16_t report_zone(struct vm *v, uint32_t z, uint8_t *state, uint64_t *wp)
+static uint16_t report_zone(struct vnvme *v, uint32_t z, uint8_t *state, uint64_t *wp)
 {
 	struct nvme_sqe s = sqe(nvme_zns_cmd_mgmt_recv, 1, z * ZS, 0);
 	uint8_t *buf = g(v, GPA(P_RZ));
@@ -399,7 +242,7 @@ static uint16_t report_zone(struct vm *v, uint32_t z, uint8_t *state, uint64_t *
 	return 0;
 }
 
-static uint16_t zone_send(struct vm *v, uint32_t z, uint8_t zsa)
+static uint16_t zone_send(struct vnvme *v, uint32_t z, uint8_t zsa)
 {
 	struct nvme_sqe s = sqe(nvme_zns_cmd_mgmt_send, 1, z * ZS, 0);
 
@@ -434,7 +277,7 @@ static void tcp_down(void)
 /* The VMs and the TCP host of a test, closed by test_end() also when the
  * test failed half way (one VM at a time: a VM left open would turn the
  * next test's away). */
-static struct vm VA, VB;
+static struct vnvme VA, VB;
 
 static int test_end(void **state)
 {
@@ -474,7 +317,7 @@ static void write_subsys(const char *socket_line)
 	snprintf(text, sizeof(text),
 		 "[subsystem]\nnqn = " NQN "\nallow_any_host = yes\n"
 		 "[namespace 1]\nsize = 16M\nlba_size = 4096\nzone_size = 1M\n"
-		 "zone_append_max = 64K\nwrite_cache = yes\n"
+		 "zone_append_max = 64K\nwrite_cache = yes\noffline_zones = list:15\n"
 		 "[vfio-user]\n%s\n", socket_line);
 	write_file(path, text);
 }
@@ -668,6 +511,50 @@ static void test_shared_with_tcp(void **state)
 	vm_close(&VA);
 }
 
+/* The Zone Descriptor Changed notice (ZNS 1.1, 5.5) of the zone taken
+ * offline when the namespace was made: true if res carries it for NSID 1. */
+static bool zone_notice(uint64_t res)
+{
+	return (res & 7) == NVME_AER_NOTICE && ((res >> 8) & 0xff) == 0xef &&
+	       ((res >> 16) & 0xff) == NVME_LOG_LID_ZNS_CHANGED_ZONES && res >> 32 == 1;
+}
+
+/* The Changed Zone List reaches the VM's controller and a TCP host's:
+ * each gets the notice once it enables it, with an AER parked. */
+static void test_changed_zones_both(void **state)
+{
+	struct nvme_sqe aer = sqe(nvme_admin_async_event, 0, 0, 0);
+	struct nvme_sqe aec = sqe(nvme_admin_set_features, 0, NVME_FEAT_FID_ASYNC_EVENT,
+				  NVME_CTRL_OAES_ZD);
+	struct nvme_cqe e, cqe;
+	uint16_t aer_cid, aec_cid;
+	bool got_aer = false, got_aec = false;
+	int tcid;
+
+	(void)state;
+	vm_up(&VA);
+	tcp_up();
+	aer_cid = submit(&VA, &VA.admin, &aer);
+	aec_cid = submit(&VA, &VA.admin, &aec);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(reap(&VA, &VA.admin, &e), 0);
+		if (le16toh(e.cid) == aer_cid) {
+			assert_true(zone_notice(le64toh(e.result)));
+			got_aer = true;
+		} else {
+			assert_int_equal(le16toh(e.cid), aec_cid);
+			got_aec = true;
+		}
+	}
+	assert_true(got_aer && got_aec);
+	/* The TCP host's controller has its own notice. */
+	tcid = nvmf_submit(&tadmin, &aer, NULL, 0, NULL, 0);
+	assert_true(tcid >= 0);
+	assert_int_equal(nvmf_cmd(&tadmin, &aec, NULL, 0, NULL, 0, NULL), 0);
+	assert_int_equal(nvmf_wait(&tadmin, (uint16_t)tcid, &cqe), 0);
+	assert_true(zone_notice(le64toh(cqe.result)));
+}
+
 /* Doorbell Buffer Config: I/O doorbells through the shadow page, the event
  * index follows; then CC.SHN shutdown and a reset as Linux does them. */
 static void test_shadow_doorbells_shutdown(void **state)
@@ -707,9 +594,9 @@ static void test_shadow_doorbells_shutdown(void **state)
 /* n commands with an opcode no command set has, rung with one doorbell
  * write: the controller refuses each at fetch, so their n entries are
  * posted in one go on the worker. Reaped; each Invalid Opcode. */
-static void burst_invalid(struct vm *v, int n)
+static void burst_invalid(struct vnvme *v, int n)
 {
-	struct hq *q = &v->io;
+	struct vnvme_q *q = &v->io;
 
 	for (int i = 0; i < n; i++) {
 		struct nvme_sqe s = sqe(0xfe, 1, 0, 0);
@@ -1014,6 +901,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_identity_and_identify, test_end),
 		cmocka_unit_test_teardown(test_io_prp_zones, test_end),
 		cmocka_unit_test_teardown(test_shared_with_tcp, test_end),
+		cmocka_unit_test_teardown(test_changed_zones_both, test_end),
 		cmocka_unit_test_teardown(test_shadow_doorbells_shutdown, test_end),
 		cmocka_unit_test_teardown(test_irq_coalescing, test_end),
 		cmocka_unit_test_teardown(test_reset_and_next_vm, test_end),
