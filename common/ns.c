@@ -599,6 +599,10 @@ static void fill_info(struct ns *ns, const struct ns_config *cfg)
 	in->zde_size = cfg->zde_size;
 	in->zasl_bytes = cfg->zone_append_max ? cfg->zone_append_max : 128 * 1024;
 	in->cross_zone_read = cfg->cross_zone_read;
+	in->zrwa_lbas = (uint32_t)(cfg->zrwa_size >> in->lba_shift);
+	in->zrwa_fg = (uint32_t)(cfg->zrwa_flush_granularity >> in->lba_shift);
+	in->nr_zrwa = !in->zrwa_lbas ? 0 : cfg->zrwa_resources ? cfg->zrwa_resources
+				   : in->max_active ? in->max_active : in->nr_zones;
 }
 
 /* Config lists -> zone indexes: an explicit list, or the last N zones. */
@@ -709,6 +713,9 @@ static int load_zoned(struct ns *ns, const struct ns_config *cfg, enum zmeta_mod
 		.zde_size = in->zde_size,
 		.zasl_nlb = in->zasl_bytes >> in->lba_shift,
 		.cross_zone_read = in->cross_zone_read,
+		.zrwa_lbas = in->zrwa_lbas,
+		.zrwa_fg = in->zrwa_fg,
+		.nr_zrwa = in->nr_zrwa,
 	};
 	if (zns_init(&ns->z, &g) || (in->zde_size && !(ns->zde_buf = malloc(in->zde_size))) ||
 	    !(ns->crc_buf = malloc(CRC_CHUNK)))
@@ -730,6 +737,7 @@ static int load_zoned(struct ns *ns, const struct ns_config *cfg, enum zmeta_mod
 		.zde_size = in->zde_size,
 		.max_open = in->max_open,
 		.max_active = in->max_active,
+		.zrwa_lbas = in->zrwa_lbas,
 		.jnl_limit = cfg->journal_size,
 		.data_crc = rd.bs.fd >= 0 ? recovery_crc : NULL,
 		.data_ctx = &rd,
@@ -778,11 +786,20 @@ static int power_up(struct ns *ns, const struct ns_config *cfg, char *err, size_
 	uint32_t changed = zns_power_up(&ns->z, off, noff, ro, nro);
 	free(off);
 	free(ro);
+	/* A zone with a ZRWA keeps what its window holds (acknowledged writes
+	 * into it are as durable as any), but the blocks above the window
+	 * hold only writes never acknowledged - data that an implicit flush
+	 * not made durable would have covered: erased, or a later flush would
+	 * make them readable. */
 	int rc = 0;
-	for (uint32_t i = 0; !rc && i < in->nr_zones; i++)
-		if (zns_zone_wp(&ns->z, i) > wp[i])
-			rc = blockstore_zero(&ns->bs, wp[i],
-					     zns_zslba(&ns->z, i) + in->zone_size - wp[i]);
+	for (uint32_t i = 0; !rc && i < in->nr_zones; i++) {
+		uint64_t from = zns_zone_wp(&ns->z, i) > wp[i] ? wp[i]
+			      : zns_zone_attrs(&ns->z, i) & NVME_ZNS_ZA_ZRWAV
+				? zns_zone_readable(&ns->z, i) : UINT64_MAX;
+		uint64_t end = zns_zslba(&ns->z, i) + in->zone_size;
+		if (from < end)
+			rc = blockstore_zero(&ns->bs, from, end - from);
+	}
 	free(wp);
 	if (changed)
 		log_info("namespace %u: power-up closed, emptied or finished %u zone(s)", in->nsid,
@@ -1023,7 +1040,7 @@ static int read_zoned(struct ns *ns, uint64_t slba, uint32_t nlb, const struct i
 	for (uint64_t lba = slba; lba < end;) {
 		uint32_t i = zns_zone_of(&ns->z, lba);
 		uint64_t zend = zns_zslba(&ns->z, i + 1) < end ? zns_zslba(&ns->z, i + 1) : end;
-		uint64_t wp = zns_zone_wp(&ns->z, i);
+		uint64_t wp = zns_zone_readable(&ns->z, i);
 		uint64_t written = wp < lba ? lba : wp < zend ? wp : zend;
 		if (written < zend) {
 			int rc = read_part(ns, slba, end, run, written, iov, iovcnt, fn);
@@ -1149,6 +1166,28 @@ static int erase_unwritten(struct ns *ns, uint64_t slba, bool select_all)
 	}
 	__atomic_add_fetch(&ns->data_writes, 1, __ATOMIC_RELEASE);
 	return 0;
+}
+
+/*
+ * A ZRWA's window reads what its blocks hold, so the zone's blocks - which
+ * a Reset left as they were - are erased first, and the erasure synced
+ * before the allocation can be journaled. Only an Empty zone can get a
+ * ZRWA; for any other the engine refuses (nothing is erased that holds
+ * data: an Empty zone's blocks all read as zeros already).
+ */
+uint16_t ns_zone_mgmt_send_zrwaa(struct ns *ns, uint64_t slba, uint8_t zsa, const void *zde)
+{
+	if (!ns->info.zoned)
+		return not_zoned();
+	if (ns->info.zrwa_lbas && slba < ns->info.nlbas &&
+	    zns_zone_state(&ns->z, zns_zone_of(&ns->z, slba)) == NVME_ZNS_ZS_EMPTY) {
+		int rc = zns_above_wp(&ns->z, zns_zone_of(&ns->z, slba), zero_range, ns);
+		if (!rc)
+			rc = blockstore_sync(&ns->bs);
+		if (rc)
+			return io_status(rc, true);
+	}
+	return zns_mgmt_send_zrwaa(&ns->z, slba, zsa, zde);
 }
 
 uint16_t ns_zone_mgmt_send(struct ns *ns, uint64_t slba, uint8_t zsa, bool select_all,

@@ -163,6 +163,7 @@ static void header_encode(const struct zimg_header *h, struct zimg_header *out)
 	out->max_active = htole32(h->max_active);
 	out->desc_offset = htole64(h->desc_offset);
 	out->zde_offset = htole64(h->zde_offset);
+	out->zrwa_lbas = htole32(h->zrwa_lbas);
 	out->crc = htole32(crc32c(out, offsetof(struct zimg_header, crc)));
 }
 
@@ -174,8 +175,11 @@ static enum slot_verdict header_decode(const struct zimg_header *in, struct zimg
 	    le32toh(in->crc) != crc32c(in, offsetof(struct zimg_header, crc)))
 		return SLOT_BAD;
 	h->version = le32toh(in->version);
-	if (h->version != ZMETA_VERSION || le32toh(in->header_bytes) != sizeof(*in))
+	if ((h->version != ZMETA_VERSION && h->version != ZMETA_VERSION_NO_ZRWA) ||
+	    le32toh(in->header_bytes) != sizeof(*in))
 		return SLOT_VERSION;
+	/* Version 1 wrote the word as zero: no ZRWA. */
+	h->zrwa_lbas = h->version == ZMETA_VERSION_NO_ZRWA ? 0 : le32toh(in->zrwa_lbas);
 	h->generation = le64toh(in->generation);
 	h->ckpt_seq = le64toh(in->ckpt_seq);
 	h->instance = le64toh(in->instance);
@@ -288,7 +292,7 @@ static int create_image(const char *dir, const struct zimg_header *h, char *err,
 static int format(const char *dir, const struct zmeta_geom *g, char *err, size_t errlen)
 {
 	struct zimg_header h = {
-		.version = ZMETA_VERSION,
+		.version = g->zrwa_lbas ? ZMETA_VERSION : ZMETA_VERSION_NO_ZRWA,
 		.generation = 1,
 		.nsid = g->nsid,
 		.lba_shift = g->lba_shift,
@@ -299,6 +303,7 @@ static int format(const char *dir, const struct zmeta_geom *g, char *err, size_t
 		.zde_size = g->zde_size,
 		.max_open = g->max_open,
 		.max_active = g->max_active,
+		.zrwa_lbas = g->zrwa_lbas,
 		.desc_offset = 2 * ZIMG_SLOT_SIZE,
 	};
 	h.zde_offset = h.desc_offset + align4k((uint64_t)g->nr_zones * sizeof(struct zimg_desc));
@@ -340,6 +345,7 @@ static int geometry_diff(const struct zimg_header *h, const struct zmeta_geom *g
 	DIFF(zde_size, "zde_size")
 	DIFF(max_open, "max_open")
 	DIFF(max_active, "max_active")
+	DIFF(zrwa_lbas, "zrwa_size (LBAs)")
 #undef DIFF
 	return n ? -1 : 0;
 }
@@ -381,7 +387,7 @@ static int load_header(struct zmeta *m, const char *path, char *err, size_t errl
 		if (v[0] == SLOT_VERSION || v[1] == SLOT_VERSION)
 			return errmsg(err, errlen,
 				    "%s: unknown zone image format version %u (this znstgt reads "
-				    "version %u); refusing to touch it",
+				    "versions 1 to %u); refusing to touch it",
 				    path, le32toh(raw[v[0] == SLOT_VERSION ? 0 : 1].version),
 				    ZMETA_VERSION);
 		return errmsg(err, errlen, "%s: both header slots are damaged (bad magic or "
@@ -750,6 +756,12 @@ static bool desc_possible(const struct zmeta *m, uint32_t i)
 	struct zimg_desc d;
 	memcpy(&d, desc_at(m, i), sizeof(d));
 	uint64_t wp = le64toh(d.wp), zslba = (uint64_t)i * m->hdr.zone_size;
+	bool zrwa = d.za & NVME_ZNS_ZA_ZRWAV;
+	/* A ZRWA only in an active zone of a namespace that has ZRWAs. */
+	if (zrwa && (!m->hdr.zrwa_lbas || (d.state != NVME_ZNS_ZS_IMPL_OPEN &&
+					   d.state != NVME_ZNS_ZS_EXPL_OPEN &&
+					   d.state != NVME_ZNS_ZS_CLOSED)))
+		return false;
 	return state_known(d.state) && wp >= zslba && wp <= zslba + m->hdr.zone_cap &&
 	       (d.state != NVME_ZNS_ZS_EMPTY || wp == zslba);
 }

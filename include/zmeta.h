@@ -3,8 +3,13 @@
  * zone descriptor, and an append-only journal of the changes made since the
  * image's last checkpoint (doc/architecture.md, "Durability").
  *
- * ON-DISK FORMAT: image version 1, journal version 2. All integers
+ * ON-DISK FORMAT: image version 1 or 2, journal version 2. All integers
  * little-endian. CRC = CRC32C (crc32c.h, the NVMe/TCP digest function).
+ * Image version 2 (written only for a namespace with a Zone Random Write
+ * Area, so that an older znstgt refuses it instead of losing the data in
+ * ZRWA windows) puts the ZRWA size in the header word version 1 left
+ * reserved (written as zero, and read as "no ZRWA"). A zone's ZRWA itself
+ * is its ZRWAV attribute bit in the descriptors' and records' za byte.
  *
  * zones.img
  *   offset 0     header slot 0 (struct zimg_header, rest of 4 KiB zero)
@@ -98,7 +103,8 @@
 
 #define ZIMG_MAGIC "ZNSTGTIM"
 #define ZJNL_MAGIC "ZNSTGTJL"
-#define ZMETA_VERSION 1             /* of zones.img */
+#define ZMETA_VERSION 2             /* of zones.img: the newest this reads */
+#define ZMETA_VERSION_NO_ZRWA 1     /* written when there is no ZRWA */
 #define ZJNL_VERSION 2              /* of zones.jnl */
 #define ZMETA_IMG_NAME "zones.img"
 #define ZMETA_JNL_NAME "zones.jnl"
@@ -123,7 +129,7 @@ struct zimg_header {
 	uint32_t max_active;
 	uint64_t desc_offset;
 	uint64_t zde_offset;
-	uint32_t rsvd;
+	uint32_t zrwa_lbas;          /* version 2: ZRWA size in LBAs; version 1: 0 */
 	uint32_t crc;                /* of every byte before it */
 } __attribute__((packed));
 
@@ -209,6 +215,7 @@ struct zmeta_geom {
 	uint64_t nlbas;
 	uint64_t zone_size, zone_cap;
 	uint32_t nr_zones, zde_size, max_open, max_active;
+	uint32_t zrwa_lbas;          /* 0 = no ZRWA */
 	uint64_t jnl_limit;          /* bytes; 0 = default (64 MiB) */
 	/* CRC32C of the data file's blocks [lba, lba + nlb) into *crc: 0, or
 	 * -errno when they cannot be read (the data file's own checks then
