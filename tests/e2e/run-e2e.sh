@@ -13,8 +13,9 @@
 # or blktests-6.1 / blktests-6.12) in its own boot of the guest, which reaches
 # the target as 10.0.2.2. Guest scripts can
 # ask for host actions through the share (guest/lib.sh: host_call); this
-# script answers "ping" and "restart-target" (kill -9, start again on the same
-# port and data). Ends with "N passed, N failed": every PASS/FAIL line of the
+# script answers "ping", "restart-target" (kill -9, start again on the same
+# port and data) and "tcp-probe-zns" (a Zone Append from a TCP host on this
+# machine, build/tools/znstgt-probe, into zone 0 of the zns namespace). Ends with "N passed, N failed": every PASS/FAIL line of the
 # guests plus the checks made here (the target starts; it stops cleanly on
 # SIGTERM with no sanitizer report).
 #
@@ -223,7 +224,7 @@ target_log_tail() { echo "--- last lines of $work/znstgt.log:"; tail -n 30 "$wor
 # answer_host_calls SHARE PID: while PID runs, answer the guest's requests in
 # SHARE (request.N -> reply.N)
 answer_host_calls() {
-    local share=$1 pid=$2 req n reply
+    local share=$1 pid=$2 req n reply out
     while kill -0 "$pid" 2> /dev/null; do
         for req in "$share"/request.*; do
             [ -f "$req" ] || continue
@@ -240,6 +241,13 @@ answer_host_calls() {
                         if start_target; then reply="ok restarted (pid $tpid)"
                         else reply="error: restart failed: $start_error"; fi
                     fi ;;
+                tcp-probe-zns)
+                    # a TCP host on this machine beside the guest: one Zone
+                    # Append (one block, bytes (i * 7 + 1) & 255) to zone 0
+                    # of the zns namespace, read back (znstgt-probe)
+                    if out=$("$build/tools/znstgt-probe" -a 127.0.0.1 -s "$port" -n "$GUEST_ZNS_NQN" \
+                             -q "$GUEST_HOSTNQN" 2>&1); then reply="ok $(echo $out)"
+                    else reply="error: znstgt-probe: $(echo $out)"; fi ;;
                 *) reply="error: unknown request '$(< "$req")'" ;;
             esac
             rm -f "$req"

@@ -9,8 +9,10 @@
 #           pcie, the subsystem's NQN, NVMe 2.0). zns-basic.sh against its
 #           namespace: zone limits, blkzone report/reset/open/close/finish,
 #           nvme zns report-zones and zone-append, fio --zonemode=zbd
-#           write+verify at queue depth 4. Then zones 8-12 are put in known
-#           states, what a host must find after a power cut is saved in the
+#           write+verify at queue depth 4. A TCP host on the host machine
+#           (znstgt-probe, through host_call tcp-probe-zns) appends to zone 0
+#           while this VM has the controller: the VM sees its block between
+#           its own appends. Then zones 8-12 are put in known states, what a host must find after a power cut is saved in the
 #           share (state/), and the target is killed with SIGKILL and
 #           started again while this VM still has the device.
 #   tcp     A host over NVMe/TCP (a second guest, after the first): finds
@@ -113,8 +115,32 @@ pcie)
     export GUEST_ZNS_DEV=$dev GUEST_RESTART=0
     run_script "$E2E_SHARE/zns-basic.sh"
 
-    step "zones in known states, then kill -9 of the target while this VM has the device"
+    step "a TCP host beside this VM: one zone state"
+    # The host runs znstgt-probe while this VM has the controller: its Zone
+    # Append to zone 0 must land after this VM's, and this VM must see it.
     deadline
+    slba=0
+    head -c $((2 * lba)) /dev/urandom > /tmp/v1
+    head -c "$lba" /dev/urandom > /tmp/v2
+    if alba=$(append /tmp/v1); then expect "VM's zone append to zone 0 at its start" "$alba" 0
+    else fail "VM's zone append to zone 0"; last_output; fi
+    if host_call tcp-probe-zns; then
+        pass "a TCP host appended to zone 0 while this VM has the controller"
+        zone_is "the TCP host's append seen over PCIe" 0 oi $((3 * lba / 512))
+        perl -e "print map { chr((\$_ * 7 + 1) & 255) } 0 .. $((lba - 1))" > /tmp/probe.pat
+        if zread 0 $((2 * lba)) "$lba" /tmp/got && cmp -s /tmp/got /tmp/probe.pat; then
+            pass "the TCP host's block reads back over PCIe at LBA 2"
+        else
+            fail "the TCP host's block reads back over PCIe at LBA 2"
+        fi
+        if alba=$(append /tmp/v2); then expect "the VM's next append lands after the TCP host's" "$alba" 3
+        else fail "VM's second zone append"; last_output; fi
+    else
+        fail "a TCP host appended to zone 0 while this VM has the controller"
+    fi
+    check "reset zone 0" bz reset 0
+
+    step "zones in known states, then kill -9 of the target while this VM has the device"
     slba=$((12 * zlba))
     head -c 4096 /dev/urandom > /tmp/a1
     head -c 8192 /dev/urandom > /tmp/a2
