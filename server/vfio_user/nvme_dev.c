@@ -24,6 +24,7 @@
 #include "nvme_dev.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -351,6 +352,9 @@ struct vnvme_dev *vnvme_dev_new(struct worker *w, const char *nqn, const char *p
 	strcpy(d->nqn, nqn);
 	strcpy(d->path, path);
 	d->port.ops = &vfio_nvme_ops;
+	/* Where the controller is reached, for the status report (the port
+	 * is not registered: no discovery log entry names a PCI device). */
+	snprintf(d->port.traddr, sizeof(d->port.traddr), "%.63s", path);
 	/* Host ID: stable per socket (Identify and logs show it). */
 	crc = crc32c(path, strlen(path));
 	for (unsigned i = 0; i < sizeof(d->hostid); i += 4)

@@ -604,6 +604,14 @@ static int run_vfio(const struct opts *o)
 		die("namespace %u: %s (status %#x)", o->nsid, rc < 0 ? v.err : "Identify failed", rc);
 	if (nvmf_ns_nvm(&g, vnvme_g(&v, VFU_GPA(VP_ID)), why, sizeof(why)))
 		die("namespace %u: %s", o->nsid, why);
+	/* Zoned if it answers the ZNS Identify Namespace (for the report). */
+	s = vnvme_sqe(nvme_admin_identify, o->nsid, NVME_IDENTIFY_CNS_CSI_NS,
+		      (uint32_t)NVME_CSI_ZNS << 24);
+	s.dptr.prp.prp1 = htole64(VFU_GPA(VP_ID));
+	rc = vnvme_exec(&v, &v.admin, &s, NULL);
+	if (rc < 0)
+		die("%s: %s", o->vfio_user, v.err);
+	g.zoned = rc == 0;
 	if (o->bs % (1u << g.lba_shift) || o->bs % VNVME_PAGE)
 		die("--bs %u: not a multiple of the LBA size and the 4 KiB page", o->bs);
 	/* 256 entries (4 pages of SQ, one of CQ): room for the CQ head
