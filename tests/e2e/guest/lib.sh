@@ -9,7 +9,7 @@
 # as far as the kernel lets a process be killed.
 #
 # The zone helpers use dev, zone, zsec, zlba and slba, which the sourcing
-# script sets; connect_ns sets ns for it.
+# script sets; connect_ns sets ns and dev for it.
 # shellcheck disable=SC2154,SC2034
 
 E2E_PASSED=0 E2E_FAILED=0 E2E_SKIPPED=0
@@ -188,9 +188,9 @@ wait_ns() {
     return 1
 }
 
-# connect_ns NQN: nvme connect over TCP to subsystem NQN of the target (a
-# disconnect when the script finishes); sets ns to the block device name of
-# its namespace 1. The script cannot go on without it: on failure it ends.
+# connect_ns NQN: connect to subsystem NQN on the runner's target
+# (disconnected when the script finishes) and wait for its namespace 1:
+# its name in $ns, its device in $dev. The script cannot go on without it.
 connect_ns() {
     local tgt=(-t tcp -a "${GUEST_TARGET_ADDR:-$E2E_HOST_IP}" -s "$GUEST_TARGET_PORT")
     require "nvme connect $1" nvme connect "${tgt[@]}" -n "$1" "${E2E_CONNECT_OPTS[@]}"
@@ -199,6 +199,8 @@ connect_ns() {
         fail "namespace 1 of $1 appears as a block device"
         e2e_finish
     fi
+    dev=/dev/$ns
+    pass "namespace 1 is $dev"
 }
 
 # wait_ctrl_state NQN STATE [SECONDS]: wait until the controller is in STATE

@@ -170,7 +170,6 @@ pcie)
 tcp)
     step "the same namespace over NVMe/TCP"
     connect_ns "$nqn"
-    dev=/dev/$ns
     expect "transport" "$(< "/sys/class/nvme/$(nvme_ctrl "$nqn")/transport")" tcp
     deadline
     check_state "after the kill -9, seen over TCP"

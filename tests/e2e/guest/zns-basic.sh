@@ -44,8 +44,6 @@ if [ -n "${GUEST_ZNS_DEV:-}" ]; then
     info "testing the local device $dev"
 else
     connect_ns "$nqn"
-    dev=/dev/$ns
-    pass "namespace 1 is $dev"
 fi
 
 # ------------------------------------------------------------------ limits
