@@ -243,8 +243,8 @@ answer_host_calls() {
                     # Append (one block, bytes (i * 7 + 1) & 255) to zone 0
                     # of the zns namespace, read back (znstgt-probe)
                     if out=$("$build/tools/znstgt-probe" -a 127.0.0.1 -s "$port" -n "$GUEST_ZNS_NQN" \
-                             -q "$GUEST_HOSTNQN" 2>&1); then reply="ok $(echo $out)"
-                    else reply="error: znstgt-probe: $(echo $out)"; fi ;;
+                             -q "$GUEST_HOSTNQN" 2>&1); then reply="ok ${out//$'\n'/ }"
+                    else reply="error: znstgt-probe: ${out//$'\n'/ }"; fi ;;
                 ctl\ *)
                     read -ra words < "$req"
                     if reply=$("$build/znstgt-ctl" -s "$work/control.sock" "${words[@]:1}" 2>&1)
