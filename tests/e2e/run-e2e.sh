@@ -178,7 +178,8 @@ EOF
 }
 
 listening() { [ -n "$(ss -Hltn "sport = :$1")" ]; }
-# start_target: start znstgt (on $port) and wait until it listens; on
+# start_target: start znstgt (on $port) and wait until it listens (TCP and
+# the zns subsystem's vfio-user socket); on
 # failure says why in $start_error
 start_target() {
     "$build/znstgt" -c "$work/znstgt.ini" >> "$work/znstgt.log" 2>&1 &
@@ -191,10 +192,12 @@ start_target() {
             tpid=
             return 1
         fi
-        listening "$port" && return 0
+        # the vfio-user socket is bound after the TCP listener (once the
+        # namespaces are open): wait for both
+        listening "$port" && [ -S "$work/vfio-zns.sock" ] && return 0
         sleep 0.1
     done
-    start_error="znstgt does not listen on 127.0.0.1:$port after 10 s"
+    start_error="znstgt does not listen on 127.0.0.1:$port and $work/vfio-zns.sock after 10 s"
     return 1
 }
 # stop_target: SIGTERM, then the exit status of znstgt (SIGKILL after 10 s)
@@ -235,6 +238,9 @@ answer_host_calls() {
                         kill -KILL $tpid
                         wait $tpid 2> /dev/null
                         echo "=== kill -9 and restart by run-e2e.sh" >> "$work/znstgt.log"
+                        # the killed target's socket file stays (the new one
+                        # replaces it): gone, start_target waits for the new
+                        rm -f "$work/vfio-zns.sock"
                         if start_target; then reply="ok restarted (pid $tpid)"
                         else reply="error: restart failed: $start_error"; fi
                     fi ;;
