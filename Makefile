@@ -59,7 +59,8 @@ BENCHES    := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 
 # Debian packages to build, test and run the e2e host (run as root).
 DEB_PKGS := build-essential pkg-config libev-dev libnvme-dev libinih-dev libcmocka-dev \
-            libssl-dev liburing-dev libjson-c-dev clang valgrind qemu-system-x86 debootstrap e2fsprogs
+            libssl-dev liburing-dev libjson-c-dev clang valgrind qemu-system-x86 debootstrap e2fsprogs \
+            groff-base
 
 deps:
 	apt-get update -q
@@ -198,5 +199,7 @@ fuzz-%: build-fuzz/fuzz_%
 
 clean:
 	rm -rf build build-*
+
+include dist/install.mk
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
