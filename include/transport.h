@@ -107,6 +107,13 @@ void nvme_ports_for_each(void (*fn)(void *arg, const struct nvme_port *p), void 
 struct nvme_sq *nvme_sq_alloc(struct worker *w, const struct nvme_port *port,
 			      const char *local_addr, void *conn);
 /*
+ * The queue's connection is a secure channel whose handshake proved the
+ * host holds the PSK of this identity (NVMe/TCP 3.6.1.4; tls_psk.c): its
+ * Connect must then name the identity's host and subsystem NQN. 0, or -1
+ * if the identity is NULL or malformed (the transport closes the connection).
+ */
+int nvme_sq_set_tls_identity(struct nvme_sq *sq, const char *identity);
+/*
  * The connection is closing (peer gone, transport error, or ops->disconnect):
  * no more commands will be passed to the core. The core completes at once,
  * through ops->queue_response, the commands it holds open indefinitely

@@ -34,7 +34,9 @@ uint32_t nvme_auth_queue_setup(struct nvme_sq *sq, struct nvme_ctrl *ctrl, uint1
 	const struct host_auth_config *h = subsys_host_auth(ctrl->subsys, ctrl->hostnqn);
 
 	*st = 0;
-	if (!h || !h->dhchap_secret.len)
+	/* A TLS queue's host proved its PSK, bound to the Connect's NQNs
+	 * (fabrics.c): like Linux nvmet, it is not asked to authenticate again. */
+	if (!h || !h->dhchap_secret.len || sq->tls)
 		return 0;
 	struct auth_config cfg = {
 		.hostnqn = ctrl->hostnqn,
