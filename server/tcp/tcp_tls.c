@@ -151,13 +151,19 @@ static int ssl_errno(struct tcp_sock *s, int rc)
 static int tls_handshake(struct tcp_sock *s)
 {
 	int rc = SSL_do_handshake(chan_ssl(s));
+	unsigned long why;
 	int e;
 
 	if (rc == 1)
 		return 1;
+	why = ERR_peek_last_error(); /* before ssl_errno() clears the queue */
 	e = ssl_errno(s, rc);
 	if (e == EAGAIN)
 		return 0;
+	/* OpenSSL's reason names the step (bad binder, no shared cipher, an
+	 * alert from the peer), never key material. */
+	if (why)
+		log_warn("tls: handshake failed: %s", ERR_reason_error_string(why));
 	return -(e ? e : EPROTO);
 }
 
