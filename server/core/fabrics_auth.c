@@ -7,10 +7,12 @@
  * authenticated, every other command is refused with Authentication
  * Required. The protocol itself is server/core/auth.c.
  *
- * A queue must finish authenticating, and each step of a transaction must
- * follow the previous one, within the controller's Keep Alive Timeout, or
- * 120 s without one (the limits Linux nvmet and SPDK use): a queue that
- * stalls is disconnected, as SPDK does. A transaction that fails (our
+ * A queue has a deadline to authenticate: the controller's Keep Alive
+ * Timeout, or 120 s without one (the limits Linux nvmet and SPDK use), from
+ * Connect (or from the AUTH_Negotiate of a re-authentication), extended
+ * once more by each DH-HMAC-CHAP_Reply / _Success2, which only a host that
+ * holds the secret can bring that far. Restarting with AUTH_Negotiate does
+ * not extend it. A queue that misses it is disconnected, as SPDK does. A transaction that fails (our
  * AUTH_Failure1 delivered, or the host's AUTH_Failure2) ends the controller
  * (a fatal error, all its queues disconnected), as Linux nvmet does.
  */
@@ -67,14 +69,16 @@ void nvme_auth_queue_close(struct nvme_sq *sq)
 		ev_timer_stop(worker_loop(sq->worker), &sq->auth_timer);
 }
 
-/* After an Authentication Send / Receive completed: wait for the next step,
- * stop waiting, or end the controller of a failed transaction. */
-static void auth_progress(struct nvme_sq *sq, struct nvme_ctrl *ctrl)
+/* After an Authentication Send / Receive completed: extend the deadline
+ * (a step forward), stop waiting, or end the controller of a failed
+ * transaction. */
+static void auth_progress(struct nvme_sq *sq, struct nvme_ctrl *ctrl, bool extend)
 {
 	if (sq->closed)
 		return;
 	if (auth_session_busy(sq->auth)) {
-		auth_deadline(sq, ctrl);
+		if (extend)
+			auth_deadline(sq, ctrl);
 		return;
 	}
 	ev_timer_stop(worker_loop(sq->worker), &sq->auth_timer);
@@ -154,12 +158,18 @@ static void execute_auth_send(struct nvme_req *req)
 	/* The parser bounded transfer_len by AUTH_MSG_MAX. */
 	nvme_req_copy_from(req, 0, buf, req->transfer_len);
 	struct nvme_sq *sq = req->sq;
+	/* An AUTH_Negotiate (Base 2.0, 8.13.4.2: type 00h, id 00h) starts a
+	 * transaction: on an authenticated queue a new deadline, else none
+	 * beyond the one running since Connect. */
+	bool negotiate = req->transfer_len >= 2 && buf[0] == AUTH_TYPE_COMMON &&
+			 buf[1] == AUTH_ID_NEGOTIATE;
+	bool extend = !negotiate || auth_session_authenticated(sq->auth);
 
 	auth_session_send(sq->auth, buf, req->transfer_len);
 	OPENSSL_cleanse(buf, req->transfer_len);
 	log_outcome(req, before);
 	nvme_req_complete(req, 0);
-	auth_progress(sq, sq->ctrl);
+	auth_progress(sq, sq->ctrl, extend);
 }
 
 static void execute_auth_receive(struct nvme_req *req)
@@ -183,7 +193,7 @@ static void execute_auth_receive(struct nvme_req *req)
 	 * controller ends (the disconnect is a message to the worker, after
 	 * the response's send). */
 	nvme_req_complete(req, st);
-	auth_progress(sq, sq->ctrl);
+	auth_progress(sq, sq->ctrl, false);
 }
 
 uint16_t nvme_parse_auth_cmd(struct nvme_req *req)
