@@ -318,28 +318,23 @@ include = conf/*.ini
 EOF
     # the PSK from a file, as an operator keeps it (group/other: no access)
     (umask 077 && echo "$GUEST_TLS_PSK" > "$sec/conf/tls.psk")
-    cat > "$sec/conf/tls.ini" <<EOF
+    sec_subsystem tls.ini "$GUEST_TLS_NQN" "psk_file = tls.psk"
+    sec_subsystem auth.ini "$GUEST_AUTH_NQN" "dhchap_secret = $GUEST_DHCHAP_SECRET
+dhchap_ctrl_secret = $GUEST_DHCHAP_CTRL_SECRET"
+}
+# sec_subsystem FILE NQN KEYS: a 64 MiB subsystem whose [host] section for
+# the guest's host NQN has the lines KEYS
+sec_subsystem() {
+    cat > "$sec/conf/$1" <<EOF
 [subsystem]
-nqn = $GUEST_TLS_NQN
+nqn = $2
 
 [namespace 1]
 zoned = no
 size = 64M
 
 [host $GUEST_HOSTNQN]
-psk_file = tls.psk
-EOF
-    cat > "$sec/conf/auth.ini" <<EOF
-[subsystem]
-nqn = $GUEST_AUTH_NQN
-
-[namespace 1]
-zoned = no
-size = 64M
-
-[host $GUEST_HOSTNQN]
-dhchap_secret = $GUEST_DHCHAP_SECRET
-dhchap_ctrl_secret = $GUEST_DHCHAP_CTRL_SECRET
+$3
 EOF
 }
 # start_sec_target: the security tests' znstgt, once; 0 when it listens on both ports
