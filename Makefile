@@ -4,7 +4,8 @@
 #   server/core/*.c       -> build/libserver.a   (controller core)
 #   server/tcp/*.c        -> build/libserver.a   (NVMe/TCP transport)
 #   server/*.c            -> build/libserver.a + build/znstgt (daemon: server/main.c)
-#   tools/*.c             -> build/znstgt-ctl    (the operator's control tool)
+#   tools/*.c             -> build/znstgt-ctl    (the operator's control tool;
+#                            libcommon.a for the offline inspect / check)
 #   tests/unit/test_*.c   -> one CMocka binary each (pure units), run by `make check`
 #   tests/component/test_*.c -> one CMocka binary each (the core, the transport or
 #                            the daemon started by the test), run by `make check`
@@ -89,8 +90,8 @@ $(B)/libtestlib.a: $(TOOL_LIB_OBJ)
 $(B)/znstgt: $(B)/server/main.o $(B)/libserver.a $(B)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/znstgt-ctl: $(CTL_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^
+$(B)/znstgt-ctl: $(CTL_OBJ) $(B)/libcommon.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # A test binary is named after its source, whichever kind (directory) it is.
 define test_rule

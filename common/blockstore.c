@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "crc32c.h"
 #include "fault_io.h"
 #include "iov.h"
 
@@ -153,4 +154,25 @@ uint64_t blockstore_unallocated(struct blockstore *bs)
 int blockstore_sync(struct blockstore *bs)
 {
 	return fio_fdatasync(FIO_DATA, bs->fd) ? -errno : 0;
+}
+
+int blockstore_crc(struct blockstore *bs, uint64_t lba, uint32_t nlb, void *buf, size_t buflen,
+		   uint32_t *crc)
+{
+	uint32_t c = CRC32C_INIT, per = (uint32_t)(buflen >> bs->lba_shift);
+
+	if (!per)
+		return -EINVAL;
+	while (nlb) {
+		uint32_t n = nlb < per ? nlb : per;
+		struct iovec v = { buf, (size_t)n << bs->lba_shift };
+		int rc = blockstore_read(bs, lba, n, &v, 1);
+		if (rc)
+			return rc;
+		c = crc32c_update(c, buf, v.iov_len);
+		lba += n;
+		nlb -= n;
+	}
+	*crc = crc32c_final(c);
+	return 0;
 }

@@ -11,7 +11,8 @@
 enum {
 	NK_PATH, NK_SIZE, NK_LBA_SIZE, NK_ZONED, NK_ZONE_SIZE, NK_ZONE_CAPACITY, NK_MAX_OPEN,
 	NK_MAX_ACTIVE, NK_ZONE_APPEND_MAX, NK_ZDE_SIZE, NK_CROSS_ZONE_READ, NK_WRITE_CACHE,
-	NK_OFFLINE_ZONES, NK_READ_ONLY_ZONES, NK_UUID, NK_JOURNAL_SIZE, NK_PREALLOCATE
+	NK_OFFLINE_ZONES, NK_READ_ONLY_ZONES, NK_UUID, NK_JOURNAL_SIZE, NK_PREALLOCATE,
+	NK_ZRWA_SIZE, NK_ZRWA_FLUSH_GRANULARITY, NK_ZRWA_RESOURCES
 };
 
 #define BIT(k) (1u << (k))
@@ -21,7 +22,14 @@ enum {
 #define ZONED_ONLY_KEYS                                                                    \
 	(BIT(NK_ZONE_SIZE) | BIT(NK_ZONE_CAPACITY) | BIT(NK_MAX_OPEN) | BIT(NK_MAX_ACTIVE) |   \
 	 BIT(NK_ZONE_APPEND_MAX) | BIT(NK_ZDE_SIZE) | BIT(NK_CROSS_ZONE_READ) |                 \
-	 BIT(NK_OFFLINE_ZONES) | BIT(NK_READ_ONLY_ZONES) | BIT(NK_JOURNAL_SIZE))
+	 BIT(NK_OFFLINE_ZONES) | BIT(NK_READ_ONLY_ZONES) | BIT(NK_JOURNAL_SIZE) |                \
+	 BIT(NK_ZRWA_SIZE) | BIT(NK_ZRWA_FLUSH_GRANULARITY) | BIT(NK_ZRWA_RESOURCES))
+
+/* Keys that mean something only with a Zone Random Write Area. */
+#define ZRWA_ONLY_KEYS (BIT(NK_ZRWA_FLUSH_GRANULARITY) | BIT(NK_ZRWA_RESOURCES))
+
+/* ZRWAS and ZRWAFG are 16-bit counts of LBAs (Identify Namespace ZNS). */
+#define ZRWA_LBAS_MAX 0xffffu
 
 /* Largest Zone Descriptor Extension: ZDES is 8 bits in 64-byte units
  * (ZNS 1.1, Identify Namespace ZNS, LBA Format Extension). */
@@ -251,9 +259,31 @@ static const char *set_journal_size(void *obj, const char *v, char *why, size_t 
 	return problem;
 }
 
+static const char *set_zrwa_size(void *obj, const char *v, char *why, size_t whylen)
+{
+	return size_value(v, &((struct ns_config *)obj)->zrwa_size, why, whylen);
+}
+
+static const char *set_zrwa_flush_granularity(void *obj, const char *v, char *why, size_t whylen)
+{
+	struct ns_config *ns = obj;
+	const char *problem = size_value(v, &ns->zrwa_flush_granularity, why, whylen);
+	if (!problem && ns->zrwa_flush_granularity == 0)
+		problem = "0 bytes";
+	return problem;
+}
+
+static const char *set_zrwa_resources(void *obj, const char *v, char *why, size_t whylen)
+{
+	struct ns_config *ns = obj;
+	if (cfg_parse_u32(v, 1, UINT32_MAX, &ns->zrwa_resources) != 0)
+		return cfg_bad(why, whylen, v, "is not a number from 1");
+	return NULL;
+}
+
 #define ZONE_SET_EXPECT "a count of zones (taken from the end) or list:A,B,... of zone indexes"
 
-_Static_assert(NK_PREALLOCATE + 1 == CFG_NR_NS_KEYS, "CFG_NR_NS_KEYS is the number of keys");
+_Static_assert(NK_ZRWA_RESOURCES + 1 == CFG_NR_NS_KEYS, "CFG_NR_NS_KEYS is the number of keys");
 
 const struct cfg_key cfg_ns_keys[CFG_NR_NS_KEYS] = {
 	[NK_PATH] = { "path", "a directory for this namespace's files", false, set_path },
@@ -275,6 +305,12 @@ const struct cfg_key cfg_ns_keys[CFG_NR_NS_KEYS] = {
 	[NK_UUID] = { "uuid", "a UUID in 8-4-4-4-12 hex form, not all zeros", false, set_uuid },
 	[NK_JOURNAL_SIZE] = { "journal_size", "a size from 64K to 64G", false, set_journal_size },
 	[NK_PREALLOCATE] = { "preallocate", "yes or no", false, set_preallocate },
+	[NK_ZRWA_SIZE] = { "zrwa_size", "a size such as 64K, 0 = no Zone Random Write Area",
+			   false, set_zrwa_size },
+	[NK_ZRWA_FLUSH_GRANULARITY] = { "zrwa_flush_granularity", "a size dividing zrwa_size",
+					false, set_zrwa_flush_granularity },
+	[NK_ZRWA_RESOURCES] = { "zrwa_resources", "a number of zones from 1", false,
+				set_zrwa_resources },
 };
 
 /* ---- checks once the file is read ---- */
@@ -360,6 +396,46 @@ static int check_zone_sets(const struct ns_check *c, uint32_t nr_zones)
 	return 0;
 }
 
+/*
+ * Zone Random Write Area: whole blocks, at most 65535 of them (ZRWAS),
+ * within the zone capacity; the flush granularity (default one block)
+ * divides both the window and the capacity, so that flushes can reach the
+ * capacity's end; no more ZRWAs than zones may be active.
+ */
+static int check_zrwa(const struct ns_check *c, struct ns_config *ns, uint64_t nr_zones)
+{
+	char a[32], b[32];
+	if (!ns->zrwa_size) {
+		for (size_t k = 0; k < CFG_NR_NS_KEYS; k++)
+			if (c->seen & ZRWA_ONLY_KEYS & BIT(k))
+				return NS_ERROR(c, cfg_ns_keys[k].name, "given without zrwa_size "
+						"(expected zrwa_size too, or no %s)",
+						cfg_ns_keys[k].name);
+		return 0;
+	}
+	if (!(c->seen & BIT(NK_ZRWA_FLUSH_GRANULARITY)))
+		ns->zrwa_flush_granularity = ns->lba_size;
+	if (ns->zrwa_size % ns->lba_size || ns->zrwa_size / ns->lba_size > ZRWA_LBAS_MAX)
+		return NS_ERROR(c, "zrwa_size", "%s is not a whole number of blocks up to %u "
+				"(lba_size %u)", cfg_fmt_size(ns->zrwa_size, a), ZRWA_LBAS_MAX,
+				ns->lba_size);
+	if (ns->zrwa_size > ns->zone_capacity)
+		return NS_ERROR(c, "zrwa_size", "%s is larger than zone_capacity %s (expected at "
+				"most zone_capacity)", cfg_fmt_size(ns->zrwa_size, a),
+				cfg_fmt_size(ns->zone_capacity, b));
+	uint64_t fg = ns->zrwa_flush_granularity;
+	if (fg % ns->lba_size || ns->zrwa_size % fg || ns->zone_capacity % fg)
+		return NS_ERROR(c, "zrwa_flush_granularity", "%s does not divide both zrwa_size %s "
+				"and zone_capacity (expected whole blocks that divide both)",
+				cfg_fmt_size(fg, a), cfg_fmt_size(ns->zrwa_size, b));
+	uint64_t most = ns->max_active ? ns->max_active : nr_zones;
+	if (ns->zrwa_resources > most)
+		return NS_ERROR(c, "zrwa_resources", "%u is more than the %" PRIu64 " zones that "
+				"may be active (expected at most max_active, or the number of zones)",
+				ns->zrwa_resources, most);
+	return 0;
+}
+
 static int check_zoned(const struct ns_check *c, struct ns_config *ns)
 {
 	char a[32], b[32];
@@ -392,7 +468,7 @@ static int check_zoned(const struct ns_check *c, struct ns_config *ns)
 	if (ns->max_open > nr_zones)
 		return NS_ERROR(c, "max_open", "%u is more than the %" PRIu64 " zones (expected "
 				"at most the number of zones, or 0)", ns->max_open, nr_zones);
-	return check_zone_sets(c, (uint32_t)nr_zones);
+	return check_zone_sets(c, (uint32_t)nr_zones) || check_zrwa(c, ns, nr_zones);
 }
 
 int cfg_ns_finish(struct ns_config *ns, uint32_t seen, const char *file, const char *data_dir,

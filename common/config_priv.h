@@ -141,7 +141,7 @@ void cfg_dirname(const char *path, char *out, size_t outlen);
 
 /* ---- config_ns.c ---- */
 
-#define CFG_NR_NS_KEYS 17
+#define CFG_NR_NS_KEYS 20
 extern const struct cfg_key cfg_ns_keys[CFG_NR_NS_KEYS];
 /* A new [namespace nsid] with every default of config.h. */
 void cfg_ns_defaults(struct ns_config *ns, uint32_t nsid);

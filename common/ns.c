@@ -48,6 +48,9 @@
 #include "fault_io.h"
 #include "iov.h"
 #include "log.h"
+#include "ns_id.h"
+#include "ns_precheck.h"
+#include "ns_stats.h"
 #include "nvme_wire.h"
 #include "zmeta.h"
 #include "zone.h"
@@ -94,6 +97,7 @@ struct ns {
 	bool need_ckpt;              /* commit thread: checkpoint before the next record */
 	uint8_t *zde_buf;            /* commit thread: one zone's extension */
 	uint8_t *crc_buf;            /* commit thread and recovery: CRC_CHUNK bytes */
+	struct ns_stats stats;       /* ns_stats.h */
 
 	/* The data sync thread: fdatasyncs the data file when the commit
 	 * thread asks (dsync_req), alongside the journal's sync. */
@@ -125,35 +129,7 @@ struct gap_barrier {
 static void queue_sync(struct ns *ns, ns_sync_cb cb, void *arg);
 
 
-/* ---- identity: ns.id keeps the UUID stable across restarts ---- */
-
-/* ns.id, version 1, little-endian, 40 bytes. */
-struct ns_id_file {
-	char magic[8];               /* "ZNSTGTID" */
-	uint32_t version;            /* 1 */
-	uint32_t rsvd;
-	uint8_t uuid[16];
-	uint32_t rsvd2;
-	uint32_t crc;                /* CRC32C of the bytes before it */
-} __attribute__((packed));
-
-static int write_id(const char *path, const uint8_t uuid[16])
-{
-	struct ns_id_file f = { .magic = "ZNSTGTID", .version = htole32(1) };
-	memcpy(f.uuid, uuid, 16);
-	f.crc = htole32(crc32c(&f, offsetof(struct ns_id_file, crc)));
-	char tmp[PATH_MAX + 16];
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
-	int rc = fio_pwrite(FIO_META, fd, &f, sizeof(f), 0) == (ssize_t)sizeof(f) &&
-		 !fio_fsync(FIO_META, fd) ? 0 : -EIO;
-	close(fd);
-	if (!rc && rename(tmp, path))
-		rc = -errno;
-	return rc;
-}
+/* ---- identity: ns.id keeps the UUID stable across restarts (ns_id.h) ---- */
 
 /*
  * ns.id names the namespace to hosts (its UUID): a missing or damaged one is
@@ -164,22 +140,12 @@ static int load_identity(struct ns *ns, const struct ns_config *cfg, bool create
 			 size_t errlen)
 {
 	char path[PATH_MAX + 8];
-	snprintf(path, sizeof(path), "%s/ns.id", ns->dir);
-	struct ns_id_file f;
-	const char *why = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		ssize_t n = read(fd, &f, sizeof(f));
-		close(fd);
-		if (n != (ssize_t)sizeof(f) || memcmp(f.magic, "ZNSTGTID", 8) ||
-		    le32toh(f.crc) != crc32c(&f, offsetof(struct ns_id_file, crc)) ||
-		    le32toh(f.version) != 1)
-			why = "damaged";
-	} else if (errno == ENOENT) {
-		why = "missing";
-	} else {
-		return errmsg(err, errlen, "%s: %s", path, strerror(errno));
-	}
+	snprintf(path, sizeof(path), "%s/" NS_ID_NAME, ns->dir);
+	uint8_t have_uuid[16];
+	const char *why;
+	int rd = ns_id_read(path, have_uuid, &why);
+	if (rd < 0)
+		return errmsg(err, errlen, "%s: %s", path, strerror(-rd));
 	if (why && !create) {
 		if (!cfg->recover)
 			return errmsg(err, errlen, "%s: %s; it holds the UUID hosts know this "
@@ -196,15 +162,15 @@ static int load_identity(struct ns *ns, const struct ns_config *cfg, bool create
 	if (cfg->have_uuid) {
 		memcpy(u, cfg->uuid, 16);
 	} else if (have && !create) {
-		memcpy(u, f.uuid, 16);
+		memcpy(u, have_uuid, 16);
 	} else {
 		if (getrandom(u, 16, 0) != 16)
 			return errmsg(err, errlen, "getrandom: %s", strerror(errno));
 		u[6] = (uint8_t)((u[6] & 0x0f) | 0x40); /* RFC 4122 version 4 */
 		u[8] = (uint8_t)((u[8] & 0x3f) | 0x80);
 	}
-	if (!have || create || memcmp(f.uuid, u, 16)) {
-		int rc = write_id(path, u);
+	if (!have || create || memcmp(have_uuid, u, 16)) {
+		int rc = ns_id_write(path, u);
 		if (rc)
 			return errmsg(err, errlen, "%s: %s", path, strerror(-rc));
 	}
@@ -259,19 +225,7 @@ static uint16_t sync_status(int err)
 static int blocks_crc(struct ns *ns, struct blockstore *bs, uint64_t lba, uint32_t nlb,
 		      uint32_t *out)
 {
-	uint32_t crc = CRC32C_INIT, per = CRC_CHUNK >> ns->info.lba_shift;
-	while (nlb) {
-		uint32_t n = nlb < per ? nlb : per;
-		struct iovec v = { ns->crc_buf, (size_t)n << ns->info.lba_shift };
-		int rc = blockstore_read(bs, lba, n, &v, 1);
-		if (rc)
-			return rc;
-		crc = crc32c_update(crc, ns->crc_buf, v.iov_len);
-		lba += n;
-		nlb -= n;
-	}
-	*out = crc32c_final(crc);
-	return 0;
+	return blockstore_crc(bs, lba, nlb, ns->crc_buf, CRC_CHUNK, out);
 }
 
 /*
@@ -323,6 +277,7 @@ static int commit_prepare(struct ns *ns, struct commit_item *it, bool overlap)
 	if (it->sync_data && (ordered || !it->batch.records)) {
 		it->sync_data = false;
 		int rc = blockstore_sync(&ns->bs);
+		ns_stat_add(&ns->stats.data_syncs, 1);
 		if (rc)
 			return rc;
 		ns->data_synced = it->writes;
@@ -344,6 +299,7 @@ static void *dsync_main(void *arg)
 		uint64_t req = ns->dsync_req;
 		pthread_mutex_unlock(&ns->dsync_lock);
 		int rc = blockstore_sync(&ns->bs);
+		ns_stat_add(&ns->stats.data_syncs, 1);
 		pthread_mutex_lock(&ns->dsync_lock);
 		ns->dsync_rc = rc;
 		ns->dsync_done = req;
@@ -418,9 +374,16 @@ static void commit_journal(struct ns *ns, struct commit_item *it)
 		if (ns->need_ckpt) {
 			rc = zmeta_checkpoint(&ns->meta);
 			ns->need_ckpt = rc != 0;
+			ns_stat_add(&ns->stats.checkpoints, !rc);
 		}
-		if (!rc)
+		if (!rc) {
+			uint32_t records = it->batch.records;
 			rc = zmeta_write(&ns->meta, &it->batch);
+			if (!rc) {
+				ns_stat_add(&ns->stats.batches, 1);
+				ns_stat_add(&ns->stats.records, records);
+			}
+		}
 		if (it->sync_data) {
 			int drc = dsync_wait(ns);
 			if (!drc)
@@ -433,8 +396,10 @@ static void commit_journal(struct ns *ns, struct commit_item *it)
 		 * before the next record. */
 		if (!rc) {
 			zmeta_apply(&ns->meta, &it->batch);
-			if (zmeta_needs_checkpoint(&ns->meta) && zmeta_checkpoint(&ns->meta))
-				ns->need_ckpt = true;
+			if (zmeta_needs_checkpoint(&ns->meta)) {
+				ns->need_ckpt = zmeta_checkpoint(&ns->meta) != 0;
+				ns_stat_add(&ns->stats.checkpoints, !ns->need_ckpt);
+			}
 		}
 	}
 	if (rc) {
@@ -446,6 +411,9 @@ static void commit_journal(struct ns *ns, struct commit_item *it)
 	it->batch.len = 0;
 	it->batch.records = 0;
 	it->rc = rc;
+	ns_stat_add(&ns->stats.commits, 1);
+	ns_stat_add(&ns->stats.sync_requests, it->waiters.n);
+	ns_stat_add(&ns->stats.failures, rc != 0);
 	for (size_t i = 0; i < it->waiters.n; i++)
 		it->waiters.v[i].cb(it->waiters.v[i].arg, sync_status(rc));
 	it->waiters.n = 0;
@@ -631,6 +599,10 @@ static void fill_info(struct ns *ns, const struct ns_config *cfg)
 	in->zde_size = cfg->zde_size;
 	in->zasl_bytes = cfg->zone_append_max ? cfg->zone_append_max : 128 * 1024;
 	in->cross_zone_read = cfg->cross_zone_read;
+	in->zrwa_lbas = (uint32_t)(cfg->zrwa_size >> in->lba_shift);
+	in->zrwa_fg = (uint32_t)(cfg->zrwa_flush_granularity >> in->lba_shift);
+	in->nr_zrwa = !in->zrwa_lbas ? 0 : cfg->zrwa_resources ? cfg->zrwa_resources
+				   : in->max_active ? in->max_active : in->nr_zones;
 }
 
 /* Config lists -> zone indexes: an explicit list, or the last N zones. */
@@ -653,7 +625,7 @@ static uint32_t zone_list(const uint32_t *list, uint32_t len, uint32_t count, ui
  * or --recover where it can, makes state anew): making a missing file afresh
  * would silently throw away what the others describe.
  */
-static const char *const ns_files[] = { "ns.id", "data", ZMETA_IMG_NAME, ZMETA_JNL_NAME };
+static const char *const ns_files[] = { NS_ID_NAME, "data", ZMETA_IMG_NAME, ZMETA_JNL_NAME };
 
 static int dir_is_new(const char *dir, bool *fresh, char *err, size_t errlen)
 {
@@ -682,16 +654,9 @@ static int check_data(struct ns *ns, const struct ns_config *cfg, const char *pa
 	bool missing = stat(path, &st) != 0;
 	if (missing && errno != ENOENT)
 		return errmsg(err, errlen, "%s: %s", path, strerror(errno));
-	uint64_t have = missing ? 0 : (uint64_t)st.st_size, need = 0;
 	uint32_t last = 0;
-	for (uint32_t i = 0; ns->info.zoned && i < zns_nr_zones(&ns->z); i++) {
-		uint64_t wp = zns_zone_wp(&ns->z, i);
-		if (zns_zone_state(&ns->z, i) != NVME_ZNS_ZS_OFFLINE && wp > zns_zslba(&ns->z, i) &&
-		    wp << ns->info.lba_shift > need) {
-			need = wp << ns->info.lba_shift;
-			last = i;
-		}
-	}
+	uint64_t have = missing ? 0 : (uint64_t)st.st_size;
+	uint64_t need = ns->info.zoned ? ns_data_needed(&ns->z, &last) : 0;
 	if (!missing && have >= need)
 		return 0;
 	char what[128];
@@ -748,6 +713,9 @@ static int load_zoned(struct ns *ns, const struct ns_config *cfg, enum zmeta_mod
 		.zde_size = in->zde_size,
 		.zasl_nlb = in->zasl_bytes >> in->lba_shift,
 		.cross_zone_read = in->cross_zone_read,
+		.zrwa_lbas = in->zrwa_lbas,
+		.zrwa_fg = in->zrwa_fg,
+		.nr_zrwa = in->nr_zrwa,
 	};
 	if (zns_init(&ns->z, &g) || (in->zde_size && !(ns->zde_buf = malloc(in->zde_size))) ||
 	    !(ns->crc_buf = malloc(CRC_CHUNK)))
@@ -769,6 +737,7 @@ static int load_zoned(struct ns *ns, const struct ns_config *cfg, enum zmeta_mod
 		.zde_size = in->zde_size,
 		.max_open = in->max_open,
 		.max_active = in->max_active,
+		.zrwa_lbas = in->zrwa_lbas,
 		.jnl_limit = cfg->journal_size,
 		.data_crc = rd.bs.fd >= 0 ? recovery_crc : NULL,
 		.data_ctx = &rd,
@@ -817,11 +786,20 @@ static int power_up(struct ns *ns, const struct ns_config *cfg, char *err, size_
 	uint32_t changed = zns_power_up(&ns->z, off, noff, ro, nro);
 	free(off);
 	free(ro);
+	/* A zone with a ZRWA keeps what its window holds (acknowledged writes
+	 * into it are as durable as any), but the blocks above the window
+	 * hold only writes never acknowledged - data that an implicit flush
+	 * not made durable would have covered: erased, or a later flush would
+	 * make them readable. */
 	int rc = 0;
-	for (uint32_t i = 0; !rc && i < in->nr_zones; i++)
-		if (zns_zone_wp(&ns->z, i) > wp[i])
-			rc = blockstore_zero(&ns->bs, wp[i],
-					     zns_zslba(&ns->z, i) + in->zone_size - wp[i]);
+	for (uint32_t i = 0; !rc && i < in->nr_zones; i++) {
+		uint64_t from = zns_zone_wp(&ns->z, i) > wp[i] ? wp[i]
+			      : zns_zone_attrs(&ns->z, i) & NVME_ZNS_ZA_ZRWAV
+				? zns_zone_readable(&ns->z, i) : UINT64_MAX;
+		uint64_t end = zns_zslba(&ns->z, i) + in->zone_size;
+		if (from < end)
+			rc = blockstore_zero(&ns->bs, from, end - from);
+	}
 	free(wp);
 	if (changed)
 		log_info("namespace %u: power-up closed, emptied or finished %u zone(s)", in->nsid,
@@ -976,6 +954,16 @@ const struct ns_info *ns_info(const struct ns *ns)
 	return &ns->info;
 }
 
+struct ns_stats *ns_stats(struct ns *ns)
+{
+	return &ns->stats;
+}
+
+struct zns *ns_zones(struct ns *ns)
+{
+	return ns->info.zoned ? &ns->z : NULL;
+}
+
 /* ---- I/O ---- */
 
 static uint16_t range_check(const struct ns *ns, uint64_t slba, uint64_t nlb)
@@ -1052,7 +1040,7 @@ static int read_zoned(struct ns *ns, uint64_t slba, uint32_t nlb, const struct i
 	for (uint64_t lba = slba; lba < end;) {
 		uint32_t i = zns_zone_of(&ns->z, lba);
 		uint64_t zend = zns_zslba(&ns->z, i + 1) < end ? zns_zslba(&ns->z, i + 1) : end;
-		uint64_t wp = zns_zone_wp(&ns->z, i);
+		uint64_t wp = zns_zone_readable(&ns->z, i);
 		uint64_t written = wp < lba ? lba : wp < zend ? wp : zend;
 		if (written < zend) {
 			int rc = read_part(ns, slba, end, run, written, iov, iovcnt, fn);
@@ -1178,6 +1166,28 @@ static int erase_unwritten(struct ns *ns, uint64_t slba, bool select_all)
 	}
 	__atomic_add_fetch(&ns->data_writes, 1, __ATOMIC_RELEASE);
 	return 0;
+}
+
+/*
+ * A ZRWA's window reads what its blocks hold, so the zone's blocks - which
+ * a Reset left as they were - are erased first, and the erasure synced
+ * before the allocation can be journaled. Only an Empty zone can get a
+ * ZRWA; for any other the engine refuses (nothing is erased that holds
+ * data: an Empty zone's blocks all read as zeros already).
+ */
+uint16_t ns_zone_mgmt_send_zrwaa(struct ns *ns, uint64_t slba, uint8_t zsa, const void *zde)
+{
+	if (!ns->info.zoned)
+		return not_zoned();
+	if (ns->info.zrwa_lbas && slba < ns->info.nlbas &&
+	    zns_zone_state(&ns->z, zns_zone_of(&ns->z, slba)) == NVME_ZNS_ZS_EMPTY) {
+		int rc = zns_above_wp(&ns->z, zns_zone_of(&ns->z, slba), zero_range, ns);
+		if (!rc)
+			rc = blockstore_sync(&ns->bs);
+		if (rc)
+			return io_status(rc, true);
+	}
+	return zns_mgmt_send_zrwaa(&ns->z, slba, zsa, zde);
 }
 
 uint16_t ns_zone_mgmt_send(struct ns *ns, uint64_t slba, uint8_t zsa, bool select_all,

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <nvme/types.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 
 #include "config.h"
 #include "errmsg.h"
+#include "zone.h"
 
 /* Deepest existing directory on the way to path (path itself if it exists)
  * into out; -1 with err if a part of path exists but is not a directory. */
@@ -140,4 +142,20 @@ void ns_fresh_undo(const struct ns_config *cfg, const struct ns_fresh *f)
 			break;
 		*slash = '\0';
 	}
+}
+
+uint64_t ns_data_needed(struct zns *z, uint32_t *last)
+{
+	uint64_t need = 0;
+
+	*last = 0;
+	for (uint32_t i = 0; i < zns_nr_zones(z); i++) {
+		uint64_t wp = zns_zone_wp(z, i);
+		if (zns_zone_state(z, i) != NVME_ZNS_ZS_OFFLINE && wp > zns_zslba(z, i) &&
+		    wp << z->g.lba_shift > need) {
+			need = wp << z->g.lba_shift;
+			*last = i;
+		}
+	}
+	return need;
 }

@@ -163,6 +163,7 @@ static void header_encode(const struct zimg_header *h, struct zimg_header *out)
 	out->max_active = htole32(h->max_active);
 	out->desc_offset = htole64(h->desc_offset);
 	out->zde_offset = htole64(h->zde_offset);
+	out->zrwa_lbas = htole32(h->zrwa_lbas);
 	out->crc = htole32(crc32c(out, offsetof(struct zimg_header, crc)));
 }
 
@@ -174,8 +175,11 @@ static enum slot_verdict header_decode(const struct zimg_header *in, struct zimg
 	    le32toh(in->crc) != crc32c(in, offsetof(struct zimg_header, crc)))
 		return SLOT_BAD;
 	h->version = le32toh(in->version);
-	if (h->version != ZMETA_VERSION || le32toh(in->header_bytes) != sizeof(*in))
+	if ((h->version != ZMETA_VERSION && h->version != ZMETA_VERSION_NO_ZRWA) ||
+	    le32toh(in->header_bytes) != sizeof(*in))
 		return SLOT_VERSION;
+	/* Version 1 wrote the word as zero: no ZRWA. */
+	h->zrwa_lbas = h->version == ZMETA_VERSION_NO_ZRWA ? 0 : le32toh(in->zrwa_lbas);
 	h->generation = le64toh(in->generation);
 	h->ckpt_seq = le64toh(in->ckpt_seq);
 	h->instance = le64toh(in->instance);
@@ -288,7 +292,7 @@ static int create_image(const char *dir, const struct zimg_header *h, char *err,
 static int format(const char *dir, const struct zmeta_geom *g, char *err, size_t errlen)
 {
 	struct zimg_header h = {
-		.version = ZMETA_VERSION,
+		.version = g->zrwa_lbas ? ZMETA_VERSION : ZMETA_VERSION_NO_ZRWA,
 		.generation = 1,
 		.nsid = g->nsid,
 		.lba_shift = g->lba_shift,
@@ -299,6 +303,7 @@ static int format(const char *dir, const struct zmeta_geom *g, char *err, size_t
 		.zde_size = g->zde_size,
 		.max_open = g->max_open,
 		.max_active = g->max_active,
+		.zrwa_lbas = g->zrwa_lbas,
 		.desc_offset = 2 * ZIMG_SLOT_SIZE,
 	};
 	h.zde_offset = h.desc_offset + align4k((uint64_t)g->nr_zones * sizeof(struct zimg_desc));
@@ -340,33 +345,56 @@ static int geometry_diff(const struct zimg_header *h, const struct zmeta_geom *g
 	DIFF(zde_size, "zde_size")
 	DIFF(max_open, "max_open")
 	DIFF(max_active, "max_active")
+	DIFF(zrwa_lbas, "zrwa_size (LBAs)")
 #undef DIFF
 	return n ? -1 : 0;
+}
+
+/* Both header slots of the image at fd, raw and decoded. */
+static void read_slots(int fd, struct zimg_header raw[2], struct zimg_header h[2],
+		       enum slot_verdict v[2])
+{
+	for (int s = 0; s < 2; s++) {
+		ssize_t n = read_full(fd, &raw[s], sizeof(raw[s]), (off_t)s * ZIMG_SLOT_SIZE);
+		if (n != (ssize_t)sizeof(raw[s]))
+			memset(&raw[s], 0, sizeof(raw[s]));
+		v[s] = n == (ssize_t)sizeof(raw[s]) ? header_decode(&raw[s], &h[s]) : SLOT_BAD;
+	}
+}
+
+/* The slot recovery uses: the valid one with the highest generation, or -1. */
+static int current_slot(const enum slot_verdict v[2], const struct zimg_header h[2])
+{
+	if (v[0] != SLOT_OK && v[1] != SLOT_OK)
+		return -1;
+	return v[0] != SLOT_OK ? 1 : v[1] != SLOT_OK ? 0 : h[1].generation > h[0].generation;
+}
+
+/* A never-written slot (fresh image) is all zeros: not damage. */
+static bool slot_blank(const struct zimg_header *raw)
+{
+	static const char zero[8];
+	return !memcmp(raw->magic, zero, 8);
 }
 
 static int load_header(struct zmeta *m, const char *path, char *err, size_t errlen)
 {
 	struct zimg_header raw[2], h[2];
 	enum slot_verdict v[2];
-	for (int s = 0; s < 2; s++) {
-		ssize_t n = read_full(m->img_fd, &raw[s], sizeof(raw[s]), (off_t)s * ZIMG_SLOT_SIZE);
-		v[s] = n == (ssize_t)sizeof(raw[s]) ? header_decode(&raw[s], &h[s]) : SLOT_BAD;
-	}
-	if (v[0] != SLOT_OK && v[1] != SLOT_OK) {
+	read_slots(m->img_fd, raw, h, v);
+	int s = current_slot(v, h);
+	if (s < 0) {
 		if (v[0] == SLOT_VERSION || v[1] == SLOT_VERSION)
 			return errmsg(err, errlen,
 				    "%s: unknown zone image format version %u (this znstgt reads "
-				    "version %u); refusing to touch it",
+				    "versions 1 to %u); refusing to touch it",
 				    path, le32toh(raw[v[0] == SLOT_VERSION ? 0 : 1].version),
 				    ZMETA_VERSION);
 		return errmsg(err, errlen, "%s: both header slots are damaged (bad magic or "
 			    "checksum) or missing (file truncated). Restore the file, " WAY_FORMAT,
 			    path);
 	}
-	int s = v[0] != SLOT_OK ? 1 : v[1] != SLOT_OK ? 0 : h[1].generation > h[0].generation;
-	/* A never-written slot (fresh image) is all zeros: not damage. */
-	static const char zero[8];
-	if (v[!s] == SLOT_BAD && memcmp(raw[!s].magic, zero, 8))
+	if (v[!s] == SLOT_BAD && !slot_blank(&raw[!s]))
 		log_warn("%s: header slot %d is damaged; using slot %d", path, !s, s);
 	m->hdr = h[s];
 	m->slot = s;
@@ -666,7 +694,7 @@ static int open_journal(struct zmeta *m, const char *path, enum zmeta_mode mode,
 {
 	const char *why = NULL;
 	char whybuf[160];
-	m->jnl_fd = open(path, O_RDWR | O_CLOEXEC);
+	m->jnl_fd = open(path, (mode == ZMETA_CHECK ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (m->jnl_fd < 0 && errno != ENOENT)
 		return errmsg(err, errlen, "%s: %s", path, strerror(errno));
 	struct zjnl_header jh;
@@ -723,11 +751,17 @@ static bool state_known(uint8_t s)
 	       s == NVME_ZNS_ZS_OFFLINE;
 }
 
-static bool desc_possible(const struct zmeta *m, const struct zns *z, uint32_t i)
+static bool desc_possible(const struct zmeta *m, uint32_t i)
 {
 	struct zimg_desc d;
 	memcpy(&d, desc_at(m, i), sizeof(d));
-	uint64_t wp = le64toh(d.wp), zslba = zns_zslba(z, i);
+	uint64_t wp = le64toh(d.wp), zslba = (uint64_t)i * m->hdr.zone_size;
+	bool zrwa = d.za & NVME_ZNS_ZA_ZRWAV;
+	/* A ZRWA only in an active zone of a namespace that has ZRWAs. */
+	if (zrwa && (!m->hdr.zrwa_lbas || (d.state != NVME_ZNS_ZS_IMPL_OPEN &&
+					   d.state != NVME_ZNS_ZS_EXPL_OPEN &&
+					   d.state != NVME_ZNS_ZS_CLOSED)))
+		return false;
 	return state_known(d.state) && wp >= zslba && wp <= zslba + m->hdr.zone_cap &&
 	       (d.state != NVME_ZNS_ZS_EMPTY || wp == zslba);
 }
@@ -742,7 +776,7 @@ static int load_zones(struct zmeta *m, struct zns *z, const uint8_t *bad, enum z
 		      const char *path, char *err, size_t errlen)
 {
 	for (uint32_t i = 0; i < m->hdr.nr_zones; i++) {
-		if (bad[i] || !desc_possible(m, z, i)) {
+		if (bad[i] || !desc_possible(m, i)) {
 			struct zimg_desc d;
 			memcpy(&d, desc_at(m, i), sizeof(d));
 			if (mode != ZMETA_RECOVER && !bad[i])
@@ -846,7 +880,7 @@ int zmeta_open(struct zmeta *m, const char *dir, const struct zmeta_geom *g,
 
 	if (mode == ZMETA_FORMAT && format(dir, g, err, errlen))
 		return -1;
-	m->img_fd = open(img, O_RDWR | O_CLOEXEC);
+	m->img_fd = open(img, (mode == ZMETA_CHECK ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (m->img_fd < 0) {
 		if (errno == ENOENT)
 			errmsg(err, errlen, "%s: missing, so the state of every zone is unknown "
@@ -873,7 +907,9 @@ int zmeta_open(struct zmeta *m, const char *dir, const struct zmeta_geom *g,
 		     (unsigned long long)m->img_len);
 		goto out;
 	}
-	m->img = mmap(NULL, m->img_len, PROT_READ | PROT_WRITE, MAP_SHARED, m->img_fd, 0);
+	/* ZMETA_CHECK: replay repairs a private copy, never the file. */
+	m->img = mmap(NULL, m->img_len, PROT_READ | PROT_WRITE,
+		      mode == ZMETA_CHECK ? MAP_PRIVATE : MAP_SHARED, m->img_fd, 0);
 	if (m->img == MAP_FAILED) {
 		m->img = NULL;
 		errmsg(err, errlen, "%s: mmap: %s", img, strerror(errno));
@@ -1069,4 +1105,167 @@ void zmeta_close(struct zmeta *m)
 		close(m->jnl_fd);
 	memset(m, 0, sizeof(*m));
 	m->img_fd = m->jnl_fd = -1;
+}
+
+/* ---- read-only inspection ---- */
+
+/*
+ * The layout format() writes, derived from the geometry: a header that
+ * says otherwise cannot be walked safely. (The daemon checks the geometry
+ * against its configuration instead.)
+ */
+static bool layout_possible(const struct zimg_header *h)
+{
+	uint64_t desc_end = 2 * ZIMG_SLOT_SIZE + align4k((uint64_t)h->nr_zones *
+							  sizeof(struct zimg_desc));
+	return (h->lba_shift == 9 || h->lba_shift == 12) && h->nr_zones && h->zone_size &&
+	       !(h->zone_size & (h->zone_size - 1)) && h->zone_cap && h->zone_cap <= h->zone_size &&
+	       h->zde_size % 64 == 0 && h->zde_size <= (1u << 20) &&
+	       h->nlbas / h->zone_size == h->nr_zones && h->desc_offset == 2 * ZIMG_SLOT_SIZE &&
+	       h->zde_offset == desc_end;
+}
+
+int zmeta_view_open(struct zmeta *m, const char *dir, struct zmeta_slot_view slots[2],
+		    char *err, size_t errlen)
+{
+	char img[PATH_MAX], jnl[PATH_MAX];
+	struct zimg_header raw[2], h[2];
+	enum slot_verdict v[2];
+	struct stat st;
+
+	memset(m, 0, sizeof(*m));
+	m->img_fd = m->jnl_fd = -1;
+	path_of(img, sizeof(img), dir, ZMETA_IMG_NAME);
+	path_of(jnl, sizeof(jnl), dir, ZMETA_JNL_NAME);
+	m->img_fd = open(img, O_RDONLY | O_CLOEXEC);
+	if (m->img_fd < 0)
+		return errmsg(err, errlen, "%s: %s", img, strerror(errno));
+	read_slots(m->img_fd, raw, h, v);
+	for (int s = 0; slots && s < 2; s++) {
+		struct zmeta_slot_view *sv = &slots[s];
+		memset(sv, 0, sizeof(*sv));
+		sv->crc = le32toh(raw[s].crc);
+		sv->version = le32toh(raw[s].version);
+		sv->state = v[s] == SLOT_OK ? ZMETA_SLOT_OK : v[s] == SLOT_VERSION ? ZMETA_SLOT_VERSION
+			  : slot_blank(&raw[s]) ? ZMETA_SLOT_BLANK : ZMETA_SLOT_DAMAGED;
+		if (v[s] == SLOT_OK)
+			sv->hdr = h[s];
+	}
+	if (load_header(m, img, err, errlen))
+		goto fail;
+	if (!layout_possible(&m->hdr)) {
+		errmsg(err, errlen, "%s: the current header slot (%d) has a valid CRC but describes "
+		       "a layout format() never writes", img, m->slot);
+		goto fail;
+	}
+	m->img_len = image_len(&m->hdr);
+	if (fstat(m->img_fd, &st) || (uint64_t)st.st_size < m->img_len) {
+		errmsg(err, errlen, "%s: file is shorter than its header says (%lld < %llu bytes): "
+		       "truncated", img, (long long)st.st_size, (unsigned long long)m->img_len);
+		goto fail;
+	}
+	m->img = mmap(NULL, m->img_len, PROT_READ, MAP_PRIVATE, m->img_fd, 0);
+	if (m->img == MAP_FAILED) {
+		m->img = NULL;
+		errmsg(err, errlen, "%s: mmap: %s", img, strerror(errno));
+		goto fail;
+	}
+	m->jnl_fd = open(jnl, O_RDONLY | O_CLOEXEC);
+	if (m->jnl_fd < 0 && errno != ENOENT) {
+		errmsg(err, errlen, "%s: %s", jnl, strerror(errno));
+		goto fail;
+	}
+	return 0;
+fail:
+	zmeta_close(m);
+	return -1;
+}
+
+void zmeta_view_geom(const struct zmeta *m, struct zmeta_geom *g)
+{
+	memset(g, 0, sizeof(*g));
+	g->nsid = m->hdr.nsid;
+	g->lba_shift = m->hdr.lba_shift;
+	g->nlbas = m->hdr.nlbas;
+	g->zone_size = m->hdr.zone_size;
+	g->zone_cap = m->hdr.zone_cap;
+	g->nr_zones = m->hdr.nr_zones;
+	g->zde_size = m->hdr.zde_size;
+	g->max_open = m->hdr.max_open;
+	g->max_active = m->hdr.max_active;
+}
+
+void zmeta_view_desc(const struct zmeta *m, uint32_t zone, struct zmeta_desc_view *out)
+{
+	struct zimg_desc d;
+	uint8_t bad = desc_damage(m, zone);
+
+	memcpy(&d, desc_at(m, zone), sizeof(d));
+	out->wp = le64toh(d.wp);
+	out->seq = le64toh(d.seq);
+	out->state = d.state;
+	out->za = d.za;
+	out->desc_ok = !(bad & BAD_DESC);
+	out->zde_ok = !bad;
+	out->possible = desc_possible(m, zone);
+}
+
+/* The journal header is one recovery would accept (open_journal). */
+static bool jnl_header_ok(const struct zmeta *m)
+{
+	struct zjnl_header jh;
+
+	return read_full(m->jnl_fd, &jh, sizeof(jh), 0) == (ssize_t)sizeof(jh) &&
+	       !memcmp(jh.magic, ZJNL_MAGIC, 8) &&
+	       le32toh(jh.crc) == crc32c(&jh, offsetof(struct zjnl_header, crc)) &&
+	       le32toh(jh.version) == ZJNL_VERSION && le64toh(jh.instance) == m->hdr.instance;
+}
+
+int zmeta_view_journal(const struct zmeta *m, void (*fn)(void *arg, const struct zmeta_rec_view *r),
+		       void *arg, struct zmeta_run_end *end, char *err, size_t errlen)
+{
+	struct jreader jr = { .fd = m->jnl_fd, .need = sizeof(struct zjnl_record) + m->hdr.zde_size,
+			      .buf_off = ZJNL_DATA_OFFSET };
+	uint64_t seq = m->hdr.ckpt_seq + 1;
+	uint32_t gen = (uint32_t)m->hdr.generation;
+	struct zjnl_record r;
+	ssize_t avail;
+	int found;
+
+	memset(end, 0, sizeof(*end));
+	end->offset = ZJNL_DATA_OFFSET;
+	end->next_seq = seq;
+	if (m->jnl_fd < 0) {
+		end->no_journal = true;
+		return 0;
+	}
+	end->jnl_header_ok = jnl_header_ok(m);
+	jr.buf = malloc(REPLAY_CHUNK + jr.need);
+	if (!jr.buf)
+		return errmsg(err, errlen, "out of memory");
+	/* The run, as replay() walks it. */
+	while ((avail = jr_fill(&jr)) >= 0 && jr_record(m, &jr, avail, &r) &&
+	       le32toh(r.gen) == gen && le64toh(r.seq) == seq) {
+		struct zmeta_rec_view rv = {
+			.offset = jr_off(&jr), .seq = seq, .gen = gen, .zone = le32toh(r.zone),
+			.batch_pos = le32toh(r.batch_pos), .data_lbas = le32toh(r.data_lbas),
+			.data_crc = le32toh(r.data_crc), .wp = le64toh(r.wp), .state = r.state,
+			.za = r.za, .zde = le16toh(r.type) == ZJNL_ZONE_ZDE,
+		};
+		fn(arg, &rv);
+		jr.pos += le16toh(r.len);
+		seq++;
+	}
+	end->offset = jr_off(&jr);
+	end->next_seq = seq;
+	found = avail < 0 ? (int)avail : damage_after(m, &jr, gen, seq, ZMETA_LOAD, &r);
+	free(jr.buf);
+	if (found < 0)
+		return errmsg(err, errlen, "%s: %s", ZMETA_JNL_NAME, strerror(-found));
+	if (found) {
+		end->damaged = true;
+		end->damaged_seq = le64toh(r.seq);
+		end->damaged_offset = jr_off(&jr);
+	}
+	return 0;
 }

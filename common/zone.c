@@ -27,12 +27,27 @@
 
 static bool is_open(uint8_t s) { return s == S_IOPEN || s == S_EOPEN; }
 static bool is_active(uint8_t s) { return is_open(s) || s == S_CLOSED; }
+static bool has_zrwa(const struct zone *zn) { return zn->za & NVME_ZNS_ZA_ZRWAV; }
+
+/* Nothing written and no extension: Close (and power-up) make such an
+ * open zone Empty again (Figure 7). A zone with a ZRWA may hold data in
+ * its window with the write pointer still at the zone start: not empty. */
+static bool holds_nothing(const struct zns *z, uint32_t i)
+{
+	const struct zone *zn = &z->zones[i];
+	return zn->wp == zns_zslba(z, i) && !(zn->za & (NVME_ZNS_ZA_ZDEV | NVME_ZNS_ZA_ZRWAV));
+}
 
 int zns_init(struct zns *z, const struct zns_geom *g)
 {
 	memset(z, 0, sizeof(*z));
 	if (!g->nr_zones || !g->zone_size || (g->zone_size & (g->zone_size - 1)) ||
 	    !g->zone_cap || g->zone_cap > g->zone_size)
+		return -1;
+	/* ZRWA: the granularity divides the window and the capacity, so that
+	 * flushes can reach the capacity's end. */
+	if (g->zrwa_lbas && (!g->zrwa_fg || g->zrwa_lbas % g->zrwa_fg || g->zone_cap % g->zrwa_fg ||
+			     g->zrwa_lbas > g->zone_cap))
 		return -1;
 	z->g = *g;
 	z->zone_shift = (uint32_t)__builtin_ctzll(g->zone_size);
@@ -138,6 +153,12 @@ static void set_state(struct zns *z, uint32_t i, uint8_t to)
 		z->nr_active++;
 	if (to == S_IOPEN)
 		iopen_append(z, i);
+	/* A zone holds a ZRWA only while active: Finish, Reset, a flush that
+	 * fills it, Read Only and Offline all release it. */
+	if (has_zrwa(zn) && !is_active(to)) {
+		zn->za &= (uint8_t)~NVME_ZNS_ZA_ZRWAV;
+		z->nr_zrwa--;
+	}
 	zn->state = to;
 	if (to != S_FULL)
 		zn->flags &= ~ZONE_F_FINISHED;
@@ -259,7 +280,19 @@ static uint16_t write_range_check(struct zns *z, struct zone *zn, uint32_t i,
 		return st;
 	uint64_t end = zns_zslba(z, i) + z->g.zone_cap;
 	if (kind == NS_ZONE_APPEND) {
+		/* ZRWA: Zone Append is an Invalid Zone Operation Request. */
+		if (has_zrwa(zn))
+			return nvme_cmd_err(NVME_SC_ZNS_INVALID_OP_REQUEST);
 		if (nlb > end - zn->wp)
+			return nvme_cmd_err(NVME_SC_ZNS_BOUNDARY_ERROR);
+		return 0;
+	}
+	if (has_zrwa(zn)) {
+		/* ZRWA: anywhere in the window [wp, wp + ZRWAS) or the Implicit
+		 * ZRWA Flush Range above it (as large again). */
+		if (slba < zn->wp || nlb > zn->wp + 2ull * z->g.zrwa_lbas - slba)
+			return nvme_cmd_err(NVME_SC_ZNS_INVALID_WRITE);
+		if (nlb > end - slba)
 			return nvme_cmd_err(NVME_SC_ZNS_BOUNDARY_ERROR);
 		return 0;
 	}
@@ -270,20 +303,90 @@ static uint16_t write_range_check(struct zns *z, struct zone *zn, uint32_t i,
 	return 0;
 }
 
-/* Reserve [wp, wp + nlb) for w. Caller holds the zone lock; range checked. */
-static void reserve(struct zone *zn, uint32_t i, struct ns_write *w)
+/* Put w on zone i's in-flight list. Caller holds the zone lock. */
+static void track(struct zone *zn, uint32_t i, struct ns_write *w)
 {
-	w->slba = zn->wp;
 	w->zone = i;
 	w->epoch = zn->epoch;
 	w->next = NULL;
 	w->prev = zn->inflight_tail;
-	zn->wp += w->nlb;
 	if (zn->inflight_tail)
 		zn->inflight_tail->next = w;
 	else
 		zn->inflight = w;
 	zn->inflight_tail = w;
+}
+
+/* Reserve [wp, wp + nlb) for w. Caller holds the zone lock; range checked. */
+static void reserve(struct zone *zn, uint32_t i, struct ns_write *w)
+{
+	w->slba = zn->wp;
+	track(zn, i, w);
+	zn->wp += w->nlb;
+}
+
+/*
+ * The written prefix: it ends where the oldest write still in flight starts
+ * (writes take LBAs in order), or, when ZRWA writes are in flight, at the
+ * lowest LBA any of them writes - never above the write pointer. Caller
+ * holds the zone lock.
+ */
+static uint64_t written_prefix(struct zone *zn)
+{
+	if (!zn->inflight) {
+		zn->flags &= (uint8_t)~ZONE_F_UNORDERED;
+		return zn->wp;
+	}
+	if (!(zn->flags & ZONE_F_UNORDERED))
+		return zn->inflight->slba;
+	uint64_t lo = zn->wp;
+	for (const struct ns_write *w = zn->inflight; w; w = w->next)
+		if (w->slba < lo)
+			lo = w->slba;
+	return lo;
+}
+
+static void settle_prefix(struct zns *z, uint32_t i);
+
+/*
+ * Flush nlb blocks of zone i's ZRWA (explicit, or implicit by a write past
+ * the window): the write pointer moves up by nlb, at most to the end of the
+ * capacity, which makes the zone Full (and releases its ZRWA). A sync after
+ * this waits until the writes in flight below the new write pointer ended
+ * (wp_ended is the target), so that the flush it acknowledges is durable
+ * whole. Caller holds state_lock and the zone lock.
+ */
+static void zrwa_advance(struct zns *z, uint32_t i, uint64_t nlb)
+{
+	struct zone *zn = &z->zones[i];
+	uint64_t end = zns_zslba(z, i) + z->g.zone_cap;
+	zn->wp = nlb < end - zn->wp ? zn->wp + nlb : end;
+	if (zn->wp_ended < zn->wp)
+		zn->wp_ended = zn->wp;
+	if (zn->wp == end)
+		set_state(z, i, S_FULL);
+	mark_dirty(z, i);
+	settle_prefix(z, i);
+}
+
+/*
+ * A write into zone i's ZRWA: it takes no LBAs from the write pointer and
+ * may overwrite what the window holds. One that ends past the window
+ * flushes implicitly: the write pointer moves up by the fewest multiples
+ * of ZRWAFG that put the write's end inside the window again. Caller holds
+ * state_lock and the zone lock; range checked.
+ */
+static void zrwa_write(struct zns *z, uint32_t i, struct ns_write *w)
+{
+	struct zone *zn = &z->zones[i];
+	w->zrwa = 1;
+	track(zn, i, w);
+	zn->flags |= ZONE_F_UNORDERED;
+	uint64_t wend = w->slba + w->nlb, zend = zn->wp + z->g.zrwa_lbas;
+	if (wend > zend) {
+		uint64_t fg = z->g.zrwa_fg;
+		zrwa_advance(z, i, (wend - zend + fg - 1) / fg * fg);
+	}
 }
 
 uint16_t zns_write_begin(struct zns *z, struct ns_write *w, enum ns_write_kind kind,
@@ -293,6 +396,7 @@ uint16_t zns_write_begin(struct zns *z, struct ns_write *w, enum ns_write_kind k
 	w->kind = (uint8_t)kind;
 	w->nlb = nlb;
 	w->failed = NS_WRITE_OK;
+	w->zrwa = 0;
 	if (!nlb || slba >= n || nlb > n - slba)
 		return nvme_err(NVME_SC_LBA_RANGE);
 	uint32_t i = zns_zone_of(z, slba);
@@ -305,9 +409,10 @@ uint16_t zns_write_begin(struct zns *z, struct ns_write *w, enum ns_write_kind k
 			return nvme_err(NVME_SC_INVALID_FIELD);
 	}
 
-	/* Fast path: already open, and this write does not fill the zone. */
+	/* Fast path: already open, no ZRWA (a flush may change the zone's
+	 * state), and this write does not fill the zone. */
 	pthread_mutex_lock(&zn->lock);
-	if (is_open(zn->state)) {
+	if (is_open(zn->state) && !has_zrwa(zn)) {
 		uint16_t st = write_range_check(z, zn, i, kind, slba, nlb);
 		if (st) {
 			pthread_mutex_unlock(&zn->lock);
@@ -333,7 +438,10 @@ uint16_t zns_write_begin(struct zns *z, struct ns_write *w, enum ns_write_kind k
 		if (!st)
 			set_state(z, i, S_IOPEN);
 	}
-	if (!st) {
+	if (!st && has_zrwa(zn)) {
+		w->slba = slba;
+		zrwa_write(z, i, w);
+	} else if (!st) {
 		reserve(zn, i, w);
 		if (zn->wp == zns_zslba(z, i) + z->g.zone_cap)
 			set_state(z, i, S_FULL);
@@ -363,10 +471,20 @@ static void unlink_write(struct zone *zn, struct ns_write *w)
 static void settle(struct zns *z, uint32_t i, const struct ns_write *w, bool written)
 {
 	struct zone *zn = &z->zones[i];
-	uint64_t before = zn->wp_done;
-	zn->wp_done = zn->inflight ? zn->inflight->slba : zn->wp;
-	if (written && w->slba + w->nlb > zn->wp_ended)
+	/* A ZRWA write ends inside the window, above the write pointer: only
+	 * a flush moves wp_ended (zrwa_advance). */
+	if (written && !w->zrwa && w->slba + w->nlb > zn->wp_ended)
 		zn->wp_ended = w->slba + w->nlb;
+	settle_prefix(z, i);
+}
+
+/* Recompute zone i's written prefix; list it for the next commit and wake
+ * the syncs waiting for it when it moved. Caller holds the zone lock. */
+static void settle_prefix(struct zns *z, uint32_t i)
+{
+	struct zone *zn = &z->zones[i];
+	uint64_t before = zn->wp_done;
+	zn->wp_done = written_prefix(zn);
 	set_gapped(z, zn, zn->wp_ended > zn->wp_done);
 	if (zn->wp_done != before) {
 		/* Dirty first: a sync released here must find the zone in its
@@ -402,8 +520,7 @@ static void give_back(struct zns *z, uint32_t i, const struct ns_write *w)
 		}
 	}
 	/* Opened by writes that left nothing: Empty again, as Close would. */
-	if (zn->state == S_IOPEN && zn->wp == zslba && !zn->inflight &&
-	    !(zn->za & NVME_ZNS_ZA_ZDEV))
+	if (zn->state == S_IOPEN && holds_nothing(z, i) && !zn->inflight)
 		set_state(z, i, S_EMPTY);
 }
 
@@ -414,7 +531,10 @@ void zns_write_fail(struct zns *z, struct ns_write *w)
 	w->failed = NS_WRITE_KEPT;
 	pthread_mutex_lock(&z->state_lock); /* giving back may change the zone's state */
 	pthread_mutex_lock(&zn->lock);
-	if (w->epoch == zn->epoch && w->slba + w->nlb == zn->wp) {
+	/* A ZRWA write took no LBAs from the write pointer: nothing to give
+	 * back (a flush it caused stays, as the window's blocks it covered
+	 * hold what they held). */
+	if (w->epoch == zn->epoch && !w->zrwa && w->slba + w->nlb == zn->wp) {
 		w->failed = NS_WRITE_GIVEN_BACK;
 		unlink_write(zn, w);
 		give_back(z, i, w);
@@ -441,14 +561,67 @@ void zns_write_end(struct zns *z, struct ns_write *w, bool ok)
 
 /* ---- Zone Management Send (ZNS 3.4.3) ---- */
 
-/* One action on one zone. Caller holds state_lock and the zone's lock. */
-static uint16_t zone_action(struct zns *z, uint32_t i, uint8_t zsa, const void *zde)
+/*
+ * ZRWA Allocation with Open or Set Zone Descriptor Extension: only an Empty
+ * zone gets a ZRWA (Invalid Zone Operation Request otherwise), and only while
+ * fewer zones than NUMZRWA hold one (ZRWA Resources Unavailable). Caller
+ * holds state_lock and the zone's lock.
+ */
+static uint16_t zrwa_allocatable(struct zns *z, uint32_t i)
+{
+	if (z->zones[i].state != S_EMPTY)
+		return nvme_cmd_err(NVME_SC_ZNS_INVALID_OP_REQUEST);
+	if (z->g.nr_zrwa && z->nr_zrwa >= z->g.nr_zrwa)
+		return nvme_cmd_err(NVME_SC_ZNS_ZRWA_RESOURCES_UNAVAILABLE);
+	return 0;
+}
+
+static void zrwa_allocate(struct zns *z, uint32_t i)
+{
+	z->zones[i].za |= NVME_ZNS_ZA_ZRWAV;
+	z->nr_zrwa++;
+	mark_dirty(z, i);
+}
+
+/*
+ * Flush Explicit ZRWA Range (Zone Management Send action 11h): the write
+ * pointer moves up to elba + 1. elba must lie in the window, and the blocks
+ * flushed must be a multiple of ZRWAFG (Invalid Field). A Closed zone is
+ * opened implicitly, as a write to it would. Caller holds state_lock and
+ * the zone's lock.
+ */
+static uint16_t zrwa_flush(struct zns *z, uint32_t i, uint64_t elba)
+{
+	struct zone *zn = &z->zones[i];
+	if (!has_zrwa(zn))
+		return nvme_cmd_err(NVME_SC_ZNS_INVALID_OP_REQUEST);
+	if (elba < zn->wp || elba - zn->wp >= z->g.zrwa_lbas ||
+	    elba >= zns_zslba(z, i) + z->g.zone_cap)
+		return nvme_cmd_err(NVME_SC_ZNS_BOUNDARY_ERROR);
+	uint64_t nlb = elba - zn->wp + 1;
+	if (nlb % z->g.zrwa_fg)
+		return nvme_err(NVME_SC_INVALID_FIELD);
+	if (!is_open(zn->state)) {
+		uint16_t st = open_resources(z, i, zn->state);
+		if (st)
+			return st;
+		set_state(z, i, S_IOPEN);
+	}
+	zrwa_advance(z, i, nlb);
+	return 0;
+}
+
+/* One action on one zone (zrwaa: with ZRWA Allocation). Caller holds
+ * state_lock and the zone's lock. */
+static uint16_t zone_action(struct zns *z, uint32_t i, uint8_t zsa, bool zrwaa, const void *zde)
 {
 	struct zone *zn = &z->zones[i];
 	uint64_t zslba = zns_zslba(z, i);
 	uint8_t s = zn->state;
 	uint16_t st;
 
+	if (zrwaa && (st = zrwa_allocatable(z, i)))
+		return st;
 	switch (zsa) {
 	case NVME_ZNS_ZSA_OPEN: /* 3.4.3.1.3 */
 		if (s == S_EOPEN)
@@ -459,6 +632,8 @@ static uint16_t zone_action(struct zns *z, uint32_t i, uint8_t zsa, const void *
 		if (st)
 			return st;
 		set_state(z, i, S_EOPEN);
+		if (zrwaa)
+			zrwa_allocate(z, i);
 		return 0;
 	case NVME_ZNS_ZSA_CLOSE: /* 3.4.3.1.1 */
 		if (s == S_CLOSED)
@@ -467,8 +642,9 @@ static uint16_t zone_action(struct zns *z, uint32_t i, uint8_t zsa, const void *
 			return nvme_cmd_err(NVME_SC_ZNS_INVAL_TRANSITION);
 		/* An open zone with nothing written goes back to Empty
 		 * (Figure 7: ZSIO/ZSEO -> ZSE when the write pointer is at
-		 * the start and no extension is valid). */
-		set_state(z, i, zn->wp == zslba && !(zn->za & NVME_ZNS_ZA_ZDEV) ? S_EMPTY : S_CLOSED);
+		 * the start and no extension is valid). A zone keeps its
+		 * ZRWA while Closed. */
+		set_state(z, i, holds_nothing(z, i) ? S_EMPTY : S_CLOSED);
 		return 0;
 	case NVME_ZNS_ZSA_FINISH: /* 3.4.3.1.2 */
 		if (s == S_FULL)
@@ -518,6 +694,8 @@ static uint16_t zone_action(struct zns *z, uint32_t i, uint8_t zsa, const void *
 		zn->za |= NVME_ZNS_ZA_ZDEV;
 		zn->flags |= ZONE_F_ZDE_DIRTY;
 		set_state(z, i, S_CLOSED);
+		if (zrwaa)
+			zrwa_allocate(z, i);
 		return 0;
 	default:
 		return nvme_err(NVME_SC_INVALID_FIELD);
@@ -564,7 +742,7 @@ static uint16_t select_all(struct zns *z, uint8_t zsa)
 		pthread_mutex_lock(&zn->lock);
 		uint16_t st = 0;
 		if (select_all_applies(zsa, zn->state))
-			st = zone_action(z, i, zsa, NULL);
+			st = zone_action(z, i, zsa, false, NULL);
 		pthread_mutex_unlock(&zn->lock);
 		if (st)
 			return st;
@@ -572,24 +750,60 @@ static uint16_t select_all(struct zns *z, uint8_t zsa)
 	return 0;
 }
 
-uint16_t zns_mgmt_send(struct zns *z, uint64_t slba, uint8_t zsa, bool all, const void *zde)
+static uint16_t mgmt_send(struct zns *z, uint64_t slba, uint8_t zsa, bool all, bool zrwaa,
+			  const void *zde)
 {
 	uint16_t st;
+	/* ZRWA Flush names any LBA of the zone, and never every zone. */
+	bool flush = zsa == NVME_ZNS_ZSA_ZRWA_FLUSH;
 	pthread_mutex_lock(&z->state_lock);
 	if (all) {
-		st = select_all(z, zsa);
+		st = flush ? nvme_err(NVME_SC_INVALID_FIELD) : select_all(z, zsa);
 	} else if (slba >= zns_nlbas(z)) {
 		st = nvme_err(NVME_SC_LBA_RANGE);
-	} else if (slba & (z->g.zone_size - 1)) {
+	} else if (!flush && (slba & (z->g.zone_size - 1))) {
 		st = nvme_err(NVME_SC_INVALID_FIELD); /* not a zone start */
 	} else {
 		uint32_t i = zns_zone_of(z, slba);
 		pthread_mutex_lock(&z->zones[i].lock);
-		st = zone_action(z, i, zsa, zde);
+		st = flush ? zrwa_flush(z, i, slba) : zone_action(z, i, zsa, zrwaa, zde);
 		pthread_mutex_unlock(&z->zones[i].lock);
 	}
 	pthread_mutex_unlock(&z->state_lock);
 	return st;
+}
+
+uint16_t zns_mgmt_send(struct zns *z, uint64_t slba, uint8_t zsa, bool all, const void *zde)
+{
+	return mgmt_send(z, slba, zsa, all, false, zde);
+}
+
+uint16_t zns_mgmt_send_zrwaa(struct zns *z, uint64_t slba, uint8_t zsa, const void *zde)
+{
+	/* ZRWAA means something only to these two actions, and only where a
+	 * ZRWA exists (else it is a reserved bit set). */
+	if (!z->g.zrwa_lbas || (zsa != NVME_ZNS_ZSA_OPEN && zsa != NVME_ZNS_ZSA_SET_DESC_EXT))
+		return nvme_err(NVME_SC_INVALID_FIELD);
+	return mgmt_send(z, slba, zsa, false, true, zde);
+}
+
+/* Caller holds the zone lock. */
+static uint64_t readable_end(const struct zns *z, uint32_t i)
+{
+	const struct zone *zn = &z->zones[i];
+	uint64_t end = zns_zslba(z, i) + z->g.zone_cap;
+	if (!has_zrwa(zn))
+		return zn->wp;
+	return z->g.zrwa_lbas < end - zn->wp ? zn->wp + z->g.zrwa_lbas : end;
+}
+
+uint64_t zns_zone_readable(struct zns *z, uint32_t i)
+{
+	struct zone *zn = &z->zones[i];
+	pthread_mutex_lock(&zn->lock);
+	uint64_t r = readable_end(z, i);
+	pthread_mutex_unlock(&zn->lock);
+	return r;
 }
 
 /* ---- Zone Management Receive (ZNS 3.4.2) ---- */
@@ -737,7 +951,7 @@ int zns_above_wp(struct zns *z, uint32_t i, int (*fn)(void *ctx, uint64_t lba, u
 	struct zone *zn = &z->zones[i];
 	uint64_t end = zns_zslba(z, i) + z->g.zone_size;
 	pthread_mutex_lock(&zn->lock);
-	uint64_t lo = zn->wp;
+	uint64_t lo = readable_end(z, i);
 	if (lo >= end) {
 		pthread_mutex_unlock(&zn->lock);
 		return 0;
@@ -816,7 +1030,12 @@ void zns_load(struct zns *z, uint32_t i, uint8_t state, uint8_t za, uint64_t wp)
 	pthread_mutex_lock(&zn->lock);
 	drop_inflight(z, i);
 	zn->wp = zn->wp_done = zn->wp_ended = wp;
-	zn->za = za;
+	if (has_zrwa(zn))
+		z->nr_zrwa--;
+	/* A ZRWA only in an active state (set_state's rule). */
+	zn->za = is_active(state) ? za : za & (uint8_t)~NVME_ZNS_ZA_ZRWAV;
+	if (has_zrwa(zn))
+		z->nr_zrwa++;
 	set_state(z, i, state);
 	if (state == S_FULL && wp == zns_zslba(z, i) + z->g.zone_cap)
 		zn->flags &= (uint8_t)~ZONE_F_FINISHED;
@@ -874,8 +1093,7 @@ uint32_t zns_power_up(struct zns *z, const uint32_t *offline, uint32_t nr_offlin
 		if (!is_active(zn->state))
 			continue;
 		pthread_mutex_lock(&zn->lock);
-		bool empty = zn->wp == zns_zslba(z, i) && !(zn->za & NVME_ZNS_ZA_ZDEV);
-		uint8_t to = empty ? S_EMPTY : S_CLOSED;
+		uint8_t to = holds_nothing(z, i) ? S_EMPTY : S_CLOSED;
 		if (to != zn->state)
 			changed++;
 		set_state(z, i, to);
@@ -909,7 +1127,7 @@ uint32_t zns_power_up(struct zns *z, const uint32_t *offline, uint32_t nr_offlin
 const char *zns_check(struct zns *z)
 {
 	static __thread char why[160];
-	uint32_t open = 0, active = 0, iopen = 0;
+	uint32_t open = 0, active = 0, iopen = 0, zrwa = 0;
 	pthread_mutex_lock(&z->state_lock);
 	for (uint32_t i = 0; i < z->g.nr_zones; i++) {
 		struct zone *zn = &z->zones[i];
@@ -917,6 +1135,7 @@ const char *zns_check(struct zns *z)
 		open += is_open(zn->state);
 		active += is_active(zn->state);
 		iopen += zn->state == S_IOPEN;
+		zrwa += has_zrwa(zn);
 		const char *bad = NULL;
 		if (zn->state != S_EMPTY && zn->state != S_IOPEN && zn->state != S_EOPEN &&
 		    zn->state != S_CLOSED && zn->state != S_FULL && zn->state != S_RO &&
@@ -928,6 +1147,8 @@ const char *zns_check(struct zns *z)
 			bad = "write pointer outside the zone's capacity";
 		else if (zn->state == S_EMPTY && zn->wp != zslba)
 			bad = "empty zone with write pointer past its start";
+		else if (has_zrwa(zn) && !is_active(zn->state))
+			bad = "ZRWA in a zone that is not active";
 		if (bad) {
 			snprintf(why, sizeof(why), "zone %u: %s (state %#x wp %#llx)", i, bad,
 				 zn->state, (unsigned long long)zn->wp);
@@ -947,6 +1168,8 @@ const char *zns_check(struct zns *z)
 		bad = "more open zones than the limit";
 	else if (z->g.max_active && active > z->g.max_active)
 		bad = "more active zones than the limit";
+	else if (zrwa != z->nr_zrwa || (z->g.nr_zrwa && zrwa > z->g.nr_zrwa))
+		bad = "ZRWA count disagrees with the zones or the limit";
 	pthread_mutex_unlock(&z->state_lock);
 	return bad;
 }

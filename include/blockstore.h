@@ -44,5 +44,9 @@ int blockstore_preallocate(struct blockstore *bs);
  * its size less what is allocated now. */
 uint64_t blockstore_unallocated(struct blockstore *bs);
 int blockstore_sync(struct blockstore *bs);
+/* CRC32C (crc32c.h) of the bytes of blocks [lba, lba + nlb), read through
+ * buf (buflen bytes, a multiple of the block size). 0 or -errno. */
+int blockstore_crc(struct blockstore *bs, uint64_t lba, uint32_t nlb, void *buf, size_t buflen,
+		   uint32_t *crc);
 
 #endif

@@ -53,6 +53,11 @@ struct ns_config {
 	uint32_t readonly_list[CFG_MAX_ZONE_LIST];
 	uint32_t readonly_list_len;
 	uint64_t journal_size;       /* bytes of zone journal before a checkpoint (default 64M) */
+	/* Zone Random Write Area (doc/zrwa.md): 0 = none (default). */
+	uint64_t zrwa_size;          /* bytes; whole blocks, <= zone_capacity */
+	uint64_t zrwa_flush_granularity; /* bytes; divides zrwa_size and zone_capacity
+					  * (default lba_size) */
+	uint32_t zrwa_resources;     /* zones with a ZRWA at once; 0 = as many as may be active */
 	bool have_uuid;              /* uuid = given explicitly (blktests --subsys-uuid) */
 	uint8_t uuid[16];
 	bool recover;                /* not a key: znstgt --recover (doc/recovery.md) */

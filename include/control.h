@@ -7,13 +7,18 @@
  * Protocol: one request per connection. The client sends one line of at
  * most CONTROL_LINE_MAX bytes (printable ASCII, words separated by blanks,
  * ended by '\n'); the target answers with one line, "ok" or "ok TEXT" on
- * success and "error: TEXT" otherwise, and closes the connection.
+ * success and "error: TEXT" otherwise, and closes the connection. An answer
+ * may carry a body (status, metrics): lines after the status line, ended
+ * by a line holding only ".", a body line starting with '.' sent with
+ * another '.' in front (dot-stuffing, RFC 5321 4.5.2).
  *
  *   ping                                  is the target up?
  *   power-cut                             drop what a power cut would lose,
  *                                         then power the subsystems up again
  *   add-subsys [--format] [--nqn NQN] FILE   serve the subsystem of FILE
  *   remove-subsys NQN                     drop its connections, close it
+ *   status                                subsystems, controllers, counters
+ *   metrics                               the same, Prometheus text format
  *
  * Requests run on the main loop, one at a time and in order; a request may
  * block that loop while it opens namespaces or waits for connections to

@@ -15,6 +15,8 @@ enum control_op {
 	CONTROL_POWER_CUT,
 	CONTROL_ADD_SUBSYS,
 	CONTROL_REMOVE_SUBSYS,
+	CONTROL_STATUS,
+	CONTROL_METRICS,
 };
 
 struct control_req {

@@ -58,6 +58,7 @@ struct nvme_sq {
 	struct worker *worker;
 	struct nvme_port port;
 	char local_addr[64];
+	char peer_addr[72];          /* the host's end, if the transport names it (status) */
 	const struct nvme_transport_ops *ops;
 	void *conn;
 

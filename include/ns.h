@@ -22,6 +22,7 @@
 
 struct ns;
 struct ns_config; /* config.h */
+struct zns;       /* zone.h */
 
 /* Geometry and identity, fixed after ns_open(). */
 struct ns_info {
@@ -42,6 +43,9 @@ struct ns_info {
 	uint32_t zde_size;     /* bytes, multiple of 64, 0 = none */
 	uint32_t zasl_bytes;   /* largest Zone Append, bytes */
 	bool cross_zone_read;  /* reads may cross zone boundaries (OZCS.RAZB) */
+	uint32_t zrwa_lbas;    /* Zone Random Write Area size (ZRWAS), 0 = none */
+	uint32_t zrwa_fg;      /* ZRWA flush granularity (ZRWAFG), LBAs */
+	uint32_t nr_zrwa;      /* zones that may hold a ZRWA at once (NUMZRWA + 1) */
 };
 
 /*
@@ -57,6 +61,9 @@ int ns_open(const struct ns_config *cfg, bool format, struct ns **out, char *err
 /* Finish pending durability work, checkpoint the zone image, close. (blocks) */
 void ns_close(struct ns *ns);
 const struct ns_info *ns_info(const struct ns *ns);
+/* The zone engine of a zoned namespace (NULL otherwise): for reports that
+ * read zone states without a lock (ns_stats.h). */
+struct zns *ns_zones(struct ns *ns);
 
 /* ---- NVM I/O (NVM Command Set 1.0, 3.3) ---- */
 
@@ -126,6 +133,9 @@ uint16_t ns_sync_wait(struct ns *ns);
 /* Zone Management Send (ZNS 3.4.3). zde: zde_size bytes for SET_DESC_EXT.
  * (blocks) A Reset returns once it is durable and the zone's blocks are
  * freed; other actions still need ns_sync() to be durable. */
+/* Open or Set Zone Descriptor Extension with ZRWA Allocation (ZRWAA).
+ * (blocks) Erases the zone's blocks first: its window reads what they hold. */
+uint16_t ns_zone_mgmt_send_zrwaa(struct ns *ns, uint64_t slba, uint8_t zsa, const void *zde);
 uint16_t ns_zone_mgmt_send(struct ns *ns, uint64_t slba, uint8_t zsa, bool select_all,
 			   const void *zde);
 

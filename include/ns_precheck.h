@@ -11,8 +11,10 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct ns_config;
+struct zns;
 
 /*
  * The namespace directory cfg->path is a directory, or can be created (every
@@ -34,5 +36,13 @@ void ns_fresh_note(const struct ns_config *cfg, struct ns_fresh *f);
  * in cfg->path and the directories it made, up to f->top. (Nothing for a
  * namespace that had files: they are the user's.) */
 void ns_fresh_undo(const struct ns_config *cfg, const struct ns_fresh *f);
+
+/*
+ * Bytes a zoned namespace's data file must hold: up to the highest write
+ * pointer of a zone with written blocks (an offline zone has none), the
+ * zone in *last. ns_open() refuses a shorter file; znstgt-ctl check
+ * reports it.
+ */
+uint64_t ns_data_needed(struct zns *z, uint32_t *last);
 
 #endif

@@ -29,6 +29,7 @@ struct ns_write {
 	uint32_t epoch;          /* the zone's epoch at begin; Reset/Finish/Offline bump it */
 	uint8_t failed;          /* out, after a failed ns_write_data(): enum ns_write_failed */
 	uint8_t prior;           /* the zone's state before this write opened or filled it */
+	uint8_t zrwa;            /* a write into a ZRWA: took no LBAs from the write pointer */
 	struct ns_write *prev, *next; /* the zone's writes not yet ended, oldest first */
 };
 

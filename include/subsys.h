@@ -127,6 +127,13 @@ bool subsys_may_add_host_queue(const char *hostnqn);
 /* SMART counters: one finished read or write of len bytes. */
 void subsys_count_io(struct subsys *s, bool write, uint64_t len);
 
+/*
+ * Call fn for every subsystem, the discovery subsystem last, under the
+ * registry lock: fn may take s->lock and then a controller's lock (the lock
+ * order), and must not call back into the registry. For status reports.
+ */
+void subsys_for_each(void (*fn)(void *arg, struct subsys *s), void *arg);
+
 /* ---- discovery ---- */
 
 /* The configured discovery NQN (entry 0 of the discovery log). */

@@ -106,6 +106,8 @@ void nvme_ports_for_each(void (*fn)(void *arg, const struct nvme_port *p), void 
  */
 struct nvme_sq *nvme_sq_alloc(struct worker *w, const struct nvme_port *port,
 			      const char *local_addr, void *conn);
+/* The host's end of the connection, for `znstgt-ctl status` ("ADDR:PORT"). */
+void nvme_sq_set_peer(struct nvme_sq *sq, const char *peer);
 /*
  * The queue's connection is a secure channel whose handshake proved the
  * host holds the PSK of this identity (NVMe/TCP 3.6.1.4; tls_psk.c): its

@@ -3,8 +3,13 @@
  * zone descriptor, and an append-only journal of the changes made since the
  * image's last checkpoint (doc/architecture.md, "Durability").
  *
- * ON-DISK FORMAT: image version 1, journal version 2. All integers
+ * ON-DISK FORMAT: image version 1 or 2, journal version 2. All integers
  * little-endian. CRC = CRC32C (crc32c.h, the NVMe/TCP digest function).
+ * Image version 2 (written only for a namespace with a Zone Random Write
+ * Area, so that an older znstgt refuses it instead of losing the data in
+ * ZRWA windows) puts the ZRWA size in the header word version 1 left
+ * reserved (written as zero, and read as "no ZRWA"). A zone's ZRWA itself
+ * is its ZRWAV attribute bit in the descriptors' and records' za byte.
  *
  * zones.img
  *   offset 0     header slot 0 (struct zimg_header, rest of 4 KiB zero)
@@ -98,7 +103,8 @@
 
 #define ZIMG_MAGIC "ZNSTGTIM"
 #define ZJNL_MAGIC "ZNSTGTJL"
-#define ZMETA_VERSION 1             /* of zones.img */
+#define ZMETA_VERSION 2             /* of zones.img: the newest this reads */
+#define ZMETA_VERSION_NO_ZRWA 1     /* written when there is no ZRWA */
 #define ZJNL_VERSION 2              /* of zones.jnl */
 #define ZMETA_IMG_NAME "zones.img"
 #define ZMETA_JNL_NAME "zones.jnl"
@@ -123,7 +129,7 @@ struct zimg_header {
 	uint32_t max_active;
 	uint64_t desc_offset;
 	uint64_t zde_offset;
-	uint32_t rsvd;
+	uint32_t zrwa_lbas;          /* version 2: ZRWA size in LBAs; version 1: 0 */
 	uint32_t crc;                /* of every byte before it */
 } __attribute__((packed));
 
@@ -209,6 +215,7 @@ struct zmeta_geom {
 	uint64_t nlbas;
 	uint64_t zone_size, zone_cap;
 	uint32_t nr_zones, zde_size, max_open, max_active;
+	uint32_t zrwa_lbas;          /* 0 = no ZRWA */
 	uint64_t jnl_limit;          /* bytes; 0 = default (64 MiB) */
 	/* CRC32C of the data file's blocks [lba, lba + nlb) into *crc: 0, or
 	 * -errno when they cannot be read (the data file's own checks then
@@ -222,6 +229,10 @@ enum zmeta_mode {
 	ZMETA_FORMAT,    /* create anew, replacing whatever is there */
 	ZMETA_RECOVER,   /* load keeping what the files still prove, logging
 			  * what is dropped (doc/recovery.md) */
+	ZMETA_CHECK,     /* ZMETA_LOAD's checks and replay without touching
+			  * anything: the files opened read-only, the image
+			  * mapped private (replay changes a copy), nothing
+			  * created (znstgt-ctl check) */
 };
 
 /*
@@ -255,5 +266,75 @@ bool zmeta_needs_checkpoint(const struct zmeta *m);
 /* msync the image, write the other header slot, restart the journal. -errno. */
 int zmeta_checkpoint(struct zmeta *m);
 void zmeta_close(struct zmeta *m);
+
+/* ---- read-only inspection (znstgt-ctl inspect / check; doc/operations.md) ----
+ * The files are read by the same decoding and checks as recovery; nothing
+ * is written, created or locked. */
+
+/* What a header slot of zones.img holds. */
+enum zmeta_slot_state {
+	ZMETA_SLOT_OK,
+	ZMETA_SLOT_BLANK,            /* never written (all zeros, or past the end) */
+	ZMETA_SLOT_DAMAGED,          /* bad magic or CRC */
+	ZMETA_SLOT_VERSION,          /* valid CRC, unknown format version */
+};
+
+struct zmeta_slot_view {
+	enum zmeta_slot_state state;
+	uint32_t version;            /* as found (ZMETA_SLOT_OK, _VERSION) */
+	uint32_t crc;                /* as stored */
+	struct zimg_header hdr;      /* host-endian (ZMETA_SLOT_OK) */
+};
+
+/*
+ * Open dir's zones.img (and zones.jnl, if there is one) read-only into m for
+ * the calls below, with the current header slot chosen as recovery chooses
+ * it; nothing is replayed. slots[] (may be NULL) gets both slots. 0, or -1
+ * with the reason in err (missing, both slots unusable, truncated).
+ * zmeta_close() it.
+ */
+int zmeta_view_open(struct zmeta *m, const char *dir, struct zmeta_slot_view slots[2],
+		    char *err, size_t errlen);
+/* The geometry the image header describes (for ZMETA_CHECK). */
+void zmeta_view_geom(const struct zmeta *m, struct zmeta_geom *g);
+
+/* One zone descriptor as the image holds it. */
+struct zmeta_desc_view {
+	uint64_t wp, seq;
+	uint8_t state, za;
+	bool desc_ok;                /* its CRC */
+	bool zde_ok;                 /* its extension's CRC (true: no extensions) */
+	bool possible;               /* a state and write pointer a zone can have */
+};
+void zmeta_view_desc(const struct zmeta *m, uint32_t zone, struct zmeta_desc_view *out);
+
+/* One journal record of the run recovery would replay. */
+struct zmeta_rec_view {
+	uint64_t offset;             /* byte offset in zones.jnl */
+	uint64_t seq;
+	uint32_t gen, zone, batch_pos, data_lbas, data_crc;
+	uint64_t wp;
+	uint8_t state, za;
+	bool zde;                    /* carries the zone's extension */
+};
+
+/* How the run of records ends. */
+struct zmeta_run_end {
+	uint64_t offset;             /* first byte after the run */
+	uint64_t next_seq;           /* the sequence number expected there */
+	bool no_journal;             /* zones.jnl missing */
+	bool jnl_header_ok;          /* magic, CRC, version, instance */
+	bool damaged;                /* a valid record of a later batch follows */
+	uint64_t damaged_seq, damaged_offset; /* ... that record */
+};
+
+/*
+ * Walk the journal's records since the checkpoint, the run recovery would
+ * replay (same generation, consecutive sequence numbers), calling fn for
+ * each, and say in *end where and how it ends. 0, or -1 with err on a read
+ * error.
+ */
+int zmeta_view_journal(const struct zmeta *m, void (*fn)(void *arg, const struct zmeta_rec_view *r),
+		       void *arg, struct zmeta_run_end *end, char *err, size_t errlen);
 
 #endif

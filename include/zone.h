@@ -3,7 +3,8 @@
  * the rules of the NVMe ZNS Command Set 1.1 (section numbers below are from
  * that specification): the zone state machine (2.1.1, Figure 7), active and
  * open resource limits (2.1.1.4), Write / Zone Append checks (3.4.4 - 3.4.6),
- * Zone Management Send (3.4.3) and Receive (3.4.2).
+ * Zone Management Send (3.4.3) and Receive (3.4.2), and the Zone Random
+ * Write Area (ZRWA, ZNS 1.1; doc/zrwa.md).
  *
  * It knows nothing about files. The durable side (journal + image, zmeta.h)
  * reads it through zns_take_dirty()/zns_snapshot() and loads it back with
@@ -59,6 +60,7 @@ struct zone {
 #define ZONE_F_FINISHED  0x01   /* Full by Finish (not by writes) */
 #define ZONE_F_ZDE_DIRTY 0x02   /* extension changed since the last commit */
 #define ZONE_F_GAPPED    0x04   /* wp_ended > wp_done: a write ended ahead of an older one */
+#define ZONE_F_UNORDERED 0x08   /* the in-flight list holds ZRWA writes: not in LBA order */
 
 struct zns_geom {
 	uint32_t lba_shift;
@@ -70,6 +72,11 @@ struct zns_geom {
 	uint32_t zde_size;           /* bytes */
 	uint32_t zasl_nlb;           /* largest Zone Append, in LBAs */
 	bool cross_zone_read;
+	/* Zone Random Write Area; zrwa_lbas 0 = not supported. zone_cap and
+	 * zrwa_lbas are multiples of zrwa_fg. */
+	uint32_t zrwa_lbas;          /* ZRWAS: the window above the write pointer */
+	uint32_t zrwa_fg;            /* ZRWAFG: flushes move the write pointer by multiples */
+	uint32_t nr_zrwa;            /* zones that may hold a ZRWA at once; 0 = no limit */
 };
 
 struct zns {
@@ -81,6 +88,7 @@ struct zns {
 	pthread_mutex_t state_lock;
 	uint32_t nr_open;            /* implicitly + explicitly opened */
 	uint32_t nr_active;          /* opened + closed */
+	uint32_t nr_zrwa;            /* zones with a ZRWA (ZRWAV) */
 	uint32_t iopen_head, iopen_tail; /* oldest implicitly opened zone first */
 
 	pthread_mutex_t dirty_lock;
@@ -145,6 +153,10 @@ static inline uint8_t zns_zone_attrs(const struct zns *z, uint32_t i)
 {
 	return __atomic_load_n(&z->zones[i].za, __ATOMIC_RELAXED);
 }
+/* Where zone i's readable blocks end: its write pointer, or for a zone with
+ * a ZRWA the end of the window above it (its blocks hold what was written
+ * there, zeros elsewhere). Blocks from here on read as zeros. */
+uint64_t zns_zone_readable(struct zns *z, uint32_t i);
 
 uint16_t zns_read_check(struct zns *z, uint64_t slba, uint32_t nlb);
 uint16_t zns_write_begin(struct zns *z, struct ns_write *w, enum ns_write_kind kind,
@@ -166,8 +178,14 @@ void zns_write_fail(struct zns *z, struct ns_write *w);
 /* ok = false: the data did not land; zns_write_fail() said what becomes of
  * the range (without it, the range counts as kept). */
 void zns_write_end(struct zns *z, struct ns_write *w, bool ok);
+/* Zone Management Send. ZRWA Flush (NVME_ZNS_ZSA_ZRWA_FLUSH) takes the last
+ * LBA to flush as slba; every other action a zone start. */
 uint16_t zns_mgmt_send(struct zns *z, uint64_t slba, uint8_t zsa, bool select_all,
 		       const void *zde);
+/* Open (or Set Zone Descriptor Extension) with ZRWA Allocation (ZRWAA):
+ * an Empty zone becomes active with a ZRWA. Its blocks above the write
+ * pointer must read as zeros already (the caller erases them first). */
+uint16_t zns_mgmt_send_zrwaa(struct zns *z, uint64_t slba, uint8_t zsa, const void *zde);
 uint16_t zns_report(struct zns *z, uint64_t slba, uint8_t zra, uint8_t zrasf, bool partial,
 		    void *buf, size_t len);
 uint16_t zns_changed_zones(struct zns *z, uint64_t *zids, uint16_t max);
@@ -199,7 +217,8 @@ uint32_t zns_take_dirty(struct zns *z);
  * extension changed (out->zde_dirty) it is copied into zde (zde_size bytes). */
 bool zns_snapshot(struct zns *z, uint32_t *cursor, struct zone_snap *out, uint8_t *zde);
 /*
- * Run fn (which may block) on the blocks above zone i's write pointer. The
+ * Run fn (which may block) on zone i's blocks from zns_zone_readable() on
+ * (above the write pointer, and above the ZRWA window if it has one). The
  * zone lock is not held meanwhile - event loops never wait for file I/O -
  * so a write given a range in the zone meanwhile must call
  * zns_wait_scrub() before its data moves: it then lands after fn.

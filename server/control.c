@@ -23,11 +23,13 @@
 
 #include <nvme/types.h>
 
+#include "control_status.h"
 #include "ctrl.h"
 #include "log.h"
 #include "subsys.h"
 
 #define CONTROL_READ_SECONDS 5.0  /* a client has this long to send its line */
+#define CONTROL_WRITE_SECONDS 30.0 /* ... and this long to take a long answer */
 
 struct control_client {
 	ev_io io;
@@ -35,6 +37,8 @@ struct control_client {
 	int fd;
 	size_t len;
 	char buf[CONTROL_LINE_MAX];
+	char *out;                   /* the answer, being sent */
+	size_t out_len, out_off;
 	struct control_client *prev, *next;
 };
 
@@ -52,6 +56,8 @@ static struct {
 struct reply {
 	char text[1024];
 	bool ok;
+	char *body;                  /* lines after the first (malloc'd), or NULL */
+	size_t body_len;
 };
 
 static void say(struct reply *r, bool ok, const char *fmt, ...)
@@ -146,12 +152,41 @@ static void cmd_remove_subsys(const struct control_req *req, struct reply *r)
 		say(r, true, "%s", req->nqn);
 }
 
+/* status, metrics: a body of lines (control_status.c). */
+static void body_of(int (*fn)(FILE *out), struct reply *r)
+{
+	FILE *f = open_memstream(&r->body, &r->body_len);
+	int rc = f ? fn(f) : -1;
+
+	if (f && fclose(f))
+		rc = -1;
+	if (rc) {
+		free(r->body);
+		r->body = NULL;
+		say(r, false, "out of memory");
+	} else {
+		say(r, true, "%s", "");
+	}
+}
+
+static void cmd_status(const struct control_req *req, struct reply *r)
+{
+	body_of(control_status, r);
+}
+
+static void cmd_metrics(const struct control_req *req, struct reply *r)
+{
+	body_of(control_metrics, r);
+}
+
 /* Indexed by enum control_op. */
 static void (*const commands[])(const struct control_req *req, struct reply *r) = {
 	[CONTROL_PING] = cmd_ping,
 	[CONTROL_POWER_CUT] = cmd_power_cut,
 	[CONTROL_ADD_SUBSYS] = cmd_add_subsys,
 	[CONTROL_REMOVE_SUBSYS] = cmd_remove_subsys,
+	[CONTROL_STATUS] = cmd_status,
+	[CONTROL_METRICS] = cmd_metrics,
 };
 
 /* line: one request of len bytes without its '\n', NUL-terminated. */
@@ -180,32 +215,94 @@ static void client_close(struct control_client *cl)
 		C.clients = cl->next;
 	if (cl->next)
 		cl->next->prev = cl->prev;
+	free(cl->out);
 	free(cl);
 }
 
-/* The answer is short and the socket buffer empty: one send does it. A
- * client that went away meanwhile just misses it. */
-static void client_answer(struct control_client *cl, const struct reply *r)
+static void client_write_timeout(struct ev_loop *loop, ev_timer *t, int revents)
 {
-	char line[sizeof(r->text) + 16];
-	int n = snprintf(line, sizeof(line), "%s%s%s\n", r->ok ? "ok" : "error: ",
-			 r->ok && r->text[0] ? " " : "", r->text);
+	log_warn("control: the client took no answer within %.0f s", CONTROL_WRITE_SECONDS);
+	client_close(t->data);
+}
 
-	if (n > (int)sizeof(line) - 1) {
-		n = (int)sizeof(line) - 1;
-		line[n - 1] = '\n';
+static void client_writable(struct ev_loop *loop, ev_io *io, int revents);
+
+/* Send what is left of the answer; wait for room when the socket is full
+ * (a long body). A client that went away meanwhile just misses it. */
+static void client_flush(struct control_client *cl)
+{
+	while (cl->out_off < cl->out_len) {
+		ssize_t n = send(cl->fd, cl->out + cl->out_off, cl->out_len - cl->out_off,
+				 MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (ev_cb(&cl->io) != client_writable) {
+				ev_io_stop(C.loop, &cl->io);
+				ev_set_cb(&cl->io, client_writable);
+				ev_io_set(&cl->io, cl->fd, EV_WRITE);
+				ev_io_start(C.loop, &cl->io);
+				ev_timer_stop(C.loop, &cl->timer);
+				ev_set_cb(&cl->timer, client_write_timeout);
+				ev_timer_set(&cl->timer, CONTROL_WRITE_SECONDS, 0.);
+				ev_timer_start(C.loop, &cl->timer);
+			}
+			return;
+		}
+		if (n <= 0) {
+			log_warn("control: the client left before its answer");
+			break;
+		}
+		cl->out_off += (size_t)n;
 	}
-	if (send(cl->fd, line, (size_t)n, MSG_NOSIGNAL) != n)
-		log_warn("control: the client left before its answer");
+	client_close(cl);
+}
+
+static void client_writable(struct ev_loop *loop, ev_io *io, int revents)
+{
+	client_flush(io->data);
+}
+
+/*
+ * The answer (control.h): the status line, then, if the reply has a body,
+ * its lines - one starting with '.' gets another '.' in front - and a line
+ * holding only '.'. Takes the body.
+ */
+static void client_answer(struct control_client *cl, struct reply *r)
+{
+	FILE *f = open_memstream(&cl->out, &cl->out_len);
+
 	if (!r->ok)
 		log_warn("control: %s", r->text);
-	client_close(cl);
+	if (!f) {
+		free(r->body);
+		client_close(cl);
+		return;
+	}
+	fprintf(f, "%s%s%s\n", r->ok ? "ok" : "error: ", r->ok && r->text[0] ? " " : "", r->text);
+	for (size_t i = 0; r->body && i < r->body_len;) {
+		const char *line = r->body + i;
+		const char *nl = memchr(line, '\n', r->body_len - i);
+		size_t n = nl ? (size_t)(nl - line) : r->body_len - i;
+		fprintf(f, "%s%.*s\n", line[0] == '.' ? "." : "", (int)n, line);
+		i += n + 1;
+	}
+	if (r->body)
+		fputs(".\n", f);
+	free(r->body);
+	r->body = NULL;
+	if (fclose(f)) {
+		client_close(cl);
+		return;
+	}
+	cl->out_off = 0;
+	client_flush(cl);
 }
 
 static void client_timeout(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct control_client *cl = t->data;
-	struct reply r;
+	struct reply r = { .ok = false };
 
 	say(&r, false, "no complete request within %.0f s", CONTROL_READ_SECONDS);
 	client_answer(cl, &r);
@@ -215,7 +312,7 @@ static void client_readable(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct control_client *cl = io->data;
 	ssize_t got = recv(cl->fd, cl->buf + cl->len, sizeof(cl->buf) - cl->len, 0);
-	struct reply r;
+	struct reply r = { .ok = false };
 	char *nl;
 
 	if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))

@@ -18,6 +18,8 @@ static const struct control_cmd {
 	{ "power-cut", CONTROL_POWER_CUT, 1, 1 },
 	{ "add-subsys", CONTROL_ADD_SUBSYS, 2, 5 },
 	{ "remove-subsys", CONTROL_REMOVE_SUBSYS, 2, 2 },
+	{ "status", CONTROL_STATUS, 1, 1 },
+	{ "metrics", CONTROL_METRICS, 1, 1 },
 };
 
 /* add-subsys [--format] [--nqn NQN] FILE */
@@ -92,7 +94,13 @@ int control_req_parse(char *line, size_t len, struct control_req *req, char *err
 			req->nqn = words[1];
 		return 0;
 	}
-	snprintf(err, errlen, "unknown command \"%s\" (expected ping, power-cut, add-subsys or "
-		 "remove-subsys)", words[0]);
+	/* "expected a, b, ... or z", from the table. */
+	size_t nc = sizeof(commands) / sizeof(commands[0]), used;
+	used = (size_t)snprintf(err, errlen, "unknown command \"%s\" (expected", words[0]);
+	for (size_t i = 0; i < nc && used < errlen; i++)
+		used += (size_t)snprintf(err + used, errlen - used, "%s%s", i == 0 ? " "
+					 : i + 1 == nc ? " or " : ", ", commands[i].name);
+	if (used < errlen)
+		snprintf(err + used, errlen - used, ")");
 	return -1;
 }

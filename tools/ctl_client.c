@@ -6,11 +6,15 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+
+/* The longest answer taken (a status of many namespaces is some MiB). */
+#define CTL_ANSWER_MAX (64 << 20)
 
 static long long now_ms(void)
 {
@@ -50,14 +54,48 @@ static int connect_retrying(const char *path, int wait_ms, char *reply, size_t r
 	}
 }
 
+/* Undo the '.' stuffing of body[0..len) in place and drop the final "."
+ * line; -1 if there is none (the answer was cut short). */
+static int unstuff(char *body, size_t len)
+{
+	size_t in = 0, out = 0;
+
+	while (in < len) {
+		char *nl = memchr(body + in, '\n', len - in);
+		if (!nl)
+			return -1;
+		size_t n = (size_t)(nl - (body + in)) + 1;
+		if (n == 2 && body[in] == '.') {
+			body[out] = '\0';
+			return in + n == len ? 0 : -1;
+		}
+		if (body[in] == '.') {
+			in++;
+			n--;
+		}
+		memmove(body + out, body + in, n);
+		out += n;
+		in += n;
+	}
+	return -1;
+}
+
 int ctl_request(const char *path, const char *request, int connect_wait_ms, int timeout_ms,
 		char *reply, size_t replylen)
 {
-	char line[4096 + 2], in[2048];
-	size_t got = 0;
-	long long deadline;
-	int fd, n;
+	return ctl_request_body(path, request, connect_wait_ms, timeout_ms, reply, replylen, NULL);
+}
 
+int ctl_request_body(const char *path, const char *request, int connect_wait_ms, int timeout_ms,
+		     char *reply, size_t replylen, char **body)
+{
+	char line[4096 + 2], *in = NULL;
+	size_t got = 0, cap = 0;
+	long long deadline;
+	int fd, n, rc = -1;
+
+	if (body)
+		*body = NULL;
 	n = snprintf(line, sizeof(line), "%s\n", request);
 	if (n < 0 || (size_t)n >= sizeof(line)) {
 		snprintf(reply, replylen, "request too long");
@@ -71,38 +109,63 @@ int ctl_request(const char *path, const char *request, int connect_wait_ms, int 
 		close(fd);
 		return -1;
 	}
+	/* The target closes the connection after its answer. */
 	deadline = now_ms() + timeout_ms;
-	while (got < sizeof(in) - 1 && !memchr(in, '\n', got)) {
+	for (;;) {
 		long long left = deadline - now_ms();
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		ssize_t r;
 
+		if (got + 1 >= cap) {
+			char *b = cap < CTL_ANSWER_MAX ? realloc(in, cap ? cap * 2 : 4096) : NULL;
+			if (!b) {
+				snprintf(reply, replylen, "answer longer than %d bytes", CTL_ANSWER_MAX);
+				goto out;
+			}
+			in = b;
+			cap = cap ? cap * 2 : 4096;
+		}
 		if (left <= 0 || poll(&p, 1, (int)left) == 0) {
 			snprintf(reply, replylen, "no answer within %d ms", timeout_ms);
-			close(fd);
-			return -1;
+			goto out;
 		}
-		r = recv(fd, in + got, sizeof(in) - 1 - got, 0);
+		r = recv(fd, in + got, cap - 1 - got, 0);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r <= 0) {
+		if (r < 0 || (r == 0 && !memchr(in, '\n', got))) {
 			snprintf(reply, replylen, "the target closed the connection without an answer");
-			close(fd);
-			return -1;
+			goto out;
 		}
+		if (r == 0)
+			break;
 		got += (size_t)r;
 	}
-	close(fd);
 	in[got] = '\0';
-	in[strcspn(in, "\n")] = '\0';
+	char *rest = strchr(in, '\n');
+	*rest++ = '\0';
+	size_t rest_len = got - (size_t)(rest - in);
 	if (strcmp(in, "ok") == 0 || strncmp(in, "ok ", 3) == 0) {
 		snprintf(reply, replylen, "%s", in[2] ? in + 3 : "");
-		return 0;
-	}
-	if (strncmp(in, "error: ", 7) == 0) {
+		rc = 0;
+	} else if (strncmp(in, "error: ", 7) == 0) {
 		snprintf(reply, replylen, "%s", in + 7);
-		return 1;
+		rc = 1;
+	} else {
+		snprintf(reply, replylen, "unexpected answer \"%s\"", in);
+		goto out;
 	}
-	snprintf(reply, replylen, "unexpected answer \"%s\"", in);
-	return -1;
+	if (rest_len && unstuff(rest, rest_len)) {
+		snprintf(reply, replylen, "the answer was cut short (no final \".\" line)");
+		rc = -1;
+	} else if (rest_len && body) {
+		*body = strdup(rest);
+		if (!*body) {
+			snprintf(reply, replylen, "out of memory");
+			rc = -1;
+		}
+	}
+out:
+	close(fd);
+	free(in);
+	return rc;
 }

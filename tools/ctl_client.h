@@ -1,6 +1,7 @@
 /*
  * Client side of the target's control socket (include/control.h): one
- * request line out, one answer line back. Used by znstgt-ctl and the tests.
+ * request line out, the answer back (a status line, and for some requests
+ * a body of lines). Used by znstgt-ctl and the tests.
  */
 #ifndef ZNSTGT_CTL_CLIENT_H
 #define ZNSTGT_CTL_CLIENT_H
@@ -18,5 +19,14 @@
  */
 int ctl_request(const char *path, const char *request, int connect_wait_ms, int timeout_ms,
 		char *reply, size_t replylen);
+/*
+ * ctl_request() for a request whose answer may carry a body (status,
+ * metrics): *body gets its lines (malloc'd, NUL-terminated, the '.'
+ * stuffing undone, each line ended by '\n'), or NULL when the answer has
+ * none. An answer whose body does not end with its "." line was cut short:
+ * -1.
+ */
+int ctl_request_body(const char *path, const char *request, int connect_wait_ms, int timeout_ms,
+		     char *reply, size_t replylen, char **body);
 
 #endif

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "ctl_client.h"
+#include "ctl_offline.h"
 
 static void usage(FILE *f)
 {
@@ -30,7 +31,14 @@ static void usage(FILE *f)
 		"  power-cut                    simulate a power cut, then power up again\n"
 		"  add-subsys [--format] [--nqn NQN] FILE\n"
 		"                               serve the subsystem file FILE (absolute path)\n"
-		"  remove-subsys NQN            drop its connections and close it\n\n"
+		"  remove-subsys NQN            drop its connections and close it\n"
+		"  status                       subsystems, controllers, namespaces, counters\n"
+		"  metrics                      the same counters for Prometheus\n\n"
+		"Without a target (-s not needed; DIR: a namespace's directory):\n"
+		"  inspect [--json] [--journal] [--zones FILTER] [--slba LBA] [--count N] DIR\n"
+		"                               geometry, header slots, zones, journal\n"
+		"  check [--json] DIR           verify every checksum and invariant;\n"
+		"                               exit 1 naming what is damaged\n\n"
 		"Exit status: 0 ok, 1 the target refused, 2 usage error, 3 no answer.\n");
 }
 
@@ -87,6 +95,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (optind < argc && ctl_offline_command(argv[optind]))
+		return ctl_offline_main(argc - optind, argv + optind);
 	if (!path || optind == argc) {
 		usage(stderr);
 		return 2;
@@ -102,10 +112,15 @@ int main(int argc, char **argv)
 		}
 		len += (size_t)n;
 	}
-	switch (ctl_request(path, request, wait_s * 1000, timeout_s * 1000, reply, sizeof(reply))) {
+	char *body = NULL;
+	switch (ctl_request_body(path, request, wait_s * 1000, timeout_s * 1000, reply,
+				 sizeof(reply), &body)) {
 	case 0:
 		if (reply[0])
 			printf("%s\n", reply);
+		if (body)
+			fputs(body, stdout);
+		free(body);
 		return 0;
 	case 1:
 		fprintf(stderr, "znstgt-ctl: %s\n", reply);

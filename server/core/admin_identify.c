@@ -232,7 +232,17 @@ static uint16_t id_csi_ns(struct nvme_req *req, union id_buf *b)
 	/* ZNS 1.1, 4.1.5.1. ZOC 0 (fixed zone capacity, no excursions): Linux
 	 * refuses anything else. MAR/MOR are 0's based, FFFFFFFFh = no limit. */
 	b->zns_ns.zoc = 0;
-	b->zns_ns.ozcs = htole16(info->cross_zone_read ? 1 : 0); /* RAZB */
+	b->zns_ns.ozcs = htole16((info->cross_zone_read ? 1 : 0) |  /* RAZB */
+				 (info->zrwa_lbas ? 2 : 0));       /* ZRWASUP */
+	if (info->zrwa_lbas) {
+		/* Zone Random Write Area: NUMZRWA is 0's based; explicit
+		 * flush (Zone Management Send 11h) is supported (ZRWACAP
+		 * bit 0, EXPFLUSHSUP). */
+		b->zns_ns.numzrwa = htole32(info->nr_zrwa - 1);
+		b->zns_ns.zrwafg = htole16((uint16_t)info->zrwa_fg);
+		b->zns_ns.zrwasz = htole16((uint16_t)info->zrwa_lbas);
+		b->zns_ns.zrwacap = 1;
+	}
 	b->zns_ns.mar = htole32(info->max_active ? info->max_active - 1 : 0xffffffffu);
 	b->zns_ns.mor = htole32(info->max_open ? info->max_open - 1 : 0xffffffffu);
 	b->zns_ns.lbafe[0].zsze = htole64(info->zone_size);

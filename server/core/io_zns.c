@@ -13,6 +13,7 @@
 #include "nvme_cmd.h"
 
 #define ZMS_SELECT_ALL (1u << 8)  /* cdw13 */
+#define ZMS_ZRWAA      (1u << 9)  /* cdw13: ZRWA Allocation (Open, Set ZDE) */
 #define ZMR_PARTIAL    (1u << 16) /* cdw13 */
 #define ZONE_REPORT_HDR 64u       /* struct nvme_zone_report without entries */
 
@@ -45,7 +46,11 @@ static void zms_run(struct io_job *job)
 		req->status = NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INTERNAL);
 		return;
 	}
-	req->status = ns_zone_mgmt_send(req->ns, zns_slba(req), zsa, cdw13 & ZMS_SELECT_ALL, zde);
+	if (cdw13 & ZMS_ZRWAA)
+		req->status = ns_zone_mgmt_send_zrwaa(req->ns, zns_slba(req), zsa, zde);
+	else
+		req->status = ns_zone_mgmt_send(req->ns, zns_slba(req), zsa,
+						cdw13 & ZMS_SELECT_ALL, zde);
 	if (zde)
 		nvme_req_flat_put(req, zde, false);
 }
@@ -116,6 +121,7 @@ static uint16_t parse_zms(struct nvme_req *req, const struct ns_info *info)
 	case NVME_ZNS_ZSA_OPEN:
 	case NVME_ZNS_ZSA_RESET:
 	case NVME_ZNS_ZSA_OFFLINE:
+	case NVME_ZNS_ZSA_ZRWA_FLUSH: /* SLBA: the last LBA to flush */
 		st = nvme_req_data_len(req, 0);
 		break;
 	case NVME_ZNS_ZSA_SET_DESC_EXT: /* carries one zone descriptor extension */
@@ -128,6 +134,12 @@ static uint16_t parse_zms(struct nvme_req *req, const struct ns_info *info)
 	}
 	if (st)
 		return st;
+	/* ZRWAA allocates a ZRWA to the one zone an Open or Set Zone
+	 * Descriptor Extension names; anywhere else it is a reserved bit. */
+	if ((cdw13 & ZMS_ZRWAA) && (!info->zrwa_lbas || (cdw13 & ZMS_SELECT_ALL) ||
+				    ((cdw13 & 0xff) != NVME_ZNS_ZSA_OPEN &&
+				     (cdw13 & 0xff) != NVME_ZNS_ZSA_SET_DESC_EXT)))
+		return nvme_err(NVME_SC_INVALID_FIELD);
 	if (!(cdw13 & ZMS_SELECT_ALL) && zns_slba(req) >= info->nlbas)
 		return nvme_err(NVME_SC_LBA_RANGE);
 	req->execute = execute_zms;

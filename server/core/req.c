@@ -13,6 +13,7 @@
 
 #include "ctrl.h"
 #include "log.h"
+#include "ns_stats.h"
 #include "nvme_cmd.h"
 #include "transport.h"
 
@@ -141,6 +142,10 @@ static uint16_t parse(struct nvme_req *req)
 static void fill_cqe(struct nvme_req *req, uint16_t status)
 {
 	struct nvme_sq *sq = req->sq;
+
+	/* Every I/O command on a namespace ends here, refused or executed. */
+	if (req->ns && sq->qid)
+		ns_stats_command(req->ns, req->cmd.opcode, status, req->transfer_len);
 
 	/* SQHD advances per completion (nvmet does the same); with SQ flow
 	 * control disabled (Connect CATTR bit 2) it is reserved: FFFFh. */

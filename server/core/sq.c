@@ -34,6 +34,11 @@ static void disconnect_msg(struct worker_msg *msg)
 	nvme_sq_put(sq);
 }
 
+void nvme_sq_set_peer(struct nvme_sq *sq, const char *peer)
+{
+	snprintf(sq->peer_addr, sizeof(sq->peer_addr), "%s", peer);
+}
+
 struct nvme_sq *nvme_sq_alloc(struct worker *w, const struct nvme_port *port,
 			      const char *local_addr, void *conn)
 {

@@ -771,6 +771,16 @@ uint64_t subsys_for_each_allowed(const char *hostnqn,
 	return g;
 }
 
+void subsys_for_each(void (*fn)(void *arg, struct subsys *s), void *arg)
+{
+	pthread_mutex_lock(&reg_lock);
+	for (struct subsys *s = reg_head; s; s = s->next)
+		fn(arg, s);
+	if (disc)
+		fn(arg, disc);
+	pthread_mutex_unlock(&reg_lock);
+}
+
 /* ---- events ---- */
 
 enum ns_event { NS_EVENT_CHANGED, NS_EVENT_ZONES };

@@ -374,6 +374,7 @@ static void handle_icreq(struct tcp_conn *c)
 		tcp_conn_close(c);
 		return;
 	}
+	nvme_sq_set_peer(c->sq, c->peer);
 	/* A secure channel's peer: the queue's Connect is bound to it. */
 	if (c->sock.ops->peer_identity &&
 	    nvme_sq_set_tls_identity(c->sq, c->sock.ops->peer_identity(&c->sock)) != 0) {

@@ -23,7 +23,12 @@
  *      across zones, write cache on, zone 13 offline, 14-15 read-only;
  *   2  zoned, 32 zones of 1 MiB, no limits, write cache off, zone 7
  *      read-only;
- *   3  conventional, 8 MiB, write cache off.
+ *   3  conventional, 8 MiB, write cache off;
+ *   4  zoned, 8 zones as namespace 1's, max 4 active, a 64 KiB Zone Random
+ *      Write Area flushed in 16 KiB, 2 ZRWAs, write cache off: Identify,
+ *      Open with ZRWAA, writes in the window, implicit and explicit flush,
+ *      Zone Append, Finish and Reset with their statuses, and kill -9 and
+ *      clean restarts keeping the ZRWA, write pointer and window data.
  */
 #include <limits.h>
 #include <poll.h>
@@ -62,6 +67,9 @@
 #define ZS2 ZS1                     /* the same: zms() and zone() take zone numbers */
 #define NZ2 32u
 #define RO2 7u
+/* Namespace 4: zones as namespace 1's, a Zone Random Write Area */
+#define ZRWAS4 16u                  /* LBAs */
+#define ZRWAFG4 4u
 #define ST_ZNS(sc) (NVME_STATUS(NVME_SCT_CMD_SPECIFIC, (sc)) | NVME_STATUS_DNR)
 #define ST_GEN(sc) (NVME_STATUS(NVME_SCT_GENERIC, (sc)) | NVME_STATUS_DNR)
 
@@ -492,7 +500,10 @@ static int setup(void **state)
 		   "offline_zones = list:13\nread_only_zones = list:14,15\n"
 		   "[namespace 2]\nsize = 32M\nzone_size = 1M\nzone_append_max = 64K\n"
 		   "read_only_zones = list:7\n"
-		   "[namespace 3]\nzoned = no\nsize = 8M\n");
+		   "[namespace 3]\nzoned = no\nsize = 8M\n"
+		   "[namespace 4]\nsize = 8M\nzone_size = 1M\nzone_capacity = 768K\n"
+		   "max_active = 4\nzrwa_size = 64K\nzrwa_flush_granularity = 16K\n"
+		   "zrwa_resources = 2\n");
 	daemon_start(true);
 	return 0;
 }
@@ -1202,6 +1213,160 @@ static void test_report_consistency(void **state)
 	check_model();
 }
 
+/* ---- Zone Random Write Area (doc/zrwa.md): namespace 4 ---- */
+
+#define ZRWAA (1u << 9)                 /* Zone Management Send cdw13 */
+
+/* Zone Management Send with cdw13 as given (action and flags). */
+static int zms_raw(uint32_t nsid, uint64_t slba, uint32_t cdw13)
+{
+	struct nvme_sqe sqe;
+
+	sqe_init(&sqe, nvme_zns_cmd_mgmt_send, nsid, slba);
+	sqe.cdw13 = htole32(cdw13);
+	return nvmf_cmd(io(), &sqe, NULL, 0, NULL, 0, NULL);
+}
+
+static int open_zrwa(uint32_t zone)
+{
+	return zms_raw(4, (uint64_t)zone * ZS1, NVME_ZNS_ZSA_OPEN | ZRWAA);
+}
+
+static int zrwa_flush(uint64_t elba)
+{
+	return zms_raw(4, elba, NVME_ZNS_ZSA_ZRWA_FLUSH);
+}
+
+static int wr4(uint64_t slba, uint32_t nlb, uint32_t tag)
+{
+	uint8_t *b = malloc((size_t)nlb * LBA);
+
+	mark_run(b, nlb, tag);
+	int st = wr(4, slba, b, nlb);
+	free(b);
+	return st;
+}
+
+/* Zone z of namespace 4: state, write pointer and ZRWAV, in a partial
+ * report of one zone (zone()) and in a full report from it. */
+static void assert_zrwa_zone(uint32_t z, uint8_t zs, uint64_t wp_off, bool zrwav)
+{
+	uint8_t buf[64 + sizeof(struct nvme_zns_desc)];
+
+	assert_zone(4, z, zs, wp_off);
+	assert_int_equal(!!(zone(4, z).za & NVME_ZNS_ZA_ZRWAV), zrwav);
+	assert_int_equal(zmr(4, (uint64_t)z * ZS1, NVME_ZNS_ZRA_REPORT_ZONES,
+			     NVME_ZNS_ZRAS_REPORT_ALL, false, buf, sizeof(buf)), 0);
+	struct zd d = zd_of(((struct nvme_zone_report *)buf)->entries);
+	assert_int_equal(d.zslba, (uint64_t)z * ZS1);
+	assert_int_equal(!!(d.za & NVME_ZNS_ZA_ZRWAV), zrwav);
+}
+
+static void test_zrwa_identify(void **state)
+{
+	static struct nvme_zns_id_ns zns;
+
+	host_up();
+	assert_int_equal(nvmf_identify(&H.admin, NVME_IDENTIFY_CNS_CSI_NS, 4, NVME_CSI_ZNS, &zns,
+				       NULL), 0);
+	assert_int_equal(le16toh(zns.ozcs) & 2, 2);          /* ZRWASUP */
+	assert_int_equal(le32toh(zns.numzrwa), 1);           /* 0's based: 2 */
+	assert_int_equal(le16toh(zns.zrwafg), ZRWAFG4);
+	assert_int_equal(le16toh(zns.zrwasz), ZRWAS4);
+	assert_int_equal(zns.zrwacap & 1, 1);                /* explicit flush */
+	/* Namespace 1 has none. */
+	assert_int_equal(nvmf_identify(&H.admin, NVME_IDENTIFY_CNS_CSI_NS, 1, NVME_CSI_ZNS, &zns,
+				       NULL), 0);
+	assert_int_equal(le16toh(zns.ozcs) & 2, 0);
+	assert_int_equal(zns.zrwasz, 0);
+	assert_int_equal(zms_raw(1, 0, NVME_ZNS_ZSA_OPEN | ZRWAA),
+			 ST_GEN(NVME_SC_INVALID_FIELD));
+}
+
+static void test_zrwa_commands(void **state)
+{
+	static uint8_t blk[LBA];
+
+	host_up();
+	assert_int_equal(zms_raw(4, 0, NVME_ZNS_ZSA_RESET | 1u << 8), 0);
+	/* Open with ZRWA Allocation; ZRWAV in the reports. */
+	assert_int_equal(open_zrwa(0), 0);
+	assert_zrwa_zone(0, ZS_EO, 0, true);
+	/* ZRWAA: only to an Empty zone, never with Select All, only with
+	 * Open / Set Zone Descriptor Extension. */
+	assert_int_equal(open_zrwa(0), ST_ZNS(NVME_SC_ZNS_INVALID_OP_REQUEST));
+	assert_int_equal(zms_raw(4, 0, NVME_ZNS_ZSA_OPEN | ZRWAA | 1u << 8), ST_GEN(NVME_SC_INVALID_FIELD));
+	assert_int_equal(zms_raw(4, ZS1, NVME_ZNS_ZSA_CLOSE | ZRWAA), ST_GEN(NVME_SC_INVALID_FIELD));
+	/* Writes anywhere in the window, over each other. */
+	assert_int_equal(wr4(8, 4, 0x101), 0);
+	assert_int_equal(wr4(0, 2, 0x102), 0);
+	assert_int_equal(wr4(1, 2, 0x103), 0);
+	assert_zrwa_zone(0, ZS_EO, 0, true);
+	assert_block(4, 0, 0x102, 0);
+	assert_block(4, 1, 0x103, 0);
+	assert_block(4, 2, 0x103, 1);
+	assert_zeros(4, 3, 1);
+	assert_block(4, 11, 0x101, 3);
+	/* Past the Implicit Flush Range; Zone Append. */
+	assert_int_equal(wr4(2 * ZRWAS4, 1, 0x104), ST_ZNS(NVME_SC_ZNS_INVALID_WRITE));
+	assert_int_equal(append(4, 0, blk, 1, NULL), ST_ZNS(NVME_SC_ZNS_INVALID_OP_REQUEST));
+	/* Explicit flush: the write pointer moves to the LBA after it. */
+	assert_int_equal(zrwa_flush(2), ST_GEN(NVME_SC_INVALID_FIELD));
+	assert_int_equal(zrwa_flush(ZRWAS4), ST_ZNS(NVME_SC_ZNS_BOUNDARY_ERROR));
+	assert_int_equal(zrwa_flush(ZS1 + 3), ST_ZNS(NVME_SC_ZNS_INVALID_OP_REQUEST));
+	assert_int_equal(zms_raw(4, 3, NVME_ZNS_ZSA_ZRWA_FLUSH | 1u << 8), ST_GEN(NVME_SC_INVALID_FIELD));
+	assert_int_equal(zrwa_flush(3), 0);
+	assert_zrwa_zone(0, ZS_EO, 4, true);
+	assert_int_equal(wr4(3, 1, 0x105), ST_ZNS(NVME_SC_ZNS_INVALID_WRITE));
+	/* Implicit flush: a write ending 6 past the window [4, 20) moves the
+	 * write pointer up by two granules. */
+	assert_int_equal(wr4(20, 6, 0x106), 0);
+	assert_zrwa_zone(0, ZS_EO, 12, true);
+	assert_block(4, 25, 0x106, 5);
+	/* Resources: the third ZRWA is refused. */
+	assert_int_equal(open_zrwa(1), 0);
+	assert_int_equal(open_zrwa(2), ST_ZNS(NVME_SC_ZNS_ZRWA_RESOURCES_UNAVAILABLE));
+	assert_zrwa_zone(2, ZS_E, 0, false);
+	/* Finish keeps the window's data and releases the ZRWA; so does Reset. */
+	assert_int_equal(wr4(ZS1 + 5, 1, 0x107), 0);
+	assert_int_equal(zms_raw(4, ZS1, NVME_ZNS_ZSA_FINISH), 0);
+	assert_zrwa_zone(1, ZS_F, CAP1, false);
+	assert_block(4, ZS1 + 5, 0x107, 0);
+	assert_zeros(4, ZS1 + 4, 1);
+	assert_int_equal(zms_raw(4, ZS1, NVME_ZNS_ZSA_RESET), 0);
+	assert_int_equal(open_zrwa(2), 0);
+	assert_int_equal(zms_raw(4, 2 * ZS1, NVME_ZNS_ZSA_RESET), 0);
+	assert_zrwa_zone(2, ZS_E, 0, false);
+}
+
+/* kill -9, then a clean restart: zone 0 as test_zrwa_commands left it. */
+static void test_zrwa_restart(void **state)
+{
+	host_up();
+	assert_int_equal(wr4(13, 2, 0x108), 0); /* in the window [12, 28) */
+	target_kill(&T);
+	host_down();
+	host_up();
+	assert_zrwa_zone(0, ZS_C, 12, true);
+	assert_block(4, 0, 0x102, 0);
+	assert_block(4, 2, 0x103, 1);
+	assert_block(4, 11, 0x101, 3);
+	assert_run(4, 13, 2, 0x108);
+	assert_block(4, 25, 0x106, 5);
+	assert_zeros(4, 28, 1);
+	/* Still a ZRWA: writes in the window, a flush reopens it. */
+	assert_int_equal(wr4(12, 1, 0x109), 0);
+	assert_int_equal(zrwa_flush(15), 0);
+	assert_zrwa_zone(0, ZS_IO, 16, true);
+	host_down();
+	daemon_stop();
+	host_up();
+	assert_zrwa_zone(0, ZS_C, 16, true);
+	assert_block(4, 12, 0x109, 0);
+	assert_block(4, 25, 0x106, 5);
+	assert_int_equal(zms_raw(4, 0, NVME_ZNS_ZSA_RESET | 1u << 8), 0);
+}
+
 /* ---- power cut, kill -9, restart ---- */
 
 /* The host's old connections are gone: the target closed them. */
@@ -1609,6 +1774,9 @@ int main(void)
 		cmocka_unit_test(test_zone_descriptor_extension),
 		cmocka_unit_test(test_concurrent_append),
 		cmocka_unit_test(test_report_consistency),
+		cmocka_unit_test(test_zrwa_identify),
+		cmocka_unit_test(test_zrwa_commands),
+		cmocka_unit_test(test_zrwa_restart),
 		cmocka_unit_test(test_power_cut_drops_the_volatile),
 		cmocka_unit_test(test_power_cut_under_load),
 		cmocka_unit_test(test_restart_cycles),

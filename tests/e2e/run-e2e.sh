@@ -8,8 +8,9 @@
 # subsystems: a conventional and a zoned namespace for the guest's host NQN, a
 # third subsystem for another host NQN only), starts BUILD_DIR/znstgt on
 # 127.0.0.1 on a free port, and runs each guest test (default: tcp-basic
-# zns-basic blktests-6.1 blktests-6.12; a TEST is a script name in
-# tests/e2e/guest/ without .sh, or blktests-6.1 / blktests-6.12) in its own
+# zns-basic zrwa tls-6.12 auth-6.1 auth-6.12 blktests-6.1 blktests-6.12; a
+# TEST is a script name in tests/e2e/guest/ without .sh, or one of the
+# security tests or blktests-6.1 / blktests-6.12 below) in its own
 # boot of the guest, which reaches the target as 10.0.2.2. Guest scripts can
 # ask for host actions through the share (guest/lib.sh: host_call); this
 # script answers "ping" and "restart-target" (kill -9, start again on the same
@@ -56,7 +57,7 @@ esac
 shift
 tests=("$@")
 [ ${#tests[@]} -gt 0 ] ||
-    tests=(tcp-basic zns-basic tls-6.12 auth-6.1 auth-6.12 blktests-6.1 blktests-6.12)
+    tests=(tcp-basic zns-basic zrwa tls-6.12 auth-6.1 auth-6.12 blktests-6.1 blktests-6.12)
 # the guest variant (build-guest.sh) of each kernel blktests runs on
 declare -A BLKTESTS_GUEST=([blktests-6.1]=bookworm [blktests-6.12]=trixie)
 # the security tests: guest variant (the script is guest/NAME-without-kernel.sh)
@@ -111,13 +112,16 @@ export GUEST_OTHER_HOSTNQN=nqn.2014-08.org.nvmexpress:uuid:$GUEST_OTHER_HOSTID
 
 # ------------------------------------------------------------------ target
 tpid='' port='' start_error=''
-# The test subsystems; tcp-basic.sh and zns-basic.sh learn them from GUEST_*.
+# The test subsystems; tcp-basic.sh, zns-basic.sh and zrwa.sh learn them from GUEST_*.
 NQN_PREFIX=nqn.2024-01.io.znstgt.e2e
-export GUEST_CONV_NQN=$NQN_PREFIX:conv GUEST_ZNS_NQN=$NQN_PREFIX:zns
-export GUEST_SUBSYS_NQNS="$GUEST_CONV_NQN $GUEST_ZNS_NQN" GUEST_OTHER_SUBSYS_NQNS=$NQN_PREFIX:other
+export GUEST_CONV_NQN=$NQN_PREFIX:conv GUEST_ZNS_NQN=$NQN_PREFIX:zns GUEST_ZRWA_NQN=$NQN_PREFIX:zrwa
+export GUEST_SUBSYS_NQNS="$GUEST_CONV_NQN $GUEST_ZNS_NQN $GUEST_ZRWA_NQN"
+export GUEST_OTHER_SUBSYS_NQNS=$NQN_PREFIX:other
 export GUEST_CONV_SIZE=$((256 << 20)) GUEST_CONV_LBA=4096
 export GUEST_ZNS_SIZE=$((256 << 20)) GUEST_ZNS_LBA=4096 GUEST_ZONE_SIZE=$((16 << 20))
 export GUEST_MAX_OPEN=4 GUEST_MAX_ACTIVE=6 GUEST_ZONE_APPEND_MAX=65536 GUEST_ZDE_SIZE=64
+export GUEST_ZRWA_ZONE_SIZE=$((4 << 20)) GUEST_ZRWA_SIZE=$((64 << 10)) GUEST_ZRWA_FG=$((16 << 10))
+export GUEST_ZRWA_RESOURCES=2
 
 write_config() {
     mkdir -p "$work/conf" "$work/data"
@@ -153,6 +157,18 @@ max_open = $GUEST_MAX_OPEN
 max_active = $GUEST_MAX_ACTIVE
 zone_append_max = $((GUEST_ZONE_APPEND_MAX >> 10))K
 zde_size = $GUEST_ZDE_SIZE
+EOF
+    cat > "$work/conf/zrwa.ini" <<EOF
+[subsystem]
+nqn = $GUEST_ZRWA_NQN
+allowed_hosts = $GUEST_HOSTNQN
+
+[namespace 1]
+size = 64M
+zone_size = $((GUEST_ZRWA_ZONE_SIZE >> 20))M
+zrwa_size = $((GUEST_ZRWA_SIZE >> 10))K
+zrwa_flush_granularity = $((GUEST_ZRWA_FG >> 10))K
+zrwa_resources = $GUEST_ZRWA_RESOURCES
 EOF
     cat > "$work/conf/other.ini" <<EOF
 [subsystem]

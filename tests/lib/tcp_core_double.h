@@ -98,6 +98,10 @@ static void double_check_drained(struct nvme_sq *sq)
 }
 
 /* The double parks no commands (no AERs): nothing to give back. */
+void nvme_sq_set_peer(struct nvme_sq *sq, const char *peer)
+{
+}
+
 void nvme_sq_close(struct nvme_sq *sq)
 {
 	sq->closed = true;

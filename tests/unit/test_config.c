@@ -203,6 +203,9 @@ static void check_ns_keys(const struct target_config *cfg, const struct tdir *d)
 	assert_int_equal(ns->readonly_list_len, 0);
 	assert_int_equal(ns->journal_size, 1ull << 20);
 	assert_true(ns->preallocate);
+	assert_int_equal(ns->zrwa_size, 64u << 10);
+	assert_int_equal(ns->zrwa_flush_granularity, 16u << 10);
+	assert_int_equal(ns->zrwa_resources, 4);
 	assert_true(ns->have_uuid);
 	static const uint8_t uuid[16] = { 0x91, 0xfd, 0xba, 0x0d, 0xf8, 0x7b, 0x4c, 0x25,
 					  0xb8, 0x0f, 0xdb, 0x7b, 0xe1, 0x41, 0x8b, 0x9e };
@@ -236,6 +239,8 @@ static void check_ns_defaults(const struct target_config *cfg, const struct tdir
 	assert_int_equal(ns->readonly_count + ns->readonly_list_len, 0);
 	assert_int_equal(ns->journal_size, 64ull << 20);
 	assert_false(ns->preallocate);
+	assert_int_equal(ns->zrwa_size, 0);
+	assert_int_equal(ns->zrwa_resources, 0);
 	assert_false(ns->have_uuid);
 	/* Relative path: below data_dir. */
 	in_dir(p, sizeof(p), d, "data/fast/two");
@@ -308,7 +313,8 @@ static const struct good_case good[] = {
 	  "zone_capacity = 12M\nmax_open = 8\nmax_active = 12\nzone_append_max = 1M\n"
 	  "zde_size = 128\ncross_zone_read = false\nwrite_cache = TRUE\n"
 	  "offline_zones = list:1,5, 9\nread_only_zones = 4\njournal_size = 1M\n"
-	  "preallocate = yes\nuuid = 91fdba0d-f87b-4c25-b80f-db7be1418b9e\n",
+	  "preallocate = yes\nuuid = 91fdba0d-f87b-4c25-b80f-db7be1418b9e\n"
+	  "zrwa_size = 64K\nzrwa_flush_granularity = 16K\nzrwa_resources = 4\n",
 	  NULL, check_ns_keys },
 	{ "namespace defaults", INCLUDE_CONF,
 	  SUBSYS_A
@@ -505,6 +511,14 @@ static const struct bad_case bad[] = {
 	{ NULL, NS1 "size = 1G\nmax_open = 5\nmax_active = 3\n", NULL, S, "namespace 1", "max_open", "more than max_active" },
 	{ NULL, NS1 "size = 1G\nmax_active = 17\n", NULL, S, "namespace 1", "max_active", "more than the 16 zones" },
 	{ NULL, NS1 "size = 1G\nmax_open = 17\n", NULL, S, "namespace 1", "max_open", "more than the 16 zones" },
+	{ NULL, NS1 "size = 1G\nzrwa_size = 1000\n", NULL, S, "namespace 1", "zrwa_size", "not a whole number of blocks up to 65535" },
+	{ NULL, NS1 "size = 1G\nzrwa_size = 128M\n", NULL, S, "namespace 1", "zrwa_size", "128M is larger than zone_capacity 64M" },
+	{ NULL, NS1 "size = 1G\nzrwa_size = 64K\nzrwa_flush_granularity = 24K\n", NULL, S, "namespace 1", "zrwa_flush_granularity", "24K does not divide both zrwa_size 64K" },
+	{ NULL, NS1 "size = 1G\nzrwa_flush_granularity = 16K\n", NULL, S, "namespace 1", "zrwa_flush_granularity", "given without zrwa_size" },
+	{ NULL, NS1 "size = 1G\nzrwa_resources = 2\n", NULL, S, "namespace 1", "zrwa_resources", "given without zrwa_size" },
+	{ NULL, NS1 "size = 1G\nmax_active = 3\nzrwa_size = 64K\nzrwa_resources = 4\n", NULL, S, "namespace 1", "zrwa_resources", "4 is more than the 3 zones that may be active" },
+	{ NULL, NS1 "size = 1G\nzrwa_size = 64K\nzrwa_resources = 0\n", NULL, S, "namespace 1", "zrwa_resources", "is not a number from 1" },
+	{ NULL, NS1 "size = 1G\nzoned = no\nzrwa_size = 64K\n", NULL, S, "namespace 1", "zrwa_size", "only for zoned" },
 	{ NULL, NS1 "size = 1G\noffline_zones = 17\n", NULL, S, "namespace 1", "offline_zones", "17 zones but the namespace has 16" },
 	{ NULL, NS1 "size = 1G\nread_only_zones = list:3,16\n", NULL, S, "namespace 1", "read_only_zones", "zone 16 does not exist" },
 	{ NULL, NS1 "size = 1G\noffline_zones = 1\nread_only_zones = 1\n", NULL, S, "namespace 1", "read_only_zones", "both would take the last zones" },

@@ -74,6 +74,14 @@ static void test_ping_and_power_cut(void **state)
 	refused("power-cut 1", "power-cut: wrong number of arguments");
 }
 
+static void test_status_and_metrics(void **state)
+{
+	accepted("status", CONTROL_STATUS, "status", NULL, NULL, false);
+	accepted("\tmetrics ", CONTROL_METRICS, "metrics", NULL, NULL, false);
+	refused("status --json", "status: wrong number of arguments");
+	refused("metrics status", "metrics: wrong number of arguments");
+}
+
 static void test_add_subsys(void **state)
 {
 	const enum control_op add = CONTROL_ADD_SUBSYS;
@@ -118,10 +126,10 @@ static void test_bad_lines(void **state)
 
 	refused("", "empty request");
 	refused(" \t ", "empty request");
-	refused("reboot", "unknown command \"reboot\" (expected ping, power-cut, add-subsys or "
-		"remove-subsys)");
-	refused("PING", "unknown command \"PING\" (expected ping, power-cut, add-subsys or "
-		"remove-subsys)");
+	refused("reboot", "unknown command \"reboot\" (expected ping, power-cut, add-subsys, "
+		"remove-subsys, status or metrics)");
+	refused("PING", "unknown command \"PING\" (expected ping, power-cut, add-subsys, "
+		"remove-subsys, status or metrics)");
 	refused("ping\r", "the request holds a byte that is not printable ASCII");
 	refused("remove-subsys caf\xc3\xa9", "the request holds a byte that is not printable ASCII");
 	refused("a b c d e f g h i", "more than 8 words");
@@ -136,6 +144,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ping_and_power_cut),
+		cmocka_unit_test(test_status_and_metrics),
 		cmocka_unit_test(test_add_subsys),
 		cmocka_unit_test(test_add_subsys_refused),
 		cmocka_unit_test(test_remove_subsys),

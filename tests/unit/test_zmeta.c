@@ -3,7 +3,9 @@
  * last record, replay twice), a crash at each step of a checkpoint, a torn or
  * damaged header slot, damaged descriptors, refusals (damaged records
  * followed by later ones, missing or short files, geometry mismatch, unknown
- * format version), what --recover keeps, and reads above the write pointer.
+ * format version), what --recover keeps, reads above the write pointer, and
+ * a Zone Random Write Area's window, flushes and image version across
+ * crashes and restarts.
  * The files are damaged by hand, at the offsets zmeta.h documents
  * (doc/recovery.md has the rules).
  */
@@ -556,13 +558,13 @@ static void test_unknown_version_refused(void **state)
 	for (int s = 0; s < 2; s++) {
 		struct zimg_header h;
 		file_rw(f->img, (off_t)s * ZIMG_SLOT_SIZE, &h, sizeof(h), false);
-		h.version = htole32(2);
+		h.version = htole32(ZMETA_VERSION + 1);
 		h.crc = htole32(crc32c(&h, offsetof(struct zimg_header, crc)));
 		file_rw(f->img, (off_t)s * ZIMG_SLOT_SIZE, &h, sizeof(h), true);
 	}
 	char err[512] = "";
 	assert_int_equal(open_ns(f, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "unknown zone image format version 2"));
+	assert_non_null(strstr(err, "unknown zone image format version 3"));
 }
 
 /* A version 1 journal (records without a data CRC) is refused, with the
@@ -915,6 +917,172 @@ static void test_many_checkpoints(void **state)
 		expect_zone(f->ns, z, NVME_ZNS_ZS_EMPTY, 0);
 }
 
+/* ---- Zone Random Write Area (doc/zrwa.md) ---- */
+
+#define ZRWAS 4   /* LBAs */
+#define ZRWAFG 2  /* LBAs */
+
+static void zrwa_on(struct fixture *f)
+{
+	f->cfg.zrwa_size = ZRWAS * 4096;
+	f->cfg.zrwa_flush_granularity = ZRWAFG * 4096;
+}
+
+static void open_zrwa(struct ns *ns, uint32_t zone)
+{
+	assert_int_equal(ns_zone_mgmt_send_zrwaa(ns, (uint64_t)zone * ZLBAS, NVME_ZNS_ZSA_OPEN,
+						 NULL), 0);
+	sync_ns(ns);
+}
+
+static void zrwa_flush(struct ns *ns, uint64_t elba)
+{
+	assert_int_equal(ns_zone_mgmt_send(ns, elba, NVME_ZNS_ZSA_ZRWA_FLUSH, false, NULL), 0);
+	sync_ns(ns);
+}
+
+static void expect_zrwa(struct ns *ns, uint32_t zone, bool zrwav)
+{
+	assert_int_equal(!!(zone_desc(ns, zone, NULL).za & NVME_ZNS_ZA_ZRWAV), zrwav);
+}
+
+static void raw_block(struct fixture *f, uint64_t lba, uint8_t fill)
+{
+	char data[256];
+	uint8_t blk[4096];
+	path_in(f, "data", data, sizeof(data));
+	memset(blk, fill, sizeof(blk));
+	file_rw(data, (off_t)(lba * 4096), blk, sizeof(blk), true);
+}
+
+/* The window reads what was written into it - never the blocks a Reset
+ * left in the file - and what a crash leaves, acknowledged, stays. */
+static void test_zrwa_window_survives_crash(void **state)
+{
+	struct fixture *f = *state;
+	zrwa_on(f);
+	must_open(f);
+	write_blocks(f->ns, 0, 8, 0xaa);
+	zone_action(f->ns, 0, NVME_ZNS_ZSA_RESET, NULL);
+	open_zrwa(f->ns, 0);
+	for (uint64_t lba = 0; lba < ZLBAS; lba++)
+		expect_fill(f, lba, 0);
+	write_blocks(f->ns, 1, 1, 0x11);
+	write_blocks(f->ns, 0, 2, 0x22); /* overwrites block 1 */
+	write_blocks(f->ns, 3, 1, 0x33);
+	expect_zone(f->ns, 0, NVME_ZNS_ZS_EXPL_OPEN, 0);
+	crash(f);
+	must_open(f);
+	/* Power-up closes it; it keeps its ZRWA and what its window holds. */
+	expect_zone(f->ns, 0, NVME_ZNS_ZS_CLOSED, 0);
+	expect_zrwa(f->ns, 0, true);
+	expect_fill(f, 0, 0x22);
+	expect_fill(f, 1, 0x22);
+	expect_fill(f, 2, 0);
+	expect_fill(f, 3, 0x33);
+	expect_fill(f, 4, 0);
+	/* Flushes (explicit, then implicit) are durable once acknowledged. */
+	zrwa_flush(f->ns, 1);
+	write_blocks(f->ns, 6, 2, 0x66); /* ends 2 past [2, 6): flushes 2 */
+	expect_zone(f->ns, 0, NVME_ZNS_ZS_IMPL_OPEN, 4);
+	crash(f);
+	must_open(f);
+	expect_zone(f->ns, 0, NVME_ZNS_ZS_CLOSED, 4);
+	expect_zrwa(f->ns, 0, true);
+	expect_fill(f, 1, 0x22);
+	expect_fill(f, 3, 0x33);
+	expect_fill(f, 6, 0x66);
+	expect_fill(f, 7, 0x66);
+	/* A clean restart too. */
+	clean_close(f);
+	must_open(f);
+	expect_zone(f->ns, 0, NVME_ZNS_ZS_CLOSED, 4);
+	expect_zrwa(f->ns, 0, true);
+	expect_fill(f, 7, 0x66);
+}
+
+/* Above the window a crash can leave only writes never acknowledged (an
+ * implicit flush that did not become durable): erased at power-up, so
+ * that a later flush does not make them readable. */
+static void test_zrwa_above_window_erased(void **state)
+{
+	struct fixture *f = *state;
+	zrwa_on(f);
+	must_open(f);
+	open_zrwa(f->ns, 1);
+	write_blocks(f->ns, ZLBAS + 1, 1, 0x11);
+	crash(f);
+	raw_block(f, ZLBAS + ZRWAS, 0xee);
+	raw_block(f, ZLBAS + ZRWAS + 1, 0xee);
+	raw_block(f, ZLBAS + ZRWAS - 1, 0x44); /* inside the window: kept */
+	must_open(f);
+	zrwa_flush(f->ns, ZLBAS + ZRWAFG - 1);
+	expect_zone(f->ns, 1, NVME_ZNS_ZS_IMPL_OPEN, ZRWAFG);
+	expect_fill(f, ZLBAS + 1, 0x11);
+	expect_fill(f, ZLBAS + ZRWAS - 1, 0x44);
+	expect_fill(f, ZLBAS + ZRWAS, 0);
+	expect_fill(f, ZLBAS + ZRWAS + 1, 0);
+}
+
+/* Finish keeps what the window holds (it becomes readable with the whole
+ * capacity) and erases the rest. */
+static void test_zrwa_finish_keeps_window(void **state)
+{
+	struct fixture *f = *state;
+	zrwa_on(f);
+	must_open(f);
+	open_zrwa(f->ns, 2);
+	write_blocks(f->ns, 2 * ZLBAS + 2, 2, 0x55);
+	zone_action(f->ns, 2, NVME_ZNS_ZSA_FINISH, NULL);
+	expect_zone(f->ns, 2, NVME_ZNS_ZS_FULL, ZLBAS);
+	expect_zrwa(f->ns, 2, false);
+	crash(f);
+	must_open(f);
+	expect_zone(f->ns, 2, NVME_ZNS_ZS_FULL, ZLBAS);
+	expect_fill(f, 2 * ZLBAS + 1, 0);
+	expect_fill(f, 2 * ZLBAS + 3, 0x55);
+	expect_fill(f, 2 * ZLBAS + ZRWAS, 0);
+}
+
+/* The newest header slot's version and ZRWA size. */
+static uint32_t image_version(struct fixture *f, uint32_t *zrwa_lbas)
+{
+	struct zimg_header h[2];
+	file_rw(f->img, 0, &h[0], sizeof(h[0]), false);
+	file_rw(f->img, ZIMG_SLOT_SIZE, &h[1], sizeof(h[1]), false);
+	int s = le64toh(h[1].generation) > le64toh(h[0].generation);
+	*zrwa_lbas = le32toh(h[s].zrwa_lbas);
+	return le32toh(h[s].version);
+}
+
+/* Image version 2 holds the ZRWA size, and only a namespace with a ZRWA
+ * writes it; a changed zrwa_size is refused as any geometry change is. */
+static void test_zrwa_image_version(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t lbas;
+	zrwa_on(f);
+	must_open(f);
+	open_zrwa(f->ns, 0);
+	clean_close(f);
+	assert_int_equal(image_version(f, &lbas), 2);
+	assert_int_equal(lbas, ZRWAS);
+	char err[512] = "";
+	f->cfg.zrwa_size = 2 * ZRWAS * 4096;
+	assert_int_equal(open_ns(f, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "zrwa_size (LBAs) 4 on disk, 8 configured"));
+	f->cfg.zrwa_size = 0;
+	f->cfg.zrwa_flush_granularity = 0;
+	assert_int_equal(open_ns(f, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "zrwa_size (LBAs) 4 on disk, 0 configured"));
+	/* Without a ZRWA: version 1, as before. */
+	assert_int_equal(ns_open(&f->cfg, true, &f->ns, err, sizeof(err)), 0);
+	clean_close(f);
+	assert_int_equal(image_version(f, &lbas), 1);
+	assert_int_equal(lbas, 0);
+	must_open(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -943,6 +1111,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_read_across_wp_many_pieces, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_earlier_batch_data_not_rolled_back, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_zrwa_window_survives_crash, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zrwa_above_window_erased, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zrwa_finish_keeps_window, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zrwa_image_version, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("zmeta", tests, NULL, NULL);
 }
