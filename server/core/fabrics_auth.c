@@ -44,8 +44,8 @@ static void auth_expired(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct nvme_sq *sq = container_of(t, struct nvme_sq, auth_timer);
 
-	(void)loop;
 	(void)revents;
+	ev_timer_stop(loop, t); /* once: the queue is on its way out */
 	log_warn("ctrl %u: qid %u: authentication of %s stalled for %.0f s: disconnecting the queue",
 		 sq->ctrl ? sq->ctrl->cntlid : 0, sq->qid, sq->ctrl ? sq->ctrl->hostnqn : "?",
 		 t->repeat);
