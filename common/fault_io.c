@@ -12,19 +12,17 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "splitmix64.h"
+
 int fault_io_armed_;
 
 static pthread_mutex_t plan_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct fault_plan plan;
 static uint64_t rng, seen, injected;
 
-/* splitmix64: small, and the same sequence for the same seed everywhere. */
 static uint64_t next_random(void)
 {
-	uint64_t z = (rng += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return splitmix64_next(&rng);
 }
 
 void fault_io_arm(const struct fault_plan *p)

@@ -1225,12 +1225,41 @@ uint16_t ns_zone_report(struct ns *ns, uint64_t slba, uint8_t zra, uint8_t zrasf
 	return zns_report(&ns->z, slba, zra, zrasf, partial, buf, len);
 }
 
-uint16_t ns_changed_zones(struct ns *ns, uint64_t *zids, uint16_t max)
+int ns_zone_fail(struct ns *ns, uint64_t zslba, uint32_t nr, uint8_t to, char *err,
+		 size_t errlen)
 {
-	return ns->info.zoned ? zns_changed_zones(&ns->z, zids, max) : 0;
+	if (!ns->info.zoned)
+		return errmsg(err, errlen, "namespace %u is not zoned", ns->info.nsid);
+	uint32_t first = zns_zone_of(&ns->z, zslba);
+	if (zslba & (ns->info.zone_size - 1) || zslba >= ns->info.nlbas || !nr ||
+	    nr > ns->info.nr_zones - first)
+		return errmsg(err, errlen, "namespace %u: %llu zone(s) from LBA %llu: not a zone "
+			      "start, or past the last of its %u zones (zone size %llu LBAs)",
+			      ns->info.nsid, (unsigned long long)nr, (unsigned long long)zslba,
+			      ns->info.nr_zones, (unsigned long long)ns->info.zone_size);
+	int changed = 0;
+	for (uint32_t i = first; i < first + nr; i++) {
+		int rc = zns_fail_zone(&ns->z, i, to);
+		if (rc < 0)
+			log_warn("namespace %u: zone %u is offline: it stays offline",
+				 ns->info.nsid, i);
+		else
+			changed += rc;
+	}
+	uint16_t st = changed ? ns_sync_wait(ns) : 0;
+	if (st)
+		return errmsg(err, errlen, "namespace %u: %d zone(s) changed, but the change is "
+			      "not durable yet: the group commit failed (status %#x)",
+			      ns->info.nsid, changed, st);
+	return changed;
 }
 
-bool ns_has_changed_zones(struct ns *ns)
+uint16_t ns_changed_zones(struct ns *ns, uint64_t *seen, uint64_t *zids, uint16_t max)
 {
-	return ns->info.zoned && zns_has_changed_zones(&ns->z);
+	return ns->info.zoned ? zns_changed_zones(&ns->z, seen, zids, max) : 0;
+}
+
+bool ns_has_changed_zones(struct ns *ns, uint64_t seen)
+{
+	return ns->info.zoned && zns_has_changed_zones(&ns->z, seen);
 }

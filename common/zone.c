@@ -54,8 +54,8 @@ int zns_init(struct zns *z, const struct zns_geom *g)
 	z->zones = calloc(g->nr_zones, sizeof(*z->zones));
 	if (g->zde_size)
 		z->zde = calloc(g->nr_zones, g->zde_size);
-	z->changed = calloc(g->nr_zones, sizeof(*z->changed));
-	if (!z->zones || (g->zde_size && !z->zde) || !z->changed) {
+	z->changed_gen_of = calloc(g->nr_zones, sizeof(*z->changed_gen_of));
+	if (!z->zones || (g->zde_size && !z->zde) || !z->changed_gen_of) {
 		zns_destroy(z);
 		return -1;
 	}
@@ -84,7 +84,7 @@ void zns_destroy(struct zns *z)
 	}
 	free(z->zones);
 	free(z->zde);
-	free(z->changed);
+	free(z->changed_gen_of);
 	memset(z, 0, sizeof(*z));
 }
 
@@ -890,26 +890,25 @@ uint16_t zns_report(struct zns *z, uint64_t slba, uint8_t zra, uint8_t zrasf, bo
 	return 0;
 }
 
-uint16_t zns_changed_zones(struct zns *z, uint64_t *zids, uint16_t max)
+uint16_t zns_changed_zones(struct zns *z, uint64_t *seen, uint64_t *zids, uint16_t max)
 {
+	uint32_t n = 0;
 	pthread_mutex_lock(&z->state_lock);
-	uint16_t n;
-	if (z->changed_overflow || z->nr_changed > max) {
-		n = 0xffff;
-	} else {
-		n = (uint16_t)z->nr_changed;
-		memcpy(zids, z->changed, n * sizeof(*zids));
-	}
-	z->nr_changed = 0;
-	z->changed_overflow = false;
+	for (uint32_t i = 0; *seen < z->changed_gen && i < z->g.nr_zones; i++)
+		if (z->changed_gen_of[i] > *seen) {
+			if (n < max)
+				zids[n] = zns_zslba(z, i);
+			n++;
+		}
+	*seen = z->changed_gen;
 	pthread_mutex_unlock(&z->state_lock);
-	return n;
+	return n > max ? 0xffff : (uint16_t)n;
 }
 
-bool zns_has_changed_zones(struct zns *z)
+bool zns_has_changed_zones(struct zns *z, uint64_t seen)
 {
 	pthread_mutex_lock(&z->state_lock);
-	bool any = z->nr_changed || z->changed_overflow;
+	bool any = z->changed_gen > seen;
 	pthread_mutex_unlock(&z->state_lock);
 	return any;
 }
@@ -1057,26 +1056,43 @@ void zns_mark_all_dirty(struct zns *z)
 	}
 }
 
+/* Zone i for the Changed Zone List. Caller holds state_lock. */
 static void note_changed(struct zns *z, uint32_t i)
 {
-	if (z->nr_changed < z->g.nr_zones)
-		z->changed[z->nr_changed++] = zns_zslba(z, i);
-	else
-		z->changed_overflow = true;
+	z->changed_gen_of[i] = ++z->changed_gen;
 }
 
-static void force_state(struct zns *z, uint32_t i, uint8_t to, uint32_t *changed)
+/*
+ * The controller moves zone i to Read Only or Offline on its own (ZNS
+ * 2.1.1.6, 2.1.1.7). Writes in flight to a zone going Offline are dropped,
+ * as Zone Management Send Offline drops them; a zone going Read Only keeps
+ * what its writes in flight land. Caller holds state_lock.
+ */
+static bool force_state(struct zns *z, uint32_t i, uint8_t to)
 {
 	struct zone *zn = &z->zones[i];
 	if (zn->state == to || zn->state == S_OFFLINE)
-		return; /* offline is final */
+		return false; /* offline is final */
 	pthread_mutex_lock(&zn->lock);
-	if (to == S_OFFLINE)
+	if (to == S_OFFLINE) {
+		drop_inflight(z, i);
 		zn->za &= (uint8_t)~NVME_ZNS_ZA_ZDEV;
+	}
 	set_state(z, i, to);
 	pthread_mutex_unlock(&zn->lock);
 	note_changed(z, i);
-	(*changed)++;
+	return true;
+}
+
+int zns_fail_zone(struct zns *z, uint32_t i, uint8_t to)
+{
+	if (i >= z->g.nr_zones || (to != S_RO && to != S_OFFLINE))
+		return -1;
+	pthread_mutex_lock(&z->state_lock);
+	uint8_t s = z->zones[i].state;
+	int rc = s == to ? 0 : s == S_OFFLINE ? -1 : force_state(z, i, to);
+	pthread_mutex_unlock(&z->state_lock);
+	return rc;
 }
 
 uint32_t zns_power_up(struct zns *z, const uint32_t *offline, uint32_t nr_offline,
@@ -1116,10 +1132,10 @@ uint32_t zns_power_up(struct zns *z, const uint32_t *offline, uint32_t nr_offlin
 	}
 	for (uint32_t k = 0; k < nr_readonly; k++)
 		if (readonly[k] < z->g.nr_zones)
-			force_state(z, readonly[k], S_RO, &changed);
+			changed += force_state(z, readonly[k], S_RO);
 	for (uint32_t k = 0; k < nr_offline; k++)
 		if (offline[k] < z->g.nr_zones)
-			force_state(z, offline[k], S_OFFLINE, &changed);
+			changed += force_state(z, offline[k], S_OFFLINE);
 	pthread_mutex_unlock(&z->state_lock);
 	return changed;
 }

@@ -19,6 +19,10 @@
  *   remove-subsys NQN                     drop its connections, close it
  *   status                                subsystems, controllers, counters
  *   metrics                               the same, Prometheus text format
+ *   zone offline|read-only NQN NSID ZSLBA [NZONES]
+ *                                         take zones Read Only / Offline
+ *   inject error|delay|list|clear ...     I/O errors and delays on demand
+ *                                         (control_fault.h, doc/fault-injection.md)
  *
  * Requests run on the main loop, one at a time and in order; a request may
  * block that loop while it opens namespaces or waits for connections to

@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "control_fault.h"
+
 enum control_op {
 	CONTROL_PING,
 	CONTROL_POWER_CUT,
@@ -17,6 +19,8 @@ enum control_op {
 	CONTROL_REMOVE_SUBSYS,
 	CONTROL_STATUS,
 	CONTROL_METRICS,
+	CONTROL_ZONE,
+	CONTROL_INJECT,
 };
 
 struct control_req {
@@ -25,6 +29,7 @@ struct control_req {
 	bool format;             /* add-subsys --format */
 	const char *nqn;         /* add-subsys --nqn (or NULL), remove-subsys NQN */
 	const char *file;        /* add-subsys: an absolute path */
+	struct control_fault fault; /* zone, inject (control_fault.h) */
 };
 
 /*

@@ -23,6 +23,7 @@
 
 #include <nvme/types.h>
 
+#include "config.h"
 #include "req.h"
 #include "transport.h"
 #include "worker.h"
@@ -143,6 +144,9 @@ struct nvme_ctrl {
 	/* Changed Namespace List log (lock). */
 	uint32_t changed_ns[NVME_ID_NS_LIST_MAX];
 	int nr_changed_ns;               /* > NVME_ID_NS_LIST_MAX: overflowed */
+	/* Changed Zone List (admin worker): per NSID, how far it was read
+	 * (ns_changed_zones). */
+	uint64_t zones_seen[CFG_MAX_NAMESPACES + 1];
 };
 
 /* Which reported event waits for which log page to be read (with RAE 0). */

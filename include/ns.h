@@ -150,13 +150,23 @@ uint16_t ns_zone_report(struct ns *ns, uint64_t slba, uint8_t zra, uint8_t zrasf
 
 /*
  * Zones whose attributes the controller changed (taken offline or read-only
- * by configuration at power-up): the Changed Zone List log (ZNS 5.3.1).
- * Copies up to max zone IDs and clears the list; returns the number copied,
- * or 0xffff if more changed than fit.
+ * by configuration at power-up, or by ns_zone_fail): the Changed Zone List
+ * log (ZNS 5.3.1). Each reader (a host's controller) keeps *seen, where it
+ * read up to (0 at first). Copies up to max zone IDs changed since, moves
+ * *seen on; returns the number copied, or 0xffff if more changed than fit.
  */
-uint16_t ns_changed_zones(struct ns *ns, uint64_t *zids, uint16_t max);
-/* Whether that list holds zones not yet taken (a notice is due). */
-bool ns_has_changed_zones(struct ns *ns);
+uint16_t ns_changed_zones(struct ns *ns, uint64_t *seen, uint64_t *zids, uint16_t max);
+/* Whether zones changed since *seen (a notice is due). */
+bool ns_has_changed_zones(struct ns *ns, uint64_t seen);
+/*
+ * Take nr zones from the one starting at zslba Read Only or Offline (to:
+ * NVME_ZNS_ZS_READ_ONLY / NVME_ZNS_ZS_OFFLINE), as a drive does when zones
+ * fail (zns_fail_zone), and list them in the Changed Zone List; the caller
+ * sends the notice (subsys_zone_desc_changed). Returns the number of zones
+ * changed once the change is durable, or -1 with a reason in err. (blocks)
+ */
+int ns_zone_fail(struct ns *ns, uint64_t zslba, uint32_t nr, uint8_t to, char *err,
+		 size_t errlen);
 
 /*
  * Power-cut simulation: drop everything a drive with a volatile write cache

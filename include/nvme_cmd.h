@@ -125,5 +125,8 @@ bool nvme_ns_write_through(const struct nvme_ctrl *ctrl, struct ns *ns);
 /* Write, Write Zeroes, Zone Append (req->ns set, range checked): reserve,
  * move the data on an I/O thread, publish, make durable as needed. */
 void nvme_execute_write(struct nvme_req *req, enum ns_write_kind kind);
+/* Operator fault injection (inject.h), for an I/O command about to run:
+ * true when a rule took it over (it fails or runs late; io_inject.c). */
+bool nvme_inject(struct nvme_req *req);
 
 #endif

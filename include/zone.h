@@ -98,10 +98,13 @@ struct zns {
 	pthread_cond_t scrub_cond;   /* a zone's scrubbing dropped to 0 */
 
 	/* Zones whose state the controller changed on its own (power-up
-	 * offline/read-only): the Changed Zone List log. Under state_lock. */
-	uint64_t *changed;
-	uint32_t nr_changed;
-	bool changed_overflow;
+	 * offline/read-only, zns_fail_zone): the Changed Zone List log. Each
+	 * change takes the next generation; changed_gen_of[i] is zone i's
+	 * latest (0: never), and each reader (a host's controller) keeps the
+	 * generation it read up to, so that every host sees every change
+	 * once. Under state_lock. */
+	uint64_t *changed_gen_of;
+	uint64_t changed_gen;
 };
 
 /* What the durable side records for one zone. */
@@ -188,9 +191,19 @@ uint16_t zns_mgmt_send(struct zns *z, uint64_t slba, uint8_t zsa, bool select_al
 uint16_t zns_mgmt_send_zrwaa(struct zns *z, uint64_t slba, uint8_t zsa, const void *zde);
 uint16_t zns_report(struct zns *z, uint64_t slba, uint8_t zra, uint8_t zrasf, bool partial,
 		    void *buf, size_t len);
-uint16_t zns_changed_zones(struct zns *z, uint64_t *zids, uint16_t max);
-/* Does the Changed Zone List hold anything (without taking it)? */
-bool zns_has_changed_zones(struct zns *z);
+/* The zones changed after generation *seen, by ZSLBA (up to max; 0xffff
+ * when more changed), and *seen moves to the latest generation. */
+uint16_t zns_changed_zones(struct zns *z, uint64_t *seen, uint64_t *zids, uint16_t max);
+/*
+ * The controller takes zone i Read Only or Offline (to: NVME_ZNS_ZS_READ_ONLY
+ * or NVME_ZNS_ZS_OFFLINE) on its own, as a drive does when a zone fails
+ * (ZNS 2.1.1.6, 2.1.1.7), and lists it in the Changed Zone List. Returns 1
+ * when the zone changed, 0 when it was in that state already, -1 when it
+ * cannot (no such zone or state; an Offline zone stays Offline).
+ */
+int zns_fail_zone(struct zns *z, uint32_t i, uint8_t to);
+/* Did zones change after generation seen (without taking them)? */
+bool zns_has_changed_zones(struct zns *z, uint64_t seen);
 
 /* ---- durable side ---- */
 

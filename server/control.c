@@ -179,6 +179,22 @@ static void cmd_metrics(const struct control_req *req, struct reply *r)
 	body_of(control_metrics, r);
 }
 
+static void cmd_zone(const struct control_req *req, struct reply *r)
+{
+	r->ok = control_fault_zone(&req->fault, r->text, sizeof(r->text));
+}
+
+static void cmd_inject(const struct control_req *req, struct reply *r)
+{
+	/* inject list: the rules as a body, one a line */
+	if (req->fault.what == CONTROL_INJECT_LIST) {
+		body_of(inject_print, r);
+		if (!r->ok)
+			return;
+	}
+	r->ok = control_fault_inject(&req->fault, r->text, sizeof(r->text));
+}
+
 /* Indexed by enum control_op. */
 static void (*const commands[])(const struct control_req *req, struct reply *r) = {
 	[CONTROL_PING] = cmd_ping,
@@ -187,6 +203,8 @@ static void (*const commands[])(const struct control_req *req, struct reply *r) 
 	[CONTROL_REMOVE_SUBSYS] = cmd_remove_subsys,
 	[CONTROL_STATUS] = cmd_status,
 	[CONTROL_METRICS] = cmd_metrics,
+	[CONTROL_ZONE] = cmd_zone,
+	[CONTROL_INJECT] = cmd_inject,
 };
 
 /* line: one request of len bytes without its '\n', NUL-terminated. */

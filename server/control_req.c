@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define CONTROL_MAX_WORDS 8
+#define CONTROL_MAX_WORDS 16
 
 static const struct control_cmd {
 	const char *name;
@@ -20,6 +20,8 @@ static const struct control_cmd {
 	{ "remove-subsys", CONTROL_REMOVE_SUBSYS, 2, 2 },
 	{ "status", CONTROL_STATUS, 1, 1 },
 	{ "metrics", CONTROL_METRICS, 1, 1 },
+	{ "zone", CONTROL_ZONE, 1, CONTROL_MAX_WORDS },
+	{ "inject", CONTROL_INJECT, 1, CONTROL_MAX_WORDS },
 };
 
 /* add-subsys [--format] [--nqn NQN] FILE */
@@ -92,6 +94,8 @@ int control_req_parse(char *line, size_t len, struct control_req *req, char *err
 			return parse_add_subsys(n, words, req, err, errlen);
 		if (c->op == CONTROL_REMOVE_SUBSYS)
 			req->nqn = words[1];
+		if (c->op == CONTROL_ZONE || c->op == CONTROL_INJECT)
+			return control_fault_parse(n, words, &req->fault, err, errlen);
 		return 0;
 	}
 	/* "expected a, b, ... or z", from the table. */

@@ -151,7 +151,8 @@ static void execute_log_cmd_effects(struct nvme_req *req)
 }
 
 /* BFh Changed Zone List (ZNS 1.1, 5.3.1): zones the controller took
- * offline or read-only; cleared by reading it. */
+ * offline or read-only; cleared by reading it (for this controller: every
+ * controller has its own). */
 static void execute_log_changed_zones(struct nvme_req *req)
 {
 	struct nvme_zns_changed_zone_log zl;
@@ -161,7 +162,8 @@ static void execute_log_changed_zones(struct nvme_req *req)
 
 	nvme_log_args(req, &a);
 	memset(&zl, 0, sizeof(zl));
-	n = ns_changed_zones(req->ns, zids, NVME_ZNS_CHANGED_ZONES_MAX);
+	n = ns_changed_zones(req->ns, &nvme_req_ctrl(req)->zones_seen[ns_info(req->ns)->nsid],
+			     zids, NVME_ZNS_CHANGED_ZONES_MAX);
 	zl.nrzid = htole16(n);
 	for (uint16_t i = 0; n != 0xffff && i < n && i < NVME_ZNS_CHANGED_ZONES_MAX; i++)
 		zl.zid[i] = htole64(zids[i]);

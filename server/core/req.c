@@ -12,6 +12,7 @@
 #include <nvme/types.h>
 
 #include "ctrl.h"
+#include "inject.h"
 #include "log.h"
 #include "ns_stats.h"
 #include "nvme_cmd.h"
@@ -196,6 +197,8 @@ void nvme_req_execute(struct nvme_req *req)
 {
 	req->in_flight = true;
 	req->sq->inflight++;
+	if (inject_on() && req->ns && req->sq->qid && nvme_inject(req))
+		return;
 	req->execute(req);
 }
 

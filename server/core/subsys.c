@@ -829,7 +829,7 @@ void subsys_report_changed_zones(struct nvme_ctrl *ctrl)
 
 	/* The namespaces stay as they are while ctrl holds its subsystem. */
 	for (uint32_t nsid = 1; nsid <= s->max_nsid; nsid++)
-		if (s->ns[nsid] && ns_has_changed_zones(s->ns[nsid])) {
+		if (s->ns[nsid] && ns_has_changed_zones(s->ns[nsid], ctrl->zones_seen[nsid])) {
 			zone_notice(ctrl, nsid);
 			return;
 		}

@@ -87,15 +87,6 @@ static char dir[] = "/tmp/znstgt-zw-XXXXXX";
 static char port[8];
 static struct target_proc T;
 
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	fputs(text, f);
-	assert_int_equal(fclose(f), 0);
-}
-
 static void daemon_start(bool format)
 {
 	char why[512];
@@ -476,23 +467,10 @@ static void reset_all(void)
 
 static int setup(void **state)
 {
-	char path[PATH_MAX + 32], text[2048], why[256];
+	char why[256];
 
-	if (target_find_bin(T.bin, sizeof(T.bin), why, sizeof(why)) != 0)
-		fail_msg("%s", why);
-	assert_non_null(mkdtemp(dir));
-	assert_int_equal(target_free_port(port, sizeof(port)), 0);
-	snprintf(T.ini, sizeof(T.ini), "%s/znstgt.ini", dir);
-	snprintf(T.sock, sizeof(T.sock), "%s/control.sock", dir);
-	snprintf(T.log, sizeof(T.log), "%s/znstgt.log", dir);
-	snprintf(text, sizeof(text),
-		 "[target]\nlisten = 127.0.0.1:%s\nthreads = 2\nio_threads = 4\ndata_dir = data\n"
-		 "control_socket = control.sock\nlog_level = warn\ninclude = conf/*.ini\n", port);
-	write_file(T.ini, text);
-	snprintf(path, sizeof(path), "%s/conf", dir);
-	assert_int_equal(mkdir(path, 0755), 0);
-	snprintf(path, sizeof(path), "%s/conf/wire.ini", dir);
-	write_file(path,
+	if (target_prepare(&T, dir, port, sizeof(port),
+			   "threads = 2\nio_threads = 4\nlog_level = warn\n", "wire.ini",
 		   "[subsystem]\nnqn = " NQN "\nallow_any_host = yes\n"
 		   "[namespace 1]\nsize = 16M\nzone_size = 1M\nzone_capacity = 768K\n"
 		   "max_open = 3\nmax_active = 4\nzde_size = 64\nzone_append_max = 16K\n"
@@ -503,7 +481,8 @@ static int setup(void **state)
 		   "[namespace 3]\nzoned = no\nsize = 8M\n"
 		   "[namespace 4]\nsize = 8M\nzone_size = 1M\nzone_capacity = 768K\n"
 		   "max_active = 4\nzrwa_size = 64K\nzrwa_flush_granularity = 16K\n"
-		   "zrwa_resources = 2\n");
+		   "zrwa_resources = 2\n", why, sizeof(why)) != 0)
+		fail_msg("%s", why);
 	daemon_start(true);
 	return 0;
 }

@@ -8,13 +8,14 @@
 # subsystems: a conventional and a zoned namespace for the guest's host NQN, a
 # third subsystem for another host NQN only), starts BUILD_DIR/znstgt on
 # 127.0.0.1 on a free port, and runs each guest test (default: tcp-basic
-# zns-basic zrwa tls-6.12 auth-6.1 auth-6.12 blktests-6.1 blktests-6.12; a
-# TEST is a script name in tests/e2e/guest/ without .sh, or one of the
+# zns-basic zrwa faults tls-6.12 auth-6.1 auth-6.12 blktests-6.1 blktests-6.12;
+# a TEST is a script name in tests/e2e/guest/ without .sh, or one of the
 # security tests or blktests-6.1 / blktests-6.12 below) in its own
 # boot of the guest, which reaches the target as 10.0.2.2. Guest scripts can
 # ask for host actions through the share (guest/lib.sh: host_call); this
-# script answers "ping" and "restart-target" (kill -9, start again on the same
-# port and data). Ends with "N passed, N failed": every PASS/FAIL line of the
+# script answers "ping", "restart-target" (kill -9, start again on the same
+# port and data) and "ctl REQUEST..." (a control socket request through
+# BUILD_DIR/znstgt-ctl: the fault injection of guest/faults.sh). Ends with "N passed, N failed": every PASS/FAIL line of the
 # guests plus the checks made here (the target starts; it stops cleanly on
 # SIGTERM with no sanitizer report).
 #
@@ -57,7 +58,7 @@ esac
 shift
 tests=("$@")
 [ ${#tests[@]} -gt 0 ] ||
-    tests=(tcp-basic zns-basic zrwa tls-6.12 auth-6.1 auth-6.12 blktests-6.1 blktests-6.12)
+    tests=(tcp-basic zns-basic zrwa faults tls-6.12 auth-6.1 auth-6.12 blktests-6.1 blktests-6.12)
 # the guest variant (build-guest.sh) of each kernel blktests runs on
 declare -A BLKTESTS_GUEST=([blktests-6.1]=bookworm [blktests-6.12]=trixie)
 # the security tests: guest variant (the script is guest/NAME-without-kernel.sh)
@@ -112,10 +113,12 @@ export GUEST_OTHER_HOSTNQN=nqn.2014-08.org.nvmexpress:uuid:$GUEST_OTHER_HOSTID
 
 # ------------------------------------------------------------------ target
 tpid='' port='' start_error=''
-# The test subsystems; tcp-basic.sh, zns-basic.sh and zrwa.sh learn them from GUEST_*.
+# The test subsystems; tcp-basic.sh, zns-basic.sh, zrwa.sh and faults.sh learn them from GUEST_*.
 NQN_PREFIX=nqn.2024-01.io.znstgt.e2e
 export GUEST_CONV_NQN=$NQN_PREFIX:conv GUEST_ZNS_NQN=$NQN_PREFIX:zns GUEST_ZRWA_NQN=$NQN_PREFIX:zrwa
-export GUEST_SUBSYS_NQNS="$GUEST_CONV_NQN $GUEST_ZNS_NQN $GUEST_ZRWA_NQN"
+# guest/faults.sh fails zones for good: a zoned subsystem of its own
+export GUEST_FAULTS_NQN=$NQN_PREFIX:faults
+export GUEST_SUBSYS_NQNS="$GUEST_CONV_NQN $GUEST_ZNS_NQN $GUEST_ZRWA_NQN $GUEST_FAULTS_NQN"
 export GUEST_OTHER_SUBSYS_NQNS=$NQN_PREFIX:other
 export GUEST_CONV_SIZE=$((256 << 20)) GUEST_CONV_LBA=4096
 export GUEST_ZNS_SIZE=$((256 << 20)) GUEST_ZNS_LBA=4096 GUEST_ZONE_SIZE=$((16 << 20))
@@ -123,6 +126,12 @@ export GUEST_MAX_OPEN=4 GUEST_MAX_ACTIVE=6 GUEST_ZONE_APPEND_MAX=65536 GUEST_ZDE
 export GUEST_ZRWA_ZONE_SIZE=$((4 << 20)) GUEST_ZRWA_SIZE=$((64 << 10)) GUEST_ZRWA_FG=$((16 << 10))
 export GUEST_ZRWA_RESOURCES=2
 
+# subsys_file NAME NQN HOST: conf/NAME.ini, subsystem NQN for HOST only,
+# with one namespace whose keys come on stdin
+subsys_file() {
+    { printf '[subsystem]\nnqn = %s\nallowed_hosts = %s\n\n[namespace 1]\n' "$2" "$3"; cat; } \
+        > "$work/conf/$1.ini"
+}
 write_config() {
     mkdir -p "$work/conf" "$work/data"
     cat > "$work/znstgt.ini" <<EOF
@@ -131,24 +140,21 @@ listen = 127.0.0.1:$port
 threads = 2
 data_dir = $work/data
 log_level = info
+control_socket = $work/control.sock
 include = conf/*.ini
 EOF
-    cat > "$work/conf/conv.ini" <<EOF
-[subsystem]
-nqn = $GUEST_CONV_NQN
-allowed_hosts = $GUEST_HOSTNQN
-
-[namespace 1]
+    subsys_file faults "$GUEST_FAULTS_NQN" "$GUEST_HOSTNQN" <<EOF
+zoned = yes
+size = 64M
+lba_size = $GUEST_ZNS_LBA
+zone_size = $((GUEST_ZONE_SIZE >> 20))M
+EOF
+    subsys_file conv "$GUEST_CONV_NQN" "$GUEST_HOSTNQN" <<EOF
 zoned = no
 size = $((GUEST_CONV_SIZE >> 20))M
 lba_size = $GUEST_CONV_LBA
 EOF
-    cat > "$work/conf/zns.ini" <<EOF
-[subsystem]
-nqn = $GUEST_ZNS_NQN
-allowed_hosts = $GUEST_HOSTNQN
-
-[namespace 1]
+    subsys_file zns "$GUEST_ZNS_NQN" "$GUEST_HOSTNQN" <<EOF
 zoned = yes
 size = $((GUEST_ZNS_SIZE >> 20))M
 lba_size = $GUEST_ZNS_LBA
@@ -158,24 +164,14 @@ max_active = $GUEST_MAX_ACTIVE
 zone_append_max = $((GUEST_ZONE_APPEND_MAX >> 10))K
 zde_size = $GUEST_ZDE_SIZE
 EOF
-    cat > "$work/conf/zrwa.ini" <<EOF
-[subsystem]
-nqn = $GUEST_ZRWA_NQN
-allowed_hosts = $GUEST_HOSTNQN
-
-[namespace 1]
+    subsys_file zrwa "$GUEST_ZRWA_NQN" "$GUEST_HOSTNQN" <<EOF
 size = 64M
 zone_size = $((GUEST_ZRWA_ZONE_SIZE >> 20))M
 zrwa_size = $((GUEST_ZRWA_SIZE >> 10))K
 zrwa_flush_granularity = $((GUEST_ZRWA_FG >> 10))K
 zrwa_resources = $GUEST_ZRWA_RESOURCES
 EOF
-    cat > "$work/conf/other.ini" <<EOF
-[subsystem]
-nqn = $GUEST_OTHER_SUBSYS_NQNS
-allowed_hosts = $GUEST_OTHER_HOSTNQN
-
-[namespace 1]
+    subsys_file other "$GUEST_OTHER_SUBSYS_NQNS" "$GUEST_OTHER_HOSTNQN" <<EOF
 zoned = no
 size = 64M
 EOF
@@ -242,6 +238,10 @@ answer_host_calls() {
                         if start_target; then reply="ok restarted (pid $tpid)"
                         else reply="error: restart failed: $start_error"; fi
                     fi ;;
+                ctl\ *)
+                    read -ra words < "$req"
+                    if reply=$("$build/znstgt-ctl" -s "$work/control.sock" "${words[@]:1}" 2>&1)
+                    then reply="ok $reply"; else reply="error: $reply"; fi ;;
                 *) reply="error: unknown request '$(< "$req")'" ;;
             esac
             rm -f "$req"

@@ -12,11 +12,14 @@
  * with a message; an accepted request is exactly what control.h allows:
  * a known command whose strings are non-empty words of the line (printable
  * ASCII, no blanks), add-subsys with an absolute file and only the options
- * that were given.
+ * that were given, zone and inject requests with values in their ranges
+ * (control_fault.h).
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <nvme/types.h>
 
 #include "control.h"
 #include "control_req.h"
@@ -45,6 +48,24 @@ static bool has_word(const uint8_t *data, size_t len, const char *w)
 		    (i + n == len || data[i + n] == ' ' || data[i + n] == '\t'))
 			return true;
 	return false;
+}
+
+/* An inject request holds only what control_fault.h allows. */
+static void check_inject(const char *line, size_t len, const struct control_fault *f)
+{
+	const struct inject_rule *r = &f->rule;
+
+	if (f->what != CONTROL_INJECT_ADD) {
+		if (f->nqn || f->nsid || (f->what == CONTROL_INJECT_LIST && f->clear_id))
+			abort();
+		return;
+	}
+	check_word(line, len, f->nqn);
+	if (!f->nsid || !r->ops || (r->ops & ~INJECT_ALL_OPS) || (!r->status && !r->delay_us) ||
+	    r->delay_us > INJECT_MAX_DELAY_US || !r->ppm || r->ppm > INJECT_PPM ||
+	    (r->nlb && r->slba > UINT64_MAX - r->nlb) || (r->status & 0x3800) ||
+	    (f->zone_range && !r->nlb))
+		abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -102,6 +123,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		if (req.format && !has_word(data, len, "--format"))
 			abort();
+		break;
+	case CONTROL_ZONE:
+		check_word(line, len, req.fault.nqn);
+		if (!req.fault.nsid || !req.fault.nr_zones ||
+		    (req.fault.zone_state != NVME_ZNS_ZS_OFFLINE &&
+		     req.fault.zone_state != NVME_ZNS_ZS_READ_ONLY))
+			abort();
+		break;
+	case CONTROL_INJECT:
+		check_inject(line, len, &req.fault);
 		break;
 	default:
 		abort();

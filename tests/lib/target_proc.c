@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -160,6 +161,45 @@ int target_stop(struct target_proc *t, char *why, size_t whylen)
 		return -1;
 	}
 	return 0;
+}
+
+static int write_text(const char *path, const char *text, char *why, size_t whylen)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
+		snprintf(why, whylen, "%s: cannot write it", path);
+		return -1;
+	}
+	return 0;
+}
+
+int target_prepare(struct target_proc *t, char *dir, char *port, size_t portlen,
+		   const char *target_keys, const char *conf_name, const char *conf_text,
+		   char *why, size_t whylen)
+{
+	char path[PATH_MAX], text[2048];
+
+	if (target_find_bin(t->bin, sizeof(t->bin), why, whylen) != 0)
+		return -1;
+	if (!mkdtemp(dir) || target_free_port(port, portlen) != 0) {
+		snprintf(why, whylen, "no temporary directory or free port");
+		return -1;
+	}
+	snprintf(t->ini, sizeof(t->ini), "%s/znstgt.ini", dir);
+	snprintf(t->sock, sizeof(t->sock), "%s/control.sock", dir);
+	snprintf(t->log, sizeof(t->log), "%s/znstgt.log", dir);
+	snprintf(text, sizeof(text), "[target]\nlisten = 127.0.0.1:%s\ndata_dir = data\n"
+		 "control_socket = control.sock\ninclude = conf/*.ini\n%s", port, target_keys);
+	snprintf(path, sizeof(path), "%s/conf", dir);
+	if (write_text(t->ini, text, why, whylen) != 0)
+		return -1;
+	if (mkdir(path, 0755) != 0) {
+		snprintf(why, whylen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/conf/%s", dir, conf_name);
+	return write_text(path, conf_text, why, whylen);
 }
 
 int target_finish(struct target_proc *t, const char *dir, char *why, size_t whylen)

@@ -26,6 +26,16 @@ int target_find_bin(char *out, size_t len, char *why, size_t whylen);
 /* A TCP port on 127.0.0.1 that nothing listens on right now. */
 int target_free_port(char *out, size_t len);
 
+/*
+ * A test's own daemon: the binary found, dir (a mkdtemp template, made
+ * here) holding znstgt.ini - listening on 127.0.0.1 at a free port (into
+ * port), threads, data in dir/data, the control socket dir/control.sock, the
+ * log dir/znstgt.log, target_keys (more [target] lines) - and conf/NAME with
+ * conf_text, which the main file includes. t is set up for target_start().
+ */
+int target_prepare(struct target_proc *t, char *dir, char *port, size_t portlen,
+		   const char *target_keys, const char *conf_name, const char *conf_text,
+		   char *why, size_t whylen);
 /* Start it (with --format if asked) and wait up to 15 s for it to answer. */
 int target_start(struct target_proc *t, bool format, char *why, size_t whylen);
 /* SIGTERM and wait: 0 if it exited with status 0 (a clean stop). */

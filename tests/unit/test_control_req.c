@@ -120,6 +120,32 @@ static void test_remove_subsys(void **state)
 	refused("remove-subsys a b", "remove-subsys: wrong number of arguments");
 }
 
+/* zone and inject go to their own parser (control_fault.h; test_inject.c
+ * checks their syntax), which gets every word. */
+static void test_fault_requests(void **state)
+{
+	struct parsed p;
+
+	parse(&p, "zone read-only nqn.2026-11.io.znstgt:zoned0 2 0x100 3");
+	assert_int_equal(p.rc, 0);
+	assert_int_equal(p.req.op, CONTROL_ZONE);
+	assert_string_equal(p.req.fault.nqn, "nqn.2026-11.io.znstgt:zoned0");
+	assert_int_equal(p.req.fault.nsid, 2);
+	assert_int_equal(p.req.fault.zslba, 256);
+	assert_int_equal(p.req.fault.nr_zones, 3);
+	/* 16 words: the longest inject request fits. */
+	parse(&p, "inject error n 1 op=read lba=0+8 status=2:0x81 dnr=no count=3 prob=0.5 seed=7 "
+		  "delay=1ms x=1 y=2 z=3");
+	assert_int_equal(p.rc, -1);
+	assert_string_equal(p.err, "inject: unexpected \"x=1\" (expected op=, lba=, zone=, "
+			    "status=, dnr=, delay=, count=, prob= or seed=)");
+	parse(&p, "inject\tlist");
+	assert_int_equal(p.rc, 0);
+	assert_int_equal(p.req.op, CONTROL_INJECT);
+	assert_int_equal(p.req.fault.what, CONTROL_INJECT_LIST);
+	refused("zone", "zone: expected offline|read-only NQN NSID ZSLBA [NZONES]");
+}
+
 static void test_bad_lines(void **state)
 {
 	struct parsed p;
@@ -127,12 +153,12 @@ static void test_bad_lines(void **state)
 	refused("", "empty request");
 	refused(" \t ", "empty request");
 	refused("reboot", "unknown command \"reboot\" (expected ping, power-cut, add-subsys, "
-		"remove-subsys, status or metrics)");
+		"remove-subsys, status, metrics, zone or inject)");
 	refused("PING", "unknown command \"PING\" (expected ping, power-cut, add-subsys, "
-		"remove-subsys, status or metrics)");
+		"remove-subsys, status, metrics, zone or inject)");
 	refused("ping\r", "the request holds a byte that is not printable ASCII");
 	refused("remove-subsys caf\xc3\xa9", "the request holds a byte that is not printable ASCII");
-	refused("a b c d e f g h i", "more than 8 words");
+	refused("a b c d e f g h i j k l m n o p q", "more than 16 words");
 
 	/* A NUL inside the line: nothing after it may be ignored silently. */
 	parse_n(&p, "ping\0power-cut", 14);
@@ -147,6 +173,7 @@ int main(void)
 		cmocka_unit_test(test_status_and_metrics),
 		cmocka_unit_test(test_add_subsys),
 		cmocka_unit_test(test_add_subsys_refused),
+		cmocka_unit_test(test_fault_requests),
 		cmocka_unit_test(test_remove_subsys),
 		cmocka_unit_test(test_bad_lines),
 	};

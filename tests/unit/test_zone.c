@@ -660,11 +660,14 @@ static void test_power_up(void **state)
 	assert_int_equal(z->zones[6].state, RO);
 	assert_int_equal(z->zones[7].state, OFF);
 	assert_int_equal(z->nr_open, 0);
-	uint64_t ids[8];
-	assert_int_equal(zns_changed_zones(z, ids, 8), 2);
+	uint64_t ids[8], seen = 0, other = 0;
+	assert_int_equal(zns_changed_zones(z, &seen, ids, 8), 2);
 	assert_int_equal(ids[0], zs(6));
 	assert_int_equal(ids[1], zs(7));
-	assert_int_equal(zns_changed_zones(z, ids, 8), 0); /* read clears */
+	assert_int_equal(zns_changed_zones(z, &seen, ids, 8), 0); /* read clears */
+	/* for that reader: another still sees both, and more than fit is 0xffff */
+	assert_int_equal(zns_changed_zones(z, &other, ids, 1), 0xffff);
+	assert_int_equal(zns_changed_zones(z, &other, ids, 1), 0);
 	rm(z);
 }
 
@@ -680,6 +683,62 @@ static void test_power_up_finishes_over_active_limit(void **state)
 	assert_int_equal(z->zones[2].state, F);
 	assert_true(z->zones[2].za & NVME_ZNS_ZA_ZFC);
 	assert_int_equal(z->zones[0].state, C);
+	rm(z);
+}
+
+/* The controller takes zones Read Only / Offline while they are in use
+ * (zns_fail_zone): counters follow, each zone is listed once in the
+ * Changed Zone List, I/O and actions then get a drive's statuses, and
+ * Offline is final. */
+static void test_fail_zone(void **state)
+{
+	struct zns *z = mk(2, 3);
+	uint64_t zids[NZ];
+	uint8_t buf[4096];
+
+	make_state(z, 0, IO);
+	make_state(z, 1, C);
+	make_state(z, 2, F);
+	assert_int_equal(zns_fail_zone(z, 0, RO), 1);
+	assert_int_equal(zns_fail_zone(z, 1, OFF), 1);
+	assert_int_equal(zns_fail_zone(z, 2, RO), 1);
+	assert_int_equal(zns_fail_zone(z, 0, RO), 0);        /* already */
+	assert_int_equal(zns_fail_zone(z, 0, OFF), 1);       /* Read Only -> Offline */
+	assert_int_equal(zns_fail_zone(z, 1, RO), -1);       /* Offline is final */
+	assert_int_equal(zns_fail_zone(z, NZ, RO), -1);
+	assert_int_equal(zns_fail_zone(z, 3, C), -1);        /* not a failure state */
+	assert_int_equal(z->nr_open, 0);
+	assert_int_equal(z->nr_active, 0);
+	assert_null(zns_check(z));
+	/* Zone 0 changed twice, listed once; each reader sees each change. */
+	uint64_t seen = 0, other = 0;
+	assert_true(zns_has_changed_zones(z, seen));
+	assert_int_equal(zns_changed_zones(z, &seen, zids, NZ), 3);
+	assert_int_equal(zids[0], zs(0));
+	assert_int_equal(zids[1], zs(1));
+	assert_int_equal(zids[2], zs(2));
+	assert_false(zns_has_changed_zones(z, seen));
+	assert_int_equal(zns_changed_zones(z, &seen, zids, NZ), 0);
+	assert_int_equal(zns_fail_zone(z, 4, RO), 1);
+	assert_int_equal(zns_changed_zones(z, &seen, zids, NZ), 1);
+	assert_int_equal(zids[0], zs(4));
+	assert_int_equal(zns_changed_zones(z, &other, zids, NZ), 4);
+	/* Read Only: reads work, writes and every action but Offline fail;
+	 * Offline: reads fail too (ZNS 2.1.1.6, 2.1.1.7, 3.4.3). */
+	assert_int_equal(wr(z, zs(2), 1), CS(NVME_SC_ZNS_READ_ONLY));
+	assert_int_equal(zns_read_check(z, zs(2), 4), 0);
+	assert_int_equal(zsa(z, 2, NVME_ZNS_ZSA_RESET), CS(NVME_SC_ZNS_INVAL_TRANSITION));
+	assert_int_equal(zsa(z, 2, NVME_ZNS_ZSA_OPEN), CS(NVME_SC_ZNS_INVAL_TRANSITION));
+	assert_int_equal(zsa(z, 2, NVME_ZNS_ZSA_FINISH), CS(NVME_SC_ZNS_INVAL_TRANSITION));
+	assert_int_equal(zsa(z, 2, NVME_ZNS_ZSA_OFFLINE), 0);
+	assert_int_equal(zns_read_check(z, zs(1), 1), CS(NVME_SC_ZNS_OFFLINE));
+	assert_int_equal(wr(z, zs(1), 1), CS(NVME_SC_ZNS_OFFLINE));
+	uint64_t alba;
+	assert_int_equal(app(z, zs(0), 1, &alba), CS(NVME_SC_ZNS_OFFLINE));
+	/* The report says so. */
+	assert_int_equal(zns_report(z, 0, NVME_ZNS_ZRA_REPORT_ZONES, NVME_ZNS_ZRAS_REPORT_OFFLINE,
+				    false, buf, sizeof(buf)), 0);
+	assert_int_equal(le64toh(((struct nvme_zone_report *)buf)->nr_zones), 3);
 	rm(z);
 }
 
@@ -706,6 +765,7 @@ int main(void)
 		cmocka_unit_test(test_report_filters_and_partial),
 		cmocka_unit_test(test_power_up),
 		cmocka_unit_test(test_power_up_finishes_over_active_limit),
+		cmocka_unit_test(test_fail_zone),
 	};
 	return cmocka_run_group_tests_name("zone", tests, NULL, NULL);
 }

@@ -184,6 +184,21 @@ wait_ns() {
     return 1
 }
 
+# connect_ns NQN: connect to subsystem NQN on the runner's target
+# (disconnected when the script finishes) and wait for its namespace 1:
+# its name in $ns, its device in $dev. The script cannot go on without it.
+connect_ns() {
+    local tgt=(-t tcp -a "${GUEST_TARGET_ADDR:-$E2E_HOST_IP}" -s "$GUEST_TARGET_PORT")
+    require "nvme connect $1" nvme connect "${tgt[@]}" -n "$1" "${E2E_CONNECT_OPTS[@]}"
+    on_exit "nvme disconnect -n '$1'"
+    if ! ns=$(wait_ns "$1" 1); then
+        fail "namespace 1 of $1 appears as a block device"
+        e2e_finish
+    fi
+    dev=/dev/$ns
+    pass "namespace 1 is $dev"
+}
+
 # wait_ctrl_state NQN STATE [SECONDS]: wait until the controller is in STATE
 wait_ctrl_state() {
     local i c

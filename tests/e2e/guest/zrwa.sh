@@ -27,15 +27,7 @@ fg=$((GUEST_ZRWA_FG / lba))
 
 step "host: $(uname -r), $(nvme version | head -1)"
 e2e_host_setup
-tgt=(-t tcp -a "${GUEST_TARGET_ADDR:-$E2E_HOST_IP}" -s "$GUEST_TARGET_PORT")
-require "nvme connect $nqn" nvme connect "${tgt[@]}" -n "$nqn" "${E2E_CONNECT_OPTS[@]}"
-on_exit "nvme disconnect -n '$nqn'"
-if ! ns=$(wait_ns "$nqn" 1); then
-    fail "namespace 1 of $nqn appears as a block device"
-    e2e_finish
-fi
-dev=/dev/$ns
-pass "namespace 1 is $dev"
+connect_ns "$nqn"
 
 # ------------------------------------------------------------------ helpers
 # zone Z: "<cond> <wp> <attrs>": blkzone's condition (em oi oe cl fu), the
