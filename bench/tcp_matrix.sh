@@ -1,5 +1,6 @@
 #!/bin/sh
-# The NVMe/TCP benchmark matrix of `make bench` (doc/performance.md).
+# The NVMe/TCP benchmark matrix of `make bench` (doc/performance.md), with
+# three rows of the same reads over the subsystem's vfio-user socket.
 #
 # Starts build/znstgt on a configuration in a temporary directory (one
 # subsystem, 1 GiB files: conventional namespaces with the volatile write
@@ -102,6 +103,9 @@ write_cache = yes
 size = 1G
 zoned = no
 write_cache = yes
+
+[vfio-user]
+socket = $dir/vm.sock
 EOF
 
 # A free port: try a few from a pseudo-random start; the target refuses to
@@ -176,6 +180,35 @@ run() {
 	done
 }
 
+# vfio_row ROW_NAME METRIC TARGET NSID [znstgt-load options]: the same
+# reads over NVMe/TCP and, right after, over the vfio-user socket (a
+# polling guest driver); the figure is vfio-user's, the "limit" column the
+# TCP figure, the ratio vfio-user / TCP. Needs the region prefilled.
+vfio_row() {
+	name=$1 metric=$2 target=$3 nsid=$4
+	shift 4
+	if [ -n "$EXTERNAL" ]; then
+		echo "$name|$metric|tcp_$metric|vs_tcp|$target|skipped" >> "$results"
+		return 0
+	fi
+	r=1
+	while [ "$r" -le "$REPS" ]; do
+		# shellcheck disable=SC2086
+		tcp=$("$LOAD" -a "$ADDR" -p "$port" -n "$NQN" -N "$nsid" -t "$TIME" --ramp 0.3 \
+			--no-limit $pin_gen --terse "$@") ||
+			{ echo "tcp_matrix: $name (TCP) failed: $tcp" >&2; exit 1; }
+		# shellcheck disable=SC2086
+		vfu=$("$LOAD" --vfio-user "$dir/vm.sock" -N "$nsid" -t "$TIME" --ramp 0.3 \
+			$pin_gen --terse "$@") ||
+			{ echo "tcp_matrix: $name (vfio-user) failed: $vfu" >&2; exit 1; }
+		echo "$name|$metric|tcp_$metric|vs_tcp|$target|$(echo "$tcp $vfu" | awk -v k="$metric" '
+			{ for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) v[++n] = kv[2] } }
+			END { printf "%s=%s tcp_%s=%s vs_tcp=%.3f", k, v[2], k, v[1], (v[1] > 0 ? v[2] / v[1] : 0) }')" \
+			>> "$results"
+		r=$((r + 1))
+	done
+}
+
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
 if [ -n "$EXTERNAL" ]; then
@@ -200,6 +233,12 @@ run "4K randread QD32"           iops rr_ops iops_per_rr "" "$NS_READ" \
 	-w randread -b 4K -q 32 --region 256M --prefill
 run "128K seq read QD8 (MB/s)"   mbps stream_mbps mbps_per_stream ">= 0.8" "$NS_READ" \
 	-w read -b 128K -q 8 --region 256M --prefill
+vfio_row "vfio-user 4K randread QD1 lat" lat_mean_us "<= 0.33" "$NS_READ" \
+	-w randread -b 4K -q 1 --region 256M
+vfio_row "vfio-user 4K randread QD32" iops ">= 3" "$NS_READ" \
+	-w randread -b 4K -q 32 --region 256M
+vfio_row "vfio-user 128K seq read QD8" mbps "" "$NS_READ" \
+	-w read -b 128K -q 8 --region 256M
 run "128K seq write QD8 (MB/s)"  mbps stream_mbps mbps_per_stream "" "$NS_WRITE_WC" \
 	-w write -b 128K -q 8 --region 256M
 run "  same, WC off (durable)"   mbps stream_mbps mbps_per_stream "" "$NS_WRITE_NOWC" \
@@ -276,5 +315,7 @@ END {
 	print "figure: latency mean (us), IOPS or MB/s of the NVMe/TCP run; limit: the same"
 	print "program over plain loopback TCP in the same run (round trip 72 B -> 4 KiB or"
 	print "4168 B -> 24 B; a stream of the block size), or for durable appends one"
-	print "4 KiB pwrite + fdatasync per append on the same file system."
+	print "4 KiB pwrite + fdatasync per append on the same file system. vfio-user rows:"
+	print "the figure over the vfio-user socket (a polling guest driver), the limit the"
+	print "same reads over NVMe/TCP right before, the ratio vfio-user / TCP."
 }' "$results"

@@ -36,6 +36,10 @@ struct nvme_pcie_ctrl;
 /* Register values (NVMe Base 2.0, 3.1.3). VS 1.3 is what the Linux target
  * reports, ZNS included; Linux needs >= 1.3 for CNS 03h. */
 #define NVME_CTRL_VS        0x00010300u
+/* A PCIe controller (vfio-user) reports 2.0: what a PCI NVMe ZNS drive of
+ * today says, and nothing a PCIe host does depends on fabrics' 1.3. */
+#define NVME_CTRL_VS_PCIE   0x00020000u
+#define nvme_ctrl_vs(ctrl)  ((ctrl)->pcie ? NVME_CTRL_VS_PCIE : NVME_CTRL_VS)
 #define NVME_CTRL_CAP_TO    15u           /* CAP.TO: 7.5 s in 500 ms units */
 
 #define NVME_CTRL_KAS       10u           /* Keep Alive granularity: 100 ms units */
@@ -112,6 +116,7 @@ struct nvme_ctrl {
 	uint32_t aqa;                    /* PCIe controllers only */
 	uint64_t asq, acq;
 	struct nvme_pcie_ctrl *pcie;     /* the PCIe model (pcie.h); NULL on fabrics */
+	struct worker_msg lost_msg;      /* PCIe: tells the device it was torn down */
 
 	/* Queues (lock). sqs[0] is the admin queue. */
 	struct nvme_sq *sqs[NVME_MAX_IO_QUEUES + 1];

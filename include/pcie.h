@@ -37,6 +37,10 @@ struct nvme_pcie_host {
 	void (*irq)(void *ctx, uint16_t vector);
 	void *ctx;
 	uint16_t nr_vectors;         /* MSI-X table size, 1..NVME_PCIE_MAX_VECTORS */
+	/* Optional: the core tore the controller down (subsystem removed,
+	 * power cut, target stopping). The transport should destroy it soon:
+	 * until then it keeps the subsystem and its namespaces open. */
+	void (*lost)(void *ctx);
 };
 
 struct nvme_pcie_ctrl;
@@ -67,6 +71,9 @@ struct nvme_ctrl *nvme_pcie_ctrl_core(struct nvme_pcie_ctrl *pc);
  */
 bool nvme_pcie_bar0_read(struct nvme_pcie_ctrl *pc, uint64_t off, unsigned size, uint64_t *val);
 bool nvme_pcie_bar0_write(struct nvme_pcie_ctrl *pc, uint64_t off, unsigned size, uint64_t val);
+
+/* ---- inside the core: the controller was torn down (ctrl.c) ---- */
+void nvme_pcie_lost(struct nvme_pcie_ctrl *pc);
 
 /* The transport table's callbacks (transport.h). */
 void nvme_pcie_queue_response(struct nvme_req *req);

@@ -27,6 +27,7 @@
 #include "ctrl.h"
 #include "log.h"
 #include "subsys.h"
+#include "vfio_nvme.h"
 
 #define CONTROL_READ_SECONDS 5.0  /* a client has this long to send its line */
 #define CONTROL_WRITE_SECONDS 30.0 /* ... and this long to take a long answer */
@@ -128,9 +129,13 @@ static void cmd_add_subsys(const struct control_req *req, struct reply *r)
 	} else {
 		if (req->nqn)
 			snprintf(sc->nqn, sizeof(sc->nqn), "%s", req->nqn);
-		if (subsys_add(sc, req->format, err, sizeof(err)) != 0)
+		if (vfio_nvme_check(sc, err, sizeof(err)) != 0 ||
+		    subsys_add(sc, req->format, err, sizeof(err)) != 0)
 			say(r, false, "%s", err);
-		else
+		else if (vfio_nvme_add(sc, err, sizeof(err)) != 0) {
+			say(r, false, "%s", err);
+			subsys_remove(sc->nqn, err, sizeof(err));
+		} else
 			say(r, true, "%s", sc->nqn);
 	}
 	config_subsys_wipe(sc);
@@ -143,6 +148,7 @@ static void cmd_remove_subsys(const struct control_req *req, struct reply *r)
 {
 	char err[512];
 
+	vfio_nvme_remove(req->nqn);
 	if (subsys_remove(req->nqn, err, sizeof(err)) != 0)
 		say(r, false, "%s", err);
 	else if (!subsys_wait_detached(CONTROL_DRAIN_SECONDS))

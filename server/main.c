@@ -36,6 +36,7 @@
 #include "log.h"
 #include "subsys.h"
 #include "tcp.h"
+#include "vfio_nvme.h"
 #include "worker.h"
 
 #define DRAIN_SECONDS 30.0 /* how long a stop waits for connections to go */
@@ -198,6 +199,17 @@ int main(int argc, char **argv)
 		config_free(&cfg);
 		return 1;
 	}
+	/* vfio-user sockets: checked now (not a socket, in use), bound once
+	 * the workers run and the namespaces made data_dir. */
+	for (int i = 0; i < cfg.nr_subsys; i++) {
+		if (vfio_nvme_check(&cfg.subsys[i], err, sizeof(err)) != 0) {
+			log_error("%s", err);
+			control_stop();
+			tcp_listeners_stop();
+			config_free(&cfg);
+			return 1;
+		}
+	}
 	if (workers_start(cfg.threads, cfg.io_threads) != 0) {
 		log_error("cannot start the worker threads");
 		control_stop();
@@ -206,6 +218,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (subsys_registry_init(&cfg, format, err, sizeof(err)) != 0 ||
+	    vfio_nvme_start(&cfg, err, sizeof(err)) != 0 ||
 	    tcp_listeners_run(err, sizeof(err)) != 0) {
 		log_error("%s", err);
 		rc = 1;
@@ -223,6 +236,7 @@ int main(int argc, char **argv)
 	 * while the I/O threads still run for any close already under way. */
 	control_stop();
 	tcp_listeners_stop();
+	vfio_nvme_stop();
 	nvme_sq_disconnect_all();
 	if (!nvme_sq_wait_all_freed(DRAIN_SECONDS))
 		log_warn("stopping with connections still open");

@@ -72,7 +72,7 @@ void nvme_build_id_ctrl(const struct nvme_ctrl *ctrl, struct nvme_id_ctrl *id)
 	id->rab = 6;
 	id->mdts = log2_units(ctrl->ops->mdts_bytes);
 	id->cntlid = htole16(ctrl->cntlid);
-	id->ver = htole32(NVME_CTRL_VS);
+	id->ver = htole32(nvme_ctrl_vs(ctrl));
 	id->kas = htole16(NVME_CTRL_KAS);       /* mandatory for fabrics */
 	id->aerl = NVME_CTRL_AERL;
 	id->lpa = NVME_CTRL_LPA_EXTENDED;       /* LPO, NUMDU: the discovery log needs them */

@@ -235,6 +235,15 @@ static void disconnect_queues(struct nvme_ctrl *ctrl, int first, bool unbind)
 	}
 }
 
+static void pcie_lost_msg(struct worker_msg *m)
+{
+	struct nvme_ctrl *ctrl = container_of(m, struct nvme_ctrl, lost_msg);
+
+	if (ctrl->pcie)
+		nvme_pcie_lost(ctrl->pcie);
+	nvme_ctrl_put(ctrl);
+}
+
 void nvme_ctrl_fatal(struct nvme_ctrl *ctrl, const char *why)
 {
 	/* Under the lock: a queue binding now sees it dead, or is seen below. */
@@ -244,6 +253,13 @@ void nvme_ctrl_fatal(struct nvme_ctrl *ctrl, const char *why)
 	if (first)
 		log_info("ctrl %u (%s): %s: disconnecting", ctrl->cntlid, ctrl->subnqn, why);
 	disconnect_queues(ctrl, 0, false);
+	/* A PCIe controller may have no queue to carry the news: its device
+	 * hears it on the controller's worker, where ctrl->pcie may be read. */
+	if (first && !ctrl->ops->fabrics) {
+		nvme_ctrl_get(ctrl);
+		ctrl->lost_msg.fn = pcie_lost_msg;
+		worker_post(ctrl->worker, &ctrl->lost_msg);
+	}
 }
 
 void nvme_ctrl_unbind_sq(struct nvme_sq *sq)
@@ -373,7 +389,7 @@ uint16_t nvme_ctrl_reg_read(const struct nvme_ctrl *ctrl, uint32_t off, unsigned
 		break;
 	case NVME_REG_VS:
 		want = 4;
-		*val = NVME_CTRL_VS;
+		*val = nvme_ctrl_vs(ctrl);
 		break;
 	case NVME_REG_CC: /* verbatim: Linux 6.1 writes back what it reads */
 		want = 4;

@@ -41,6 +41,7 @@ uint16_t nvme_pcie_ctrl_new(struct subsys *s, const struct nvme_ctrl_args *a,
 	if (!pc)
 		return nvme_err(NVME_SC_INTERNAL);
 	pc->h = *h;
+	pcie_vecs_init(pc);
 	pc->port = *a->port;
 	pc->port.next = NULL;
 	args.kato_ms = 0; /* PCIe has no keep alive unless the host sets it */
@@ -67,6 +68,7 @@ static void maybe_destroyed(struct nvme_pcie_ctrl *pc)
 	void (*done)(void *) = pc->destroy_done;
 	void *arg = pc->destroy_arg;
 
+	pcie_vecs_stop(pc);
 	pc->ctrl->pcie = NULL;
 	nvme_ctrl_fatal(pc->ctrl, "device removed");
 	nvme_ctrl_put(pc->ctrl);
@@ -81,6 +83,12 @@ void nvme_pcie_ctrl_destroy(struct nvme_pcie_ctrl *pc, void (*done)(void *arg), 
 	pc->destroy_done = done;
 	pc->destroy_arg = arg;
 	nvme_pcie_reset(pc);
+}
+
+void nvme_pcie_lost(struct nvme_pcie_ctrl *pc)
+{
+	if (!pc->destroying && pc->h.lost)
+		pc->h.lost(pc->h.ctx);
 }
 
 void pcie_fatal(struct nvme_pcie_ctrl *pc, const char *why)
@@ -129,6 +137,7 @@ static void reset_done(struct nvme_pcie_ctrl *pc)
 	pc->dbbuf_shadow = pc->dbbuf_eventidx = 0;
 	pc->irq_coalescing = 0;
 	memset(pc->iv_cd, 0, sizeof(pc->iv_cd));
+	pcie_vecs_stop(pc);
 	pc->failed = false;
 	pc->resetting = false;
 	atomic_fetch_and(&pc->ctrl->csts, ~(CSTS_RDY | CSTS_SHST | CSTS_CFS));

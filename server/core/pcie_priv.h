@@ -7,6 +7,7 @@
 #ifndef ZNSTGT_PCIE_PRIV_H
 #define ZNSTGT_PCIE_PRIV_H
 
+#include <ev.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
@@ -54,6 +55,14 @@ struct pcie_sq {
 	struct worker_msg free_msg;
 };
 
+/* One MSI-X vector's interrupt coalescing state (feature 08h). */
+struct pcie_vec {
+	struct nvme_pcie_ctrl *pc;
+	uint16_t iv;
+	uint16_t pending;            /* entries posted since it last fired */
+	ev_timer timer;              /* the aggregation time, from the first of them */
+};
+
 struct nvme_pcie_ctrl {
 	struct nvme_ctrl *ctrl;      /* holds the creator's reference */
 	struct nvme_pcie_host h;
@@ -66,6 +75,7 @@ struct nvme_pcie_ctrl {
 	uint64_t dbbuf_shadow, dbbuf_eventidx; /* Doorbell Buffer Config; 0: none */
 	uint32_t irq_coalescing;     /* feature 08h, as set */
 	bool iv_cd[NVME_PCIE_MAX_VECTORS]; /* feature 09h: coalescing disabled */
+	struct pcie_vec vecs[NVME_PCIE_MAX_VECTORS];
 	struct nvme_req shutdown_req; /* carries the shutdown's namespace sync */
 	bool shutting_down;
 	bool destroying;
@@ -80,6 +90,9 @@ struct pcie_sq *pcie_sq_new(struct nvme_pcie_ctrl *pc, uint16_t qid, uint64_t ad
 void pcie_cq_init(struct pcie_cq *cq, uint64_t addr, uint32_t entries, uint16_t iv, bool ien);
 void pcie_sq_close(struct pcie_sq *psq);
 void pcie_doorbell(struct nvme_pcie_ctrl *pc, uint32_t idx, uint32_t val);
+void pcie_vecs_init(struct nvme_pcie_ctrl *pc);
+/* Drop what coalescing holds back (reset, removal): no interrupt. */
+void pcie_vecs_stop(struct nvme_pcie_ctrl *pc);
 /* pcie_ctrl.c */
 void pcie_fatal(struct nvme_pcie_ctrl *pc, const char *why);
 void pcie_sq_gone(struct nvme_pcie_ctrl *pc);

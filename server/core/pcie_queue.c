@@ -57,6 +57,67 @@ static bool cq_full(const struct pcie_cq *cq)
 	return (cq->tail + 1) % cq->size == cq->head;
 }
 
+/*
+ * Interrupt coalescing (NVMe Base 2.0, 5.27.1.8 and 5.27.1.9): an I/O
+ * completion queue's vector fires once THR + 1 entries were posted on it
+ * since it last fired, or TIME x 100 us after the first of them, whichever
+ * comes first. TIME 0 (the default) is "no delay": every entry fires. The
+ * admin queue's entries and vectors with Coalescing Disable fire at once
+ * (and take what waited on their vector with them).
+ */
+static struct ev_loop *ctrl_loop(const struct nvme_pcie_ctrl *pc)
+{
+	return worker_loop(pc->ctrl->worker);
+}
+
+static void vec_fire(struct nvme_pcie_ctrl *pc, struct pcie_vec *v)
+{
+	v->pending = 0;
+	ev_timer_stop(ctrl_loop(pc), &v->timer);
+	pc->h.irq(pc->h.ctx, v->iv);
+}
+
+static void vec_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct pcie_vec *v = container_of(t, struct pcie_vec, timer);
+
+	(void)loop;
+	(void)revents;
+	vec_fire(v->pc, v);
+}
+
+void pcie_vecs_init(struct nvme_pcie_ctrl *pc)
+{
+	for (uint16_t i = 0; i < NVME_PCIE_MAX_VECTORS; i++) {
+		pc->vecs[i].pc = pc;
+		pc->vecs[i].iv = i;
+		ev_timer_init(&pc->vecs[i].timer, vec_timer_cb, 0., 0.);
+	}
+}
+
+void pcie_vecs_stop(struct nvme_pcie_ctrl *pc)
+{
+	for (unsigned i = 0; i < NVME_PCIE_MAX_VECTORS; i++) {
+		pc->vecs[i].pending = 0;
+		ev_timer_stop(ctrl_loop(pc), &pc->vecs[i].timer);
+	}
+}
+
+static void cq_irq(struct nvme_pcie_ctrl *pc, struct pcie_cq *cq)
+{
+	uint32_t thr = pc->irq_coalescing & 0xff, time = (pc->irq_coalescing >> 8) & 0xff;
+	struct pcie_vec *v = &pc->vecs[cq->iv];
+
+	if (cq == &pc->cqs[0] || !time || pc->iv_cd[cq->iv] || ++v->pending > thr) {
+		vec_fire(pc, v);
+		return;
+	}
+	if (!ev_is_active(&v->timer)) {
+		ev_timer_set(&v->timer, time * 100e-6, 0.);
+		ev_timer_start(ctrl_loop(pc), &v->timer);
+	}
+}
+
 /* Write the CQE of req at the tail; the status word (with the phase tag)
  * goes last, so the host never sees a new phase with old contents. */
 static bool cq_post(struct nvme_pcie_ctrl *pc, struct pcie_cq *cq, struct pcie_req *r)
@@ -81,9 +142,8 @@ static bool cq_post(struct nvme_pcie_ctrl *pc, struct pcie_cq *cq, struct pcie_r
 		cq->tail = 0;
 		cq->phase = !cq->phase;
 	}
-	/* No coalescing (feature 08h is a hint): one interrupt per entry. */
 	if (cq->ien)
-		pc->h.irq(pc->h.ctx, cq->iv);
+		cq_irq(pc, cq);
 	return true;
 }
 

@@ -75,7 +75,8 @@ static int setup(void **state)
 	write_file("znstgt.ini", text);
 	write_file("conf/load.ini", "[subsystem]\nnqn = " NQN "\nallow_any_host = yes\n"
 				    "[namespace 1]\nsize = 8M\nzoned = no\n"
-				    "[namespace 2]\nsize = 8M\nzone_size = 1M\n");
+				    "[namespace 2]\nsize = 8M\nzone_size = 1M\n"
+				    "[vfio-user]\nsocket = vm.sock\n");
 	if (target_start(&T, true, why, sizeof(why))) {
 		target_show_log(&T, 15);
 		fail_msg("the daemon did not come up: %s", why);
@@ -183,6 +184,27 @@ static void test_describes_target(void **state)
 	assert_non_null(strstr(out, "namespace 1 conventional"));
 }
 
+/* --vfio-user: the same reads as a polling VM driver, counted the same
+ * way; anything but reads on one queue is a usage error. */
+static void test_vfio_user_reads(void **state)
+{
+	char out[4096], sock[600];
+	(void)state;
+	snprintf(sock, sizeof(sock), "%s/data/vm.sock", dir);
+	const char *rand[] = { "--vfio-user", sock, "-w", "randread", "-q", "8", "--ios", "300",
+			       "--terse", NULL };
+	assert_int_equal(run_tool(out, sizeof(out), rand), 0);
+	assert_int_equal(terse(out, "ios"), 300);
+	assert_int_equal(terse(out, "errors"), 0);
+	const char *seq[] = { "--vfio-user", sock, "-w", "read", "-b", "128K", "-q", "4", "--ios",
+			      "40", "--terse", NULL };
+	assert_int_equal(run_tool(out, sizeof(out), seq), 0);
+	assert_int_equal(terse(out, "ios"), 40);
+	assert_int_equal(terse(out, "bs"), 131072);
+	const char *write[] = { "--vfio-user", sock, "-w", "randwrite", "--ios", "10", NULL };
+	assert_int_equal(run_tool(out, sizeof(out), write), 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -190,6 +212,7 @@ int main(void)
 		cmocka_unit_test(test_conventional_refuses_zone_workload),
 		cmocka_unit_test(test_zoned_append),
 		cmocka_unit_test(test_describes_target),
+		cmocka_unit_test(test_vfio_user_reads),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

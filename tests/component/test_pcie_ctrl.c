@@ -438,7 +438,7 @@ static void test_enable_and_identify(void **state)
 	assert_int_equal(NVME_CAP_CQR(cap), 1);
 	assert_int_equal(NVME_CAP_DSTRD(cap), 0);
 	assert_int_equal(rd(NVME_REG_CAP, 4) | rd(NVME_REG_CAP + 4, 4) << 32, cap);
-	assert_int_equal(rd(NVME_REG_VS, 4), NVME_CTRL_VS);
+	assert_int_equal(rd(NVME_REG_VS, 4), NVME_CTRL_VS_PCIE);
 	enable();
 	assert_int_equal(rd(NVME_REG_ASQ, 8), GPA(P_ASQ));
 	irq0 = irq_count(0);

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "subsys.h"
 #include "tcp.h"
+#include "vfio_nvme.h"
 #include "worker.h"
 
 int inproc_target_init(struct inproc_target *t)
@@ -67,7 +68,8 @@ int inproc_target_start(struct inproc_target *t, const char *target_keys, char *
 		return -1;
 	}
 	tcp_tls_find_psk = subsys_tls_psk_find;
-	if (tcp_listeners_start(&t->cfg, err, errlen) != 0)
+	if (tcp_listeners_start(&t->cfg, err, errlen) != 0 ||
+	    vfio_nvme_start(&t->cfg, err, errlen) != 0)
 		return -1;
 	t->started = true;
 	return 0;
@@ -79,6 +81,7 @@ void inproc_target_stop(struct inproc_target *t)
 
 	if (t->started) {
 		tcp_listeners_stop();
+		vfio_nvme_stop();
 		nvme_sq_disconnect_all();
 		if (!nvme_sq_wait_all_freed(10))
 			fprintf(stderr, "inproc_target: queues still there after 10 s\n");

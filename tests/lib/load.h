@@ -129,5 +129,7 @@ int load_queue_prefill(struct load_queue *lq);
 /* The workload, until cfg's limits; stats in lq->st. Returns 0 or -1. */
 int load_queue_run(struct load_queue *lq);
 void load_queue_destroy(struct load_queue *lq);
+/* The generator's random numbers (xorshift64*), from a non-zero seed. */
+uint64_t load_rnd(uint64_t *s);
 
 #endif

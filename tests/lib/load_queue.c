@@ -65,7 +65,7 @@ static void failf(struct load_queue *lq, const char *fmt, ...)
 	va_end(ap);
 }
 
-static uint64_t rnd(uint64_t *s)
+uint64_t load_rnd(uint64_t *s)
 {
 	/* xorshift64* */
 	uint64_t x = *s;
@@ -101,7 +101,7 @@ static void pattern_fill(uint8_t *p, uint64_t key, uint32_t nlb, uint32_t lbs, u
 		memcpy(p + 8, &s, 8);
 		x |= 1;
 		for (uint32_t o = 16; o + 8 <= lbs; o += 8) {
-			uint64_t v = rnd(&x);
+			uint64_t v = load_rnd(&x);
 			memcpy(p + o, &v, 8);
 		}
 	}
@@ -248,12 +248,12 @@ static uint64_t random_lba(struct load_queue *lq, uint16_t slot, uint32_t nlb)
 	const struct load_cfg *cfg = lq->cfg;
 
 	if (cfg->verify && cfg->op != LOAD_READ) {
-		const struct load_unit *u = &cfg->units[lq->own[rnd(&lq->rng) % lq->nown]];
+		const struct load_unit *u = &cfg->units[lq->own[load_rnd(&lq->rng) % lq->nown]];
 		uint64_t per_slot = u->cap / nlb / (uint64_t)cfg->qd;
-		return u->slba + ((rnd(&lq->rng) % per_slot) * (uint64_t)cfg->qd + slot) * nlb;
+		return u->slba + ((load_rnd(&lq->rng) % per_slot) * (uint64_t)cfg->qd + slot) * nlb;
 	}
-	const struct load_unit *u = &cfg->units[rnd(&lq->rng) % cfg->nunits];
-	return u->slba + (rnd(&lq->rng) % (u->cap / nlb)) * nlb;
+	const struct load_unit *u = &cfg->units[load_rnd(&lq->rng) % cfg->nunits];
+	return u->slba + (load_rnd(&lq->rng) % (u->cap / nlb)) * nlb;
 }
 
 /* The next nlb LBAs through the queue's own units, wrapping around. */

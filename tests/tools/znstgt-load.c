@@ -16,6 +16,11 @@
  * of the region that will be written (writes, appends, --prefill); with
  * --prefill (implied by --verify on reads) a known pattern over the region.
  *
+ * With --vfio-user SOCKET it is instead a VM's polling nvme driver on a
+ * vfio-user socket (tests/lib/vfu_nvme.h, load_vfu.h): reads on one queue,
+ * the same figures, no loopback limit (make bench puts them beside the
+ * same reads over NVMe/TCP).
+ *
  * Exit status: 0 success, 1 an error (connection, command failure, data
  * mismatch), 2 usage.
  */
@@ -36,8 +41,10 @@
 #include "../lib/lat_hist.h"
 #include "../lib/limits.h"
 #include "../lib/load.h"
+#include "../lib/load_vfu.h"
 #include "../lib/nvmf_client.h"
 #include "../lib/nvmf_ns.h"
+#include "../lib/vfu_nvme.h"
 #include "config.h"
 #include "nvme_tcp.h"
 
@@ -49,7 +56,7 @@
 #define RESPONSE_LEN ((uint32_t)sizeof(struct nvme_tcp_rsp)) /* 24 */
 
 struct opts {
-	const char *addr, *port, *subnqn, *hostnqn, *sync_dir;
+	const char *addr, *port, *subnqn, *hostnqn, *sync_dir, *vfio_user;
 	uint32_t nsid;
 	const char *workload;
 	enum load_op op;
@@ -108,6 +115,8 @@ static void usage(FILE *f)
 "      --terse            print one line of key=value pairs (for scripts)\n"
 "      --seed N           random offsets and patterns (1)\n"
 "      --timeout MS       a command not answered for this long is an error (10000)\n"
+"      --vfio-user SOCKET instead of NVMe/TCP: be a VM's polling nvme driver on that\n"
+"                         vfio-user socket (reads on one queue; no loopback limit)\n"
 "  -h, --help             this text\n\n"
 "Exit status: 0 success, 1 error (including a data mismatch), 2 usage.\n",
 		NVMF_CLIENT_SLOTS - 1, MAX_QUEUES);
@@ -197,7 +206,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 {
 	enum { O_HOSTNQN = 256, O_RAMP, O_REGION, O_ZONES, O_PREFILL, O_VERIFY, O_DIGEST,
 	       O_NOSQFLOW, O_LIMIT_TIME, O_NO_LIMIT, O_SYNC_DIR, O_TERSE, O_SEED, O_TIMEOUT,
-	       O_CPU, O_TARGET_CPU };
+	       O_CPU, O_TARGET_CPU, O_VFIO_USER };
 	static const struct option lo[] = {
 		{ "addr", required_argument, NULL, 'a' },
 		{ "port", required_argument, NULL, 'p' },
@@ -225,6 +234,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		{ "terse", no_argument, NULL, O_TERSE },
 		{ "seed", required_argument, NULL, O_SEED },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
+		{ "vfio-user", required_argument, NULL, O_VFIO_USER },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -277,13 +287,14 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		case O_TERSE: o->terse = true; break;
 		case O_SEED: o->seed = parse_u64("--seed", optarg, 0, UINT64_MAX); break;
 		case O_TIMEOUT: o->timeout_ms = (int)parse_u64("--timeout", optarg, 100, 3600000); break;
+		case O_VFIO_USER: o->vfio_user = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); exit(2);
 		}
 	}
 	if (optind < argc)
 		bad_usage("unexpected argument '%s'", argv[optind]);
-	if (!o->subnqn)
+	if (!o->subnqn && !o->vfio_user)
 		bad_usage("--subnqn is required");
 	parse_workload(o);
 	if (!o->ios && o->time <= 0)
@@ -530,8 +541,9 @@ static void report(const struct opts *o, const struct nvmf_ns_geom *g, uint64_t 
 		printf("  %" PRIu64 " I/Os in %.2f s\n", o->ios, secs);
 	else
 		printf("  measured %.1f s after a %.1f s ramp\n", secs, o->ramp);
-	printf("  NVMe/TCP        %10.0f IOPS %10.1f MB/s   latency us: mean %.1f  p50 %.1f  "
-	       "p99 %.1f  p99.9 %.1f\n", iops, mbps, lat_hist_mean(h) * us,
+	printf("  %-15s %10.0f IOPS %10.1f MB/s   latency us: mean %.1f  p50 %.1f  "
+	       "p99 %.1f  p99.9 %.1f\n", o->vfio_user ? "vfio-user" : "NVMe/TCP", iops, mbps,
+	       lat_hist_mean(h) * us,
 	       lat_hist_pct(h, 50) * us, lat_hist_pct(h, 99) * us, lat_hist_pct(h, 99.9) * us);
 	if (l->have) {
 		printf("  TCP round trip  %10.0f /s   (%s -> %s)   latency us: mean %.1f  p50 %.1f  "
@@ -561,6 +573,75 @@ static void report(const struct opts *o, const struct nvmf_ns_geom *g, uint64_t 
 		       err);
 }
 
+/* ---- over vfio-user (--vfio-user) ---- */
+
+#define VFU_IOVA 0x100000000ull
+#define VFU_GPA(page) (VFU_IOVA + (uint64_t)(page) * VNVME_PAGE)
+/* Guest pages: admin SQ, CQ, Identify, I/O CQ, I/O SQ (up to 256 entries),
+ * then the slots' data and PRP lists. */
+enum { VP_ASQ = 0, VP_ACQ = 1, VP_ID = 2, VP_IOCQ = 3, VP_IOSQ = 4, VP_DATA = 8 };
+
+static int run_vfio(const struct opts *o)
+{
+	static struct vnvme v;
+	struct nvme_sqe s;
+	struct nvmf_ns_geom g = { .nsid = o->nsid };
+	struct limits lim = { 0 };
+	struct load_stats st;
+	char why[256];
+	int rc;
+
+	if (o->op != LOAD_READ || o->queues != 1 || o->prefill || o->qd > 191)
+		bad_usage("--vfio-user: reads (randread, read) on one queue of at most QD 191, "
+			  "without --prefill or --verify (prefill over NVMe/TCP first)");
+	if (vnvme_open(&v, o->vfio_user, VFU_IOVA, VP_DATA + load_vfu_pages(o->bs, o->qd)) ||
+	    vnvme_enable(&v, VFU_GPA(VP_ASQ), VFU_GPA(VP_ACQ), 16))
+		die("%s: %s", o->vfio_user, v.err);
+	s = vnvme_sqe(nvme_admin_identify, o->nsid, NVME_IDENTIFY_CNS_NS, 0);
+	s.dptr.prp.prp1 = htole64(VFU_GPA(VP_ID));
+	rc = vnvme_exec(&v, &v.admin, &s, NULL);
+	if (rc)
+		die("namespace %u: %s (status %#x)", o->nsid, rc < 0 ? v.err : "Identify failed", rc);
+	if (nvmf_ns_nvm(&g, vnvme_g(&v, VFU_GPA(VP_ID)), why, sizeof(why)))
+		die("namespace %u: %s", o->nsid, why);
+	/* Zoned if it answers the ZNS Identify Namespace (for the report). */
+	s = vnvme_sqe(nvme_admin_identify, o->nsid, NVME_IDENTIFY_CNS_CSI_NS,
+		      (uint32_t)NVME_CSI_ZNS << 24);
+	s.dptr.prp.prp1 = htole64(VFU_GPA(VP_ID));
+	rc = vnvme_exec(&v, &v.admin, &s, NULL);
+	if (rc < 0)
+		die("%s: %s", o->vfio_user, v.err);
+	g.zoned = rc == 0;
+	if (o->bs % (1u << g.lba_shift) || o->bs % VNVME_PAGE)
+		die("--bs %u: not a multiple of the LBA size and the 4 KiB page", o->bs);
+	/* 256 entries (4 pages of SQ, one of CQ): room for the CQ head
+	 * doorbell to be rung once per quarter queue, not per batch. */
+	if (vnvme_io_queue(&v, VFU_GPA(VP_IOSQ), VFU_GPA(VP_IOCQ), 256, true))
+		die("%s: %s", o->vfio_user, v.err);
+	v.posted = true;
+
+	uint64_t ns_bytes = g.nlbas << g.lba_shift;
+	uint64_t region = o->region && o->region < ns_bytes ? o->region : ns_bytes;
+	struct load_vfu_cfg cfg = {
+		.nsid = o->nsid, .random = o->random, .bs = o->bs, .lba_shift = g.lba_shift,
+		.region_lbas = region >> g.lba_shift, .qd = o->qd, .data_gpa = VFU_GPA(VP_DATA),
+		.seed = o->seed, .quota = o->ios,
+	};
+	limit_pin(o->cpus.client);
+	double t0 = limit_now_s();
+	cfg.t_begin = o->ios ? 0 : t0 + o->ramp;
+	cfg.t_end = o->ios ? 0 : cfg.t_begin + o->time;
+	double cpu0 = cpu_seconds();
+	rc = load_vfu_run(&v, &cfg, &st, why, sizeof(why));
+	double cpu = cpu_seconds() - cpu0;
+	double secs = o->ios ? st.t_last - st.t_first : o->time;
+	if (!o->ios)
+		cpu *= secs / (limit_now_s() - t0);
+	report(o, &g, region, &st, secs, cpu, &lim, rc ? why : NULL);
+	vnvme_close(&v);
+	return rc ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct nvmf_client admin, clients[MAX_QUEUES];
@@ -572,6 +653,8 @@ int main(int argc, char **argv)
 	parse_opts(argc, argv, &o);
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (o.vfio_user)
+		return run_vfio(&o);
 
 	connect_admin(&o, &admin);
 	st = nvmf_ns_geometry(&admin, o.nsid, &g);

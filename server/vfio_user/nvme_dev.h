@@ -1,0 +1,18 @@
+/*
+ * One vfio-user NVMe device (nvme_dev.c): the protocol server of one
+ * socket joined to the core's PCIe controller model. Everything here runs
+ * on the device's worker (the loop given to vnvme_dev_new).
+ */
+#ifndef ZNSTGT_VFIO_USER_NVME_DEV_H
+#define ZNSTGT_VFIO_USER_NVME_DEV_H
+
+struct vnvme_dev;
+struct worker;
+
+/* Listen on path for the subsystem nqn. NULL with errno on error. */
+struct vnvme_dev *vnvme_dev_new(struct worker *w, const char *nqn, const char *path);
+/* Reset the controller (its commands finish), drop the client, remove the
+ * socket; done(arg) once everything is gone (possibly from inside). */
+void vnvme_dev_stop(struct vnvme_dev *d, void (*done)(void *arg), void *arg);
+
+#endif
