@@ -59,7 +59,8 @@ BENCHES    := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 
 # Debian packages to build, test and run the e2e host (run as root).
 DEB_PKGS := build-essential pkg-config libev-dev libnvme-dev libinih-dev libcmocka-dev \
-            libssl-dev liburing-dev libjson-c-dev clang valgrind qemu-system-x86 debootstrap e2fsprogs
+            libssl-dev liburing-dev libjson-c-dev clang valgrind qemu-system-x86 debootstrap e2fsprogs \
+            groff-base
 
 deps:
 	apt-get update -q
@@ -125,9 +126,12 @@ check-long: all
 	ZNSTGT_CORRUPTION_TRIALS=3000 $(B)/tests/test_corruption
 
 # End-to-end tests: a stock Debian kernel under QEMU connects to $(B)/znstgt
-# over NVMe/TCP; then blktests' nvme group runs against $(B)/znstgt inside a
+# over NVMe/TCP; the vfio-user front end against QEMU's vfio-user client (a
+# QEMU from Debian sid), through qtest and in a guest that sees a PCI NVMe
+# controller; then blktests' nvme group runs against $(B)/znstgt inside a
 # Linux 6.1 and a Linux 6.12 guest, when BLKTESTS_TARBALL names blktests'
-# source (tests/e2e/README.md; the first run builds the guests, as root).
+# source (tests/e2e/README.md; the first run builds the guests and the sid
+# QEMU, as root).
 e2e: all
 	tests/e2e/run-e2e.sh $(B)
 
@@ -195,5 +199,7 @@ fuzz-%: build-fuzz/fuzz_%
 
 clean:
 	rm -rf build build-*
+
+include dist/install.mk
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

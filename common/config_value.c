@@ -388,3 +388,12 @@ int config_path_key(const char *path, char *out, size_t outlen)
 	}
 	return 0;
 }
+
+bool config_same_dir(const char *a, const char *b)
+{
+	char ka[PATH_MAX], kb[PATH_MAX];
+
+	if (config_path_key(a, ka, sizeof(ka)) || config_path_key(b, kb, sizeof(kb)))
+		return strcmp(a, b) == 0;
+	return strcmp(ka, kb) == 0;
+}

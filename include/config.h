@@ -133,6 +133,9 @@ void config_subsys_wipe(struct subsys_config *sc);
  * -1 if the path does not fit or the cwd is unknown.
  */
 int config_path_key(const char *path, char *out, size_t outlen);
+/* Whether a and b name one directory (config_path_key() forms equal; the
+ * paths as written when a form cannot be had). */
+bool config_same_dir(const char *a, const char *b);
 
 /* "64M", "1G", "4096", "128K": bytes. Returns -1 on junk or overflow. */
 int config_parse_size(const char *s, uint64_t *out);

@@ -23,6 +23,8 @@
  *                                         take zones Read Only / Offline
  *   inject error|delay|list|clear ...     I/O errors and delays on demand
  *                                         (control_fault.h, doc/fault-injection.md)
+ *   reload                                re-read the configuration file and
+ *                                         apply what changed (reload.h)
  *
  * Requests run on the main loop, one at a time and in order; a request may
  * block that loop while it opens namespaces or waits for connections to

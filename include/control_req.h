@@ -21,6 +21,7 @@ enum control_op {
 	CONTROL_METRICS,
 	CONTROL_ZONE,
 	CONTROL_INJECT,
+	CONTROL_RELOAD,
 };
 
 struct control_req {

@@ -26,18 +26,37 @@
 struct ns;
 struct nvme_ctrl;
 
+/*
+ * Who may connect and what each host must prove: replaced as a whole when a
+ * reload changes it (subsys_set_hosts), so a reader on a worker loop sees
+ * one table or the other, never a mix.
+ */
+struct subsys_hosts {
+	bool allow_any_host;
+	int nr_hosts;
+	char (*hosts)[CFG_NQN_MAX];
+	struct host_auth_config *auth;         /* by index in hosts; wiped when freed */
+};
+
+/* A namespace removed by a reload while controllers were connected: a
+ * command of theirs may still hold it, so it is closed with the subsystem. */
+struct subsys_retired_ns {
+	struct ns *ns;
+	struct ns_config *cfg;
+	struct subsys_retired_ns *next;
+};
+
 struct subsys {
 	char nqn[CFG_NQN_MAX];
 	char serial[21];
 	char model[41];
 	bool discovery;
-	bool allow_any_host;
-	int nr_hosts;
-	char (*hosts)[CFG_NQN_MAX];
-	struct host_auth_config *host_auth;    /* by index in hosts; wiped when freed */
+	struct subsys_hosts *hosts;            /* swapped by a reload: load it atomically */
 
 	struct ns *ns[CFG_MAX_NAMESPACES + 1]; /* by NSID; NULL = inactive */
-	struct ns_config *ns_cfg;              /* ours: ns_open keeps a pointer to it */
+	struct ns_config *ns_cfg[CFG_MAX_NAMESPACES + 1]; /* by NSID, ours: ns_open keeps
+							   * a pointer to it */
+	struct subsys_retired_ns *retired;     /* under reg_lock */
 	uint32_t max_nsid;                     /* Identify NN */
 	int nr_ns;
 	bool any_write_cache;                  /* Identify VWC */
@@ -79,6 +98,28 @@ int subsys_add(const struct subsys_config *sc, bool format, char *err, size_t er
 /* Remove one: disconnect its controllers, close its namespaces when they
  * are gone. -1 + err if there is no such subsystem. */
 int subsys_remove(const char *nqn, char *err, size_t errlen);
+/*
+ * Changes a reload makes to a served subsystem (server/reload.c). Each takes
+ * the subsystem's NQN and returns -1 with the reason in err.
+ *
+ * subsys_ns_add_check: whether the namespace c could be added live: its
+ * NSID free, its directory used by no other namespace, its files as
+ * ns_precheck() wants them, and nothing connected hosts read once in
+ * Identify Controller made untrue (a volatile write cache where VWC says
+ * none, a Zone Append limit below ZASL). Changes nothing.
+ * subsys_ns_add: open c and make it active; every controller gets the
+ * Namespace Attribute Changed notice and the Changed Namespace List entry
+ * (NVMe Base 2.0, 5.16.1.5).
+ * subsys_ns_remove: make NSID inactive, with the same notice. Closed at
+ * once when no controller is connected, else when the subsystem goes.
+ * subsys_set_hosts: allow_any_host, the host list and the [host] keys of
+ * sc; connections made before keep going, new ones meet the new rules.
+ */
+int subsys_ns_add_check(const char *nqn, const struct ns_config *c, char *err, size_t errlen);
+int subsys_ns_add(const char *nqn, const struct ns_config *c, char *err, size_t errlen);
+int subsys_ns_remove(const char *nqn, uint32_t nsid, char *err, size_t errlen);
+int subsys_set_hosts(const char *nqn, const struct subsys_config *sc, char *err, size_t errlen);
+
 /* Wait until every subsystem removed (or power cut) so far has closed its
  * namespaces, so that their files may be reused. False on timeout. */
 bool subsys_wait_detached(double timeout_s);
@@ -109,9 +150,11 @@ int subsys_tls_psk_find(const char *identity, struct nvme_tls_psk *out);
 /* What hostnqn must prove to s ([host NQN] section), NULL if nothing. */
 const struct host_auth_config *subsys_host_auth(const struct subsys *s, const char *hostnqn);
 
+/* A reload publishes and withdraws namespaces while commands run. */
 static inline struct ns *subsys_ns(const struct subsys *s, uint32_t nsid)
 {
-	return nsid >= 1 && nsid <= CFG_MAX_NAMESPACES ? s->ns[nsid] : NULL;
+	return nsid >= 1 && nsid <= CFG_MAX_NAMESPACES ?
+		       __atomic_load_n(&s->ns[nsid], __ATOMIC_ACQUIRE) : NULL;
 }
 
 /*

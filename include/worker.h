@@ -50,4 +50,12 @@ void worker_post(struct worker *w, struct worker_msg *msg);
 
 void io_submit_job(struct io_job *job);
 
+/*
+ * Return once every worker loop has run past this call (worker_sync.c), so
+ * that what was unlinked from shared state before it is no longer used by
+ * any loop. Not on a worker; -1 (nothing waited for) there or when out of
+ * memory.
+ */
+int workers_sync(void);
+
 #endif

@@ -26,8 +26,9 @@
 #include "control_status.h"
 #include "ctrl.h"
 #include "log.h"
+#include "reload.h"
 #include "subsys.h"
-#include "vfio_nvme.h"
+#include "target_subsys.h"
 
 #define CONTROL_READ_SECONDS 5.0  /* a client has this long to send its line */
 #define CONTROL_WRITE_SECONDS 30.0 /* ... and this long to take a long answer */
@@ -129,13 +130,9 @@ static void cmd_add_subsys(const struct control_req *req, struct reply *r)
 	} else {
 		if (req->nqn)
 			snprintf(sc->nqn, sizeof(sc->nqn), "%s", req->nqn);
-		if (vfio_nvme_check(sc, err, sizeof(err)) != 0 ||
-		    subsys_add(sc, req->format, err, sizeof(err)) != 0)
+		if (target_subsys_add(sc, req->format, err, sizeof(err)) != 0)
 			say(r, false, "%s", err);
-		else if (vfio_nvme_add(sc, err, sizeof(err)) != 0) {
-			say(r, false, "%s", err);
-			subsys_remove(sc->nqn, err, sizeof(err));
-		} else
+		else
 			say(r, true, "%s", sc->nqn);
 	}
 	config_subsys_wipe(sc);
@@ -148,8 +145,7 @@ static void cmd_remove_subsys(const struct control_req *req, struct reply *r)
 {
 	char err[512];
 
-	vfio_nvme_remove(req->nqn);
-	if (subsys_remove(req->nqn, err, sizeof(err)) != 0)
+	if (target_subsys_remove(req->nqn, err, sizeof(err)) != 0)
 		say(r, false, "%s", err);
 	else if (!subsys_wait_detached(CONTROL_DRAIN_SECONDS))
 		say(r, false, "%s removed, but its commands still run after %.0f s", req->nqn,
@@ -201,6 +197,12 @@ static void cmd_inject(const struct control_req *req, struct reply *r)
 	r->ok = control_fault_inject(&req->fault, r->text, sizeof(r->text));
 }
 
+/* reload: the configuration file again (reload.h); answers once applied. */
+static void cmd_reload(const struct control_req *req, struct reply *r)
+{
+	r->ok = reload_run(r->text, sizeof(r->text)) == 0;
+}
+
 /* Indexed by enum control_op. */
 static void (*const commands[])(const struct control_req *req, struct reply *r) = {
 	[CONTROL_PING] = cmd_ping,
@@ -211,6 +213,7 @@ static void (*const commands[])(const struct control_req *req, struct reply *r) 
 	[CONTROL_METRICS] = cmd_metrics,
 	[CONTROL_ZONE] = cmd_zone,
 	[CONTROL_INJECT] = cmd_inject,
+	[CONTROL_RELOAD] = cmd_reload,
 };
 
 /* line: one request of len bytes without its '\n', NUL-terminated. */

@@ -22,6 +22,7 @@ static const struct control_cmd {
 	{ "metrics", CONTROL_METRICS, 1, 1 },
 	{ "zone", CONTROL_ZONE, 1, CONTROL_MAX_WORDS },
 	{ "inject", CONTROL_INJECT, 1, CONTROL_MAX_WORDS },
+	{ "reload", CONTROL_RELOAD, 1, 1 },
 };
 
 /* add-subsys [--format] [--nqn NQN] FILE */

@@ -11,6 +11,10 @@
  * that cannot be opened is logged and left out; the start fails only when
  * none of the configured namespaces can be served.
  *
+ * SIGHUP re-reads the configuration and applies what changed (reload.h).
+ * Under systemd (Type=notify) readiness, reloads and the stop are told to
+ * the supervisor (sd_notify.h).
+ *
  * Stop on SIGINT / SIGTERM: control socket and listeners first, then
  * every queue is asked to disconnect and the commands in flight finish (a
  * transport frees a queue only after its last command), then the
@@ -27,6 +31,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <ev.h>
 
@@ -34,6 +40,8 @@
 #include "control.h"
 #include "ctrl.h"
 #include "log.h"
+#include "reload.h"
+#include "sd_notify.h"
 #include "subsys.h"
 #include "tcp.h"
 #include "vfio_nvme.h"
@@ -54,7 +62,8 @@ static void usage(FILE *f)
 		"                     its files still prove and logging what is dropped\n"
 		"                     (doc/recovery.md); may be given more than once\n"
 		"  -h, --help         this text\n\n"
-		"Runs in the foreground, logs to stderr; SIGINT or SIGTERM stops it cleanly.\n"
+		"Runs in the foreground, logs to stderr; SIGINT or SIGTERM stops it cleanly,\n"
+		"SIGHUP re-reads the configuration file and applies what changed.\n"
 		"With control_socket set in [target], build/znstgt-ctl talks to it\n"
 		"(power-cut simulation, subsystems added and removed: doc/power-cut.md).\n"
 		"Exit status: 0 clean stop, 1 start failed, 2 usage error.\n");
@@ -112,7 +121,25 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	(void)revents;
 	log_info("%s: stopping", strsignal(w->signum));
+	sd_notify_log("STOPPING=1");
 	ev_break(loop, EVBREAK_ALL);
+}
+
+/* RELOADING=1 carries the monotonic time it began at (systemd.service(5),
+ * Type=notify-reload). */
+static void on_sighup(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct timespec now;
+	char msg[1024];
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	sd_notify_log("RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)now.tv_sec * 1000000ull +
+		      (unsigned long long)now.tv_nsec / 1000);
+	if (reload_run(msg, sizeof(msg)) == 0)
+		log_info("SIGHUP: %s", msg);
+	else
+		log_error("SIGHUP: reload refused: %s", msg);
+	sd_notify_log("READY=1");
 }
 
 int main(int argc, char **argv)
@@ -130,7 +157,7 @@ int main(int argc, char **argv)
 	int nr_recover = 0;
 	struct target_config cfg;
 	struct ev_loop *loop;
-	ev_signal sigint, sigterm;
+	ev_signal sigint, sigterm, sighup;
 	char err[1024];
 	int c, level, rc = 0;
 
@@ -176,6 +203,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	reload_init(&cfg, path != NULL);
 	level = log_level_parse(cfg.log_level);
 	if (level >= 0)
 		log_set_level((enum log_level)level);
@@ -183,6 +211,9 @@ int main(int argc, char **argv)
 
 	/* A peer closing under a write must be an error code, not a signal. */
 	signal(SIGPIPE, SIG_IGN);
+	/* SIGHUP before the target is ready (namespaces still opening) is
+	 * ignored rather than ending the process, its default action. */
+	signal(SIGHUP, SIG_IGN);
 	raise_fd_limit(&cfg);
 
 	loop = EV_DEFAULT;
@@ -227,7 +258,10 @@ int main(int argc, char **argv)
 		ev_signal_init(&sigterm, on_signal, SIGTERM);
 		ev_signal_start(loop, &sigint);
 		ev_signal_start(loop, &sigterm);
+		ev_signal_init(&sighup, on_sighup, SIGHUP);
+		ev_signal_start(loop, &sighup);
 		log_info("ready");
+		sd_notify_log("READY=1\nMAINPID=%ld", (long)getpid());
 		ev_run(loop, 0);
 	}
 

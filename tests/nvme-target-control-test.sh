@@ -91,7 +91,8 @@ hold() {
 
 	connect "$1" "$2" -H 20 > "$ZNSTGT_HOOK_DIR/held" &
 	holder=$!
-	for ((i = 0; i < 200; i++)); do
+	# up to 30 s: a connect can take seconds on a loaded machine
+	for ((i = 0; i < 600; i++)); do
 		grep -q holding "$ZNSTGT_HOOK_DIR/held" && break
 		kill -0 "$holder" 2> /dev/null || break
 		sleep 0.05

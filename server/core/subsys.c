@@ -17,6 +17,7 @@
 #include <nvme/types.h>
 #include <openssl/crypto.h>
 
+#include "config_diff.h"
 #include "crc32c.h"
 #include "ctrl.h"
 #include "deadline.h"
@@ -45,15 +46,50 @@ static int nr_detached;
 
 /* ---- lifetime ---- */
 
+static void hosts_free(struct subsys_hosts *h)
+{
+	if (!h)
+		return;
+	if (h->auth)
+		OPENSSL_cleanse(h->auth, (size_t)h->nr_hosts * sizeof(*h->auth));
+	free(h->auth);
+	free(h->hosts);
+	free(h);
+}
+
+/* The host rules of sc as a table of their own, NULL when out of memory. */
+static struct subsys_hosts *hosts_new(const struct subsys_config *sc)
+{
+	struct subsys_hosts *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	h->allow_any_host = sc->allow_any_host;
+	h->nr_hosts = sc->nr_hosts;
+	if (sc->nr_hosts && (!(h->hosts = calloc(sc->nr_hosts, sizeof(*h->hosts))) ||
+			     !(h->auth = calloc(sc->nr_hosts, sizeof(*h->auth))))) {
+		hosts_free(h);
+		return NULL;
+	}
+	for (int i = 0; i < sc->nr_hosts; i++) {
+		snprintf(h->hosts[i], sizeof(h->hosts[i]), "%s", sc->hosts[i]);
+		h->auth[i] = sc->host_auth[i];
+	}
+	return h;
+}
+
+static const struct subsys_hosts *hosts_of(const struct subsys *s)
+{
+	return __atomic_load_n(&s->hosts, __ATOMIC_ACQUIRE);
+}
+
 static void subsys_free(struct subsys *s)
 {
 	bool detached = s->detached;
 
-	free(s->ns_cfg);
-	free(s->hosts);
-	if (s->host_auth)
-		OPENSSL_cleanse(s->host_auth, (size_t)s->nr_hosts * sizeof(*s->host_auth));
-	free(s->host_auth);
+	for (uint32_t nsid = 1; nsid <= CFG_MAX_NAMESPACES; nsid++)
+		free(s->ns_cfg[nsid]);
+	hosts_free(s->hosts);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 	if (detached) {
@@ -64,16 +100,29 @@ static void subsys_free(struct subsys *s)
 	}
 }
 
+static void close_ns(const struct subsys *s, struct ns *ns)
+{
+	if (s->power_cut)
+		ns_abandon(ns);
+	else
+		ns_close(ns);
+}
+
 static void close_namespaces(struct subsys *s)
 {
 	for (uint32_t nsid = 1; nsid <= CFG_MAX_NAMESPACES; nsid++)
 		if (s->ns[nsid]) {
-			if (s->power_cut)
-				ns_abandon(s->ns[nsid]);
-			else
-				ns_close(s->ns[nsid]);
+			close_ns(s, s->ns[nsid]);
 			s->ns[nsid] = NULL;
 		}
+	while (s->retired) {
+		struct subsys_retired_ns *r = s->retired;
+
+		s->retired = r->next;
+		close_ns(s, r->ns);
+		free(r->cfg);
+		free(r);
+	}
 }
 
 struct close_job {
@@ -170,12 +219,11 @@ static const char *ids_clash(const struct ns_info *a, const struct ns_info *b)
 	return NULL;
 }
 
-/* Under reg_lock: does namespace i of new share an ID with a namespace of a
- * served subsystem, or with another namespace of new (not yet on the list)? */
-static bool ns_ids_unique(const struct subsys *new, uint32_t i, char *err, size_t errlen)
+/* Under reg_lock: does a, namespace i of new, share an ID with a namespace
+ * of a served subsystem, or with another namespace of new? */
+static bool ns_ids_unique(const struct subsys *new, uint32_t i, const struct ns_info *a,
+			  char *err, size_t errlen)
 {
-	const struct ns_info *a = ns_info(new->ns[i]);
-
 	for (const struct subsys *o = reg_head; o; o = o->next)
 		for (uint32_t j = 1; j <= CFG_MAX_NAMESPACES; j++) {
 			const char *what;
@@ -210,7 +258,7 @@ static bool ns_ids_unique(const struct subsys *new, uint32_t i, char *err, size_
 static bool ids_unique(const struct subsys *new, char *err, size_t errlen)
 {
 	for (uint32_t i = 1; i <= CFG_MAX_NAMESPACES; i++)
-		if (new->ns[i] && !ns_ids_unique(new, i, err, errlen))
+		if (new->ns[i] && !ns_ids_unique(new, i, ns_info(new->ns[i]), err, errlen))
 			return false;
 	return true;
 }
@@ -247,48 +295,62 @@ static void discovery_changed(void)
 }
 
 /*
- * Open one namespace into the next free slot of s->ns_cfg (the namespace
- * keeps a pointer to it). Nothing is created unless ns_precheck() passed, and
- * a first open that fails takes back what it created. Its IDs must differ
- * from every namespace served so far and from s's others.
+ * Open one namespace of s with its own copy of c (the namespace keeps a
+ * pointer to it), not yet active: *out, *nc_out. Nothing is created unless
+ * ns_precheck() passed, and a first open that fails takes back what it
+ * created. Its IDs must differ from every namespace served so far and from
+ * s's others.
  */
-static int open_one(struct subsys *s, const struct ns_config *c, bool format, char *err,
-		    size_t errlen)
+static int open_one(struct subsys *s, const struct ns_config *c, bool format, struct ns **out,
+		    struct ns_config **nc_out, char *err, size_t errlen)
 {
-	struct ns_config *nc = &s->ns_cfg[s->nr_ns];
-	const struct ns_info *info;
+	struct ns_config *nc;
 	struct ns_fresh fresh;
 	struct ns *ns;
 	bool unique;
 
-	*nc = *c;
-	if (nc->nsid < 1 || nc->nsid > CFG_MAX_NAMESPACES || s->ns[nc->nsid])
+	if (c->nsid < 1 || c->nsid > CFG_MAX_NAMESPACES || s->ns[c->nsid])
 		return errmsg(err, errlen, "namespace ID invalid or used twice");
+	if (!(nc = malloc(sizeof(*nc))))
+		return errmsg(err, errlen, "out of memory");
+	*nc = *c;
 	if (ns_precheck(nc, err, errlen) != 0)
-		return -1;
+		goto fail;
 	ns_fresh_note(nc, &fresh);
 	if (ns_open(nc, format, &ns, err, errlen) != 0) {
 		ns_fresh_undo(nc, &fresh);
-		return -1;
+		goto fail;
 	}
-	s->ns[nc->nsid] = ns;
 	pthread_mutex_lock(&reg_lock);
-	unique = ns_ids_unique(s, nc->nsid, err, errlen);
+	unique = ns_ids_unique(s, nc->nsid, ns_info(ns), err, errlen);
 	pthread_mutex_unlock(&reg_lock);
 	if (!unique) {
-		s->ns[nc->nsid] = NULL;
 		ns_close(ns);
 		ns_fresh_undo(nc, &fresh);
-		return -1;
+		goto fail;
 	}
+	*out = ns;
+	*nc_out = nc;
+	return 0;
+fail:
+	free(nc);
+	return -1;
+}
+
+/* Make ns (opened by open_one) active in s: readers on other threads see
+ * it whole (subsys_ns). Under reg_lock once s is on the registry. */
+static void publish_ns(struct subsys *s, struct ns *ns, struct ns_config *nc)
+{
+	const struct ns_info *info = ns_info(ns);
+
+	s->ns_cfg[nc->nsid] = nc;
+	__atomic_store_n(&s->ns[nc->nsid], ns, __ATOMIC_RELEASE);
 	s->nr_ns++;
-	info = ns_info(ns);
 	if (nc->nsid > s->max_nsid)
 		s->max_nsid = nc->nsid;
 	s->any_write_cache |= info->write_cache;
 	if (info->zoned && (!s->zasl_bytes || info->zasl_bytes < s->zasl_bytes))
 		s->zasl_bytes = info->zasl_bytes;
-	return 0;
 }
 
 /*
@@ -299,17 +361,15 @@ static int open_one(struct subsys *s, const struct ns_config *c, bool format, ch
 static int open_namespaces(struct subsys *s, const struct subsys_config *sc, bool format,
 			   bool tolerant, char *err, size_t errlen)
 {
-	/* The namespaces keep pointers to their configuration: keep a copy
-	 * that lives as long as they do. */
-	if (sc->nr_ns && !(s->ns_cfg = calloc(sc->nr_ns, sizeof(*s->ns_cfg)))) {
-		snprintf(err, errlen, "subsystem %s: out of memory", s->nqn);
-		return -1;
-	}
 	for (int i = 0; i < sc->nr_ns; i++) {
+		struct ns_config *nc;
+		struct ns *ns;
 		char why[1024];
 
-		if (open_one(s, &sc->ns[i], format, why, sizeof(why)) == 0)
+		if (open_one(s, &sc->ns[i], format, &ns, &nc, why, sizeof(why)) == 0) {
+			publish_ns(s, ns, nc);
 			continue;
+		}
 		if (!tolerant) {
 			snprintf(err, errlen, "subsystem %s: namespace %u: %s", s->nqn,
 				 sc->ns[i].nsid, why);
@@ -330,26 +390,32 @@ static int open_namespaces(struct subsys *s, const struct subsys_config *sc, boo
  * format would erase the other's data). Subsystems still closing after a
  * removal are not on the list: wait for them first (subsys_wait_detached).
  */
-static bool same_dir(const char *a, const char *b)
+static bool dir_in_use(const char *file, const struct ns_config *c, char *err, size_t errlen)
 {
-	char ka[PATH_MAX], kb[PATH_MAX];
-
-	if (config_path_key(a, ka, sizeof(ka)) || config_path_key(b, kb, sizeof(kb)))
-		return strcmp(a, b) == 0;
-	return strcmp(ka, kb) == 0;
+	for (const struct subsys *o = reg_head; o; o = o->next) {
+		for (uint32_t j = 1; j <= CFG_MAX_NAMESPACES; j++)
+			if (o->ns_cfg[j] && config_same_dir(c->path, o->ns_cfg[j]->path)) {
+				snprintf(err, errlen, "%s: namespace %u: %s is the directory of "
+					 "namespace %u of %s", file, c->nsid, c->path, j, o->nqn);
+				return true;
+			}
+		for (const struct subsys_retired_ns *r = o->retired; r; r = r->next)
+			if (config_same_dir(c->path, r->cfg->path)) {
+				snprintf(err, errlen, "%s: namespace %u: %s is the directory of "
+					 "namespace %u removed from %s while hosts were connected "
+					 "(open until the subsystem is removed)", file, c->nsid,
+					 c->path, r->cfg->nsid, o->nqn);
+				return true;
+			}
+	}
+	return false;
 }
 
 static bool path_in_use(const struct subsys_config *sc, char *err, size_t errlen)
 {
-	for (const struct subsys *o = reg_head; o; o = o->next)
-		for (int j = 0; j < o->nr_ns; j++)
-			for (int i = 0; i < sc->nr_ns; i++)
-				if (same_dir(sc->ns[i].path, o->ns_cfg[j].path)) {
-					snprintf(err, errlen, "%s: namespace %u: %s is the directory of "
-						 "namespace %u of %s", sc->file, sc->ns[i].nsid,
-						 sc->ns[i].path, o->ns_cfg[j].nsid, o->nqn);
-					return true;
-				}
+	for (int i = 0; i < sc->nr_ns; i++)
+		if (dir_in_use(sc->file, &sc->ns[i], err, errlen))
+			return true;
 	return false;
 }
 
@@ -376,9 +442,7 @@ static int add_subsys(const struct subsys_config *sc, bool format, bool tolerant
 		return -1;
 
 	s = subsys_new(sc->nqn);
-	if (!s || (sc->nr_hosts && (!(s->hosts = calloc(sc->nr_hosts, sizeof(*s->hosts))) ||
-				    !(s->host_auth = calloc(sc->nr_hosts,
-							    sizeof(*s->host_auth)))))) {
+	if (!s || !(s->hosts = hosts_new(sc))) {
 		snprintf(err, errlen, "subsystem %s: out of memory", sc->nqn);
 		if (s)
 			subsys_free(s);
@@ -389,12 +453,6 @@ static int add_subsys(const struct subsys_config *sc, bool format, bool tolerant
 	else /* stable across restarts, like the parser's default */
 		snprintf(s->serial, sizeof(s->serial), "%08x", crc32c(sc->nqn, strlen(sc->nqn)));
 	snprintf(s->model, sizeof(s->model), "%s", sc->model[0] ? sc->model : "znstgt");
-	s->allow_any_host = sc->allow_any_host;
-	s->nr_hosts = sc->nr_hosts;
-	for (int i = 0; i < sc->nr_hosts; i++) {
-		snprintf(s->hosts[i], sizeof(s->hosts[i]), "%s", sc->hosts[i]);
-		s->host_auth[i] = sc->host_auth[i];
-	}
 
 	/* Opening may take long (format): not under the registry lock. */
 	if (open_namespaces(s, sc, format, tolerant, err, errlen) != 0) {
@@ -424,7 +482,7 @@ static int add_subsys(const struct subsys_config *sc, bool format, bool tolerant
 		return -1;
 	}
 	log_info("subsystem %s: %d namespace(s), %s", s->nqn, s->nr_ns,
-		 s->allow_any_host ? "any host" : "allow-listed hosts");
+		 s->hosts->allow_any_host ? "any host" : "allow-listed hosts");
 	return 0;
 }
 
@@ -504,6 +562,206 @@ bool subsys_wait_detached(double timeout_s)
 	return done;
 }
 
+/* ---- live changes (a reload) ---- */
+
+/* An NVM subsystem on the registry, with a reference, or NULL and err. */
+static struct subsys *find_nvm(const char *nqn, char *err, size_t errlen)
+{
+	struct subsys *s = subsys_find(nqn);
+
+	if (s && !s->discovery)
+		return s;
+	if (s)
+		subsys_put(s);
+	snprintf(err, errlen, "no subsystem %s", nqn);
+	return NULL;
+}
+
+/*
+ * Under reg_lock: the link to the namespace of s that a reload removed
+ * while hosts were connected and that c names again, unchanged: it is
+ * still open, so it is made active again rather than opened twice. NULL
+ * if there is none.
+ */
+static struct subsys_retired_ns **retired_same(struct subsys *s, const struct ns_config *c)
+{
+	for (struct subsys_retired_ns **r = &s->retired; *r; r = &(*r)->next)
+		if ((*r)->cfg->nsid == c->nsid && !config_ns_key_changed((*r)->cfg, c))
+			return r;
+	return NULL;
+}
+
+/* Under reg_lock: whether c cannot be added to s live (err says why). */
+static bool ns_add_refused(struct subsys *s, const struct ns_config *c, char *err,
+			   size_t errlen)
+{
+	if (c->nsid < 1 || c->nsid > CFG_MAX_NAMESPACES || s->ns[c->nsid]) {
+		snprintf(err, errlen, "namespace %u is already active", c->nsid);
+		return true;
+	}
+	/* Identify Controller is read once per connection: VWC and ZASL must
+	 * stay true for what hosts already read (NVMe Base 2.0, 5.17.2.1;
+	 * ZNS 1.1, 4.1.1). */
+	if (c->write_cache && !s->any_write_cache) {
+		snprintf(err, errlen, "write_cache = yes: %s reports no volatile write cache to "
+			 "the hosts connected (Identify VWC); restart the target to add it",
+			 s->nqn);
+		return true;
+	}
+	if (c->zoned && s->zasl_bytes && c->zone_append_max < s->zasl_bytes) {
+		snprintf(err, errlen, "zone_append_max %u is below the Zone Append limit %u that "
+			 "%s reports to the hosts connected (ZASL); restart the target to add it",
+			 c->zone_append_max, s->zasl_bytes, s->nqn);
+		return true;
+	}
+	return !retired_same(s, c) && dir_in_use(s->nqn, c, err, errlen);
+}
+
+int subsys_ns_add_check(const char *nqn, const struct ns_config *c, char *err, size_t errlen)
+{
+	struct subsys *s = find_nvm(nqn, err, errlen);
+	bool refused, open;
+
+	if (!s)
+		return -1;
+	pthread_mutex_lock(&reg_lock);
+	refused = ns_add_refused(s, c, err, errlen);
+	open = retired_same(s, c) != NULL;
+	pthread_mutex_unlock(&reg_lock);
+	subsys_put(s);
+	return refused || (!open && ns_precheck(c, err, errlen) != 0) ? -1 : 0;
+}
+
+/* Under reg_lock: NSID of s changed; tell every controller of s. */
+static void ns_changed_locked(struct subsys *s, uint32_t nsid)
+{
+	pthread_mutex_lock(&s->lock);
+	for (struct nvme_ctrl *c = s->ctrls; c; c = c->next)
+		nvme_ctrl_ns_changed(c, nsid);
+	pthread_mutex_unlock(&s->lock);
+}
+
+int subsys_ns_add(const char *nqn, const struct ns_config *c, char *err, size_t errlen)
+{
+	struct subsys *s = find_nvm(nqn, err, errlen);
+	struct subsys_retired_ns **link, *r = NULL;
+	struct ns_config *nc;
+	struct ns *ns;
+	int rc = -1;
+
+	if (!s || subsys_ns_add_check(nqn, c, err, errlen) != 0)
+		goto out;
+	pthread_mutex_lock(&reg_lock);
+	link = retired_same(s, c);
+	if (link) {
+		r = *link;
+		*link = r->next;
+		publish_ns(s, r->ns, r->cfg);
+		ns_changed_locked(s, c->nsid);
+	}
+	pthread_mutex_unlock(&reg_lock);
+	if (r) {
+		log_info("subsystem %s: namespace %u active again", s->nqn, c->nsid);
+		free(r);
+		rc = 0;
+		goto out;
+	}
+	/* Opening blocks (a new namespace's files are made): not under a lock.
+	 * Only the thread that reloads adds namespaces, so the NSID stays free. */
+	if (open_one(s, c, false, &ns, &nc, err, errlen) == 0) {
+		pthread_mutex_lock(&reg_lock);
+		publish_ns(s, ns, nc);
+		ns_changed_locked(s, nc->nsid);
+		pthread_mutex_unlock(&reg_lock);
+		log_info("subsystem %s: namespace %u added", s->nqn, nc->nsid);
+		rc = 0;
+	}
+out:
+	if (s)
+		subsys_put(s);
+	return rc;
+}
+
+int subsys_ns_remove(const char *nqn, uint32_t nsid, char *err, size_t errlen)
+{
+	struct subsys *s = find_nvm(nqn, err, errlen);
+	struct subsys_retired_ns *r = calloc(1, sizeof(*r));
+	struct ns_config *nc = NULL;
+	struct ns *ns = NULL;
+	bool connected;
+
+	if (!s || !r) {
+		if (s)
+			snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	pthread_mutex_lock(&reg_lock);
+	ns = subsys_ns(s, nsid);
+	if (ns) {
+		nc = s->ns_cfg[nsid];
+		__atomic_store_n(&s->ns[nsid], NULL, __ATOMIC_RELEASE);
+		s->ns_cfg[nsid] = NULL;
+		s->nr_ns--;
+		/* A command holds its namespace from its parse to its completion,
+		 * and only a controller's queues send any: with none connected, no
+		 * command can hold ns (new controllers see it inactive). */
+		pthread_mutex_lock(&s->lock);
+		connected = s->ctrls != NULL;
+		pthread_mutex_unlock(&s->lock);
+		if (connected) {
+			*r = (struct subsys_retired_ns){ ns, nc, s->retired };
+			s->retired = r;
+			r = NULL;
+			ns_changed_locked(s, nsid);
+		}
+	}
+	pthread_mutex_unlock(&reg_lock);
+	if (!ns) {
+		snprintf(err, errlen, "%s: namespace %u is not active", nqn, nsid);
+		goto out;
+	}
+	if (r) { /* nobody connected: close it now (ns_close checkpoints) */
+		ns_close(ns);
+		free(nc);
+	}
+	log_info("subsystem %s: namespace %u removed%s", nqn, nsid,
+		 r ? "" : " (kept open, inactive: controllers are connected)");
+out:
+	free(r);
+	if (s)
+		subsys_put(s);
+	return ns ? 0 : -1;
+}
+
+int subsys_set_hosts(const char *nqn, const struct subsys_config *sc, char *err, size_t errlen)
+{
+	struct subsys *s = find_nvm(nqn, err, errlen);
+	struct subsys_hosts *h, *old;
+
+	if (!s)
+		return -1;
+	h = hosts_new(sc);
+	if (!h) {
+		snprintf(err, errlen, "out of memory");
+		subsys_put(s);
+		return -1;
+	}
+	pthread_mutex_lock(&reg_lock);
+	old = __atomic_exchange_n(&s->hosts, h, __ATOMIC_ACQ_REL);
+	discovery_changed(); /* the log a host sees lists what it may reach */
+	pthread_mutex_unlock(&reg_lock);
+	/* Connect, authentication and TLS read the table within one worker
+	 * callback: once every loop went past this point, none reads old. */
+	if (workers_sync() != 0)
+		log_warn("subsystem %s: previous host list kept in memory", s->nqn);
+	else
+		hosts_free(old);
+	log_info("subsystem %s: hosts now %s, %d listed", s->nqn,
+		 h->allow_any_host ? "any" : "allow-listed", h->nr_hosts);
+	subsys_put(s);
+	return 0;
+}
+
 /* What subsys_add needs to bring s back after a power cut: s as configured
  * (the namespaces' own configuration is kept in s->ns_cfg). */
 static void restart_config(const struct subsys *s, struct subsys_config *sc)
@@ -512,15 +770,15 @@ static void restart_config(const struct subsys *s, struct subsys_config *sc)
 	snprintf(sc->nqn, sizeof(sc->nqn), "%s", s->nqn);
 	snprintf(sc->serial, sizeof(sc->serial), "%s", s->serial);
 	snprintf(sc->model, sizeof(sc->model), "%s", s->model);
-	sc->allow_any_host = s->allow_any_host;
-	sc->nr_hosts = s->nr_hosts;
-	for (int i = 0; i < s->nr_hosts; i++) {
-		snprintf(sc->hosts[i], sizeof(sc->hosts[i]), "%s", s->hosts[i]);
-		sc->host_auth[i] = s->host_auth[i];
+	sc->allow_any_host = s->hosts->allow_any_host;
+	sc->nr_hosts = s->hosts->nr_hosts;
+	for (int i = 0; i < sc->nr_hosts; i++) {
+		snprintf(sc->hosts[i], sizeof(sc->hosts[i]), "%s", s->hosts->hosts[i]);
+		sc->host_auth[i] = s->hosts->auth[i];
 	}
-	sc->nr_ns = s->nr_ns;
-	for (int i = 0; i < s->nr_ns; i++)
-		sc->ns[i] = s->ns_cfg[i];
+	for (uint32_t nsid = 1; nsid <= CFG_MAX_NAMESPACES; nsid++)
+		if (s->ns_cfg[nsid])
+			sc->ns[sc->nr_ns++] = *s->ns_cfg[nsid];
 }
 
 int subsys_power_cut(double timeout_s, char *err, size_t errlen)
@@ -595,7 +853,14 @@ int subsys_registry_init(const struct target_config *cfg, bool format, char *err
 		return -1;
 	}
 	disc->discovery = true;
-	disc->allow_any_host = true;
+	disc->hosts = calloc(1, sizeof(*disc->hosts));
+	if (!disc->hosts) {
+		subsys_free(disc);
+		disc = NULL;
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	disc->hosts->allow_any_host = true;
 	/* A stable serial number of our own for the discovery controller. */
 	snprintf(disc->serial, sizeof(disc->serial), "%08x", crc32c(dnqn, strlen(dnqn)));
 	snprintf(disc->model, sizeof(disc->model), "znstgt discovery");
@@ -665,19 +930,23 @@ struct subsys *subsys_find(const char *nqn)
 
 bool subsys_host_allowed(const struct subsys *s, const char *hostnqn)
 {
-	if (s->allow_any_host)
+	const struct subsys_hosts *h = hosts_of(s);
+
+	if (h->allow_any_host)
 		return true;
-	for (int i = 0; i < s->nr_hosts; i++)
-		if (strcmp(s->hosts[i], hostnqn) == 0)
+	for (int i = 0; i < h->nr_hosts; i++)
+		if (strcmp(h->hosts[i], hostnqn) == 0)
 			return true;
 	return false;
 }
 
 const struct host_auth_config *subsys_host_auth(const struct subsys *s, const char *hostnqn)
 {
-	for (int i = 0; i < s->nr_hosts; i++)
-		if (strcmp(s->hosts[i], hostnqn) == 0)
-			return &s->host_auth[i];
+	const struct subsys_hosts *h = hosts_of(s);
+
+	for (int i = 0; i < h->nr_hosts; i++)
+		if (strcmp(h->hosts[i], hostnqn) == 0)
+			return &h->auth[i];
 	return NULL;
 }
 
@@ -827,9 +1096,11 @@ void subsys_report_changed_zones(struct nvme_ctrl *ctrl)
 {
 	const struct subsys *s = ctrl->subsys;
 
-	/* The namespaces stay as they are while ctrl holds its subsystem. */
+	/* A namespace stays open while ctrl holds its subsystem: one a reload
+	 * removes meanwhile is only made inactive (subsys_ns_remove). */
 	for (uint32_t nsid = 1; nsid <= s->max_nsid; nsid++)
-		if (s->ns[nsid] && ns_has_changed_zones(s->ns[nsid], ctrl->zones_seen[nsid])) {
+		if (subsys_ns(s, nsid) &&
+		    ns_has_changed_zones(subsys_ns(s, nsid), ctrl->zones_seen[nsid])) {
 			zone_notice(ctrl, nsid);
 			return;
 		}

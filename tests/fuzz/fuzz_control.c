@@ -104,6 +104,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case CONTROL_POWER_CUT:
 	case CONTROL_STATUS:
 	case CONTROL_METRICS:
+	case CONTROL_RELOAD:
 		if (req.nqn || req.file || req.format)
 			abort();
 		break;

@@ -120,6 +120,12 @@ static void test_remove_subsys(void **state)
 	refused("remove-subsys a b", "remove-subsys: wrong number of arguments");
 }
 
+static void test_reload(void **state)
+{
+	accepted("reload", CONTROL_RELOAD, "reload", NULL, NULL, false);
+	refused("reload now", "reload: wrong number of arguments");
+}
+
 /* zone and inject go to their own parser (control_fault.h; test_inject.c
  * checks their syntax), which gets every word. */
 static void test_fault_requests(void **state)
@@ -153,9 +159,9 @@ static void test_bad_lines(void **state)
 	refused("", "empty request");
 	refused(" \t ", "empty request");
 	refused("reboot", "unknown command \"reboot\" (expected ping, power-cut, add-subsys, "
-		"remove-subsys, status, metrics, zone or inject)");
+		"remove-subsys, status, metrics, zone, inject or reload)");
 	refused("PING", "unknown command \"PING\" (expected ping, power-cut, add-subsys, "
-		"remove-subsys, status, metrics, zone or inject)");
+		"remove-subsys, status, metrics, zone, inject or reload)");
 	refused("ping\r", "the request holds a byte that is not printable ASCII");
 	refused("remove-subsys caf\xc3\xa9", "the request holds a byte that is not printable ASCII");
 	refused("a b c d e f g h i j k l m n o p q", "more than 16 words");
@@ -174,6 +180,7 @@ int main(void)
 		cmocka_unit_test(test_add_subsys),
 		cmocka_unit_test(test_add_subsys_refused),
 		cmocka_unit_test(test_fault_requests),
+		cmocka_unit_test(test_reload),
 		cmocka_unit_test(test_remove_subsys),
 		cmocka_unit_test(test_bad_lines),
 	};
