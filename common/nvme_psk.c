@@ -120,6 +120,31 @@ int nvme_psk_identity(int version, char type, uint8_t hash, const char *hostnqn,
 	return n < 0 || (size_t)n >= outlen ? -1 : n;
 }
 
+int nvme_psk_identity_parse(const char *id, int *version, char *hostnqn, char *subnqn,
+			    size_t nqnlen)
+{
+	const char *h, *sp, *end;
+
+	if (strncmp(id, "NVMe", 4) != 0 || (id[4] != '0' && id[4] != '1') ||
+	    (id[5] != 'R' && id[5] != 'G') || !id[6] || !id[7] || id[8] != ' ')
+		return -1;
+	*version = id[4] - '0';
+	h = id + 9;
+	sp = strchr(h, ' ');
+	if (!sp || sp == h || (size_t)(sp - h) >= nqnlen)
+		return -1;
+	memcpy(hostnqn, h, (size_t)(sp - h));
+	hostnqn[sp - h] = '\0';
+	end = strchr(sp + 1, ' ');
+	if (!end)
+		end = sp + 1 + strlen(sp + 1);
+	if (end == sp + 1 || (size_t)(end - sp - 1) >= nqnlen)
+		return -1;
+	memcpy(subnqn, sp + 1, (size_t)(end - sp - 1));
+	subnqn[end - sp - 1] = '\0';
+	return 0;
+}
+
 int nvme_psk_tls_key(enum nvme_psk_kdf kdf, int version, uint8_t hash, const uint8_t *psk,
 		     size_t len, const char *ctx, uint8_t *out)
 {

@@ -67,6 +67,9 @@ ssize_t auth_session_receive(struct auth_session *s, void *buf, size_t al);
 enum auth_result auth_session_result(const struct auth_session *s);
 /* True once a transaction succeeded and no later one failed. */
 bool auth_session_authenticated(const struct auth_session *s);
+/* A transaction is under way: a message waits for Receive, or a Send is
+ * expected next. False before the first Negotiate and once one ended. */
+bool auth_session_busy(const struct auth_session *s);
 /* Reason code explanation of the failure (AUTH_FAIL_*), 0 if none. */
 uint8_t auth_session_failure(const struct auth_session *s);
 /* Hash and DH group of the last negotiated transaction (0 before). */

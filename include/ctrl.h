@@ -71,6 +71,13 @@ struct nvme_sq {
 	/* DH-HMAC-CHAP of this queue (fabrics.c), NULL when its host has no
 	 * dhchap_secret. Freed (secrets wiped) with the queue. */
 	struct auth_session *auth;
+	ev_timer auth_timer;         /* authentication deadline (fabrics_auth.c) */
+	/* A queue that came over TLS (nvme_sq_set_tls_identity): the host and
+	 * subsystem NQN of the PSK identity the handshake proved, which its
+	 * Connect must name. tls false: a plain connection, nothing bound. */
+	bool tls;
+	char tls_hostnqn[NVME_NQN_LENGTH];
+	char tls_subnqn[NVME_NQN_LENGTH];
 	uint16_t qid;
 	uint32_t size;               /* entries (1's based) */
 	uint16_t sqhd;

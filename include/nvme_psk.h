@@ -70,6 +70,15 @@ int nvme_psk_identity(int version, char type, uint8_t hash, const char *hostnqn,
 		      const char *subnqn, const char *digest, char *out, size_t outlen);
 
 /*
+ * Split an identity "NVMe<v><R|G><hh> <host NQN> <subsystem NQN>[ <digest>]"
+ * (3.6.1.4) into its version and NQNs (each buffer nqnlen bytes). The hash
+ * digits and the digest are not checked here: an identity is only trusted
+ * once a PSK derived for it matched. 0, or -1 if it does not have that shape.
+ */
+int nvme_psk_identity_parse(const char *id, int *version, char *hostnqn, char *subnqn,
+			    size_t nqnlen);
+
+/*
  * TLS PSK (len bytes, L = len) from an input PSK (retained or generated) of
  * len bytes, with the cipher suite's hash. ctx is the identity (version 0)
  * or the digest (version 1).

@@ -109,6 +109,13 @@ struct nvme_sq *nvme_sq_alloc(struct worker *w, const struct nvme_port *port,
 /* The host's end of the connection, for `znstgt-ctl status` ("ADDR:PORT"). */
 void nvme_sq_set_peer(struct nvme_sq *sq, const char *peer);
 /*
+ * The queue's connection is a secure channel whose handshake proved the
+ * host holds the PSK of this identity (NVMe/TCP 3.6.1.4; tls_psk.c): its
+ * Connect must then name the identity's host and subsystem NQN. 0, or -1
+ * if the identity is NULL or malformed (the transport closes the connection).
+ */
+int nvme_sq_set_tls_identity(struct nvme_sq *sq, const char *identity);
+/*
  * The connection is closing (peer gone, transport error, or ops->disconnect):
  * no more commands will be passed to the core. The core completes at once,
  * through ops->queue_response, the commands it holds open indefinitely

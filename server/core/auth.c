@@ -282,6 +282,10 @@ void auth_session_free(struct auth_session *s)
 
 enum auth_result auth_session_result(const struct auth_session *s) { return s->result; }
 bool auth_session_authenticated(const struct auth_session *s) { return s->authenticated; }
+bool auth_session_busy(const struct auth_session *s)
+{
+	return s->out_len || s->expect != EXPECT_NOTHING || s->after_receive != EXPECT_NOTHING;
+}
 uint8_t auth_session_failure(const struct auth_session *s) { return s->failure; }
 uint8_t auth_session_hash(const struct auth_session *s) { return s->hash; }
 uint8_t auth_session_dhgroup(const struct auth_session *s) { return s->dhgroup; }

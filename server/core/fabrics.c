@@ -72,9 +72,38 @@ static bool already_connected(struct nvme_req *req)
 	return true;
 }
 
-/* What every Connect checks first: the queue is not connected yet and the
- * record format is 0 (NVMe over Fabrics 1.1, 3.3). Copies the Connect data
- * out, or completes the command and returns false. */
+/*
+ * On a TLS connection the handshake proved that the host holds the PSK of
+ * one identity, which names a host and a subsystem (NVMe/TCP 1.0, 3.6.1.4):
+ * the Connect must name the same two, or a host holding one host's PSK
+ * could connect as another, or reach a subsystem its PSK was not given for
+ * (discovery included: its identity names the discovery NQN). Refused as a
+ * host the subsystem does not allow: Connect Invalid Host, DNR, with IPO at
+ * the NQN that differs (NVMe-oF 1.1, Figure 21).
+ */
+static bool tls_identity_mismatch(struct nvme_req *req, const struct nvmf_connect_data *d)
+{
+	const struct nvme_sq *sq = req->sq;
+	uint32_t ipo;
+
+	if (!sq->tls)
+		return false;
+	if (strcmp(d->hostnqn, sq->tls_hostnqn) != 0)
+		ipo = NVMF_IPO_DATA(hostnqn);
+	else if (strcmp(d->subsysnqn, sq->tls_subnqn) != 0)
+		ipo = NVMF_IPO_DATA(subsysnqn);
+	else
+		return false;
+	log_warn("tls: Connect as %s to %s refused: the PSK identity names %s for %s",
+		 d->hostnqn, d->subsysnqn, sq->tls_hostnqn, sq->tls_subnqn);
+	connect_fail(req, nvme_cmd_err(NVME_SC_CONNECT_INVALID_HOST), ipo);
+	return true;
+}
+
+/* What every Connect checks first: the queue is not connected yet, the
+ * record format is 0 (NVMe over Fabrics 1.1, 3.3) and, over TLS, the NQNs
+ * are those of the PSK identity. Copies the Connect data out, or completes
+ * the command and returns false. */
 static bool connect_begin(struct nvme_req *req, struct nvmf_connect_data *d)
 {
 	if (already_connected(req))
@@ -84,7 +113,7 @@ static bool connect_begin(struct nvme_req *req, struct nvmf_connect_data *d)
 		connect_fail(req, nvme_cmd_err(NVME_SC_CONNECT_FORMAT), 0);
 		return false;
 	}
-	return true;
+	return !tls_identity_mismatch(req, d);
 }
 
 static void execute_admin_connect(struct nvme_req *req)

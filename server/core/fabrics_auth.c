@@ -6,6 +6,15 @@
  * in Authentication Send / Receive commands. Until the queue has
  * authenticated, every other command is refused with Authentication
  * Required. The protocol itself is server/core/auth.c.
+ *
+ * A queue has a deadline to authenticate: the controller's Keep Alive
+ * Timeout, or 120 s without one (the limits Linux nvmet and SPDK use), from
+ * Connect (or from the AUTH_Negotiate of a re-authentication), extended
+ * once more by each DH-HMAC-CHAP_Reply / _Success2, which only a host that
+ * holds the secret can bring that far. Restarting with AUTH_Negotiate does
+ * not extend it. A queue that misses it is disconnected, as SPDK does. A transaction that fails (our
+ * AUTH_Failure1 delivered, or the host's AUTH_Failure2) ends the controller
+ * (a fatal error, all its queues disconnected), as Linux nvmet does.
  */
 #include <string.h>
 
@@ -29,12 +38,62 @@ static uint8_t auth_spsp1(const struct nvme_sqe *c) { return (le32toh(c->cdw10) 
 static uint8_t auth_secp(const struct nvme_sqe *c) { return le32toh(c->cdw10) >> 24; }
 static uint32_t auth_len(const struct nvme_sqe *c) { return le32toh(c->cdw11); }
 
+#define AUTH_TIMEOUT_DEFAULT_MS 120000u
+
+static void auth_expired(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct nvme_sq *sq = container_of(t, struct nvme_sq, auth_timer);
+
+	(void)revents;
+	ev_timer_stop(loop, t); /* once: the queue is on its way out */
+	log_warn("ctrl %u: qid %u: authentication of %s stalled for %.0f s: disconnecting the queue",
+		 sq->ctrl ? sq->ctrl->cntlid : 0, sq->qid, sq->ctrl ? sq->ctrl->hostnqn : "?",
+		 t->repeat);
+	nvme_sq_request_disconnect(sq);
+}
+
+/* (Re)start the deadline for the queue's next authentication step. */
+static void auth_deadline(struct nvme_sq *sq, const struct nvme_ctrl *ctrl)
+{
+	struct ev_loop *loop = worker_loop(sq->worker);
+	uint32_t ms = ctrl->kato_ms ? ctrl->kato_ms : AUTH_TIMEOUT_DEFAULT_MS;
+
+	/* repeat: ev_timer_again restarts it from now on every call. */
+	sq->auth_timer.repeat = ms / 1000.0;
+	ev_timer_again(loop, &sq->auth_timer);
+}
+
+void nvme_auth_queue_close(struct nvme_sq *sq)
+{
+	if (sq->auth)
+		ev_timer_stop(worker_loop(sq->worker), &sq->auth_timer);
+}
+
+/* After an Authentication Send / Receive completed: extend the deadline
+ * (a step forward), stop waiting, or end the controller of a failed
+ * transaction. */
+static void auth_progress(struct nvme_sq *sq, struct nvme_ctrl *ctrl, bool extend)
+{
+	if (sq->closed)
+		return;
+	if (auth_session_busy(sq->auth)) {
+		if (extend)
+			auth_deadline(sq, ctrl);
+		return;
+	}
+	ev_timer_stop(worker_loop(sq->worker), &sq->auth_timer);
+	if (auth_session_result(sq->auth) == AUTH_FAILED)
+		nvme_ctrl_fatal(ctrl, "authentication failed");
+}
+
 uint32_t nvme_auth_queue_setup(struct nvme_sq *sq, struct nvme_ctrl *ctrl, uint16_t *st)
 {
 	const struct host_auth_config *h = subsys_host_auth(ctrl->subsys, ctrl->hostnqn);
 
 	*st = 0;
-	if (!h || !h->dhchap_secret.len)
+	/* A TLS queue's host proved its PSK, bound to the Connect's NQNs
+	 * (fabrics.c): like Linux nvmet, it is not asked to authenticate again. */
+	if (!h || !h->dhchap_secret.len || sq->tls)
 		return 0;
 	struct auth_config cfg = {
 		.hostnqn = ctrl->hostnqn,
@@ -51,6 +110,9 @@ uint32_t nvme_auth_queue_setup(struct nvme_sq *sq, struct nvme_ctrl *ctrl, uint1
 		*st = nvme_err(NVME_SC_INTERNAL);
 		return 0;
 	}
+	/* The host must start (and finish) before the deadline too. */
+	ev_init(&sq->auth_timer, auth_expired);
+	auth_deadline(sq, ctrl);
 	/* Connect response DW0 bit 17, AUTHREQ.ATR: authentication transaction
 	 * required (the bit the Linux host tests to start DH-HMAC-CHAP). */
 	return 1u << 17;
@@ -95,10 +157,19 @@ static void execute_auth_send(struct nvme_req *req)
 
 	/* The parser bounded transfer_len by AUTH_MSG_MAX. */
 	nvme_req_copy_from(req, 0, buf, req->transfer_len);
-	auth_session_send(req->sq->auth, buf, req->transfer_len);
+	struct nvme_sq *sq = req->sq;
+	/* An AUTH_Negotiate (Base 2.0, 8.13.4.2: type 00h, id 00h) starts a
+	 * transaction: on an authenticated queue a new deadline, else none
+	 * beyond the one running since Connect. */
+	bool negotiate = req->transfer_len >= 2 && buf[0] == AUTH_TYPE_COMMON &&
+			 buf[1] == AUTH_ID_NEGOTIATE;
+	bool extend = !negotiate || auth_session_authenticated(sq->auth);
+
+	auth_session_send(sq->auth, buf, req->transfer_len);
 	OPENSSL_cleanse(buf, req->transfer_len);
 	log_outcome(req, before);
 	nvme_req_complete(req, 0);
+	auth_progress(sq, sq->ctrl, extend);
 }
 
 static void execute_auth_receive(struct nvme_req *req)
@@ -107,6 +178,7 @@ static void execute_auth_receive(struct nvme_req *req)
 	size_t al = req->transfer_len < sizeof(buf) ? req->transfer_len : sizeof(buf);
 	enum auth_result before = auth_session_result(req->sq->auth);
 	ssize_t n = auth_session_receive(req->sq->auth, buf, al);
+	struct nvme_sq *sq = req->sq;
 	uint16_t st;
 
 	log_outcome(req, before);
@@ -117,7 +189,11 @@ static void execute_auth_receive(struct nvme_req *req)
 	/* The message, zeros up to AL (a Linux host offers 4 KiB). */
 	st = nvme_req_copy_window(req, buf, (size_t)n, 0);
 	OPENSSL_cleanse(buf, (size_t)n);
+	/* Completed first: an AUTH_Failure1 reaches the host before the
+	 * controller ends (the disconnect is a message to the worker, after
+	 * the response's send). */
 	nvme_req_complete(req, st);
+	auth_progress(sq, sq->ctrl, false);
 }
 
 uint16_t nvme_parse_auth_cmd(struct nvme_req *req)

@@ -85,6 +85,7 @@ void nvme_sq_close(struct nvme_sq *sq)
 	if (sq->closed)
 		return;
 	sq->closed = true;
+	nvme_auth_queue_close(sq);
 	/* AERs wait for events that may never come: give them back now. */
 	if (sq->ctrl && sq->qid == 0)
 		nvme_ctrl_abort_aers(sq->ctrl);

@@ -10,35 +10,9 @@
 #include <openssl/crypto.h>
 
 #include "nvme_psk.h"
+#include "ctrl.h"
 #include "subsys.h"
-
-/*
- * An identity "NVMe<v>R<hh> <host NQN> <subsystem NQN>[ <digest>]"
- * (NVMe/TCP 1.0, 3.6.1.3): split out the version and the two NQNs.
- */
-static int parse_identity(const char *id, int *version, char *hostnqn, char *subnqn)
-{
-	const char *h, *sp, *end;
-
-	if (strncmp(id, "NVMe", 4) != 0 || (id[4] != '0' && id[4] != '1') || id[5] != 'R' ||
-	    id[8] != ' ')
-		return -1;
-	*version = id[4] - '0';
-	h = id + 9;
-	sp = strchr(h, ' ');
-	if (!sp || sp == h || (size_t)(sp - h) >= CFG_NQN_MAX)
-		return -1;
-	memcpy(hostnqn, h, (size_t)(sp - h));
-	hostnqn[sp - h] = '\0';
-	end = strchr(sp + 1, ' ');
-	if (!end)
-		end = sp + 1 + strlen(sp + 1);
-	if (end == sp + 1 || (size_t)(end - sp - 1) >= CFG_NQN_MAX)
-		return -1;
-	memcpy(subnqn, sp + 1, (size_t)(end - sp - 1));
-	subnqn[end - sp - 1] = '\0';
-	return 0;
-}
+#include "transport.h"
 
 /* For a discovery identity: the psk of the first subsystem that gives the
  * host one (nvme discover --tls offers the host's PSK for the discovery NQN). */
@@ -73,7 +47,7 @@ int subsys_tls_psk_find(const char *id, struct nvme_tls_psk *out)
 	struct subsys *s;
 	int version, r = -1;
 
-	if (parse_identity(id, &version, hostnqn, subnqn) != 0)
+	if (nvme_psk_identity_parse(id, &version, hostnqn, subnqn, sizeof(hostnqn)) != 0)
 		return -1;
 	s = subsys_find(subnqn);
 	if (!s)
@@ -95,4 +69,15 @@ int subsys_tls_psk_find(const char *id, struct nvme_tls_psk *out)
 	if (r)
 		OPENSSL_cleanse(out, sizeof(*out));
 	return r;
+}
+
+int nvme_sq_set_tls_identity(struct nvme_sq *sq, const char *identity)
+{
+	int version;
+
+	if (!identity || nvme_psk_identity_parse(identity, &version, sq->tls_hostnqn,
+						 sq->tls_subnqn, sizeof(sq->tls_hostnqn)) != 0)
+		return -1;
+	sq->tls = true;
+	return 0;
 }

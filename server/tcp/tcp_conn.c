@@ -375,6 +375,14 @@ static void handle_icreq(struct tcp_conn *c)
 		return;
 	}
 	nvme_sq_set_peer(c->sq, c->peer);
+	/* A secure channel's peer: the queue's Connect is bound to it. */
+	if (c->sock.ops->peer_identity &&
+	    nvme_sq_set_tls_identity(c->sq, c->sock.ops->peer_identity(&c->sock)) != 0) {
+		log_error("tcp %s: %s channel without a usable peer identity", c->peer,
+			  c->sock.ops->name);
+		tcp_conn_close(c);
+		return;
+	}
 	/* Echo the digest choice exactly; the host refuses any difference. */
 	c->rxp.hdgst = req->dgst & NVME_TCP_DGST_HDR;
 	c->rxp.ddgst = req->dgst & NVME_TCP_DGST_DATA;

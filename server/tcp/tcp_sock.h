@@ -34,6 +34,9 @@ struct tcp_sock_ops {
 	 * 0 at end of stream (readv), or -1 with errno (EAGAIN: try later). */
 	ssize_t (*readv)(struct tcp_sock *s, const struct iovec *iov, int iovcnt);
 	ssize_t (*writev)(struct tcp_sock *s, const struct iovec *iov, int iovcnt);
+	/* Who the handshake proved the peer to be (TLS: the PSK identity it
+	 * offered and that matched), or NULL. NULL op: an anonymous channel. */
+	const char *(*peer_identity)(const struct tcp_sock *s);
 	/* Free what open() set up (the connection closes the fd). May be NULL. */
 	void (*release)(struct tcp_sock *s);
 };

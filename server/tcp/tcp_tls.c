@@ -24,6 +24,19 @@
 
 static SSL_CTX *tls_ctx;
 
+/* One connection's channel (tcp_sock.priv). */
+struct tls_chan {
+	SSL *ssl;
+	/* The PSK identity the handshake accepted: the core binds the queue's
+	 * Connect to its host and subsystem NQN (tcp_sock_ops.peer_identity). */
+	char identity[NVME_PSK_IDENTITY_MAX];
+};
+
+static SSL *chan_ssl(const struct tcp_sock *s)
+{
+	return ((struct tls_chan *)s->priv)->ssl;
+}
+
 int (*tcp_tls_find_psk)(const char *identity, struct nvme_tls_psk *out);
 
 static int find_session(SSL *ssl, const unsigned char *identity, size_t len,
@@ -31,6 +44,7 @@ static int find_session(SSL *ssl, const unsigned char *identity, size_t len,
 {
 	/* TLS_AES_128_GCM_SHA256 and TLS_AES_256_GCM_SHA384 (RFC 8446, B.4), by PSK hash. */
 	static const unsigned char suite[2][2] = { { 0x13, 0x01 }, { 0x13, 0x02 } };
+	struct tls_chan *ch = SSL_get_app_data(ssl);
 	char id[NVME_PSK_IDENTITY_MAX];
 	struct nvme_tls_psk psk;
 	const SSL_CIPHER *cipher;
@@ -55,6 +69,9 @@ static int find_session(SSL *ssl, const unsigned char *identity, size_t len,
 		return 0;
 	}
 	OPENSSL_cleanse(&psk, sizeof(psk));
+	/* Only a found PSK names the peer; a failed handshake leaves it empty.
+	 * OpenSSL calls this once per offered identity (Linux offers one). */
+	memcpy(ch->identity, id, len + 1);
 	*sess = s;
 	return 1;
 }
@@ -93,21 +110,25 @@ void tcp_tls_exit(void)
 
 static int tls_open(struct tcp_sock *s)
 {
-	SSL *ssl = tls_ctx ? SSL_new(tls_ctx) : NULL;
+	struct tls_chan *ch = calloc(1, sizeof(*ch));
+	SSL *ssl = ch && tls_ctx ? SSL_new(tls_ctx) : NULL;
 
 	if (!ssl || !SSL_set_fd(ssl, s->fd)) {
 		SSL_free(ssl);
+		free(ch);
 		return -ENOMEM;
 	}
 	SSL_set_accept_state(ssl);
-	s->priv = ssl;
+	SSL_set_app_data(ssl, ch);
+	ch->ssl = ssl;
+	s->priv = ch;
 	return 0;
 }
 
 /* OpenSSL's verdict as errno: EAGAIN to wait, EPROTO for a broken channel. */
 static int ssl_errno(struct tcp_sock *s, int rc)
 {
-	switch (SSL_get_error(s->priv, rc)) {
+	switch (SSL_get_error(chan_ssl(s), rc)) {
 	case SSL_ERROR_WANT_READ:
 		s->want_write = false;
 		return EAGAIN;
@@ -129,14 +150,20 @@ static int ssl_errno(struct tcp_sock *s, int rc)
 
 static int tls_handshake(struct tcp_sock *s)
 {
-	int rc = SSL_do_handshake(s->priv);
+	int rc = SSL_do_handshake(chan_ssl(s));
+	unsigned long why;
 	int e;
 
 	if (rc == 1)
 		return 1;
+	why = ERR_peek_last_error(); /* before ssl_errno() clears the queue */
 	e = ssl_errno(s, rc);
 	if (e == EAGAIN)
 		return 0;
+	/* OpenSSL's reason names the step (bad binder, no shared cipher, an
+	 * alert from the peer), never key material. */
+	if (why)
+		log_warn("tls: handshake failed: %s", ERR_reason_error_string(why));
 	return -(e ? e : EPROTO);
 }
 
@@ -150,7 +177,7 @@ static ssize_t tls_readv(struct tcp_sock *s, const struct iovec *iov, int iovcnt
 		size_t off = 0;
 
 		while (off < iov[i].iov_len) {
-			int rc = SSL_read_ex(s->priv, (char *)iov[i].iov_base + off,
+			int rc = SSL_read_ex(chan_ssl(s), (char *)iov[i].iov_base + off,
 					     iov[i].iov_len - off, &got);
 			if (rc == 1) {
 				off += got;
@@ -178,7 +205,7 @@ static ssize_t tls_writev(struct tcp_sock *s, const struct iovec *iov, int iovcn
 		size_t off = 0;
 
 		while (off < iov[i].iov_len) {
-			int rc = SSL_write_ex(s->priv, (const char *)iov[i].iov_base + off,
+			int rc = SSL_write_ex(chan_ssl(s), (const char *)iov[i].iov_base + off,
 					      iov[i].iov_len - off, &put);
 			if (rc == 1) {
 				off += put;
@@ -196,9 +223,19 @@ static ssize_t tls_writev(struct tcp_sock *s, const struct iovec *iov, int iovcn
 	return (ssize_t)total;
 }
 
+static const char *tls_peer_identity(const struct tcp_sock *s)
+{
+	const struct tls_chan *ch = s->priv;
+
+	return ch->identity[0] ? ch->identity : NULL;
+}
+
 static void tls_release(struct tcp_sock *s)
 {
-	SSL_free(s->priv); /* OpenSSL cleanses its key material */
+	struct tls_chan *ch = s->priv;
+
+	SSL_free(ch->ssl); /* OpenSSL cleanses its key material */
+	free(ch);
 	s->priv = NULL;
 }
 
@@ -208,5 +245,6 @@ const struct tcp_sock_ops tcp_sock_tls = {
 	.handshake = tls_handshake,
 	.readv = tls_readv,
 	.writev = tls_writev,
+	.peer_identity = tls_peer_identity,
 	.release = tls_release,
 };

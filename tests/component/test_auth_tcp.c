@@ -6,15 +6,18 @@
  * SPSP 01h 01h, AL 4 KiB). Checks the Connect response's AUTHREQ.ATR bit,
  * Authentication Required before authentication on admin and I/O queues,
  * one-way and bidirectional transactions, refusals (wrong host secret, wrong
- * controller secret, hash not allowed), re-authentication, and malformed
- * Authentication Send / Receive fields.
+ * controller secret, hash not allowed) that end the controller,
+ * re-authentication, malformed Authentication Send / Receive fields, and a
+ * queue that stalls half-way disconnected at its deadline.
  */
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <cmocka.h>
 #include <nvme/types.h>
@@ -163,6 +166,26 @@ static void assert_refused_before_auth(struct nvmf_client *admin)
 			 ST_AUTH_REQUIRED);
 }
 
+/*
+ * A failed transaction ends the controller: the target closes the
+ * connection after the last response. Reads until end of stream (bounded,
+ * so a target that keeps the queue fails the test instead of hanging it).
+ */
+static void assert_closed(struct nvmf_client *c)
+{
+	char b[256];
+
+	for (int i = 0; i < 100; i++) {
+		struct pollfd p = { c->fd, POLLIN, 0 };
+
+		assert_int_equal(poll(&p, 1, 10000), 1);
+		ssize_t n = recv(c->fd, b, sizeof(b), 0);
+		if (n <= 0)
+			return;
+	}
+	fail_msg("the connection stayed open");
+}
+
 /* ---- tests ---- */
 
 /* One-way, SHA-256 (not restricted for this host), null DH group. */
@@ -188,13 +211,12 @@ static void test_oneway(void **state)
 	assert_int_equal(authenticate(&admin, HOST_ONEWAY, key_oneway, NULL, NVME_HASH_SHA384,
 				      DHCHAP_DH_FFDHE2048, 2, &res), 0);
 	assert_int_equal(nvmf_identify(&admin, NVME_IDENTIFY_CNS_CTRL, 0, 0, &id, NULL), 0);
-	/* A failed re-authentication takes the queue's authentication away. */
+	/* A failed re-authentication ends the controller. */
 	assert_int_equal(authenticate(&admin, HOST_ONEWAY, key_wrong, NULL, NVME_HASH_SHA256,
 				      DHCHAP_DH_NULL, 3, &res), -1);
 	assert_true(res.by_controller);
 	assert_int_equal(res.reason, AUTH_FAIL_FAILED);
-	assert_int_equal(nvmf_identify(&admin, NVME_IDENTIFY_CNS_CTRL, 0, 0, &id, NULL),
-			 ST_AUTH_REQUIRED);
+	assert_closed(&admin);
 	nvmf_close(&admin);
 }
 
@@ -225,23 +247,32 @@ static void test_bidirectional_io_queue(void **state)
 	assert_int_equal(nvmf_write(&io, 1, 3, 1, out, LBA, NULL), 0);
 	assert_int_equal(nvmf_read(&io, 1, 3, 1, in, LBA, NULL), 0);
 	assert_memory_equal(in, out, LBA);
+	/* A failed re-authentication on the I/O queue ends the whole
+	 * controller: both queues are closed. */
+	assert_int_equal(authenticate(&io, HOST_BIDI, key_oneway, key_ctrl, NVME_HASH_SHA384,
+				      DHCHAP_DH_NULL, 9, &res), -1);
+	assert_true(res.by_controller);
+	assert_closed(&io);
+	assert_closed(&admin);
 	nvmf_close(&io);
 	nvmf_close(&admin);
 }
 
+/* Each refusal ends the controller: the host gets its answer, then the
+ * connection closes. */
 static void test_refusals(void **state)
 {
 	struct nvmf_client admin;
 	struct auth_host_result res;
 
 	(void)state;
-	/* Wrong host secret: AUTH_Failure1, commands still refused. */
+	/* Wrong host secret: AUTH_Failure1. */
 	connect_queue(&admin, 0, HOST_ONEWAY, 0xffff);
 	assert_int_equal(authenticate(&admin, HOST_ONEWAY, key_wrong, NULL, NVME_HASH_SHA256,
 				      DHCHAP_DH_FFDHE2048, 1, &res), -1);
 	assert_true(res.by_controller);
 	assert_int_equal(res.reason, AUTH_FAIL_FAILED);
-	assert_refused_before_auth(&admin);
+	assert_closed(&admin);
 	nvmf_close(&admin);
 
 	/* The host wants the controller authenticated with a secret the
@@ -250,17 +281,24 @@ static void test_refusals(void **state)
 	assert_int_equal(authenticate(&admin, HOST_BIDI, key_bidi, key_oneway, NVME_HASH_SHA512,
 				      DHCHAP_DH_NULL, 1, &res), -1);
 	assert_false(res.by_controller);
-	assert_refused_before_auth(&admin);
+	assert_closed(&admin);
+	nvmf_close(&admin);
+
 	/* SHA-256 is not among this host's dhchap_hashes. */
+	connect_queue(&admin, 0, HOST_BIDI, 0xffff);
 	assert_int_equal(authenticate(&admin, HOST_BIDI, key_bidi, key_ctrl, NVME_HASH_SHA256,
 				      DHCHAP_DH_NULL, 2, &res), -1);
 	assert_true(res.by_controller);
 	assert_int_equal(res.reason, AUTH_FAIL_HASH_UNUSABLE);
+	assert_closed(&admin);
+	nvmf_close(&admin);
+
 	/* Nor ffdhe3072 among its DH groups. */
+	connect_queue(&admin, 0, HOST_BIDI, 0xffff);
 	assert_int_equal(authenticate(&admin, HOST_BIDI, key_bidi, key_ctrl, NVME_HASH_SHA512,
 				      DHCHAP_DH_FFDHE3072, 3, &res), -1);
 	assert_int_equal(res.reason, AUTH_FAIL_DHGROUP_UNUSABLE);
-	assert_refused_before_auth(&admin);
+	assert_closed(&admin);
 	nvmf_close(&admin);
 }
 
@@ -315,7 +353,111 @@ static void test_bad_fields(void **state)
 	assert_int_equal(m.id, AUTH_ID_FAILURE1);
 	assert_true(m.failure.rescode_exp == AUTH_FAIL_INCORRECT_MESSAGE ||
 		    m.failure.rescode_exp == AUTH_FAIL_INCORRECT_PAYLOAD);
-	assert_refused_before_auth(&admin);
+	assert_closed(&admin);
+	nvmf_close(&admin);
+
+	/* A Receive with nothing asked for: AUTH_Failure1 "incorrect protocol
+	 * message", and the controller ends. */
+	connect_queue(&admin, 0, HOST_ONEWAY, 0xffff);
+	auth_sqe(&sqe, nvme_fabrics_type_auth_receive, AUTH_SECP_NVME, sizeof(in));
+	assert_int_equal(nvmf_cmd(&admin, &sqe, NULL, 0, in, sizeof(in), NULL), 0);
+	assert_int_equal(auth_msg_decode(in, sizeof(in), &m), 0);
+	assert_int_equal(m.id, AUTH_ID_FAILURE1);
+	assert_int_equal(m.failure.rescode_exp, AUTH_FAIL_INCORRECT_MESSAGE);
+	assert_closed(&admin);
+	nvmf_close(&admin);
+}
+
+/* An AUTH_Negotiate for DH-HMAC-CHAP with SHA-256 and the null group;
+ * the Send's result. */
+static int send_negotiate_quiet(struct nvmf_client *c, uint16_t tid)
+{
+	struct auth_msg m = { .type = AUTH_TYPE_COMMON, .id = AUTH_ID_NEGOTIATE, .tid = tid };
+	uint8_t buf[AUTH_MSG_MAX];
+	size_t n;
+
+	m.neg.has_dhchap = 1;
+	m.neg.nhash = 1;
+	m.neg.hash[0] = NVME_HASH_SHA256;
+	m.neg.ndh = 1;
+	m.neg.dh[0] = DHCHAP_DH_NULL;
+	n = auth_msg_encode(&m, buf, sizeof(buf));
+	assert_true(n > 0);
+	return carry_send(c, buf, n);
+}
+
+static void send_negotiate(struct nvmf_client *c, uint16_t tid)
+{
+	assert_int_equal(send_negotiate_quiet(c, tid), 0);
+}
+
+/*
+ * A host that stops half-way: after the deadline (the controller's KATO,
+ * 2 s here) its queue is disconnected, whether it stopped after the
+ * Challenge or keeps restarting with AUTH_Negotiate (which does not extend
+ * the deadline). The controller lives on: its admin queue, authenticated
+ * and kept alive, still answers.
+ */
+static void test_stalled_queue_disconnected(void **state)
+{
+	struct nvmf_client admin, io1, io2;
+	struct auth_host_result res;
+	struct nvme_cqe cqe;
+	struct nvme_sqe ka;
+	struct auth_msg m;
+	static struct nvme_id_ctrl id;
+	uint8_t in[4096], data[LBA];
+
+	(void)state;
+	if (nvmf_tcp_connect(&admin, "127.0.0.1", port, false, false))
+		fail_msg("connect: %s", admin.err);
+	assert_int_equal(nvmf_connect(&admin, 0, 32, 2000, HOST_ONEWAY, SUBNQN, 0xffff, 0, &cqe),
+			 0);
+	assert_int_equal(authenticate(&admin, HOST_ONEWAY, key_oneway, NULL, NVME_HASH_SHA256,
+				      DHCHAP_DH_NULL, 1, &res), 0);
+	if (nvmf_enable(&admin, 5000))
+		fail_msg("enable: %s", admin.err);
+
+	/* I/O queue 1 stops after the Challenge; commands in between are
+	 * refused with Authentication Required. */
+	assert_true(connect_queue(&io1, 1, HOST_ONEWAY, admin.cntlid) & ATR);
+	send_negotiate(&io1, 5);
+	assert_int_equal(carry_receive(&io1, in, sizeof(in)), (ssize_t)sizeof(in));
+	assert_int_equal(auth_msg_decode(in, sizeof(in), &m), 0);
+	assert_int_equal(m.id, AUTH_ID_CHALLENGE);
+	assert_int_equal(nvmf_read(&io1, 1, 0, 1, data, LBA, NULL), ST_AUTH_REQUIRED);
+	/* I/O queue 2 restarts its transaction over and over (below). */
+	assert_true(connect_queue(&io2, 2, HOST_ONEWAY, admin.cntlid) & ATR);
+
+	/* Keep the controller alive until both queues are gone. */
+	memset(&ka, 0, sizeof(ka));
+	ka.opcode = nvme_admin_keep_alive;
+	for (int gone = 0, i = 0; gone != 3; i++) {
+		/* A queue found closed stays readable (end of stream): poll
+		 * only the open ones, so that each round waits its 200 ms. */
+		struct pollfd p[2] = { { gone & 1 ? -1 : io1.fd, POLLIN, 0 },
+				       { gone & 2 ? -1 : io2.fd, POLLIN, 0 } };
+
+		if (i == 150) /* 30 s or more: far past the 2 s deadline */
+			fail_msg("still open after %d rounds: I/O queue 1 %s, I/O queue 2 %s", i,
+				 gone & 1 ? "closed" : "open", gone & 2 ? "closed" : "open");
+		assert_int_equal(nvmf_cmd(&admin, &ka, NULL, 0, NULL, 0, NULL), 0);
+		if (!(gone & 2)) {
+			/* A restart and its Challenge; either may meet the
+			 * close, the poll below sees it. */
+			send_negotiate_quiet(&io2, (uint16_t)(10 + i));
+			carry_receive(&io2, in, sizeof(in));
+		}
+		poll(p, 2, 200);
+		for (int k = 0; k < 2; k++)
+			if (!(gone & (1 << k)) && (p[k].revents & (POLLIN | POLLHUP))) {
+				assert_closed(k ? &io2 : &io1);
+				gone |= 1 << k;
+			}
+	}
+	assert_int_equal(nvmf_identify(&admin, NVME_IDENTIFY_CNS_CTRL, 0, 0, &id, NULL), 0);
+	nvmf_close(&io1);
+	nvmf_close(&io2);
 	nvmf_close(&admin);
 }
 
@@ -327,6 +469,7 @@ int main(void)
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_host_without_secret),
 		cmocka_unit_test(test_bad_fields),
+		cmocka_unit_test(test_stalled_queue_disconnected),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

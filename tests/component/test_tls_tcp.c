@@ -8,7 +8,8 @@
  * Checks: both cipher suites (SHA-256 and SHA-384 PSKs), both identity
  * versions, an unknown identity and a wrong key refused, a plain ICReq on
  * the TLS listener refused, the discovery log entry of the TLS port (TREQ
- * required, TSAS SECTYPE TLS 1.3).
+ * required, TSAS SECTYPE TLS 1.3), and the Connect bound to the PSK
+ * identity: another host or subsystem NQN than the identity's is refused.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -38,6 +39,10 @@
 #define HOST256 "nqn.2026-11.io.znstgt:host-sha256"
 #define HOST384 "nqn.2026-11.io.znstgt:host-sha384"
 #define LBA 4096u
+/* Connect Invalid Host with DNR, as nvmf_cmd() returns a status. */
+#define INVALID_HOST ((uint16_t)(0x4000u | 0x100u | NVME_SC_CONNECT_INVALID_HOST))
+/* Connect response DW0 bit 17: AUTHREQ.ATR (DH-HMAC-CHAP required). */
+#define ATR (1u << 17)
 
 /* Configured PSKs: 32 bytes 64..83 hex (SHA-256), 48 bytes 00..2f (SHA-384). */
 #define PSK256 "NVMeTLSkey-1:01:ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+f4CBgoOeXryU:"
@@ -58,6 +63,8 @@ static int setup(void **state)
 		"[subsystem]\nnqn = " SUBNQN "\n"
 		"[namespace 1]\nsize = 16M\nzoned = no\nlba_size = 4096\n"
 		"[host " HOST256 "]\npsk = " PSK256 "\n"
+		/* A DH-HMAC-CHAP secret too: TLS queues are not asked for it. */
+		"dhchap_secret = DHHC-1:00:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+KfiaR:\n"
 		"[host " HOST384 "]\npsk_file = psk384\n", 0644), 0);
 	if (inproc_target_start(&target, "listen = 127.0.0.1:4420\ntls_listen = 127.0.0.1:4421\n",
 				err, sizeof(err)))
@@ -210,6 +217,7 @@ static void use_target(struct tls_link *l, const char *hostnqn, uint64_t slba)
 	assert_int_equal(nvmf_icreq(&admin, false, false), 0);
 	if (nvmf_connect(&admin, 0, 32, 30000, hostnqn, SUBNQN, 0xffff, 0, &cqe))
 		fail_msg("connect: %s", admin.err);
+	assert_false(le64toh(cqe.result) & ATR);
 	if (nvmf_enable(&admin, 5000))
 		fail_msg("enable: %s", admin.err);
 	assert_int_equal(nvmf_identify(&admin, NVME_IDENTIFY_CNS_CTRL, 0, 0, &id, NULL), 0);
@@ -223,6 +231,7 @@ static void use_target(struct tls_link *l, const char *hostnqn, uint64_t slba)
 	assert_int_equal(nvmf_icreq(&io, false, false), 0);
 	if (nvmf_connect(&io, 1, 32, 0, hostnqn, SUBNQN, admin.cntlid, 0, &cqe))
 		fail_msg("I/O connect: %s", io.err);
+	assert_false(le64toh(cqe.result) & ATR);
 	for (size_t i = 0; i < sizeof(out); i++)
 		out[i] = (uint8_t)(i * 13 + slba);
 	assert_int_equal(nvmf_write(&io, 1, slba, 1, out, LBA, NULL), 0);
@@ -346,6 +355,85 @@ static void test_discovery_over_tls(void **state)
 	tls_down(&l);
 }
 
+/* ICReq on a TLS link, then a Connect: its status (0 = connected). */
+static int connect_on(struct tls_link *l, struct nvmf_client *c, uint16_t qid,
+		      const char *hostnqn, const char *subnqn, uint16_t cntlid, uint32_t *ipo)
+{
+	struct nvme_cqe cqe;
+	int st;
+
+	nvmf_client_init(c, l->pair[0]);
+	assert_int_equal(nvmf_icreq(c, false, false), 0);
+	st = nvmf_connect(c, qid, 32, qid ? 0 : 30000, hostnqn, subnqn, cntlid, 0, &cqe);
+	*ipo = (uint32_t)le64toh(cqe.result);
+	return st;
+}
+
+static void expect_refused(const char *psk_host, const char *psk_text, const char *psk_subnqn,
+			   uint16_t qid, const char *hostnqn, const char *subnqn, uint16_t cntlid,
+			   size_t ipo_field)
+{
+	char err[256];
+	struct nvme_secret *psk = nvme_secret_parse(NVME_SECRET_TLS_PSK, psk_text, err,
+						    sizeof(err));
+	struct tls_link l;
+	struct nvmf_client c;
+	uint32_t ipo;
+
+	assert_non_null(psk);
+	assert_int_equal(nvme_tls_psk_derive(psk, psk_host, psk_subnqn, 0, NVME_PSK_KDF_LIBNVME,
+					     &client_psk, err, sizeof(err)), 0);
+	nvme_secret_free(psk);
+	assert_int_equal(tls_connect(&l), 1);
+	assert_int_equal(connect_on(&l, &c, qid, hostnqn, subnqn, cntlid, &ipo), INVALID_HOST);
+	/* IPO: bit 16 (in the Connect data), the offset of the NQN that differs. */
+	assert_int_equal(ipo, (1u << 16) | ipo_field);
+	nvmf_close(&c);
+	tls_down(&l);
+}
+
+/*
+ * The TLS handshake proves the PSK of one identity, which names a host and
+ * a subsystem: the Connect on that connection must name the same ones.
+ * Without this, a host holding its own PSK could Connect as another host
+ * (admin or I/O queue, the latter into that host's controller).
+ */
+static void test_connect_bound_to_identity(void **state)
+{
+	struct tls_link l;
+	struct nvmf_client admin, io;
+	uint32_t ipo;
+
+	(void)state;
+	/* HOST384's PSK, Connect as HOST256 (which has a PSK too). */
+	expect_refused(HOST384, PSK384, SUBNQN, 0, HOST256, SUBNQN, 0xffff,
+		       offsetof(struct nvmf_connect_data, hostnqn));
+	/* HOST256's PSK for SUBNQN, Connect to the discovery controller. */
+	expect_refused(HOST256, PSK256, SUBNQN, 0, HOST256, NVME_DISC_SUBSYS_NAME, 0xffff,
+		       offsetof(struct nvmf_connect_data, subsysnqn));
+	/* A discovery identity: another host, or an I/O subsystem, refused. */
+	expect_refused(HOST256, PSK256, NVME_DISC_SUBSYS_NAME, 0, HOST384,
+		       NVME_DISC_SUBSYS_NAME, 0xffff, offsetof(struct nvmf_connect_data, hostnqn));
+	expect_refused(HOST256, PSK256, NVME_DISC_SUBSYS_NAME, 0, HOST256, SUBNQN, 0xffff,
+		       offsetof(struct nvmf_connect_data, subsysnqn));
+
+	/* HOST256's controller; HOST384 with its own PSK tries to add an I/O
+	 * queue to it claiming to be HOST256. */
+	assert_int_equal(tls_up(&l, HOST256, PSK256, 0, NVME_PSK_KDF_LIBNVME), 1);
+	assert_int_equal(connect_on(&l, &admin, 0, HOST256, SUBNQN, 0xffff, &ipo), 0);
+	assert_int_equal(nvmf_enable(&admin, 5000), 0);
+	expect_refused(HOST384, PSK384, SUBNQN, 1, HOST256, SUBNQN, admin.cntlid,
+		       offsetof(struct nvmf_connect_data, hostnqn));
+	/* The controller is unharmed: its own host's I/O queue still connects. */
+	struct tls_link l2;
+	assert_int_equal(tls_up(&l2, HOST256, PSK256, 0, NVME_PSK_KDF_LIBNVME), 1);
+	assert_int_equal(connect_on(&l2, &io, 1, HOST256, SUBNQN, admin.cntlid, &ipo), 0);
+	nvmf_close(&io);
+	tls_down(&l2);
+	nvmf_close(&admin);
+	tls_down(&l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -354,6 +442,7 @@ int main(void)
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_discovery_entry),
 		cmocka_unit_test(test_discovery_over_tls),
+		cmocka_unit_test(test_connect_bound_to_identity),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -56,19 +56,22 @@ GUEST_PKGS="kmod iproute2 procps e2fsprogs nvme-cli fio jq busybox-static
             gawk bsdextrautils udev xfsprogs libinih1 liburing2 libasan8 libubsan1"
 case $VARIANT in
     bookworm) SUITE=bookworm; GUEST_PKGS+=" libev4" ;;
-    # trixie renamed libraries for the 64-bit time_t transition
-    trixie)   SUITE=trixie;   GUEST_PKGS+=" libev4t64" ;;
+    # trixie renamed libraries for the 64-bit time_t transition; tlshd
+    # (ktls-utils) does the TLS handshakes of `nvme connect --tls` (6.12)
+    trixie)   SUITE=trixie;   GUEST_PKGS+=" libev4t64 ktls-utils" ;;
     *)        echo "build-guest.sh: unknown variant '$VARIANT' (bookworm, trixie)" >&2; exit 2 ;;
 esac
 GUEST_PKGS=$(xargs <<< "$GUEST_PKGS") # one line: it goes into stamps and --include
 
 # Kernel modules copied into the guest (with their dependencies, resolved by
-# modprobe). Only these: the full module tree is ~400 MB, and a smaller image
-# is built and booted faster.
+# modprobe). kTLS (tls) needs gcm(aes) for the records tlshd hands to the
+# kernel after an NVMe/TCP TLS handshake. Only these: the full module tree is
+# ~400 MB, and a smaller image is built and booted faster.
 ROOT_MODS="virtio_pci virtio_blk ext4 crc32c_generic"
 GUEST_MODS="$ROOT_MODS virtio_net 9p 9pnet_virtio configfs
             nvme nvme-tcp nvme-fabrics nvme-core nvmet nvmet-tcp null_blk
-            crc32c-intel zonefs scsi_debug dm-zoned loop xfs dh_generic"
+            crc32c-intel zonefs scsi_debug dm-zoned loop xfs dh_generic
+            tls gcm ghash-generic aesni-intel ghash-clmulni-intel"
 
 log() { printf '[build-guest %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }

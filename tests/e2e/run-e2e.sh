@@ -8,9 +8,10 @@
 # subsystems: a conventional and a zoned namespace for the guest's host NQN, a
 # third subsystem for another host NQN only), starts BUILD_DIR/znstgt on
 # 127.0.0.1 on a free port, and runs each guest test (default: tcp-basic
-# zns-basic zrwa faults vfio-user-qemu vfio-zns blktests-6.1 blktests-6.12; a
-# TEST is a script name in tests/e2e/guest/ without .sh, vfio-user-qemu,
-# vfio-zns, or blktests-6.1 / blktests-6.12) in its own boot of the guest,
+# zns-basic zrwa faults vfio-user-qemu vfio-zns tls-6.12 auth-6.1 auth-6.12
+# blktests-6.1 blktests-6.12; a TEST is a script name in tests/e2e/guest/
+# without .sh, vfio-user-qemu, vfio-zns, one of the security tests or
+# blktests-6.1 / blktests-6.12 below) in its own boot of the guest,
 # which reaches the target as 10.0.2.2. Guest scripts can ask for host
 # actions through the share (guest/lib.sh: host_call); this script answers
 # "ping", "restart-target" (kill -9, start again on the same port and data),
@@ -27,6 +28,12 @@
 # (tests/nvme-target-control). blktests comes from the tarball
 # $BLKTESTS_TARBALL (a `git archive` of blktests; tests/e2e/README.md); when
 # it is not set they are one SKIP line.
+#
+# tls-6.12, auth-6.1 and auth-6.12 (guest/tls.sh on Linux 6.12, guest/auth.sh
+# on 6.1 and 6.12) run against a second znstgt of their own, started when the
+# first of them runs: a plain listener and a tls_listen one, a subsystem that
+# gives the guest's host a PSK and one that gives it DH-HMAC-CHAP secrets. (A
+# target of their own: the discovery log tcp-basic checks stays as it is.)
 #
 # vfio-user-qemu needs no guest: BUILD_DIR/tools/vfu-qemu-check checks the
 # vfio-user protocol server against QEMU's vfio-user client (the QEMU that
@@ -58,9 +65,13 @@ case $1 in
 esac
 shift
 tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=(tcp-basic zns-basic zrwa faults vfio-user-qemu vfio-zns blktests-6.1 blktests-6.12)
+[ ${#tests[@]} -gt 0 ] ||
+    tests=(tcp-basic zns-basic zrwa faults vfio-user-qemu vfio-zns tls-6.12 auth-6.1 auth-6.12
+           blktests-6.1 blktests-6.12)
 # the guest variant (build-guest.sh) of each kernel blktests runs on
 declare -A BLKTESTS_GUEST=([blktests-6.1]=bookworm [blktests-6.12]=trixie)
+# the security tests: guest variant (the script is guest/NAME-without-kernel.sh)
+declare -A SEC_GUEST=([tls-6.12]=trixie [auth-6.1]=bookworm [auth-6.12]=trixie)
 
 T0=$SECONDS
 passed=0 failed=0 skipped=0
@@ -68,6 +79,7 @@ pass() { passed=$((passed + 1)); echo "PASS: $*"; }
 fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
 finish() {
     [ -z "${tpid:-}" ] || stop_target
+    [ -z "${spid:-}" ] || { kill -TERM "$spid"; wait "$spid"; }
     if [ -n "${work:-}" ]; then
         if [ -n "${E2E_KEEP:-}" ] || [ $failed -gt 0 ]; then
             echo "run-e2e.sh: logs, config and data kept in $work"
@@ -86,7 +98,7 @@ trap 'echo "run-e2e.sh: interrupted"; fail "interrupted"; finish' INT TERM
 # the variants the tests need: bookworm for the others
 variants=()
 for t in "${tests[@]}"; do
-    v=${BLKTESTS_GUEST[$t]:-bookworm}
+    v=${BLKTESTS_GUEST[$t]:-${SEC_GUEST[$t]:-bookworm}}
     [[ " ${variants[*]} " == *" $v "* ]] || variants+=("$v")
 done
 for v in "${variants[@]}"; do
@@ -323,6 +335,118 @@ fi
 pass "host: znstgt (pid $tpid) listens on 127.0.0.1:$port"
 export GUEST_TARGET_PORT=$port GUEST_RESTART=1
 
+# ------------------------------------------------------------------ security target
+# Secrets of the security tests (test keys, in the formats nvme-cli prints):
+# a configured PSK (SHA-256), a host secret (transformed with SHA-512), a
+# controller secret (SHA-256), and a valid secret that is neither.
+export GUEST_TLS_NQN=$NQN_PREFIX:tls GUEST_AUTH_NQN=$NQN_PREFIX:auth
+export GUEST_TLS_PSK="NVMeTLSkey-1:01:ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+f4CBgoOeXryU:"
+export GUEST_DHCHAP_SECRET="DHHC-1:03:QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaW1xdXl9gYWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+fx/Gj1o=:"
+export GUEST_DHCHAP_CTRL_SECRET="DHHC-1:01:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj/jBqb2:"
+export GUEST_DHCHAP_WRONG="DHHC-1:00:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+KfiaR:"
+spid='' sec=''
+write_sec_config() {
+    sec=$work/sec
+    mkdir -p "$sec/conf" "$sec/data"
+    cat > "$sec/znstgt.ini" <<EOF
+[target]
+listen = 127.0.0.1:$GUEST_SEC_PORT
+tls_listen = 127.0.0.1:$GUEST_SEC_TLS_PORT
+threads = 2
+data_dir = $sec/data
+log_level = info
+include = conf/*.ini
+EOF
+    # the PSK from a file, as an operator keeps it (group/other: no access)
+    (umask 077 && echo "$GUEST_TLS_PSK" > "$sec/conf/tls.psk")
+    sec_subsystem tls.ini "$GUEST_TLS_NQN" "psk_file = tls.psk"
+    sec_subsystem auth.ini "$GUEST_AUTH_NQN" "dhchap_secret = $GUEST_DHCHAP_SECRET
+dhchap_ctrl_secret = $GUEST_DHCHAP_CTRL_SECRET"
+}
+# sec_subsystem FILE NQN KEYS: a 64 MiB subsystem whose [host] section for
+# the guest's host NQN has the lines KEYS
+sec_subsystem() {
+    cat > "$sec/conf/$1" <<EOF
+[subsystem]
+nqn = $2
+
+[namespace 1]
+zoned = no
+size = 64M
+
+[host $GUEST_HOSTNQN]
+$3
+EOF
+}
+# start_sec_target: the security tests' znstgt, once; 0 when it listens on both ports
+start_sec_target() {
+    [ -z "$spid" ] || return 0
+    local attempt i
+    for attempt in 1 2 3; do
+        export GUEST_SEC_PORT GUEST_SEC_TLS_PORT
+        GUEST_SEC_PORT=$(free_port)
+        GUEST_SEC_TLS_PORT=$(free_port)
+        [ "$GUEST_SEC_PORT" != "$GUEST_SEC_TLS_PORT" ] || continue
+        write_sec_config
+        "$build/znstgt" -c "$sec/znstgt.ini" >> "$sec/znstgt.log" 2>&1 &
+        spid=$!
+        for ((i = 0; i < 100; i++)); do
+            kill -0 $spid 2> /dev/null || break
+            listening "$GUEST_SEC_PORT" && listening "$GUEST_SEC_TLS_PORT" && return 0
+            sleep 0.1
+        done
+        kill -KILL $spid 2> /dev/null; wait $spid 2> /dev/null; spid=''
+        echo "run-e2e.sh: security target, attempt $attempt: not listening"
+        tail -5 "$sec/znstgt.log"
+    done
+    return 1
+}
+# stop_sec_target: SIGTERM; it must exit 0, with no sanitizer report and no
+# secret in its log
+stop_sec_target() {
+    [ -n "$spid" ] || return 0
+    local rc=0 i
+    kill -TERM $spid 2> /dev/null
+    for ((i = 0; i < 100; i++)); do kill -0 $spid 2> /dev/null || break; sleep 0.1; done
+    kill -0 $spid 2> /dev/null && kill -KILL $spid
+    wait $spid || rc=$?
+    spid=''
+    if [ $rc = 0 ]; then
+        pass "host: the security target exits 0 on SIGTERM"
+    else
+        fail "host: the security target exits 0 on SIGTERM (status $rc)"
+        tail -20 "$sec/znstgt.log" | sed 's/^/    /'
+    fi
+    if grep -qE 'ERROR: (Address|Leak|Thread)Sanitizer|runtime error:' "$sec/znstgt.log"; then
+        fail "host: no sanitizer report in the security target's log"
+    else
+        pass "host: no sanitizer report in the security target's log"
+    fi
+    if grep -qF -e "${GUEST_TLS_PSK:16:20}" -e "${GUEST_DHCHAP_SECRET:10:20}" \
+            -e "${GUEST_DHCHAP_CTRL_SECRET:10:20}" "$sec/znstgt.log"; then
+        fail "host: no secret in the security target's log"
+    else
+        pass "host: no secret in the security target's log"
+    fi
+}
+
+# run_sec_test NAME: guest/SCRIPT.sh of NAME on its guest variant, against
+# the security target
+run_sec_test() {
+    local name=$1
+    if ! start_sec_target; then
+        fail "host: the security target starts and listens"
+        return
+    fi
+    E2E_GUEST=${SEC_GUEST[$name]} run_guest "$name" "$GUEST_DIR/${name%-6.*}.sh"
+    if ! kill -0 $spid 2> /dev/null; then
+        fail "host: the security target survives $name"
+        tail -20 "$sec/znstgt.log" | sed 's/^/    /'
+        wait $spid
+        spid=''
+    fi
+}
+
 # ------------------------------------------------------------------ blktests
 # prepare_blktests: a blktests tree with its helpers built, from
 # $BLKTESTS_TARBALL, packed for the guest as $blktests_tar (kept in the cache,
@@ -442,6 +566,7 @@ run_vfio_zns() {
 
 for t in "${tests[@]}"; do
     if [ -n "${BLKTESTS_GUEST[$t]:-}" ]; then run_blktests "$t"; continue; fi
+    if [ -n "${SEC_GUEST[$t]:-}" ]; then run_sec_test "$t"; continue; fi
     if [ "$t" = vfio-zns ]; then run_vfio_zns; continue; fi
     if [ "$t" = vfio-user-qemu ]; then run_vfu_qemu; continue; fi
     if [ ! -f "$GUEST_DIR/$t.sh" ]; then fail "no guest test $GUEST_DIR/$t.sh"; continue; fi
@@ -458,6 +583,7 @@ for t in "${tests[@]}"; do
 done
 
 echo
+stop_sec_target
 rc=0
 if [ -z "$tpid" ]; then
     fail "host: znstgt is running at the end"

@@ -517,6 +517,36 @@ static void test_base64(void **state)
 	assert_int_equal(nvme_base64_encode((const uint8_t *)"foob", 4, enc, sizeof(enc)), -1);
 }
 
+/* Identities split into version and NQNs; anything not of that shape refused. */
+static void test_psk_identity_parse(void **state)
+{
+	char h[32], c[32], long_nqn[80];
+	int v = -1;
+
+	(void)state;
+	assert_int_equal(nvme_psk_identity_parse("NVMe0R01 nqn.h nqn.s", &v, h, c, sizeof(h)), 0);
+	assert_int_equal(v, 0);
+	assert_string_equal(h, "nqn.h");
+	assert_string_equal(c, "nqn.s");
+	assert_int_equal(nvme_psk_identity_parse("NVMe1R02 nqn.a nqn.b ZGlnZXN0", &v, h, c,
+						 sizeof(h)), 0);
+	assert_int_equal(v, 1);
+	assert_string_equal(h, "nqn.a");
+	assert_string_equal(c, "nqn.b");
+	static const char *const bad[] = {
+		"", "NVMe", "NVMe0R", "NVMe0R0", "NVMe0R01", "NVMe0R01 ", "NVMe0R01 nqn.h",
+		"NVMe0R01 nqn.h ", "NVMe0R01  nqn.s", "NVMe2R01 nqn.h nqn.s",
+		"NVMe0X01 nqn.h nqn.s", "nvme0R01 nqn.h nqn.s", "NVMe0R01-nqn.h nqn.s",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(nvme_psk_identity_parse(bad[i], &v, h, c, sizeof(h)), -1);
+	/* An NQN longer than the caller's buffer. */
+	memset(long_nqn, 'q', sizeof(long_nqn));
+	memcpy(long_nqn + sizeof(long_nqn) - 8, " nqn.s", 7);
+	memcpy(long_nqn, "NVMe0R01 ", 9);
+	assert_int_equal(nvme_psk_identity_parse(long_nqn, &v, h, c, sizeof(h)), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -530,6 +560,7 @@ int main(void)
 		cmocka_unit_test(test_psk_kernel_vectors),
 		cmocka_unit_test(test_psk_second_route),
 		cmocka_unit_test(test_psk_limits),
+		cmocka_unit_test(test_psk_identity_parse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
