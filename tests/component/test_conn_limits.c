@@ -49,14 +49,10 @@ static int idle[IDLE];
 
 static void write_file(const char *rel, const char *text)
 {
-	char path[PATH_MAX];
-	FILE *f;
+	char why[512];
 
-	snprintf(path, sizeof(path), "%s/%s", dir, rel);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	assert_int_equal(fclose(f), 0);
+	if (target_write_file(dir, rel, text, why, sizeof(why)) != 0)
+		fail_msg("%s", why);
 }
 
 /* Start the daemon with these [target] limit keys. */

@@ -36,12 +36,10 @@ static struct target_proc T;
 
 static void write_file(const char *rel, const char *text)
 {
-	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/%s", dir, rel);
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	assert_int_equal(fclose(f), 0);
+	char why[512];
+
+	if (target_write_file(dir, rel, text, why, sizeof(why)) != 0)
+		fail_msg("%s", why);
 }
 
 static int setup(void **state)

@@ -50,14 +50,10 @@ static void path_in(char *out, size_t len, const char *rel)
 
 static void write_file(const char *rel, const char *text)
 {
-	char path[PATH_MAX];
-	FILE *f;
+	char why[512];
 
-	path_in(path, sizeof(path), rel);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	assert_int_equal(fclose(f), 0);
+	if (target_write_file(dir, rel, text, why, sizeof(why)) != 0)
+		fail_msg("%s", why);
 }
 
 static bool exists(const char *rel)

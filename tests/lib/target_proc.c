@@ -163,11 +163,23 @@ int target_stop(struct target_proc *t, char *why, size_t whylen)
 	return 0;
 }
 
-static int write_text(const char *path, const char *text, char *why, size_t whylen)
+int target_write_file(const char *dir, const char *name, const char *text,
+		      char *why, size_t whylen)
 {
-	FILE *f = fopen(path, "w");
+	char path[PATH_MAX];
+	FILE *f;
 
-	if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
+	if (dir)
+		snprintf(path, sizeof(path), "%s/%s", dir, name);
+	else
+		snprintf(path, sizeof(path), "%s", name);
+	f = fopen(path, "w");
+	if (!f) {
+		snprintf(why, whylen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	/* fclose runs whatever fputs did: no stream is left open. */
+	if ((fputs(text, f) < 0) | (fclose(f) != 0)) {
 		snprintf(why, whylen, "%s: cannot write it", path);
 		return -1;
 	}
@@ -192,14 +204,14 @@ int target_prepare(struct target_proc *t, char *dir, char *port, size_t portlen,
 	snprintf(text, sizeof(text), "[target]\nlisten = 127.0.0.1:%s\ndata_dir = data\n"
 		 "control_socket = control.sock\ninclude = conf/*.ini\n%s", port, target_keys);
 	snprintf(path, sizeof(path), "%s/conf", dir);
-	if (write_text(t->ini, text, why, whylen) != 0)
+	if (target_write_file(NULL, t->ini, text, why, whylen) != 0)
 		return -1;
 	if (mkdir(path, 0755) != 0) {
 		snprintf(why, whylen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	snprintf(path, sizeof(path), "%s/conf/%s", dir, conf_name);
-	return write_text(path, conf_text, why, whylen);
+	snprintf(path, sizeof(path), "conf/%s", conf_name);
+	return target_write_file(dir, path, conf_text, why, whylen);
 }
 
 int target_finish(struct target_proc *t, const char *dir, char *why, size_t whylen)

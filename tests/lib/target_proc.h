@@ -26,6 +26,11 @@ int target_find_bin(char *out, size_t len, char *why, size_t whylen);
 /* A TCP port on 127.0.0.1 that nothing listens on right now. */
 int target_free_port(char *out, size_t len);
 
+/* Write text to dir/name (to name itself when dir is NULL), replacing the
+ * file: 0, or -1 and why if it could not be opened, written or closed. */
+int target_write_file(const char *dir, const char *name, const char *text,
+		      char *why, size_t whylen);
+
 /*
  * A test's own daemon: the binary found, dir (a mkdtemp template, made
  * here) holding znstgt.ini - listening on 127.0.0.1 at a free port (into
