@@ -124,11 +124,9 @@ static void assert_logged(const char *s)
 
 static int setup(void **state)
 {
-	char path[PATH_MAX], why[256];
+	char why[256];
 	struct rlimit rl;
 
-	if (target_find_bin(T.bin, sizeof(T.bin), why, sizeof(why)) != 0)
-		fail_msg("%s", why);
 	/* The idle sockets, the hosts' and the daemon's own, on one machine. */
 	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
 	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < IDLE + 256) {
@@ -139,13 +137,8 @@ static int setup(void **state)
 	rl.rlim_cur = rl.rlim_max;
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
 	snprintf(dir, sizeof(dir), "/tmp/znstgt-lim-XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	assert_int_equal(target_free_port(port, sizeof(port)), 0);
-	snprintf(T.ini, sizeof(T.ini), "%s/znstgt.ini", dir);
-	snprintf(T.sock, sizeof(T.sock), "%s/control.sock", dir);
-	snprintf(T.log, sizeof(T.log), "%s/znstgt.log", dir);
-	snprintf(path, sizeof(path), "%s/conf", dir);
-	assert_int_equal(mkdir(path, 0755), 0);
+	if (target_dir(&T, dir, port, sizeof(port), why, sizeof(why)) != 0)
+		fail_msg("%s", why);
 	for (int i = 0; i < IDLE; i++)
 		idle[i] = -1;
 	return 0;

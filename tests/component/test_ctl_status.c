@@ -281,19 +281,12 @@ static int setup(void **state)
 {
 	char path[PATH_MAX + 32], text[1024], why[256];
 
-	if (target_find_bin(T.bin, sizeof(T.bin), why, sizeof(why)) != 0)
+	if (target_dir(&T, dir, port, sizeof(port), why, sizeof(why)) != 0)
 		fail_msg("%s", why);
-	assert_non_null(mkdtemp(dir));
-	assert_int_equal(target_free_port(port, sizeof(port)), 0);
-	snprintf(T.ini, sizeof(T.ini), "%s/znstgt.ini", dir);
-	snprintf(T.sock, sizeof(T.sock), "%s/control.sock", dir);
-	snprintf(T.log, sizeof(T.log), "%s/znstgt.log", dir);
 	snprintf(text, sizeof(text),
 		 "[target]\nlisten = 127.0.0.1:%s\nthreads = 2\nio_threads = 2\ndata_dir = data\n"
 		 "control_socket = control.sock\nlog_level = warn\ninclude = conf/*.ini\n", port);
 	write_file(T.ini, text);
-	snprintf(path, sizeof(path), "%s/conf", dir);
-	assert_int_equal(mkdir(path, 0755), 0);
 	snprintf(path, sizeof(path), "%s/conf/s.ini", dir);
 	write_file(path, "[subsystem]\nnqn = " NQN "\nallow_any_host = yes\n"
 		   "[namespace 1]\nsize = 8M\nzone_size = 1M\nwrite_cache = no\n"

@@ -446,18 +446,11 @@ static void test_refused(void **state)
 
 static int setup(void **state)
 {
-	char path[PATH_MAX], why[256];
+	char why[256];
 
-	if (target_find_bin(T.bin, sizeof(T.bin), why, sizeof(why)) != 0)
-		fail_msg("%s", why);
 	snprintf(dir, sizeof(dir), "/tmp/znstgt-rld-XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	assert_int_equal(target_free_port(port, sizeof(port)), 0);
-	snprintf(T.ini, sizeof(T.ini), "%s/znstgt.ini", dir);
-	snprintf(T.sock, sizeof(T.sock), "%s/control.sock", dir);
-	snprintf(T.log, sizeof(T.log), "%s/znstgt.log", dir);
-	snprintf(path, sizeof(path), "%s/conf", dir);
-	assert_int_equal(mkdir(path, 0755), 0);
+	if (target_dir(&T, dir, port, sizeof(port), why, sizeof(why)) != 0)
+		fail_msg("%s", why);
 	return 0;
 }
 

@@ -131,18 +131,11 @@ static void assert_logged(const char *what, ...)
 
 static int setup(void **state)
 {
-	char path[PATH_MAX], why[256];
+	char why[256];
 
-	if (target_find_bin(T.bin, sizeof(T.bin), why, sizeof(why)) != 0)
-		fail_msg("%s", why);
 	snprintf(dir, sizeof(dir), "/tmp/znstgt-start-XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	assert_int_equal(target_free_port(port, sizeof(port)), 0);
-	path_in(T.ini, sizeof(T.ini), "znstgt.ini");
-	path_in(T.sock, sizeof(T.sock), "control.sock");
-	path_in(T.log, sizeof(T.log), "znstgt.log");
-	path_in(path, sizeof(path), "conf");
-	assert_int_equal(mkdir(path, 0755), 0);
+	if (target_dir(&T, dir, port, sizeof(port), why, sizeof(why)) != 0)
+		fail_msg("%s", why);
 	return 0;
 }
 

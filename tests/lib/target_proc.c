@@ -186,11 +186,10 @@ int target_write_file(const char *dir, const char *name, const char *text,
 	return 0;
 }
 
-int target_prepare(struct target_proc *t, char *dir, char *port, size_t portlen,
-		   const char *target_keys, const char *conf_name, const char *conf_text,
-		   char *why, size_t whylen)
+int target_dir(struct target_proc *t, char *dir, char *port, size_t portlen,
+	       char *why, size_t whylen)
 {
-	char path[PATH_MAX], text[2048];
+	char path[PATH_MAX];
 
 	if (target_find_bin(t->bin, sizeof(t->bin), why, whylen) != 0)
 		return -1;
@@ -201,15 +200,26 @@ int target_prepare(struct target_proc *t, char *dir, char *port, size_t portlen,
 	snprintf(t->ini, sizeof(t->ini), "%s/znstgt.ini", dir);
 	snprintf(t->sock, sizeof(t->sock), "%s/control.sock", dir);
 	snprintf(t->log, sizeof(t->log), "%s/znstgt.log", dir);
-	snprintf(text, sizeof(text), "[target]\nlisten = 127.0.0.1:%s\ndata_dir = data\n"
-		 "control_socket = control.sock\ninclude = conf/*.ini\n%s", port, target_keys);
 	snprintf(path, sizeof(path), "%s/conf", dir);
-	if (target_write_file(NULL, t->ini, text, why, whylen) != 0)
-		return -1;
 	if (mkdir(path, 0755) != 0) {
 		snprintf(why, whylen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
+	return 0;
+}
+
+int target_prepare(struct target_proc *t, char *dir, char *port, size_t portlen,
+		   const char *target_keys, const char *conf_name, const char *conf_text,
+		   char *why, size_t whylen)
+{
+	char path[PATH_MAX], text[2048];
+
+	if (target_dir(t, dir, port, portlen, why, whylen) != 0)
+		return -1;
+	snprintf(text, sizeof(text), "[target]\nlisten = 127.0.0.1:%s\ndata_dir = data\n"
+		 "control_socket = control.sock\ninclude = conf/*.ini\n%s", port, target_keys);
+	if (target_write_file(NULL, t->ini, text, why, whylen) != 0)
+		return -1;
 	snprintf(path, sizeof(path), "conf/%s", conf_name);
 	return target_write_file(dir, path, conf_text, why, whylen);
 }

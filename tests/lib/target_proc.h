@@ -32,6 +32,15 @@ int target_write_file(const char *dir, const char *name, const char *text,
 		      char *why, size_t whylen);
 
 /*
+ * The directory of a test's daemon, for a test that writes its own
+ * configuration: the binary found, dir (a mkdtemp template) made, a free
+ * port on 127.0.0.1 (into port), t's znstgt.ini, control.sock and
+ * znstgt.log in dir, and the empty dir/conf made.
+ */
+int target_dir(struct target_proc *t, char *dir, char *port, size_t portlen,
+	       char *why, size_t whylen);
+
+/*
  * A test's own daemon: the binary found, dir (a mkdtemp template, made
  * here) holding znstgt.ini - listening on 127.0.0.1 at a free port (into
  * port), threads, data in dir/data, the control socket dir/control.sock, the
