@@ -18,27 +18,37 @@
 
 #include "../../tools/ctl_client.h"
 
+int target_build_dir(char *out, size_t len, char *why, size_t whylen)
+{
+	ssize_t n = readlink("/proc/self/exe", out, len - 1);
+
+	if (n <= 0) {
+		snprintf(why, whylen, "/proc/self/exe: %s", strerror(errno));
+		return -1;
+	}
+	out[n] = '\0';
+	for (int up = 0; up < 2; up++) { /* drop /test_x, then /tests */
+		char *slash = strrchr(out, '/');
+		if (!slash) {
+			snprintf(why, whylen, "%s: not in <build>/tests/", out);
+			return -1;
+		}
+		*slash = '\0';
+	}
+	return 0;
+}
+
 int target_find_bin(char *out, size_t len, char *why, size_t whylen)
 {
 	const char *env = getenv("ZNSTGT_BIN");
-	char self[PATH_MAX - 16];
-	ssize_t n;
+	char build[PATH_MAX - 16];
 
 	if (env) {
 		snprintf(out, len, "%s", env);
 	} else {
-		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-		if (n <= 0) {
-			snprintf(why, whylen, "/proc/self/exe: %s", strerror(errno));
+		if (target_build_dir(build, sizeof(build), why, whylen) != 0)
 			return -1;
-		}
-		self[n] = '\0';
-		for (int up = 0; up < 2; up++) { /* drop /test_x, then /tests */
-			char *slash = strrchr(self, '/');
-			if (slash)
-				*slash = '\0';
-		}
-		snprintf(out, len, "%s/znstgt", self);
+		snprintf(out, len, "%s/znstgt", build);
 	}
 	if (access(out, X_OK) != 0) {
 		snprintf(why, whylen, "no daemon at %s (make all, or set ZNSTGT_BIN)", out);

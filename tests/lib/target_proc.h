@@ -20,6 +20,9 @@ struct target_proc {
 	pid_t pid;                   /* 0 while it is not running */
 };
 
+/* The build directory the calling test belongs to
+ * (<build>/tests/test_x -> <build>). */
+int target_build_dir(char *out, size_t len, char *why, size_t whylen);
 /* The daemon of the build the calling test belongs to
  * (<build>/tests/test_x -> <build>/znstgt), or $ZNSTGT_BIN. */
 int target_find_bin(char *out, size_t len, char *why, size_t whylen);
