@@ -31,6 +31,7 @@
 #include <nvme/types.h>
 
 #include "../lib/nvmf_client.h"
+#include "../lib/target_check.h"
 #include "../lib/target_proc.h"
 
 #define NQN "nqn.2026-11.io.znstgt:limits"
@@ -49,10 +50,7 @@ static int idle[IDLE];
 
 static void write_file(const char *rel, const char *text)
 {
-	char why[512];
-
-	if (target_write_file(dir, rel, text, why, sizeof(why)) != 0)
-		fail_msg("%s", why);
+	target_write_ok(dir, rel, text);
 }
 
 /* Start the daemon with these [target] limit keys. */
@@ -124,7 +122,6 @@ static void assert_logged(const char *s)
 
 static int setup(void **state)
 {
-	char why[256];
 	struct rlimit rl;
 
 	/* The idle sockets, the hosts' and the daemon's own, on one machine. */
@@ -137,8 +134,7 @@ static int setup(void **state)
 	rl.rlim_cur = rl.rlim_max;
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
 	snprintf(dir, sizeof(dir), "/tmp/znstgt-lim-XXXXXX");
-	if (target_dir(&T, dir, port, sizeof(port), why, sizeof(why)) != 0)
-		fail_msg("%s", why);
+	target_dir_ok(&T, dir, port, sizeof(port));
 	for (int i = 0; i < IDLE; i++)
 		idle[i] = -1;
 	return 0;
@@ -146,13 +142,10 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char why[256];
-
 	for (int i = 0; i < IDLE; i++)
 		if (idle[i] >= 0)
 			close(idle[i]);
-	if (target_finish(&T, dir, why, sizeof(why)) != 0)
-		fail_msg("%s", why);
+	target_finish_ok(&T, dir);
 	return 0;
 }
 

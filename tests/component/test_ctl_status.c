@@ -25,6 +25,7 @@
 #include <nvme/types.h>
 
 #include "../lib/nvmf_client.h"
+#include "../lib/target_check.h"
 #include "../lib/target_proc.h"
 #include "../../tools/ctl_client.h"
 
@@ -41,10 +42,7 @@ static struct nvmf_client admin, io1, io2;
 
 static void write_file(const char *path, const char *text)
 {
-	char why[512];
-
-	if (target_write_file(NULL, path, text, why, sizeof(why)) != 0)
-		fail_msg("%s", why);
+	target_write_ok(NULL, path, text);
 }
 
 /* The body of a status or metrics answer (malloc'd). */
@@ -281,8 +279,7 @@ static int setup(void **state)
 {
 	char path[PATH_MAX + 32], text[1024], why[256];
 
-	if (target_dir(&T, dir, port, sizeof(port), why, sizeof(why)) != 0)
-		fail_msg("%s", why);
+	target_dir_ok(&T, dir, port, sizeof(port));
 	snprintf(text, sizeof(text),
 		 "[target]\nlisten = 127.0.0.1:%s\nthreads = 2\nio_threads = 2\ndata_dir = data\n"
 		 "control_socket = control.sock\nlog_level = warn\ninclude = conf/*.ini\n", port);

@@ -23,6 +23,7 @@
 
 #include <cmocka.h>
 
+#include "../lib/target_check.h"
 #include "../lib/target_proc.h"
 
 #define NQN "nqn.2026-11.io.znstgt:load-tool-test"
@@ -36,10 +37,7 @@ static struct target_proc T;
 
 static void write_file(const char *rel, const char *text)
 {
-	char why[512];
-
-	if (target_write_file(dir, rel, text, why, sizeof(why)) != 0)
-		fail_msg("%s", why);
+	target_write_ok(dir, rel, text);
 }
 
 static int setup(void **state)
@@ -84,9 +82,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char why[512];
-	if (target_finish(&T, dir, why, sizeof(why)))
-		fail_msg("%s", why);
+	target_finish_ok(&T, dir);
 	return 0;
 }
 

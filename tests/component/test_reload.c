@@ -34,6 +34,7 @@
 #include <nvme/types.h>
 
 #include "../lib/nvmf_client.h"
+#include "../lib/target_check.h"
 #include "../lib/target_proc.h"
 #include "../../tools/ctl_client.h"
 
@@ -53,10 +54,7 @@ static struct target_proc T;
 
 static void write_file(const char *rel, const char *text)
 {
-	char why[512];
-
-	if (target_write_file(dir, rel, text, why, sizeof(why)) != 0)
-		fail_msg("%s", why);
+	target_write_ok(dir, rel, text);
 }
 
 static void remove_file(const char *rel)
@@ -446,20 +444,14 @@ static void test_refused(void **state)
 
 static int setup(void **state)
 {
-	char why[256];
-
 	snprintf(dir, sizeof(dir), "/tmp/znstgt-rld-XXXXXX");
-	if (target_dir(&T, dir, port, sizeof(port), why, sizeof(why)) != 0)
-		fail_msg("%s", why);
+	target_dir_ok(&T, dir, port, sizeof(port));
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	char why[256];
-
-	if (target_finish(&T, dir, why, sizeof(why)) != 0)
-		fail_msg("%s", why);
+	target_finish_ok(&T, dir);
 	return 0;
 }
 

@@ -30,6 +30,7 @@
 #include <nvme/types.h>
 
 #include "../lib/nvmf_client.h"
+#include "../lib/target_check.h"
 #include "../lib/target_proc.h"
 
 #define NQN "nqn.2026-11.io.znstgt:startup"
@@ -50,10 +51,7 @@ static void path_in(char *out, size_t len, const char *rel)
 
 static void write_file(const char *rel, const char *text)
 {
-	char why[512];
-
-	if (target_write_file(dir, rel, text, why, sizeof(why)) != 0)
-		fail_msg("%s", why);
+	target_write_ok(dir, rel, text);
 }
 
 static bool exists(const char *rel)
@@ -131,20 +129,14 @@ static void assert_logged(const char *what, ...)
 
 static int setup(void **state)
 {
-	char why[256];
-
 	snprintf(dir, sizeof(dir), "/tmp/znstgt-start-XXXXXX");
-	if (target_dir(&T, dir, port, sizeof(port), why, sizeof(why)) != 0)
-		fail_msg("%s", why);
+	target_dir_ok(&T, dir, port, sizeof(port));
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	char why[256];
-
-	if (target_finish(&T, dir, why, sizeof(why)) != 0)
-		fail_msg("%s", why);
+	target_finish_ok(&T, dir);
 	return 0;
 }
 

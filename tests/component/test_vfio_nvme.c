@@ -27,6 +27,7 @@
 
 #include "vfio_user_proto.h"
 #include "../lib/nvmf_client.h"
+#include "../lib/target_check.h"
 #include "../lib/target_proc.h"
 #include "../lib/vfu_client.h"
 #include "../lib/vfu_nvme.h"
@@ -292,10 +293,7 @@ static int test_end(void **state)
 
 static void write_file(const char *path, const char *text)
 {
-	char why[512];
-
-	if (target_write_file(NULL, path, text, why, sizeof(why)) != 0)
-		fail_msg("%s", why);
+	target_write_ok(NULL, path, text);
 }
 
 static void daemon_start(bool format)
@@ -323,11 +321,10 @@ static void write_subsys(const char *socket_line)
 
 static int setup(void **state)
 {
-	char text[1024], why[256], line[PATH_MAX + 16];
+	char text[1024], line[PATH_MAX + 16];
 
 	(void)state;
-	if (target_dir(&T, dir, port, sizeof(port), why, sizeof(why)) != 0)
-		fail_msg("%s", why);
+	target_dir_ok(&T, dir, port, sizeof(port));
 	snprintf(vsock, sizeof(vsock), "%s/vm.sock", dir);
 	snprintf(text, sizeof(text),
 		 "[target]\nlisten = 127.0.0.1:%s\nthreads = 2\nio_threads = 2\ndata_dir = data\n"
