@@ -95,13 +95,8 @@ static bool closed_by_target(int fd, int timeout_ms)
 
 static void admin_up(struct nvmf_client *c, const char *host)
 {
-	if (nvmf_tcp_connect(c, "127.0.0.1", port, false, false))
-		fail_msg("admin queue of %s: %s", host, c->err);
-	int st = nvmf_connect(c, 0, 32, 0, host, NQN, 0xffff, 0, NULL);
-	if (st)
-		fail_msg("admin Connect of %s: %#x %s", host, st, c->err);
-	if (nvmf_enable(c, 5000))
-		fail_msg("enable: %s", c->err);
+	if (nvmf_admin_up(c, "127.0.0.1", port, host, NQN))
+		fail_msg("%s: %s", host, c->err);
 }
 
 static int io_connect(struct nvmf_client *c, const struct nvmf_client *admin, uint16_t qid,

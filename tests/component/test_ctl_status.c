@@ -123,12 +123,8 @@ static void well_formed(const char *body)
 
 static void host_up(void)
 {
-	if (nvmf_tcp_connect(&admin, "127.0.0.1", port, false, false))
-		fail_msg("admin queue: %s", admin.err);
-	if (nvmf_connect(&admin, 0, 32, 0, HOSTNQN, NQN, 0xffff, 0, NULL))
-		fail_msg("admin Connect: %s", admin.err);
-	if (nvmf_enable(&admin, 5000))
-		fail_msg("enable: %s", admin.err);
+	if (nvmf_admin_up(&admin, "127.0.0.1", port, HOSTNQN, NQN))
+		fail_msg("%s", admin.err);
 	struct nvmf_client *q[] = { &io1, &io2 };
 	for (uint16_t i = 0; i < 2; i++) {
 		if (nvmf_tcp_connect(q[i], "127.0.0.1", port, false, false))

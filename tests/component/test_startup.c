@@ -148,10 +148,8 @@ static void host_checks_ns1_only(void)
 	uint8_t buf[4096], out[LBA], in[LBA];
 	uint32_t list[1024];
 
-	if (nvmf_tcp_connect(&admin, "127.0.0.1", port, false, false))
-		fail_msg("admin queue: %s", admin.err);
-	assert_int_equal(nvmf_connect(&admin, 0, 32, 0, HOSTNQN, NQN, 0xffff, 0, NULL), 0);
-	assert_int_equal(nvmf_enable(&admin, 5000), 0);
+	if (nvmf_admin_up(&admin, "127.0.0.1", port, HOSTNQN, NQN))
+		fail_msg("%s", admin.err);
 	assert_int_equal(nvmf_identify(&admin, NVME_IDENTIFY_CNS_NS_ACTIVE_LIST, 0, 0, buf, NULL), 0);
 	memcpy(list, buf, sizeof(list));
 	assert_int_equal(le32toh(list[0]), 1);

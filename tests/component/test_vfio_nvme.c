@@ -257,12 +257,8 @@ static struct nvmf_client tadmin = { .fd = -1 }, tio = { .fd = -1 };
 
 static void tcp_up(void)
 {
-	if (nvmf_tcp_connect(&tadmin, "127.0.0.1", port, false, false))
-		fail_msg("admin queue: %s", tadmin.err);
-	if (nvmf_connect(&tadmin, 0, 32, 0, HOSTNQN, NQN, 0xffff, 0, NULL))
-		fail_msg("admin Connect: %s", tadmin.err);
-	if (nvmf_enable(&tadmin, 5000))
-		fail_msg("enable: %s", tadmin.err);
+	if (nvmf_admin_up(&tadmin, "127.0.0.1", port, HOSTNQN, NQN))
+		fail_msg("%s", tadmin.err);
 	if (nvmf_tcp_connect(&tio, "127.0.0.1", port, false, false))
 		fail_msg("I/O queue: %s", tio.err);
 	if (nvmf_connect(&tio, 1, 32, 0, HOSTNQN, NQN, tadmin.cntlid, 0, NULL))
