@@ -126,9 +126,12 @@ check-long: all
 	ZNSTGT_CORRUPTION_TRIALS=3000 $(B)/tests/test_corruption
 
 # End-to-end tests: a stock Debian kernel under QEMU connects to $(B)/znstgt
-# over NVMe/TCP; then blktests' nvme group runs against $(B)/znstgt inside a
+# over NVMe/TCP; the vfio-user front end against QEMU's vfio-user client (a
+# QEMU from Debian sid), through qtest and in a guest that sees a PCI NVMe
+# controller; then blktests' nvme group runs against $(B)/znstgt inside a
 # Linux 6.1 and a Linux 6.12 guest, when BLKTESTS_TARBALL names blktests'
-# source (tests/e2e/README.md; the first run builds the guests, as root).
+# source (tests/e2e/README.md; the first run builds the guests and the sid
+# QEMU, as root).
 e2e: all
 	tests/e2e/run-e2e.sh $(B)
 

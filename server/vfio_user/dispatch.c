@@ -154,11 +154,15 @@ static int do_region_info(struct vfu_conn *c, const struct vfu_hdr *h,
 					      .nr_areas = s->desc.nr_mmap_areas };
 		size_t areas = cap.nr_areas * sizeof(struct vfu_sparse_area);
 
-		ri.flags |= VFU_REGION_MMAP | VFU_REGION_CAPS;
+		ri.flags |= VFU_REGION_MMAP;
 		ri.argsz = (uint32_t)(sizeof(ri) + sizeof(cap) + areas);
 		/* Caps and the fd only when the client made room for them;
-		 * else it retries with argsz (spec "Message sizes"). */
+		 * else it retries with argsz (spec "Message sizes"). The CAPS
+		 * flag only with the caps: QEMU's client refuses a reply with
+		 * CAPS whose cap_offset is not inside it (EINVAL, the device
+		 * fails to realize) before its retry on a larger argsz. */
 		if (argsz >= ri.argsz) {
+			ri.flags |= VFU_REGION_CAPS;
 			ri.cap_offset = sizeof(ri);
 			ri.offset = s->desc.bar0_mmap_fd_offset;
 			memcpy(reply + n, &cap, sizeof(cap));

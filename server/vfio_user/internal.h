@@ -34,6 +34,9 @@ struct vfu_pci {
 	uint8_t wmask[VFU_CFG_SIZE];    /* bits a write may change */
 	uint8_t initial[VFU_CFG_SIZE];  /* the state after reset */
 	uint8_t bar4[VFU_BAR4_SIZE];    /* MSI-X table, then PBA at VFU_PBA_OFFSET */
+	/* The client wrote a Vector Control since reset: it drives our table
+	 * (pci_config.c, vfu_pci_vector_masked). */
+	bool table_in_use;
 	uint32_t nr_vectors;
 	uint64_t bar0_size;
 };

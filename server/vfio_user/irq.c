@@ -154,7 +154,13 @@ int vfu_irq_set(struct vfu_server *s, const struct vfu_irq_set *req,
 	if (req->index >= VFU_NUM_IRQS)
 		return -EINVAL;
 	want = dtype == VFU_IRQ_DATA_BOOL ? req->count : 0;
-	if (data_len != want || nr_fds != (dtype == VFU_IRQ_DATA_EVENTFD ? req->count : 0))
+	if (data_len != want)
+		return -EINVAL;
+	/* DATA_EVENTFD carries one fd per vector, or none: the VFIO fd -1,
+	 * "de-assign these vectors". QEMU sends a run of -1s so (it splits an
+	 * array into runs of all valid or all -1 fds); it does to enable MSI-X
+	 * with no vector in use, and to release vectors the guest masked. */
+	if (dtype == VFU_IRQ_DATA_EVENTFD ? nr_fds != req->count && nr_fds != 0 : nr_fds != 0)
 		return -EINVAL;
 	/* count 0 with DATA_NONE|TRIGGER: disable the whole index. */
 	if (req->count == 0) {
@@ -190,8 +196,9 @@ int vfu_irq_set(struct vfu_server *s, const struct vfu_irq_set *req,
 		if (dtype == VFU_IRQ_DATA_EVENTFD) {
 			int *slot = req->index == VFU_IRQ_INTX ? &s->intx_fd : &s->msix_fd[v];
 
-			set_fd(slot, fds[i]);
-			fds[i] = -1;            /* ours now */
+			set_fd(slot, nr_fds ? fds[i] : -1);
+			if (nr_fds)
+				fds[i] = -1;    /* ours now */
 		} else if (dtype == VFU_IRQ_DATA_NONE || data[i]) {
 			/* A software trigger (loopback). */
 			if (req->index == VFU_IRQ_INTX)

@@ -114,6 +114,7 @@ void vfu_pci_reset(struct vfu_pci *p)
 {
 	memcpy(p->cfg, p->initial, sizeof(p->cfg));
 	memset(p->bar4, 0, sizeof(p->bar4));
+	p->table_in_use = false;
 	for (uint32_t v = 0; v < p->nr_vectors; v++)
 		p->bar4[v * 16 + 12] = 1;
 }
@@ -158,9 +159,18 @@ bool vfu_pci_msix_fn_masked(const struct vfu_pci *p)
 	return get16(p->cfg, MSIX_CTRL) & MSIX_FN_MASK;
 }
 
+/*
+ * A vfio client may emulate the MSI-X table itself and never write ours:
+ * QEMU does (it places its own table over the BAR, forwards only PBA reads,
+ * and masks a vector by de-assigning or keeping its eventfd, the VFIO way).
+ * Our Vector Control bits are then the power-on ones, all masked, and
+ * honouring them would hold every interrupt pending forever. So they count
+ * only once the client has written a Vector Control since reset, i.e. when
+ * it uses our table as the guest's.
+ */
 bool vfu_pci_vector_masked(const struct vfu_pci *p, uint32_t v)
 {
-	return p->bar4[v * 16 + 12] & 1;
+	return p->table_in_use && (p->bar4[v * 16 + 12] & 1);
 }
 
 bool vfu_pci_pba_test(const struct vfu_pci *p, uint32_t v)
@@ -191,8 +201,10 @@ void vfu_pci_bar4_write(struct vfu_pci *p, uint32_t off, const void *buf, uint32
 
 		if (o >= tbl_end)
 			continue;
-		if (o % 16 == 12)
+		if (o % 16 == 12) {
 			p->bar4[o] = b[i] & 1;
+			p->table_in_use = true;
+		}
 		else if (o % 16 < 12)
 			p->bar4[o] = b[i];
 	}

@@ -232,6 +232,8 @@ static void test_region_info_sparse_mmap(void **state)
 	assert_int_equal(fd, -1);
 	assert_int_equal(ri.argsz, 32 + 16 + 16);
 	assert_true(ri.flags & VFU_REGION_MMAP);
+	/* No CAPS flag without the caps: QEMU refuses CAPS with cap_offset 0. */
+	assert_false(ri.flags & VFU_REGION_CAPS);
 	assert_int_equal(ri.cap_offset, 0);
 
 	assert_int_equal(region_info(f->c, 0, ri.argsz, buf, sizeof(buf), &fd), 0);
@@ -439,6 +441,51 @@ static void test_msix_mask_and_pba(void **state)
 	close(efd);
 }
 
+/*
+ * As QEMU drives MSI-X: it emulates the table itself and never writes ours
+ * (our Vector Control bits stay masked as at power-on), enables MSI-X with
+ * a run of "no fd" (DATA_EVENTFD without fds: de-assign), then assigns the
+ * eventfds of the vectors the guest unmasks, and de-assigns them the same
+ * way. Both were refused or held pending before QEMU showed it.
+ */
+static void test_msix_as_qemu_drives_it(void **state)
+{
+	struct vfu_fixture *f = *state;
+	uint8_t msix = find_cap(f->c, 0x11);
+	uint32_t pba = 0;
+	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+	assert_true(msix && efd >= 0);
+	assert_int_equal(vfuc_dma_map(f->c, RAM_IOVA, RAM_SIZE, VFU_DMA_READ | VFU_DMA_WRITE,
+				      f->ram_fd, 0, f->ram), 0);
+	assert_int_equal(vfuc_cfg_write16(f->c, 0x04, 0x0006), 0);
+	assert_int_equal(vfuc_cfg_write16(f->c, msix + 2, 0x8000), 0);
+	/* Enable with no vector in use: EVENTFD|TRIGGER, count 1, no fd. */
+	assert_int_equal(vfuc_set_irqs(f->c, VFU_IRQ_MSIX, VFU_IRQ_DATA_EVENTFD | VFU_IRQ_ACTION_TRIGGER,
+				       0, 1, NULL, 0), 0);
+	/* Vectors 1 and 2 in use; our table never written. */
+	assert_int_equal(vfuc_set_irqs(f->c, VFU_IRQ_MSIX, VFU_IRQ_DATA_EVENTFD | VFU_IRQ_ACTION_TRIGGER,
+				       1, 1, &efd, 1), 0);
+	copy_cmd(f->c, RAM_IOVA, RAM_IOVA + 4096, 64, 1);
+	assert_int_equal(vfu_efd_wait(efd), 1);
+	/* A run of "no fd" de-assigns: the next trigger is pending only. */
+	assert_int_equal(vfuc_set_irqs(f->c, VFU_IRQ_MSIX, VFU_IRQ_DATA_EVENTFD | VFU_IRQ_ACTION_TRIGGER,
+				       1, 2, NULL, 0), 0);
+	copy_cmd(f->c, RAM_IOVA, RAM_IOVA + 4096, 64, 1);
+	assert_int_equal(bar0_r32(f->c, DUMMY_STATUS), 0);
+	assert_int_equal(efd_read(efd), 0);
+	assert_int_equal(vfuc_region_read(f->c, VFU_PCI_BAR4, 0x800, &pba, 4), 0);
+	assert_int_equal(pba, 1u << 1);
+	/* Some fds but not one per vector is still malformed. */
+	assert_int_equal(vfuc_set_irqs(f->c, VFU_IRQ_MSIX, VFU_IRQ_DATA_EVENTFD | VFU_IRQ_ACTION_TRIGGER,
+				       1, 2, &efd, 1), -EINVAL);
+	/* Assigned again: the pending interrupt is delivered. */
+	assert_int_equal(vfuc_set_irqs(f->c, VFU_IRQ_MSIX, VFU_IRQ_DATA_EVENTFD | VFU_IRQ_ACTION_TRIGGER,
+				       1, 1, &efd, 1), 0);
+	assert_int_equal(vfu_efd_wait(efd), 1);
+	close(efd);
+}
+
 static void test_intx(void **state)
 {
 	struct vfu_fixture *f = *state;
@@ -551,6 +598,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dma_mapped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dma_messages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_msix_mask_and_pba, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_msix_as_qemu_drives_it, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_intx, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_one_client_and_reconnect, setup, teardown),

@@ -8,13 +8,16 @@
 # subsystems: a conventional and a zoned namespace for the guest's host NQN, a
 # third subsystem for another host NQN only), starts BUILD_DIR/znstgt on
 # 127.0.0.1 on a free port, and runs each guest test (default: tcp-basic
-# zns-basic zrwa faults blktests-6.1 blktests-6.12; a TEST is a script name in
-# tests/e2e/guest/ without .sh, or blktests-6.1 / blktests-6.12) in its own
-# boot of the guest, which reaches the target as 10.0.2.2. Guest scripts can
-# ask for host actions through the share (guest/lib.sh: host_call); this
-# script answers "ping", "restart-target" (kill -9, start again on the same
-# port and data) and "ctl REQUEST..." (a control socket request through
-# BUILD_DIR/znstgt-ctl: the fault injection of guest/faults.sh). Ends with "N passed, N failed": every PASS/FAIL line of the
+# zns-basic zrwa faults vfio-user-qemu vfio-zns blktests-6.1 blktests-6.12; a
+# TEST is a script name in tests/e2e/guest/ without .sh, vfio-user-qemu,
+# vfio-zns, or blktests-6.1 / blktests-6.12) in its own boot of the guest,
+# which reaches the target as 10.0.2.2. Guest scripts can ask for host
+# actions through the share (guest/lib.sh: host_call); this script answers
+# "ping", "restart-target" (kill -9, start again on the same port and data),
+# "ctl REQUEST..." (a control socket request through BUILD_DIR/znstgt-ctl:
+# the fault injection of guest/faults.sh) and "tcp-probe-zns" (a Zone Append
+# from a TCP host on this machine, build/tools/znstgt-probe, into zone 0 of
+# the zns namespace). Ends with "N passed, N failed": every PASS/FAIL line of the
 # guests plus the checks made here (the target starts; it stops cleanly on
 # SIGTERM with no sanitizer report).
 #
@@ -24,6 +27,11 @@
 # (tests/nvme-target-control). blktests comes from the tarball
 # $BLKTESTS_TARBALL (a `git archive` of blktests; tests/e2e/README.md); when
 # it is not set they are one SKIP line.
+#
+# vfio-user-qemu needs no guest: BUILD_DIR/tools/vfu-qemu-check checks the
+# vfio-user protocol server against QEMU's vfio-user client (the QEMU that
+# build-qemu.sh installs from Debian sid; the first run needs root), through
+# QEMU's qtest interface.
 #
 # --selftest runs guest/selftest-kernel-nvmet.sh (the same tests against the
 # guest kernel's nvmet) and guest/selftest-qemu-zns.sh (zns-basic.sh against
@@ -50,7 +58,7 @@ case $1 in
 esac
 shift
 tests=("$@")
-# zns-basic zrwa faults blktests-6.1 blktests-6.12; a TEST is a script name in
+[ ${#tests[@]} -gt 0 ] || tests=(tcp-basic zns-basic zrwa faults vfio-user-qemu vfio-zns blktests-6.1 blktests-6.12)
 # the guest variant (build-guest.sh) of each kernel blktests runs on
 declare -A BLKTESTS_GUEST=([blktests-6.1]=bookworm [blktests-6.12]=trixie)
 
@@ -152,6 +160,9 @@ max_open = $GUEST_MAX_OPEN
 max_active = $GUEST_MAX_ACTIVE
 zone_append_max = $((GUEST_ZONE_APPEND_MAX >> 10))K
 zde_size = $GUEST_ZDE_SIZE
+
+[vfio-user]
+socket = $work/vfio-zns.sock
 EOF
     subsys_file zrwa "$GUEST_ZRWA_NQN" "$GUEST_HOSTNQN" <<EOF
 size = 64M
@@ -167,7 +178,8 @@ EOF
 }
 
 listening() { [ -n "$(ss -Hltn "sport = :$1")" ]; }
-# start_target: start znstgt (on $port) and wait until it listens; on
+# start_target: start znstgt (on $port) and wait until it listens (TCP and
+# the zns subsystem's vfio-user socket); on
 # failure says why in $start_error
 start_target() {
     "$build/znstgt" -c "$work/znstgt.ini" >> "$work/znstgt.log" 2>&1 &
@@ -180,10 +192,12 @@ start_target() {
             tpid=
             return 1
         fi
-        listening "$port" && return 0
+        # the vfio-user socket is bound after the TCP listener (once the
+        # namespaces are open): wait for both
+        listening "$port" && [ -S "$work/vfio-zns.sock" ] && return 0
         sleep 0.1
     done
-    start_error="znstgt does not listen on 127.0.0.1:$port after 10 s"
+    start_error="znstgt does not listen on 127.0.0.1:$port and $work/vfio-zns.sock after 10 s"
     return 1
 }
 # stop_target: SIGTERM, then the exit status of znstgt (SIGKILL after 10 s)
@@ -210,7 +224,7 @@ target_log_tail() { echo "--- last lines of $work/znstgt.log:"; tail -n 30 "$wor
 # answer_host_calls SHARE PID: while PID runs, answer the guest's requests in
 # SHARE (request.N -> reply.N)
 answer_host_calls() {
-    local share=$1 pid=$2 req n reply
+    local share=$1 pid=$2 req n reply out
     while kill -0 "$pid" 2> /dev/null; do
         for req in "$share"/request.*; do
             [ -f "$req" ] || continue
@@ -224,9 +238,19 @@ answer_host_calls() {
                         kill -KILL $tpid
                         wait $tpid 2> /dev/null
                         echo "=== kill -9 and restart by run-e2e.sh" >> "$work/znstgt.log"
+                        # the killed target's socket file stays (the new one
+                        # replaces it): gone, start_target waits for the new
+                        rm -f "$work/vfio-zns.sock"
                         if start_target; then reply="ok restarted (pid $tpid)"
                         else reply="error: restart failed: $start_error"; fi
                     fi ;;
+                tcp-probe-zns)
+                    # a TCP host on this machine beside the guest: one Zone
+                    # Append (one block, bytes (i * 7 + 1) & 255) to zone 0
+                    # of the zns namespace, read back (znstgt-probe)
+                    if out=$("$build/tools/znstgt-probe" -a 127.0.0.1 -s "$port" -n "$GUEST_ZNS_NQN" \
+                             -q "$GUEST_HOSTNQN" 2>&1); then reply="ok ${out//$'\n'/ }"
+                    else reply="error: znstgt-probe: ${out//$'\n'/ }"; fi ;;
                 ctl\ *)
                     read -ra words < "$req"
                     if reply=$("$build/znstgt-ctl" -s "$work/control.sock" "${words[@]:1}" 2>&1)
@@ -352,8 +376,74 @@ run_blktests() {
             "$build/znstgt-ctl" "$E2E_DIR/../nvme-target-control"
 }
 
+# run_vfu_qemu: the vfio-user protocol server against QEMU's own vfio-user
+# client (a QEMU from Debian sid, build-qemu.sh), without a guest OS:
+# BUILD_DIR/tools/vfu-qemu-check drives the test device through qtest, once
+# with guest RAM shared (DMA_MAP with fds), once unshared (DMA_READ/WRITE
+# messages), once with the doorbell page as a sparse mmap area.
+run_vfu_qemu() {
+    local mode name log rc p f t0=$SECONDS
+    echo
+    echo "======== vfio-user-qemu"
+    if ! "$E2E_DIR/build-qemu.sh"; then
+        fail "vfio-user-qemu: build QEMU with the vfio-user client (tests/e2e/build-qemu.sh)"
+        return
+    fi
+    for mode in --fd --no-fd --mmap-doorbell; do
+        name=vfio-user-qemu${mode#-}
+        log=$work/$name.log
+        rc=0
+        # --fd is the default: no option
+        timeout -k 5 120 "$build/tools/vfu-qemu-check" ${mode/#--fd/} "$E2E_DIR/qemu-sid.sh" > "$log" 2>&1 || rc=$?
+        sed -n "s/^\(PASS\|FAIL\|SKIP\): /\1: $name: /p" "$log"
+        p=$(grep -c '^PASS: ' "$log") f=$(grep -c '^FAIL: ' "$log")
+        passed=$((passed + p)) failed=$((failed + f))
+        if [ $rc != 0 ] && [ "$f" = 0 ]; then
+            fail "$name: vfu-qemu-check exit status $rc"
+            tail -5 "$log" | sed 's/^/    /'
+        fi
+    done
+    echo "======== vfio-user-qemu: done in $((SECONDS - t0)) s"
+}
+
+# run_vfio_zns: guest/vfio-zns.sh in three boots: a VM with the zns
+# subsystem as a PCI NVMe controller over vfio-user (QEMU from build-qemu.sh,
+# guest RAM a shared memfd) that ends with a kill -9 of the target, a host
+# over NVMe/TCP, a second VM over vfio-user. Each finds the state/ the one
+# before saved in its share.
+run_vfio_zns() {
+    local phase prev='' t0=$SECONDS dev
+    if ! "$E2E_DIR/build-qemu.sh"; then
+        fail "vfio-zns: build QEMU with the vfio-user client (tests/e2e/build-qemu.sh)"
+        return
+    fi
+    # JSON: QEMU takes the socket address only so; no blanks (E2E_QEMU_ARGS
+    # is split at them)
+    dev='{"driver":"vfio-user-pci","rombar":0,"socket":{"type":"unix","path":"'$work/vfio-zns.sock'"}}'
+    for phase in pcie tcp verify; do
+        mkdir -p "$work/guest-vfio-zns-$phase"
+        [ -z "$prev" ] || cp -r "$work/guest-vfio-zns-$prev/state" "$work/guest-vfio-zns-$phase/" 2> /dev/null
+        if [ $phase = tcp ]; then
+            GUEST_VFIO_PHASE=$phase run_guest vfio-zns-$phase "$GUEST_DIR/vfio-zns.sh"
+        else
+            GUEST_VFIO_PHASE=$phase E2E_QEMU=$E2E_DIR/qemu-sid.sh E2E_MEMFD=1 E2E_QEMU_ARGS="-device $dev" \
+                run_guest vfio-zns-$phase "$GUEST_DIR/vfio-zns.sh" "$GUEST_DIR/zns-basic.sh"
+        fi
+        prev=$phase
+        if [ -z "$tpid" ] || ! kill -0 "$tpid" 2> /dev/null; then
+            fail "host: znstgt survives vfio-zns-$phase"
+            target_log_tail
+            return
+        fi
+    done
+    pass "host: znstgt survives vfio-zns"
+    echo "======== vfio-zns: three boots in $((SECONDS - t0)) s"
+}
+
 for t in "${tests[@]}"; do
     if [ -n "${BLKTESTS_GUEST[$t]:-}" ]; then run_blktests "$t"; continue; fi
+    if [ "$t" = vfio-zns ]; then run_vfio_zns; continue; fi
+    if [ "$t" = vfio-user-qemu ]; then run_vfu_qemu; continue; fi
     if [ ! -f "$GUEST_DIR/$t.sh" ]; then fail "no guest test $GUEST_DIR/$t.sh"; continue; fi
     run_guest "$t" "$GUEST_DIR/$t.sh"
     [ -n "$tpid" ] || continue   # a failed restart-target: already a FAIL

@@ -24,6 +24,11 @@
 #   E2E_APPEND          extra kernel command line ("loglevel=7" puts the whole
 #                       kernel log into console.log)
 #   E2E_QEMU_ARGS       more QEMU arguments (split at blanks), e.g. devices
+#   E2E_QEMU            the QEMU to run (split at blanks; default
+#                       qemu-system-x86_64), e.g. tests/e2e/qemu-sid.sh
+#   E2E_MEMFD=1         guest RAM in a shared memfd (memory-backend-memfd,
+#                       share=on): a vfio-user device then gets each RAM
+#                       DMA_MAP with an fd and reaches guest memory in place
 #   E2E_QUIET=1         no summary line on stderr
 #   E2E_SHELL=1         an interactive root shell on this terminal instead of
 #                       running SCRIPT (Ctrl-A X quits QEMU)
@@ -68,11 +73,18 @@ if [ -n "${E2E_SHELL:-}" ]; then
 fi
 kernel=$OUT/vmlinux
 [ -f "$kernel" ] || kernel=$OUT/vmlinuz
+mem=${E2E_MEM:-1024}
+machine=q35
+ram=()
+if [ -n "${E2E_MEMFD:-}" ]; then
+    machine+=,memory-backend=ram0
+    ram=(-object "memory-backend-memfd,id=ram0,size=${mem}M,share=on")
+fi
 # TCG (software emulation): KVM hangs the guest on this kind of machine.
 # romfile= : no iPXE option ROM for the NIC (we never network-boot).
-# shellcheck disable=SC2054 # the commas are QEMU's option syntax
-qemu=(qemu-system-x86_64 -accel tcg,thread=multi,tb-size=512 -cpu max -machine q35
-      -m "${E2E_MEM:-1024}" -smp "${E2E_SMP:-2}" -nodefaults -no-user-config -display none -no-reboot
+# shellcheck disable=SC2054,SC2206 # QEMU's commas; E2E_QEMU is split at blanks
+qemu=(${E2E_QEMU:-qemu-system-x86_64} -accel tcg,thread=multi,tb-size=512 -cpu max -machine "$machine"
+      "${ram[@]}" -m "$mem" -smp "${E2E_SMP:-2}" -nodefaults -no-user-config -display none -no-reboot
       -kernel "$kernel" -initrd "$OUT/initrd.img" -append "$append"
       -drive "file=$OUT/rootfs.ext4,format=raw,if=virtio,snapshot=on,cache=unsafe"
       -netdev user,id=n0 -device virtio-net-pci,netdev=n0,romfile=

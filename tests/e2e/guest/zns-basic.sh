@@ -46,39 +46,6 @@ else
     connect_ns "$nqn"
 fi
 
-# ------------------------------------------------------------------ helpers
-# zones [BLKZONE-ARGS]: one line per zone from blkzone report, in decimal:
-# "<start> <len> <cap> <cond> <wp>", sectors of 512 bytes, wp relative to the
-# zone start, cond one of em oi oe cl fu ro of. blkzone prints e.g.
-#   start: 0x000008000, len 0x008000, cap 0x008000, wptr 0x000000 reset:0 non-seq:0, zcond: 1(em) [...]
-zones() {
-    local start len cap wp rest cond
-    blkzone report "$@" "$dev" | while read -r _ start _ len _ cap _ wp rest; do
-        cond=${rest#*zcond:}; cond=${cond#*(}; cond=${cond%%)*}
-        echo "$((${start%,})) $((${len%,})) $((${cap%,})) $cond $((wp))"
-    done
-}
-# zone_state Z: "<cond> <wp>" of zone Z
-zone_state() { zones -o $(($1 * zsec)) -c 1 | cut -d' ' -f4-; }
-# zone_is NAME Z COND WP: check zone Z's state and write pointer (sectors)
-zone_is() { expect "$1: zone $2" "$(zone_state "$2")" "$3 $4"; }
-# all_zones: "<cond> <wp>" of every zone, one a line
-all_zones() { zones | cut -d' ' -f4-; }
-# zwrite Z OFFSET BYTES: write BYTES of random data into zone Z at byte OFFSET
-# within the zone (O_DIRECT); the data is kept in /tmp/zone-Z-OFFSET
-zwrite() {
-    local f=/tmp/zone-$1-$2
-    head -c "$3" /dev/urandom > "$f"
-    dd if="$f" of="$dev" bs="$3" count=1 seek=$(($1 * zone + $2)) oflag=direct,seek_bytes conv=notrunc status=none
-}
-# zread Z OFFSET BYTES FILE: read back (O_DIRECT)
-zread() {
-    dd if="$dev" of="$4" bs="$3" count=1 skip=$(($1 * zone + $2)) iflag=direct,skip_bytes status=none
-}
-# bz CMD Z [COUNT]: blkzone CMD (open, close, finish, reset) on COUNT zones from zone Z
-bz() { blkzone "$1" -o $(($2 * zsec)) -c "${3:-1}" "$dev"; }
-reset_all() { check "${1:-reset all zones}" blkzone reset "$dev"; }
-
 # ------------------------------------------------------------------ limits
 step "what the block layer made of it"
 # The block devices that queue the requests: the namespace, or with
@@ -209,11 +176,6 @@ step "zone append (nvme zns zone-append)"
 slba=$((2 * zlba))
 head -c 4096 /dev/urandom > /tmp/a1
 head -c 8192 /dev/urandom > /tmp/a2
-# append FILE: zone-append FILE to zone 2; prints the LBA it was written at (decimal)
-append() {
-    run nvme zns zone-append "$dev" -s $slba -z "$(stat -c %s "$1")" -d "$1" || return 1
-    printf '%d\n' "0x$(sed -n 's/.*appended data to LBA \([0-9a-fA-F]*\).*/\1/p' "$E2E_LOG")"
-}
 if alba=$(append /tmp/a1); then expect "append 4 KiB to empty zone 2: written at the zone start" "$alba" "$slba"
 else fail "zone-append 4 KiB"; last_output; fi
 if alba=$(append /tmp/a2); then expect "append 8 KiB: written at the write pointer" "$alba" $((slba + 4096 / lba))
