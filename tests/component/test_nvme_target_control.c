@@ -4,15 +4,10 @@
  * `make check-asan` cover the hook, the control socket's add-subsys and
  * remove-subsys, and the host-side view of what the hook sets up.
  */
-#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
-#include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
