@@ -26,13 +26,16 @@
 # target's threads (the one-CPU row) are skipped. THE ROWS WRITE: they
 # overwrite the first 256 MiB of NSID and reset zones of ZNSID.
 #
-# usage: bench/tcp_matrix.sh [BUILD_DIR]   (BENCH_REPS, BENCH_TIME override)
+# usage: bench/tcp_matrix.sh [BUILD_DIR]   (BENCH_REPS, BENCH_TIME override;
+#        BENCH_ROWS=REGEX runs only the rows whose name matches; the vfio-user
+#        rows read what the TCP read rows prefilled)
 #        TARGET=ADDR:PORT NQN=SUBNQN [NSID=N] [ZNSID=N] bench/tcp_matrix.sh [BUILD_DIR]
 set -eu
 
 B=${1:-build}
 REPS=${BENCH_REPS:-3}
 TIME=${BENCH_TIME:-2}
+ROWS=${BENCH_ROWS:-}
 LOAD=$B/tools/znstgt-load
 EXTERNAL=${TARGET:-}
 
@@ -160,11 +163,17 @@ place() { # TARGET_CPU GENERATOR_PIN_OPTIONS
 results=$dir/results
 : > "$results"
 
+# Is row NAME one of those BENCH_ROWS selects (all without it)?
+selected() {
+	[ -z "$ROWS" ] || printf '%s\n' "$1" | grep -Eq -- "$ROWS"
+}
+
 # run ROW_NAME METRIC LIMIT_KEY RATIO_KEY TARGET NSID [znstgt-load options]
 # An empty NSID skips the row (it is listed as such in the table).
 run() {
 	name=$1 metric=$2 limkey=$3 ratiokey=$4 target=$5 nsid=$6
 	shift 6
+	selected "$name" || return 0
 	if [ -z "$nsid" ]; then
 		echo "$name|$metric|$limkey|$ratiokey|$target|skipped" >> "$results"
 		return 0
@@ -187,6 +196,7 @@ run() {
 vfio_row() {
 	name=$1 metric=$2 target=$3 nsid=$4
 	shift 4
+	selected "$name" || return 0
 	if [ -n "$EXTERNAL" ]; then
 		echo "$name|$metric|tcp_$metric|vs_tcp|$target|skipped" >> "$results"
 		return 0
@@ -229,8 +239,15 @@ echo "load average before: $(loadavg)"
 
 run "4K randread QD1 (latency)"  lat_mean_us rr_mean_us lat_per_rr "<= 1.5" "$NS_READ" \
 	-w randread -b 4K -q 1 --region 256M --prefill
-run "4K randread QD32"           iops rr_ops iops_per_rr "" "$NS_READ" \
+run "4K randread QD32"           iops rr_ops iops_per_rr ">= 0.9" "$NS_READ" \
 	-w randread -b 4K -q 32 --region 256M --prefill
+# Many queues, as a Linux host opens one per CPU: N connections (one I/O
+# queue and one generator thread each) on the target's one worker, and the
+# limit measured with N connections too.
+run "4K randread QD32 x4 conns"  iops rr_ops iops_per_rr "" "$NS_READ" \
+	-w randread -b 4K -q 32 -j 4 --region 256M --prefill
+run "4K randread QD32 x16 conns" iops rr_ops iops_per_rr ">= 0.9" "$NS_READ" \
+	-w randread -b 4K -q 32 -j 16 --region 256M --prefill
 run "128K seq read QD8 (MB/s)"   mbps stream_mbps mbps_per_stream ">= 0.8" "$NS_READ" \
 	-w read -b 128K -q 8 --region 256M --prefill
 vfio_row "vfio-user 4K randread QD1 lat" lat_mean_us "<= 0.33" "$NS_READ" \
@@ -245,6 +262,10 @@ run "  same, WC off (durable)"   mbps stream_mbps mbps_per_stream "" "$NS_WRITE_
 	-w write -b 128K -q 8 --region 256M
 run "4K append QD32 WC off"      iops sync_ops iops_per_sync ">= 20" "$NS_APPEND_NOWC" \
 	-w append -b 4K -q 32 --sync-dir "$dir"
+run "4K append QD32 WC off x4"   iops sync_ops iops_per_sync "" "$NS_APPEND_NOWC" \
+	-w append -b 4K -q 32 -j 4 --sync-dir "$dir"
+run "4K append QD32 WC off x16"  iops sync_ops iops_per_sync "" "$NS_APPEND_NOWC" \
+	-w append -b 4K -q 32 -j 16 --sync-dir "$dir"
 run "4K append QD32 WC on"       iops rr_ops iops_per_rr "" "$NS_APPEND_WC" \
 	-w append -b 4K -q 32
 if [ -n "$TGT_CPU" ] && [ -z "$EXTERNAL" ]; then
@@ -315,7 +336,9 @@ END {
 	print "figure: latency mean (us), IOPS or MB/s of the NVMe/TCP run; limit: the same"
 	print "program over plain loopback TCP in the same run (round trip 72 B -> 4 KiB or"
 	print "4168 B -> 24 B; a stream of the block size), or for durable appends one"
-	print "4 KiB pwrite + fdatasync per append on the same file system. vfio-user rows:"
+	print "4 KiB pwrite + fdatasync per append on the same file system. xN conns: N"
+	print "connections of one I/O queue each (QD32 each), the round-trip limit measured"
+	print "with N connections; the fdatasync limit stays one writer. vfio-user rows:"
 	print "the figure over the vfio-user socket (a polling guest driver), the limit the"
 	print "same reads over NVMe/TCP right before, the ratio vfio-user / TCP."
 }' "$results"

@@ -1190,8 +1190,8 @@ uint16_t ns_zone_mgmt_send_zrwaa(struct ns *ns, uint64_t slba, uint8_t zsa, cons
 	return zns_mgmt_send_zrwaa(&ns->z, slba, zsa, zde);
 }
 
-uint16_t ns_zone_mgmt_send(struct ns *ns, uint64_t slba, uint8_t zsa, bool select_all,
-			   const void *zde)
+uint16_t ns_zone_mgmt_apply(struct ns *ns, uint64_t slba, uint8_t zsa, bool select_all,
+			    const void *zde)
 {
 	if (!ns->info.zoned)
 		return not_zoned();
@@ -1200,9 +1200,6 @@ uint16_t ns_zone_mgmt_send(struct ns *ns, uint64_t slba, uint8_t zsa, bool selec
 		if (rc)
 			return io_status(rc, true);
 	}
-	uint16_t st = zns_mgmt_send(&ns->z, slba, zsa, select_all, zde);
-	if (st || zsa != NVME_ZNS_ZSA_RESET)
-		return st;
 	/*
 	 * A Reset keeps the zone's blocks: reads at or above the write pointer
 	 * return zeros whatever the file holds (read_zoned), the zone's next
@@ -1211,9 +1208,17 @@ uint16_t ns_zone_mgmt_send(struct ns *ns, uint64_t slba, uint8_t zsa, bool selec
 	 * other zones' writes wait. A Finish still zeroes what it moves the
 	 * write pointer over (erase_unwritten). The space stays the file's:
 	 * the data file keeps the largest size each zone was written to, as a
-	 * preallocated one keeps all of it. The Reset is durable when it
-	 * completes. (Blocks: I/O threads only.)
+	 * preallocated one keeps all of it.
 	 */
+	return zns_mgmt_send(&ns->z, slba, zsa, select_all, zde);
+}
+
+uint16_t ns_zone_mgmt_send(struct ns *ns, uint64_t slba, uint8_t zsa, bool select_all,
+			   const void *zde)
+{
+	uint16_t st = ns_zone_mgmt_apply(ns, slba, zsa, select_all, zde);
+	if (st || zsa != NVME_ZNS_ZSA_RESET)
+		return st;
 	return ns_sync_wait(ns);
 }
 

@@ -125,16 +125,26 @@ uint16_t ns_deallocate(struct ns *ns, uint64_t slba, uint64_t nlb);
  */
 typedef void (*ns_sync_cb)(void *arg, uint16_t status);
 void ns_sync(struct ns *ns, ns_sync_cb cb, void *arg);
-/* ns_sync() and wait for it; returns its status. (blocks) */
+/* ns_sync() and wait for it; returns its status. (blocks) Not for a thread
+ * that ends writes (a worker's loop) or that a write's end needs (an I/O
+ * thread): the sync may wait for a write still in flight. */
 uint16_t ns_sync_wait(struct ns *ns);
 
 /* ---- ZNS (NVMe ZNS Command Set 1.1) ---- */
 
-/* Zone Management Send (ZNS 3.4.3). zde: zde_size bytes for SET_DESC_EXT.
- * (blocks) A Reset returns once it is durable and the zone's blocks are
- * freed; other actions still need ns_sync() to be durable. */
+/*
+ * Zone Management Send (ZNS 3.4.3). zde: zde_size bytes for SET_DESC_EXT.
+ * ns_zone_mgmt_apply() makes the transition (blocks: a Finish zeroes what
+ * its write pointer moves over); it is durable with the next ns_sync().
+ * ns_zone_mgmt_send() also waits for that sync after a Reset (blocks until
+ * a group commit): never call it where the commit may wait for something
+ * the caller's thread holds up (a worker's loop, an I/O thread: worker.h).
+ */
+uint16_t ns_zone_mgmt_apply(struct ns *ns, uint64_t slba, uint8_t zsa, bool select_all,
+			    const void *zde);
 /* Open or Set Zone Descriptor Extension with ZRWA Allocation (ZRWAA).
- * (blocks) Erases the zone's blocks first: its window reads what they hold. */
+ * (blocks) Erases the zone's blocks first: its window reads what they hold.
+ * Durable with the next ns_sync(), as ns_zone_mgmt_apply(). */
 uint16_t ns_zone_mgmt_send_zrwaa(struct ns *ns, uint64_t slba, uint8_t zsa, const void *zde);
 uint16_t ns_zone_mgmt_send(struct ns *ns, uint64_t slba, uint8_t zsa, bool select_all,
 			   const void *zde);

@@ -11,6 +11,13 @@
  * the loops: io_submit_job() queues job->run for an I/O thread and, when it
  * returns, runs job->done back on job->worker. Jobs submitted on a loop are
  * handed to the pool together when that loop is about to sleep (worker.c).
+ *
+ * job->run may block on file I/O, but must never wait for something that
+ * needs a worker's loop or another job to move: the I/O thread may hold
+ * completions it has not yet announced to their worker (worker.c), and the
+ * other I/O threads may be blocked the same way. Waiting for a group commit
+ * is such a wait (ns_sync_wait: a commit can wait for a write's end, which
+ * runs in a job's done()); ask for the callback (ns_sync) instead.
  */
 #ifndef ZNSTGT_WORKER_H
 #define ZNSTGT_WORKER_H

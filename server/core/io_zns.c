@@ -34,7 +34,14 @@ static void zms_synced(struct io_job *job)
 	nvme_req_complete(req, req->status);
 }
 
-/* On an I/O thread: a Reset waits for its own durability and frees space. */
+/*
+ * On an I/O thread: the transition (a Finish zeroes blocks). Its durability
+ * is waited for in zms_done, by a callback, never here: the commit can wait
+ * for a write to another zone that ended ahead of an older one (ns_sync),
+ * and that older write's end runs on the worker, after an I/O thread ran it.
+ * Resets blocking every I/O thread here once left such a write unfinished
+ * and the target silent (worker.h: what an I/O job may wait for).
+ */
 static void zms_run(struct io_job *job)
 {
 	struct nvme_req *req = container_of(job, struct nvme_req, job);
@@ -49,8 +56,8 @@ static void zms_run(struct io_job *job)
 	if (cdw13 & ZMS_ZRWAA)
 		req->status = ns_zone_mgmt_send_zrwaa(req->ns, zns_slba(req), zsa, zde);
 	else
-		req->status = ns_zone_mgmt_send(req->ns, zns_slba(req), zsa,
-						cdw13 & ZMS_SELECT_ALL, zde);
+		req->status = ns_zone_mgmt_apply(req->ns, zns_slba(req), zsa,
+						 cdw13 & ZMS_SELECT_ALL, zde);
 	if (zde)
 		nvme_req_flat_put(req, zde, false);
 }

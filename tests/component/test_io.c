@@ -2,8 +2,9 @@
  * NVM and ZNS I/O commands end to end through the core, on real namespaces
  * (ns.h backend in a temporary directory): data round trips, range and
  * length checks, Flush, Write Zeroes, Dataset Management, Zone Append
- * (ALBA in the CQE), Zone Management Send/Receive, and what happens to I/O
- * queues when the controller resets.
+ * (ALBA in the CQE), Zone Management Send/Receive, a Reset whose durability
+ * waits for another zone's write, and what happens to I/O queues when the
+ * controller resets.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include <cmocka.h>
 #include <nvme/types.h>
@@ -19,6 +21,7 @@
 #include "config.h"
 #include "../lib/core_harness.h"
 #include "fault_io.h"
+#include "ns.h"
 #include "subsys.h"
 
 #define NQN "nqn.2024-01.io.znstgt:io"
@@ -463,6 +466,74 @@ static void test_io_error_status(void **state)
 	assert_memory_equal(in, out, sizeof(out));
 }
 
+/* Zone Management Send Reset of one zone, not waited for. */
+static struct th_cmd *submit_reset(uint32_t zone)
+{
+	struct nvme_sqe s = rw(nvme_zns_cmd_mgmt_send, ZNS_NSID, (uint64_t)zone * ZONE_BLKS, 1);
+
+	s.cdw12 = 0;
+	s.cdw13 = htole32(NVME_ZNS_ZSA_RESET);
+	return th_submit(io, &s, NULL, 0, false);
+}
+
+/*
+ * A Reset is durable when it completes, so it waits for a group commit, and
+ * a commit waits for a write that ended ahead of an older one in the same
+ * zone until that older one ends too (ns_sync). The older write's end runs
+ * on the worker's loop. If the Reset waited on an I/O thread, Resets could
+ * hold every I/O thread while the write they wait for needs one - or sits,
+ * finished, in the worker's queue of completions not yet announced - and
+ * the target stopped answering (seen as 32 Zone Appends unanswered under a
+ * load with resets). Here another queue's older append to zone 5 is held
+ * in flight while a younger one ended; two Resets (as many as there are
+ * I/O threads) wait for it, and a write to the other namespace must still
+ * be served meanwhile.
+ */
+static void test_reset_holds_no_io_thread(void **state)
+{
+	static uint8_t out[BLK];
+	struct subsys *sub = subsys_find(NQN);
+	struct ns *ns = subsys_ns(sub, ZNS_NSID);
+	struct iovec v = { out, BLK };
+	struct ns_write older, younger;
+	struct th_cmd *reset[2];
+	struct nvme_zns_desc d;
+	uint64_t nr, z5 = 5 * ZONE_BLKS;
+
+	(void)state;
+	fill(out, sizeof(out), 31);
+	assert_int_equal(do_rw(nvme_cmd_write, ZNS_NSID, 6 * ZONE_BLKS, 1, out, NULL), 0);
+	assert_int_equal(do_rw(nvme_cmd_write, ZNS_NSID, 7 * ZONE_BLKS, 1, out, NULL), 0);
+	/* Zone 5: the younger append ended, the older one is still in flight. */
+	memset(&older, 0, sizeof(older));
+	memset(&younger, 0, sizeof(younger));
+	assert_int_equal(ns_write_begin(ns, &older, NS_ZONE_APPEND, z5, 1), 0);
+	assert_int_equal(ns_write_begin(ns, &younger, NS_ZONE_APPEND, z5, 1), 0);
+	assert_int_equal(ns_write_data(ns, &younger, &v, 1), 0);
+	ns_write_end(ns, &younger, 0);
+
+	reset[0] = submit_reset(6);
+	reset[1] = submit_reset(7);
+	uint16_t served = do_rw(nvme_cmd_write, CONV_NSID, 40, 1, out, NULL);
+	bool waited = !th_wait(reset[0], 0) && !th_wait(reset[1], 0);
+	/* End the older append whatever happened, so nothing stays blocked. */
+	assert_int_equal(ns_write_data(ns, &older, &v, 1), 0);
+	ns_write_end(ns, &older, 0);
+	assert_int_equal(served, 0);
+	assert_true(waited); /* their sync covered zone 5's younger append */
+	assert_true(th_wait(reset[0], TH_WAIT_MS));
+	assert_true(th_wait(reset[1], TH_WAIT_MS));
+	assert_int_equal(th_finish(reset[0], NULL, NULL), 0);
+	assert_int_equal(th_finish(reset[1], NULL, NULL), 0);
+	report_zone(6 * ZONE_BLKS, &d, &nr);
+	assert_int_equal(d.zs >> 4, NVME_ZNS_ZS_EMPTY);
+	report_zone(7 * ZONE_BLKS, &d, &nr);
+	assert_int_equal(d.zs >> 4, NVME_ZNS_ZS_EMPTY);
+	report_zone(z5, &d, &nr);
+	assert_int_equal(le64toh(d.wp), z5 + 2);
+	subsys_put(sub);
+}
+
 static void test_reset_drops_io(void **state)
 {
 	static uint8_t buf[BLK];
@@ -488,6 +559,7 @@ int main(void)
 		cmocka_unit_test(test_full_report),
 		cmocka_unit_test(test_prp_data_lengths),
 		cmocka_unit_test(test_io_error_status),
+		cmocka_unit_test(test_reset_holds_no_io_thread),
 		cmocka_unit_test(test_reset_drops_io),
 	};
 
