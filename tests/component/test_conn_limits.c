@@ -31,6 +31,7 @@
 #include <nvme/types.h>
 
 #include "../lib/nvmf_client.h"
+#include "../lib/target_check.h"
 #include "../lib/target_proc.h"
 
 #define NQN "nqn.2026-11.io.znstgt:limits"
@@ -49,14 +50,7 @@ static int idle[IDLE];
 
 static void write_file(const char *rel, const char *text)
 {
-	char path[PATH_MAX];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, rel);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	assert_int_equal(fclose(f), 0);
+	target_write_ok(dir, rel, text);
 }
 
 /* Start the daemon with these [target] limit keys. */
@@ -101,13 +95,8 @@ static bool closed_by_target(int fd, int timeout_ms)
 
 static void admin_up(struct nvmf_client *c, const char *host)
 {
-	if (nvmf_tcp_connect(c, "127.0.0.1", port, false, false))
-		fail_msg("admin queue of %s: %s", host, c->err);
-	int st = nvmf_connect(c, 0, 32, 0, host, NQN, 0xffff, 0, NULL);
-	if (st)
-		fail_msg("admin Connect of %s: %#x %s", host, st, c->err);
-	if (nvmf_enable(c, 5000))
-		fail_msg("enable: %s", c->err);
+	if (nvmf_admin_up(c, "127.0.0.1", port, host, NQN))
+		fail_msg("%s: %s", host, c->err);
 }
 
 static int io_connect(struct nvmf_client *c, const struct nvmf_client *admin, uint16_t qid,
@@ -128,11 +117,8 @@ static void assert_logged(const char *s)
 
 static int setup(void **state)
 {
-	char path[PATH_MAX], why[256];
 	struct rlimit rl;
 
-	if (target_find_bin(T.bin, sizeof(T.bin), why, sizeof(why)) != 0)
-		fail_msg("%s", why);
 	/* The idle sockets, the hosts' and the daemon's own, on one machine. */
 	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
 	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < IDLE + 256) {
@@ -143,13 +129,7 @@ static int setup(void **state)
 	rl.rlim_cur = rl.rlim_max;
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
 	snprintf(dir, sizeof(dir), "/tmp/znstgt-lim-XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	assert_int_equal(target_free_port(port, sizeof(port)), 0);
-	snprintf(T.ini, sizeof(T.ini), "%s/znstgt.ini", dir);
-	snprintf(T.sock, sizeof(T.sock), "%s/control.sock", dir);
-	snprintf(T.log, sizeof(T.log), "%s/znstgt.log", dir);
-	snprintf(path, sizeof(path), "%s/conf", dir);
-	assert_int_equal(mkdir(path, 0755), 0);
+	target_dir_ok(&T, dir, port, sizeof(port));
 	for (int i = 0; i < IDLE; i++)
 		idle[i] = -1;
 	return 0;
@@ -157,13 +137,10 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char why[256];
-
 	for (int i = 0; i < IDLE; i++)
 		if (idle[i] >= 0)
 			close(idle[i]);
-	if (target_finish(&T, dir, why, sizeof(why)) != 0)
-		fail_msg("%s", why);
+	target_finish_ok(&T, dir);
 	return 0;
 }
 

@@ -25,6 +25,7 @@
 #include <nvme/types.h>
 
 #include "../lib/nvmf_client.h"
+#include "../lib/target_check.h"
 #include "../lib/target_proc.h"
 #include "../../tools/ctl_client.h"
 
@@ -41,11 +42,7 @@ static struct nvmf_client admin, io1, io2;
 
 static void write_file(const char *path, const char *text)
 {
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	fputs(text, f);
-	assert_int_equal(fclose(f), 0);
+	target_write_ok(NULL, path, text);
 }
 
 /* The body of a status or metrics answer (malloc'd). */
@@ -126,12 +123,8 @@ static void well_formed(const char *body)
 
 static void host_up(void)
 {
-	if (nvmf_tcp_connect(&admin, "127.0.0.1", port, false, false))
-		fail_msg("admin queue: %s", admin.err);
-	if (nvmf_connect(&admin, 0, 32, 0, HOSTNQN, NQN, 0xffff, 0, NULL))
-		fail_msg("admin Connect: %s", admin.err);
-	if (nvmf_enable(&admin, 5000))
-		fail_msg("enable: %s", admin.err);
+	if (nvmf_admin_up(&admin, "127.0.0.1", port, HOSTNQN, NQN))
+		fail_msg("%s", admin.err);
 	struct nvmf_client *q[] = { &io1, &io2 };
 	for (uint16_t i = 0; i < 2; i++) {
 		if (nvmf_tcp_connect(q[i], "127.0.0.1", port, false, false))
@@ -282,19 +275,11 @@ static int setup(void **state)
 {
 	char path[PATH_MAX + 32], text[1024], why[256];
 
-	if (target_find_bin(T.bin, sizeof(T.bin), why, sizeof(why)) != 0)
-		fail_msg("%s", why);
-	assert_non_null(mkdtemp(dir));
-	assert_int_equal(target_free_port(port, sizeof(port)), 0);
-	snprintf(T.ini, sizeof(T.ini), "%s/znstgt.ini", dir);
-	snprintf(T.sock, sizeof(T.sock), "%s/control.sock", dir);
-	snprintf(T.log, sizeof(T.log), "%s/znstgt.log", dir);
+	target_dir_ok(&T, dir, port, sizeof(port));
 	snprintf(text, sizeof(text),
 		 "[target]\nlisten = 127.0.0.1:%s\nthreads = 2\nio_threads = 2\ndata_dir = data\n"
 		 "control_socket = control.sock\nlog_level = warn\ninclude = conf/*.ini\n", port);
 	write_file(T.ini, text);
-	snprintf(path, sizeof(path), "%s/conf", dir);
-	assert_int_equal(mkdir(path, 0755), 0);
 	snprintf(path, sizeof(path), "%s/conf/s.ini", dir);
 	write_file(path, "[subsystem]\nnqn = " NQN "\nallow_any_host = yes\n"
 		   "[namespace 1]\nsize = 8M\nzone_size = 1M\nwrite_cache = no\n"

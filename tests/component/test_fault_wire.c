@@ -90,10 +90,8 @@ static uint32_t inject(const char *args)
 
 static void host_up(struct host *h)
 {
-	if (nvmf_tcp_connect(&h->admin, "127.0.0.1", port, false, false))
-		fail_msg("admin queue: %s", h->admin.err);
-	assert_int_equal(nvmf_connect(&h->admin, 0, 32, 0, HOSTNQN, NQN, 0xffff, 0, NULL), 0);
-	assert_int_equal(nvmf_enable(&h->admin, 5000), 0);
+	if (nvmf_admin_up(&h->admin, "127.0.0.1", port, HOSTNQN, NQN))
+		fail_msg("%s", h->admin.err);
 	assert_int_equal(nvmf_ns_geometry(&h->admin, 1, &h->g), 0);
 	if (nvmf_tcp_connect(&h->io, "127.0.0.1", port, false, false))
 		fail_msg("I/O queue: %s", h->io.err);

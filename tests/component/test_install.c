@@ -28,34 +28,18 @@
 
 #include <cmocka.h>
 
+#include "../lib/run_script.h"
 #include "../lib/target_proc.h"
 
 #define NOTIFY_WAIT_MS 20000
 
 static void test_install_script(void **state)
 {
-	char build[PATH_MAX - 64], script[PATH_MAX], port[8];
-	ssize_t n = readlink("/proc/self/exe", build, sizeof(build) - 1);
-	int status;
-	pid_t pid;
+	char port[8], why[512];
 
-	/* <root>/<build>/tests/test_install */
-	assert_true(n > 0);
-	build[n] = '\0';
-	*strrchr(build, '/') = '\0';
-	*strrchr(build, '/') = '\0';
-	snprintf(script, sizeof(script), "%.*s/tests/install-test.sh",
-		 (int)(strrchr(build, '/') - build), build);
 	assert_int_equal(target_free_port(port, sizeof(port)), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		execl("/bin/bash", "bash", script, build, port, (char *)NULL);
-		_exit(127);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
+	if (run_script("install-test.sh", port, why, sizeof(why)) != 0)
+		fail_msg("%s", why);
 }
 
 /* The next datagram on fd, NUL-terminated, or fail. */

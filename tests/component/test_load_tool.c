@@ -23,6 +23,7 @@
 
 #include <cmocka.h>
 
+#include "../lib/target_check.h"
 #include "../lib/target_proc.h"
 
 #define NQN "nqn.2026-11.io.znstgt:load-tool-test"
@@ -36,12 +37,7 @@ static struct target_proc T;
 
 static void write_file(const char *rel, const char *text)
 {
-	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/%s", dir, rel);
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	assert_int_equal(fclose(f), 0);
+	target_write_ok(dir, rel, text);
 }
 
 static int setup(void **state)
@@ -86,9 +82,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char why[512];
-	if (target_finish(&T, dir, why, sizeof(why)))
-		fail_msg("%s", why);
+	target_finish_ok(&T, dir);
 	return 0;
 }
 

@@ -34,6 +34,7 @@
 #include <nvme/types.h>
 
 #include "../lib/nvmf_client.h"
+#include "../lib/target_check.h"
 #include "../lib/target_proc.h"
 #include "../../tools/ctl_client.h"
 
@@ -53,14 +54,7 @@ static struct target_proc T;
 
 static void write_file(const char *rel, const char *text)
 {
-	char path[PATH_MAX];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, rel);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	assert_int_equal(fclose(f), 0);
+	target_write_ok(dir, rel, text);
 }
 
 static void remove_file(const char *rel)
@@ -450,27 +444,14 @@ static void test_refused(void **state)
 
 static int setup(void **state)
 {
-	char path[PATH_MAX], why[256];
-
-	if (target_find_bin(T.bin, sizeof(T.bin), why, sizeof(why)) != 0)
-		fail_msg("%s", why);
 	snprintf(dir, sizeof(dir), "/tmp/znstgt-rld-XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	assert_int_equal(target_free_port(port, sizeof(port)), 0);
-	snprintf(T.ini, sizeof(T.ini), "%s/znstgt.ini", dir);
-	snprintf(T.sock, sizeof(T.sock), "%s/control.sock", dir);
-	snprintf(T.log, sizeof(T.log), "%s/znstgt.log", dir);
-	snprintf(path, sizeof(path), "%s/conf", dir);
-	assert_int_equal(mkdir(path, 0755), 0);
+	target_dir_ok(&T, dir, port, sizeof(port));
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	char why[256];
-
-	if (target_finish(&T, dir, why, sizeof(why)) != 0)
-		fail_msg("%s", why);
+	target_finish_ok(&T, dir);
 	return 0;
 }
 

@@ -30,6 +30,7 @@
 #include <nvme/types.h>
 
 #include "../lib/nvmf_client.h"
+#include "../lib/target_check.h"
 #include "../lib/target_proc.h"
 
 #define NQN "nqn.2026-11.io.znstgt:startup"
@@ -50,14 +51,7 @@ static void path_in(char *out, size_t len, const char *rel)
 
 static void write_file(const char *rel, const char *text)
 {
-	char path[PATH_MAX];
-	FILE *f;
-
-	path_in(path, sizeof(path), rel);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	assert_int_equal(fclose(f), 0);
+	target_write_ok(dir, rel, text);
 }
 
 static bool exists(const char *rel)
@@ -135,27 +129,14 @@ static void assert_logged(const char *what, ...)
 
 static int setup(void **state)
 {
-	char path[PATH_MAX], why[256];
-
-	if (target_find_bin(T.bin, sizeof(T.bin), why, sizeof(why)) != 0)
-		fail_msg("%s", why);
 	snprintf(dir, sizeof(dir), "/tmp/znstgt-start-XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	assert_int_equal(target_free_port(port, sizeof(port)), 0);
-	path_in(T.ini, sizeof(T.ini), "znstgt.ini");
-	path_in(T.sock, sizeof(T.sock), "control.sock");
-	path_in(T.log, sizeof(T.log), "znstgt.log");
-	path_in(path, sizeof(path), "conf");
-	assert_int_equal(mkdir(path, 0755), 0);
+	target_dir_ok(&T, dir, port, sizeof(port));
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	char why[256];
-
-	if (target_finish(&T, dir, why, sizeof(why)) != 0)
-		fail_msg("%s", why);
+	target_finish_ok(&T, dir);
 	return 0;
 }
 
@@ -167,10 +148,8 @@ static void host_checks_ns1_only(void)
 	uint8_t buf[4096], out[LBA], in[LBA];
 	uint32_t list[1024];
 
-	if (nvmf_tcp_connect(&admin, "127.0.0.1", port, false, false))
-		fail_msg("admin queue: %s", admin.err);
-	assert_int_equal(nvmf_connect(&admin, 0, 32, 0, HOSTNQN, NQN, 0xffff, 0, NULL), 0);
-	assert_int_equal(nvmf_enable(&admin, 5000), 0);
+	if (nvmf_admin_up(&admin, "127.0.0.1", port, HOSTNQN, NQN))
+		fail_msg("%s", admin.err);
 	assert_int_equal(nvmf_identify(&admin, NVME_IDENTIFY_CNS_NS_ACTIVE_LIST, 0, 0, buf, NULL), 0);
 	memcpy(list, buf, sizeof(list));
 	assert_int_equal(le32toh(list[0]), 1);

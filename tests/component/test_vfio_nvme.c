@@ -27,6 +27,7 @@
 
 #include "vfio_user_proto.h"
 #include "../lib/nvmf_client.h"
+#include "../lib/target_check.h"
 #include "../lib/target_proc.h"
 #include "../lib/vfu_client.h"
 #include "../lib/vfu_nvme.h"
@@ -256,12 +257,8 @@ static struct nvmf_client tadmin = { .fd = -1 }, tio = { .fd = -1 };
 
 static void tcp_up(void)
 {
-	if (nvmf_tcp_connect(&tadmin, "127.0.0.1", port, false, false))
-		fail_msg("admin queue: %s", tadmin.err);
-	if (nvmf_connect(&tadmin, 0, 32, 0, HOSTNQN, NQN, 0xffff, 0, NULL))
-		fail_msg("admin Connect: %s", tadmin.err);
-	if (nvmf_enable(&tadmin, 5000))
-		fail_msg("enable: %s", tadmin.err);
+	if (nvmf_admin_up(&tadmin, "127.0.0.1", port, HOSTNQN, NQN))
+		fail_msg("%s", tadmin.err);
 	if (nvmf_tcp_connect(&tio, "127.0.0.1", port, false, false))
 		fail_msg("I/O queue: %s", tio.err);
 	if (nvmf_connect(&tio, 1, 32, 0, HOSTNQN, NQN, tadmin.cntlid, 0, NULL))
@@ -292,11 +289,7 @@ static int test_end(void **state)
 
 static void write_file(const char *path, const char *text)
 {
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	fputs(text, f);
-	assert_int_equal(fclose(f), 0);
+	target_write_ok(NULL, path, text);
 }
 
 static void daemon_start(bool format)
@@ -324,23 +317,15 @@ static void write_subsys(const char *socket_line)
 
 static int setup(void **state)
 {
-	char path[PATH_MAX + 32], text[1024], why[256], line[PATH_MAX + 16];
+	char text[1024], line[PATH_MAX + 16];
 
 	(void)state;
-	if (target_find_bin(T.bin, sizeof(T.bin), why, sizeof(why)) != 0)
-		fail_msg("%s", why);
-	assert_non_null(mkdtemp(dir));
-	assert_int_equal(target_free_port(port, sizeof(port)), 0);
-	snprintf(T.ini, sizeof(T.ini), "%s/znstgt.ini", dir);
-	snprintf(T.sock, sizeof(T.sock), "%s/control.sock", dir);
-	snprintf(T.log, sizeof(T.log), "%s/znstgt.log", dir);
+	target_dir_ok(&T, dir, port, sizeof(port));
 	snprintf(vsock, sizeof(vsock), "%s/vm.sock", dir);
 	snprintf(text, sizeof(text),
 		 "[target]\nlisten = 127.0.0.1:%s\nthreads = 2\nio_threads = 2\ndata_dir = data\n"
 		 "control_socket = control.sock\nlog_level = warn\ninclude = conf/*.ini\n", port);
 	write_file(T.ini, text);
-	snprintf(path, sizeof(path), "%s/conf", dir);
-	assert_int_equal(mkdir(path, 0755), 0);
 	snprintf(line, sizeof(line), "socket = %s", vsock);
 	write_subsys(line);
 	daemon_start(true);

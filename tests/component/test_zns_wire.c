@@ -155,13 +155,8 @@ static void host_up(void)
 	host_down();
 	if (!T.pid)
 		daemon_start(false);
-	if (nvmf_tcp_connect(&H.admin, "127.0.0.1", port, false, false))
-		fail_msg("admin queue: %s", H.admin.err);
-	int st = nvmf_connect(&H.admin, 0, 32, 0, HOSTNQN, NQN, 0xffff, 0, NULL);
-	if (st)
-		fail_msg("admin Connect: %#x %s", st, H.admin.err);
-	if (nvmf_enable(&H.admin, 5000))
-		fail_msg("enable: %s", H.admin.err);
+	if (nvmf_admin_up(&H.admin, "127.0.0.1", port, HOSTNQN, NQN))
+		fail_msg("%s", H.admin.err);
 	for (int i = 0; i < NIO; i++)
 		host_connect_io(&H.io[i], (uint16_t)(i + 1));
 	H.up = true;

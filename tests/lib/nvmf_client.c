@@ -595,6 +595,24 @@ int nvmf_enable(struct nvmf_client *c, int timeout_ms)
 	}
 }
 
+int nvmf_admin_up(struct nvmf_client *c, const char *addr, const char *port,
+		  const char *hostnqn, const char *subnqn)
+{
+	char why[sizeof(c->err)];
+	int st;
+
+	if (nvmf_tcp_connect(c, addr, port, false, false) != 0)
+		snprintf(why, sizeof(why), "admin queue: %.120s", c->err);
+	else if ((st = nvmf_connect(c, 0, 32, 0, hostnqn, subnqn, 0xffff, 0, NULL)) != 0)
+		snprintf(why, sizeof(why), "admin Connect: %#x %.120s", (unsigned)st, c->err);
+	else if (nvmf_enable(c, 5000) != 0)
+		snprintf(why, sizeof(why), "enable: %.120s", c->err);
+	else
+		return 0;
+	memcpy(c->err, why, sizeof(c->err));
+	return -1;
+}
+
 int nvmf_identify(struct nvmf_client *c, uint8_t cns, uint32_t nsid, uint8_t csi, void *buf,
 		  struct nvme_cqe *cqe)
 {

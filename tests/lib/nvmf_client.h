@@ -90,6 +90,11 @@ int nvmf_prop_get(struct nvmf_client *c, uint32_t off, bool size8, uint64_t *val
 int nvmf_prop_set(struct nvmf_client *c, uint32_t off, bool size8, uint64_t val);
 /* CC.EN = 1 (CSS per CAP, IOSQES 6, IOCQES 4), then wait for CSTS.RDY. */
 int nvmf_enable(struct nvmf_client *c, int timeout_ms);
+/* A host's admin queue at addr:port, ready: TCP and ICReq (no digests),
+ * Connect (sqsize 32, no KATO, a dynamic controller), CC.EN within 5 s.
+ * 0, or -1 and c->err saying which step failed and how. */
+int nvmf_admin_up(struct nvmf_client *c, const char *addr, const char *port,
+		  const char *hostnqn, const char *subnqn);
 /* Identify into buf (4096 bytes). */
 int nvmf_identify(struct nvmf_client *c, uint8_t cns, uint32_t nsid, uint8_t csi, void *buf,
 		  struct nvme_cqe *cqe);

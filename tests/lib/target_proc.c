@@ -18,27 +18,37 @@
 
 #include "../../tools/ctl_client.h"
 
+int target_build_dir(char *out, size_t len, char *why, size_t whylen)
+{
+	ssize_t n = readlink("/proc/self/exe", out, len - 1);
+
+	if (n <= 0) {
+		snprintf(why, whylen, "/proc/self/exe: %s", strerror(errno));
+		return -1;
+	}
+	out[n] = '\0';
+	for (int up = 0; up < 2; up++) { /* drop /test_x, then /tests */
+		char *slash = strrchr(out, '/');
+		if (!slash) {
+			snprintf(why, whylen, "%s: not in <build>/tests/", out);
+			return -1;
+		}
+		*slash = '\0';
+	}
+	return 0;
+}
+
 int target_find_bin(char *out, size_t len, char *why, size_t whylen)
 {
 	const char *env = getenv("ZNSTGT_BIN");
-	char self[PATH_MAX - 16];
-	ssize_t n;
+	char build[PATH_MAX - 16];
 
 	if (env) {
 		snprintf(out, len, "%s", env);
 	} else {
-		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-		if (n <= 0) {
-			snprintf(why, whylen, "/proc/self/exe: %s", strerror(errno));
+		if (target_build_dir(build, sizeof(build), why, whylen) != 0)
 			return -1;
-		}
-		self[n] = '\0';
-		for (int up = 0; up < 2; up++) { /* drop /test_x, then /tests */
-			char *slash = strrchr(self, '/');
-			if (slash)
-				*slash = '\0';
-		}
-		snprintf(out, len, "%s/znstgt", self);
+		snprintf(out, len, "%s/znstgt", build);
 	}
 	if (access(out, X_OK) != 0) {
 		snprintf(why, whylen, "no daemon at %s (make all, or set ZNSTGT_BIN)", out);
@@ -163,12 +173,46 @@ int target_stop(struct target_proc *t, char *why, size_t whylen)
 	return 0;
 }
 
-static int write_text(const char *path, const char *text, char *why, size_t whylen)
+int target_write_file(const char *dir, const char *name, const char *text,
+		      char *why, size_t whylen)
 {
-	FILE *f = fopen(path, "w");
+	char path[PATH_MAX];
+	FILE *f;
 
-	if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
+	if (dir)
+		snprintf(path, sizeof(path), "%s/%s", dir, name);
+	else
+		snprintf(path, sizeof(path), "%s", name);
+	f = fopen(path, "w");
+	if (!f) {
+		snprintf(why, whylen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	/* fclose runs whatever fputs did: no stream is left open. */
+	if ((fputs(text, f) < 0) | (fclose(f) != 0)) {
 		snprintf(why, whylen, "%s: cannot write it", path);
+		return -1;
+	}
+	return 0;
+}
+
+int target_dir(struct target_proc *t, char *dir, char *port, size_t portlen,
+	       char *why, size_t whylen)
+{
+	char path[PATH_MAX];
+
+	if (target_find_bin(t->bin, sizeof(t->bin), why, whylen) != 0)
+		return -1;
+	if (!mkdtemp(dir) || target_free_port(port, portlen) != 0) {
+		snprintf(why, whylen, "no temporary directory or free port");
+		return -1;
+	}
+	snprintf(t->ini, sizeof(t->ini), "%s/znstgt.ini", dir);
+	snprintf(t->sock, sizeof(t->sock), "%s/control.sock", dir);
+	snprintf(t->log, sizeof(t->log), "%s/znstgt.log", dir);
+	snprintf(path, sizeof(path), "%s/conf", dir);
+	if (mkdir(path, 0755) != 0) {
+		snprintf(why, whylen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -180,26 +224,14 @@ int target_prepare(struct target_proc *t, char *dir, char *port, size_t portlen,
 {
 	char path[PATH_MAX], text[2048];
 
-	if (target_find_bin(t->bin, sizeof(t->bin), why, whylen) != 0)
+	if (target_dir(t, dir, port, portlen, why, whylen) != 0)
 		return -1;
-	if (!mkdtemp(dir) || target_free_port(port, portlen) != 0) {
-		snprintf(why, whylen, "no temporary directory or free port");
-		return -1;
-	}
-	snprintf(t->ini, sizeof(t->ini), "%s/znstgt.ini", dir);
-	snprintf(t->sock, sizeof(t->sock), "%s/control.sock", dir);
-	snprintf(t->log, sizeof(t->log), "%s/znstgt.log", dir);
 	snprintf(text, sizeof(text), "[target]\nlisten = 127.0.0.1:%s\ndata_dir = data\n"
 		 "control_socket = control.sock\ninclude = conf/*.ini\n%s", port, target_keys);
-	snprintf(path, sizeof(path), "%s/conf", dir);
-	if (write_text(t->ini, text, why, whylen) != 0)
+	if (target_write_file(NULL, t->ini, text, why, whylen) != 0)
 		return -1;
-	if (mkdir(path, 0755) != 0) {
-		snprintf(why, whylen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	snprintf(path, sizeof(path), "%s/conf/%s", dir, conf_name);
-	return write_text(path, conf_text, why, whylen);
+	snprintf(path, sizeof(path), "conf/%s", conf_name);
+	return target_write_file(dir, path, conf_text, why, whylen);
 }
 
 int target_finish(struct target_proc *t, const char *dir, char *why, size_t whylen)

@@ -20,11 +20,28 @@ struct target_proc {
 	pid_t pid;                   /* 0 while it is not running */
 };
 
+/* The build directory the calling test belongs to
+ * (<build>/tests/test_x -> <build>). */
+int target_build_dir(char *out, size_t len, char *why, size_t whylen);
 /* The daemon of the build the calling test belongs to
  * (<build>/tests/test_x -> <build>/znstgt), or $ZNSTGT_BIN. */
 int target_find_bin(char *out, size_t len, char *why, size_t whylen);
 /* A TCP port on 127.0.0.1 that nothing listens on right now. */
 int target_free_port(char *out, size_t len);
+
+/* Write text to dir/name (to name itself when dir is NULL), replacing the
+ * file: 0, or -1 and why if it could not be opened, written or closed. */
+int target_write_file(const char *dir, const char *name, const char *text,
+		      char *why, size_t whylen);
+
+/*
+ * The directory of a test's daemon, for a test that writes its own
+ * configuration: the binary found, dir (a mkdtemp template) made, a free
+ * port on 127.0.0.1 (into port), t's znstgt.ini, control.sock and
+ * znstgt.log in dir, and the empty dir/conf made.
+ */
+int target_dir(struct target_proc *t, char *dir, char *port, size_t portlen,
+	       char *why, size_t whylen);
 
 /*
  * A test's own daemon: the binary found, dir (a mkdtemp template, made

@@ -27,6 +27,8 @@
 #define CS(sc) (NVME_STATUS(NVME_SCT_CMD_SPECIFIC, (sc)) | NVME_STATUS_DNR)
 #define GS(sc) (NVME_STATUS(NVME_SCT_GENERIC, (sc)) | NVME_STATUS_DNR)
 
+#include "zone_test.h"
+
 enum { E = NVME_ZNS_ZS_EMPTY, IO = NVME_ZNS_ZS_IMPL_OPEN, EO = NVME_ZNS_ZS_EXPL_OPEN,
        C = NVME_ZNS_ZS_CLOSED, F = NVME_ZNS_ZS_FULL, RO = NVME_ZNS_ZS_READ_ONLY,
        OFF = NVME_ZNS_ZS_OFFLINE };
@@ -39,24 +41,6 @@ static struct zns *mk(uint32_t max_open, uint32_t max_active)
 			      .zasl_nlb = 8, .cross_zone_read = false };
 	assert_int_equal(zns_init(z, &g), 0);
 	return z;
-}
-
-static void rm(struct zns *z)
-{
-	assert_null(zns_check(z));
-	zns_destroy(z);
-	free(z);
-}
-
-static uint64_t zs(uint32_t i) { return (uint64_t)i * ZSZ; }
-
-static uint16_t wr(struct zns *z, uint64_t slba, uint32_t nlb)
-{
-	struct ns_write w;
-	uint16_t st = zns_write_begin(z, &w, NS_WRITE, slba, nlb);
-	if (!st)
-		zns_write_end(z, &w, true);
-	return st;
 }
 
 static uint16_t app(struct zns *z, uint64_t zslba, uint32_t nlb, uint64_t *alba)
