@@ -540,6 +540,88 @@ static void test_changed_zones_both(void **state)
 	assert_true(zone_notice(le64toh(cqe.result)));
 }
 
+/* The VM's Changed Zone List log (ZNS 1.1, 5.3.1; RAE clear: the notice is
+ * re-armed) lists exactly zone z. */
+static void expect_changed_zone(struct vnvme *v, uint32_t z)
+{
+	struct nvme_zns_changed_zone_log *zl = g(v, GPA(P_ID));
+	uint32_t numd = sizeof(*zl) / 4 - 1;
+	struct nvme_sqe s = sqe(nvme_admin_get_log_page, 1,
+				NVME_LOG_LID_ZNS_CHANGED_ZONES | numd << 16, 0);
+
+	_Static_assert(sizeof(*zl) == PG, "the log fills the page P_ID");
+	s.cdw14 = htole32((uint32_t)NVME_CSI_ZNS << 24);
+	s.dptr.prp.prp1 = htole64(GPA(P_ID));
+	memset(zl, 0xee, PG);
+	assert_int_equal(exec(v, &v->admin, &s, NULL), 0);
+	assert_int_equal(le16toh(zl->nrzid), 1);
+	assert_int_equal(le64toh(zl->zid[0]), (uint64_t)z * ZS);
+}
+
+/* The control socket's fault injection (doc/fault-injection.md) reaches a
+ * VM's controller as it reaches a TCP host: a zone taken offline raises
+ * the Zone Descriptor Changed notice on the VM's parked AER and shows in
+ * its log, Report Zones and I/O statuses; an injected error fails exactly
+ * the one read it was asked for. */
+static void test_faults_reach_vm(void **state)
+{
+	struct nvme_sqe aer = sqe(nvme_admin_async_event, 0, 0, 0);
+	struct nvme_sqe aec = sqe(nvme_admin_set_features, 0, NVME_FEAT_FID_ASYNC_EVENT,
+				  NVME_CTRL_OAES_ZD);
+	struct nvme_sqe s;
+	struct nvme_cqe e;
+	char reply[256], *body = NULL;
+	uint16_t cid;
+	uint8_t zs;
+	uint64_t wp;
+
+	(void)state;
+	vm_up(&VA);
+	/* Zone 15, offline since the namespace was made, is noticed first. */
+	assert_int_equal(exec(&VA, &VA.admin, &aec, NULL), 0);
+	cid = submit(&VA, &VA.admin, &aer);
+	assert_int_equal(reap(&VA, &VA.admin, &e), 0);
+	assert_int_equal(le16toh(e.cid), cid);
+	assert_true(zone_notice(le64toh(e.result)));
+	expect_changed_zone(&VA, 15);
+
+	/* Zone 12 taken offline while an AER is parked. */
+	cid = submit(&VA, &VA.admin, &aer);
+	if (ctl_request(T.sock, "zone offline " NQN " 1 3072", 0, 30000, reply, sizeof(reply)))
+		fail_msg("zone offline: %s", reply);
+	assert_string_equal(reply, "1 zone(s) taken offline");
+	assert_int_equal(reap(&VA, &VA.admin, &e), 0);
+	assert_int_equal(le16toh(e.cid), cid);
+	assert_true(zone_notice(le64toh(e.result)));
+	expect_changed_zone(&VA, 12);
+	assert_int_equal(report_zone(&VA, 12, &zs, &wp), 0);
+	assert_int_equal(zs, 0xf);              /* ZSO (ZNS 1.1, Figure 37) */
+	assert_int_equal(wp, UINT64_MAX);       /* ZNS 1.1, 3.4.2.2.3 */
+	fill(&VA, P_DATA, 1, 12);
+	s = rw(nvme_cmd_write, 12 * ZS, 1, GPA(P_DATA), 0);
+	assert_int_equal(exec(&VA, &VA.io, &s, NULL),
+			 SC(NVME_SCT_CMD_SPECIFIC, NVME_SC_ZNS_OFFLINE) | NVME_SC_DNR);
+
+	/* One Unrecovered Read Error (NVMe Base 2.0, Figure 104), then reads work. */
+	fill(&VA, P_DATA, 1, 11);
+	s = rw(nvme_cmd_write, 11 * ZS, 1, GPA(P_DATA), 0);
+	assert_int_equal(exec(&VA, &VA.io, &s, NULL), 0);
+	if (ctl_request(T.sock, "inject error " NQN " 1 op=read count=1 status=2:0x81", 0, 30000,
+			reply, sizeof(reply)))
+		fail_msg("inject: %s", reply);
+	s = rw(nvme_cmd_read, 11 * ZS, 1, GPA(P_RBACK), 0);
+	memset(g(&VA, GPA(P_RBACK)), 0, PG);
+	assert_int_equal(exec(&VA, &VA.io, &s, NULL),
+			 SC(NVME_SCT_MEDIA, NVME_SC_READ_ERROR) | NVME_SC_DNR);
+	assert_int_equal(exec(&VA, &VA.io, &s, NULL), 0);
+	assert_memory_equal(g(&VA, GPA(P_RBACK)), g(&VA, GPA(P_DATA)), PG);
+	/* Its count used up, the rule is gone. */
+	if (ctl_request_body(T.sock, "inject list", 0, 5000, reply, sizeof(reply), &body))
+		fail_msg("inject list: %s", reply);
+	free(body);
+	assert_string_equal(reply, "0 injection(s)");
+}
+
 /* Doorbell Buffer Config: I/O doorbells through the shadow page, the event
  * index follows; then CC.SHN shutdown and a reset as Linux does them. */
 static void test_shadow_doorbells_shutdown(void **state)
@@ -887,6 +969,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_io_prp_zones, test_end),
 		cmocka_unit_test_teardown(test_shared_with_tcp, test_end),
 		cmocka_unit_test_teardown(test_changed_zones_both, test_end),
+		cmocka_unit_test_teardown(test_faults_reach_vm, test_end),
 		cmocka_unit_test_teardown(test_shadow_doorbells_shutdown, test_end),
 		cmocka_unit_test_teardown(test_irq_coalescing, test_end),
 		cmocka_unit_test_teardown(test_reset_and_next_vm, test_end),
