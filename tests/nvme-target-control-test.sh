@@ -97,7 +97,10 @@ hold() {
 		kill -0 "$holder" 2> /dev/null || break
 		sleep 0.05
 	done
-	grep -q holding "$ZNSTGT_HOOK_DIR/held" || fail "the holding probe did not connect"
+	grep -q holding "$ZNSTGT_HOOK_DIR/held" ||
+		fail "the holding probe did not connect ($i polls; probe" \
+		     "$(kill -0 "$holder" 2> /dev/null && echo running || echo gone):" \
+		     "$(tr '\n' ' ' < "$ZNSTGT_HOOK_DIR/held"))"
 }
 
 step="cleanup drops the connections"
