@@ -33,6 +33,7 @@ declare -A NOT_RUN=(
     [nvme/044]="external target: sets the host's DH-HMAC-CHAP keys and group through nvmet's configfs between connects"
     [nvme/045]="external target: changes the host's DH-HMAC-CHAP keys through nvmet's configfs, then re-authenticates"
     [nvme/051]="external target: enables and disables the namespace through nvmet's configfs"
+    [nvme/062]="the guest does not boot systemd: the test starts and stops tlshd with systemctl (a Linux host over TLS is the tls-6.12 test)"
     [nvme/057]="external target: changes ANA states through nvmet's configfs ports"
     [nvme/058]="external target: creates namespaces and ANA groups through nvmet's configfs"
 )
