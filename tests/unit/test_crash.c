@@ -1397,6 +1397,16 @@ static void torn_round(uint64_t *rng, const char *dir)
 		b[z] = (uint32_t)(rng_next(rng) % 3 ? rng_next(rng) % 8 + 1 : 0);
 		loss[z] = b[z] ? (enum torn_loss)(rng_next(rng) % 3) : LOSS_NONE;
 	}
+	/* Without any B there is nothing for the data sync to fail on: the
+	 * commit would succeed, rightly, and the round would test nothing. */
+	bool any_b = false;
+	for (uint32_t z = 0; z < TORN_ZONES; z++)
+		any_b |= b[z] != 0;
+	if (!any_b) {
+		uint32_t z = (uint32_t)(rng_next(rng) % TORN_ZONES);
+		b[z] = 1;
+		loss[z] = (enum torn_loss)(rng_next(rng) % 3);
+	}
 	fflush(NULL);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
@@ -1472,6 +1482,7 @@ static void test_record_durable_data_lost(void **state)
 	assert_non_null(mkdtemp(dir));
 	uint64_t rng = (uint64_t)env_int("ZNSTGT_CRASH_SEED", (int)time(NULL));
 	int rounds = env_int("ZNSTGT_TORN_ROUNDS", 24);
+	printf("[ torn     ] %d rounds (seed %#" PRIx64 ")\n", rounds, rng);
 	log_set_level(LOG_ERROR); /* each recovery warns about the records it drops */
 	for (int i = 0; i < rounds; i++)
 		torn_round(&rng, dir);
