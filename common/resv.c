@@ -57,10 +57,14 @@ static void note_released(const struct resv_state *s, const uint8_t host[16],
 			note(out, s->regs[i].hostid, RESV_NOTE_RELEASED);
 }
 
+/* With an All Registrants type there is no one holder: none is kept. */
 static void set_holder(struct resv_state *s, const uint8_t host[16], uint8_t rtype)
 {
 	s->rtype = rtype;
-	memcpy(s->holder, host, 16);
+	if (resv_all_registrants(rtype))
+		memset(s->holder, 0, 16);
+	else
+		memcpy(s->holder, host, 16);
 }
 
 static void release(struct resv_state *s)
