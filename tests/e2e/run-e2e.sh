@@ -34,7 +34,7 @@
 # first of them runs: a plain listener and a tls_listen one, a subsystem that
 # gives the guest's host a PSK and one that gives it DH-HMAC-CHAP secrets. (A
 # target of their own: the discovery log tcp-basic checks stays as it is.)
-# resv-6.1 (guest/resv.sh on Linux 6.1) uses that target too: a subsystem any
+# resv-6.1 and resv-6.12 (guest/resv.sh on Linux 6.1 and 6.12) use that target too: a subsystem any
 # host may use, which the guest connects to as two hosts (reservations).
 #
 # vfio-user-qemu needs no guest: BUILD_DIR/tools/vfu-qemu-check checks the
@@ -73,7 +73,7 @@ tests=("$@")
 # the guest variant (build-guest.sh) of each kernel blktests runs on
 declare -A BLKTESTS_GUEST=([blktests-6.1]=bookworm [blktests-6.12]=trixie)
 # the security tests: guest variant (the script is guest/NAME-without-kernel.sh)
-declare -A SEC_GUEST=([tls-6.12]=trixie [auth-6.1]=bookworm [auth-6.12]=trixie [resv-6.1]=bookworm)
+declare -A SEC_GUEST=([tls-6.12]=trixie [auth-6.1]=bookworm [auth-6.12]=trixie [resv-6.1]=bookworm [resv-6.12]=trixie)
 
 T0=$SECONDS
 passed=0 failed=0 skipped=0

@@ -21,7 +21,6 @@ E2E_NAME=resv
 
 addr=${GUEST_TARGET_ADDR:-$E2E_HOST_IP}
 nqn=$GUEST_RESV_NQN
-tgt=(-t tcp -a "$addr" -s "$GUEST_SEC_PORT" -n "$nqn")
 
 step "host: $(uname -r), $(nvme version | head -1)"
 # One block device per controller: native multipath would put both hosts'
@@ -41,10 +40,13 @@ ns_of() {
     done
     return 1
 }
-connect_as() {  # connect_as HOSTNQN HOSTID: the device in $got
-    local i
-    require "connect as $1" nvme connect "${tgt[@]}" --hostnqn="$1" --hostid="$2" \
-        "${E2E_CONNECT_OPTS[@]}"
+# connect_as HOSTNQN HOSTID: the device in $got. Through /dev/nvme-fabrics
+# (what nvme connect writes there): nvme-cli 2.3 refuses a second connection
+# to the same subsystem and address as "already connected" whatever its host
+# NQN, --duplicate-connect or not.
+connect_as() {
+    local i opts="transport=tcp,traddr=$addr,trsvcid=$GUEST_SEC_PORT,nqn=$nqn,hostnqn=$1,hostid=$2"
+    require "connect as $1" sh -c "echo '$opts,reconnect_delay=1,ctrl_loss_tmo=30' > /dev/nvme-fabrics"
     for ((i = 0; i < 100; i++)); do
         got=$(ns_of "$1") && [ -b "$got" ] && return 0
         sleep 0.1
