@@ -37,6 +37,20 @@ static void acq(struct resv_state *s, const uint8_t *h, uint64_t key, uint8_t ty
 	assert_int_equal(resv_acquire(s, h, 0, false, type, key, 0, &notes), 0);
 }
 
+/* A fresh state with A (key 1) and B (key 2) registered, and C (key 3)
+ * too if with_c; holder (if not NULL, with its key) holds a reservation of
+ * type t. */
+static void start(struct resv_state *s, bool with_c, const uint8_t *holder, uint8_t t)
+{
+	memset(s, 0, sizeof(*s));
+	reg(s, A, 1);
+	reg(s, B, 2);
+	if (with_c)
+		reg(s, C, 3);
+	if (holder)
+		acq(s, holder, holder == A ? 1 : holder == B ? 2 : 3, t);
+}
+
 /* Whether notes holds (host, type). */
 static bool noted(const uint8_t *h, uint8_t type)
 {
@@ -191,11 +205,7 @@ static void test_release(void **state)
 	for (uint8_t t = RESV_WE; t <= RESV_EA_AR; t++) {
 		struct resv_state s;
 
-		memset(&s, 0, sizeof(s));
-		reg(&s, A, 1);
-		reg(&s, B, 2);
-		reg(&s, C, 3);
-		acq(&s, A, 1, t);
+		start(&s, true, A, t);
 		uint32_t gen = s.gen;
 		assert_int_equal(resv_release(&s, A, 0, false, t, 9, &notes), CONFLICT);
 		assert_int_equal(resv_release(&s, D, 0, false, t, 0, &notes), CONFLICT);
@@ -236,11 +246,7 @@ static void test_clear(void **state)
 	struct resv_state s;
 
 	(void)state;
-	memset(&s, 0, sizeof(s));
-	reg(&s, A, 1);
-	reg(&s, B, 2);
-	reg(&s, C, 3);
-	acq(&s, B, 2, RESV_EA);
+	start(&s, true, B, RESV_EA);
 	uint32_t gen = s.gen;
 	/* Any registrant clears, with its key. */
 	assert_int_equal(resv_release(&s, C, 1, false, 0, 2, &notes), CONFLICT);
@@ -261,10 +267,7 @@ static void test_unregister_holder(void **state)
 	for (uint8_t t = RESV_WE; t <= RESV_EA_AR; t++) {
 		struct resv_state s;
 
-		memset(&s, 0, sizeof(s));
-		reg(&s, A, 1);
-		reg(&s, B, 2);
-		acq(&s, A, 1, t);
+		start(&s, false, A, t);
 		assert_int_equal(resv_register(&s, A, 1, false, 0, 1, 0, &notes), 0);
 		if (resv_all_registrants(t)) {
 			assert_int_equal(s.rtype, t);
@@ -304,11 +307,7 @@ static void test_preempt(void **state)
 
 	/* The holder's key: the preempting host holds it, with its type; the
 	 * old holder is unregistered and told; a type change tells the rest. */
-	memset(&s, 0, sizeof(s));
-	reg(&s, A, 1);
-	reg(&s, B, 2);
-	reg(&s, C, 3);
-	acq(&s, A, 1, RESV_WE);
+	start(&s, true, A, RESV_WE);
 	assert_int_equal(resv_acquire(&s, B, 2, false, RESV_EA_RO, 2, 1, &notes), 0);
 	assert_true(resv_is_holder(&s, B));
 	assert_int_equal(s.rtype, RESV_EA_RO);
@@ -336,11 +335,7 @@ static void test_preempt(void **state)
 	assert_int_equal(s.nr, 1);
 
 	/* All Registrants: PRKEY 0 takes it over alone; a key only unregisters. */
-	memset(&s, 0, sizeof(s));
-	reg(&s, A, 1);
-	reg(&s, B, 2);
-	reg(&s, C, 3);
-	acq(&s, A, 1, RESV_WE_AR);
+	start(&s, true, A, RESV_WE_AR);
 	assert_int_equal(resv_acquire(&s, B, 1, false, RESV_EA_AR, 2, 3, &notes), 0);
 	assert_null(resv_find(&s, C));
 	assert_int_equal(s.rtype, RESV_WE_AR);
