@@ -9,7 +9,7 @@
 # third subsystem for another host NQN only), starts BUILD_DIR/znstgt on
 # 127.0.0.1 on a free port, and runs each guest test (default: tcp-basic
 # zns-basic zrwa faults vfio-user-qemu vfio-zns tls-6.12 auth-6.1 auth-6.12
-# blktests-6.1 blktests-6.12; a TEST is a script name in tests/e2e/guest/
+# resv-6.1 resv-6.12 blktests-6.1 blktests-6.12; a TEST is a script name in tests/e2e/guest/
 # without .sh, vfio-user-qemu, vfio-zns, one of the security tests or
 # blktests-6.1 / blktests-6.12 below) in its own boot of the guest,
 # which reaches the target as 10.0.2.2. Guest scripts can ask for host
@@ -34,8 +34,9 @@
 # first of them runs: a plain listener and a tls_listen one, a subsystem that
 # gives the guest's host a PSK and one that gives it DH-HMAC-CHAP secrets. (A
 # target of their own: the discovery log tcp-basic checks stays as it is.)
-# resv-6.1 and resv-6.12 (guest/resv.sh on Linux 6.1 and 6.12) use that target too: a subsystem any
-# host may use, which the guest connects to as two hosts (reservations).
+# resv-6.1 and resv-6.12 (guest/resv.sh on Linux 6.1 and 6.12) use that
+# target too: a subsystem any host may use, which the guest connects to as
+# two hosts (reservations).
 #
 # vfio-user-qemu needs no guest: BUILD_DIR/tools/vfu-qemu-check checks the
 # vfio-user protocol server against QEMU's vfio-user client (the QEMU that
@@ -69,7 +70,7 @@ shift
 tests=("$@")
 [ ${#tests[@]} -gt 0 ] ||
     tests=(tcp-basic zns-basic zrwa faults vfio-user-qemu vfio-zns tls-6.12 auth-6.1 auth-6.12
-           blktests-6.1 blktests-6.12)
+           resv-6.1 resv-6.12 blktests-6.1 blktests-6.12)
 # the guest variant (build-guest.sh) of each kernel blktests runs on
 declare -A BLKTESTS_GUEST=([blktests-6.1]=bookworm [blktests-6.12]=trixie)
 # the security tests: guest variant (the script is guest/NAME-without-kernel.sh)
