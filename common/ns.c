@@ -854,7 +854,7 @@ int ns_open(const struct ns_config *cfg, bool format, struct ns **out, char *err
 	bool create = format || fresh;
 	if (load_identity(ns, cfg, create, err, errlen))
 		goto out;
-	if (resv_ns_open(ns->dir, cfg->nsid, format, cfg->recover, &ns->resv, err, errlen))
+	if (resv_ns_open(ns->dir, cfg->nsid, create, cfg->recover, &ns->resv, err, errlen))
 		goto out;
 	enum zmeta_mode mode = create ? ZMETA_FORMAT : cfg->recover ? ZMETA_RECOVER : ZMETA_LOAD;
 	if (ns->info.zoned && load_zoned(ns, cfg, mode, err, errlen))

@@ -184,6 +184,19 @@ static int load(const char *path, struct resv_state *s, const char **why, char *
 	return 0;
 }
 
+int resv_file_check(const char *dir, const char **why)
+{
+	char path[PATH_MAX + 16], err[PATH_MAX + 64];
+	struct resv_state s;
+
+	snprintf(path, sizeof(path), "%s/" RESV_FILE_NAME, dir);
+	if (load(path, &s, why, err, sizeof(err)) >= 0)
+		return 0;
+	if (!*why)
+		*why = "cannot be read";
+	return 1;
+}
+
 int resv_ns_open(const char *dir, uint32_t nsid, bool format, bool recover, struct resv_ns **out,
 		 char *err, size_t errlen)
 {

@@ -40,6 +40,10 @@ size_t resv_encode(const struct resv_state *s, uint8_t *buf);
 /* Decode a file's bytes: 0 and *s, or -1 with *why saying what is wrong. */
 int resv_decode(const void *buf, size_t len, struct resv_state *s, const char **why);
 
+/* The offline check (znstgt-ctl check): 0 when dir's file is right or
+ * absent, 1 with *why when a start would refuse it. Writes nothing. */
+int resv_file_check(const char *dir, const char **why);
+
 struct resv_ns {
 	pthread_mutex_t op_lock;     /* one change at a time, held across its write */
 	pthread_mutex_t lock;        /* st; held briefly (I/O checks read under it) */

@@ -5,7 +5,7 @@
  *   - every flipped byte and every truncation of a file refused, and files
  *     with a valid CRC but an unknown version or an impossible state;
  *   - resv_ns_open: no file (a namespace of an older version) is no
- *     reservation; a change is in the file once resv_ns_apply returns and
+ *     reservation; the offline check agrees with the start; a change is in the file once resv_ns_apply returns and
  *     comes back at the next open; a damaged file is refused with the file
  *     named and the way forward, --recover drops it, --format removes it;
  *   - a failed write or sync refuses the change and leaves state and file;
@@ -236,6 +236,8 @@ static void test_open(void **state)
 	assert_int_equal(s.nr, 0);
 	assert_false(s.ptpl);
 	assert_int_equal(access(path, F_OK), -1);
+	const char *none = "unset";
+	assert_int_equal(resv_file_check(dir, &none), 0);
 	/* A change is on disk when apply returns. */
 	assert_int_equal(resv_ns_apply(r, op_sample, NULL), 0);
 	assert_true(resv_ns_conflict(r, A, RESV_ACCESS_WRITE) == false);
@@ -273,6 +275,10 @@ static void test_open(void **state)
 	assert_non_null(strstr(err, "damaged"));
 	assert_non_null(strstr(err, "--recover NQN/3"));
 	assert_non_null(strstr(err, "--format"));
+	/* The offline check (znstgt-ctl check) says the same. */
+	const char *why = NULL;
+	assert_int_equal(resv_file_check(dir, &why), 1);
+	assert_non_null(strstr(why, "damaged"));
 	/* The file is left as it was. */
 	uint8_t again[RESV_FILE_MAX];
 	int fd = open(path, O_RDONLY);
