@@ -15,7 +15,6 @@
 #include <nvme/types.h>
 
 #include "ctrl.h"
-#include "log.h"
 #include "ns.h"
 #include "nvme_cmd.h"
 #include "resv_store.h"
