@@ -197,28 +197,53 @@ static ssize_t tls_readv(struct tcp_sock *s, const struct iovec *iov, int iovcnt
 	return (ssize_t)total;
 }
 
+/*
+ * The pieces of iov go out gathered into records of up to 16 KiB (the
+ * largest TLS plaintext, RFC 8446 5.1): a C2HData header, its 4 KiB of data
+ * and the next command's PDUs share a record (one encryption, one send)
+ * instead of costing one each. The gathered copy lives on the stack: after
+ * WANT_WRITE the connection passes the same bytes again from where the
+ * last full record ended, the retry OpenSSL asks for (with
+ * SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER), and gathering greedily from the
+ * same start never makes it shorter.
+ */
+#define TLS_RECORD_MAX 16384
+
 static ssize_t tls_writev(struct tcp_sock *s, const struct iovec *iov, int iovcnt)
 {
-	size_t total = 0, put;
+	unsigned char rec[TLS_RECORD_MAX];
+	size_t total = 0, off = 0, put;
+	int i = 0;
 
-	for (int i = 0; i < iovcnt; i++) {
-		size_t off = 0;
+	while (i < iovcnt) {
+		size_t n = 0;
 
-		while (off < iov[i].iov_len) {
-			int rc = SSL_write_ex(chan_ssl(s), (const char *)iov[i].iov_base + off,
-					      iov[i].iov_len - off, &put);
-			if (rc == 1) {
-				off += put;
-				continue;
+		while (i < iovcnt && n < sizeof(rec)) {
+			size_t k = iov[i].iov_len - off;
+
+			if (k > sizeof(rec) - n)
+				k = sizeof(rec) - n;
+			memcpy(rec + n, (const char *)iov[i].iov_base + off, k);
+			n += k;
+			off += k;
+			if (off == iov[i].iov_len) {
+				i++;
+				off = 0;
 			}
-			total += off;
+		}
+		if (!n)
+			break;
+		int rc = SSL_write_ex(chan_ssl(s), rec, n, &put);
+		if (rc != 1) {
 			int e = ssl_errno(s, rc);
 			if (total)
 				return (ssize_t)total;
 			errno = e ? e : EPIPE;
 			return -1;
 		}
-		total += off;
+		total += put;
+		if (put < n)
+			break; /* a record is not a partial write: cannot happen */
 	}
 	return (ssize_t)total;
 }
