@@ -7,6 +7,9 @@
  * (tests/lib/load.h: in-capsule and R2T/H2CData writes, C2HData reads, data
  * verified) inside TLS; a wrong key, another HKDF encoding and an unknown
  * host refused with the handshake's reason, the target still serving after.
+ * A subsystem with require_tls: plain admin and I/O Connects refused as
+ * nvmet refuses a subsystem the port does not offer, TLS ones served, and
+ * the discovery log lists it with the TLS port only.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,6 +29,7 @@
 #include "../lib/nvmf_client.h"
 #include "../lib/nvmf_ns.h"
 #include "../lib/nvmf_tls.h"
+#include "nvme_cmd.h"
 #include "nvme_keys.h"
 #include "nvme_psk.h"
 #include "tcp.h"
@@ -34,6 +38,9 @@
 #define HOST256 "nqn.2026-11.io.znstgt:client-sha256"
 #define HOST384 "nqn.2026-11.io.znstgt:client-sha384"
 #define STRANGER "nqn.2026-11.io.znstgt:client-stranger"
+#define ONLYNQN "nqn.2026-11.io.znstgt:tls-only"
+/* Connect Invalid Parameters with DNR, as nvmf_cmd() returns a status. */
+#define INVALID_PARAM ((uint16_t)(0x4000u | 0x100u | NVME_SC_CONNECT_INVALID_PARAM))
 /* Configured PSKs: 32 bytes 64..83 hex (SHA-256), 48 bytes 00..2f (SHA-384). */
 #define PSK256 "NVMeTLSkey-1:01:ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+f4CBgoOeXryU:"
 #define PSK384 "NVMeTLSkey-1:02:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vcSEgBQ==:"
@@ -59,6 +66,10 @@ static int setup(void **state)
 		"[namespace 1]\nsize = 16M\nzoned = no\nlba_size = 4096\n"
 		"[host " HOST256 "]\npsk = " PSK256 "\n"
 		"[host " HOST384 "]\npsk_file = psk384\n", 0644), 0);
+	assert_int_equal(inproc_target_write(&target, "conf/only.ini",
+		"[subsystem]\nnqn = " ONLYNQN "\nrequire_tls = yes\n"
+		"[namespace 1]\nsize = 4M\nzoned = no\n"
+		"[host " HOST256 "]\npsk = " PSK256 "\n", 0644), 0);
 	if (inproc_target_start(&target, "listen = 127.0.0.1:4420\ntls_listen = 127.0.0.1:4421\n",
 				err, sizeof(err)))
 		fail_msg("%s", err);
@@ -76,25 +87,38 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* TCP to port, then the TLS handshake as host: 0, or -1 with c->err. */
-static int tls_to(struct nvmf_client *c, const char *port, const char *host,
-		  const struct nvmf_tls_cfg *tls)
+/* TCP to port, then the TLS handshake as host for subnqn: 0, or -1 with c->err. */
+static int tls_to_subsys(struct nvmf_client *c, const char *port, const char *host,
+			 const char *subnqn, const struct nvmf_tls_cfg *tls)
 {
 	if (nvmf_tcp_socket(c, "127.0.0.1", port))
 		fail_msg("%s", c->err);
 	c->timeout_ms = 5000;
-	return nvmf_tls_handshake(c, tls, host, SUBNQN);
+	return nvmf_tls_handshake(c, tls, host, subnqn);
 }
 
-/* A queue over TLS: handshake, ICReq, Connect (qid 0: a new controller). */
+static int tls_to(struct nvmf_client *c, const char *port, const char *host,
+		  const struct nvmf_tls_cfg *tls)
+{
+	return tls_to_subsys(c, port, host, SUBNQN, tls);
+}
+
+/* A queue of subnqn over TLS: handshake, ICReq, Connect (qid 0: a new controller). */
+static void tls_queue_to(struct nvmf_client *c, const char *host, const char *subnqn,
+			 const struct nvmf_tls_cfg *tls, uint16_t qid, uint16_t sqsize,
+			 uint16_t cntlid)
+{
+	if (tls_to_subsys(c, tls_port, host, subnqn, tls) || nvmf_icreq(c, false, false))
+		fail_msg("queue %u: %s", qid, c->err);
+	int st = nvmf_connect(c, qid, sqsize, 0, host, subnqn, cntlid, 0, NULL);
+	if (st)
+		fail_msg("queue %u Connect: status %#x %s", qid, st, c->err);
+}
+
 static void tls_queue(struct nvmf_client *c, const char *host, const struct nvmf_tls_cfg *tls,
 		      uint16_t qid, uint16_t sqsize, uint16_t cntlid)
 {
-	if (tls_to(c, tls_port, host, tls) || nvmf_icreq(c, false, false))
-		fail_msg("queue %u: %s", qid, c->err);
-	int st = nvmf_connect(c, qid, sqsize, 0, host, SUBNQN, cntlid, 0, NULL);
-	if (st)
-		fail_msg("queue %u Connect: status %#x %s", qid, st, c->err);
+	tls_queue_to(c, host, SUBNQN, tls, qid, sqsize, cntlid);
 }
 
 static void admin_over_tls(struct nvmf_client *a, const char *host,
@@ -249,6 +273,77 @@ static void test_plain_listener(void **state)
 	nvmf_close(&c);
 }
 
+/* ---- require_tls ---- */
+
+/* A plain queue's Connect to ONLYNQN: refused, DNR, IPO at SUBNQN. */
+static void plain_refused(uint16_t qid, uint16_t cntlid)
+{
+	struct nvmf_client c;
+	struct nvme_cqe cqe;
+
+	assert_int_equal(nvmf_tcp_connect(&c, "127.0.0.1", plain_port, false, false), 0);
+	assert_int_equal(nvmf_connect(&c, qid, 32, 0, HOST256, ONLYNQN, cntlid, 0, &cqe),
+			 INVALID_PARAM);
+	assert_int_equal(le64toh(cqe.result) & 0xffffffffu, NVMF_IPO_DATA(subsysnqn));
+	nvmf_close(&c);
+}
+
+/* Entries of subnqn in the discovery log read over the plain listener. */
+static void disc_entries(const char *subnqn, int *plain, int *tls)
+{
+	static uint8_t log[8192];
+	const struct nvmf_discovery_log *dl = (const void *)log;
+	struct nvmf_client c;
+	struct nvme_sqe sqe = { .opcode = nvme_admin_get_log_page };
+
+	*plain = *tls = 0;
+	if (nvmf_admin_up(&c, "127.0.0.1", plain_port, HOST256, NVME_DISC_SUBSYS_NAME))
+		fail_msg("%s", c.err);
+	sqe.cdw10 = htole32(NVME_LOG_LID_DISCOVER | (uint32_t)(sizeof(log) / 4 - 1) << 16);
+	assert_int_equal(nvmf_cmd(&c, &sqe, NULL, 0, log, sizeof(log), NULL), 0);
+	assert_true(le64toh(dl->numrec) <= 31);
+	for (uint64_t i = 0; i < le64toh(dl->numrec); i++) {
+		const struct nvmf_disc_log_entry *e = &dl->entries[i];
+		if (strcmp(e->subnqn, subnqn) != 0)
+			continue;
+		if (strcmp(e->trsvcid, tls_port) == 0)
+			++*tls;
+		else if (strcmp(e->trsvcid, plain_port) == 0)
+			++*plain;
+		else
+			fail_msg("entry for port %s", e->trsvcid);
+	}
+	nvmf_close(&c);
+}
+
+static void test_require_tls(void **state)
+{
+	struct nvmf_tls_cfg tls = { .psk = psk256, .version = 1, .kdf = NVME_PSK_KDF_RFC8446 };
+	struct nvmf_client a, io;
+	uint8_t id[NVME_IDENTIFY_DATA_SIZE];
+	int plain, tls_n;
+
+	(void)state;
+	plain_refused(0, 0xffff);
+	/* Over TLS: a controller, */
+	tls_queue_to(&a, HOST256, ONLYNQN, &tls, 0, 32, 0xffff);
+	if (nvmf_enable(&a, 5000))
+		fail_msg("enable: %s", a.err);
+	assert_int_equal(nvmf_identify(&a, NVME_IDENTIFY_CNS_CTRL, 0, 0, id, NULL), 0);
+	/* whose I/O queues must come over TLS as well. */
+	plain_refused(1, a.cntlid);
+	tls_queue_to(&io, HOST256, ONLYNQN, &tls, 1, 8, a.cntlid);
+	nvmf_close(&io);
+	nvmf_close(&a);
+	/* Discovery: the TLS port only, the other subsystem on both. */
+	disc_entries(ONLYNQN, &plain, &tls_n);
+	assert_int_equal(plain, 0);
+	assert_int_equal(tls_n, 1);
+	disc_entries(SUBNQN, &plain, &tls_n);
+	assert_int_equal(plain, 1);
+	assert_int_equal(tls_n, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -257,6 +352,7 @@ int main(void)
 		cmocka_unit_test(test_load_queues_over_tls),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_plain_listener),
+		cmocka_unit_test(test_require_tls),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
