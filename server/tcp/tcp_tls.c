@@ -201,7 +201,9 @@ static ssize_t tls_readv(struct tcp_sock *s, const struct iovec *iov, int iovcnt
  * The pieces of iov go out gathered into records of up to 16 KiB (the
  * largest TLS plaintext, RFC 8446 5.1): a C2HData header, its 4 KiB of data
  * and the next command's PDUs share a record (one encryption, one send)
- * instead of costing one each. The gathered copy lives on the stack: after
+ * instead of costing one each; a whole record's worth inside one piece (the
+ * data of a large read) is written from where it is, without the copy.
+ * The gathered copy lives on the stack: after
  * WANT_WRITE the connection passes the same bytes again from where the
  * last full record ended, the retry OpenSSL asks for (with
  * SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER), and gathering greedily from the
@@ -216,9 +218,19 @@ static ssize_t tls_writev(struct tcp_sock *s, const struct iovec *iov, int iovcn
 	int i = 0;
 
 	while (i < iovcnt) {
+		const unsigned char *p = rec;
 		size_t n = 0;
 
-		while (i < iovcnt && n < sizeof(rec)) {
+		if (iov[i].iov_len - off >= sizeof(rec)) {
+			p = (const unsigned char *)iov[i].iov_base + off;
+			n = sizeof(rec);
+			off += n;
+			if (off == iov[i].iov_len) {
+				i++;
+				off = 0;
+			}
+		}
+		while (p == rec && i < iovcnt && n < sizeof(rec)) {
 			size_t k = iov[i].iov_len - off;
 
 			if (k > sizeof(rec) - n)
@@ -233,7 +245,7 @@ static ssize_t tls_writev(struct tcp_sock *s, const struct iovec *iov, int iovcn
 		}
 		if (!n)
 			break;
-		int rc = SSL_write_ex(chan_ssl(s), rec, n, &put);
+		int rc = SSL_write_ex(chan_ssl(s), p, n, &put);
 		if (rc != 1) {
 			int e = ssl_errno(s, rc);
 			if (total)
