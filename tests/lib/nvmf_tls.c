@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,9 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+
+#include "errmsg.h"
+#include "tls_io.h"
 
 /* Four full records: a 128 KiB write goes out in eight calls. */
 #define STAGE_LEN (64u * 1024)
@@ -52,39 +54,15 @@ static int use_session(SSL *ssl, const EVP_MD *md, const unsigned char **id, siz
 	return 1;
 }
 
-/* OpenSSL's verdict on a failed call as errno (0: the peer closed cleanly). */
+/* OpenSSL's verdict as errno (tls_io.h); what to poll for after EAGAIN. */
 static int ssl_errno(struct nvmf_tls *t, int rc)
 {
-	switch (SSL_get_error(t->ssl, rc)) {
-	case SSL_ERROR_WANT_READ:
-		t->events = POLLIN;
-		return EAGAIN;
-	case SSL_ERROR_WANT_WRITE:
-		t->events = POLLOUT;
-		return EAGAIN;
-	case SSL_ERROR_ZERO_RETURN:
-		return 0;
-	case SSL_ERROR_SYSCALL: {
-		int e = errno ? errno : ECONNRESET;
-		ERR_clear_error();
-		return e;
-	}
-	default:
-		ERR_clear_error();
-		return EPROTO;
-	}
-}
+	bool want_write = false;
+	int e = tls_errno(t->ssl, rc, &want_write);
 
-static int errmsg(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int errmsg(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
+	if (e == EAGAIN)
+		t->events = want_write ? POLLOUT : POLLIN;
+	return e;
 }
 
 static long long now_ms(void)
@@ -178,30 +156,12 @@ void nvmf_tls_free(struct nvmf_tls *t)
 
 ssize_t nvmf_tls_readv(struct nvmf_tls *t, const struct iovec *iov, int iovcnt)
 {
-	size_t total = 0, got;
+	bool want_write = false;
+	ssize_t r = tls_readv(t->ssl, iov, iovcnt, &want_write);
 
-	/* Fill the buffers while OpenSSL has records: it reads one per call. */
-	for (int i = 0; i < iovcnt; i++) {
-		size_t off = 0;
-
-		while (off < iov[i].iov_len) {
-			int rc = SSL_read_ex(t->ssl, (char *)iov[i].iov_base + off,
-					     iov[i].iov_len - off, &got);
-			if (rc == 1) {
-				off += got;
-				continue;
-			}
-			int e = ssl_errno(t, rc);
-			if (total + off)
-				return (ssize_t)(total + off);
-			if (e == 0)
-				return 0;
-			errno = e;
-			return -1;
-		}
-		total += off;
-	}
-	return (ssize_t)total;
+	if (r < 0 && errno == EAGAIN)
+		t->events = want_write ? POLLOUT : POLLIN;
+	return r;
 }
 
 int nvmf_tls_flush(struct nvmf_tls *t)
