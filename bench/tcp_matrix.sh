@@ -121,6 +121,7 @@ start_target() {
 listen = 127.0.0.1:$port
 threads = 1
 io_threads = 4
+poll = ${TGT_POLL:-no}
 data_dir = data
 log_level = warn
 include = conf/*.ini
@@ -276,6 +277,58 @@ else
 	run "4K randread QD1, one CPU"   lat_mean_us rr_mean_us lat_per_rr "<= 1.5" ""
 fi
 
+# Polling mode (the `poll` key; doc/performance.md, "Polling mode"): 4 KiB
+# QD1 reads with the target's worker and the generator both spinning on
+# their sockets, beside the loopback round trip with both of its ends
+# spinning; then the same with a sleeping target (and the generator and the
+# limit's client still spinning). Each repetition restarts the target both
+# ways, alternating. The CPU rows: the target's CPU time (utime + stime from
+# /proc/PID/stat) over a run of the same reads without the loopback
+# measurement, in % of one CPU; the "limit" column is the sleeping target's
+# figure from the same repetition, the ratio polling / sleeping.
+target_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
+
+poll_rows() {
+	[ -z "$EXTERNAL" ] && [ -n "$TGT_CPU" ] || return 0
+	selected "4K randread QD1 poll" || return 0
+	hz=$(getconf CLK_TCK)
+	r=1
+	while [ "$r" -le "$REPS" ]; do
+		for mode in yes no; do
+			kill "$pid" 2>/dev/null || true
+			wait "$pid" 2>/dev/null || true
+			pid=
+			TGT_POLL=$mode start_target
+			tpoll=
+			[ "$mode" = yes ] && tpoll=--target-poll
+			# shellcheck disable=SC2086
+			lat=$("$LOAD" -a "$ADDR" -p "$port" -n "$NQN" -N "$NS_READ" -t "$TIME" \
+				--ramp 0.3 --limit-time 1 --cpu "$GEN_CPU" --target-cpu "$TGT_CPU" \
+				--poll $tpoll --terse -w randread -b 4K -q 1 --region 64M --prefill) ||
+				{ echo "tcp_matrix: poll=$mode failed: $lat" >&2; exit 1; }
+			t0=$(target_cpu_ticks) s0=$(date +%s.%N)
+			cpu=$("$LOAD" -a "$ADDR" -p "$port" -n "$NQN" -N "$NS_READ" -t "$TIME" \
+				--ramp 0 --no-limit --cpu "$GEN_CPU" --poll --terse -w randread -b 4K \
+				-q 1 --region 64M) ||
+				{ echo "tcp_matrix: poll=$mode failed: $cpu" >&2; exit 1; }
+			t1=$(target_cpu_ticks) s1=$(date +%s.%N)
+			pct=$(awk -v a="$t0" -v b="$t1" -v s="$s0" -v e="$s1" -v hz="$hz" \
+				'BEGIN { printf "%.1f", (b - a) / hz / (e - s) * 100 }')
+			eval "lat_$mode=\$lat pct_$mode=\$pct"
+		done
+		# shellcheck disable=SC2154
+		{
+			echo "4K randread QD1 poll (lat)|lat_mean_us|rr_mean_us|lat_per_rr|<= 1.1|$lat_yes"
+			echo "  same, target sleeping|lat_mean_us|rr_mean_us|lat_per_rr||$lat_no"
+			echo "  target CPU % (poll/sleep)|cpu|cpu_sleep|per_sleep||cpu=$pct_yes" \
+			     "cpu_sleep=$pct_no per_sleep=$(awk -v a="$pct_yes" -v b="$pct_no" \
+				'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
+		} >> "$results"
+		r=$((r + 1))
+	done
+}
+poll_rows
+
 echo "load average after:  $(loadavg)"
 echo
 awk -F'|' '
@@ -327,6 +380,7 @@ END {
 			if (q[k] > hi) hi = q[k]
 		}
 		unit = metric[name] ~ /lat/ ? " us" : (metric[name] ~ /mbps/ ? " MB/s" : " /s")
+		if (metric[name] == "cpu") unit = " %"
 		lunit = limkey[name] ~ /sync/ ? " sync/s" : unit
 		printf "%-28s %14s %14s %8.2f %7.2f-%-7.2f %8s\n", name,
 		       sprintf("%.1f%s", median(f, n), unit), sprintf("%.1f%s", median(l, n), lunit),
@@ -341,4 +395,6 @@ END {
 	print "with N connections; the fdatasync limit stays one writer. vfio-user rows:"
 	print "the figure over the vfio-user socket (a polling guest driver), the limit the"
 	print "same reads over NVMe/TCP right before, the ratio vfio-user / TCP."
+	print "poll rows: target (poll = yes) and generator spinning, the limit with both"
+	print "ends spinning; then a sleeping target; target CPU in % of one CPU."
 }' "$results"
