@@ -5,9 +5,8 @@
  * started with poll (the `poll` key), spinning on it: see worker_main().
  * Other threads hand it work with worker_post(): the message goes on a
  * mutex-protected singly linked list (many producers, one consumer) and
- * ev_async_send() wakes the loop, whose
- * async callback takes the whole list at once and runs the messages in the
- * order they were posted. ev_async_send() coalesces wake-ups, so a burst of
+ * ev_async_send() wakes the loop, whose async callback takes the whole list
+ * at once and runs the messages in the order they were posted. ev_async_send() coalesces wake-ups, so a burst of
  * posts costs one wake-up.
  *
  * The I/O pool is a plain mutex + condition variable FIFO of io_job. An I/O
