@@ -89,7 +89,11 @@ out=$(connect blktests-subsystem-2 "$host" -u "$zuuid") || fail "probe: $out"
 hold() {
 	local i
 
-	connect "$1" "$2" -H 20 > "$ZNSTGT_HOOK_DIR/held" &
+	# Emptied here, not by the redirection below: that one runs in the
+	# background shell, which on a loaded machine may start after the
+	# first poll, and the poll would read the previous hold's "holding".
+	: > "$ZNSTGT_HOOK_DIR/held"
+	connect "$1" "$2" -H 20 >> "$ZNSTGT_HOOK_DIR/held" &
 	holder=$!
 	# up to 30 s: a connect can take seconds on a loaded machine
 	for ((i = 0; i < 600; i++)); do
