@@ -495,6 +495,9 @@ static void test_corruption(void **state)
 				   : (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
 	int trials = n && *n ? atoi(n) : 64;
 	r.seed = r.rng = s;
+	/* Now, not only in the summary: not every failure names it. */
+	printf("[ corrupt  ] seed %#" PRIx64 "\n", s);
+	fflush(stdout); /* shown even if the run dies of a signal */
 	strcpy(r.root, "/tmp/znstgt-corrupt-XXXXXX");
 	assert_non_null(mkdtemp(r.root));
 	snprintf(r.pristine, sizeof(r.pristine), "%s/pristine", r.root);
