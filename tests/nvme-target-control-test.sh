@@ -22,11 +22,13 @@ fail() {
 	exit 1
 }
 
-# A port nothing listens on.
+# A port nothing listens on, below Linux's ephemeral ports (32768 on): the
+# target is stopped and started again on it, and meanwhile a connection
+# elsewhere must not get it as its local port.
 free_port() {
 	local p
 
-	for ((p = 20000 + RANDOM % 20000; ; p++)); do
+	for ((p = 20000 + RANDOM % 12000; ; p++)); do
 		(exec 3<> "/dev/tcp/127.0.0.1/$p") 2> /dev/null || { echo "$p"; return; }
 	done
 }
