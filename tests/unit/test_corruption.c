@@ -54,6 +54,7 @@
 #include "crc32c.h"
 #include "log.h"
 #include "ns.h"
+#include "splitmix64.h"
 #include "zmeta.h"
 
 #define NZ 8
@@ -93,17 +94,9 @@ struct run {
 	int by_kind[8][2];           /* damage kind: refused, intact */
 };
 
-static uint64_t rng_next(uint64_t *s)
-{
-	uint64_t x = (*s += 0x9e3779b97f4a7c15ull);
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
 static uint64_t below(struct run *r, uint64_t n)
 {
-	return n ? rng_next(&r->rng) % n : 0;
+	return n ? splitmix64_next(&r->rng) % n : 0;
 }
 
 /* ---- files ---- */
@@ -223,7 +216,7 @@ static void op_mgmt(struct run *r, struct ns *ns, uint32_t z, uint8_t zsa)
 		if (zone_state(ns, z) != NVME_ZNS_ZS_EMPTY)
 			return; /* only from Empty (ZNS 3.4.3.1.6) */
 		for (int i = 0; i < ZDE; i++)
-			zde[i] = (uint8_t)rng_next(&r->rng);
+			zde[i] = (uint8_t)splitmix64_next(&r->rng);
 	}
 	if (zsa == NVME_ZNS_ZSA_OPEN && m->full)
 		return;

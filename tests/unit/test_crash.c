@@ -104,6 +104,7 @@
 #include "log.h"
 #include "ns.h"
 #include "nvme_wire.h"
+#include "splitmix64.h"
 #include "zmeta.h" /* on-disk header layout: read only to count checkpoints */
 
 #define BLK 4096u            /* LBA size of every variant */
@@ -125,17 +126,18 @@ struct variant {
 
 /* ---- the data pattern ---- */
 
+/* A hash of x: one splitmix64 step from it. */
 static uint64_t mix(uint64_t x)
 {
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
+	return splitmix64_next(&x);
 }
 
+/* The campaigns' generator: the state steps as splitmix64's does, each
+ * value is mix() of the new state (so that printed seeds still repeat the
+ * runs they came from). */
 static uint64_t rng_next(uint64_t *s)
 {
-	*s += 0x9e3779b97f4a7c15ull;
+	splitmix64_next(s);
 	return mix(*s);
 }
 
