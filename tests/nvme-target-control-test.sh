@@ -22,13 +22,22 @@ fail() {
 	exit 1
 }
 
-# A port nothing listens on, below Linux's ephemeral ports (32768 on): the
-# target is stopped and started again on it, and meanwhile a connection
-# elsewhere must not get it as its local port.
+# A port nothing listens on, outside the ephemeral ports connections get
+# their local port from (a port an outgoing connection holds does not
+# answer the probe below, yet the target cannot bind it): below them, or
+# above when they start too low.
 free_port() {
-	local p
+	local p lo=32768 hi=60999 base span
 
-	for ((p = 20000 + RANDOM % 12000; ; p++)); do
+	read -r lo hi 2> /dev/null < /proc/sys/net/ipv4/ip_local_port_range
+	if ((lo > 12000)); then
+		base=10000 span=$((lo - 10000))
+	elif ((hi < 64535)); then
+		base=$((hi + 1)) span=$((65535 - hi))
+	else
+		base=20000 span=10000 # all of them ephemeral: any
+	fi
+	for ((p = base + RANDOM % span; ; p++)); do
 		(exec 3<> "/dev/tcp/127.0.0.1/$p") 2> /dev/null || { echo "$p"; return; }
 	done
 }
