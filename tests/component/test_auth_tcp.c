@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #include <cmocka.h>
 #include <nvme/types.h>
@@ -26,6 +25,7 @@
 #include "../lib/auth_host.h"
 #include "../lib/inproc_target.h"
 #include "../lib/nvmf_client.h"
+#include "../lib/now_ms.h"
 #include "auth_msg.h"
 #include "dhchap.h"
 #include "nvme_hmac.h"
@@ -390,15 +390,6 @@ static int send_negotiate_quiet(struct nvmf_client *c, uint16_t tid)
 static void send_negotiate(struct nvmf_client *c, uint16_t tid)
 {
 	assert_int_equal(send_negotiate_quiet(c, tid), 0);
-}
-
-/* Monotonic milliseconds: how long the host itself took (below). */
-static double now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
 }
 
 #define STALL_KATO_MS 2000

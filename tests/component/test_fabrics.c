@@ -9,7 +9,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -17,6 +16,7 @@
 
 #include "config.h"
 #include "../lib/core_harness.h"
+#include "../lib/now_ms.h"
 #include "subsys.h"
 
 #define OPEN_NQN   "nqn.2024-01.io.znstgt:test-open"
@@ -302,15 +302,6 @@ static void test_reset_drops_io_queues(void **state)
 	io = th_io(OPEN_NQN, cntlid, 1);
 	th_queue_close(io);
 	th_queue_close(a);
-}
-
-/* Monotonic milliseconds: how long the host itself took (below). */
-static double now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
 }
 
 #define KATO_MS 1000

@@ -107,6 +107,8 @@
 #include "splitmix64.h"
 #include "zmeta.h" /* on-disk header layout: read only to count checkpoints */
 
+#include "../lib/now_ms.h"
+
 #define BLK 4096u            /* LBA size of every variant */
 #define MAX_NLB 4            /* blocks per write */
 #define NTHREADS 8           /* child threads */
@@ -1016,13 +1018,6 @@ static void verify(struct campaign *cp)
 }
 
 /* ---- the parent: one kill cycle ---- */
-
-static double now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
-}
 
 /* The newest valid header slot's generation: +1 per checkpoint. */
 static uint64_t image_generation(const struct campaign *cp)
