@@ -22,11 +22,22 @@ fail() {
 	exit 1
 }
 
-# A port nothing listens on.
+# A port nothing listens on, outside the ephemeral ports connections get
+# their local port from (a port an outgoing connection holds does not
+# answer the probe below, yet the target cannot bind it): below them, or
+# above when they start too low.
 free_port() {
-	local p
+	local p lo=32768 hi=60999 base span
 
-	for ((p = 20000 + RANDOM % 20000; ; p++)); do
+	read -r lo hi 2> /dev/null < /proc/sys/net/ipv4/ip_local_port_range
+	if ((lo > 12000)); then
+		base=10000 span=$((lo - 10000))
+	elif ((hi < 64535)); then
+		base=$((hi + 1)) span=$((65535 - hi))
+	else
+		base=20000 span=10000 # all of them ephemeral: any
+	fi
+	for ((p = base + RANDOM % span; ; p++)); do
 		(exec 3<> "/dev/tcp/127.0.0.1/$p") 2> /dev/null || { echo "$p"; return; }
 	done
 }
@@ -89,7 +100,11 @@ out=$(connect blktests-subsystem-2 "$host" -u "$zuuid") || fail "probe: $out"
 hold() {
 	local i
 
-	connect "$1" "$2" -H 20 > "$ZNSTGT_HOOK_DIR/held" &
+	# Emptied here, not by the redirection below: that one runs in the
+	# background shell, which on a loaded machine may start after the
+	# first poll, and the poll would read the previous hold's "holding".
+	: > "$ZNSTGT_HOOK_DIR/held"
+	connect "$1" "$2" -H 20 >> "$ZNSTGT_HOOK_DIR/held" &
 	holder=$!
 	# up to 30 s: a connect can take seconds on a loaded machine
 	for ((i = 0; i < 600; i++)); do

@@ -25,6 +25,7 @@
 #include "../lib/auth_host.h"
 #include "../lib/inproc_target.h"
 #include "../lib/nvmf_client.h"
+#include "../lib/now_ms.h"
 #include "auth_msg.h"
 #include "dhchap.h"
 #include "nvme_hmac.h"
@@ -391,14 +392,22 @@ static void send_negotiate(struct nvmf_client *c, uint16_t tid)
 	assert_int_equal(send_negotiate_quiet(c, tid), 0);
 }
 
+#define STALL_KATO_MS 2000
+#define STALL_TRIES 5
+
 /*
  * A host that stops half-way: after the deadline (the controller's KATO,
  * 2 s here) its queue is disconnected, whether it stopped after the
  * Challenge or keeps restarting with AUTH_Negotiate (which does not extend
  * the deadline). The controller lives on: its admin queue, authenticated
  * and kept alive, still answers.
+ *
+ * One try: false when the admin queue failed while the host itself was
+ * late - a whole KATO between sending one Keep Alive and the answer to the
+ * next, as a loaded machine may make it: then the controller may rightly
+ * have gone.
  */
-static void test_stalled_queue_disconnected(void **state)
+static bool stalled_queue_round(void)
 {
 	struct nvmf_client admin, io1, io2;
 	struct auth_host_result res;
@@ -407,12 +416,13 @@ static void test_stalled_queue_disconnected(void **state)
 	struct auth_msg m;
 	static struct nvme_id_ctrl id;
 	uint8_t in[4096], data[LBA];
+	bool late = false;
+	int st;
 
-	(void)state;
 	if (nvmf_tcp_connect(&admin, "127.0.0.1", port, false, false))
 		fail_msg("connect: %s", admin.err);
-	assert_int_equal(nvmf_connect(&admin, 0, 32, 2000, HOST_ONEWAY, SUBNQN, 0xffff, 0, &cqe),
-			 0);
+	assert_int_equal(nvmf_connect(&admin, 0, 32, STALL_KATO_MS, HOST_ONEWAY, SUBNQN, 0xffff, 0,
+				      &cqe), 0);
 	assert_int_equal(authenticate(&admin, HOST_ONEWAY, key_oneway, NULL, NVME_HASH_SHA256,
 				      DHCHAP_DH_NULL, 1, &res), 0);
 	if (nvmf_enable(&admin, 5000))
@@ -432,6 +442,7 @@ static void test_stalled_queue_disconnected(void **state)
 	/* Keep the controller alive until both queues are gone. */
 	memset(&ka, 0, sizeof(ka));
 	ka.opcode = nvme_admin_keep_alive;
+	double sent = now_ms();
 	for (int gone = 0, i = 0; gone != 3; i++) {
 		/* A queue found closed stays readable (end of stream): poll
 		 * only the open ones, so that each round waits its 200 ms. */
@@ -441,7 +452,13 @@ static void test_stalled_queue_disconnected(void **state)
 		if (i == 150) /* 30 s or more: far past the 2 s deadline */
 			fail_msg("still open after %d rounds: I/O queue 1 %s, I/O queue 2 %s", i,
 				 gone & 1 ? "closed" : "open", gone & 2 ? "closed" : "open");
-		assert_int_equal(nvmf_cmd(&admin, &ka, NULL, 0, NULL, 0, NULL), 0);
+		double t = now_ms();
+		st = nvmf_cmd(&admin, &ka, NULL, 0, NULL, 0, NULL);
+		late |= now_ms() - sent >= STALL_KATO_MS;
+		sent = t;
+		if (st && late)
+			goto retry;
+		assert_int_equal(st, 0);
 		if (!(gone & 2)) {
 			/* A restart and its Challenge; either may meet the
 			 * close, the poll below sees it. */
@@ -455,10 +472,28 @@ static void test_stalled_queue_disconnected(void **state)
 				gone |= 1 << k;
 			}
 	}
-	assert_int_equal(nvmf_identify(&admin, NVME_IDENTIFY_CNS_CTRL, 0, 0, &id, NULL), 0);
+	st = nvmf_identify(&admin, NVME_IDENTIFY_CNS_CTRL, 0, 0, &id, NULL);
+	late |= now_ms() - sent >= STALL_KATO_MS;
+	if (st && late)
+		goto retry;
+	assert_int_equal(st, 0);
 	nvmf_close(&io1);
 	nvmf_close(&io2);
 	nvmf_close(&admin);
+	return true;
+retry:
+	nvmf_close(&io1);
+	nvmf_close(&io2);
+	nvmf_close(&admin);
+	return false;
+}
+
+static void test_stalled_queue_disconnected(void **state)
+{
+	(void)state;
+	for (int tries = 1; !stalled_queue_round(); tries++)
+		if (tries == STALL_TRIES)
+			fail_msg("the host was late in %d tries: the machine is too busy", tries);
 }
 
 int main(void)

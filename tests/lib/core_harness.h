@@ -21,7 +21,10 @@
 
 #define TH_TIMEOUT 0xffffu        /* status returned when nothing completed */
 #define TH_HOSTNQN "nqn.2014-08.org.nvmexpress:uuid:th-host-1"
-#define TH_WAIT_MS 5000
+/* How long a command or a queue's teardown may take: an upper bound that
+ * only a failure reaches, generous for a loaded machine (sanitizers, a
+ * slow fdatasync); the waits for what must NOT happen are short, their own. */
+#define TH_WAIT_MS 20000
 
 struct th_queue;
 struct th_cmd;

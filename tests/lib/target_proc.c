@@ -95,7 +95,7 @@ static bool log_holds(const struct target_proc *t, const char *s)
  * line is waited for rather than expected at once. */
 bool target_log_contains(const struct target_proc *t, const char *s)
 {
-	for (int waited_ms = 0; waited_ms < 5000; waited_ms += 10) {
+	for (int waited_ms = 0; waited_ms < 20000; waited_ms += 10) {
 		if (log_holds(t, s))
 			return true;
 		usleep(10 * 1000);

@@ -64,7 +64,8 @@ int target_finish(struct target_proc *t, const char *dir, char *why, size_t whyl
 void target_kill(struct target_proc *t);
 /* Ask for a power cut (doc/power-cut.md); 0 and its answer in why, or -1. */
 int target_power_cut(struct target_proc *t, char *why, size_t whylen);
-/* Whether its log holds s, waiting up to 5 s for the line to appear. */
+/* Whether its log holds s, waiting up to 20 s (a loaded machine) for the
+ * line to appear. */
 bool target_log_contains(const struct target_proc *t, const char *s);
 /* The last lines of its log, to stderr. */
 void target_show_log(const struct target_proc *t, int lines);

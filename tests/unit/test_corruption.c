@@ -54,6 +54,7 @@
 #include "crc32c.h"
 #include "log.h"
 #include "ns.h"
+#include "splitmix64.h"
 #include "zmeta.h"
 
 #define NZ 8
@@ -93,17 +94,9 @@ struct run {
 	int by_kind[8][2];           /* damage kind: refused, intact */
 };
 
-static uint64_t rng_next(uint64_t *s)
-{
-	uint64_t x = (*s += 0x9e3779b97f4a7c15ull);
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
 static uint64_t below(struct run *r, uint64_t n)
 {
-	return n ? rng_next(&r->rng) % n : 0;
+	return n ? splitmix64_next(&r->rng) % n : 0;
 }
 
 /* ---- files ---- */
@@ -223,7 +216,7 @@ static void op_mgmt(struct run *r, struct ns *ns, uint32_t z, uint8_t zsa)
 		if (zone_state(ns, z) != NVME_ZNS_ZS_EMPTY)
 			return; /* only from Empty (ZNS 3.4.3.1.6) */
 		for (int i = 0; i < ZDE; i++)
-			zde[i] = (uint8_t)rng_next(&r->rng);
+			zde[i] = (uint8_t)splitmix64_next(&r->rng);
 	}
 	if (zsa == NVME_ZNS_ZSA_OPEN && m->full)
 		return;
@@ -304,8 +297,9 @@ static const char *const kind_name[] = { "image header slot", "descriptors", "ex
 					 "journal header", "journal records", "ns.id",
 					 "truncated file", "deleted file" };
 
-/* Damage r->work once; describe it in what. */
-static enum kind damage(struct run *r, char *what, size_t len)
+/* Damage r->work once, in a kind other than `avoid` (a bit mask of kinds);
+ * describe it in what. */
+static enum kind damage(struct run *r, unsigned avoid, char *what, size_t len)
 {
 	char img[160], jnl[160], id[160];
 	path_of(img, sizeof(img), r->work, files[F_IMG]);
@@ -314,6 +308,8 @@ static enum kind damage(struct run *r, char *what, size_t len)
 	/* The regions zmeta.h documents (version 1: the geometry is fixed). */
 	const off_t desc_off = 2 * ZIMG_SLOT_SIZE, zde_off = desc_off + 4096;
 	enum kind k = (enum kind)below(r, 8);
+	while (avoid & 1u << k) /* the next kind: the same draws as without it */
+		k = (enum kind)((k + 1) % 8);
 	const char *file = NULL;
 	off_t lo = 0, hi = 0;
 	switch (k) {
@@ -418,12 +414,23 @@ static void trial(struct run *r, int no)
 	copy_dir(r->pristine, r->work);
 	char what[256];
 	int kinds = 1 + (below(r, 4) == 0); /* now and then two at once */
-	enum kind k = damage(r, what, sizeof(what));
+	enum kind k = damage(r, 0, what, sizeof(what));
 	if (kinds == 2) {
+		/* Not a zone's descriptor or extension together with the
+		 * journal's records or a truncated file: recovery takes a
+		 * damaged record of the last batch, or one whose data was cut
+		 * off, for a torn tail and drops it, as documented (zmeta.h) -
+		 * the image still holds its state - unless its zone's
+		 * descriptor is damaged too. Then the zone comes back as the
+		 * record before had it, which recovery cannot tell from a crash
+		 * in the last batch (seed 0x4a316b11c19f, trial 46). */
+		const unsigned image = 1u << K_DESC | 1u << K_ZDE;
+		const unsigned tail = 1u << K_JNL_RECORDS | 1u << K_TRUNCATE;
+		unsigned avoid = image & 1u << k ? tail : tail & 1u << k ? image : 0;
 		size_t n = strlen(what);
 		snprintf(what + n, sizeof(what) - n, "; then ");
 		n = strlen(what);
-		damage(r, what + n, sizeof(what) - n);
+		damage(r, avoid, what + n, sizeof(what) - n);
 	}
 	struct ns *ns;
 	char err[1024] = "";
@@ -495,6 +502,9 @@ static void test_corruption(void **state)
 				   : (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
 	int trials = n && *n ? atoi(n) : 64;
 	r.seed = r.rng = s;
+	/* Now, not only in the summary: not every failure names it. */
+	printf("[ corrupt  ] seed %#" PRIx64 "\n", s);
+	fflush(stdout); /* shown even if the run dies of a signal */
 	strcpy(r.root, "/tmp/znstgt-corrupt-XXXXXX");
 	assert_non_null(mkdtemp(r.root));
 	snprintf(r.pristine, sizeof(r.pristine), "%s/pristine", r.root);

@@ -104,7 +104,10 @@
 #include "log.h"
 #include "ns.h"
 #include "nvme_wire.h"
+#include "splitmix64.h"
 #include "zmeta.h" /* on-disk header layout: read only to count checkpoints */
+
+#include "../lib/now_ms.h"
 
 #define BLK 4096u            /* LBA size of every variant */
 #define MAX_NLB 4            /* blocks per write */
@@ -125,17 +128,18 @@ struct variant {
 
 /* ---- the data pattern ---- */
 
+/* A hash of x: one splitmix64 step from it. */
 static uint64_t mix(uint64_t x)
 {
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
+	return splitmix64_next(&x);
 }
 
+/* The campaigns' generator: the state steps as splitmix64's does, each
+ * value is mix() of the new state (so that printed seeds still repeat the
+ * runs they came from). */
 static uint64_t rng_next(uint64_t *s)
 {
-	*s += 0x9e3779b97f4a7c15ull;
+	splitmix64_next(s);
 	return mix(*s);
 }
 
@@ -1015,13 +1019,6 @@ static void verify(struct campaign *cp)
 
 /* ---- the parent: one kill cycle ---- */
 
-static double now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
-}
-
 /* The newest valid header slot's generation: +1 per checkpoint. */
 static uint64_t image_generation(const struct campaign *cp)
 {
@@ -1193,16 +1190,26 @@ static int env_int(const char *name, int def)
 	return s && *s ? atoi(s) : def;
 }
 
+/* A seed from the environment in any base strtoull reads, so that the
+ * hexadecimal one a run prints repeats it. */
+static uint64_t env_seed(const char *name, uint64_t def)
+{
+	const char *s = getenv(name);
+	return s && *s ? strtoull(s, NULL, 0) : def;
+}
+
 static void run_campaign(const struct variant *v)
 {
 	struct campaign *cp = calloc(1, sizeof(*cp));
 	assert_non_null(cp);
 	cp->v = v;
-	const char *seed = getenv("ZNSTGT_CRASH_SEED");
 	static uint64_t campaigns;
-	cp->seed = seed && *seed ? strtoull(seed, NULL, 0)
-				 : mix(mix((uint64_t)time(NULL)) ^ (uint64_t)getpid() << 32 ^ mix(++campaigns));
+	cp->seed = env_seed("ZNSTGT_CRASH_SEED",
+			    mix(mix((uint64_t)time(NULL)) ^ (uint64_t)getpid() << 32 ^ mix(++campaigns)));
 	cp->rng = cp->seed;
+	/* Now, not only in the summary: a failed cycle ends the campaign. */
+	printf("[ crash    ] %s: seed %#" PRIx64 "\n", v->name, cp->seed);
+	fflush(stdout); /* shown even if the run dies of a signal */
 	const char *tmp = getenv("TMPDIR");
 	snprintf(cp->cfg.path, sizeof(cp->cfg.path), "%s/znstgt-crash-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	assert_non_null(mkdtemp(cp->cfg.path));
@@ -1480,9 +1487,10 @@ static void test_record_durable_data_lost(void **state)
 	(void)state;
 	char dir[] = "/tmp/znstgt-torn-XXXXXX";
 	assert_non_null(mkdtemp(dir));
-	uint64_t rng = (uint64_t)env_int("ZNSTGT_CRASH_SEED", (int)time(NULL));
+	uint64_t rng = env_seed("ZNSTGT_CRASH_SEED", (uint64_t)time(NULL));
 	int rounds = env_int("ZNSTGT_TORN_ROUNDS", 24);
 	printf("[ torn     ] %d rounds (seed %#" PRIx64 ")\n", rounds, rng);
+	fflush(stdout); /* shown even if the run dies of a signal */
 	log_set_level(LOG_ERROR); /* each recovery warns about the records it drops */
 	for (int i = 0; i < rounds; i++)
 		torn_round(&rng, dir);

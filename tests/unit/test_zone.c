@@ -455,15 +455,21 @@ static void test_reset_drops_inflight(void **state)
 
 struct scrub_arg {
 	struct zns *z;
-	volatile int started, finished;
+	volatile int started, released, finished;
 };
 
+/* The zeroing holds until the test releases it, so that the write is
+ * given its range while the scrub surely runs, however slow the machine;
+ * then it takes a while more, so that a wait that does not wait would
+ * find it unfinished. */
 static int slow_zero(void *ctx, uint64_t lba, uint64_t nlb)
 {
 	struct scrub_arg *a = ctx;
 	assert_int_equal(lba, zs(2));
 	assert_int_equal(nlb, ZSZ);
 	__atomic_store_n(&a->started, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&a->released, __ATOMIC_ACQUIRE))
+		sched_yield();
 	struct timespec t = { 0, 100 * 1000 * 1000 };
 	nanosleep(&t, NULL);
 	__atomic_store_n(&a->finished, 1, __ATOMIC_RELEASE);
@@ -489,6 +495,7 @@ static void test_write_waits_for_scrub(void **state)
 	struct ns_write w;
 	assert_int_equal(zns_write_begin(z, &w, NS_WRITE, zs(2), 1), 0);
 	assert_int_equal(__atomic_load_n(&a.finished, __ATOMIC_ACQUIRE), 0);
+	__atomic_store_n(&a.released, 1, __ATOMIC_RELEASE);
 	zns_wait_scrub(z, &w); /* the data may move only now */
 	assert_int_equal(__atomic_load_n(&a.finished, __ATOMIC_ACQUIRE), 1);
 	zns_write_end(z, &w, true);
