@@ -181,22 +181,23 @@ cfs=$ZNSTGT_HOOK_DIR/cfs
 mkdir "$cfs"
 if [[ $(id -u) -ne 0 || ! -w /dev/fuse ]]; then
 	echo "nvmet-hosts-fs not checked: it needs root and /dev/fuse"
-elif ! err=$("$build/tools/nvmet-hosts-fs" "$cfs" "$hook" 2>&1); then
+elif ! err=$("$build/tools/nvmet-hosts-fs" "$cfs" "$hook" "$ZNSTGT_HOOK_DIR/fs.log" 2>&1); then
 	echo "nvmet-hosts-fs not checked: $err"
 else
 	hostkey2=DHHC-1:02:QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaW1xdXl9gYWJjZGVmZ2hpamtsbW5voBXMjQ==:
-	[[ $(< "$cfs/hosts/$host/dhchap_key") == "$hostkey" ]] || { umount "$cfs"; fail "a read through nvmet-hosts-fs"; }
-	echo "$hostkey2" > "$cfs/hosts/$host/dhchap_key" || { umount "$cfs"; fail "a write through nvmet-hosts-fs"; }
+	[[ $(< "$cfs/$host/dhchap_key") == "$hostkey" ]] || { umount "$cfs"; fail "a read through nvmet-hosts-fs"; }
+	n=$(hosts_changed "$nqn")
+	echo "$hostkey2" > "$cfs/$host/dhchap_key" || { umount "$cfs"; fail "a write through nvmet-hosts-fs"; }
 	# applied when the write returned: nothing to wait for
 	grep -qx "dhchap_secret = $hostkey2" "$sfile" || { umount "$cfs"; fail "the write did not reach $sfile"; }
-	[[ $(hosts_changed "$nqn") -eq 5 ]] ||
+	[[ $(hosts_changed "$nqn") -eq $((n + 1)) ]] ||
 		{ umount "$cfs"; fail "the write did not reach the target"; }
-	( echo DHHC-1:00:abc: > "$cfs/hosts/$host/dhchap_key" ) 2> /dev/null &&
+	( echo DHHC-1:00:abc: > "$cfs/$host/dhchap_key" ) 2> /dev/null &&
 		{ umount "$cfs"; fail "a malformed key written through nvmet-hosts-fs"; }
 	grep -qx "dhchap_secret = $hostkey2" "$sfile" || { umount "$cfs"; fail "the refused write changed $sfile"; }
 	# shellcheck disable=SC2012 # fixed names
-	[[ $(ls "$cfs/hosts/$host" | tr '\n' ' ') == "dhchap_ctrl_key dhchap_dhgroup dhchap_hash dhchap_key " ]] ||
-		{ umount "$cfs"; fail "not nvmet's host attributes: $(ls "$cfs/hosts/$host")"; }
+	[[ $(ls "$cfs/$host" | tr '\n' ' ') == "dhchap_ctrl_key dhchap_dhgroup dhchap_hash dhchap_key " ]] ||
+		{ umount "$cfs"; fail "not nvmet's host attributes: $(ls "$cfs/$host")"; }
 	umount "$cfs" || fail "umount $cfs"
 fi
 # As nvmet's cleanup removes hosts/H, the host's attributes go with its last

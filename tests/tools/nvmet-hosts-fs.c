@@ -2,14 +2,15 @@
  * nvmet-hosts-fs: the host attributes of Linux nvmet's configfs
  * (hosts/NQN/dhchap_key, dhchap_ctrl_key, dhchap_hash, dhchap_dhgroup) as a
  * FUSE file system whose writes go to the blktests hook, for a target that
- * is not nvmet (doc/blktests.md).
+ * is not nvmet (doc/blktests.md). Its root is the hosts/ directory.
  *
- *   nvmet-hosts-fs MOUNTPOINT HOOK
+ *   nvmet-hosts-fs MOUNTPOINT HOOK [LOG]
  *
  * blktests changes a host's DH-HMAC-CHAP keys, hash and DH group between
  * connects (nvme/042-045) by writing those files itself, even when a hook
  * serves the target, and connects right after the write. Mounted on
- * /sys/kernel/config/nvmet, this makes such a write run
+ * /sys/kernel/config/nvmet/hosts (nvmet's subsystems/ and ports/ stay as
+ * they are), this makes such a write run
  * `HOOK host-attr --hostnqn NQN ATTR VALUE`, which applies the value to
  * the running target, and the write(2) returns only once the hook has
  * finished: the connect that follows meets the new value, with no window
@@ -17,9 +18,11 @@
  * nvmet's configfs does with a malformed key. A read runs
  * `HOOK host-attr --hostnqn NQN ATTR`.
  *
- * Every host NQN exists under hosts/ (blktests never creates one when a
+ * Every host NQN exists in the root (blktests never creates one when a
  * hook is set); nothing else does. Mounts, then goes to the background and
- * serves until unmounted; needs root (mount(2) and /dev/fuse). The FUSE
+ * serves until unmounted, its messages and the hook's (why a value was
+ * refused) appended to LOG (default: none); needs root (mount(2) and
+ * /dev/fuse). The FUSE
  * protocol is <linux/fuse.h>: one request per read(2) from /dev/fuse, one
  * answer per write(2), handled one at a time.
  *
@@ -40,7 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define NODE_HOSTS 2       /* hosts/; the root is FUSE_ROOT_ID */
+/* Nodes: the root (FUSE_ROOT_ID), the hosts in it, their attributes. */
 #define NODE_HOST0 16      /* host i: NODE_HOST0 + i * NODE_STRIDE, then its attributes */
 #define NODE_STRIDE 8
 #define MAX_HOSTS 64
@@ -60,14 +63,12 @@ static uint64_t started;
 
 /* ---- the tree ---- */
 
-enum kind { K_NONE, K_ROOT, K_HOSTS, K_HOST, K_ATTR };
+enum kind { K_NONE, K_ROOT, K_HOST, K_ATTR };
 
 static enum kind kind_of(uint64_t node, int *host, int *attr)
 {
 	if (node == FUSE_ROOT_ID)
 		return K_ROOT;
-	if (node == NODE_HOSTS)
-		return K_HOSTS;
 	if (node < NODE_HOST0 || (node - NODE_HOST0) / NODE_STRIDE >= (uint64_t)nr_hosts)
 		return K_NONE;
 	*host = (int)((node - NODE_HOST0) / NODE_STRIDE);
@@ -183,9 +184,7 @@ static void do_lookup(uint64_t unique, uint64_t parent, const char *name, size_t
 	int host = -1, attr = -1;
 	enum kind k = kind_of(parent, &host, &attr);
 
-	if (k == K_ROOT && len == 5 && memcmp(name, "hosts", 5) == 0)
-		return answer_entry(unique, NODE_HOSTS, K_HOSTS);
-	if (k == K_HOSTS) {
+	if (k == K_ROOT) {
 		host = host_index(name, len);
 		if (host < 0)
 			return answer(unique, ENOENT, NULL, 0);
@@ -226,12 +225,10 @@ static void do_readdir(uint64_t unique, uint64_t node, const struct fuse_read_in
 	size_t size = in->size < sizeof(buf) ? in->size : sizeof(buf), used = 0;
 	uint64_t n = 2;
 
-	if (k == K_HOSTS)
+	if (k == K_ROOT)
 		n += (uint64_t)nr_hosts;
 	else if (k == K_HOST)
 		n += NR_ATTRS;
-	else if (k == K_ROOT)
-		n += 1;
 	else
 		return answer(unique, ENOTDIR, NULL, 0);
 	for (uint64_t i = in->offset; i < n; i++) {
@@ -240,9 +237,6 @@ static void do_readdir(uint64_t unique, uint64_t node, const struct fuse_read_in
 		unsigned type = S_IFDIR >> 12;
 
 		if (!name && k == K_ROOT) {
-			name = "hosts";
-			ino = NODE_HOSTS;
-		} else if (!name && k == K_HOSTS) {
 			name = hosts[i - 2];
 			ino = host_node((int)(i - 2));
 		} else if (!name) {
@@ -429,15 +423,27 @@ static void serve(void)
 int main(int argc, char **argv)
 {
 	char opts[128];
+	int logfd, devnull;
 	pid_t pid;
 
-	if (argc != 3 || argv[2][0] != '/') {
-		fprintf(stderr, "usage: nvmet-hosts-fs MOUNTPOINT HOOK (an absolute path)\n");
+	if (argc < 3 || argc > 4 || argv[2][0] != '/') {
+		fprintf(stderr, "usage: nvmet-hosts-fs MOUNTPOINT HOOK [LOG] (HOOK an absolute path)\n");
 		return 2;
 	}
 	hook = argv[2];
 	if (access(hook, X_OK) != 0) {
 		fprintf(stderr, "nvmet-hosts-fs: %s: %s\n", hook, strerror(errno));
+		return 1;
+	}
+	logfd = open(argc == 4 ? argv[3] : "/dev/null", O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (logfd < 0) {
+		fprintf(stderr, "nvmet-hosts-fs: %s: %s\n", argc == 4 ? argv[3] : "/dev/null",
+			strerror(errno));
+		return 1;
+	}
+	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (devnull < 0) {
+		fprintf(stderr, "nvmet-hosts-fs: /dev/null: %s\n", strerror(errno));
 		return 1;
 	}
 	started = (uint64_t)time(NULL);
@@ -462,7 +468,12 @@ int main(int argc, char **argv)
 	}
 	if (pid > 0)
 		return 0;
+	/* Nothing of the caller's stays open: a caller reading our output
+	 * (a command substitution) sees it end now. */
 	setsid();
+	if (dup2(devnull, STDIN_FILENO) < 0 || dup2(devnull, STDOUT_FILENO) < 0 ||
+	    dup2(logfd, STDERR_FILENO) < 0)
+		return 1;
 	serve();
 	return 0;
 }
