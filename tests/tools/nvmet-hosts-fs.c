@@ -316,7 +316,7 @@ static int handle(const char *req, size_t len)
 
 	switch (h->opcode) {
 	case FUSE_INIT:
-		if (arglen < 8)
+		if (arglen < 16) /* major, minor, max_readahead, flags: every kernel sends them */
 			return answer(h->unique, EINVAL, NULL, 0), 1;
 		do_init(h->unique, (const void *)arg);
 		return 1;

@@ -602,18 +602,27 @@ static void test_malformed_and_out_of_order(void **state)
 	auth_session_free(s);
 }
 
+/* A session a bidirectional transaction (TID 1) authenticated, with p's
+ * defaults. */
+static struct auth_session *authenticated_session(struct pair *p, struct auth_host_result *res)
+{
+	struct auth_session *s;
+
+	pair_defaults(p);
+	p->bidirectional = true;
+	s = new_session(p);
+	assert_int_equal(run_host(p, s, 1, res), 0);
+	return s;
+}
+
 static void test_reauthentication(void **state)
 {
 	struct auth_host_result res;
 	uint8_t chal[AUTH_MSG_MAX];
 	struct auth_msg c;
 	struct pair p;
-	struct auth_session *s;
+	struct auth_session *s = authenticated_session(&p, &res);
 
-	pair_defaults(&p);
-	p.bidirectional = true;
-	s = new_session(&p);
-	assert_int_equal(run_host(&p, s, 1, &res), 0);
 	/* Again, with a new transaction: still authenticated throughout. */
 	start(s, 2, chal, &c);
 	assert_true(auth_session_authenticated(s));
@@ -643,12 +652,8 @@ static void test_new_keys(void **state)
 {
 	struct auth_host_result res;
 	struct pair p;
-	struct auth_session *s;
+	struct auth_session *s = authenticated_session(&p, &res);
 
-	pair_defaults(&p);
-	p.bidirectional = true;
-	s = new_session(&p);
-	assert_int_equal(run_host(&p, s, 1, &res), 0);
 	assert_int_equal(res.hash, 1); /* the host's first choices */
 	assert_int_equal(res.dhgroup, DHCHAP_DH_NULL);
 
