@@ -51,6 +51,13 @@ struct auth_session;
 
 /* Copies everything it needs from cfg (secrets included). NULL if invalid. */
 struct auth_session *auth_session_new(const struct auth_config *cfg);
+/*
+ * The keys and masks of cfg (its NQNs are not looked at) for the session's
+ * next transactions, the old ones wiped: called when a transaction starts,
+ * so that a re-authentication uses the keys configured now, as Linux nvmet
+ * does. -1 (the session unchanged) if cfg is invalid or memory runs out.
+ */
+int auth_session_set_keys(struct auth_session *s, const struct auth_config *cfg);
 /* Wipes all secrets and transaction state. NULL is fine. */
 void auth_session_free(struct auth_session *s);
 

@@ -25,6 +25,8 @@
  *                                         (control_fault.h, doc/fault-injection.md)
  *   reload                                re-read the configuration file and
  *                                         apply what changed (reload.h)
+ *   set-hosts NQN FILE                    the hosts and keys of FILE for the
+ *                                         running subsystem NQN (control_hosts.h)
  *
  * Requests run on the main loop, one at a time and in order; a request may
  * block that loop while it opens namespaces or waits for connections to

@@ -22,14 +22,16 @@ enum control_op {
 	CONTROL_ZONE,
 	CONTROL_INJECT,
 	CONTROL_RELOAD,
+	CONTROL_SET_HOSTS,
 };
 
 struct control_req {
 	enum control_op op;
 	const char *name;        /* the command word */
 	bool format;             /* add-subsys --format */
-	const char *nqn;         /* add-subsys --nqn (or NULL), remove-subsys NQN */
-	const char *file;        /* add-subsys: an absolute path */
+	const char *nqn;         /* add-subsys --nqn (or NULL), remove-subsys NQN,
+				  set-hosts NQN */
+	const char *file;        /* add-subsys, set-hosts: an absolute path */
 	struct control_fault fault; /* zone, inject (control_fault.h) */
 };
 

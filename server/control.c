@@ -23,6 +23,7 @@
 
 #include <nvme/types.h>
 
+#include "control_hosts.h"
 #include "control_status.h"
 #include "ctrl.h"
 #include "log.h"
@@ -203,6 +204,13 @@ static void cmd_reload(const struct control_req *req, struct reply *r)
 	r->ok = reload_run(r->text, sizeof(r->text)) == 0;
 }
 
+/* set-hosts NQN FILE (control_hosts.c) */
+static void cmd_set_hosts(const struct control_req *req, struct reply *r)
+{
+	r->ok = control_set_hosts(req->nqn, req->file, C.cfg->data_dir, r->text,
+				  sizeof(r->text)) == 0;
+}
+
 /* Indexed by enum control_op. */
 static void (*const commands[])(const struct control_req *req, struct reply *r) = {
 	[CONTROL_PING] = cmd_ping,
@@ -214,6 +222,7 @@ static void (*const commands[])(const struct control_req *req, struct reply *r) 
 	[CONTROL_ZONE] = cmd_zone,
 	[CONTROL_INJECT] = cmd_inject,
 	[CONTROL_RELOAD] = cmd_reload,
+	[CONTROL_SET_HOSTS] = cmd_set_hosts,
 };
 
 /* line: one request of len bytes without its '\n', NUL-terminated. */

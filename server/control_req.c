@@ -23,6 +23,7 @@ static const struct control_cmd {
 	{ "zone", CONTROL_ZONE, 1, CONTROL_MAX_WORDS },
 	{ "inject", CONTROL_INJECT, 1, CONTROL_MAX_WORDS },
 	{ "reload", CONTROL_RELOAD, 1, 1 },
+	{ "set-hosts", CONTROL_SET_HOSTS, 3, 3 },
 };
 
 /* add-subsys [--format] [--nqn NQN] FILE */
@@ -44,6 +45,18 @@ static int parse_add_subsys(int argc, char **argv, struct control_req *req, char
 	}
 	if (!req->file || req->file[0] != '/') {
 		snprintf(err, errlen, "add-subsys: expected the absolute path of a subsystem file");
+		return -1;
+	}
+	return 0;
+}
+
+/* set-hosts NQN FILE */
+static int parse_set_hosts(char **argv, struct control_req *req, char *err, size_t errlen)
+{
+	req->nqn = argv[1];
+	req->file = argv[2];
+	if (req->file[0] != '/') {
+		snprintf(err, errlen, "set-hosts: expected the absolute path of a subsystem file");
 		return -1;
 	}
 	return 0;
@@ -95,6 +108,8 @@ int control_req_parse(char *line, size_t len, struct control_req *req, char *err
 			return parse_add_subsys(n, words, req, err, errlen);
 		if (c->op == CONTROL_REMOVE_SUBSYS)
 			req->nqn = words[1];
+		if (c->op == CONTROL_SET_HOSTS)
+			return parse_set_hosts(words, req, err, errlen);
 		if (c->op == CONTROL_ZONE || c->op == CONTROL_INJECT)
 			return control_fault_parse(n, words, &req->fault, err, errlen);
 		return 0;

@@ -158,6 +158,71 @@ err=$("$hook" setup --subsysnqn blktests-subsystem-3 --subsys-uuid "$zuuid" --ho
 	fail "a UUID already in use accepted"
 [[ $err == *UUID* ]] || fail "no reason given: $err"
 
+step="host attributes changed at run time (host-attr, as nvmet's configfs hosts/H/ATTR)"
+# The subsystem runs without keys; a key set for its host applies at once
+# (set-hosts), without a new setup: the probe, which does not authenticate,
+# is refused from then on.
+"$hook" setup --subsysnqn "$nqn" --subsys-uuid "$uuid2" --hostnqn "$host" || fail "setup"
+sfile=$(grep -l "^; $nqn\$" "$ZNSTGT_HOOK_DIR"/subsys/*.ini) || fail "no file names $nqn"
+connect "$nqn" "$host" -u "$uuid2" > /dev/null || fail "probe before the key"
+"$hook" host-attr --hostnqn "$host" dhchap_key "$hostkey" || fail "host-attr dhchap_key"
+grep -qx "dhchap_secret = $hostkey" "$sfile" || fail "key not in $sfile"
+[[ $(stat -c %a "$sfile") == 600 ]] || fail "$sfile readable by others"
+[[ $("$hook" host-attr --hostnqn "$host" dhchap_key) == "$hostkey" ]] || fail "host-attr does not read back"
+connect "$nqn" "$host" -u "$uuid2" > /dev/null 2>&1 && fail "served without authentication after host-attr"
+"$hook" host-attr --hostnqn "$host" dhchap_hash "hmac(sha384)" || fail "host-attr dhchap_hash"
+"$hook" host-attr --hostnqn "$host" dhchap_dhgroup ffdhe3072 || fail "host-attr dhchap_dhgroup"
+"$hook" host-attr --hostnqn "$host" dhchap_ctrl_key "$ctrlkey" || fail "host-attr dhchap_ctrl_key"
+grep -qx "dhchap_hashes = sha384" "$sfile" || fail "hash not in $sfile"
+grep -qx "dhchap_dhgroups = ffdhe3072" "$sfile" || fail "DH group not in $sfile"
+grep -qx "dhchap_ctrl_secret = $ctrlkey" "$sfile" || fail "controller key not in $sfile"
+# every change reached both subsystems that serve the host (a host's
+# attributes are the host's, as in nvmet)
+hosts_changed() {
+	grep -c "subsystem $1: hosts now" "$ZNSTGT_HOOK_DIR/znstgt.log"
+}
+[[ $(hosts_changed "$nqn") -eq 4 && $(hosts_changed blktests-subsystem-2) -eq 4 ]] ||
+	fail "not one change of each subsystem's hosts per host-attr: $(hosts_changed "$nqn"), $(hosts_changed blktests-subsystem-2)"
+# A key the target refuses changes nothing, and the message keeps it to itself.
+err=$("$hook" host-attr --hostnqn "$host" dhchap_key DHHC-1:00:abc: 2>&1) && fail "a malformed key accepted"
+[[ $err == *dhchap_secret* && $err != *abc* ]] || fail "no reason given, or the key quoted: $err"
+grep -qx "dhchap_secret = $hostkey" "$sfile" || fail "the refused key replaced the old one"
+[[ $("$hook" host-attr --hostnqn "$host" dhchap_key) == "$hostkey" ]] || fail "the refused key was kept"
+"$hook" host-attr --hostnqn "$host" dhchap_nothing x > /dev/null 2>&1 && fail "an unknown attribute accepted"
+# nvmet-hosts-fs: the same through files, each write applied before it
+# returns. It mounts a FUSE file system: only where this runs as root with
+# /dev/fuse (a container may refuse the mount: then say so).
+cfs=$ZNSTGT_HOOK_DIR/cfs
+mkdir "$cfs"
+if [[ $(id -u) -ne 0 || ! -w /dev/fuse ]]; then
+	echo "nvmet-hosts-fs not checked: it needs root and /dev/fuse"
+elif ! err=$("$build/tools/nvmet-hosts-fs" "$cfs" "$hook" "$ZNSTGT_HOOK_DIR/fs.log" 2>&1); then
+	echo "nvmet-hosts-fs not checked: $err"
+else
+	hostkey2=DHHC-1:02:QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaW1xdXl9gYWJjZGVmZ2hpamtsbW5voBXMjQ==:
+	[[ $(< "$cfs/$host/dhchap_key") == "$hostkey" ]] || { umount "$cfs"; fail "a read through nvmet-hosts-fs"; }
+	n=$(hosts_changed "$nqn")
+	echo "$hostkey2" > "$cfs/$host/dhchap_key" || { umount "$cfs"; fail "a write through nvmet-hosts-fs"; }
+	# applied when the write returned: nothing to wait for
+	grep -qx "dhchap_secret = $hostkey2" "$sfile" || { umount "$cfs"; fail "the write did not reach $sfile"; }
+	[[ $(hosts_changed "$nqn") -eq $((n + 1)) ]] ||
+		{ umount "$cfs"; fail "the write did not reach the target"; }
+	( echo DHHC-1:00:abc: > "$cfs/$host/dhchap_key" ) 2> /dev/null &&
+		{ umount "$cfs"; fail "a malformed key written through nvmet-hosts-fs"; }
+	grep -qx "dhchap_secret = $hostkey2" "$sfile" || { umount "$cfs"; fail "the refused write changed $sfile"; }
+	# shellcheck disable=SC2012 # fixed names
+	[[ $(ls "$cfs/$host" | tr '\n' ' ') == "dhchap_ctrl_key dhchap_dhgroup dhchap_hash dhchap_key " ]] ||
+		{ umount "$cfs"; fail "not nvmet's host attributes: $(ls "$cfs/$host")"; }
+	umount "$cfs" || fail "umount $cfs"
+fi
+# As nvmet's cleanup removes hosts/H, the host's attributes go with its last
+# subsystem (blktests-subsystem-2 has the same host: they stay until then).
+"$hook" cleanup --subsysnqn "$nqn" || fail "cleanup"
+[[ -n $("$hook" host-attr --hostnqn "$host" dhchap_key) ]] || fail "host attributes gone with a subsystem left"
+"$hook" setup --subsysnqn "$nqn" --subsys-uuid "$uuid2" --hostnqn "$host" || fail "setup"
+[[ -z $("$hook" host-attr --hostnqn "$host" dhchap_key) ]] || fail "a setup without keys kept the old ones"
+connect "$nqn" "$host" -u "$uuid2" > /dev/null || fail "probe after a setup without keys"
+
 step="add-ports"
 [[ $("$hook" add-ports --subsysnqn "$nqn" --ports 1) == "tcp 127.0.0.1 $ZNSTGT_TRSVCID" ]] || fail "one port"
 "$hook" add-ports --ports 2 > /dev/null 2>&1 && fail "two ports on a one-port target"

@@ -267,6 +267,30 @@ struct auth_session *auth_session_new(const struct auth_config *cfg)
 	return s;
 }
 
+int auth_session_set_keys(struct auth_session *s, const struct auth_config *cfg)
+{
+	struct nvme_secret *host, *ctrl = NULL;
+
+	if (!cfg->host_secret || cfg->host_secret->kind != NVME_SECRET_DHCHAP ||
+	    (cfg->ctrl_secret && cfg->ctrl_secret->kind != NVME_SECRET_DHCHAP))
+		return -1;
+	host = nvme_secret_dup(cfg->host_secret);
+	if (cfg->ctrl_secret)
+		ctrl = nvme_secret_dup(cfg->ctrl_secret);
+	if (!host || (cfg->ctrl_secret && !ctrl)) {
+		nvme_secret_free(host);
+		nvme_secret_free(ctrl);
+		return -1;
+	}
+	nvme_secret_free(s->host_secret);
+	nvme_secret_free(s->ctrl_secret);
+	s->host_secret = host;
+	s->ctrl_secret = ctrl;
+	s->hash_mask = cfg->hash_mask;
+	s->dh_mask = cfg->dhgroup_mask;
+	return 0;
+}
+
 void auth_session_free(struct auth_session *s)
 {
 	if (!s)

@@ -86,16 +86,16 @@ static void auth_progress(struct nvme_sq *sq, struct nvme_ctrl *ctrl, bool exten
 		nvme_ctrl_fatal(ctrl, "authentication failed");
 }
 
-uint32_t nvme_auth_queue_setup(struct nvme_sq *sq, struct nvme_ctrl *ctrl, uint16_t *st)
+/* What the subsystem's host table says now about ctrl's host, in cfg;
+ * false if the host has no DH-HMAC-CHAP secret. The table may be replaced
+ * at run time (reload, set-hosts): read within one worker callback. */
+static bool host_auth_now(const struct nvme_ctrl *ctrl, struct auth_config *cfg)
 {
 	const struct host_auth_config *h = subsys_host_auth(ctrl->subsys, ctrl->hostnqn);
 
-	*st = 0;
-	/* A TLS queue's host proved its PSK, bound to the Connect's NQNs
-	 * (fabrics.c): like Linux nvmet, it is not asked to authenticate again. */
-	if (!h || !h->dhchap_secret.len || sq->tls)
-		return 0;
-	struct auth_config cfg = {
+	if (!h || !h->dhchap_secret.len)
+		return false;
+	*cfg = (struct auth_config){
 		.hostnqn = ctrl->hostnqn,
 		.subnqn = ctrl->subnqn,
 		.host_secret = &h->dhchap_secret,
@@ -103,6 +103,18 @@ uint32_t nvme_auth_queue_setup(struct nvme_sq *sq, struct nvme_ctrl *ctrl, uint1
 		.hash_mask = h->dhchap_hashes,
 		.dhgroup_mask = h->dhchap_dhgroups,
 	};
+	return true;
+}
+
+uint32_t nvme_auth_queue_setup(struct nvme_sq *sq, struct nvme_ctrl *ctrl, uint16_t *st)
+{
+	struct auth_config cfg;
+
+	*st = 0;
+	/* A TLS queue's host proved its PSK, bound to the Connect's NQNs
+	 * (fabrics.c): like Linux nvmet, it is not asked to authenticate again. */
+	if (!host_auth_now(ctrl, &cfg) || sq->tls)
+		return 0;
 	sq->auth = auth_session_new(&cfg);
 	if (!sq->auth) {
 		log_error("ctrl %u: qid %u: no memory for an authentication session", ctrl->cntlid,
@@ -164,7 +176,17 @@ static void execute_auth_send(struct nvme_req *req)
 	bool negotiate = req->transfer_len >= 2 && buf[0] == AUTH_TYPE_COMMON &&
 			 buf[1] == AUTH_ID_NEGOTIATE;
 	bool extend = !negotiate || auth_session_authenticated(sq->auth);
+	struct auth_config now;
 
+	/* A transaction (a re-authentication too) uses the keys, hashes and
+	 * groups configured when it starts, as Linux nvmet does: they may have
+	 * changed since Connect. A host that lost its secret meanwhile keeps
+	 * the keys it connected with (its controllers stay, as they do when a
+	 * host leaves the table). */
+	if (negotiate && host_auth_now(sq->ctrl, &now) &&
+	    auth_session_set_keys(sq->auth, &now) != 0)
+		log_warn("ctrl %u: qid %u: no memory for new keys: the old ones stay",
+			 sq->ctrl->cntlid, sq->qid);
 	auth_session_send(sq->auth, buf, req->transfer_len);
 	OPENSSL_cleanse(buf, req->transfer_len);
 	log_outcome(req, before);

@@ -503,7 +503,7 @@ run_blktests() {
     E2E_GUEST=${BLKTESTS_GUEST[$name]} E2E_MEM=${E2E_MEM:-3072} \
         E2E_TIMEOUT=${E2E_BLKTESTS_TIMEOUT:-2400} \
         run_guest "$name" "$GUEST_DIR/blktests.sh" "$blktests_tar" "$build/znstgt" \
-            "$build/znstgt-ctl" "$E2E_DIR/../nvme-target-control"
+            "$build/znstgt-ctl" "$E2E_DIR/../nvme-target-control" "$build/tools/nvmet-hosts-fs"
 }
 
 # run_vfu_qemu: the vfio-user protocol server against QEMU's own vfio-user

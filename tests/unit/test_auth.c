@@ -602,18 +602,27 @@ static void test_malformed_and_out_of_order(void **state)
 	auth_session_free(s);
 }
 
+/* A session a bidirectional transaction (TID 1) authenticated, with p's
+ * defaults. */
+static struct auth_session *authenticated_session(struct pair *p, struct auth_host_result *res)
+{
+	struct auth_session *s;
+
+	pair_defaults(p);
+	p->bidirectional = true;
+	s = new_session(p);
+	assert_int_equal(run_host(p, s, 1, res), 0);
+	return s;
+}
+
 static void test_reauthentication(void **state)
 {
 	struct auth_host_result res;
 	uint8_t chal[AUTH_MSG_MAX];
 	struct auth_msg c;
 	struct pair p;
-	struct auth_session *s;
+	struct auth_session *s = authenticated_session(&p, &res);
 
-	pair_defaults(&p);
-	p.bidirectional = true;
-	s = new_session(&p);
-	assert_int_equal(run_host(&p, s, 1, &res), 0);
 	/* Again, with a new transaction: still authenticated throughout. */
 	start(s, 2, chal, &c);
 	assert_true(auth_session_authenticated(s));
@@ -637,6 +646,44 @@ static void test_reauthentication(void **state)
 	assert_null(auth_session_new(&bad));
 }
 
+/* New keys, hash and group between transactions (the keys changed on the
+ * target while the host stays connected): the next transaction uses them. */
+static void test_new_keys(void **state)
+{
+	struct auth_host_result res;
+	struct pair p;
+	struct auth_session *s = authenticated_session(&p, &res);
+
+	assert_int_equal(res.hash, 1); /* the host's first choices */
+	assert_int_equal(res.dhgroup, DHCHAP_DH_NULL);
+
+	struct nvme_secret hk = mk_secret(3, 64, 41), ck = mk_secret(0, 32, 42);
+	struct auth_config cfg = {
+		.host_secret = &hk, .ctrl_secret = &ck,
+		.hash_mask = 1u << 3, .dhgroup_mask = 1u << DHCHAP_DH_FFDHE2048,
+	};
+	assert_int_equal(auth_session_set_keys(s, &cfg), 0);
+	/* the host still holds the old keys: refused, by the controller */
+	assert_int_equal(run_host(&p, s, 2, &res), -1);
+	assert_true(res.by_controller);
+	p.host_hkey = hk;
+	p.host_ckey = ck;
+	assert_int_equal(run_host(&p, s, 3, &res), 0);
+	assert_int_equal(res.hash, 3);
+	assert_int_equal(res.dhgroup, DHCHAP_DH_FFDHE2048);
+	/* without a controller key, a host asking for controller authentication
+	 * is refused; invalid keys change nothing */
+	cfg.ctrl_secret = NULL;
+	assert_int_equal(auth_session_set_keys(s, &cfg), 0);
+	assert_int_equal(run_host(&p, s, 4, &res), -1);
+	struct nvme_secret tls = { .kind = NVME_SECRET_TLS_PSK, .hash = 1, .len = 32 };
+	cfg.host_secret = &tls;
+	assert_int_equal(auth_session_set_keys(s, &cfg), -1);
+	p.bidirectional = false;
+	assert_int_equal(run_host(&p, s, 5, &res), 0);
+	auth_session_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -650,6 +697,7 @@ int main(void)
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_malformed_and_out_of_order),
 		cmocka_unit_test(test_reauthentication),
+		cmocka_unit_test(test_new_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

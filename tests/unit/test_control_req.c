@@ -126,6 +126,15 @@ static void test_reload(void **state)
 	refused("reload now", "reload: wrong number of arguments");
 }
 
+static void test_set_hosts(void **state)
+{
+	accepted("set-hosts blktests-subsystem-1 /h/s.ini", CONTROL_SET_HOSTS, "set-hosts",
+		 "/h/s.ini", "blktests-subsystem-1", false);
+	refused("set-hosts blktests-subsystem-1", "set-hosts: wrong number of arguments");
+	refused("set-hosts n /a.ini /b.ini", "set-hosts: wrong number of arguments");
+	refused("set-hosts n s.ini", "set-hosts: expected the absolute path of a subsystem file");
+}
+
 /* zone and inject go to their own parser (control_fault.h; test_inject.c
  * checks their syntax), which gets every word. */
 static void test_fault_requests(void **state)
@@ -159,9 +168,9 @@ static void test_bad_lines(void **state)
 	refused("", "empty request");
 	refused(" \t ", "empty request");
 	refused("reboot", "unknown command \"reboot\" (expected ping, power-cut, add-subsys, "
-		"remove-subsys, status, metrics, zone, inject or reload)");
+		"remove-subsys, status, metrics, zone, inject, reload or set-hosts)");
 	refused("PING", "unknown command \"PING\" (expected ping, power-cut, add-subsys, "
-		"remove-subsys, status, metrics, zone, inject or reload)");
+		"remove-subsys, status, metrics, zone, inject, reload or set-hosts)");
 	refused("ping\r", "the request holds a byte that is not printable ASCII");
 	refused("remove-subsys caf\xc3\xa9", "the request holds a byte that is not printable ASCII");
 	refused("a b c d e f g h i j k l m n o p q", "more than 16 words");
@@ -181,6 +190,7 @@ int main(void)
 		cmocka_unit_test(test_add_subsys_refused),
 		cmocka_unit_test(test_fault_requests),
 		cmocka_unit_test(test_reload),
+		cmocka_unit_test(test_set_hosts),
 		cmocka_unit_test(test_remove_subsys),
 		cmocka_unit_test(test_bad_lines),
 	};

@@ -9,6 +9,7 @@
 #   blktests.tar          a blktests tree with its helpers built (src/)
 #   znstgt, znstgt-ctl    the target and its control client
 #   nvme-target-control   the hook
+#   nvmet-hosts-fs        nvmet's configfs host attributes, passed to the hook
 #
 # Prints one line per blktests test, with the kernel:
 #   PASS: nvme/NNN (KERNEL, RUNTIME)
@@ -28,12 +29,8 @@ kernel=$(uname -r)
 # Not run: they need what only the kernel target (or a feature znstgt lacks)
 # has. doc/blktests.md says the same; keep the two in step.
 declare -A NOT_RUN=(
-    [nvme/042]="external target: sets the host's DH-HMAC-CHAP key through nvmet's configfs (dhchap_key) between connects"
-    [nvme/043]="external target: sets the host's DH-HMAC-CHAP hash through nvmet's configfs (dhchap_hash) between connects"
-    [nvme/044]="external target: sets the host's DH-HMAC-CHAP keys and group through nvmet's configfs between connects"
-    [nvme/045]="external target: changes the host's DH-HMAC-CHAP keys through nvmet's configfs, then re-authenticates"
     [nvme/051]="external target: enables and disables the namespace through nvmet's configfs"
-    [nvme/062]="the guest does not boot systemd: the test starts and stops tlshd with systemctl (a Linux host over TLS is the tls-6.12 test)"
+    [nvme/062]="external target: blktests does not pass --tls / --force-tls on to the hook (the same setup must first allow, then refuse, a plain connect); and it starts tlshd with systemctl, which the guest (no systemd) has not (a Linux host over TLS is the tls-6.12 test)"
     [nvme/057]="external target: changes ANA states through nvmet's configfs ports"
     [nvme/058]="external target: creates namespaces and ANA groups through nvmet's configfs"
 )
@@ -57,6 +54,37 @@ export ZNSTGT_HOOK_DIR=$work/hook
 export NVME_IMG_SIZE=${GUEST_NVME_IMG_SIZE:-512M}
 hook=$work/znstgt/tests/nvme-target-control
 on_exit "'$hook' stop"
+
+# nvme/042-045 change a host's DH-HMAC-CHAP keys, hash and DH group by
+# writing nvmet's configfs (hosts/NQN/dhchap_key, ...) themselves, hook or
+# not, and connect (or re-authenticate) right after. nvmet-hosts-fs serves
+# those files there and passes each write to the hook, which applies it to
+# znstgt before the write returns. Its mount point is nvmet's own configfs
+# directory hosts/ (subsystems/ and ports/ stay nvmet's): nvmet-tcp is
+# loaded first, so that blktests, which unloads the modules it loaded itself
+# after each test, leaves it (and the mount) be. Linux 6.1 has no NVME_AUTH
+# (blktests skips those tests) and this guest no FUSE there.
+cfs=/sys/kernel/config/nvmet/hosts
+if [ -e /dev/fuse ]; then
+    cp "$E2E_SHARE/nvmet-hosts-fs" "$work/znstgt/build/"
+    require "nvmet-tcp loaded (its configfs directory: $cfs)" \
+        sh -c "modprobe nvmet-tcp && test -d $cfs"
+    # The kernel tests each crypto algorithm the first time it is
+    # instantiated (its self-tests); under emulation that takes ~9 s for
+    # ffdhe6144(dh) and more for ffdhe8192(dh), longer than the 5 s
+    # keep-alive timeout of the connect that first uses the group. With
+    # nvmet, blktests' write of hosts/H/dhchap_dhgroup instantiates it
+    # (nvmet checks the group with crypto_has_kpp) before the connect; here
+    # the same writes into nvmet's configfs do it once, up front.
+    E2E_CMD_TIMEOUT=600 require "the kernel's ffdhe DH groups instantiated (self-tests run)" \
+        sh -c "mkdir $cfs/znstgt-dh && for g in ffdhe2048 ffdhe3072 ffdhe4096 ffdhe6144 ffdhe8192;
+               do echo \$g > $cfs/znstgt-dh/dhchap_dhgroup || exit 1; done; rmdir $cfs/znstgt-dh"
+    require "nvmet-hosts-fs on $cfs" "$work/znstgt/build/nvmet-hosts-fs" "$cfs" "$hook" \
+        "$E2E_SHARE/nvmet-hosts-fs.log"
+    on_exit "umount '$cfs'"
+else
+    info "no /dev/fuse: nvmet's configfs stays as it is (nvme/042-045 need NVME_AUTH, which this kernel has not)"
+fi
 
 excludes=()
 for t in "${!NOT_RUN[@]}"; do excludes+=(-x "$t"); done
