@@ -26,6 +26,7 @@ struct dev_entry {
 	char nqn[CFG_NQN_MAX];
 	char path[108];
 	struct worker *w;
+	bool mmap_doorbells;
 	struct vnvme_dev *d;
 	struct dev_entry *next;
 };
@@ -73,7 +74,7 @@ static void create_msg(struct worker_msg *m)
 {
 	struct call *c = (struct call *)m;
 
-	c->e->d = vnvme_dev_new(c->e->w, c->e->nqn, c->e->path);
+	c->e->d = vnvme_dev_new(c->e->w, c->e->nqn, c->e->path, c->e->mmap_doorbells);
 	c->err = c->e->d ? 0 : errno;
 	call_done(c);
 }
@@ -143,6 +144,7 @@ int vfio_nvme_add(const struct subsys_config *sc, char *err, size_t errlen)
 	}
 	snprintf(e->nqn, sizeof(e->nqn), "%s", sc->nqn);
 	snprintf(e->path, sizeof(e->path), "%s", sc->vfio_user_socket);
+	e->mmap_doorbells = true;
 	call_run(e, create_msg, &c);
 	if (!e->d) {
 		char dir[sizeof(e->path)];
