@@ -94,8 +94,11 @@ int dbp_open(struct db_poll *p, struct ev_loop *loop,
 	fd = memfd_create("znstgt-doorbells", MFD_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	if (ftruncate(fd, DBP_PAGE) != 0 ||
-	    (m = mmap(NULL, DBP_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
+	/* The fd stands for BAR0 from offset 0 (the region's mmap offset is
+	 * 0, the area's is the doorbells' 1000h): only that page is used. */
+	if (ftruncate(fd, NVME_PCIE_DB_BASE + DBP_PAGE) != 0 ||
+	    (m = mmap(NULL, DBP_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		      NVME_PCIE_DB_BASE)) == MAP_FAILED) {
 		err = -errno;
 		close(fd);
 		return err;
