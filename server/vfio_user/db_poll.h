@@ -6,9 +6,11 @@
  * nothing: the device's loop looks at the page.
  *
  *   - busy (a doorbell changed, or the controller touched guest memory, in
- *     the last DBP_SPIN_S): the loop does not sleep; every turn of it
+ *     the last DBP_SPIN_S): the loop does not block; every turn of it
  *     compares the page with the values already acted on (an ev_check
- *     watcher, kept from blocking by an ev_idle one that yields the CPU);
+ *     watcher, the loop kept from blocking by an ev_idle one). Past
+ *     DBP_HOT_S of that, each turn first sleeps DBP_DOZE_NS, giving the
+ *     CPU to others between a guest's bursts;
  *   - idle past that: the loop sleeps, woken by a timer whose period
  *     doubles from DBP_NAP_MIN_S to DBP_NAP_MAX_S, so an idle controller
  *     costs a few wake-ups a second and the first doorbell after a pause
@@ -34,6 +36,8 @@
 
 #define DBP_PAGE     4096u
 #define DBP_NR       ((NVME_PCIE_BAR0_SIZE - NVME_PCIE_DB_BASE) / 4)
+#define DBP_HOT_S    50e-6
+#define DBP_DOZE_NS  20000
 #define DBP_SPIN_S   1e-3
 #define DBP_NAP_MIN_S 1e-3
 #define DBP_NAP_MAX_S 10e-3
