@@ -144,7 +144,7 @@ int vfio_nvme_add(const struct subsys_config *sc, char *err, size_t errlen)
 	}
 	snprintf(e->nqn, sizeof(e->nqn), "%s", sc->nqn);
 	snprintf(e->path, sizeof(e->path), "%s", sc->vfio_user_socket);
-	e->mmap_doorbells = true;
+	e->mmap_doorbells = !sc->vfio_user_msg_doorbells;
 	call_run(e, create_msg, &c);
 	if (!e->d) {
 		char dir[sizeof(e->path)];
