@@ -149,6 +149,14 @@ void dbp_clear(struct db_poll *p)
 	memset(p->seen, 0, sizeof(p->seen));
 }
 
+void dbp_reset(struct db_poll *p, uint32_t idx)
+{
+	if (!p->page || idx >= DBP_NR)
+		return;
+	__atomic_store_n(&p->page[idx], 0, __ATOMIC_RELAXED);
+	p->seen[idx] = 0;
+}
+
 void dbp_store(struct db_poll *p, uint32_t idx, uint32_t val)
 {
 	if (!p->page || idx >= DBP_NR)

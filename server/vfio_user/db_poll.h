@@ -66,6 +66,9 @@ int dbp_open(struct db_poll *p, struct ev_loop *loop,
 void dbp_close(struct db_poll *p);
 /* Controller reset: every doorbell back to 0 without ringing. */
 void dbp_clear(struct db_poll *p);
+/* Doorbell idx starts over at 0 (its queue was just created): the page
+ * and the value acted on, without ringing. */
+void dbp_reset(struct db_poll *p, uint32_t idx);
 /* A doorbell written by message: into the page, then acted on as a store. */
 void dbp_store(struct db_poll *p, uint32_t idx, uint32_t val);
 /* Act on every doorbell that changed. */

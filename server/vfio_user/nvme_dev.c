@@ -159,6 +159,13 @@ static void gm_unmap(void *ctx, void *ptr, size_t len)
 	log_error("vfio-user %s: release of guest memory never mapped", d->path);
 }
 
+static void dev_db_reset(void *ctx, uint32_t idx)
+{
+	struct vnvme_dev *d = ctx;
+
+	dbp_reset(&d->dbp, idx);
+}
+
 static void dev_irq(void *ctx, uint16_t vector)
 {
 	struct vnvme_dev *d = ctx;
@@ -218,6 +225,7 @@ static void dev_ctrl_new(struct vnvme_dev *d)
 	struct nvme_pcie_host h = {
 		.gm = { .map = gm_map, .unmap = gm_unmap, .ctx = d },
 		.irq = dev_irq, .ctx = d, .nr_vectors = NR_VECTORS, .lost = dev_lost,
+		.db_reset = dev_db_reset,
 	};
 	struct nvme_ctrl_args a = {
 		.ops = &vfio_nvme_ops, .worker = d->w, .port = &d->port,
