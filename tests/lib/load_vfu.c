@@ -1,5 +1,5 @@
 /*
- * Reads over vfio-user at a fixed queue depth (load_vfu.h). Slot i owns
+ * Reads or writes over vfio-user at a fixed queue depth (load_vfu.h). Slot i owns
  * guest pages data_gpa + i * bs (its data) and one PRP list page after all
  * the data; a command's CID is its slot, so a completion names its slot.
  */
@@ -25,7 +25,7 @@ struct run {
 	uint64_t *t_sub;               /* per slot: submission time (ns) */
 };
 
-static void build_read(struct run *r, int slot, struct nvme_sqe *s)
+static void build_io(struct run *r, int slot, struct nvme_sqe *s)
 {
 	const struct load_vfu_cfg *c = r->cfg;
 	uint32_t nlb = c->bs >> c->lba_shift;
@@ -40,7 +40,7 @@ static void build_read(struct run *r, int slot, struct nvme_sqe *s)
 		slba = r->pos;
 		r->pos = (r->pos + nlb) % (blocks * nlb);
 	}
-	*s = vnvme_sqe(nvme_cmd_read, c->nsid, (uint32_t)slba, (uint32_t)(slba >> 32));
+	*s = vnvme_sqe(c->write ? nvme_cmd_write : nvme_cmd_read, c->nsid, (uint32_t)slba, (uint32_t)(slba >> 32));
 	s->cdw12 = htole32(nlb - 1);
 	s->dptr.prp.prp1 = htole64(data);
 	if (pages == 2) {
@@ -63,13 +63,13 @@ static bool may_submit(const struct run *r)
 	return limit_now_s() < c->t_end;
 }
 
-/* Place slot's next read; its CID names the slot. */
-static void put_read(struct run *r, int slot)
+/* Place slot's next command; its CID names the slot. */
+static void put_io(struct run *r, int slot)
 {
 	struct vnvme_q *q = &r->v->io;
 	struct nvme_sqe s;
 
-	build_read(r, slot, &s);
+	build_io(r, slot, &s);
 	/* vnvme_put numbers CIDs by one: make this one the slot's number
 	 * (a CID need only be unique among the commands in flight). */
 	q->cid = (uint16_t)(slot - 1);
@@ -97,7 +97,7 @@ int load_vfu_run(struct vnvme *v, const struct load_vfu_cfg *cfg, struct load_st
 		return -1;
 	}
 	for (int i = 0; i < cfg->qd && may_submit(&r); i++, inflight++)
-		put_read(&r, i);
+		put_io(&r, i);
 	if (inflight && vnvme_ring(v, q, 2u * q->qid, q->tail))
 		goto failed;
 	while (inflight) {
@@ -119,7 +119,8 @@ int load_vfu_run(struct vnvme *v, const struct load_vfu_cfg *cfg, struct load_st
 			inflight--;
 			if (status) {
 				st->errors++;
-				snprintf(err, errlen, "read failed: status %#x", status);
+				snprintf(err, errlen, "%s failed: status %#x", cfg->write ? "write" : "read",
+					 status);
 				return -1;
 			}
 			if (cfg->quota || (now >= cfg->t_begin && now < cfg->t_end)) {
@@ -131,7 +132,7 @@ int load_vfu_run(struct vnvme *v, const struct load_vfu_cfg *cfg, struct load_st
 				lat_hist_add(&st->lat, t - t_sub[slot]);
 			}
 			if (may_submit(&r)) {
-				put_read(&r, slot);
+				put_io(&r, slot);
 				inflight++;
 				placed++;
 			}
