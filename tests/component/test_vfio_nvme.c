@@ -898,28 +898,39 @@ static void test_hostile(void **state)
 	vm_close(&VA);
 }
 
+/* add-subsys through the control socket: subsystem NQN-name from
+ * DIR/name.ini, with one 8 MiB namespace (ns_keys added) and the socket
+ * DIR/name.sock (vfio_keys added), whose path goes to sock. */
+static void add_subsys(const char *name, const char *ns_keys, const char *vfio_keys, char *sock,
+		       size_t socklen)
+{
+	char ini[PATH_MAX + 16], text[2 * PATH_MAX], req[PATH_MAX + 128], reply[512];
+
+	snprintf(ini, sizeof(ini), "%s/%s.ini", dir, name);
+	snprintf(sock, socklen, "%s/%s.sock", dir, name);
+	snprintf(text, sizeof(text),
+		 "[subsystem]\nnqn = " NQN "-%s\nallow_any_host = yes\n"
+		 "[namespace 1]\nsize = 8M\nlba_size = 4096\n%s"
+		 "[vfio-user]\nsocket = %s\n%s", name, ns_keys, sock, vfio_keys);
+	write_file(ini, text);
+	snprintf(req, sizeof(req), "add-subsys --format %s", ini);
+	if (ctl_request(T.sock, req, 1000, 30000, reply, sizeof(reply)) != 0)
+		fail_msg("add-subsys: %s", reply);
+}
+
 /* add-subsys with a [vfio-user] socket serves it; remove-subsys closes the
  * VM's socket and removes the file. */
 static void test_control_add_remove(void **state)
 {
-	char ini[PATH_MAX + 16], sock[PATH_MAX + 16], text[2 * PATH_MAX], req[PATH_MAX + 128];
+	char sock[PATH_MAX + 16], req[PATH_MAX + 128];
 	char reply[512];
 	struct nvme_sqe s;
 	struct nvme_id_ctrl *id;
 	struct stat st;
 
 	(void)state;
-	snprintf(ini, sizeof(ini), "%s/extra.ini", dir);
-	snprintf(sock, sizeof(sock), "%s/extra.sock", dir);
-	snprintf(text, sizeof(text),
-		 "[subsystem]\nnqn = " NQN "-extra\nallow_any_host = yes\n"
-		 "[namespace 1]\nsize = 8M\nlba_size = 4096\nzone_size = 1M\n"
-		 "uuid = 0f5c1f4e-7f61-4a43-8f4e-3c2b1a0d9e78\n"
-		 "[vfio-user]\nsocket = %s\n", sock);
-	write_file(ini, text);
-	snprintf(req, sizeof(req), "add-subsys --format %s", ini);
-	if (ctl_request(T.sock, req, 1000, 30000, reply, sizeof(reply)) != 0)
-		fail_msg("add-subsys: %s", reply);
+	add_subsys("extra", "zone_size = 1M\nuuid = 0f5c1f4e-7f61-4a43-8f4e-3c2b1a0d9e78\n", "",
+		   sock, sizeof(sock));
 	vm_open_at(&VB, sock);
 	vm_enable(&VB);
 	s = sqe(nvme_admin_identify, 0, NVME_IDENTIFY_CNS_CTRL, 0);
@@ -928,7 +939,7 @@ static void test_control_add_remove(void **state)
 	id = g(&VB, GPA(P_ID));
 	assert_string_equal((char *)id->subnqn, NQN "-extra");
 	/* The same socket again: refused, naming it. */
-	snprintf(req, sizeof(req), "add-subsys --nqn " NQN "-again %s", ini);
+	snprintf(req, sizeof(req), "add-subsys --nqn " NQN "-again %s/extra.ini", dir);
 	assert_int_equal(ctl_request(T.sock, req, 1000, 30000, reply, sizeof(reply)), 1);
 	if (ctl_request(T.sock, "remove-subsys " NQN "-extra", 1000, 30000, reply, sizeof(reply)))
 		fail_msg("remove-subsys: %s", reply);
@@ -1156,24 +1167,14 @@ static void test_mmap_doorbells_reset(void **state)
  * trapped (no MMAP), doorbells by message, the same checks. */
 static void test_message_doorbells(void **state)
 {
-	char ini[PATH_MAX + 16], sock[PATH_MAX + 16], text[2 * PATH_MAX], req[PATH_MAX + 128];
-	char reply[512];
+	char sock[PATH_MAX + 16], reply[512];
 	uint8_t buf[128];
 	struct vfu_region_info ri = { .argsz = sizeof(buf), .index = VFU_PCI_BAR0 };
 	int fd = -1;
 
 	(void)state;
-	snprintf(ini, sizeof(ini), "%s/msgdb.ini", dir);
-	snprintf(sock, sizeof(sock), "%s/msgdb.sock", dir);
-	snprintf(text, sizeof(text),
-		 "[subsystem]\nnqn = " NQN "-msgdb\nallow_any_host = yes\n"
-		 "[namespace 1]\nsize = 8M\nlba_size = 4096\nzoned = no\n"
-		 "uuid = 0f5c1f4e-7f61-4a43-8f4e-3c2b1a0d9e79\n"
-		 "[vfio-user]\nsocket = %s\ndoorbells = message\n", sock);
-	write_file(ini, text);
-	snprintf(req, sizeof(req), "add-subsys --format %s", ini);
-	if (ctl_request(T.sock, req, 1000, 30000, reply, sizeof(reply)) != 0)
-		fail_msg("add-subsys: %s", reply);
+	add_subsys("msgdb", "zoned = no\nuuid = 0f5c1f4e-7f61-4a43-8f4e-3c2b1a0d9e79\n",
+		   "doorbells = message\n", sock, sizeof(sock));
 	vm_open_at(&VA, sock);
 	assert_null(VA.db);
 	assert_int_equal(vfuc_call(VA.c, VFU_CMD_DEVICE_GET_REGION_INFO, &ri, sizeof(ri), NULL, 0,

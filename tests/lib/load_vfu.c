@@ -6,12 +6,27 @@
 #include "load_vfu.h"
 
 #include <stdio.h>
+#include <sys/prctl.h>
+#include <time.h>
 #include <string.h>
 
 #include <nvme/types.h>
 
 #include "limits.h"
 #include "vfu_nvme.h"
+
+/*
+ * Hybrid polling (as Linux's io_poll_delay): spin on the CQ while
+ * completions came in the last HOT_NS, then sleep DOZE_NS between looks.
+ * On a machine busy with other jobs a pure spinner burns its CPU share
+ * while the device's thread is not even running, and is then descheduled
+ * when the completions come: measured at load average 13 - 16 on the
+ * 2-CPU development VM, dozing doubled QD1 reads/s and gained a third at
+ * QD32; with the device keeping up (completions within 50 us) it never
+ * dozes, so a quiet machine's figures do not change.
+ */
+#define HOT_NS  50000u
+#define DOZE_NS 20000
 
 uint32_t load_vfu_pages(uint32_t bs, int qd)
 {
@@ -87,9 +102,12 @@ int load_vfu_run(struct vnvme *v, const struct load_vfu_cfg *cfg, struct load_st
 	int inflight = 0;
 	uint32_t unrung = 0;               /* completions taken since the head doorbell */
 	double give_up = limit_now_s() + 10;
+	uint64_t last_reap = limit_now_ns();
 
 	memset(st, 0, sizeof(*st));
 	lat_hist_reset(&st->lat);
+	/* A 20 us doze, not the default 50 us of timer slack on top. */
+	prctl(PR_SET_TIMERSLACK, 1000UL);
 	if (cfg->qd < 1 || cfg->qd > 255 || (uint32_t)cfg->qd + q->size / 4 >= q->size || !cfg->bs ||
 	    cfg->bs % VNVME_PAGE || cfg->bs / VNVME_PAGE > VNVME_PAGE / 8 + 1 ||
 	    cfg->region_lbas < (cfg->bs >> cfg->lba_shift)) {
@@ -148,9 +166,13 @@ int load_vfu_run(struct vnvme *v, const struct load_vfu_cfg *cfg, struct load_st
 		}
 		if (placed && vnvme_ring(v, q, 2u * q->qid, q->tail))
 			goto failed;
-		if (reaped)
+		if (reaped) {
 			give_up = limit_now_s() + 10;
-		else if (limit_now_s() > give_up) {
+			last_reap = limit_now_ns();
+		} else if (limit_now_ns() - last_reap > HOT_NS) {
+			nanosleep(&(struct timespec){ 0, DOZE_NS }, NULL);
+		}
+		if (!reaped && limit_now_s() > give_up) {
 			snprintf(err, errlen, "no completion for 10 s (%d in flight)", inflight);
 			return -1;
 		}
