@@ -6,6 +6,7 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <time.h>
 #include <sys/mman.h>
@@ -102,12 +103,15 @@ int dbp_open(struct db_poll *p, struct ev_loop *loop,
 	void *m;
 
 	memset(p, 0, sizeof(*p));
-	fd = memfd_create("znstgt-doorbells", MFD_CLOEXEC);
+	fd = memfd_create("znstgt-doorbells", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return -errno;
 	/* The fd stands for BAR0 from offset 0 (the region's mmap offset is
-	 * 0, the area's is the doorbells' 1000h): only that page is used. */
+	 * 0, the area's is the doorbells' 1000h): only that page is used.
+	 * Sealed against resizing: a client that truncated the file would
+	 * make our next look at the page a SIGBUS. */
 	if (ftruncate(fd, NVME_PCIE_DB_BASE + DBP_PAGE) != 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0 ||
 	    (m = mmap(NULL, DBP_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
 		      NVME_PCIE_DB_BASE)) == MAP_FAILED) {
 		err = -errno;

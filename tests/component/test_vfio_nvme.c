@@ -1148,6 +1148,9 @@ static void test_mmap_doorbells_reset(void **state)
 	assert_int_equal(fstat(fd_a, &st_a), 0);
 	assert_int_equal(fstat(fd_b, &st_b), 0);
 	assert_true(st_a.st_ino != st_b.st_ino);             /* a fresh page */
+	/* Sealed: a client cannot shrink it under the device's mapping. */
+	assert_int_not_equal(ftruncate(fd_b, 0), 0);
+	assert_int_equal(errno, EPERM);
 	/* The old VM's page is nobody's doorbells any more. */
 	old[0] = 7;
 	old[2] = 9;
