@@ -68,12 +68,14 @@ static void check_cb(struct ev_loop *loop, ev_check *w, int revents)
 /*
  * Keeps the loop from blocking while busy. Within DBP_HOT_S of the last
  * activity it returns at once (a doorbell is seen within a turn of the
- * loop, about a microsecond); after that, until DBP_SPIN_S, each turn
- * first sleeps DBP_DOZE_NS. Measured on a loaded 2-CPU machine, dozing
- * lets the CPU go to other processes while the guest is between bursts,
- * which keeps them off the guest's CPU: QD32 IOPS 1.5 - 3x those of pure
- * spinning, QD1 latency no worse. (sched_yield() instead handed the CPU
- * away on every turn: a third of the IOPS lost.)
+ * loop, about a microsecond: a polling guest rings again within that);
+ * after that, until DBP_SPIN_S, each turn first sleeps DBP_DOZE_NS.
+ * Measured on the loaded 2-CPU development machine (load average 4 - 16),
+ * dozing lets the CPU go to other processes while the guest is not
+ * running, which keeps them off the guest's CPU: QD32 IOPS 1.5 - 3x those
+ * of pure spinning; a 50 us hot window with 20 us dozes gave a third to a
+ * half of what 10 us and 10 us gave at load 15. (sched_yield() instead
+ * handed the CPU away on every turn: a third of the IOPS lost.)
  */
 static void spin_cb(struct ev_loop *loop, ev_idle *w, int revents)
 {

@@ -36,8 +36,8 @@
 
 #define DBP_PAGE     4096u
 #define DBP_NR       ((NVME_PCIE_BAR0_SIZE - NVME_PCIE_DB_BASE) / 4)
-#define DBP_HOT_S    50e-6
-#define DBP_DOZE_NS  20000
+#define DBP_HOT_S    10e-6
+#define DBP_DOZE_NS  10000
 #define DBP_SPIN_S   1e-3
 #define DBP_NAP_MIN_S 1e-3
 #define DBP_NAP_MAX_S 10e-3
