@@ -20,7 +20,7 @@
 enum {
 	TK_LISTEN, TK_THREADS, TK_IO_THREADS, TK_DATA_DIR, TK_LOG_LEVEL, TK_DISCOVERY_NQN,
 	TK_CONTROL_SOCKET, TK_INCLUDE, TK_MAX_CONNECTIONS, TK_MAX_HOST_CONNECTIONS,
-	TK_MAX_CONTROLLERS, TK_TLS_LISTEN
+	TK_MAX_CONTROLLERS, TK_TLS_LISTEN, TK_POLL
 };
 
 /* Upper bounds of the limit keys: a million connections is past what one
@@ -102,6 +102,14 @@ static const char *set_io_threads(void *obj, const char *v, char *why, size_t wh
 	if (cfg_parse_u32(v, 1, 1024, &n) != 0)
 		return cfg_bad(why, whylen, v, "is not a number in 1..1024");
 	cfg->io_threads = (int)n;
+	return NULL;
+}
+
+static const char *set_poll(void *obj, const char *v, char *why, size_t whylen)
+{
+	struct target_config *cfg = ((struct target_ctx *)obj)->cfg;
+	if (cfg_parse_bool(v, &cfg->poll) != 0)
+		return cfg_bad(why, whylen, v, "is not yes or no");
 	return NULL;
 }
 
@@ -214,6 +222,7 @@ static const struct cfg_key target_keys[] = {
 			    set_tls_listen },
 	[TK_MAX_CONTROLLERS] = { "max_controllers", "a number of controllers per subsystem, "
 				 "at least 1", false, set_max_controllers },
+	[TK_POLL] = { "poll", "yes or no", false, set_poll },
 };
 
 static void open_target_section(struct cfg_file *f, const char *name, struct cfg_section *sec)
@@ -452,7 +461,9 @@ static int load(const char *path, struct target_config *cfg, struct target_ctx *
 	free_strings(files, nr);
 	if (r)
 		return -1;
-	return check_across_files(cfg, err, errlen);
+	if (check_across_files(cfg, err, errlen))
+		return -1;
+	return cfg_tls_listeners_check(cfg, err, errlen);
 }
 
 int config_load(const char *path, struct target_config *cfg, char *err, size_t errlen)

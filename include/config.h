@@ -83,6 +83,7 @@ struct subsys_config {
 	char serial[21];             /* default derived from the NQN (stable) */
 	char model[41];              /* default "znstgt" */
 	bool allow_any_host;         /* default no, unless no hosts are listed */
+	bool require_tls;            /* only TLS 1.3 (tls_listen) reaches it; default no */
 	char hosts[CFG_MAX_HOSTS][CFG_NQN_MAX];
 	int nr_hosts;
 	struct host_auth_config host_auth[CFG_MAX_HOSTS]; /* by index in hosts[] */
@@ -100,6 +101,7 @@ struct target_config {
 	int nr_tls_listeners;
 	int threads;                 /* 0 = number of online CPUs */
 	int io_threads;              /* default 4 */
+	bool poll;                   /* workers spin instead of sleeping (default no) */
 	char data_dir[4096];         /* default ./data, relative to the main file's directory */
 	char log_level[16];          /* error | warn | info | debug */
 	char discovery_nqn[CFG_NQN_MAX]; /* default nqn.2014-08.org.nvmexpress.discovery */

@@ -83,7 +83,7 @@ static void spin_cb(struct ev_loop *loop, ev_idle *w, int revents)
 	struct timespec doze = { 0, DBP_DOZE_NS };
 
 	(void)revents;
-	if (ev_now(loop) - p->last_active > DBP_HOT_S)
+	if (!p->no_doze && ev_now(loop) - p->last_active > DBP_HOT_S)
 		nanosleep(&doze, NULL);
 }
 
@@ -98,7 +98,7 @@ static void nap_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	ev_timer_start(loop, &p->nap);
 }
 
-int dbp_open(struct db_poll *p, struct ev_loop *loop,
+int dbp_open(struct db_poll *p, struct ev_loop *loop, bool no_doze,
 	     void (*ring)(void *ctx, uint32_t idx, uint32_t val), void *ctx)
 {
 	int fd, err;
@@ -121,6 +121,7 @@ int dbp_open(struct db_poll *p, struct ev_loop *loop,
 		return err;
 	}
 	p->loop = loop;
+	p->no_doze = no_doze;
 	p->page = m;
 	p->ring = ring;
 	p->ctx = ctx;

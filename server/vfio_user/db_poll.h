@@ -53,13 +53,15 @@ struct db_poll {
 	ev_timer nap;
 	ev_tstamp last_active;
 	ev_tstamp nap_s;
+	bool no_doze;                   /* the worker polls anyway (poll = yes) */
 	void (*ring)(void *ctx, uint32_t idx, uint32_t val);
 	void *ctx;
 };
 
 /* A fresh zeroed page, polling on: the memfd behind it (the caller gives
- * it to the server and closes it), or -errno. */
-int dbp_open(struct db_poll *p, struct ev_loop *loop,
+ * it to the server and closes it), or -errno. no_doze: the loop's worker
+ * spins anyway (`poll = yes`), so the warm state does not sleep. */
+int dbp_open(struct db_poll *p, struct ev_loop *loop, bool no_doze,
 	     void (*ring)(void *ctx, uint32_t idx, uint32_t val), void *ctx);
 /* Polling off, page unmapped (its memfd lives on in a client that keeps
  * it, unread). Nothing if not open. */

@@ -84,6 +84,7 @@ struct vnvme_dev {
 	struct hold *holds;
 	uint32_t nr_holds, cap_holds;
 	bool mmap_doorbells;         /* offer the doorbell page, poll it */
+	bool worker_polls;           /* poll = yes: the worker spins anyway */
 	struct db_poll dbp;          /* open while a client is attached */
 };
 
@@ -360,7 +361,7 @@ static void dev_attached(void *dev)
 	if (!d->mmap_doorbells)
 		return;
 	dbp_close(&d->dbp);
-	fd = dbp_open(&d->dbp, worker_loop(d->w), page_ring, d);
+	fd = dbp_open(&d->dbp, worker_loop(d->w), d->worker_polls, page_ring, d);
 	if (fd >= 0 && vfu_server_set_mmap_fd(d->s, fd) != 0) {
 		dbp_close(&d->dbp);
 		close(fd);
@@ -394,7 +395,7 @@ static const struct vfu_dev_ops dev_ops = {
 };
 
 struct vnvme_dev *vnvme_dev_new(struct worker *w, const char *nqn, const char *path,
-			       bool mmap_doorbells)
+			       bool mmap_doorbells, bool worker_polls)
 {
 	struct vnvme_dev *d = calloc(1, sizeof(*d));
 	/* The doorbell page as the one mmap area; its fd comes per client. */
@@ -416,6 +417,7 @@ struct vnvme_dev *vnvme_dev_new(struct worker *w, const char *nqn, const char *p
 	}
 	d->w = w;
 	d->mmap_doorbells = mmap_doorbells;
+	d->worker_polls = worker_polls;
 	strcpy(d->nqn, nqn);
 	strcpy(d->path, path);
 	d->port.ops = &vfio_nvme_ops;

@@ -34,6 +34,7 @@
 #include "nvme_wire.h"
 
 struct nvmf_client;
+struct nvmf_tls;
 struct nvmfq;
 
 struct nvmfq_cmd {
@@ -63,10 +64,12 @@ typedef void (*nvmfq_done_fn)(struct nvmfq *q, struct nvmfq_cmd *cmd);
 
 struct nvmfq {
 	int fd;
+	struct nvmf_tls *tls;      /* the client's TLS channel (nvmf_tls.h), or NULL */
 	bool hdgst, ddgst;
 	uint32_t io_inline;        /* in-capsule data limit */
 	uint32_t maxh2cdata;
 	int timeout_ms;            /* no input for this long while waiting: error */
+	bool poll;                 /* wait for input spinning on non-blocking reads */
 	uint16_t depth;
 	uint32_t max_len;
 	struct nvmfq_cmd *cmds;    /* depth of them; index = CID */
