@@ -194,6 +194,10 @@ static int diff_subsys(const struct subsys_config *a, const struct subsys_config
 		cfg_error_at(err, errlen, b->file, "vfio-user", "socket", "%s: " RESTART, b->nqn);
 		return -1;
 	}
+	if (a->vfio_user_msg_doorbells != b->vfio_user_msg_doorbells) {
+		cfg_error_at(err, errlen, b->file, "vfio-user", "doorbells", "%s: " RESTART, b->nqn);
+		return -1;
+	}
 	for (int i = 0; i < b->nr_ns; i++) {
 		const struct ns_config *was = find_ns(a, b->ns[i].nsid);
 		const char *key;

@@ -18,7 +18,7 @@
 
 enum { SK_NQN, SK_SERIAL, SK_MODEL, SK_ALLOW_ANY_HOST, SK_ALLOWED_HOSTS, SK_HOST,
        SK_REQUIRE_TLS };
-enum { VK_SOCKET };
+enum { VK_SOCKET, VK_DOORBELLS };
 enum { HK_DHCHAP_SECRET, HK_DHCHAP_SECRET_FILE, HK_DHCHAP_CTRL_SECRET,
        HK_DHCHAP_CTRL_SECRET_FILE, HK_PSK, HK_PSK_FILE, HK_DHCHAP_HASHES, HK_DHCHAP_DHGROUPS };
 
@@ -165,8 +165,22 @@ static const char *set_socket(void *obj, const char *v, char *why, size_t whylen
 	return NULL;
 }
 
+static const char *set_doorbells(void *obj, const char *v, char *why, size_t whylen)
+{
+	struct subsys_ctx *ctx = obj;
+
+	if (strcmp(v, "mmap") == 0)
+		ctx->sc->vfio_user_msg_doorbells = false;
+	else if (strcmp(v, "message") == 0)
+		ctx->sc->vfio_user_msg_doorbells = true;
+	else
+		return cfg_bad(why, whylen, v, "is neither mmap nor message");
+	return NULL;
+}
+
 static const struct cfg_key vfio_keys[] = {
 	[VK_SOCKET] = { "socket", "a UNIX socket path", false, set_socket },
+	[VK_DOORBELLS] = { "doorbells", "mmap or message", false, set_doorbells },
 };
 
 /* ---- [host NQN] ---- */

@@ -90,6 +90,7 @@ struct subsys_config {
 	struct ns_config ns[CFG_MAX_NAMESPACES];
 	int nr_ns;
 	char vfio_user_socket[108];  /* [vfio-user] socket = path (optional) */
+	bool vfio_user_msg_doorbells; /* [vfio-user] doorbells = message (default mmap) */
 };
 
 struct target_config {

@@ -41,6 +41,12 @@ struct nvme_pcie_host {
 	 * power cut, target stopping). The transport should destroy it soon:
 	 * until then it keeps the subsystem and its namespaces open. */
 	void (*lost)(void *ctx);
+	/* Optional: doorbell idx (SQ y tail 2y, CQ y head 2y + 1) belongs to a
+	 * queue just created and starts at 0. A transport that learns doorbell
+	 * writes by comparing a polled page with the last value (vfio-user's
+	 * mmap'd doorbells) starts over there, so that the new queue's first
+	 * value is seen even if it equals the old queue's last. */
+	void (*db_reset)(void *ctx, uint32_t idx);
 };
 
 struct nvme_pcie_ctrl;

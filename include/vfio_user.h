@@ -39,6 +39,11 @@ struct vfu_dev_ops {
 	/* The client left or was dropped (mappings and irq fds already gone);
 	 * the device keeps its state for the next client. Optional. */
 	void (*detached)(void *dev);
+	/* A client connected (before its first message). The device may give
+	 * this client a fresh BAR0 mmap fd (vfu_server_set_mmap_fd), so that a
+	 * previous client still holding its old fd cannot reach this one's
+	 * page. Optional. */
+	void (*attached)(void *dev);
 };
 
 /* A window of BAR0 the client may mmap (e.g. the doorbell page), backed by
@@ -54,7 +59,7 @@ struct vfu_dev_desc {
 	uint8_t revision;
 	uint64_t bar0_size;            /* power of two, >= 4096 */
 	uint32_t nr_vectors;           /* MSI-X vectors, 1..VFU_MAX_VECTORS */
-	int bar0_mmap_fd;              /* -1: BAR0 wholly trapped */
+	int bar0_mmap_fd;              /* -1: none yet (vfu_server_set_mmap_fd) */
 	uint64_t bar0_mmap_fd_offset;
 	uint32_t nr_mmap_areas;        /* <= 4, page aligned, inside BAR0 */
 	struct vfu_mmap_area mmap_areas[4];
@@ -64,6 +69,11 @@ struct vfu_dev_desc {
 struct vfu_server *vfu_server_create(struct ev_loop *loop, const char *path,
 				     const struct vfu_dev_desc *desc,
 				     const struct vfu_dev_ops *ops, void *dev);
+/* The fd behind BAR0's mmap areas from now on (dup'ed; the caller keeps
+ * fd); -1 takes it away. While there is none, BAR0 is offered wholly
+ * trapped (no MMAP flag), so a client never gets MMAP without an fd.
+ * 0 or -errno. */
+int vfu_server_set_mmap_fd(struct vfu_server *s, int fd);
 /* Drop the client, close the socket, remove the socket file. The device
  * must have put all its DMA holds before, and have no vfu_dma_xfer() in
  * flight (their done() would run from a loop that may never turn again). */

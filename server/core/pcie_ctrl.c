@@ -127,6 +127,8 @@ bool nvme_pcie_enable(struct nvme_pcie_ctrl *pc)
 		pc->failed = true;
 		return false;
 	}
+	pcie_db_reset(pc, 0);
+	pcie_db_reset(pc, 1);
 	return true;
 }
 

@@ -90,6 +90,8 @@ struct pcie_sq *pcie_sq_new(struct nvme_pcie_ctrl *pc, uint16_t qid, uint64_t ad
 void pcie_cq_init(struct pcie_cq *cq, uint64_t addr, uint32_t entries, uint16_t iv, bool ien);
 void pcie_sq_close(struct pcie_sq *psq);
 void pcie_doorbell(struct nvme_pcie_ctrl *pc, uint32_t idx, uint32_t val);
+/* A queue was created: its doorbell idx starts at 0 (nvme_pcie_host.db_reset). */
+void pcie_db_reset(struct nvme_pcie_ctrl *pc, uint32_t idx);
 void pcie_vecs_init(struct nvme_pcie_ctrl *pc);
 /* Drop what coalescing holds back (reset, removal): no interrupt. */
 void pcie_vecs_stop(struct nvme_pcie_ctrl *pc);

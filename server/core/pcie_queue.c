@@ -308,6 +308,12 @@ static void cq_drain_backlog(struct nvme_pcie_ctrl *pc, struct pcie_cq *cq)
 
 /* ---- doorbells (3.1.3.13 - 3.1.3.14) ---- */
 
+void pcie_db_reset(struct nvme_pcie_ctrl *pc, uint32_t idx)
+{
+	if (pc->h.db_reset)
+		pc->h.db_reset(pc->h.ctx, idx);
+}
+
 static void bad_doorbell(struct nvme_pcie_ctrl *pc, uint8_t info, uint32_t idx, uint32_t val)
 {
 	log_warn("ctrl %u: doorbell %u written with %u: %s", pc->ctrl->cntlid, idx, val,
@@ -548,6 +554,7 @@ uint16_t nvme_pcie_create_cq(struct nvme_pcie_ctrl *pc, uint16_t qid, uint64_t a
 	if ((addr & (NVME_PAGE_SIZE - 1)) || !pcie_gm_range_ok(pc, addr, (uint64_t)entries * CQE_SIZE))
 		return nvme_err(NVME_SC_INVALID_FIELD);
 	pcie_cq_init(&pc->cqs[qid], addr, entries, iv, ien);
+	pcie_db_reset(pc, 2u * qid + 1);
 	return 0;
 }
 
@@ -574,6 +581,7 @@ uint16_t nvme_pcie_create_sq(struct nvme_pcie_ctrl *pc, uint16_t qid, uint64_t a
 		return nvme_err(NVME_SC_INVALID_FIELD);
 	if (!pcie_sq_new(pc, qid, addr, entries, cqid))
 		return nvme_err(NVME_SC_INTERNAL);
+	pcie_db_reset(pc, 2u * qid);
 	return 0;
 }
 

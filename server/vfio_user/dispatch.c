@@ -149,7 +149,7 @@ static int do_region_info(struct vfu_conn *c, const struct vfu_hdr *h,
 	}
 	if (ri.size)
 		ri.flags = VFU_REGION_READ | VFU_REGION_WRITE;
-	if (ri.index == VFU_PCI_BAR0 && s->desc.nr_mmap_areas) {
+	if (ri.index == VFU_PCI_BAR0 && s->desc.nr_mmap_areas && s->bar0_mmap_fd >= 0) {
 		struct vfu_cap_sparse cap = { .hdr = { VFU_REGION_CAP_SPARSE_MMAP, 1, 0 },
 					      .nr_areas = s->desc.nr_mmap_areas };
 		size_t areas = cap.nr_areas * sizeof(struct vfu_sparse_area);

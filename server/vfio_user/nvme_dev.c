@@ -27,8 +27,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "crc32c.h"
+#include "db_poll.h"
 #include "log.h"
 #include "pcie.h"
 #include "subsys.h"
@@ -81,6 +83,9 @@ struct vnvme_dev {
 	void *stopped_arg;
 	struct hold *holds;
 	uint32_t nr_holds, cap_holds;
+	bool mmap_doorbells;         /* offer the doorbell page, poll it */
+	bool worker_polls;           /* poll = yes: the worker spins anyway */
+	struct db_poll dbp;          /* open while a client is attached */
 };
 
 static const struct nvme_transport_ops vfio_nvme_ops = {
@@ -131,6 +136,7 @@ static void *gm_map(void *ctx, uint64_t addr, size_t len)
 		vfu_dma_put(d->s, r);
 		return NULL;
 	}
+	dbp_active(&d->dbp); /* queues or data moving: the guest rings soon */
 	return p;
 }
 
@@ -152,6 +158,13 @@ static void gm_unmap(void *ctx, void *ptr, size_t len)
 		return;
 	}
 	log_error("vfio-user %s: release of guest memory never mapped", d->path);
+}
+
+static void dev_db_reset(void *ctx, uint32_t idx)
+{
+	struct vnvme_dev *d = ctx;
+
+	dbp_reset(&d->dbp, idx);
 }
 
 static void dev_irq(void *ctx, uint16_t vector)
@@ -213,6 +226,7 @@ static void dev_ctrl_new(struct vnvme_dev *d)
 	struct nvme_pcie_host h = {
 		.gm = { .map = gm_map, .unmap = gm_unmap, .ctx = d },
 		.irq = dev_irq, .ctx = d, .nr_vectors = NR_VECTORS, .lost = dev_lost,
+		.db_reset = dev_db_reset,
 	};
 	struct nvme_ctrl_args a = {
 		.ops = &vfio_nvme_ops, .worker = d->w, .port = &d->port,
@@ -286,10 +300,28 @@ static int bar0_read(void *dev, uint64_t off, void *buf, uint32_t len)
 	return 0;
 }
 
+/* A register or doorbell write, from a message or the doorbell page. */
+static void reg_write(struct vnvme_dev *d, uint64_t off, uint32_t len, uint64_t v)
+{
+	struct nvme_pcie_ctrl *pc = dev_ctrl(d);
+
+	if (!pc)
+		return;
+	if (off <= REG_CC && off + len >= REG_CC + 4 &&
+	    !((v >> (8 * (REG_CC - off))) & CC_EN))
+		d->lost_cfs = false; /* the guest resets: the fatal state is over */
+	nvme_pcie_bar0_write(pc, off, len, v);
+}
+
+/* A doorbell dword the poller saw change in the shared page. */
+static void page_ring(void *ctx, uint32_t idx, uint32_t val)
+{
+	reg_write(ctx, NVME_PCIE_DB_BASE + 4ull * idx, 4, val);
+}
+
 static int bar0_write(void *dev, uint64_t off, const void *buf, uint32_t len)
 {
 	struct vnvme_dev *d = dev;
-	struct nvme_pcie_ctrl *pc;
 	uint64_t v = 0;
 
 	/* Registers and doorbells are dwords or qwords (NVMe over PCIe). */
@@ -297,13 +329,14 @@ static int bar0_write(void *dev, uint64_t off, const void *buf, uint32_t len)
 		return -EINVAL;
 	memcpy(&v, buf, len);
 	v = le64toh(v);
-	pc = dev_ctrl(d);
-	if (!pc)
+	dbp_active(&d->dbp);
+	/* With the page mapped, a doorbell message goes through the page, so
+	 * the poller does not see it again as a change. */
+	if (d->dbp.page && len == 4 && off >= NVME_PCIE_DB_BASE && off < NVME_PCIE_BAR0_SIZE) {
+		dbp_store(&d->dbp, (uint32_t)(off - NVME_PCIE_DB_BASE) / 4, (uint32_t)v);
 		return 0;
-	if (off <= REG_CC && off + len >= REG_CC + 4 &&
-	    !((v >> (8 * (REG_CC - off))) & CC_EN))
-		d->lost_cfs = false; /* the guest resets: the fatal state is over */
-	nvme_pcie_bar0_write(pc, off, len, v);
+	}
+	reg_write(d, off, len, v);
 	return 0;
 }
 
@@ -314,12 +347,41 @@ static void dev_reset(void *dev)
 
 	retire(d);
 	d->lost_cfs = false;
+	dbp_clear(&d->dbp); /* a reset controller's doorbells read 0 */
+}
+
+/* A client: its own doorbell page (a fresh memfd, so that a client gone
+ * but still holding the last one's fd rings nothing here). Without one,
+ * BAR0 is offered wholly trapped and doorbells come as messages. */
+static void dev_attached(void *dev)
+{
+	struct vnvme_dev *d = dev;
+	int fd;
+
+	if (!d->mmap_doorbells)
+		return;
+	dbp_close(&d->dbp);
+	fd = dbp_open(&d->dbp, worker_loop(d->w), d->worker_polls, page_ring, d);
+	if (fd >= 0 && vfu_server_set_mmap_fd(d->s, fd) != 0) {
+		dbp_close(&d->dbp);
+		close(fd);
+		fd = -1;
+	} else if (fd >= 0) {
+		close(fd);
+	}
+	if (fd < 0) {
+		vfu_server_set_mmap_fd(d->s, -1);
+		log_warn("vfio-user %s: no doorbell page for this client: doorbells by message",
+			 d->path);
+	}
 }
 
 static void dev_detached(void *dev)
 {
 	struct vnvme_dev *d = dev;
 
+	dbp_close(&d->dbp);
+	vfu_server_set_mmap_fd(d->s, -1);
 	if (!d->stopping)
 		dev_reset(d);
 }
@@ -329,15 +391,20 @@ static const struct vfu_dev_ops dev_ops = {
 	.bar0_write = bar0_write,
 	.reset = dev_reset,
 	.detached = dev_detached,
+	.attached = dev_attached,
 };
 
-struct vnvme_dev *vnvme_dev_new(struct worker *w, const char *nqn, const char *path)
+struct vnvme_dev *vnvme_dev_new(struct worker *w, const char *nqn, const char *path,
+			       bool mmap_doorbells, bool worker_polls)
 {
 	struct vnvme_dev *d = calloc(1, sizeof(*d));
+	/* The doorbell page as the one mmap area; its fd comes per client. */
 	struct vfu_dev_desc desc = {
 		.vendor_id = PCI_VENDOR, .device_id = PCI_DEVICE,
 		.subsys_vendor_id = PCI_VENDOR, .subsys_id = PCI_DEVICE,
 		.bar0_size = BAR0_SIZE, .nr_vectors = NR_VECTORS, .bar0_mmap_fd = -1,
+		.nr_mmap_areas = mmap_doorbells ? 1 : 0,
+		.mmap_areas = { { NVME_PCIE_DB_BASE, DBP_PAGE } },
 	};
 	uint32_t crc;
 
@@ -349,6 +416,8 @@ struct vnvme_dev *vnvme_dev_new(struct worker *w, const char *nqn, const char *p
 		return NULL;
 	}
 	d->w = w;
+	d->mmap_doorbells = mmap_doorbells;
+	d->worker_polls = worker_polls;
 	strcpy(d->nqn, nqn);
 	strcpy(d->path, path);
 	d->port.ops = &vfio_nvme_ops;

@@ -303,6 +303,8 @@ struct vfu_conn *vfu_conn_new(struct vfu_server *s, int fd)
 	c->rio.data = c->wio.data = c;
 	ev_io_start(s->loop, &c->rio);
 	s->conn = c;
+	if (s->ops->attached)
+		s->ops->attached(s->dev);
 	return c;
 }
 
@@ -334,7 +336,7 @@ struct vfu_server *vfu_server_create(struct ev_loop *loop, const char *path,
 	    !ops->bar0_read || !ops->bar0_write ||
 	    desc->bar0_size < 4096 || (desc->bar0_size & (desc->bar0_size - 1)) ||
 	    desc->nr_vectors < 1 || desc->nr_vectors > VFU_MAX_VECTORS ||
-	    desc->nr_mmap_areas > 4 || (desc->nr_mmap_areas && desc->bar0_mmap_fd < 0)) {
+	    desc->nr_mmap_areas > 4) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -359,7 +361,7 @@ struct vfu_server *vfu_server_create(struct ev_loop *loop, const char *path,
 	strcpy(s->addr.sun_path, path);
 	vfu_pci_init(&s->pci, desc);
 	vfu_irq_init(s);
-	if (desc->nr_mmap_areas &&
+	if (desc->nr_mmap_areas && desc->bar0_mmap_fd >= 0 &&
 	    (s->bar0_mmap_fd = fcntl(desc->bar0_mmap_fd, F_DUPFD_CLOEXEC, 0)) < 0)
 		goto fail;
 	/* Replace a stale socket file (a previous run killed), nothing else. */
@@ -386,6 +388,18 @@ fail:
 		close(s->bar0_mmap_fd);
 	free(s);
 	return NULL;
+}
+
+int vfu_server_set_mmap_fd(struct vfu_server *s, int fd)
+{
+	int dup = -1;
+
+	if (fd >= 0 && (dup = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
+		return -errno;
+	if (s->bar0_mmap_fd >= 0)
+		close(s->bar0_mmap_fd);
+	s->bar0_mmap_fd = dup;
+	return 0;
 }
 
 void vfu_server_destroy(struct vfu_server *s)

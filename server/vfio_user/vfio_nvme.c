@@ -26,11 +26,15 @@ struct dev_entry {
 	char nqn[CFG_NQN_MAX];
 	char path[108];
 	struct worker *w;
+	bool mmap_doorbells;
 	struct vnvme_dev *d;
 	struct dev_entry *next;
 };
 
 static struct dev_entry *devs;
+/* The target's workers spin (poll = yes): set by vfio_nvme_start, before
+ * any device; devices added later by the control socket share it. */
+static bool workers_poll;
 
 /* ---- running a step on a device's worker and waiting for it ---- */
 
@@ -73,7 +77,8 @@ static void create_msg(struct worker_msg *m)
 {
 	struct call *c = (struct call *)m;
 
-	c->e->d = vnvme_dev_new(c->e->w, c->e->nqn, c->e->path);
+	c->e->d = vnvme_dev_new(c->e->w, c->e->nqn, c->e->path, c->e->mmap_doorbells,
+				workers_poll);
 	c->err = c->e->d ? 0 : errno;
 	call_done(c);
 }
@@ -143,6 +148,7 @@ int vfio_nvme_add(const struct subsys_config *sc, char *err, size_t errlen)
 	}
 	snprintf(e->nqn, sizeof(e->nqn), "%s", sc->nqn);
 	snprintf(e->path, sizeof(e->path), "%s", sc->vfio_user_socket);
+	e->mmap_doorbells = !sc->vfio_user_msg_doorbells;
 	call_run(e, create_msg, &c);
 	if (!e->d) {
 		char dir[sizeof(e->path)];
@@ -164,6 +170,7 @@ int vfio_nvme_add(const struct subsys_config *sc, char *err, size_t errlen)
 
 int vfio_nvme_start(const struct target_config *cfg, char *err, size_t errlen)
 {
+	workers_poll = cfg->poll;
 	for (int i = 0; i < cfg->nr_subsys; i++)
 		if (vfio_nvme_check(&cfg->subsys[i], err, errlen) != 0)
 			return -1;

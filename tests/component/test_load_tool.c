@@ -178,8 +178,8 @@ static void test_describes_target(void **state)
 	assert_non_null(strstr(out, "namespace 1 conventional"));
 }
 
-/* --vfio-user: the same reads as a polling VM driver, counted the same
- * way; anything but reads on one queue is a usage error. */
+/* --vfio-user: the same reads and writes as a polling VM driver, counted
+ * the same way; appends or more than one queue are a usage error. */
 static void test_vfio_user_reads(void **state)
 {
 	char out[4096], sock[600];
@@ -195,8 +195,18 @@ static void test_vfio_user_reads(void **state)
 	assert_int_equal(run_tool(out, sizeof(out), seq), 0);
 	assert_int_equal(terse(out, "ios"), 40);
 	assert_int_equal(terse(out, "bs"), 131072);
-	const char *write[] = { "--vfio-user", sock, "-w", "randwrite", "--ios", "10", NULL };
-	assert_int_equal(run_tool(out, sizeof(out), write), 2);
+	/* Writes to the conventional namespace; not to the zoned one; no
+	 * appends (usage). */
+	const char *write[] = { "--vfio-user", sock, "-w", "randwrite", "-q", "4", "--ios", "10",
+				"--terse", NULL };
+	assert_int_equal(run_tool(out, sizeof(out), write), 0);
+	assert_int_equal(terse(out, "ios"), 10);
+	assert_int_equal(terse(out, "errors"), 0);
+	const char *zwrite[] = { "--vfio-user", sock, "-N", "2", "-w", "write", "--ios", "10", NULL };
+	assert_int_equal(run_tool(out, sizeof(out), zwrite), 1);
+	assert_non_null(strstr(out, "is zoned"));
+	const char *append[] = { "--vfio-user", sock, "-N", "2", "-w", "append", "--ios", "10", NULL };
+	assert_int_equal(run_tool(out, sizeof(out), append), 2);
 }
 
 int main(void)

@@ -898,28 +898,39 @@ static void test_hostile(void **state)
 	vm_close(&VA);
 }
 
+/* add-subsys through the control socket: subsystem NQN-name from
+ * DIR/name.ini, with one 8 MiB namespace (ns_keys added) and the socket
+ * DIR/name.sock (vfio_keys added), whose path goes to sock. */
+static void add_subsys(const char *name, const char *ns_keys, const char *vfio_keys, char *sock,
+		       size_t socklen)
+{
+	char ini[PATH_MAX + 16], text[2 * PATH_MAX], req[PATH_MAX + 128], reply[512];
+
+	snprintf(ini, sizeof(ini), "%s/%s.ini", dir, name);
+	snprintf(sock, socklen, "%s/%s.sock", dir, name);
+	snprintf(text, sizeof(text),
+		 "[subsystem]\nnqn = " NQN "-%s\nallow_any_host = yes\n"
+		 "[namespace 1]\nsize = 8M\nlba_size = 4096\n%s"
+		 "[vfio-user]\nsocket = %s\n%s", name, ns_keys, sock, vfio_keys);
+	write_file(ini, text);
+	snprintf(req, sizeof(req), "add-subsys --format %s", ini);
+	if (ctl_request(T.sock, req, 1000, 30000, reply, sizeof(reply)) != 0)
+		fail_msg("add-subsys: %s", reply);
+}
+
 /* add-subsys with a [vfio-user] socket serves it; remove-subsys closes the
  * VM's socket and removes the file. */
 static void test_control_add_remove(void **state)
 {
-	char ini[PATH_MAX + 16], sock[PATH_MAX + 16], text[2 * PATH_MAX], req[PATH_MAX + 128];
+	char sock[PATH_MAX + 16], req[PATH_MAX + 128];
 	char reply[512];
 	struct nvme_sqe s;
 	struct nvme_id_ctrl *id;
 	struct stat st;
 
 	(void)state;
-	snprintf(ini, sizeof(ini), "%s/extra.ini", dir);
-	snprintf(sock, sizeof(sock), "%s/extra.sock", dir);
-	snprintf(text, sizeof(text),
-		 "[subsystem]\nnqn = " NQN "-extra\nallow_any_host = yes\n"
-		 "[namespace 1]\nsize = 8M\nlba_size = 4096\nzone_size = 1M\n"
-		 "uuid = 0f5c1f4e-7f61-4a43-8f4e-3c2b1a0d9e78\n"
-		 "[vfio-user]\nsocket = %s\n", sock);
-	write_file(ini, text);
-	snprintf(req, sizeof(req), "add-subsys --format %s", ini);
-	if (ctl_request(T.sock, req, 1000, 30000, reply, sizeof(reply)) != 0)
-		fail_msg("add-subsys: %s", reply);
+	add_subsys("extra", "zone_size = 1M\nuuid = 0f5c1f4e-7f61-4a43-8f4e-3c2b1a0d9e78\n", "",
+		   sock, sizeof(sock));
 	vm_open_at(&VB, sock);
 	vm_enable(&VB);
 	s = sqe(nvme_admin_identify, 0, NVME_IDENTIFY_CNS_CTRL, 0);
@@ -928,7 +939,7 @@ static void test_control_add_remove(void **state)
 	id = g(&VB, GPA(P_ID));
 	assert_string_equal((char *)id->subnqn, NQN "-extra");
 	/* The same socket again: refused, naming it. */
-	snprintf(req, sizeof(req), "add-subsys --nqn " NQN "-again %s", ini);
+	snprintf(req, sizeof(req), "add-subsys --nqn " NQN "-again %s/extra.ini", dir);
 	assert_int_equal(ctl_request(T.sock, req, 1000, 30000, reply, sizeof(reply)), 1);
 	if (ctl_request(T.sock, "remove-subsys " NQN "-extra", 1000, 30000, reply, sizeof(reply)))
 		fail_msg("remove-subsys: %s", reply);
@@ -1036,6 +1047,226 @@ static void test_resv_host_id(void **state)
 	vm_close(&VA);
 }
 
+/* ---- mmap'd doorbells ([vfio-user] doorbells = mmap, the default) ---- */
+
+/* BAR0's region info as QEMU asks for it: argsz 32 gets the size needed,
+ * MMAP without CAPS and no fd; the retry gets the sparse-mmap capability
+ * naming the doorbell page and the fd. Returns that fd. */
+static int doorbell_region_fd(struct vfu_client *c)
+{
+	uint8_t buf[128];
+	struct vfu_region_info ri = { .argsz = 32, .index = VFU_PCI_BAR0 };
+	struct vfu_cap_sparse cap;
+	struct vfu_sparse_area area;
+	int fd = -1;
+
+	assert_int_equal(vfuc_call(c, VFU_CMD_DEVICE_GET_REGION_INFO, &ri, sizeof(ri), NULL, 0,
+				   buf, sizeof(buf), NULL, &fd), 0);
+	memcpy(&ri, buf, sizeof(ri));
+	assert_int_equal(fd, -1);
+	assert_int_equal(ri.argsz, sizeof(ri) + sizeof(cap) + sizeof(area));
+	assert_int_equal(ri.flags, VFU_REGION_READ | VFU_REGION_WRITE | VFU_REGION_MMAP);
+	ri = (struct vfu_region_info){ .argsz = ri.argsz, .index = VFU_PCI_BAR0 };
+	assert_int_equal(vfuc_call(c, VFU_CMD_DEVICE_GET_REGION_INFO, &ri, sizeof(ri), NULL, 0,
+				   buf, sizeof(buf), NULL, &fd), 0);
+	memcpy(&ri, buf, sizeof(ri));
+	assert_true(fd >= 0);
+	assert_int_equal(ri.flags, VFU_REGION_READ | VFU_REGION_WRITE | VFU_REGION_MMAP |
+			 VFU_REGION_CAPS);
+	assert_int_equal(ri.size, 16384);
+	assert_int_equal(ri.cap_offset, sizeof(ri));
+	memcpy(&cap, buf + ri.cap_offset, sizeof(cap));
+	assert_int_equal(cap.hdr.id, VFU_REGION_CAP_SPARSE_MMAP);
+	assert_int_equal(cap.nr_areas, 1);
+	memcpy(&area, buf + ri.cap_offset + sizeof(cap), sizeof(area));
+	assert_int_equal(area.offset, 0x1000);              /* registers below stay trapped */
+	assert_int_equal(area.size, 4096);
+	return fd;
+}
+
+/* Queues made and I/O done with every doorbell a store into the mapped
+ * page (no message): completions and their interrupts arrive. */
+static void test_mmap_doorbells_io(void **state)
+{
+	struct nvme_sqe s;
+	struct nvme_cqe cqe;
+	uint64_t irqs0;
+	int fd;
+
+	(void)state;
+	vm_open(&VA);
+	assert_non_null(VA.db);
+	assert_int_equal(VA.db_area.offset, 0x1000);
+	fd = doorbell_region_fd(VA.c);
+	close(fd);
+	vm_enable(&VA);
+	vm_io_queues(&VA);
+	assert_int_equal(VA.db[0], VA.admin.tail);          /* the page holds what was rung */
+	assert_int_equal(VA.db[2], VA.io.tail);
+	assert_int_equal(zone_send(&VA, 2, NVME_ZNS_ZSA_RESET), 0);
+	irqs0 = VA.irqs[1];
+	fill(&VA, P_DATA, 2, 5);
+	s = rw(nvme_cmd_write, 2 * ZS, 2, GPA(P_DATA), GPA(P_DATA + 1));
+	assert_int_equal(exec(&VA, &VA.io, &s, NULL), 0);
+	memset(g(&VA, GPA(P_RBACK)), 0, 2 * PG);
+	s = rw(nvme_cmd_read, 2 * ZS, 2, GPA(P_RBACK), GPA(P_RBACK + 1));
+	assert_int_equal(exec(&VA, &VA.io, &s, NULL), 0);
+	assert_memory_equal(g(&VA, GPA(P_RBACK)), g(&VA, GPA(P_DATA)), 2 * PG);
+	assert_true(irq_wait(&VA, 1, irqs0 + 2));
+	/* A burst: commands placed, one tail store for all, reaped by
+	 * spinning on the queue as a polling driver does. */
+	for (unsigned i = 0; i < 8; i++) {
+		s = rw(nvme_cmd_read, 2 * ZS + i % 2, 1, GPA(P_RBACK + i), 0);
+		assert_true(vnvme_put(&VA, &VA.io, &s, false) >= 0);
+	}
+	__atomic_store_n(&VA.db[2], htole32(VA.io.tail), __ATOMIC_RELEASE);
+	for (unsigned i = 0; i < 8; i++)
+		assert_int_equal(vnvme_reap(&VA, &VA.io, &cqe, true), 0);
+	vm_close(&VA);
+}
+
+/* Bad doorbells written by a hostile guest, then two Asynchronous Event
+ * Requests: Write to Invalid Doorbell Register and Invalid Doorbell Write
+ * Value come back (in either order), and the controller keeps serving. */
+static void hostile_doorbells(struct vnvme *v)
+{
+	struct nvme_sqe s;
+	struct nvme_cqe cqe;
+	uint32_t infos = 0;
+
+	bar_w32(v, DB(2 * 9), 1);                            /* no queue 9 */
+	bar_w32(v, DB(2), 1000);                             /* beyond SQ 1 (32 entries) */
+	if (v->db) /* reserved dwords of the page past the last doorbell */
+		__atomic_store_n(&v->db[1000], 0xffffffffu, __ATOMIC_RELEASE);
+	for (int i = 0; i < 2; i++) {
+		s = sqe(nvme_admin_async_event, 0, 0, 0);
+		assert_true(vnvme_put(v, &v->admin, &s, true) >= 0);
+	}
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(reap(v, &v->admin, &cqe), 0);
+		uint32_t dw0 = le32toh((uint32_t)le64toh(cqe.result));
+
+		assert_int_equal(dw0 & 7, NVME_AER_ERROR);
+		assert_int_equal((dw0 >> 16) & 0xff, NVME_LOG_LID_ERROR);
+		infos |= 1u << ((dw0 >> 8) & 0xff);
+	}
+	assert_int_equal(infos, 1u << NVME_AER_ERROR_INVALID_DB_REG |
+				1u << NVME_AER_ERROR_INVALID_DB_VAL);
+	assert_int_equal(bar_r32(v, REG_CSTS) & 3, 1);       /* ready, no CFS */
+	/* The queue's tail stayed where it was: the next command runs. */
+	s = rw(nvme_cmd_read, 0, 1, GPA(P_RBACK), 0);
+	assert_int_equal(exec(v, &v->io, &s, NULL), 0);
+}
+
+static void test_mmap_doorbells_hostile(void **state)
+{
+	(void)state;
+	vm_up(&VA);
+	assert_non_null(VA.db);
+	hostile_doorbells(&VA);
+	vm_close(&VA);
+	/* The same through messages to the same device. */
+	if (vnvme_open_with(&VA, vsock, RAM_IOVA, RAM_PAGES, false))
+		fail_msg("%s", VA.err);
+	assert_null(VA.db);
+	vm_enable(&VA);
+	vm_io_queues(&VA);
+	hostile_doorbells(&VA);
+	vm_close(&VA);
+}
+
+/* Resets while the device polls: CC.EN = 0 and enable again, where the
+ * new admin queue's doorbells reach the old values (they start over at 0
+ * with the queue); DEVICE_RESET with commands in flight clears the page;
+ * a VM that goes away with commands in flight; the next VM gets a page of
+ * its own, so the old one's stores reach nothing. */
+static void test_mmap_doorbells_reset(void **state)
+{
+	struct nvme_sqe s;
+	struct stat st_a, st_b;
+	uint32_t *old;
+	int fd_a, fd_b;
+
+	(void)state;
+	vm_open(&VA);
+	vm_enable(&VA);
+	s = sqe(nvme_admin_identify, 0, NVME_IDENTIFY_CNS_CTRL, 0);
+	s.dptr.prp.prp1 = htole64(GPA(P_ID));
+	assert_int_equal(exec(&VA, &VA.admin, &s, NULL), 0); /* admin SQ tail 1, CQ head 1 */
+	vm_enable(&VA);                                      /* controller reset, enable */
+	vm_io_queues(&VA);                                   /* tail 1 and head 1 first again */
+	s = rw(nvme_cmd_read, 0, 1, GPA(P_RBACK), 0);
+	assert_int_equal(exec(&VA, &VA.io, &s, NULL), 0);
+	for (unsigned i = 0; i < 4; i++) {
+		s = rw(nvme_cmd_read, i, 1, GPA(P_RBACK + i), 0);
+		submit(&VA, &VA.io, &s);
+	}
+	assert_int_equal(vfuc_call(VA.c, VFU_CMD_DEVICE_RESET, NULL, 0, NULL, 0, NULL, 0, NULL,
+				   NULL), 0);
+	for (unsigned i = 0; i < 4; i++)
+		assert_int_equal(__atomic_load_n(&VA.db[i], __ATOMIC_ACQUIRE), 0);
+	assert_int_equal(bar_r32(&VA, REG_CSTS), 0);
+	vm_close(&VA);
+
+	vm_up(&VA);
+	fd_a = doorbell_region_fd(VA.c);
+	old = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd_a, 0x1000);
+	assert_true(old != MAP_FAILED);
+	for (unsigned i = 0; i < 4; i++) {
+		s = rw(nvme_cmd_read, i, 1, GPA(P_RBACK + i), 0);
+		submit(&VA, &VA.io, &s);
+	}
+	vm_close(&VA);                                       /* gone with commands in flight */
+	vm_up(&VB);
+	fd_b = doorbell_region_fd(VB.c);
+	assert_int_equal(fstat(fd_a, &st_a), 0);
+	assert_int_equal(fstat(fd_b, &st_b), 0);
+	assert_true(st_a.st_ino != st_b.st_ino);             /* a fresh page */
+	/* Sealed: a client cannot shrink it under the device's mapping. */
+	assert_int_not_equal(ftruncate(fd_b, 0), 0);
+	assert_int_equal(errno, EPERM);
+	/* The old VM's page is nobody's doorbells any more. */
+	old[0] = 7;
+	old[2] = 9;
+	s = sqe(nvme_admin_identify, 0, NVME_IDENTIFY_CNS_CTRL, 0);
+	s.dptr.prp.prp1 = htole64(GPA(P_ID));
+	assert_int_equal(exec(&VB, &VB.admin, &s, NULL), 0);
+	s = rw(nvme_cmd_read, 0, 1, GPA(P_RBACK), 0);
+	assert_int_equal(exec(&VB, &VB.io, &s, NULL), 0);
+	assert_int_equal(VB.admin.tail, 4);
+	munmap(old, PG);
+	close(fd_a);
+	close(fd_b);
+	vm_close(&VB);
+}
+
+/* A subsystem with [vfio-user] doorbells = message: BAR0 offered wholly
+ * trapped (no MMAP), doorbells by message, the same checks. */
+static void test_message_doorbells(void **state)
+{
+	char sock[PATH_MAX + 16], reply[512];
+	uint8_t buf[128];
+	struct vfu_region_info ri = { .argsz = sizeof(buf), .index = VFU_PCI_BAR0 };
+	int fd = -1;
+
+	(void)state;
+	add_subsys("msgdb", "zoned = no\nuuid = 0f5c1f4e-7f61-4a43-8f4e-3c2b1a0d9e79\n",
+		   "doorbells = message\n", sock, sizeof(sock));
+	vm_open_at(&VA, sock);
+	assert_null(VA.db);
+	assert_int_equal(vfuc_call(VA.c, VFU_CMD_DEVICE_GET_REGION_INFO, &ri, sizeof(ri), NULL, 0,
+				   buf, sizeof(buf), NULL, &fd), 0);
+	memcpy(&ri, buf, sizeof(ri));
+	assert_int_equal(fd, -1);
+	assert_int_equal(ri.flags, VFU_REGION_READ | VFU_REGION_WRITE);
+	vm_enable(&VA);
+	vm_io_queues(&VA);
+	hostile_doorbells(&VA);
+	vm_close(&VA);
+	if (ctl_request(T.sock, "remove-subsys " NQN "-msgdb", 1000, 30000, reply, sizeof(reply)))
+		fail_msg("remove-subsys: %s", reply);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1052,6 +1283,10 @@ int main(void)
 		cmocka_unit_test_teardown(test_power_cut, test_end),
 		cmocka_unit_test_teardown(test_hostile, test_end),
 		cmocka_unit_test_teardown(test_control_add_remove, test_end),
+		cmocka_unit_test_teardown(test_mmap_doorbells_io, test_end),
+		cmocka_unit_test_teardown(test_mmap_doorbells_hostile, test_end),
+		cmocka_unit_test_teardown(test_mmap_doorbells_reset, test_end),
+		cmocka_unit_test_teardown(test_message_doorbells, test_end),
 		cmocka_unit_test_teardown(test_bad_socket_paths, test_end),
 	};
 

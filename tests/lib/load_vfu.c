@@ -1,17 +1,32 @@
 /*
- * Reads over vfio-user at a fixed queue depth (load_vfu.h). Slot i owns
+ * Reads or writes over vfio-user at a fixed queue depth (load_vfu.h). Slot i owns
  * guest pages data_gpa + i * bs (its data) and one PRP list page after all
  * the data; a command's CID is its slot, so a completion names its slot.
  */
 #include "load_vfu.h"
 
 #include <stdio.h>
+#include <sys/prctl.h>
+#include <time.h>
 #include <string.h>
 
 #include <nvme/types.h>
 
 #include "limits.h"
 #include "vfu_nvme.h"
+
+/*
+ * Hybrid polling (as Linux's io_poll_delay): spin on the CQ while
+ * completions came in the last HOT_NS, then sleep DOZE_NS between looks.
+ * On a machine busy with other jobs a pure spinner burns its CPU share
+ * while the device's thread is not even running, and is then descheduled
+ * when the completions come: measured at load average 13 - 16 on the
+ * 2-CPU development VM, dozing doubled QD1 reads/s and gained a third at
+ * QD32; with the device keeping up (completions within 50 us) it never
+ * dozes, so a quiet machine's figures do not change.
+ */
+#define HOT_NS  50000u
+#define DOZE_NS 20000
 
 uint32_t load_vfu_pages(uint32_t bs, int qd)
 {
@@ -25,7 +40,7 @@ struct run {
 	uint64_t *t_sub;               /* per slot: submission time (ns) */
 };
 
-static void build_read(struct run *r, int slot, struct nvme_sqe *s)
+static void build_io(struct run *r, int slot, struct nvme_sqe *s)
 {
 	const struct load_vfu_cfg *c = r->cfg;
 	uint32_t nlb = c->bs >> c->lba_shift;
@@ -40,7 +55,7 @@ static void build_read(struct run *r, int slot, struct nvme_sqe *s)
 		slba = r->pos;
 		r->pos = (r->pos + nlb) % (blocks * nlb);
 	}
-	*s = vnvme_sqe(nvme_cmd_read, c->nsid, (uint32_t)slba, (uint32_t)(slba >> 32));
+	*s = vnvme_sqe(c->write ? nvme_cmd_write : nvme_cmd_read, c->nsid, (uint32_t)slba, (uint32_t)(slba >> 32));
 	s->cdw12 = htole32(nlb - 1);
 	s->dptr.prp.prp1 = htole64(data);
 	if (pages == 2) {
@@ -63,13 +78,13 @@ static bool may_submit(const struct run *r)
 	return limit_now_s() < c->t_end;
 }
 
-/* Place slot's next read; its CID names the slot. */
-static void put_read(struct run *r, int slot)
+/* Place slot's next command; its CID names the slot. */
+static void put_io(struct run *r, int slot)
 {
 	struct vnvme_q *q = &r->v->io;
 	struct nvme_sqe s;
 
-	build_read(r, slot, &s);
+	build_io(r, slot, &s);
 	/* vnvme_put numbers CIDs by one: make this one the slot's number
 	 * (a CID need only be unique among the commands in flight). */
 	q->cid = (uint16_t)(slot - 1);
@@ -87,9 +102,12 @@ int load_vfu_run(struct vnvme *v, const struct load_vfu_cfg *cfg, struct load_st
 	int inflight = 0;
 	uint32_t unrung = 0;               /* completions taken since the head doorbell */
 	double give_up = limit_now_s() + 10;
+	uint64_t last_reap = limit_now_ns();
 
 	memset(st, 0, sizeof(*st));
 	lat_hist_reset(&st->lat);
+	/* A 20 us doze, not the default 50 us of timer slack on top. */
+	prctl(PR_SET_TIMERSLACK, 1000UL);
 	if (cfg->qd < 1 || cfg->qd > 255 || (uint32_t)cfg->qd + q->size / 4 >= q->size || !cfg->bs ||
 	    cfg->bs % VNVME_PAGE || cfg->bs / VNVME_PAGE > VNVME_PAGE / 8 + 1 ||
 	    cfg->region_lbas < (cfg->bs >> cfg->lba_shift)) {
@@ -97,7 +115,7 @@ int load_vfu_run(struct vnvme *v, const struct load_vfu_cfg *cfg, struct load_st
 		return -1;
 	}
 	for (int i = 0; i < cfg->qd && may_submit(&r); i++, inflight++)
-		put_read(&r, i);
+		put_io(&r, i);
 	if (inflight && vnvme_ring(v, q, 2u * q->qid, q->tail))
 		goto failed;
 	while (inflight) {
@@ -119,7 +137,8 @@ int load_vfu_run(struct vnvme *v, const struct load_vfu_cfg *cfg, struct load_st
 			inflight--;
 			if (status) {
 				st->errors++;
-				snprintf(err, errlen, "read failed: status %#x", status);
+				snprintf(err, errlen, "%s failed: status %#x", cfg->write ? "write" : "read",
+					 status);
 				return -1;
 			}
 			if (cfg->quota || (now >= cfg->t_begin && now < cfg->t_end)) {
@@ -131,7 +150,7 @@ int load_vfu_run(struct vnvme *v, const struct load_vfu_cfg *cfg, struct load_st
 				lat_hist_add(&st->lat, t - t_sub[slot]);
 			}
 			if (may_submit(&r)) {
-				put_read(&r, slot);
+				put_io(&r, slot);
 				inflight++;
 				placed++;
 			}
@@ -147,9 +166,13 @@ int load_vfu_run(struct vnvme *v, const struct load_vfu_cfg *cfg, struct load_st
 		}
 		if (placed && vnvme_ring(v, q, 2u * q->qid, q->tail))
 			goto failed;
-		if (reaped)
+		if (reaped) {
 			give_up = limit_now_s() + 10;
-		else if (limit_now_s() > give_up) {
+			last_reap = limit_now_ns();
+		} else if (limit_now_ns() - last_reap > HOT_NS) {
+			nanosleep(&(struct timespec){ 0, DOZE_NS }, NULL);
+		}
+		if (!reaped && limit_now_s() > give_up) {
 			snprintf(err, errlen, "no completion for 10 s (%d in flight)", inflight);
 			return -1;
 		}

@@ -1,12 +1,14 @@
 /*
  * The load generator's engine over vfio-user (znstgt-load --vfio-user): one
  * I/O queue of a guest NVMe driver (vfu_nvme.h) kept qd commands deep with
- * reads, random or sequential, over the first region_lbas LBAs. Like a
- * polling guest driver (SPDK's, Linux poll queues) it spins on the
- * completion queue's memory (the queue is made without interrupts), takes
+ * reads or writes (a conventional namespace), random or sequential, over
+ * the first region_lbas LBAs. Like a polling guest driver (SPDK's, Linux
+ * poll queues) it spins on the completion queue's memory (the queue is
+ * made without interrupts; past 50 us without a completion it sleeps
+ * 20 us between looks, load_vfu.c), takes
  * every completion there is, then rings the CQ head and the SQ tail once
- * for the batch, with posted writes as QEMU forwards a guest's MMIO
- * stores.
+ * for the batch: stores into the mapped doorbell page when the device
+ * offers one, else posted writes as QEMU forwards a guest's MMIO stores.
  */
 #ifndef ZNSTGT_LOAD_VFU_H
 #define ZNSTGT_LOAD_VFU_H
@@ -22,6 +24,7 @@ struct vnvme;
 struct load_vfu_cfg {
 	uint32_t nsid;
 	bool random;
+	bool write;                /* Write commands (the slots' data as it is) */
 	uint32_t bs;               /* bytes per read, a multiple of the LBA size */
 	uint32_t lba_shift;
 	uint64_t region_lbas;

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -297,6 +298,85 @@ int vfuc_negotiate(struct vfu_client *c, const char *json, char *out, size_t cap
 		out[cap - 1] = 0;
 	}
 	return 0;
+}
+
+int vfuc_region_info(struct vfu_client *c, uint32_t index, void *out, size_t cap, int *fd)
+{
+	struct vfu_region_info ri = { .argsz = sizeof(ri), .index = index };
+	int err;
+
+	*fd = -1;
+	if (cap < sizeof(ri))
+		return -EINVAL;
+	err = vfuc_call(c, VFU_CMD_DEVICE_GET_REGION_INFO, &ri, sizeof(ri), NULL, 0, out, cap,
+			NULL, fd);
+	if (err)
+		return err;
+	memcpy(&ri, out, sizeof(ri));
+	if (ri.argsz <= sizeof(ri))
+		return 0;
+	if (ri.argsz > cap)
+		return -E2BIG;
+	if (*fd >= 0) { /* as QEMU: the fd of a too-short reply is dropped */
+		close(*fd);
+		*fd = -1;
+	}
+	ri = (struct vfu_region_info){ .argsz = ri.argsz, .index = index };
+	return vfuc_call(c, VFU_CMD_DEVICE_GET_REGION_INFO, &ri, sizeof(ri), NULL, 0, out, cap,
+			 NULL, fd);
+}
+
+void *vfuc_region_mmap(struct vfu_client *c, uint32_t index, struct vfu_sparse_area *area)
+{
+	uint8_t buf[256];
+	struct vfu_region_info ri;
+	struct vfu_cap_hdr h;
+	struct vfu_cap_sparse cap;
+	uint32_t off;
+	void *m;
+	int fd, err = vfuc_region_info(c, index, buf, sizeof(buf), &fd);
+
+	if (err) {
+		errno = -err;
+		return NULL;
+	}
+	memcpy(&ri, buf, sizeof(ri));
+	err = ENODEV;
+	if (!(ri.flags & VFU_REGION_MMAP) || !(ri.flags & VFU_REGION_CAPS) || fd < 0)
+		goto out;
+	err = EPROTO;
+	/* The chain: each header inside the reply, offsets moving forward. */
+	for (off = ri.cap_offset; off; off = h.next) {
+		if (off < sizeof(ri) || off > ri.argsz || ri.argsz - off < sizeof(cap) ||
+		    ri.argsz > sizeof(buf))
+			goto out;
+		memcpy(&h, buf + off, sizeof(h));
+		if (h.id == VFU_REGION_CAP_SPARSE_MMAP)
+			break;
+		if (h.next && h.next <= off)
+			goto out;
+	}
+	if (!off)
+		goto out;
+	memcpy(&cap, buf + off, sizeof(cap));
+	if (!cap.nr_areas || ri.argsz - off - sizeof(cap) < sizeof(*area))
+		goto out;
+	memcpy(area, buf + off + sizeof(cap), sizeof(*area));
+	if (!area->size || area->offset > ri.size || area->size > ri.size - area->offset)
+		goto out;
+	m = mmap(NULL, area->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		 (off_t)(ri.offset + area->offset));
+	if (m == MAP_FAILED) {
+		err = errno;
+		goto out;
+	}
+	close(fd);
+	return m;
+out:
+	if (fd >= 0)
+		close(fd);
+	errno = err;
+	return NULL;
 }
 
 int vfuc_dma_map(struct vfu_client *c, uint64_t iova, uint64_t size, uint32_t flags,

@@ -60,6 +60,15 @@ int vfuc_cfg_read32(struct vfu_client *c, uint32_t off, uint32_t *v);
 int vfuc_cfg_write16(struct vfu_client *c, uint32_t off, uint16_t v);
 int vfuc_set_irqs(struct vfu_client *c, uint32_t index, uint32_t flags, uint32_t start,
 		  uint32_t count, const int *fds, int nr_fds);
+/* DEVICE_GET_REGION_INFO as QEMU asks it: argsz 32 first, then again with
+ * the argsz the reply says it needs (when that is more). The reply (up to
+ * cap bytes) in out, its fd in *fd (-1: none). 0 or -errno. */
+int vfuc_region_info(struct vfu_client *c, uint32_t index, void *out, size_t cap, int *fd);
+/* mmap the first sparse-mmap area of region index (vfuc_region_info, the
+ * capability chain walked with every offset checked): the mapping, its
+ * place in the region in *area. NULL with errno: ENODEV when the region
+ * offers no area, EPROTO for a malformed reply. */
+void *vfuc_region_mmap(struct vfu_client *c, uint32_t index, struct vfu_sparse_area *area);
 /* Serve server requests until evfd is readable (its counter is left
  * alone): 0, or -errno as vfuc_wait. */
 int vfuc_serve_until(struct vfu_client *c, int evfd);

@@ -85,6 +85,12 @@ static int connect_dev(struct vnvme *v, const char *path)
 
 int vnvme_open(struct vnvme *v, const char *path, uint64_t iova, uint32_t pages)
 {
+	return vnvme_open_with(v, path, iova, pages, true);
+}
+
+int vnvme_open_with(struct vnvme *v, const char *path, uint64_t iova, uint32_t pages,
+		    bool map_doorbells)
+{
 	size_t size = (size_t)pages * VNVME_PAGE;
 	uint8_t msix;
 	uint16_t ctrl;
@@ -124,6 +130,11 @@ int vnvme_open(struct vnvme *v, const char *path, uint64_t iova, uint32_t pages)
 	if (vfuc_set_irqs(v->c, VFU_IRQ_MSIX, VFU_IRQ_DATA_EVENTFD | VFU_IRQ_ACTION_TRIGGER, 0,
 			  VNVME_NVEC, v->efd, VNVME_NVEC))
 		return fail(v, "SET_IRQS refused");
+	if (map_doorbells) {
+		v->db = vfuc_region_mmap(v->c, VFU_PCI_BAR0, &v->db_area);
+		if (!v->db && errno != ENODEV)
+			return fail(v, "BAR0 mmap area: %s", strerror(errno));
+	}
 	return 0;
 }
 
@@ -136,6 +147,8 @@ void vnvme_close(struct vnvme *v)
 	for (int i = 0; i < VNVME_NVEC; i++)
 		if (v->efd[i] >= 0)
 			close(v->efd[i]);
+	if (v->db)
+		munmap(v->db, v->db_area.size);
 	if (v->ram)
 		munmap(v->ram, (size_t)v->pages * VNVME_PAGE);
 	if (v->memfd >= 0)
@@ -159,6 +172,14 @@ int vnvme_bar_write(struct vnvme *v, uint64_t off, const void *val, uint32_t len
 	uint8_t m[sizeof(a) + 8];
 	int err;
 
+	if (v->db && len == 4 && off % 4 == 0 && off >= v->db_area.offset &&
+	    off - v->db_area.offset < v->db_area.size) {
+		/* A store into the mapped page, as a guest's MMIO write lands
+		 * there: no message; the device polls the page. */
+		__atomic_store_n(v->db + (off - v->db_area.offset) / 4, *(const uint32_t *)val,
+				 __ATOMIC_RELEASE);
+		return 0;
+	}
 	if (!v->posted || len > 8) {
 		err = vfuc_region_write(v->c, VFU_PCI_BAR0, off, val, len);
 	} else {

@@ -3,6 +3,8 @@
  * for tests and the load generator: a memfd is the guest's RAM (mapped
  * with DMA_MAP at iova), bus mastering and MSI-X on with VNVME_NVEC
  * vectors on eventfds, BAR0 through REGION_READ/WRITE, queues in the RAM.
+ * When the device offers BAR0's doorbell page as a sparse mmap area, it
+ * is mapped, as QEMU maps it for a guest, and doorbells are stores there.
  *
  *   struct vnvme v;
  *   vnvme_open(&v, socket_path, iova, pages);
@@ -21,6 +23,7 @@
 #include <stdint.h>
 
 #include "nvme_wire.h"
+#include "vfio_user_proto.h"
 
 #define VNVME_NVEC 3                 /* vectors wired: admin, I/O, spare */
 #define VNVME_PAGE 4096u
@@ -45,13 +48,19 @@ struct vnvme {
 	uint64_t irqs[VNVME_NVEC];       /* interrupts seen per vector */
 	uint64_t shadow;                 /* the shadow doorbell page (guest address) */
 	bool posted;                     /* doorbells as posted writes, as QEMU sends them */
+	uint32_t *db;                    /* BAR0's mapped doorbell area; NULL: by message */
+	struct vfu_sparse_area db_area;  /* where it is in BAR0 */
 	struct vnvme_q admin, io;
 	char err[160];
 };
 
 /* Connect (again while the server still holds a previous client), negotiate,
- * map pages of RAM at iova, bus master and MSI-X on. */
+ * map pages of RAM at iova, bus master and MSI-X on, the doorbell area
+ * mapped if offered. */
 int vnvme_open(struct vnvme *v, const char *path, uint64_t iova, uint32_t pages);
+/* The same, with map_doorbells false: every doorbell is a REGION_WRITE. */
+int vnvme_open_with(struct vnvme *v, const char *path, uint64_t iova, uint32_t pages,
+		    bool map_doorbells);
 void vnvme_close(struct vnvme *v);
 
 static inline void *vnvme_g(const struct vnvme *v, uint64_t gpa)

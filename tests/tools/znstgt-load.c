@@ -21,7 +21,7 @@
  * (tests/lib/nvmf_tls.h); the loopback limits stay plain TCP.
  *
  * With --vfio-user SOCKET it is instead a VM's polling nvme driver on a
- * vfio-user socket (tests/lib/vfu_nvme.h, load_vfu.h): reads on one queue,
+ * vfio-user socket (tests/lib/vfu_nvme.h, load_vfu.h): reads or writes on one queue,
  * the same figures, no loopback limit (make bench puts them beside the
  * same reads over NVMe/TCP).
  *
@@ -135,7 +135,8 @@ static void usage(FILE *f)
 "      --tls-hkdf WHICH   rfc8446 or libnvme: the HKDF-Expand-Label encoding (rfc8446\n"
 "                         for identity 1, libnvme, as nvme-cli 2.7-2.15, for 0)\n"
 "      --vfio-user SOCKET instead of NVMe/TCP: be a VM's polling nvme driver on that\n"
-"                         vfio-user socket (reads on one queue; no loopback limit)\n"
+"                         vfio-user socket (reads, or writes to a conventional\n"
+"                         namespace, on one queue; no loopback limit)\n"
 "  -h, --help             this text\n\n"
 "Exit status: 0 success, 1 error (including a data mismatch), 2 usage.\n",
 		NVMF_CLIENT_SLOTS - 1, MAX_QUEUES);
@@ -660,9 +661,10 @@ static int run_vfio(const struct opts *o)
 	char why[256];
 	int rc;
 
-	if (o->op != LOAD_READ || o->queues != 1 || o->prefill || o->qd > 191)
-		bad_usage("--vfio-user: reads (randread, read) on one queue of at most QD 191, "
-			  "without --prefill or --verify (prefill over NVMe/TCP first)");
+	if (o->op == LOAD_APPEND || o->queues != 1 || o->prefill || o->qd > 191)
+		bad_usage("--vfio-user: reads or writes (randread, read, randwrite, write) on one "
+			  "queue of at most QD 191, without --prefill or --verify (prefill over "
+			  "NVMe/TCP first)");
 	if (vnvme_open(&v, o->vfio_user, VFU_IOVA, VP_DATA + load_vfu_pages(o->bs, o->qd)) ||
 	    vnvme_enable(&v, VFU_GPA(VP_ASQ), VFU_GPA(VP_ACQ), 16))
 		die("%s: %s", o->vfio_user, v.err);
@@ -681,6 +683,8 @@ static int run_vfio(const struct opts *o)
 	if (rc < 0)
 		die("%s: %s", o->vfio_user, v.err);
 	g.zoned = rc == 0;
+	if (g.zoned && o->op == LOAD_WRITE)
+		die("namespace %u is zoned: --vfio-user writes need a conventional one", o->nsid);
 	if (o->bs % (1u << g.lba_shift) || o->bs % VNVME_PAGE)
 		die("--bs %u: not a multiple of the LBA size and the 4 KiB page", o->bs);
 	/* 256 entries (4 pages of SQ, one of CQ): room for the CQ head
@@ -692,7 +696,8 @@ static int run_vfio(const struct opts *o)
 	uint64_t ns_bytes = g.nlbas << g.lba_shift;
 	uint64_t region = o->region && o->region < ns_bytes ? o->region : ns_bytes;
 	struct load_vfu_cfg cfg = {
-		.nsid = o->nsid, .random = o->random, .bs = o->bs, .lba_shift = g.lba_shift,
+		.nsid = o->nsid, .random = o->random, .write = o->op == LOAD_WRITE, .bs = o->bs,
+		.lba_shift = g.lba_shift,
 		.region_lbas = region >> g.lba_shift, .qd = o->qd, .data_gpa = VFU_GPA(VP_DATA),
 		.seed = o->seed, .quota = o->ios,
 	};

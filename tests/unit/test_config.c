@@ -181,6 +181,7 @@ static void check_ns_keys(const struct target_config *cfg, const struct tdir *d)
 	assert_string_equal(sc->hosts[1], "nqn.2024-01.com.example:h2");
 	assert_string_equal(sc->hosts[2], "nqn.2024-01.com.example:h3");
 	assert_string_equal(sc->vfio_user_socket, "/run/znstgt/vfio.sock");
+	assert_true(sc->vfio_user_msg_doorbells);
 	assert_int_equal(sc->nr_ns, 1);
 	const struct ns_config *ns = &sc->ns[0];
 	assert_int_equal(ns->nsid, 7);
@@ -255,6 +256,7 @@ static void check_ns_defaults(const struct target_config *cfg, const struct tdir
 	/* [vfio-user] socket relative to data_dir too. */
 	in_dir(p, sizeof(p), d, "data/v.sock");
 	assert_string_equal(sc->vfio_user_socket, p);
+	assert_false(sc->vfio_user_msg_doorbells); /* mmap'd doorbells by default */
 }
 
 static void check_syntax(const struct target_config *cfg, const struct tdir *d)
@@ -309,7 +311,7 @@ static const struct good_case good[] = {
 	  "allow_any_host = no\n"
 	  "host = nqn.2014-08.org.nvmexpress:uuid:0f01fb42-9f7f-4856-b0b3-51e60b8de349\n"
 	  "allowed_hosts = nqn.2024-01.com.example:h2 , nqn.2024-01.com.example:h3\n"
-	  "[vfio-user]\nsocket = /run/znstgt/vfio.sock\n"
+	  "[vfio-user]\nsocket = /run/znstgt/vfio.sock\ndoorbells = message\n"
 	  "[namespace 7]\n"
 	  "path = /srv/ns7\nsize = 2G\nlba_size = 512\nzoned = on\nzone_size = 16M\n"
 	  "zone_capacity = 12M\nmax_open = 8\nmax_active = 12\nzone_append_max = 1M\n"
@@ -454,6 +456,8 @@ static const struct bad_case bad[] = {
 	{ NULL, SUBSYS_A "[vfio-user]\n", NULL, S, "vfio-user", "socket", "missing" },
 	{ NULL, SUBSYS_A "[vfio-user]\nsocket = /run/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock\n",
 	  NULL, S, "vfio-user", "socket", "too long" },
+	{ NULL, SUBSYS_A "[vfio-user]\nsocket = v.sock\ndoorbells = polled\n", NULL, S, "vfio-user", "doorbells",
+	  "\"polled\" is neither mmap nor message (expected mmap or message)" },
 	/* [host NQN] and [target] tls_listen */
 	{ NULL, SUBSYS_A "[host hostname]\n", NULL, S, "host hostname", NULL, "does not start with \"nqn.\"" },
 	{ NULL, SUBSYS_A "[host " HOST_H "]\n[host " HOST_H "]\n", NULL, S, "host " HOST_H, NULL, "section given twice" },
