@@ -168,7 +168,8 @@ FUZZ_SRC_config    := $(wildcard common/config*.c) common/nvme_keys.c common/dhc
 FUZZ_LIBS_config   := $(shell pkg-config --libs inih libcrypto) -Wl,--wrap=glob
 FUZZ_MAXLEN_config := 4096
 # control: the control socket's request parser.
-FUZZ_SRC_control    := server/control_req.c server/control_fault_req.c common/inject.c
+FUZZ_SRC_control    := server/control_req.c server/control_fault_req.c common/inject.c \
+                       server/control_ana_req.c common/ana_state.c
 FUZZ_MAXLEN_control := 8192
 # auth: in-band authentication messages and the controller's state machine.
 FUZZ_SRC_auth    := server/core/auth.c common/auth_msg.c common/dhchap.c common/nvme_hmac.c \

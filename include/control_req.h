@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "control_ana.h"
 #include "control_fault.h"
 
 enum control_op {
@@ -22,6 +23,7 @@ enum control_op {
 	CONTROL_ZONE,
 	CONTROL_INJECT,
 	CONTROL_RELOAD,
+	CONTROL_ANA,
 };
 
 struct control_req {
@@ -31,6 +33,7 @@ struct control_req {
 	const char *nqn;         /* add-subsys --nqn (or NULL), remove-subsys NQN */
 	const char *file;        /* add-subsys: an absolute path */
 	struct control_fault fault; /* zone, inject (control_fault.h) */
+	struct control_ana ana;     /* ana (control_ana.h) */
 };
 
 /*

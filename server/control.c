@@ -23,6 +23,7 @@
 
 #include <nvme/types.h>
 
+#include "ana.h"
 #include "control_status.h"
 #include "ctrl.h"
 #include "log.h"
@@ -203,6 +204,15 @@ static void cmd_reload(const struct control_req *req, struct reply *r)
 	r->ok = reload_run(r->text, sizeof(r->text)) == 0;
 }
 
+/* ana show: the states as a body (ana_print); ana set (control_ana.c). */
+static void cmd_ana(const struct control_req *req, struct reply *r)
+{
+	if (req->ana.what == CONTROL_ANA_SHOW)
+		body_of(ana_print, r);
+	else
+		r->ok = control_ana_set(&req->ana, r->text, sizeof(r->text));
+}
+
 /* Indexed by enum control_op. */
 static void (*const commands[])(const struct control_req *req, struct reply *r) = {
 	[CONTROL_PING] = cmd_ping,
@@ -214,6 +224,7 @@ static void (*const commands[])(const struct control_req *req, struct reply *r) 
 	[CONTROL_ZONE] = cmd_zone,
 	[CONTROL_INJECT] = cmd_inject,
 	[CONTROL_RELOAD] = cmd_reload,
+	[CONTROL_ANA] = cmd_ana,
 };
 
 /* line: one request of len bytes without its '\n', NUL-terminated. */
