@@ -35,6 +35,10 @@
 # gives the guest's host a PSK and one that gives it DH-HMAC-CHAP secrets. (A
 # target of their own: the discovery log tcp-basic checks stays as it is.)
 #
+# ana-6.1 and ana-6.12 (guest/ana.sh on Linux 6.1 and 6.12) run a znstgt of
+# their own inside the guest, with two listeners, and connect to it through
+# both: native multipath over two ANA paths, changed with znstgt-ctl ana.
+#
 # vfio-user-qemu needs no guest: BUILD_DIR/tools/vfu-qemu-check checks the
 # vfio-user protocol server against QEMU's vfio-user client (the QEMU that
 # build-qemu.sh installs from Debian sid; the first run needs root), through
@@ -72,6 +76,8 @@ tests=("$@")
 declare -A BLKTESTS_GUEST=([blktests-6.1]=bookworm [blktests-6.12]=trixie)
 # the security tests: guest variant (the script is guest/NAME-without-kernel.sh)
 declare -A SEC_GUEST=([tls-6.12]=trixie [auth-6.1]=bookworm [auth-6.12]=trixie)
+# ANA with native multipath (guest/ana.sh, its own znstgt inside the guest)
+declare -A ANA_GUEST=([ana-6.1]=bookworm [ana-6.12]=trixie)
 
 T0=$SECONDS
 passed=0 failed=0 skipped=0
@@ -98,7 +104,7 @@ trap 'echo "run-e2e.sh: interrupted"; fail "interrupted"; finish' INT TERM
 # the variants the tests need: bookworm for the others
 variants=()
 for t in "${tests[@]}"; do
-    v=${BLKTESTS_GUEST[$t]:-${SEC_GUEST[$t]:-bookworm}}
+    v=${BLKTESTS_GUEST[$t]:-${SEC_GUEST[$t]:-${ANA_GUEST[$t]:-bookworm}}}
     [[ " ${variants[*]} " == *" $v "* ]] || variants+=("$v")
 done
 for v in "${variants[@]}"; do
@@ -567,6 +573,10 @@ run_vfio_zns() {
 for t in "${tests[@]}"; do
     if [ -n "${BLKTESTS_GUEST[$t]:-}" ]; then run_blktests "$t"; continue; fi
     if [ -n "${SEC_GUEST[$t]:-}" ]; then run_sec_test "$t"; continue; fi
+    if [ -n "${ANA_GUEST[$t]:-}" ]; then
+        E2E_GUEST=${ANA_GUEST[$t]} run_guest "$t" "$GUEST_DIR/ana.sh" "$build/znstgt" "$build/znstgt-ctl"
+        continue
+    fi
     if [ "$t" = vfio-zns ]; then run_vfio_zns; continue; fi
     if [ "$t" = vfio-user-qemu ]; then run_vfu_qemu; continue; fi
     if [ ! -f "$GUEST_DIR/$t.sh" ]; then fail "no guest test $GUEST_DIR/$t.sh"; continue; fi
