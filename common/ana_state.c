@@ -1,6 +1,6 @@
 /*
- * The names of the ANA states (NVMe Base 2.0, 8.1.3; values from the ANA
- * Group Descriptor, Figure 215), as the configuration and the control
+ * The names of the ANA states (NVMe Base 2.0, 8.1; values of the ANA
+ * Group Descriptor, 5.16.1.13), as the configuration and the control
  * socket spell them.
  */
 #include "ana.h"

@@ -32,7 +32,7 @@ struct nvme_log_args;
 struct subsys;
 
 /* Identify Controller ANATT (seconds): how long a host waits for a group in
- * the change state before it gives up on the path (8.1.3.5). */
+ * the change state before it gives up on the path (8.1). */
 #define ANA_TT_SECONDS 10u
 /* Port IDs the state table covers: every TCP listener (port.c hands IDs out
  * from 1, one per listen / tls_listen address). */
@@ -75,7 +75,7 @@ void ana_port_snapshot(uint16_t portid, struct ana_port_view *v);
 
 /* ---- changes and reports (server/core/ana.c) ---- */
 
-/* ana_port_set, then the ANA Change notice (8.1.4) to every controller of
+/* ana_port_set, then the ANA Change notice (8.1; 5.2) to every controller of
  * that port whose subsystem has a namespace in the group. 0 or -1 + err. */
 int ana_set_state(uint16_t portid, uint32_t group, uint8_t state, char *err, size_t errlen);
 /* Each registered port with the states of the groups in use and of those
@@ -93,7 +93,7 @@ void ana_build_id_ctrl(const struct nvme_ctrl *ctrl, struct nvme_id_ctrl *id);
 /* The ANA group of namespace nsid of s (its ANAGRPID). */
 uint32_t ana_ns_group(const struct subsys *s, uint32_t nsid);
 /*
- * Path status for an I/O command of ctrl on namespace nsid (8.1.3): 0 when
+ * Path status for an I/O command of ctrl on namespace nsid (8.1): 0 when
  * the group is optimized or non-optimized, else Asymmetric Access
  * Inaccessible / Persistent Loss / Transition, without DNR, so that a
  * multipath host retries on another path.

@@ -48,7 +48,7 @@ struct notice_arg {
 	uint32_t group;
 };
 
-/* 8.1.4 / 5.27.1.7: every controller of the port whose subsystem has a
+/* 8.1: every controller of the port whose subsystem has a
  * namespace in the group; dropped by nvme_ctrl_event unless the host enabled
  * ANA Change Notices and read the log since the last one. */
 static void notify_subsys(void *arg, struct subsys *s)
@@ -147,7 +147,7 @@ void ana_build_id_ctrl(const struct nvme_ctrl *ctrl, struct nvme_id_ctrl *id)
 
 uint16_t ana_io_status(const struct nvme_ctrl *ctrl, uint32_t nsid)
 {
-	/* Path errors (Status Code Type 3h, 4.6.1.2.4) carry no DNR: the
+	/* Path errors (Status Code Type 3h, 4.6.1.2) carry no DNR: the
 	 * command may succeed on another path. */
 	switch (ana_state(ctrl_portid(ctrl), ana_ns_group(ctrl->subsys, nsid))) {
 	case NVME_ANA_STATE_INACCESSIBLE:

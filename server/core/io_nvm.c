@@ -327,7 +327,7 @@ uint16_t nvme_parse_io_cmd(struct nvme_req *req)
 	if (!req->ns)
 		return nvme_err(NVME_SC_INVALID_NS);
 	/* An inaccessible path fails every command on the namespace (NVMe
-	 * Base 2.0, 8.1.3). */
+	 * Base 2.0, 8.1). */
 	st = ana_io_status(nvme_req_ctrl(req), nsid);
 	if (st)
 		return st;
