@@ -100,16 +100,8 @@ static int get_ana_log(struct host *h, void *buf, uint32_t len, uint64_t lpo, bo
 /* Enable ANA Change Notices and park an AER: its CID. */
 static uint16_t listen_for_ana(struct host *h)
 {
-	struct nvme_sqe sqe;
+	int cid = nvmf_listen_aer(&h->admin, NVME_CTRL_OAES_ANA);
 
-	memset(&sqe, 0, sizeof(sqe));
-	sqe.opcode = nvme_admin_set_features;
-	sqe.cdw10 = htole32(NVME_FEAT_FID_ASYNC_EVENT);
-	sqe.cdw11 = htole32(NVME_CTRL_OAES_ANA);
-	assert_int_equal(nvmf_cmd(&h->admin, &sqe, NULL, 0, NULL, 0, NULL), 0);
-	memset(&sqe, 0, sizeof(sqe));
-	sqe.opcode = nvme_admin_async_event;
-	int cid = nvmf_submit(&h->admin, &sqe, NULL, 0, NULL, 0);
 	assert_true(cid >= 0);
 	return (uint16_t)cid;
 }
