@@ -9,9 +9,9 @@
 # third subsystem for another host NQN only), starts BUILD_DIR/znstgt on
 # 127.0.0.1 on a free port, and runs each guest test (default: tcp-basic
 # zns-basic zrwa faults vfio-user-qemu vfio-zns tls-6.12 auth-6.1 auth-6.12
-# blktests-6.1 blktests-6.12; a TEST is a script name in tests/e2e/guest/
-# without .sh, vfio-user-qemu, vfio-zns, one of the security tests or
-# blktests-6.1 / blktests-6.12 below) in its own boot of the guest,
+# ana-6.1 ana-6.12 blktests-6.1 blktests-6.12; a TEST is a script name in
+# tests/e2e/guest/ without .sh, vfio-user-qemu, vfio-zns, one of the security
+# tests, ana-6.1 / ana-6.12 or blktests-6.1 / blktests-6.12 below) in its own boot of the guest,
 # which reaches the target as 10.0.2.2. Guest scripts can ask for host
 # actions through the share (guest/lib.sh: host_call); this script answers
 # "ping", "restart-target" (kill -9, start again on the same port and data),
@@ -71,7 +71,7 @@ shift
 tests=("$@")
 [ ${#tests[@]} -gt 0 ] ||
     tests=(tcp-basic zns-basic zrwa faults vfio-user-qemu vfio-zns tls-6.12 auth-6.1 auth-6.12
-           blktests-6.1 blktests-6.12)
+           ana-6.1 ana-6.12 blktests-6.1 blktests-6.12)
 # the guest variant (build-guest.sh) of each kernel blktests runs on
 declare -A BLKTESTS_GUEST=([blktests-6.1]=bookworm [blktests-6.12]=trixie)
 # the security tests: guest variant (the script is guest/NAME-without-kernel.sh)
