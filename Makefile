@@ -152,7 +152,7 @@ bench: all
 FUZZ_SECONDS ?= 60
 FUZZ_CC      ?= clang
 FUZZ_FLAGS   ?=
-FUZZ_TARGETS := pdu config control auth vfio_user
+FUZZ_TARGETS := pdu config control auth vfio_user resv
 FUZZ_CFLAGS  := -g -O1 -std=gnu11 -D_GNU_SOURCE -Iinclude -Wall -Wextra -Werror \
                 -Wno-unused-parameter -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=all $(EV_CFLAGS)
@@ -180,6 +180,11 @@ FUZZ_MAXLEN_auth := 4096
 FUZZ_SRC_vfio_user    := $(filter-out server/vfio_user/nvme_dev.c server/vfio_user/vfio_nvme.c,$(wildcard server/vfio_user/*.c)) common/log.c
 FUZZ_LIBS_vfio_user   := $(EV_LIBS) -pthread
 FUZZ_MAXLEN_vfio_user := 65536
+# resv: the reservation state file's decoder and the state machine.
+FUZZ_SRC_resv    := common/resv.c common/resv_store.c common/crc32c.c common/fault_io.c \
+                    common/errmsg.c common/log.c
+FUZZ_LIBS_resv   := -pthread
+FUZZ_MAXLEN_resv := 4096
 
 .SECONDEXPANSION:
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*) \

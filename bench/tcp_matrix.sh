@@ -111,6 +111,37 @@ write_cache = yes
 socket = $dir/vm.sock
 EOF
 
+# TLS 1.3 rows: a subsystem of their own whose hosts hold PSKs (doc/security.md),
+# reached over the plain listener and over a tls_listen one, same host and
+# namespace: only the channel differs. One host per cipher suite: a SHA-256
+# PSK gives TLS_AES_128_GCM_SHA256, a SHA-384 PSK TLS_AES_256_GCM_SHA384.
+# Fixed test keys: the target and the generator run here, on loopback.
+TLS_NQN=nqn.2026-11.io.znstgt:bench-tls
+TLS_HOST128=nqn.2026-11.io.znstgt:bench-aes128
+TLS_HOST256=nqn.2026-11.io.znstgt:bench-aes256
+tls_conf() {
+	printf '%s\n' 'NVMeTLSkey-1:01:ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+f4CBgoOeXryU:' \
+		> "$dir/conf/psk128"
+	printf '%s\n' 'NVMeTLSkey-1:02:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vcSEgBQ==:' \
+		> "$dir/conf/psk256"
+	chmod 600 "$dir/conf/psk128" "$dir/conf/psk256"
+	cat > "$dir/conf/bench-tls.ini" <<EOF
+[subsystem]
+nqn = $TLS_NQN
+
+[namespace 1]
+size = 1G
+zoned = no
+
+[host $TLS_HOST128]
+psk_file = psk128
+
+[host $TLS_HOST256]
+psk_file = psk256
+EOF
+}
+[ -n "$EXTERNAL" ] || tls_conf
+
 # A free port: try a few from a pseudo-random start; the target refuses to
 # start when the port is taken.
 start_target() {
@@ -119,6 +150,7 @@ start_target() {
 		cat > "$dir/znstgt.ini" <<EOF
 [target]
 listen = 127.0.0.1:$port
+tls_listen = 127.0.0.1:$((port + 1))
 threads = 1
 io_threads = 4
 data_dir = data
@@ -145,7 +177,7 @@ EOF
 		kill "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
 		pid=
-		port=$((port + 1))
+		port=$((port + 2))
 	done
 	echo "tcp_matrix: the target did not start; its log:" >&2
 	cat "$dir/target.log" >&2
@@ -219,6 +251,84 @@ vfio_row() {
 	done
 }
 
+# The target's CPU time so far, in clock ticks (user + system).
+tgt_ticks() { cut -d')' -f2 "/proc/$pid/stat" | awk '{ print $12 + $13 }'; }
+
+# tls_run PORT HOST [znstgt-load options]: one run as HOST; prints its
+# terse line plus cpu_us=, the CPU per counted I/O of the generator and the
+# target together (the target's time over the whole run, ramp included,
+# spread over the I/Os the ramp and the run did at the measured rate).
+tls_run() {
+	tport=$1 thost=$2
+	shift 2
+	t0=$(tgt_ticks)
+	# shellcheck disable=SC2086
+	out=$("$LOAD" -a "$ADDR" -p "$tport" -n "$TLS_NQN" --hostnqn "$thost" -t "$TIME" --ramp 0.3 \
+		--no-limit $pin_gen --terse "$@") || { echo "$out"; return 1; }
+	t1=$(tgt_ticks)
+	echo "$out" | awk -v dt="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" -v t="$TIME" '
+		{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+		END { ios = v["ios"] + 0; if (ios < 1) ios = 1
+		      gen = v["cpu_pct"] / 100 * v["seconds"] * 1e6 / ios
+		      tgt = dt / hz * 1e6 / (ios * (t + 0.3) / t)
+		      printf "%s cpu_us=%.2f\n", $0, gen + tgt }'
+}
+
+# tls_row ROW_NAME METRIC TARGET HOST PSK_FILE [znstgt-load options]: the
+# same I/O on the TLS rows' subsystem as host HOST over the plain listener
+# and, right after, over the tls_listen one with HOST's PSK; the figure is
+# TLS's, the "limit" column plain text's, the ratio TLS / plain. A second
+# row gives the CPU both ends spent per I/O (generator + target), TLS
+# beside plain text, and plain / TLS: the throughput ratio the CPU allows
+# where the machine is busy enough to make the throughput ratio noise.
+tls_row() {
+	name=$1 metric=$2 target=$3 host=$4 psk=$5
+	shift 5
+	selected "$name" || return 0
+	if [ -n "$EXTERNAL" ]; then
+		echo "$name|$metric|plain_$metric|vs_plain|$target|skipped" >> "$results"
+		return 0
+	fi
+	if [ -z "${tls_prefilled:-}" ]; then
+		"$LOAD" -a "$ADDR" -p "$port" -n "$TLS_NQN" --hostnqn "$host" -t 0.05 --ramp 0 \
+			--no-limit --terse --region 256M --prefill > /dev/null ||
+			{ echo "tcp_matrix: prefilling the TLS rows' namespace failed" >&2; exit 1; }
+		tls_prefilled=1
+	fi
+	r=1
+	while [ "$r" -le "$REPS" ]; do
+		plain=$(tls_run "$port" "$host" "$@") ||
+			{ echo "tcp_matrix: $name (plain) failed: $plain" >&2; exit 1; }
+		tls=$(tls_run "$((port + 1))" "$host" --tls-key-file "$dir/conf/$psk" "$@") ||
+			{ echo "tcp_matrix: $name (TLS) failed: $tls" >&2; exit 1; }
+		echo "$plain
+$tls" | awk -v k="$metric" -v name="$name" -v target="$target" '
+			{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[NR, kv[1]] = kv[2] } }
+			END {
+				printf "%s|%s|plain_%s|vs_plain|%s|%s=%s plain_%s=%s vs_plain=%.3f\n",
+				       name, k, k, target, k, v[2, k], k, v[1, k],
+				       (v[1, k] > 0 ? v[2, k] / v[1, k] : 0)
+				printf "%s|cpu_us|plain_cpu_us|cpu_ratio||cpu_us=%s plain_cpu_us=%s cpu_ratio=%.3f\n",
+				       "  " name " CPU/IO", v[2, "cpu_us"], v[1, "cpu_us"],
+				       (v[2, "cpu_us"] > 0 ? v[1, "cpu_us"] / v[2, "cpu_us"] : 0)
+			}' >> "$results"
+		r=$((r + 1))
+	done
+}
+
+# NVMe/TCP over TLS 1.3 beside the same I/O in plain text (targets: 0.7 of
+# the IOPS, 0.5 of the MB/s); the first row that runs prefills the region.
+tls_rows() {
+	tls_row "TLS 4K randread QD32" iops ">= 0.7" "$TLS_HOST128" psk128 \
+		-w randread -b 4K -q 32 --region 256M
+	tls_row "TLS 128K seq read QD8" mbps ">= 0.5" "$TLS_HOST128" psk128 \
+		-w read -b 128K -q 8 --region 256M
+	tls_row "TLS-256 4K randread QD32" iops ">= 0.7" "$TLS_HOST256" psk256 \
+		-w randread -b 4K -q 32 --region 256M
+	tls_row "TLS-256 128K seq read QD8" mbps ">= 0.5" "$TLS_HOST256" psk256 \
+		-w read -b 128K -q 8 --region 256M
+}
+
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
 if [ -n "$EXTERNAL" ]; then
@@ -250,6 +360,7 @@ run "4K randread QD32 x16 conns" iops rr_ops iops_per_rr ">= 0.9" "$NS_READ" \
 	-w randread -b 4K -q 32 -j 16 --region 256M --prefill
 run "128K seq read QD8 (MB/s)"   mbps stream_mbps mbps_per_stream ">= 0.8" "$NS_READ" \
 	-w read -b 128K -q 8 --region 256M --prefill
+tls_rows
 vfio_row "vfio-user 4K randread QD1 lat" lat_mean_us "<= 0.33" "$NS_READ" \
 	-w randread -b 4K -q 1 --region 256M
 vfio_row "vfio-user 4K randread QD32" iops ">= 3" "$NS_READ" \
@@ -326,7 +437,7 @@ END {
 			if (q[k] < lo) lo = q[k]
 			if (q[k] > hi) hi = q[k]
 		}
-		unit = metric[name] ~ /lat/ ? " us" : (metric[name] ~ /mbps/ ? " MB/s" : " /s")
+		unit = metric[name] ~ /lat|_us$/ ? " us" : (metric[name] ~ /mbps/ ? " MB/s" : " /s")
 		lunit = limkey[name] ~ /sync/ ? " sync/s" : unit
 		printf "%-28s %14s %14s %8.2f %7.2f-%-7.2f %8s\n", name,
 		       sprintf("%.1f%s", median(f, n), unit), sprintf("%.1f%s", median(l, n), lunit),
@@ -340,5 +451,8 @@ END {
 	print "connections of one I/O queue each (QD32 each), the round-trip limit measured"
 	print "with N connections; the fdatasync limit stays one writer. vfio-user rows:"
 	print "the figure over the vfio-user socket (a polling guest driver), the limit the"
-	print "same reads over NVMe/TCP right before, the ratio vfio-user / TCP."
+	print "same reads over NVMe/TCP right before, the ratio vfio-user / TCP. TLS rows:"
+	print "the figure over TLS 1.3 (PSK), the limit the same I/O in plain text right"
+	print "before (same subsystem, host and namespace), the ratio TLS / plain; CPU/IO:"
+	print "generator + target CPU per I/O, TLS beside plain, the ratio plain / TLS."
 }' "$results"

@@ -460,7 +460,9 @@ static int load(const char *path, struct target_config *cfg, struct target_ctx *
 	free_strings(files, nr);
 	if (r)
 		return -1;
-	return check_across_files(cfg, err, errlen);
+	if (check_across_files(cfg, err, errlen))
+		return -1;
+	return cfg_tls_listeners_check(cfg, err, errlen);
 }
 
 int config_load(const char *path, struct target_config *cfg, char *err, size_t errlen)

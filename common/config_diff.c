@@ -153,10 +153,12 @@ static bool same_host_auth(const struct host_auth_config *a, const struct host_a
 	       a->dhchap_dhgroups == b->dhchap_dhgroups;
 }
 
-/* The same hosts (in any order) with the same keys. */
+/* The same hosts (in any order) with the same keys, and the same
+ * require_tls (who may connect, and how: subsys_set_hosts). */
 static bool same_hosts(const struct subsys_config *a, const struct subsys_config *b)
 {
-	if (a->allow_any_host != b->allow_any_host || a->nr_hosts != b->nr_hosts)
+	if (a->allow_any_host != b->allow_any_host || a->require_tls != b->require_tls ||
+	    a->nr_hosts != b->nr_hosts)
 		return false;
 	for (int i = 0; i < a->nr_hosts; i++) {
 		int j = 0;

@@ -99,6 +99,14 @@ void cfg_error_at(char *err, size_t errlen, const char *file, const char *sectio
 		  const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 6, 7)));
 
+/* ---- config_tls.c: require_tls ---- */
+
+/* In one subsystem file: every host holds a PSK. 0, or -1 with err. */
+int cfg_subsys_tls_check(const struct subsys_config *sc, const char *file, char *err,
+			 size_t errlen);
+/* Across files: a subsystem that requires TLS has a tls_listen to use. */
+int cfg_tls_listeners_check(const struct target_config *cfg, char *err, size_t errlen);
+
 /* ---- config_value.c ---- */
 
 int cfg_parse_bool(const char *s, bool *out);

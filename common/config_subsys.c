@@ -16,7 +16,8 @@
 
 #include <openssl/crypto.h>
 
-enum { SK_NQN, SK_SERIAL, SK_MODEL, SK_ALLOW_ANY_HOST, SK_ALLOWED_HOSTS, SK_HOST };
+enum { SK_NQN, SK_SERIAL, SK_MODEL, SK_ALLOW_ANY_HOST, SK_ALLOWED_HOSTS, SK_HOST,
+       SK_REQUIRE_TLS };
 enum { VK_SOCKET };
 enum { HK_DHCHAP_SECRET, HK_DHCHAP_SECRET_FILE, HK_DHCHAP_CTRL_SECRET,
        HK_DHCHAP_CTRL_SECRET_FILE, HK_PSK, HK_PSK_FILE, HK_DHCHAP_HASHES, HK_DHCHAP_DHGROUPS };
@@ -134,6 +135,14 @@ static const char *set_allowed_hosts(void *obj, const char *v, char *why, size_t
 	return cfg_each_item(v, obj, add_host, why, whylen);
 }
 
+static const char *set_require_tls(void *obj, const char *v, char *why, size_t whylen)
+{
+	struct subsys_config *sc = obj;
+	if (cfg_parse_bool(v, &sc->require_tls) != 0)
+		return cfg_bad(why, whylen, v, "is not a boolean");
+	return NULL;
+}
+
 static const struct cfg_key subsys_keys[] = {
 	[SK_NQN] = { "nqn", "nqn.yyyy-mm.reverse.domain:name or "
 		     "nqn.2014-08.org.nvmexpress:uuid:UUID", false, set_nqn },
@@ -142,6 +151,7 @@ static const struct cfg_key subsys_keys[] = {
 	[SK_ALLOW_ANY_HOST] = { "allow_any_host", "yes or no", false, set_allow_any_host },
 	[SK_ALLOWED_HOSTS] = { "allowed_hosts", "a comma list of host NQNs", true, set_allowed_hosts },
 	[SK_HOST] = { "host", "one host NQN", true, add_host },
+	[SK_REQUIRE_TLS] = { "require_tls", "yes or no", false, set_require_tls },
 };
 
 /* ---- [vfio-user] ---- */
@@ -480,7 +490,7 @@ static int finish(struct subsys_ctx *ctx, const char *file, char *err, size_t er
 		if (sc->host_auth[i].section &&
 		    check_host(&ctx->host[i], file, sc->hosts[i], err, errlen))
 			return -1;
-	if (check_hosts(ctx, file, err, errlen))
+	if (check_hosts(ctx, file, err, errlen) || cfg_subsys_tls_check(sc, file, err, errlen))
 		return -1;
 	if (ctx->have_vfio) {
 		if (!(ctx->vfio_seen & BIT(VK_SOCKET))) {

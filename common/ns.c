@@ -52,6 +52,7 @@
 #include "ns_precheck.h"
 #include "ns_stats.h"
 #include "nvme_wire.h"
+#include "resv_store.h"
 #include "zmeta.h"
 #include "zone.h"
 
@@ -98,6 +99,7 @@ struct ns {
 	uint8_t *zde_buf;            /* commit thread: one zone's extension */
 	uint8_t *crc_buf;            /* commit thread and recovery: CRC_CHUNK bytes */
 	struct ns_stats stats;       /* ns_stats.h */
+	struct resv_ns *resv;        /* reservations (resv_store.h) */
 
 	/* The data sync thread: fdatasyncs the data file when the commit
 	 * thread asks (dsync_req), alongside the journal's sync. */
@@ -852,6 +854,8 @@ int ns_open(const struct ns_config *cfg, bool format, struct ns **out, char *err
 	bool create = format || fresh;
 	if (load_identity(ns, cfg, create, err, errlen))
 		goto out;
+	if (resv_ns_open(ns->dir, cfg->nsid, create, cfg->recover, &ns->resv, err, errlen))
+		goto out;
 	enum zmeta_mode mode = create ? ZMETA_FORMAT : cfg->recover ? ZMETA_RECOVER : ZMETA_LOAD;
 	if (ns->info.zoned && load_zoned(ns, cfg, mode, err, errlen))
 		goto out;
@@ -895,6 +899,7 @@ out:
 	}
 	blockstore_close(&ns->bs);
 	zmeta_batch_free(&ns->item.batch);
+	resv_ns_close(ns->resv);
 	free(ns->zde_buf);
 	free(ns->crc_buf);
 	free(ns);
@@ -926,6 +931,7 @@ static void ns_free(struct ns *ns)
 	free(ns->queued.v);
 	free(ns->item.waiters.v);
 	zmeta_batch_free(&ns->item.batch);
+	resv_ns_close(ns->resv);
 	free(ns->zde_buf);
 	free(ns->crc_buf);
 	free(ns);
@@ -957,6 +963,11 @@ const struct ns_info *ns_info(const struct ns *ns)
 struct ns_stats *ns_stats(struct ns *ns)
 {
 	return &ns->stats;
+}
+
+struct resv_ns *ns_resv(struct ns *ns)
+{
+	return ns->resv;
 }
 
 struct zns *ns_zones(struct ns *ns)

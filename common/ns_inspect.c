@@ -24,6 +24,7 @@
 #include "errmsg.h"
 #include "ns_id.h"
 #include "ns_precheck.h"
+#include "resv_store.h"
 #include "zmeta.h"
 #include "zone.h"
 
@@ -349,6 +350,8 @@ int ns_check(const char *dir, struct ns_check_result *res, char *err, size_t err
 	int rc = ns_id_read(p, uuid, &why);
 	if (rc)
 		add(res, true, NS_ID_NAME, "%s", rc < 0 ? strerror(-rc) : why);
+	if (resv_file_check(dir, &why))
+		add(res, true, RESV_FILE_NAME, "%s", why);
 	if (!img && !jnl) {
 		if (data_size(dir) < 0)
 			add(res, true, "data", "missing");

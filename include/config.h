@@ -86,6 +86,7 @@ struct subsys_config {
 	char serial[21];             /* default derived from the NQN (stable) */
 	char model[41];              /* default "znstgt" */
 	bool allow_any_host;         /* default no, unless no hosts are listed */
+	bool require_tls;            /* only TLS 1.3 (tls_listen) reaches it; default no */
 	char hosts[CFG_MAX_HOSTS][CFG_NQN_MAX];
 	int nr_hosts;
 	struct host_auth_config host_auth[CFG_MAX_HOSTS]; /* by index in hosts[] */

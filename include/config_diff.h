@@ -20,7 +20,8 @@
 struct subsys_diff {
 	int old_i;                   /* index in the running configuration, -1: added */
 	int new_i;                   /* index in the new one, -1: removed */
-	bool hosts;                  /* allow_any_host, the host list or a [host] key changed */
+	bool hosts;                  /* allow_any_host, require_tls, the host list or a [host]
+				      * key changed */
 	uint32_t ns_add[CFG_MAX_NAMESPACES];    /* NSIDs only in the new configuration */
 	int nr_ns_add;
 	uint32_t ns_remove[CFG_MAX_NAMESPACES]; /* NSIDs only in the running one */

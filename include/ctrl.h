@@ -25,6 +25,7 @@
 
 #include "config.h"
 #include "req.h"
+#include "resv_cmd.h"
 #include "transport.h"
 #include "worker.h"
 
@@ -152,6 +153,8 @@ struct nvme_ctrl {
 	/* Changed Zone List (admin worker): per NSID, how far it was read
 	 * (ns_changed_zones). */
 	uint64_t zones_seen[CFG_MAX_NAMESPACES + 1];
+	/* Reservation notifications and their mask (lock; io_resv.c). */
+	struct nvme_resv_ctrl resv;
 };
 
 /* Which reported event waits for which log page to be read (with RAE 0). */
@@ -160,6 +163,7 @@ enum {
 	NVME_AEN_MASK_ZONE_CHANGED = 1u << 1, /* log BFh */
 	NVME_AEN_MASK_DISC_CHANGED = 1u << 2, /* log 70h */
 	NVME_AEN_MASK_ANA_CHANGED = 1u << 3, /* log 0Ch (ana.c) */
+	NVME_AEN_MASK_RESV = 1u << 6,         /* log 80h */
 };
 
 /* ---- queues (sq.c; transport.h has the transport's side) ---- */

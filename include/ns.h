@@ -23,6 +23,7 @@
 struct ns;
 struct ns_config; /* config.h */
 struct zns;       /* zone.h */
+struct resv_ns;   /* resv_store.h */
 
 /* Geometry and identity, fixed after ns_open(). */
 struct ns_info {
@@ -64,6 +65,8 @@ const struct ns_info *ns_info(const struct ns *ns);
 /* The zone engine of a zoned namespace (NULL otherwise): for reports that
  * read zone states without a lock (ns_stats.h). */
 struct zns *ns_zones(struct ns *ns);
+/* Its reservations (resv_store.h), kept in its directory. */
+struct resv_ns *ns_resv(struct ns *ns);
 
 /* ---- NVM I/O (NVM Command Set 1.0, 3.3) ---- */
 

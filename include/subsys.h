@@ -33,6 +33,7 @@ struct nvme_ctrl;
  */
 struct subsys_hosts {
 	bool allow_any_host;
+	bool require_tls;                      /* [subsystem] require_tls */
 	int nr_hosts;
 	char (*hosts)[CFG_NQN_MAX];
 	struct host_auth_config *auth;         /* by index in hosts; wiped when freed */
@@ -147,6 +148,15 @@ struct nvme_tls_psk;
  * psk whose derived identity is exactly this one, else -1.
  */
 int subsys_tls_psk_find(const char *identity, struct nvme_tls_psk *out);
+/* [subsystem] require_tls: only queues that came in over TLS may connect. */
+bool subsys_requires_tls(const struct subsys *s);
+struct nvme_sq;
+/*
+ * A Connect (admin or I/O) on sq to s that require_tls refuses: sq is not
+ * a TLS queue (tls_psk.c). The caller answers as for a subsystem the port
+ * does not offer. Logs the refusal.
+ */
+bool nvme_sq_tls_refused(const struct nvme_sq *sq, const struct subsys *s, const char *hostnqn);
 /* What hostnqn must prove to s ([host NQN] section), NULL if nothing. */
 const struct host_auth_config *subsys_host_auth(const struct subsys *s, const char *hostnqn);
 

@@ -242,6 +242,10 @@ uint16_t nvme_parse_features(struct nvme_req *req)
 	case NVME_FEAT_FID_KATO:
 	case NVME_FEAT_FID_ASYNC_EVENT:
 		break;
+	case NVME_FEAT_FID_HOST_ID:
+	case NVME_FEAT_FID_RESV_MASK:
+	case NVME_FEAT_FID_RESV_PERSIST:
+		return nvme_parse_resv_feature(req); /* io_resv.c */
 	case NVME_FEAT_FID_NUM_QUEUES:
 	case NVME_FEAT_FID_VOLATILE_WC:
 	case NVME_FEAT_FID_IOCS_PROFILE:

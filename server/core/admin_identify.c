@@ -109,7 +109,7 @@ void nvme_build_id_ctrl(const struct nvme_ctrl *ctrl, struct nvme_id_ctrl *id)
 	id->nn = htole32(s->max_nsid);
 	id->mnan = htole32(s->max_nsid);
 	id->oncs = htole16(NVME_CTRL_ONCS_DSM | NVME_CTRL_ONCS_WRITE_ZEROES |
-			   NVME_CTRL_ONCS_TIMESTAMP);
+			   NVME_CTRL_ONCS_TIMESTAMP | NVME_CTRL_ONCS_RESERVATIONS);
 	/* A volatile cache that Flush (also with NSID FFFFFFFFh) makes durable. */
 	if (s->any_write_cache)
 		id->vwc = NVME_CTRL_VWC_PRESENT | NVME_CTRL_VWC_FLUSH;
@@ -146,6 +146,7 @@ static uint16_t id_ns(struct nvme_req *req, union id_buf *b)
 	/* Shared: every controller of the subsystem reaches it. */
 	b->ns.nmic = NVME_NS_NMIC_SHARED;
 	b->ns.anagrpid = htole32(ana_ns_group(nvme_req_ctrl(req)->subsys, info->nsid));
+	b->ns.rescap = NVME_RESV_RESCAP; /* io_resv.c */
 	/* Deallocated blocks read as zeros, and Write Zeroes may deallocate.
 	 * Not for zoned namespaces, where deallocation is only advisory. */
 	if (!info->zoned)

@@ -148,6 +148,7 @@ static void execute_log_cmd_effects(struct nvme_req *req)
 		l.iocs[nvme_zns_cmd_mgmt_recv] = htole32(sup);
 		l.iocs[nvme_zns_cmd_append] = htole32(lbcc);
 	}
+	nvme_resv_cmd_effects(&l);
 	log_complete(req, &l, sizeof(l));
 }
 
@@ -205,6 +206,8 @@ uint16_t nvme_parse_get_log_page(struct nvme_req *req)
 			return nvme_err(NVME_SC_INVALID_FIELD);
 		req->execute = execute_log_cmd_effects;
 		return 0;
+	case NVME_LOG_LID_RESERVATION:
+		return nvme_parse_resv_log(req); /* io_resv.c */
 	case NVME_LOG_LID_ZNS_CHANGED_ZONES:
 		if (a.csi != NVME_CSI_ZNS)
 			return nvme_err(NVME_SC_INVALID_FIELD);

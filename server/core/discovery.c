@@ -104,9 +104,14 @@ static void add_entry(struct disc_log *dl, const struct nvmf_disc_log_entry *por
 static void add_subsys(void *arg, const struct subsys *s)
 {
 	struct disc_log *dl = arg;
+	bool tls_only = subsys_requires_tls(s);
 
+	/* require_tls: offered on the TLS ports only, as nvmet lists a
+	 * subsystem with the ports it is linked to. */
 	for (int i = 0; i < dl->nr_ports; i++)
-		add_entry(dl, &dl->ports[i], s->nqn, NVME_NQN_NVME);
+		if (!tls_only || (dl->ports[i].trtype == NVMF_TRTYPE_TCP &&
+				  dl->ports[i].tsas.tcp.sectype == NVMF_TCP_SECTYPE_TLS13))
+			add_entry(dl, &dl->ports[i], s->nqn, NVME_NQN_NVME);
 }
 
 void *nvme_discovery_log_build(const struct nvme_ctrl *ctrl, size_t *len)

@@ -151,6 +151,13 @@ static void execute_admin_connect(struct nvme_req *req)
 				     NVMF_IPO_DATA(subsysnqn));
 		return;
 	}
+	/* require_tls: as nvmet refuses a subsystem the port does not offer. */
+	if (nvme_sq_tls_refused(req->sq, s, d.hostnqn)) {
+		subsys_put(s);
+		connect_fail(req, nvme_cmd_err(NVME_SC_CONNECT_INVALID_PARAM),
+			     NVMF_IPO_DATA(subsysnqn));
+		return;
+	}
 
 	struct nvme_ctrl_args a = {
 		.ops = req->sq->ops,
@@ -212,6 +219,12 @@ static void execute_io_connect(struct nvme_req *req)
 	if (s->discovery) { /* a discovery controller has no I/O queues */
 		subsys_put(s);
 		connect_fail(req, nvme_cmd_err(NVME_SC_CONNECT_INVALID_PARAM), NVMF_IPO_SQE_QID);
+		return;
+	}
+	if (nvme_sq_tls_refused(req->sq, s, d.hostnqn)) {
+		subsys_put(s);
+		connect_fail(req, nvme_cmd_err(NVME_SC_CONNECT_INVALID_PARAM),
+			     NVMF_IPO_DATA(subsysnqn));
 		return;
 	}
 	ctrl = nvme_ctrl_find(s, le16toh(d.cntlid));

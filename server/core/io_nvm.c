@@ -355,6 +355,11 @@ uint16_t nvme_parse_io_cmd(struct nvme_req *req)
 	case nvme_zns_cmd_mgmt_send:
 	case nvme_zns_cmd_mgmt_recv:
 		return nvme_parse_zns_cmd(req);
+	case nvme_cmd_resv_register:
+	case nvme_cmd_resv_report:
+	case nvme_cmd_resv_acquire:
+	case nvme_cmd_resv_release:
+		return nvme_parse_resv_cmd(req);
 	default:
 		return nvme_err(NVME_SC_INVALID_OPCODE);
 	}

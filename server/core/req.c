@@ -197,6 +197,12 @@ void nvme_req_execute(struct nvme_req *req)
 {
 	req->in_flight = true;
 	req->sq->inflight++;
+	/* Checked as it runs, not when parsed: a reservation taken while its
+	 * data came in already counts (resv_cmd.h). */
+	if (req->ns && req->sq->qid && nvme_resv_conflict(req)) {
+		nvme_req_complete(req, nvme_err(NVME_SC_RESERVATION_CONFLICT));
+		return;
+	}
 	if (inject_on() && req->ns && req->sq->qid && nvme_inject(req))
 		return;
 	req->execute(req);

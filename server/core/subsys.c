@@ -65,6 +65,7 @@ static struct subsys_hosts *hosts_new(const struct subsys_config *sc)
 	if (!h)
 		return NULL;
 	h->allow_any_host = sc->allow_any_host;
+	h->require_tls = sc->require_tls;
 	h->nr_hosts = sc->nr_hosts;
 	if (sc->nr_hosts && (!(h->hosts = calloc(sc->nr_hosts, sizeof(*h->hosts))) ||
 			     !(h->auth = calloc(sc->nr_hosts, sizeof(*h->auth))))) {
@@ -938,6 +939,11 @@ bool subsys_host_allowed(const struct subsys *s, const char *hostnqn)
 		if (strcmp(h->hosts[i], hostnqn) == 0)
 			return true;
 	return false;
+}
+
+bool subsys_requires_tls(const struct subsys *s)
+{
+	return hosts_of(s)->require_tls;
 }
 
 const struct host_auth_config *subsys_host_auth(const struct subsys *s, const char *hostnqn)

@@ -11,6 +11,7 @@
 
 #include "nvme_psk.h"
 #include "ctrl.h"
+#include "log.h"
 #include "subsys.h"
 #include "transport.h"
 
@@ -69,6 +70,23 @@ int subsys_tls_psk_find(const char *id, struct nvme_tls_psk *out)
 	if (r)
 		OPENSSL_cleanse(out, sizeof(*out));
 	return r;
+}
+
+/*
+ * require_tls: the subsystem is offered on TLS listeners only, as a Linux
+ * nvmet subsystem linked only to ports whose addr_treq is "required". A
+ * plain queue's Connect to it is answered the way nvmet answers a Connect
+ * for a subsystem not linked to the port it came in on (fabrics.c). The
+ * discovery subsystem is reachable either way (its log then lists only the
+ * TLS ports for this subsystem: discovery.c).
+ */
+bool nvme_sq_tls_refused(const struct nvme_sq *sq, const struct subsys *s, const char *hostnqn)
+{
+	if (sq->tls || s->discovery || !subsys_requires_tls(s))
+		return false;
+	log_warn("tls: Connect as %s to %s refused: the subsystem requires TLS and the queue "
+		 "is plain TCP", hostnqn, s->nqn);
+	return true;
 }
 
 int nvme_sq_set_tls_identity(struct nvme_sq *sq, const char *identity)

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "nvme_psk.h"
 #include "tcp.h"
+#include "tls_io.h"
 
 static SSL_CTX *tls_ctx;
 
@@ -125,27 +126,10 @@ static int tls_open(struct tcp_sock *s)
 	return 0;
 }
 
-/* OpenSSL's verdict as errno: EAGAIN to wait, EPROTO for a broken channel. */
+/* OpenSSL's verdict as errno (tls_io.h); s->want_write for the watchers. */
 static int ssl_errno(struct tcp_sock *s, int rc)
 {
-	switch (SSL_get_error(chan_ssl(s), rc)) {
-	case SSL_ERROR_WANT_READ:
-		s->want_write = false;
-		return EAGAIN;
-	case SSL_ERROR_WANT_WRITE:
-		s->want_write = true;
-		return EAGAIN;
-	case SSL_ERROR_ZERO_RETURN:
-		return 0;
-	case SSL_ERROR_SYSCALL: {
-		int e = errno ? errno : EPIPE;
-		ERR_clear_error();
-		return e;
-	}
-	default:
-		ERR_clear_error();
-		return EPROTO;
-	}
+	return tls_errno(chan_ssl(s), rc, &s->want_write);
 }
 
 static int tls_handshake(struct tcp_sock *s)
@@ -167,58 +151,70 @@ static int tls_handshake(struct tcp_sock *s)
 	return -(e ? e : EPROTO);
 }
 
-static ssize_t tls_readv(struct tcp_sock *s, const struct iovec *iov, int iovcnt)
+static ssize_t chan_readv(struct tcp_sock *s, const struct iovec *iov, int iovcnt)
 {
-	size_t total = 0, got;
-
-	/* Fill every buffer: what OpenSSL holds decrypted would not wake the
-	 * read watcher again. */
-	for (int i = 0; i < iovcnt; i++) {
-		size_t off = 0;
-
-		while (off < iov[i].iov_len) {
-			int rc = SSL_read_ex(chan_ssl(s), (char *)iov[i].iov_base + off,
-					     iov[i].iov_len - off, &got);
-			if (rc == 1) {
-				off += got;
-				continue;
-			}
-			total += off;
-			int e = ssl_errno(s, rc);
-			if (total)
-				return (ssize_t)total;
-			if (e == 0)
-				return 0;
-			errno = e;
-			return -1;
-		}
-		total += off;
-	}
-	return (ssize_t)total;
+	return tls_readv(chan_ssl(s), iov, iovcnt, &s->want_write);
 }
+
+/*
+ * The pieces of iov go out gathered into records of up to 16 KiB (the
+ * largest TLS plaintext, RFC 8446 5.1): a C2HData header, its 4 KiB of data
+ * and the next command's PDUs share a record (one encryption, one send)
+ * instead of costing one each; a whole record's worth inside one piece (the
+ * data of a large read) is written from where it is, without the copy.
+ * The gathered copy lives on the stack: after
+ * WANT_WRITE the connection passes the same bytes again from where the
+ * last full record ended, the retry OpenSSL asks for (with
+ * SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER), and gathering greedily from the
+ * same start never makes it shorter.
+ */
+#define TLS_RECORD_MAX 16384
 
 static ssize_t tls_writev(struct tcp_sock *s, const struct iovec *iov, int iovcnt)
 {
-	size_t total = 0, put;
+	unsigned char rec[TLS_RECORD_MAX];
+	size_t total = 0, off = 0, put;
+	int i = 0;
 
-	for (int i = 0; i < iovcnt; i++) {
-		size_t off = 0;
+	while (i < iovcnt) {
+		const unsigned char *p = rec;
+		size_t n = 0;
 
-		while (off < iov[i].iov_len) {
-			int rc = SSL_write_ex(chan_ssl(s), (const char *)iov[i].iov_base + off,
-					      iov[i].iov_len - off, &put);
-			if (rc == 1) {
-				off += put;
-				continue;
+		if (iov[i].iov_len - off >= sizeof(rec)) {
+			p = (const unsigned char *)iov[i].iov_base + off;
+			n = sizeof(rec);
+			off += n;
+			if (off == iov[i].iov_len) {
+				i++;
+				off = 0;
 			}
-			total += off;
+		}
+		while (p == rec && i < iovcnt && n < sizeof(rec)) {
+			size_t k = iov[i].iov_len - off;
+
+			if (k > sizeof(rec) - n)
+				k = sizeof(rec) - n;
+			memcpy(rec + n, (const char *)iov[i].iov_base + off, k);
+			n += k;
+			off += k;
+			if (off == iov[i].iov_len) {
+				i++;
+				off = 0;
+			}
+		}
+		if (!n)
+			break;
+		int rc = SSL_write_ex(chan_ssl(s), p, n, &put);
+		if (rc != 1) {
 			int e = ssl_errno(s, rc);
 			if (total)
 				return (ssize_t)total;
 			errno = e ? e : EPIPE;
 			return -1;
 		}
-		total += off;
+		total += put;
+		if (put < n)
+			break; /* a record is not a partial write: cannot happen */
 	}
 	return (ssize_t)total;
 }
@@ -243,7 +239,7 @@ const struct tcp_sock_ops tcp_sock_tls = {
 	.name = "tls",
 	.open = tls_open,
 	.handshake = tls_handshake,
-	.readv = tls_readv,
+	.readv = chan_readv,
 	.writev = tls_writev,
 	.peer_identity = tls_peer_identity,
 	.release = tls_release,

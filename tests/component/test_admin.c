@@ -128,7 +128,7 @@ static void test_identify_ctrl(void **state)
 	assert_int_equal(le16toh(id.maxcmd), 1024);
 	assert_int_equal(le32toh(id.nn), 3);
 	assert_int_equal(le32toh(id.mnan), 3);
-	assert_int_equal(le16toh(id.oncs), 0x4c);     /* DSM, Write Zeroes, Timestamp */
+	assert_int_equal(le16toh(id.oncs), 0x6c);     /* DSM, Write Zeroes, Reservations, Timestamp */
 	assert_int_equal(id.vwc, 0x07);               /* namespace 3 has a cache */
 	assert_int_equal(le32toh(id.sgls), 0x100001);
 	assert_string_equal(id.subnqn, NQN);

@@ -962,12 +962,87 @@ static void test_bad_socket_paths(void **state)
 	daemon_start(false);
 }
 
+/*
+ * Reservations from a VM (doc/reservations.md): a PCIe host has no Connect;
+ * its controller starts with its device's Host Identifier and the host may
+ * set its own (Set Features 81h) before it makes I/O queues. A VM's
+ * reservation shuts a TCP host's writes out; the TCP host's report names
+ * the VM by the identifier it set.
+ */
+static void test_resv_host_id(void **state)
+{
+	static const uint8_t id[16] = { 0x5e, 0x70, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14 };
+	uint8_t dflt[16], rep[256];
+	uint64_t keys[2] = { 0, htole64(0x77) };
+	struct nvme_sqe s;
+
+	(void)state;
+	vm_open(&VA);
+	vm_enable(&VA);
+	s = sqe(nvme_admin_get_features, 0, NVME_FEAT_FID_HOST_ID, 1);
+	s.dptr.prp.prp1 = htole64(GPA(P_ID));
+	assert_int_equal(exec(&VA, &VA.admin, &s, NULL), 0);
+	memcpy(dflt, g(&VA, GPA(P_ID)), 16);
+	assert_memory_not_equal(dflt, (uint8_t[16]){ 0 }, 16);
+	memcpy(g(&VA, GPA(P_ID)), id, 16);
+	s = sqe(nvme_admin_set_features, 0, NVME_FEAT_FID_HOST_ID, 1);
+	s.dptr.prp.prp1 = htole64(GPA(P_ID));
+	assert_int_equal(exec(&VA, &VA.admin, &s, NULL), 0);
+	/* EXHID 0 (a 64-bit identifier): Host Identifier Inconsistent Format. */
+	s.cdw11 = 0;
+	assert_int_equal(ST_ERR(exec(&VA, &VA.admin, &s, NULL)), 0x18);
+	s = sqe(nvme_admin_get_features, 0, NVME_FEAT_FID_HOST_ID, 1);
+	s.dptr.prp.prp1 = htole64(GPA(P_RBACK));
+	assert_int_equal(exec(&VA, &VA.admin, &s, NULL), 0);
+	assert_memory_equal(g(&VA, GPA(P_RBACK)), id, 16);
+	vm_io_queues(&VA);
+	/* With I/O queues it no longer changes. */
+	s = sqe(nvme_admin_set_features, 0, NVME_FEAT_FID_HOST_ID, 1);
+	s.dptr.prp.prp1 = htole64(GPA(P_ID));
+	assert_int_equal(ST_ERR(exec(&VA, &VA.admin, &s, NULL)), NVME_SC_CMD_SEQ_ERROR);
+
+	/* The VM registers and takes Write Exclusive. */
+	memcpy(g(&VA, GPA(P_DATA)), keys, 16);
+	s = sqe(nvme_cmd_resv_register, 1, 0, 0);
+	s.dptr.prp.prp1 = htole64(GPA(P_DATA));
+	assert_int_equal(exec(&VA, &VA.io, &s, NULL), 0);
+	keys[0] = htole64(0x77);
+	memcpy(g(&VA, GPA(P_DATA)), keys, 16);
+	s = sqe(nvme_cmd_resv_acquire, 1, NVME_RESERVATION_RTYPE_WE << 8, 0);
+	s.dptr.prp.prp1 = htole64(GPA(P_DATA));
+	assert_int_equal(exec(&VA, &VA.io, &s, NULL), 0);
+
+	/* The TCP host: no write, a read, a report naming the VM's ID. */
+	tcp_up();
+	uint8_t buf[LBA] = { 0 };
+	assert_int_equal(nvmf_write(&tio, 1, 0, 1, buf, LBA, NULL),
+			 NVME_SC_RESERVATION_CONFLICT | NVME_STATUS_DNR);
+	assert_int_equal(nvmf_read(&tio, 1, 0, 1, buf, LBA, NULL), 0);
+	s = sqe(nvme_cmd_resv_report, 1, sizeof(rep) / 4 - 1, 1);
+	assert_int_equal(nvmf_cmd(&tio, &s, NULL, 0, rep, sizeof(rep), NULL), 0);
+	assert_int_equal(rep[4], NVME_RESERVATION_RTYPE_WE);
+	assert_int_equal(rep[5], 1);
+	assert_memory_equal(rep + 64 + 16, id, 16);
+	assert_int_equal(rep[64 + 2], 1); /* it holds the reservation */
+
+	/* Clear: the TCP host may write again. */
+	memcpy(g(&VA, GPA(P_DATA)), keys, 8);
+	s = sqe(nvme_cmd_resv_release, 1, 1, 0);
+	s.dptr.prp.prp1 = htole64(GPA(P_DATA));
+	assert_int_equal(exec(&VA, &VA.io, &s, NULL), 0);
+	assert_true(nvmf_write(&tio, 1, 0, 1, buf, LBA, NULL) !=
+		    (NVME_SC_RESERVATION_CONFLICT | NVME_STATUS_DNR));
+	tcp_down();
+	vm_close(&VA);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_identity_and_identify, test_end),
 		cmocka_unit_test_teardown(test_io_prp_zones, test_end),
 		cmocka_unit_test_teardown(test_shared_with_tcp, test_end),
+		cmocka_unit_test_teardown(test_resv_host_id, test_end),
 		cmocka_unit_test_teardown(test_changed_zones_both, test_end),
 		cmocka_unit_test_teardown(test_faults_reach_vm, test_end),
 		cmocka_unit_test_teardown(test_shadow_doorbells_shutdown, test_end),

@@ -9,9 +9,10 @@
 # third subsystem for another host NQN only), starts BUILD_DIR/znstgt on
 # 127.0.0.1 on a free port, and runs each guest test (default: tcp-basic
 # zns-basic zrwa faults vfio-user-qemu vfio-zns tls-6.12 auth-6.1 auth-6.12
-# ana-6.1 ana-6.12 blktests-6.1 blktests-6.12; a TEST is a script name in
-# tests/e2e/guest/ without .sh, vfio-user-qemu, vfio-zns, one of the security
-# tests, ana-6.1 / ana-6.12 or blktests-6.1 / blktests-6.12 below) in its own boot of the guest,
+# resv-6.1 resv-6.12 ana-6.1 ana-6.12 blktests-6.1 blktests-6.12; a TEST is a
+# script name in tests/e2e/guest/ without .sh, vfio-user-qemu, vfio-zns, one
+# of the security tests, ana-6.1 / ana-6.12 or blktests-6.1 / blktests-6.12
+# below) in its own boot of the guest,
 # which reaches the target as 10.0.2.2. Guest scripts can ask for host
 # actions through the share (guest/lib.sh: host_call); this script answers
 # "ping", "restart-target" (kill -9, start again on the same port and data),
@@ -34,6 +35,9 @@
 # first of them runs: a plain listener and a tls_listen one, a subsystem that
 # gives the guest's host a PSK and one that gives it DH-HMAC-CHAP secrets. (A
 # target of their own: the discovery log tcp-basic checks stays as it is.)
+# resv-6.1 and resv-6.12 (guest/resv.sh on Linux 6.1 and 6.12) use that
+# target too: a subsystem any host may use, which the guest connects to as
+# two hosts (reservations).
 #
 # ana-6.1 and ana-6.12 (guest/ana.sh on Linux 6.1 and 6.12) run a znstgt of
 # their own inside the guest, with two listeners, and connect to it through
@@ -71,11 +75,11 @@ shift
 tests=("$@")
 [ ${#tests[@]} -gt 0 ] ||
     tests=(tcp-basic zns-basic zrwa faults vfio-user-qemu vfio-zns tls-6.12 auth-6.1 auth-6.12
-           ana-6.1 ana-6.12 blktests-6.1 blktests-6.12)
+           resv-6.1 resv-6.12 ana-6.1 ana-6.12 blktests-6.1 blktests-6.12)
 # the guest variant (build-guest.sh) of each kernel blktests runs on
 declare -A BLKTESTS_GUEST=([blktests-6.1]=bookworm [blktests-6.12]=trixie)
 # the security tests: guest variant (the script is guest/NAME-without-kernel.sh)
-declare -A SEC_GUEST=([tls-6.12]=trixie [auth-6.1]=bookworm [auth-6.12]=trixie)
+declare -A SEC_GUEST=([tls-6.12]=trixie [auth-6.1]=bookworm [auth-6.12]=trixie [resv-6.1]=bookworm [resv-6.12]=trixie)
 # ANA with native multipath (guest/ana.sh, its own znstgt inside the guest)
 declare -A ANA_GUEST=([ana-6.1]=bookworm [ana-6.12]=trixie)
 
@@ -345,7 +349,7 @@ export GUEST_TARGET_PORT=$port GUEST_RESTART=1
 # Secrets of the security tests (test keys, in the formats nvme-cli prints):
 # a configured PSK (SHA-256), a host secret (transformed with SHA-512), a
 # controller secret (SHA-256), and a valid secret that is neither.
-export GUEST_TLS_NQN=$NQN_PREFIX:tls GUEST_AUTH_NQN=$NQN_PREFIX:auth
+export GUEST_TLS_NQN=$NQN_PREFIX:tls GUEST_AUTH_NQN=$NQN_PREFIX:auth GUEST_RESV_NQN=$NQN_PREFIX:resv
 export GUEST_TLS_PSK="NVMeTLSkey-1:01:ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+f4CBgoOeXryU:"
 export GUEST_DHCHAP_SECRET="DHHC-1:03:QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaW1xdXl9gYWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+fx/Gj1o=:"
 export GUEST_DHCHAP_CTRL_SECRET="DHHC-1:01:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj/jBqb2:"
@@ -368,6 +372,9 @@ EOF
     sec_subsystem tls.ini "$GUEST_TLS_NQN" "psk_file = tls.psk"
     sec_subsystem auth.ini "$GUEST_AUTH_NQN" "dhchap_secret = $GUEST_DHCHAP_SECRET
 dhchap_ctrl_secret = $GUEST_DHCHAP_CTRL_SECRET"
+    # reservations (guest/resv.sh): any host, the guest connects as two
+    printf '[subsystem]\nnqn = %s\nallow_any_host = yes\n\n[namespace 1]\nzoned = no\nsize = 64M\n' \
+        "$GUEST_RESV_NQN" > "$sec/conf/resv.ini"
 }
 # sec_subsystem FILE NQN KEYS: a 64 MiB subsystem whose [host] section for
 # the guest's host NQN has the lines KEYS

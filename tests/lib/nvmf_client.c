@@ -26,6 +26,7 @@
 #include "crc32c.h"
 #include "iov.h"
 #include "nvme_tcp.h"
+#include "nvmf_tls.h"
 
 #define ADMIN_INLINE 8192u
 
@@ -53,19 +54,46 @@ static int64_t now_ms(void)
 
 /* ---- socket helpers ---- */
 
+/* Wait up to the deadline for events on the socket: 1 ready, 0 timeout. */
+static int wait_for(struct nvmf_client *c, short events, int64_t deadline)
+{
+	for (;;) {
+		int64_t left = deadline - now_ms();
+		if (left < 0)
+			left = 0;
+		struct pollfd p = { .fd = c->fd, .events = events };
+		int r = poll(&p, 1, (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		return r > 0;
+	}
+}
+
 static int write_full(struct nvmf_client *c, const struct iovec *iov0, int n)
 {
+	int64_t deadline = now_ms() + c->timeout_ms;
 	struct iovec iov[16];
 	int cnt = n;
 
 	memcpy(iov, iov0, (size_t)n * sizeof(*iov));
 	struct iovec *v = iov;
-	while (cnt) {
-		struct msghdr mh = { .msg_iov = v, .msg_iovlen = (size_t)cnt };
-		ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+	while (cnt || (c->tls && nvmf_tls_tx_pending(c->tls))) {
+		ssize_t w;
+		if (c->tls) {
+			w = cnt ? nvmf_tls_writev(c->tls, v, cnt) : nvmf_tls_flush(c->tls);
+		} else {
+			struct msghdr mh = { .msg_iov = v, .msg_iovlen = (size_t)cnt };
+			w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+		}
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
+			/* TLS: the socket is non-blocking (nvmf_tls.h). */
+			if (errno == EAGAIN && c->tls) {
+				if (!wait_for(c, nvmf_tls_events(c->tls), deadline))
+					return fail(c, "timeout sending to the controller");
+				continue;
+			}
 			return fail(c, "send: %s", strerror(errno));
 		}
 		iov_consume(&v, &cnt, (size_t)w);
@@ -73,18 +101,30 @@ static int write_full(struct nvmf_client *c, const struct iovec *iov0, int n)
 	return 0;
 }
 
-/* Wait for input up to the timeout: 1 readable, 0 timeout. */
-static int wait_readable(struct nvmf_client *c, int64_t deadline)
+/* Up to len bytes by the deadline: bytes, 0 at the end of the stream, or
+ * -1 (c->err says why). */
+static ssize_t recv_some(struct nvmf_client *c, void *buf, size_t len, int64_t deadline)
 {
 	for (;;) {
-		int64_t left = deadline - now_ms();
-		if (left < 0)
-			left = 0;
-		struct pollfd p = { .fd = c->fd, .events = POLLIN };
-		int r = poll(&p, 1, (int)left);
-		if (r < 0 && errno == EINTR)
-			continue;
-		return r > 0;
+		ssize_t r;
+		if (c->tls) {
+			/* Read first: OpenSSL may hold input poll cannot see. */
+			struct iovec v = { buf, len };
+			r = nvmf_tls_readv(c->tls, &v, 1);
+			if (r < 0 && errno == EAGAIN) {
+				if (!wait_for(c, nvmf_tls_events(c->tls), deadline))
+					return fail(c, "timeout waiting for the controller");
+				continue;
+			}
+		} else {
+			if (!wait_for(c, POLLIN, deadline))
+				return fail(c, "timeout waiting for the controller");
+			r = recv(c->fd, buf, len, 0);
+		}
+		if (r >= 0)
+			return r;
+		if (errno != EINTR)
+			return fail(c, "receive: %s", strerror(errno));
 	}
 }
 
@@ -94,14 +134,9 @@ static int read_full(struct nvmf_client *c, void *buf, size_t len)
 	size_t got = 0;
 
 	while (got < len) {
-		if (!wait_readable(c, deadline))
-			return fail(c, "timeout waiting for the controller");
-		ssize_t r = recv(c->fd, (char *)buf + got, len - got, 0);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return fail(c, "receive: %s", strerror(errno));
-		}
+		ssize_t r = recv_some(c, (char *)buf + got, len - got, deadline);
+		if (r < 0)
+			return -1;
 		if (r == 0)
 			return fail(c, "connection closed by the controller");
 		got += (size_t)r;
@@ -174,8 +209,19 @@ int nvmf_tcp_connect(struct nvmf_client *c, const char *addr, const char *port, 
 	return nvmf_icreq(c, hdgst, ddgst);
 }
 
+int nvmf_tls_handshake(struct nvmf_client *c, const struct nvmf_tls_cfg *cfg,
+		       const char *hostnqn, const char *subnqn)
+{
+	char why[sizeof(c->err)];
+
+	c->tls = nvmf_tls_start(c->fd, cfg, hostnqn, subnqn, c->timeout_ms, why, sizeof(why));
+	return c->tls ? 0 : fail(c, "%s", why);
+}
+
 void nvmf_close(struct nvmf_client *c)
 {
+	nvmf_tls_free(c->tls);
+	c->tls = NULL;
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
@@ -190,16 +236,7 @@ int nvmf_send_raw(struct nvmf_client *c, const void *buf, size_t len)
 
 ssize_t nvmf_recv_raw(struct nvmf_client *c, void *buf, size_t len)
 {
-	for (;;) {
-		if (!wait_readable(c, now_ms() + c->timeout_ms))
-			return fail(c, "timeout waiting for the controller");
-		ssize_t r = recv(c->fd, buf, len, 0);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return fail(c, "receive: %s", strerror(errno));
-		return r;
-	}
+	return recv_some(c, buf, len, now_ms() + c->timeout_ms);
 }
 
 /* ---- PDUs ---- */

@@ -10,6 +10,9 @@
  *   nvmf_identify(&c, NVME_IDENTIFY_CNS_CTRL, 0, 0, buf, &cqe);
  *   nvmf_close(&c);
  *
+ * With nvmf_tls_handshake() between the two steps of nvmf_tcp_connect()
+ * everything travels inside TLS 1.3 (tests/lib/nvmf_tls.h).
+ *
  * Commands may be pipelined: nvmf_submit() returns the CID it used, and
  * nvmf_wait() / nvmf_wait_any() collect completions in any order. Data out
  * goes in-capsule when it fits (8 KiB on the admin queue and for Fabrics
@@ -42,8 +45,12 @@ struct nvmf_slot {
 	struct nvme_cqe cqe;
 };
 
+struct nvmf_tls;
+struct nvmf_tls_cfg;
+
 struct nvmf_client {
 	int fd;
+	struct nvmf_tls *tls;        /* TLS 1.3 channel (nvmf_tls.h), or NULL: plain TCP */
 	bool hdgst, ddgst;
 	uint32_t maxh2cdata;         /* from ICResp */
 	uint32_t io_inline;          /* in-capsule limit on I/O queues (default 8192) */
@@ -62,6 +69,10 @@ struct nvmf_client {
 void nvmf_client_init(struct nvmf_client *c, int fd);
 /* TCP connect only (for tests that send their own ICReq). */
 int nvmf_tcp_socket(struct nvmf_client *c, const char *addr, const char *port);
+/* TLS 1.3 with a PSK (nvmf_tls.h) on the connected socket, before ICReq:
+ * every PDU after it travels inside TLS. 0, or -1 (c->err). */
+int nvmf_tls_handshake(struct nvmf_client *c, const struct nvmf_tls_cfg *cfg,
+		       const char *hostnqn, const char *subnqn);
 /* ICReq/ICResp; checks ICResp (plen, PFV, CPDA, digests echoed, MAXH2CDATA). */
 int nvmf_icreq(struct nvmf_client *c, bool hdgst, bool ddgst);
 /* Both of the above. */

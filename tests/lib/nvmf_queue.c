@@ -30,6 +30,7 @@
 #include "crc32c.h"
 #include "iov.h"
 #include "nvmf_client.h"
+#include "nvmf_tls.h"
 
 #define RBUF_LEN (64u * 1024)
 #define IOV_BATCH 1024           /* IOV_MAX */
@@ -67,7 +68,9 @@ int nvmfq_init(struct nvmfq *q, struct nvmf_client *c, uint16_t depth, uint32_t 
 {
 	memset(q, 0, sizeof(*q));
 	q->fd = c->fd;
+	q->tls = c->tls;
 	c->fd = -1;
+	c->tls = NULL;
 	q->hdgst = c->hdgst;
 	q->ddgst = c->ddgst;
 	q->io_inline = c->io_inline;
@@ -106,6 +109,8 @@ int nvmfq_init(struct nvmfq *q, struct nvmf_client *c, uint16_t depth, uint32_t 
 
 void nvmfq_destroy(struct nvmfq *q)
 {
+	nvmf_tls_free(q->tls);
+	q->tls = NULL;
 	if (q->fd >= 0)
 		close(q->fd);
 	q->fd = -1;
@@ -137,13 +142,20 @@ static void tx_add(struct nvmfq *q, void *base, size_t len)
 	q->txv[q->tx_n++] = (struct iovec){ base, len };
 }
 
+/* Some of iov out without blocking: bytes, or -1 with errno. */
+static ssize_t tx_some(struct nvmfq *q, struct iovec *iov, int cnt)
+{
+	if (q->tls)
+		return nvmf_tls_writev(q->tls, iov, cnt);
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)cnt };
+	return sendmsg(q->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
 static int tx_flush(struct nvmfq *q)
 {
 	while (q->tx_first < q->tx_n) {
 		int cnt = q->tx_n - q->tx_first;
-		struct msghdr mh = { .msg_iov = q->txv + q->tx_first,
-				     .msg_iovlen = (size_t)(cnt < IOV_BATCH ? cnt : IOV_BATCH) };
-		ssize_t w = sendmsg(q->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t w = tx_some(q, q->txv + q->tx_first, cnt < IOV_BATCH ? cnt : IOV_BATCH);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
@@ -156,7 +168,40 @@ static int tx_flush(struct nvmfq *q)
 		q->tx_first = (int)(v - q->txv);
 	}
 	q->tx_first = q->tx_n = 0;
+	/* TLS keeps what the socket did not take in its staging buffer. */
+	if (q->tls && nvmf_tls_flush(q->tls) != 0 && errno != EAGAIN)
+		return fail(q, "send: %s", strerror(errno));
 	return 0;
+}
+
+static bool tx_pending(const struct nvmfq *q)
+{
+	return q->tx_n || (q->tls && nvmf_tls_tx_pending(q->tls));
+}
+
+/* One read of what has arrived, up to the timeout: bytes, or -1 with errno
+ * (EAGAIN: nothing came in time). The plain socket blocks in readv with
+ * SO_RCVTIMEO; TLS reads first (OpenSSL may hold input poll cannot see)
+ * and polls only when it has nothing. */
+static ssize_t rx_some(struct nvmfq *q, const struct iovec *iov, int n)
+{
+	for (;;) {
+		ssize_t r = q->tls ? nvmf_tls_readv(q->tls, iov, n) : readv(q->fd, iov, n);
+		if (r >= 0)
+			return r;
+		if (errno == EINTR)
+			continue;
+		if (!q->tls || errno != EAGAIN)
+			return -1;
+		struct pollfd p = { .fd = q->fd, .events = nvmf_tls_events(q->tls) };
+		int pr = poll(&p, 1, q->timeout_ms);
+		if (pr == 0) {
+			errno = EAGAIN;
+			return -1;
+		}
+		if (pr < 0 && errno != EINTR)
+			return -1;
+	}
 }
 
 static void fill_hdr(const struct nvmfq *q, struct nvme_tcp_hdr *h, uint8_t type, uint8_t flags,
@@ -432,7 +477,7 @@ int nvmfq_process(struct nvmfq *q)
 		return fail(q, "waiting with nothing in flight");
 	/* Left-over sends: wait for room as well as for input (the target
 	 * may be waiting for those very bytes). */
-	while (q->tx_n) {
+	while (tx_pending(q)) {
 		struct pollfd p = { .fd = q->fd, .events = POLLIN | POLLOUT };
 		int r = poll(&p, 1, q->timeout_ms);
 		if (r < 0 && errno == EINTR)
@@ -453,10 +498,7 @@ int nvmfq_process(struct nvmfq *q)
 		iov[n++] = (struct iovec){ q->rx_dst + (q->rx_dlen - q->rx_left), direct };
 	}
 	iov[n++] = (struct iovec){ q->rbuf, RBUF_LEN };
-	ssize_t r;
-	do
-		r = readv(q->fd, iov, n);
-	while (r < 0 && errno == EINTR);
+	ssize_t r = rx_some(q, iov, n);
 	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return fail(q, "timeout: no answer within %d ms (%u in flight)", q->timeout_ms,
 			    q->inflight);

@@ -34,6 +34,7 @@
 #include "nvme_wire.h"
 
 struct nvmf_client;
+struct nvmf_tls;
 struct nvmfq;
 
 struct nvmfq_cmd {
@@ -63,6 +64,7 @@ typedef void (*nvmfq_done_fn)(struct nvmfq *q, struct nvmfq_cmd *cmd);
 
 struct nvmfq {
 	int fd;
+	struct nvmf_tls *tls;      /* the client's TLS channel (nvmf_tls.h), or NULL */
 	bool hdgst, ddgst;
 	uint32_t io_inline;        /* in-capsule data limit */
 	uint32_t maxh2cdata;

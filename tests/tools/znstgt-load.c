@@ -16,6 +16,10 @@
  * of the region that will be written (writes, appends, --prefill); with
  * --prefill (implied by --verify on reads) a known pattern over the region.
  *
+ * With --tls-key / --tls-key-file every connection runs TLS 1.3 with the
+ * PSK identity and TLS PSK a Linux host derives from that configured PSK
+ * (tests/lib/nvmf_tls.h); the loopback limits stay plain TCP.
+ *
  * With --vfio-user SOCKET it is instead a VM's polling nvme driver on a
  * vfio-user socket (tests/lib/vfu_nvme.h, load_vfu.h): reads on one queue,
  * the same figures, no loopback limit (make bench puts them beside the
@@ -44,8 +48,10 @@
 #include "../lib/load_vfu.h"
 #include "../lib/nvmf_client.h"
 #include "../lib/nvmf_ns.h"
+#include "../lib/nvmf_tls.h"
 #include "../lib/vfu_nvme.h"
 #include "config.h"
+#include "nvme_keys.h"
 #include "nvme_tcp.h"
 
 #define DEFAULT_HOSTNQN "nqn.2014-08.org.nvmexpress:uuid:6c0ad1a7-2f1e-4f5e-9a53-1d0c8e5b7a42"
@@ -70,6 +76,9 @@ struct opts {
 	uint64_t seed;
 	int timeout_ms;
 	struct limit_cpus cpus;    /* client = --cpu, server = --target-cpu */
+	struct nvmf_tls_cfg tls;   /* tls.psk set: every connection in TLS 1.3 */
+	const char *cipher;        /* the TLS cipher suite negotiated, for the report */
+	struct nvme_secret *psk;   /* tls.psk's, to free */
 };
 
 struct limits {
@@ -115,6 +124,13 @@ static void usage(FILE *f)
 "      --terse            print one line of key=value pairs (for scripts)\n"
 "      --seed N           random offsets and patterns (1)\n"
 "      --timeout MS       a command not answered for this long is an error (10000)\n"
+"      --tls-key-file FILE  TLS 1.3: the configured PSK (NVMeTLSkey-1:..., a file\n"
+"                         only its owner may read); 01 (SHA-256) keys use\n"
+"                         TLS_AES_128_GCM_SHA256, 02 (SHA-384) TLS_AES_256_GCM_SHA384\n"
+"      --tls-key KEY      the same, from the command line (visible to ps)\n"
+"      --tls-identity N   PSK identity version 0 (NVMe0R..) or 1 (NVMe1R.., default)\n"
+"      --tls-hkdf WHICH   rfc8446 or libnvme: the HKDF-Expand-Label encoding (rfc8446\n"
+"                         for identity 1, libnvme, as nvme-cli 2.7-2.15, for 0)\n"
 "      --vfio-user SOCKET instead of NVMe/TCP: be a VM's polling nvme driver on that\n"
 "                         vfio-user socket (reads on one queue; no loopback limit)\n"
 "  -h, --help             this text\n\n"
@@ -206,7 +222,8 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 {
 	enum { O_HOSTNQN = 256, O_RAMP, O_REGION, O_ZONES, O_PREFILL, O_VERIFY, O_DIGEST,
 	       O_NOSQFLOW, O_LIMIT_TIME, O_NO_LIMIT, O_SYNC_DIR, O_TERSE, O_SEED, O_TIMEOUT,
-	       O_CPU, O_TARGET_CPU, O_VFIO_USER };
+	       O_CPU, O_TARGET_CPU, O_VFIO_USER, O_TLS_KEY, O_TLS_KEY_FILE, O_TLS_IDENTITY,
+	       O_TLS_HKDF };
 	static const struct option lo[] = {
 		{ "addr", required_argument, NULL, 'a' },
 		{ "port", required_argument, NULL, 'p' },
@@ -235,15 +252,22 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		{ "seed", required_argument, NULL, O_SEED },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "vfio-user", required_argument, NULL, O_VFIO_USER },
+		{ "tls-key", required_argument, NULL, O_TLS_KEY },
+		{ "tls-key-file", required_argument, NULL, O_TLS_KEY_FILE },
+		{ "tls-identity", required_argument, NULL, O_TLS_IDENTITY },
+		{ "tls-hkdf", required_argument, NULL, O_TLS_HKDF },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	const char *tls_key = NULL, *tls_key_file = NULL, *tls_hkdf = NULL;
+	char why[256];
 	int c;
 
 	*o = (struct opts){ .addr = "127.0.0.1", .port = "4420", .hostnqn = DEFAULT_HOSTNQN,
 			    .nsid = 1, .workload = "randread", .bs = 4096, .qd = 1, .queues = 1,
 			    .time = 5, .ramp = 0.5, .limit_time = -1, .active_zones = 4,
-			    .seed = 1, .timeout_ms = 10000, .cpus = { -1, -1 } };
+			    .seed = 1, .timeout_ms = 10000, .cpus = { -1, -1 },
+			    .tls = { .version = 1 } };
 	while ((c = getopt_long(argc, argv, "a:p:n:N:w:b:q:j:t:i:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'a': o->addr = optarg; break;
@@ -288,6 +312,12 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		case O_SEED: o->seed = parse_u64("--seed", optarg, 0, UINT64_MAX); break;
 		case O_TIMEOUT: o->timeout_ms = (int)parse_u64("--timeout", optarg, 100, 3600000); break;
 		case O_VFIO_USER: o->vfio_user = optarg; break;
+		case O_TLS_KEY: tls_key = optarg; break;
+		case O_TLS_KEY_FILE: tls_key_file = optarg; break;
+		case O_TLS_IDENTITY:
+			o->tls.version = (int)parse_u64("--tls-identity", optarg, 0, 1);
+			break;
+		case O_TLS_HKDF: tls_hkdf = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); exit(2);
 		}
@@ -305,18 +335,47 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		o->limit_time = o->ios ? 1 : (o->time < 2 ? o->time : 2);
 	if (o->limit_time <= 0)
 		o->no_limit = true;
+
+	if (tls_key && tls_key_file)
+		bad_usage("--tls-key and --tls-key-file: one of them");
+	if (tls_hkdf && strcmp(tls_hkdf, "rfc8446") && strcmp(tls_hkdf, "libnvme"))
+		bad_usage("--tls-hkdf: '%s' is not rfc8446 or libnvme", tls_hkdf);
+	if ((tls_hkdf || o->tls.version != 1) && !tls_key && !tls_key_file)
+		bad_usage("--tls-identity and --tls-hkdf need --tls-key or --tls-key-file");
+	if (tls_key && o->vfio_user)
+		bad_usage("--tls-key: not with --vfio-user");
+	o->tls.kdf = tls_hkdf ? (strcmp(tls_hkdf, "libnvme") ? NVME_PSK_KDF_RFC8446
+							     : NVME_PSK_KDF_LIBNVME)
+			      : o->tls.version ? NVME_PSK_KDF_RFC8446 : NVME_PSK_KDF_LIBNVME;
+	if (tls_key)
+		o->psk = nvme_secret_parse(NVME_SECRET_TLS_PSK, tls_key, why, sizeof(why));
+	else if (tls_key_file)
+		o->psk = nvme_secret_load_file(NVME_SECRET_TLS_PSK, tls_key_file, why, sizeof(why));
+	o->tls.psk = o->psk;
+	if ((tls_key || tls_key_file) && !o->psk)
+		bad_usage("%s: %s", tls_key ? "--tls-key" : tls_key_file, why);
 }
 
 /* ---- the target ---- */
+
+/* TCP, TLS if asked for, ICReq: one queue's connection. */
+static int tcp_up(const struct opts *o, struct nvmf_client *c)
+{
+	if (nvmf_tcp_socket(c, o->addr, o->port))
+		return -1;
+	c->timeout_ms = o->timeout_ms;
+	if (o->tls.psk && nvmf_tls_handshake(c, &o->tls, o->hostnqn, o->subnqn))
+		return -1;
+	return nvmf_icreq(c, o->hdgst, o->ddgst);
+}
 
 static void connect_admin(const struct opts *o, struct nvmf_client *admin)
 {
 	struct nvme_cqe cqe;
 	int st;
 
-	if (nvmf_tcp_connect(admin, o->addr, o->port, o->hdgst, o->ddgst))
+	if (tcp_up(o, admin))
 		die("%s", admin->err);
-	admin->timeout_ms = o->timeout_ms;
 	st = nvmf_connect(admin, 0, 32, 0, o->hostnqn, o->subnqn, 0xffff, 0, &cqe);
 	if (st)
 		die("admin Connect to %s: %s (status %#x)", o->subnqn, admin->err, st);
@@ -332,9 +391,8 @@ static void connect_io(const struct opts *o, const struct nvmf_client *admin,
 	uint8_t cattr = o->no_sqflow ? 1u << 2 : 0;
 	int st;
 
-	if (nvmf_tcp_connect(c, o->addr, o->port, o->hdgst, o->ddgst))
+	if (tcp_up(o, c))
 		die("I/O queue %u: %s", qid, c->err);
-	c->timeout_ms = o->timeout_ms;
 	st = nvmf_connect(c, qid, (uint16_t)(o->qd + 1), 0, o->hostnqn, o->subnqn, admin->cntlid,
 			  cattr, NULL);
 	if (st)
@@ -513,6 +571,8 @@ static void report(const struct opts *o, const struct nvmf_ns_geom *g, uint64_t 
 		       mbps, lat_hist_mean(h) * us, lat_hist_pct(h, 50) * us,
 		       lat_hist_pct(h, 99) * us, lat_hist_pct(h, 99.9) * us,
 		       ratio(cpu, secs) * 100, st->verified, st->resets, st->errors);
+		if (o->cipher)
+			printf(" tls=%s", o->cipher);
 		if (l->have) {
 			printf(" rr_ops=%.0f rr_mean_us=%.1f rr_p50_us=%.1f stream_mbps=%.1f"
 			       " iops_per_rr=%.3f lat_per_rr=%.3f p50_per_rr=%.3f mbps_per_stream=%.3f",
@@ -537,6 +597,8 @@ static void report(const struct opts *o, const struct nvmf_ns_geom *g, uint64_t 
 	       "region)\n", o->workload, size_str(o->bs, b1, sizeof(b1)), o->queues, o->qd, o->nsid,
 	       g->zoned ? "zoned" : "conventional", 1u << g->lba_shift,
 	       size_str(region, b2, sizeof(b2)));
+	if (o->cipher)
+		printf("  TLS 1.3, %s, PSK identity version %d\n", o->cipher, o->tls.version);
 	if (o->ios)
 		printf("  %" PRIu64 " I/Os in %.2f s\n", o->ios, secs);
 	else
@@ -657,6 +719,8 @@ int main(int argc, char **argv)
 		return run_vfio(&o);
 
 	connect_admin(&o, &admin);
+	if (admin.tls)
+		o.cipher = nvmf_tls_cipher(admin.tls);
 	st = nvmf_ns_geometry(&admin, o.nsid, &g);
 	if (st)
 		die("namespace %u: %s (status %#x)", o.nsid, st < 0 ? admin.err : "Identify failed",
@@ -754,6 +818,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < o.queues; i++)
 		load_queue_destroy(&r[i].lq);
 	nvmf_close(&admin);
+	nvme_secret_free(o.psk);
 	pthread_barrier_destroy(&bar);
 	free(r);
 	free(units);
