@@ -9,7 +9,7 @@
 # third subsystem for another host NQN only), starts BUILD_DIR/znstgt on
 # 127.0.0.1 on a free port, and runs each guest test (default: tcp-basic
 # zns-basic zrwa faults vfio-user-qemu vfio-zns tls-6.12 auth-6.1 auth-6.12
-# resv-6.1 resv-6.12 ana-6.1 ana-6.12 blktests-6.1 blktests-6.12; a TEST is a
+# resv-6.1 resv-6.12 ana-6.1 blktests-6.1 blktests-6.12; a TEST is a
 # script name in tests/e2e/guest/ without .sh, vfio-user-qemu, vfio-zns, one
 # of the security tests, ana-6.1 / ana-6.12 or blktests-6.1 / blktests-6.12
 # below) in its own boot of the guest,
@@ -42,6 +42,8 @@
 # ana-6.1 and ana-6.12 (guest/ana.sh on Linux 6.1 and 6.12) run a znstgt of
 # their own inside the guest, with two listeners, and connect to it through
 # both: native multipath over two ANA paths, changed with znstgt-ctl ana.
+# ana-6.12 is not in the default list: fio fails in about one run in three
+# after a path switch (tests/e2e/README.md).
 #
 # vfio-user-qemu needs no guest: BUILD_DIR/tools/vfu-qemu-check checks the
 # vfio-user protocol server against QEMU's vfio-user client (the QEMU that
@@ -75,7 +77,7 @@ shift
 tests=("$@")
 [ ${#tests[@]} -gt 0 ] ||
     tests=(tcp-basic zns-basic zrwa faults vfio-user-qemu vfio-zns tls-6.12 auth-6.1 auth-6.12
-           resv-6.1 resv-6.12 ana-6.1 ana-6.12 blktests-6.1 blktests-6.12)
+           resv-6.1 resv-6.12 ana-6.1 blktests-6.1 blktests-6.12)
 # the guest variant (build-guest.sh) of each kernel blktests runs on
 declare -A BLKTESTS_GUEST=([blktests-6.1]=bookworm [blktests-6.12]=trixie)
 # the security tests: guest variant (the script is guest/NAME-without-kernel.sh)

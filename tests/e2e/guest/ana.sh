@@ -159,7 +159,7 @@ if [ $rc = 0 ] && grep -q 'err= 0' "$work/fio.log"; then
     pass "fio wrote and verified 128 MiB with no error across the changes"
 else
     fail "fio wrote and verified 128 MiB with no error across the changes (exit $rc)" \
-        "$(tail -20 "$work/fio.log")"
+        "$(grep -iE 'error|err=|verify|zone|wp' "$work/fio.log" | head -12)" "$(tail -6 "$work/fio.log")"
 fi
 if dmesg | grep -q "I/O error.*${ns}\|${ns}.*I/O error"; then
     fail "no I/O error on $ns in the kernel log" "$(dmesg | grep 'I/O error' | tail -5)"
