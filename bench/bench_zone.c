@@ -12,7 +12,9 @@
  *     record, fdatasync the journal - two syncs per operation, whatever the
  *     concurrency (the file system may still merge concurrent syncs).
  *     Then the latency of 32 appenders' appends (submission to durable)
- *     while another thread fills other zones with 1 MiB and resets them.
+ *     while another thread fills other zones with 1 MiB and resets them,
+ *     the same without the resets, and the tail of one fdatasync: the
+ *     floor of a commit's latency (interleaved runs).
  * (b) Recovery: a namespace of 16,384 zones whose journal holds 1,000,000
  *     records to replay (zone transitions with a journal too big to
  *     checkpoint), abandoned as a power cut would leave it (ns_abandon);
@@ -456,8 +458,16 @@ static void *resetter(void *arg)
 
 static int cmp_double(const void *a, const void *b);
 
-/* 32 appenders' latency while zones 32-63 are filled and reset. */
-static void append_latency_under_resets(void)
+/* p50, p99, p99.9 and max of n sorted latencies, as printed below. */
+static void print_tail(const double *v, uint32_t n)
+{
+	printf("p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms", v[n / 2], v[n * 99 / 100],
+	       v[n * 999 / 1000], v[n - 1]);
+}
+
+/* 32 appenders' latency, with zones 32-63 filled and reset meanwhile or
+ * not: what the resets add to the tail. */
+static void append_latency(bool resets)
 {
 	struct ns_config cfg = zoned_config("append", MAX_APPENDERS, APPEND_ZONE_LBAS, 64 << 20);
 	struct append_run r = { .ns = open_ns(&cfg, true) };
@@ -466,23 +476,72 @@ static void append_latency_under_resets(void)
 		die("out of memory");
 	nlat = 0;
 	pthread_t t;
-	if (pthread_create(&t, NULL, resetter, &r))
+	if (resets && pthread_create(&t, NULL, resetter, &r))
 		die("pthread_create failed");
 	double rate = run_group_commit(&r, 32);
 	__atomic_store_n(&r.stop, true, __ATOMIC_RELAXED);
-	void *resets;
-	pthread_join(t, &resets);
+	void *nresets = NULL;
+	if (resets)
+		pthread_join(t, &nresets);
 	uint32_t n = nlat < MAX_LAT ? nlat : MAX_LAT;
 	qsort(lat, n, sizeof(*lat), cmp_double);
-	if (n)
-		printf("    32 appenders, zones of 1 MiB reset meanwhile (%.0f resets/s): %.0f appends/s, "
-		       "latency p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms (target p99.9 < 2 ms)\n",
-		       (double)(uintptr_t)resets / RUN_SECONDS, rate, lat[n / 2], lat[n * 99 / 100],
-		       lat[n * 999 / 1000], lat[n - 1]);
+	if (n) {
+		if (resets)
+			printf("    32 appenders, zones of 1 MiB reset meanwhile (%.0f resets/s): ",
+			       (double)(uintptr_t)nresets / RUN_SECONDS);
+		else
+			printf("    32 appenders, no resets:                        ");
+		printf("%5.0f appends/s, latency ", rate);
+		print_tail(lat, n);
+		printf("%s\n", resets ? " (target p99.9 < 2 ms)" : "");
+	}
 	free(lat);
 	lat = NULL;
 	ns_close(r.ns);
 	nftw(cfg.path, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+/* The floor of an append's latency: a commit waits for at least one
+ * fdatasync of the data file. Its tail, over RUN_SECONDS of 4 KiB overwrites
+ * each followed by fdatasync, on the same file system. */
+static void sync_tail(void)
+{
+	char path[1100];
+	snprintf(path, sizeof(path), "%s/tail", base_dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		die("%s: %s", path, strerror(errno));
+	static double t[MAX_LAT / 8];
+	uint8_t buf[BLK] = { 1 };
+	for (int i = 0; i < 256; i++)
+		write_full(fd, buf, BLK, (off_t)i * BLK);
+	if (fdatasync(fd))
+		die("fdatasync: %s", strerror(errno));
+	uint32_t n = 0;
+	for (double end = now_s() + RUN_SECONDS; now_s() < end && n < MAX_LAT / 8; n++) {
+		double t0 = now_s();
+		write_full(fd, buf, BLK, (off_t)(n % 256) * BLK);
+		if (fdatasync(fd))
+			die("fdatasync: %s", strerror(errno));
+		t[n] = (now_s() - t0) * 1e3;
+	}
+	close(fd);
+	unlink(path);
+	qsort(t, n, sizeof(t[0]), cmp_double);
+	printf("    limit: one 4 KiB overwrite + fdatasync (%u of them):      ", n);
+	print_tail(t, n);
+	printf("\n");
+}
+
+/* Interleaved, so that a change in the machine's load hits all three. */
+static void append_latency_under_resets(void)
+{
+	for (int k = 0; k < RUNS; k++) {
+		append_latency(true);
+		append_latency(false);
+		sync_tail();
+		fflush(stdout);
+	}
 }
 
 static void bench_appends(void)

@@ -153,6 +153,7 @@ listen = 127.0.0.1:$port
 tls_listen = 127.0.0.1:$((port + 1))
 threads = 1
 io_threads = 4
+poll = ${TGT_POLL:-no}
 data_dir = data
 log_level = warn
 include = conf/*.ini
@@ -387,6 +388,72 @@ else
 	run "4K randread QD1, one CPU"   lat_mean_us rr_mean_us lat_per_rr "<= 1.5" ""
 fi
 
+# Polling mode (the `poll` key; doc/performance.md, "Polling mode"): 4 KiB
+# QD1 reads with the target's worker and the generator both spinning on
+# their sockets, beside the loopback round trip with both of its ends
+# spinning; then the same with a sleeping target (and the generator and the
+# limit's client still spinning). Each repetition restarts the target both
+# ways, alternating. The CPU rows: the target's CPU time (utime + stime from
+# /proc/PID/stat) over a run of the same reads without the loopback
+# measurement, in % of one CPU; the "limit" column is the sleeping target's
+# figure from the same repetition, the ratio polling / sleeping.
+# The median latency against the median round trip: on a shared machine the
+# mean of a spinning thread carries every preemption it suffered.
+p50_ratio() {
+	echo "$1" | awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+		END { printf "p50_per_rr=%.3f", (v["rr_p50_us"] > 0 ? v["lat_p50_us"] / v["rr_p50_us"] : 0) }'
+}
+target_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
+
+poll_rows() {
+	selected "4K randread QD1 poll" || return 0
+	# Another target's polling is not ours to switch; one CPU cannot host
+	# two spinning ends.
+	if [ -n "$EXTERNAL" ] || [ -z "$TGT_CPU" ]; then
+		echo "4K randread QD1 poll (lat)|lat_mean_us|rr_mean_us|lat_per_rr|<= 1.1|skipped" \
+			>> "$results"
+		return 0
+	fi
+	hz=$(getconf CLK_TCK)
+	r=1
+	while [ "$r" -le "$REPS" ]; do
+		for mode in yes no; do
+			kill "$pid" 2>/dev/null || true
+			wait "$pid" 2>/dev/null || true
+			pid=
+			TGT_POLL=$mode start_target
+			tpoll=
+			[ "$mode" = yes ] && tpoll=--target-poll
+			# shellcheck disable=SC2086
+			lat=$("$LOAD" -a "$ADDR" -p "$port" -n "$NQN" -N "$NS_READ" -t "$TIME" \
+				--ramp 0.3 --limit-time 1 --cpu "$GEN_CPU" --target-cpu "$TGT_CPU" \
+				--poll $tpoll --terse -w randread -b 4K -q 1 --region 64M --prefill) ||
+				{ echo "tcp_matrix: poll=$mode failed: $lat" >&2; exit 1; }
+			t0=$(target_cpu_ticks) s0=$(date +%s.%N)
+			cpu=$("$LOAD" -a "$ADDR" -p "$port" -n "$NQN" -N "$NS_READ" -t "$TIME" \
+				--ramp 0 --no-limit --cpu "$GEN_CPU" --poll --terse -w randread -b 4K \
+				-q 1 --region 64M) ||
+				{ echo "tcp_matrix: poll=$mode failed: $cpu" >&2; exit 1; }
+			t1=$(target_cpu_ticks) s1=$(date +%s.%N)
+			pct=$(awk -v a="$t0" -v b="$t1" -v s="$s0" -v e="$s1" -v hz="$hz" \
+				'BEGIN { printf "%.1f", (b - a) / hz / (e - s) * 100 }')
+			eval "lat_$mode=\$lat pct_$mode=\$pct"
+		done
+		# shellcheck disable=SC2154
+		{
+			echo "4K randread QD1 poll (lat)|lat_mean_us|rr_mean_us|lat_per_rr|<= 1.1|$lat_yes"
+			echo "  same, p50|lat_p50_us|rr_p50_us|p50_per_rr||$lat_yes $(p50_ratio "$lat_yes")"
+			echo "  same, target sleeping|lat_mean_us|rr_mean_us|lat_per_rr||$lat_no"
+			echo "  same, sleeping, p50|lat_p50_us|rr_p50_us|p50_per_rr||$lat_no $(p50_ratio "$lat_no")"
+			echo "  target CPU % (poll/sleep)|cpu|cpu_sleep|per_sleep||cpu=$pct_yes" \
+			     "cpu_sleep=$pct_no per_sleep=$(awk -v a="$pct_yes" -v b="$pct_no" \
+				'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"
+		} >> "$results"
+		r=$((r + 1))
+	done
+}
+poll_rows
+
 echo "load average after:  $(loadavg)"
 echo
 awk -F'|' '
@@ -438,6 +505,7 @@ END {
 			if (q[k] > hi) hi = q[k]
 		}
 		unit = metric[name] ~ /lat|_us$/ ? " us" : (metric[name] ~ /mbps/ ? " MB/s" : " /s")
+		if (metric[name] == "cpu") unit = " %"
 		lunit = limkey[name] ~ /sync/ ? " sync/s" : unit
 		printf "%-28s %14s %14s %8.2f %7.2f-%-7.2f %8s\n", name,
 		       sprintf("%.1f%s", median(f, n), unit), sprintf("%.1f%s", median(l, n), lunit),
@@ -455,4 +523,6 @@ END {
 	print "the figure over TLS 1.3 (PSK), the limit the same I/O in plain text right"
 	print "before (same subsystem, host and namespace), the ratio TLS / plain; CPU/IO:"
 	print "generator + target CPU per I/O, TLS beside plain, the ratio plain / TLS."
+	print "poll rows: target (poll = yes) and generator spinning, the limit with both"
+	print "ends spinning; then a sleeping target; target CPU in % of one CPU."
 }' "$results"

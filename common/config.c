@@ -20,7 +20,7 @@
 enum {
 	TK_LISTEN, TK_THREADS, TK_IO_THREADS, TK_DATA_DIR, TK_LOG_LEVEL, TK_DISCOVERY_NQN,
 	TK_CONTROL_SOCKET, TK_INCLUDE, TK_MAX_CONNECTIONS, TK_MAX_HOST_CONNECTIONS,
-	TK_MAX_CONTROLLERS, TK_TLS_LISTEN, TK_ANA_STATE
+	TK_MAX_CONTROLLERS, TK_TLS_LISTEN, TK_POLL, TK_ANA_STATE
 };
 
 /* Upper bounds of the limit keys: a million connections is past what one
@@ -102,6 +102,14 @@ static const char *set_io_threads(void *obj, const char *v, char *why, size_t wh
 	if (cfg_parse_u32(v, 1, 1024, &n) != 0)
 		return cfg_bad(why, whylen, v, "is not a number in 1..1024");
 	cfg->io_threads = (int)n;
+	return NULL;
+}
+
+static const char *set_poll(void *obj, const char *v, char *why, size_t whylen)
+{
+	struct target_config *cfg = ((struct target_ctx *)obj)->cfg;
+	if (cfg_parse_bool(v, &cfg->poll) != 0)
+		return cfg_bad(why, whylen, v, "is not yes or no");
 	return NULL;
 }
 
@@ -219,6 +227,7 @@ static const struct cfg_key target_keys[] = {
 			    set_tls_listen },
 	[TK_MAX_CONTROLLERS] = { "max_controllers", "a number of controllers per subsystem, "
 				 "at least 1", false, set_max_controllers },
+	[TK_POLL] = { "poll", "yes or no", false, set_poll },
 	[TK_ANA_STATE] = { "ana_state", "LISTENER GROUP STATE", true, set_ana_state },
 };
 

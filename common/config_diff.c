@@ -50,6 +50,8 @@ static const char *target_key_changed(const struct target_config *a,
 		return "threads";
 	if (a->io_threads != b->io_threads)
 		return "io_threads";
+	if (a->poll != b->poll)
+		return "poll";
 	if (strcmp(a->data_dir, b->data_dir) != 0)
 		return "data_dir";
 	if (strcmp(a->discovery_nqn, b->discovery_nqn) != 0)

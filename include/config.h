@@ -110,6 +110,7 @@ struct target_config {
 	int nr_tls_listeners;
 	int threads;                 /* 0 = number of online CPUs */
 	int io_threads;              /* default 4 */
+	bool poll;                   /* workers spin instead of sleeping (default no) */
 	char data_dir[4096];         /* default ./data, relative to the main file's directory */
 	char log_level[16];          /* error | warn | info | debug */
 	char discovery_nqn[CFG_NQN_MAX]; /* default nqn.2014-08.org.nvmexpress.discovery */

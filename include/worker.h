@@ -42,6 +42,13 @@ struct io_job {
 
 /* Start n workers (n = 0: one per online CPU) and io_threads I/O threads. */
 int workers_start(int n, int io_threads);
+/*
+ * The same; with poll, every worker spins on its loop (ev_run with
+ * EVRUN_NOWAIT: epoll_wait with a zero timeout) instead of sleeping in it, so
+ * that no command waits for its worker to be woken (the `poll` key,
+ * doc/configuration.md). Each worker then uses a whole CPU.
+ */
+int workers_start_poll(int n, int io_threads, bool poll);
 /* Stop all loops after their pending messages ran; join the threads. */
 void workers_stop(void);
 int workers_count(void);

@@ -241,7 +241,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	if (workers_start(cfg.threads, cfg.io_threads) != 0) {
+	if (workers_start_poll(cfg.threads, cfg.io_threads, cfg.poll) != 0) {
 		log_error("cannot start the worker threads");
 		control_stop();
 		tcp_listeners_stop();

@@ -1,11 +1,12 @@
 /*
  * Worker threads and the I/O thread pool (include/worker.h).
  *
- * Each worker runs one libev loop. Other threads hand it work with
- * worker_post(): the message goes on a mutex-protected singly linked list
- * (many producers, one consumer) and ev_async_send() wakes the loop, whose
- * async callback takes the whole list at once and runs the messages in the
- * order they were posted. ev_async_send() coalesces wake-ups, so a burst of
+ * Each worker runs one libev loop, sleeping in it until something is ready or,
+ * started with poll (the `poll` key), spinning on it: see worker_main().
+ * Other threads hand it work with worker_post(): the message goes on a
+ * mutex-protected singly linked list (many producers, one consumer) and
+ * ev_async_send() wakes the loop, whose async callback takes the whole list
+ * at once and runs the messages in the order they were posted. ev_async_send() coalesces wake-ups, so a burst of
  * posts costs one wake-up.
  *
  * The I/O pool is a plain mutex + condition variable FIFO of io_job. An I/O
@@ -46,6 +47,8 @@ struct worker {
 	struct io_job *jobs_head, *jobs_tail; /* held jobs (loop thread only) */
 	int jobs_n;
 	pthread_t thread;
+	bool poll;                  /* spin instead of sleeping (workers_start_poll) */
+	bool stopped;               /* loop thread only: the stop message ran */
 	pthread_mutex_t lock;       /* guards head, tail, stopping */
 	struct worker_msg *head, *tail;
 	bool stopping;
@@ -86,8 +89,10 @@ static void wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 		m = next;
 	}
 	/* Messages posted before the stop request have all run now. */
-	if (stopping)
+	if (stopping) {
+		w->stopped = true;
 		ev_break(loop, EVBREAK_ALL);
+	}
 }
 
 static void flush_jobs_cb(struct ev_loop *loop, ev_prepare *p, int revents)
@@ -106,7 +111,16 @@ static void *worker_main(void *arg)
 	struct worker *w = arg;
 
 	self = w;
-	ev_run(w->loop, 0);
+	if (w->poll) {
+		/* Each round runs the prepare watchers (sends, I/O pool hand-off),
+		 * epoll_wait(0) and whatever is ready, then comes straight back:
+		 * a command that arrives finds its worker running, not asleep.
+		 * ev_run() clears the break on entry, hence the flag. */
+		while (!w->stopped)
+			ev_run(w->loop, EVRUN_NOWAIT);
+	} else {
+		ev_run(w->loop, 0);
+	}
 	self = NULL;
 	return NULL;
 }
@@ -115,6 +129,11 @@ static int io_pool_start(int n);
 static void io_pool_stop(void);
 
 int workers_start(int n, int io_threads)
+{
+	return workers_start_poll(n, io_threads, false);
+}
+
+int workers_start_poll(int n, int io_threads, bool poll)
 {
 	if (n <= 0) {
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -131,6 +150,7 @@ int workers_start(int n, int io_threads)
 			log_error("worker %d: cannot create an event loop", i);
 			goto fail;
 		}
+		w->poll = poll;
 		pthread_mutex_init(&w->lock, NULL);
 		ev_async_init(&w->wake, wake_cb);
 		ev_async_start(w->loop, &w->wake);

@@ -251,6 +251,18 @@ static void test_random_write_verify(void **state)
 	assert_int_equal(s.bytes, 1401 * 8192);
 }
 
+/* The same with the generator spinning on its sockets (--poll). */
+static void test_random_write_verify_polling(void **state)
+{
+	char err[256];
+	struct load_cfg c = { .op = LOAD_WRITE, .random = true, .nsid = NS_CONV, .bs = 8192,
+			      .qd = 8, .quota = 701, .verify = true, .seed = 12, .poll = true };
+	struct load_stats s = run_load(&c, 2, 16u << 20, false, err, sizeof(err));
+
+	expect_clean(&s, 701, err);
+	assert_int_equal(s.bytes, 701 * 8192);
+}
+
 /* Reads check the pattern the prefill wrote - and catch data that is not. */
 static void test_read_verify_catches_wrong_data(void **state)
 {
@@ -453,7 +465,7 @@ static void test_queue_rejects_unknown_cid(void **state)
 
 static void test_limits(void **state)
 {
-	struct limit_cpus cpus = { -1, -1 };
+	struct limit_cpus cpus = { .client = -1, .server = -1 };
 	struct lat_hist h;
 	double ops = 0, bps = 0;
 	char err[256];
@@ -465,6 +477,14 @@ static void test_limits(void **state)
 	assert_true(lat_hist_pct(&h, 50) > 0);
 	assert_int_equal(limit_tcp_stream(&cpus, 1, 65536, 0.01, 0.3, &bps, err, sizeof(err)), 0);
 	assert_true(bps > 0);
+	/* Both ends spinning (--poll, --target-poll) complete, and count each
+	 * round trip once with its latency. (How many there were depends on
+	 * how much CPU the spinning threads got: not asserted.) */
+	struct limit_cpus spin = { .client = -1, .server = -1, .client_poll = true,
+				   .server_poll = true };
+	assert_int_equal(limit_tcp_rr(&spin, 1, 1, 72, 4096, 0.01, 0.2, &ops, &h, err, sizeof(err)), 0);
+	assert_int_equal(h.count, (uint64_t)(ops * 0.2 + 0.5));
+	assert_int_equal(limit_tcp_stream(&spin, 1, 65536, 0.01, 0.2, &bps, err, sizeof(err)), 0);
 	assert_int_equal(limit_sync(dir, 4096, 0.05, &ops, &h, err, sizeof(err)), 0);
 	assert_true(ops > 0 && h.count >= 1);
 	/* Parameters out of range are refused with a reason. */
@@ -478,6 +498,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hist),
 		cmocka_unit_test(test_random_write_verify),
+		cmocka_unit_test(test_random_write_verify_polling),
 		cmocka_unit_test(test_read_verify_catches_wrong_data),
 		cmocka_unit_test(test_zoned_write_resets),
 		cmocka_unit_test(test_append_verify),

@@ -63,7 +63,7 @@ int inproc_target_start(struct inproc_target *t, const char *target_keys, char *
 		snprintf(t->cfg.tls_listeners[i].port, sizeof(t->cfg.tls_listeners[i].port), "0");
 	if (subsys_registry_init(&t->cfg, true, err, errlen) != 0)
 		return -1;
-	if (workers_start(t->cfg.threads, t->cfg.io_threads) != 0) {
+	if (workers_start_poll(t->cfg.threads, t->cfg.io_threads, t->cfg.poll) != 0) {
 		snprintf(err, errlen, "workers did not start");
 		return -1;
 	}

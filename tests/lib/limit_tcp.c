@@ -121,6 +121,19 @@ static int write_full(int fd, struct iovec *v, int cnt)
 	return 0;
 }
 
+/* read(), or with spin a non-blocking recv repeated until something came:
+ * the two ways of waiting the load generator and the target can use
+ * (limits.h), measured the same way here. No timeout: the other end is a
+ * thread of this process, which always answers or closes. */
+static ssize_t read_some(int fd, void *buf, size_t len, bool spin)
+{
+	for (;;) {
+		ssize_t r = spin ? recv(fd, buf, len, MSG_DONTWAIT) : read(fd, buf, len);
+		if (r >= 0 || (errno != EINTR && (!spin || (errno != EAGAIN && errno != EWOULDBLOCK))))
+			return r;
+	}
+}
+
 /* Sleep until CLOCK_MONOTONIC reads t seconds. */
 static void wait_until(double t)
 {
@@ -191,6 +204,7 @@ fail:
 
 struct rr_client {
 	int fd, qd;
+	bool spin;
 	uint32_t req_len, rsp_len;
 	double t_start;            /* the first request goes out */
 	double t_begin, t_end;     /* counting window; no request after t_end */
@@ -201,6 +215,7 @@ struct rr_client {
 
 struct rr_server {
 	int fd;
+	bool spin;
 	uint32_t req_len, rsp_len;
 };
 
@@ -235,9 +250,7 @@ static void *rr_client_main(void *arg)
 		}
 		if (!inflight)
 			break;
-		ssize_t r = read(c->fd, rbuf, rlen);
-		if (r < 0 && errno == EINTR)
-			continue;
+		ssize_t r = read_some(c->fd, rbuf, rlen, c->spin);
 		if (r <= 0) {
 			c->err = r < 0 ? errno : ECONNRESET;
 			break;
@@ -274,9 +287,7 @@ static void *rr_server_main(void *arg)
 	if (!rbuf || !rsp || !iov)
 		goto out;
 	for (;;) {
-		ssize_t r = read(s->fd, rbuf, RX_MIN);
-		if (r < 0 && errno == EINTR)
-			continue;
+		ssize_t r = read_some(s->fd, rbuf, RX_MIN, s->spin);
 		if (r <= 0)
 			break; /* the client is done (or gone) */
 		partial += (size_t)r;
@@ -321,10 +332,12 @@ int limit_tcp_rr(const struct limit_cpus *cpus, int conns, int qd, uint32_t req_
 	}
 	double t0 = limit_now_s() + START_DELAY;
 	for (int i = 0; i < conns; i++) {
-		cl[i] = (struct rr_client){ .fd = cfd[i], .qd = qd, .req_len = req_len,
+		cl[i] = (struct rr_client){ .fd = cfd[i], .spin = cpus->client_poll, .qd = qd,
+					    .req_len = req_len,
 					    .rsp_len = rsp_len, .t_start = t0, .t_begin = t0 + ramp,
 					    .t_end = t0 + ramp + seconds };
-		sv[i] = (struct rr_server){ .fd = sfd[i], .req_len = req_len, .rsp_len = rsp_len };
+		sv[i] = (struct rr_server){ .fd = sfd[i], .spin = cpus->server_poll,
+					    .req_len = req_len, .rsp_len = rsp_len };
 	}
 	int started = start_pairs(cpus, conns, th, rr_server_main, sv, sizeof(*sv), rr_client_main, cl,
 				  sizeof(*cl), cfd, sfd);
@@ -356,6 +369,7 @@ out:
 
 struct stream_end {
 	int fd;
+	bool spin;                 /* the receiver polls */
 	uint32_t msg_len;
 	double t_start, t_begin, t_end;
 	uint64_t bytes;            /* receiver: bytes inside the window */
@@ -395,9 +409,7 @@ static void *stream_recv_main(void *arg)
 		return NULL;
 	}
 	for (;;) {
-		ssize_t r = read(s->fd, buf, len);
-		if (r < 0 && errno == EINTR)
-			continue;
+		ssize_t r = read_some(s->fd, buf, len, s->spin);
 		if (r <= 0) {
 			if (r < 0)
 				s->err = errno;
@@ -435,7 +447,7 @@ int limit_tcp_stream(const struct limit_cpus *cpus, int conns, uint32_t msg_len,
 		/* The target sends read data to the host: server -> client. */
 		snd[i] = (struct stream_end){ .fd = sfd[i], .msg_len = msg_len, .t_start = t0,
 					      .t_end = t0 + ramp + seconds };
-		rcv[i] = (struct stream_end){ .fd = cfd[i], .msg_len = msg_len,
+		rcv[i] = (struct stream_end){ .fd = cfd[i], .spin = cpus->client_poll, .msg_len = msg_len,
 					      .t_begin = t0 + ramp, .t_end = t0 + ramp + seconds };
 	}
 	/* The target sends read data to the host: the sender on the server's

@@ -27,6 +27,7 @@
 #ifndef ZNSTGT_LIMITS_H
 #define ZNSTGT_LIMITS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,6 +41,10 @@
  */
 struct limit_cpus {
 	int client, server;
+	/* Spin on the socket (non-blocking reads until data comes) instead of
+	 * sleeping in read(): the client side for a load generator that polls,
+	 * the server side for a target that does (its `poll` key). */
+	bool client_poll, server_poll;
 };
 
 int limit_tcp_stream(const struct limit_cpus *cpus, int conns, uint32_t msg_len, double ramp,

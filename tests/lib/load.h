@@ -64,6 +64,7 @@ struct load_cfg {
 	double t_begin, t_end;
 	uint64_t quota;
 	int *abort;                /* any queue that fails sets it; all stop */
+	bool poll;                 /* spin on the sockets instead of sleeping (nvmfq.poll) */
 };
 
 struct load_stats {

@@ -534,6 +534,7 @@ int load_queue_init(struct load_queue *lq, const struct load_cfg *cfg, int id,
 		snprintf(lq->err, sizeof(lq->err), "queue %d: %s", id, lq->q.err);
 		return -1;
 	}
+	lq->q.poll = cfg->poll;
 
 	for (uint32_t u = (uint32_t)id; u < cfg->nunits; u += (uint32_t)cfg->nqueues)
 		lq->nown++;

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "crc32c.h"
@@ -469,6 +470,33 @@ static int rx_parse(struct nvmfq *q)
 	return 0;
 }
 
+/* Wait for input and take what there is: sleeping in readv (the receive
+ * timeout bounds it), or with q->poll spinning on non-blocking reads, as a
+ * polling host driver does, until the same timeout. */
+static ssize_t rx_read(struct nvmfq *q, struct iovec *iov, int n)
+{
+	ssize_t r;
+
+	if (!q->poll || q->tls) /* a TLS queue sleeps in poll() between records */
+		return rx_some(q, iov, n);
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+	uint64_t give_up = 0;
+	for (;;) {
+		r = recvmsg(q->fd, &mh, MSG_DONTWAIT);
+		if (r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+			return r;
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+		if (!give_up)
+			give_up = now + (uint64_t)q->timeout_ms * 1000000u;
+		else if (now > give_up) {
+			errno = EAGAIN;
+			return -1;
+		}
+	}
+}
+
 int nvmfq_process(struct nvmfq *q)
 {
 	if (q->err[0] || tx_flush(q))
@@ -498,7 +526,7 @@ int nvmfq_process(struct nvmfq *q)
 		iov[n++] = (struct iovec){ q->rx_dst + (q->rx_dlen - q->rx_left), direct };
 	}
 	iov[n++] = (struct iovec){ q->rbuf, RBUF_LEN };
-	ssize_t r = rx_some(q, iov, n);
+	ssize_t r = rx_read(q, iov, n);
 	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return fail(q, "timeout: no answer within %d ms (%u in flight)", q->timeout_ms,
 			    q->inflight);

@@ -69,6 +69,7 @@ struct nvmfq {
 	uint32_t io_inline;        /* in-capsule data limit */
 	uint32_t maxh2cdata;
 	int timeout_ms;            /* no input for this long while waiting: error */
+	bool poll;                 /* wait for input spinning on non-blocking reads */
 	uint16_t depth;
 	uint32_t max_len;
 	struct nvmfq_cmd *cmds;    /* depth of them; index = CID */

@@ -75,7 +75,7 @@ struct opts {
 	bool prefill, verify, hdgst, ddgst, no_sqflow, no_limit, terse;
 	uint64_t seed;
 	int timeout_ms;
-	struct limit_cpus cpus;    /* client = --cpu, server = --target-cpu */
+	struct limit_cpus cpus;    /* client = --cpu, server = --target-cpu; --poll, --target-poll */
 	struct nvmf_tls_cfg tls;   /* tls.psk set: every connection in TLS 1.3 */
 	const char *cipher;        /* the TLS cipher suite negotiated, for the report */
 	struct nvme_secret *psk;   /* tls.psk's, to free */
@@ -121,6 +121,9 @@ static void usage(FILE *f)
 "                         in DIR (the baseline of durable appends)\n"
 "      --cpu N            run the queue threads (and the loopback clients) on CPU N\n"
 "      --target-cpu N     run the loopback servers on CPU N: where the target runs\n"
+"      --poll             the queue threads (and the loopback clients) spin on their\n"
+"                         sockets instead of sleeping in them\n"
+"      --target-poll      the loopback servers spin too: for a target with poll = yes\n"
 "      --terse            print one line of key=value pairs (for scripts)\n"
 "      --seed N           random offsets and patterns (1)\n"
 "      --timeout MS       a command not answered for this long is an error (10000)\n"
@@ -223,7 +226,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 	enum { O_HOSTNQN = 256, O_RAMP, O_REGION, O_ZONES, O_PREFILL, O_VERIFY, O_DIGEST,
 	       O_NOSQFLOW, O_LIMIT_TIME, O_NO_LIMIT, O_SYNC_DIR, O_TERSE, O_SEED, O_TIMEOUT,
 	       O_CPU, O_TARGET_CPU, O_VFIO_USER, O_TLS_KEY, O_TLS_KEY_FILE, O_TLS_IDENTITY,
-	       O_TLS_HKDF };
+	       O_TLS_HKDF, O_POLL, O_TARGET_POLL };
 	static const struct option lo[] = {
 		{ "addr", required_argument, NULL, 'a' },
 		{ "port", required_argument, NULL, 'p' },
@@ -248,6 +251,8 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		{ "sync-dir", required_argument, NULL, O_SYNC_DIR },
 		{ "cpu", required_argument, NULL, O_CPU },
 		{ "target-cpu", required_argument, NULL, O_TARGET_CPU },
+		{ "poll", no_argument, NULL, O_POLL },
+		{ "target-poll", no_argument, NULL, O_TARGET_POLL },
 		{ "terse", no_argument, NULL, O_TERSE },
 		{ "seed", required_argument, NULL, O_SEED },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
@@ -266,7 +271,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 	*o = (struct opts){ .addr = "127.0.0.1", .port = "4420", .hostnqn = DEFAULT_HOSTNQN,
 			    .nsid = 1, .workload = "randread", .bs = 4096, .qd = 1, .queues = 1,
 			    .time = 5, .ramp = 0.5, .limit_time = -1, .active_zones = 4,
-			    .seed = 1, .timeout_ms = 10000, .cpus = { -1, -1 },
+			    .seed = 1, .timeout_ms = 10000, .cpus = { .client = -1, .server = -1 },
 			    .tls = { .version = 1 } };
 	while ((c = getopt_long(argc, argv, "a:p:n:N:w:b:q:j:t:i:h", lo, NULL)) != -1) {
 		switch (c) {
@@ -305,6 +310,8 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		case O_NO_LIMIT: o->no_limit = true; break;
 		case O_SYNC_DIR: o->sync_dir = optarg; break;
 		case O_CPU: o->cpus.client = (int)parse_u64("--cpu", optarg, 0, CPU_SETSIZE - 1); break;
+		case O_POLL: o->cpus.client_poll = true; break;
+		case O_TARGET_POLL: o->cpus.server_poll = true; break;
 		case O_TARGET_CPU:
 			o->cpus.server = (int)parse_u64("--target-cpu", optarg, 0, CPU_SETSIZE - 1);
 			break;
@@ -766,6 +773,7 @@ int main(int argc, char **argv)
 		.prefill_bs = PREFILL_BS < g.mdts_bytes ? PREFILL_BS : g.mdts_bytes,
 		.quota = o.ios,
 		.abort = &abort_flag,
+		.poll = o.cpus.client_poll,
 	};
 	struct runner *r = calloc((size_t)o.queues, sizeof(*r));
 	pthread_barrier_t bar;

@@ -120,6 +120,7 @@ static void check_defaults(const struct target_config *cfg, const struct tdir *d
 	assert_string_equal(cfg->listeners[0].port, "4420");
 	assert_int_equal(cfg->threads, 0);
 	assert_int_equal(cfg->io_threads, 4);
+	assert_false(cfg->poll);
 	in_dir(p, sizeof(p), d, "data");
 	assert_string_equal(cfg->data_dir, p);
 	assert_string_equal(cfg->log_level, "info");
@@ -157,6 +158,7 @@ static void check_target_keys(const struct target_config *cfg, const struct tdir
 	assert_string_equal(cfg->listeners[3].port, "8009");
 	assert_int_equal(cfg->threads, 8);
 	assert_int_equal(cfg->io_threads, 2);
+	assert_true(cfg->poll);
 	assert_string_equal(cfg->data_dir, "/var/lib/znstgt");
 	assert_string_equal(cfg->log_level, "debug");
 	assert_string_equal(cfg->discovery_nqn, "nqn.2024-01.com.example:discovery");
@@ -295,7 +297,7 @@ static const struct good_case good[] = {
 	  "listen = 0.0.0.0:4420, [::1]:4421\n"
 	  "listen = 10.0.0.1\n"
 	  "listen = [::]:8009\n"
-	  "threads = 8\nio_threads = 2\ndata_dir = /var/lib/znstgt\nlog_level = DEBUG\n"
+	  "threads = 8\nio_threads = 2\npoll = yes\ndata_dir = /var/lib/znstgt\nlog_level = DEBUG\n"
 	  "discovery_nqn = nqn.2024-01.com.example:discovery\n"
 	  "control_socket = run/ctl.sock\n"
 	  "max_connections = 2000\nmax_connections_per_host = 1\nmax_controllers = 65519\n",
@@ -396,6 +398,7 @@ static const struct bad_case bad[] = {
 	{ "[target]\nthreads = -1\n", NULL, NULL, T, "target", "threads", "not a number in 0..1024" },
 	{ "[target]\nthreads = 2000\n", NULL, NULL, T, "target", "threads", "not a number in 0..1024" },
 	{ "[target]\nio_threads = 0\n", NULL, NULL, T, "target", "io_threads", "not a number in 1..1024" },
+	{ "[target]\npoll = sometimes\n", NULL, NULL, T, "target", "poll", "\"sometimes\" is not yes or no" },
 	{ "[target]\nlisten = 1.2.3.4:99999\n", NULL, NULL, T, "target", "listen", "\"1.2.3.4:99999\" has a port that is not a number in 1..65535" },
 	{ "[target]\nlisten = 1.2.3.4:\n", NULL, NULL, T, "target", "listen", "\"1.2.3.4:\" has a port that is not" },
 	{ "[target]\nlisten = ::1:4420\n", NULL, NULL, T, "target", "listen", "\"::1:4420\" looks like IPv6 without brackets" },
@@ -917,6 +920,7 @@ static void test_shipped_equals_default(void **state)
 			    sizeof(shipped.listeners[0]) * (size_t)shipped.nr_listeners);
 	assert_int_equal(shipped.threads, builtin.threads);
 	assert_int_equal(shipped.io_threads, builtin.io_threads);
+	assert_int_equal(shipped.poll, builtin.poll);
 	assert_string_equal(shipped.data_dir, builtin.data_dir);
 	assert_string_equal(shipped.log_level, builtin.log_level);
 	assert_string_equal(shipped.discovery_nqn, builtin.discovery_nqn);

@@ -281,6 +281,10 @@ static void test_target_keys_refused(void **state)
 	refused("/etc/znstgt/znstgt.ini: [target] io_threads: cannot change while the target "
 		"runs (restart it to apply)");
 	next.io_threads = cur.io_threads;
+	next.poll = !cur.poll;
+	refused("/etc/znstgt/znstgt.ini: [target] poll: cannot change while the target runs "
+		"(restart it to apply)");
+	next.poll = cur.poll;
 	snprintf(next.control_socket, sizeof(next.control_socket), "/run/znstgt.sock");
 	refused("/etc/znstgt/znstgt.ini: [target] control_socket: cannot change while the "
 		"target runs (restart it to apply)");

@@ -2,9 +2,11 @@
  * Worker loops, worker_post() and the I/O pool (server/worker.c): messages
  * from many threads all run on the target worker's thread, in each
  * producer's order; I/O jobs run off the loops and finish on their worker;
- * workers_stop() runs what was posted before it.
+ * workers_stop() runs what was posted before it. Every test runs with
+ * sleeping workers and again with polling ones (workers_start_poll).
  */
 #include <pthread.h>
+#include <stdbool.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -17,6 +19,13 @@
 #include "worker.h"
 
 enum { PRODUCERS = 4, PER_PRODUCER = 5000 };
+
+static bool sleeping = false, polling = true;
+
+static bool poll_of(void **state)
+{
+	return *(bool *)*state;
+}
 
 struct tmsg {
 	struct worker_msg msg;
@@ -64,7 +73,10 @@ static void test_post_from_many_threads(void **state)
 {
 	pthread_t th[PRODUCERS];
 
-	assert_int_equal(workers_start(3, 2), 0);
+	atomic_store(&ran, 0);
+	atomic_store(&misplaced, 0);
+	atomic_store(&out_of_order, 0);
+	assert_int_equal(workers_start_poll(3, 2, poll_of(state)), 0);
 	assert_int_equal(workers_count(), 3);
 	assert_null(worker_self());
 	assert_null(worker_get(3));
@@ -112,7 +124,8 @@ static void job_done(struct io_job *j)
 
 static void test_io_pool(void **state)
 {
-	assert_int_equal(workers_start(2, 3), 0);
+	atomic_store(&jobs_done, 0);
+	assert_int_equal(workers_start_poll(2, 3, poll_of(state)), 0);
 	for (int i = 0; i < 64; i++) {
 		jobs[i].job.worker = worker_get(i % 2);
 		jobs[i].job.run = job_run;
@@ -141,7 +154,8 @@ static void test_stop_drains(void **state)
 	static struct tjob j[16];
 
 	atomic_store(&jobs_done, 0);
-	assert_int_equal(workers_start(1, 1), 0);
+	atomic_store(&late, 0);
+	assert_int_equal(workers_start_poll(1, 1, poll_of(state)), 0);
 	for (int i = 0; i < 16; i++) {
 		j[i].job.worker = worker_get(0);
 		j[i].job.run = job_run;
@@ -158,12 +172,43 @@ static void test_stop_drains(void **state)
 	assert_int_equal(workers_count(), 0);
 }
 
+/* A job submitted by a loop's own callback is held until the loop's round
+ * ends (worker.c): a polling loop, which never sleeps, still hands it over. */
+static struct tjob loop_job;
+
+static void submit_from_loop(struct worker_msg *m)
+{
+	loop_job.job.worker = worker_self();
+	loop_job.job.run = job_run;
+	loop_job.job.done = job_done;
+	io_submit_job(&loop_job.job);
+}
+
+static void test_job_from_loop(void **state)
+{
+	static struct worker_msg m = { .fn = submit_from_loop };
+
+	atomic_store(&jobs_done, 0);
+	loop_job = (struct tjob){ 0 };
+	assert_int_equal(workers_start_poll(1, 2, poll_of(state)), 0);
+	worker_post(worker_get(0), &m);
+	wait_count(&jobs_done, 1);
+	assert_false(loop_job.run_on_worker);
+	assert_true(loop_job.done_on_worker);
+	workers_stop();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_post_from_many_threads),
-		cmocka_unit_test(test_io_pool),
-		cmocka_unit_test(test_stop_drains),
+		cmocka_unit_test_prestate(test_post_from_many_threads, &sleeping),
+		cmocka_unit_test_prestate(test_io_pool, &sleeping),
+		cmocka_unit_test_prestate(test_stop_drains, &sleeping),
+		cmocka_unit_test_prestate(test_job_from_loop, &sleeping),
+		cmocka_unit_test_prestate(test_post_from_many_threads, &polling),
+		cmocka_unit_test_prestate(test_io_pool, &polling),
+		cmocka_unit_test_prestate(test_stop_drains, &polling),
+		cmocka_unit_test_prestate(test_job_from_loop, &polling),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
