@@ -163,12 +163,13 @@ FUZZ_LIBS_pdu    := $(EV_LIBS) -pthread $(shell pkg-config --libs libssl libcryp
 FUZZ_MAXLEN_pdu  := 65536
 # config: the INI reader and every section; glob() confined to the fuzzer's
 # own directory (tests/fuzz/fuzz_config.c).
-FUZZ_SRC_config    := $(wildcard common/config*.c) common/nvme_keys.c common/dhchap.c common/nvme_hmac.c \
+FUZZ_SRC_config    := $(wildcard common/config*.c) common/ana_state.c common/nvme_keys.c common/dhchap.c common/nvme_hmac.c \
                       common/errmsg.c common/log.c
 FUZZ_LIBS_config   := $(shell pkg-config --libs inih libcrypto) -Wl,--wrap=glob
 FUZZ_MAXLEN_config := 4096
 # control: the control socket's request parser.
-FUZZ_SRC_control    := server/control_req.c server/control_fault_req.c common/inject.c
+FUZZ_SRC_control    := server/control_req.c server/control_fault_req.c common/inject.c \
+                       server/control_ana_req.c common/ana_state.c
 FUZZ_MAXLEN_control := 8192
 # auth: in-band authentication messages and the controller's state machine.
 FUZZ_SRC_auth    := server/core/auth.c common/auth_msg.c common/dhchap.c common/nvme_hmac.c \

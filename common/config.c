@@ -20,7 +20,7 @@
 enum {
 	TK_LISTEN, TK_THREADS, TK_IO_THREADS, TK_DATA_DIR, TK_LOG_LEVEL, TK_DISCOVERY_NQN,
 	TK_CONTROL_SOCKET, TK_INCLUDE, TK_MAX_CONNECTIONS, TK_MAX_HOST_CONNECTIONS,
-	TK_MAX_CONTROLLERS, TK_TLS_LISTEN, TK_POLL
+	TK_MAX_CONTROLLERS, TK_TLS_LISTEN, TK_POLL, TK_ANA_STATE
 };
 
 /* Upper bounds of the limit keys: a million connections is past what one
@@ -202,6 +202,11 @@ static const char *set_max_controllers(void *obj, const char *v, char *why, size
 	return set_limit(v, MAX_CONTROLLERS_MAX, &cfg->max_controllers, why, whylen);
 }
 
+static const char *set_ana_state(void *obj, const char *v, char *why, size_t whylen)
+{
+	return cfg_ana_state_add(((struct target_ctx *)obj)->cfg, v, why, whylen);
+}
+
 static const struct cfg_key target_keys[] = {
 	[TK_LISTEN] = { "listen", "ADDR:PORT or [IPv6]:PORT, comma separated", true, set_listen },
 	[TK_THREADS] = { "threads", "a number of worker threads, 0 = one per CPU", false,
@@ -223,6 +228,7 @@ static const struct cfg_key target_keys[] = {
 	[TK_MAX_CONTROLLERS] = { "max_controllers", "a number of controllers per subsystem, "
 				 "at least 1", false, set_max_controllers },
 	[TK_POLL] = { "poll", "yes or no", false, set_poll },
+	[TK_ANA_STATE] = { "ana_state", "LISTENER GROUP STATE", true, set_ana_state },
 };
 
 static void open_target_section(struct cfg_file *f, const char *name, struct cfg_section *sec)
@@ -453,6 +459,8 @@ static int load(const char *path, struct target_config *cfg, struct target_ctx *
 		return -1;
 	if (cfg->nr_listeners == 0 && cfg->nr_tls_listeners == 0)
 		default_listener(cfg);
+	if (cfg_ana_check(cfg, err, errlen))
+		return -1;
 	char **files = NULL;
 	size_t nr = 0;
 	if (expand_includes(ctx, &files, &nr, err, errlen))

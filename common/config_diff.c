@@ -64,6 +64,8 @@ static const char *target_key_changed(const struct target_config *a,
 		return "max_connections_per_host";
 	if (a->max_controllers != b->max_controllers)
 		return "max_controllers";
+	if (!cfg_ana_same(a, b))
+		return "ana_state"; /* live, the states are `znstgt-ctl ana set`'s business */
 	return NULL;
 }
 
@@ -78,7 +80,7 @@ static bool same_zone_set(uint32_t count_a, const uint32_t *list_a, uint32_t len
 
 /* Each key is part of what the namespace's files were made with or what a
  * connected host read in Identify, so none changes under it. */
-_Static_assert(CFG_NR_NS_KEYS == 20, "a new [namespace N] key: compare it here");
+_Static_assert(CFG_NR_NS_KEYS == 21, "a new [namespace N] key: compare it here");
 const char *config_ns_key_changed(const struct ns_config *a, const struct ns_config *b)
 {
 	if (!config_same_dir(a->path, b->path))
@@ -123,6 +125,8 @@ const char *config_ns_key_changed(const struct ns_config *a, const struct ns_con
 		return "zrwa_flush_granularity";
 	if (a->zrwa_resources != b->zrwa_resources)
 		return "zrwa_resources";
+	if (a->ana_group != b->ana_group)
+		return "ana_group";
 	return NULL;
 }
 

@@ -12,7 +12,7 @@ enum {
 	NK_PATH, NK_SIZE, NK_LBA_SIZE, NK_ZONED, NK_ZONE_SIZE, NK_ZONE_CAPACITY, NK_MAX_OPEN,
 	NK_MAX_ACTIVE, NK_ZONE_APPEND_MAX, NK_ZDE_SIZE, NK_CROSS_ZONE_READ, NK_WRITE_CACHE,
 	NK_OFFLINE_ZONES, NK_READ_ONLY_ZONES, NK_UUID, NK_JOURNAL_SIZE, NK_PREALLOCATE,
-	NK_ZRWA_SIZE, NK_ZRWA_FLUSH_GRANULARITY, NK_ZRWA_RESOURCES
+	NK_ZRWA_SIZE, NK_ZRWA_FLUSH_GRANULARITY, NK_ZRWA_RESOURCES, NK_ANA_GROUP
 };
 
 #define BIT(k) (1u << (k))
@@ -281,9 +281,20 @@ static const char *set_zrwa_resources(void *obj, const char *v, char *why, size_
 	return NULL;
 }
 
+/* ANA group (doc/ana.md): reported as ANAGRPID, so never 0. */
+static const char *set_ana_group(void *obj, const char *v, char *why, size_t whylen)
+{
+	struct ns_config *ns = obj;
+	if (cfg_parse_u32(v, 1, CFG_MAX_ANA_GROUPS, &ns->ana_group) != 0) {
+		snprintf(why, whylen, "\"%s\" is not a number in 1..%d", v, CFG_MAX_ANA_GROUPS);
+		return why;
+	}
+	return NULL;
+}
+
 #define ZONE_SET_EXPECT "a count of zones (taken from the end) or list:A,B,... of zone indexes"
 
-_Static_assert(NK_ZRWA_RESOURCES + 1 == CFG_NR_NS_KEYS, "CFG_NR_NS_KEYS is the number of keys");
+_Static_assert(NK_ANA_GROUP + 1 == CFG_NR_NS_KEYS, "CFG_NR_NS_KEYS is the number of keys");
 
 const struct cfg_key cfg_ns_keys[CFG_NR_NS_KEYS] = {
 	[NK_PATH] = { "path", "a directory for this namespace's files", false, set_path },
@@ -311,6 +322,7 @@ const struct cfg_key cfg_ns_keys[CFG_NR_NS_KEYS] = {
 					false, set_zrwa_flush_granularity },
 	[NK_ZRWA_RESOURCES] = { "zrwa_resources", "a number of zones from 1", false,
 				set_zrwa_resources },
+	[NK_ANA_GROUP] = { "ana_group", "an ANA group ID", false, set_ana_group },
 };
 
 /* ---- checks once the file is read ---- */
@@ -325,6 +337,7 @@ void cfg_ns_defaults(struct ns_config *ns, uint32_t nsid)
 	ns->zone_append_max = 128u << 10;
 	ns->cross_zone_read = true;
 	ns->journal_size = 64ull << 20;
+	ns->ana_group = 1;
 }
 
 /*

@@ -149,7 +149,7 @@ void cfg_dirname(const char *path, char *out, size_t outlen);
 
 /* ---- config_ns.c ---- */
 
-#define CFG_NR_NS_KEYS 20
+#define CFG_NR_NS_KEYS 21
 extern const struct cfg_key cfg_ns_keys[CFG_NR_NS_KEYS];
 /* A new [namespace nsid] with every default of config.h. */
 void cfg_ns_defaults(struct ns_config *ns, uint32_t nsid);
@@ -160,6 +160,17 @@ void cfg_ns_defaults(struct ns_config *ns, uint32_t nsid);
  */
 int cfg_ns_finish(struct ns_config *ns, uint32_t seen, const char *file, const char *data_dir,
 		  const char *stem, char *err, size_t errlen);
+
+/* ---- config_ana.c ---- */
+
+/* [target] ana_state = LISTENER GROUP STATE (doc/ana.md). */
+const char *cfg_ana_state_add(struct target_config *cfg, const char *v, char *why,
+			      size_t whylen);
+/* Once the main file is read: every ana_state names a listener of listen or
+ * tls_listen. 0, or -1 with the message in err. */
+int cfg_ana_check(const struct target_config *cfg, char *err, size_t errlen);
+/* Whether a and b have the same ana_state lines, in the same order. */
+bool cfg_ana_same(const struct target_config *a, const struct target_config *b);
 
 /* ---- config_subsys.c ---- */
 

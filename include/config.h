@@ -21,6 +21,8 @@
 #define CFG_DEFAULT_MAX_CONNECTIONS 4096u
 #define CFG_DEFAULT_MAX_HOST_CONNECTIONS 1024u
 #define CFG_DEFAULT_MAX_CONTROLLERS 1024u
+#define CFG_MAX_ANA_GROUPS 32    /* ANA group IDs 1..32 (Identify ANAGRPMAX, doc/ana.md) */
+#define CFG_MAX_ANA_STATES (CFG_MAX_LISTENERS * 2 * 4) /* ana_state lines */
 
 struct listener_config {
 	char addr[64];           /* numeric IPv4 or IPv6 address (no brackets) */
@@ -58,6 +60,7 @@ struct ns_config {
 	uint64_t zrwa_flush_granularity; /* bytes; divides zrwa_size and zone_capacity
 					  * (default lba_size) */
 	uint32_t zrwa_resources;     /* zones with a ZRWA at once; 0 = as many as may be active */
+	uint32_t ana_group;          /* ANA group ID, 1..CFG_MAX_ANA_GROUPS (default 1) */
 	bool have_uuid;              /* uuid = given explicitly (blktests --subsys-uuid) */
 	uint8_t uuid[16];
 	bool recover;                /* not a key: znstgt --recover (doc/recovery.md) */
@@ -93,6 +96,13 @@ struct subsys_config {
 	bool vfio_user_msg_doorbells; /* [vfio-user] doorbells = message (default mmap) */
 };
 
+/* One ana_state line of [target]: a group's ANA state on one listener. */
+struct ana_state_config {
+	struct listener_config listener; /* as in listen / tls_listen */
+	uint32_t group;
+	uint8_t state;               /* NVME_ANA_STATE_* */
+};
+
 struct target_config {
 	char file[4096];
 	struct listener_config listeners[CFG_MAX_LISTENERS];
@@ -109,6 +119,8 @@ struct target_config {
 	uint32_t max_connections;    /* TCP connections (queues) at once, default 4096 */
 	uint32_t max_host_connections; /* queues bound to one host NQN, default 1024 */
 	uint32_t max_controllers;    /* controllers per subsystem, default 1024 */
+	struct ana_state_config ana[CFG_MAX_ANA_STATES]; /* not named: optimized */
+	int nr_ana;
 	struct subsys_config *subsys;
 	int nr_subsys;
 };

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "control_ana.h"
 #include "control_fault.h"
 
 enum control_op {
@@ -23,6 +24,7 @@ enum control_op {
 	CONTROL_INJECT,
 	CONTROL_RELOAD,
 	CONTROL_SET_HOSTS,
+	CONTROL_ANA,
 };
 
 struct control_req {
@@ -33,6 +35,7 @@ struct control_req {
 				  set-hosts NQN */
 	const char *file;        /* add-subsys, set-hosts: an absolute path */
 	struct control_fault fault; /* zone, inject (control_fault.h) */
+	struct control_ana ana;     /* ana (control_ana.h) */
 };
 
 /*

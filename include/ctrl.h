@@ -162,6 +162,7 @@ enum {
 	NVME_AEN_MASK_NS_CHANGED = 1u << 0,  /* log 04h */
 	NVME_AEN_MASK_ZONE_CHANGED = 1u << 1, /* log BFh */
 	NVME_AEN_MASK_DISC_CHANGED = 1u << 2, /* log 70h */
+	NVME_AEN_MASK_ANA_CHANGED = 1u << 3, /* log 0Ch (ana.c) */
 	NVME_AEN_MASK_RESV = 1u << 6,         /* log 80h */
 };
 

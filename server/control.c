@@ -23,6 +23,7 @@
 
 #include <nvme/types.h>
 
+#include "ana.h"
 #include "control_hosts.h"
 #include "control_status.h"
 #include "ctrl.h"
@@ -211,6 +212,15 @@ static void cmd_set_hosts(const struct control_req *req, struct reply *r)
 				  sizeof(r->text)) == 0;
 }
 
+/* ana show: the states as a body (ana_print); ana set (control_ana.c). */
+static void cmd_ana(const struct control_req *req, struct reply *r)
+{
+	if (req->ana.what == CONTROL_ANA_SHOW)
+		body_of(ana_print, r);
+	else
+		r->ok = control_ana_set(&req->ana, r->text, sizeof(r->text));
+}
+
 /* Indexed by enum control_op. */
 static void (*const commands[])(const struct control_req *req, struct reply *r) = {
 	[CONTROL_PING] = cmd_ping,
@@ -223,6 +233,7 @@ static void (*const commands[])(const struct control_req *req, struct reply *r) 
 	[CONTROL_INJECT] = cmd_inject,
 	[CONTROL_RELOAD] = cmd_reload,
 	[CONTROL_SET_HOSTS] = cmd_set_hosts,
+	[CONTROL_ANA] = cmd_ana,
 };
 
 /* line: one request of len bytes without its '\n', NUL-terminated. */

@@ -24,6 +24,7 @@ static const struct control_cmd {
 	{ "inject", CONTROL_INJECT, 1, CONTROL_MAX_WORDS },
 	{ "reload", CONTROL_RELOAD, 1, 1 },
 	{ "set-hosts", CONTROL_SET_HOSTS, 3, 3 },
+	{ "ana", CONTROL_ANA, 1, 5 },
 };
 
 /* add-subsys [--format] [--nqn NQN] FILE */
@@ -112,6 +113,8 @@ int control_req_parse(char *line, size_t len, struct control_req *req, char *err
 			return parse_set_hosts(words, req, err, errlen);
 		if (c->op == CONTROL_ZONE || c->op == CONTROL_INJECT)
 			return control_fault_parse(n, words, &req->fault, err, errlen);
+		if (c->op == CONTROL_ANA)
+			return control_ana_parse(n, words, &req->ana, err, errlen);
 		return 0;
 	}
 	/* "expected a, b, ... or z", from the table. */

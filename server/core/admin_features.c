@@ -10,6 +10,7 @@
 
 #include <nvme/types.h>
 
+#include "ana.h"
 #include "ctrl.h"
 #include "log.h"
 #include "ns.h"
@@ -43,7 +44,8 @@ static uint32_t aec_supported(const struct nvme_ctrl *ctrl)
 	if (ctrl->discovery)
 		return NVME_FEATURE_AENCFG_NOTICE_DISCOVERY_CHANGE;
 	return 0xffu | NVME_FEATURE_AENCFG_NOTICE_NAMESPACE_ATTRIBUTES |
-	       (ctrl->subsys->zasl_bytes ? NVME_CTRL_OAES_ZD : 0);
+	       (ctrl->subsys->zasl_bytes ? NVME_CTRL_OAES_ZD : 0) |
+	       (ana_reported(ctrl) ? NVME_CTRL_OAES_ANA : 0);
 }
 
 static uint32_t queues_result(uint16_t n)

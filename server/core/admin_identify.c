@@ -11,6 +11,7 @@
 
 #include <nvme/types.h>
 
+#include "ana.h"
 #include "ctrl.h"
 #include "ns.h"
 #include "nvme_cmd.h"
@@ -96,7 +97,7 @@ void nvme_build_id_ctrl(const struct nvme_ctrl *ctrl, struct nvme_id_ctrl *id)
 	}
 
 	id->cntrltype = NVME_CTRL_CNTRLTYPE_IO;
-	/* Several controllers (hosts, paths) per subsystem; no ANA. */
+	/* Several controllers (hosts, paths) per subsystem; ANA in ana.c. */
 	id->cmic = NVME_CTRL_CMIC_MULTI_CTRL;
 	id->oaes = htole32(NVME_CTRL_OAES_NA | (s->zasl_bytes ? NVME_CTRL_OAES_ZD : 0));
 	id->ctratt = htole32(NVME_CTRL_CTRATT_128_ID); /* Connect's 16-byte host ID */
@@ -112,6 +113,7 @@ void nvme_build_id_ctrl(const struct nvme_ctrl *ctrl, struct nvme_id_ctrl *id)
 	/* A volatile cache that Flush (also with NSID FFFFFFFFh) makes durable. */
 	if (s->any_write_cache)
 		id->vwc = NVME_CTRL_VWC_PRESENT | NVME_CTRL_VWC_FLUSH;
+	ana_build_id_ctrl(ctrl, id);
 }
 
 /* NSID for CNS 00h/05h/08h: 0 and broadcast are invalid, so is one above
@@ -143,6 +145,7 @@ static uint16_t id_ns(struct nvme_req *req, union id_buf *b)
 	b->ns.lbaf[0].ds = (uint8_t)info->lba_shift;
 	/* Shared: every controller of the subsystem reaches it. */
 	b->ns.nmic = NVME_NS_NMIC_SHARED;
+	b->ns.anagrpid = htole32(ana_ns_group(nvme_req_ctrl(req)->subsys, info->nsid));
 	b->ns.rescap = NVME_RESV_RESCAP; /* io_resv.c */
 	/* Deallocated blocks read as zeros, and Write Zeroes may deallocate.
 	 * Not for zoned namespaces, where deallocation is only advisory. */
@@ -284,6 +287,8 @@ static uint16_t id_indep_ns(struct nvme_req *req, union id_buf *b)
 	if (st || !ns)
 		return st;
 	b->indep.nmic = NVME_NS_NMIC_SHARED;
+	b->indep.anagrpid = htole32(ana_ns_group(nvme_req_ctrl(req)->subsys,
+						 le32toh(req->cmd.nsid)));
 	b->indep.nstat = 1; /* namespace ready */
 	return 0;
 }

@@ -8,6 +8,7 @@
 
 #include <nvme/types.h>
 
+#include "ana.h"
 #include "ctrl.h"
 #include "ns.h"
 #include "nvme_cmd.h"
@@ -217,6 +218,8 @@ uint16_t nvme_parse_get_log_page(struct nvme_req *req)
 			return nvme_err(NVME_SC_INVALID_FIELD);
 		req->execute = execute_log_changed_zones;
 		return 0;
+	case NVME_LOG_LID_ANA:
+		return ana_parse_log_page(req, &a);
 	default:
 		return nvme_err(NVME_SC_INVALID_FIELD);
 	}

@@ -18,6 +18,7 @@
 
 #include <nvme/types.h>
 
+#include "ana.h"
 #include "ctrl.h"
 #include "log.h"
 #include "ns.h"
@@ -313,6 +314,7 @@ uint16_t nvme_parse_io_cmd(struct nvme_req *req)
 {
 	const struct subsys *s = nvme_req_ctrl(req)->subsys;
 	uint32_t nsid = le32toh(req->cmd.nsid);
+	uint16_t st;
 
 	if (!nvme_ctrl_ready(nvme_req_ctrl(req)))
 		return nvme_err(NVME_SC_CMD_SEQ_ERROR);
@@ -324,6 +326,11 @@ uint16_t nvme_parse_io_cmd(struct nvme_req *req)
 	req->ns = subsys_ns(s, nsid);
 	if (!req->ns)
 		return nvme_err(NVME_SC_INVALID_NS);
+	/* An inaccessible path fails every command on the namespace (NVMe
+	 * Base 2.0, 8.1). */
+	st = ana_io_status(nvme_req_ctrl(req), nsid);
+	if (st)
+		return st;
 
 	switch (req->cmd.opcode) {
 	case nvme_cmd_read:

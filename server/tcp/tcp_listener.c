@@ -34,6 +34,7 @@
 
 #include <nvme/types.h>
 
+#include "ana.h"
 #include "log.h"
 #include "tcp.h"
 #include "tcp_conn.h"
@@ -446,6 +447,7 @@ int tcp_listeners_bind(const struct target_config *cfg, char *err, size_t errlen
 			close_listeners();
 			return -1;
 		}
+		ana_port_configure(L.l[i].port.portid, cfg, lc);
 		L.nr = i + 1;
 	}
 	L.max_conns = cfg->max_connections ? cfg->max_connections : CFG_DEFAULT_MAX_CONNECTIONS;

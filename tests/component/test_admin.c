@@ -119,7 +119,8 @@ static void test_identify_ctrl(void **state)
 	assert_int_equal(le16toh(id.cntlid), cntlid);
 	assert_int_equal(le32toh(id.ver), 0x10300);
 	assert_int_equal(id.cntrltype, NVME_CTRL_CNTRLTYPE_IO);
-	assert_int_equal(id.cmic, NVME_CTRL_CMIC_MULTI_CTRL);
+	/* Several controllers, ANA reporting (test_ana_wire.c has the rest). */
+	assert_int_equal(id.cmic, NVME_CTRL_CMIC_MULTI_CTRL | NVME_CTRL_CMIC_MULTI_ANA_REPORTING);
 	assert_int_equal(id.mdts, 8);                 /* 1 MiB at 4 KiB pages */
 	assert_int_equal(le16toh(id.kas), 10);
 	assert_int_equal(id.sqes, 0x66);
@@ -137,7 +138,7 @@ static void test_identify_ctrl(void **state)
 	assert_int_equal(id.msdbd, 1);
 	assert_int_equal(id.lpa, 0x06);
 	assert_int_equal(id.aerl, 3);
-	assert_int_equal(le32toh(id.oaes), NVME_CTRL_OAES_NA | NVME_CTRL_OAES_ZD);
+	assert_int_equal(le32toh(id.oaes), NVME_CTRL_OAES_NA | NVME_CTRL_OAES_ZD | NVME_CTRL_OAES_ANA);
 	assert_int_equal(le32toh(id.ctratt) & NVME_CTRL_CTRATT_ELBAS, 0);
 	assert_int_equal(le16toh(id.oacs), 0);
 	assert_int_equal(le16toh(id.crdt1), 0);

@@ -174,16 +174,8 @@ static int get_changed_zones(struct host *h, struct nvme_zns_changed_zone_log *z
 /* Enable the Zone Descriptor Changed notice and park an AER: its CID. */
 static uint16_t listen_for_zones(struct host *h)
 {
-	struct nvme_sqe sqe;
+	int cid = nvmf_listen_aer(&h->admin, NVME_CTRL_OAES_ZD);
 
-	memset(&sqe, 0, sizeof(sqe));
-	sqe.opcode = nvme_admin_set_features;
-	sqe.cdw10 = htole32(NVME_FEAT_FID_ASYNC_EVENT);
-	sqe.cdw11 = htole32(NVME_CTRL_OAES_ZD);
-	assert_int_equal(nvmf_cmd(&h->admin, &sqe, NULL, 0, NULL, 0, NULL), 0);
-	memset(&sqe, 0, sizeof(sqe));
-	sqe.opcode = nvme_admin_async_event;
-	int cid = nvmf_submit(&h->admin, &sqe, NULL, 0, NULL, 0);
 	assert_true(cid >= 0);
 	return (uint16_t)cid;
 }

@@ -21,6 +21,7 @@
 
 #include <nvme/types.h>
 
+#include "ana.h"
 #include "control.h"
 #include "control_req.h"
 
@@ -134,6 +135,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case CONTROL_INJECT:
 		check_inject(line, len, &req.fault);
+		break;
+	case CONTROL_ANA:
+		/* set: a port by ID or by address (one of them), a group in
+		 * range, a state with a name. */
+		if (req.ana.what == CONTROL_ANA_SET) {
+			if (req.ana.port_addr)
+				check_word(line, len, req.ana.port_addr);
+			if (!req.ana.port_addr == !req.ana.portid || !req.ana.group ||
+			    req.ana.group > CFG_MAX_ANA_GROUPS ||
+			    strcmp(ana_state_name(req.ana.state), "?") == 0)
+				abort();
+		} else if (req.ana.what != CONTROL_ANA_SHOW) {
+			abort();
+		}
 		break;
 	default:
 		abort();

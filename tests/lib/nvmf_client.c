@@ -663,6 +663,21 @@ int nvmf_identify(struct nvmf_client *c, uint8_t cns, uint32_t nsid, uint8_t csi
 	return nvmf_cmd(c, &sqe, NULL, 0, buf, NVME_IDENTIFY_DATA_SIZE, cqe);
 }
 
+int nvmf_listen_aer(struct nvmf_client *c, uint32_t aec)
+{
+	struct nvme_sqe sqe;
+
+	memset(&sqe, 0, sizeof(sqe));
+	sqe.opcode = nvme_admin_set_features;
+	sqe.cdw10 = htole32(NVME_FEAT_FID_ASYNC_EVENT);
+	sqe.cdw11 = htole32(aec);
+	if (nvmf_cmd(c, &sqe, NULL, 0, NULL, 0, NULL) != 0)
+		return -1;
+	memset(&sqe, 0, sizeof(sqe));
+	sqe.opcode = nvme_admin_async_event;
+	return nvmf_submit(c, &sqe, NULL, 0, NULL, 0);
+}
+
 static void rw_sqe(struct nvme_sqe *sqe, uint8_t opcode, uint32_t nsid, uint64_t slba,
 		   uint32_t nlb)
 {

@@ -109,6 +109,9 @@ int nvmf_admin_up(struct nvmf_client *c, const char *addr, const char *port,
 /* Identify into buf (4096 bytes). */
 int nvmf_identify(struct nvmf_client *c, uint8_t cns, uint32_t nsid, uint8_t csi, void *buf,
 		  struct nvme_cqe *cqe);
+/* Set Features Asynchronous Event Configuration to aec, then submit an
+ * Asynchronous Event Request and leave it parked: its CID, or -1. */
+int nvmf_listen_aer(struct nvmf_client *c, uint32_t aec);
 /* Read / Write len bytes (nlb = len / lba_size, 1's based) at slba. */
 int nvmf_read(struct nvmf_client *c, uint32_t nsid, uint64_t slba, uint32_t nlb, void *buf,
 	      uint32_t len, struct nvme_cqe *cqe);

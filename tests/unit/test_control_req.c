@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <nvme/types.h>
+
 #include "control_req.h"
 
 struct parsed {
@@ -168,9 +170,9 @@ static void test_bad_lines(void **state)
 	refused("", "empty request");
 	refused(" \t ", "empty request");
 	refused("reboot", "unknown command \"reboot\" (expected ping, power-cut, add-subsys, "
-		"remove-subsys, status, metrics, zone, inject, reload or set-hosts)");
+		"remove-subsys, status, metrics, zone, inject, reload, set-hosts or ana)");
 	refused("PING", "unknown command \"PING\" (expected ping, power-cut, add-subsys, "
-		"remove-subsys, status, metrics, zone, inject, reload or set-hosts)");
+		"remove-subsys, status, metrics, zone, inject, reload, set-hosts or ana)");
 	refused("ping\r", "the request holds a byte that is not printable ASCII");
 	refused("remove-subsys caf\xc3\xa9", "the request holds a byte that is not printable ASCII");
 	refused("a b c d e f g h i j k l m n o p q", "more than 16 words");
@@ -179,6 +181,41 @@ static void test_bad_lines(void **state)
 	parse_n(&p, "ping\0power-cut", 14);
 	assert_int_equal(p.rc, -1);
 	assert_string_equal(p.err, "the request holds a NUL byte");
+}
+
+/* ana show / ana set PORT GROUP STATE (control_ana.h). */
+static void test_ana(void **state)
+{
+	struct parsed p;
+
+	parse(&p, "ana show");
+	assert_int_equal(p.rc, 0);
+	assert_int_equal(p.req.op, CONTROL_ANA);
+	assert_int_equal(p.req.ana.what, CONTROL_ANA_SHOW);
+	parse(&p, "ana set 3 32 persistent-loss");
+	assert_int_equal(p.rc, 0);
+	assert_int_equal(p.req.ana.what, CONTROL_ANA_SET);
+	assert_int_equal(p.req.ana.portid, 3);
+	assert_null(p.req.ana.port_addr);
+	assert_int_equal(p.req.ana.group, 32);
+	assert_int_equal(p.req.ana.state, NVME_ANA_STATE_PERSISTENT_LOSS);
+	parse(&p, "ana set [::1]:4420 1 change");
+	assert_int_equal(p.rc, 0);
+	assert_string_equal(p.req.ana.port_addr, "[::1]:4420");
+	assert_int_equal(p.req.ana.portid, 0);
+	assert_int_equal(p.req.ana.state, NVME_ANA_STATE_CHANGE);
+
+	refused("ana", "ana: expected ana show, or ana set PORT GROUP STATE");
+	refused("ana show all", "ana: expected ana show, or ana set PORT GROUP STATE");
+	refused("ana set 1 1", "ana: expected ana show, or ana set PORT GROUP STATE");
+	refused("ana set 0 1 optimized",
+		"ana set: port \"0\" is neither a port ID nor ADDR:PORT");
+	refused("ana set 65536 1 optimized",
+		"ana set: port \"65536\" is neither a port ID nor ADDR:PORT");
+	refused("ana set 1 0 optimized", "ana set: group \"0\" is not a number in 1..32");
+	refused("ana set 1 01 optimized", "ana set: group \"01\" is not a number in 1..32");
+	refused("ana set 1 1 Optimized", "ana set: state \"Optimized\" is not one of optimized, "
+		"non-optimized, inaccessible, persistent-loss or change");
 }
 
 int main(void)
@@ -193,6 +230,7 @@ int main(void)
 		cmocka_unit_test(test_set_hosts),
 		cmocka_unit_test(test_remove_subsys),
 		cmocka_unit_test(test_bad_lines),
+		cmocka_unit_test(test_ana),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
