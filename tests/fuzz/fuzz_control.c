@@ -136,6 +136,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case CONTROL_INJECT:
 		check_inject(line, len, &req.fault);
 		break;
+	case CONTROL_SET_HOSTS:
+		check_word(line, len, req.nqn);
+		check_word(line, len, req.file);
+		break;
 	case CONTROL_ANA:
 		/* set: a port by ID or by address (one of them), a group in
 		 * range, a state with a name. */
