@@ -92,14 +92,15 @@ int resv_decode(const void *data, size_t len, struct resv_state *s, const char *
 		return -1;
 	}
 	uint8_t rtype = buf[20], ptpl = buf[21];
-	uint32_t holder = get32(buf + 24);
+	uint32_t gen = get32(buf + 16), holder = get32(buf + 24);
 	bool ar = resv_all_registrants(rtype);
-	if (rtype > RESV_EA_AR || ptpl > 1 || (!ptpl && (nr || rtype)) ||
+	/* Without PTPL the writer keeps nothing, not even the generation. */
+	if (rtype > RESV_EA_AR || ptpl > 1 || (!ptpl && (nr || rtype || gen)) ||
 	    (rtype == RESV_NONE || ar ? holder != NO_HOLDER : holder >= nr) || (ar && !nr)) {
 		*why = "holds an impossible state";
 		return -1;
 	}
-	s->gen = get32(buf + 16);
+	s->gen = gen;
 	s->rtype = rtype;
 	s->ptpl = ptpl;
 	for (uint32_t i = 0; i < nr; i++) {

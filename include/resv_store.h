@@ -15,7 +15,8 @@
  * The size must be exactly that; N <= RESV_MAX_REGS; RTYPE 0..6; PTPL 0 or
  * 1; no Host Identifier twice; a holder index only with types 1..4, where
  * it is required; an All Registrants type only with a registrant. Without
- * PTPL the file holds no registrant (a power loss clears them), only PTPL.
+ * PTPL the file holds only PTPL: no registrant, no type, generation 0 (a
+ * power loss clears them all).
  * Written to resv.state.tmp, synced, renamed over resv.state, directory
  * synced: a crash leaves the old file or the new one, never a mix.
  */

@@ -157,6 +157,13 @@ static void test_damage(void **state)
 	bad[20] = RESV_EA_AR;
 	recrc(bad, len);
 	refused(bad, len, "impossible");
+	/* A generation kept without PTPL (the writer never keeps one): found
+	 * by the fuzzer, it decoded and then re-encoded to another file. */
+	e.ptpl = false;
+	len = resv_encode(&e, bad);
+	bad[19] = 0x7e;
+	recrc(bad, len);
+	refused(bad, len, "impossible");
 }
 
 /* ---- on disk ---- */
