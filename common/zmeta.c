@@ -517,6 +517,8 @@ struct tail_drop {
 	bool unreadable;             /* a damaged record of the run was dropped, zone unknown */
 	bool durable;                /* ... and it continued a batch the image holds */
 	uint64_t seq, offset;        /* ... its sequence number and byte offset */
+	uint64_t read_wp;            /* ... and what it reads, not to be trusted */
+	uint32_t read_zone;
 };
 
 static void note_tail(struct tail_drop *td, uint32_t zone, uint64_t seq, uint64_t wp)
@@ -707,6 +709,8 @@ static int replay(struct zmeta *m, const struct zmeta_geom *g, const char *path,
 			td->unreadable = seen;
 			td->seq = seq;
 			td->offset = stop;
+			td->read_zone = le32toh(at.zone);
+			td->read_wp = le64toh(at.wp);
 			td->durable = seen && batch_held && last_pos &&
 				      le32toh(at.gen) == gen && le64toh(at.seq) == seq &&
 				      le32toh(at.batch_pos) == last_pos + 1;
@@ -970,13 +974,15 @@ static int check_tail(struct zmeta *m, const uint8_t *bad, const struct tail_dro
 		      size_t errlen)
 {
 	if (td->durable && !ahead) {
-		if (mode != ZMETA_RECOVER)
+		if (mode != ZMETA_RECOVER) {
+			unrepair(m, td);
 			return errmsg(err, errlen, "%s: journal record with sequence number %llu (byte "
 				    "offset %llu) is damaged, and the image holds an earlier record "
 				    "of its batch, so the batch was durable: this is no torn write. "
 				    "Refusing to roll zone state back. Restore the file, "
 				    WAY_RECOVER WAY_FORMAT, jnl, (unsigned long long)td->seq,
 				    (unsigned long long)td->offset, m->hdr.nsid);
+		}
 		log_warn("%s: journal record with sequence number %llu (byte offset %llu) of a "
 			 "durable batch is damaged: dropped. The zone it changed (unknown: the "
 			 "record is unreadable) keeps its last state the files prove", jnl,
@@ -989,14 +995,15 @@ static int check_tail(struct zmeta *m, const uint8_t *bad, const struct tail_dro
 			continue;
 		struct zimg_desc d;
 		memcpy(&d, desc_at(m, i), sizeof(d));
-		char why[160];
+		char why[200];
 		if (n->flags & NOTE_TAIL)
 			snprintf(why, sizeof(why), "its record %llu (write pointer %#llx) was dropped",
 				 (unsigned long long)n->tail_seq, (unsigned long long)n->tail_wp);
 		else if (td->unreadable)
-			snprintf(why, sizeof(why), "the damaged record %llu (byte offset %llu), of an "
-				 "unknown zone, was dropped", (unsigned long long)td->seq,
-				 (unsigned long long)td->offset);
+			snprintf(why, sizeof(why), "the damaged record %llu (byte offset %llu; it "
+				 "reads zone %u, write pointer %#llx, not to be trusted) was dropped",
+				 (unsigned long long)td->seq, (unsigned long long)td->offset,
+				 td->read_zone, (unsigned long long)td->read_wp);
 		else
 			snprintf(why, sizeof(why), "records the image held were lost after record "
 				 "%llu", (unsigned long long)m->next_seq - 1);
@@ -1011,12 +1018,15 @@ static int check_tail(struct zmeta *m, const uint8_t *bad, const struct tail_dro
 				    (unsigned long long)le64toh(d.wp), why, m->hdr.nsid,
 				    (unsigned long long)le64toh(d.seq));
 		}
-		log_warn("%s: zone %u: damaged descriptor (write pointer read %#llx) repaired from "
-			 "journal record %llu, though %s: write pointer %s%#llx -> %#llx", img, i,
-			 (unsigned long long)le64toh(n->raw.wp), (unsigned long long)le64toh(d.seq), why,
-			 n->flags & NOTE_TAIL ? "" : "unknown, the descriptor's read ",
-			 (unsigned long long)(n->flags & NOTE_TAIL ? n->tail_wp : le64toh(n->raw.wp)),
-			 (unsigned long long)le64toh(d.wp));
+		/* The write pointer it leaves: the dropped record's when it is
+		 * known, else what the damaged bytes read. */
+		bool known = n->flags & NOTE_TAIL, rec = !known && td->unreadable && td->read_zone == i;
+		log_warn("%s: zone %u: damaged descriptor repaired from journal record %llu, though "
+			 "%s: write pointer %#llx (%s) -> %#llx", img, i,
+			 (unsigned long long)le64toh(d.seq), why,
+			 (unsigned long long)(known ? n->tail_wp : rec ? td->read_wp : le64toh(n->raw.wp)),
+			 known ? "the dropped record's" : rec ? "the damaged record's, as read" :
+			 "the damaged descriptor's, as read", (unsigned long long)le64toh(d.wp));
 	}
 	return 0;
 }

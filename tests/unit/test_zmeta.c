@@ -792,6 +792,7 @@ static void test_damaged_descriptor_and_tail_refused(void **state)
 	assert_non_null(strstr(err, "zone 1"));
 	assert_non_null(strstr(err, "--recover NQN/1"));
 	assert_non_null(strstr(err, "--format"));
+	print_message("%s\n", err);
 	assert_int_equal(open_ns(f, err, sizeof(err)), -1); /* refusing changed nothing */
 	f->cfg.recover = true;
 	must_open(f);
