@@ -705,7 +705,10 @@ static int replay(struct zmeta *m, const struct zmeta_geom *g, const char *path,
 			 * carry other generations and lower numbers), are a record
 			 * of it that is dropped: its zone is not to be trusted. One
 			 * that says it continues a batch the image already holds
-			 * was durable: damage, not a torn write (check_tail()). */
+			 * was durable: damage, not a torn write (check_tail()) -
+			 * when the fields that say so lie in one 512-byte sector,
+			 * so that a torn write of the next batch over older bytes
+			 * (sectors are written whole) cannot mix them. */
 			td->unreadable = seen;
 			td->seq = seq;
 			td->offset = stop;
@@ -713,7 +716,9 @@ static int replay(struct zmeta *m, const struct zmeta_geom *g, const char *path,
 			td->read_wp = le64toh(at.wp);
 			td->durable = seen && batch_held && last_pos &&
 				      le32toh(at.gen) == gen && le64toh(at.seq) == seq &&
-				      le32toh(at.batch_pos) == last_pos + 1;
+				      le32toh(at.batch_pos) == last_pos + 1 &&
+				      (stop + offsetof(struct zjnl_record, seq)) / 512 ==
+				      (stop + offsetof(struct zjnl_record, wp) - 1) / 512;
 			avail = found;
 			break;
 		}
