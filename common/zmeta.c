@@ -938,20 +938,6 @@ static int check_ahead(struct zmeta *m, const uint8_t *bad, enum zmeta_mode mode
 	return 0;
 }
 
-/*
- * The run ended by dropping records as a torn tail. That is sound only
- * when they can have been a write never acknowledged and the image does
- * not depend on them:
- *   - a dropped record that continued a batch the image holds (replay found
- *     one of its records already there) was durable: it is damage, refused
- *     unless the image holds the state it set (check_ahead() saw to that);
- *   - a zone whose damaged descriptor the journal repaired from an older
- *     record may have been set by a dropped one - a record of it dropped
- *     at the end (torn, damaged, or its data not on disk), an unreadable
- *     one (its zone unknown), or records lost past the journal's end that
- *     the image held (ahead): its newest state is unknown. Refused.
- * ZMETA_RECOVER goes on with what the journal proves, logging each zone.
- */
 /* A refusal leaves the files as it found them: the descriptors replay
  * repaired (in the shared mapping) are damaged again, so that the next
  * start finds what this one found. */
@@ -974,6 +960,20 @@ static void notes_free(struct tail_drop *td, uint32_t nr_zones)
 	free(td->note);
 }
 
+/*
+ * The run ended by dropping records as a torn tail. That is sound only
+ * when they can have been a write never acknowledged and the image does
+ * not depend on them:
+ *   - a dropped record that continued a batch the image holds (replay found
+ *     one of its records already there) was durable: it is damage, refused
+ *     unless the image holds the state it set (check_ahead() saw to that);
+ *   - a zone whose damaged descriptor the journal repaired from an older
+ *     record may have been set by a dropped one - a record of it dropped
+ *     at the end (torn, damaged, or its data not on disk), an unreadable
+ *     one (its zone unknown), or records lost past the journal's end that
+ *     the image held (ahead): its newest state is unknown. Refused.
+ * ZMETA_RECOVER goes on with what the journal proves, logging each zone.
+ */
 static int check_tail(struct zmeta *m, const uint8_t *bad, const struct tail_drop *td, bool ahead,
 		      enum zmeta_mode mode, const char *img, const char *jnl, char *err,
 		      size_t errlen)

@@ -3,7 +3,8 @@
  * last record, replay twice), a crash at each step of a checkpoint, a torn or
  * damaged header slot, damaged descriptors, refusals (damaged records
  * followed by later ones, missing or short files, geometry mismatch, unknown
- * format version), what --recover keeps, reads above the write pointer, and
+ * format version, a damaged descriptor whose zone a dropped journal tail may
+ * have set, a damaged record of a durable batch), what --recover keeps, reads above the write pointer, and
  * a Zone Random Write Area's window, flushes and image version across
  * crashes and restarts.
  * The files are damaged by hand, at the offsets zmeta.h documents
@@ -806,6 +807,32 @@ static void test_damaged_descriptor_and_tail_refused(void **state)
 }
 
 /*
+ * Zone 1's descriptor damaged, and the data of its last record not on disk
+ * (as after a torn write): the record is dropped, and the descriptor could
+ * be repaired only from the record before. Which of the two was the zone's
+ * state is unknown: refused, not loaded at wp 3.
+ */
+static void test_damaged_descriptor_and_torn_data_refused(void **state)
+{
+	struct fixture *f = *state;
+	must_open(f);
+	write_blocks(f->ns, ZLBAS, 3, 1);
+	write_blocks(f->ns, ZLBAS + 3, 2, 2); /* the last record: wp 5 */
+	crash(f);
+	char data[sizeof(f->cfg.path) + 8];
+	data_path(f, data, sizeof(data));
+	uint8_t blk[4096];
+	memset(blk, 0xee, sizeof(blk));
+	file_rw(data, (off_t)(ZLBAS + 4) * 4096, blk, sizeof(blk), true);
+	flip(f->img, desc_off(f, 1) + 3, 0x08);
+	char err[1024] = "";
+	assert_int_equal(open_ns(f, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "zone 1's descriptor is damaged"));
+	assert_non_null(strstr(err, "(write pointer 0x15) was dropped"));
+	assert_non_null(strstr(err, "--recover NQN/1"));
+}
+
+/*
  * A batch of two records (zone 0, then zone 1) made durable; the image
  * holds zone 0's record but not yet zone 1's (the process died inside
  * zmeta_apply(), or the page holding zone 1's descriptor never reached the
@@ -1226,6 +1253,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_damaged_descriptor_other_zone_repaired, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_record_of_durable_batch_refused, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_damaged_descriptor_and_torn_data_refused, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_missing_file_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_short_files, setup, teardown),
