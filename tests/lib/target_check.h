@@ -26,6 +26,31 @@ static inline void target_dir_ok(struct target_proc *t, char *dir, char *port, s
 		fail_msg("%s", why);
 }
 
+/* target_start, or fail with the daemon's last log lines shown. */
+static inline void target_start_ok(struct target_proc *t, bool format)
+{
+	char why[512];
+
+	if (target_start(t, format, why, sizeof(why)) != 0) {
+		target_show_log(t, 15);
+		fail_msg("the daemon did not come up: %s", why);
+	}
+}
+
+/* target_ctl, or fail with the request's form and the answer. */
+static inline __attribute__((format(printf, 4, 5)))
+void target_ctl_ok(const struct target_proc *t, char *reply, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = target_vctl(t, reply, len, fmt, ap);
+	va_end(ap);
+	if (rc != 0)
+		fail_msg("%s: %s", fmt, reply);
+}
+
 /* target_finish (stop the daemon cleanly, remove dir), or fail. */
 static inline void target_finish_ok(struct target_proc *t, const char *dir)
 {
