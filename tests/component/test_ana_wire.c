@@ -60,9 +60,8 @@ static void host_up(struct host *h, const char *port)
 {
 	if (nvmf_admin_up(&h->admin, "127.0.0.1", port, HOSTNQN, NQN))
 		fail_msg("%s", h->admin.err);
-	if (nvmf_tcp_connect(&h->io, "127.0.0.1", port, false, false))
-		fail_msg("I/O queue: %s", h->io.err);
-	assert_int_equal(nvmf_connect(&h->io, 1, 32, 0, HOSTNQN, NQN, h->admin.cntlid, 0, NULL), 0);
+	if (nvmf_io_up(&h->io, "127.0.0.1", port, HOSTNQN, NQN, h->admin.cntlid, 1, 32))
+		fail_msg("%s", h->io.err);
 }
 
 /* Get Log Page 0Ch: len bytes from offset lpo; rgo: LSP bit 0; rae. */
@@ -338,7 +337,7 @@ static void test_change_notice_and_counts(void **state)
 	assert_int_equal(get_ana_log(&HA, buf, LOG_LEN, 0, false, false), 0);
 
 	/* The port named by ID; port B's controller told. */
-	assert_int_equal(target_ctl(&T, reply, sizeof(reply), "ana set 2 1 non-optimized"), 0);
+	assert_int_equal(target_ctl(&T, "ana set 2 1 non-optimized", reply, sizeof(reply)), 0);
 	assert_string_equal(reply, "port 2 group 1 non-optimized");
 	expect_ana_notice(&HB, cid_b);
 	char *body = NULL;
@@ -357,15 +356,16 @@ static void test_change_notice_and_counts(void **state)
 	assert_int_equal(get_ana_log(&HB, buf, LOG_LEN, 0, false, false), 0);
 
 	/* Refusals name what is wrong. */
-	assert_int_equal(target_ctl(&T, reply, sizeof(reply), "ana set 9 1 optimized"), 1);
+	assert_int_equal(target_ctl(&T, "ana set 9 1 optimized", reply, sizeof(reply)), 1);
 	assert_string_equal(reply, "no port 9");
-	assert_int_equal(target_ctl(&T, reply, sizeof(reply), "ana set 127.0.0.1:1 1 optimized"), 1);
+	assert_int_equal(target_ctl(&T, "ana set 127.0.0.1:1 1 optimized", reply, sizeof(reply)),
+			 1);
 	assert_string_equal(reply, "no port listens on 127.0.0.1:1");
-	assert_int_equal(target_ctl(&T, reply, sizeof(reply), "ana set 1 33 optimized"), 1);
+	assert_int_equal(target_ctl(&T, "ana set 1 33 optimized", reply, sizeof(reply)), 1);
 	assert_non_null(strstr(reply, "group \"33\""));
-	assert_int_equal(target_ctl(&T, reply, sizeof(reply), "ana set 1 1 degraded"), 1);
+	assert_int_equal(target_ctl(&T, "ana set 1 1 degraded", reply, sizeof(reply)), 1);
 	assert_non_null(strstr(reply, "state \"degraded\""));
-	assert_int_equal(target_ctl(&T, reply, sizeof(reply), "ana frob"), 1);
+	assert_int_equal(target_ctl(&T, "ana frob", reply, sizeof(reply)), 1);
 }
 
 /* ---- I/O per state ---- */

@@ -71,9 +71,8 @@ static void host_up(struct host *h)
 	if (nvmf_admin_up(&h->admin, "127.0.0.1", port, HOSTNQN, NQN))
 		fail_msg("%s", h->admin.err);
 	assert_int_equal(nvmf_ns_geometry(&h->admin, 1, &h->g), 0);
-	if (nvmf_tcp_connect(&h->io, "127.0.0.1", port, false, false))
-		fail_msg("I/O queue: %s", h->io.err);
-	assert_int_equal(nvmf_connect(&h->io, 1, 64, 0, HOSTNQN, NQN, h->admin.cntlid, 0, NULL), 0);
+	if (nvmf_io_up(&h->io, "127.0.0.1", port, HOSTNQN, NQN, h->admin.cntlid, 1, 64))
+		fail_msg("%s", h->io.err);
 }
 
 static void host_down(struct host *h)

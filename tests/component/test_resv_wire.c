@@ -60,9 +60,8 @@ static void host_up(struct host *h)
 {
 	if (nvmf_admin_up(&h->admin, "127.0.0.1", port, h->nqn, NQN))
 		fail_msg("%s", h->admin.err);
-	if (nvmf_tcp_connect(&h->io, "127.0.0.1", port, false, false))
-		fail_msg("I/O queue: %s", h->io.err);
-	assert_int_equal(nvmf_connect(&h->io, 1, 64, 0, h->nqn, NQN, h->admin.cntlid, 0, NULL), 0);
+	if (nvmf_io_up(&h->io, "127.0.0.1", port, h->nqn, NQN, h->admin.cntlid, 1, 64))
+		fail_msg("%s", h->io.err);
 	/* The Host Identifier the client sends (nvmf_connect). */
 	memset(h->hostid, 0, 16);
 	for (size_t i = 0; h->nqn[i]; i++)

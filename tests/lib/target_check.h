@@ -6,6 +6,8 @@
 #ifndef ZNSTGT_TARGET_CHECK_H
 #define ZNSTGT_TARGET_CHECK_H
 
+#include <stdio.h>
+
 #include "target_proc.h"
 
 /* target_write_file, or fail. */
@@ -37,18 +39,18 @@ static inline void target_start_ok(struct target_proc *t, bool format)
 	}
 }
 
-/* target_ctl, or fail with the request's form and the answer. */
+/* target_ctl with the request made from fmt (as for printf), or fail. */
 static inline __attribute__((format(printf, 4, 5)))
 void target_ctl_ok(const struct target_proc *t, char *reply, size_t len, const char *fmt, ...)
 {
+	char req[512];
 	va_list ap;
-	int rc;
 
 	va_start(ap, fmt);
-	rc = target_vctl(t, reply, len, fmt, ap);
+	vsnprintf(req, sizeof(req), fmt, ap);
 	va_end(ap);
-	if (rc != 0)
-		fail_msg("%s: %s", fmt, reply);
+	if (target_ctl(t, req, reply, len) != 0)
+		fail_msg("%s: %s", req, reply);
 }
 
 /* target_finish (stop the daemon cleanly, remove dir), or fail. */

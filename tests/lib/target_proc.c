@@ -242,24 +242,9 @@ void target_kill(struct target_proc *t)
 	t->pid = 0;
 }
 
-int target_vctl(const struct target_proc *t, char *reply, size_t len, const char *fmt,
-		va_list ap)
+int target_ctl(const struct target_proc *t, const char *req, char *reply, size_t len)
 {
-	char req[512];
-
-	vsnprintf(req, sizeof(req), fmt, ap);
 	return ctl_request(t->sock, req, 0, 30000, reply, len);
-}
-
-int target_ctl(const struct target_proc *t, char *reply, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	rc = target_vctl(t, reply, len, fmt, ap);
-	va_end(ap);
-	return rc;
 }
 
 int target_power_cut(struct target_proc *t, char *why, size_t whylen)

@@ -8,7 +8,6 @@
 #define ZNSTGT_TARGET_PROC_H
 
 #include <limits.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -53,13 +52,9 @@ int target_stop(struct target_proc *t, char *why, size_t whylen);
 int target_finish(struct target_proc *t, const char *dir, char *why, size_t whylen);
 /* SIGKILL and wait. */
 void target_kill(struct target_proc *t);
-/* A control request made from fmt (as for printf), waiting up to 30 s for
- * the answer: ctl_request's 0 (done), 1 (refused) or -1, the answer or why
- * in reply. */
-int target_ctl(const struct target_proc *t, char *reply, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-int target_vctl(const struct target_proc *t, char *reply, size_t len, const char *fmt,
-		va_list ap) __attribute__((format(printf, 4, 0)));
+/* A control request, waiting up to 30 s for the answer: ctl_request's 0
+ * (done), 1 (refused) or -1, the answer or why in reply. */
+int target_ctl(const struct target_proc *t, const char *req, char *reply, size_t len);
 /* Ask for a power cut (doc/power-cut.md); 0 and its answer in why, or -1. */
 int target_power_cut(struct target_proc *t, char *why, size_t whylen);
 /* Whether its log holds s, waiting up to 20 s (a loaded machine) for the
