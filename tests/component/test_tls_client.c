@@ -29,7 +29,7 @@
 #include "../lib/nvmf_client.h"
 #include "../lib/nvmf_ns.h"
 #include "../lib/nvmf_tls.h"
-#include "../lib/tls_test_psk.h"
+#include "../lib/tls_test_conf.h"
 #include "nvme_cmd.h"
 #include "nvme_keys.h"
 #include "nvme_psk.h"
@@ -51,10 +51,7 @@ static int setup(void **state)
 {
 	static const struct inproc_file files[] = {
 		PSK384_FILE,
-		{ "conf/tls.ini", "[subsystem]\nnqn = " SUBNQN "\n"
-		  "[namespace 1]\nsize = 16M\nzoned = no\nlba_size = 4096\n"
-		  "[host " HOST256 "]\npsk = " PSK256 "\n"
-		  "[host " HOST384 "]\npsk_file = psk384\n", 0644 },
+		{ "conf/tls.ini", TLS_TEST_SUBSYS(SUBNQN, HOST384, HOST256), 0644 },
 		{ "conf/only.ini", "[subsystem]\nnqn = " ONLYNQN "\nrequire_tls = yes\n"
 		  "[namespace 1]\nsize = 4M\nzoned = no\n"
 		  "[host " HOST256 "]\npsk = " PSK256 "\n", 0644 },

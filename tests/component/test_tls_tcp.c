@@ -32,7 +32,7 @@
 
 #include "../lib/inproc_target.h"
 #include "../lib/nvmf_client.h"
-#include "../lib/tls_test_psk.h"
+#include "../lib/tls_test_conf.h"
 #include "nvme_psk.h"
 #include "tcp.h"
 
@@ -45,7 +45,6 @@
 /* Connect response DW0 bit 17: AUTHREQ.ATR (DH-HMAC-CHAP required). */
 #define ATR (1u << 17)
 
-
 static struct inproc_target target;
 static char plain_port[NVMF_TRSVCID_SIZE], tls_port[NVMF_TRSVCID_SIZE];
 
@@ -53,12 +52,10 @@ static int setup(void **state)
 {
 	static const struct inproc_file files[] = {
 		PSK384_FILE,
-		{ "conf/tls.ini", "[subsystem]\nnqn = " SUBNQN "\n"
-		  "[namespace 1]\nsize = 16M\nzoned = no\nlba_size = 4096\n"
-		  "[host " HOST256 "]\npsk = " PSK256 "\n"
+		{ "conf/tls.ini", TLS_TEST_SUBSYS(SUBNQN, HOST384, HOST256)
 		  /* A DH-HMAC-CHAP secret too: TLS queues are not asked for it. */
-		  "dhchap_secret = DHHC-1:00:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+KfiaR:\n"
-		  "[host " HOST384 "]\npsk_file = psk384\n", 0644 },
+		  "dhchap_secret = DHHC-1:00:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+KfiaR:\n",
+		  0644 },
 		{ NULL, NULL, 0 },
 	};
 	char err[512];
