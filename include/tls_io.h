@@ -25,7 +25,6 @@
  * records: a QD32 batch of commands, or of 4 KiB read results, in one
  * system call instead of two per record (header, then body).
  */
-#define TLS_READ_BUFFER (4u * (16384u + 256u))
 #ifndef ZNSTGT_TLS_IO_H
 #define ZNSTGT_TLS_IO_H
 
@@ -36,6 +35,9 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+
+/* 16384 bytes of plaintext and up to 256 of expansion (RFC 8446, 5.2). */
+#define TLS_READ_BUFFER (4u * (16384u + 256u))
 
 static inline int tls_errno(SSL *ssl, int rc, bool *want_write)
 {

@@ -103,7 +103,10 @@ int tcp_tls_init(char *err, size_t errlen)
 					  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	/* Read what the socket has into one large buffer (tls_io.h): a
 	 * host's batch of commands in one read(2), not a record header then
-	 * its body for each record. */
+	 * its body for each record. What the handshake reads ahead past the
+	 * host's Finished (an ICReq sent with it) is not lost: the handshake
+	 * ends on that read, in the read callback, which goes on to read
+	 * PDUs, starting with what OpenSSL holds. */
 	SSL_CTX_set_read_ahead(tls_ctx, 1);
 	SSL_CTX_set_default_read_buffer_len(tls_ctx, TLS_READ_BUFFER);
 	SSL_CTX_set_session_cache_mode(tls_ctx, SSL_SESS_CACHE_OFF);
