@@ -13,7 +13,17 @@
  * tls_readv(): as readv(2) on a non-blocking socket (bytes, 0 at the end
  * of the stream, -1 with errno from tls_errno()). It fills every buffer
  * while OpenSSL has records: OpenSSL returns one record per call, and what
- * it holds decrypted would not wake poll(2) or a read watcher again.
+ * it holds (decrypted, or read ahead and not yet decrypted) would not wake
+ * poll(2) or a read watcher again. Once OpenSSL holds nothing it returns
+ * what it has instead of asking the socket again: both ends read ahead
+ * (TLS_READ_BUFFER below), so that one read(2) took all the socket had, and
+ * a second would mostly be an EAGAIN; a level-triggered watcher or the
+ * caller's next read finds whatever arrived since.
+ *
+ * TLS_READ_BUFFER: the read-ahead buffer (SSL_CTX_set_default_read_buffer_len
+ * with read_ahead on): the ciphertext one read(2) may take. Four full
+ * records: a QD32 batch of commands, or of 4 KiB read results, in one
+ * system call instead of two per record (header, then body).
  */
 #ifndef ZNSTGT_TLS_IO_H
 #define ZNSTGT_TLS_IO_H
@@ -25,6 +35,9 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+
+/* 16384 bytes of plaintext and up to 256 of expansion (RFC 8446, 5.2). */
+#define TLS_READ_BUFFER (4u * (16384u + 256u))
 
 static inline int tls_errno(SSL *ssl, int rc, bool *want_write)
 {
@@ -60,6 +73,8 @@ static inline ssize_t tls_readv(SSL *ssl, const struct iovec *iov, int iovcnt, b
 					     iov[i].iov_len - off, &got);
 			if (rc == 1) {
 				off += got;
+				if (!SSL_has_pending(ssl))
+					return (ssize_t)(total + off);
 				continue;
 			}
 			total += off;

@@ -10,9 +10,12 @@
 #include "tcp_sock.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -98,6 +101,14 @@ int tcp_tls_init(char *err, size_t errlen)
 	SSL_CTX_set_options(tls_ctx, SSL_OP_NO_TICKET | SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_mode(tls_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 					  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* Read what the socket has into one large buffer (tls_io.h): a
+	 * host's batch of commands in one read(2), not a record header then
+	 * its body for each record. What the handshake reads ahead past the
+	 * host's Finished (an ICReq sent with it) is not lost: the handshake
+	 * ends on that read, in the read callback, which goes on to read
+	 * PDUs, starting with what OpenSSL holds. */
+	SSL_CTX_set_read_ahead(tls_ctx, 1);
+	SSL_CTX_set_default_read_buffer_len(tls_ctx, TLS_READ_BUFFER);
 	SSL_CTX_set_session_cache_mode(tls_ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_psk_find_session_callback(tls_ctx, find_session);
 	return 0;
@@ -170,7 +181,21 @@ static ssize_t chan_readv(struct tcp_sock *s, const struct iovec *iov, int iovcn
  */
 #define TLS_RECORD_MAX 16384
 
-static ssize_t tls_writev(struct tcp_sock *s, const struct iovec *iov, int iovcnt)
+/*
+ * OpenSSL sends each record with its own write(2), and on loopback or a
+ * fast link each write is a TCP segment of its own, sent at once: the
+ * peer wakes for every record. When the pieces make more than one record
+ * (QD32's completions coming out together), TCP_CORK holds them until the
+ * last is written, so that the batch leaves as full segments, the way a
+ * single sendmsg(2) of the plain socket does; uncorking sends what is held.
+ */
+static void cork(struct tcp_sock *s, int on)
+{
+	/* A failure only costs segments: the bytes go out either way. */
+	(void)setsockopt(s->fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
+}
+
+static ssize_t tls_write_records(struct tcp_sock *s, const struct iovec *iov, int iovcnt)
 {
 	unsigned char rec[TLS_RECORD_MAX];
 	size_t total = 0, off = 0, put;
@@ -217,6 +242,23 @@ static ssize_t tls_writev(struct tcp_sock *s, const struct iovec *iov, int iovcn
 			break; /* a record is not a partial write: cannot happen */
 	}
 	return (ssize_t)total;
+}
+
+static ssize_t tls_writev(struct tcp_sock *s, const struct iovec *iov, int iovcnt)
+{
+	size_t len = 0;
+	ssize_t w;
+
+	for (int i = 0; i < iovcnt && len <= TLS_RECORD_MAX; i++)
+		len += iov[i].iov_len;
+	if (len <= TLS_RECORD_MAX)
+		return tls_write_records(s, iov, iovcnt);
+	cork(s, 1);
+	w = tls_write_records(s, iov, iovcnt);
+	int e = errno;
+	cork(s, 0);
+	errno = e;
+	return w;
 }
 
 static const char *tls_peer_identity(const struct tcp_sock *s)

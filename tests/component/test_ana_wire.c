@@ -27,7 +27,8 @@
 
 #include "../../tools/ctl_client.h"
 #include "../lib/nvmf_client.h"
-#include "../lib/target_proc.h"
+#include "../lib/target_check.h"
+#include "../lib/target_daemon.h"
 
 #define NQN "nqn.2026-11.io.znstgt:ana"
 #define HOSTNQN "nqn.2014-08.org.nvmexpress:uuid:5d0a4c61-3b8e-4f2a-9e77-1c2b3a4d5e6f"
@@ -36,7 +37,7 @@
 #define LOG_LEN 4096u
 
 static char dir[] = "/tmp/znstgt-ana-XXXXXX";
-static char port_a[8], port_b[8];
+static char port_a[TARGET_PORT_LEN], port_b[TARGET_PORT_LEN];
 static struct target_proc T;
 
 struct host {
@@ -46,25 +47,11 @@ static struct host HA, HB; /* through port A, through port B */
 
 /* ---- the daemon and its control socket ---- */
 
-static int ctl(char *reply, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int ctl(char *reply, size_t len, const char *fmt, ...)
-{
-	char req[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(req, sizeof(req), fmt, ap);
-	va_end(ap);
-	return ctl_request(T.sock, req, 0, 30000, reply, len);
-}
-
 static void ana_set(const char *port, unsigned group, const char *state)
 {
 	char reply[256];
 
-	if (ctl(reply, sizeof(reply), "ana set 127.0.0.1:%s %u %s", port, group, state) != 0)
-		fail_msg("ana set %s %u %s: %s", port, group, state, reply);
+	target_ctl_ok(&T, reply, sizeof(reply), "ana set 127.0.0.1:%s %u %s", port, group, state);
 }
 
 /* ---- the host ---- */
@@ -73,9 +60,8 @@ static void host_up(struct host *h, const char *port)
 {
 	if (nvmf_admin_up(&h->admin, "127.0.0.1", port, HOSTNQN, NQN))
 		fail_msg("%s", h->admin.err);
-	if (nvmf_tcp_connect(&h->io, "127.0.0.1", port, false, false))
-		fail_msg("I/O queue: %s", h->io.err);
-	assert_int_equal(nvmf_connect(&h->io, 1, 32, 0, HOSTNQN, NQN, h->admin.cntlid, 0, NULL), 0);
+	if (nvmf_io_up(&h->io, "127.0.0.1", port, HOSTNQN, NQN, h->admin.cntlid, 1, 32))
+		fail_msg("%s", h->io.err);
 }
 
 /* Get Log Page 0Ch: len bytes from offset lpo; rgo: LSP bit 0; rae. */
@@ -184,29 +170,20 @@ static size_t parse_log(const uint8_t *buf, uint64_t *chgcnt, struct group_view 
 
 static int setup(void **state)
 {
+	char *ports[] = { port_a, port_b };
 	char why[256], keys[512];
 
-	if (target_dir(&T, dir, port_a, sizeof(port_a), why, sizeof(why)) != 0)
+	if (target_daemon_dir(&T, dir, ports, 2, why, sizeof(why)) != 0)
 		fail_msg("%s", why);
-	do
-		if (target_free_port(port_b, sizeof(port_b)) != 0)
-			fail_msg("no second free port");
-	while (strcmp(port_a, port_b) == 0);
-	snprintf(keys, sizeof(keys), "[target]\nlisten = 127.0.0.1:%s, 127.0.0.1:%s\n"
-		 "ana_state = 127.0.0.1:%s 2 non-optimized\n"
-		 "data_dir = data\ncontrol_socket = control.sock\ninclude = conf/*.ini\n"
-		 "threads = 2\nio_threads = 2\nlog_level = warn\n", port_a, port_b, port_b);
-	if (target_write_file(NULL, T.ini, keys, why, sizeof(why)) != 0 ||
-	    target_write_file(dir, "conf/ana.ini",
-			      "[subsystem]\nnqn = " NQN "\nallow_any_host = yes\n"
-			      "[namespace 1]\nsize = 8M\nzone_size = 1M\n"
-			      "[namespace 2]\nsize = 8M\nzone_size = 1M\nana_group = 2\n",
-			      why, sizeof(why)) != 0)
+	snprintf(keys, sizeof(keys), "ana_state = 127.0.0.1:%s 2 non-optimized\n"
+		 "threads = 2\nio_threads = 2\nlog_level = warn\n", port_b);
+	if (target_daemon_config(&T, dir, ports, 2, keys, "ana.ini",
+				 "[subsystem]\nnqn = " NQN "\nallow_any_host = yes\n"
+				 "[namespace 1]\nsize = 8M\nzone_size = 1M\n"
+				 "[namespace 2]\nsize = 8M\nzone_size = 1M\nana_group = 2\n",
+				 why, sizeof(why)) != 0)
 		fail_msg("%s", why);
-	if (target_start(&T, true, why, sizeof(why)) != 0) {
-		target_show_log(&T, 15);
-		fail_msg("the daemon did not come up: %s", why);
-	}
+	target_start_ok(&T, true);
 	host_up(&HA, port_a);
 	host_up(&HB, port_b);
 	return 0;
@@ -214,14 +191,11 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char why[256];
-
 	nvmf_close(&HA.io);
 	nvmf_close(&HA.admin);
 	nvmf_close(&HB.io);
 	nvmf_close(&HB.admin);
-	if (target_finish(&T, dir, why, sizeof(why)) != 0)
-		fail_msg("%s", why);
+	target_finish_ok(&T, dir);
 	return 0;
 }
 
@@ -363,7 +337,7 @@ static void test_change_notice_and_counts(void **state)
 	assert_int_equal(get_ana_log(&HA, buf, LOG_LEN, 0, false, false), 0);
 
 	/* The port named by ID; port B's controller told. */
-	assert_int_equal(ctl(reply, sizeof(reply), "ana set 2 1 non-optimized"), 0);
+	assert_int_equal(target_ctl(&T, "ana set 2 1 non-optimized", reply, sizeof(reply)), 0);
 	assert_string_equal(reply, "port 2 group 1 non-optimized");
 	expect_ana_notice(&HB, cid_b);
 	char *body = NULL;
@@ -382,15 +356,16 @@ static void test_change_notice_and_counts(void **state)
 	assert_int_equal(get_ana_log(&HB, buf, LOG_LEN, 0, false, false), 0);
 
 	/* Refusals name what is wrong. */
-	assert_int_equal(ctl(reply, sizeof(reply), "ana set 9 1 optimized"), 1);
+	assert_int_equal(target_ctl(&T, "ana set 9 1 optimized", reply, sizeof(reply)), 1);
 	assert_string_equal(reply, "no port 9");
-	assert_int_equal(ctl(reply, sizeof(reply), "ana set 127.0.0.1:1 1 optimized"), 1);
+	assert_int_equal(target_ctl(&T, "ana set 127.0.0.1:1 1 optimized", reply, sizeof(reply)),
+			 1);
 	assert_string_equal(reply, "no port listens on 127.0.0.1:1");
-	assert_int_equal(ctl(reply, sizeof(reply), "ana set 1 33 optimized"), 1);
+	assert_int_equal(target_ctl(&T, "ana set 1 33 optimized", reply, sizeof(reply)), 1);
 	assert_non_null(strstr(reply, "group \"33\""));
-	assert_int_equal(ctl(reply, sizeof(reply), "ana set 1 1 degraded"), 1);
+	assert_int_equal(target_ctl(&T, "ana set 1 1 degraded", reply, sizeof(reply)), 1);
 	assert_non_null(strstr(reply, "state \"degraded\""));
-	assert_int_equal(ctl(reply, sizeof(reply), "ana frob"), 1);
+	assert_int_equal(target_ctl(&T, "ana frob", reply, sizeof(reply)), 1);
 }
 
 /* ---- I/O per state ---- */

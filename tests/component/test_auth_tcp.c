@@ -63,20 +63,21 @@ static struct nvme_secret *secret(const char *text)
 
 static int setup(void **state)
 {
+	static const struct inproc_file files[] = {
+		/* The controller secret from a file, as an operator would keep it. */
+		{ "conf/ctrl.key", KEY_CTRL "\n", 0600 },
+		{ "conf/auth.ini", "[subsystem]\nnqn = " SUBNQN "\nallowed_hosts = " HOST_PLAIN "\n"
+		  "[namespace 1]\nsize = 16M\nzoned = no\nlba_size = 4096\n"
+		  "[host " HOST_ONEWAY "]\ndhchap_secret = " KEY_ONEWAY "\n"
+		  "[host " HOST_BIDI "]\ndhchap_secret = " KEY_BIDI "\n"
+		  "dhchap_ctrl_secret_file = ctrl.key\n"
+		  "dhchap_hashes = sha512, sha384\ndhchap_dhgroups = ffdhe2048, null\n", 0644 },
+		{ NULL, NULL, 0 },
+	};
 	char err[512];
 
 	(void)state;
-	assert_int_equal(inproc_target_init(&target), 0);
-	/* The controller secret from a file, as an operator would keep it. */
-	assert_int_equal(inproc_target_write(&target, "conf/ctrl.key", KEY_CTRL "\n", 0600), 0);
-	assert_int_equal(inproc_target_write(&target, "conf/auth.ini",
-		"[subsystem]\nnqn = " SUBNQN "\nallowed_hosts = " HOST_PLAIN "\n"
-		"[namespace 1]\nsize = 16M\nzoned = no\nlba_size = 4096\n"
-		"[host " HOST_ONEWAY "]\ndhchap_secret = " KEY_ONEWAY "\n"
-		"[host " HOST_BIDI "]\ndhchap_secret = " KEY_BIDI "\n"
-		"dhchap_ctrl_secret_file = ctrl.key\n"
-		"dhchap_hashes = sha512, sha384\ndhchap_dhgroups = ffdhe2048, null\n", 0644), 0);
-	if (inproc_target_start(&target, "listen = 127.0.0.1:4420\n", err, sizeof(err)))
+	if (inproc_target_up(&target, files, "listen = 127.0.0.1:4420\n", err, sizeof(err)))
 		fail_msg("%s", err);
 	snprintf(port, sizeof(port), "%s", tcp_listener_port(0)->trsvcid);
 

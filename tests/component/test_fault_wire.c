@@ -29,7 +29,8 @@
 #include "../../tools/ctl_client.h"
 #include "../lib/nvmf_client.h"
 #include "../lib/nvmf_ns.h"
-#include "../lib/target_proc.h"
+#include "../lib/target_check.h"
+#include "../lib/target_daemon.h"
 
 #define NQN "nqn.2026-11.io.znstgt:faults"
 #define HOSTNQN "nqn.2014-08.org.nvmexpress:uuid:0b7c1e55-4d2a-4f8e-9c3b-7a6e5d4c3b2a"
@@ -43,7 +44,7 @@
 #define ST(sct, sc) NVME_STATUS(sct, sc)
 
 static char dir[] = "/tmp/znstgt-fw-XXXXXX";
-static char port[8];
+static char port[TARGET_PORT_LEN];
 static struct target_proc T;
 
 struct host {
@@ -54,35 +55,12 @@ static struct host H1, H2;
 
 /* ---- the daemon and its control socket ---- */
 
-static void daemon_start(bool format)
-{
-	char why[512];
-
-	if (target_start(&T, format, why, sizeof(why)) != 0) {
-		target_show_log(&T, 15);
-		fail_msg("the daemon did not come up: %s", why);
-	}
-}
-
-/* A request that must succeed; its answer in reply. */
-static void ctl_ok(char *reply, size_t len, const char *fmt, ...)
-{
-	char req[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(req, sizeof(req), fmt, ap);
-	va_end(ap);
-	if (ctl_request(T.sock, req, 0, 30000, reply, len) != 0)
-		fail_msg("%s: %s", req, reply);
-}
-
 /* inject ... : the new rule's ID. */
 static uint32_t inject(const char *args)
 {
 	char reply[256];
 
-	ctl_ok(reply, sizeof(reply), "inject %s", args);
+	target_ctl_ok(&T, reply, sizeof(reply), "inject %s", args);
 	return (uint32_t)strtoul(reply, NULL, 10);
 }
 
@@ -93,9 +71,8 @@ static void host_up(struct host *h)
 	if (nvmf_admin_up(&h->admin, "127.0.0.1", port, HOSTNQN, NQN))
 		fail_msg("%s", h->admin.err);
 	assert_int_equal(nvmf_ns_geometry(&h->admin, 1, &h->g), 0);
-	if (nvmf_tcp_connect(&h->io, "127.0.0.1", port, false, false))
-		fail_msg("I/O queue: %s", h->io.err);
-	assert_int_equal(nvmf_connect(&h->io, 1, 64, 0, HOSTNQN, NQN, h->admin.cntlid, 0, NULL), 0);
+	if (nvmf_io_up(&h->io, "127.0.0.1", port, HOSTNQN, NQN, h->admin.cntlid, 1, 64))
+		fail_msg("%s", h->io.err);
 }
 
 static void host_down(struct host *h)
@@ -207,25 +184,21 @@ static int setup(void **state)
 {
 	char why[256];
 
-	if (target_prepare(&T, dir, port, sizeof(port), "threads = 2\nio_threads = 2\n"
-			   "log_level = warn\n", "faults.ini",
-			   "[subsystem]\nnqn = " NQN "\nallow_any_host = yes\n"
-			   "[namespace 1]\nsize = 16M\nzone_size = 1M\nwrite_cache = no\n",
-			   why, sizeof(why)) != 0)
+	if (target_daemon_up(&T, dir, (char *[]){ port }, 1, "threads = 2\nio_threads = 2\n"
+			     "log_level = warn\n", "faults.ini",
+			     "[subsystem]\nnqn = " NQN "\nallow_any_host = yes\n"
+			     "[namespace 1]\nsize = 16M\nzone_size = 1M\nwrite_cache = no\n",
+			     why, sizeof(why)) != 0)
 		fail_msg("%s", why);
-	daemon_start(true);
 	host_up(&H1);
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	char why[256];
-
 	host_down(&H1);
 	host_down(&H2);
-	if (target_finish(&T, dir, why, sizeof(why)) != 0)
-		fail_msg("%s", why);
+	target_finish_ok(&T, dir);
 	return 0;
 }
 
@@ -233,7 +206,7 @@ static int clear_rules(void **state)
 {
 	char reply[64];
 
-	ctl_ok(reply, sizeof(reply), "inject clear all");
+	target_ctl_ok(&T, reply, sizeof(reply), "inject clear all");
 	return 0;
 }
 
@@ -265,7 +238,7 @@ static void test_injected_status_reaches_host(void **state)
 	assert_int_equal(rd(2, buf), ST(NVME_SCT_MEDIA, NVME_SC_READ_ERROR) | DNR);
 	/* The count ran out: the rule is gone, reads work. */
 	assert_int_equal(rd(2, buf), 0);
-	ctl_ok(reply, sizeof(reply), "inject list");
+	target_ctl_ok(&T, reply, sizeof(reply), "inject list");
 	assert_string_equal(reply, "0 injection(s)");
 
 	/* Writes: a retryable Internal Error (DNR clear), once. */
@@ -306,7 +279,7 @@ static void test_chance_and_clear(void **state)
 	assert_in_range(failed, 57, 143);
 	char reply[64], req[32];
 	snprintf(req, sizeof(req), "inject clear %u", id);
-	ctl_ok(reply, sizeof(reply), "%s", req);
+	target_ctl_ok(&T, reply, sizeof(reply), "%s", req);
 	assert_string_equal(reply, "1 cleared");
 	for (int i = 0; i < 50; i++)
 		assert_int_equal(rd(0, buf), 0);
@@ -372,7 +345,7 @@ static void test_zones_read_only_and_offline(void **state)
 	host_up(&H2);
 	uint16_t aer1 = listen_for_zones(&H1), aer2 = listen_for_zones(&H2);
 
-	ctl_ok(reply, sizeof(reply), "zone read-only " NQN " 1 %u", 8 * ZS);
+	target_ctl_ok(&T, reply, sizeof(reply), "zone read-only " NQN " 1 %u", 8 * ZS);
 	assert_string_equal(reply, "1 zone(s) taken read-only");
 	static const uint32_t ro[] = { 8 };
 	expect_zones_changed(&H1, aer1, ro, 1);
@@ -392,7 +365,7 @@ static void test_zones_read_only_and_offline(void **state)
 	/* The range form: zones 10 and 11 offline. */
 	aer1 = listen_for_zones(&H1);
 	aer2 = listen_for_zones(&H2);
-	ctl_ok(reply, sizeof(reply), "zone offline " NQN " 1 %u 2", 10 * ZS);
+	target_ctl_ok(&T, reply, sizeof(reply), "zone offline " NQN " 1 %u 2", 10 * ZS);
 	assert_string_equal(reply, "2 zone(s) taken offline");
 	static const uint32_t off[] = { 10, 11 };
 	expect_zones_changed(&H1, aer1, off, 2);
@@ -419,7 +392,7 @@ static void test_zones_read_only_and_offline(void **state)
 	host_down(&H1);
 	host_down(&H2);
 	target_kill(&T);
-	daemon_start(false);
+	target_start_ok(&T, false);
 	host_up(&H1);
 	assert_int_equal(zone_state(8), ZS_RO);
 	assert_int_equal(zone_state(10), ZS_O);

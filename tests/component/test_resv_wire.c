@@ -34,7 +34,8 @@
 #include <nvme/types.h>
 
 #include "../lib/nvmf_client.h"
-#include "../lib/target_proc.h"
+#include "../lib/target_check.h"
+#include "../lib/target_daemon.h"
 
 #define NQN "nqn.2026-11.io.znstgt:resv-wire"
 #define HOST1 "nqn.2014-08.org.nvmexpress:uuid:11111111-2b1a-4c4e-9a55-0d6f1e2c3b4a"
@@ -45,7 +46,7 @@
 #define K2 0x2222bbbbull
 
 static char dir[] = "/tmp/znstgt-rw-XXXXXX";
-static char port[8];
+static char port[TARGET_PORT_LEN];
 static struct target_proc T;
 
 struct host {
@@ -55,23 +56,12 @@ struct host {
 };
 static struct host H1 = { .nqn = HOST1 }, H2 = { .nqn = HOST2 };
 
-static void daemon_start(void)
-{
-	char why[512];
-
-	if (target_start(&T, false, why, sizeof(why)) != 0) {
-		target_show_log(&T, 15);
-		fail_msg("the daemon did not come up: %s", why);
-	}
-}
-
 static void host_up(struct host *h)
 {
 	if (nvmf_admin_up(&h->admin, "127.0.0.1", port, h->nqn, NQN))
 		fail_msg("%s", h->admin.err);
-	if (nvmf_tcp_connect(&h->io, "127.0.0.1", port, false, false))
-		fail_msg("I/O queue: %s", h->io.err);
-	assert_int_equal(nvmf_connect(&h->io, 1, 64, 0, h->nqn, NQN, h->admin.cntlid, 0, NULL), 0);
+	if (nvmf_io_up(&h->io, "127.0.0.1", port, h->nqn, NQN, h->admin.cntlid, 1, 64))
+		fail_msg("%s", h->io.err);
 	/* The Host Identifier the client sends (nvmf_connect). */
 	memset(h->hostid, 0, 16);
 	for (size_t i = 0; h->nqn[i]; i++)
@@ -225,17 +215,13 @@ static int setup(void **state)
 	char why[256];
 
 	(void)state;
-	if (target_prepare(&T, dir, port, sizeof(port), "threads = 2\nio_threads = 2\n"
-			   "log_level = warn\n", "resv.ini",
-			   "[subsystem]\nnqn = " NQN "\nallow_any_host = yes\n"
-			   "[namespace 1]\npath = nsA\nsize = 8M\nzone_size = 1M\nwrite_cache = no\n"
-			   "[namespace 2]\npath = nsB\nzoned = no\nsize = 4M\nwrite_cache = no\n",
-			   why, sizeof(why)) != 0)
+	if (target_daemon_up(&T, dir, (char *[]){ port }, 1, "threads = 2\nio_threads = 2\n"
+			     "log_level = warn\n", "resv.ini",
+			     "[subsystem]\nnqn = " NQN "\nallow_any_host = yes\n"
+			     "[namespace 1]\npath = nsA\nsize = 8M\nzone_size = 1M\nwrite_cache = no\n"
+			     "[namespace 2]\npath = nsB\nzoned = no\nsize = 4M\nwrite_cache = no\n",
+			     why, sizeof(why)) != 0)
 		fail_msg("%s", why);
-	if (target_start(&T, true, why, sizeof(why)) != 0) {
-		target_show_log(&T, 15);
-		fail_msg("%s", why);
-	}
 	host_up(&H1);
 	host_up(&H2);
 	return 0;
@@ -243,13 +229,10 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char why[256];
-
 	(void)state;
 	host_down(&H1);
 	host_down(&H2);
-	if (target_finish(&T, dir, why, sizeof(why)) != 0)
-		fail_msg("%s", why);
+	target_finish_ok(&T, dir);
 	return 0;
 }
 
@@ -414,7 +397,7 @@ static void restart(bool kill9)
 		target_kill(&T);
 	else if (target_stop(&T, why, sizeof(why)))
 		fail_msg("%s", why);
-	daemon_start();
+	target_start_ok(&T, false);
 	host_up(&H1);
 	host_up(&H2);
 }
@@ -455,7 +438,7 @@ static void test_persistence(void **state)
 	assert_true(n > 40);
 	uint8_t bad = file[40] ^ 0x20;
 	assert_int_equal(pwrite(fd, &bad, 1, 40), 1);
-	daemon_start();
+	target_start_ok(&T, false);
 	assert_true(target_log_contains(&T, "resv.state: is damaged"));
 	host_up(&H1);
 	assert_int_equal(nvmf_read(&H1.io, 2, 0, 1, blk, LBA, NULL),

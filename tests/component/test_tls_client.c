@@ -29,6 +29,7 @@
 #include "../lib/nvmf_client.h"
 #include "../lib/nvmf_ns.h"
 #include "../lib/nvmf_tls.h"
+#include "../lib/tls_test_conf.h"
 #include "nvme_cmd.h"
 #include "nvme_keys.h"
 #include "nvme_psk.h"
@@ -41,9 +42,6 @@
 #define ONLYNQN "nqn.2026-11.io.znstgt:tls-only"
 /* Connect Invalid Parameters with DNR, as nvmf_cmd() returns a status. */
 #define INVALID_PARAM ((uint16_t)(0x4000u | 0x100u | NVME_SC_CONNECT_INVALID_PARAM))
-/* Configured PSKs: 32 bytes 64..83 hex (SHA-256), 48 bytes 00..2f (SHA-384). */
-#define PSK256 "NVMeTLSkey-1:01:ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+f4CBgoOeXryU:"
-#define PSK384 "NVMeTLSkey-1:02:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vcSEgBQ==:"
 
 static struct inproc_target target;
 static char plain_port[NVMF_TRSVCID_SIZE], tls_port[NVMF_TRSVCID_SIZE];
@@ -51,6 +49,14 @@ static struct nvme_secret *psk256, *psk384;
 
 static int setup(void **state)
 {
+	static const struct inproc_file files[] = {
+		PSK384_FILE,
+		{ "conf/tls.ini", TLS_TEST_SUBSYS(SUBNQN, HOST384, HOST256), 0644 },
+		{ "conf/only.ini", "[subsystem]\nnqn = " ONLYNQN "\nrequire_tls = yes\n"
+		  "[namespace 1]\nsize = 4M\nzoned = no\n"
+		  "[host " HOST256 "]\npsk = " PSK256 "\n", 0644 },
+		{ NULL, NULL, 0 },
+	};
 	char err[512];
 
 	(void)state;
@@ -59,19 +65,8 @@ static int setup(void **state)
 	psk384 = nvme_secret_parse(NVME_SECRET_TLS_PSK, PSK384, err, sizeof(err));
 	assert_non_null(psk256);
 	assert_non_null(psk384);
-	assert_int_equal(inproc_target_init(&target), 0);
-	assert_int_equal(inproc_target_write(&target, "conf/psk384", PSK384 "\n", 0600), 0);
-	assert_int_equal(inproc_target_write(&target, "conf/tls.ini",
-		"[subsystem]\nnqn = " SUBNQN "\n"
-		"[namespace 1]\nsize = 16M\nzoned = no\nlba_size = 4096\n"
-		"[host " HOST256 "]\npsk = " PSK256 "\n"
-		"[host " HOST384 "]\npsk_file = psk384\n", 0644), 0);
-	assert_int_equal(inproc_target_write(&target, "conf/only.ini",
-		"[subsystem]\nnqn = " ONLYNQN "\nrequire_tls = yes\n"
-		"[namespace 1]\nsize = 4M\nzoned = no\n"
-		"[host " HOST256 "]\npsk = " PSK256 "\n", 0644), 0);
-	if (inproc_target_start(&target, "listen = 127.0.0.1:4420\ntls_listen = 127.0.0.1:4421\n",
-				err, sizeof(err)))
+	if (inproc_target_up(&target, files, "listen = 127.0.0.1:4420\ntls_listen = 127.0.0.1:4421\n",
+			     err, sizeof(err)))
 		fail_msg("%s", err);
 	snprintf(plain_port, sizeof(plain_port), "%s", tcp_listener_port(0)->trsvcid);
 	snprintf(tls_port, sizeof(tls_port), "%s", tcp_listener_port(1)->trsvcid);

@@ -32,6 +32,7 @@
 
 #include "../lib/inproc_target.h"
 #include "../lib/nvmf_client.h"
+#include "../lib/tls_test_conf.h"
 #include "nvme_psk.h"
 #include "tcp.h"
 
@@ -44,30 +45,25 @@
 /* Connect response DW0 bit 17: AUTHREQ.ATR (DH-HMAC-CHAP required). */
 #define ATR (1u << 17)
 
-/* Configured PSKs: 32 bytes 64..83 hex (SHA-256), 48 bytes 00..2f (SHA-384). */
-#define PSK256 "NVMeTLSkey-1:01:ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+f4CBgoOeXryU:"
-#define PSK384 "NVMeTLSkey-1:02:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vcSEgBQ==:"
-
 static struct inproc_target target;
 static char plain_port[NVMF_TRSVCID_SIZE], tls_port[NVMF_TRSVCID_SIZE];
 
 static int setup(void **state)
 {
+	static const struct inproc_file files[] = {
+		PSK384_FILE,
+		{ "conf/tls.ini", TLS_TEST_SUBSYS(SUBNQN, HOST384, HOST256)
+		  /* A DH-HMAC-CHAP secret too: TLS queues are not asked for it. */
+		  "dhchap_secret = DHHC-1:00:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+KfiaR:\n",
+		  0644 },
+		{ NULL, NULL, 0 },
+	};
 	char err[512];
 
 	(void)state;
 	signal(SIGPIPE, SIG_IGN); /* a refused handshake closes under the client's writes */
-	assert_int_equal(inproc_target_init(&target), 0);
-	assert_int_equal(inproc_target_write(&target, "conf/psk384", PSK384 "\n", 0600), 0);
-	assert_int_equal(inproc_target_write(&target, "conf/tls.ini",
-		"[subsystem]\nnqn = " SUBNQN "\n"
-		"[namespace 1]\nsize = 16M\nzoned = no\nlba_size = 4096\n"
-		"[host " HOST256 "]\npsk = " PSK256 "\n"
-		/* A DH-HMAC-CHAP secret too: TLS queues are not asked for it. */
-		"dhchap_secret = DHHC-1:00:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+KfiaR:\n"
-		"[host " HOST384 "]\npsk_file = psk384\n", 0644), 0);
-	if (inproc_target_start(&target, "listen = 127.0.0.1:4420\ntls_listen = 127.0.0.1:4421\n",
-				err, sizeof(err)))
+	if (inproc_target_up(&target, files, "listen = 127.0.0.1:4420\ntls_listen = 127.0.0.1:4421\n",
+			     err, sizeof(err)))
 		fail_msg("%s", err);
 	snprintf(plain_port, sizeof(plain_port), "%s", tcp_listener_port(0)->trsvcid);
 	assert_true(tcp_listener_port(1)->tls);

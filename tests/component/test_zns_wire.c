@@ -48,7 +48,8 @@
 #include <nvme/types.h>
 
 #include "../lib/nvmf_client.h"
-#include "../lib/target_proc.h"
+#include "../lib/target_check.h"
+#include "../lib/target_daemon.h"
 
 #define NQN "nqn.2026-11.io.znstgt:zns-wire"
 #define HOSTNQN "nqn.2014-08.org.nvmexpress:uuid:6d1e7f1c-2b1a-4c4e-9a55-0d6f1e2c3b4a"
@@ -84,18 +85,8 @@
 /* ---- the daemon ---- */
 
 static char dir[] = "/tmp/znstgt-zw-XXXXXX";
-static char port[8];
+static char port[TARGET_PORT_LEN];
 static struct target_proc T;
-
-static void daemon_start(bool format)
-{
-	char why[512];
-
-	if (target_start(&T, format, why, sizeof(why)) != 0) {
-		target_show_log(&T, 15);
-		fail_msg("the daemon did not come up: %s", why);
-	}
-}
 
 static void daemon_stop(void)
 {
@@ -154,7 +145,7 @@ static void host_up(void)
 		return;
 	host_down();
 	if (!T.pid)
-		daemon_start(false);
+		target_start_ok(&T, false);
 	if (nvmf_admin_up(&H.admin, "127.0.0.1", port, HOSTNQN, NQN))
 		fail_msg("%s", H.admin.err);
 	for (int i = 0; i < NIO; i++)
@@ -464,7 +455,7 @@ static int setup(void **state)
 {
 	char why[256];
 
-	if (target_prepare(&T, dir, port, sizeof(port),
+	if (target_daemon_up(&T, dir, (char *[]){ port }, 1,
 			   "threads = 2\nio_threads = 4\nlog_level = warn\n", "wire.ini",
 		   "[subsystem]\nnqn = " NQN "\nallow_any_host = yes\n"
 		   "[namespace 1]\nsize = 16M\nzone_size = 1M\nzone_capacity = 768K\n"
@@ -478,22 +469,13 @@ static int setup(void **state)
 		   "max_active = 4\nzrwa_size = 64K\nzrwa_flush_granularity = 16K\n"
 		   "zrwa_resources = 2\n", why, sizeof(why)) != 0)
 		fail_msg("%s", why);
-	daemon_start(true);
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	char cmd[128], why[256];
-	int stopped = 0;
-
 	host_down();
-	if (T.pid && (stopped = target_stop(&T, why, sizeof(why))) != 0)
-		target_show_log(&T, 15);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	assert_int_equal(system(cmd), 0);
-	if (stopped)
-		fail_msg("%s", why);
+	target_finish_ok(&T, dir);
 	return 0;
 }
 

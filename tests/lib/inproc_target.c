@@ -75,6 +75,21 @@ int inproc_target_start(struct inproc_target *t, const char *target_keys, char *
 	return 0;
 }
 
+int inproc_target_up(struct inproc_target *t, const struct inproc_file *files,
+		     const char *target_keys, char *err, size_t errlen)
+{
+	if (inproc_target_init(t) != 0) {
+		snprintf(err, errlen, "no temporary directory");
+		return -1;
+	}
+	for (const struct inproc_file *f = files; f->rel; f++)
+		if (inproc_target_write(t, f->rel, f->text, f->mode) != 0) {
+			snprintf(err, errlen, "cannot write %s/%s", t->dir, f->rel);
+			return -1;
+		}
+	return inproc_target_start(t, target_keys, err, errlen);
+}
+
 void inproc_target_stop(struct inproc_target *t)
 {
 	char cmd[128];

@@ -10,6 +10,12 @@
  *   inproc_target_start(&t, "listen = 127.0.0.1:4420\n", err, sizeof(err));
  *   ... tcp_listener_port(i)->trsvcid ...
  *   inproc_target_stop(&t);                          everything down, dir removed
+ *
+ * or the first three steps at once, from a table of files:
+ *
+ *   static const struct inproc_file files[] = {
+ *           { "conf/a.ini", text, 0644 }, { NULL } };
+ *   inproc_target_up(&t, files, "listen = 127.0.0.1:4420\n", err, sizeof(err));
  */
 #ifndef ZNSTGT_TEST_INPROC_TARGET_H
 #define ZNSTGT_TEST_INPROC_TARGET_H
@@ -37,6 +43,17 @@ int inproc_target_write(struct inproc_target *t, const char *rel, const char *te
  */
 int inproc_target_start(struct inproc_target *t, const char *target_keys, char *err,
 			size_t errlen);
+/* A file of a test's configuration: dir/rel holding text, with mode. */
+struct inproc_file {
+	const char *rel;
+	const char *text;
+	mode_t mode;
+};
+
+/* inproc_target_init, every file of files (up to one whose rel is NULL)
+ * written, inproc_target_start: 0, or -1 with err. */
+int inproc_target_up(struct inproc_target *t, const struct inproc_file *files,
+		     const char *target_keys, char *err, size_t errlen);
 /* Listeners, queues, registry, workers down; configuration freed; dir gone. */
 void inproc_target_stop(struct inproc_target *t);
 

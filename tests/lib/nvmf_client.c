@@ -650,6 +650,23 @@ int nvmf_admin_up(struct nvmf_client *c, const char *addr, const char *port,
 	return -1;
 }
 
+int nvmf_io_up(struct nvmf_client *c, const char *addr, const char *port, const char *hostnqn,
+	       const char *subnqn, uint16_t cntlid, uint16_t qid, uint16_t sqsize)
+{
+	char why[sizeof(c->err)];
+	int st;
+
+	if (nvmf_tcp_connect(c, addr, port, false, false) != 0)
+		snprintf(why, sizeof(why), "I/O queue %u: %.120s", qid, c->err);
+	else if ((st = nvmf_connect(c, qid, sqsize, 0, hostnqn, subnqn, cntlid, 0, NULL)) != 0)
+		snprintf(why, sizeof(why), "I/O queue %u Connect: %#x %.110s", qid, (unsigned)st,
+			 c->err);
+	else
+		return 0;
+	memcpy(c->err, why, sizeof(c->err));
+	return -1;
+}
+
 int nvmf_identify(struct nvmf_client *c, uint8_t cns, uint32_t nsid, uint8_t csi, void *buf,
 		  struct nvme_cqe *cqe)
 {

@@ -106,6 +106,11 @@ int nvmf_enable(struct nvmf_client *c, int timeout_ms);
  * 0, or -1 and c->err saying which step failed and how. */
 int nvmf_admin_up(struct nvmf_client *c, const char *addr, const char *port,
 		  const char *hostnqn, const char *subnqn);
+/* A host's I/O queue qid of controller cntlid at addr:port: TCP and ICReq
+ * (no digests), Connect (sqsize, no KATO). 0, or -1 and c->err saying
+ * which step failed and how (a Connect's status too). */
+int nvmf_io_up(struct nvmf_client *c, const char *addr, const char *port, const char *hostnqn,
+	       const char *subnqn, uint16_t cntlid, uint16_t qid, uint16_t sqsize);
 /* Identify into buf (4096 bytes). */
 int nvmf_identify(struct nvmf_client *c, uint8_t cns, uint32_t nsid, uint8_t csi, void *buf,
 		  struct nvme_cqe *cqe);

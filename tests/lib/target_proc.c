@@ -218,22 +218,6 @@ int target_dir(struct target_proc *t, char *dir, char *port, size_t portlen,
 	return 0;
 }
 
-int target_prepare(struct target_proc *t, char *dir, char *port, size_t portlen,
-		   const char *target_keys, const char *conf_name, const char *conf_text,
-		   char *why, size_t whylen)
-{
-	char path[PATH_MAX], text[2048];
-
-	if (target_dir(t, dir, port, portlen, why, whylen) != 0)
-		return -1;
-	snprintf(text, sizeof(text), "[target]\nlisten = 127.0.0.1:%s\ndata_dir = data\n"
-		 "control_socket = control.sock\ninclude = conf/*.ini\n%s", port, target_keys);
-	if (target_write_file(NULL, t->ini, text, why, whylen) != 0)
-		return -1;
-	snprintf(path, sizeof(path), "conf/%s", conf_name);
-	return target_write_file(dir, path, conf_text, why, whylen);
-}
-
 int target_finish(struct target_proc *t, const char *dir, char *why, size_t whylen)
 {
 	char cmd[PATH_MAX + 16];
@@ -256,6 +240,11 @@ void target_kill(struct target_proc *t)
 		waitpid(t->pid, NULL, 0);
 	}
 	t->pid = 0;
+}
+
+int target_ctl(const struct target_proc *t, const char *req, char *reply, size_t len)
+{
+	return ctl_request(t->sock, req, 0, 30000, reply, len);
 }
 
 int target_power_cut(struct target_proc *t, char *why, size_t whylen)

@@ -43,16 +43,6 @@ int target_write_file(const char *dir, const char *name, const char *text,
 int target_dir(struct target_proc *t, char *dir, char *port, size_t portlen,
 	       char *why, size_t whylen);
 
-/*
- * A test's own daemon: the binary found, dir (a mkdtemp template, made
- * here) holding znstgt.ini - listening on 127.0.0.1 at a free port (into
- * port), threads, data in dir/data, the control socket dir/control.sock, the
- * log dir/znstgt.log, target_keys (more [target] lines) - and conf/NAME with
- * conf_text, which the main file includes. t is set up for target_start().
- */
-int target_prepare(struct target_proc *t, char *dir, char *port, size_t portlen,
-		   const char *target_keys, const char *conf_name, const char *conf_text,
-		   char *why, size_t whylen);
 /* Start it (with --format if asked) and wait up to 15 s for it to answer. */
 int target_start(struct target_proc *t, bool format, char *why, size_t whylen);
 /* SIGTERM and wait: 0 if it exited with status 0 (a clean stop). */
@@ -62,6 +52,9 @@ int target_stop(struct target_proc *t, char *why, size_t whylen);
 int target_finish(struct target_proc *t, const char *dir, char *why, size_t whylen);
 /* SIGKILL and wait. */
 void target_kill(struct target_proc *t);
+/* A control request, waiting up to 30 s for the answer: ctl_request's 0
+ * (done), 1 (refused) or -1, the answer or why in reply. */
+int target_ctl(const struct target_proc *t, const char *req, char *reply, size_t len);
 /* Ask for a power cut (doc/power-cut.md); 0 and its answer in why, or -1. */
 int target_power_cut(struct target_proc *t, char *why, size_t whylen);
 /* Whether its log holds s, waiting up to 20 s (a loaded machine) for the
