@@ -472,8 +472,10 @@ static int jr_next_of_gen(const struct zmeta *m, struct jreader *jr, uint32_t ge
 }
 
 /* Apply one record of the run, unless the image already holds its zone's
- * state from that record or a later one: replay never moves a zone back. */
-static void apply(struct zmeta *m, const struct jreader *jr, const struct zjnl_record *r,
+ * state from that record or a later one: replay never moves a zone back.
+ * True when it did hold it: then the record's batch was durable (the image
+ * follows the journal only once a batch is). */
+static bool apply(struct zmeta *m, const struct jreader *jr, const struct zjnl_record *r,
 		  uint8_t *bad)
 {
 	uint32_t zone = le32toh(r->zone);
@@ -482,17 +484,48 @@ static void apply(struct zmeta *m, const struct jreader *jr, const struct zjnl_r
 	memcpy(&d, desc_at(m, zone), sizeof(d));
 	m->replayed++;
 	if (!(bad[zone] & BAD_DESC) && le64toh(d.seq) >= seq)
-		return;
+		return true;
 	bool zde = le16toh(r->type) == ZJNL_ZONE_ZDE;
 	put_desc(m, zone, r->state, r->za, le64toh(r->wp), seq,
 		 zde ? jr->buf + jr->pos + sizeof(*r) : NULL);
 	/* A record without an extension repairs the descriptor, not a
 	 * damaged extension (settle_extensions() sees to that). */
 	if (!bad[zone])
-		return;
+		return false;
 	bad[zone] &= zde ? 0 : BAD_ZDE;
 	if (!bad[zone])
 		m->repaired++;
+	return false;
+}
+
+/*
+ * What the run's end dropped, beside what bad[] says: a zone whose
+ * descriptor was damaged and is repaired from an older record cannot be
+ * trusted when a newer record of it may be among the dropped ones
+ * (check_tail()).
+ */
+struct zone_note {
+	struct zimg_desc raw;        /* NOTE_DESC: the damaged descriptor, as read, */
+	uint8_t *zde;                /* ... and its extension (put back at a refusal) */
+	uint64_t tail_wp, tail_seq;  /* NOTE_TAIL: the dropped record's */
+	uint8_t flags;
+};
+enum { NOTE_DESC = 1, NOTE_TAIL = 2 };
+
+struct tail_drop {
+	struct zone_note *note;      /* one per zone */
+	bool unreadable;             /* a damaged record of the run was dropped, zone unknown */
+	bool durable;                /* ... and it continued a batch the image holds */
+	uint64_t seq, offset;        /* ... its sequence number and byte offset */
+	uint64_t read_wp;            /* ... and what it reads, not to be trusted */
+	uint32_t read_zone;
+};
+
+static void note_tail(struct tail_drop *td, uint32_t zone, uint64_t seq, uint64_t wp)
+{
+	td->note[zone].flags |= NOTE_TAIL;
+	td->note[zone].tail_seq = seq;
+	td->note[zone].tail_wp = wp;
 }
 
 /*
@@ -504,7 +537,7 @@ static void apply(struct zmeta *m, const struct jreader *jr, const struct zjnl_r
  * seq), 0 for a torn tail, or -errno.
  */
 static int damage_after(const struct zmeta *m, struct jreader *jr, uint32_t gen, uint64_t seq,
-			enum zmeta_mode mode, struct zjnl_record *r)
+			enum zmeta_mode mode, struct zjnl_record *r, struct tail_drop *td)
 {
 	int found;
 	while ((found = jr_next_of_gen(m, jr, gen, r)) == 1) {
@@ -513,6 +546,8 @@ static int damage_after(const struct zmeta *m, struct jreader *jr, uint32_t gen,
 		bool same_batch = pos && s >= seq && s - (pos - 1) <= seq;
 		if (mode == ZMETA_RECOVER ? s > seq : !same_batch)
 			break;
+		if (td && s >= seq) /* dropped with the torn batch, if it is one */
+			note_tail(td, le32toh(r->zone), s, le64toh(r->wp));
 		jr->pos += le16toh(r->len);
 	}
 	return found;
@@ -565,7 +600,7 @@ static int undo_push(const struct zmeta *m, struct undo *u, const struct zjnl_re
  * left to the data file's own checks (the caller's).
  */
 static void undo_torn(struct zmeta *m, const struct zmeta_geom *g, struct undo *u, uint8_t *bad,
-		      const char *path)
+		      struct tail_drop *td, const char *path)
 {
 	for (size_t off = u->len; g->data_crc && off;) {
 		off -= u->entry;
@@ -583,6 +618,7 @@ static void undo_torn(struct zmeta *m, const struct zmeta_geom *g, struct undo *
 			m->repaired--; /* apply() counted it repaired */
 		bad[h.zone] = h.bad;
 		m->torn_data++;
+		note_tail(td, h.zone, h.seq, h.lba + h.nlb);
 		log_warn("%s: journal record %llu (zone %u, write pointer %#llx) is of the last "
 			 "batch, and its data (LBAs %#llx-%#llx) never reached the disk: a torn "
 			 "write, never acknowledged; the zone keeps its previous state", path,
@@ -594,7 +630,8 @@ static void undo_torn(struct zmeta *m, const struct zmeta_geom *g, struct undo *
 
 /* Replay journal records after the checkpoint into the image. */
 static int replay(struct zmeta *m, const struct zmeta_geom *g, const char *path,
-		  enum zmeta_mode mode, uint8_t *bad, char *err, size_t errlen)
+		  enum zmeta_mode mode, uint8_t *bad, struct tail_drop *td, char *err,
+		  size_t errlen)
 {
 	struct undo u = { .entry = sizeof(struct undo_head) + sizeof(struct zimg_desc) +
 				   m->hdr.zde_size };
@@ -605,6 +642,8 @@ static int replay(struct zmeta *m, const struct zmeta_geom *g, const char *path,
 		return errmsg(err, errlen, "out of memory");
 	uint64_t seq = m->hdr.ckpt_seq + 1, tail = ZJNL_DATA_OFFSET, idx = 0;
 	uint32_t gen = (uint32_t)m->hdr.generation, nsid = m->hdr.nsid;
+	uint32_t last_pos = 0;       /* batch_pos of the run's last record */
+	bool batch_held = false;     /* the image holds a record of its batch */
 	struct zjnl_record r;
 	int rc = 0;
 
@@ -635,13 +674,16 @@ static int replay(struct zmeta *m, const struct zmeta_geom *g, const char *path,
 		if (avail < 0)
 			break;
 		if (jr_record(m, &jr, avail, &r) && le32toh(r.gen) == gen && le64toh(r.seq) == seq) {
-			if (le32toh(r.batch_pos) <= 1)
+			last_pos = le32toh(r.batch_pos);
+			if (last_pos <= 1) {
 				u.len = 0; /* a new batch: the one before was not the last */
+				batch_held = false;
+			}
 			if (undo_push(m, &u, &r, bad)) {
 				rc = errmsg(err, errlen, "out of memory");
 				goto out;
 			}
-			apply(m, &jr, &r, bad);
+			batch_held |= apply(m, &jr, &r, bad);
 			jr.pos += le16toh(r.len);
 			tail = jr_off(&jr);
 			seq++;
@@ -649,8 +691,34 @@ static int replay(struct zmeta *m, const struct zmeta_geom *g, const char *path,
 			continue;
 		}
 		uint64_t stop = jr_off(&jr);
-		int found = damage_after(m, &jr, gen, seq, mode, &r);
+		struct zjnl_record at = { 0 };
+		bool seen = avail >= (ssize_t)sizeof(at);
+		if (seen) {
+			memcpy(&at, jr.buf + jr.pos, sizeof(at));
+			seen = le32toh(at.gen) == gen || le64toh(at.seq) == seq;
+		}
+		int found = damage_after(m, &jr, gen, seq, mode, &r, td);
 		if (found <= 0) {
+			/* A torn tail. The bytes where the run stopped, when they
+			 * still name its generation or the next sequence number
+			 * (one damaged field cannot hide both; older runs' records
+			 * carry other generations and lower numbers), are a record
+			 * of it that is dropped: its zone is not to be trusted. One
+			 * that says it continues a batch the image already holds
+			 * was durable: damage, not a torn write (check_tail()) -
+			 * when the fields that say so lie in one 512-byte sector,
+			 * so that a torn write of the next batch over older bytes
+			 * (sectors are written whole) cannot mix them. */
+			td->unreadable = seen;
+			td->seq = seq;
+			td->offset = stop;
+			td->read_zone = le32toh(at.zone);
+			td->read_wp = le64toh(at.wp);
+			td->durable = seen && batch_held && last_pos &&
+				      le32toh(at.gen) == gen && le64toh(at.seq) == seq &&
+				      le32toh(at.batch_pos) == last_pos + 1 &&
+				      (stop + offsetof(struct zjnl_record, seq)) / 512 ==
+				      (stop + offsetof(struct zjnl_record, wp) - 1) / 512;
 			avail = found;
 			break;
 		}
@@ -674,11 +742,13 @@ static int replay(struct zmeta *m, const struct zmeta_geom *g, const char *path,
 		m->dropped += next - seq;
 		seq = next;
 		u.len = 0; /* what follows may start inside a batch */
+		last_pos = 0;
+		batch_held = false;
 	}
 	if (avail < 0)
 		rc = errmsg(err, errlen, "%s: %s", path, strerror((int)-avail));
 	else
-		undo_torn(m, g, &u, bad, path);
+		undo_torn(m, g, &u, bad, td, path);
 	m->next_seq = m->add_seq = seq;
 	m->jnl_tail = tail;
 out:
@@ -834,7 +904,7 @@ static void settle_extensions(struct zmeta *m, uint8_t *bad, const char *img)
  * state). Either way new records are numbered after them.
  */
 static int check_ahead(struct zmeta *m, const uint8_t *bad, enum zmeta_mode mode, const char *jnl,
-		       char *err, size_t errlen)
+		       bool *ahead, char *err, size_t errlen)
 {
 	uint64_t max = 0, held = 0;
 	for (uint32_t i = 0; i < m->hdr.nr_zones; i++) {
@@ -847,6 +917,7 @@ static int check_ahead(struct zmeta *m, const uint8_t *bad, enum zmeta_mode mode
 		if (seq > max)
 			max = seq;
 	}
+	*ahead = held;
 	if (!held)
 		return 0;
 	uint64_t lost = max - m->next_seq + 1;
@@ -867,11 +938,110 @@ static int check_ahead(struct zmeta *m, const uint8_t *bad, enum zmeta_mode mode
 	return 0;
 }
 
+/* A refusal leaves the files as it found them: the descriptors replay
+ * repaired (in the shared mapping) are damaged again, so that the next
+ * start finds what this one found. */
+static void unrepair(struct zmeta *m, const struct tail_drop *td)
+{
+	for (uint32_t i = 0; i < m->hdr.nr_zones; i++) {
+		const struct zone_note *n = &td->note[i];
+		if (!(n->flags & NOTE_DESC))
+			continue;
+		memcpy(desc_at(m, i), &n->raw, sizeof(n->raw));
+		if (n->zde)
+			memcpy(zde_at(m, i), n->zde, m->hdr.zde_size);
+	}
+}
+
+static void notes_free(struct tail_drop *td, uint32_t nr_zones)
+{
+	for (uint32_t i = 0; td->note && i < nr_zones; i++)
+		free(td->note[i].zde);
+	free(td->note);
+}
+
+/*
+ * The run ended by dropping records as a torn tail. That is sound only
+ * when they can have been a write never acknowledged and the image does
+ * not depend on them:
+ *   - a dropped record that continued a batch the image holds (replay found
+ *     one of its records already there) was durable: it is damage, refused
+ *     unless the image holds the state it set (check_ahead() saw to that);
+ *   - a zone whose damaged descriptor the journal repaired from an older
+ *     record may have been set by a dropped one - a record of it dropped
+ *     at the end (torn, damaged, or its data not on disk), an unreadable
+ *     one (its zone unknown), or records lost past the journal's end that
+ *     the image held (ahead): its newest state is unknown. Refused.
+ * ZMETA_RECOVER goes on with what the journal proves, logging each zone.
+ */
+static int check_tail(struct zmeta *m, const uint8_t *bad, const struct tail_drop *td, bool ahead,
+		      enum zmeta_mode mode, const char *img, const char *jnl, char *err,
+		      size_t errlen)
+{
+	if (td->durable && !ahead) {
+		if (mode != ZMETA_RECOVER) {
+			unrepair(m, td);
+			return errmsg(err, errlen, "%s: journal record with sequence number %llu (byte "
+				    "offset %llu) is damaged, and the image holds an earlier record "
+				    "of its batch, so the batch was durable: this is no torn write. "
+				    "Refusing to roll zone state back. Restore the file, "
+				    WAY_RECOVER WAY_FORMAT, jnl, (unsigned long long)td->seq,
+				    (unsigned long long)td->offset, m->hdr.nsid);
+		}
+		log_warn("%s: journal record with sequence number %llu (byte offset %llu) of a "
+			 "durable batch is damaged: dropped. The zone it changed (unknown: the "
+			 "record is unreadable) keeps its last state the files prove", jnl,
+			 (unsigned long long)td->seq, (unsigned long long)td->offset);
+	}
+	for (uint32_t i = 0; i < m->hdr.nr_zones; i++) {
+		const struct zone_note *n = &td->note[i];
+		if (!(n->flags & NOTE_DESC) || (bad[i] & BAD_DESC) ||
+		    !(n->flags & NOTE_TAIL || td->unreadable || ahead))
+			continue;
+		struct zimg_desc d;
+		memcpy(&d, desc_at(m, i), sizeof(d));
+		char why[200];
+		if (n->flags & NOTE_TAIL)
+			snprintf(why, sizeof(why), "its record %llu (write pointer %#llx) was dropped",
+				 (unsigned long long)n->tail_seq, (unsigned long long)n->tail_wp);
+		else if (td->unreadable)
+			snprintf(why, sizeof(why), "the damaged record %llu (byte offset %llu; it "
+				 "reads zone %u, write pointer %#llx, not to be trusted) was dropped",
+				 (unsigned long long)td->seq, (unsigned long long)td->offset,
+				 td->read_zone, (unsigned long long)td->read_wp);
+		else
+			snprintf(why, sizeof(why), "records the image held were lost after record "
+				 "%llu", (unsigned long long)m->next_seq - 1);
+		if (mode != ZMETA_RECOVER) {
+			unrepair(m, td);
+			return errmsg(err, errlen, "%s, %s: zone %u's descriptor is damaged and the "
+				    "journal repairs it only from record %llu (write pointer %#llx), "
+				    "but the journal's end may hold a newer state of it (%s): its "
+				    "newest state is unknown. Refusing to roll it back. Restore the "
+				    "files, " WAY_RECOVER "(the zone keeps record %llu's state), "
+				    WAY_FORMAT, img, jnl, i, (unsigned long long)le64toh(d.seq),
+				    (unsigned long long)le64toh(d.wp), why, m->hdr.nsid,
+				    (unsigned long long)le64toh(d.seq));
+		}
+		/* The write pointer it leaves: the dropped record's when it is
+		 * known, else what the damaged bytes read. */
+		bool known = n->flags & NOTE_TAIL, rec = !known && td->unreadable && td->read_zone == i;
+		log_warn("%s: zone %u: damaged descriptor repaired from journal record %llu, though "
+			 "%s: write pointer %#llx (%s) -> %#llx", img, i,
+			 (unsigned long long)le64toh(d.seq), why,
+			 (unsigned long long)(known ? n->tail_wp : rec ? td->read_wp : le64toh(n->raw.wp)),
+			 known ? "the dropped record's" : rec ? "the damaged record's, as read" :
+			 "the damaged descriptor's, as read", (unsigned long long)le64toh(d.wp));
+	}
+	return 0;
+}
+
 int zmeta_open(struct zmeta *m, const char *dir, const struct zmeta_geom *g,
 	       enum zmeta_mode mode, struct zns *z, char *err, size_t errlen)
 {
 	char img[PATH_MAX], jnl[PATH_MAX];
 	uint8_t *bad = NULL;
+	struct tail_drop td = { 0 };
 	memset(m, 0, sizeof(*m));
 	m->img_fd = m->jnl_fd = -1;
 	m->jnl_limit = g->jnl_limit ? g->jnl_limit : DEFAULT_JNL_LIMIT;
@@ -928,15 +1098,32 @@ int zmeta_open(struct zmeta *m, const char *dir, const struct zmeta_geom *g,
 		goto out;
 	}
 	bad = calloc(m->hdr.nr_zones, 1);
-	if (!bad) {
+	td.note = calloc(m->hdr.nr_zones, sizeof(*td.note));
+	if (!bad || !td.note) {
 		errmsg(err, errlen, "out of memory");
 		goto out;
 	}
 	uint32_t nr_bad = 0;
-	for (uint32_t i = 0; i < m->hdr.nr_zones; i++)
-		if ((bad[i] = desc_damage(m, i)))
-			nr_bad++;
-	if (replay(m, g, jnl, mode, bad, err, errlen) || check_ahead(m, bad, mode, jnl, err, errlen))
+	for (uint32_t i = 0; i < m->hdr.nr_zones; i++) {
+		if (!(bad[i] = desc_damage(m, i)))
+			continue;
+		nr_bad++;
+		if (!(bad[i] & BAD_DESC))
+			continue;
+		struct zone_note *n = &td.note[i];
+		n->flags = NOTE_DESC;
+		memcpy(&n->raw, desc_at(m, i), sizeof(n->raw));
+		if (m->hdr.zde_size && !(n->zde = malloc(m->hdr.zde_size))) {
+			errmsg(err, errlen, "out of memory");
+			goto out;
+		}
+		if (n->zde)
+			memcpy(n->zde, zde_at(m, i), m->hdr.zde_size);
+	}
+	bool ahead = false;
+	if (replay(m, g, jnl, mode, bad, &td, err, errlen) ||
+	    check_ahead(m, bad, mode, jnl, &ahead, err, errlen) ||
+	    check_tail(m, bad, &td, ahead, mode, img, jnl, err, errlen))
 		goto out;
 	settle_extensions(m, bad, img);
 	uint32_t first_bad = UINT32_MAX, left = 0;
@@ -956,9 +1143,11 @@ int zmeta_open(struct zmeta *m, const char *dir, const struct zmeta_geom *g,
 	if (load_zones(m, z, bad, mode, img, err, errlen))
 		goto out;
 	free(bad);
+	notes_free(&td, m->hdr.nr_zones);
 	return 0;
 out:
 	free(bad);
+	notes_free(&td, m->hdr.nr_zones);
 	zmeta_close(m);
 	return -1;
 }
@@ -1258,7 +1447,7 @@ int zmeta_view_journal(const struct zmeta *m, void (*fn)(void *arg, const struct
 	}
 	end->offset = jr_off(&jr);
 	end->next_seq = seq;
-	found = avail < 0 ? (int)avail : damage_after(m, &jr, gen, seq, ZMETA_LOAD, &r);
+	found = avail < 0 ? (int)avail : damage_after(m, &jr, gen, seq, ZMETA_LOAD, &r, NULL);
 	free(jr.buf);
 	if (found < 0)
 		return errmsg(err, errlen, "%s: %s", ZMETA_JNL_NAME, strerror(-found));

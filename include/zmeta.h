@@ -88,6 +88,13 @@
  * batch); a host that rewrites a zone past its old write pointer before its
  * Reset completed (a race the host started) has only the part above the old
  * write pointer checked.
+ * Two things tell damage from a torn tail, and are refused: a dropped record
+ * that continues a batch the image holds a record of (the batch was durable),
+ * unless the image holds its state; and a descriptor found damaged and
+ * repaired from an older record of its zone when the run's end dropped what
+ * may be a newer one (a record of that zone, one whose zone is unreadable,
+ * or records past the end the image held). On a refusal the repaired
+ * descriptors are put back as they were found.
  * Also refused: a journal shorter than its header says (truncated), and an
  * image descriptor set by a record the journal no longer holds. Nothing is
  * reinitialised unless the caller asks (ZMETA_FORMAT).

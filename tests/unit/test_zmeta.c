@@ -3,7 +3,8 @@
  * last record, replay twice), a crash at each step of a checkpoint, a torn or
  * damaged header slot, damaged descriptors, refusals (damaged records
  * followed by later ones, missing or short files, geometry mismatch, unknown
- * format version), what --recover keeps, reads above the write pointer, and
+ * format version, a damaged descriptor whose zone a dropped journal tail may
+ * have set, a damaged record of a durable batch), what --recover keeps, reads above the write pointer, and
  * a Zone Random Write Area's window, flushes and image version across
  * crashes and restarts.
  * The files are damaged by hand, at the offsets zmeta.h documents
@@ -93,8 +94,9 @@ static void sync_ns(struct ns *ns)
 	assert_int_equal(ns_sync_wait(ns), 0);
 }
 
-/* Write nlb blocks at the zone's write pointer, each filled with `fill`. */
-static void write_blocks(struct ns *ns, uint64_t slba, uint32_t nlb, uint8_t fill)
+/* Write nlb blocks at the zone's write pointer, each filled with `fill`;
+ * not synced (the next sync commits it with whatever else is pending). */
+static void write_unsynced(struct ns *ns, uint64_t slba, uint32_t nlb, uint8_t fill)
 {
 	uint8_t *buf = malloc((size_t)nlb * 4096);
 	memset(buf, fill, (size_t)nlb * 4096);
@@ -104,6 +106,11 @@ static void write_blocks(struct ns *ns, uint64_t slba, uint32_t nlb, uint8_t fil
 	assert_int_equal(ns_write_data(ns, &w, &iov, 1), 0);
 	ns_write_end(ns, &w, 0);
 	free(buf);
+}
+
+static void write_blocks(struct ns *ns, uint64_t slba, uint32_t nlb, uint8_t fill)
+{
+	write_unsynced(ns, slba, nlb, fill);
 	sync_ns(ns);
 }
 
@@ -740,6 +747,146 @@ static void test_damaged_descriptor_recovered_read_only(void **state)
 	expect_read_only(f->ns, 1);
 }
 
+/* Flip one bit of the byte at off in path. */
+static void flip(const char *path, off_t off, uint8_t mask)
+{
+	uint8_t b;
+	file_rw(path, off, &b, 1, false);
+	b ^= mask;
+	file_rw(path, off, &b, 1, true);
+}
+
+/*
+ * Zone 1's descriptor damaged, and the journal's last record - zone 1's
+ * newest state, acknowledged - damaged too. The descriptor can only be
+ * repaired from the record before; the damaged last record looks like a
+ * torn write. Loading would move zone 1 back (wp 7 -> 5, blocks 5 and 6
+ * reading zeros): refused, naming both files, the zone and --recover.
+ * --recover goes on with the record before and says so; the next plain
+ * start loads what it kept.
+ */
+static void test_damaged_descriptor_and_tail_refused(void **state)
+{
+	struct fixture *f = *state;
+	must_open(f);
+	write_blocks(f->ns, 0, 2, 1);
+	write_blocks(f->ns, ZLBAS, 3, 2);
+	write_blocks(f->ns, 2 * ZLBAS, 4, 3);
+	clean_close(f); /* a checkpoint: the journal restarts */
+	must_open(f);
+	write_blocks(f->ns, ZLBAS + 3, 2, 4);  /* zone 1: wp 5 */
+	write_blocks(f->ns, 2 * ZLBAS + 4, 1, 5);
+	write_blocks(f->ns, ZLBAS + 5, 2, 6);  /* zone 1: wp 7, the last record */
+	crash(f);
+	uint32_t n;
+	off_t last = last_record(f->jnl, &n);
+	assert_int_equal(n, 3);
+	struct zjnl_record r;
+	file_rw(f->jnl, last, &r, sizeof(r), false);
+	assert_int_equal(le32toh(r.zone), 1);
+	flip(f->jnl, last + 1, 0x40);          /* its CRC */
+	flip(f->img, desc_off(f, 1) + 3, 0x08); /* zone 1's descriptor */
+	char err[1024] = "";
+	assert_int_equal(open_ns(f, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "zones.img"));
+	assert_non_null(strstr(err, "zones.jnl"));
+	assert_non_null(strstr(err, "zone 1"));
+	assert_non_null(strstr(err, "--recover NQN/1"));
+	assert_non_null(strstr(err, "--format"));
+	print_message("%s\n", err);
+	assert_int_equal(open_ns(f, err, sizeof(err)), -1); /* refusing changed nothing */
+	f->cfg.recover = true;
+	must_open(f);
+	expect_zone(f->ns, 0, NVME_ZNS_ZS_CLOSED, 2);
+	expect_zone(f->ns, 1, NVME_ZNS_ZS_CLOSED, 5); /* what the journal still proves */
+	expect_zone(f->ns, 2, NVME_ZNS_ZS_CLOSED, 5);
+	clean_close(f);
+	f->cfg.recover = false;
+	must_open(f);
+	expect_zone(f->ns, 1, NVME_ZNS_ZS_CLOSED, 5);
+}
+
+/*
+ * Zone 1's descriptor damaged, and the data of its last record not on disk
+ * (as after a torn write): the record is dropped, and the descriptor could
+ * be repaired only from the record before. Which of the two was the zone's
+ * state is unknown: refused, not loaded at wp 3.
+ */
+static void test_damaged_descriptor_and_torn_data_refused(void **state)
+{
+	struct fixture *f = *state;
+	must_open(f);
+	write_blocks(f->ns, ZLBAS, 3, 1);
+	write_blocks(f->ns, ZLBAS + 3, 2, 2); /* the last record: wp 5 */
+	crash(f);
+	char data[sizeof(f->cfg.path) + 8];
+	data_path(f, data, sizeof(data));
+	uint8_t blk[4096];
+	memset(blk, 0xee, sizeof(blk));
+	file_rw(data, (off_t)(ZLBAS + 4) * 4096, blk, sizeof(blk), true);
+	flip(f->img, desc_off(f, 1) + 3, 0x08);
+	char err[1024] = "";
+	assert_int_equal(open_ns(f, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "zone 1's descriptor is damaged"));
+	assert_non_null(strstr(err, "(write pointer 0x15) was dropped"));
+	assert_non_null(strstr(err, "--recover NQN/1"));
+}
+
+/*
+ * A batch of two records (zone 0, then zone 1) made durable; the image
+ * holds zone 0's record but not yet zone 1's (the process died inside
+ * zmeta_apply(), or the page holding zone 1's descriptor never reached the
+ * disk); then zone 1's record is damaged. Its batch was durable - the image
+ * holds a record of it - so this is damage, not a torn write: refused, not
+ * rolled back to wp 3. --recover drops it, and says so.
+ */
+static void test_damaged_record_of_durable_batch_refused(void **state)
+{
+	struct fixture *f = *state;
+	must_open(f);
+	write_blocks(f->ns, 0, 2, 1);
+	write_blocks(f->ns, ZLBAS, 3, 2);
+	struct zimg_desc before;
+	file_rw(f->img, desc_off(f, 1), &before, sizeof(before), false);
+	assert_int_equal(le64toh(before.wp), ZLBAS + 3);
+	write_unsynced(f->ns, 2, 2, 3);
+	write_unsynced(f->ns, ZLBAS + 3, 2, 4);
+	sync_ns(f->ns);
+	crash(f);
+	uint32_t n;
+	off_t last = last_record(f->jnl, &n);
+	struct zjnl_record r;
+	file_rw(f->jnl, last, &r, sizeof(r), false);
+	assert_int_equal(le32toh(r.zone), 1);
+	assert_int_equal(le32toh(r.batch_pos), 2); /* one batch: zone 0, zone 1 */
+	file_rw(f->img, desc_off(f, 1), &before, sizeof(before), true);
+	flip(f->jnl, last + 36, 0x01); /* its wp */
+	char err[1024] = "";
+	assert_int_equal(open_ns(f, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "zones.jnl: journal record with sequence number"));
+	assert_non_null(strstr(err, "batch was durable"));
+	assert_non_null(strstr(err, "--recover NQN/1"));
+	f->cfg.recover = true;
+	must_open(f);
+	expect_zone(f->ns, 0, NVME_ZNS_ZS_CLOSED, 4);
+	expect_zone(f->ns, 1, NVME_ZNS_ZS_CLOSED, 3);
+}
+
+/* The same damage to the descriptor of a zone the last record did not
+ * change, with a whole journal: repaired, nothing refused. */
+static void test_damaged_descriptor_other_zone_repaired(void **state)
+{
+	struct fixture *f = *state;
+	must_open(f);
+	write_blocks(f->ns, ZLBAS, 3, 2);
+	write_blocks(f->ns, 2 * ZLBAS, 4, 3);
+	crash(f);
+	flip(f->img, desc_off(f, 1) + 3, 0x08);
+	must_open(f);
+	expect_zone(f->ns, 1, NVME_ZNS_ZS_CLOSED, 3);
+	expect_zone(f->ns, 2, NVME_ZNS_ZS_CLOSED, 4);
+}
+
 static void path_in(struct fixture *f, const char *name, char *out, size_t len)
 {
 	snprintf(out, len, "%s/ns1/%s", f->dir, name);
@@ -1100,6 +1247,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_damaged_descriptor_repaired, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_descriptor_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_descriptor_recovered_read_only, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_damaged_descriptor_and_tail_refused, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_damaged_descriptor_other_zone_repaired, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_damaged_record_of_durable_batch_refused, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_damaged_descriptor_and_torn_data_refused, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_missing_file_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_short_files, setup, teardown),
