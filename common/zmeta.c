@@ -938,9 +938,9 @@ static int check_ahead(struct zmeta *m, const uint8_t *bad, enum zmeta_mode mode
 	return 0;
 }
 
-/* A refusal leaves the files as it found them: the descriptors replay
- * repaired (in the shared mapping) are damaged again, so that the next
- * start finds what this one found. */
+/* A refusal, whatever refuses, leaves the damaged descriptors as it found
+ * them: those replay repaired (in the shared mapping) are damaged again, so
+ * that the next start finds what this one found. */
 static void unrepair(struct zmeta *m, const struct tail_drop *td)
 {
 	for (uint32_t i = 0; i < m->hdr.nr_zones; i++) {
@@ -979,15 +979,13 @@ static int check_tail(struct zmeta *m, const uint8_t *bad, const struct tail_dro
 		      size_t errlen)
 {
 	if (td->durable && !ahead) {
-		if (mode != ZMETA_RECOVER) {
-			unrepair(m, td);
+		if (mode != ZMETA_RECOVER)
 			return errmsg(err, errlen, "%s: journal record with sequence number %llu (byte "
 				    "offset %llu) is damaged, and the image holds an earlier record "
 				    "of its batch, so the batch was durable: this is no torn write. "
 				    "Refusing to roll zone state back. Restore the file, "
 				    WAY_RECOVER WAY_FORMAT, jnl, (unsigned long long)td->seq,
 				    (unsigned long long)td->offset, m->hdr.nsid);
-		}
 		log_warn("%s: journal record with sequence number %llu (byte offset %llu) of a "
 			 "durable batch is damaged: dropped. The zone it changed (unknown: the "
 			 "record is unreadable) keeps its last state the files prove", jnl,
@@ -1012,8 +1010,7 @@ static int check_tail(struct zmeta *m, const uint8_t *bad, const struct tail_dro
 		else
 			snprintf(why, sizeof(why), "records the image held were lost after record "
 				 "%llu", (unsigned long long)m->next_seq - 1);
-		if (mode != ZMETA_RECOVER) {
-			unrepair(m, td);
+		if (mode != ZMETA_RECOVER)
 			return errmsg(err, errlen, "%s, %s: zone %u's descriptor is damaged and the "
 				    "journal repairs it only from record %llu (write pointer %#llx), "
 				    "but the journal's end may hold a newer state of it (%s): its "
@@ -1022,7 +1019,6 @@ static int check_tail(struct zmeta *m, const uint8_t *bad, const struct tail_dro
 				    WAY_FORMAT, img, jnl, i, (unsigned long long)le64toh(d.seq),
 				    (unsigned long long)le64toh(d.wp), why, m->hdr.nsid,
 				    (unsigned long long)le64toh(d.seq));
-		}
 		/* The write pointer it leaves: the dropped record's when it is
 		 * known, else what the damaged bytes read. */
 		bool known = n->flags & NOTE_TAIL, rec = !known && td->unreadable && td->read_zone == i;
@@ -1146,6 +1142,8 @@ int zmeta_open(struct zmeta *m, const char *dir, const struct zmeta_geom *g,
 	notes_free(&td, m->hdr.nr_zones);
 	return 0;
 out:
+	if (td.note && m->img)
+		unrepair(m, &td);
 	free(bad);
 	notes_free(&td, m->hdr.nr_zones);
 	zmeta_close(m);

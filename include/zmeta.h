@@ -93,11 +93,12 @@
  * unless the image holds its state; and a descriptor found damaged and
  * repaired from an older record of its zone when the run's end dropped what
  * may be a newer one (a record of that zone, one whose zone is unreadable,
- * or records past the end the image held). On a refusal the repaired
- * descriptors are put back as they were found.
+ * or records past the end the image held).
  * Also refused: a journal shorter than its header says (truncated), and an
  * image descriptor set by a record the journal no longer holds. Nothing is
- * reinitialised unless the caller asks (ZMETA_FORMAT).
+ * reinitialised unless the caller asks (ZMETA_FORMAT). On any refusal the
+ * descriptors found damaged, which replay may have repaired in the mapping,
+ * are put back as they were found: the next start meets the same damage.
  */
 #ifndef ZNSTGT_ZMETA_H
 #define ZNSTGT_ZMETA_H

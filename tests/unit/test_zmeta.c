@@ -807,6 +807,44 @@ static void test_damaged_descriptor_and_tail_refused(void **state)
 }
 
 /*
+ * Any refusal leaves a damaged descriptor as it found it, not only the
+ * refusals of a dropped tail: zone 1's damaged descriptor, which replay
+ * repairs from record 2 before it meets the damaged record 3 (a valid
+ * record 4 after it: damage, refused), is damaged again in zones.img once
+ * the open is refused, and --recover still sees (and repairs) it.
+ */
+static void test_refusal_keeps_damaged_descriptor(void **state)
+{
+	struct fixture *f = *state;
+	must_open(f);
+	write_blocks(f->ns, 0, 2, 1);
+	write_blocks(f->ns, ZLBAS, 3, 2);      /* record 2: zone 1, wp 3 */
+	write_blocks(f->ns, 2 * ZLBAS, 4, 3);  /* record 3: zone 2 */
+	write_blocks(f->ns, 2, 1, 4);          /* record 4: zone 0 */
+	crash(f);
+	off_t third = ZJNL_DATA_OFFSET;
+	struct zjnl_record r;
+	for (int i = 0; i < 2; i++) {
+		file_rw(f->jnl, third, &r, sizeof(r), false);
+		third += le16toh(r.len);
+	}
+	file_rw(f->jnl, third, &r, sizeof(r), false);
+	assert_int_equal(le32toh(r.zone), 2);
+	flip(f->jnl, third + 1, 0x40);          /* its CRC */
+	flip(f->img, desc_off(f, 1) + 3, 0x08); /* zone 1's descriptor */
+	struct zimg_desc found, after;
+	file_rw(f->img, desc_off(f, 1), &found, sizeof(found), false);
+	char err[1024] = "";
+	assert_int_equal(open_ns(f, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "zones.jnl: journal record 3 "));
+	file_rw(f->img, desc_off(f, 1), &after, sizeof(after), false);
+	assert_memory_equal(&after, &found, sizeof(found));
+	f->cfg.recover = true;
+	must_open(f);
+	expect_zone(f->ns, 1, NVME_ZNS_ZS_CLOSED, 3);
+}
+
+/*
  * Zone 1's descriptor damaged, and the data of its last record not on disk
  * (as after a torn write): the record is dropped, and the descriptor could
  * be repaired only from the record before. Which of the two was the zone's
@@ -1253,6 +1291,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_damaged_descriptor_other_zone_repaired, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_record_of_durable_batch_refused, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_refusal_keeps_damaged_descriptor, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_descriptor_and_torn_data_refused, setup,
 						teardown),
