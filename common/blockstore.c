@@ -6,21 +6,57 @@
 #include <linux/falloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "crc32c.h"
 #include "fault_io.h"
 #include "iov.h"
+#include "log.h"
+#include "sigbus_guard.h"
+
+/*
+ * The mapping of mapped reads (blockstore.h). Without it reads take
+ * preadv2() as before: a failure here is logged, never fatal.
+ */
+static void map_file(struct blockstore *bs)
+{
+	size_t len = (size_t)(bs->nlbas << bs->lba_shift);
+	void *m;
+
+	if (!len || sigbus_guard_install())
+		return;
+	bs->resident = calloc(BS_RESIDENT_SLOTS, sizeof(*bs->resident));
+	m = bs->resident ? mmap(NULL, len, PROT_READ, MAP_SHARED, bs->fd, 0) : MAP_FAILED;
+	if (m == MAP_FAILED) {
+		log_info("blockstore: reads without a mapping: %s", strerror(errno));
+		free(bs->resident);
+		bs->resident = NULL;
+		return;
+	}
+	bs->map = m;
+	bs->map_len = len;
+}
 
 int blockstore_open(struct blockstore *bs, const char *path, uint32_t lba_shift, uint64_t nlbas,
 		    int format)
 {
+	int flags = O_RDWR | O_CREAT | O_CLOEXEC | (format ? O_TRUNC : 0);
+
 	bs->lba_shift = lba_shift;
 	bs->nlbas = nlbas;
 	bs->no_cached_reads = 0;
 	bs->preallocated = false;
-	bs->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | (format ? O_TRUNC : 0), 0644);
+	bs->map = NULL;
+	bs->map_len = 0;
+	bs->resident = NULL;
+	/* Reads do not update the access time: nothing uses it, and checking
+	 * whether to costs every read. Only the file's owner may ask. */
+	bs->fd = open(path, flags | O_NOATIME, 0644);
+	if (bs->fd < 0 && errno == EPERM)
+		bs->fd = open(path, flags, 0644);
 	if (bs->fd < 0)
 		return -errno;
 	/* Growing is safe (new blocks read as zeros); a file larger than the
@@ -33,11 +69,17 @@ int blockstore_open(struct blockstore *bs, const char *path, uint32_t lba_shift,
 		bs->fd = -1;
 		return e;
 	}
+	map_file(bs);
 	return 0;
 }
 
 void blockstore_close(struct blockstore *bs)
 {
+	if (bs->map)
+		munmap((void *)bs->map, bs->map_len);
+	free(bs->resident);
+	bs->map = NULL;
+	bs->resident = NULL;
 	if (bs->fd >= 0)
 		close(bs->fd);
 	bs->fd = -1;
@@ -86,8 +128,76 @@ int blockstore_write(struct blockstore *bs, uint64_t lba, uint32_t nlb, const st
 	return xfer(bs, 1, lba, nlb, iov, iovcnt);
 }
 
+/* A coarse millisecond clock: the table's "seen" times need no more. */
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 /*
- * One preadv2(RWF_NOWAIT): it returns what the page cache holds without
+ * A table entry is one 64-bit word, so that threads reading and updating it
+ * at once need no lock: (extent + 1) << 20 | the low 20 bits of the time it
+ * was seen, in ms (the age is taken modulo 2^20 ms, ~17 minutes, far above
+ * the TTL). 0 is an empty slot.
+ */
+#define STAMP_BITS 20
+#define STAMP_MASK ((UINT64_C(1) << STAMP_BITS) - 1)
+
+static uint64_t *slot(struct blockstore *bs, uint64_t extent)
+{
+	return &bs->resident[extent % BS_RESIDENT_SLOTS];
+}
+
+/* Whether the page cache holds all of extent: the table's word, else
+ * mincore(2) (and the answer goes into the table when it is yes). */
+static bool extent_resident(struct blockstore *bs, uint64_t extent, uint64_t now)
+{
+	uint64_t e = __atomic_load_n(slot(bs, extent), __ATOMIC_RELAXED);
+	size_t off = (size_t)extent << BS_EXTENT_SHIFT, len = (size_t)1 << BS_EXTENT_SHIFT;
+	unsigned char vec[((size_t)1 << BS_EXTENT_SHIFT) / 512]; /* pages of 512 B and up */
+	size_t page;
+
+	if (e >> STAMP_BITS == extent + 1 && ((now - e) & STAMP_MASK) < BS_RESIDENT_TTL_MS)
+		return true;
+	page = (size_t)sysconf(_SC_PAGESIZE);
+	if (len > bs->map_len - off)
+		len = bs->map_len - off;
+	if (page < 512 || mincore((void *)(bs->map + off), len, vec))
+		return false;
+	for (size_t i = 0; i < (len + page - 1) / page; i++)
+		if (!(vec[i] & 1))
+			return false;
+	__atomic_store_n(slot(bs, extent), (extent + 1) << STAMP_BITS | (now & STAMP_MASK),
+			 __ATOMIC_RELAXED);
+	return true;
+}
+
+int blockstore_read_mapped(struct blockstore *bs, uint64_t lba, uint32_t nlb,
+			   const struct iovec *iov, int iovcnt)
+{
+	size_t off = (size_t)(lba << bs->lba_shift), len = (size_t)nlb << bs->lba_shift;
+	uint64_t now;
+
+	if (!bs->map || !len || lba >= bs->nlbas || nlb > bs->nlbas - lba)
+		return -EAGAIN;
+	now = now_ms();
+	for (uint64_t x = off >> BS_EXTENT_SHIFT; x <= (off + len - 1) >> BS_EXTENT_SHIFT; x++)
+		if (!extent_resident(bs, x, now))
+			return -EAGAIN;
+	if (sigbus_guard_copy(iov, iovcnt, bs->map + off, len) == 0)
+		return 0;
+	/* The disk could not give a page (or the file shrank): forget what
+	 * the table says of the range and let preadv2() report it. */
+	for (uint64_t x = off >> BS_EXTENT_SHIFT; x <= (off + len - 1) >> BS_EXTENT_SHIFT; x++)
+		__atomic_store_n(slot(bs, x), 0, __ATOMIC_RELAXED);
+	return -EAGAIN;
+}
+
+/*
+ * The mapping first (blockstore_read_mapped), then one preadv2(RWF_NOWAIT): it returns what the page cache holds without
  * sleeping (no disk read, no lock wait). Anything short of the whole range
  * is "not cached": the caller redoes all of it with blockstore_read(), so
  * no partial state is kept. A file system without RWF_NOWAIT says so once
@@ -97,7 +207,11 @@ int blockstore_read_cached(struct blockstore *bs, uint64_t lba, uint32_t nlb,
 			   const struct iovec *iov, int iovcnt)
 {
 	/* Armed faults apply to reads that reach the file. */
-	if (__atomic_load_n(&bs->no_cached_reads, __ATOMIC_RELAXED) || fault_io_on())
+	if (fault_io_on())
+		return -EAGAIN;
+	if (blockstore_read_mapped(bs, lba, nlb, iov, iovcnt) == 0)
+		return 0;
+	if (__atomic_load_n(&bs->no_cached_reads, __ATOMIC_RELAXED))
 		return -EAGAIN;
 	ssize_t want = (ssize_t)((size_t)nlb << bs->lba_shift);
 	ssize_t n = preadv2(bs->fd, iov, iovcnt, (off_t)(lba << bs->lba_shift), RWF_NOWAIT);
