@@ -225,7 +225,8 @@ static void test_guard_catches_destination(void **state)
 }
 
 /* A SIGBUS outside a guarded copy is a real fault: the process still dies
- * of it, handler installed or not. */
+ * of it, handler installed or not. (valgrind delivers this fault as
+ * SIGSEGV: either way the child must die of the signal, not go on.) */
 static void test_unguarded_sigbus_still_fatal(void **state)
 {
 	struct fixture *f = *state;
@@ -235,6 +236,7 @@ static void test_unguarded_sigbus_still_fatal(void **state)
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
+		signal(SIGSEGV, SIG_DFL); /* CMocka's, in the child */
 		if (sigbus_guard_install() || ftruncate(f->bs.fd, 0))
 			_exit(2);
 		volatile unsigned char c = f->bs.map[0];
@@ -243,7 +245,7 @@ static void test_unguarded_sigbus_still_fatal(void **state)
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFSIGNALED(status));
-	assert_int_equal(WTERMSIG(status), SIGBUS);
+	assert_true(WTERMSIG(status) == SIGBUS || WTERMSIG(status) == SIGSEGV);
 }
 
 int main(void)
