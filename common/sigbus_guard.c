@@ -10,19 +10,25 @@
  * a guarded copy. Read by the handler, which runs on the faulting thread. */
 static __thread sigjmp_buf *volatile guard_resume;
 
+/* What SIGBUS did before the guard: the default action, or a sanitizer's
+ * report. A fault outside a guarded copy goes back to it. */
+static struct sigaction before;
+
 static void on_sigbus(int sig, siginfo_t *si, void *uctx)
 {
 	sigjmp_buf *resume = guard_resume;
 
-	(void)si;
 	(void)uctx;
 	if (resume) {
 		guard_resume = NULL;
 		siglongjmp(*resume, 1);
 	}
-	/* Not a guarded copy: the default action, on the access that
-	 * faulted, when it runs again after this return. */
-	signal(sig, SIG_DFL);
+	/* Not a guarded copy: the handler from before, on the access that
+	 * faulted when it runs again after this return; a SIGBUS sent by
+	 * kill(2) (si_code <= 0) repeats no access, so it is raised again. */
+	sigaction(sig, &before, NULL);
+	if (si->si_code <= 0)
+		raise(sig);
 }
 
 int sigbus_guard_install(void)
@@ -30,9 +36,11 @@ int sigbus_guard_install(void)
 	struct sigaction sa;
 
 	/* Installing again is harmless: threads racing here set the same. */
-	if (sigaction(SIGBUS, NULL, &sa) == 0 && (sa.sa_flags & SA_SIGINFO) &&
-	    sa.sa_sigaction == on_sigbus)
+	if (sigaction(SIGBUS, NULL, &sa))
+		return -errno;
+	if ((sa.sa_flags & SA_SIGINFO) && sa.sa_sigaction == on_sigbus)
 		return 0;
+	before = sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = on_sigbus;
 	/* SA_NODEFER: SIGBUS stays unblocked while the handler runs, so that
@@ -43,10 +51,8 @@ int sigbus_guard_install(void)
 	return sigaction(SIGBUS, &sa, NULL) ? -errno : 0;
 }
 
-/* The copy itself, out of line: after sigsetjmp() nothing of the caller's
- * lives in a register that the jump could leave stale. */
-static void __attribute__((noinline)) copy_out(const struct iovec *dst, int dstcnt,
-						const char *from, size_t len)
+/* The copy itself. */
+static void copy_out(const struct iovec *dst, int dstcnt, const char *from, size_t len)
 {
 	for (int i = 0; i < dstcnt && len; i++) {
 		size_t n = dst[i].iov_len < len ? dst[i].iov_len : len;
@@ -59,6 +65,8 @@ static void __attribute__((noinline)) copy_out(const struct iovec *dst, int dstc
 
 int sigbus_guard_copy(const struct iovec *dst, int dstcnt, const void *src, size_t len)
 {
+	/* Through memory: -Wclobbered cannot see that nothing changes them
+	 * between sigsetjmp() and a jump back. */
 	struct {
 		const struct iovec *dst;
 		int dstcnt;
@@ -66,7 +74,12 @@ int sigbus_guard_copy(const struct iovec *dst, int dstcnt, const void *src, size
 		size_t len;
 	} volatile job = { dst, dstcnt, src, len };
 	sigjmp_buf resume;
+	size_t room = 0;
 
+	for (int i = 0; i < dstcnt; i++)
+		room += dst[i].iov_len;
+	if (room < len)
+		return -EINVAL;
 	if (sigsetjmp(resume, 0))
 		return -EFAULT; /* the handler cleared guard_resume */
 	guard_resume = &resume;

@@ -10,9 +10,11 @@
  * mapping that has become shorter (a guest memory file a client shrank)
  * faults the same way and is caught the same way.
  *
- * A SIGBUS anywhere else is not ours to hide: the handler puts the default
- * action back and returns, the faulting access runs again and the process
- * ends as if no handler had been installed.
+ * A SIGBUS anywhere else is not ours to hide: the handler puts back the
+ * handler from before (the default action, or a sanitizer's) and returns,
+ * the faulting access runs again and the process ends as if the guard had
+ * never been installed. Nothing else in the daemon may take SIGBUS over:
+ * a guarded copy would then fault fatally.
  */
 #ifndef ZNSTGT_SIGBUS_GUARD_H
 #define ZNSTGT_SIGBUS_GUARD_H
@@ -24,9 +26,10 @@
  * (then nothing happens). 0 or -errno. */
 int sigbus_guard_install(void);
 
-/* Copy len bytes from src into the iovec (which must hold at least len
- * bytes). 0, or -EFAULT when a page of src or of the iovec faulted: the
- * destination then holds part of the data. Needs sigbus_guard_install(). */
+/* Copy len bytes from src into the iovec. 0; -EINVAL when the iovec holds
+ * fewer than len bytes; -EFAULT when a page of src or of the iovec faulted
+ * (the destination then holds part of the data). Needs
+ * sigbus_guard_install(). */
 int sigbus_guard_copy(const struct iovec *dst, int dstcnt, const void *src, size_t len);
 
 #endif

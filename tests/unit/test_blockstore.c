@@ -112,10 +112,12 @@ static void test_mapped_read_is_the_file(void **state)
 	assert_int_equal(read_mapped_checked(&f->bs, EXTENT_LBAS + 1, 2, expect + 4096), 0);
 	assert_int_equal(read_mapped_checked(&f->bs, 2 * EXTENT_LBAS - 1, 2,
 					     expect + ((size_t)(EXTENT_LBAS - 1) << SHIFT)), 0);
-	/* blockstore_read_cached takes the same path and returns the same. */
+	/* blockstore_read_cached takes the same path and returns the same:
+	 * with preadv2(RWF_NOWAIT) ruled out, only the mapping can serve it. */
 	uint8_t *b = malloc(len);
 	assert_non_null(b);
 	struct iovec v = { b, len };
+	f->bs.no_cached_reads = 1;
 	assert_int_equal(blockstore_read_cached(&f->bs, EXTENT_LBAS, 3 * EXTENT_LBAS, &v, 1), 0);
 	assert_memory_equal(b, expect, len);
 	free(b);
@@ -151,6 +153,42 @@ static void test_uncached_is_refused(void **state)
 	free(zeros);
 	free(expect);
 	free(b);
+}
+
+/* The store's own zeroing (Deallocate, Write Zeroes) drops the pages: the
+ * table no longer vouches for them, and a later read returns zeros. */
+static void test_zeroing_clears_the_table(void **state)
+{
+	struct fixture *f = *state;
+	size_t len = (size_t)EXTENT_LBAS << SHIFT;
+	uint8_t *expect = malloc(len), *zeros = calloc(1, len), *b = malloc(len);
+
+	assert_true(expect && zeros && b);
+	write_blocks(&f->bs, 10 * EXTENT_LBAS, EXTENT_LBAS);
+	fill(expect, len, 10 * EXTENT_LBAS);
+	assert_int_equal(read_mapped_checked(&f->bs, 10 * EXTENT_LBAS, EXTENT_LBAS, expect), 0);
+	assert_int_equal(blockstore_zero(&f->bs, 10 * EXTENT_LBAS, EXTENT_LBAS), 0);
+	assert_int_equal(f->bs.resident[10 % f->bs.nr_slots], 0);
+	struct iovec v = { b, len };
+	assert_int_equal(blockstore_read(&f->bs, 10 * EXTENT_LBAS, EXTENT_LBAS, &v, 1), 0);
+	assert_memory_equal(b, zeros, len);
+	assert_int_equal(read_mapped_checked(&f->bs, 10 * EXTENT_LBAS, EXTENT_LBAS, zeros), 0);
+	free(expect);
+	free(zeros);
+	free(b);
+}
+
+/* An iovec shorter than the copy is refused, not filled in part. */
+static void test_guard_refuses_short_iovec(void **state)
+{
+	static const char src[64];
+	char dst[32];
+	struct iovec v = { dst, sizeof(dst) };
+
+	(void)state;
+	assert_int_equal(sigbus_guard_install(), 0);
+	assert_int_equal(sigbus_guard_copy(&v, 1, src, sizeof(src)), -EINVAL);
+	assert_int_equal(sigbus_guard_copy(&v, 1, src, sizeof(dst)), 0);
 }
 
 /* An extent the table vouches for and the kernel dropped since: the copy
@@ -236,7 +274,11 @@ static void test_unguarded_sigbus_still_fatal(void **state)
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		signal(SIGSEGV, SIG_DFL); /* CMocka's, in the child */
+		/* CMocka's handlers out: the guard's "before" is the default. */
+		signal(SIGSEGV, SIG_DFL);
+		signal(SIGBUS, SIG_DFL);
+		if (!f->bs.map)
+			_exit(3);
 		if (sigbus_guard_install() || ftruncate(f->bs.fd, 0))
 			_exit(2);
 		volatile unsigned char c = f->bs.map[0];
@@ -254,6 +296,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_mapped_read_is_the_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_uncached_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_entry_reads_right, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zeroing_clears_the_table, setup, teardown),
+		cmocka_unit_test(test_guard_refuses_short_iovec),
 		cmocka_unit_test_setup_teardown(test_sigbus_is_refused_not_fatal, setup, teardown),
 		cmocka_unit_test(test_guard_catches_destination),
 		cmocka_unit_test_setup_teardown(test_unguarded_sigbus_still_fatal, setup, teardown),
