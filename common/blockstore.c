@@ -6,21 +6,86 @@
 #include <linux/falloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "crc32c.h"
 #include "fault_io.h"
 #include "iov.h"
+#include "log.h"
+#include "sigbus_guard.h"
+
+/* Bytes of data files mapped by the whole process (BS_MAPPED_MAX). */
+static size_t mapped_total;
+/* The system's page size: mincore(2) answers per page. */
+static size_t page_size;
+
+static void forget(struct blockstore *bs, uint64_t off, uint64_t len);
+
+/*
+ * The mapping of mapped reads (blockstore.h). Without it reads take
+ * preadv2() as before: a failure here is logged, never fatal. Page tables
+ * for a file mapping stay until munmap (up to 4 KiB per 2 MiB touched), so
+ * the process maps at most BS_MAPPED_MAX bytes in all, first come; and none
+ * under a finite RLIMIT_AS, which the mappings would eat.
+ */
+static void map_file(struct blockstore *bs)
+{
+	size_t len = (size_t)(bs->nlbas << bs->lba_shift);
+	size_t extents = (len + ((size_t)1 << BS_EXTENT_SHIFT) - 1) >> BS_EXTENT_SHIFT;
+	struct rlimit as;
+	void *m;
+
+	if (!len || (getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY))
+		return;
+	if (__atomic_add_fetch(&mapped_total, len, __ATOMIC_RELAXED) > BS_MAPPED_MAX) {
+		__atomic_sub_fetch(&mapped_total, len, __ATOMIC_RELAXED);
+		log_info("blockstore: %zu MiB more mapped would pass the limit of %llu GiB: "
+			 "this namespace reads with preadv2", len >> 20,
+			 (unsigned long long)(BS_MAPPED_MAX >> 30));
+		return;
+	}
+	page_size = (size_t)sysconf(_SC_PAGESIZE);
+	int rc = sigbus_guard_install();
+	bs->nr_slots = extents < BS_RESIDENT_SLOTS ? extents : BS_RESIDENT_SLOTS;
+	bs->resident = rc ? NULL : calloc(bs->nr_slots, sizeof(*bs->resident));
+	m = bs->resident ? mmap(NULL, len, PROT_READ, MAP_SHARED, bs->fd, 0) : MAP_FAILED;
+	if (m == MAP_FAILED) {
+		log_warn("blockstore: reads without a mapping: %s",
+			 strerror(rc ? -rc : bs->resident ? errno : ENOMEM));
+		__atomic_sub_fetch(&mapped_total, len, __ATOMIC_RELAXED);
+		free(bs->resident);
+		bs->resident = NULL;
+		return;
+	}
+	/* A fault on a page the table wrongly vouched for reads that page,
+	 * not the read-ahead window around it. */
+	(void)madvise(m, len, MADV_RANDOM);
+	bs->map = m;
+	bs->map_len = len;
+}
 
 int blockstore_open(struct blockstore *bs, const char *path, uint32_t lba_shift, uint64_t nlbas,
 		    int format)
 {
+	int flags = O_RDWR | O_CREAT | O_CLOEXEC | (format ? O_TRUNC : 0);
+
 	bs->lba_shift = lba_shift;
 	bs->nlbas = nlbas;
 	bs->no_cached_reads = 0;
 	bs->preallocated = false;
-	bs->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | (format ? O_TRUNC : 0), 0644);
+	bs->map = NULL;
+	bs->map_len = 0;
+	bs->resident = NULL;
+	bs->nr_slots = 0;
+	/* Reads do not update the access time: nothing uses it, and checking
+	 * whether to costs every read. Only the file's owner may ask. */
+	bs->fd = open(path, flags | O_NOATIME, 0644);
+	if (bs->fd < 0 && errno == EPERM)
+		bs->fd = open(path, flags, 0644);
 	if (bs->fd < 0)
 		return -errno;
 	/* Growing is safe (new blocks read as zeros); a file larger than the
@@ -33,11 +98,19 @@ int blockstore_open(struct blockstore *bs, const char *path, uint32_t lba_shift,
 		bs->fd = -1;
 		return e;
 	}
+	map_file(bs);
 	return 0;
 }
 
 void blockstore_close(struct blockstore *bs)
 {
+	if (bs->map) {
+		munmap((void *)bs->map, bs->map_len);
+		__atomic_sub_fetch(&mapped_total, bs->map_len, __ATOMIC_RELAXED);
+	}
+	free(bs->resident);
+	bs->map = NULL;
+	bs->resident = NULL;
 	if (bs->fd >= 0)
 		close(bs->fd);
 	bs->fd = -1;
@@ -77,7 +150,11 @@ static int xfer(struct blockstore *bs, int write, uint64_t lba, uint32_t nlb,
 int blockstore_read(struct blockstore *bs, uint64_t lba, uint32_t nlb, const struct iovec *iov,
 		    int iovcnt)
 {
-	return xfer(bs, 0, lba, nlb, iov, iovcnt);
+	int rc = xfer(bs, 0, lba, nlb, iov, iovcnt);
+
+	if (rc)
+		forget(bs, lba << bs->lba_shift, (uint64_t)nlb << bs->lba_shift);
+	return rc;
 }
 
 int blockstore_write(struct blockstore *bs, uint64_t lba, uint32_t nlb, const struct iovec *iov,
@@ -86,8 +163,78 @@ int blockstore_write(struct blockstore *bs, uint64_t lba, uint32_t nlb, const st
 	return xfer(bs, 1, lba, nlb, iov, iovcnt);
 }
 
+/* A coarse clock in seconds: an entry holds for the second it was seen in. */
+static uint32_t now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint32_t)ts.tv_sec;
+}
+
 /*
- * One preadv2(RWF_NOWAIT): it returns what the page cache holds without
+ * A table entry is one 64-bit word, so that threads reading and updating it
+ * at once need no lock: (extent + 1) << 32 | the second it was seen in
+ * (blockstore.h). 0 is an empty slot. Extents fit 32 bits: map_file()
+ * maps no more than BS_MAPPED_MAX.
+ */
+static uint64_t *slot(struct blockstore *bs, uint64_t extent)
+{
+	return &bs->resident[extent % bs->nr_slots];
+}
+
+static void forget(struct blockstore *bs, uint64_t off, uint64_t len)
+{
+	if (!bs->map || !len)
+		return;
+	for (uint64_t x = off >> BS_EXTENT_SHIFT; x <= (off + len - 1) >> BS_EXTENT_SHIFT; x++)
+		__atomic_store_n(slot(bs, x), 0, __ATOMIC_RELAXED);
+}
+
+/* Whether the page cache holds all of extent: the table's word, else
+ * mincore(2) (and the answer goes into the table when it is yes). */
+static bool extent_resident(struct blockstore *bs, uint64_t extent, uint32_t now)
+{
+	uint64_t e = __atomic_load_n(slot(bs, extent), __ATOMIC_RELAXED);
+	size_t off = (size_t)extent << BS_EXTENT_SHIFT, len = (size_t)1 << BS_EXTENT_SHIFT;
+	unsigned char vec[((size_t)1 << BS_EXTENT_SHIFT) / 4096]; /* pages of 4 KiB and up */
+	size_t page = page_size;
+
+	if (e == ((extent + 1) << 32 | now))
+		return true;
+	if (len > bs->map_len - off)
+		len = bs->map_len - off;
+	if (mincore((void *)(bs->map + off), len, vec))
+		return false;
+	for (size_t i = 0; i < (len + page - 1) / page; i++)
+		if (!(vec[i] & 1))
+			return false;
+	__atomic_store_n(slot(bs, extent), (extent + 1) << 32 | now, __ATOMIC_RELAXED);
+	return true;
+}
+
+int blockstore_read_mapped(struct blockstore *bs, uint64_t lba, uint32_t nlb,
+			   const struct iovec *iov, int iovcnt)
+{
+	size_t off = (size_t)(lba << bs->lba_shift), len = (size_t)nlb << bs->lba_shift;
+	uint32_t now;
+
+	if (!bs->map || !len || lba >= bs->nlbas || nlb > bs->nlbas - lba)
+		return -EAGAIN;
+	now = now_s();
+	for (uint64_t x = off >> BS_EXTENT_SHIFT; x <= (off + len - 1) >> BS_EXTENT_SHIFT; x++)
+		if (!extent_resident(bs, x, now))
+			return -EAGAIN;
+	if (sigbus_guard_copy(iov, iovcnt, bs->map + off, len) == 0)
+		return 0;
+	/* The disk could not give a page (or the file shrank): forget what
+	 * the table says of the range and let preadv2() report it. */
+	forget(bs, off, len);
+	return -EAGAIN;
+}
+
+/*
+ * The mapping first (blockstore_read_mapped), then one preadv2(RWF_NOWAIT): it returns what the page cache holds without
  * sleeping (no disk read, no lock wait). Anything short of the whole range
  * is "not cached": the caller redoes all of it with blockstore_read(), so
  * no partial state is kept. A file system without RWF_NOWAIT says so once
@@ -97,7 +244,11 @@ int blockstore_read_cached(struct blockstore *bs, uint64_t lba, uint32_t nlb,
 			   const struct iovec *iov, int iovcnt)
 {
 	/* Armed faults apply to reads that reach the file. */
-	if (__atomic_load_n(&bs->no_cached_reads, __ATOMIC_RELAXED) || fault_io_on())
+	if (fault_io_on())
+		return -EAGAIN;
+	if (blockstore_read_mapped(bs, lba, nlb, iov, iovcnt) == 0)
+		return 0;
+	if (__atomic_load_n(&bs->no_cached_reads, __ATOMIC_RELAXED))
 		return -EAGAIN;
 	ssize_t want = (ssize_t)((size_t)nlb << bs->lba_shift);
 	ssize_t n = preadv2(bs->fd, iov, iovcnt, (off_t)(lba << bs->lba_shift), RWF_NOWAIT);
@@ -113,6 +264,8 @@ int blockstore_read_cached(struct blockstore *bs, uint64_t lba, uint32_t nlb,
 int blockstore_zero(struct blockstore *bs, uint64_t lba, uint64_t nlb)
 {
 	off_t off = (off_t)(lba << bs->lba_shift), len = (off_t)(nlb << bs->lba_shift);
+	/* The pages go: the table must not vouch for them. */
+	forget(bs, (uint64_t)off, (uint64_t)len);
 	int mode = bs->preallocated ? FALLOC_FL_ZERO_RANGE : FALLOC_FL_PUNCH_HOLE;
 	if (!fio_fallocate(FIO_DATA, bs->fd, mode | FALLOC_FL_KEEP_SIZE, off, len))
 		return 0;
