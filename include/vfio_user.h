@@ -85,9 +85,10 @@ void vfu_server_destroy(struct vfu_server *s);
 #define VFU_PROT_WRITE 2
 
 /* Host pointer for [iova, iova+len) if wholly inside one mapping made with
- * an fd and allowing prot; the mapping stays valid until vfu_dma_put(r).
- * -EPERM: bus mastering is off; -EFAULT: not inside one mapping or prot
- * not allowed; -ENXIO: inside a mapping without fd (use vfu_dma_xfer). */
+ * an fd sealed against shrinking and allowing prot; the mapping stays valid
+ * until vfu_dma_put(r). -EPERM: bus mastering is off; -EFAULT: not inside
+ * one mapping or prot not allowed; -ENXIO: inside a mapping without fd, or
+ * whose file was not sealed, so never mapped (use vfu_dma_xfer). */
 int vfu_dma_get(struct vfu_server *s, uint64_t iova, uint64_t len, int prot,
 		void **ptr, struct vfu_dma_region **r);
 void vfu_dma_put(struct vfu_server *s, struct vfu_dma_region *r);

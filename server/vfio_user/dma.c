@@ -1,7 +1,15 @@
 /*
  * The client's DMA mappings (spec "DMA_MAP", "DMA_UNMAP", "DMA_READ"):
- * a table sorted by IOVA without overlaps; mappings with an fd are mmap'd
- * and reached in place, the others through DMA_READ/DMA_WRITE messages.
+ * a table sorted by IOVA without overlaps; mappings with an fd the kernel
+ * keeps from shrinking are mmap'd and reached in place, the others through
+ * DMA_READ/DMA_WRITE messages.
+ *
+ * Why the seal: a load or store into a page of a shared file mapping that
+ * is past the file's end raises SIGBUS, which would end the whole target.
+ * The size is checked at DMA_MAP, but a client may ftruncate() its file
+ * afterwards; only F_SEAL_SHRINK (QEMU's memfd backend sets it by default)
+ * makes the check stay true. A file without it is used as if it had come
+ * without fd: slower, but the memory stays in the client's process.
  *
  * Unmap while in use: vfu_dma_get() holds count on a mapping. An unmap
  * takes the mapping out of the table at once (no new holds), and if it is
@@ -11,6 +19,8 @@
  * mapped in our process until then, so a late access never faults.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -44,11 +54,22 @@ static void region_free(struct vfu_dma_region *r)
 	free(r);
 }
 
+/* Once per client: why its memory goes through messages, slower. */
+static void tell_unsealed(struct vfu_server *s, uint64_t iova)
+{
+	if (!s->conn || s->conn->told_unsealed)
+		return;
+	s->conn->told_unsealed = true;
+	log_info("vfio-user %s: DMA region at IOVA %#" PRIx64 " not sealed against shrinking: "
+		 "served through DMA messages", s->addr.sun_path, iova);
+}
+
 int vfu_dma_add(struct vfu_server *s, uint64_t iova, uint64_t size,
 		uint32_t prot, int fd, uint64_t offset)
 {
 	struct vfu_dma_table *t = &s->dma;
 	struct vfu_dma_region *r;
+	bool unsealed = false;
 	uint32_t i;
 
 	if (!size || iova + size < iova || size % VFU_PGSIZE || iova % VFU_PGSIZE ||
@@ -56,12 +77,19 @@ int vfu_dma_add(struct vfu_server *s, uint64_t iova, uint64_t size,
 		return -EINVAL;
 	if (fd >= 0) {
 		struct stat st;
+		/* Seals are only ever added: read before the size, a seal seen
+		 * here means the size read next cannot go down any more. */
+		int seals = fcntl(fd, F_GET_SEALS);
 
 		/* Only files (memfd, shm, hugetlbfs) and only what they hold:
 		 * touching a page past the end of a file raises SIGBUS. */
 		if (offset % VFU_PGSIZE || offset + size < offset || fstat(fd, &st) < 0 ||
 		    !S_ISREG(st.st_mode) || offset + size > (uint64_t)st.st_size)
 			return -EINVAL;
+		if (seals < 0 || !(seals & F_SEAL_SHRINK)) {
+			unsealed = true;
+			fd = -1;        /* the dispatcher closes it */
+		}
 	}
 	i = lower_bound(t, iova);
 	if (i < t->nr && t->r[i]->iova < iova + size)
@@ -99,6 +127,8 @@ int vfu_dma_add(struct vfu_server *s, uint64_t iova, uint64_t size,
 	memmove(t->r + i + 1, t->r + i, (t->nr - i) * sizeof(*t->r));
 	t->r[i] = r;
 	t->nr++;
+	if (unsealed)
+		tell_unsealed(s, iova);
 	return 0;
 }
 

@@ -89,6 +89,7 @@ struct vfu_conn {
 	ev_io rio, wio;
 	bool negotiated;
 	bool dead;              /* drop at the end of the current callback */
+	bool told_unsealed;     /* logged that a DMA_MAP fd was not sealed */
 	/* The message being received: header, then body. */
 	uint8_t *in;
 	size_t in_len, in_want;

@@ -898,6 +898,40 @@ static void test_hostile(void **state)
 	vm_close(&VA);
 }
 
+/* Guest RAM that may shrink (a memfd without F_SEAL_SHRINK, as a hostile
+ * client or a file backend gives it) is not mapped by the device: it is a
+ * region without fd, and queues there read as outside guest memory, so
+ * enabling fails with CFS. The client then cuts the file to nothing and
+ * rings the admin doorbell: had the device mapped the file, its next touch
+ * of the queue would raise SIGBUS and end the daemon, every host with it. */
+static void test_unsealed_ram(void **state)
+{
+	struct nvme_sqe s = sqe(nvme_admin_identify, 0, NVME_IDENTIFY_CNS_CTRL, 0);
+	struct nvme_cqe cqe;
+	uint8_t buf[LBA];
+
+	(void)state;
+	tcp_up();
+	if (vnvme_open_with(&VA, vsock, RAM_IOVA, RAM_PAGES, VNVME_UNSEALED_RAM))
+		fail_msg("%s", VA.err);
+	s.dptr.prp.prp1 = htole64(GPA(P_ID));
+	memcpy(g(&VA, GPA(P_ASQ)), &s, sizeof(s));
+	bar_w32(&VA, REG_AQA, 15u << 16 | 15u);
+	bar_w64(&VA, REG_ASQ, GPA(P_ASQ));
+	bar_w64(&VA, REG_ACQ, GPA(P_ACQ));
+	bar_w32(&VA, REG_CC, CC_ENABLE);
+	assert_int_equal(ftruncate(VA.memfd, 0), 0);
+	bar_w32(&VA, DB(0), 1);
+	assert_true(wait_csts(&VA, 2, 2));
+	vm_close(&VA);
+	/* The TCP host never noticed, and the next VM, with sealed RAM as
+	 * QEMU gives it, is served in place. */
+	assert_int_equal(nvmf_read(&tio, 1, 0, 1, buf, LBA, &cqe), 0);
+	tcp_down();
+	vm_up(&VA);
+	vm_close(&VA);
+}
+
 /* add-subsys through the control socket: subsystem NQN-name from
  * DIR/name.ini, with one 8 MiB namespace (ns_keys added) and the socket
  * DIR/name.sock (vfio_keys added), whose path goes to sock. */
@@ -1166,7 +1200,7 @@ static void test_mmap_doorbells_hostile(void **state)
 	hostile_doorbells(&VA);
 	vm_close(&VA);
 	/* The same through messages to the same device. */
-	if (vnvme_open_with(&VA, vsock, RAM_IOVA, RAM_PAGES, false))
+	if (vnvme_open_with(&VA, vsock, RAM_IOVA, RAM_PAGES, VNVME_MSG_DOORBELLS))
 		fail_msg("%s", VA.err);
 	assert_null(VA.db);
 	vm_enable(&VA);
@@ -1282,6 +1316,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_kill9_restart, test_end),
 		cmocka_unit_test_teardown(test_power_cut, test_end),
 		cmocka_unit_test_teardown(test_hostile, test_end),
+		cmocka_unit_test_teardown(test_unsealed_ram, test_end),
 		cmocka_unit_test_teardown(test_control_add_remove, test_end),
 		cmocka_unit_test_teardown(test_mmap_doorbells_io, test_end),
 		cmocka_unit_test_teardown(test_mmap_doorbells_hostile, test_end),

@@ -356,6 +356,8 @@ static void test_dma_mapped(void **state)
 	assert_int_equal(vfu_efd_wait(efd), 1);
 	assert_int_equal(bar0_r32(f->c, DUMMY_STATUS), 0);
 	assert_memory_equal(f->ram + 0x10000, f->ram + 0x1000, 8192);
+	/* In place (the RAM is sealed as QEMU seals it): no DMA message. */
+	assert_int_equal(f->c->dma_served, 0);
 	/* The copy reached the last byte of the mapping, not one past. */
 	copy_cmd(f->c, RAM_IOVA, RAM_IOVA + RAM_SIZE - 16, 16, 1);
 	assert_int_equal(vfu_efd_wait(efd), 1);
@@ -395,6 +397,41 @@ static void test_dma_messages(void **state)
 	/* 10000 bytes in 4096-byte chunks: 3 reads and 3 writes. */
 	assert_int_equal(f->c->dma_served, 6);
 	close(efd);
+}
+
+/* A memfd not sealed against shrinking is not mapped (the client could cut
+ * it under us: SIGBUS): its region is served as one without fd, through
+ * DMA_READ/DMA_WRITE messages from the client's own view of it. */
+static void test_dma_unsealed_by_messages(void **state)
+{
+	struct vfu_fixture *f = *state;
+	int fd = vfuc_guest_ram(RAM_SIZE, false);
+	uint8_t *mem;
+	int efd;
+
+	assert_true(fd >= 0);
+	mem = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	assert_true(mem != MAP_FAILED);
+	assert_int_equal(vfuc_dma_map(f->c, RAM_IOVA, RAM_SIZE, VFU_DMA_READ | VFU_DMA_WRITE,
+				      fd, 0, mem), 0);
+	efd = msix_setup(f->c, 1);
+	for (int i = 0; i < 8192; i++)
+		mem[0x1000 + i] = (uint8_t)(i * 5 + 1);
+	copy_cmd(f->c, RAM_IOVA + 0x1000, RAM_IOVA + 0x10000, 8192, 1);
+	assert_int_equal(vfuc_serve_until(f->c, efd), 0);
+	assert_int_equal(efd_read(efd), 1);
+	assert_int_equal(bar0_r32(f->c, DUMMY_STATUS), 0);
+	assert_memory_equal(mem + 0x10000, mem + 0x1000, 8192);
+	/* One DMA_READ of the source, one DMA_WRITE of the destination. */
+	assert_int_equal(f->c->dma_served, 2);
+	/* The device cannot hold it in place either. */
+	bar0_w64(f->c, DUMMY_SRC, RAM_IOVA);
+	bar0_w32(f->c, DUMMY_LEN, 4096);
+	assert_int_equal(vfuc_region_write(f->c, VFU_PCI_BAR0, DUMMY_HOLD, &(uint32_t){ 1 }, 4),
+			 -ENXIO);
+	close(efd);
+	munmap(mem, RAM_SIZE);
+	close(fd);
 }
 
 static void test_msix_mask_and_pba(void **state)
@@ -596,6 +633,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_config_space, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bar_sizing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dma_mapped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dma_unsealed_by_messages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dma_messages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_msix_mask_and_pba, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_msix_as_qemu_drives_it, setup, teardown),

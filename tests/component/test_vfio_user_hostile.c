@@ -2,7 +2,8 @@
  * The vfio-user server against a hostile client: malformed and oversized
  * messages, bad VERSION JSON, commands before VERSION, unknown commands,
  * fds where none belong, too many fds, DMA outside the mappings, bad and
- * overlapping maps, unmap while the device holds the memory, truncated
+ * overlapping maps, a memory file cut short after DMA_MAP, unmap while the
+ * device holds the memory, truncated
  * messages, and a client that never reads its replies. Every case ends in
  * an error reply or a closed connection, and the server serves the next
  * client afterwards.
@@ -327,9 +328,9 @@ static void test_dma_outside_mappings(void **state)
 	struct vfu_fixture *f = *state;
 	struct vfu_client *c = f->c;
 	uint64_t a = RAM_IOVA, b = RAM_IOVA + RAM_SIZE / 2, ro = RAM_IOVA + RAM_SIZE;
-	int ro_fd = memfd_create("ro", MFD_CLOEXEC);
+	int ro_fd = vfuc_guest_ram(4096, true);
 
-	assert_int_equal(ftruncate(ro_fd, 4096), 0);
+	assert_true(ro_fd >= 0);
 	/* Two adjacent halves and a read-only page after them. */
 	assert_int_equal(vfuc_dma_map(c, a, RAM_SIZE / 2, 3, f->ram_fd, 0, NULL), 0);
 	assert_int_equal(vfuc_dma_map(c, b, RAM_SIZE / 2, 3, f->ram_fd, RAM_SIZE / 2, NULL), 0);
@@ -387,6 +388,41 @@ static void test_bad_maps(void **state)
 	assert_int_equal(vfuc_dma_unmap(c, RAM_IOVA, 64 * 1024, 0), -EINVAL);
 	assert_int_equal(vfuc_dma_unmap(c, 0, 0, VFU_DMA_UNMAP_ALL), 0);
 	assert_int_equal(vfuc_dma_unmap(c, RAM_IOVA - 4096, 4096, 0), -EINVAL);
+}
+
+/* A client maps a memfd that may shrink, then cuts it to nothing and has
+ * the device hold the memory and copy it. Mapped, the device's first touch
+ * would raise SIGBUS and end the process (this test with it); the region is
+ * one without fd instead: no hold in place, copies through messages, and
+ * sealed RAM beside it still served in place. */
+static void test_unsealed_then_truncated(void **state)
+{
+	struct vfu_fixture *f = *state;
+	struct vfu_client *c = f->c;
+	static uint8_t view[8192];      /* the client's own copy, for messages */
+	uint64_t cut = RAM_IOVA + RAM_SIZE;
+	uint32_t one = 1, len = 4096, zero = 0;
+	int fd = vfuc_guest_ram(sizeof(view), false);
+
+	assert_true(fd >= 0);
+	assert_int_equal(vfuc_dma_map(c, RAM_IOVA, RAM_SIZE, 3, f->ram_fd, 0, f->ram), 0);
+	assert_int_equal(vfuc_dma_map(c, cut, sizeof(view), 3, fd, 0, view), 0);
+	assert_int_equal(ftruncate(fd, 0), 0);
+	close(fd);
+	assert_int_equal(vfuc_cfg_write16(c, 4, 0x0006), 0);
+	bar0_w64(c, DUMMY_SRC, cut);
+	assert_int_equal(vfuc_region_write(c, VFU_PCI_BAR0, DUMMY_LEN, &len, 4), 0);
+	assert_int_equal(vfuc_region_write(c, VFU_PCI_BAR0, DUMMY_HOLD, &one, 4), -ENXIO);
+	/* A copy out of it asks for it by DMA_READ (sent before the reply to
+	 * the doorbell, served from the view meanwhile). */
+	bar0_w64(c, DUMMY_DST, RAM_IOVA);
+	assert_int_equal(vfuc_region_write(c, VFU_PCI_BAR0, DUMMY_DOORBELL, &len, 4), 0);
+	assert_int_equal(c->dma_served, 1);
+	/* The sealed RAM is held and written in place. */
+	bar0_w64(c, DUMMY_SRC, RAM_IOVA + 8192);
+	assert_int_equal(vfuc_region_write(c, VFU_PCI_BAR0, DUMMY_HOLD, &one, 4), 0);
+	assert_int_equal(f->ram[8192], 0xa5);
+	assert_int_equal(vfuc_region_write(c, VFU_PCI_BAR0, DUMMY_HOLD, &zero, 4), 0);
 }
 
 static void test_unmap_while_in_use(void **state)
@@ -500,6 +536,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_framing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dma_outside_mappings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_maps, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unsealed_then_truncated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unmap_while_in_use, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_set_irqs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_never_reads, setup, teardown),

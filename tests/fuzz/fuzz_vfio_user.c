@@ -9,13 +9,16 @@
  * triggers interrupts, so DMA_MAP/UNMAP, SET_IRQS and the replies to the
  * server's own requests are all reachable. The first byte picks:
  *   bit 0  prefix a valid VERSION, so inputs start past negotiation
- *   bit 1  pass a 64 KiB memfd with the first message (DMA_MAP's fd)
+ *   bit 1  pass a 64 KiB memfd with the first message (DMA_MAP's fd),
+ *          sealed against shrinking as QEMU's is (mapped in place)
  *   bit 2  pass an eventfd with the first message (SET_IRQS's fd)
+ *   bit 3  leave that memfd unsealed (its regions go by messages)
  * Whatever happens, the connection must end without a crash, a leak, a
  * hang or a sanitizer report once the client side closes.
  */
 #include <errno.h>
 #include <ev.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,9 +140,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	if (data[0] & 2) {
-		fds[nr] = memfd_create("fuzz-ram", MFD_CLOEXEC);
-		if (fds[nr] >= 0 && ftruncate(fds[nr], 65536) == 0)
-			nr++;
+		int fd = memfd_create("fuzz-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+		if (fd >= 0 && (ftruncate(fd, 65536) < 0 || (!(data[0] & 8) &&
+		    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0))) {
+			close(fd);
+			fd = -1;
+		}
+		if (fd >= 0)
+			fds[nr++] = fd;
 	}
 	if (data[0] & 4 && (fds[nr] = eventfd(0, EFD_CLOEXEC)) >= 0)
 		nr++;

@@ -2,6 +2,7 @@
  * Test client for the vfio-user server (see vfu_client.h).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,23 @@ static const char qemu_json[] =
 	"{\"capabilities\": {\"pgsizes\": 4096, \"max_msg_fds\": 16, \"max_dma_maps\": 65535, "
 	"\"max_data_xfer_size\": 1048576, \"migration\": {\"max_bitmap_size\": 268435456, "
 	"\"pgsize\": 4096}, \"write_multiple\": true}}";
+
+int vfuc_guest_ram(size_t size, bool sealed)
+{
+	int fd = memfd_create("guest-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	int err;
+
+	if (fd < 0)
+		return -errno;
+	/* F_SEAL_SEAL too, as QEMU does: nobody changes the seals later. */
+	if (ftruncate(fd, (off_t)size) < 0 ||
+	    (sealed && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
 
 struct vfu_client *vfuc_connect(const char *path)
 {

@@ -7,6 +7,7 @@
 #ifndef ZNSTGT_VFU_CLIENT_H
 #define ZNSTGT_VFU_CLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,6 +48,11 @@ int vfuc_wait(struct vfu_client *c, uint16_t id, void *out, size_t cap,
 /* vfuc_send + vfuc_wait with a fresh id. */
 int vfuc_call(struct vfu_client *c, uint16_t cmd, const void *body, size_t len,
 	      const int *fds, int nr_fds, void *out, size_t cap, size_t *out_len, int *fd);
+
+/* Guest RAM of size bytes as QEMU's memory-backend-memfd makes it: a memfd
+ * sealed against shrinking and growing (sealed false: left unsealed, as a
+ * hostile client or a file backend would give it). The fd, or -errno. */
+int vfuc_guest_ram(size_t size, bool sealed);
 
 /* VERSION with json (NULL: what QEMU 11 sends); reply JSON to out. */
 int vfuc_negotiate(struct vfu_client *c, const char *json, char *out, size_t cap);

@@ -291,8 +291,8 @@ struct vfu_fixture *vfu_fixture_new(bool mmap_doorbell, size_t ram_size)
 	f->c = vfuc_connect(f->d->path);
 	if (!f->c || vfuc_negotiate(f->c, NULL, NULL, 0))
 		goto fail;
-	f->ram_fd = memfd_create("guest-ram", MFD_CLOEXEC);
-	if (f->ram_fd < 0 || ftruncate(f->ram_fd, (off_t)ram_size) < 0)
+	f->ram_fd = vfuc_guest_ram(ram_size, true);
+	if (f->ram_fd < 0)
 		goto fail;
 	f->ram = mmap(NULL, ram_size, PROT_READ | PROT_WRITE, MAP_SHARED, f->ram_fd, 0);
 	if (f->ram == MAP_FAILED)

@@ -1,7 +1,8 @@
 /*
  * A guest's NVMe driver over vfio-user (vfu_nvme.h): what the Linux nvme
  * driver does to a PCI controller, reduced to one admin and one I/O queue
- * pair, with the queues and data in a memfd the device maps.
+ * pair, with the queues and data in a memfd the device maps (sealed against
+ * shrinking, as QEMU's memfd RAM is: the device maps nothing else).
  */
 #include "vfu_nvme.h"
 
@@ -85,11 +86,11 @@ static int connect_dev(struct vnvme *v, const char *path)
 
 int vnvme_open(struct vnvme *v, const char *path, uint64_t iova, uint32_t pages)
 {
-	return vnvme_open_with(v, path, iova, pages, true);
+	return vnvme_open_with(v, path, iova, pages, 0);
 }
 
 int vnvme_open_with(struct vnvme *v, const char *path, uint64_t iova, uint32_t pages,
-		    bool map_doorbells)
+		    unsigned flags)
 {
 	size_t size = (size_t)pages * VNVME_PAGE;
 	uint8_t msix;
@@ -103,9 +104,9 @@ int vnvme_open_with(struct vnvme *v, const char *path, uint64_t iova, uint32_t p
 	v->pages = pages;
 	if (connect_dev(v, path))
 		return -1;
-	v->memfd = memfd_create("guest-ram", MFD_CLOEXEC);
-	if (v->memfd < 0 || ftruncate(v->memfd, (off_t)size))
-		return fail(v, "guest RAM: %s", strerror(errno));
+	v->memfd = vfuc_guest_ram(size, !(flags & VNVME_UNSEALED_RAM));
+	if (v->memfd < 0)
+		return fail(v, "guest RAM: %s", strerror(-v->memfd));
 	v->ram = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, v->memfd, 0);
 	if (v->ram == MAP_FAILED) {
 		v->ram = NULL;
@@ -130,7 +131,7 @@ int vnvme_open_with(struct vnvme *v, const char *path, uint64_t iova, uint32_t p
 	if (vfuc_set_irqs(v->c, VFU_IRQ_MSIX, VFU_IRQ_DATA_EVENTFD | VFU_IRQ_ACTION_TRIGGER, 0,
 			  VNVME_NVEC, v->efd, VNVME_NVEC))
 		return fail(v, "SET_IRQS refused");
-	if (map_doorbells) {
+	if (!(flags & VNVME_MSG_DOORBELLS)) {
 		v->db = vfuc_region_mmap(v->c, VFU_PCI_BAR0, &v->db_area);
 		if (!v->db && errno != ENODEV)
 			return fail(v, "BAR0 mmap area: %s", strerror(errno));

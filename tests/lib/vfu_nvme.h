@@ -1,7 +1,7 @@
 /*
  * A guest's NVMe driver over the project's vfio-user client (vfu_client.h),
- * for tests and the load generator: a memfd is the guest's RAM (mapped
- * with DMA_MAP at iova), bus mastering and MSI-X on with VNVME_NVEC
+ * for tests and the load generator: a memfd is the guest's RAM (sealed as
+ * QEMU seals it, mapped with DMA_MAP at iova), bus mastering and MSI-X on with VNVME_NVEC
  * vectors on eventfds, BAR0 through REGION_READ/WRITE, queues in the RAM.
  * When the device offers BAR0's doorbell page as a sparse mmap area, it
  * is mapped, as QEMU maps it for a guest, and doorbells are stores there.
@@ -58,9 +58,11 @@ struct vnvme {
  * map pages of RAM at iova, bus master and MSI-X on, the doorbell area
  * mapped if offered. */
 int vnvme_open(struct vnvme *v, const char *path, uint64_t iova, uint32_t pages);
-/* The same, with map_doorbells false: every doorbell is a REGION_WRITE. */
+/* The same, with flags: */
+#define VNVME_MSG_DOORBELLS 1u  /* the area not mapped: every doorbell a REGION_WRITE */
+#define VNVME_UNSEALED_RAM  2u  /* RAM a memfd that may shrink (not as QEMU makes it) */
 int vnvme_open_with(struct vnvme *v, const char *path, uint64_t iova, uint32_t pages,
-		    bool map_doorbells);
+		    unsigned flags);
 void vnvme_close(struct vnvme *v);
 
 static inline void *vnvme_g(const struct vnvme *v, uint64_t gpa)
