@@ -62,6 +62,29 @@ struct worker *worker_self(void);
 /* Run msg->fn on w's loop, soon. Safe from any thread. */
 void worker_post(struct worker *w, struct worker_msg *msg);
 
+/*
+ * A polling worker's shortcut for one busy queue (worker.c, "Spinning on
+ * one source"). A queue that has just been served input calls
+ * worker_spin_served() from its callback; after that round of the loop
+ * the polling worker calls try() over and over for a short while instead
+ * of the loop's epoll_wait, as long as that queue is the only one it served
+ * lately. At queue depth 1 the next command arrives on that very queue, and
+ * try() reads it without an epoll_wait first. No effect on a sleeping
+ * worker or off the worker threads.
+ */
+struct worker_spin {
+	/* Look for input without blocking and serve what there is; false:
+	 * nothing there (try again), true: done (input served, or the queue
+	 * failed or closed: the worker goes back to its loop). */
+	bool (*try)(struct worker_spin *s);
+};
+void worker_spin_served(struct worker_spin *s);
+/* s is going away: never try it again (call before freeing s). */
+void worker_spin_forget(struct worker_spin *s);
+/* Work that no try() serves was done (a vfio-user controller's doorbells
+ * rang): the polling worker does not spin for a while either. */
+void worker_spin_other(void);
+
 void io_submit_job(struct io_job *job);
 
 /*

@@ -23,6 +23,21 @@
  * MAX_QUIET_MSGS messages, or before starting a job once the first
  * unannounced message has waited MAX_QUIET_NS: a burst of jobs comes back
  * in one wake-up instead of one each, and none waits behind a slow job.
+ *
+ * Spinning on one source (polling workers only; include/worker.h). Each
+ * round of a polling loop finds a command with an epoll_wait that reports
+ * the socket, then reads it: two system calls where a server that waits on
+ * its one socket makes one. So when a round served a queue, the next
+ * round's last prepare watcher (after the sends and the hand-off to the I/O
+ * pool) retries that queue's try() (a non-blocking read) for up to
+ * SPIN_NS, and a command arriving meanwhile is read at once; try() sends
+ * what it produced itself. Fairness: a hit (or a failure) ends the spin and
+ * the round goes on (epoll_wait: every other socket and timer gets its
+ * turn); a message posted to the worker ends it too; and the worker spins
+ * only while one queue is active: once a second one has been served (or a
+ * vfio-user controller's doorbells rang, worker_spin_other), not before
+ * SHARED_S have passed without one, so that busy queues are all found by
+ * epoll_wait, each in turn, as before.
  */
 #include "worker.h"
 
@@ -39,16 +54,23 @@
 
 #define MAX_QUIET_MSGS 8          /* completions linked before a wake-up */
 #define MAX_QUIET_NS   50000      /* ... or the first of them waited this long */
+#define SPIN_NS        20000      /* retry one source this long between rounds */
+#define SHARED_S       0.001      /* no spinning this long after a second source */
 
 struct worker {
 	struct ev_loop *loop;
 	ev_async wake;
 	ev_prepare flush_jobs;      /* hands the held jobs to the pool */
+	ev_prepare spin_watch;      /* polling only: spin_cb */
 	struct io_job *jobs_head, *jobs_tail; /* held jobs (loop thread only) */
 	int jobs_n;
 	pthread_t thread;
 	bool poll;                  /* spin instead of sleeping (workers_start_poll) */
 	bool stopped;               /* loop thread only: the stop message ran */
+	/* Spinning (loop thread only; see the top of this file). */
+	struct worker_spin *spin;   /* to try after this round, or NULL */
+	const struct worker_spin *last_served; /* compared, never called */
+	ev_tstamp shared_until;     /* another source was served lately */
 	pthread_mutex_t lock;       /* guards head, tail, stopping */
 	struct worker_msg *head, *tail;
 	bool stopping;
@@ -73,6 +95,14 @@ static void pool_push(struct io_job *first, struct io_job *last, int n);
 
 /* ---- workers ---- */
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static void wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 {
 	struct worker *w = (struct worker *)((char *)a - offsetof(struct worker, wake));
@@ -95,15 +125,70 @@ static void wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 	}
 }
 
-static void flush_jobs_cb(struct ev_loop *loop, ev_prepare *p, int revents)
+static void hand_over_jobs(struct worker *w)
 {
-	struct worker *w = (struct worker *)((char *)p - offsetof(struct worker, flush_jobs));
-
 	if (!w->jobs_head)
 		return;
 	pool_push(w->jobs_head, w->jobs_tail, w->jobs_n);
 	w->jobs_head = w->jobs_tail = NULL;
 	w->jobs_n = 0;
+}
+
+static void flush_jobs_cb(struct ev_loop *loop, ev_prepare *p, int revents)
+{
+	hand_over_jobs((struct worker *)((char *)p - offsetof(struct worker, flush_jobs)));
+}
+
+void worker_spin_served(struct worker_spin *s)
+{
+	struct worker *w = self;
+
+	if (!w || !w->poll)
+		return;
+	if (w->last_served && w->last_served != s)
+		w->shared_until = ev_now(w->loop) + SHARED_S;
+	w->last_served = s;
+	w->spin = s;
+}
+
+void worker_spin_other(void)
+{
+	struct worker *w = self;
+
+	if (w && w->poll)
+		w->shared_until = ev_now(w->loop) + SHARED_S;
+}
+
+void worker_spin_forget(struct worker_spin *s)
+{
+	struct worker *w = self;
+
+	if (!w)
+		return;
+	if (w->spin == s)
+		w->spin = NULL;
+	if (w->last_served == s)
+		w->last_served = NULL;
+}
+
+/* The last prepare watcher of a polling loop: retry the source served in
+ * the last round, if it is the only one active (see the top of this file). */
+static void spin_cb(struct ev_loop *loop, ev_prepare *p, int revents)
+{
+	struct worker *w = (struct worker *)((char *)p - offsetof(struct worker, spin_watch));
+	struct worker_spin *s = w->spin;
+
+	w->spin = NULL;
+	if (!s || ev_now(loop) < w->shared_until)
+		return;
+	uint64_t end = now_ns() + SPIN_NS;
+	/* ev_async_pending(): a message (an I/O completion, a new queue, the
+	 * stop request) waits for the loop. */
+	while (!s->try(s))
+		if (ev_async_pending(&w->wake) || now_ns() >= end)
+			return;
+	/* A hit: what it submitted leaves now, not a round later. */
+	hand_over_jobs(w);
 }
 
 static void *worker_main(void *arg)
@@ -112,10 +197,11 @@ static void *worker_main(void *arg)
 
 	self = w;
 	if (w->poll) {
-		/* Each round runs the prepare watchers (sends, I/O pool hand-off),
-		 * epoll_wait(0) and whatever is ready, then comes straight back:
-		 * a command that arrives finds its worker running, not asleep.
-		 * ev_run() clears the break on entry, hence the flag. */
+		/* Each round runs the prepare watchers (sends, I/O pool
+		 * hand-off, the spin), epoll_wait(0) and whatever is ready,
+		 * then comes straight back: a command that arrives finds its
+		 * worker running, not asleep. ev_run() clears the break on
+		 * entry, hence the flag. */
 		while (!w->stopped)
 			ev_run(w->loop, EVRUN_NOWAIT);
 	} else {
@@ -154,11 +240,17 @@ int workers_start_poll(int n, int io_threads, bool poll)
 		pthread_mutex_init(&w->lock, NULL);
 		ev_async_init(&w->wake, wake_cb);
 		ev_async_start(w->loop, &w->wake);
-		/* Always armed, and the last prepare watcher to run: a job that
-		 * another prepare callback submits still leaves in this round. */
+		/* Always armed, and the last prepare watcher to run but the
+		 * spin: a job that another prepare callback submits still leaves
+		 * in this round. */
 		ev_prepare_init(&w->flush_jobs, flush_jobs_cb);
-		ev_set_priority(&w->flush_jobs, EV_MINPRI);
+		ev_set_priority(&w->flush_jobs, EV_MINPRI + 1);
 		ev_prepare_start(w->loop, &w->flush_jobs);
+		if (poll) {
+			ev_prepare_init(&w->spin_watch, spin_cb);
+			ev_set_priority(&w->spin_watch, EV_MINPRI);
+			ev_prepare_start(w->loop, &w->spin_watch);
+		}
 		int rc = pthread_create(&w->thread, NULL, worker_main, w);
 		if (rc) {
 			log_error("worker %d: pthread_create: %s", i, strerror(rc));
@@ -253,14 +345,6 @@ static void job_done_msg(struct worker_msg *msg)
 	struct io_job *job = (struct io_job *)((char *)msg - offsetof(struct io_job, msg));
 
 	job->done(job);
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* Completions an I/O thread linked into a worker's list but has not

@@ -202,6 +202,7 @@ static void conn_close(struct tcp_conn *c, bool linger)
 		return;
 	c->closing = true;
 	c->rx_state = RX_DEAD;
+	worker_spin_forget(&c->spin);
 	ev_io_stop(c->loop, &c->rio);
 	ev_io_stop(c->loop, &c->wio);
 	ev_prepare_stop(c->loop, &c->flush);
@@ -539,55 +540,99 @@ void tcp_conn_handshake(struct tcp_conn *c)
 	rx_next_pdu(c);
 }
 
+enum rx_read {
+	RX_READ_AGAIN,   /* nothing there */
+	RX_READ_DRAINED, /* took what there was */
+	RX_READ_FULL,    /* filled the buffers: more may be waiting */
+	RX_READ_ENDED,   /* the connection closed or failed */
+};
+
+/* One read of what the socket has, all of it consumed. */
+static enum rx_read rx_read_once(struct tcp_conn *c)
+{
+	struct iovec iov[2];
+	int n = 0;
+	size_t direct_room = 0;
+
+	/* A payload in progress goes straight to its buffer. */
+	if (c->rx_state == RX_DATA && c->rx_dst) {
+		direct_room = c->info.data_len - c->rx_have;
+		iov[n].iov_base = c->rx_dst + c->rx_have;
+		iov[n++].iov_len = direct_room;
+	}
+	iov[n].iov_base = c->staging;
+	iov[n++].iov_len = TCP_RX_STAGING;
+
+	ssize_t r = c->sock.ops->readv(&c->sock, iov, n);
+	if (r < 0) {
+		if (errno == EINTR)
+			return RX_READ_FULL; /* nothing lost: read again */
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return RX_READ_AGAIN;
+		tcp_conn_fail(c, "receive", errno);
+		return RX_READ_ENDED;
+	}
+	if (r == 0) {
+		log_debug("tcp %s: connection closed by the host", c->peer);
+		tcp_conn_close(c);
+		return RX_READ_ENDED;
+	}
+	size_t direct = (size_t)r < direct_room ? (size_t)r : direct_room;
+	c->st_off = 0;
+	c->st_len = (size_t)r - direct;
+	if (direct) {
+		c->rx_have += (uint32_t)direct;
+		if (c->rx_have == c->info.data_len)
+			rx_data_done(c);
+	}
+	rx_process(c);
+	if (c->rx_state == RX_DEAD)
+		return RX_READ_ENDED;
+	return (size_t)r < direct_room + TCP_RX_STAGING ? RX_READ_DRAINED : RX_READ_FULL;
+}
+
 static void rio_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct tcp_conn *c = w->data;
+	enum rx_read got = RX_READ_AGAIN;
 
 	if (c->rx_state == RX_HANDSHAKE) {
 		tcp_conn_handshake(c);
 		if (c->rx_state == RX_HANDSHAKE || c->rx_state == RX_DEAD)
 			return;
 	}
+	for (int round = 0; round < READS_PER_EVENT; round++) {
+		enum rx_read r = rx_read_once(c);
 
-	for (int round = 0; round < READS_PER_EVENT && c->rx_state != RX_DEAD; round++) {
-		struct iovec iov[2];
-		int n = 0;
-		size_t direct_room = 0;
-
-		/* A payload in progress goes straight to its buffer. */
-		if (c->rx_state == RX_DATA && c->rx_dst) {
-			direct_room = c->info.data_len - c->rx_have;
-			iov[n].iov_base = c->rx_dst + c->rx_have;
-			iov[n++].iov_len = direct_room;
-		}
-		iov[n].iov_base = c->staging;
-		iov[n++].iov_len = TCP_RX_STAGING;
-
-		ssize_t r = c->sock.ops->readv(&c->sock, iov, n);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				tcp_conn_fail(c, "receive", errno);
+		if (r == RX_READ_ENDED)
 			return;
-		}
-		if (r == 0) {
-			log_debug("tcp %s: connection closed by the host", c->peer);
-			tcp_conn_close(c);
-			return;
-		}
-		size_t direct = (size_t)r < direct_room ? (size_t)r : direct_room;
-		c->st_off = 0;
-		c->st_len = (size_t)r - direct;
-		if (direct) {
-			c->rx_have += (uint32_t)direct;
-			if (c->rx_have == c->info.data_len)
-				rx_data_done(c);
-		}
-		rx_process(c);
-		if ((size_t)r < direct_room + TCP_RX_STAGING)
-			return; /* drained the socket */
+		if (r == RX_READ_AGAIN)
+			break;
+		got = r;
+		if (r == RX_READ_DRAINED)
+			break;
 	}
+	if (got != RX_READ_AGAIN)
+		worker_spin_served(&c->spin);
+}
+
+/* The polling worker's retry (worker_spin_served), after the loop's send
+ * watchers ran: one read, whatever it brought served as rio_cb would, and
+ * the replies it produced sent at once (the loop's next send watchers are
+ * a round away). Anything but "nothing there" ends the spin. */
+static bool spin_try(struct worker_spin *s)
+{
+	struct tcp_conn *c = (struct tcp_conn *)((char *)s - offsetof(struct tcp_conn, spin));
+	enum rx_read r = rx_read_once(c);
+
+	if (r == RX_READ_AGAIN)
+		return false;
+	if (r != RX_READ_ENDED) {
+		tcp_tx_send_queued(c);
+		if (!c->closing) /* a failed send closes, which forgot s */
+			worker_spin_served(s);
+	}
+	return true;
 }
 
 /* ---- start ---- */
@@ -672,6 +717,7 @@ struct tcp_conn *tcp_conn_start(struct ev_loop *loop, struct worker *w, int fd,
 	ev_timer_init(&c->reap, reap_cb, 0., 0.);
 	ev_timer_init(&c->handshake, handshake_cb, HANDSHAKE_SECONDS, 0.);
 	c->rio.data = c->wio.data = c->flush.data = c->reap.data = c->handshake.data = c;
+	c->spin.try = spin_try;
 	ev_io_start(loop, &c->rio);
 	ev_timer_start(loop, &c->handshake);
 	log_debug("tcp %s: connected", c->peer);

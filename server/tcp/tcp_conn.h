@@ -16,6 +16,7 @@
 #include "tcp_pdu.h"
 #include "tcp_sock.h"
 #include "transport.h"
+#include "worker.h"
 
 struct tcp_conn;
 
@@ -76,6 +77,7 @@ struct tcp_conn {
 	ev_prepare flush;        /* batched send just before the loop sleeps */
 	ev_timer reap;           /* frees the connection outside any call chain */
 	ev_timer handshake;      /* ICReq + Connect deadline */
+	struct worker_spin spin; /* a polling worker's retry of this socket (worker.h) */
 	struct nvme_sq *sq;
 	const struct nvme_port *port;
 	char local_addr[64];
@@ -122,6 +124,8 @@ void tcp_send_icresp(struct tcp_conn *c, uint8_t dgst);
 void tcp_send_term(struct tcp_conn *c, uint16_t fes, uint32_t fei);
 void tcp_tx_queue(struct tcp_conn *c, struct tcp_tx *tx);
 void tcp_tx_flush(struct tcp_conn *c);
+/* Send now what waits for the flush watcher (none waiting: nothing). */
+void tcp_tx_send_queued(struct tcp_conn *c);
 void tcp_tx_drop(struct tcp_conn *c);
 void tcp_flush_cb(struct ev_loop *loop, ev_prepare *p, int revents);
 void tcp_wio_cb(struct ev_loop *loop, ev_io *w, int revents);

@@ -311,12 +311,17 @@ void tcp_tx_flush(struct tcp_conn *c)
 		ev_io_stop(c->loop, &c->wio);
 }
 
+void tcp_tx_send_queued(struct tcp_conn *c)
+{
+	if (!ev_is_active(&c->flush))
+		return;
+	ev_prepare_stop(c->loop, &c->flush);
+	tcp_tx_flush(c);
+}
+
 void tcp_flush_cb(struct ev_loop *loop, ev_prepare *p, int revents)
 {
-	struct tcp_conn *c = p->data;
-
-	ev_prepare_stop(loop, p);
-	tcp_tx_flush(c);
+	tcp_tx_send_queued(p->data);
 }
 
 void tcp_wio_cb(struct ev_loop *loop, ev_io *w, int revents)

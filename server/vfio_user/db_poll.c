@@ -13,6 +13,8 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "worker.h"
+
 static void spin_start(struct db_poll *p)
 {
 	ev_timer_stop(p->loop, &p->nap);
@@ -28,6 +30,8 @@ void dbp_active(struct db_poll *p)
 	p->last_active = ev_now(p->loop);
 	if (!ev_is_active(&p->spin))
 		spin_start(p);
+	/* A polling worker's spin on a TCP queue would make these scans wait. */
+	worker_spin_other();
 }
 
 void dbp_scan(struct db_poll *p)

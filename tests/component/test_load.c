@@ -42,6 +42,7 @@
 #define MAXQ 4
 
 static char dir[] = "/tmp/znstgt-load-XXXXXX";
+static uint16_t next_qid = 1;
 static struct target_config cfg;
 static char port[NVMF_TRSVCID_SIZE];
 static struct nvmf_client admin;
@@ -54,7 +55,8 @@ static void write_file(const char *path, const char *text)
 	fclose(f);
 }
 
-static int setup(void **state)
+/* The target with workers = the [target] keys given (threads, poll). */
+static int setup_target(const char *worker_keys)
 {
 	char path[512], text[512], err[512];
 
@@ -63,8 +65,8 @@ static int setup(void **state)
 	snprintf(path, sizeof(path), "%s/conf", dir);
 	assert_int_equal(mkdir(path, 0755), 0);
 	snprintf(text, sizeof(text),
-		 "[target]\nlisten = 127.0.0.1:4420\nthreads = 2\nio_threads = 2\n"
-		 "data_dir = %s/data\nlog_level = error\ninclude = conf/*.ini\n", dir);
+		 "[target]\nlisten = 127.0.0.1:4420\n%sio_threads = 2\n"
+		 "data_dir = %s/data\nlog_level = error\ninclude = conf/*.ini\n", worker_keys, dir);
 	snprintf(path, sizeof(path), "%s/znstgt.ini", dir);
 	write_file(path, text);
 	/* A conventional namespace and a zoned one of 16 zones of 1 MiB,
@@ -79,7 +81,7 @@ static int setup(void **state)
 	snprintf(cfg.listeners[0].port, sizeof(cfg.listeners[0].port), "0");
 	if (subsys_registry_init(&cfg, true, err, sizeof(err)))
 		fail_msg("registry: %s", err);
-	assert_int_equal(workers_start(cfg.threads, cfg.io_threads), 0);
+	assert_int_equal(workers_start_poll(cfg.threads, cfg.io_threads, cfg.poll), 0);
 	if (tcp_listeners_start(&cfg, err, sizeof(err)))
 		fail_msg("listeners: %s", err);
 	snprintf(port, sizeof(port), "%s", tcp_listener_port(0)->trsvcid);
@@ -88,7 +90,20 @@ static int setup(void **state)
 	    nvmf_connect(&admin, 0, 32, 0, HOSTNQN, NQN, 0xffff, 0, NULL) ||
 	    nvmf_enable(&admin, 5000))
 		fail_msg("admin queue: %s", admin.err);
+	next_qid = 1;
 	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_target("threads = 2\n");
+}
+
+/* One polling worker: every queue on it (server/worker.c, "Spinning on one
+ * source"). */
+static int setup_polling(void **state)
+{
+	return setup_target("threads = 1\npoll = yes\n");
 }
 
 static int teardown(void **state)
@@ -107,8 +122,6 @@ static int teardown(void **state)
 }
 
 /* ---- running a load the way znstgt-load does ---- */
-
-static uint16_t next_qid = 1;
 
 struct run {
 	struct load_queue lq;
@@ -493,6 +506,45 @@ static void test_limits(void **state)
 	assert_int_equal(limit_sync("/nonexistent-dir", 4096, 0.05, &ops, &h, err, sizeof(err)), -1);
 }
 
+/*
+ * A polling worker retries the one queue it serves between the rounds of
+ * its loop (server/worker.c): at QD1, with the host spinning too, most
+ * commands are read that way, their replies and R2Ts sent from there,
+ * their writes handed to the I/O threads from there. Every write and read
+ * verified.
+ */
+static void test_polling_worker_one_queue(void **state)
+{
+	char err[256];
+	struct load_cfg w = { .op = LOAD_WRITE, .random = true, .nsid = NS_CONV, .bs = 8192,
+			      .qd = 1, .quota = 400, .verify = true, .seed = 31, .poll = true };
+	struct load_stats s = run_load(&w, 1, 4u << 20, false, err, sizeof(err));
+
+	expect_clean(&s, 400, err);
+	struct load_cfg r = { .op = LOAD_READ, .random = true, .nsid = NS_CONV, .bs = 4096,
+			      .qd = 1, .quota = 400, .verify = true, .seed = 32, .poll = true };
+	s = run_load(&r, 1, 4u << 20, true, err, sizeof(err));
+	expect_clean(&s, 400, err);
+}
+
+/* Two queues on the one polling worker, each at QD1 (their hosts sleeping
+ * between commands, so that the worker spins between their commands too):
+ * neither is starved by the worker spinning on the other (each gets its
+ * share done). */
+static void test_polling_worker_two_queues(void **state)
+{
+	char err[256];
+	struct load_cfg w = { .op = LOAD_WRITE, .random = true, .nsid = NS_CONV, .bs = 4096,
+			      .qd = 1, .quota = 600, .verify = true, .seed = 33 };
+	struct load_stats s = run_load(&w, 2, 4u << 20, false, err, sizeof(err));
+
+	expect_clean(&s, 600, err);
+	struct load_cfg r = { .op = LOAD_READ, .random = true, .nsid = NS_CONV, .bs = 4096,
+			      .qd = 1, .quota = 600, .verify = true, .seed = 34 };
+	s = run_load(&r, 2, 4u << 20, true, err, sizeof(err));
+	expect_clean(&s, 600, err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -510,5 +562,13 @@ int main(void)
 		cmocka_unit_test(test_limits),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	const struct CMUnitTest polling[] = {
+		cmocka_unit_test(test_polling_worker_one_queue),
+		cmocka_unit_test(test_polling_worker_two_queues),
+	};
+
+	int failed = cmocka_run_group_tests(tests, setup, teardown);
+	/* The directory again, for the second target. */
+	snprintf(dir, sizeof(dir), "/tmp/znstgt-load-XXXXXX");
+	return failed + cmocka_run_group_tests(polling, setup_polling, teardown);
 }

@@ -2,8 +2,9 @@
  * Worker loops, worker_post() and the I/O pool (server/worker.c): messages
  * from many threads all run on the target worker's thread, in each
  * producer's order; I/O jobs run off the loops and finish on their worker;
- * workers_stop() runs what was posted before it. Every test runs with
- * sleeping workers and again with polling ones (workers_start_poll).
+ * workers_stop() runs what was posted before it; a polling worker retries
+ * the one source it served between rounds, and only then. Every test runs
+ * with sleeping workers and again with polling ones (workers_start_poll).
  */
 #include <pthread.h>
 #include <stdbool.h>
@@ -198,6 +199,125 @@ static void test_job_from_loop(void **state)
 	workers_stop();
 }
 
+/* ---- spinning on one source ---- */
+
+/* A source whose every third try is a hit while it has hits left; a hit
+ * serves it again, as a queue that read a command does. */
+struct tsrc {
+	struct worker_spin spin;
+	atomic_int tries, off_worker, hits_left;
+};
+
+static struct tsrc src_a, src_b;
+
+static bool tsrc_try(struct worker_spin *s)
+{
+	struct tsrc *t = (struct tsrc *)s;
+
+	if (worker_self() != worker_get(0))
+		atomic_fetch_add(&t->off_worker, 1);
+	if ((atomic_fetch_add(&t->tries, 1) + 1) % 3 || atomic_load(&t->hits_left) == 0)
+		return false;
+	atomic_fetch_sub(&t->hits_left, 1);
+	worker_spin_served(s);
+	return true;
+}
+
+static void tsrc_init(struct tsrc *t, int hits)
+{
+	t->spin.try = tsrc_try;
+	atomic_store(&t->tries, 0);
+	atomic_store(&t->off_worker, 0);
+	atomic_store(&t->hits_left, hits);
+}
+
+/* What a message does on the worker: which sources it served, forgot. */
+struct spin_msg {
+	struct worker_msg msg;
+	struct tsrc *served[2], *forget;
+	atomic_int ran;
+};
+
+static void spin_msg_fn(struct worker_msg *m)
+{
+	struct spin_msg *sm = (struct spin_msg *)m;
+
+	for (int i = 0; i < 2; i++)
+		if (sm->served[i])
+			worker_spin_served(&sm->served[i]->spin);
+	if (sm->forget)
+		worker_spin_forget(&sm->forget->spin);
+	atomic_store(&sm->ran, 1);
+}
+
+/* Run the message on worker 0 and wait until it ran: the rounds before it
+ * (and their spins) are over. */
+static void on_worker(struct tsrc *a, struct tsrc *b, struct tsrc *forget)
+{
+	static struct spin_msg sm;
+
+	sm = (struct spin_msg){ .msg.fn = spin_msg_fn, .served = { a, b }, .forget = forget };
+	worker_post(worker_get(0), &sm.msg);
+	wait_count(&sm.ran, 1);
+}
+
+static void wait_at_least(atomic_int *v, int want)
+{
+	for (int i = 0; i < 10000 && atomic_load(v) < want; i++)
+		usleep(1000);
+	assert_true(atomic_load(v) >= want);
+}
+
+/* A served source is tried on its worker's thread, round after round while
+ * it has hits, and no more once it missed; a sleeping worker never tries. */
+static void test_spin_on_served_source(void **state)
+{
+	bool poll = poll_of(state);
+
+	tsrc_init(&src_a, 10);
+	assert_int_equal(workers_start_poll(1, 1, poll), 0);
+	on_worker(&src_a, NULL, NULL);
+	if (poll) {
+		wait_count(&src_a.hits_left, 0);
+		assert_true(atomic_load(&src_a.tries) >= 30);
+		on_worker(NULL, NULL, NULL); /* the last spin (a miss) is over */
+		int tries = atomic_load(&src_a.tries);
+		on_worker(NULL, NULL, NULL);
+		assert_int_equal(atomic_load(&src_a.tries), tries);
+	} else {
+		on_worker(NULL, NULL, NULL);
+		assert_int_equal(atomic_load(&src_a.tries), 0);
+	}
+	assert_int_equal(atomic_load(&src_a.off_worker), 0);
+	workers_stop();
+}
+
+/* Two sources served: neither is tried (both are left to epoll_wait) until
+ * the worker has served only one for a while. A forgotten source is never
+ * tried. */
+static void test_spin_only_one_active(void **state)
+{
+	tsrc_init(&src_a, 0);
+	tsrc_init(&src_b, 0);
+	assert_int_equal(workers_start_poll(1, 1, poll_of(state)), 0);
+	on_worker(&src_a, &src_b, NULL);
+	on_worker(NULL, NULL, NULL);
+	assert_int_equal(atomic_load(&src_a.tries), 0);
+	assert_int_equal(atomic_load(&src_b.tries), 0);
+	/* The other source quiet for longer than the worker waits (1 ms). */
+	usleep(20000);
+	on_worker(&src_b, NULL, NULL);
+	if (poll_of(state))
+		wait_at_least(&src_b.tries, 1);
+	on_worker(NULL, NULL, NULL);
+	int tries = atomic_load(&src_b.tries);
+	on_worker(&src_b, NULL, &src_b);
+	on_worker(NULL, NULL, NULL);
+	assert_int_equal(atomic_load(&src_b.tries), tries);
+	assert_int_equal(atomic_load(&src_a.tries), 0);
+	workers_stop();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -205,10 +325,14 @@ int main(void)
 		cmocka_unit_test_prestate(test_io_pool, &sleeping),
 		cmocka_unit_test_prestate(test_stop_drains, &sleeping),
 		cmocka_unit_test_prestate(test_job_from_loop, &sleeping),
+		cmocka_unit_test_prestate(test_spin_on_served_source, &sleeping),
+		cmocka_unit_test_prestate(test_spin_only_one_active, &sleeping),
 		cmocka_unit_test_prestate(test_post_from_many_threads, &polling),
 		cmocka_unit_test_prestate(test_io_pool, &polling),
 		cmocka_unit_test_prestate(test_stop_drains, &polling),
 		cmocka_unit_test_prestate(test_job_from_loop, &polling),
+		cmocka_unit_test_prestate(test_spin_on_served_source, &polling),
+		cmocka_unit_test_prestate(test_spin_only_one_active, &polling),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
