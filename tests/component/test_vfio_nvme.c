@@ -818,14 +818,36 @@ static void test_power_cut(void **state)
 	vm_close(&VA);
 }
 
+
+/* Admin queues of 16 entries, the SQ at asq and the CQ where the guest
+ * keeps it, then CC.EN: what a driver does to enable the controller. */
+static void enable_admin_at(struct vnvme *v, uint64_t asq)
+{
+	bar_w32(v, REG_AQA, 15u << 16 | 15u);
+	bar_w64(v, REG_ASQ, asq);
+	bar_w64(v, REG_ACQ, GPA(P_ACQ));
+	bar_w32(v, REG_CC, CC_ENABLE);
+}
+
+/* After a VM was failed: the TCP host never noticed, and the next VM, with
+ * sealed RAM as QEMU gives it, is served in place. */
+static void others_still_served(void)
+{
+	struct nvme_cqe cqe;
+	uint8_t buf[LBA];
+
+	assert_int_equal(nvmf_read(&tio, 1, 0, 1, buf, LBA, &cqe), 0);
+	tcp_down();
+	vm_up(&VA);
+	vm_close(&VA);
+}
+
 /* Hostile guests: data outside guest memory, queues outside it, doorbells
  * beyond a queue or for no queue, bad queue ids, memory unmapped under the
  * controller. Errors, CSTS.CFS, never a crash; the TCP host keeps working. */
 static void test_hostile(void **state)
 {
 	struct nvme_sqe s;
-	struct nvme_cqe cqe;
-	uint8_t buf[LBA];
 	uint64_t outside = RAM_IOVA + (uint64_t)RAM_PAGES * PG;
 
 	(void)state;
@@ -884,18 +906,10 @@ static void test_hostile(void **state)
 	vm_close(&VA);
 	/* Admin queues outside memory: enabling fails with CFS. */
 	vm_open(&VA);
-	bar_w32(&VA, REG_AQA, 15u << 16 | 15u);
-	bar_w64(&VA, REG_ASQ, outside);
-	bar_w64(&VA, REG_ACQ, GPA(P_ACQ));
-	bar_w32(&VA, REG_CC, CC_ENABLE);
+	enable_admin_at(&VA, outside);
 	assert_true(wait_csts(&VA, 2, 2));
 	vm_close(&VA);
-	/* The TCP host never noticed. */
-	assert_int_equal(nvmf_read(&tio, 1, 0, 1, buf, LBA, &cqe), 0);
-	tcp_down();
-	/* And the next VM is served. */
-	vm_up(&VA);
-	vm_close(&VA);
+	others_still_served();
 }
 
 /* Guest RAM that may shrink (a memfd without F_SEAL_SHRINK, as a hostile
@@ -907,8 +921,6 @@ static void test_hostile(void **state)
 static void test_unsealed_ram(void **state)
 {
 	struct nvme_sqe s = sqe(nvme_admin_identify, 0, NVME_IDENTIFY_CNS_CTRL, 0);
-	struct nvme_cqe cqe;
-	uint8_t buf[LBA];
 
 	(void)state;
 	tcp_up();
@@ -916,20 +928,12 @@ static void test_unsealed_ram(void **state)
 		fail_msg("%s", VA.err);
 	s.dptr.prp.prp1 = htole64(GPA(P_ID));
 	memcpy(g(&VA, GPA(P_ASQ)), &s, sizeof(s));
-	bar_w32(&VA, REG_AQA, 15u << 16 | 15u);
-	bar_w64(&VA, REG_ASQ, GPA(P_ASQ));
-	bar_w64(&VA, REG_ACQ, GPA(P_ACQ));
-	bar_w32(&VA, REG_CC, CC_ENABLE);
+	enable_admin_at(&VA, GPA(P_ASQ));
 	assert_int_equal(ftruncate(VA.memfd, 0), 0);
 	bar_w32(&VA, DB(0), 1);
 	assert_true(wait_csts(&VA, 2, 2));
 	vm_close(&VA);
-	/* The TCP host never noticed, and the next VM, with sealed RAM as
-	 * QEMU gives it, is served in place. */
-	assert_int_equal(nvmf_read(&tio, 1, 0, 1, buf, LBA, &cqe), 0);
-	tcp_down();
-	vm_up(&VA);
-	vm_close(&VA);
+	others_still_served();
 }
 
 /* add-subsys through the control socket: subsystem NQN-name from
