@@ -177,7 +177,8 @@ FUZZ_SRC_auth    := server/core/auth.c common/auth_msg.c common/dhchap.c common/
 FUZZ_LIBS_auth   := -lcrypto
 FUZZ_MAXLEN_auth := 4096
 # vfio_user: the vfio-user server's message parser and dispatcher.
-FUZZ_SRC_vfio_user    := $(filter-out server/vfio_user/nvme_dev.c server/vfio_user/vfio_nvme.c,$(wildcard server/vfio_user/*.c)) common/log.c
+FUZZ_SRC_vfio_user    := $(filter-out server/vfio_user/nvme_dev.c server/vfio_user/vfio_nvme.c,$(wildcard server/vfio_user/*.c)) \
+                         server/worker.c common/log.c
 FUZZ_LIBS_vfio_user   := $(EV_LIBS) -pthread
 FUZZ_MAXLEN_vfio_user := 65536
 # resv: the reservation state file's decoder and the state machine.

@@ -63,9 +63,10 @@ static void *producer(void *arg)
 	return NULL;
 }
 
+/* Wait (up to 10 s) for a counter going up or down to reach want. */
 static void wait_count(atomic_int *v, int want)
 {
-	for (int i = 0; i < 10000 && atomic_load(v) < want; i++)
+	for (int i = 0; i < 10000 && atomic_load(v) != want; i++)
 		usleep(1000);
 	assert_int_equal(atomic_load(v), want);
 }
