@@ -418,6 +418,12 @@ static void test_unsealed_then_truncated(void **state)
 	bar0_w64(c, DUMMY_DST, RAM_IOVA);
 	assert_int_equal(vfuc_region_write(c, VFU_PCI_BAR0, DUMMY_DOORBELL, &len, 4), 0);
 	assert_int_equal(c->dma_served, 1);
+	/* Its second half, a DMA_WRITE into the sealed RAM, comes once the
+	 * read is back: served while the client waits for replies. */
+	for (int i = 0; i < 1000 && c->dma_served < 2; i++)
+		assert_int_equal(vfuc_region_read(c, VFU_PCI_BAR0, DUMMY_LEN, &zero, 4), 0);
+	assert_int_equal(c->dma_served, 2);
+	zero = 0;
 	/* The sealed RAM is held and written in place. */
 	bar0_w64(c, DUMMY_SRC, RAM_IOVA + 8192);
 	assert_int_equal(vfuc_region_write(c, VFU_PCI_BAR0, DUMMY_HOLD, &one, 4), 0);
