@@ -75,8 +75,9 @@ struct vfu_server *vfu_server_create(struct ev_loop *loop, const char *path,
  * 0 or -errno. */
 int vfu_server_set_mmap_fd(struct vfu_server *s, int fd);
 /* Drop the client, close the socket, remove the socket file. The device
- * must have put all its DMA holds before, and have no vfu_dma_xfer() in
- * flight (their done() would run from a loop that may never turn again). */
+ * must have put all its DMA holds before. A vfu_dma_xfer() not reported
+ * yet ends here: its done() runs inside this call (-ECONNRESET if it was
+ * still waiting for the client), with s still valid but without client. */
 void vfu_server_destroy(struct vfu_server *s);
 
 /* ---- guest memory ---- */
@@ -95,9 +96,11 @@ void vfu_dma_put(struct vfu_server *s, struct vfu_dma_region *r);
 
 /* Copy between buf and guest memory with DMA_READ (write = 0: guest to buf)
  * or DMA_WRITE messages to the client, chunked to the client's
- * max_data_xfer_size. done(arg, 0 or -errno) runs later on the loop, never
- * from inside this call. buf must live until done. 0 if started, else
- * -errno (same checks as vfu_dma_get, plus -ENOTCONN). */
+ * max_data_xfer_size. done(arg, 0 or -errno) runs exactly once, later on
+ * the loop (-ECONNRESET if the client leaves first), or at the latest
+ * inside vfu_server_destroy(); never from inside this call. done may start
+ * another transfer, but not destroy s. buf must live until done. 0 if
+ * started, else -errno (same checks as vfu_dma_get, plus -ENOTCONN). */
 typedef void vfu_xfer_done(void *arg, int err);
 int vfu_dma_xfer(struct vfu_server *s, uint64_t iova, void *buf, uint64_t len,
 		 int write, vfu_xfer_done *done, void *arg);

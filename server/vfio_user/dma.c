@@ -235,19 +235,29 @@ void vfu_dma_put(struct vfu_server *s, struct vfu_dma_region *r)
 	}
 }
 
-/* ---- DMA through messages ---- */
+/* ---- DMA through messages ----
+ *
+ * A transfer waits on its connection (c->xfers) for the client's reply to
+ * its chunk in flight. Once it ends (done, failed, or the client gone) it
+ * moves to the server's list of ended transfers, whose done() runs from
+ * s->ended_w: a watcher never started, only fed with ev_feed_event(), so
+ * it runs in the loop's current pass over pending events. (An idle
+ * watcher would wait for a pass with nothing else pending, which a client
+ * that keeps sending never leaves.) The list is the server's, as it
+ * outlives the connection; vfu_server_destroy() reports what is left on
+ * it. So every transfer's done() runs exactly once, and the transfer is
+ * freed right after it, whichever of client and server goes first.
+ */
 
 struct vfu_xfer {
 	struct vfu_xfer *next;
-	struct vfu_server *s;
 	uint16_t id;            /* of the chunk in flight */
 	bool write;
 	uint8_t *buf;
 	uint64_t iova, len, done, chunk;
 	vfu_xfer_done *cb;
 	void *arg;
-	int err;                /* set: finish from the idle callback */
-	ev_idle finish;
+	int err;                /* the result, once ended */
 };
 
 static void xfer_unlink(struct vfu_conn *c, struct vfu_xfer *x)
@@ -259,22 +269,48 @@ static void xfer_unlink(struct vfu_conn *c, struct vfu_xfer *x)
 		}
 }
 
-static void finish_cb(struct ev_loop *loop, ev_idle *w, int revents)
+/* Run done() of every ended transfer, in the order they ended. done()
+ * may start new transfers: they wait on the connection, not here. */
+static void report_ended(struct vfu_server *s)
 {
-	struct vfu_xfer *x = w->data;
+	while (s->ended) {
+		struct vfu_xfer *x = s->ended;
 
-	ev_idle_stop(loop, w);
-	x->cb(x->arg, x->err);
-	free(x);
+		s->ended = x->next;
+		if (!s->ended)
+			s->ended_tail = &s->ended;
+		x->cb(x->arg, x->err);
+		free(x);
+	}
+}
+
+static void ended_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+	report_ended(w->data);
 }
 
 /* Report the end of x from the loop, never from the caller's stack. */
-static void xfer_finish(struct vfu_xfer *x, int err)
+static void xfer_end(struct vfu_server *s, struct vfu_xfer *x, int err)
 {
 	x->err = err;
-	ev_idle_init(&x->finish, finish_cb);
-	x->finish.data = x;
-	ev_idle_start(x->s->loop, &x->finish);
+	x->next = NULL;
+	*s->ended_tail = x;
+	s->ended_tail = &x->next;
+	ev_feed_event(s->loop, &s->ended_w, EV_CUSTOM);
+}
+
+void vfu_dma_init(struct vfu_server *s)
+{
+	s->ended_tail = &s->ended;
+	ev_async_init(&s->ended_w, ended_cb);
+	s->ended_w.data = s;
+}
+
+void vfu_dma_fini(struct vfu_server *s)
+{
+	/* s is about to be freed: the loop must not run ended_w later. */
+	ev_clear_pending(s->loop, &s->ended_w);
+	report_ended(s);
 }
 
 static int send_chunk(struct vfu_conn *c, struct vfu_xfer *x)
@@ -319,7 +355,7 @@ int vfu_dma_xfer(struct vfu_server *s, uint64_t iova, void *buf, uint64_t len,
 	x = calloc(1, sizeof(*x));
 	if (!x)
 		return -ENOMEM;
-	*x = (struct vfu_xfer){ .s = s, .write = write, .buf = buf, .iova = iova,
+	*x = (struct vfu_xfer){ .write = write, .buf = buf, .iova = iova,
 				.len = len, .cb = done, .arg = arg };
 	err = send_chunk(c, x);
 	if (err) {
@@ -370,7 +406,7 @@ void vfu_dma_handle_reply(struct vfu_conn *c, const struct vfu_hdr *h,
 			}
 		}
 	}
-	xfer_finish(x, err);
+	xfer_end(c->s, x, err);
 }
 
 void vfu_dma_conn_gone(struct vfu_conn *c)
@@ -379,6 +415,6 @@ void vfu_dma_conn_gone(struct vfu_conn *c)
 		struct vfu_xfer *x = c->xfers;
 
 		c->xfers = x->next;
-		xfer_finish(x, -ECONNRESET);
+		xfer_end(c->s, x, -ECONNRESET);
 	}
 }

@@ -123,6 +123,9 @@ struct vfu_server {
 	struct vfu_dma_table dma;
 	struct vfu_conn *conn;
 	uint64_t gen;               /* counts clients, for wait_gen */
+	/* DMA transfers ended, their done() not run yet (dma.c): FIFO. */
+	struct vfu_xfer *ended, **ended_tail;
+	ev_async ended_w;           /* never started: fed when one ends */
 	/* Interrupt eventfds, -1 when unassigned. */
 	int intx_fd;
 	bool intx_masked, intx_pending;
@@ -160,6 +163,10 @@ int vfu_caps_parse(const char *json, size_t len, struct vfu_client_caps *out);
 size_t vfu_caps_format(char *buf, size_t cap);
 
 /* dma.c */
+void vfu_dma_init(struct vfu_server *s);
+/* The server goes away (its client gone already): the done() of every
+ * transfer not reported yet runs now. */
+void vfu_dma_fini(struct vfu_server *s);
 int vfu_dma_add(struct vfu_server *s, uint64_t iova, uint64_t size,
 		uint32_t prot, int fd, uint64_t offset);
 /* Remove [iova, iova+size) exactly, or everything if all. Returns the
@@ -168,6 +175,8 @@ int vfu_dma_add(struct vfu_server *s, uint64_t iova, uint64_t size,
 int vfu_dma_remove(struct vfu_server *s, uint64_t iova, uint64_t size, bool all);
 void vfu_dma_handle_reply(struct vfu_conn *c, const struct vfu_hdr *h,
 			  const uint8_t *body, size_t len);
+/* The client is gone: its transfers end with -ECONNRESET (reported from
+ * the loop, as every end). */
 void vfu_dma_conn_gone(struct vfu_conn *c);
 
 /* irq.c */

@@ -361,6 +361,7 @@ struct vfu_server *vfu_server_create(struct ev_loop *loop, const char *path,
 	strcpy(s->addr.sun_path, path);
 	vfu_pci_init(&s->pci, desc);
 	vfu_irq_init(s);
+	vfu_dma_init(s);
 	if (desc->nr_mmap_areas && desc->bar0_mmap_fd >= 0 &&
 	    (s->bar0_mmap_fd = fcntl(desc->bar0_mmap_fd, F_DUPFD_CLOEXEC, 0)) < 0)
 		goto fail;
@@ -408,6 +409,7 @@ void vfu_server_destroy(struct vfu_server *s)
 		return;
 	if (s->conn)
 		conn_free(s->conn);
+	vfu_dma_fini(s);
 	ev_io_stop(s->loop, &s->lio);
 	close(s->listen_fd);
 	unlink(s->addr.sun_path);

@@ -41,8 +41,7 @@ static int setup_mmap(void **state)
 
 static int teardown(void **state)
 {
-	vfu_fixture_free(*state);
-	return 0;
+	return vfu_fixture_free(*state);
 }
 
 static void bar0_w64(struct vfu_client *c, uint64_t off, uint64_t v)

@@ -259,13 +259,17 @@ struct vfu_dummy *vfu_dummy_start(bool mmap_doorbell)
 	return d;
 }
 
-void vfu_dummy_stop(struct vfu_dummy *d)
+int vfu_dummy_stop(struct vfu_dummy *d)
 {
 	struct dummy_priv *p = d->priv;
+	/* finish() frees the bounce buffer: one left means the server never
+	 * reported the end of a transfer it had started. */
+	int err;
 
 	ev_async_send(p->loop, &p->stop);
 	pthread_join(p->thread, NULL);
 	ev_loop_destroy(p->loop);
+	err = p->bounce ? -EBUSY : 0;
 	if (p->shadow)
 		munmap((void *)p->shadow, 4096);
 	if (p->shadow_fd >= 0)
@@ -276,6 +280,7 @@ void vfu_dummy_stop(struct vfu_dummy *d)
 	close(d->release_fd);
 	free(p);
 	free(d);
+	return err;
 }
 
 struct vfu_fixture *vfu_fixture_new(bool mmap_doorbell, size_t ram_size)
@@ -303,15 +308,20 @@ fail:
 	return NULL;
 }
 
-void vfu_fixture_free(struct vfu_fixture *f)
+int vfu_fixture_free(struct vfu_fixture *f)
 {
+	/* The server stops first, with the client still there: whatever the
+	 * test left between them is the server's to end, not a race with the
+	 * client's leaving. */
+	int err = vfu_dummy_stop(f->d);
+
 	vfuc_close(f->c);
-	vfu_dummy_stop(f->d);
 	if (f->ram != MAP_FAILED)
 		munmap(f->ram, f->ram_size);
 	if (f->ram_fd >= 0)
 		close(f->ram_fd);
 	free(f);
+	return err;
 }
 
 uint64_t vfu_efd_wait(int efd)

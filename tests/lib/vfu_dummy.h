@@ -42,8 +42,10 @@ struct vfu_dummy {
 /* Start a server on a fresh socket path. mmap_doorbell: BAR0's doorbell
  * page is offered as a sparse mmap area. NULL on error. */
 struct vfu_dummy *vfu_dummy_start(bool mmap_doorbell);
-/* Stop the server (socket file removed) and free. */
-void vfu_dummy_stop(struct vfu_dummy *d);
+/* Stop the server (socket file removed) and free. 0, or -EBUSY if a copy
+ * by DMA messages was still going: the server never reported the end of
+ * its transfer (done() runs at the latest inside vfu_server_destroy). */
+int vfu_dummy_stop(struct vfu_dummy *d);
 
 /* What most tests start from: a dummy device, a client that negotiated
  * as QEMU does, and guest RAM (a memfd, mapped here too). */
@@ -56,7 +58,9 @@ struct vfu_fixture {
 };
 
 struct vfu_fixture *vfu_fixture_new(bool mmap_doorbell, size_t ram_size);
-void vfu_fixture_free(struct vfu_fixture *f);
+/* Stop the device (the client still connected), then close the client:
+ * vfu_dummy_stop's result. */
+int vfu_fixture_free(struct vfu_fixture *f);
 
 /* Wait for an eventfd (10 s safety net) and read it: its count, 0 if
  * nothing came. */
