@@ -179,17 +179,19 @@ void tcp_queue_response(struct nvme_req *req)
 	}
 
 	bool ok = (le16toh(req->cqe.status) >> 1) == 0;
-	/* The data is in our buffer (req->iov describes it to the core). */
+	/* The data is in our buffer (req->iov describes it to the core), or
+	 * lent by the namespace (req->borrowed: sent from the page cache). */
 	if (ok && req->dir == NVME_DIR_TO_HOST && req->transfer_len && cmd->buf) {
+		const void *data = req->borrowed ? req->borrowed : cmd->buf;
 		bool success = c->sq && nvme_sq_sqhd_disabled(c->sq) && req->cqe.result == 0;
 		uint8_t flags = NVME_TCP_F_LAST_PDU | (success ? NVME_TCP_F_SUCCESS : 0);
 		size_t hl = tcp_build_c2h_data(cmd->hdr, req->cmd.cid, 0, req->transfer_len, flags,
 					       hdgst, ddgst);
 
 		tx_add(&cmd->tx, cmd->hdr, hl);
-		tx_add(&cmd->tx, cmd->buf, req->transfer_len);
+		tx_add(&cmd->tx, (void *)data, req->transfer_len);
 		if (ddgst) {
-			cmd->ddgst = tcp_ddgst(cmd->buf, req->transfer_len);
+			cmd->ddgst = tcp_ddgst(data, req->transfer_len);
 			tx_add(&cmd->tx, &cmd->ddgst, sizeof(cmd->ddgst));
 		}
 		if (success) {
