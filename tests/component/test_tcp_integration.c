@@ -488,6 +488,7 @@ static void test_slow_host_gets_data_as_read(void **state)
 	for (int i = 0; i < READS; i++)
 		assert_memory_equal(in[i], before + (size_t)i * LEN, LEN);
 	nvmf_close(&slow);
+	subsys_put(s);
 }
 
 int main(void)
