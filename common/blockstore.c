@@ -213,24 +213,42 @@ static bool extent_resident(struct blockstore *bs, uint64_t extent, uint32_t now
 	return true;
 }
 
-int blockstore_read_mapped(struct blockstore *bs, uint64_t lba, uint32_t nlb,
-			   const struct iovec *iov, int iovcnt)
+/* The mapping of [lba, lba + nlb) if the table vouches for every extent
+ * of it, else NULL. */
+static const unsigned char *vouched(struct blockstore *bs, uint64_t lba, uint32_t nlb)
 {
 	size_t off = (size_t)(lba << bs->lba_shift), len = (size_t)nlb << bs->lba_shift;
 	uint32_t now;
 
 	if (!bs->map || !len || lba >= bs->nlbas || nlb > bs->nlbas - lba)
-		return -EAGAIN;
+		return NULL;
 	now = now_s();
 	for (uint64_t x = off >> BS_EXTENT_SHIFT; x <= (off + len - 1) >> BS_EXTENT_SHIFT; x++)
 		if (!extent_resident(bs, x, now))
-			return -EAGAIN;
-	if (sigbus_guard_copy(iov, iovcnt, bs->map + off, len) == 0)
+			return NULL;
+	return bs->map + off;
+}
+
+int blockstore_read_mapped(struct blockstore *bs, uint64_t lba, uint32_t nlb,
+			   const struct iovec *iov, int iovcnt)
+{
+	size_t off = (size_t)(lba << bs->lba_shift), len = (size_t)nlb << bs->lba_shift;
+	const unsigned char *src = vouched(bs, lba, nlb);
+
+	if (!src)
+		return -EAGAIN;
+	if (sigbus_guard_copy(iov, iovcnt, src, len) == 0)
 		return 0;
 	/* The disk could not give a page (or the file shrank): forget what
 	 * the table says of the range and let preadv2() report it. */
 	forget(bs, off, len);
 	return -EAGAIN;
+}
+
+const void *blockstore_borrow(struct blockstore *bs, uint64_t lba, uint32_t nlb)
+{
+	/* Armed faults apply to reads that reach the file. */
+	return fault_io_on() ? NULL : vouched(bs, lba, nlb);
 }
 
 /*

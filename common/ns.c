@@ -1085,6 +1085,15 @@ bool ns_read_cached(struct ns *ns, uint64_t slba, uint32_t nlb, const struct iov
 	return true;
 }
 
+const void *ns_read_borrow(struct ns *ns, uint64_t slba, uint32_t nlb)
+{
+	/* Below the readable end of one zone: written data, all of it (the
+	 * readable end never passes the zone's end). */
+	if (ns->info.zoned && slba + nlb > zns_zone_readable(&ns->z, zns_zone_of(&ns->z, slba)))
+		return NULL;
+	return blockstore_borrow(&ns->bs, slba, nlb);
+}
+
 uint16_t ns_write_begin(struct ns *ns, struct ns_write *w, enum ns_write_kind kind,
 			uint64_t slba, uint32_t nlb)
 {

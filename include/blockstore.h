@@ -28,6 +28,14 @@
  * lock against a write of the same blocks: a read racing a write of the
  * same LBAs may see part of each (XFS's preadv2 would not).
  *
+ * Borrowed reads. A caller that only copies the data out with a system
+ * call (a plain socket's sendmsg) can skip the copy into its own buffer:
+ * blockstore_borrow() lends it a pointer into the mapping, under the same
+ * residency rule. The kernel's copy from a page that cannot be read fails
+ * with EFAULT (no signal): the caller's system call fails, the process
+ * lives. A copy in user space must use blockstore_read_mapped() instead,
+ * which guards it.
+ *
  * Page tables of a file mapping stay until it is unmapped (up to 4 KiB
  * per 2 MiB read), so the process maps at most BS_MAPPED_MAX bytes of data
  * files, first come; a namespace past that, or any under a finite
@@ -77,6 +85,12 @@ int blockstore_read_cached(struct blockstore *bs, uint64_t lba, uint32_t nlb,
  * to be cached, not mapped, or the copy faulted. */
 int blockstore_read_mapped(struct blockstore *bs, uint64_t lba, uint32_t nlb,
 			   const struct iovec *iov, int iovcnt);
+/* The mapping's bytes of [lba, lba + nlb) when the residency table vouches
+ * for all of them (as blockstore_read_mapped() copies them), else NULL
+ * (not known to be cached, not mapped, an armed fault). Valid until
+ * blockstore_close(); what it points at changes with writes of those
+ * blocks. Read it only in the kernel (above). */
+const void *blockstore_borrow(struct blockstore *bs, uint64_t lba, uint32_t nlb);
 /* Make [lba, lba + nlb) read as zeros and free its space (unless
  * preallocated: then the blocks stay allocated). */
 int blockstore_zero(struct blockstore *bs, uint64_t lba, uint64_t nlb);

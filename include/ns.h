@@ -83,6 +83,15 @@ uint16_t ns_read(struct ns *ns, uint64_t slba, uint32_t nlb, const struct iovec 
  */
 bool ns_read_cached(struct ns *ns, uint64_t slba, uint32_t nlb, const struct iovec *iov,
 		    int iovcnt, uint16_t *status);
+/*
+ * What ns_read() would return, lent instead of copied: a pointer to the
+ * page cache's copy of the blocks (blockstore_borrow(), whose rules hold),
+ * or NULL when no one pointer can stand for them - some of them not known
+ * to be cached, or on a zoned namespace at or above the write pointer
+ * (they read as zeros, which the file need not hold). Valid while the
+ * namespace is open. (ns_read_check() first.)
+ */
+const void *ns_read_borrow(struct ns *ns, uint64_t slba, uint32_t nlb);
 
 /*
  * Writes go in three steps so that the zone engine can reserve the range on

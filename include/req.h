@@ -70,12 +70,18 @@ struct nvme_req {
 	 * transfer_len bytes in all. */
 	const struct iovec *iov;
 	int iovcnt;
+	/* The transport sends read data with a system call and needs it
+	 * stable for no digest: the core may lend it instead (borrowed). */
+	bool may_borrow;
 
 	/* Core scratch: the namespace and the backend state of an I/O command. */
 	struct ns *ns;
 	struct ns_write w;
 	uint16_t status;             /* status carried across async steps */
 	uint64_t result;
+	/* A read whose data the namespace lent (ns_read_borrow(), may_borrow):
+	 * transfer_len bytes to send from here, iov left untouched. */
+	const void *borrowed;
 	struct io_job job;           /* core: hop to an I/O thread (or a commit
 				      * callback) and back to the sq's worker */
 };

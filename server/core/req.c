@@ -177,7 +177,9 @@ bool nvme_req_init(struct nvme_req *req, struct nvme_sq *sq)
 	req->transfer_len = 0;
 	req->iov = NULL;
 	req->iovcnt = 0;
+	req->may_borrow = false;
 	req->ns = NULL;
+	req->borrowed = NULL;
 	req->status = 0;
 	req->result = 0;
 	memset(&req->cqe, 0, sizeof(req->cqe));

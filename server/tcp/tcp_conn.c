@@ -271,6 +271,9 @@ static void cmd_ready(struct tcp_conn *c, struct tcp_cmd *cmd)
 		cmd->iov.iov_len = req->transfer_len;
 		req->iov = &cmd->iov;
 		req->iovcnt = cmd->buf ? 1 : 0;
+		/* A data digest is computed before the data is sent: it needs
+		 * the data to stay as it was, which a borrowed page need not. */
+		req->may_borrow = !c->rxp.ddgst && !c->sock.ops->user_copy;
 		nvme_req_execute(req);
 	}
 }

@@ -27,6 +27,8 @@ struct tcp_tx {
 	struct tcp_tx *next;
 	struct iovec iov[4];
 	int first, count;                 /* unsent pieces: iov[first .. count) */
+	int lent;                         /* the piece lent by a namespace, or -1
+					   * (a command's read data: tcp_send.c) */
 	void (*sent)(struct tcp_conn *c, struct tcp_tx *tx);
 };
 

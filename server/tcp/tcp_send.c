@@ -9,6 +9,14 @@
  * in a single sendmsg() (batching). A partial write (the socket buffer is
  * full) leaves the rest queued and waits for EPOLLOUT; the loop never
  * blocks.
+ *
+ * Read data lent by a namespace (req->borrowed: the page cache's own pages,
+ * blockstore.h) is sent from where it lies, but only until the loop next
+ * sleeps: whatever of it the flush could not send is copied into the
+ * command's buffer then (tx_unlend). A host that stops reading would
+ * otherwise hold the pages for as long as it likes and be sent what was
+ * written to those blocks meanwhile - by another host too, one that took a
+ * reservation after the read had passed its check.
  */
 #include <errno.h>
 #include <string.h>
@@ -16,6 +24,7 @@
 #include <nvme/types.h>
 
 #include "crc32c.h"
+#include "sigbus_guard.h"
 #include "tcp_conn.h"
 
 #define TERM_HLEN ((uint8_t)sizeof(struct nvme_tcp_term))
@@ -140,6 +149,7 @@ static void tx_add(struct tcp_tx *tx, void *base, size_t len)
 static void tx_reset(struct tcp_tx *tx)
 {
 	tx->first = tx->count = 0;
+	tx->lent = -1;
 	tx->sent = cmd_tx_sent;
 }
 
@@ -179,16 +189,20 @@ void tcp_queue_response(struct nvme_req *req)
 	}
 
 	bool ok = (le16toh(req->cqe.status) >> 1) == 0;
-	/* The data is in our buffer (req->iov describes it to the core). */
+	/* The data is in our buffer (req->iov describes it to the core), or
+	 * lent by the namespace (req->borrowed: sent from the page cache). */
 	if (ok && req->dir == NVME_DIR_TO_HOST && req->transfer_len && cmd->buf) {
+		const void *data = req->borrowed ? req->borrowed : cmd->buf;
 		bool success = c->sq && nvme_sq_sqhd_disabled(c->sq) && req->cqe.result == 0;
 		uint8_t flags = NVME_TCP_F_LAST_PDU | (success ? NVME_TCP_F_SUCCESS : 0);
 		size_t hl = tcp_build_c2h_data(cmd->hdr, req->cmd.cid, 0, req->transfer_len, flags,
 					       hdgst, ddgst);
 
 		tx_add(&cmd->tx, cmd->hdr, hl);
-		tx_add(&cmd->tx, cmd->buf, req->transfer_len);
-		if (ddgst) {
+		if (req->borrowed)
+			cmd->tx.lent = cmd->tx.count;
+		tx_add(&cmd->tx, (void *)data, req->transfer_len);
+		if (ddgst) { /* never lent (may_borrow) */
 			cmd->ddgst = tcp_ddgst(cmd->buf, req->transfer_len);
 			tx_add(&cmd->tx, &cmd->ddgst, sizeof(cmd->ddgst));
 		}
@@ -214,6 +228,7 @@ void tcp_send_icresp(struct tcp_conn *c, uint8_t dgst)
 	c->ctl_tx.iov[0].iov_base = &c->icresp;
 	c->ctl_tx.iov[0].iov_len = sizeof(c->icresp);
 	c->ctl_tx.count = 1;
+	c->ctl_tx.lent = -1;
 	c->ctl_tx.sent = ctl_tx_sent;
 	tcp_tx_queue(c, &c->ctl_tx);
 }
@@ -247,9 +262,27 @@ void tcp_tx_queue(struct tcp_conn *c, struct tcp_tx *tx)
 	else
 		c->tx_head = tx;
 	c->tx_tail = tx;
-	/* Waiting for writability already: the write watcher will flush. */
-	if (!ev_is_active(&c->wio) && !ev_is_active(&c->flush))
+	/* Waiting for writability already: the write watcher will flush - but
+	 * lent data must be sent or copied before the loop sleeps. */
+	if ((!ev_is_active(&c->wio) || tx->lent >= 0) && !ev_is_active(&c->flush))
 		ev_prepare_start(c->loop, &c->flush);
+}
+
+/* Copy what is left to send of tx's lent piece into its command's buffer,
+ * where a copying read would have put it. -EFAULT: the page is gone (the
+ * disk could not read it back, or the file was cut short). */
+static int tx_unlend(struct tcp_tx *tx)
+{
+	struct tcp_cmd *cmd = (struct tcp_cmd *)((char *)tx - offsetof(struct tcp_cmd, tx));
+	struct iovec *v = &tx->iov[tx->lent];
+	size_t sent = (size_t)((const char *)v->iov_base - (const char *)cmd->req.borrowed);
+	struct iovec dst = { (char *)cmd->buf + sent, v->iov_len };
+
+	if (tx->first <= tx->lent && sigbus_guard_copy(&dst, 1, v->iov_base, v->iov_len))
+		return -EFAULT;
+	v->iov_base = dst.iov_base;
+	tx->lent = -1;
+	return 0;
 }
 
 /* Account for n bytes written: finish fully sent entries in order. */
@@ -293,7 +326,9 @@ void tcp_tx_flush(struct tcp_conn *c)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;
-			tcp_conn_fail(c, "send", errno);
+			/* EFAULT: the kernel could not read a lent page. */
+			tcp_conn_fail(c, errno == EFAULT ? "send (read data lost from the page cache)"
+							 : "send", errno);
 			return;
 		}
 		size_t total = 0;
@@ -305,6 +340,11 @@ void tcp_tx_flush(struct tcp_conn *c)
 	}
 	if (c->closing)
 		return;
+	for (struct tcp_tx *tx = c->tx_head; tx; tx = tx->next)
+		if (tx->lent >= 0 && tx_unlend(tx)) {
+			tcp_conn_fail(c, "send (read data lost from the page cache)", EFAULT);
+			return;
+		}
 	if (c->tx_head)
 		ev_io_start(c->loop, &c->wio);
 	else

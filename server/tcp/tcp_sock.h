@@ -34,6 +34,10 @@ struct tcp_sock_ops {
 	 * 0 at end of stream (readv), or -1 with errno (EAGAIN: try later). */
 	ssize_t (*readv)(struct tcp_sock *s, const struct iovec *iov, int iovcnt);
 	ssize_t (*writev)(struct tcp_sock *s, const struct iovec *iov, int iovcnt);
+	/* writev reads the data in user space (TLS encrypts it): it must not
+	 * be given pages that may fault, such as a borrowed read's
+	 * (blockstore.h, "Borrowed reads"). */
+	bool user_copy;
 	/* Who the handshake proved the peer to be (TLS: the PSK identity it
 	 * offered and that matched), or NULL. NULL op: an anonymous channel. */
 	const char *(*peer_identity)(const struct tcp_sock *s);

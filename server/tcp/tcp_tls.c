@@ -283,6 +283,7 @@ const struct tcp_sock_ops tcp_sock_tls = {
 	.handshake = tls_handshake,
 	.readv = chan_readv,
 	.writev = tls_writev,
+	.user_copy = true,
 	.peer_identity = tls_peer_identity,
 	.release = tls_release,
 };

@@ -4,7 +4,7 @@
  * length checks, Flush, Write Zeroes, Dataset Management, Zone Append
  * (ALBA in the CQE), Zone Management Send/Receive, a Reset whose durability
  * waits for another zone's write, and what happens to I/O queues when the
- * controller resets.
+ * controller resets; reads whose data the namespace lends the transport.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -464,6 +464,9 @@ static void test_io_error_status(void **state)
 			 MEDIA(NVME_SC_READ_ERROR));
 	assert_int_equal(do_rw(nvme_cmd_read, ZNS_NSID, zslba, 4, in, NULL), 0);
 	assert_memory_equal(in, out, sizeof(out));
+	/* Spent, but armed until disarmed: reads would all avoid the page
+	 * cache paths (fault_io_on()) in the tests after this one. */
+	fault_io_disarm();
 }
 
 /* Zone Management Send Reset of one zone, not waited for. */
@@ -549,6 +552,64 @@ static void test_reset_drops_io(void **state)
 	assert_int_equal(do_rw(nvme_cmd_read, CONV_NSID, 0, 1, buf, NULL), 0);
 }
 
+static void zone_action(uint64_t zslba, uint8_t zsa)
+{
+	struct nvme_sqe s = rw(nvme_zns_cmd_mgmt_send, ZNS_NSID, zslba, 1);
+
+	s.cdw12 = 0;
+	s.cdw13 = htole32(zsa);
+	assert_int_equal(th_exec(io, &s, NULL, 0, NULL), 0);
+}
+
+/*
+ * A transport that may borrow read data (TCP without data digest) gets the
+ * page cache's own bytes for written, cached blocks, and the data is the
+ * same as a copied read's; it gets a copy wherever the file does not hold
+ * what the read returns: a zone at or above its write pointer - also after
+ * a Reset, which keeps the old blocks in the file.
+ */
+static void test_borrowed_reads(void **state)
+{
+	static uint8_t out[32 * BLK], in[32 * BLK];
+	const uint64_t zslba = 10 * ZONE_BLKS;
+	unsigned lent;
+
+	(void)state;
+	th_borrow_reads(true);
+	fill(out, sizeof(out), 21);
+	/* Conventional: written just now, so cached. */
+	assert_int_equal(do_rw(nvme_cmd_write, CONV_NSID, 1024, 32, out, NULL), 0);
+	lent = th_reads_borrowed();
+	assert_int_equal(do_rw(nvme_cmd_read, CONV_NSID, 1026, 8, in, NULL), 0);
+	assert_memory_equal(in, out + 2 * BLK, 8 * BLK);
+	assert_int_equal(th_reads_borrowed(), lent + 1);
+
+	/* Zoned, below the write pointer: lent. */
+	zone_action(zslba, NVME_ZNS_ZSA_RESET);
+	assert_int_equal(do_rw(nvme_cmd_write, ZNS_NSID, zslba, 32, out, NULL), 0);
+	lent = th_reads_borrowed();
+	assert_int_equal(do_rw(nvme_cmd_read, ZNS_NSID, zslba + 3, 16, in, NULL), 0);
+	assert_memory_equal(in, out + 3 * BLK, 16 * BLK);
+	assert_int_equal(th_reads_borrowed(), lent + 1);
+	/* Across the write pointer: copied, zeros above it. */
+	assert_int_equal(do_rw(nvme_cmd_read, ZNS_NSID, zslba + 30, 4, in, NULL), 0);
+	assert_memory_equal(in, out + 30 * BLK, 2 * BLK);
+	assert_true(is_zero(in + 2 * BLK, 2 * BLK));
+	assert_int_equal(th_reads_borrowed(), lent + 1);
+	/* Reset: the file and the page cache still hold the old blocks, the
+	 * zone reads zeros. */
+	zone_action(zslba, NVME_ZNS_ZSA_RESET);
+	assert_int_equal(do_rw(nvme_cmd_read, ZNS_NSID, zslba, 8, in, NULL), 0);
+	assert_true(is_zero(in, 8 * BLK));
+	assert_int_equal(th_reads_borrowed(), lent + 1);
+
+	/* Not allowed to borrow: the same data, copied. */
+	th_borrow_reads(false);
+	assert_int_equal(do_rw(nvme_cmd_read, CONV_NSID, 1026, 8, in, NULL), 0);
+	assert_memory_equal(in, out + 2 * BLK, 8 * BLK);
+	assert_int_equal(th_reads_borrowed(), lent + 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -561,6 +622,7 @@ int main(void)
 		cmocka_unit_test(test_io_error_status),
 		cmocka_unit_test(test_reset_holds_no_io_thread),
 		cmocka_unit_test(test_reset_drops_io),
+		cmocka_unit_test(test_borrowed_reads),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -6,7 +6,8 @@
  * drives it: ICReq, admin Connect, CC.EN, Identify, I/O Connects, reads and
  * writes with data verification, digests on and off, R2T transfers up to
  * MDTS, many queues at once, and malformed PDUs that end only their own
- * connection while the others keep being served.
+ * connection while the others keep being served; a host that stops reading
+ * is not sent what was written after its reads completed.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -421,6 +425,72 @@ static void test_zoned_status_travels(void **state)
 	nvmf_close(&za);
 }
 
+/*
+ * Read data sent from the page cache is lent only until the target's loop
+ * next sleeps (tcp_send.c): a host that stops reading its socket holds a
+ * copy, not the pages. The slow host's reads complete while its socket is
+ * full; then the blocks are overwritten through another queue; what the
+ * slow host finally receives must be the data from before. (Sent from the
+ * pages, the reads still queued would carry the new data.)
+ */
+static void test_slow_host_gets_data_as_read(void **state)
+{
+	enum { READS = 32, LEN = 256 * 1024, SLBA = 8192 };
+	static uint8_t before[READS * LEN], after[READS * LEN], in[READS][LEN], blk[LBA];
+	struct nvmf_client slow;
+	struct nvme_cqe cqe;
+	struct subsys *s = subsys_find(CONV_NQN);
+	int small = 64 * 1024;
+
+	assert_non_null(s);
+	fill(before, sizeof(before), 71);
+	fill(after, sizeof(after), 72);
+	for (int i = 0; i < READS; i++)
+		assert_int_equal(nvmf_write(&io1, 1, SLBA + (uint64_t)i * (LEN / LBA), LEN / LBA,
+					    before + (size_t)i * LEN, LEN, NULL), 0);
+	/* A receive buffer set before connecting, so that the window the
+	 * host advertises stays that small. */
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(port)),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	assert_true(fd >= 0);
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	nvmf_client_init(&slow, fd);
+	assert_int_equal(nvmf_icreq(&slow, false, false), 0);
+	assert_int_equal(nvmf_connect(&slow, 40, 64, 0, HOSTNQN, CONV_NQN, cntlid, 0, &cqe), 0);
+	uint64_t writes = atomic_load(&s->host_writes);
+	for (int i = 0; i < READS; i++) {
+		struct nvme_sqe sqe = { .opcode = nvme_cmd_read, .nsid = htole32(1) };
+		sqe.cdw10 = htole32(SLBA + (uint32_t)i * (LEN / LBA));
+		sqe.cdw12 = htole32(LEN / LBA - 1);
+		assert_true(nvmf_submit(&slow, &sqe, NULL, 0, in[i], LEN) >= 0);
+	}
+	/* A write behind the reads on the same queue: once it has executed,
+	 * every read before it has completed and the loop iterations that
+	 * completed them are over. */
+	struct nvme_sqe w = { .opcode = nvme_cmd_write, .nsid = htole32(1) };
+	w.cdw10 = htole32(SLBA - 1);
+	slow.io_inline = io_inline;
+	assert_true(nvmf_submit(&slow, &w, blk, LBA, NULL, 0) >= 0);
+	for (int t = 0; atomic_load(&s->host_writes) == writes; t++) {
+		assert_true(t < 10000);
+		usleep(1000);
+	}
+	for (int i = 0; i < READS; i++)
+		assert_int_equal(nvmf_write(&io1, 1, SLBA + (uint64_t)i * (LEN / LBA), LEN / LBA,
+					    after + (size_t)i * LEN, LEN, NULL), 0);
+	for (int i = 0; i <= READS; i++) {
+		uint16_t cid;
+		if (nvmf_wait_any(&slow, &cid, &cqe))
+			fail_msg("slow host, completion %d: %s", i, slow.err);
+	}
+	for (int i = 0; i < READS; i++)
+		assert_memory_equal(in[i], before + (size_t)i * LEN, LEN);
+	nvmf_close(&slow);
+	subsys_put(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -433,6 +503,7 @@ int main(void)
 		cmocka_unit_test(test_ipv6_listener),
 		cmocka_unit_test(test_discovery_reports_bound_ports),
 		cmocka_unit_test(test_zoned_status_travels),
+		cmocka_unit_test(test_slow_host_gets_data_as_read),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

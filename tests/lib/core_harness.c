@@ -67,6 +67,9 @@ static struct nvme_transport_ops th_ops;
 
 /* Commands go with PRPs, not SGLs (th_use_prp). */
 static bool th_prp;
+/* Reads may be lent (th_borrow_reads); how many were (th_lock). */
+static bool th_borrow;
+static unsigned th_borrowed;
 
 /* Ports the test registered (th_port_add), by traddr and trsvcid. */
 #define TH_MAX_PORTS 8
@@ -103,6 +106,19 @@ void th_use_prp(bool on)
 {
 	th_prp = on;
 	th_ops.data_ptrs = on ? NVME_XPORT_SGL | NVME_XPORT_PRP : NVME_XPORT_SGL;
+}
+
+void th_borrow_reads(bool on)
+{
+	th_borrow = on;
+}
+
+unsigned th_reads_borrowed(void)
+{
+	pthread_mutex_lock(&th_lock);
+	unsigned n = th_borrowed;
+	pthread_mutex_unlock(&th_lock);
+	return n;
 }
 
 uint16_t th_port_add(const char *traddr, const char *trsvcid)
@@ -275,7 +291,11 @@ static void th_complete(struct nvme_req *req)
 {
 	struct th_cmd *c = container_of_th(req, struct th_cmd, req);
 
+	/* Lent data goes out here, as a transport's send would copy it. */
+	if (req->borrowed)
+		memcpy(c->buf, req->borrowed, c->len);
 	pthread_mutex_lock(&th_lock);
+	th_borrowed += req->borrowed != NULL;
 	c->done = true;
 	pthread_cond_broadcast(&th_cond);
 	pthread_mutex_unlock(&th_lock);
@@ -317,6 +337,7 @@ static void submit_msg(struct worker_msg *m)
 		c->iov[c->req.iovcnt++].iov_len = n;
 	}
 	c->req.iov = c->iov;
+	c->req.may_borrow = th_borrow;
 	nvme_req_execute(&c->req);
 }
 

@@ -40,6 +40,11 @@ uint16_t th_port_add(const char *traddr, const char *trsvcid);
  * commands with PRPs (PSDT 00b) instead of an SGL: the core must find each
  * command's length from its own fields. */
 void th_use_prp(bool on);
+/* From now on the harness lets the core lend it read data (may_borrow, as
+ * a plain NVMe/TCP connection without data digest does) and copies what it
+ * was lent at completion; th_reads_borrowed() counts those reads. */
+void th_borrow_reads(bool on);
+unsigned th_reads_borrowed(void);
 /* A new unconnected queue that came in on port traddr:trsvcid (the port
  * th_port_add() registered, or one of its own with ID 1), accepted on
  * local_addr. */

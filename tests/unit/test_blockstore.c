@@ -5,7 +5,9 @@
  * is refused to the mapping and read by preadv2() instead; a page the
  * kernel cannot back (the file cut short behind the store's back) makes
  * the copy fail, not the process, and the ordinary read then reports the
- * error; a SIGBUS outside a guarded copy still ends the process.
+ * error; a SIGBUS outside a guarded copy still ends the process. Borrowed
+ * reads lend the same pages under the same rule, and a kernel copy from a
+ * lent page that went away fails with EFAULT instead of a signal.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,6 +25,7 @@
 #include <unistd.h>
 
 #include "blockstore.h"
+#include "fault_io.h"
 #include "sigbus_guard.h"
 
 #define SHIFT 12                      /* 4 KiB blocks */
@@ -290,6 +293,65 @@ static void test_unguarded_sigbus_still_fatal(void **state)
 	assert_true(WTERMSIG(status) == SIGBUS || WTERMSIG(status) == SIGSEGV);
 }
 
+/* blockstore_borrow() lends the mapping itself where the table vouches for
+ * the whole range, and nothing where it does not: uncached data, a range
+ * outside the store, an armed fault (faults apply to reads of the file). */
+static void test_borrow_lends_only_what_is_vouched(void **state)
+{
+	struct fixture *f = *state;
+	size_t len = (size_t)2 * EXTENT_LBAS << SHIFT;
+	uint8_t *expect = malloc(len);
+
+	assert_non_null(expect);
+	write_blocks(&f->bs, 2 * EXTENT_LBAS, 2 * EXTENT_LBAS);
+	fill(expect, len, 2 * EXTENT_LBAS);
+	const uint8_t *p = blockstore_borrow(&f->bs, 2 * EXTENT_LBAS, 2 * EXTENT_LBAS);
+	assert_ptr_equal(p, f->bs.map + ((size_t)2 * EXTENT_LBAS << SHIFT));
+	assert_memory_equal(p, expect, len);
+	p = blockstore_borrow(&f->bs, 3 * EXTENT_LBAS - 1, 2); /* straddles two extents */
+	assert_non_null(p);
+	assert_memory_equal(p, expect + ((size_t)(EXTENT_LBAS - 1) << SHIFT), 2u << SHIFT);
+
+	assert_null(blockstore_borrow(&f->bs, 0, 0));
+	assert_null(blockstore_borrow(&f->bs, NLBAS, 1));
+	assert_null(blockstore_borrow(&f->bs, NLBAS - 1, 2));
+	assert_null(blockstore_borrow(&f->bs, UINT64_MAX, 1));
+	struct fault_plan plan = { .seed = 1, .points = FAULT_DATA_READ,
+				   .kinds = FAULT_KIND(FAULT_EIO), .one_in = 1 };
+	fault_io_arm(&plan);
+	assert_null(blockstore_borrow(&f->bs, 2 * EXTENT_LBAS, 1));
+	fault_io_disarm();
+
+	/* Written, then dropped from the page cache before anyone looked
+	 * (pages this process touched through the mapping would stay). */
+	write_blocks(&f->bs, 6 * EXTENT_LBAS, EXTENT_LBAS);
+	assert_int_equal(blockstore_sync(&f->bs), 0);
+	assert_int_equal(posix_fadvise(f->bs.fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	assert_null(blockstore_borrow(&f->bs, 6 * EXTENT_LBAS, 1));
+	free(expect);
+}
+
+/* The file cut short under a lent page: the kernel's copy out of it (here
+ * into a pipe, for the target a socket) fails with EFAULT, and no signal
+ * comes - nothing guards a lent page, nothing needs to. */
+static void test_borrowed_page_gone_is_efault(void **state)
+{
+	struct fixture *f = *state;
+	int fds[2];
+
+	write_blocks(&f->bs, 12 * EXTENT_LBAS, EXTENT_LBAS);
+	const uint8_t *p = blockstore_borrow(&f->bs, 12 * EXTENT_LBAS, 1);
+	assert_non_null(p);
+	assert_int_equal(pipe(fds), 0);
+	assert_int_equal(write(fds[1], p, 1u << SHIFT), 1u << SHIFT);
+	assert_int_equal(ftruncate(f->bs.fd, (off_t)(4 * EXTENT_LBAS) << SHIFT), 0);
+	errno = 0;
+	assert_int_equal(write(fds[1], p, 1u << SHIFT), -1);
+	assert_int_equal(errno, EFAULT);
+	close(fds[0]);
+	close(fds[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -301,6 +363,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sigbus_is_refused_not_fatal, setup, teardown),
 		cmocka_unit_test(test_guard_catches_destination),
 		cmocka_unit_test_setup_teardown(test_unguarded_sigbus_still_fatal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_borrow_lends_only_what_is_vouched, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_borrowed_page_gone_is_efault, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
