@@ -158,7 +158,7 @@ FUZZ_CFLAGS  := -g -O1 -std=gnu11 -D_GNU_SOURCE -Iinclude -Wall -Wextra -Werror 
                 -fno-sanitize-recover=all $(EV_CFLAGS)
 # pdu: the NVMe/TCP receive path with the test double of the core.
 FUZZ_SRC_pdu     := $(filter-out server/tcp/tcp_listener.c,$(wildcard server/tcp/*.c)) \
-                    server/worker.c common/crc32c.c common/log.c
+                    server/worker.c common/crc32c.c common/log.c common/sigbus_guard.c
 FUZZ_LIBS_pdu    := $(EV_LIBS) -pthread $(shell pkg-config --libs libssl libcrypto)
 FUZZ_MAXLEN_pdu  := 65536
 # config: the INI reader and every section; glob() confined to the fuzzer's
