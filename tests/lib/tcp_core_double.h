@@ -196,6 +196,8 @@ static void double_rw_run(struct io_job *job)
 			abort();
 		if (req->cmd.opcode == nvme_cmd_write)
 			memcpy(disk, req->iov[0].iov_base, req->transfer_len);
+		else if (req->may_borrow)
+			req->borrowed = disk; /* lent, as the core lends the page cache */
 		else
 			memcpy(req->iov[0].iov_base, disk, req->transfer_len);
 		req->status = 0;
