@@ -994,9 +994,12 @@ uint16_t ns_read_check(struct ns *ns, uint64_t slba, uint32_t nlb)
  * as zeros (DLFEAT; ZNS 2.1.4.1) whatever the file holds there - writes that
  * never became durable before a crash, or zone state recovery dropped. The
  * write pointer decides, so recovery never erases the file: only a Reset, a
- * Finish or a write changes what it holds. Each zone's write pointer is taken
- * before its blocks are read, so a write landing meanwhile is either read or
- * zeros, never data from before it above the pointer.
+ * Finish or a write changes what it holds. Below the write pointer, the
+ * blocks of writes still in flight read as zeros too: the write pointer
+ * moved when they were admitted, and until their data lands the file holds
+ * there what the zone held before its last Reset (zns_read_run() has the
+ * whole rule). Each run of blocks is decided before it is read, so a write
+ * landing meanwhile is either read or zeros, never data from before it.
  */
 typedef int (*read_fn)(struct blockstore *bs, uint64_t lba, uint32_t nlb,
 		       const struct iovec *iov, int iovcnt);
@@ -1047,21 +1050,19 @@ static int read_part(struct ns *ns, uint64_t slba, uint64_t end, uint64_t from, 
 static int read_zoned(struct ns *ns, uint64_t slba, uint32_t nlb, const struct iovec *iov,
 		      int iovcnt, read_fn fn)
 {
-	uint64_t end = slba + nlb, run = slba; /* [run, lba): written, not read yet */
+	uint64_t end = slba + nlb, run = slba; /* [run, lba): from the file, not read yet */
 	for (uint64_t lba = slba; lba < end;) {
-		uint32_t i = zns_zone_of(&ns->z, lba);
-		uint64_t zend = zns_zslba(&ns->z, i + 1) < end ? zns_zslba(&ns->z, i + 1) : end;
-		uint64_t wp = zns_zone_readable(&ns->z, i);
-		uint64_t written = wp < lba ? lba : wp < zend ? wp : zend;
-		if (written < zend) {
-			int rc = read_part(ns, slba, end, run, written, iov, iovcnt, fn);
+		bool file;
+		uint64_t to = zns_read_run(&ns->z, lba, end, &file);
+		if (!file) {
+			int rc = read_part(ns, slba, end, run, lba, iov, iovcnt, fn);
 			if (rc)
 				return rc;
-			iov_zero(iov, iovcnt, (size_t)(written - slba) << ns->info.lba_shift,
-				 (size_t)(zend - written) << ns->info.lba_shift);
-			run = zend;
+			iov_zero(iov, iovcnt, (size_t)(lba - slba) << ns->info.lba_shift,
+				 (size_t)(to - lba) << ns->info.lba_shift);
+			run = to;
 		}
-		lba = zend;
+		lba = to;
 	}
 	return read_part(ns, slba, end, run, end, iov, iovcnt, fn);
 }
@@ -1087,9 +1088,10 @@ bool ns_read_cached(struct ns *ns, uint64_t slba, uint32_t nlb, const struct iov
 
 const void *ns_read_borrow(struct ns *ns, uint64_t slba, uint32_t nlb)
 {
-	/* Below the readable end of one zone: written data, all of it (the
-	 * readable end never passes the zone's end). */
-	if (ns->info.zoned && slba + nlb > zns_zone_readable(&ns->z, zns_zone_of(&ns->z, slba)))
+	/* Only a range that reads from the file whole, by read_zoned()'s rule:
+	 * one run within one zone. */
+	bool file;
+	if (ns->info.zoned && (zns_read_run(&ns->z, slba, slba + nlb, &file) != slba + nlb || !file))
 		return NULL;
 	return blockstore_borrow(&ns->bs, slba, nlb);
 }

@@ -528,9 +528,9 @@ void zns_write_fail(struct zns *z, struct ns_write *w)
 {
 	uint32_t i = w->zone;
 	struct zone *zn = &z->zones[i];
-	w->failed = NS_WRITE_KEPT;
 	pthread_mutex_lock(&z->state_lock); /* giving back may change the zone's state */
 	pthread_mutex_lock(&zn->lock);
+	w->failed = NS_WRITE_KEPT; /* under the lock: read_run() reads it */
 	/* A ZRWA write took no LBAs from the write pointer: nothing to give
 	 * back (a flush it caused stays, as the window's blocks it covered
 	 * hold what they held). */
@@ -802,6 +802,55 @@ uint64_t zns_zone_readable(struct zns *z, uint32_t i)
 	struct zone *zn = &z->zones[i];
 	pthread_mutex_lock(&zn->lock);
 	uint64_t r = readable_end(z, i);
+	pthread_mutex_unlock(&zn->lock);
+	return r;
+}
+
+/*
+ * zns_read_run() for zone i, lba < end <= the zone's end (zone.h has the
+ * rule). Reads below the written prefix - nearly all - decide with a
+ * few comparisons; only a read of blocks reserved by writes not all ended
+ * walks the in-flight list. Plain writes take their LBAs from the write
+ * pointer in turn and never overlap, so the list holds them in LBA order
+ * (ZRWA writes, skipped, are the only ones out of it). A failed write that
+ * keeps its range is skipped too: its blocks were zeroed before
+ * zns_write_fail() marked it (ns_write_data), so they read now as they
+ * will once it ends (zeros, or undefined when zeroing failed too). Caller
+ * holds the zone lock.
+ */
+static uint64_t read_run(const struct zns *z, uint32_t i, uint64_t lba, uint64_t end, bool *file)
+{
+	const struct zone *zn = &z->zones[i];
+	uint64_t readable = readable_end(z, i);
+	*file = lba < readable;
+	if (!*file)
+		return end;
+	if (end > readable)
+		end = readable;
+	if (end <= zn->wp_done)
+		return end;
+	/* No write in flight starts below wp_done, so none covers a block
+	 * below it: a run from there reads from the file up to the first. */
+	for (const struct ns_write *w = zn->inflight; w; w = w->next) {
+		if (w->zrwa || w->failed == NS_WRITE_KEPT || w->slba + w->nlb <= lba)
+			continue;
+		if (w->slba >= end)
+			break;
+		if (w->slba > lba)
+			return w->slba;
+		*file = false;
+		return w->slba + w->nlb < end ? w->slba + w->nlb : end;
+	}
+	return end;
+}
+
+uint64_t zns_read_run(struct zns *z, uint64_t lba, uint64_t end, bool *file)
+{
+	uint32_t i = zns_zone_of(z, lba);
+	struct zone *zn = &z->zones[i];
+	uint64_t zend = zns_zslba(z, i) + z->g.zone_size;
+	pthread_mutex_lock(&zn->lock);
+	uint64_t r = read_run(z, i, lba, end < zend ? end : zend, file);
 	pthread_mutex_unlock(&zn->lock);
 	return r;
 }

@@ -73,7 +73,8 @@ struct resv_ns *ns_resv(struct ns *ns);
 /* Bounds and zone checks for a Read (ZNS 2.1.4.1). */
 uint16_t ns_read_check(struct ns *ns, uint64_t slba, uint32_t nlb);
 /* Read nlb blocks into iov; never-written blocks, and on a zoned namespace
- * every block at or above its zone's write pointer, read as zeros. (blocks) */
+ * every block at or above its zone's write pointer or under a write still
+ * in flight (zns_read_run()), read as zeros. (blocks) */
 uint16_t ns_read(struct ns *ns, uint64_t slba, uint32_t nlb, const struct iovec *iov, int iovcnt);
 /*
  * ns_read() from the page cache only, so an event loop may call it: true
@@ -87,8 +88,9 @@ bool ns_read_cached(struct ns *ns, uint64_t slba, uint32_t nlb, const struct iov
  * What ns_read() would return, lent instead of copied: a pointer to the
  * page cache's copy of the blocks (blockstore_borrow(), whose rules hold),
  * or NULL when no one pointer can stand for them - some of them not known
- * to be cached, or on a zoned namespace at or above the write pointer
- * (they read as zeros, which the file need not hold). Valid while the
+ * to be cached, or on a zoned namespace some of them reading as zeros
+ * (at or above the write pointer, or under a write still in flight), which
+ * the file need not hold. Valid while the
  * namespace is open. (ns_read_check() first.)
  */
 const void *ns_read_borrow(struct ns *ns, uint64_t slba, uint32_t nlb);

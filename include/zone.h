@@ -158,8 +158,32 @@ static inline uint8_t zns_zone_attrs(const struct zns *z, uint32_t i)
 }
 /* Where zone i's readable blocks end: its write pointer, or for a zone with
  * a ZRWA the end of the window above it (its blocks hold what was written
- * there, zeros elsewhere). Blocks from here on read as zeros. */
+ * there, zeros elsewhere). Blocks from here on read as zeros, and so do
+ * some below it (zns_read_run). */
 uint64_t zns_zone_readable(struct zns *z, uint32_t i);
+/*
+ * How a zone's blocks read. A Reset keeps the zone's blocks in the data
+ * file (ns.c), so wherever the zone's new writes have not landed the file
+ * may hold data from before the Reset; the write pointer is a reservation,
+ * taken before a write's data lands, so it alone cannot tell. Hence:
+ *   - below the written prefix (wp_done): written - read from the file;
+ *   - from zns_zone_readable() on: zeros;
+ *   - in between: the blocks of a write still in flight read as zeros (its
+ *     data may not be there yet, and what lies under it may
+ *     be from before the Reset); the rest - writes that ended, maybe ahead
+ *     of an older one and so perhaps acknowledged - from the file. ZRWA
+ *     writes in flight read from the file: the zone's blocks were erased
+ *     when its ZRWA was allocated, so they hold what the window held before
+ *     or the new data, never anything older. So does a failed write that
+ *     keeps its range (NS_WRITE_KEPT): the caller zeroed the range before
+ *     zns_write_fail(), so it reads as it will once the write ends.
+ * For lba's zone, from lba up to end (clamped to the zone's end): returns
+ * the end of the run of blocks that read alike, *file set when they read
+ * from the data file, clear when as zeros. Decided under the zone lock; a
+ * caller reads the file after that, so a write ending meanwhile is read or
+ * zeros, and a Reset meanwhile is one the read may be ordered before.
+ */
+uint64_t zns_read_run(struct zns *z, uint64_t lba, uint64_t end, bool *file);
 
 uint16_t zns_read_check(struct zns *z, uint64_t slba, uint32_t nlb);
 uint16_t zns_write_begin(struct zns *z, struct ns_write *w, enum ns_write_kind kind,

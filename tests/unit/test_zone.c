@@ -681,6 +681,85 @@ static void test_power_up_finishes_over_active_limit(void **state)
  * (zns_fail_zone): counters follow, each zone is listed once in the
  * Changed Zone List, I/O and actions then get a drive's statuses, and
  * Offline is final. */
+/* The runs zns_read_run() gives from `from` to the end of its zone, each
+ * [start, end) reading from the file (1) or as zeros (0). */
+static void expect_runs(struct zns *z, uint64_t from, const uint64_t (*want)[3], size_t n)
+{
+	uint64_t lba = from, zend = from - from % ZSZ + ZSZ;
+	for (size_t k = 0; k < n; k++) {
+		bool file;
+		assert_int_equal(lba, want[k][0]);
+		lba = zns_read_run(z, lba, zend, &file);
+		assert_int_equal(lba, want[k][1]);
+		assert_int_equal(file, want[k][2]);
+	}
+	assert_int_equal(lba, zend);
+}
+
+/* zns_read_run(): the written prefix reads from the file; writes in flight
+ * read as zeros (their blocks may hold what the zone held before a Reset),
+ * writes that ended ahead of them - or failed and kept their range - from
+ * the file, and zeros from the write pointer on. */
+static void test_read_runs(void **state)
+{
+	(void)state;
+	struct zns *z = mk(0, 0);
+	struct ns_write a, b, c;
+	const uint64_t s = zs(1);
+	bool file;
+
+	assert_int_equal(wr(z, s, 2), 0);
+	assert_int_equal(zns_write_begin(z, &a, NS_WRITE, s + 2, 2), 0);
+	assert_int_equal(zns_write_begin(z, &b, NS_ZONE_APPEND, s, 3), 0);
+	assert_int_equal(zns_write_begin(z, &c, NS_WRITE, s + 7, 1), 0);
+	const uint64_t in_flight[][3] = { { s, s + 2, 1 }, { s + 2, s + 4, 0 }, { s + 4, s + 7, 0 },
+					  { s + 7, s + 8, 0 }, { s + 8, s + ZSZ, 0 } };
+	expect_runs(z, s, in_flight, 5);
+
+	zns_write_end(z, &b, true); /* ahead of a */
+	const uint64_t gapped[][3] = { { s, s + 2, 1 }, { s + 2, s + 4, 0 }, { s + 4, s + 7, 1 },
+				       { s + 7, s + 8, 0 }, { s + 8, s + ZSZ, 0 } };
+	expect_runs(z, s, gapped, 5);
+	/* From inside a run, to a given end, and clamped to the zone. */
+	assert_int_equal(zns_read_run(z, s + 3, s + 5, &file), s + 4);
+	assert_false(file);
+	assert_int_equal(zns_read_run(z, s + 1, s + 2, &file), s + 2);
+	assert_true(file);
+	assert_int_equal(zns_read_run(z, s + 4, s + 5, &file), s + 5);
+	assert_true(file);
+	assert_int_equal(zns_read_run(z, s + 7, zs(3), &file), s + 8);
+	assert_false(file);
+	assert_int_equal(zns_read_run(z, s + 8, zs(3), &file), zs(2));
+	assert_false(file);
+
+	zns_write_end(z, &c, true);
+	zns_write_end(z, &a, true);
+	const uint64_t ended[][3] = { { s, s + 8, 1 }, { s + 8, s + ZSZ, 0 } };
+	expect_runs(z, s, ended, 2);
+
+	/* Reset: nothing reads from the file, a write in flight included. */
+	assert_int_equal(zsa(z, 1, NVME_ZNS_ZSA_RESET), 0);
+	assert_int_equal(zns_write_begin(z, &a, NS_WRITE, s, 4), 0);
+	assert_int_equal(zns_write_begin(z, &b, NS_WRITE, s + 4, 2), 0);
+	const uint64_t reset[][3] = { { s, s + 4, 0 }, { s + 4, s + 6, 0 }, { s + 6, s + ZSZ, 0 } };
+	expect_runs(z, s, reset, 3);
+	/* A failed write that keeps its range: zeroed before it was marked
+	 * (ns_write_data), so it reads from the file already. */
+	zns_write_fail(z, &a);
+	assert_int_equal(a.failed, NS_WRITE_KEPT);
+	const uint64_t kept[][3] = { { s, s + 4, 1 }, { s + 4, s + 6, 0 }, { s + 6, s + ZSZ, 0 } };
+	expect_runs(z, s, kept, 3);
+	zns_write_end(z, &a, false);
+	zns_write_end(z, &b, true);
+
+	/* Finish: what it moved the write pointer over reads from the file
+	 * (ns.c erased it), up to the capacity. */
+	assert_int_equal(zsa(z, 1, NVME_ZNS_ZSA_FINISH), 0);
+	const uint64_t finished[][3] = { { s, s + ZCAP, 1 }, { s + ZCAP, s + ZSZ, 0 } };
+	expect_runs(z, s, finished, 2);
+	rm(z);
+}
+
 static void test_fail_zone(void **state)
 {
 	struct zns *z = mk(2, 3);
@@ -757,6 +836,7 @@ int main(void)
 		cmocka_unit_test(test_power_up),
 		cmocka_unit_test(test_power_up_finishes_over_active_limit),
 		cmocka_unit_test(test_fail_zone),
+		cmocka_unit_test(test_read_runs),
 	};
 	return cmocka_run_group_tests_name("zone", tests, NULL, NULL);
 }

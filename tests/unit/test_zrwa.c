@@ -286,6 +286,13 @@ static void test_prefix_with_writes_in_flight(void **state)
 	assert_int_equal(zn->wp, zs(0) + 8);
 	assert_int_equal(zn->wp_done, zs(0) + 1);
 	assert_true(zns_zone_gapped(z, 0));
+	/* ZRWA writes in flight read from the file (it holds the window's
+	 * older data or theirs: the blocks were erased when the ZRWA was
+	 * allocated), with the written prefix below them, up to the window's
+	 * end. */
+	bool file;
+	assert_int_equal(zns_read_run(z, zs(0), zs(1), &file), zs(0) + 8 + ZRWAS);
+	assert_true(file);
 	zns_write_end(z, &b, true);
 	assert_int_equal(zn->wp_done, zs(0) + 2);
 	uint32_t cur = zns_take_dirty(z);
