@@ -94,12 +94,15 @@ $(B)/znstgt: $(B)/server/main.o $(B)/libserver.a $(B)/libcommon.a
 $(B)/znstgt-ctl: $(CTL_OBJ) $(B)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# A test binary is named after its source, whichever kind (directory) it is.
+# A test binary is named after its source, whichever kind (directory) it is;
+# TEST_LDFLAGS_<name> adds link options of its own.
 define test_rule
 $(B)/tests/$(basename $(notdir $(1))): $(B)/$(1:.c=.o) $(B)/libtestlib.a $(B)/libserver.a $(B)/libcommon.a
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(TESTLIBS) $$(LDLIBS)
+	$$(CC) $$(LDFLAGS) $$(TEST_LDFLAGS_$(basename $(notdir $(1)))) -o $$@ $$^ $$(TESTLIBS) $$(LDLIBS)
 endef
+# test_sync_gaps steps in where ns_sync() parks on a gapped zone.
+TEST_LDFLAGS_test_sync_gaps := -Wl,--wrap=zns_wait_gap
 $(foreach t,$(TEST_SRC),$(eval $(call test_rule,$(t))))
 
 $(B)/tools/%: $(B)/tests/tools/%.o $(B)/libtestlib.a $(B)/libserver.a $(B)/libcommon.a

@@ -114,18 +114,21 @@ struct ns {
 
 /*
  * A sync that must first wait for written prefixes to catch up (ns_sync,
- * ZONE_F_GAPPED zones): one zone_waiter per gapped zone; the last one to be
- * released queues the sync proper.
+ * ZONE_F_GAPPED zones): one gap_waiter per gapped zone, each allocated as
+ * the scan finds its zone; the last one to be released queues the sync
+ * proper.
  */
 struct gap_barrier {
 	struct ns *ns;
 	ns_sync_cb cb;
 	void *arg;
 	uint32_t pending;            /* waiters not yet released + 1 while arming */
-	struct gap_waiter {
-		struct zone_waiter zw;
-		struct gap_barrier *b;
-	} w[];
+	bool failed;                 /* a waiter could not be allocated (while arming) */
+};
+
+struct gap_waiter {
+	struct zone_waiter zw;       /* first: gap_ready() gets &zw */
+	struct gap_barrier *b;
 };
 
 static void queue_sync(struct ns *ns, ns_sync_cb cb, void *arg);
@@ -461,48 +464,75 @@ static void queue_sync(struct ns *ns, ns_sync_cb cb, void *arg)
 	pthread_mutex_unlock(&ns->commit_lock);
 }
 
+/* The commit thread runs a sync whose barrier failed to arm: it fails. */
+static void barrier_failed(void *arg, uint16_t status)
+{
+	struct gap_barrier *b = arg;
+	(void)status;
+	b->cb(b->arg, nvme_err(NVME_SC_INTERNAL));
+	free(b);
+}
+
 static void barrier_put(struct gap_barrier *b)
 {
 	if (__atomic_sub_fetch(&b->pending, 1, __ATOMIC_ACQ_REL))
 		return;
+	/* Possibly under a zone lock (gap_ready): the caller's callback runs
+	 * on the commit thread, even to report the failure. */
+	if (b->failed) {
+		queue_sync(b->ns, barrier_failed, b);
+		return;
+	}
 	queue_sync(b->ns, b->cb, b->arg);
 	free(b);
 }
 
 static void gap_ready(struct zone_waiter *zw)
 {
-	barrier_put(((struct gap_waiter *)zw)->b);
+	struct gap_waiter *gw = (struct gap_waiter *)zw;
+	struct gap_barrier *b = gw->b;
+	free(gw);
+	barrier_put(b);
 }
 
 void ns_sync(struct ns *ns, ns_sync_cb cb, void *arg)
 {
-	uint32_t gapped = ns->info.zoned ? zns_gapped(&ns->z) : 0;
-	if (!gapped) {
+	if (!ns->info.zoned || !zns_gapped(&ns->z)) {
 		queue_sync(ns, cb, arg);
 		return;
 	}
-	/* Rare path (a write ended before an older one to the same zone):
-	 * wait for each such zone's prefix. More zones may gap meanwhile;
-	 * those ended after this call and need not be waited for. */
-	struct gap_barrier *b = malloc(sizeof(*b) + gapped * sizeof(b->w[0]));
+	/*
+	 * Rare path (a write ended before an older one to the same zone):
+	 * wait for the prefix of each such zone. More zones may gap meanwhile;
+	 * those need not be waited for, but nothing tells them from the ones
+	 * gapped at this call, which must be. So the scan visits every zone,
+	 * and cannot stop after as many gapped zones as zns_gapped() counted:
+	 * one that gapped meanwhile, found first, would take the place of one
+	 * gapped at this call - whose write, ended before this sync, would
+	 * then be acknowledged by a commit recording its zone below it.
+	 */
+	struct gap_barrier *b = malloc(sizeof(*b));
 	if (!b) {
 		cb(arg, nvme_err(NVME_SC_INTERNAL));
 		return;
 	}
 	*b = (struct gap_barrier){ .ns = ns, .cb = cb, .arg = arg, .pending = 1 };
-	uint32_t used = 0;
-	for (uint32_t i = 0; i < zns_nr_zones(&ns->z) && used < gapped; i++) {
+	struct gap_waiter *gw = NULL; /* allocated, not parked yet */
+	for (uint32_t i = 0; i < zns_nr_zones(&ns->z); i++) {
 		if (!zns_zone_gapped(&ns->z, i))
 			continue;
-		struct gap_waiter *gw = &b->w[used];
-		gw->b = b;
-		gw->zw.ready = gap_ready;
+		if (!gw && !(gw = malloc(sizeof(*gw)))) {
+			b->failed = true;
+			break;
+		}
+		*gw = (struct gap_waiter){ .zw.ready = gap_ready, .b = b };
 		__atomic_add_fetch(&b->pending, 1, __ATOMIC_ACQ_REL);
 		if (zns_wait_gap(&ns->z, i, &gw->zw))
-			used++;
+			gw = NULL; /* parked: gap_ready() frees it */
 		else
 			__atomic_sub_fetch(&b->pending, 1, __ATOMIC_ACQ_REL);
 	}
+	free(gw);
 	barrier_put(b);
 }
 
