@@ -25,6 +25,7 @@
 #include "config.h"
 #include "fault_io.h"
 #include "ns.h"
+#include "../lib/ns_fixture.h"
 #include "nvme_wire.h"
 
 #define NZ 8
@@ -35,30 +36,10 @@
 #define ST_WRITE_FAULT (NVME_STATUS(NVME_SCT_MEDIA, NVME_SC_WRITE_FAULT) | NVME_STATUS_DNR)
 #define ST_READ_ERROR (NVME_STATUS(NVME_SCT_MEDIA, NVME_SC_READ_ERROR) | NVME_STATUS_DNR)
 
-struct fixture {
-	char dir[64];
-	struct ns_config cfg;
-	struct ns *ns;
-};
-
 static int setup_cfg(void **state, bool zoned)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-	strcpy(f->dir, "/tmp/znstgt-ioerr-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	struct ns_config *c = &f->cfg;
-	c->nsid = 1;
-	snprintf(c->path, sizeof(c->path), "%s/ns1", f->dir);
-	c->lba_size = BS;
-	c->zoned = zoned;
-	c->zone_size = ZLBAS * BS;
-	c->zone_capacity = ZLBAS * BS;
-	c->size = NZ * c->zone_size;
-	c->zone_append_max = 8 * BS;
-	c->journal_size = 1 << 20;
-	char err[512] = "";
-	if (ns_open(c, false, &f->ns, err, sizeof(err)))
-		fail_msg("ns_open: %s", err);
+	struct ns_fixture *f = ns_fixture_new("ioerr", NZ, ZLBAS, zoned);
+	ns_fixture_open(f, false);
 	*state = f;
 	return 0;
 }
@@ -69,39 +50,30 @@ static int setup(void **state) { return setup_cfg(state, true); }
 static int setup_limits(void **state)
 {
 	setup_cfg(state, true);
-	struct fixture *f = *state;
+	struct ns_fixture *f = *state;
 	ns_close(f->ns);
 	f->cfg.max_open = f->cfg.max_active = 1;
-	char err[512] = "";
-	if (ns_open(&f->cfg, true, &f->ns, err, sizeof(err)))
-		fail_msg("ns_open: %s", err);
+	ns_fixture_open(f, true);
 	return 0;
 }
 static int setup_conventional(void **state) { return setup_cfg(state, false); }
 
 static int teardown(void **state)
 {
-	struct fixture *f = *state;
+	struct ns_fixture *f = *state;
 	fault_io_disarm();
-	if (f->ns)
-		ns_close(f->ns);
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-	assert_int_equal(system(cmd), 0);
-	free(f);
+	ns_fixture_free(f);
 	return 0;
 }
 
-static void reopen(struct fixture *f, bool crash)
+static void reopen(struct ns_fixture *f, bool crash)
 {
 	fault_io_disarm();
 	if (crash)
 		ns_abandon(f->ns);
 	else
 		ns_close(f->ns);
-	char err[512] = "";
-	if (ns_open(&f->cfg, false, &f->ns, err, sizeof(err)))
-		fail_msg("ns_open: %s", err);
+	ns_fixture_open(f, false);
 }
 
 /* The next `count` calls at `points` fail with `kind`. */
@@ -173,7 +145,7 @@ static void expect_blocks(struct ns *ns, uint64_t slba, uint32_t nlb, uint8_t fi
  * start); once there is room the same write succeeds. */
 static void test_enospc_keeps_wp(void **state)
 {
-	struct fixture *f = *state;
+	struct ns_fixture *f = *state;
 	fail_next(FAULT_DATA_WRITE, FAULT_ENOSPC, 1);
 	assert_int_equal(do_write(f->ns, NS_WRITE, 0, 4, 0xa1, NULL), ST_CAP_EXCEEDED);
 	expect_zone(f->ns, 0, NVME_ZNS_ZS_EMPTY, 0);
@@ -197,7 +169,7 @@ static void test_enospc_keeps_wp(void **state)
  * zeros, and the next write goes where the failed one was to go. */
 static void test_torn_write_keeps_wp(void **state)
 {
-	struct fixture *f = *state;
+	struct ns_fixture *f = *state;
 	assert_int_equal(do_write(f->ns, NS_WRITE, ZLBAS, 4, 0xb1, NULL), 0);
 	fail_next(FAULT_DATA_WRITE, FAULT_TORN, 1);
 	assert_int_equal(do_write(f->ns, NS_WRITE, ZLBAS + 4, 8, 0xb2, NULL), ST_WRITE_FAULT);
@@ -218,7 +190,7 @@ static void test_torn_write_keeps_wp(void **state)
  * old write pointer, explicitly open if it was. Write Zeroes alike. */
 static void test_failed_fill_reopens(void **state)
 {
-	struct fixture *f = *state;
+	struct ns_fixture *f = *state;
 	assert_int_equal(ns_zone_mgmt_send(f->ns, 2 * ZLBAS, NVME_ZNS_ZSA_OPEN, false, NULL), 0);
 	assert_int_equal(do_write(f->ns, NS_WRITE, 2 * ZLBAS, 12, 0xc1, NULL), 0);
 	fail_next(FAULT_DATA_WRITE, FAULT_EIO, 1);
@@ -243,7 +215,7 @@ static void test_failed_fill_reopens(void **state)
 /* Reads: EIO is Unrecovered Read Error; the data is there once it clears. */
 static void test_read_error(void **state)
 {
-	struct fixture *f = *state;
+	struct ns_fixture *f = *state;
 	assert_int_equal(do_write(f->ns, NS_WRITE, 0, 2, 0xd1, NULL), 0);
 	uint8_t b[2 * BS];
 	struct iovec iov = { b, sizeof(b) };
@@ -262,7 +234,7 @@ static void test_read_error(void **state)
  * blocks the failed write was to replace are not touched. */
 static void test_conventional_enospc(void **state)
 {
-	struct fixture *f = *state;
+	struct ns_fixture *f = *state;
 	assert_int_equal(do_write(f->ns, NS_WRITE, 10, 4, 0xe1, NULL), 0);
 	fail_next(FAULT_DATA_WRITE, FAULT_ENOSPC, 1);
 	assert_int_equal(do_write(f->ns, NS_WRITE, 10, 4, 0xe2, NULL), ST_CAP_EXCEEDED);
@@ -282,7 +254,7 @@ struct append {
 	uint16_t st;
 };
 
-static void append_begin(struct fixture *f, struct append *a, uint32_t zone, uint32_t nlb,
+static void append_begin(struct ns_fixture *f, struct append *a, uint32_t zone, uint32_t nlb,
 			 uint8_t fill)
 {
 	a->buf = pattern(nlb, fill);
@@ -290,7 +262,7 @@ static void append_begin(struct fixture *f, struct append *a, uint32_t zone, uin
 }
 
 /* Appends of 3, 4 and 5 blocks to zone, reserved in that order. */
-static void three_appends(struct fixture *f, uint32_t zone, struct append *a, struct append *b,
+static void three_appends(struct ns_fixture *f, uint32_t zone, struct append *a, struct append *b,
 			  struct append *c, uint8_t fill)
 {
 	append_begin(f, a, zone, 3, fill);
@@ -301,7 +273,7 @@ static void three_appends(struct fixture *f, uint32_t zone, struct append *a, st
 	assert_int_equal(c->w.slba, zone * ZLBAS + 7);
 }
 
-static void append_data(struct fixture *f, struct append *a, bool fails)
+static void append_data(struct ns_fixture *f, struct append *a, bool fails)
 {
 	struct iovec iov = { a->buf, (size_t)a->w.nlb * BS };
 	if (fails)
@@ -320,7 +292,7 @@ static void append_data(struct fixture *f, struct append *a, bool fails)
  */
 static void test_append_fails_between_others(void **state)
 {
-	struct fixture *f = *state;
+	struct ns_fixture *f = *state;
 	struct append a, b, c;
 	three_appends(f, 4, &a, &b, &c, 0x11);
 	append_data(f, &a, false);
@@ -355,7 +327,7 @@ static void test_append_fails_between_others(void **state)
  */
 static void test_kept_range_zeroing_fails(void **state)
 {
-	struct fixture *f = *state;
+	struct ns_fixture *f = *state;
 	struct append a, b, c;
 	three_appends(f, 4, &a, &b, &c, 0x21);
 	append_data(f, &a, false);
@@ -403,7 +375,7 @@ static void test_kept_range_zeroing_fails(void **state)
  */
 static void test_newest_appends_fail(void **state)
 {
-	struct fixture *f = *state;
+	struct ns_fixture *f = *state;
 	struct append a, b, c;
 	three_appends(f, 5, &a, &b, &c, 0x44);
 	append_data(f, &c, true);
@@ -433,7 +405,7 @@ static void test_newest_appends_fail(void **state)
  * their zones are not affected. */
 static void test_failure_stays_in_its_zone(void **state)
 {
-	struct fixture *f = *state;
+	struct ns_fixture *f = *state;
 	struct append a, b;
 	append_begin(f, &a, 6, 4, 0x88);
 	append_begin(f, &b, 7, 4, 0x99);
@@ -458,7 +430,7 @@ static void test_failure_stays_in_its_zone(void **state)
  */
 static void test_failed_fill_without_room(void **state)
 {
-	struct fixture *f = *state;
+	struct ns_fixture *f = *state;
 	assert_int_equal(do_write(f->ns, NS_WRITE, 0, 12, 0x31, NULL), 0);
 	struct append fill;
 	append_begin(f, &fill, 0, 4, 0x32);
@@ -490,7 +462,7 @@ static void test_failed_fill_without_room(void **state)
  */
 static void test_data_sync_failure(void **state)
 {
-	struct fixture *f = *state;
+	struct ns_fixture *f = *state;
 	assert_int_equal(do_write(f->ns, NS_WRITE, 0, 4, 0x51, NULL), 0);
 	assert_int_equal(ns_sync_wait(f->ns), 0);
 
@@ -531,7 +503,7 @@ static void test_data_sync_failure(void **state)
  */
 static void test_journal_sync_failure(void **state)
 {
-	struct fixture *f = *state;
+	struct ns_fixture *f = *state;
 	assert_int_equal(do_write(f->ns, NS_WRITE, 0, 2, 0x61, NULL), 0);
 	assert_int_equal(do_write(f->ns, NS_WRITE, ZLBAS, 2, 0x62, NULL), 0);
 	assert_int_equal(ns_sync_wait(f->ns), 0);
@@ -558,7 +530,7 @@ static void test_journal_sync_failure(void **state)
  */
 static void test_journal_write_failure(void **state)
 {
-	struct fixture *f = *state;
+	struct ns_fixture *f = *state;
 	assert_int_equal(do_write(f->ns, NS_WRITE, 0, 6, 0x71, NULL), 0);
 	assert_int_equal(ns_sync_wait(f->ns), 0);
 	fail_next(FAULT_META_WRITE, FAULT_TORN, 1);
@@ -583,7 +555,7 @@ static void test_journal_write_failure(void **state)
 
 /* ---- preallocate = yes ---- */
 
-static uint64_t allocated_bytes(const struct fixture *f)
+static uint64_t allocated_bytes(const struct ns_fixture *f)
 {
 	char path[sizeof(f->cfg.path) + 8];
 	snprintf(path, sizeof(path), "%s/data", f->cfg.path);
@@ -597,7 +569,7 @@ static uint64_t allocated_bytes(const struct fixture *f)
  * with the reason. */
 static void test_preallocate(void **state)
 {
-	struct fixture *f = *state;
+	struct ns_fixture *f = *state;
 	ns_close(f->ns);
 	f->ns = NULL;
 	f->cfg.preallocate = true;
@@ -623,7 +595,7 @@ static void test_preallocate(void **state)
  * state to build for a size twice the free space.) */
 static void test_thin_warning(void **state)
 {
-	struct fixture *f = *state;
+	struct ns_fixture *f = *state;
 	ns_close(f->ns);
 	f->ns = NULL;
 	struct statvfs vfs;

@@ -20,39 +20,20 @@
 
 #include "config.h"
 #include "ns.h"
+#include "../lib/ns_fixture.h"
 
 #define NZ 4
 #define ZLBAS 16 /* 4 KiB LBAs per zone */
 #define BS 4096u
 #define OLD 0xaa /* what the zone held before its Reset */
 
-struct fixture {
-	char dir[64];
-	struct ns_config cfg;
-	struct ns *ns;
-};
-
 static int setup_cfg(void **state, uint64_t zrwa_size)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-	strcpy(f->dir, "/tmp/znstgt-zreads-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	struct ns_config *c = &f->cfg;
-	c->nsid = 1;
-	snprintf(c->path, sizeof(c->path), "%s/ns1", f->dir);
-	c->lba_size = BS;
-	c->zoned = true;
-	c->zone_size = ZLBAS * BS;
-	c->zone_capacity = ZLBAS * BS;
-	c->size = NZ * c->zone_size;
-	c->zone_append_max = 8 * BS;
-	c->journal_size = 1 << 20;
-	c->cross_zone_read = true;
-	c->zrwa_size = zrwa_size;
-	c->zrwa_flush_granularity = zrwa_size ? BS : 0;
-	char err[512] = "";
-	if (ns_open(c, false, &f->ns, err, sizeof(err)))
-		fail_msg("ns_open: %s", err);
+	struct ns_fixture *f = ns_fixture_new("zreads", NZ, ZLBAS, true);
+	f->cfg.cross_zone_read = true;
+	f->cfg.zrwa_size = zrwa_size;
+	f->cfg.zrwa_flush_granularity = zrwa_size ? BS : 0;
+	ns_fixture_open(f, false);
 	*state = f;
 	return 0;
 }
@@ -62,12 +43,7 @@ static int setup_zrwa(void **state) { return setup_cfg(state, 8 * BS); }
 
 static int teardown(void **state)
 {
-	struct fixture *f = *state;
-	ns_close(f->ns);
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-	assert_int_equal(system(cmd), 0);
-	free(f);
+	ns_fixture_free(*state);
 	return 0;
 }
 
@@ -141,7 +117,7 @@ static void expect(struct ns *ns, uint64_t slba, uint32_t nlb, const uint8_t *wa
  * read as zeros, never as what the zone held before the Reset. */
 static void test_write_in_flight_after_reset(void **state)
 {
-	struct ns *ns = ((struct fixture *)*state)->ns;
+	struct ns *ns = ((struct ns_fixture *)*state)->ns;
 	const uint64_t z = 1 * ZLBAS;
 	const uint8_t zeros[8] = { 0 }, landed[8] = { 0x11, 0x11, 0x11, 0x11 };
 
@@ -167,7 +143,7 @@ static void test_write_in_flight_after_reset(void **state)
  * been acknowledged) while older and newer ones in flight read as zeros. */
 static void test_out_of_order_ends(void **state)
 {
-	struct ns *ns = ((struct fixture *)*state)->ns;
+	struct ns *ns = ((struct ns_fixture *)*state)->ns;
 	const uint64_t z = 2 * ZLBAS;
 	struct ns_write w1, w2, w3;
 
@@ -209,7 +185,7 @@ static void test_out_of_order_ends(void **state)
 /* A read across two zones takes each zone's own rule. */
 static void test_across_zones(void **state)
 {
-	struct ns *ns = ((struct fixture *)*state)->ns;
+	struct ns *ns = ((struct ns_fixture *)*state)->ns;
 	const uint64_t z = 0;
 
 	write_all(ns, z, ZLBAS, 0x44);
@@ -230,7 +206,7 @@ static void test_across_zones(void **state)
  * reads as that data or its own, not as zeros. */
 static void test_zrwa_window_in_flight(void **state)
 {
-	struct ns *ns = ((struct fixture *)*state)->ns;
+	struct ns *ns = ((struct ns_fixture *)*state)->ns;
 	const uint64_t z = 3 * ZLBAS;
 
 	reset_over_old(ns, z);
