@@ -510,6 +510,7 @@ void ns_sync(struct ns *ns, ns_sync_cb cb, void *arg)
 	 * one that gapped meanwhile, found first, would take the place of one
 	 * gapped at this call - whose write, ended before this sync, would
 	 * then be acknowledged by a commit recording its zone below it.
+	 * (The walk is over the gapped zones' bitmap: zns_next_gapped.)
 	 */
 	struct gap_barrier *b = malloc(sizeof(*b));
 	if (!b) {
@@ -518,9 +519,8 @@ void ns_sync(struct ns *ns, ns_sync_cb cb, void *arg)
 	}
 	*b = (struct gap_barrier){ .ns = ns, .cb = cb, .arg = arg, .pending = 1 };
 	struct gap_waiter *gw = NULL; /* allocated, not parked yet */
-	for (uint32_t i = 0; i < zns_nr_zones(&ns->z); i++) {
-		if (!zns_zone_gapped(&ns->z, i))
-			continue;
+	for (uint32_t i = zns_next_gapped(&ns->z, 0); i < zns_nr_zones(&ns->z);
+	     i = zns_next_gapped(&ns->z, i + 1)) {
 		if (!gw && !(gw = malloc(sizeof(*gw)))) {
 			b->failed = true;
 			break;

@@ -55,7 +55,8 @@ int zns_init(struct zns *z, const struct zns_geom *g)
 	if (g->zde_size)
 		z->zde = calloc(g->nr_zones, g->zde_size);
 	z->changed_gen_of = calloc(g->nr_zones, sizeof(*z->changed_gen_of));
-	if (!z->zones || (g->zde_size && !z->zde) || !z->changed_gen_of) {
+	z->gapped_map = calloc((g->nr_zones + 63) / 64, sizeof(*z->gapped_map));
+	if (!z->zones || (g->zde_size && !z->zde) || !z->changed_gen_of || !z->gapped_map) {
 		zns_destroy(z);
 		return -1;
 	}
@@ -85,6 +86,7 @@ void zns_destroy(struct zns *z)
 	free(z->zones);
 	free(z->zde);
 	free(z->changed_gen_of);
+	free(z->gapped_map);
 	memset(z, 0, sizeof(*z));
 }
 
@@ -201,10 +203,32 @@ static uint16_t open_resources(struct zns *z, uint32_t i, uint8_t from)
 
 static void set_gapped(struct zns *z, struct zone *zn, bool gapped)
 {
+	uint32_t i = (uint32_t)(zn - z->zones);
+	uint64_t bit = UINT64_C(1) << (i % 64);
+
 	if (gapped == !!(zn->flags & ZONE_F_GAPPED))
 		return;
 	zn->flags ^= ZONE_F_GAPPED;
+	if (gapped)
+		__atomic_fetch_or(&z->gapped_map[i / 64], bit, __ATOMIC_RELEASE);
+	else
+		__atomic_fetch_and(&z->gapped_map[i / 64], ~bit, __ATOMIC_RELEASE);
 	__atomic_add_fetch(&z->nr_gapped, gapped ? 1u : (uint32_t)-1, __ATOMIC_RELEASE);
+}
+
+uint32_t zns_next_gapped(const struct zns *z, uint32_t from)
+{
+	uint32_t n = z->g.nr_zones;
+
+	for (uint32_t w = from / 64; from < n; w++, from = w * 64) {
+		uint64_t bits = __atomic_load_n(&z->gapped_map[w], __ATOMIC_ACQUIRE) >>
+				(from % 64);
+		if (bits) {
+			from += (uint32_t)__builtin_ctzll(bits);
+			return from < n ? from : n;
+		}
+	}
+	return n;
 }
 
 /* Release the waiters whose target the written prefix reached (all of them

@@ -95,6 +95,7 @@ struct zns {
 	uint32_t dirty_head, dirty_tail; /* zone index + 1; 0 = empty */
 
 	uint32_t nr_gapped;          /* zones with ZONE_F_GAPPED (atomic) */
+	uint64_t *gapped_map;        /* bit i: zone i has ZONE_F_GAPPED (atomic words) */
 	pthread_cond_t scrub_cond;   /* a zone's scrubbing dropped to 0 */
 
 	/* Zones whose state the controller changed on its own (power-up
@@ -246,6 +247,10 @@ static inline bool zns_zone_gapped(const struct zns *z, uint32_t i)
 {
 	return __atomic_load_n(&z->zones[i].flags, __ATOMIC_RELAXED) & ZONE_F_GAPPED;
 }
+/* The first zone from `from` on that is gapped as zns_zone_gapped() says,
+ * or the number of zones: a walk over a bitmap, so that a sync finds the
+ * gapped zones of a namespace of 262,144 zones in microseconds. */
+uint32_t zns_next_gapped(const struct zns *z, uint32_t from);
 
 /* Detach the list of zones changed since the last call; iterate with
  * zns_snapshot() until it returns false. */

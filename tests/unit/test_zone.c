@@ -417,6 +417,38 @@ static void test_out_of_order_completion(void **state)
 	rm(z);
 }
 
+/* zns_next_gapped() finds exactly the gapped zones, across the words of
+ * its bitmap (zones 3, 64 and 129 of 130), and loses each as it catches up. */
+static void test_next_gapped(void **state)
+{
+	static const uint32_t gap[] = { 3, 64, 129 };
+	struct zns *z = malloc(sizeof(*z));
+	struct zns_geom g = { .lba_shift = 12, .zone_size = 16, .zone_cap = 16, .nr_zones = 130,
+			      .zasl_nlb = 8 };
+	struct ns_write a[3], b[3];
+
+	assert_int_equal(zns_init(z, &g), 0);
+	assert_int_equal(zns_next_gapped(z, 0), 130);
+	for (int k = 0; k < 3; k++) {
+		assert_int_equal(zns_write_begin(z, &a[k], NS_ZONE_APPEND, gap[k] * 16, 1), 0);
+		assert_int_equal(zns_write_begin(z, &b[k], NS_ZONE_APPEND, gap[k] * 16, 1), 0);
+		zns_write_end(z, &b[k], true); /* ahead of a[k] */
+	}
+	assert_int_equal(zns_gapped(z), 3);
+	assert_int_equal(zns_next_gapped(z, 0), 3);
+	assert_int_equal(zns_next_gapped(z, 3), 3);
+	assert_int_equal(zns_next_gapped(z, 4), 64);
+	assert_int_equal(zns_next_gapped(z, 65), 129);
+	assert_int_equal(zns_next_gapped(z, 130), 130);
+	zns_write_end(z, &a[1], true);
+	assert_int_equal(zns_next_gapped(z, 4), 129);
+	zns_write_end(z, &a[0], true);
+	zns_write_end(z, &a[2], true);
+	assert_int_equal(zns_next_gapped(z, 0), 130);
+	assert_int_equal(zns_gapped(z), 0);
+	rm(z);
+}
+
 static void test_full_with_data_in_flight_is_recorded_open(void **state)
 {
 	struct zns *z = mk(0, 0);
@@ -828,6 +860,7 @@ int main(void)
 		cmocka_unit_test(test_select_all),
 		cmocka_unit_test(test_select_all_open_over_limit),
 		cmocka_unit_test(test_out_of_order_completion),
+		cmocka_unit_test(test_next_gapped),
 		cmocka_unit_test(test_full_with_data_in_flight_is_recorded_open),
 		cmocka_unit_test(test_reset_drops_inflight),
 		cmocka_unit_test(test_write_waits_for_scrub),
