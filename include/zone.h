@@ -242,14 +242,10 @@ static inline uint32_t zns_gapped(struct zns *z)
 {
 	return __atomic_load_n(&z->nr_gapped, __ATOMIC_ACQUIRE);
 }
-/* Has zone i a write that ended ahead of an older one (see zns_wait_gap)? */
-static inline bool zns_zone_gapped(const struct zns *z, uint32_t i)
-{
-	return __atomic_load_n(&z->zones[i].flags, __ATOMIC_RELAXED) & ZONE_F_GAPPED;
-}
-/* The first zone from `from` on that is gapped as zns_zone_gapped() says,
- * or the number of zones: a walk over a bitmap, so that a sync finds the
- * gapped zones of a namespace of 262,144 zones in microseconds. */
+/* The first zone from `from` on that has a write that ended ahead of an
+ * older one (ZONE_F_GAPPED; see zns_wait_gap), or the number of zones: a
+ * walk over a bitmap, so that a sync finds the gapped zones of a namespace
+ * of 262,144 zones in microseconds. */
 uint32_t zns_next_gapped(const struct zns *z, uint32_t from);
 
 /* Detach the list of zones changed since the last call; iterate with

@@ -24,12 +24,15 @@
 #include <nvme/types.h>
 
 #include "crc32c.h"
+#include "nvme_cmd.h"
 #include "sigbus_guard.h"
 #include "tcp_conn.h"
 
 #define TERM_HLEN ((uint8_t)sizeof(struct nvme_tcp_term))
 #define DATA_HLEN ((uint8_t)sizeof(struct nvme_tcp_data))
 #define TX_IOV_MAX 64
+/* The log's word for a lent page the send could not read (tx_unlend). */
+#define LENT_LOST "send (read data lost from the page cache)"
 
 /* ---- builders ---- */
 
@@ -129,7 +132,7 @@ size_t tcp_build_c2h_term(void *buf, uint16_t fes, uint32_t fei, const void *bad
 
 static void cmd_tx_sent(struct tcp_conn *c, struct tcp_tx *tx)
 {
-	struct tcp_cmd *cmd = (struct tcp_cmd *)((char *)tx - offsetof(struct tcp_cmd, tx));
+	struct tcp_cmd *cmd = container_of(tx, struct tcp_cmd, tx);
 
 	if (cmd->state == CMD_R2T_QUEUED)
 		cmd->state = CMD_WAIT_H2C; /* now the host may answer it */
@@ -273,7 +276,7 @@ void tcp_tx_queue(struct tcp_conn *c, struct tcp_tx *tx)
  * disk could not read it back, or the file was cut short). */
 static int tx_unlend(struct tcp_tx *tx)
 {
-	struct tcp_cmd *cmd = (struct tcp_cmd *)((char *)tx - offsetof(struct tcp_cmd, tx));
+	struct tcp_cmd *cmd = container_of(tx, struct tcp_cmd, tx);
 	struct iovec *v = &tx->iov[tx->lent];
 	size_t sent = (size_t)((const char *)v->iov_base - (const char *)cmd->req.borrowed);
 	struct iovec dst = { (char *)cmd->buf + sent, v->iov_len };
@@ -327,8 +330,7 @@ void tcp_tx_flush(struct tcp_conn *c)
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;
 			/* EFAULT: the kernel could not read a lent page. */
-			tcp_conn_fail(c, errno == EFAULT ? "send (read data lost from the page cache)"
-							 : "send", errno);
+			tcp_conn_fail(c, errno == EFAULT ? LENT_LOST : "send", errno);
 			return;
 		}
 		size_t total = 0;
@@ -342,7 +344,7 @@ void tcp_tx_flush(struct tcp_conn *c)
 		return;
 	for (struct tcp_tx *tx = c->tx_head; tx; tx = tx->next)
 		if (tx->lent >= 0 && tx_unlend(tx)) {
-			tcp_conn_fail(c, "send (read data lost from the page cache)", EFAULT);
+			tcp_conn_fail(c, LENT_LOST, EFAULT);
 			return;
 		}
 	if (c->tx_head)
