@@ -106,6 +106,16 @@ finish() {
 }
 trap 'echo "run-e2e.sh: interrupted"; fail "interrupted"; finish' INT TERM
 
+# ------------------------------------------------------------------ rig
+# the rig's own checks that need no guest (a second)
+while IFS= read -r line; do
+    echo "$line"
+    case $line in
+        PASS:*) passed=$((passed + 1)) ;;
+        FAIL:*) failed=$((failed + 1)) ;;
+    esac
+done < <("$E2E_DIR/rig-check.sh")
+
 # ------------------------------------------------------------------ guest
 # the variants the tests need: bookworm for the others
 variants=()
