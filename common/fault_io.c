@@ -119,17 +119,34 @@ static size_t iov_total(const struct iovec *iov, int cnt)
 /* The largest iovec the layer cuts (the block store's own limit). */
 #define MAX_IOV 64
 
+/* The part of a write of `total` bytes at `off` that a cut lets through:
+ * cut/65536 of it, ending on a sector boundary of the file, since a device
+ * writes each sector whole or not at all. */
+static size_t cut_write(off_t off, size_t total, uint32_t cut)
+{
+	uint64_t want = (uint64_t)(((unsigned __int128)total * cut) >> 16);
+	uint64_t end = ((uint64_t)off + want) / FIO_SECTOR * FIO_SECTOR;
+	return end > (uint64_t)off ? (size_t)(end - (uint64_t)off) : 0;
+}
+
 ssize_t fault_io_pwritev_(enum fio_file f, int fd, const struct iovec *iov, int cnt, off_t off)
 {
 	uint32_t cut;
 	int kind = cnt <= MAX_IOV ? decide(f, FAULT_DATA_WRITE, true, &cut) : -1;
 	if (kind < 0)
 		return pwritev(fd, iov, cnt, off);
+	size_t total = iov_total(iov, cnt), keep = cut_write(off, total, cut);
+	if (kind == FAULT_SHORT && !keep) {
+		/* A short write moves something (0 would mean "no room"): up
+		 * to the first sector boundary. A write inside one sector
+		 * cannot be cut: it fails whole. */
+		size_t first = FIO_SECTOR - (size_t)((uint64_t)off % FIO_SECTOR);
+		if (first >= total)
+			kind = FAULT_EIO;
+		keep = first;
+	}
 	if (kind == FAULT_EIO || kind == FAULT_ENOSPC)
 		return fail(kind == FAULT_EIO ? EIO : ENOSPC);
-	size_t total = iov_total(iov, cnt), keep = (size_t)(((unsigned __int128)total * cut) >> 16);
-	if (kind == FAULT_SHORT && !keep && total)
-		keep = 1; /* a short write moves something; 0 would mean "no room" */
 	struct iovec part[MAX_IOV];
 	int pn = iov_prefix(iov, cnt, keep, part);
 	ssize_t n = pn ? pwritev(fd, part, pn, off) : 0;

@@ -706,7 +706,7 @@ static int replay(struct zmeta *m, const struct zmeta_geom *g, const char *path,
 			 * of it that is dropped: its zone is not to be trusted. One
 			 * that says it continues a batch the image already holds
 			 * was durable: damage, not a torn write (check_tail()) -
-			 * when the fields that say so lie in one 512-byte sector,
+			 * when the fields that say so lie in one sector (FIO_SECTOR),
 			 * so that a torn write of the next batch over older bytes
 			 * (sectors are written whole) cannot mix them. */
 			td->unreadable = seen;
@@ -717,8 +717,8 @@ static int replay(struct zmeta *m, const struct zmeta_geom *g, const char *path,
 			td->durable = seen && batch_held && last_pos &&
 				      le32toh(at.gen) == gen && le64toh(at.seq) == seq &&
 				      le32toh(at.batch_pos) == last_pos + 1 &&
-				      (stop + offsetof(struct zjnl_record, seq)) / 512 ==
-				      (stop + offsetof(struct zjnl_record, wp) - 1) / 512;
+				      (stop + offsetof(struct zjnl_record, seq)) / FIO_SECTOR ==
+				      (stop + offsetof(struct zjnl_record, wp) - 1) / FIO_SECTOR;
 			avail = found;
 			break;
 		}

@@ -13,6 +13,9 @@
  *   CRASH         part of the buffer is written, then the process SIGKILLs
  *                 itself: a power cut in the middle of a write or before a
  *                 sync (for crash tests only)
+ * A write is cut only at a FIO_SECTOR boundary of the file, as a device
+ * writes a sector whole or not at all (a SHORT write inside one sector
+ * fails with EIO instead); a read may be cut anywhere.
  * Every call returns what its system call would, with errno set.
  */
 #ifndef ZNSTGT_FAULT_IO_H
@@ -22,6 +25,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+
+/* The unit a device writes atomically: what the zone metadata's recovery
+ * relies on and where the layer cuts writes. */
+#define FIO_SECTOR 512
 
 /* Which file a call is on (the plan picks points per file). */
 enum fio_file { FIO_DATA, FIO_META };

@@ -151,6 +151,63 @@ static void test_torn_and_short(void **state)
 	close(fd);
 }
 
+/* A cut write keeps whole sectors of the file: whatever the offset, the new
+ * bytes end on a FIO_SECTOR boundary, and a short write inside one sector
+ * fails whole. */
+static void test_cuts_on_sectors(void **state)
+{
+	(void)state;
+	int fd = temp_fd();
+	uint8_t data[LEN], old[3 * LEN], back[3 * LEN];
+	for (size_t i = 0; i < LEN; i++)
+		data[i] = (uint8_t)(i % 0xee); /* never the old bytes' 0xee */
+	memset(old, 0xee, sizeof(old));
+	static const off_t offs[] = { 0, 1, 511, 512, 700, 4095 };
+	int cut_inside[2] = { 0, 0 };
+	for (uint64_t seed = 1; seed <= 40; seed++) {
+		for (size_t o = 0; o < sizeof(offs) / sizeof(offs[0]); o++) {
+			off_t off = offs[o];
+			int kind = seed % 2 ? FAULT_TORN : FAULT_SHORT;
+			assert_int_equal(pwrite(fd, old, sizeof(old), 0), (ssize_t)sizeof(old));
+			fault_io_arm(&(struct fault_plan){ .seed = seed * 7 + (uint64_t)o,
+							   .points = FAULT_DATA_WRITE,
+							   .kinds = FAULT_KIND(kind), .one_in = 1 });
+			ssize_t n = fio_pwrite(FIO_DATA, fd, data, LEN, off);
+			int err = errno;
+			fault_io_disarm();
+			assert_int_equal(pread(fd, back, sizeof(back), 0), (ssize_t)sizeof(back));
+			size_t k = 0;
+			while (k < LEN && back[off + k] == data[k])
+				k++;
+			assert_true(k < LEN);
+			assert_memory_equal(back + off + k, old, LEN - k);
+			assert_memory_equal(back, old, (size_t)off);
+			/* nothing, or new bytes up to a sector boundary */
+			assert_true(k == 0 || ((size_t)off + k) % FIO_SECTOR == 0);
+			if (kind == FAULT_SHORT) {
+				assert_int_equal(n, (ssize_t)k);
+				assert_true(n > 0);
+			} else {
+				assert_int_equal(n, -1);
+				assert_int_equal(err, EIO);
+			}
+			cut_inside[kind == FAULT_SHORT] += k > 0 && k < LEN - FIO_SECTOR;
+		}
+	}
+	assert_true(cut_inside[0] > 0 && cut_inside[1] > 0);
+
+	/* A short write inside one sector: EIO, nothing written. */
+	assert_int_equal(pwrite(fd, old, sizeof(old), 0), (ssize_t)sizeof(old));
+	fault_io_arm(&(struct fault_plan){ .seed = 5, .points = FAULT_DATA_WRITE,
+					   .kinds = FAULT_KIND(FAULT_SHORT), .one_in = 1 });
+	assert_int_equal(fio_pwrite(FIO_DATA, fd, data, 100, 600), -1);
+	assert_int_equal(errno, EIO);
+	fault_io_disarm();
+	assert_int_equal(pread(fd, back, sizeof(back), 0), (ssize_t)sizeof(back));
+	assert_memory_equal(back, old, sizeof(old));
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -158,6 +215,7 @@ int main(void)
 		cmocka_unit_test(test_seed_skip_count),
 		cmocka_unit_test(test_points),
 		cmocka_unit_test(test_torn_and_short),
+		cmocka_unit_test(test_cuts_on_sectors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
