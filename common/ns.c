@@ -1146,8 +1146,13 @@ static int zero_range(void *ctx, uint64_t lba, uint64_t nlb)
 
 uint16_t ns_write_data(struct ns *ns, struct ns_write *w, const struct iovec *iov, int iovcnt)
 {
-	if (ns->info.zoned)
-		zns_wait_scrub(&ns->z, w); /* a Reset may be freeing the zone's blocks */
+	if (ns->info.zoned) {
+		/* After zeroing and fences in the zone; a Reset or Finish that
+		 * dropped w meanwhile says what w fails with. */
+		uint16_t st = zns_write_start(&ns->z, w);
+		if (st)
+			return st;
+	}
 	int rc = w->kind == NS_WRITE_ZEROES ? blockstore_zero(&ns->bs, w->slba, w->nlb)
 					    : blockstore_write(&ns->bs, w->slba, w->nlb, iov, iovcnt);
 	/* Part of the data may have landed (a short or torn write). While the
@@ -1160,6 +1165,8 @@ uint16_t ns_write_data(struct ns *ns, struct ns_write *w, const struct iovec *io
 		zns_on_failed(&ns->z, w, zero_range, ns);
 		zns_write_fail(&ns->z, w);
 	}
+	if (ns->info.zoned)
+		zns_write_landed(&ns->z, w);
 	return io_status(rc, true);
 }
 
@@ -1194,25 +1201,32 @@ static uint16_t not_zoned(void)
 	return nvme_err(NVME_SC_INVALID_OPCODE);
 }
 
+/* The zones a Zone Management Send with slba and select_all acts on;
+ * false for an LBA past the namespace (zns_mgmt_send() rejects it). */
+static bool mgmt_zones(struct ns *ns, uint64_t slba, bool select_all, uint32_t *first,
+		       uint32_t *last)
+{
+	*first = select_all ? 0 : zns_zone_of(&ns->z, slba);
+	*last = select_all ? zns_nr_zones(&ns->z) - 1 : *first;
+	return select_all || *first < zns_nr_zones(&ns->z);
+}
+
 /*
  * Finish moves a zone's write pointer to the end of its capacity without
  * writing: what the file holds above the write pointer (writes that never
- * became durable before a crash) would become readable, so it is erased
- * first, and counted as a data write so that the erasure is synced before
- * the Finish is journaled.
+ * became durable before a crash) and under the writes in flight, which the
+ * Finish drops before their data moves, would become readable, so it is
+ * erased first, and counted as a data write so that the erasure is synced
+ * before the Finish is journaled. The caller holds the zones' fences.
  */
-static int erase_unwritten(struct ns *ns, uint64_t slba, bool select_all)
+static int erase_unwritten(struct ns *ns, uint32_t first, uint32_t last, bool select_all)
 {
-	uint32_t first = select_all ? 0 : zns_zone_of(&ns->z, slba);
-	uint32_t last = select_all ? zns_nr_zones(&ns->z) - 1 : first;
-	if (!select_all && first >= zns_nr_zones(&ns->z))
-		return 0; /* zns_mgmt_send() rejects the LBA */
 	for (uint32_t i = first; i <= last; i++) {
 		uint8_t s = zns_zone_state(&ns->z, i);
 		if (s == NVME_ZNS_ZS_FULL || s == NVME_ZNS_ZS_READ_ONLY || s == NVME_ZNS_ZS_OFFLINE ||
 		    (select_all && s == NVME_ZNS_ZS_EMPTY))
 			continue;
-		int rc = zns_above_wp(&ns->z, i, zero_range, ns);
+		int rc = zns_finish_erase(&ns->z, i, zero_range, ns);
 		if (rc)
 			return rc;
 	}
@@ -1247,10 +1261,19 @@ uint16_t ns_zone_mgmt_apply(struct ns *ns, uint64_t slba, uint8_t zsa, bool sele
 {
 	if (!ns->info.zoned)
 		return not_zoned();
+	uint32_t first, last;
+	if ((zsa != NVME_ZNS_ZSA_FINISH && zsa != NVME_ZNS_ZSA_RESET) ||
+	    !mgmt_zones(ns, slba, select_all, &first, &last))
+		return zns_mgmt_send(&ns->z, slba, zsa, select_all, zde);
+	/* Ordered after the writes whose data is moving in the zones, before
+	 * those that have not started (zns_fence). */
+	for (uint32_t i = first; i <= last; i++)
+		zns_fence(&ns->z, i);
+	uint16_t st = 0;
 	if (zsa == NVME_ZNS_ZSA_FINISH) {
-		int rc = erase_unwritten(ns, slba, select_all);
+		int rc = erase_unwritten(ns, first, last, select_all);
 		if (rc)
-			return io_status(rc, true);
+			st = io_status(rc, true);
 	}
 	/*
 	 * A Reset keeps the zone's blocks: reads at or above the write pointer
@@ -1262,7 +1285,11 @@ uint16_t ns_zone_mgmt_apply(struct ns *ns, uint64_t slba, uint8_t zsa, bool sele
 	 * the data file keeps the largest size each zone was written to, as a
 	 * preallocated one keeps all of it.
 	 */
-	return zns_mgmt_send(&ns->z, slba, zsa, select_all, zde);
+	if (!st)
+		st = zns_mgmt_send(&ns->z, slba, zsa, select_all, zde);
+	for (uint32_t i = first; i <= last; i++)
+		zns_unfence(&ns->z, i);
+	return st;
 }
 
 uint16_t ns_zone_mgmt_send(struct ns *ns, uint64_t slba, uint8_t zsa, bool select_all,

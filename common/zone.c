@@ -249,13 +249,17 @@ static void wake_waiters(struct zone *zn, bool all)
 
 /*
  * Forget writes still in flight (Reset/Finish/Offline): their completions
- * will be ignored, and nobody waits for them any more. The zone is listed
- * dirty before the waiters go: a sync they release must snapshot it, and
- * the snapshot waits for the zone lock, so it sees the caller's new state.
+ * will be ignored, and nobody waits for them any more; one whose data has
+ * not started moving never moves it and fails with st (zns_write_start).
+ * The zone is listed dirty before the waiters go: a sync they release must
+ * snapshot it, and the snapshot waits for the zone lock, so it sees the
+ * caller's new state.
  */
-static void drop_inflight(struct zns *z, uint32_t i)
+static void drop_inflight(struct zns *z, uint32_t i, uint16_t st)
 {
 	struct zone *zn = &z->zones[i];
+	for (struct ns_write *w = zn->inflight; w; w = w->next)
+		w->dropped_st = st;
 	zn->epoch++;
 	zn->inflight = zn->inflight_tail = NULL;
 	set_gapped(z, zn, false);
@@ -421,6 +425,8 @@ uint16_t zns_write_begin(struct zns *z, struct ns_write *w, enum ns_write_kind k
 	w->nlb = nlb;
 	w->failed = NS_WRITE_OK;
 	w->zrwa = 0;
+	w->running = 0;
+	w->dropped_st = 0;
 	if (!nlb || slba >= n || nlb > n - slba)
 		return nvme_err(NVME_SC_LBA_RANGE);
 	uint32_t i = zns_zone_of(z, slba);
@@ -535,7 +541,7 @@ static void give_back(struct zns *z, uint32_t i, const struct ns_write *w)
 			set_state(z, i, w->prior == S_EOPEN ? S_EOPEN : S_IOPEN);
 		} else {
 			/* No room any more: Zone Finished by Controller. */
-			drop_inflight(z, i);
+			drop_inflight(z, i, nvme_cmd_err(NVME_SC_ZNS_FULL));
 			zn->wp = zn->wp_done = zn->wp_ended = zslba + z->g.zone_cap;
 			zn->flags |= ZONE_F_FINISHED;
 			zn->za |= NVME_ZNS_ZA_ZFC;
@@ -679,7 +685,7 @@ static uint16_t zone_action(struct zns *z, uint32_t i, uint8_t zsa, bool zrwaa, 
 		} else if (!is_active(s)) {
 			return nvme_cmd_err(NVME_SC_ZNS_INVAL_TRANSITION);
 		}
-		drop_inflight(z, i);
+		drop_inflight(z, i, nvme_cmd_err(NVME_SC_ZNS_FULL));
 		zn->wp = zn->wp_done = zn->wp_ended = zslba + z->g.zone_cap;
 		set_state(z, i, S_FULL);
 		zn->flags |= ZONE_F_FINISHED;
@@ -687,7 +693,7 @@ static uint16_t zone_action(struct zns *z, uint32_t i, uint8_t zsa, bool zrwaa, 
 	case NVME_ZNS_ZSA_RESET: /* 3.4.3.1.4 */
 		if (s == S_RO || s == S_OFFLINE)
 			return nvme_cmd_err(NVME_SC_ZNS_INVAL_TRANSITION);
-		drop_inflight(z, i);
+		drop_inflight(z, i, nvme_cmd_err(NVME_SC_ZNS_INVALID_WRITE));
 		zn->wp = zn->wp_done = zn->wp_ended = zslba;
 		if (zn->za & NVME_ZNS_ZA_ZDEV) {
 			zn->za &= (uint8_t)~NVME_ZNS_ZA_ZDEV;
@@ -703,7 +709,7 @@ static uint16_t zone_action(struct zns *z, uint32_t i, uint8_t zsa, bool zrwaa, 
 			return 0;
 		if (s != S_RO)
 			return nvme_cmd_err(NVME_SC_ZNS_INVAL_TRANSITION);
-		drop_inflight(z, i);
+		drop_inflight(z, i, nvme_cmd_err(NVME_SC_ZNS_OFFLINE));
 		zn->za &= (uint8_t)~NVME_ZNS_ZA_ZDEV;
 		set_state(z, i, S_OFFLINE);
 		return 0;
@@ -1003,7 +1009,7 @@ bool zns_wait_gap(struct zns *z, uint32_t i, struct zone_waiter *zw)
 }
 
 /* Run fn on [lba, lba + nlb) of zn without its lock, which the caller
- * holds; writes given ranges meanwhile wait in zns_wait_scrub(). */
+ * holds; writes given ranges meanwhile wait in zns_write_start(). */
 static int scrub(struct zns *z, struct zone *zn, uint64_t lba, uint64_t nlb,
 		 int (*fn)(void *ctx, uint64_t lba, uint64_t nlb), void *ctx)
 {
@@ -1029,7 +1035,7 @@ int zns_above_wp(struct zns *z, uint32_t i, int (*fn)(void *ctx, uint64_t lba, u
 		return 0;
 	}
 	/* Blocks below lo are never touched, so writes given ranges before
-	 * this point are safe; later ones wait in zns_wait_scrub(). */
+	 * this point are safe; later ones wait in zns_write_start(). */
 	return scrub(z, zn, lo, end - lo, fn, ctx);
 }
 
@@ -1045,12 +1051,99 @@ int zns_on_failed(struct zns *z, const struct ns_write *w,
 	return scrub(z, zn, w->slba, w->nlb, fn, ctx);
 }
 
-void zns_wait_scrub(struct zns *z, const struct ns_write *w)
+/*
+ * The next range of zone i from lo on that a Finish erases (zns_finish_erase):
+ * the first write in flight that ends above lo - plain writes are listed in
+ * LBA order, ZRWA writes write into blocks the window already erased - or,
+ * after them, everything from zns_zone_readable() on. Sets *last for that
+ * final range; returns false when there is nothing left. Caller holds the
+ * zone lock.
+ */
+static bool next_unwritten(const struct zns *z, uint32_t i, uint64_t lo, uint64_t *a,
+			   uint64_t *b, bool *last)
+{
+	const struct zone *zn = &z->zones[i];
+	uint64_t readable = readable_end(z, i);
+	for (const struct ns_write *w = zn->inflight; w; w = w->next) {
+		if (w->zrwa || w->slba + w->nlb <= lo || w->slba >= readable)
+			continue;
+		*a = w->slba > lo ? w->slba : lo;
+		*b = w->slba + w->nlb;
+		*last = false;
+		return true;
+	}
+	*a = readable > lo ? readable : lo;
+	*b = zns_zslba(z, i) + z->g.zone_size;
+	*last = true;
+	return *a < *b;
+}
+
+int zns_finish_erase(struct zns *z, uint32_t i, int (*fn)(void *ctx, uint64_t lba, uint64_t nlb),
+		     void *ctx)
+{
+	struct zone *zn = &z->zones[i];
+	uint64_t lo = zns_zslba(z, i), a, b;
+	bool last = false;
+	/* Range by range in LBA order: a write given LBAs meanwhile takes
+	 * them at the write pointer, above lo, and is found in its turn (or
+	 * lies in the final range). */
+	while (!last) {
+		pthread_mutex_lock(&zn->lock);
+		if (!next_unwritten(z, i, lo, &a, &b, &last)) {
+			pthread_mutex_unlock(&zn->lock);
+			return 0;
+		}
+		int rc = scrub(z, zn, a, b - a, fn, ctx);
+		if (rc)
+			return rc;
+		lo = b;
+	}
+	return 0;
+}
+
+void zns_fence(struct zns *z, uint32_t i)
+{
+	struct zone *zn = &z->zones[i];
+	pthread_mutex_lock(&zn->lock);
+	zn->fencing++;
+	while (zn->running)
+		pthread_cond_wait(&z->scrub_cond, &zn->lock);
+	pthread_mutex_unlock(&zn->lock);
+}
+
+void zns_unfence(struct zns *z, uint32_t i)
+{
+	struct zone *zn = &z->zones[i];
+	pthread_mutex_lock(&zn->lock);
+	if (--zn->fencing == 0)
+		pthread_cond_broadcast(&z->scrub_cond);
+	pthread_mutex_unlock(&zn->lock);
+}
+
+uint16_t zns_write_start(struct zns *z, struct ns_write *w)
 {
 	struct zone *zn = &z->zones[w->zone];
 	pthread_mutex_lock(&zn->lock);
-	while (zn->scrubbing && w->epoch == zn->epoch)
+	while ((zn->scrubbing || zn->fencing) && w->epoch == zn->epoch)
 		pthread_cond_wait(&z->scrub_cond, &zn->lock);
+	uint16_t st = w->epoch == zn->epoch ? 0 : w->dropped_st;
+	if (!st) {
+		w->running = 1;
+		zn->running++;
+	}
+	pthread_mutex_unlock(&zn->lock);
+	return st;
+}
+
+void zns_write_landed(struct zns *z, struct ns_write *w)
+{
+	struct zone *zn = &z->zones[w->zone];
+	pthread_mutex_lock(&zn->lock);
+	if (w->running) {
+		w->running = 0;
+		if (--zn->running == 0 && zn->fencing)
+			pthread_cond_broadcast(&z->scrub_cond);
+	}
 	pthread_mutex_unlock(&zn->lock);
 }
 
@@ -1100,7 +1193,7 @@ void zns_load(struct zns *z, uint32_t i, uint8_t state, uint8_t za, uint64_t wp)
 	struct zone *zn = &z->zones[i];
 	pthread_mutex_lock(&z->state_lock);
 	pthread_mutex_lock(&zn->lock);
-	drop_inflight(z, i);
+	drop_inflight(z, i, nvme_cmd_err(NVME_SC_ZNS_INVALID_WRITE)); /* none: before any I/O */
 	zn->wp = zn->wp_done = zn->wp_ended = wp;
 	if (has_zrwa(zn))
 		z->nr_zrwa--;
@@ -1148,7 +1241,7 @@ static bool force_state(struct zns *z, uint32_t i, uint8_t to)
 		return false; /* offline is final */
 	pthread_mutex_lock(&zn->lock);
 	if (to == S_OFFLINE) {
-		drop_inflight(z, i);
+		drop_inflight(z, i, nvme_cmd_err(NVME_SC_ZNS_OFFLINE));
 		zn->za &= (uint8_t)~NVME_ZNS_ZA_ZDEV;
 	}
 	set_state(z, i, to);

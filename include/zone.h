@@ -55,6 +55,8 @@ struct zone {
 	uint8_t za;                  /* zone attributes: NVME_ZNS_ZA_* */
 	uint8_t flags;               /* ZONE_F_* */
 	uint8_t scrubbing;           /* zns_above_wp() calls zeroing this zone */
+	uint16_t running;            /* writes whose data is moving (zns_write_start) */
+	uint16_t fencing;            /* Resets and Finishes waiting for them (zns_fence) */
 };
 
 #define ZONE_F_FINISHED  0x01   /* Full by Finish (not by writes) */
@@ -259,18 +261,49 @@ bool zns_snapshot(struct zns *z, uint32_t *cursor, struct zone_snap *out, uint8_
  * (above the write pointer, and above the ZRWA window if it has one). The
  * zone lock is not held meanwhile - event loops never wait for file I/O -
  * so a write given a range in the zone meanwhile must call
- * zns_wait_scrub() before its data moves: it then lands after fn.
+ * zns_write_start() before its data moves: it then lands after fn.
  */
 int zns_above_wp(struct zns *z, uint32_t i, int (*fn)(void *ctx, uint64_t lba, uint64_t nlb),
 		 void *ctx);
+/*
+ * Finish, between zns_fence() and the Finish itself: run fn (which may
+ * block) on every range of zone i that the write pointer is to move over
+ * without data: the blocks above it (as zns_above_wp()) and those of the
+ * writes in flight, which the fence keeps from starting and the Finish will
+ * drop. Writes that ended keep their blocks, also above an older one.
+ */
+int zns_finish_erase(struct zns *z, uint32_t i, int (*fn)(void *ctx, uint64_t lba, uint64_t nlb),
+		     void *ctx);
 /* Run fn (which may block) on the range of w, whose data failed, unless a
  * Reset or Finish took the range from w meanwhile (then 0): writes given
- * ranges in the zone meanwhile wait in zns_wait_scrub(), as for
+ * ranges in the zone meanwhile wait in zns_write_start(), as for
  * zns_above_wp(). */
 int zns_on_failed(struct zns *z, const struct ns_write *w,
 		  int (*fn)(void *ctx, uint64_t lba, uint64_t nlb), void *ctx);
-/* (blocks) Wait until no zns_above_wp() or zns_on_failed() runs on w's zone. */
-void zns_wait_scrub(struct zns *z, const struct ns_write *w);
+
+/*
+ * A write's data moves between zns_write_start() and zns_write_landed()
+ * (both on the I/O thread, around the pwrite). A Reset or Finish is ordered
+ * against the writes in flight in its zone by a fence:
+ *   - zns_fence() waits until no write's data is moving in zone i, and keeps
+ *     every write of the zone from starting until zns_unfence();
+ *   - the Reset or Finish then drops the writes in flight, none of which has
+ *     started: their data never moves (zns_write_start() returns the status
+ *     they fail with), so none lands after the Reset under a newer write, or
+ *     in a Finished zone over blocks the Finish erased;
+ *   - writes that were moving end first: the Reset or Finish comes after.
+ * The waits are for pwrites under way only, never for a job still queued
+ * (worker.h), so I/O threads waiting here cannot hold up what they wait for.
+ */
+void zns_fence(struct zns *z, uint32_t i);
+void zns_unfence(struct zns *z, uint32_t i);
+/* (blocks) Before w's data moves: wait until no zeroing (zns_above_wp(),
+ * zns_on_failed(), zns_finish_erase()) and no fence holds w's zone. 0: go
+ * (w is moving until zns_write_landed()); otherwise a Reset, Finish or
+ * Offline dropped w, its data must not move, and this is its status. */
+uint16_t zns_write_start(struct zns *z, struct ns_write *w);
+/* w's data stopped moving (landed or failed; after zns_write_fail()). */
+void zns_write_landed(struct zns *z, struct ns_write *w);
 /* Put a zone's recovered state back (before any I/O). */
 void zns_load(struct zns *z, uint32_t zone, uint8_t state, uint8_t za, uint64_t wp);
 /* List every zone (and its extension) for the next commit again: the

@@ -528,10 +528,90 @@ static void test_write_waits_for_scrub(void **state)
 	assert_int_equal(zns_write_begin(z, &w, NS_WRITE, zs(2), 1), 0);
 	assert_int_equal(__atomic_load_n(&a.finished, __ATOMIC_ACQUIRE), 0);
 	__atomic_store_n(&a.released, 1, __ATOMIC_RELEASE);
-	zns_wait_scrub(z, &w); /* the data may move only now */
+	assert_int_equal(zns_write_start(z, &w), 0); /* the data may move only now */
 	assert_int_equal(__atomic_load_n(&a.finished, __ATOMIC_ACQUIRE), 1);
+	zns_write_landed(z, &w);
 	zns_write_end(z, &w, true);
 	pthread_join(t, NULL);
+	rm(z);
+}
+
+/* ---- Reset and Finish fences ---- */
+
+struct fence_arg {
+	struct zns *z;
+	struct ns_write *w;      /* for starter() */
+	volatile int done;
+	uint16_t st;
+};
+
+static void *fencer(void *p)
+{
+	struct fence_arg *a = p;
+	zns_fence(a->z, 1);
+	__atomic_store_n(&a->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void *starter(void *p)
+{
+	struct fence_arg *a = p;
+	a->st = zns_write_start(a->z, a->w);
+	__atomic_store_n(&a->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* Not done after 100 ms: a wait that does not wait shows by then. */
+static void assert_still_waiting(const struct fence_arg *a)
+{
+	struct timespec t = { 0, 100 * 1000 * 1000 };
+	nanosleep(&t, NULL);
+	assert_int_equal(__atomic_load_n(&a->done, __ATOMIC_ACQUIRE), 0);
+}
+
+/* A fence waits for the write whose data is moving in its zone, and keeps
+ * the zone's other writes from starting; a Reset under the fence drops
+ * those, which then fail without moving their data. */
+static void test_fence(void **state)
+{
+	(void)state;
+	struct zns *z = mk(0, 0);
+	struct ns_write moving, queued, other;
+	assert_int_equal(zns_write_begin(z, &moving, NS_WRITE, zs(1), 2), 0);
+	assert_int_equal(zns_write_start(z, &moving), 0);
+	assert_int_equal(zns_write_begin(z, &queued, NS_ZONE_APPEND, zs(1), 2), 0);
+
+	struct fence_arg f = { .z = z };
+	pthread_t tf, ts;
+	pthread_create(&tf, NULL, fencer, &f);
+	assert_still_waiting(&f);
+	/* Another zone's writes are not held. */
+	assert_int_equal(zns_write_begin(z, &other, NS_WRITE, zs(2), 1), 0);
+	assert_int_equal(zns_write_start(z, &other), 0);
+	zns_write_landed(z, &other);
+	zns_write_end(z, &other, true);
+
+	zns_write_landed(z, &moving);
+	pthread_join(tf, NULL);
+	assert_int_equal(f.done, 1);
+	zns_write_end(z, &moving, true);
+
+	struct fence_arg s = { .z = z, .w = &queued };
+	pthread_create(&ts, NULL, starter, &s);
+	assert_still_waiting(&s);
+	assert_int_equal(zns_mgmt_send(z, zs(1), NVME_ZNS_ZSA_RESET, false, NULL), 0);
+	zns_unfence(z, 1);
+	pthread_join(ts, NULL);
+	assert_int_equal(s.st, nvme_cmd_err(NVME_SC_ZNS_INVALID_WRITE));
+	zns_write_end(z, &queued, false);
+	assert_int_equal(zns_zone_wp(z, 1), zs(1));
+
+	/* Unfenced and not dropped, a write starts at once. */
+	assert_int_equal(zns_write_begin(z, &queued, NS_WRITE, zs(1), 1), 0);
+	assert_int_equal(zns_write_start(z, &queued), 0);
+	zns_write_landed(z, &queued);
+	zns_write_end(z, &queued, true);
+	assert_int_equal(zns_zone_wp(z, 1), zs(1) + 1);
 	rm(z);
 }
 
@@ -864,6 +944,7 @@ int main(void)
 		cmocka_unit_test(test_full_with_data_in_flight_is_recorded_open),
 		cmocka_unit_test(test_reset_drops_inflight),
 		cmocka_unit_test(test_write_waits_for_scrub),
+		cmocka_unit_test(test_fence),
 		cmocka_unit_test(test_append_threads),
 		cmocka_unit_test(test_report_filters_and_partial),
 		cmocka_unit_test(test_power_up),

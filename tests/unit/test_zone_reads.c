@@ -13,13 +13,16 @@
 #include <cmocka.h>
 
 #include <nvme/types.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <time.h>
 
 #include "config.h"
 #include "ns.h"
+#include "nvme_wire.h"
 #include "../lib/ns_fixture.h"
 
 #define NZ 4
@@ -223,6 +226,215 @@ static void test_zrwa_window_in_flight(void **state)
 	expect(ns, z, 10, after);
 }
 
+/* A Write given LBAs before a Reset, whose data had not started moving when
+ * the Reset came, never lands: not under the zone's next write, which the
+ * host may have been told is done. It fails with Zone Invalid Write (its
+ * LBAs are no longer the write pointer's). */
+static void test_reset_drops_unstarted_write(void **state)
+{
+	struct ns *ns = ((struct ns_fixture *)*state)->ns;
+	const uint64_t z = 1 * ZLBAS;
+	const uint8_t newer[4] = { 0x22, 0x22, 0x22, 0x22 };
+
+	reset_over_old(ns, z);
+	struct ns_write w1;
+	assert_int_equal(ns_write_begin(ns, &w1, NS_WRITE, z, 4), 0);
+	assert_int_equal(ns_zone_mgmt_send(ns, z, NVME_ZNS_ZSA_RESET, false, NULL), 0);
+	write_all(ns, z, 4, 0x22);
+	uint16_t st = land(ns, &w1, 0x11);
+	assert_int_equal(st, nvme_cmd_err(NVME_SC_ZNS_INVALID_WRITE));
+	ns_write_end(ns, &w1, st);
+	expect(ns, z, 4, newer);
+}
+
+/* A Finish moves the write pointer over the blocks of writes in flight
+ * that have not started moving: they read as zeros, never as what the
+ * zone held before its Reset, and the writes fail with Zone Is Full (the
+ * Finish came first). A write that ended ahead of them keeps its data. */
+static void test_finish_erases_unstarted_writes(void **state)
+{
+	struct ns *ns = ((struct ns_fixture *)*state)->ns;
+	const uint64_t z = 2 * ZLBAS;
+	struct ns_write w1, w2, w3;
+
+	reset_over_old(ns, z);
+	assert_int_equal(ns_write_begin(ns, &w1, NS_WRITE, z, 4), 0);
+	assert_int_equal(ns_write_begin(ns, &w2, NS_ZONE_APPEND, z, 4), 0);
+	assert_int_equal(ns_write_begin(ns, &w3, NS_WRITE, z + 8, 4), 0);
+	uint16_t st = land(ns, &w3, 0x33);
+	assert_int_equal(st, 0);
+	ns_write_end(ns, &w3, st);
+
+	assert_int_equal(ns_zone_mgmt_send(ns, z, NVME_ZNS_ZSA_FINISH, false, NULL), 0);
+	uint8_t want[ZLBAS] = { 0 };
+	memset(want + 8, 0x33, 4);
+	expect(ns, z, ZLBAS, want);
+	for (struct ns_write *w = &w1; w; w = w == &w1 ? &w2 : NULL) {
+		st = land(ns, w, 0x11);
+		assert_int_equal(st, nvme_cmd_err(NVME_SC_ZNS_FULL));
+		ns_write_end(ns, w, st);
+	}
+	expect(ns, z, ZLBAS, want);
+}
+
+/*
+ * The same under threads: appenders give each write a pause between its
+ * reservation and its data (as a queued I/O job has; some longer than a
+ * Reset takes) while another thread resets and finishes the zone. An append that no Reset or Finish overlapped
+ * (a sequence lock around them) must read back its own data; no read may
+ * return anything but whole tagged blocks or zeros (never OLD).
+ */
+#define RACE_THREADS 3
+#define RACE_ROUNDS 400
+
+struct race_zone {
+	struct ns *ns;
+	uint64_t z;
+	uint32_t gen;            /* odd while a Reset or Finish runs */
+	int stop;
+	pthread_mutex_t lock;
+	uint32_t acked[ZLBAS];   /* tags of the appends checked since the last Reset */
+	unsigned verified;
+};
+
+struct race {
+	struct race_zone *rz;
+	int id;
+	unsigned overlapped, checked, refused;
+};
+
+static void tag_block(uint8_t *b, uint32_t tag)
+{
+	for (size_t x = 0; x < BS; x += 4)
+		memcpy(b + x, &tag, 4);
+}
+
+/* A block is zeros or one tag throughout: returns the tag (0 for zeros). */
+static uint32_t block_tag(const uint8_t *b)
+{
+	uint32_t tag;
+	memcpy(&tag, b, 4);
+	for (size_t x = 0; x < BS; x += 4)
+		if (memcmp(b + x, &tag, 4))
+			fail_msg("a block mixes data: %#x at byte 0, not at byte %zu", tag, x);
+	if (tag && (tag >> 24) == OLD)
+		fail_msg("a block holds data from before a Reset");
+	return tag;
+}
+
+static void *race_appender(void *p)
+{
+	struct race *r = p;
+	struct race_zone *rz = r->rz;
+	uint8_t *b = malloc(2 * BS), *back = malloc(2 * BS);
+	unsigned seed = (unsigned)r->id * 7919u;
+	for (uint32_t n = 1; n <= RACE_ROUNDS; n++) {
+		uint32_t tag = (uint32_t)(r->id + 1) << 24 | n;
+		tag_block(b, tag);
+		tag_block(b + BS, tag);
+		uint32_t g0 = __atomic_load_n(&rz->gen, __ATOMIC_ACQUIRE);
+		struct ns_write w;
+		if (ns_write_begin(rz->ns, &w, NS_ZONE_APPEND, rz->z, 2)) {
+			r->refused++; /* Full: the resetter empties it again */
+			struct timespec t = { 0, 50 * 1000 };
+			nanosleep(&t, NULL);
+			continue;
+		}
+		/* Mostly short; one in eight outlasts a Reset and its commit. */
+		long us = rand_r(&seed) % 8 ? rand_r(&seed) % 200 : 3000;
+		struct timespec t = { 0, us * 1000 };
+		nanosleep(&t, NULL);
+		struct iovec iov = { b, 2 * BS };
+		uint16_t st = ns_write_data(rz->ns, &w, &iov, 1);
+		ns_write_end(rz->ns, &w, st);
+		if (st) {
+			r->refused++;
+			continue;
+		}
+		struct iovec bi = { back, 2 * BS };
+		assert_int_equal(ns_read(rz->ns, w.slba, 2, &bi, 1), 0);
+		uint32_t t0 = block_tag(back), t1 = block_tag(back + BS);
+		uint32_t g1 = __atomic_load_n(&rz->gen, __ATOMIC_ACQUIRE);
+		if (g0 == g1 && !(g0 & 1)) {
+			if (t0 != tag || t1 != tag)
+				fail_msg("append %#x at LBA %llu, no Reset since: reads %#x %#x", tag,
+					 (unsigned long long)w.slba, t0, t1);
+			r->checked++;
+			/* It must still read so when the next Reset comes. */
+			pthread_mutex_lock(&rz->lock);
+			if (__atomic_load_n(&rz->gen, __ATOMIC_ACQUIRE) == g0)
+				rz->acked[w.slba - rz->z] = rz->acked[w.slba - rz->z + 1] = tag;
+			pthread_mutex_unlock(&rz->lock);
+		} else {
+			r->overlapped++;
+		}
+	}
+	free(b);
+	free(back);
+	return NULL;
+}
+
+static void *race_resetter(void *p)
+{
+	struct race_zone *rz = p;
+	for (unsigned k = 0; !__atomic_load_n(&rz->stop, __ATOMIC_ACQUIRE); k++) {
+		struct timespec t = { 0, 300 * 1000 };
+		nanosleep(&t, NULL);
+		uint32_t acked[ZLBAS];
+		pthread_mutex_lock(&rz->lock);
+		__atomic_add_fetch(&rz->gen, 1, __ATOMIC_ACQ_REL);
+		memcpy(acked, rz->acked, sizeof(acked));
+		memset(rz->acked, 0, sizeof(rz->acked));
+		pthread_mutex_unlock(&rz->lock);
+		/* What the appends acknowledged since the last Reset wrote is
+		 * still there: no write from before that Reset landed over it. */
+		uint8_t *b = malloc(BS);
+		for (uint32_t l = 0; l < ZLBAS; l++) {
+			if (!acked[l])
+				continue;
+			struct iovec iov = { b, BS };
+			assert_int_equal(ns_read(rz->ns, rz->z + l, 1, &iov, 1), 0);
+			uint32_t now = block_tag(b);
+			if (now != acked[l])
+				fail_msg("LBA %u: append %#x was acknowledged, now reads %#x", l,
+					 acked[l], now);
+			rz->verified++;
+		}
+		free(b);
+		uint8_t zsa = k % 4 == 3 ? NVME_ZNS_ZSA_FINISH : NVME_ZNS_ZSA_RESET;
+		uint16_t st = ns_zone_mgmt_send(rz->ns, rz->z, zsa, false, NULL);
+		__atomic_add_fetch(&rz->gen, 1, __ATOMIC_ACQ_REL);
+		if (st)
+			fail_msg("zone action %#x: status %#x", zsa, st);
+	}
+	return NULL;
+}
+
+static void test_reset_race(void **state)
+{
+	struct ns *ns = ((struct ns_fixture *)*state)->ns;
+	struct race_zone rz = { .ns = ns, .z = 1 * ZLBAS, .lock = PTHREAD_MUTEX_INITIALIZER };
+	reset_over_old(ns, rz.z);
+	struct race r[RACE_THREADS];
+	pthread_t t[RACE_THREADS], rt;
+	pthread_create(&rt, NULL, race_resetter, &rz);
+	for (int k = 0; k < RACE_THREADS; k++) {
+		r[k] = (struct race){ .rz = &rz, .id = k };
+		pthread_create(&t[k], NULL, race_appender, &r[k]);
+	}
+	unsigned checked = 0, overlapped = 0;
+	for (int k = 0; k < RACE_THREADS; k++) {
+		pthread_join(t[k], NULL);
+		checked += r[k].checked;
+		overlapped += r[k].overlapped;
+	}
+	__atomic_store_n(&rz.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(rt, NULL);
+	printf("race: %u appends checked, %u overlapped a Reset or Finish, %u blocks checked "
+	       "again before a Reset\n", checked, overlapped, rz.verified);
+	assert_true(checked > 0 && overlapped > 0 && rz.verified > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -230,6 +442,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_out_of_order_ends, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_across_zones, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zrwa_window_in_flight, setup_zrwa, teardown),
+		cmocka_unit_test_setup_teardown(test_reset_drops_unstarted_write, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_finish_erases_unstarted_writes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reset_race, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
