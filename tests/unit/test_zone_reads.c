@@ -62,14 +62,20 @@ static uint16_t land(struct ns *ns, struct ns_write *w, uint8_t fill)
 	return st;
 }
 
+/* The data of a begun write lands and the write ends, successfully. */
+static void land_ok(struct ns *ns, struct ns_write *w, uint8_t fill)
+{
+	uint16_t st = land(ns, w, fill);
+	assert_int_equal(st, 0);
+	ns_write_end(ns, w, st);
+}
+
 /* A whole write of nlb blocks of fill at slba. */
 static void write_all(struct ns *ns, uint64_t slba, uint32_t nlb, uint8_t fill)
 {
 	struct ns_write w;
 	assert_int_equal(ns_write_begin(ns, &w, NS_WRITE, slba, nlb), 0);
-	uint16_t st = land(ns, &w, fill);
-	assert_int_equal(st, 0);
-	ns_write_end(ns, &w, st);
+	land_ok(ns, &w, fill);
 }
 
 /* Fill a zone with OLD and Reset it: the file still holds OLD there. */
@@ -142,6 +148,18 @@ static void test_write_in_flight_after_reset(void **state)
 	assert_null(ns_read_borrow(ns, z, 5)); /* above the write pointer */
 }
 
+/* A Reset zone over OLD, then three writes given LBAs in turn: w1 at its
+ * start, w2 an append (next to it), w3 after them; four blocks each. */
+static void begin_three(struct ns *ns, uint64_t z, struct ns_write *w1, struct ns_write *w2,
+			struct ns_write *w3)
+{
+	reset_over_old(ns, z);
+	assert_int_equal(ns_write_begin(ns, w1, NS_WRITE, z, 4), 0);
+	assert_int_equal(ns_write_begin(ns, w2, NS_ZONE_APPEND, z, 4), 0);
+	assert_int_equal(ns_write_begin(ns, w3, NS_WRITE, z + 8, 4), 0);
+	assert_int_equal(w2->slba, z + 4);
+}
+
 /* Writes that end out of order: one that ended reads its data (it may have
  * been acknowledged) while older and newer ones in flight read as zeros. */
 static void test_out_of_order_ends(void **state)
@@ -150,15 +168,9 @@ static void test_out_of_order_ends(void **state)
 	const uint64_t z = 2 * ZLBAS;
 	struct ns_write w1, w2, w3;
 
-	reset_over_old(ns, z);
-	assert_int_equal(ns_write_begin(ns, &w1, NS_WRITE, z, 4), 0);
-	assert_int_equal(ns_write_begin(ns, &w2, NS_ZONE_APPEND, z, 4), 0);
-	assert_int_equal(ns_write_begin(ns, &w3, NS_WRITE, z + 8, 4), 0);
-	assert_int_equal(w2.slba, z + 4);
+	begin_three(ns, z, &w1, &w2, &w3);
 
-	uint16_t st = land(ns, &w2, 0x22);
-	assert_int_equal(st, 0);
-	ns_write_end(ns, &w2, st);
+	land_ok(ns, &w2, 0x22);
 	const uint8_t mid[14] = { 0, 0, 0, 0, 0x22, 0x22, 0x22, 0x22 };
 	expect(ns, z, 14, mid);
 	expect(ns, z + 5, 2, mid + 5);
@@ -168,17 +180,13 @@ static void test_out_of_order_ends(void **state)
 	assert_null(ns_read_borrow(ns, z, 8));
 
 	/* The newest lands first: the oldest is still in flight. */
-	st = land(ns, &w3, 0x33);
-	assert_int_equal(st, 0);
-	ns_write_end(ns, &w3, st);
+	land_ok(ns, &w3, 0x33);
 	const uint8_t late[14] = { 0, 0, 0, 0, 0x22, 0x22, 0x22, 0x22, 0x33, 0x33, 0x33, 0x33 };
 	expect(ns, z, 14, late);
 	assert_non_null(ns_read_borrow(ns, z + 4, 8));
 	assert_null(ns_read_borrow(ns, z + 2, 4));
 
-	st = land(ns, &w1, 0x11);
-	assert_int_equal(st, 0);
-	ns_write_end(ns, &w1, st);
+	land_ok(ns, &w1, 0x11);
 	const uint8_t all[14] = { 0x11, 0x11, 0x11, 0x11, 0x22, 0x22, 0x22, 0x22,
 				  0x33, 0x33, 0x33, 0x33 };
 	expect(ns, z, 14, all);
@@ -257,22 +265,18 @@ static void test_finish_erases_unstarted_writes(void **state)
 	const uint64_t z = 2 * ZLBAS;
 	struct ns_write w1, w2, w3;
 
-	reset_over_old(ns, z);
-	assert_int_equal(ns_write_begin(ns, &w1, NS_WRITE, z, 4), 0);
-	assert_int_equal(ns_write_begin(ns, &w2, NS_ZONE_APPEND, z, 4), 0);
-	assert_int_equal(ns_write_begin(ns, &w3, NS_WRITE, z + 8, 4), 0);
-	uint16_t st = land(ns, &w3, 0x33);
-	assert_int_equal(st, 0);
-	ns_write_end(ns, &w3, st);
+	begin_three(ns, z, &w1, &w2, &w3);
+	land_ok(ns, &w3, 0x33);
 
 	assert_int_equal(ns_zone_mgmt_send(ns, z, NVME_ZNS_ZSA_FINISH, false, NULL), 0);
 	uint8_t want[ZLBAS] = { 0 };
 	memset(want + 8, 0x33, 4);
 	expect(ns, z, ZLBAS, want);
-	for (struct ns_write *w = &w1; w; w = w == &w1 ? &w2 : NULL) {
-		st = land(ns, w, 0x11);
+	struct ns_write *dropped[] = { &w1, &w2 };
+	for (int k = 0; k < 2; k++) {
+		uint16_t st = land(ns, dropped[k], 0x11);
 		assert_int_equal(st, nvme_cmd_err(NVME_SC_ZNS_FULL));
-		ns_write_end(ns, w, st);
+		ns_write_end(ns, dropped[k], st);
 	}
 	expect(ns, z, ZLBAS, want);
 }
