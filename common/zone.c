@@ -250,7 +250,8 @@ static void wake_waiters(struct zone *zn, bool all)
 /*
  * Forget writes still in flight (Reset/Finish/Offline): their completions
  * will be ignored, and nobody waits for them any more; one whose data has
- * not started moving never moves it and fails with st (zns_write_start).
+ * not started moving never moves it and fails with st (zns_write_start),
+ * unless st is 0 (the data still moves, to LBAs the zone keeps).
  * The zone is listed dirty before the waiters go: a sync they release must
  * snapshot it, and the snapshot waits for the zone lock, so it sees the
  * caller's new state.
@@ -540,8 +541,10 @@ static void give_back(struct zns *z, uint32_t i, const struct ns_write *w)
 		if (!open_resources(z, i, S_EMPTY)) {
 			set_state(z, i, w->prior == S_EOPEN ? S_EOPEN : S_IOPEN);
 		} else {
-			/* No room any more: Zone Finished by Controller. */
-			drop_inflight(z, i, nvme_cmd_err(NVME_SC_ZNS_FULL));
+			/* No room any more: Zone Finished by Controller. The
+			 * older writes in flight keep their LBAs below w's:
+			 * their data still moves (st 0). */
+			drop_inflight(z, i, 0);
 			zn->wp = zn->wp_done = zn->wp_ended = zslba + z->g.zone_cap;
 			zn->flags |= ZONE_F_FINISHED;
 			zn->za |= NVME_ZNS_ZA_ZFC;

@@ -32,7 +32,7 @@ struct ns_write {
 	uint8_t zrwa;            /* a write into a ZRWA: took no LBAs from the write pointer */
 	uint8_t running;         /* its data is moving (zns_write_start .. _landed) */
 	uint16_t dropped_st;     /* the status it fails with when a Reset/Finish/Offline
-	                          * dropped it before its data moved */
+	                          * dropped it before its data moved (0: it moves) */
 	struct ns_write *prev, *next; /* the zone's writes not yet ended, oldest first */
 };
 
