@@ -1201,37 +1201,50 @@ static uint16_t not_zoned(void)
 	return nvme_err(NVME_SC_INVALID_OPCODE);
 }
 
-/* The zones a Zone Management Send with slba and select_all acts on;
- * false for an LBA past the namespace (zns_mgmt_send() rejects it). */
-static bool mgmt_zones(struct ns *ns, uint64_t slba, bool select_all, uint32_t *first,
-		       uint32_t *last)
-{
-	*first = select_all ? 0 : zns_zone_of(&ns->z, slba);
-	*last = select_all ? zns_nr_zones(&ns->z) - 1 : *first;
-	return select_all || *first < zns_nr_zones(&ns->z);
-}
-
 /*
  * Finish moves a zone's write pointer to the end of its capacity without
  * writing: what the file holds above the write pointer (writes that never
- * became durable before a crash) and under the writes in flight, which the
- * Finish drops before their data moves, would become readable, so it is
+ * became durable before a crash) and under the writes in flight that the
+ * Finish drops before their data moves would become readable, so it is
  * erased first, and counted as a data write so that the erasure is synced
- * before the Finish is journaled. The caller holds the zones' fences.
+ * before the Finish is journaled. Whether a zone needs it: not when Full,
+ * Read Only or Offline (the Finish changes nothing or is refused), nor when
+ * Empty under Select All (which leaves it).
  */
-static int erase_unwritten(struct ns *ns, uint32_t first, uint32_t last, bool select_all)
+static bool finish_erases(uint8_t s, bool select_all)
 {
-	for (uint32_t i = first; i <= last; i++) {
-		uint8_t s = zns_zone_state(&ns->z, i);
-		if (s == NVME_ZNS_ZS_FULL || s == NVME_ZNS_ZS_READ_ONLY || s == NVME_ZNS_ZS_OFFLINE ||
-		    (select_all && s == NVME_ZNS_ZS_EMPTY))
-			continue;
+	return s != NVME_ZNS_ZS_FULL && s != NVME_ZNS_ZS_READ_ONLY && s != NVME_ZNS_ZS_OFFLINE &&
+	       !(select_all && s == NVME_ZNS_ZS_EMPTY);
+}
+
+/*
+ * A Reset or Finish of zone i (alone, or its part of a Select All), ordered
+ * after the writes whose data is moving in the zone and before those that
+ * have not started, which it drops (zns_fence, include/zone.h).
+ *
+ * A Reset keeps the zone's blocks: reads at or above the write pointer
+ * return zeros whatever the file holds (read_zoned), the zone's next writes
+ * overwrite them - cheaper to sync than blocks allocated anew - and no hole
+ * punching of up to a zone holds the file's lock while other zones' writes
+ * wait. A Finish still zeroes what it moves the write pointer over. The
+ * space stays the file's: the data file keeps the largest size each zone was
+ * written to, as a preallocated one keeps all of it.
+ */
+static uint16_t fenced_action(struct ns *ns, uint32_t i, uint8_t zsa, bool select_all)
+{
+	uint16_t st = 0;
+	bool erased = false;
+	zns_fence(&ns->z, i);
+	if (zsa == NVME_ZNS_ZSA_FINISH && finish_erases(zns_zone_state(&ns->z, i), select_all)) {
 		int rc = zns_finish_erase(&ns->z, i, zero_range, ns);
-		if (rc)
-			return rc;
+		__atomic_add_fetch(&ns->data_writes, 1, __ATOMIC_RELEASE);
+		st = io_status(rc, true);
+		erased = !rc;
 	}
-	__atomic_add_fetch(&ns->data_writes, 1, __ATOMIC_RELEASE);
-	return 0;
+	if (!st)
+		st = zns_mgmt_fenced(&ns->z, i, zsa, select_all, erased);
+	zns_unfence(&ns->z, i);
+	return st;
 }
 
 /*
@@ -1261,35 +1274,26 @@ uint16_t ns_zone_mgmt_apply(struct ns *ns, uint64_t slba, uint8_t zsa, bool sele
 {
 	if (!ns->info.zoned)
 		return not_zoned();
-	uint32_t first, last;
-	if ((zsa != NVME_ZNS_ZSA_FINISH && zsa != NVME_ZNS_ZSA_RESET) ||
-	    !mgmt_zones(ns, slba, select_all, &first, &last))
+	if (zsa != NVME_ZNS_ZSA_FINISH && zsa != NVME_ZNS_ZSA_RESET)
 		return zns_mgmt_send(&ns->z, slba, zsa, select_all, zde);
-	/* Ordered after the writes whose data is moving in the zones, before
-	 * those that have not started (zns_fence). */
-	for (uint32_t i = first; i <= last; i++)
-		zns_fence(&ns->z, i);
-	uint16_t st = 0;
-	if (zsa == NVME_ZNS_ZSA_FINISH) {
-		int rc = erase_unwritten(ns, first, last, select_all);
-		if (rc)
-			st = io_status(rc, true);
+	if (!select_all) {
+		/* Past the namespace or not a zone start: the engine says so,
+		 * before anything is erased. */
+		if (slba >= ns->info.nlbas || slba & (ns->info.zone_size - 1))
+			return zns_mgmt_send(&ns->z, slba, zsa, false, zde);
+		return fenced_action(ns, zns_zone_of(&ns->z, slba), zsa, false);
 	}
-	/*
-	 * A Reset keeps the zone's blocks: reads at or above the write pointer
-	 * return zeros whatever the file holds (read_zoned), the zone's next
-	 * writes overwrite them - cheaper to sync than blocks allocated anew -
-	 * and no hole punching of up to a zone holds the file's lock while
-	 * other zones' writes wait. A Finish still zeroes what it moves the
-	 * write pointer over (erase_unwritten). The space stays the file's:
-	 * the data file keeps the largest size each zone was written to, as a
-	 * preallocated one keeps all of it.
-	 */
-	if (!st)
-		st = zns_mgmt_send(&ns->z, slba, zsa, select_all, zde);
-	for (uint32_t i = first; i <= last; i++)
-		zns_unfence(&ns->z, i);
-	return st;
+	/* Select All, zone by zone: each fenced only while it is acted on.
+	 * A zone it does not apply to is passed over without a fence; one
+	 * that a write opens meanwhile is left, that write being later. */
+	for (uint32_t i = 0; i < zns_nr_zones(&ns->z); i++) {
+		if (!zns_select_all_applies(zsa, zns_zone_state(&ns->z, i)))
+			continue;
+		uint16_t st = fenced_action(ns, i, zsa, true);
+		if (st)
+			return st;
+	}
+	return 0;
 }
 
 uint16_t ns_zone_mgmt_send(struct ns *ns, uint64_t slba, uint8_t zsa, bool select_all,

@@ -426,7 +426,7 @@ uint16_t zns_write_begin(struct zns *z, struct ns_write *w, enum ns_write_kind k
 	w->nlb = nlb;
 	w->failed = NS_WRITE_OK;
 	w->zrwa = 0;
-	w->running = 0;
+	w->data = NS_DATA_WAITING;
 	w->dropped_st = 0;
 	if (!nlb || slba >= n || nlb > n - slba)
 		return nvme_err(NVME_SC_LBA_RANGE);
@@ -739,7 +739,7 @@ static uint16_t zone_action(struct zns *z, uint32_t i, uint8_t zsa, bool zrwaa, 
  * Select All (ZNS 3.4.3.1): which zones an action applies to. Zones in other
  * states are skipped, not errors.
  */
-static bool select_all_applies(uint8_t zsa, uint8_t s)
+bool zns_select_all_applies(uint8_t zsa, uint8_t s)
 {
 	switch (zsa) {
 	case NVME_ZNS_ZSA_OPEN: return s == S_CLOSED;
@@ -774,7 +774,7 @@ static uint16_t select_all(struct zns *z, uint8_t zsa)
 		struct zone *zn = &z->zones[i];
 		pthread_mutex_lock(&zn->lock);
 		uint16_t st = 0;
-		if (select_all_applies(zsa, zn->state))
+		if (zns_select_all_applies(zsa, zn->state))
 			st = zone_action(z, i, zsa, false, NULL);
 		pthread_mutex_unlock(&zn->lock);
 		if (st)
@@ -802,6 +802,20 @@ static uint16_t mgmt_send(struct zns *z, uint64_t slba, uint8_t zsa, bool all, b
 		st = flush ? zrwa_flush(z, i, slba) : zone_action(z, i, zsa, zrwaa, zde);
 		pthread_mutex_unlock(&z->zones[i].lock);
 	}
+	pthread_mutex_unlock(&z->state_lock);
+	return st;
+}
+
+uint16_t zns_mgmt_fenced(struct zns *z, uint32_t i, uint8_t zsa, bool all, bool erased)
+{
+	struct zone *zn = &z->zones[i];
+	uint16_t st = 0;
+	pthread_mutex_lock(&z->state_lock);
+	pthread_mutex_lock(&zn->lock);
+	if (!all || (zns_select_all_applies(zsa, zn->state) &&
+		     (zsa != NVME_ZNS_ZSA_FINISH || erased)))
+		st = zone_action(z, i, zsa, false, NULL);
+	pthread_mutex_unlock(&zn->lock);
 	pthread_mutex_unlock(&z->state_lock);
 	return st;
 }
@@ -1011,6 +1025,23 @@ bool zns_wait_gap(struct zns *z, uint32_t i, struct zone_waiter *zw)
 	return gap;
 }
 
+/* Wait on scrub_cond for zone i's state to change: the changer wakes the
+ * waiters only when one said it waits (ZONE_F_WAITED), so that Select All
+ * passing over many zones wakes nobody it need not. Caller holds the lock. */
+static void wait_zone(struct zns *z, struct zone *zn)
+{
+	zn->flags |= ZONE_F_WAITED;
+	pthread_cond_wait(&z->scrub_cond, &zn->lock);
+}
+
+static void wake_zone(struct zns *z, struct zone *zn)
+{
+	if (zn->flags & ZONE_F_WAITED) {
+		zn->flags &= (uint8_t)~ZONE_F_WAITED;
+		pthread_cond_broadcast(&z->scrub_cond);
+	}
+}
+
 /* Run fn on [lba, lba + nlb) of zn without its lock, which the caller
  * holds; writes given ranges meanwhile wait in zns_write_start(). */
 static int scrub(struct zns *z, struct zone *zn, uint64_t lba, uint64_t nlb,
@@ -1021,7 +1052,7 @@ static int scrub(struct zns *z, struct zone *zn, uint64_t lba, uint64_t nlb,
 	int rc = fn(ctx, lba, nlb);
 	pthread_mutex_lock(&zn->lock);
 	if (--zn->scrubbing == 0)
-		pthread_cond_broadcast(&z->scrub_cond);
+		wake_zone(z, zn);
 	pthread_mutex_unlock(&zn->lock);
 	return rc;
 }
@@ -1056,9 +1087,10 @@ int zns_on_failed(struct zns *z, const struct ns_write *w,
 
 /*
  * The next range of zone i from lo on that a Finish erases (zns_finish_erase):
- * the first write in flight that ends above lo - plain writes are listed in
- * LBA order, ZRWA writes write into blocks the window already erased - or,
- * after them, everything from zns_zone_readable() on. Sets *last for that
+ * the first write in flight whose data has not landed that ends above lo -
+ * plain writes are listed in LBA order, ZRWA writes write into blocks the
+ * window already erased - or, after them, everything from
+ * zns_zone_readable() on. Sets *last for that
  * final range; returns false when there is nothing left. Caller holds the
  * zone lock.
  */
@@ -1068,7 +1100,8 @@ static bool next_unwritten(const struct zns *z, uint32_t i, uint64_t lo, uint64_
 	const struct zone *zn = &z->zones[i];
 	uint64_t readable = readable_end(z, i);
 	for (const struct ns_write *w = zn->inflight; w; w = w->next) {
-		if (w->zrwa || w->slba + w->nlb <= lo || w->slba >= readable)
+		if (w->zrwa || w->data == NS_DATA_LANDED || w->slba + w->nlb <= lo ||
+		    w->slba >= readable)
 			continue;
 		*a = w->slba > lo ? w->slba : lo;
 		*b = w->slba + w->nlb;
@@ -1108,9 +1141,11 @@ void zns_fence(struct zns *z, uint32_t i)
 {
 	struct zone *zn = &z->zones[i];
 	pthread_mutex_lock(&zn->lock);
-	zn->fencing++;
+	while (zn->flags & ZONE_F_FENCED)
+		wait_zone(z, zn);
+	zn->flags |= ZONE_F_FENCED;
 	while (zn->running)
-		pthread_cond_wait(&z->scrub_cond, &zn->lock);
+		wait_zone(z, zn);
 	pthread_mutex_unlock(&zn->lock);
 }
 
@@ -1118,8 +1153,8 @@ void zns_unfence(struct zns *z, uint32_t i)
 {
 	struct zone *zn = &z->zones[i];
 	pthread_mutex_lock(&zn->lock);
-	if (--zn->fencing == 0)
-		pthread_cond_broadcast(&z->scrub_cond);
+	zn->flags &= (uint8_t)~ZONE_F_FENCED;
+	wake_zone(z, zn);
 	pthread_mutex_unlock(&zn->lock);
 }
 
@@ -1127,11 +1162,11 @@ uint16_t zns_write_start(struct zns *z, struct ns_write *w)
 {
 	struct zone *zn = &z->zones[w->zone];
 	pthread_mutex_lock(&zn->lock);
-	while ((zn->scrubbing || zn->fencing) && w->epoch == zn->epoch)
-		pthread_cond_wait(&z->scrub_cond, &zn->lock);
+	while ((zn->scrubbing || (zn->flags & ZONE_F_FENCED)) && w->epoch == zn->epoch)
+		wait_zone(z, zn);
 	uint16_t st = w->epoch == zn->epoch ? 0 : w->dropped_st;
 	if (!st) {
-		w->running = 1;
+		w->data = NS_DATA_MOVING;
 		zn->running++;
 	}
 	pthread_mutex_unlock(&zn->lock);
@@ -1142,11 +1177,9 @@ void zns_write_landed(struct zns *z, struct ns_write *w)
 {
 	struct zone *zn = &z->zones[w->zone];
 	pthread_mutex_lock(&zn->lock);
-	if (w->running) {
-		w->running = 0;
-		if (--zn->running == 0 && zn->fencing)
-			pthread_cond_broadcast(&z->scrub_cond);
-	}
+	if (w->data == NS_DATA_MOVING && --zn->running == 0)
+		wake_zone(z, zn);
+	w->data = NS_DATA_LANDED;
 	pthread_mutex_unlock(&zn->lock);
 }
 

@@ -21,6 +21,13 @@ enum ns_write_failed {
 	                          * landed over what the blocks held before) */
 };
 
+/* Where a write's data is (zoned only; zns_write_start / _landed). */
+enum ns_write_data {
+	NS_DATA_WAITING,         /* not moved yet */
+	NS_DATA_MOVING,          /* its pwrite is under way */
+	NS_DATA_LANDED,          /* moved (or failed): the blocks hold what it left */
+};
+
 struct ns_write {
 	uint64_t slba;           /* in: requested LBA; out (append): assigned LBA */
 	uint32_t nlb;
@@ -30,7 +37,7 @@ struct ns_write {
 	uint8_t failed;          /* out, after a failed ns_write_data(): enum ns_write_failed */
 	uint8_t prior;           /* the zone's state before this write opened or filled it */
 	uint8_t zrwa;            /* a write into a ZRWA: took no LBAs from the write pointer */
-	uint8_t running;         /* its data is moving (zns_write_start .. _landed) */
+	uint8_t data;            /* enum ns_write_data: where its data is */
 	uint16_t dropped_st;     /* the status it fails with when a Reset/Finish/Offline
 	                          * dropped it before its data moved (0: it moves) */
 	struct ns_write *prev, *next; /* the zone's writes not yet ended, oldest first */

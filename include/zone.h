@@ -56,13 +56,14 @@ struct zone {
 	uint8_t flags;               /* ZONE_F_* */
 	uint8_t scrubbing;           /* zns_above_wp() calls zeroing this zone */
 	uint16_t running;            /* writes whose data is moving (zns_write_start) */
-	uint16_t fencing;            /* Resets and Finishes waiting for them (zns_fence) */
 };
 
 #define ZONE_F_FINISHED  0x01   /* Full by Finish (not by writes) */
 #define ZONE_F_ZDE_DIRTY 0x02   /* extension changed since the last commit */
 #define ZONE_F_GAPPED    0x04   /* wp_ended > wp_done: a write ended ahead of an older one */
 #define ZONE_F_UNORDERED 0x08   /* the in-flight list holds ZRWA writes: not in LBA order */
+#define ZONE_F_FENCED    0x10   /* a Reset or Finish holds the zone's fence (zns_fence) */
+#define ZONE_F_WAITED    0x20   /* a thread waits on scrub_cond for this zone */
 
 struct zns_geom {
 	uint32_t lba_shift;
@@ -98,7 +99,7 @@ struct zns {
 
 	uint32_t nr_gapped;          /* zones with ZONE_F_GAPPED (atomic) */
 	uint64_t *gapped_map;        /* bit i: zone i has ZONE_F_GAPPED (atomic words) */
-	pthread_cond_t scrub_cond;   /* a zone's scrubbing dropped to 0 */
+	pthread_cond_t scrub_cond;   /* a zone waited on changed (wait_zone in zone.c) */
 
 	/* Zones whose state the controller changed on its own (power-up
 	 * offline/read-only, zns_fail_zone): the Changed Zone List log. Each
@@ -269,8 +270,9 @@ int zns_above_wp(struct zns *z, uint32_t i, int (*fn)(void *ctx, uint64_t lba, u
  * Finish, between zns_fence() and the Finish itself: run fn (which may
  * block) on every range of zone i that the write pointer is to move over
  * without data: the blocks above it (as zns_above_wp()) and those of the
- * writes in flight, which the fence keeps from starting and the Finish will
- * drop. Writes that ended keep their blocks, also above an older one.
+ * writes in flight whose data has not moved, which the fence keeps from
+ * starting and the Finish will drop. Writes whose data landed keep their
+ * blocks (they may have been acknowledged), whether they ended or not.
  */
 int zns_finish_erase(struct zns *z, uint32_t i, int (*fn)(void *ctx, uint64_t lba, uint64_t nlb),
 		     void *ctx);
@@ -285,8 +287,9 @@ int zns_on_failed(struct zns *z, const struct ns_write *w,
  * A write's data moves between zns_write_start() and zns_write_landed()
  * (both on the I/O thread, around the pwrite). A Reset or Finish is ordered
  * against the writes in flight in its zone by a fence:
- *   - zns_fence() waits until no write's data is moving in zone i, and keeps
- *     every write of the zone from starting until zns_unfence();
+ *   - zns_fence() waits until no other Reset or Finish holds zone i's fence
+ *     and no write's data is moving in it, and keeps every write of the zone
+ *     from starting until zns_unfence();
  *   - the Reset or Finish then drops the writes in flight, none of which has
  *     started: their data never moves (zns_write_start() returns the status
  *     they fail with), so none lands after the Reset under a newer write, or
@@ -297,6 +300,16 @@ int zns_on_failed(struct zns *z, const struct ns_write *w,
  */
 void zns_fence(struct zns *z, uint32_t i);
 void zns_unfence(struct zns *z, uint32_t i);
+/*
+ * A Reset or Finish of zone i under its fence (the caller orders and erases,
+ * common/ns.c). all: zone i's part of a Select All - nothing when Select All
+ * does not apply to its state, and a Finish only when erased (a zone that
+ * was Empty when the caller looked, and that a write opened since, is left:
+ * that write came after the Finish). Otherwise the action on the zone.
+ */
+uint16_t zns_mgmt_fenced(struct zns *z, uint32_t i, uint8_t zsa, bool all, bool erased);
+/* Whether Select All applies zsa to a zone in state s (ZNS 3.4.3.1). */
+bool zns_select_all_applies(uint8_t zsa, uint8_t s);
 /* (blocks) Before w's data moves: wait until no zeroing (zns_above_wp(),
  * zns_on_failed(), zns_finish_erase()) and no fence holds w's zone. 0: go
  * (w is moving until zns_write_landed()); otherwise a Reset, Finish or

@@ -14,6 +14,7 @@
 
 #include <nvme/types.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 
 #include "config.h"
 #include "ns.h"
+#include "fault_io.h"
 #include "nvme_wire.h"
 #include "../lib/ns_fixture.h"
 
@@ -281,6 +283,99 @@ static void test_finish_erases_unstarted_writes(void **state)
 	expect(ns, z, ZLBAS, want);
 }
 
+/* A write whose data landed but whose end has not run yet (its completion
+ * is on its way to the loop) when a Finish comes: it succeeds, so its
+ * blocks keep its data - also after a Finish the engine refuses (not a zone
+ * start), which must erase nothing. */
+static void test_finish_keeps_landed_write(void **state)
+{
+	struct ns *ns = ((struct ns_fixture *)*state)->ns;
+	const uint64_t z = 3 * ZLBAS;
+	uint8_t want[ZLBAS] = { 0 };
+	memset(want, 0x11, 4);
+
+	for (int bad = 1; bad >= 0; bad--) {
+		struct ns_write w;
+		assert_int_equal(ns_zone_mgmt_send(ns, z, NVME_ZNS_ZSA_RESET, false, NULL), 0);
+		reset_over_old(ns, z);
+		assert_int_equal(ns_write_begin(ns, &w, NS_WRITE, z, 4), 0);
+		uint16_t st = land(ns, &w, 0x11);
+		assert_int_equal(st, 0);
+		assert_int_equal(ns_zone_mgmt_send(ns, z + (uint64_t)bad, NVME_ZNS_ZSA_FINISH, false,
+						   NULL),
+				 bad ? nvme_err(NVME_SC_INVALID_FIELD) : 0);
+		ns_write_end(ns, &w, st);
+		expect(ns, z, bad ? 4 : ZLBAS, want);
+	}
+}
+
+/* The controller finishes a zone when the write that filled it fails and
+ * it cannot open again (max_open 1): an older write in flight keeps its
+ * LBAs and lands, never leaving what the zone held before its Reset. */
+static int setup_open1(void **state)
+{
+	struct ns_fixture *f = ns_fixture_new("zreads", NZ, ZLBAS, true);
+	f->cfg.cross_zone_read = true;
+	f->cfg.max_open = 1;
+	ns_fixture_open(f, false);
+	*state = f;
+	return 0;
+}
+
+static void test_finished_by_controller_keeps_older_write(void **state)
+{
+	struct ns *ns = ((struct ns_fixture *)*state)->ns;
+	const uint64_t z = 1 * ZLBAS;
+	struct ns_write w0, w1;
+
+	reset_over_old(ns, z);
+	assert_int_equal(ns_write_begin(ns, &w0, NS_WRITE, z, 4), 0);
+	assert_int_equal(ns_write_begin(ns, &w1, NS_WRITE, z + 4, ZLBAS - 4), 0); /* fills it */
+	assert_int_equal(ns_zone_mgmt_send(ns, 2 * ZLBAS, NVME_ZNS_ZSA_OPEN, false, NULL), 0);
+	fault_io_arm(&(struct fault_plan){ .seed = 1, .points = FAULT_DATA_WRITE,
+					   .kinds = FAULT_KIND(FAULT_EIO), .one_in = 1, .count = 1 });
+	uint16_t st = land(ns, &w1, 0x22);
+	fault_io_disarm();
+	assert_int_not_equal(st, 0);
+	ns_write_end(ns, &w1, st);
+	land_ok(ns, &w0, 0x11);
+	uint8_t want[ZLBAS] = { 0 };
+	memset(want, 0x11, 4);
+	expect(ns, z, ZLBAS, want);
+}
+
+/* Resets and Finishes of one zone from two threads: a Reset never comes
+ * between a Finish's erasure and the Finish, so a Full zone never reads
+ * what it held before its last Reset. */
+static void *reset_zone1(void *p)
+{
+	uint16_t st = ns_zone_mgmt_apply(p, 1 * ZLBAS, NVME_ZNS_ZSA_RESET, false, NULL);
+	return (void *)(uintptr_t)st;
+}
+
+static void test_finish_and_reset_race(void **state)
+{
+	struct ns *ns = ((struct ns_fixture *)*state)->ns;
+	const uint64_t z = 1 * ZLBAS;
+	uint8_t *b = malloc(ZLBAS * BS);
+	for (int k = 0; k < 3000; k++) {
+		assert_int_equal(ns_zone_mgmt_apply(ns, z, NVME_ZNS_ZSA_RESET, false, NULL), 0);
+		write_all(ns, z, 8, OLD);
+		pthread_t t;
+		void *rst;
+		pthread_create(&t, NULL, reset_zone1, ns);
+		assert_int_equal(ns_zone_mgmt_apply(ns, z, NVME_ZNS_ZSA_FINISH, false, NULL), 0);
+		pthread_join(t, &rst);
+		assert_int_equal((uintptr_t)rst, 0);
+		struct iovec iov = { b, ZLBAS * BS };
+		assert_int_equal(ns_read(ns, z, ZLBAS, &iov, 1), 0);
+		for (uint32_t l = 0; l < ZLBAS; l++)
+			if (b[(size_t)l * BS] == OLD)
+				fail_msg("round %d: LBA %u reads data from before the Reset", k, l);
+	}
+	free(b);
+}
+
 /*
  * The same under threads: appenders give each write a pause between its
  * reservation and its data (as a queued I/O job has; some longer than a
@@ -448,6 +543,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_zrwa_window_in_flight, setup_zrwa, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_drops_unstarted_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_finish_erases_unstarted_writes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_finish_keeps_landed_write, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_finished_by_controller_keeps_older_write,
+						setup_open1, teardown),
+		cmocka_unit_test_setup_teardown(test_finish_and_reset_race, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_race, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
