@@ -1258,15 +1258,24 @@ uint16_t ns_zone_mgmt_send_zrwaa(struct ns *ns, uint64_t slba, uint8_t zsa, cons
 {
 	if (!ns->info.zoned)
 		return not_zoned();
-	if (ns->info.zrwa_lbas && slba < ns->info.nlbas &&
-	    zns_zone_state(&ns->z, zns_zone_of(&ns->z, slba)) == NVME_ZNS_ZS_EMPTY) {
-		int rc = zns_above_wp(&ns->z, zns_zone_of(&ns->z, slba), zero_range, ns);
+	if (!ns->info.zrwa_lbas || slba >= ns->info.nlbas)
+		return zns_mgmt_send_zrwaa(&ns->z, slba, zsa, zde);
+	/* Fenced: no Reset can empty the zone again between the erasure and
+	 * the allocation, over data landed meanwhile (a write that begins
+	 * meanwhile opens the zone, and the engine refuses the allocation). */
+	uint32_t i = zns_zone_of(&ns->z, slba);
+	uint16_t st = 0;
+	zns_fence(&ns->z, i);
+	if (zns_zone_state(&ns->z, i) == NVME_ZNS_ZS_EMPTY) {
+		int rc = zns_above_wp(&ns->z, i, zero_range, ns);
 		if (!rc)
 			rc = blockstore_sync(&ns->bs);
-		if (rc)
-			return io_status(rc, true);
+		st = io_status(rc, true);
 	}
-	return zns_mgmt_send_zrwaa(&ns->z, slba, zsa, zde);
+	if (!st)
+		st = zns_mgmt_send_zrwaa(&ns->z, slba, zsa, zde);
+	zns_unfence(&ns->z, i);
+	return st;
 }
 
 uint16_t ns_zone_mgmt_apply(struct ns *ns, uint64_t slba, uint8_t zsa, bool select_all,

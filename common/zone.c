@@ -250,8 +250,7 @@ static void wake_waiters(struct zone *zn, bool all)
 /*
  * Forget writes still in flight (Reset/Finish/Offline): their completions
  * will be ignored, and nobody waits for them any more; one whose data has
- * not started moving never moves it and fails with st (zns_write_start),
- * unless st is 0 (the data still moves, to LBAs the zone keeps).
+ * not started moving never moves it and fails with st (zns_write_start).
  * The zone is listed dirty before the waiters go: a sync they release must
  * snapshot it, and the snapshot waits for the zone lock, so it sees the
  * caller's new state.
@@ -542,10 +541,12 @@ static void give_back(struct zns *z, uint32_t i, const struct ns_write *w)
 			set_state(z, i, w->prior == S_EOPEN ? S_EOPEN : S_IOPEN);
 		} else {
 			/* No room any more: Zone Finished by Controller. The
-			 * older writes in flight keep their LBAs below w's:
-			 * their data still moves (st 0). */
-			drop_inflight(z, i, 0);
-			zn->wp = zn->wp_done = zn->wp_ended = zslba + z->g.zone_cap;
+			 * older writes stay in flight with their LBAs below
+			 * w's (which the caller zeroed): their blocks read as
+			 * zeros until they land, a Reset fences them, a sync
+			 * waits for them (the zone is gapped), and the zone
+			 * is recorded Full only then (zns_snapshot). */
+			zn->wp = zn->wp_ended = zslba + z->g.zone_cap;
 			zn->flags |= ZONE_F_FINISHED;
 			zn->za |= NVME_ZNS_ZA_ZFC;
 			mark_dirty(z, i);
@@ -1210,16 +1211,19 @@ bool zns_snapshot(struct zns *z, uint32_t *cursor, struct zone_snap *out, uint8_
 	out->za = zn->za;
 	out->wp = zn->wp_done;
 	out->zde_dirty = zn->flags & ZONE_F_ZDE_DIRTY;
-	out->finished = zn->state == S_FULL && (zn->flags & ZONE_F_FINISHED);
 	zn->flags &= (uint8_t)~ZONE_F_ZDE_DIRTY;
 	if (out->zde_dirty)
 		memcpy(zde, z->zde + (size_t)i * z->g.zde_size, z->g.zde_size);
-	/* A zone that writes filled, with some of that data still in flight,
-	 * is recorded as still open at the last written LBA: the record must
-	 * never claim data that may not be there. */
-	if (zn->state == S_FULL && !(zn->flags & ZONE_F_FINISHED) &&
-	    zn->wp_done < zns_zslba(z, i) + z->g.zone_cap)
+	/* A Full zone with data still in flight (writes filled it, or the
+	 * controller finished it over older writes) is recorded as still
+	 * open at the last written LBA: the record must never claim data
+	 * that may not be there. A Finish leaves nothing in flight. */
+	bool unsettled = zn->state == S_FULL && zn->wp_done < zns_zslba(z, i) + z->g.zone_cap;
+	out->finished = zn->state == S_FULL && (zn->flags & ZONE_F_FINISHED) && !unsettled;
+	if (unsettled) {
 		out->state = S_IOPEN;
+		out->za &= (uint8_t)~NVME_ZNS_ZA_ZFC;
+	}
 	pthread_mutex_unlock(&zn->lock);
 	return true;
 }

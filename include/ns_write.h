@@ -39,7 +39,7 @@ struct ns_write {
 	uint8_t zrwa;            /* a write into a ZRWA: took no LBAs from the write pointer */
 	uint8_t data;            /* enum ns_write_data: where its data is */
 	uint16_t dropped_st;     /* the status it fails with when a Reset/Finish/Offline
-	                          * dropped it before its data moved (0: it moves) */
+	                          * dropped it before its data moved */
 	struct ns_write *prev, *next; /* the zone's writes not yet ended, oldest first */
 };
 

@@ -14,12 +14,14 @@
 
 #include <nvme/types.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "ns.h"
@@ -310,8 +312,10 @@ static void test_finish_keeps_landed_write(void **state)
 }
 
 /* The controller finishes a zone when the write that filled it fails and
- * it cannot open again (max_open 1): an older write in flight keeps its
- * LBAs and lands, never leaving what the zone held before its Reset. */
+ * it cannot open again (max_open 1). An older write still in flight keeps
+ * its LBAs: its blocks read as zeros until it lands, then its data; if it
+ * fails, zeros; a Reset drops it like any write in flight, so it never lands
+ * over the zone's next write. Never what the zone held before its Reset. */
 static int setup_open1(void **state)
 {
 	struct ns_fixture *f = ns_fixture_new("zreads", NZ, ZLBAS, true);
@@ -322,26 +326,64 @@ static int setup_open1(void **state)
 	return 0;
 }
 
-static void test_finished_by_controller_keeps_older_write(void **state)
+static void fail_next_write(void)
 {
-	struct ns *ns = ((struct ns_fixture *)*state)->ns;
-	const uint64_t z = 1 * ZLBAS;
-	struct ns_write w0, w1;
-
-	reset_over_old(ns, z);
-	assert_int_equal(ns_write_begin(ns, &w0, NS_WRITE, z, 4), 0);
-	assert_int_equal(ns_write_begin(ns, &w1, NS_WRITE, z + 4, ZLBAS - 4), 0); /* fills it */
-	assert_int_equal(ns_zone_mgmt_send(ns, 2 * ZLBAS, NVME_ZNS_ZSA_OPEN, false, NULL), 0);
 	fault_io_arm(&(struct fault_plan){ .seed = 1, .points = FAULT_DATA_WRITE,
 					   .kinds = FAULT_KIND(FAULT_EIO), .one_in = 1, .count = 1 });
+}
+
+/* Zone z finished by the controller with w0 (its first four blocks) in flight. */
+static void finished_over(struct ns *ns, uint64_t z, struct ns_write *w0)
+{
+	struct ns_write w1;
+	assert_int_equal(ns_zone_mgmt_send(ns, 2 * ZLBAS, NVME_ZNS_ZSA_RESET, false, NULL), 0);
+	assert_int_equal(ns_zone_mgmt_send(ns, z, NVME_ZNS_ZSA_RESET, false, NULL), 0);
+	reset_over_old(ns, z);
+	assert_int_equal(ns_write_begin(ns, w0, NS_WRITE, z, 4), 0);
+	assert_int_equal(ns_write_begin(ns, &w1, NS_WRITE, z + 4, ZLBAS - 4), 0); /* fills it */
+	assert_int_equal(ns_zone_mgmt_send(ns, 2 * ZLBAS, NVME_ZNS_ZSA_OPEN, false, NULL), 0);
+	fail_next_write();
 	uint16_t st = land(ns, &w1, 0x22);
 	fault_io_disarm();
 	assert_int_not_equal(st, 0);
 	ns_write_end(ns, &w1, st);
+	struct nvme_zns_desc d[2];
+	assert_int_equal(ns_zone_report(ns, z, NVME_ZNS_ZRA_REPORT_ZONES, 0, true, d, sizeof(d)), 0);
+	assert_int_equal(d[1].zs >> 4, NVME_ZNS_ZS_FULL);
+	assert_true(d[1].za & NVME_ZNS_ZA_ZFC);
+}
+
+static void test_finished_by_controller_over_writes(void **state)
+{
+	struct ns *ns = ((struct ns_fixture *)*state)->ns;
+	const uint64_t z = 1 * ZLBAS;
+	const uint8_t zeros[ZLBAS] = { 0 };
+	uint8_t landed[ZLBAS] = { 0 }, newer[4];
+	memset(landed, 0x11, 4);
+	memset(newer, 0x33, 4);
+	struct ns_write w0;
+
+	finished_over(ns, z, &w0);
+	expect(ns, z, ZLBAS, zeros);
 	land_ok(ns, &w0, 0x11);
-	uint8_t want[ZLBAS] = { 0 };
-	memset(want, 0x11, 4);
-	expect(ns, z, ZLBAS, want);
+	expect(ns, z, ZLBAS, landed);
+
+	finished_over(ns, z, &w0);
+	fail_next_write();
+	uint16_t st = land(ns, &w0, 0x11);
+	fault_io_disarm();
+	assert_int_not_equal(st, 0);
+	ns_write_end(ns, &w0, st);
+	expect(ns, z, ZLBAS, zeros);
+
+	finished_over(ns, z, &w0);
+	assert_int_equal(ns_zone_mgmt_send(ns, 2 * ZLBAS, NVME_ZNS_ZSA_CLOSE, false, NULL), 0);
+	assert_int_equal(ns_zone_mgmt_send(ns, z, NVME_ZNS_ZSA_RESET, false, NULL), 0);
+	write_all(ns, z, 4, 0x33);
+	st = land(ns, &w0, 0x11);
+	assert_int_equal(st, nvme_cmd_err(NVME_SC_ZNS_INVALID_WRITE));
+	ns_write_end(ns, &w0, st);
+	expect(ns, z, 4, newer);
 }
 
 /* Resets and Finishes of one zone from two threads: a Reset never comes
@@ -534,6 +576,152 @@ static void test_reset_race(void **state)
 	assert_true(checked > 0 && overlapped > 0 && rz.verified > 0);
 }
 
+/*
+ * A ZRWA allocation against writes and Resets of the same zone from another
+ * thread: the window just allocated never reads a write from before the
+ * zone's last Reset (the erasure and the allocation are fenced together).
+ */
+struct zrwa_race {
+	struct ns *ns;
+	uint64_t z;
+	int stop;
+};
+
+static void *zrwa_race_writer(void *p)
+{
+	struct zrwa_race *r = p;
+	uint8_t *b = malloc(4 * BS);
+	for (uint32_t n = 1; !__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE); n++) {
+		struct ns_write w;
+		if (!ns_write_begin(r->ns, &w, NS_WRITE, r->z, 4)) {
+			for (int k = 0; k < 4; k++)
+				tag_block(b + (size_t)k * BS, (w.zrwa ? 0xb2u : 0xb1u) << 24 | n);
+			struct iovec iov = { b, 4 * BS };
+			uint16_t st = ns_write_data(r->ns, &w, &iov, 1);
+			ns_write_end(r->ns, &w, st);
+		}
+		ns_zone_mgmt_apply(r->ns, r->z, NVME_ZNS_ZSA_RESET, false, NULL);
+		/* Pauses of up to some ms, so that allocations (with their
+		 * sync) get through now and then. */
+		struct timespec t = { 0, (long)(n % 16) * 250000 };
+		nanosleep(&t, NULL);
+	}
+	free(b);
+	return NULL;
+}
+
+static void test_zrwa_allocation_and_reset_race(void **state)
+{
+	struct zrwa_race r = { .ns = ((struct ns_fixture *)*state)->ns, .z = 2 * ZLBAS };
+	pthread_t t;
+	pthread_create(&t, NULL, zrwa_race_writer, &r);
+	uint8_t *b = malloc(8 * BS);
+	unsigned allocs = 0;
+	for (int round = 0; round < 5000 && allocs < 50; round++) {
+		if (ns_zone_mgmt_send_zrwaa(r.ns, r.z, NVME_ZNS_ZSA_OPEN, NULL)) {
+			struct timespec later = { 0, 100000 }; /* not Empty now */
+			nanosleep(&later, NULL);
+			continue;
+		}
+		struct iovec iov = { b, 8 * BS };
+		assert_int_equal(ns_read(r.ns, r.z, 8, &iov, 1), 0);
+		allocs++;
+		for (int k = 0; k < 8; k++)
+			if (block_tag(b + (size_t)k * BS) >> 24 == 0xb1)
+				fail_msg("a ZRWA window just allocated reads %#x, written before a Reset",
+					 block_tag(b + (size_t)k * BS));
+	}
+	__atomic_store_n(&r.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(t, NULL);
+	free(b);
+	assert_true(allocs > 0);
+}
+
+/*
+ * Appends to every zone with pauses, Select All Resets and Finishes, and
+ * single-zone ones, all at once: no hang (fences, waits) and no failed
+ * action. An alarm ends the process if anything stops moving.
+ */
+#define MIX_ACTIONS 300
+
+struct mix {
+	struct ns *ns;
+	int id;
+	int *stop;
+	unsigned ops;
+};
+
+static void *mix_appender(void *p)
+{
+	struct mix *m = p;
+	uint8_t *b = calloc(2, BS);
+	unsigned seed = (unsigned)m->id * 131u + 7u;
+	while (!__atomic_load_n(m->stop, __ATOMIC_ACQUIRE)) {
+		uint64_t z = (uint64_t)(rand_r(&seed) % NZ) * ZLBAS;
+		struct ns_write w;
+		if (ns_write_begin(m->ns, &w, NS_ZONE_APPEND, z, 2))
+			continue;
+		if (rand_r(&seed) % 4 == 0) {
+			struct timespec t = { 0, (long)(rand_r(&seed) % 300) * 1000 };
+			nanosleep(&t, NULL);
+		}
+		struct iovec iov = { b, 2 * BS };
+		uint16_t st = ns_write_data(m->ns, &w, &iov, 1);
+		ns_write_end(m->ns, &w, st);
+		m->ops++;
+	}
+	free(b);
+	return NULL;
+}
+
+/* Even ids act on every zone (Select All), odd ones on one zone at a time. */
+static void *mix_actor(void *p)
+{
+	struct mix *m = p;
+	unsigned seed = (unsigned)m->id * 17u;
+	for (; m->ops < MIX_ACTIONS; m->ops++) {
+		uint8_t zsa = rand_r(&seed) % 2 ? NVME_ZNS_ZSA_FINISH : NVME_ZNS_ZSA_RESET;
+		uint64_t z = (uint64_t)(rand_r(&seed) % NZ) * ZLBAS;
+		uint16_t st = ns_zone_mgmt_apply(m->ns, z, zsa, m->id % 2 == 0, NULL);
+		if (st)
+			fail_msg("zone action %#x (select all %d): status %#x", zsa, m->id % 2 == 0, st);
+	}
+	return NULL;
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	static const char msg[] = "test_zone_reads: zone actions and appends hang\n";
+	ssize_t n = write(2, msg, sizeof(msg) - 1);
+	_exit(n < 0 ? 4 : 3);
+}
+
+static void test_actions_and_appends_mix(void **state)
+{
+	struct ns *ns = ((struct ns_fixture *)*state)->ns;
+	enum { APPENDERS = 4, ACTORS = 2 };
+	int stop = 0;
+	struct mix m[APPENDERS + ACTORS];
+	pthread_t t[APPENDERS + ACTORS];
+	signal(SIGALRM, on_alarm);
+	alarm(120);
+	for (int k = 0; k < APPENDERS + ACTORS; k++) {
+		m[k] = (struct mix){ .ns = ns, .id = k, .stop = &stop };
+		pthread_create(&t[k], NULL, k < APPENDERS ? mix_appender : mix_actor, &m[k]);
+	}
+	for (int k = APPENDERS; k < APPENDERS + ACTORS; k++)
+		pthread_join(t[k], NULL);
+	__atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+	unsigned appends = 0;
+	for (int k = 0; k < APPENDERS; k++) {
+		pthread_join(t[k], NULL);
+		appends += m[k].ops;
+	}
+	alarm(0);
+	assert_true(appends > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -544,10 +732,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reset_drops_unstarted_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_finish_erases_unstarted_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_finish_keeps_landed_write, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_finished_by_controller_keeps_older_write,
-						setup_open1, teardown),
+		cmocka_unit_test_setup_teardown(test_finished_by_controller_over_writes, setup_open1,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_finish_and_reset_race, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_race, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zrwa_allocation_and_reset_race, setup_zrwa,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_actions_and_appends_mix, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_actions_and_appends_mix, setup_open1, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
