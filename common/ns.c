@@ -1163,6 +1163,10 @@ uint16_t ns_write_data(struct ns *ns, struct ns_write *w, const struct iovec *io
 	 * blocks held data before. */
 	if (rc && ns->info.zoned) {
 		zns_on_failed(&ns->z, w, zero_range, ns);
+		/* The zeroing is a data write: a commit that records the
+		 * zone after zns_write_fail() (Finished by Controller over
+		 * the range) syncs it first. */
+		__atomic_add_fetch(&ns->data_writes, 1, __ATOMIC_RELEASE);
 		zns_write_fail(&ns->z, w);
 	}
 	if (ns->info.zoned)

@@ -62,7 +62,7 @@ struct zone {
 #define ZONE_F_ZDE_DIRTY 0x02   /* extension changed since the last commit */
 #define ZONE_F_GAPPED    0x04   /* wp_ended > wp_done: a write ended ahead of an older one */
 #define ZONE_F_UNORDERED 0x08   /* the in-flight list holds ZRWA writes: not in LBA order */
-#define ZONE_F_FENCED    0x10   /* a Reset or Finish holds the zone's fence (zns_fence) */
+#define ZONE_F_FENCED    0x10   /* a Reset, Finish or ZRWA allocation holds the zone's fence */
 #define ZONE_F_WAITED    0x20   /* a thread waits on scrub_cond for this zone */
 
 struct zns_geom {
@@ -287,7 +287,8 @@ int zns_on_failed(struct zns *z, const struct ns_write *w,
  * A write's data moves between zns_write_start() and zns_write_landed()
  * (both on the I/O thread, around the pwrite). A Reset or Finish is ordered
  * against the writes in flight in its zone by a fence:
- *   - zns_fence() waits until no other Reset or Finish holds zone i's fence
+ *   - zns_fence() waits until nobody else (a Reset, a Finish, a ZRWA
+ *     allocation: common/ns.c) holds zone i's fence
  *     and no write's data is moving in it, and keeps every write of the zone
  *     from starting until zns_unfence();
  *   - the Reset or Finish then drops the writes in flight, none of which has

@@ -25,6 +25,7 @@
 
 #include "config.h"
 #include "ns.h"
+#include "ns_stats.h"
 #include "fault_io.h"
 #include "nvme_wire.h"
 #include "../lib/ns_fixture.h"
@@ -386,6 +387,34 @@ static void test_finished_by_controller_over_writes(void **state)
 	expect(ns, z, 4, newer);
 }
 
+/* The failed write that filled a zone, with nothing older in flight: the
+ * controller finishes the zone over the failed range at once, so the next
+ * commit records it Full - after a data sync that makes the range's zeroing
+ * durable (or a power cut could bring back a Full zone reading data from
+ * before its Reset). */
+static void test_finished_by_controller_synced_first(void **state)
+{
+	struct ns *ns = ((struct ns_fixture *)*state)->ns;
+	const uint64_t z = 1 * ZLBAS;
+	struct ns_write w;
+
+	reset_over_old(ns, z);
+	write_all(ns, z, 2, 0x11);
+	assert_int_equal(ns_write_begin(ns, &w, NS_WRITE, z + 2, ZLBAS - 2), 0); /* fills it */
+	assert_int_equal(ns_zone_mgmt_send(ns, 2 * ZLBAS, NVME_ZNS_ZSA_OPEN, false, NULL), 0);
+	assert_int_equal(ns_sync_wait(ns), 0);
+	fail_next_write();
+	uint16_t st = land(ns, &w, 0x44);
+	fault_io_disarm();
+	assert_int_not_equal(st, 0);
+	const struct ns_stats *s = ns_stats(ns);
+	uint64_t syncs = s->data_syncs, records = s->records;
+	assert_int_equal(ns_sync_wait(ns), 0); /* a Flush before the write's end */
+	assert_true(s->records > records);
+	assert_true(s->data_syncs > syncs);
+	ns_write_end(ns, &w, st);
+}
+
 /* Resets and Finishes of one zone from two threads: a Reset never comes
  * between a Finish's erasure and the Finish, so a Full zone never reads
  * what it held before its last Reset. */
@@ -733,6 +762,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_finish_erases_unstarted_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_finish_keeps_landed_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_finished_by_controller_over_writes, setup_open1,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_finished_by_controller_synced_first, setup_open1,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_finish_and_reset_race, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_race, setup, teardown),
