@@ -1240,7 +1240,7 @@ static uint16_t fenced_action(struct ns *ns, uint32_t i, uint8_t zsa, bool selec
 	bool erased = false;
 	zns_fence(&ns->z, i);
 	if (zsa == NVME_ZNS_ZSA_FINISH && finish_erases(zns_zone_state(&ns->z, i), select_all)) {
-		int rc = zns_finish_erase(&ns->z, i, zero_range, ns);
+		int rc = zns_erase_unwritten(&ns->z, i, zero_range, ns);
 		__atomic_add_fetch(&ns->data_writes, 1, __ATOMIC_RELEASE);
 		st = io_status(rc, true);
 		erased = !rc;
@@ -1271,7 +1271,7 @@ uint16_t ns_zone_mgmt_send_zrwaa(struct ns *ns, uint64_t slba, uint8_t zsa, cons
 	uint16_t st = 0;
 	zns_fence(&ns->z, i);
 	if (zns_zone_state(&ns->z, i) == NVME_ZNS_ZS_EMPTY) {
-		int rc = zns_above_wp(&ns->z, i, zero_range, ns);
+		int rc = zns_erase_unwritten(&ns->z, i, zero_range, ns);
 		if (!rc)
 			rc = blockstore_sync(&ns->bs);
 		st = io_status(rc, true);

@@ -1058,22 +1058,6 @@ static int scrub(struct zns *z, struct zone *zn, uint64_t lba, uint64_t nlb,
 	return rc;
 }
 
-int zns_above_wp(struct zns *z, uint32_t i, int (*fn)(void *ctx, uint64_t lba, uint64_t nlb),
-		 void *ctx)
-{
-	struct zone *zn = &z->zones[i];
-	uint64_t end = zns_zslba(z, i) + z->g.zone_size;
-	pthread_mutex_lock(&zn->lock);
-	uint64_t lo = readable_end(z, i);
-	if (lo >= end) {
-		pthread_mutex_unlock(&zn->lock);
-		return 0;
-	}
-	/* Blocks below lo are never touched, so writes given ranges before
-	 * this point are safe; later ones wait in zns_write_start(). */
-	return scrub(z, zn, lo, end - lo, fn, ctx);
-}
-
 int zns_on_failed(struct zns *z, const struct ns_write *w,
 		  int (*fn)(void *ctx, uint64_t lba, uint64_t nlb), void *ctx)
 {
@@ -1087,7 +1071,7 @@ int zns_on_failed(struct zns *z, const struct ns_write *w,
 }
 
 /*
- * The next range of zone i from lo on that a Finish erases (zns_finish_erase):
+ * The next range of zone i from lo on that zns_erase_unwritten() erases:
  * the first write in flight whose data has not landed that ends above lo -
  * plain writes are listed in LBA order, ZRWA writes write into blocks the
  * window already erased - or, after them, everything from
@@ -1115,8 +1099,8 @@ static bool next_unwritten(const struct zns *z, uint32_t i, uint64_t lo, uint64_
 	return *a < *b;
 }
 
-int zns_finish_erase(struct zns *z, uint32_t i, int (*fn)(void *ctx, uint64_t lba, uint64_t nlb),
-		     void *ctx)
+int zns_erase_unwritten(struct zns *z, uint32_t i,
+			int (*fn)(void *ctx, uint64_t lba, uint64_t nlb), void *ctx)
 {
 	struct zone *zn = &z->zones[i];
 	uint64_t lo = zns_zslba(z, i), a, b;

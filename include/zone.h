@@ -54,7 +54,7 @@ struct zone {
 	uint8_t state;               /* NVME_ZNS_ZS_* */
 	uint8_t za;                  /* zone attributes: NVME_ZNS_ZA_* */
 	uint8_t flags;               /* ZONE_F_* */
-	uint8_t scrubbing;           /* zns_above_wp() calls zeroing this zone */
+	uint8_t scrubbing;           /* zeroings of this zone under way (scrub() in zone.c) */
 	uint16_t running;            /* writes whose data is moving (zns_write_start) */
 };
 
@@ -258,28 +258,24 @@ uint32_t zns_take_dirty(struct zns *z);
  * extension changed (out->zde_dirty) it is copied into zde (zde_size bytes). */
 bool zns_snapshot(struct zns *z, uint32_t *cursor, struct zone_snap *out, uint8_t *zde);
 /*
- * Run fn (which may block) on zone i's blocks from zns_zone_readable() on
- * (above the write pointer, and above the ZRWA window if it has one). The
- * zone lock is not held meanwhile - event loops never wait for file I/O -
- * so a write given a range in the zone meanwhile must call
+ * Run fn (which may block) on every range of zone i that would read as data
+ * without having been written, were the zone to read to its end: the blocks
+ * from zns_zone_readable() on (above the write pointer, and above the ZRWA
+ * window if it has one), and those of the writes in flight whose data has
+ * not moved. A Finish (between zns_fence() and the Finish, which drops those
+ * writes) and a ZRWA allocation (of an Empty zone: the blocks above the
+ * write pointer only) erase them. Writes whose data landed keep their
+ * blocks (they may have been acknowledged), whether they ended or not. The
+ * zone lock is not held while fn runs - event loops never wait for file
+ * I/O - so a write given a range in the zone meanwhile must call
  * zns_write_start() before its data moves: it then lands after fn.
  */
-int zns_above_wp(struct zns *z, uint32_t i, int (*fn)(void *ctx, uint64_t lba, uint64_t nlb),
-		 void *ctx);
-/*
- * Finish, between zns_fence() and the Finish itself: run fn (which may
- * block) on every range of zone i that the write pointer is to move over
- * without data: the blocks above it (as zns_above_wp()) and those of the
- * writes in flight whose data has not moved, which the fence keeps from
- * starting and the Finish will drop. Writes whose data landed keep their
- * blocks (they may have been acknowledged), whether they ended or not.
- */
-int zns_finish_erase(struct zns *z, uint32_t i, int (*fn)(void *ctx, uint64_t lba, uint64_t nlb),
-		     void *ctx);
+int zns_erase_unwritten(struct zns *z, uint32_t i,
+			int (*fn)(void *ctx, uint64_t lba, uint64_t nlb), void *ctx);
 /* Run fn (which may block) on the range of w, whose data failed, unless a
  * Reset or Finish took the range from w meanwhile (then 0): writes given
  * ranges in the zone meanwhile wait in zns_write_start(), as for
- * zns_above_wp(). */
+ * zns_erase_unwritten(). */
 int zns_on_failed(struct zns *z, const struct ns_write *w,
 		  int (*fn)(void *ctx, uint64_t lba, uint64_t nlb), void *ctx);
 
@@ -311,8 +307,8 @@ void zns_unfence(struct zns *z, uint32_t i);
 uint16_t zns_mgmt_fenced(struct zns *z, uint32_t i, uint8_t zsa, bool all, bool erased);
 /* Whether Select All applies zsa to a zone in state s (ZNS 3.4.3.1). */
 bool zns_select_all_applies(uint8_t zsa, uint8_t s);
-/* (blocks) Before w's data moves: wait until no zeroing (zns_above_wp(),
- * zns_on_failed(), zns_finish_erase()) and no fence holds w's zone. 0: go
+/* (blocks) Before w's data moves: wait until no zeroing
+ * (zns_erase_unwritten(), zns_on_failed()) and no fence holds w's zone. 0: go
  * (w is moving until zns_write_landed()); otherwise a Reset, Finish or
  * Offline dropped w, its data must not move, and this is its status. */
 uint16_t zns_write_start(struct zns *z, struct ns_write *w);

@@ -511,7 +511,7 @@ static int slow_zero(void *ctx, uint64_t lba, uint64_t nlb)
 static void *scrubber(void *p)
 {
 	struct scrub_arg *a = p;
-	assert_int_equal(zns_above_wp(a->z, 2, slow_zero, a), 0);
+	assert_int_equal(zns_erase_unwritten(a->z, 2, slow_zero, a), 0);
 	return NULL;
 }
 
