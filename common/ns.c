@@ -553,15 +553,21 @@ static void sync_wait_cb(void *arg, uint16_t status)
 	pthread_mutex_unlock(&sw->lock);
 }
 
-uint16_t ns_sync_wait(struct ns *ns)
+/* Queue a sync with sync (ns_sync or queue_sync) and wait for its status. */
+static uint16_t wait_for(struct ns *ns, void (*sync)(struct ns *, ns_sync_cb, void *))
 {
 	struct sync_wait sw = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0 };
-	ns_sync(ns, sync_wait_cb, &sw);
+	sync(ns, sync_wait_cb, &sw);
 	pthread_mutex_lock(&sw.lock);
 	while (!sw.done)
 		pthread_cond_wait(&sw.cond, &sw.lock);
 	pthread_mutex_unlock(&sw.lock);
 	return sw.status;
+}
+
+uint16_t ns_sync_wait(struct ns *ns)
+{
+	return wait_for(ns, ns_sync);
 }
 
 /* ---- open / close ---- */
@@ -1222,6 +1228,40 @@ static bool finish_erases(uint8_t s, bool select_all)
 }
 
 /*
+ * Zones reset whose fences stay up until their Resets are durable. A Reset
+ * keeps the zone's blocks (below), and until its record is durable a crash
+ * brings the zone back as it was, write pointer and data: so nothing may
+ * change those blocks before then - not the zone's next writes (they wait
+ * in zns_write_start(), as for any fence), not a Finish's or a ZRWA
+ * allocation's erasure (they take the fence). The wait is for one commit
+ * (queue_sync: no wait for gapped zones as ns_sync has), which needs no I/O
+ * thread and no event loop, so an I/O thread may wait for it. A Select All
+ * Reset holds up to RESET_HELD zones' fences for one commit, not a commit
+ * per zone. If the commit fails the fences go anyway (the host is told the
+ * Reset failed; later commits retry it): while the journal cannot be
+ * written, a crash can bring back the zone's old write pointer over blocks
+ * written since (doc/io-errors.md).
+ */
+#define RESET_HELD 64
+
+struct resets_held {
+	uint32_t n;
+	uint32_t zone[RESET_HELD];
+};
+
+/* The resets held made durable, their fences dropped; st or the commit's. */
+static uint16_t release_resets(struct ns *ns, struct resets_held *h, uint16_t st)
+{
+	if (!h->n)
+		return st;
+	uint16_t cst = wait_for(ns, queue_sync);
+	for (uint32_t k = 0; k < h->n; k++)
+		zns_unfence(&ns->z, h->zone[k]);
+	h->n = 0;
+	return st ? st : cst;
+}
+
+/*
  * A Reset or Finish of zone i (alone, or its part of a Select All), ordered
  * after the writes whose data is moving in the zone and before those that
  * have not started, which it drops (zns_fence, include/zone.h).
@@ -1232,14 +1272,17 @@ static bool finish_erases(uint8_t s, bool select_all)
  * punching of up to a zone holds the file's lock while other zones' writes
  * wait. A Finish still zeroes what it moves the write pointer over. The
  * space stays the file's: the data file keeps the largest size each zone was
- * written to, as a preallocated one keeps all of it.
+ * written to, as a preallocated one keeps all of it. A Reset of a zone that
+ * held anything leaves its fence to h (struct resets_held), which has room.
  */
-static uint16_t fenced_action(struct ns *ns, uint32_t i, uint8_t zsa, bool select_all)
+static uint16_t fenced_action(struct ns *ns, uint32_t i, uint8_t zsa, bool select_all,
+			      struct resets_held *h)
 {
 	uint16_t st = 0;
 	bool erased = false;
 	zns_fence(&ns->z, i);
-	if (zsa == NVME_ZNS_ZSA_FINISH && finish_erases(zns_zone_state(&ns->z, i), select_all)) {
+	uint8_t before = zns_zone_state(&ns->z, i);
+	if (zsa == NVME_ZNS_ZSA_FINISH && finish_erases(before, select_all)) {
 		int rc = zns_erase_unwritten(&ns->z, i, zero_range, ns);
 		__atomic_add_fetch(&ns->data_writes, 1, __ATOMIC_RELEASE);
 		st = io_status(rc, true);
@@ -1247,6 +1290,12 @@ static uint16_t fenced_action(struct ns *ns, uint32_t i, uint8_t zsa, bool selec
 	}
 	if (!st)
 		st = zns_mgmt_fenced(&ns->z, i, zsa, select_all, erased);
+	/* The states a Reset empties are those Select All resets (ZNS
+	 * 3.4.3.1): an Empty zone stays as it was, others refuse. */
+	if (!st && zsa == NVME_ZNS_ZSA_RESET && zns_select_all_applies(zsa, before)) {
+		h->zone[h->n++] = i;
+		return 0;
+	}
 	zns_unfence(&ns->z, i);
 	return st;
 }
@@ -1289,24 +1338,29 @@ uint16_t ns_zone_mgmt_apply(struct ns *ns, uint64_t slba, uint8_t zsa, bool sele
 		return not_zoned();
 	if (zsa != NVME_ZNS_ZSA_FINISH && zsa != NVME_ZNS_ZSA_RESET)
 		return zns_mgmt_send(&ns->z, slba, zsa, select_all, zde);
+	struct resets_held h = { .n = 0 };
 	if (!select_all) {
 		/* Past the namespace or not a zone start: the engine says so,
 		 * before anything is erased. */
 		if (slba >= ns->info.nlbas || slba & (ns->info.zone_size - 1))
 			return zns_mgmt_send(&ns->z, slba, zsa, false, zde);
-		return fenced_action(ns, zns_zone_of(&ns->z, slba), zsa, false);
+		uint16_t st = fenced_action(ns, zns_zone_of(&ns->z, slba), zsa, false, &h);
+		return release_resets(ns, &h, st);
 	}
-	/* Select All, zone by zone: each fenced only while it is acted on.
-	 * A zone it does not apply to is passed over without a fence; one
-	 * that a write opens meanwhile is left, that write being later. */
-	for (uint32_t i = 0; i < zns_nr_zones(&ns->z); i++) {
+	/* Select All, zone by zone: each fenced only while it is acted on
+	 * (a Reset: until it is durable). A zone it does not apply to is
+	 * passed over without a fence; one that a write opens meanwhile is
+	 * left, that write being later. Fences are taken in zone order. */
+	uint16_t st = 0;
+	for (uint32_t i = 0; i < zns_nr_zones(&ns->z) && !st; i++) {
 		if (!zns_select_all_applies(zsa, zns_zone_state(&ns->z, i)))
 			continue;
-		uint16_t st = fenced_action(ns, i, zsa, true);
-		if (st)
-			return st;
+		if (h.n == RESET_HELD)
+			st = release_resets(ns, &h, 0);
+		if (!st)
+			st = fenced_action(ns, i, zsa, true, &h);
 	}
-	return 0;
+	return release_resets(ns, &h, st);
 }
 
 uint16_t ns_zone_mgmt_send(struct ns *ns, uint64_t slba, uint8_t zsa, bool select_all,

@@ -35,12 +35,14 @@ static void zms_synced(struct io_job *job)
 }
 
 /*
- * On an I/O thread: the transition (a Finish zeroes blocks). Its durability
- * is waited for in zms_done, by a callback, never here: the commit can wait
- * for a write to another zone that ended ahead of an older one (ns_sync),
- * and that older write's end runs on the worker, after an I/O thread ran it.
- * Resets blocking every I/O thread here once left such a write unfinished
- * and the target silent (worker.h: what an I/O job may wait for).
+ * On an I/O thread: the transition (a Finish zeroes blocks; a Reset waits
+ * for the commit that journals it, which needs no I/O thread: ns.h). The
+ * sync that completes the command is waited for in zms_done, by a callback,
+ * never here: it can wait for a write to another zone that ended ahead of
+ * an older one (ns_sync), and that older write's end runs on the worker,
+ * after an I/O thread ran it. Resets blocking every I/O thread in such a
+ * sync once left such a write unfinished and the target silent (worker.h:
+ * what an I/O job may wait for).
  */
 static void zms_run(struct io_job *job)
 {

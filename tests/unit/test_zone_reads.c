@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -418,6 +419,131 @@ static void test_finished_by_controller_synced_first(void **state)
 /* Resets and Finishes of one zone from two threads: a Reset never comes
  * between a Finish's erasure and the Finish, so a Full zone never reads
  * what it held before its last Reset. */
+/* What test_reset_durable_first does to a zone it just reset. */
+enum after_reset { THEN_WRITE, THEN_FINISH, THEN_ZRWA };
+
+/*
+ * The child of test_reset_durable_first: half of zone 1 written with OLD
+ * durably, then the zone reset and, before that Reset is known durable,
+ * written again from its start, finished or given a ZRWA; the next
+ * metadata write kills it. Exit status 2-5: a step it needed failed.
+ */
+static void reset_then_crash(struct ns_config *cfg, enum after_reset then, uint64_t seed)
+{
+	char err[256];
+	struct ns *ns;
+	struct ns_write w;
+	uint8_t *b = malloc(ZLBAS * BS);
+	struct iovec iov = { b, ZLBAS * BS };
+
+	if (!b || ns_open(cfg, false, &ns, err, sizeof(err)))
+		_exit(2);
+	memset(b, OLD, ZLBAS * BS);
+	iov.iov_len = ZLBAS / 2 * BS;
+	if (ns_zone_mgmt_send(ns, ZLBAS, NVME_ZNS_ZSA_RESET, false, NULL) ||
+	    ns_write_begin(ns, &w, NS_WRITE, ZLBAS, ZLBAS / 2) || ns_write_data(ns, &w, &iov, 1))
+		_exit(3);
+	ns_write_end(ns, &w, 0);
+	if (ns_sync_wait(ns))
+		_exit(4);
+	fault_io_arm(&(struct fault_plan){ .seed = seed, .points = FAULT_META_WRITE,
+					   .kinds = FAULT_KIND(FAULT_CRASH), .one_in = 1 });
+	ns_zone_mgmt_apply(ns, ZLBAS, NVME_ZNS_ZSA_RESET, false, NULL);
+	if (then == THEN_FINISH) {
+		ns_zone_mgmt_apply(ns, ZLBAS, NVME_ZNS_ZSA_FINISH, false, NULL);
+	} else if (then == THEN_ZRWA) {
+		ns_zone_mgmt_send_zrwaa(ns, ZLBAS, NVME_ZNS_ZSA_OPEN, NULL);
+	} else if (!ns_write_begin(ns, &w, NS_WRITE, ZLBAS, 2)) {
+		memset(b, 0x77, 2 * BS);
+		iov.iov_len = 2 * BS;
+		ns_write_end(ns, &w, ns_write_data(ns, &w, &iov, 1));
+	}
+	ns_sync_wait(ns);
+	_exit(5); /* no metadata write came */
+}
+
+/*
+ * A Reset is durable before anything changes its zone's blocks, which it
+ * keeps: until its record is durable a crash brings the zone back as it
+ * was, and the blocks must then hold what they held. After each crash the
+ * zone is either as it was (written to its middle with OLD) or reset
+ * (Empty or with a ZRWA; or holding the new write, or Full of zeros after
+ * the Finish).
+ * Before Resets waited for their commit, the new write's data or the
+ * Finish's zeros landed in the blocks of a zone that came back as it was.
+ */
+static void test_reset_durable_first(void **state)
+{
+	struct ns_fixture *f = *state;
+	static const char *const names[] = { "write", "Finish", "ZRWA allocation" };
+	uint8_t *b = malloc(ZLBAS * BS);
+
+	ns_close(f->ns);
+	f->ns = NULL;
+	for (uint64_t seed = 1; seed <= 4; seed++) {
+		for (enum after_reset t = THEN_WRITE; t <= THEN_ZRWA; t++) {
+			int status;
+			pid_t pid = fork();
+			assert_true(pid >= 0);
+			if (pid == 0)
+				reset_then_crash(&f->cfg, t, seed);
+			assert_int_equal(waitpid(pid, &status, 0), pid);
+			if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
+				fail_msg("child: exit status %d, not killed", WEXITSTATUS(status));
+			ns_fixture_open(f, false);
+			struct nvme_zns_desc d[2];
+			assert_int_equal(ns_zone_report(f->ns, ZLBAS, NVME_ZNS_ZRA_REPORT_ZONES, 0, true,
+							d, sizeof(d)),
+					 0);
+			uint8_t zs = d[1].zs >> 4;
+			uint64_t wp = le64toh(d[1].wp) - ZLBAS;
+			struct iovec iov = { b, ZLBAS * BS };
+			assert_int_equal(ns_read(f->ns, ZLBAS, ZLBAS, &iov, 1), 0);
+			/* As it was: OLD below the middle. Reset: nothing written,
+			 * the new write (2 blocks), or Full of zeros (the Finish). */
+			uint8_t below = wp == ZLBAS / 2 ? OLD : 0x77;
+			if (zs == NVME_ZNS_ZS_FULL ? t != THEN_FINISH
+						   : wp != 0 && wp != 2 && wp != ZLBAS / 2)
+				fail_msg("seed %llu: zone 1 came back in state %u, write pointer +%llu",
+					 (unsigned long long)seed, zs, (unsigned long long)wp);
+			for (uint32_t l = 0; l < ZLBAS; l++) {
+				uint8_t want = zs != NVME_ZNS_ZS_FULL && l < wp ? below : 0;
+				for (size_t x = 0; x < BS; x++)
+					if (b[(size_t)l * BS + x] != want)
+						fail_msg("seed %llu, %s: zone 1 state %u wp +%llu: LBA %u "
+							 "byte %zu is %#x, not %#x",
+							 (unsigned long long)seed,
+							 names[t],
+							 zs, (unsigned long long)wp, l, x,
+							 b[(size_t)l * BS + x], want);
+			}
+			ns_close(f->ns);
+			f->ns = NULL;
+		}
+	}
+	free(b);
+}
+
+/* The wait of a Reset for its commit: one commit for a Select All Reset of
+ * every zone, none for a Reset of an Empty zone (it changes nothing). */
+static void test_reset_commits(void **state)
+{
+	struct ns *ns = ((struct ns_fixture *)*state)->ns;
+	const struct ns_stats *s = ns_stats(ns);
+
+	for (uint32_t z = 0; z < NZ; z++)
+		write_all(ns, (uint64_t)z * ZLBAS, 2, OLD);
+	assert_int_equal(ns_sync_wait(ns), 0);
+	uint64_t commits = s->commits;
+	assert_int_equal(ns_zone_mgmt_apply(ns, 0, NVME_ZNS_ZSA_RESET, true, NULL), 0);
+	assert_int_equal(s->commits, commits + 1);
+	assert_int_equal(ns_zone_mgmt_apply(ns, ZLBAS, NVME_ZNS_ZSA_RESET, false, NULL), 0);
+	assert_int_equal(s->commits, commits + 1);
+	write_all(ns, ZLBAS, 2, OLD);
+	assert_int_equal(ns_zone_mgmt_apply(ns, ZLBAS, NVME_ZNS_ZSA_RESET, false, NULL), 0);
+	assert_int_equal(s->commits, commits + 2);
+}
+
 static void *reset_zone1(void *p)
 {
 	uint16_t st = ns_zone_mgmt_apply(p, 1 * ZLBAS, NVME_ZNS_ZSA_RESET, false, NULL);
@@ -775,6 +901,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_finished_by_controller_synced_first, setup_open1,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_reset_durable_first, setup_zrwa, teardown),
+		cmocka_unit_test_setup_teardown(test_reset_commits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_finish_and_reset_race, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_race, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zrwa_allocation_and_reset_race, setup_zrwa,
