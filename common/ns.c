@@ -1236,8 +1236,9 @@ static bool finish_erases(uint8_t s, bool select_all)
  * allocation's erasure (they take the fence). The wait is for one commit
  * (queue_sync: no wait for gapped zones as ns_sync has), which needs no I/O
  * thread and no event loop, so an I/O thread may wait for it. A Select All
- * Reset holds up to RESET_HELD zones' fences for one commit, not a commit
- * per zone. If the commit fails the fences go anyway (the host is told the
+ * Reset holds the fences of every zone it resets for one commit, not a
+ * commit per zone (RESET_HELD at a time if it cannot have the memory for
+ * them all). If the commit fails the fences go anyway (the host is told the
  * Reset failed; later commits retry it): while the journal cannot be
  * written, a crash can bring back the zone's old write pointer over blocks
  * written since (doc/io-errors.md).
@@ -1245,8 +1246,8 @@ static bool finish_erases(uint8_t s, bool select_all)
 #define RESET_HELD 64
 
 struct resets_held {
-	uint32_t n;
-	uint32_t zone[RESET_HELD];
+	uint32_t n, cap;
+	uint32_t *zone;              /* cap entries */
 };
 
 /* The resets held made durable, their fences dropped; st or the commit's. */
@@ -1338,7 +1339,8 @@ uint16_t ns_zone_mgmt_apply(struct ns *ns, uint64_t slba, uint8_t zsa, bool sele
 		return not_zoned();
 	if (zsa != NVME_ZNS_ZSA_FINISH && zsa != NVME_ZNS_ZSA_RESET)
 		return zns_mgmt_send(&ns->z, slba, zsa, select_all, zde);
-	struct resets_held h = { .n = 0 };
+	uint32_t few[RESET_HELD];
+	struct resets_held h = { .cap = RESET_HELD, .zone = few };
 	if (!select_all) {
 		/* Past the namespace or not a zone start: the engine says so,
 		 * before anything is erased. */
@@ -1351,16 +1353,24 @@ uint16_t ns_zone_mgmt_apply(struct ns *ns, uint64_t slba, uint8_t zsa, bool sele
 	 * (a Reset: until it is durable). A zone it does not apply to is
 	 * passed over without a fence; one that a write opens meanwhile is
 	 * left, that write being later. Fences are taken in zone order. */
+	uint32_t *all = zsa == NVME_ZNS_ZSA_RESET ? malloc(zns_nr_zones(&ns->z) * sizeof(*all))
+						   : NULL;
+	if (all) {
+		h.zone = all;
+		h.cap = zns_nr_zones(&ns->z);
+	}
 	uint16_t st = 0;
 	for (uint32_t i = 0; i < zns_nr_zones(&ns->z) && !st; i++) {
 		if (!zns_select_all_applies(zsa, zns_zone_state(&ns->z, i)))
 			continue;
-		if (h.n == RESET_HELD)
+		if (h.n == h.cap)
 			st = release_resets(ns, &h, 0);
 		if (!st)
 			st = fenced_action(ns, i, zsa, true, &h);
 	}
-	return release_resets(ns, &h, st);
+	st = release_resets(ns, &h, st);
+	free(all);
+	return st;
 }
 
 uint16_t ns_zone_mgmt_send(struct ns *ns, uint64_t slba, uint8_t zsa, bool select_all,

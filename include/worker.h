@@ -15,9 +15,11 @@
  * job->run may block on file I/O, but must never wait for something that
  * needs a worker's loop or another job to move: the I/O thread may hold
  * completions it has not yet announced to their worker (worker.c), and the
- * other I/O threads may be blocked the same way. Waiting for a group commit
- * is such a wait (ns_sync_wait: a commit can wait for a write's end, which
- * runs in a job's done()); ask for the callback (ns_sync) instead.
+ * other I/O threads may be blocked the same way. Waiting for a sync with
+ * Flush semantics is such a wait (ns_sync_wait: it can wait for a write's
+ * end, which runs in a job's done()); ask for the callback (ns_sync)
+ * instead. A commit alone needs neither: a Reset waits for the one that
+ * journals it (ns_zone_mgmt_apply).
  */
 #ifndef ZNSTGT_WORKER_H
 #define ZNSTGT_WORKER_H

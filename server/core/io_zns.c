@@ -37,8 +37,8 @@ static void zms_synced(struct io_job *job)
 /*
  * On an I/O thread: the transition (a Finish zeroes blocks; a Reset waits
  * for the commit that journals it, which needs no I/O thread: ns.h). The
- * sync that completes the command is waited for in zms_done, by a callback,
- * never here: it can wait for a write to another zone that ended ahead of
+ * sync that completes any other action is waited for in zms_done, by a
+ * callback, never here: it can wait for a write to another zone that ended ahead of
  * an older one (ns_sync), and that older write's end runs on the worker,
  * after an I/O thread ran it. Resets blocking every I/O thread in such a
  * sync once left such a write unfinished and the target silent (worker.h:
@@ -68,7 +68,8 @@ static void zms_done(struct io_job *job)
 {
 	struct nvme_req *req = container_of(job, struct nvme_req, job);
 
-	if (req->status) {
+	/* A Reset that changed anything was durable before zms_run returned. */
+	if (req->status || (le32toh(req->cmd.cdw13) & 0xff) == NVME_ZNS_ZSA_RESET) {
 		nvme_req_complete(req, req->status);
 		return;
 	}

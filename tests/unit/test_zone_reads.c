@@ -416,48 +416,75 @@ static void test_finished_by_controller_synced_first(void **state)
 	ns_write_end(ns, &w, st);
 }
 
-/* Resets and Finishes of one zone from two threads: a Reset never comes
- * between a Finish's erasure and the Finish, so a Full zone never reads
- * what it held before its last Reset. */
-/* What test_reset_durable_first does to a zone it just reset. */
+/* What test_reset_durable_first does to a zone it sees reset. */
 enum after_reset { THEN_WRITE, THEN_FINISH, THEN_ZRWA };
+
+struct after_racer {
+	struct ns *ns;
+	enum after_reset then;
+	volatile bool stop;
+};
+
+/* Wait until zone 1 reads Empty (its Reset applied), then act on it. */
+static void *after_reset_racer(void *p)
+{
+	struct after_racer *r = p;
+	static uint8_t b[2 * BS];
+	struct iovec iov = { b, sizeof(b) };
+	struct nvme_zns_desc d[2];
+	struct ns_write w;
+
+	memset(b, 0x77, sizeof(b));
+	while (!r->stop) {
+		if (ns_zone_report(r->ns, ZLBAS, NVME_ZNS_ZRA_REPORT_ZONES, 0, true, d, sizeof(d)) ||
+		    d[1].zs >> 4 != NVME_ZNS_ZS_EMPTY)
+			continue;
+		if (r->then == THEN_FINISH)
+			ns_zone_mgmt_apply(r->ns, ZLBAS, NVME_ZNS_ZSA_FINISH, false, NULL);
+		else if (r->then == THEN_ZRWA)
+			ns_zone_mgmt_send_zrwaa(r->ns, ZLBAS, NVME_ZNS_ZSA_OPEN, NULL);
+		else if (!ns_write_begin(r->ns, &w, NS_WRITE, ZLBAS, 2))
+			ns_write_end(r->ns, &w, ns_write_data(r->ns, &w, &iov, 1));
+		break;
+	}
+	return NULL;
+}
 
 /*
  * The child of test_reset_durable_first: half of zone 1 written with OLD
- * durably, then the zone reset and, before that Reset is known durable,
- * written again from its start, finished or given a ZRWA; the next
- * metadata write kills it. Exit status 2-5: a step it needed failed.
+ * durably, then the zone reset while another thread waits to write to it
+ * again from its start, finish it or give it a ZRWA as soon as it reads
+ * Empty; the next metadata write kills it. Exit status 2-5: a step it
+ * needed failed.
  */
 static void reset_then_crash(struct ns_config *cfg, enum after_reset then, uint64_t seed)
 {
 	char err[256];
 	struct ns *ns;
 	struct ns_write w;
-	uint8_t *b = malloc(ZLBAS * BS);
-	struct iovec iov = { b, ZLBAS * BS };
+	uint8_t *b = malloc(ZLBAS / 2 * BS);
+	struct iovec iov = { b, ZLBAS / 2 * BS };
+	pthread_t t;
 
 	if (!b || ns_open(cfg, false, &ns, err, sizeof(err)))
 		_exit(2);
-	memset(b, OLD, ZLBAS * BS);
-	iov.iov_len = ZLBAS / 2 * BS;
+	memset(b, OLD, ZLBAS / 2 * BS);
 	if (ns_zone_mgmt_send(ns, ZLBAS, NVME_ZNS_ZSA_RESET, false, NULL) ||
 	    ns_write_begin(ns, &w, NS_WRITE, ZLBAS, ZLBAS / 2) || ns_write_data(ns, &w, &iov, 1))
 		_exit(3);
 	ns_write_end(ns, &w, 0);
 	if (ns_sync_wait(ns))
 		_exit(4);
+	struct after_racer r = { .ns = ns, .then = then };
+	if (pthread_create(&t, NULL, after_reset_racer, &r))
+		_exit(4);
 	fault_io_arm(&(struct fault_plan){ .seed = seed, .points = FAULT_META_WRITE,
 					   .kinds = FAULT_KIND(FAULT_CRASH), .one_in = 1 });
-	ns_zone_mgmt_apply(ns, ZLBAS, NVME_ZNS_ZSA_RESET, false, NULL);
-	if (then == THEN_FINISH) {
-		ns_zone_mgmt_apply(ns, ZLBAS, NVME_ZNS_ZSA_FINISH, false, NULL);
-	} else if (then == THEN_ZRWA) {
-		ns_zone_mgmt_send_zrwaa(ns, ZLBAS, NVME_ZNS_ZSA_OPEN, NULL);
-	} else if (!ns_write_begin(ns, &w, NS_WRITE, ZLBAS, 2)) {
-		memset(b, 0x77, 2 * BS);
-		iov.iov_len = 2 * BS;
-		ns_write_end(ns, &w, ns_write_data(ns, &w, &iov, 1));
-	}
+	/* Returns only if its commit did not reach the journal: the other
+	 * thread then acts before the commit that kills this process. */
+	if (ns_zone_mgmt_apply(ns, ZLBAS, NVME_ZNS_ZSA_RESET, false, NULL))
+		r.stop = true;
+	pthread_join(t, NULL);
 	ns_sync_wait(ns);
 	_exit(5); /* no metadata write came */
 }
@@ -468,9 +495,9 @@ static void reset_then_crash(struct ns_config *cfg, enum after_reset then, uint6
  * was, and the blocks must then hold what they held. After each crash the
  * zone is either as it was (written to its middle with OLD) or reset
  * (Empty or with a ZRWA; or holding the new write, or Full of zeros after
- * the Finish).
- * Before Resets waited for their commit, the new write's data or the
- * Finish's zeros landed in the blocks of a zone that came back as it was.
+ * the Finish). Before Resets waited for their commit, the new write's data
+ * or the erasure landed in the blocks of a zone that came back as it was;
+ * so it did with a Reset that let its fence go before that commit.
  */
 static void test_reset_durable_first(void **state)
 {
@@ -480,7 +507,7 @@ static void test_reset_durable_first(void **state)
 
 	ns_close(f->ns);
 	f->ns = NULL;
-	for (uint64_t seed = 1; seed <= 4; seed++) {
+	for (uint64_t seed = 1; seed <= 8; seed++) {
 		for (enum after_reset t = THEN_WRITE; t <= THEN_ZRWA; t++) {
 			int status;
 			pid_t pid = fork();
@@ -525,7 +552,8 @@ static void test_reset_durable_first(void **state)
 }
 
 /* The wait of a Reset for its commit: one commit for a Select All Reset of
- * every zone, none for a Reset of an Empty zone (it changes nothing). */
+ * every zone (of 4 here, of 200 below), none for a Reset of an Empty zone
+ * (it changes nothing). */
 static void test_reset_commits(void **state)
 {
 	struct ns *ns = ((struct ns_fixture *)*state)->ns;
@@ -542,8 +570,22 @@ static void test_reset_commits(void **state)
 	write_all(ns, ZLBAS, 2, OLD);
 	assert_int_equal(ns_zone_mgmt_apply(ns, ZLBAS, NVME_ZNS_ZSA_RESET, false, NULL), 0);
 	assert_int_equal(s->commits, commits + 2);
+
+	struct ns_fixture *many = ns_fixture_new("zreads-many", 200, ZLBAS, true);
+	ns_fixture_open(many, false);
+	s = ns_stats(many->ns);
+	for (uint32_t z = 0; z < 200; z++)
+		write_all(many->ns, (uint64_t)z * ZLBAS, 1, OLD);
+	assert_int_equal(ns_sync_wait(many->ns), 0);
+	commits = s->commits;
+	assert_int_equal(ns_zone_mgmt_apply(many->ns, 0, NVME_ZNS_ZSA_RESET, true, NULL), 0);
+	assert_int_equal(s->commits, commits + 1);
+	ns_fixture_free(many);
 }
 
+/* Resets and Finishes of one zone from two threads: a Reset never comes
+ * between a Finish's erasure and the Finish, so a Full zone never reads
+ * what it held before its last Reset. */
 static void *reset_zone1(void *p)
 {
 	uint16_t st = ns_zone_mgmt_apply(p, 1 * ZLBAS, NVME_ZNS_ZSA_RESET, false, NULL);
