@@ -1250,11 +1250,14 @@ struct resets_held {
 	uint32_t *zone;              /* cap entries */
 };
 
-/* The resets held made durable, their fences dropped; st or the commit's. */
-static uint16_t release_resets(struct ns *ns, struct resets_held *h, uint16_t st)
+/*
+ * The Resets done so far made durable, then the fences held dropped: st, or
+ * the commit's status. A Reset waits even when it held no fence (its zone
+ * read Empty): that zone may be Empty by a Reset whose commit failed, and
+ * this one's success must mean durable without a sync of its own.
+ */
+static uint16_t commit_resets(struct ns *ns, struct resets_held *h, uint16_t st)
 {
-	if (!h->n)
-		return st;
 	uint16_t cst = wait_for(ns, queue_sync);
 	for (uint32_t k = 0; k < h->n; k++)
 		zns_unfence(&ns->z, h->zone[k]);
@@ -1347,7 +1350,7 @@ uint16_t ns_zone_mgmt_apply(struct ns *ns, uint64_t slba, uint8_t zsa, bool sele
 		if (slba >= ns->info.nlbas || slba & (ns->info.zone_size - 1))
 			return zns_mgmt_send(&ns->z, slba, zsa, false, zde);
 		uint16_t st = fenced_action(ns, zns_zone_of(&ns->z, slba), zsa, false, &h);
-		return release_resets(ns, &h, st);
+		return zsa == NVME_ZNS_ZSA_RESET ? commit_resets(ns, &h, st) : st;
 	}
 	/* Select All, zone by zone: each fenced only while it is acted on
 	 * (a Reset: until it is durable). A zone it does not apply to is
@@ -1364,11 +1367,12 @@ uint16_t ns_zone_mgmt_apply(struct ns *ns, uint64_t slba, uint8_t zsa, bool sele
 		if (!zns_select_all_applies(zsa, zns_zone_state(&ns->z, i)))
 			continue;
 		if (h.n == h.cap)
-			st = release_resets(ns, &h, 0);
+			st = commit_resets(ns, &h, 0);
 		if (!st)
 			st = fenced_action(ns, i, zsa, true, &h);
 	}
-	st = release_resets(ns, &h, st);
+	if (zsa == NVME_ZNS_ZSA_RESET)
+		st = commit_resets(ns, &h, st);
 	free(all);
 	return st;
 }

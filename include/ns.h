@@ -149,10 +149,10 @@ uint16_t ns_sync_wait(struct ns *ns);
 /*
  * Zone Management Send (ZNS 3.4.3). zde: zde_size bytes for SET_DESC_EXT.
  * ns_zone_mgmt_apply() makes the transition (blocks: a Finish zeroes what
- * its write pointer moves over; a Reset of a zone that held anything waits
- * for the commit that journals it, before any write can change the zone's
- * blocks: that commit needs no I/O thread nor loop, so an I/O thread may
- * call it); it is durable with the next ns_sync().
+ * its write pointer moves over); it is durable with the next ns_sync(). A
+ * Reset is durable when this returns: it waits for the commit that
+ * journals it, and a zone that held anything takes no write before then;
+ * that commit needs no I/O thread nor loop, so an I/O thread may call it.
  * ns_zone_mgmt_send() also waits for that sync after a Reset (blocks until
  * a group commit): never call it where the commit may wait for something
  * the caller's thread holds up (a worker's loop, an I/O thread: worker.h).

@@ -68,7 +68,7 @@ static void zms_done(struct io_job *job)
 {
 	struct nvme_req *req = container_of(job, struct nvme_req, job);
 
-	/* A Reset that changed anything was durable before zms_run returned. */
+	/* A Reset was durable before zms_run returned (ns_zone_mgmt_apply). */
 	if (req->status || (le32toh(req->cmd.cdw13) & 0xff) == NVME_ZNS_ZSA_RESET) {
 		nvme_req_complete(req, req->status);
 		return;

@@ -551,9 +551,36 @@ static void test_reset_durable_first(void **state)
 	free(b);
 }
 
+/*
+ * A Reset whose commit failed left its zone Empty in memory; the host
+ * retries it, and the retry's success must mean durable too, though the
+ * zone it resets already reads Empty: a crash then brings the zone back
+ * Empty.
+ */
+static void test_reset_retried_after_failed_commit(void **state)
+{
+	struct ns_fixture *f = *state;
+	struct nvme_zns_desc d[2];
+
+	write_all(f->ns, ZLBAS, 2, OLD);
+	assert_int_equal(ns_sync_wait(f->ns), 0);
+	fault_io_arm(&(struct fault_plan){ .seed = 1, .points = FAULT_META_WRITE,
+					   .kinds = FAULT_KIND(FAULT_EIO), .one_in = 1, .count = 1 });
+	assert_int_not_equal(ns_zone_mgmt_apply(f->ns, ZLBAS, NVME_ZNS_ZSA_RESET, false, NULL), 0);
+	fault_io_disarm();
+	assert_int_equal(ns_zone_mgmt_apply(f->ns, ZLBAS, NVME_ZNS_ZSA_RESET, false, NULL), 0);
+	ns_abandon(f->ns); /* a crash */
+	f->ns = NULL;
+	ns_fixture_open(f, false);
+	assert_int_equal(ns_zone_report(f->ns, ZLBAS, NVME_ZNS_ZRA_REPORT_ZONES, 0, true, d,
+					sizeof(d)),
+			 0);
+	assert_int_equal(d[1].zs >> 4, NVME_ZNS_ZS_EMPTY);
+}
+
 /* The wait of a Reset for its commit: one commit for a Select All Reset of
- * every zone (of 4 here, of 200 below), none for a Reset of an Empty zone
- * (it changes nothing). */
+ * every zone (of 4 here, of 200 below), one for a Reset of one zone, Empty
+ * or not (test_reset_retried_after_failed_commit says why). */
 static void test_reset_commits(void **state)
 {
 	struct ns *ns = ((struct ns_fixture *)*state)->ns;
@@ -566,10 +593,10 @@ static void test_reset_commits(void **state)
 	assert_int_equal(ns_zone_mgmt_apply(ns, 0, NVME_ZNS_ZSA_RESET, true, NULL), 0);
 	assert_int_equal(s->commits, commits + 1);
 	assert_int_equal(ns_zone_mgmt_apply(ns, ZLBAS, NVME_ZNS_ZSA_RESET, false, NULL), 0);
-	assert_int_equal(s->commits, commits + 1);
+	assert_int_equal(s->commits, commits + 2);
 	write_all(ns, ZLBAS, 2, OLD);
 	assert_int_equal(ns_zone_mgmt_apply(ns, ZLBAS, NVME_ZNS_ZSA_RESET, false, NULL), 0);
-	assert_int_equal(s->commits, commits + 2);
+	assert_int_equal(s->commits, commits + 3);
 
 	struct ns_fixture *many = ns_fixture_new("zreads-many", 200, ZLBAS, true);
 	ns_fixture_open(many, false);
@@ -945,6 +972,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_reset_durable_first, setup_zrwa, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_commits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reset_retried_after_failed_commit, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_finish_and_reset_race, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_race, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zrwa_allocation_and_reset_race, setup_zrwa,
