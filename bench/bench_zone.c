@@ -447,8 +447,9 @@ static void *resetter(void *arg)
 				die("zone %u: append failed with status %#x", z, st);
 		}
 		sync_and_wait(r->ns);
-		uint16_t st = ns_zone_mgmt_send(r->ns, (uint64_t)z * APPEND_ZONE_LBAS,
-						NVME_ZNS_ZSA_RESET, false, NULL);
+		/* As the target does: durable when it returns (one commit). */
+		uint16_t st = ns_zone_mgmt_apply(r->ns, (uint64_t)z * APPEND_ZONE_LBAS,
+						 NVME_ZNS_ZSA_RESET, false, NULL);
 		if (st)
 			die("zone %u: Reset failed with status %#x", z, st);
 		resets++;
@@ -626,7 +627,7 @@ static void fill_journal(struct ns *ns, uint32_t nr_zones, uint64_t zone_lbas, u
 	for (uint32_t round = 0; made < records; round++) {
 		uint8_t zsa = round % 2 ? NVME_ZNS_ZSA_CLOSE : NVME_ZNS_ZSA_OPEN;
 		for (uint32_t z = 0; z < nr_zones && made < records; z++, made++) {
-			uint16_t st = ns_zone_mgmt_send(ns, (uint64_t)z * zone_lbas, zsa, false, NULL);
+			uint16_t st = ns_zone_mgmt_apply(ns, (uint64_t)z * zone_lbas, zsa, false, NULL);
 			if (st)
 				die("zone %u: zone management %#x failed with %#x", z, zsa, st);
 		}

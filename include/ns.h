@@ -153,9 +153,10 @@ uint16_t ns_sync_wait(struct ns *ns);
  * Reset is durable when this returns: it waits for the commit that
  * journals it, and a zone that held anything takes no write before then;
  * that commit needs no I/O thread nor loop, so an I/O thread may call it.
- * ns_zone_mgmt_send() also waits for that sync after a Reset (blocks until
- * a group commit): never call it where the commit may wait for something
- * the caller's thread holds up (a worker's loop, an I/O thread: worker.h).
+ * ns_zone_mgmt_send() (tests and tools) adds a sync with Flush semantics
+ * after a Reset, as a host's Flush would: never call it where that sync
+ * may wait for something the caller's thread holds up (a worker's loop, an
+ * I/O thread: worker.h).
  */
 uint16_t ns_zone_mgmt_apply(struct ns *ns, uint64_t slba, uint8_t zsa, bool select_all,
 			    const void *zde);

@@ -40,6 +40,7 @@ struct io_job {
 	void (*run)(struct io_job *job);   /* on an I/O thread; may block */
 	void (*done)(struct io_job *job);  /* on job->worker's loop */
 	struct io_job *next_job;
+	bool slow;                  /* run waits for a commit or a sync (io_submit_slow_job) */
 };
 
 /* Start n workers (n = 0: one per online CPU) and io_threads I/O threads. */
@@ -88,6 +89,10 @@ void worker_spin_forget(struct worker_spin *s);
 void worker_spin_other(void);
 
 void io_submit_job(struct io_job *job);
+/* The same for a job whose run() waits for a group commit or an fsync:
+ * its I/O thread first announces the jobs it finished, which would
+ * otherwise wait that long for their worker to hear of them. */
+void io_submit_slow_job(struct io_job *job);
 
 /*
  * Return once every worker loop has run past this call (worker_sync.c), so

@@ -21,7 +21,8 @@
  * links each finished job's message into its worker's list at once, but
  * wakes the worker only when it has no further job to run, after
  * MAX_QUIET_MSGS messages, or before starting a job once the first
- * unannounced message has waited MAX_QUIET_NS: a burst of jobs comes back
+ * unannounced message has waited MAX_QUIET_NS or when the job is known to
+ * be slow (io_submit_slow_job: a Reset's commit): a burst of jobs comes back
  * in one wake-up instead of one each, and none waits behind a slow job.
  *
  * Spinning on one source (polling workers only; include/worker.h). Each
@@ -403,7 +404,7 @@ static void *io_main(void *arg)
 		pthread_mutex_unlock(&pool.lock);
 
 		/* The job may block for long: announce what has waited. */
-		if (q.n && now_ns() - q.since > MAX_QUIET_NS)
+		if (q.n && (job->slow || now_ns() - q.since > MAX_QUIET_NS))
 			quiet_flush(&q);
 		job->run(job);
 		job->msg.fn = job_done_msg;
@@ -464,10 +465,11 @@ static void pool_push(struct io_job *first, struct io_job *last, int n)
 	pthread_mutex_unlock(&pool.lock);
 }
 
-void io_submit_job(struct io_job *job)
+static void submit_job(struct io_job *job, bool slow)
 {
 	struct worker *w = self;
 
+	job->slow = slow;
 	if (!w) {
 		pool_push(job, job, 1);
 		return;
@@ -480,4 +482,14 @@ void io_submit_job(struct io_job *job)
 		w->jobs_head = job;
 	w->jobs_tail = job;
 	w->jobs_n++;
+}
+
+void io_submit_job(struct io_job *job)
+{
+	submit_job(job, false);
+}
+
+void io_submit_slow_job(struct io_job *job)
+{
+	submit_job(job, true);
 }

@@ -173,7 +173,7 @@ static void execute_change(struct nvme_req *req)
 	req->job.worker = req->sq->worker;
 	req->job.run = change_run;
 	req->job.done = change_done;
-	io_submit_job(&req->job);
+	io_submit_slow_job(&req->job); /* the change is synced to its file */
 }
 
 /* ---- Report (7.8) ---- */

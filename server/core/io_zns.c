@@ -2,9 +2,10 @@
  * Zoned Namespace Command Set I/O (ZNS 1.1, 3.4): Zone Append, Zone
  * Management Send and Receive. Zone states, limits and write pointers are
  * the zone engine's (ns.h); this file decodes the commands, checks what
- * does not need zone state, and makes zone transitions durable (ns_sync)
- * before completing them. Read, Write and Write Zeroes to a zoned
- * namespace take the NVM paths (io_nvm.c); the engine does the zone checks.
+ * does not need zone state, and makes zone transitions durable (ns_sync;
+ * a Reset is durable once ns_zone_mgmt_apply returns) before completing
+ * them. Read, Write and Write Zeroes to a zoned namespace take the NVM
+ * paths (io_nvm.c); the engine does the zone checks.
  */
 #include <nvme/types.h>
 
@@ -82,7 +83,7 @@ static void execute_zms(struct nvme_req *req)
 	req->job.worker = req->sq->worker;
 	req->job.run = zms_run;
 	req->job.done = zms_done;
-	io_submit_job(&req->job);
+	io_submit_slow_job(&req->job); /* a Reset waits for a commit */
 }
 
 /* 3.4.2 Zone Management Receive: the report straight into the data when

@@ -165,7 +165,7 @@ static void subsys_release(struct subsys *s)
 		pthread_mutex_lock(&close_lock);
 		pending_closes++;
 		pthread_mutex_unlock(&close_lock);
-		io_submit_job(&cj->job);
+		io_submit_slow_job(&cj->job); /* ns_close commits and checkpoints */
 		return;
 	}
 	close_namespaces(s);

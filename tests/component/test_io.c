@@ -22,6 +22,7 @@
 #include "../lib/core_harness.h"
 #include "fault_io.h"
 #include "ns.h"
+#include "ns_stats.h"
 #include "subsys.h"
 
 #define NQN "nqn.2024-01.io.znstgt:io"
@@ -516,6 +517,7 @@ static void test_reset_holds_no_io_thread(void **state)
 	assert_int_equal(ns_write_data(ns, &younger, &v, 1), 0);
 	ns_write_end(ns, &younger, 0);
 
+	uint64_t commits = ns_stats(ns)->commits;
 	reset[0] = submit_reset(6);
 	reset[1] = submit_reset(7);
 	uint16_t served = do_rw(nvme_cmd_write, CONV_NSID, 40, 1, out, NULL);
@@ -525,6 +527,7 @@ static void test_reset_holds_no_io_thread(void **state)
 	ns_write_end(ns, &older, 0);
 	assert_int_equal(served, 0);
 	assert_true(done); /* with zone 5's older append still in flight */
+	assert_true(ns_stats(ns)->commits > commits); /* they waited for a commit */
 	assert_int_equal(th_finish(reset[0], NULL, NULL), 0);
 	assert_int_equal(th_finish(reset[1], NULL, NULL), 0);
 	report_zone(6 * ZONE_BLKS, &d, &nr);

@@ -200,6 +200,52 @@ static void test_job_from_loop(void **state)
 	workers_stop();
 }
 
+/*
+ * A slow job (io_submit_slow_job: a Reset waiting for its commit) does not
+ * hold the completion of the job its I/O thread finished just before: that
+ * one is announced first. One I/O thread; both jobs handed over together
+ * from the loop; the slow one waits up to 2 s for the other's done().
+ */
+static struct tjob fast_job, slow_job;
+static atomic_bool fast_done_seen;
+
+static void fast_run(struct io_job *j)
+{
+	(void)j;
+}
+
+static void slow_run(struct io_job *j)
+{
+	(void)j;
+	for (int i = 0; i < 2000 && atomic_load(&jobs_done) == 0; i++)
+		usleep(1000);
+	atomic_store(&fast_done_seen, atomic_load(&jobs_done) == 1);
+}
+
+static void submit_fast_then_slow(struct worker_msg *m)
+{
+	(void)m;
+	fast_job = (struct tjob){ .job = { .worker = worker_self(), .run = fast_run,
+					   .done = job_done } };
+	slow_job = (struct tjob){ .job = { .worker = worker_self(), .run = slow_run,
+					   .done = job_done } };
+	io_submit_job(&fast_job.job);
+	io_submit_slow_job(&slow_job.job);
+}
+
+static void test_slow_job_announces_first(void **state)
+{
+	static struct worker_msg m = { .fn = submit_fast_then_slow };
+
+	atomic_store(&jobs_done, 0);
+	atomic_store(&fast_done_seen, false);
+	assert_int_equal(workers_start_poll(1, 1, poll_of(state)), 0);
+	worker_post(worker_get(0), &m);
+	wait_count(&jobs_done, 2);
+	assert_true(atomic_load(&fast_done_seen));
+	workers_stop();
+}
+
 /* ---- spinning on one source ---- */
 
 /* A source whose every try is a hit while it has hits left (then misses);
@@ -329,12 +375,14 @@ int main(void)
 		cmocka_unit_test_prestate(test_io_pool, &sleeping),
 		cmocka_unit_test_prestate(test_stop_drains, &sleeping),
 		cmocka_unit_test_prestate(test_job_from_loop, &sleeping),
+		cmocka_unit_test_prestate(test_slow_job_announces_first, &sleeping),
 		cmocka_unit_test_prestate(test_spin_on_served_source, &sleeping),
 		cmocka_unit_test_prestate(test_spin_only_one_active, &sleeping),
 		cmocka_unit_test_prestate(test_post_from_many_threads, &polling),
 		cmocka_unit_test_prestate(test_io_pool, &polling),
 		cmocka_unit_test_prestate(test_stop_drains, &polling),
 		cmocka_unit_test_prestate(test_job_from_loop, &polling),
+		cmocka_unit_test_prestate(test_slow_job_announces_first, &polling),
 		cmocka_unit_test_prestate(test_spin_on_served_source, &polling),
 		cmocka_unit_test_prestate(test_spin_only_one_active, &polling),
 	};
