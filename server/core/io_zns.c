@@ -23,6 +23,12 @@ static uint64_t zns_slba(const struct nvme_req *req)
 	return le32toh(req->cmd.cdw10) | (uint64_t)le32toh(req->cmd.cdw11) << 32;
 }
 
+/* Zone Management Send's action (ZSA: cdw13 bits 7:0). */
+static uint8_t zms_action(const struct nvme_req *req)
+{
+	return le32toh(req->cmd.cdw13) & 0xff;
+}
+
 static void execute_append(struct nvme_req *req)
 {
 	nvme_execute_write(req, NS_ZONE_APPEND);
@@ -39,17 +45,17 @@ static void zms_synced(struct io_job *job)
  * On an I/O thread: the transition (a Finish zeroes blocks; a Reset waits
  * for the commit that journals it, which needs no I/O thread: ns.h). The
  * sync that completes any other action is waited for in zms_done, by a
- * callback, never here: it can wait for a write to another zone that ended ahead of
- * an older one (ns_sync), and that older write's end runs on the worker,
- * after an I/O thread ran it. Resets blocking every I/O thread in such a
- * sync once left such a write unfinished and the target silent (worker.h:
- * what an I/O job may wait for).
+ * callback, never here: it can wait for a write to another zone that ended
+ * ahead of an older one (ns_sync), and that older write's end runs on the
+ * worker, after an I/O thread ran it. Resets blocking every I/O thread in
+ * such a sync once left such a write unfinished and the target silent
+ * (worker.h: what an I/O job may wait for).
  */
 static void zms_run(struct io_job *job)
 {
 	struct nvme_req *req = container_of(job, struct nvme_req, job);
 	uint32_t cdw13 = le32toh(req->cmd.cdw13);
-	uint8_t zsa = cdw13 & 0xff;
+	uint8_t zsa = zms_action(req);
 	void *zde = NULL;
 
 	if (zsa == NVME_ZNS_ZSA_SET_DESC_EXT && !(zde = nvme_req_flat_get(req))) {
@@ -70,7 +76,7 @@ static void zms_done(struct io_job *job)
 	struct nvme_req *req = container_of(job, struct nvme_req, job);
 
 	/* A Reset was durable before zms_run returned (ns_zone_mgmt_apply). */
-	if (req->status || (le32toh(req->cmd.cdw13) & 0xff) == NVME_ZNS_ZSA_RESET) {
+	if (req->status || zms_action(req) == NVME_ZNS_ZSA_RESET) {
 		nvme_req_complete(req, req->status);
 		return;
 	}
@@ -124,9 +130,10 @@ static uint16_t parse_append(struct nvme_req *req, const struct ns_info *info)
 static uint16_t parse_zms(struct nvme_req *req, const struct ns_info *info)
 {
 	uint32_t cdw13 = le32toh(req->cmd.cdw13);
+	uint8_t zsa = zms_action(req);
 	uint16_t st;
 
-	switch (cdw13 & 0xff) {
+	switch (zsa) {
 	case NVME_ZNS_ZSA_CLOSE:
 	case NVME_ZNS_ZSA_FINISH:
 	case NVME_ZNS_ZSA_OPEN:
@@ -148,8 +155,7 @@ static uint16_t parse_zms(struct nvme_req *req, const struct ns_info *info)
 	/* ZRWAA allocates a ZRWA to the one zone an Open or Set Zone
 	 * Descriptor Extension names; anywhere else it is a reserved bit. */
 	if ((cdw13 & ZMS_ZRWAA) && (!info->zrwa_lbas || (cdw13 & ZMS_SELECT_ALL) ||
-				    ((cdw13 & 0xff) != NVME_ZNS_ZSA_OPEN &&
-				     (cdw13 & 0xff) != NVME_ZNS_ZSA_SET_DESC_EXT)))
+				    (zsa != NVME_ZNS_ZSA_OPEN && zsa != NVME_ZNS_ZSA_SET_DESC_EXT)))
 		return nvme_err(NVME_SC_INVALID_FIELD);
 	if (!(cdw13 & ZMS_SELECT_ALL) && zns_slba(req) >= info->nlbas)
 		return nvme_err(NVME_SC_LBA_RANGE);
