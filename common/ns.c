@@ -39,6 +39,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "blockstore.h"
@@ -73,6 +74,7 @@ struct commit_item {
 	int rc;                      /* of step 1 (and 2 when not overlapped) */
 	bool sync_data;              /* the data sync overlaps the journal's */
 	uint64_t writes;             /* data_writes the data sync covers */
+	uint64_t started;            /* this commit's number (commits_started) */
 };
 
 /* Blocks read at a time to compute a record's data CRC. */
@@ -100,6 +102,14 @@ struct ns {
 	uint8_t *crc_buf;            /* commit thread and recovery: CRC_CHUNK bytes */
 	struct ns_stats stats;       /* ns_stats.h */
 	struct resv_ns *resv;        /* reservations (resv_store.h) */
+
+	/* Zones whose Reset's commit failed (zns_set_undurable): released by
+	 * the first commit that starts after the last of them was marked. */
+	uint64_t commits_started;    /* atomic */
+	pthread_mutex_t undurable_lock;
+	uint64_t undurable_mark;     /* commits_started at the last mark; 0: none (atomic) */
+	bool undurable_asked;        /* a commit asked for by a refusal is queued (atomic) */
+	uint64_t undurable_ask_at;   /* CLOCK_MONOTONIC ns before which none is asked (atomic) */
 
 	/* The data sync thread: fdatasyncs the data file when the commit
 	 * thread asks (dsync_req), alongside the journal's sync. */
@@ -263,6 +273,7 @@ static int commit_prepare(struct ns *ns, struct commit_item *it, bool overlap)
 {
 	bool ordered = !overlap || !ns->info.zoned;
 	it->sync_data = false;
+	it->started = __atomic_add_fetch(&ns->commits_started, 1, __ATOMIC_ACQ_REL);
 	if (ns->info.zoned) {
 		uint32_t cur = zns_take_dirty(&ns->z);
 		struct zone_snap s;
@@ -369,6 +380,57 @@ static void commit_failed(struct ns *ns, struct commit_item *it, int rc)
 	zns_mark_all_dirty(&ns->z);
 }
 
+/*
+ * A commit that succeeded after starting past the last zone marked
+ * undurable journaled every zone a failed Reset left (commit_failed listed
+ * them all again, and every commit since either failed, listing them again,
+ * or made what it took durable): their blocks may change again.
+ */
+static void release_undurable(struct ns *ns, uint64_t started)
+{
+	if (!__atomic_load_n(&ns->undurable_mark, __ATOMIC_ACQUIRE))
+		return;
+	pthread_mutex_lock(&ns->undurable_lock);
+	if (ns->undurable_mark && started > ns->undurable_mark) {
+		zns_clear_undurable(&ns->z);
+		__atomic_store_n(&ns->undurable_mark, 0, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&ns->undurable_lock);
+}
+
+static void undurable_asked_done(void *arg, uint16_t status)
+{
+	(void)status;
+	__atomic_store_n(&((struct ns *)arg)->undurable_asked, false, __ATOMIC_RELEASE);
+}
+
+/* Refusals ask for a commit at most this often (undurable_refusal). */
+#define UNDURABLE_ASK_NS 100000000ull
+
+/*
+ * Zone i's Reset is not durable yet (commit_resets): the status whatever
+ * would write its blocks fails with, or 0. A refusal asks for the commit
+ * that would make it durable - a host that only writes never sends the
+ * Flush that would - one at a time and at most every UNDURABLE_ASK_NS: a
+ * commit after a failed one journals every zone, and a journal that keeps
+ * failing is not to be retried once per refused command.
+ */
+static uint16_t undurable_refusal(struct ns *ns, uint32_t i)
+{
+	uint16_t st = zns_undurable(&ns->z, i);
+	if (!st)
+		return 0;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	if (now >= __atomic_load_n(&ns->undurable_ask_at, __ATOMIC_ACQUIRE) &&
+	    !__atomic_exchange_n(&ns->undurable_asked, true, __ATOMIC_ACQ_REL)) {
+		__atomic_store_n(&ns->undurable_ask_at, now + UNDURABLE_ASK_NS, __ATOMIC_RELEASE);
+		queue_sync(ns, undurable_asked_done, ns);
+	}
+	return st;
+}
+
 /* Steps 2 (when it overlaps) to 5. */
 static void commit_journal(struct ns *ns, struct commit_item *it)
 {
@@ -409,7 +471,10 @@ static void commit_journal(struct ns *ns, struct commit_item *it)
 	}
 	if (rc) {
 		commit_failed(ns, it, rc);
-	} else if (ns->failing) {
+	} else {
+		release_undurable(ns, it->started);
+	}
+	if (!rc && ns->failing) {
 		log_info("namespace %u: group commit works again", ns->info.nsid);
 		ns->failing = false;
 	}
@@ -910,6 +975,7 @@ int ns_open(const struct ns_config *cfg, bool format, struct ns **out, char *err
 		goto out;
 	pthread_mutex_init(&ns->commit_lock, NULL);
 	pthread_cond_init(&ns->commit_cond, NULL);
+	pthread_mutex_init(&ns->undurable_lock, NULL);
 	pthread_mutex_init(&ns->dsync_lock, NULL);
 	pthread_cond_init(&ns->dsync_cond, NULL);
 	/* Only a zoned namespace overlaps the data sync (commit_prepare). */
@@ -962,6 +1028,7 @@ static void ns_free(struct ns *ns)
 	blockstore_close(&ns->bs);
 	pthread_mutex_destroy(&ns->commit_lock);
 	pthread_cond_destroy(&ns->commit_cond);
+	pthread_mutex_destroy(&ns->undurable_lock);
 	pthread_mutex_destroy(&ns->dsync_lock);
 	pthread_cond_destroy(&ns->dsync_cond);
 	free(ns->queued.v);
@@ -1135,8 +1202,13 @@ const void *ns_read_borrow(struct ns *ns, uint64_t slba, uint32_t nlb)
 uint16_t ns_write_begin(struct ns *ns, struct ns_write *w, enum ns_write_kind kind,
 			uint64_t slba, uint32_t nlb)
 {
-	if (ns->info.zoned)
-		return zns_write_begin(&ns->z, w, kind, slba, nlb);
+	if (ns->info.zoned) {
+		uint16_t st = zns_write_begin(&ns->z, w, kind, slba, nlb);
+		if (st && __atomic_load_n(&ns->undurable_mark, __ATOMIC_ACQUIRE) &&
+		    slba < ns->info.nlbas)
+			undurable_refusal(ns, zns_zone_of(&ns->z, slba));
+		return st;
+	}
 	if (kind == NS_ZONE_APPEND)
 		return nvme_err(NVME_SC_INVALID_OPCODE);
 	w->kind = (uint8_t)kind;
@@ -1238,10 +1310,12 @@ static bool finish_erases(uint8_t s, bool select_all)
  * thread and no event loop, so an I/O thread may wait for it. A Select All
  * Reset holds the fences of every zone it resets for one commit, not a
  * commit per zone (RESET_HELD at a time if it cannot have the memory for
- * them all). If the commit fails the fences go anyway (the host is told the
- * Reset failed; later commits retry it): while the journal cannot be
- * written, a crash can bring back the zone's old write pointer over blocks
- * written since (doc/io-errors.md).
+ * them all). If the commit fails, the host is told the Reset failed and its
+ * zones stay closed to whatever would write their blocks until a later
+ * commit journals every zone (zns_set_undurable, release_undurable): writes
+ * to them fail with the commit's status, and each one refused asks for a
+ * commit, so that writes go on once the journal can be written again
+ * (doc/io-errors.md).
  */
 #define RESET_HELD 64
 
@@ -1259,6 +1333,17 @@ struct resets_held {
 static uint16_t commit_resets(struct ns *ns, struct resets_held *h, uint16_t st)
 {
 	uint16_t cst = wait_for(ns, queue_sync);
+	if (cst && h->n) {
+		/* The mark first: a write refused as soon as its zone is
+		 * marked must see it (ns_write_begin). */
+		pthread_mutex_lock(&ns->undurable_lock);
+		__atomic_store_n(&ns->undurable_mark,
+				 __atomic_load_n(&ns->commits_started, __ATOMIC_ACQUIRE),
+				 __ATOMIC_RELEASE);
+		for (uint32_t k = 0; k < h->n; k++)
+			zns_set_undurable(&ns->z, h->zone[k], cst);
+		pthread_mutex_unlock(&ns->undurable_lock);
+	}
 	for (uint32_t k = 0; k < h->n; k++)
 		zns_unfence(&ns->z, h->zone[k]);
 	h->n = 0;
@@ -1286,7 +1371,9 @@ static uint16_t fenced_action(struct ns *ns, uint32_t i, uint8_t zsa, bool selec
 	bool erased = false;
 	zns_fence(&ns->z, i);
 	uint8_t before = zns_zone_state(&ns->z, i);
-	if (zsa == NVME_ZNS_ZSA_FINISH && finish_erases(before, select_all)) {
+	if (zsa == NVME_ZNS_ZSA_FINISH && finish_erases(before, select_all))
+		st = undurable_refusal(ns, i); /* its erasure would write the zone */
+	if (!st && zsa == NVME_ZNS_ZSA_FINISH && finish_erases(before, select_all)) {
 		int rc = zns_erase_unwritten(&ns->z, i, zero_range, ns);
 		__atomic_add_fetch(&ns->data_writes, 1, __ATOMIC_RELEASE);
 		st = io_status(rc, true);
@@ -1321,9 +1408,9 @@ uint16_t ns_zone_mgmt_send_zrwaa(struct ns *ns, uint64_t slba, uint8_t zsa, cons
 	 * the allocation, over data landed meanwhile (a write that begins
 	 * meanwhile opens the zone, and the engine refuses the allocation). */
 	uint32_t i = zns_zone_of(&ns->z, slba);
-	uint16_t st = 0;
 	zns_fence(&ns->z, i);
-	if (zns_zone_state(&ns->z, i) == NVME_ZNS_ZS_EMPTY) {
+	uint16_t st = undurable_refusal(ns, i);
+	if (!st && zns_zone_state(&ns->z, i) == NVME_ZNS_ZS_EMPTY) {
 		int rc = zns_erase_unwritten(&ns->z, i, zero_range, ns);
 		if (!rc)
 			rc = blockstore_sync(&ns->bs);

@@ -306,6 +306,8 @@ static uint16_t write_range_check(struct zns *z, struct zone *zn, uint32_t i,
 	uint16_t st = state_write_error(zn->state);
 	if (st)
 		return st;
+	if (zn->flags & ZONE_F_UNDURABLE)
+		return __atomic_load_n(&z->undurable_st, __ATOMIC_RELAXED);
 	uint64_t end = zns_zslba(z, i) + z->g.zone_cap;
 	if (kind == NS_ZONE_APPEND) {
 		/* ZRWA: Zone Append is an Invalid Zone Operation Request. */
@@ -1143,6 +1145,55 @@ void zns_unfence(struct zns *z, uint32_t i)
 	pthread_mutex_unlock(&zn->lock);
 }
 
+void zns_set_undurable(struct zns *z, uint32_t i, uint16_t st)
+{
+	struct zone *zn = &z->zones[i];
+	__atomic_store_n(&z->undurable_st, st, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&z->state_lock); /* giving back may change the zone's state */
+	pthread_mutex_lock(&zn->lock);
+	zn->flags |= ZONE_F_UNDURABLE;
+	if (zn->inflight) {
+		/* Writes given LBAs since the Reset, none of which has moved
+		 * data (the fence held them): dropped, and the write pointer
+		 * back at the start. What the host did to the zone meanwhile
+		 * without writing stays (an explicit Open, an extension),
+		 * but a zone those writes opened or filled is closed as Zone
+		 * Close closes it (Empty unless it holds an extension). From
+		 * Full that takes an active resource for Closed; if none is
+		 * left, the zone is reset again instead, extension and all. */
+		drop_inflight(z, i, st);
+		zn->wp = zn->wp_ended = zn->wp_done; /* the start: nothing landed */
+		bool holds = !holds_nothing(z, i);
+		if (zn->state == S_FULL && holds && z->g.max_active &&
+		    z->nr_active >= z->g.max_active)
+			zone_action(z, i, NVME_ZNS_ZSA_RESET, false, NULL);
+		else if (zn->state == S_IOPEN || zn->state == S_FULL)
+			set_state(z, i, holds ? S_CLOSED : S_EMPTY);
+		mark_dirty(z, i);
+	}
+	pthread_mutex_unlock(&zn->lock);
+	pthread_mutex_unlock(&z->state_lock);
+}
+
+uint16_t zns_undurable(struct zns *z, uint32_t i)
+{
+	struct zone *zn = &z->zones[i];
+	pthread_mutex_lock(&zn->lock);
+	bool u = zn->flags & ZONE_F_UNDURABLE;
+	pthread_mutex_unlock(&zn->lock);
+	return u ? __atomic_load_n(&z->undurable_st, __ATOMIC_RELAXED) : 0;
+}
+
+void zns_clear_undurable(struct zns *z)
+{
+	for (uint32_t i = 0; i < z->g.nr_zones; i++) {
+		struct zone *zn = &z->zones[i];
+		pthread_mutex_lock(&zn->lock);
+		zn->flags &= (uint8_t)~ZONE_F_UNDURABLE;
+		pthread_mutex_unlock(&zn->lock);
+	}
+}
+
 uint16_t zns_write_start(struct zns *z, struct ns_write *w)
 {
 	struct zone *zn = &z->zones[w->zone];
@@ -1236,14 +1287,24 @@ void zns_load(struct zns *z, uint32_t i, uint8_t state, uint8_t za, uint64_t wp)
 
 void zns_mark_all_dirty(struct zns *z)
 {
-	for (uint32_t i = 0; i < z->g.nr_zones; i++) {
-		struct zone *zn = &z->zones[i];
-		pthread_mutex_lock(&zn->lock);
-		if (z->g.zde_size)
+	if (z->g.zde_size) {
+		for (uint32_t i = 0; i < z->g.nr_zones; i++) {
+			struct zone *zn = &z->zones[i];
+			pthread_mutex_lock(&zn->lock);
 			zn->flags |= ZONE_F_ZDE_DIRTY;
-		mark_dirty(z, i);
-		pthread_mutex_unlock(&zn->lock);
+			pthread_mutex_unlock(&zn->lock);
+		}
 	}
+	/* A list built anew, not mark_dirty() zone by zone: a commit that
+	 * failed while snapshotting left the zones it had not reached on its
+	 * detached list (dirty_next set), which mark_dirty() would take for
+	 * listed - and no later commit would record them. */
+	pthread_mutex_lock(&z->dirty_lock);
+	for (uint32_t i = 0; i < z->g.nr_zones; i++)
+		z->zones[i].dirty_next = i + 1 < z->g.nr_zones ? i + 2 : ZONE_NIL;
+	z->dirty_head = 1;
+	z->dirty_tail = z->g.nr_zones;
+	pthread_mutex_unlock(&z->dirty_lock);
 }
 
 /* Zone i for the Changed Zone List. Caller holds state_lock. */

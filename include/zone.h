@@ -64,6 +64,7 @@ struct zone {
 #define ZONE_F_UNORDERED 0x08   /* the in-flight list holds ZRWA writes: not in LBA order */
 #define ZONE_F_FENCED    0x10   /* a Reset, Finish or ZRWA allocation holds the zone's fence */
 #define ZONE_F_WAITED    0x20   /* a thread waits on scrub_cond for this zone */
+#define ZONE_F_UNDURABLE 0x40   /* its Reset is not durable: its blocks must not change */
 
 struct zns_geom {
 	uint32_t lba_shift;
@@ -98,6 +99,7 @@ struct zns {
 	uint32_t dirty_head, dirty_tail; /* zone index + 1; 0 = empty */
 
 	uint32_t nr_gapped;          /* zones with ZONE_F_GAPPED (atomic) */
+	uint16_t undurable_st;       /* writes to a ZONE_F_UNDURABLE zone fail with it (atomic) */
 	uint64_t *gapped_map;        /* bit i: zone i has ZONE_F_GAPPED (atomic words) */
 	pthread_cond_t scrub_cond;   /* a zone waited on changed (wait_zone in zone.c) */
 
@@ -297,6 +299,22 @@ int zns_on_failed(struct zns *z, const struct ns_write *w,
  */
 void zns_fence(struct zns *z, uint32_t i);
 void zns_unfence(struct zns *z, uint32_t i);
+
+/*
+ * Zone i was reset, but the commit that was to journal the Reset failed,
+ * and the caller still holds the zone's fence (common/ns.c, commit_resets).
+ * A Reset keeps the zone's blocks, so a crash now brings the zone back as
+ * it was, write pointer and data: until zns_clear_undurable(), nothing may
+ * write those blocks. zns_set_undurable() drops the writes admitted since
+ * the Reset (all waiting at the fence: none has moved data) with st and
+ * puts the write pointer back at the zone's start; new writes are refused
+ * with st at admission; a Finish or ZRWA allocation asks zns_undurable() (st, or 0
+ * when the zone's blocks may change) and refuses.
+ */
+void zns_set_undurable(struct zns *z, uint32_t i, uint16_t st);
+uint16_t zns_undurable(struct zns *z, uint32_t i);
+/* Every zone's state is durable again (a commit journaled them all). */
+void zns_clear_undurable(struct zns *z);
 /*
  * A Reset or Finish of zone i under its fence (the caller orders and erases,
  * common/ns.c). all: zone i's part of a Select All - nothing when Select All

@@ -924,10 +924,109 @@ static void test_fail_zone(void **state)
 	rm(z);
 }
 
+/*
+ * A Reset whose commit failed (zns_set_undurable) while writes admitted
+ * after it wait at its fence, here writes that filled the zone, while
+ * another zone took the last open or active resource: the writes are
+ * dropped with the commit's status, and the zone is Empty again with its
+ * write pointer at its start (which needs no resource), consistent, and
+ * refuses writes until zns_clear_undurable().
+ */
+static void undurable_after_fill(uint32_t max_open, uint32_t max_active, uint32_t nw)
+{
+	struct zns z;
+	struct zns_geom g = { .lba_shift = 12, .zone_size = 16, .zone_cap = 16, .nr_zones = 4,
+			      .max_open = max_open, .max_active = max_active, .zasl_nlb = 16 };
+	const uint16_t fault = nvme_media_err(NVME_SC_WRITE_FAULT);
+	struct ns_write w0, w1, w2, wz[4];
+
+	assert_int_equal(zns_init(&z, &g), 0);
+	assert_int_equal(zns_write_begin(&z, &w0, NS_WRITE, 0, 1), 0);  /* zone 0 open */
+	assert_int_equal(zns_write_begin(&z, &w1, NS_WRITE, 16, 2), 0); /* zone 1 written */
+	zns_write_end(&z, &w0, true);
+	zns_write_end(&z, &w1, true);
+	zns_fence(&z, 1);
+	assert_int_equal(zns_mgmt_fenced(&z, 1, NVME_ZNS_ZSA_RESET, false, false), 0);
+	for (uint32_t k = 0; k < nw; k++)
+		assert_int_equal(zns_write_begin(&z, &wz[k], NS_WRITE, 16 + k * (16 / nw), 16 / nw),
+				 0);
+	assert_int_equal(zns_zone_state(&z, 1), NVME_ZNS_ZS_FULL);
+	assert_int_equal(zns_write_begin(&z, &w2, NS_WRITE, 32, 1), 0); /* the last resource */
+	zns_set_undurable(&z, 1, fault);
+	assert_int_equal(zns_zone_state(&z, 1), NVME_ZNS_ZS_EMPTY);
+	assert_int_equal(zns_zone_readable(&z, 1), 16);
+	assert_null(zns_check(&z));
+	assert_int_equal(zns_zone_state(&z, 0), NVME_ZNS_ZS_IMPL_OPEN); /* not closed for it */
+	for (uint32_t k = 0; k < nw; k++)
+		assert_int_equal(zns_write_start(&z, &wz[k]), fault);
+	zns_unfence(&z, 1);
+	assert_int_equal(zns_undurable(&z, 1), fault);
+	assert_int_equal(zns_write_begin(&z, &w1, NS_WRITE, 16, 1), fault);
+	assert_int_equal(zns_write_begin(&z, &w1, NS_ZONE_APPEND, 16, 1), fault);
+	zns_clear_undurable(&z);
+	assert_int_equal(zns_undurable(&z, 1), 0);
+	zns_write_end(&z, &w2, true); /* zone 2 gives its resource back */
+	assert_int_equal(zns_mgmt_send(&z, 32, NVME_ZNS_ZSA_RESET, false, NULL), 0);
+	assert_int_equal(zns_write_begin(&z, &w1, NS_WRITE, 16, 1), 0);
+	zns_write_end(&z, &w1, true);
+	assert_null(zns_check(&z));
+	zns_destroy(&z);
+}
+
+/*
+ * What the host did to the zone between the Reset and the failure of its
+ * commit without writing stays: an explicit Open, an extension (Set Zone
+ * Descriptor Extension makes an Empty zone Closed). A zone that writes
+ * admitted meanwhile opened is closed as Zone Close closes it.
+ */
+static void undurable_keeps(uint8_t zsa, uint32_t nlb, uint8_t want)
+{
+	struct zns z;
+	struct zns_geom g = { .lba_shift = 12, .zone_size = 16, .zone_cap = 16, .nr_zones = 4,
+			      .zde_size = 64, .zasl_nlb = 16 };
+	const uint16_t fault = nvme_media_err(NVME_SC_WRITE_FAULT);
+	uint8_t zde[64];
+	struct ns_write w;
+
+	memset(zde, 0x5a, sizeof(zde));
+	assert_int_equal(zns_init(&z, &g), 0);
+	zns_fence(&z, 1);
+	assert_int_equal(zns_mgmt_fenced(&z, 1, NVME_ZNS_ZSA_RESET, false, false), 0);
+	assert_int_equal(zns_mgmt_send(&z, 16, zsa, false, zde), 0);
+	assert_int_equal(zns_write_begin(&z, &w, NS_WRITE, 16, nlb), 0);
+	zns_set_undurable(&z, 1, fault);
+	assert_int_equal(zns_write_start(&z, &w), fault);
+	zns_unfence(&z, 1);
+	assert_int_equal(zns_zone_state(&z, 1), want);
+	assert_int_equal(zns_zone_readable(&z, 1), 16);
+	if (zsa == NVME_ZNS_ZSA_SET_DESC_EXT)
+		assert_memory_equal(z.zde + 1 * 64, zde, sizeof(zde));
+	assert_null(zns_check(&z));
+	zns_destroy(&z);
+}
+
+static void test_undurable_reset_keeps_host_changes(void **state)
+{
+	(void)state;
+	undurable_keeps(NVME_ZNS_ZSA_OPEN, 1, NVME_ZNS_ZS_EXPL_OPEN);
+	undurable_keeps(NVME_ZNS_ZSA_SET_DESC_EXT, 1, NVME_ZNS_ZS_CLOSED);
+	undurable_keeps(NVME_ZNS_ZSA_SET_DESC_EXT, 16, NVME_ZNS_ZS_CLOSED); /* filled it */
+}
+
+static void test_undurable_reset_after_fill(void **state)
+{
+	(void)state;
+	undurable_after_fill(0, 2, 1); /* one write filled it; no active resource left */
+	undurable_after_fill(0, 2, 4); /* four did */
+	undurable_after_fill(2, 0, 1); /* no open resource left */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mgmt_transitions),
+		cmocka_unit_test(test_undurable_reset_after_fill),
+		cmocka_unit_test(test_undurable_reset_keeps_host_changes),
 		cmocka_unit_test(test_mgmt_bad_lba),
 		cmocka_unit_test(test_close_unwritten_goes_empty),
 		cmocka_unit_test(test_zde),

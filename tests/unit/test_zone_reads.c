@@ -12,6 +12,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <nvme/types.h>
 #include <pthread.h>
 #include <signal.h>
@@ -52,6 +53,7 @@ static int setup_zrwa(void **state) { return setup_cfg(state, 8 * BS); }
 
 static int teardown(void **state)
 {
+	fault_io_disarm(); /* a test that failed while armed leaves the next ones alone */
 	ns_fixture_free(*state);
 	return 0;
 }
@@ -585,6 +587,231 @@ static void test_reset_retried_after_failed_commit(void **state)
 	assert_int_equal(d.zs >> 4, NVME_ZNS_ZS_EMPTY);
 }
 
+/* The status of a Reset whose commit fails: a journal write that fails
+ * with EIO is a Write Fault. */
+static uint16_t fault_st(void)
+{
+	return nvme_media_err(NVME_SC_WRITE_FAULT);
+}
+
+/*
+ * A Reset whose commit failed leaves the zone's blocks as they were until a
+ * commit journals it, so that a crash brings back the zone whole, data and
+ * write pointer: writes to it (Write, Zone Append) are refused with the
+ * commit's status, and so is a Finish (whose erasure would write it), while
+ * other zones take writes.
+ */
+static void test_failed_reset_keeps_blocks(void **state)
+{
+	struct ns_fixture *f = *state;
+	struct nvme_zns_desc d;
+	struct ns_write w;
+
+	write_all(f->ns, ZLBAS, 2, OLD);
+	assert_int_equal(ns_sync_wait(f->ns), 0);
+	fault_io_arm(&(struct fault_plan){ .seed = 1, .points = FAULT_META_WRITE,
+					   .kinds = FAULT_KIND(FAULT_EIO), .one_in = 1 });
+	assert_int_equal(ns_zone_mgmt_apply(f->ns, ZLBAS, NVME_ZNS_ZSA_RESET, false, NULL),
+			 fault_st());
+	assert_int_equal(ns_write_begin(f->ns, &w, NS_WRITE, ZLBAS, 1), fault_st());
+	assert_int_equal(ns_write_begin(f->ns, &w, NS_ZONE_APPEND, ZLBAS, 1), fault_st());
+	assert_int_equal(ns_zone_mgmt_apply(f->ns, ZLBAS, NVME_ZNS_ZSA_FINISH, false, NULL),
+			 fault_st());
+	write_all(f->ns, 2 * ZLBAS, 1, 0x11);
+	ns_abandon(f->ns); /* a crash before any commit succeeded (the refusals asked for some) */
+	fault_io_disarm();
+	f->ns = NULL;
+	ns_fixture_open(f, false);
+	assert_true(zone_desc(f->ns, ZLBAS, &d));
+	assert_int_equal(le64toh(d.wp), ZLBAS + 2);
+	const uint8_t old[2] = { OLD, OLD };
+	expect_either(f->ns, ZLBAS, 2, old, NULL);
+}
+
+/* The same on a namespace with ZRWAs: a ZRWA allocation erases the zone,
+ * so it is refused too. */
+static void test_failed_reset_refuses_zrwa(void **state)
+{
+	struct ns_fixture *f = *state;
+
+	write_all(f->ns, ZLBAS, 2, OLD);
+	assert_int_equal(ns_sync_wait(f->ns), 0);
+	fault_io_arm(&(struct fault_plan){ .seed = 1, .points = FAULT_META_WRITE,
+					   .kinds = FAULT_KIND(FAULT_EIO), .one_in = 1 });
+	assert_int_equal(ns_zone_mgmt_apply(f->ns, ZLBAS, NVME_ZNS_ZSA_RESET, false, NULL),
+			 fault_st());
+	assert_int_equal(ns_zone_mgmt_send_zrwaa(f->ns, ZLBAS, NVME_ZNS_ZSA_OPEN, NULL),
+			 fault_st());
+	ns_abandon(f->ns);
+	fault_io_disarm();
+	f->ns = NULL;
+	const uint8_t old[2] = { OLD, OLD };
+	ns_fixture_open(f, false);
+	expect_either(f->ns, ZLBAS, 2, old, NULL);
+}
+
+/*
+ * Once the journal can be written again, writes to that zone resume without
+ * the host sending a Flush: the first one refused asks for the commit. The
+ * zone is then durably Empty and takes writes from its start.
+ */
+static void test_failed_reset_then_writes_resume(void **state)
+{
+	struct ns_fixture *f = *state;
+	struct nvme_zns_desc d;
+	struct ns_write w;
+
+	write_all(f->ns, ZLBAS, 2, OLD);
+	assert_int_equal(ns_sync_wait(f->ns), 0);
+	fault_io_arm(&(struct fault_plan){ .seed = 1, .points = FAULT_META_WRITE,
+					   .kinds = FAULT_KIND(FAULT_EIO), .one_in = 1, .count = 1 });
+	assert_int_equal(ns_zone_mgmt_apply(f->ns, ZLBAS, NVME_ZNS_ZSA_RESET, false, NULL),
+			 fault_st());
+	fault_io_disarm();
+	uint16_t st = ns_write_begin(f->ns, &w, NS_WRITE, ZLBAS, 1);
+	assert_int_equal(st, fault_st());
+	for (int k = 0; st && k < 60000; k++) { /* up to a minute: a loaded machine */
+		usleep(1000);
+		st = ns_write_begin(f->ns, &w, NS_WRITE, ZLBAS, 1);
+	}
+	assert_int_equal(st, 0);
+	land_ok(f->ns, &w, 0x33);
+	assert_int_equal(ns_sync_wait(f->ns), 0);
+	ns_abandon(f->ns);
+	f->ns = NULL;
+	ns_fixture_open(f, false);
+	assert_true(zone_desc(f->ns, ZLBAS, &d));
+	assert_int_equal(le64toh(d.wp), ZLBAS + 1);
+	const uint8_t want[2] = { 0x33, 0 };
+	expect_either(f->ns, ZLBAS, 2, want, NULL);
+}
+
+/*
+ * A write given LBAs after the Reset, waiting at its fence when the commit
+ * fails, is dropped with the commit's status and gives its LBAs back: its
+ * data never lands over the blocks the crash would bring back. A thread
+ * resets zone 1 while this one tries to write at the zone's start, which
+ * only a Reset applied makes possible; the commit fails in its data sync
+ * (data written just before: the journal's own sync runs meanwhile, which
+ * leaves time to be given LBAs).
+ */
+static void *reset_zone1_st(void *p)
+{
+	return (void *)(uintptr_t)ns_zone_mgmt_apply(p, ZLBAS, NVME_ZNS_ZSA_RESET, false, NULL);
+}
+
+/* The first byte of each of nlb blocks from lba, as the data file holds them. */
+static void file_blocks(const struct ns_fixture *f, uint64_t lba, uint32_t nlb, uint8_t *out)
+{
+	char path[sizeof(f->cfg.path) + 8];
+	snprintf(path, sizeof(path), "%s/data", f->cfg.path);
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	for (uint32_t k = 0; k < nlb; k++)
+		assert_int_equal(pread(fd, &out[k], 1, (off_t)((lba + k) * BS)), 1);
+	close(fd);
+}
+
+static void test_failed_reset_drops_waiting_writes(void **state)
+{
+	struct ns_fixture *f = *state;
+	struct ns *ns = f->ns;
+	int admitted = 0;
+
+	for (int round = 0; round < 200 && admitted < 5; round++) {
+		assert_int_equal(ns_sync_wait(ns), 0); /* zone 1 durably Empty: writes go on */
+		write_all(ns, ZLBAS, 2, OLD);
+		fault_io_arm(&(struct fault_plan){ .seed = 1, .points = FAULT_DATA_SYNC,
+						   .kinds = FAULT_KIND(FAULT_EIO), .one_in = 1,
+						   .count = 1 });
+		pthread_t t;
+		void *rst;
+		pthread_create(&t, NULL, reset_zone1_st, ns);
+		uint16_t st;
+		struct ns_write w;
+		do
+			st = ns_write_begin(ns, &w, NS_WRITE, ZLBAS, 1);
+		while (st == nvme_cmd_err(NVME_SC_ZNS_INVALID_WRITE));
+		if (!st) {
+			admitted++;
+			st = land(ns, &w, 0x44);
+			ns_write_end(ns, &w, st);
+			assert_int_equal(st, fault_st());
+		} else {
+			assert_int_equal(st, fault_st());
+		}
+		pthread_join(t, &rst);
+		fault_io_disarm();
+		assert_int_equal((uintptr_t)rst, fault_st());
+		struct nvme_zns_desc d;
+		assert_true(zone_desc(ns, ZLBAS, &d));
+		assert_int_equal(le64toh(d.wp), ZLBAS);
+		assert_int_equal(d.zs >> 4, NVME_ZNS_ZS_EMPTY);
+		uint8_t held[2];
+		file_blocks(f, ZLBAS, 2, held);
+		assert_int_equal(held[0], OLD);
+		assert_int_equal(held[1], OLD);
+	}
+	assert_true(admitted > 0);
+}
+
+/*
+ * A commit that fails while it snapshots the zones (a record's data CRC
+ * cannot be read) leaves none of them behind: the next commit that
+ * succeeds journals every zone, those it had not reached too. Zone 0 is
+ * listed first and fails; zone 1's write must still be durable after the
+ * Flush that succeeds next.
+ */
+static void test_failed_snapshot_lists_every_zone(void **state)
+{
+	struct ns_fixture *f = *state;
+	struct nvme_zns_desc d;
+
+	write_all(f->ns, 0, 1, 0x22);
+	write_all(f->ns, ZLBAS, 1, 0x33);
+	fault_io_arm(&(struct fault_plan){ .seed = 1, .points = FAULT_DATA_READ,
+					   .kinds = FAULT_KIND(FAULT_EIO), .one_in = 1, .count = 1 });
+	assert_int_not_equal(ns_sync_wait(f->ns), 0);
+	fault_io_disarm();
+	assert_int_equal(ns_sync_wait(f->ns), 0);
+	ns_abandon(f->ns);
+	f->ns = NULL;
+	ns_fixture_open(f, false);
+	for (uint32_t z = 0; z < 2; z++) {
+		assert_true(zone_desc(f->ns, z * ZLBAS, &d));
+		assert_int_equal(le64toh(d.wp), z * ZLBAS + 1);
+	}
+}
+
+/* The same when the commit that fails is a Reset's: the zone stays closed
+ * to writes until a commit has journaled it, and what is written after
+ * that survives a crash. */
+static void test_failed_reset_snapshot(void **state)
+{
+	struct ns_fixture *f = *state;
+	struct nvme_zns_desc d;
+	struct ns_write w;
+
+	write_all(f->ns, ZLBAS, 2, OLD);
+	assert_int_equal(ns_sync_wait(f->ns), 0);
+	write_all(f->ns, 0, 1, 0x22); /* listed before zone 1: its CRC read fails */
+	fault_io_arm(&(struct fault_plan){ .seed = 1, .points = FAULT_DATA_READ,
+					   .kinds = FAULT_KIND(FAULT_EIO), .one_in = 1, .count = 1 });
+	assert_int_not_equal(ns_zone_mgmt_apply(f->ns, ZLBAS, NVME_ZNS_ZSA_RESET, false, NULL), 0);
+	fault_io_disarm();
+	assert_int_equal(ns_sync_wait(f->ns), 0);
+	assert_int_equal(ns_write_begin(f->ns, &w, NS_WRITE, ZLBAS, 1), 0);
+	land_ok(f->ns, &w, 0x77);
+	assert_int_equal(ns_sync_wait(f->ns), 0);
+	ns_abandon(f->ns);
+	f->ns = NULL;
+	ns_fixture_open(f, false);
+	assert_true(zone_desc(f->ns, ZLBAS, &d));
+	assert_int_equal(le64toh(d.wp), ZLBAS + 1);
+	const uint8_t want[2] = { 0x77, 0 };
+	expect_either(f->ns, ZLBAS, 2, want, NULL);
+}
+
 /* The wait of a Reset for its commit: one commit for a Select All Reset of
  * every zone (of 4 here, of 200 below), one for a Reset of one zone, Empty
  * or not (test_reset_retried_after_failed_commit says why). */
@@ -980,6 +1207,16 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reset_durable_first, setup_zrwa, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_commits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_retried_after_failed_commit, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_failed_snapshot_lists_every_zone, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_failed_reset_snapshot, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_reset_keeps_blocks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_reset_refuses_zrwa, setup_zrwa,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_failed_reset_then_writes_resume, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_failed_reset_drops_waiting_writes, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_finish_and_reset_race, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_race, setup, teardown),
