@@ -562,6 +562,36 @@ static void test_reset_durable_first(void **state)
 	free(b);
 }
 
+/* The status of a Reset whose commit fails: a journal write that fails
+ * with EIO is a Write Fault. */
+static uint16_t fault_st(void)
+{
+	return nvme_media_err(NVME_SC_WRITE_FAULT);
+}
+
+/* Zone 1 holds two blocks of OLD, durably; then its Reset fails in its
+ * commit, whose journal write fails (and so do the next count - 1 of them;
+ * count 0: all until disarmed). */
+static void fail_reset_of_zone1(struct ns *ns, uint32_t count)
+{
+	write_all(ns, ZLBAS, 2, OLD);
+	assert_int_equal(ns_sync_wait(ns), 0);
+	fault_io_arm(&(struct fault_plan){ .seed = 1, .points = FAULT_META_WRITE,
+					   .kinds = FAULT_KIND(FAULT_EIO), .one_in = 1,
+					   .count = count });
+	assert_int_equal(ns_zone_mgmt_apply(ns, ZLBAS, NVME_ZNS_ZSA_RESET, false, NULL),
+			 fault_st());
+}
+
+/* A crash (no commit runs after it), with faults off again, and a reopen. */
+static void crash_and_reopen(struct ns_fixture *f)
+{
+	ns_abandon(f->ns);
+	fault_io_disarm();
+	f->ns = NULL;
+	ns_fixture_open(f, false);
+}
+
 /*
  * A Reset whose commit failed left its zone Empty in memory; the host
  * retries it, and the retry's success must mean durable too, though the
@@ -573,25 +603,12 @@ static void test_reset_retried_after_failed_commit(void **state)
 	struct ns_fixture *f = *state;
 	struct nvme_zns_desc d;
 
-	write_all(f->ns, ZLBAS, 2, OLD);
-	assert_int_equal(ns_sync_wait(f->ns), 0);
-	fault_io_arm(&(struct fault_plan){ .seed = 1, .points = FAULT_META_WRITE,
-					   .kinds = FAULT_KIND(FAULT_EIO), .one_in = 1, .count = 1 });
-	assert_int_not_equal(ns_zone_mgmt_apply(f->ns, ZLBAS, NVME_ZNS_ZSA_RESET, false, NULL), 0);
+	fail_reset_of_zone1(f->ns, 1);
 	fault_io_disarm();
 	assert_int_equal(ns_zone_mgmt_apply(f->ns, ZLBAS, NVME_ZNS_ZSA_RESET, false, NULL), 0);
-	ns_abandon(f->ns); /* a crash */
-	f->ns = NULL;
-	ns_fixture_open(f, false);
+	crash_and_reopen(f);
 	assert_true(zone_desc(f->ns, ZLBAS, &d));
 	assert_int_equal(d.zs >> 4, NVME_ZNS_ZS_EMPTY);
-}
-
-/* The status of a Reset whose commit fails: a journal write that fails
- * with EIO is a Write Fault. */
-static uint16_t fault_st(void)
-{
-	return nvme_media_err(NVME_SC_WRITE_FAULT);
 }
 
 /*
@@ -607,21 +624,13 @@ static void test_failed_reset_keeps_blocks(void **state)
 	struct nvme_zns_desc d;
 	struct ns_write w;
 
-	write_all(f->ns, ZLBAS, 2, OLD);
-	assert_int_equal(ns_sync_wait(f->ns), 0);
-	fault_io_arm(&(struct fault_plan){ .seed = 1, .points = FAULT_META_WRITE,
-					   .kinds = FAULT_KIND(FAULT_EIO), .one_in = 1 });
-	assert_int_equal(ns_zone_mgmt_apply(f->ns, ZLBAS, NVME_ZNS_ZSA_RESET, false, NULL),
-			 fault_st());
+	fail_reset_of_zone1(f->ns, 0);
 	assert_int_equal(ns_write_begin(f->ns, &w, NS_WRITE, ZLBAS, 1), fault_st());
 	assert_int_equal(ns_write_begin(f->ns, &w, NS_ZONE_APPEND, ZLBAS, 1), fault_st());
 	assert_int_equal(ns_zone_mgmt_apply(f->ns, ZLBAS, NVME_ZNS_ZSA_FINISH, false, NULL),
 			 fault_st());
 	write_all(f->ns, 2 * ZLBAS, 1, 0x11);
-	ns_abandon(f->ns); /* a crash before any commit succeeded (the refusals asked for some) */
-	fault_io_disarm();
-	f->ns = NULL;
-	ns_fixture_open(f, false);
+	crash_and_reopen(f); /* before any commit succeeded (the refusals asked for some) */
 	assert_true(zone_desc(f->ns, ZLBAS, &d));
 	assert_int_equal(le64toh(d.wp), ZLBAS + 2);
 	const uint8_t old[2] = { OLD, OLD };
@@ -634,19 +643,11 @@ static void test_failed_reset_refuses_zrwa(void **state)
 {
 	struct ns_fixture *f = *state;
 
-	write_all(f->ns, ZLBAS, 2, OLD);
-	assert_int_equal(ns_sync_wait(f->ns), 0);
-	fault_io_arm(&(struct fault_plan){ .seed = 1, .points = FAULT_META_WRITE,
-					   .kinds = FAULT_KIND(FAULT_EIO), .one_in = 1 });
-	assert_int_equal(ns_zone_mgmt_apply(f->ns, ZLBAS, NVME_ZNS_ZSA_RESET, false, NULL),
-			 fault_st());
+	fail_reset_of_zone1(f->ns, 0);
 	assert_int_equal(ns_zone_mgmt_send_zrwaa(f->ns, ZLBAS, NVME_ZNS_ZSA_OPEN, NULL),
 			 fault_st());
-	ns_abandon(f->ns);
-	fault_io_disarm();
-	f->ns = NULL;
+	crash_and_reopen(f);
 	const uint8_t old[2] = { OLD, OLD };
-	ns_fixture_open(f, false);
 	expect_either(f->ns, ZLBAS, 2, old, NULL);
 }
 
@@ -661,12 +662,7 @@ static void test_failed_reset_then_writes_resume(void **state)
 	struct nvme_zns_desc d;
 	struct ns_write w;
 
-	write_all(f->ns, ZLBAS, 2, OLD);
-	assert_int_equal(ns_sync_wait(f->ns), 0);
-	fault_io_arm(&(struct fault_plan){ .seed = 1, .points = FAULT_META_WRITE,
-					   .kinds = FAULT_KIND(FAULT_EIO), .one_in = 1, .count = 1 });
-	assert_int_equal(ns_zone_mgmt_apply(f->ns, ZLBAS, NVME_ZNS_ZSA_RESET, false, NULL),
-			 fault_st());
+	fail_reset_of_zone1(f->ns, 1);
 	fault_io_disarm();
 	uint16_t st = ns_write_begin(f->ns, &w, NS_WRITE, ZLBAS, 1);
 	assert_int_equal(st, fault_st());
@@ -677,9 +673,7 @@ static void test_failed_reset_then_writes_resume(void **state)
 	assert_int_equal(st, 0);
 	land_ok(f->ns, &w, 0x33);
 	assert_int_equal(ns_sync_wait(f->ns), 0);
-	ns_abandon(f->ns);
-	f->ns = NULL;
-	ns_fixture_open(f, false);
+	crash_and_reopen(f);
 	assert_true(zone_desc(f->ns, ZLBAS, &d));
 	assert_int_equal(le64toh(d.wp), ZLBAS + 1);
 	const uint8_t want[2] = { 0x33, 0 };
@@ -774,9 +768,7 @@ static void test_failed_snapshot_lists_every_zone(void **state)
 	assert_int_not_equal(ns_sync_wait(f->ns), 0);
 	fault_io_disarm();
 	assert_int_equal(ns_sync_wait(f->ns), 0);
-	ns_abandon(f->ns);
-	f->ns = NULL;
-	ns_fixture_open(f, false);
+	crash_and_reopen(f);
 	for (uint32_t z = 0; z < 2; z++) {
 		assert_true(zone_desc(f->ns, z * ZLBAS, &d));
 		assert_int_equal(le64toh(d.wp), z * ZLBAS + 1);
@@ -803,9 +795,7 @@ static void test_failed_reset_snapshot(void **state)
 	assert_int_equal(ns_write_begin(f->ns, &w, NS_WRITE, ZLBAS, 1), 0);
 	land_ok(f->ns, &w, 0x77);
 	assert_int_equal(ns_sync_wait(f->ns), 0);
-	ns_abandon(f->ns);
-	f->ns = NULL;
-	ns_fixture_open(f, false);
+	crash_and_reopen(f);
 	assert_true(zone_desc(f->ns, ZLBAS, &d));
 	assert_int_equal(le64toh(d.wp), ZLBAS + 1);
 	const uint8_t want[2] = { 0x77, 0 };
