@@ -253,6 +253,40 @@ static int create_journal(const char *dir, uint64_t instance, uint64_t limit, ch
 	return 0;
 }
 
+/*
+ * Give every byte of the image's first len bytes a block on disk by writing
+ * zeros over its holes (which read as zeros already: nothing changes). The
+ * image is written through its mapping, and a store into a hole that the
+ * file system cannot allocate - it is full - is a SIGBUS that would take
+ * the whole target down, where a write returns ENOSPC here instead. The
+ * extension area is the part no descriptor write reaches at format (an
+ * image made before this stays so until it is opened again). Not for a
+ * file system that copies on write, where every store may need a new block.
+ */
+static int fill_holes(int fd, uint64_t len)
+{
+	static const uint8_t zeros[64 << 10];
+	off_t off = 0;
+	while ((uint64_t)off < len) {
+		off_t hole = lseek(fd, off, SEEK_HOLE);
+		if (hole < 0)
+			return -errno;
+		if ((uint64_t)hole >= len)
+			break;
+		off_t data = lseek(fd, hole, SEEK_DATA); /* ENXIO: no data after it */
+		uint64_t end = data < 0 || (uint64_t)data > len ? len : (uint64_t)data;
+		for (uint64_t p = (uint64_t)hole; p < end;) {
+			size_t n = end - p < sizeof(zeros) ? (size_t)(end - p) : sizeof(zeros);
+			int rc = write_full(fd, zeros, n, (off_t)p);
+			if (rc)
+				return rc;
+			p += n;
+		}
+		off = (off_t)end;
+	}
+	return 0;
+}
+
 static int create_image(const char *dir, const struct zimg_header *h, char *err, size_t errlen)
 {
 	char tmp[PATH_MAX], path[PATH_MAX];
@@ -264,6 +298,8 @@ static int create_image(const char *dir, const struct zimg_header *h, char *err,
 	struct zmeta m = { .img_fd = fd, .hdr = *h };
 	m.img_len = image_len(h);
 	int rc = fio_ftruncate(FIO_META, fd, (off_t)m.img_len) ? -errno : 0;
+	if (!rc)
+		rc = fill_holes(fd, m.img_len);
 	if (!rc) {
 		m.img = mmap(NULL, m.img_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 		if (m.img == MAP_FAILED) {
@@ -1071,6 +1107,12 @@ int zmeta_open(struct zmeta *m, const char *dir, const struct zmeta_geom *g,
 		errmsg(err, errlen, "%s: file is shorter than its header says (%lld < %llu bytes): "
 		     "truncated. Restore the file, " WAY_FORMAT, img, (long long)st.st_size,
 		     (unsigned long long)m->img_len);
+		goto out;
+	}
+	int frc = mode == ZMETA_CHECK ? 0 : fill_holes(m->img_fd, m->img_len);
+	if (frc) {
+		errmsg(err, errlen, "%s: cannot give the image its blocks on disk (%s): free "
+		     "space on its file system", img, strerror(-frc));
 		goto out;
 	}
 	/* ZMETA_CHECK: replay repairs a private copy, never the file. */

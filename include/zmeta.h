@@ -19,7 +19,10 @@
  *   The valid slot (magic, version, CRC) with the highest generation is the
  *   current one; a checkpoint writes the other slot, so a torn header write
  *   always leaves one valid slot. Each descriptor has its own CRC, and a CRC
- *   of its extension, so damage is found zone by zone.
+ *   of its extension, so damage is found zone by zone. Every byte of the
+ *   file has a block on disk (zeros written over holes when it is made or
+ *   opened): it is written through its mapping, where a full file system
+ *   would be a SIGBUS.
  *
  * zones.jnl
  *   offset 0     struct zjnl_header (rest of 4 KiB zero): ties the journal to

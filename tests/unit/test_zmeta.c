@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -238,6 +239,69 @@ static void open_meta(struct fixture *f, struct zns *z, struct zmeta *m)
 }
 
 /* ---- tests ---- */
+
+/* Does the file have a hole before its end? */
+static bool has_hole(const char *path)
+{
+	int fd = open(path, O_RDONLY);
+	struct stat st;
+	assert_true(fd >= 0 && !fstat(fd, &st));
+	off_t hole = lseek(fd, 0, SEEK_HOLE);
+	close(fd);
+	return hole < st.st_size;
+}
+
+/*
+ * The image has a block on disk for every byte, so that a store through
+ * its mapping never needs a new one: on a full file system that would be a
+ * SIGBUS, and the target would die instead of failing a sync. So after a
+ * format, and after an open of an image with a hole where it holds zeros
+ * (as the extension area of an image made before was); what the image
+ * holds is unchanged.
+ */
+static void test_image_has_no_holes(void **state)
+{
+	struct fixture *f = *state;
+	char err[512] = "";
+	uint8_t ext[ZDE], got[ZDE], page[4096], zero[4096] = { 0 };
+
+	f->cfg.size = 512 * f->cfg.zone_size; /* extensions over several pages */
+	assert_int_equal(ns_open(&f->cfg, true, &f->ns, err, sizeof(err)), 0);
+	assert_false(has_hole(f->img));
+	memset(ext, 0x3c, sizeof(ext));
+	zone_action(f->ns, 0, NVME_ZNS_ZSA_SET_DESC_EXT, ext);
+	ns_close(f->ns);
+	f->ns = NULL;
+
+	int fd = open(f->img, O_RDWR);
+	struct stat st;
+	assert_true(fd >= 0 && !fstat(fd, &st));
+	off_t punched = -1;
+	for (off_t off = st.st_size - 4096; off >= 0 && punched < 0; off -= 4096) {
+		assert_int_equal(pread(fd, page, sizeof(page), off), sizeof(page));
+		if (!memcmp(page, zero, sizeof(page)))
+			punched = off;
+	}
+	assert_true(punched >= 0); /* a page of zeros: part of the extension area */
+	assert_int_equal(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, punched, 4096),
+			 0);
+	close(fd);
+	assert_true(has_hole(f->img));
+
+	must_open(f);
+	assert_false(has_hole(f->img));
+	zone_desc(f->ns, 0, got);
+	assert_memory_equal(got, ext, sizeof(ext));
+	for (uint32_t z = 504; z < 512; z++) /* the last page's */
+		zone_action(f->ns, z, NVME_ZNS_ZSA_SET_DESC_EXT, ext);
+	ns_close(f->ns);
+	f->ns = NULL;
+	must_open(f);
+	for (uint32_t z = 504; z < 512; z++) {
+		zone_desc(f->ns, z, got);
+		assert_memory_equal(got, ext, sizeof(ext));
+	}
+}
 
 static void test_state_survives_crash(void **state)
 {
@@ -1272,6 +1336,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_state_survives_crash, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_image_has_no_holes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_last_record, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_checksum_record, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_batch_dropped, setup, teardown),
