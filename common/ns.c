@@ -1393,8 +1393,11 @@ static uint16_t fenced_action(struct ns *ns, uint32_t i, uint8_t zsa, bool selec
 
 /*
  * A ZRWA's window reads what its blocks hold, so the zone's blocks - which
- * a Reset left as they were - are erased first, and the erasure synced
- * before the allocation can be journaled. Only an Empty zone can get a
+ * a Reset left as they were - are erased first, and the erasure made
+ * durable by a commit before the allocation can be journaled: a commit,
+ * not an fdatasync of its own, because Linux reports a writeback error to
+ * one fdatasync of the file only, and that must be a commit's, so that the
+ * Flush covering the writes it lost fails too. Only an Empty zone can get a
  * ZRWA; for any other the engine refuses (nothing is erased that holds
  * data: an Empty zone's blocks all read as zeros already).
  */
@@ -1412,9 +1415,8 @@ uint16_t ns_zone_mgmt_send_zrwaa(struct ns *ns, uint64_t slba, uint8_t zsa, cons
 	uint16_t st = undurable_refusal(ns, i);
 	if (!st && zns_zone_state(&ns->z, i) == NVME_ZNS_ZS_EMPTY) {
 		int rc = zns_erase_unwritten(&ns->z, i, zero_range, ns);
-		if (!rc)
-			rc = blockstore_sync(&ns->bs);
-		st = io_status(rc, true);
+		__atomic_add_fetch(&ns->data_writes, 1, __ATOMIC_RELEASE);
+		st = rc ? io_status(rc, true) : wait_for(ns, queue_sync);
 	}
 	if (!st)
 		st = zns_mgmt_send_zrwaa(&ns->z, slba, zsa, zde);

@@ -802,6 +802,28 @@ static void test_failed_reset_snapshot(void **state)
 	expect_either(f->ns, ZLBAS, 2, want, NULL);
 }
 
+/*
+ * A ZRWA allocation's erasure is made durable by a group commit, not by an
+ * fdatasync of its own: Linux reports a writeback error to one fdatasync of
+ * the file only, and it must fail a commit (and so the Flush covering the
+ * writes it lost), not only the allocation. A data sync that fails under an
+ * allocation fails it, and is a failed commit.
+ */
+static void test_zrwa_allocation_synced_by_commit(void **state)
+{
+	struct ns_fixture *f = *state;
+	const struct ns_stats *s = ns_stats(f->ns);
+	uint64_t failures = s->failures, commits = s->commits;
+
+	fault_io_arm(&(struct fault_plan){ .seed = 1, .points = FAULT_DATA_SYNC,
+					   .kinds = FAULT_KIND(FAULT_EIO), .one_in = 1, .count = 1 });
+	assert_int_equal(ns_zone_mgmt_send_zrwaa(f->ns, ZLBAS, NVME_ZNS_ZSA_OPEN, NULL), fault_st());
+	fault_io_disarm();
+	assert_int_equal(s->failures, failures + 1);
+	assert_int_equal(ns_zone_mgmt_send_zrwaa(f->ns, ZLBAS, NVME_ZNS_ZSA_OPEN, NULL), 0);
+	assert_true(s->commits >= commits + 2);
+}
+
 /* The wait of a Reset for its commit: one commit for a Select All Reset of
  * every zone (of 4 here, of 200 below), one for a Reset of one zone, Empty
  * or not (test_reset_retried_after_failed_commit says why). */
@@ -1207,6 +1229,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failed_reset_then_writes_resume, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_failed_reset_drops_waiting_writes, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_zrwa_allocation_synced_by_commit, setup_zrwa,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_finish_and_reset_race, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_race, setup, teardown),
