@@ -473,10 +473,10 @@ static void commit_journal(struct ns *ns, struct commit_item *it)
 		commit_failed(ns, it, rc);
 	} else {
 		release_undurable(ns, it->started);
-	}
-	if (!rc && ns->failing) {
-		log_info("namespace %u: group commit works again", ns->info.nsid);
-		ns->failing = false;
+		if (ns->failing) {
+			log_info("namespace %u: group commit works again", ns->info.nsid);
+			ns->failing = false;
+		}
 	}
 	it->batch.len = 0;
 	it->batch.records = 0;
@@ -1371,9 +1371,10 @@ static uint16_t fenced_action(struct ns *ns, uint32_t i, uint8_t zsa, bool selec
 	bool erased = false;
 	zns_fence(&ns->z, i);
 	uint8_t before = zns_zone_state(&ns->z, i);
-	if (zsa == NVME_ZNS_ZSA_FINISH && finish_erases(before, select_all))
+	bool erases = zsa == NVME_ZNS_ZSA_FINISH && finish_erases(before, select_all);
+	if (erases)
 		st = undurable_refusal(ns, i); /* its erasure would write the zone */
-	if (!st && zsa == NVME_ZNS_ZSA_FINISH && finish_erases(before, select_all)) {
+	if (erases && !st) {
 		int rc = zns_erase_unwritten(&ns->z, i, zero_range, ns);
 		__atomic_add_fetch(&ns->data_writes, 1, __ATOMIC_RELEASE);
 		st = io_status(rc, true);

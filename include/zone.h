@@ -308,8 +308,8 @@ void zns_unfence(struct zns *z, uint32_t i);
  * write those blocks. zns_set_undurable() drops the writes admitted since
  * the Reset (all waiting at the fence: none has moved data) with st and
  * puts the write pointer back at the zone's start; new writes are refused
- * with st at admission; a Finish or ZRWA allocation asks zns_undurable() (st, or 0
- * when the zone's blocks may change) and refuses.
+ * with st at admission; a Finish or ZRWA allocation asks zns_undurable()
+ * (st, or 0 when the zone's blocks may change) and refuses.
  */
 void zns_set_undurable(struct zns *z, uint32_t i, uint16_t st);
 uint16_t zns_undurable(struct zns *z, uint32_t i);
