@@ -76,8 +76,8 @@ static int decide(enum fio_file f, uint32_t op_bit, bool transfer, uint32_t *cut
 	}
 	pthread_mutex_unlock(&plan_lock);
 	/* A sync or size change has nothing to cut: it fails (or the power
-	 * goes just before it). */
-	if (!transfer && (kind == FAULT_SHORT || kind == FAULT_TORN))
+	 * goes just before it); a torn sync is left to fault_at(). */
+	if (!transfer && kind == FAULT_SHORT)
 		kind = FAULT_EIO;
 	return kind;
 }
@@ -173,8 +173,15 @@ ssize_t fault_io_preadv_(enum fio_file f, int fd, const struct iovec *iov, int c
 	return fail(EIO); /* a failed read is EIO whatever the plan's kind */
 }
 
-/* A call with nothing to transfer: -1 when it is to fail (errno set). */
-static int fault_at(enum fio_file f, uint32_t op_bit)
+/*
+ * A call with nothing to transfer: 0, or the errno it is to fail with.
+ * `ran` (a sync) is set when the call is to run before it fails: a torn
+ * sync is what Linux does when writeback fails - it writes what it can,
+ * marks every page clean, the ones it could not write too, and reports the
+ * error once, so the next sync succeeds without writing them. Elsewhere a
+ * torn call is EIO.
+ */
+static int fault_at(enum fio_file f, uint32_t op_bit, bool *ran)
 {
 	uint32_t cut;
 	int kind = decide(f, op_bit, false, &cut);
@@ -182,40 +189,47 @@ static int fault_at(enum fio_file f, uint32_t op_bit)
 		return 0;
 	if (kind == FAULT_CRASH)
 		crash_now();
-	return fail(kind == FAULT_ENOSPC ? ENOSPC : EIO);
+	if (ran)
+		*ran = kind == FAULT_TORN;
+	return kind == FAULT_ENOSPC ? ENOSPC : EIO;
 }
 
 int fio_fdatasync(enum fio_file f, int fd)
 {
-	if (fault_io_on() && fault_at(f, FAULT_DATA_SYNC))
-		return -1;
-	return fdatasync(fd);
+	bool ran = true;
+	int err = fault_io_on() ? fault_at(f, FAULT_DATA_SYNC, &ran) : 0;
+	int rc = ran ? fdatasync(fd) : 0;
+	return err ? fail(err) : rc;
 }
 
 int fio_fsync(enum fio_file f, int fd)
 {
-	if (fault_io_on() && fault_at(f, FAULT_DATA_SYNC))
-		return -1;
-	return fsync(fd);
+	bool ran = true;
+	int err = fault_io_on() ? fault_at(f, FAULT_DATA_SYNC, &ran) : 0;
+	int rc = ran ? fsync(fd) : 0;
+	return err ? fail(err) : rc;
 }
 
 int fio_msync(void *map, size_t len)
 {
-	if (fault_io_on() && fault_at(FIO_META, FAULT_DATA_SYNC))
-		return -1;
-	return msync(map, len, MS_SYNC);
+	bool ran = true;
+	int err = fault_io_on() ? fault_at(FIO_META, FAULT_DATA_SYNC, &ran) : 0;
+	int rc = ran ? msync(map, len, MS_SYNC) : 0;
+	return err ? fail(err) : rc;
 }
 
 int fio_ftruncate(enum fio_file f, int fd, off_t len)
 {
-	if (fault_io_on() && fault_at(f, FAULT_DATA_WRITE))
-		return -1;
+	int err = fault_io_on() ? fault_at(f, FAULT_DATA_WRITE, NULL) : 0;
+	if (err)
+		return fail(err);
 	return ftruncate(fd, len);
 }
 
 int fio_fallocate(enum fio_file f, int fd, int mode, off_t off, off_t len)
 {
-	if (fault_io_on() && fault_at(f, FAULT_DATA_WRITE))
-		return -1;
+	int err = fault_io_on() ? fault_at(f, FAULT_DATA_WRITE, NULL) : 0;
+	if (err)
+		return fail(err);
 	return fallocate(fd, mode, off, len);
 }

@@ -1308,10 +1308,33 @@ bool zmeta_needs_checkpoint(const struct zmeta *m)
 	return m->jnl_tail - ZJNL_DATA_OFFSET >= m->jnl_limit;
 }
 
+/*
+ * After a failed msync Linux has marked the pages it could not write clean
+ * and reports the error once: the retry would succeed without writing them,
+ * the journal holding their records would start anew, and a crash would
+ * bring back older zone states than the host was told were durable. A store
+ * into each page makes it dirty again (a page written back is write-
+ * protected, so any store faults and marks it), so the retry writes the
+ * whole image. Done at once, while the pages are still in memory: a clean
+ * page may be evicted, a dirty one is not. The header slots need nothing:
+ * write_slot() stores a slot whole each time.
+ */
+static void redirty_image(struct zmeta *m)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	for (size_t off = m->hdr.desc_offset; off < m->img_len; off += page) {
+		volatile uint8_t *p = m->img + off;
+		*p = *p;
+	}
+}
+
 int zmeta_checkpoint(struct zmeta *m)
 {
-	if (fio_msync(m->img, m->img_len))
-		return -errno;
+	if (fio_msync(m->img, m->img_len)) {
+		int rc = -errno;
+		redirty_image(m);
+		return rc;
+	}
 	struct zimg_header old = m->hdr;
 	m->hdr.ckpt_seq = m->next_seq - 1;
 	m->hdr.generation++;

@@ -9,7 +9,10 @@
  *   EIO, ENOSPC   nothing transferred, -1 with that errno
  *   SHORT         a write or read moves only part of the buffer and says so
  *                 (the caller must carry on with the rest)
- *   TORN          part of the buffer is written, then -1 / EIO
+ *   TORN          part of the buffer is written, then -1 / EIO; at a sync,
+ *                 the sync runs, then -1 / EIO: Linux's failed writeback,
+ *                 which marks the pages it could not write clean, so the
+ *                 next sync succeeds without writing them
  *   CRASH         part of the buffer is written, then the process SIGKILLs
  *                 itself: a power cut in the middle of a write or before a
  *                 sync (for crash tests only)
@@ -50,7 +53,8 @@ struct fault_plan {
 	uint64_t seed;
 	uint32_t points;         /* FAULT_* point bits */
 	uint32_t kinds;          /* FAULT_KIND() bits; a kind that makes no sense at a
-	                          * point (TORN at a sync) becomes EIO there */
+	                          * point (SHORT at a sync, TORN at a size change)
+	                          * becomes EIO there */
 	uint32_t one_in;         /* each call at a point fails with chance 1/one_in (1: every one) */
 	uint32_t skip;           /* let this many calls at the points pass first */
 	uint32_t count;          /* stop after this many faults (0: no limit) */
