@@ -327,6 +327,67 @@ int blockstore_sync(struct blockstore *bs)
 	return fio_fdatasync(FIO_DATA, bs->fd) ? -errno : 0;
 }
 
+/* Bytes mapped at a time by blockstore_redirty(): bounds its page tables
+ * and its mincore() vector. */
+#define REDIRTY_WINDOW ((size_t)256 << 20)
+
+struct redirty_job {
+	unsigned char *map;
+	const unsigned char *resident;   /* mincore(2) vector */
+	size_t pages, page;
+};
+
+/* One store into each resident page: a compare-and-swap of its first byte
+ * with itself, so that a write of that byte landing meanwhile (an I/O
+ * thread's pwrite) is never undone, as a load and a store could. */
+static void redirty_pages(void *arg)
+{
+	const struct redirty_job *j = arg;
+	for (size_t i = 0; i < j->pages; i++) {
+		if (!(j->resident[i] & 1))
+			continue;
+		unsigned char *p = j->map + i * j->page;
+		unsigned char v = __atomic_load_n(p, __ATOMIC_RELAXED);
+		while (!__atomic_compare_exchange_n(p, &v, v, false, __ATOMIC_RELAXED,
+						    __ATOMIC_RELAXED))
+			;
+	}
+}
+
+int blockstore_redirty(struct blockstore *bs, uint64_t lba, uint64_t nlb)
+{
+	struct stat st;
+	if (fstat(bs->fd, &st))
+		return -errno;
+	int rc = sigbus_guard_install();
+	if (rc)
+		return rc;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	uint64_t off = (lba << bs->lba_shift) & ~(uint64_t)(page - 1);
+	uint64_t end = (lba + nlb) << bs->lba_shift;
+	if (end > (uint64_t)st.st_size)
+		end = (uint64_t)st.st_size; /* no page past the end: it would fault */
+	unsigned char *resident = off < end ? malloc(REDIRTY_WINDOW / page) : NULL;
+	if (off < end && !resident)
+		return -ENOMEM;
+	for (; off < end && !rc; off += REDIRTY_WINDOW) {
+		size_t len = end - off < REDIRTY_WINDOW ? (size_t)(end - off) : REDIRTY_WINDOW;
+		unsigned char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, bs->fd,
+					(off_t)off);
+		if (m == MAP_FAILED) {
+			rc = -errno;
+			break;
+		}
+		/* A fault reads its page only, not the window around it. */
+		(void)madvise(m, len, MADV_RANDOM);
+		struct redirty_job j = { m, resident, (len + page - 1) / page, page };
+		rc = mincore(m, len, resident) ? -errno : sigbus_guard_run(redirty_pages, &j);
+		munmap(m, len);
+	}
+	free(resident);
+	return rc;
+}
+
 int blockstore_crc(struct blockstore *bs, uint64_t lba, uint32_t nlb, void *buf, size_t buflen,
 		   uint32_t *crc)
 {

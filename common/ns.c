@@ -98,6 +98,8 @@ struct ns {
 	uint64_t data_synced;        /* commit thread: data_writes at the last data sync */
 	bool failing;                /* commit thread: the last commit failed (for the log) */
 	bool need_ckpt;              /* commit thread: checkpoint before the next record */
+	bool redirty;                /* commit thread: a failed data sync's pages are not
+	                              * all dirty again yet (redirty_unsynced) */
 	uint8_t *zde_buf;            /* commit thread: one zone's extension */
 	uint8_t *crc_buf;            /* commit thread and recovery: CRC_CHUNK bytes */
 	struct ns_stats stats;       /* ns_stats.h */
@@ -267,6 +269,41 @@ static int record_data(struct ns *ns, const struct zone_snap *s, uint32_t *nlb, 
 	return *nlb ? blocks_crc(ns, &ns->bs, from, *nlb, crc) : 0;
 }
 
+/*
+ * A data fdatasync failed. Linux has marked the pages it could not write
+ * clean, and reports that once: the next fdatasync would succeed without
+ * writing them, and the commit after it would journal write pointers over
+ * blocks that never reached the disk - vouching for data a Flush or a write
+ * had failed for, and a restart would read back whatever the blocks held
+ * before. So every page that may hold data not yet durable is made dirty
+ * again while it is still in memory: for a zoned namespace, each zone's
+ * blocks between its durable write pointer and the end of what it may have
+ * written (its ZRWA window included); for a conventional one, the whole
+ * file (only the pages the page cache holds are touched). Until that has
+ * been done, every commit that would sync data fails with its error.
+ */
+static int redirty_unsynced(struct ns *ns)
+{
+	int rc = 0;
+	if (!ns->info.zoned)
+		rc = blockstore_redirty(&ns->bs, 0, ns->info.nlbas);
+	for (uint32_t i = 0; ns->info.zoned && i < zns_nr_zones(&ns->z) && !rc; i++) {
+		uint64_t zend = zns_zslba(&ns->z, i) + ns->info.zone_size;
+		uint64_t durable = zmeta_committed_wp(&ns->meta, i);
+		uint64_t wp = zns_zone_wp(&ns->z, i), end = zns_zone_readable(&ns->z, i);
+		uint64_t lo = durable < wp ? durable : wp, hi = durable > end ? durable : end;
+		if (hi > zend)
+			hi = zend;
+		if (lo < hi)
+			rc = blockstore_redirty(&ns->bs, lo, hi - lo);
+	}
+	if (rc && !ns->redirty)
+		log_error("namespace %u: data a failed sync did not write cannot be queued "
+			  "again: %s; syncs fail until it can", ns->info.nsid, strerror(-rc));
+	ns->redirty = rc != 0;
+	return rc;
+}
+
 /* Step 1 of the group commit (see the top of this file), and step 2 unless
  * it may overlap step 3 (overlap: only on the commit thread). */
 static int commit_prepare(struct ns *ns, struct commit_item *it, bool overlap)
@@ -290,12 +327,19 @@ static int commit_prepare(struct ns *ns, struct commit_item *it, bool overlap)
 	 * write pointer could be seen by the snapshot (ns_write_end). */
 	it->writes = __atomic_load_n(&ns->data_writes, __ATOMIC_ACQUIRE);
 	it->sync_data = it->writes != ns->data_synced;
+	if (it->sync_data && ns->redirty) {
+		int rc = redirty_unsynced(ns);
+		if (rc)
+			return rc;
+	}
 	if (it->sync_data && (ordered || !it->batch.records)) {
 		it->sync_data = false;
 		int rc = blockstore_sync(&ns->bs);
 		ns_stat_add(&ns->stats.data_syncs, 1);
-		if (rc)
+		if (rc) {
+			redirty_unsynced(ns);
 			return rc;
+		}
 		ns->data_synced = it->writes;
 	}
 	return 0;
@@ -364,8 +408,8 @@ static int dsync_wait(struct ns *ns)
  * did not move), and the records go into a fresh journal generation, so
  * that whatever part of this batch reached the journal is never replayed.
  * A file system that has space again thus serves on, without a restart.
- * (A failed fdatasync may already have cost pages the kernel reports only
- * once, doc/io-errors.md: the host saw the error on this Flush.)
+ * (What a failed data fdatasync left clean is made dirty again at once:
+ * redirty_unsynced.)
  */
 static void commit_failed(struct ns *ns, struct commit_item *it, int rc)
 {
@@ -455,7 +499,9 @@ static void commit_journal(struct ns *ns, struct commit_item *it)
 			int drc = dsync_wait(ns);
 			if (!drc)
 				ns->data_synced = it->writes;
-			else if (!rc)
+			else
+				redirty_unsynced(ns);
+			if (drc && !rc)
 				rc = drc; /* the records written are never applied (commit_failed) */
 		}
 		/* Both syncs returned: the image may follow, and the records are

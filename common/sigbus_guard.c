@@ -51,13 +51,42 @@ int sigbus_guard_install(void)
 	return sigaction(SIGBUS, &sa, NULL) ? -errno : 0;
 }
 
-/* The copy itself. */
-static void copy_out(const struct iovec *dst, int dstcnt, const char *from, size_t len)
+int sigbus_guard_run(void (*fn)(void *arg), void *arg)
 {
-	for (int i = 0; i < dstcnt && len; i++) {
-		size_t n = dst[i].iov_len < len ? dst[i].iov_len : len;
+	/* Through memory: -Wclobbered cannot see that nothing changes them
+	 * between sigsetjmp() and a jump back. */
+	struct {
+		void (*fn)(void *arg);
+		void *arg;
+	} volatile job = { fn, arg };
+	sigjmp_buf resume;
+	if (sigsetjmp(resume, 0))
+		return -EFAULT; /* the handler cleared guard_resume */
+	guard_resume = &resume;
+	/* The call stays between the two stores (a signal fence orders this
+	 * thread's accesses as its signal handler sees them). */
+	atomic_signal_fence(memory_order_seq_cst);
+	job.fn(job.arg);
+	atomic_signal_fence(memory_order_seq_cst);
+	guard_resume = NULL;
+	return 0;
+}
 
-		memcpy(dst[i].iov_base, from, n);
+struct copy_job {
+	const struct iovec *dst;
+	int dstcnt;
+	const void *src;
+	size_t len;
+};
+
+static void copy_out(void *arg)
+{
+	const struct copy_job *j = arg;
+	const char *from = j->src;
+	size_t len = j->len;
+	for (int i = 0; i < j->dstcnt && len; i++) {
+		size_t n = j->dst[i].iov_len < len ? j->dst[i].iov_len : len;
+		memcpy(j->dst[i].iov_base, from, n);
 		from += n;
 		len -= n;
 	}
@@ -65,29 +94,11 @@ static void copy_out(const struct iovec *dst, int dstcnt, const char *from, size
 
 int sigbus_guard_copy(const struct iovec *dst, int dstcnt, const void *src, size_t len)
 {
-	/* Through memory: -Wclobbered cannot see that nothing changes them
-	 * between sigsetjmp() and a jump back. */
-	struct {
-		const struct iovec *dst;
-		int dstcnt;
-		const void *src;
-		size_t len;
-	} volatile job = { dst, dstcnt, src, len };
-	sigjmp_buf resume;
 	size_t room = 0;
-
 	for (int i = 0; i < dstcnt; i++)
 		room += dst[i].iov_len;
 	if (room < len)
 		return -EINVAL;
-	if (sigsetjmp(resume, 0))
-		return -EFAULT; /* the handler cleared guard_resume */
-	guard_resume = &resume;
-	/* The copy stays between the two stores (a signal fence orders this
-	 * thread's accesses as its signal handler sees them). */
-	atomic_signal_fence(memory_order_seq_cst);
-	copy_out(job.dst, job.dstcnt, job.src, job.len);
-	atomic_signal_fence(memory_order_seq_cst);
-	guard_resume = NULL;
-	return 0;
+	struct copy_job j = { dst, dstcnt, src, len };
+	return sigbus_guard_run(copy_out, &j);
 }

@@ -101,6 +101,16 @@ int blockstore_preallocate(struct blockstore *bs);
  * its size less what is allocated now. */
 uint64_t blockstore_unallocated(struct blockstore *bs);
 int blockstore_sync(struct blockstore *bs);
+/*
+ * Make every page of [lba, lba + nlb) that the page cache holds dirty again,
+ * so that the next blockstore_sync() writes it: after a failed fdatasync
+ * Linux has marked the pages it could not write clean, and the next one
+ * would succeed without them. Pages not in memory are left alone (nothing
+ * is read from the disk); a write racing this one is not undone. 0 or
+ * -errno (-EFAULT: a page could not be touched: the file was cut short, or
+ * the disk could not read it back).
+ */
+int blockstore_redirty(struct blockstore *bs, uint64_t lba, uint64_t nlb);
 /* CRC32C (crc32c.h) of the bytes of blocks [lba, lba + nlb), read through
  * buf (buflen bytes, a multiple of the block size). 0 or -errno. */
 int blockstore_crc(struct blockstore *bs, uint64_t lba, uint32_t nlb, void *buf, size_t buflen,

@@ -32,4 +32,8 @@ int sigbus_guard_install(void);
  * sigbus_guard_install(). */
 int sigbus_guard_copy(const struct iovec *dst, int dstcnt, const void *src, size_t len);
 
+/* Run fn(arg), whose loads and stores may touch a file mapping: 0, or
+ * -EFAULT when one faulted (fn stopped there). Needs sigbus_guard_install(). */
+int sigbus_guard_run(void (*fn)(void *arg), void *arg);
+
 #endif
