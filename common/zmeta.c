@@ -805,10 +805,16 @@ static int open_journal(struct zmeta *m, const char *path, enum zmeta_mode mode,
 		return errmsg(err, errlen, "%s: %s", path, strerror(errno));
 	struct zjnl_header jh;
 	struct stat st;
-	if (m->jnl_fd < 0) {
+	ssize_t got = m->jnl_fd < 0 ? 0 : read_full(m->jnl_fd, &jh, sizeof(jh), 0);
+	if (got < 0) {
+		/* Not damage: what the header holds is unknown, and --recover
+		 * would make a new journal over records it may still hold. */
+		return errmsg(err, errlen, "%s: cannot be read (%s): the disk under it fails. "
+			    "Copy what it holds to a sound disk or restore it, " WAY_FORMAT,
+			    path, strerror((int)-got));
+	} else if (m->jnl_fd < 0) {
 		why = "is missing";
-	} else if (read_full(m->jnl_fd, &jh, sizeof(jh), 0) != (ssize_t)sizeof(jh) ||
-		   memcmp(jh.magic, ZJNL_MAGIC, 8) ||
+	} else if (got != (ssize_t)sizeof(jh) || memcmp(jh.magic, ZJNL_MAGIC, 8) ||
 		   le32toh(jh.crc) != crc32c(&jh, offsetof(struct zjnl_header, crc))) {
 		why = "has a damaged header";
 	} else if (le32toh(jh.version) != ZJNL_VERSION) {
@@ -1068,6 +1074,32 @@ static int check_tail(struct zmeta *m, const uint8_t *bad, const struct tail_dro
 	return 0;
 }
 
+/*
+ * Read the whole image once with pread(2) before it is mapped. A page of
+ * the mapping that the disk cannot read is a SIGBUS on the first load from
+ * it, which would take the whole target down, every namespace with it; a
+ * read says EIO instead, and the namespace alone is refused. The pages stay
+ * in the page cache for the loads that follow. 0, or -errno and the offset
+ * that failed in *at.
+ */
+#define READ_THROUGH_CHUNK (256u << 10)
+
+static int read_through(int fd, uint64_t len, uint64_t *at)
+{
+	size_t chunk = READ_THROUGH_CHUNK;
+	uint8_t *buf = malloc(chunk);
+	int rc = buf ? 0 : -ENOMEM;
+	for (*at = 0; !rc && *at < len;) {
+		size_t n = len - *at < chunk ? (size_t)(len - *at) : chunk;
+		ssize_t got = read_full(fd, buf, n, (off_t)*at);
+		rc = got < 0 ? (int)got : (size_t)got < n ? -EIO : 0;
+		if (!rc)
+			*at += n;
+	}
+	free(buf);
+	return rc;
+}
+
 int zmeta_open(struct zmeta *m, const char *dir, const struct zmeta_geom *g,
 	       enum zmeta_mode mode, struct zns *z, char *err, size_t errlen)
 {
@@ -1107,6 +1139,15 @@ int zmeta_open(struct zmeta *m, const char *dir, const struct zmeta_geom *g,
 		errmsg(err, errlen, "%s: file is shorter than its header says (%lld < %llu bytes): "
 		     "truncated. Restore the file, " WAY_FORMAT, img, (long long)st.st_size,
 		     (unsigned long long)m->img_len);
+		goto out;
+	}
+	uint64_t at;
+	int rrc = read_through(m->img_fd, m->img_len, &at);
+	if (rrc) {
+		errmsg(err, errlen, "%s: cannot be read (%s) in the %u KiB from byte %llu: the "
+		     "disk under it fails. Copy what it holds to a sound disk or restore it, "
+		     WAY_FORMAT, img, strerror(-rrc), READ_THROUGH_CHUNK >> 10,
+		     (unsigned long long)at);
 		goto out;
 	}
 	int frc = mode == ZMETA_CHECK ? 0 : fill_holes(m->img_fd, m->img_len);
@@ -1414,6 +1455,13 @@ int zmeta_view_open(struct zmeta *m, const char *dir, struct zmeta_slot_view slo
 	if (fstat(m->img_fd, &st) || (uint64_t)st.st_size < m->img_len) {
 		errmsg(err, errlen, "%s: file is shorter than its header says (%lld < %llu bytes): "
 		       "truncated", img, (long long)st.st_size, (unsigned long long)m->img_len);
+		goto fail;
+	}
+	uint64_t at;
+	int rrc = read_through(m->img_fd, m->img_len, &at);
+	if (rrc) {
+		errmsg(err, errlen, "%s: cannot be read (%s) in the %u KiB from byte %llu", img,
+		       strerror(-rrc), READ_THROUGH_CHUNK >> 10, (unsigned long long)at);
 		goto fail;
 	}
 	m->img = mmap(NULL, m->img_len, PROT_READ, MAP_PRIVATE, m->img_fd, 0);

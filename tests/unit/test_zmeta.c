@@ -1121,6 +1121,49 @@ static void test_short_files(void **state)
 	assert_int_equal(blk[9], 0);
 }
 
+/*
+ * An image the disk cannot read back is refused with the reason before it
+ * is mapped: a load from an unreadable page of the mapping would be a
+ * SIGBUS, the end of the whole target. So is a journal whose header cannot
+ * be read. Once they read again, the namespace opens as it was.
+ */
+static void test_unreadable_image_refused(void **state)
+{
+	struct fixture *f = *state;
+	char err[1024] = "";
+	must_open(f);
+	write_blocks(f->ns, 0, 3, 0x41);
+	clean_close(f);
+	/* Past the two header slots, read first (a slot that cannot be read
+	 * is one the other stands in for). */
+	fault_io_arm(&(struct fault_plan){ .seed = 1, .points = FAULT_META_READ,
+					   .kinds = FAULT_KIND(FAULT_EIO), .one_in = 1,
+					   .skip = 2, .count = 1 });
+	assert_int_equal(open_ns(f, err, sizeof(err)), -1);
+	fault_io_disarm();
+	if (!strstr(err, "zones.img: cannot be read (Input/output error) in the 256 KiB from "
+			 "byte 0: the disk under it fails"))
+		fail_msg("%s", err);
+	must_open(f);
+	expect_zone(f->ns, 0, NVME_ZNS_ZS_CLOSED, 3);
+	clean_close(f);
+
+	/* The journal's header, read next (the image is one read here): a
+	 * read error is no damage, refused even with --recover, which would
+	 * make a new journal over records it may still hold. */
+	f->cfg.recover = true;
+	fault_io_arm(&(struct fault_plan){ .seed = 1, .points = FAULT_META_READ,
+					   .kinds = FAULT_KIND(FAULT_EIO), .one_in = 1,
+					   .skip = 3, .count = 1 });
+	assert_int_equal(open_ns(f, err, sizeof(err)), -1);
+	fault_io_disarm();
+	if (!strstr(err, "zones.jnl: cannot be read (Input/output error): the disk under it"))
+		fail_msg("%s", err);
+	f->cfg.recover = false;
+	must_open(f);
+	expect_zone(f->ns, 0, NVME_ZNS_ZS_CLOSED, 3);
+}
+
 /* --recover writes what is missing anew where it can: a journal (the image's
  * state is kept) and an identity file. */
 static void test_recover_missing_journal_and_id(void **state)
@@ -1419,6 +1462,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_missing_file_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_short_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unreadable_image_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recover_missing_journal_and_id, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_above_wp_reads_zero_not_erased, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_checkpoints, setup, teardown),
