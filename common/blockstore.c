@@ -354,6 +354,29 @@ static void redirty_pages(void *arg)
 	}
 }
 
+/* blockstore_redirty() over [off, end) of the file, which holds data. */
+static int redirty_data(struct blockstore *bs, uint64_t off, uint64_t end,
+			unsigned char *resident, size_t page)
+{
+	int rc = 0;
+	for (; off < end && !rc; off += REDIRTY_WINDOW) {
+		size_t len = end - off < REDIRTY_WINDOW ? (size_t)(end - off) : REDIRTY_WINDOW;
+		unsigned char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, bs->fd,
+					(off_t)off);
+		if (m == MAP_FAILED)
+			return -errno;
+		/* A fault reads its page only, not the window around it. */
+		(void)madvise(m, len, MADV_RANDOM);
+		struct redirty_job j = { m, resident, (len + page - 1) / page, page };
+		rc = mincore(m, len, resident) ? -errno : sigbus_guard_run(redirty_pages, &j);
+		munmap(m, len);
+	}
+	return rc;
+}
+
+/* Holes are passed over: a page the cache holds there (zeros read back
+ * from Deallocated blocks) has nothing a sync could lose, and a store into
+ * it would allocate a block - on a full file system, a SIGBUS. */
 int blockstore_redirty(struct blockstore *bs, uint64_t lba, uint64_t nlb)
 {
 	struct stat st;
@@ -363,26 +386,29 @@ int blockstore_redirty(struct blockstore *bs, uint64_t lba, uint64_t nlb)
 	if (rc)
 		return rc;
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	uint64_t off = (lba << bs->lba_shift) & ~(uint64_t)(page - 1);
+	uint64_t pos = (lba << bs->lba_shift) & ~(uint64_t)(page - 1);
 	uint64_t end = (lba + nlb) << bs->lba_shift;
 	if (end > (uint64_t)st.st_size)
 		end = (uint64_t)st.st_size; /* no page past the end: it would fault */
-	unsigned char *resident = off < end ? malloc(REDIRTY_WINDOW / page) : NULL;
-	if (off < end && !resident)
+	unsigned char *resident = pos < end ? malloc(REDIRTY_WINDOW / page) : NULL;
+	if (pos < end && !resident)
 		return -ENOMEM;
-	for (; off < end && !rc; off += REDIRTY_WINDOW) {
-		size_t len = end - off < REDIRTY_WINDOW ? (size_t)(end - off) : REDIRTY_WINDOW;
-		unsigned char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, bs->fd,
-					(off_t)off);
-		if (m == MAP_FAILED) {
+	while (!rc && pos < end) {
+		off_t data = lseek(bs->fd, (off_t)pos, SEEK_DATA);
+		if (data < 0) {
+			rc = errno == ENXIO ? 0 : -errno; /* ENXIO: holes to the end */
+			break;
+		}
+		if ((uint64_t)data >= end)
+			break;
+		off_t hole = lseek(bs->fd, data, SEEK_HOLE);
+		if (hole < 0) {
 			rc = -errno;
 			break;
 		}
-		/* A fault reads its page only, not the window around it. */
-		(void)madvise(m, len, MADV_RANDOM);
-		struct redirty_job j = { m, resident, (len + page - 1) / page, page };
-		rc = mincore(m, len, resident) ? -errno : sigbus_guard_run(redirty_pages, &j);
-		munmap(m, len);
+		uint64_t to = (uint64_t)hole < end ? (uint64_t)hole : end;
+		rc = redirty_data(bs, (uint64_t)data & ~(uint64_t)(page - 1), to, resident, page);
+		pos = to;
 	}
 	free(resident);
 	return rc;

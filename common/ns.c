@@ -279,8 +279,10 @@ static int record_data(struct ns *ns, const struct zone_snap *s, uint32_t *nlb, 
  * again while it is still in memory: for a zoned namespace, each zone's
  * blocks between its durable write pointer and the end of what it may have
  * written (its ZRWA window included); for a conventional one, the whole
- * file (only the pages the page cache holds are touched). Until that has
- * been done, every commit that would sync data fails with its error.
+ * file (only the pages the page cache holds outside holes are touched: a
+ * failing disk is given more to write, but nothing that was not written).
+ * Until that has been done, every commit that would sync data fails with
+ * its error.
  */
 static int redirty_unsynced(struct ns *ns)
 {
@@ -964,6 +966,12 @@ static int power_up(struct ns *ns, const struct ns_config *cfg, char *err, size_
 	 * records - can then never be mistaken for records of this run),
 	 * record the power-up changes, and checkpoint them. */
 	rc = blockstore_sync(&ns->bs);
+	if (rc) {
+		/* Replay vouched for the data of the last batch by what the
+		 * page cache holds: pages the failed sync left clean would pass
+		 * the next open's sync unwritten (redirty_unsynced). */
+		(void)blockstore_redirty(&ns->bs, 0, in->nlbas);
+	}
 	if (!rc)
 		rc = zmeta_checkpoint(&ns->meta);
 	if (!rc)

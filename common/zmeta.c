@@ -1363,7 +1363,7 @@ bool zmeta_needs_checkpoint(const struct zmeta *m)
 static void redirty_image(struct zmeta *m)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	for (size_t off = m->hdr.desc_offset; off < m->img_len; off += page) {
+	for (size_t off = m->hdr.desc_offset & ~(page - 1); off < m->img_len; off += page) {
 		volatile uint8_t *p = m->img + off;
 		*p = *p;
 	}

@@ -106,7 +106,8 @@ int blockstore_sync(struct blockstore *bs);
  * so that the next blockstore_sync() writes it: after a failed fdatasync
  * Linux has marked the pages it could not write clean, and the next one
  * would succeed without them. Pages not in memory are left alone (nothing
- * is read from the disk); a write racing this one is not undone. 0 or
+ * is read from the disk), and so are holes (no block is allocated); a write
+ * racing this one is not undone. 0 or
  * -errno (-EFAULT: a page could not be touched: the file was cut short, or
  * the disk could not read it back).
  */

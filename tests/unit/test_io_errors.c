@@ -15,6 +15,7 @@
 
 #include <endian.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <nvme/types.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -564,6 +565,109 @@ static void test_failed_data_sync_redirties_conventional(void **state)
 	expect_blocks(f->ns, 40, 3, 0x92);
 }
 
+/* The same when a Finish in the batch has the data synced before the
+ * journal is written (the ordered path). */
+static void test_failed_ordered_sync_redirties(void **state)
+{
+	struct ns_fixture *f = *state;
+	assert_int_equal(do_write(f->ns, NS_WRITE, 0, 4, 0x81, NULL), 0);
+	assert_int_equal(do_write(f->ns, NS_WRITE, 3 * ZLBAS, 1, 0x84, NULL), 0);
+	assert_int_equal(ns_sync_wait(f->ns), 0);
+	int fd = data_fd_or_skip(f);
+	assert_int_equal(do_write(f->ns, NS_WRITE, 4, 3, 0x82, NULL), 0);
+	assert_int_equal(ns_zone_mgmt_send(f->ns, 3 * ZLBAS, NVME_ZNS_ZSA_FINISH, false, NULL), 0);
+	fail_next(FAULT_DATA_SYNC, FAULT_TORN, 1);
+	assert_int_equal(ns_sync_wait(f->ns), ST_WRITE_FAULT);
+	fault_io_disarm();
+	assert_int_equal(dirty_pages(fd, 4 * BS, 3 * BS), 3);
+	assert_int_equal(ns_sync_wait(f->ns), 0);
+	close(fd);
+	reopen(f, true);
+	expect_zone(f->ns, 0, NVME_ZNS_ZS_CLOSED, 7);
+	expect_zone(f->ns, 3, NVME_ZNS_ZS_FULL, ZLBAS);
+	expect_blocks(f->ns, 4, 3, 0x82);
+}
+
+/*
+ * The data sync of an open fails as Linux's does. Recovery replayed a batch
+ * whose data it checked against the page cache only: pages the failed sync
+ * left clean would pass the next open's sync unwritten, and the namespace
+ * would vouch for them. They are dirty again.
+ */
+static void test_failed_open_sync_redirties(void **state)
+{
+	struct ns_fixture *f = *state;
+	assert_int_equal(do_write(f->ns, NS_WRITE, 0, 4, 0x81, NULL), 0);
+	assert_int_equal(ns_sync_wait(f->ns), 0);
+	int fd = data_fd_or_skip(f);
+	assert_int_equal(do_write(f->ns, NS_WRITE, 4, 3, 0x82, NULL), 0);
+	/* The journal holds the batch; its data is still only in memory. */
+	fail_next(FAULT_DATA_SYNC, FAULT_EIO, 1);
+	assert_int_equal(ns_sync_wait(f->ns), ST_WRITE_FAULT);
+	fault_io_disarm();
+	ns_abandon(f->ns);
+	f->ns = NULL;
+	assert_int_equal(dirty_pages(fd, 4 * BS, 3 * BS), 3);
+	fail_next(FAULT_DATA_SYNC, FAULT_TORN, 1);
+	char err[512];
+	struct ns *ns = NULL;
+	assert_int_not_equal(ns_open(&f->cfg, false, &ns, err, sizeof(err)), 0);
+	fault_io_disarm();
+	assert_int_equal(dirty_pages(fd, 4 * BS, 3 * BS), 3);
+	close(fd);
+	ns_fixture_open(f, false);
+	expect_zone(f->ns, 0, NVME_ZNS_ZS_CLOSED, 7);
+	expect_blocks(f->ns, 4, 3, 0x82);
+}
+
+/* The process's address space in bytes. */
+static uint64_t vm_size(void)
+{
+	FILE *fp = fopen("/proc/self/statm", "r");
+	unsigned long pages = 0;
+	assert_non_null(fp);
+	assert_int_equal(fscanf(fp, "%lu", &pages), 1);
+	fclose(fp);
+	return (uint64_t)pages * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+/*
+ * The pages cannot be made dirty again (no address space left to map the
+ * file): the next commit fails although its own fdatasync would succeed;
+ * once the file can be mapped, the retry makes them dirty and the commit
+ * after it succeeds.
+ */
+static void test_failed_redirty_fails_commits(void **state)
+{
+#ifdef __SANITIZE_ADDRESS__
+	skip(); /* ASan's allocator needs address space of its own */
+#endif
+	struct ns_fixture *f = *state;
+	assert_int_equal(do_write(f->ns, NS_WRITE, 0, 4, 0x81, NULL), 0);
+	assert_int_equal(ns_sync_wait(f->ns), 0);
+	int fd = data_fd_or_skip(f);
+	assert_int_equal(do_write(f->ns, NS_WRITE, 4, 3, 0x82, NULL), 0);
+	struct rlimit old, lim;
+	assert_int_equal(getrlimit(RLIMIT_AS, &old), 0);
+	lim = old;
+	lim.rlim_cur = vm_size();
+	assert_int_equal(setrlimit(RLIMIT_AS, &lim), 0);
+	fail_next(FAULT_DATA_SYNC, FAULT_TORN, 1);
+	uint16_t failed = ns_sync_wait(f->ns);
+	fault_io_disarm();
+	uint16_t retried = ns_sync_wait(f->ns);
+	int64_t dirty = dirty_pages(fd, 4 * BS, 3 * BS);
+	assert_int_equal(setrlimit(RLIMIT_AS, &old), 0);
+	assert_int_equal(failed, ST_WRITE_FAULT);
+	assert_int_not_equal(retried, 0);
+	assert_int_equal(dirty, 0);
+	assert_int_equal(ns_sync_wait(f->ns), 0);
+	close(fd);
+	reopen(f, true);
+	expect_zone(f->ns, 0, NVME_ZNS_ZS_CLOSED, 7);
+	expect_blocks(f->ns, 4, 3, 0x82);
+}
+
 /*
  * The journal write reaches the file but its fdatasync fails; a crash
  * follows the next, successful commit. Its records (a fresh journal
@@ -619,6 +723,34 @@ static void test_journal_write_failure(void **state)
 	reopen(f, true);
 	expect_zone(f->ns, 0, NVME_ZNS_ZS_CLOSED, 1);
 	expect_blocks(f->ns, 0, 1, 0x72);
+}
+
+static uint64_t allocated_bytes(const struct ns_fixture *f);
+
+/*
+ * On a conventional namespace the pages made dirty again are those of data
+ * in the file: zeros the host read back from Deallocated blocks (cached over
+ * holes) are passed over, so a failed sync gives no block back to them.
+ */
+static void test_failed_sync_keeps_holes(void **state)
+{
+	struct ns_fixture *f = *state;
+	assert_int_equal(do_write(f->ns, NS_WRITE, 0, 16, 0x91, NULL), 0);
+	assert_int_equal(ns_sync_wait(f->ns), 0);
+	int fd = data_fd_or_skip(f);
+	assert_int_equal(ns_deallocate(f->ns, 0, 16), 0);
+	assert_int_equal(ns_sync_wait(f->ns), 0);
+	uint64_t before = allocated_bytes(f);
+	expect_blocks(f->ns, 0, 16, 0);
+	assert_int_equal(do_write(f->ns, NS_WRITE, 40, 1, 0x92, NULL), 0);
+	fail_next(FAULT_DATA_SYNC, FAULT_TORN, 1);
+	assert_int_equal(ns_sync_wait(f->ns), ST_WRITE_FAULT);
+	fault_io_disarm();
+	assert_int_equal(dirty_pages(fd, 0, 16 * BS), 0);
+	assert_int_equal(dirty_pages(fd, 40 * BS, BS), 1);
+	assert_int_equal(ns_sync_wait(f->ns), 0);
+	assert_true(allocated_bytes(f) <= before + BS);
+	close(fd);
 }
 
 /* ---- preallocate = yes ---- */
@@ -714,6 +846,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failed_data_sync_redirties, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_data_sync_redirties_conventional,
 						setup_conventional, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_ordered_sync_redirties, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_open_sync_redirties, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_redirty_fails_commits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_sync_keeps_holes, setup_conventional,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_journal_sync_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_write_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_preallocate, setup, teardown),
