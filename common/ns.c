@@ -254,9 +254,12 @@ static int blocks_crc(struct ns *ns, struct blockstore *bs, uint64_t lba, uint32
 static int record_data(struct ns *ns, const struct zone_snap *s, uint32_t *nlb, uint32_t *crc,
 		       bool *ordered)
 {
-	uint64_t from = zmeta_committed_wp(&ns->meta, s->zone);
+	uint64_t from;
 	*nlb = 0;
 	*crc = 0;
+	int rc = zmeta_committed_wp(&ns->meta, s->zone, &from);
+	if (rc)
+		return rc;
 	if (s->wp == from)
 		return 0;
 	if (s->finished) {
@@ -291,7 +294,9 @@ static int redirty_unsynced(struct ns *ns)
 		rc = blockstore_redirty(&ns->bs, 0, ns->info.nlbas);
 	for (uint32_t i = 0; ns->info.zoned && i < zns_nr_zones(&ns->z) && !rc; i++) {
 		uint64_t zend = zns_zslba(&ns->z, i) + ns->info.zone_size;
-		uint64_t durable = zmeta_committed_wp(&ns->meta, i);
+		uint64_t durable;
+		if (zmeta_committed_wp(&ns->meta, i, &durable))
+			durable = zns_zslba(&ns->z, i); /* the image is lost: the whole zone */
 		uint64_t wp = zns_zone_wp(&ns->z, i), end = zns_zone_readable(&ns->z, i);
 		uint64_t lo = durable < wp ? durable : wp, hi = durable > end ? durable : end;
 		if (hi > zend)
@@ -510,7 +515,9 @@ static void commit_journal(struct ns *ns, struct commit_item *it)
 		 * durable whatever the checkpoint does; a failed one is retried
 		 * before the next record. */
 		if (!rc) {
-			zmeta_apply(&ns->meta, &it->batch);
+			/* Failing, it has logged why; the batch is durable all
+			 * the same, and the commits after it fail. */
+			(void)zmeta_apply(&ns->meta, &it->batch);
 			if (zmeta_needs_checkpoint(&ns->meta)) {
 				ns->need_ckpt = zmeta_checkpoint(&ns->meta) != 0;
 				ns_stat_add(&ns->stats.checkpoints, !ns->need_ckpt);

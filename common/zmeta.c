@@ -22,6 +22,7 @@
 #include "errmsg.h"
 #include "fault_io.h"
 #include "log.h"
+#include "sigbus_guard.h"
 
 #define DEFAULT_JNL_LIMIT (64ull << 20)
 #define REPLAY_CHUNK (1u << 20)
@@ -202,13 +203,51 @@ static uint64_t image_len(const struct zimg_header *h)
 	return h->zde_offset + align4k((uint64_t)h->nr_zones * h->zde_size);
 }
 
+/*
+ * After open, the image is reached through its shared mapping, and a page
+ * the kernel cannot back - evicted, then unreadable on a failing disk; or
+ * the file cut short behind the target's back - is a SIGBUS on the load or
+ * store that needs it, which would end the whole target. So those accesses
+ * run under the SIGBUS guard, and one that faults marks the metadata lost:
+ * nothing more is journaled or checkpointed (a checkpoint would write an
+ * image a faulted store left half updated and start the journal anew over
+ * the records it lacks), every sync fails from then on, and the next start
+ * reads the image whole and says what is wrong. 0 or -EIO.
+ */
+static int guarded(struct zmeta *m, void (*fn)(void *arg), void *arg)
+{
+	if (m->lost)
+		return -EIO;
+	if (!sigbus_guard_run(fn, arg))
+		return 0;
+	m->lost = true;
+	log_error("namespace %u: zones.img can no longer be read or written (a page of its "
+		  "mapping faulted): syncs fail from now on; restart the namespace once its disk "
+		  "works", m->hdr.nsid);
+	return -EIO;
+}
+
+struct slot_store {
+	uint8_t *to;
+	const struct zimg_header *raw;
+};
+
+static void store_slot(void *arg)
+{
+	const struct slot_store *st = arg;
+	memcpy(st->to, st->raw, sizeof(*st->raw));
+}
+
 /* Write the current header into `slot` of the image and make it durable. */
 static int write_slot(struct zmeta *m, int slot)
 {
 	struct zimg_header raw;
 	header_encode(&m->hdr, &raw);
 	uint8_t *p = m->img + (size_t)slot * ZIMG_SLOT_SIZE;
-	memcpy(p, &raw, sizeof(raw));
+	struct slot_store st = { p, &raw };
+	int rc = guarded(m, store_slot, &st);
+	if (rc)
+		return rc;
 	if (fio_msync(p, ZIMG_SLOT_SIZE))
 		return -errno;
 	m->slot = slot;
@@ -1156,6 +1195,11 @@ int zmeta_open(struct zmeta *m, const char *dir, const struct zmeta_geom *g,
 		     "space on its file system", img, strerror(-frc));
 		goto out;
 	}
+	int grc = sigbus_guard_install(); /* for guarded() */
+	if (grc) {
+		errmsg(err, errlen, "%s: SIGBUS handler: %s", img, strerror(-grc));
+		goto out;
+	}
 	/* ZMETA_CHECK: replay repairs a private copy, never the file. */
 	m->img = mmap(NULL, m->img_len, PROT_READ | PROT_WRITE,
 		      mode == ZMETA_CHECK ? MAP_PRIVATE : MAP_SHARED, m->img_fd, 0);
@@ -1280,17 +1324,34 @@ static void stamp(struct zmeta *m, struct zmeta_batch *b)
 	}
 }
 
-uint64_t zmeta_committed_wp(const struct zmeta *m, uint32_t zone)
-{
+struct desc_load {
+	const struct zimg_desc *from;
 	struct zimg_desc d;
-	memcpy(&d, desc_at(m, zone), sizeof(d));
-	return le64toh(d.wp);
+};
+
+static void load_desc(void *arg)
+{
+	struct desc_load *l = arg;
+	memcpy(&l->d, l->from, sizeof(l->d));
+}
+
+int zmeta_committed_wp(struct zmeta *m, uint32_t zone, uint64_t *wp)
+{
+	struct desc_load l = { .from = desc_at(m, zone) };
+	int rc = guarded(m, load_desc, &l);
+	*wp = le64toh(l.d.wp);
+	return rc;
 }
 
 int zmeta_write(struct zmeta *m, struct zmeta_batch *b)
 {
 	if (!b->records)
 		return 0;
+	if (m->lost) {
+		b->len = 0;
+		b->records = 0;
+		return -EIO;
+	}
 	stamp(m, b);
 	int rc = write_full(m->jnl_fd, b->buf, b->len, (off_t)m->jnl_tail);
 	if (!rc && fio_fdatasync(FIO_META, m->jnl_fd))
@@ -1302,25 +1363,29 @@ int zmeta_write(struct zmeta *m, struct zmeta_batch *b)
 	return rc;
 }
 
-int zmeta_commit(struct zmeta *m, struct zmeta_batch *b)
-{
-	int rc = zmeta_write(m, b);
-	if (!rc)
-		zmeta_apply(m, b);
-	return rc;
-}
+struct batch_apply {
+	struct zmeta *m;
+	const struct zmeta_batch *b;
+};
 
-void zmeta_apply(struct zmeta *m, struct zmeta_batch *b)
+static void put_batch(void *arg)
 {
-	/* Durable, with its data: now the image may follow. */
-	for (size_t off = 0; off < b->len;) {
+	const struct batch_apply *a = arg;
+	for (size_t off = 0; off < a->b->len;) {
 		struct zjnl_record r;
-		memcpy(&r, b->buf + off, sizeof(r));
+		memcpy(&r, a->b->buf + off, sizeof(r));
 		uint16_t len = le16toh(r.len);
-		put_desc(m, le32toh(r.zone), r.state, r.za, le64toh(r.wp), le64toh(r.seq),
-			 le16toh(r.type) == ZJNL_ZONE_ZDE ? b->buf + off + sizeof(r) : NULL);
+		put_desc(a->m, le32toh(r.zone), r.state, r.za, le64toh(r.wp), le64toh(r.seq),
+			 le16toh(r.type) == ZJNL_ZONE_ZDE ? a->b->buf + off + sizeof(r) : NULL);
 		off += len;
 	}
+}
+
+int zmeta_apply(struct zmeta *m, struct zmeta_batch *b)
+{
+	/* Durable, with its data: now the image may follow. */
+	struct batch_apply a = { m, b };
+	int rc = guarded(m, put_batch, &a);
 	m->jnl_tail += b->len;
 	m->next_seq += b->records;
 	b->len = 0;
@@ -1329,6 +1394,7 @@ void zmeta_apply(struct zmeta *m, struct zmeta_batch *b)
 	 * zone) would keep its buffer, 48 bytes a zone, for good. */
 	if (b->cap > BATCH_KEEP)
 		zmeta_batch_free(b);
+	return rc;
 }
 
 void zmeta_batch_free(struct zmeta_batch *b)
@@ -1360,8 +1426,9 @@ bool zmeta_needs_checkpoint(const struct zmeta *m)
  * page may be evicted, a dirty one is not. The header slots need nothing:
  * write_slot() stores a slot whole each time.
  */
-static void redirty_image(struct zmeta *m)
+static void redirty_image(void *arg)
 {
+	struct zmeta *m = arg;
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	for (size_t off = m->hdr.desc_offset & ~(page - 1); off < m->img_len; off += page) {
 		volatile uint8_t *p = m->img + off;
@@ -1371,9 +1438,11 @@ static void redirty_image(struct zmeta *m)
 
 int zmeta_checkpoint(struct zmeta *m)
 {
+	if (m->lost)
+		return -EIO;
 	if (fio_msync(m->img, m->img_len)) {
 		int rc = -errno;
-		redirty_image(m);
+		guarded(m, redirty_image, m);
 		return rc;
 	}
 	struct zimg_header old = m->hdr;

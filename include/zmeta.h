@@ -191,7 +191,8 @@ _Static_assert(sizeof(struct zjnl_header) == 32, "journal header layout");
 _Static_assert(sizeof(struct zjnl_record) == 48, "journal record layout");
 
 /* Journal records on their way: built by zmeta_add(), written by
- * zmeta_commit(). Several may be in flight; they are committed in order. */
+ * zmeta_write() and applied by zmeta_apply(). Several may be in flight;
+ * they are committed in order. */
 struct zmeta_batch {
 	uint8_t *buf;
 	size_t len, cap;
@@ -199,8 +200,8 @@ struct zmeta_batch {
 };
 
 /* The open metadata of one namespace. zmeta_add() (with add_seq) is called
- * by one thread, zmeta_commit() and zmeta_checkpoint() by one thread
- * (possibly another), in batch order. */
+ * by one thread, zmeta_write(), zmeta_apply() and zmeta_checkpoint() by one
+ * thread (possibly another), in batch order. */
 struct zmeta {
 	int img_fd, jnl_fd;
 	uint8_t *img;                /* mmap of zones.img */
@@ -217,6 +218,8 @@ struct zmeta {
 	uint64_t dropped;            /* ZMETA_RECOVER: damaged records skipped */
 	uint64_t torn_data;          /* last-batch records whose data was not there */
 	uint32_t read_only;          /* ZMETA_RECOVER: zones made Read Only */
+	bool lost;                   /* a page of the image's mapping faulted: nothing
+	                              * more is journaled or checkpointed (zmeta.c) */
 };
 
 /* Geometry the configuration asks for; checked against the image. */
@@ -257,19 +260,20 @@ int zmeta_open(struct zmeta *m, const char *dir, const struct zmeta_geom *g,
  * data_lbas blocks below s->wp, whose CRC is data_crc, become visible. */
 int zmeta_add(struct zmeta *m, struct zmeta_batch *b, const struct zone_snap *s,
 	      const uint8_t *zde, uint32_t data_lbas, uint32_t data_crc);
-/* The write pointer of zone i as last committed (what the image holds). */
-uint64_t zmeta_committed_wp(const struct zmeta *m, uint32_t zone);
+/* The write pointer of zone i as last committed (what the image holds)
+ * into *wp: 0, or -EIO when the image cannot be read (lost). */
+int zmeta_committed_wp(struct zmeta *m, uint32_t zone, uint64_t *wp);
 /* Write batch b (stamped with the current generation) and fdatasync the
  * journal. -errno (b is then emptied). On success, once the data the batch
  * covers is synced too, zmeta_apply() it. */
 int zmeta_write(struct zmeta *m, struct zmeta_batch *b);
-/* Apply a written batch to the image and empty it. */
-void zmeta_apply(struct zmeta *m, struct zmeta_batch *b);
-/* zmeta_write() then zmeta_apply(): for data already synced. -errno. */
-int zmeta_commit(struct zmeta *m, struct zmeta_batch *b);
+/* Apply a written batch to the image and empty it: 0, or -EIO when the
+ * image cannot be written (lost: the batch is durable in the journal, and
+ * nothing more is journaled or checkpointed). */
+int zmeta_apply(struct zmeta *m, struct zmeta_batch *b);
 void zmeta_batch_free(struct zmeta_batch *b);
 /* Drop batch b, which will never be committed: its sequence numbers are
- * given back for the next batch. (After a failed zmeta_commit() the journal
+ * given back for the next batch. (After a failed zmeta_write() the journal
  * may hold part of it: checkpoint before the next commit so that no such
  * record can be replayed.) */
 void zmeta_discard(struct zmeta *m, struct zmeta_batch *b);

@@ -368,7 +368,7 @@ static void damaged_last_record(struct fixture *f, bool torn)
 static void test_torn_last_record(void **state) { damaged_last_record(*state, true); }
 static void test_bad_checksum_record(void **state) { damaged_last_record(*state, false); }
 
-/* A record as zmeta_commit() writes it (no extension). */
+/* A record as zmeta_write() writes it (no extension). */
 static void put_record(const char *jnl, off_t off, uint64_t seq, uint32_t gen, uint32_t batch_pos,
 		       uint32_t zone, uint64_t wp, bool good_crc)
 {
@@ -1164,6 +1164,45 @@ static void test_unreadable_image_refused(void **state)
 	expect_zone(f->ns, 0, NVME_ZNS_ZS_CLOSED, 3);
 }
 
+/*
+ * The image cut short behind the target's back while the namespace runs:
+ * the next load from its mapping would be a SIGBUS, the end of the whole
+ * target. It is caught: that sync fails, and so does every one after it
+ * (nothing more is journaled or checkpointed); reads go on, another
+ * namespace of the process is untouched, and the next start refuses the
+ * image with the reason.
+ */
+static void test_image_cut_short_while_open(void **state)
+{
+	struct fixture *f = *state;
+	char err[1024] = "";
+	must_open(f);
+	write_blocks(f->ns, 0, 3, 0x51);
+	struct ns_config other = f->cfg;
+	other.nsid = 2;
+	snprintf(other.path, sizeof(other.path), "%s/ns2", f->dir);
+	struct ns *ns2 = NULL;
+	if (ns_open(&other, false, &ns2, err, sizeof(err)))
+		fail_msg("%s", err);
+
+	assert_int_equal(truncate(f->img, 2 * ZIMG_SLOT_SIZE), 0);
+	write_unsynced(f->ns, 3, 2, 0x52);
+	assert_int_not_equal(ns_sync_wait(f->ns), 0);
+	write_unsynced(f->ns, ZLBAS, 1, 0x53);
+	assert_int_not_equal(ns_sync_wait(f->ns), 0);
+	uint8_t blk[4096];
+	struct iovec iov = { blk, sizeof(blk) };
+	assert_int_equal(ns_read(f->ns, 2, 1, &iov, 1), 0);
+	assert_int_equal(blk[7], 0x51);
+	write_blocks(ns2, 0, 2, 0x54);
+	ns_close(ns2);
+	ns_close(f->ns); /* its final checkpoint fails, logged */
+	f->ns = NULL;
+	assert_int_equal(open_ns(f, err, sizeof(err)), -1);
+	if (!strstr(err, "zones.img: file is shorter than its header says"))
+		fail_msg("%s", err);
+}
+
 /* --recover writes what is missing anew where it can: a journal (the image's
  * state is kept) and an identity file. */
 static void test_recover_missing_journal_and_id(void **state)
@@ -1463,6 +1502,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_missing_file_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_short_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unreadable_image_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_image_cut_short_while_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recover_missing_journal_and_id, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_above_wp_reads_zero_not_erased, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_checkpoints, setup, teardown),
