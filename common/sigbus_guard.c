@@ -19,7 +19,9 @@ static void on_sigbus(int sig, siginfo_t *si, void *uctx)
 	sigjmp_buf *resume = guard_resume;
 
 	(void)uctx;
-	if (resume) {
+	/* si_code > 0: the kernel's, for an access of this thread; a SIGBUS
+	 * sent with kill(2) faulted nothing a guard runs. */
+	if (resume && si->si_code > 0) {
 		guard_resume = NULL;
 		siglongjmp(*resume, 1);
 	}
@@ -59,16 +61,20 @@ int sigbus_guard_run(void (*fn)(void *arg), void *arg)
 		void (*fn)(void *arg);
 		void *arg;
 	} volatile job = { fn, arg };
+	/* A guard run inside another gives the outer one back when it ends. */
+	sigjmp_buf *volatile outer = guard_resume;
 	sigjmp_buf resume;
-	if (sigsetjmp(resume, 0))
-		return -EFAULT; /* the handler cleared guard_resume */
+	if (sigsetjmp(resume, 0)) {
+		guard_resume = outer; /* the handler had cleared it */
+		return -EFAULT;
+	}
 	guard_resume = &resume;
 	/* The call stays between the two stores (a signal fence orders this
 	 * thread's accesses as its signal handler sees them). */
 	atomic_signal_fence(memory_order_seq_cst);
 	job.fn(job.arg);
 	atomic_signal_fence(memory_order_seq_cst);
-	guard_resume = NULL;
+	guard_resume = outer;
 	return 0;
 }
 

@@ -1118,12 +1118,12 @@ static int check_tail(struct zmeta *m, const uint8_t *bad, const struct tail_dro
  * the mapping that the disk cannot read is a SIGBUS on the first load from
  * it, which would take the whole target down, every namespace with it; a
  * read says EIO instead, and the namespace alone is refused. The pages stay
- * in the page cache for the loads that follow. 0, or -errno and the offset
- * that failed in *at.
+ * in the page cache for the loads that follow. 0, or -errno (-ENODATA: the
+ * file ended early) and the bytes [*at, *to) that failed.
  */
 #define READ_THROUGH_CHUNK (256u << 10)
 
-static int read_through(int fd, uint64_t len, uint64_t *at)
+static int read_through(int fd, uint64_t len, uint64_t *at, uint64_t *to)
 {
 	size_t chunk = READ_THROUGH_CHUNK;
 	uint8_t *buf = malloc(chunk);
@@ -1131,12 +1131,28 @@ static int read_through(int fd, uint64_t len, uint64_t *at)
 	for (*at = 0; !rc && *at < len;) {
 		size_t n = len - *at < chunk ? (size_t)(len - *at) : chunk;
 		ssize_t got = read_full(fd, buf, n, (off_t)*at);
-		rc = got < 0 ? (int)got : (size_t)got < n ? -EIO : 0;
+		*to = *at + n;
+		rc = got < 0 ? (int)got : (size_t)got < n ? -ENODATA : 0;
 		if (!rc)
 			*at += n;
 	}
 	free(buf);
 	return rc;
+}
+
+/* Why read_through() failed, for err. */
+static int read_through_failed(char *err, size_t errlen, const char *img, int rc,
+			       uint64_t at, uint64_t to, bool way)
+{
+	if (rc == -ENOMEM)
+		return errmsg(err, errlen, "%s: out of memory to read it", img);
+	if (rc == -ENODATA)
+		return errmsg(err, errlen, "%s: became shorter while it was read (at byte %llu)",
+			      img, (unsigned long long)at);
+	return errmsg(err, errlen, "%s: cannot be read (%s) in bytes %llu-%llu: the disk under "
+		      "it fails%s", img, strerror(-rc), (unsigned long long)at,
+		      (unsigned long long)to - 1,
+		      way ? ". Copy what it holds to a sound disk or restore it, " WAY_FORMAT : "");
 }
 
 int zmeta_open(struct zmeta *m, const char *dir, const struct zmeta_geom *g,
@@ -1151,6 +1167,9 @@ int zmeta_open(struct zmeta *m, const char *dir, const struct zmeta_geom *g,
 	path_of(img, sizeof(img), dir, ZMETA_IMG_NAME);
 	path_of(jnl, sizeof(jnl), dir, ZMETA_JNL_NAME);
 
+	int grc = sigbus_guard_install(); /* for guarded(), format's included */
+	if (grc)
+		return errmsg(err, errlen, "%s: SIGBUS handler: %s", img, strerror(-grc));
 	if (mode == ZMETA_FORMAT && format(dir, g, err, errlen))
 		return -1;
 	m->img_fd = open(img, (mode == ZMETA_CHECK ? O_RDONLY : O_RDWR) | O_CLOEXEC);
@@ -1180,24 +1199,16 @@ int zmeta_open(struct zmeta *m, const char *dir, const struct zmeta_geom *g,
 		     (unsigned long long)m->img_len);
 		goto out;
 	}
-	uint64_t at;
-	int rrc = read_through(m->img_fd, m->img_len, &at);
+	uint64_t at, to;
+	int rrc = read_through(m->img_fd, m->img_len, &at, &to);
 	if (rrc) {
-		errmsg(err, errlen, "%s: cannot be read (%s) in the %u KiB from byte %llu: the "
-		     "disk under it fails. Copy what it holds to a sound disk or restore it, "
-		     WAY_FORMAT, img, strerror(-rrc), READ_THROUGH_CHUNK >> 10,
-		     (unsigned long long)at);
+		read_through_failed(err, errlen, img, rrc, at, to, true);
 		goto out;
 	}
 	int frc = mode == ZMETA_CHECK ? 0 : fill_holes(m->img_fd, m->img_len);
 	if (frc) {
 		errmsg(err, errlen, "%s: cannot give the image its blocks on disk (%s): free "
 		     "space on its file system", img, strerror(-frc));
-		goto out;
-	}
-	int grc = sigbus_guard_install(); /* for guarded() */
-	if (grc) {
-		errmsg(err, errlen, "%s: SIGBUS handler: %s", img, strerror(-grc));
 		goto out;
 	}
 	/* ZMETA_CHECK: replay repairs a private copy, never the file. */
@@ -1526,11 +1537,10 @@ int zmeta_view_open(struct zmeta *m, const char *dir, struct zmeta_slot_view slo
 		       "truncated", img, (long long)st.st_size, (unsigned long long)m->img_len);
 		goto fail;
 	}
-	uint64_t at;
-	int rrc = read_through(m->img_fd, m->img_len, &at);
+	uint64_t at, to;
+	int rrc = read_through(m->img_fd, m->img_len, &at, &to);
 	if (rrc) {
-		errmsg(err, errlen, "%s: cannot be read (%s) in the %u KiB from byte %llu", img,
-		       strerror(-rrc), READ_THROUGH_CHUNK >> 10, (unsigned long long)at);
+		read_through_failed(err, errlen, img, rrc, at, to, false);
 		goto fail;
 	}
 	m->img = mmap(NULL, m->img_len, PROT_READ, MAP_PRIVATE, m->img_fd, 0);
@@ -1579,13 +1589,16 @@ void zmeta_view_desc(const struct zmeta *m, uint32_t zone, struct zmeta_desc_vie
 	out->possible = desc_possible(m, zone);
 }
 
-/* The journal header is one recovery would accept (open_journal). */
-static bool jnl_header_ok(const struct zmeta *m)
+/* The journal header is one recovery would accept (open_journal): 1, 0,
+ * or -errno when it cannot be read. */
+static int jnl_header_ok(const struct zmeta *m)
 {
 	struct zjnl_header jh;
+	ssize_t got = read_full(m->jnl_fd, &jh, sizeof(jh), 0);
 
-	return read_full(m->jnl_fd, &jh, sizeof(jh), 0) == (ssize_t)sizeof(jh) &&
-	       !memcmp(jh.magic, ZJNL_MAGIC, 8) &&
+	if (got < 0)
+		return (int)got;
+	return got == (ssize_t)sizeof(jh) && !memcmp(jh.magic, ZJNL_MAGIC, 8) &&
 	       le32toh(jh.crc) == crc32c(&jh, offsetof(struct zjnl_header, crc)) &&
 	       le32toh(jh.version) == ZJNL_VERSION && le64toh(jh.instance) == m->hdr.instance;
 }
@@ -1608,7 +1621,11 @@ int zmeta_view_journal(const struct zmeta *m, void (*fn)(void *arg, const struct
 		end->no_journal = true;
 		return 0;
 	}
-	end->jnl_header_ok = jnl_header_ok(m);
+	int hdr = jnl_header_ok(m);
+	if (hdr < 0)
+		return errmsg(err, errlen, "header cannot be read (%s): the disk under it fails",
+			      strerror(-hdr));
+	end->jnl_header_ok = hdr;
 	jr.buf = malloc(REPLAY_CHUNK + jr.need);
 	if (!jr.buf)
 		return errmsg(err, errlen, "out of memory");

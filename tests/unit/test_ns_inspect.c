@@ -28,6 +28,7 @@
 
 #include "config.h"
 #include "crc32c.h"
+#include "fault_io.h"
 #include "log.h"
 #include "ns.h"
 #include "ns_inspect.h"
@@ -470,6 +471,35 @@ static void test_check_journal(void **state)
 	damaged(work, ZMETA_JNL_NAME, "missing");
 }
 
+/* A journal header the disk cannot read is reported as that, not as
+ * damage (recovery refuses it the same way). */
+static void test_check_unreadable_journal_header(void **state)
+{
+	bool found = false;
+	copy_dir(crashed, work);
+	/* The header is one of the first metadata reads: fail each in turn. */
+	for (uint32_t skip = 0; skip < 32 && !found; skip++) {
+		struct ns_check_result res;
+		char err[256];
+		fault_io_arm(&(struct fault_plan){ .seed = 1, .points = FAULT_META_READ,
+						   .kinds = FAULT_KIND(FAULT_EIO), .one_in = 1,
+						   .skip = skip, .count = 1 });
+		int rc = ns_check(work, &res, err, sizeof(err));
+		fault_io_disarm();
+		for (size_t i = 0; !rc && i < res.n; i++) {
+			if (strcmp(res.v[i].file, ZMETA_JNL_NAME))
+				continue;
+			assert_null(strstr(res.v[i].text, "header (byte offset 0) damaged"));
+			found |= res.v[i].damage &&
+				 strstr(res.v[i].text, "header cannot be read (Input/output "
+						       "error)") != NULL;
+		}
+		if (!rc)
+			ns_check_free(&res);
+	}
+	assert_true(found);
+}
+
 static void test_check_files(void **state)
 {
 	copy_dir(clean, work);
@@ -524,6 +554,7 @@ int main(void)
 		cmocka_unit_test(test_check_slots),
 		cmocka_unit_test(test_check_bogus_header),
 		cmocka_unit_test(test_check_journal),
+		cmocka_unit_test(test_check_unreadable_journal_header),
 		cmocka_unit_test(test_check_files),
 		cmocka_unit_test(test_check_json),
 	};

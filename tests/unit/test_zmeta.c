@@ -1141,8 +1141,8 @@ static void test_unreadable_image_refused(void **state)
 					   .skip = 2, .count = 1 });
 	assert_int_equal(open_ns(f, err, sizeof(err)), -1);
 	fault_io_disarm();
-	if (!strstr(err, "zones.img: cannot be read (Input/output error) in the 256 KiB from "
-			 "byte 0: the disk under it fails"))
+	if (!strstr(err, "zones.img: cannot be read (Input/output error) in bytes 0-16383: the "
+			 "disk under it fails"))
 		fail_msg("%s", err);
 	must_open(f);
 	expect_zone(f->ns, 0, NVME_ZNS_ZS_CLOSED, 3);
@@ -1198,6 +1198,43 @@ static void test_image_cut_short_while_open(void **state)
 	ns_close(ns2);
 	ns_close(f->ns); /* its final checkpoint fails, logged */
 	f->ns = NULL;
+	assert_int_equal(open_ns(f, err, sizeof(err)), -1);
+	if (!strstr(err, "zones.img: file is shorter than its header says"))
+		fail_msg("%s", err);
+}
+
+/*
+ * The fault in applying a batch (the extension area cut short, the
+ * descriptors still there): the commit whose records are durable succeeds,
+ * every later one fails, nothing more reaches the journal, and the next
+ * start refuses the image with the reason.
+ */
+static void test_image_fault_in_apply(void **state)
+{
+	struct fixture *f = *state;
+	char err[1024] = "";
+	must_open(f);
+	write_blocks(f->ns, 0, 3, 0x51);
+	assert_int_equal(truncate(f->img, 3 * ZIMG_SLOT_SIZE), 0); /* slots, descriptors */
+	uint8_t ext[ZDE];
+	memset(ext, 0xa5, sizeof(ext));
+	zone_action(f->ns, 2, NVME_ZNS_ZSA_SET_DESC_EXT, ext);
+	sync_ns(f->ns); /* journaled, synced: durable; its apply faults */
+	struct stat st;
+	assert_int_equal(stat(f->jnl, &st), 0);
+	size_t jlen = (size_t)st.st_size;
+	uint8_t *before = malloc(jlen), *after = malloc(jlen);
+	file_rw(f->jnl, 0, before, jlen, false);
+	write_unsynced(f->ns, 3, 2, 0x52);
+	assert_int_not_equal(ns_sync_wait(f->ns), 0);
+	write_unsynced(f->ns, ZLBAS, 1, 0x53);
+	assert_int_not_equal(ns_sync_wait(f->ns), 0);
+	ns_close(f->ns);
+	f->ns = NULL;
+	file_rw(f->jnl, 0, after, jlen, false);
+	assert_memory_equal(before, after, jlen);
+	free(before);
+	free(after);
 	assert_int_equal(open_ns(f, err, sizeof(err)), -1);
 	if (!strstr(err, "zones.img: file is shorter than its header says"))
 		fail_msg("%s", err);
@@ -1503,6 +1540,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_short_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unreadable_image_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_image_cut_short_while_open, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_image_fault_in_apply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recover_missing_journal_and_id, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_above_wp_reads_zero_not_erased, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_checkpoints, setup, teardown),
