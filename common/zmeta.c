@@ -227,6 +227,32 @@ static int guarded(struct zmeta *m, void (*fn)(void *arg), void *arg)
 	return -EIO;
 }
 
+/*
+ * A store into every page of the image past the header slots (write_slot()
+ * stores a slot whole each time), so that each is dirty: a page written
+ * back is write-protected, so any store faults and marks it. Two uses:
+ *   - After a failed msync. Linux has marked the pages it could not write
+ *     clean and reports the error once: the retry would succeed without
+ *     writing them, the journal holding their records would start anew,
+ *     and a crash would bring back older zone states than the host was
+ *     told were durable. Done at once, while the pages are still in
+ *     memory: a clean page may be evicted, a dirty one is not.
+ *   - At open, before recovery reads and writes the image unguarded: every
+ *     page is then in memory and writable until the first checkpoint, so
+ *     none of recovery's loads and stores can fault (a store needing a
+ *     block that a full file system copying on write cannot give would).
+ * Run under the SIGBUS guard.
+ */
+static void redirty_image(void *arg)
+{
+	struct zmeta *m = arg;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	for (size_t off = m->hdr.desc_offset & ~(page - 1); off < m->img_len; off += page) {
+		volatile uint8_t *p = m->img + off;
+		*p = *p;
+	}
+}
+
 struct slot_store {
 	uint8_t *to;
 	const struct zimg_header *raw;
@@ -1219,6 +1245,12 @@ int zmeta_open(struct zmeta *m, const char *dir, const struct zmeta_geom *g,
 		errmsg(err, errlen, "%s: mmap: %s", img, strerror(errno));
 		goto out;
 	}
+	if (mode != ZMETA_CHECK && sigbus_guard_run(redirty_image, m)) {
+		errmsg(err, errlen, "%s: cannot be written through its mapping (a full file system "
+		       "that copies on write, or a failing disk): free space, or copy it to a "
+		       "sound disk", img);
+		goto out;
+	}
 	int rc = open_journal(m, jnl, mode, err, errlen);
 	if (rc > 0) {
 		if (create_journal(dir, m->hdr.instance, m->jnl_limit, err, errlen))
@@ -1424,27 +1456,6 @@ void zmeta_discard(struct zmeta *m, struct zmeta_batch *b)
 bool zmeta_needs_checkpoint(const struct zmeta *m)
 {
 	return m->jnl_tail - ZJNL_DATA_OFFSET >= m->jnl_limit;
-}
-
-/*
- * After a failed msync Linux has marked the pages it could not write clean
- * and reports the error once: the retry would succeed without writing them,
- * the journal holding their records would start anew, and a crash would
- * bring back older zone states than the host was told were durable. A store
- * into each page makes it dirty again (a page written back is write-
- * protected, so any store faults and marks it), so the retry writes the
- * whole image. Done at once, while the pages are still in memory: a clean
- * page may be evicted, a dirty one is not. The header slots need nothing:
- * write_slot() stores a slot whole each time.
- */
-static void redirty_image(void *arg)
-{
-	struct zmeta *m = arg;
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	for (size_t off = m->hdr.desc_offset & ~(page - 1); off < m->img_len; off += page) {
-		volatile uint8_t *p = m->img + off;
-		*p = *p;
-	}
 }
 
 int zmeta_checkpoint(struct zmeta *m)
