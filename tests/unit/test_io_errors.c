@@ -515,6 +515,15 @@ static int data_fd_or_skip(struct ns_fixture *f)
 	return fd;
 }
 
+/* The next data sync fails as Linux's does (a torn sync: the pages end
+ * clean, the error is reported once): Write Fault. */
+static void torn_data_sync(struct ns_fixture *f)
+{
+	fail_next(FAULT_DATA_SYNC, FAULT_TORN, 1);
+	assert_int_equal(ns_sync_wait(f->ns), ST_WRITE_FAULT);
+	fault_io_disarm();
+}
+
 /*
  * A data fdatasync that fails as Linux's does - a torn sync: the pages end
  * clean, the error is reported once - leaves the pages of every write not
@@ -529,9 +538,7 @@ static void test_failed_data_sync_redirties(void **state)
 	int fd = data_fd_or_skip(f);
 	assert_int_equal(do_write(f->ns, NS_WRITE, 4, 3, 0x82, NULL), 0);
 	assert_int_equal(do_write(f->ns, NS_WRITE, ZLBAS, 2, 0x83, NULL), 0);
-	fail_next(FAULT_DATA_SYNC, FAULT_TORN, 1);
-	assert_int_equal(ns_sync_wait(f->ns), ST_WRITE_FAULT);
-	fault_io_disarm();
+	torn_data_sync(f);
 	assert_int_equal(dirty_pages(fd, 0, 4 * BS), 0);
 	assert_int_equal(dirty_pages(fd, 4 * BS, 3 * BS), 3);
 	assert_int_equal(dirty_pages(fd, ZLBAS * BS, 2 * BS), 2);
@@ -553,9 +560,7 @@ static void test_failed_data_sync_redirties_conventional(void **state)
 	assert_int_equal(ns_sync_wait(f->ns), 0);
 	int fd = data_fd_or_skip(f);
 	assert_int_equal(do_write(f->ns, NS_WRITE, 40, 3, 0x92, NULL), 0);
-	fail_next(FAULT_DATA_SYNC, FAULT_TORN, 1);
-	assert_int_equal(ns_sync_wait(f->ns), ST_WRITE_FAULT);
-	fault_io_disarm();
+	torn_data_sync(f);
 	assert_int_equal(dirty_pages(fd, 40 * BS, 3 * BS), 3);
 	assert_int_equal(ns_sync_wait(f->ns), 0);
 	assert_int_equal(dirty_pages(fd, 0, (uint64_t)NZ * ZLBAS * BS), 0);
@@ -576,9 +581,7 @@ static void test_failed_ordered_sync_redirties(void **state)
 	int fd = data_fd_or_skip(f);
 	assert_int_equal(do_write(f->ns, NS_WRITE, 4, 3, 0x82, NULL), 0);
 	assert_int_equal(ns_zone_mgmt_send(f->ns, 3 * ZLBAS, NVME_ZNS_ZSA_FINISH, false, NULL), 0);
-	fail_next(FAULT_DATA_SYNC, FAULT_TORN, 1);
-	assert_int_equal(ns_sync_wait(f->ns), ST_WRITE_FAULT);
-	fault_io_disarm();
+	torn_data_sync(f);
 	assert_int_equal(dirty_pages(fd, 4 * BS, 3 * BS), 3);
 	assert_int_equal(ns_sync_wait(f->ns), 0);
 	close(fd);
@@ -743,9 +746,7 @@ static void test_failed_sync_keeps_holes(void **state)
 	uint64_t before = allocated_bytes(f);
 	expect_blocks(f->ns, 0, 16, 0);
 	assert_int_equal(do_write(f->ns, NS_WRITE, 40, 1, 0x92, NULL), 0);
-	fail_next(FAULT_DATA_SYNC, FAULT_TORN, 1);
-	assert_int_equal(ns_sync_wait(f->ns), ST_WRITE_FAULT);
-	fault_io_disarm();
+	torn_data_sync(f);
 	assert_int_equal(dirty_pages(fd, 0, 16 * BS), 0);
 	assert_int_equal(dirty_pages(fd, 40 * BS, BS), 1);
 	assert_int_equal(ns_sync_wait(f->ns), 0);
