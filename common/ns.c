@@ -54,6 +54,7 @@
 #include "ns_stats.h"
 #include "nvme_wire.h"
 #include "resv_store.h"
+#include "written_map.h"
 #include "zmeta.h"
 #include "zone.h"
 
@@ -100,6 +101,8 @@ struct ns {
 	bool need_ckpt;              /* commit thread: checkpoint before the next record */
 	bool redirty;                /* commit thread: a failed data sync's pages are not
 	                              * all dirty again yet (redirty_unsynced) */
+	struct written_map written;  /* conventional only: what a failed data sync may
+	                              * have lost (written_map.h) */
 	uint8_t *zde_buf;            /* commit thread: one zone's extension */
 	uint8_t *crc_buf;            /* commit thread and recovery: CRC_CHUNK bytes */
 	struct ns_stats stats;       /* ns_stats.h */
@@ -281,17 +284,23 @@ static int record_data(struct ns *ns, const struct zone_snap *s, uint32_t *nlb, 
  * before. So every page that may hold data not yet durable is made dirty
  * again while it is still in memory: for a zoned namespace, each zone's
  * blocks between its durable write pointer and the end of what it may have
- * written (its ZRWA window included); for a conventional one, the whole
- * file (only the pages the page cache holds outside holes are touched: a
- * failing disk is given more to write, but nothing that was not written).
- * Until that has been done, every commit that would sync data fails with
- * its error.
+ * written (its ZRWA window included); for a conventional one, the regions
+ * written since the data sync before the last began (written_map.h). Only
+ * the pages the page cache holds outside holes are touched. Until that has
+ * been done, every commit that would sync data fails with its error.
  */
+static int redirty_run(void *ctx, uint64_t off, uint64_t len)
+{
+	struct ns *ns = ctx;
+	uint32_t shift = ns->info.lba_shift;
+	return blockstore_redirty(&ns->bs, off >> shift, len >> shift);
+}
+
 static int redirty_unsynced(struct ns *ns)
 {
 	int rc = 0;
 	if (!ns->info.zoned)
-		rc = blockstore_redirty(&ns->bs, 0, ns->info.nlbas);
+		rc = written_each(&ns->written, redirty_run, ns);
 	for (uint32_t i = 0; ns->info.zoned && i < zns_nr_zones(&ns->z) && !rc; i++) {
 		uint64_t zend = zns_zslba(&ns->z, i) + ns->info.zone_size;
 		uint64_t durable;
@@ -341,12 +350,16 @@ static int commit_prepare(struct ns *ns, struct commit_item *it, bool overlap)
 	}
 	if (it->sync_data && (ordered || !it->batch.records)) {
 		it->sync_data = false;
+		if (!ns->info.zoned)
+			written_swap(&ns->written);
 		int rc = blockstore_sync(&ns->bs);
 		ns_stat_add(&ns->stats.data_syncs, 1);
 		if (rc) {
 			redirty_unsynced(ns);
 			return rc;
 		}
+		if (!ns->info.zoned)
+			written_synced(&ns->written);
 		ns->data_synced = it->writes;
 	}
 	return 0;
@@ -1032,6 +1045,10 @@ int ns_open(const struct ns_config *cfg, bool format, struct ns **out, char *err
 	}
 	if (data_space(ns, cfg, data, err, errlen))
 		goto out;
+	if (!ns->info.zoned && written_init(&ns->written, ns->info.nlbas << ns->info.lba_shift)) {
+		errmsg(err, errlen, "out of memory");
+		goto out;
+	}
 	if (ns->info.zoned && power_up(ns, cfg, err, errlen))
 		goto out;
 	pthread_mutex_init(&ns->commit_lock, NULL);
@@ -1061,6 +1078,7 @@ out:
 		zns_destroy(&ns->z);
 	}
 	blockstore_close(&ns->bs);
+	written_free(&ns->written);
 	zmeta_batch_free(&ns->item.batch);
 	resv_ns_close(ns->resv);
 	free(ns->zde_buf);
@@ -1094,6 +1112,7 @@ static void ns_free(struct ns *ns)
 	pthread_cond_destroy(&ns->dsync_cond);
 	free(ns->queued.v);
 	free(ns->item.waiters.v);
+	written_free(&ns->written);
 	zmeta_batch_free(&ns->item.batch);
 	resv_ns_close(ns->resv);
 	free(ns->zde_buf);
@@ -1292,8 +1311,12 @@ uint16_t ns_write_data(struct ns *ns, struct ns_write *w, const struct iovec *io
 		if (st)
 			return st;
 	}
+	uint64_t off = w->slba << ns->info.lba_shift, len = (uint64_t)w->nlb << ns->info.lba_shift;
+	unsigned held = ns->info.zoned ? 0 : written_begin(&ns->written, off, len);
 	int rc = w->kind == NS_WRITE_ZEROES ? blockstore_zero(&ns->bs, w->slba, w->nlb)
 					    : blockstore_write(&ns->bs, w->slba, w->nlb, iov, iovcnt);
+	if (!ns->info.zoned)
+		written_end(&ns->written, held, off, len);
 	/* Part of the data may have landed (a short or torn write). While the
 	 * range is still w's, make it read as zeros (best effort: it is above
 	 * the write pointer once given back, or indeterminate if kept), which
@@ -1331,7 +1354,10 @@ uint16_t ns_deallocate(struct ns *ns, uint64_t slba, uint64_t nlb)
 	 * write pointer), so it is not done: the zone's data stays readable. */
 	if (ns->info.zoned)
 		return 0;
+	uint64_t off = slba << ns->info.lba_shift, len = nlb << ns->info.lba_shift;
+	unsigned held = written_begin(&ns->written, off, len);
 	int rc = blockstore_zero(&ns->bs, slba, nlb);
+	written_end(&ns->written, held, off, len);
 	if (!rc)
 		__atomic_add_fetch(&ns->data_writes, 1, __ATOMIC_RELEASE);
 	return io_status(rc, true);

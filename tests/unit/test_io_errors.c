@@ -728,6 +728,40 @@ static void test_journal_write_failure(void **state)
 	expect_blocks(f->ns, 0, 1, 0x72);
 }
 
+/*
+ * On a conventional namespace what a failed sync makes dirty again is what
+ * was written since the sync before the last began (1 MiB regions): data
+ * long durable, though the page cache holds it, is left alone.
+ */
+static int setup_big_conventional(void **state)
+{
+	struct ns_fixture *f = ns_fixture_new("ioerr-big", 64, 64, false); /* 16 MiB */
+	ns_fixture_open(f, false);
+	*state = f;
+	return 0;
+}
+
+static void test_failed_sync_redirties_only_written(void **state)
+{
+	struct ns_fixture *f = *state;
+	const uint64_t mib = 1 << 20;
+	assert_int_equal(do_write(f->ns, NS_WRITE, 0, 4, 0xa1, NULL), 0);
+	assert_int_equal(do_write(f->ns, NS_WRITE, 2 * mib / BS, 4, 0xa2, NULL), 0);
+	assert_int_equal(ns_sync_wait(f->ns), 0);
+	assert_int_equal(do_write(f->ns, NS_WRITE, 8 * mib / BS, 1, 0xa3, NULL), 0);
+	assert_int_equal(ns_sync_wait(f->ns), 0); /* the sync before the last */
+	int fd = data_fd_or_skip(f);
+	expect_blocks(f->ns, 2 * mib / BS, 4, 0xa2); /* cached, durable */
+	assert_int_equal(do_write(f->ns, NS_WRITE, 4 * mib / BS, 2, 0xa4, NULL), 0);
+	torn_data_sync(f);
+	assert_int_equal(dirty_pages(fd, 4 * mib, 2 * BS), 2);
+	assert_int_equal(dirty_pages(fd, 0, 4 * BS), 0);
+	assert_int_equal(dirty_pages(fd, 2 * mib, 4 * BS), 0);
+	assert_int_equal(ns_sync_wait(f->ns), 0);
+	assert_int_equal(dirty_pages(fd, 0, 16 * mib), 0);
+	close(fd);
+}
+
 static uint64_t allocated_bytes(const struct ns_fixture *f);
 
 /*
@@ -852,6 +886,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failed_redirty_fails_commits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_sync_keeps_holes, setup_conventional,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_failed_sync_redirties_only_written,
+						setup_big_conventional, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_sync_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_write_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_preallocate, setup, teardown),
