@@ -97,7 +97,7 @@ struct ns {
 	bool stop, abandoned;
 	uint64_t data_writes;        /* atomic: data writes ended so far */
 	uint64_t data_synced;        /* commit thread: data_writes at the last data sync */
-	bool failing;                /* commit thread: the last commit failed (for the log) */
+	bool failing;                /* commit thread (atomic: ns_health): the last commit failed */
 	bool need_ckpt;              /* commit thread: checkpoint before the next record */
 	bool redirty;                /* commit thread: a failed data sync's pages are not
 	                              * all dirty again yet (redirty_unsynced) */
@@ -436,7 +436,7 @@ static void commit_failed(struct ns *ns, struct commit_item *it, int rc)
 	if (!ns->failing)
 		log_error("namespace %u: group commit failed: %s; syncs fail until one succeeds",
 			  ns->info.nsid, strerror(-rc));
-	ns->failing = true;
+	__atomic_store_n(&ns->failing, true, __ATOMIC_RELAXED);
 	if (!ns->info.zoned)
 		return;
 	zmeta_discard(&ns->meta, &it->batch);
@@ -543,7 +543,7 @@ static void commit_journal(struct ns *ns, struct commit_item *it)
 		release_undurable(ns, it->started);
 		if (ns->failing) {
 			log_info("namespace %u: group commit works again", ns->info.nsid);
-			ns->failing = false;
+			__atomic_store_n(&ns->failing, false, __ATOMIC_RELAXED);
 		}
 	}
 	it->batch.len = 0;
@@ -1156,6 +1156,12 @@ struct resv_ns *ns_resv(struct ns *ns)
 struct zns *ns_zones(struct ns *ns)
 {
 	return ns->info.zoned ? &ns->z : NULL;
+}
+
+void ns_health(struct ns *ns, bool *syncs_failing, bool *image_lost)
+{
+	*syncs_failing = __atomic_load_n(&ns->failing, __ATOMIC_RELAXED);
+	*image_lost = ns->info.zoned && __atomic_load_n(&ns->meta.lost, __ATOMIC_RELAXED);
 }
 
 /* ---- I/O ---- */

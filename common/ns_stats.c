@@ -72,6 +72,7 @@ void ns_stats_read(struct ns *ns, struct ns_stats_snap *out)
 	out->c.data_syncs = get(&st->data_syncs);
 	out->c.checkpoints = get(&st->checkpoints);
 	out->c.failures = get(&st->failures);
+	ns_health(ns, &out->syncs_failing, &out->image_lost);
 	for (uint32_t i = 0; z && i < zns_nr_zones(z); i++) {
 		int s = zstate_of(zns_zone_state(z, i));
 		if (s >= 0)

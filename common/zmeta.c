@@ -220,7 +220,7 @@ static int guarded(struct zmeta *m, void (*fn)(void *arg), void *arg)
 		return -EIO;
 	if (!sigbus_guard_run(fn, arg))
 		return 0;
-	m->lost = true;
+	__atomic_store_n(&m->lost, true, __ATOMIC_RELAXED); /* read by ns_health() */
 	log_error("namespace %u: zones.img can no longer be read or written (a page of its "
 		  "mapping faulted): syncs fail from now on; restart the namespace once its disk "
 		  "works", m->hdr.nsid);

@@ -65,6 +65,10 @@ const struct ns_info *ns_info(const struct ns *ns);
 /* The zone engine of a zoned namespace (NULL otherwise): for reports that
  * read zone states without a lock (ns_stats.h). */
 struct zns *ns_zones(struct ns *ns);
+/* Whether its syncs fail now: the last group commit failed (the cause may
+ * pass: the next good one clears it), or the zone image faulted and every
+ * sync fails until the namespace is restarted (doc/io-errors.md). */
+void ns_health(struct ns *ns, bool *syncs_failing, bool *image_lost);
 /* Its reservations (resv_store.h), kept in its directory. */
 struct resv_ns *ns_resv(struct ns *ns);
 

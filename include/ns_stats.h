@@ -9,6 +9,7 @@
 #ifndef ZNSTGT_NS_STATS_H
 #define ZNSTGT_NS_STATS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct ns;
@@ -66,6 +67,7 @@ enum ns_zstate {
 struct ns_stats_snap {
 	struct ns_stats c;
 	uint32_t zones[NS_ZS_COUNT];     /* zoned namespaces only */
+	bool syncs_failing, image_lost;  /* ns_health() */
 };
 
 /* Read ns's counters and count its zones by state (no lock). */

@@ -219,7 +219,8 @@ struct zmeta {
 	uint64_t torn_data;          /* last-batch records whose data was not there */
 	uint32_t read_only;          /* ZMETA_RECOVER: zones made Read Only */
 	bool lost;                   /* a page of the image's mapping faulted: nothing
-	                              * more is journaled or checkpointed (zmeta.c) */
+	                              * more is journaled or checkpointed (zmeta.c;
+	                              * atomic for readers off the commit thread) */
 };
 
 /* Geometry the configuration asks for; checked against the image. */

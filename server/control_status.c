@@ -163,6 +163,11 @@ static void status_ns(FILE *f, const struct ns_row *n)
 		c->batches ? (double)c->records / (double)c->batches : 0.0,
 		(unsigned long long)c->data_syncs, (unsigned long long)c->checkpoints,
 		(unsigned long long)c->failures);
+	if (n->st.image_lost)
+		fprintf(f, "    zone image lost (a page of its mapping faulted): syncs fail until "
+			"the namespace is restarted\n");
+	else if (n->st.syncs_failing)
+		fprintf(f, "    syncs failing: the last group commit failed (see the log)\n");
 }
 
 int control_status(FILE *f)
@@ -292,6 +297,14 @@ int control_metrics(FILE *f)
 		label(f, sn.s[i].nqn);
 		fprintf(f, "\"} %u\n", q);
 	}
+	family(f, "znstgt_syncs_failing", "gauge",
+	       "1 while the last group commit of a namespace failed.");
+	FOR_EACH_NS(&sn, s, n)
+		sample_ns(f, "znstgt_syncs_failing", s, n, NULL, NULL, n->st.syncs_failing);
+	family(f, "znstgt_zone_image_lost", "gauge",
+	       "1 once the zone image of a namespace faulted: syncs fail until it is restarted.");
+	FOR_EACH_NS(&sn, s, n)
+		sample_ns(f, "znstgt_zone_image_lost", s, n, NULL, NULL, n->st.image_lost);
 	family(f, "znstgt_zones", "gauge", "Zones of a zoned namespace by state.");
 	FOR_EACH_NS(&sn, s, n)
 		for (int z = 0; n->zoned && z < NS_ZS_COUNT; z++)

@@ -219,6 +219,10 @@ static void test_status_and_metrics(void **state)
 			fail_msg("%s: %llu before, %llu after", gc[i], before, after);
 	}
 	assert_int_equal(ns_sample(m1, "znstgt_group_commit_failures_total", 1, NULL, NULL), 0);
+	for (uint32_t nsid = 1; nsid <= 2; nsid++) {
+		assert_int_equal(ns_sample(m1, "znstgt_syncs_failing", nsid, NULL, NULL), 0);
+		assert_int_equal(ns_sample(m1, "znstgt_zone_image_lost", nsid, NULL, NULL), 0);
+	}
 	free(m0);
 
 	/* The status text carries the same numbers. */
@@ -229,6 +233,8 @@ static void test_status_and_metrics(void **state)
 	snprintf(want, sizeof(want), "journal batches of %llu records",
 		 ns_sample(m1, "znstgt_journal_records_total", 1, NULL, NULL));
 	assert_non_null(strstr(st, want));
+	assert_null(strstr(st, "syncs failing"));
+	assert_null(strstr(st, "zone image lost"));
 	free(st);
 	free(m1);
 	nvmf_close(&io1);

@@ -483,11 +483,16 @@ static void test_data_sync_failure(void **state)
 	expect_zone(f->ns, 0, NVME_ZNS_ZS_IMPL_OPEN, 8);
 	expect_zone(f->ns, 1, NVME_ZNS_ZS_IMPL_OPEN, 4);
 	expect_zone(f->ns, 2, NVME_ZNS_ZS_IMPL_OPEN, 2);
+	bool failing, lost;
+	ns_health(f->ns, &failing, &lost); /* what status and metrics report */
+	assert_true(failing && !lost);
 
 	/* Space is back. */
 	fault_io_disarm();
 	assert_int_equal(do_write(f->ns, NS_WRITE, 8, 4, 0x55, NULL), 0);
 	assert_int_equal(ns_sync_wait(f->ns), 0);
+	ns_health(f->ns, &failing, &lost);
+	assert_true(!failing && !lost);
 	reopen(f, true);
 	expect_zone(f->ns, 0, NVME_ZNS_ZS_CLOSED, 12);
 	expect_zone(f->ns, 1, NVME_ZNS_ZS_CLOSED, 4);

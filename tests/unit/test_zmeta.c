@@ -1185,11 +1185,18 @@ static void test_image_cut_short_while_open(void **state)
 	if (ns_open(&other, false, &ns2, err, sizeof(err)))
 		fail_msg("%s", err);
 
+	bool failing, lost;
+	ns_health(f->ns, &failing, &lost);
+	assert_true(!failing && !lost);
 	assert_int_equal(truncate(f->img, 2 * ZIMG_SLOT_SIZE), 0);
 	write_unsynced(f->ns, 3, 2, 0x52);
 	assert_int_not_equal(ns_sync_wait(f->ns), 0);
 	write_unsynced(f->ns, ZLBAS, 1, 0x53);
 	assert_int_not_equal(ns_sync_wait(f->ns), 0);
+	ns_health(f->ns, &failing, &lost); /* what status and metrics report */
+	assert_true(failing && lost);
+	ns_health(ns2, &failing, &lost);
+	assert_true(!failing && !lost);
 	uint8_t blk[4096];
 	struct iovec iov = { blk, sizeof(blk) };
 	assert_int_equal(ns_read(f->ns, 2, 1, &iov, 1), 0);
