@@ -1390,13 +1390,11 @@ int zmeta_write(struct zmeta *m, struct zmeta_batch *b)
 {
 	if (!b->records)
 		return 0;
-	if (m->lost) {
-		b->len = 0;
-		b->records = 0;
-		return -EIO;
+	int rc = m->lost ? -EIO : 0;
+	if (!rc) {
+		stamp(m, b);
+		rc = write_full(m->jnl_fd, b->buf, b->len, (off_t)m->jnl_tail);
 	}
-	stamp(m, b);
-	int rc = write_full(m->jnl_fd, b->buf, b->len, (off_t)m->jnl_tail);
 	if (!rc && fio_fdatasync(FIO_META, m->jnl_fd))
 		rc = -errno;
 	if (rc) {
