@@ -6,6 +6,7 @@
 #ifndef ZNSTGT_TEST_DIRTY_PAGES_H
 #define ZNSTGT_TEST_DIRTY_PAGES_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -33,6 +34,17 @@ static inline int64_t dirty_pages(int fd, off_t off, uint64_t len)
 {
 	struct page_counts c;
 	return page_counts(fd, off, len, &c) ? -1 : (int64_t)c.dirty;
+}
+
+/*
+ * Whether a test can watch [off, off + len) of fd, just synced, go dirty:
+ * cachestat() works (not before Linux 6.5, not under valgrind) and the
+ * synced range reads clean (not on tmpfs, whose pages stay dirty). A test
+ * that cannot skips.
+ */
+static inline bool dirty_pages_watchable(int fd, off_t off, uint64_t len)
+{
+	return dirty_pages(fd, off, len) == 0;
 }
 
 #endif

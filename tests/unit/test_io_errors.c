@@ -505,15 +505,14 @@ static void test_data_sync_failure(void **state)
 }
 
 /* The namespace's data file, opened for dirty_pages(); skips the test
- * without cachestat() (a kernel before 6.5, valgrind) or on a file system
- * whose pages stay dirty after a sync (tmpfs). */
+ * where that cannot be watched (dirty_pages_watchable). */
 static int data_fd_or_skip(struct ns_fixture *f)
 {
 	char path[sizeof(f->cfg.path) + 8];
 	snprintf(path, sizeof(path), "%s/data", f->cfg.path);
 	int fd = open(path, O_RDONLY);
 	assert_true(fd >= 0);
-	if (dirty_pages(fd, 0, (uint64_t)NZ * ZLBAS * BS) != 0) {
+	if (!dirty_pages_watchable(fd, 0, (uint64_t)NZ * ZLBAS * BS)) {
 		close(fd);
 		skip();
 	}

@@ -584,9 +584,7 @@ static void test_failed_checkpoint_redirties_image(void **state)
 	off_t from = (off_t)m.hdr.desc_offset;
 	uint64_t len = m.img_len - m.hdr.desc_offset;
 	assert_int_equal(msync(m.img, m.img_len, MS_SYNC), 0);
-	/* Skipped without cachestat() (a kernel before 6.5, valgrind) or on a
-	 * file system whose pages stay dirty after a sync (tmpfs). */
-	if (dirty_pages(m.img_fd, from, len) != 0) {
+	if (!dirty_pages_watchable(m.img_fd, from, len)) {
 		zmeta_close(&m);
 		zns_destroy(&z);
 		skip();
