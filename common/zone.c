@@ -773,17 +773,29 @@ static uint16_t select_all(struct zns *z, uint8_t zsa)
 		if (z->nr_open - iopen + closed > z->g.max_open)
 			return nvme_cmd_err(NVME_SC_ZNS_TOO_MANY_OPENS);
 	}
+	/* Open acts on the zones Closed when it began, not on those it closes
+	 * itself to make room (ensure_open_slot): marked first. No zone
+	 * leaves Closed meanwhile: that takes state_lock, which we hold. */
+	if (zsa == NVME_ZNS_ZSA_OPEN)
+		for (uint32_t i = 0; i < z->g.nr_zones; i++) {
+			struct zone *zn = &z->zones[i];
+			pthread_mutex_lock(&zn->lock);
+			if (zn->state == S_CLOSED)
+				zn->flags |= ZONE_F_SELECTED;
+			pthread_mutex_unlock(&zn->lock);
+		}
+	uint16_t st = 0;
 	for (uint32_t i = 0; i < z->g.nr_zones; i++) {
 		struct zone *zn = &z->zones[i];
 		pthread_mutex_lock(&zn->lock);
-		uint16_t st = 0;
-		if (zns_select_all_applies(zsa, zn->state))
+		bool applies = zns_select_all_applies(zsa, zn->state) &&
+			       (zsa != NVME_ZNS_ZSA_OPEN || (zn->flags & ZONE_F_SELECTED));
+		zn->flags &= (uint8_t)~ZONE_F_SELECTED;
+		if (!st && applies)
 			st = zone_action(z, i, zsa, false, NULL);
 		pthread_mutex_unlock(&zn->lock);
-		if (st)
-			return st;
 	}
-	return 0;
+	return st;
 }
 
 static uint16_t mgmt_send(struct zns *z, uint64_t slba, uint8_t zsa, bool all, bool zrwaa,

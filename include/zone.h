@@ -65,6 +65,7 @@ struct zone {
 #define ZONE_F_FENCED    0x10   /* a Reset, Finish or ZRWA allocation holds the zone's fence */
 #define ZONE_F_WAITED    0x20   /* a thread waits on scrub_cond for this zone */
 #define ZONE_F_UNDURABLE 0x40   /* its Reset is not durable: its blocks must not change */
+#define ZONE_F_SELECTED  0x80   /* Select All Open: Closed when the command began */
 
 struct zns_geom {
 	uint32_t lba_shift;

@@ -388,6 +388,24 @@ static void test_select_all_open_over_limit(void **state)
 	rm(z);
 }
 
+/* The check above lets it through (one open zone, implicitly opened, plus
+ * two closed ones fit in two); the controller closes the implicitly opened
+ * zone to make room. That zone, closed by the command itself, is not one
+ * the command selected: it must not be opened in turn, and the command
+ * must not fail halfway with Too Many Open Zones. */
+static void test_select_all_open_does_not_reopen_what_it_closed(void **state)
+{
+	struct zns *z = mk(2, 0);
+	make_state(z, 0, C);
+	make_state(z, 1, C);
+	make_state(z, 2, IO);
+	assert_int_equal(zns_mgmt_send(z, 0, NVME_ZNS_ZSA_OPEN, true, NULL), 0);
+	assert_int_equal(z->zones[0].state, EO);
+	assert_int_equal(z->zones[1].state, EO);
+	assert_int_equal(z->zones[2].state, C);
+	rm(z);
+}
+
 /* ---- write pointer publication ---- */
 
 static void test_out_of_order_completion(void **state)
@@ -1038,6 +1056,7 @@ int main(void)
 		cmocka_unit_test(test_active_limit),
 		cmocka_unit_test(test_select_all),
 		cmocka_unit_test(test_select_all_open_over_limit),
+		cmocka_unit_test(test_select_all_open_does_not_reopen_what_it_closed),
 		cmocka_unit_test(test_out_of_order_completion),
 		cmocka_unit_test(test_next_gapped),
 		cmocka_unit_test(test_full_with_data_in_flight_is_recorded_open),
