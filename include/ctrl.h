@@ -109,6 +109,9 @@ struct nvme_ctrl {
 	struct nvme_port port;           /* where the admin queue came in */
 	char local_addr[64];
 	struct nvme_ctrl *next;          /* subsys->ctrls, under subsys->lock */
+	/* DH-HMAC-CHAP keys of the host at the admin Connect (fabrics_auth.c),
+	 * or NULL: its I/O queues prove them even if the host left the table. */
+	struct host_auth_config *auth_keys;
 
 	/* Registers (nvme_ctrl_reg_*). CC, AQA, ASQ, ACQ only on the admin
 	 * worker; CSTS read by any queue. */

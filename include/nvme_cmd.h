@@ -55,6 +55,8 @@ uint16_t nvme_parse_auth_cmd(struct nvme_req *req);
  * none is needed); *st is an error status if the session could not be made.
  */
 uint32_t nvme_auth_queue_setup(struct nvme_sq *sq, struct nvme_ctrl *ctrl, uint16_t *st);
+/* The controller is freed: the keys it kept go, wiped (ctrl.c). */
+void nvme_auth_ctrl_free(struct nvme_ctrl *ctrl);
 /* The queue is closing: its authentication deadline goes (sq.c). */
 void nvme_auth_queue_close(struct nvme_sq *sq);
 /* Authentication Required (with DNR) for any command but Authentication

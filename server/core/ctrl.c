@@ -205,6 +205,7 @@ void nvme_ctrl_put(struct nvme_ctrl *ctrl)
 		}
 	pthread_mutex_unlock(&s->lock);
 	log_debug("ctrl %u: freed", ctrl->cntlid);
+	nvme_auth_ctrl_free(ctrl);
 	pthread_mutex_destroy(&ctrl->lock);
 	free(ctrl);
 	subsys_put(s);

@@ -16,6 +16,7 @@
  * AUTH_Failure1 delivered, or the host's AUTH_Failure2) ends the controller
  * (a fatal error, all its queues disconnected), as Linux nvmet does.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include <nvme/types.h>
@@ -77,7 +78,9 @@ static void auth_progress(struct nvme_sq *sq, struct nvme_ctrl *ctrl, bool exten
 	if (sq->closed)
 		return;
 	if (auth_session_busy(sq->auth)) {
-		if (extend)
+		/* A refused Send (its AUTH_Failure1 pending) is no step forward:
+		 * a host without the secret would keep the queue by repeating it. */
+		if (extend && auth_session_result(sq->auth) != AUTH_FAILED)
 			auth_deadline(sq, ctrl);
 		return;
 	}
@@ -106,14 +109,61 @@ static bool host_auth_now(const struct nvme_ctrl *ctrl, struct auth_config *cfg)
 	return true;
 }
 
+/* The keys kept on ctrl at its admin Connect, in cfg; false if none. */
+static bool ctrl_auth_kept(const struct nvme_ctrl *ctrl, struct auth_config *cfg)
+{
+	const struct host_auth_config *h = ctrl->auth_keys;
+
+	if (!h)
+		return false;
+	*cfg = (struct auth_config){
+		.hostnqn = ctrl->hostnqn,
+		.subnqn = ctrl->subnqn,
+		.host_secret = &h->dhchap_secret,
+		.ctrl_secret = h->dhchap_ctrl_secret.len ? &h->dhchap_ctrl_secret : NULL,
+		.hash_mask = h->dhchap_hashes,
+		.dhgroup_mask = h->dhchap_dhgroups,
+	};
+	return true;
+}
+
+void nvme_auth_ctrl_free(struct nvme_ctrl *ctrl)
+{
+	if (!ctrl->auth_keys)
+		return;
+	OPENSSL_cleanse(ctrl->auth_keys, sizeof(*ctrl->auth_keys));
+	free(ctrl->auth_keys);
+	ctrl->auth_keys = NULL;
+}
+
 uint32_t nvme_auth_queue_setup(struct nvme_sq *sq, struct nvme_ctrl *ctrl, uint16_t *st)
 {
 	struct auth_config cfg;
+	bool now = host_auth_now(ctrl, &cfg);
 
 	*st = 0;
+	/* The controller keeps the keys its host had at the admin Connect (as
+	 * nvmet keeps them on the controller): an I/O queue of a host that
+	 * left the table or lost its secret since must still prove them, or
+	 * anyone knowing the NQNs, host ID and controller ID (clear text on a
+	 * plain queue) could add one without any. */
+	if (now && sq->qid == 0 && !ctrl->auth_keys) {
+		const struct host_auth_config *h = subsys_host_auth(ctrl->subsys, ctrl->hostnqn);
+
+		ctrl->auth_keys = malloc(sizeof(*ctrl->auth_keys));
+		if (!ctrl->auth_keys) {
+			*st = nvme_err(NVME_SC_INTERNAL);
+			return 0;
+		}
+		*ctrl->auth_keys = *h;
+		/* only the DH-HMAC-CHAP keys are needed */
+		OPENSSL_cleanse(&ctrl->auth_keys->psk, sizeof(ctrl->auth_keys->psk));
+	}
+	if (!now)
+		now = ctrl_auth_kept(ctrl, &cfg);
 	/* A TLS queue's host proved its PSK, bound to the Connect's NQNs
 	 * (fabrics.c): like Linux nvmet, it is not asked to authenticate again. */
-	if (!host_auth_now(ctrl, &cfg) || sq->tls)
+	if (!now || sq->tls)
 		return 0;
 	sq->auth = auth_session_new(&cfg);
 	if (!sq->auth) {

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -29,6 +30,7 @@
 #include "auth_msg.h"
 #include "dhchap.h"
 #include "nvme_hmac.h"
+#include "subsys.h"
 #include "tcp.h"
 
 #define SUBNQN "nqn.2026-11.io.znstgt:auth"
@@ -489,12 +491,94 @@ retry:
 	return false;
 }
 
+/*
+ * Only a step forward extends the deadline: a host without the secret that
+ * keeps sending Authentication Send commands the controller refuses (here a
+ * DH-HMAC-CHAP_Reply out of order) and never fetches the AUTH_Failure1 must
+ * still lose its queue at the deadline (KATO 2 s), not keep it forever.
+ */
+static void test_refused_sends_do_not_extend_deadline(void **state)
+{
+	struct nvmf_client admin;
+	struct nvme_cqe cqe;
+	uint8_t msg[64];
+	double start = now_ms();
+
+	(void)state;
+	if (nvmf_tcp_connect(&admin, "127.0.0.1", port, false, false))
+		fail_msg("connect: %s", admin.err);
+	assert_int_equal(nvmf_connect(&admin, 0, 32, STALL_KATO_MS, HOST_ONEWAY, SUBNQN, 0xffff, 0,
+				      &cqe), 0);
+	memset(msg, 0, sizeof(msg));
+	msg[0] = AUTH_TYPE_DHCHAP;
+	msg[1] = AUTH_ID_REPLY;
+	for (;;) {
+		struct pollfd p = { admin.fd, POLLIN, 0 };
+
+		if (now_ms() - start > 5.0 * STALL_KATO_MS)
+			fail_msg("an unauthenticated queue still open after %.0f ms (deadline %d ms)",
+				 now_ms() - start, STALL_KATO_MS);
+		/* Each refused Send leaves an AUTH_Failure1 pending; none is fetched. */
+		if (carry_send(&admin, msg, sizeof(msg)) != 0)
+			break;
+		if (poll(&p, 1, STALL_KATO_MS / 4) == 1)
+			break;
+	}
+	assert_closed(&admin);
+	nvmf_close(&admin);
+}
+
 static void test_stalled_queue_disconnected(void **state)
 {
 	(void)state;
 	for (int tries = 1; !stalled_queue_round(); tries++)
 		if (tries == STALL_TRIES)
 			fail_msg("the host was late in %d tries: the machine is too busy", tries);
+}
+
+/*
+ * The host leaves the subsystem's table (reload, set-hosts) while its
+ * authenticated controller stays. An I/O queue that then connects to that
+ * controller must still prove the secret the controller was made with (as
+ * Linux nvmet keeps the keys on the controller), not get in with no
+ * authentication at all: knowing the host NQN, host ID and controller ID,
+ * which travel in clear text, would be enough.
+ */
+static void test_io_queue_after_host_removed(void **state)
+{
+	struct subsys_config *sc = calloc(1, sizeof(*sc));
+	struct nvmf_client admin, io;
+	struct auth_host_result res;
+	struct nvme_cqe cqe;
+	uint8_t data[LBA];
+	char err[256];
+	int st;
+
+	(void)state;
+	assert_non_null(sc);
+	snprintf(sc->nqn, sizeof(sc->nqn), "%s", SUBNQN);
+	snprintf(sc->hosts[0], sizeof(sc->hosts[0]), "%s", HOST_PLAIN);
+	sc->host_auth[0].listed = true;
+	sc->nr_hosts = 1;
+
+	assert_true(connect_queue(&admin, 0, HOST_ONEWAY, 0xffff) & ATR);
+	assert_int_equal(authenticate(&admin, HOST_ONEWAY, key_oneway, NULL, NVME_HASH_SHA256,
+				      DHCHAP_DH_NULL, 1, &res), 0);
+	if (nvmf_enable(&admin, 5000))
+		fail_msg("enable: %s", admin.err);
+	assert_int_equal(subsys_set_hosts(SUBNQN, sc, err, sizeof(err)), 0);
+
+	if (nvmf_tcp_connect(&io, "127.0.0.1", port, false, false))
+		fail_msg("connect: %s", io.err);
+	st = nvmf_connect(&io, 1, 32, 0, HOST_ONEWAY, SUBNQN, admin.cntlid, 0, &cqe);
+	if (st == 0) {
+		assert_true(le64toh(cqe.result) & ATR);
+		assert_int_equal(nvmf_read(&io, 1, 0, 1, data, LBA, NULL), ST_AUTH_REQUIRED);
+	}
+	nvmf_close(&io);
+	nvmf_close(&admin);
+	assert_int_equal(subsys_set_hosts(SUBNQN, &target.cfg.subsys[0], err, sizeof(err)), 0);
+	free(sc);
 }
 
 int main(void)
@@ -506,6 +590,8 @@ int main(void)
 		cmocka_unit_test(test_host_without_secret),
 		cmocka_unit_test(test_bad_fields),
 		cmocka_unit_test(test_stalled_queue_disconnected),
+		cmocka_unit_test(test_refused_sends_do_not_extend_deadline),
+		cmocka_unit_test(test_io_queue_after_host_removed),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
