@@ -772,6 +772,7 @@ static void restart_config(const struct subsys *s, struct subsys_config *sc)
 	snprintf(sc->serial, sizeof(sc->serial), "%s", s->serial);
 	snprintf(sc->model, sizeof(sc->model), "%s", s->model);
 	sc->allow_any_host = s->hosts->allow_any_host;
+	sc->require_tls = s->hosts->require_tls;
 	sc->nr_hosts = s->hosts->nr_hosts;
 	for (int i = 0; i < sc->nr_hosts; i++) {
 		snprintf(sc->hosts[i], sizeof(sc->hosts[i]), "%s", s->hosts->hosts[i]);

@@ -33,6 +33,7 @@
 #include "nvme_cmd.h"
 #include "nvme_keys.h"
 #include "nvme_psk.h"
+#include "subsys.h"
 #include "tcp.h"
 
 #define SUBNQN "nqn.2026-11.io.znstgt:tls-client"
@@ -339,6 +340,17 @@ static void test_require_tls(void **state)
 	assert_int_equal(tls_n, 1);
 }
 
+/* A power cut brings the subsystems back as configured: require_tls too,
+ * or a plain queue would reach ONLYNQN after it. */
+static void test_require_tls_after_power_cut(void **state)
+{
+	char err[512];
+
+	(void)state;
+	assert_int_equal(subsys_power_cut(30, err, sizeof(err)), 2);
+	plain_refused(0, 0xffff);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -348,6 +360,7 @@ int main(void)
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_plain_listener),
 		cmocka_unit_test(test_require_tls),
+		cmocka_unit_test(test_require_tls_after_power_cut),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
