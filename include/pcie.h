@@ -109,6 +109,8 @@ uint16_t nvme_pcie_create_sq(struct nvme_pcie_ctrl *pc, uint16_t qid, uint64_t a
 /* Delete I/O SQ qid: 0 means req (the Delete) completes later, once the
  * queue's commands came back. */
 uint16_t nvme_pcie_delete_sq(struct nvme_pcie_ctrl *pc, uint16_t qid, struct nvme_req *req);
+/* Does any I/O completion queue exist (Number of Queues may not change)? */
+bool nvme_pcie_has_io_cq(const struct nvme_pcie_ctrl *pc);
 uint16_t nvme_pcie_dbbuf(struct nvme_pcie_ctrl *pc, uint64_t shadow, uint64_t eventidx);
 /* Features 08h and 09h (5.27.1.8, 5.27.1.9): value in/out as CDW11 / DW0. */
 uint16_t nvme_pcie_feature(struct nvme_pcie_ctrl *pc, uint8_t fid, bool set, uint32_t cdw11,

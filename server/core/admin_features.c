@@ -81,6 +81,8 @@ static void execute_set_features(struct nvme_req *req)
 		n = (nsqr < ncqr ? nsqr : ncqr) + 1;
 		if (n > NVME_MAX_IO_QUEUES)
 			n = NVME_MAX_IO_QUEUES;
+		/* On PCIe a completion queue alone is an I/O queue too. */
+		busy = ctrl->pcie && nvme_pcie_has_io_cq(ctrl->pcie);
 		pthread_mutex_lock(&ctrl->lock);
 		for (unsigned i = 1; i <= NVME_MAX_IO_QUEUES; i++)
 			busy |= ctrl->sqs[i] != NULL;

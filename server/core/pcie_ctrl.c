@@ -158,6 +158,7 @@ void nvme_pcie_reset(struct nvme_pcie_ctrl *pc)
 	if (pc->resetting)
 		return;
 	pc->resetting = true;
+	pc->reset_gen++; /* a shutdown's sync still out no longer speaks for CSTS */
 	/* Commands in flight finish first (their completions are not
 	 * posted any more): the core's queue lifecycle says when. */
 	for (unsigned i = 0; i <= NVME_MAX_IO_QUEUES; i++)
@@ -176,7 +177,17 @@ static void shutdown_synced(struct io_job *job)
 		log_error("ctrl %u: shutdown: making the namespaces durable failed (status %#x)",
 			  pc->ctrl->cntlid, req->status);
 	pc->shutting_down = false;
-	set_shst(pc->ctrl, NVME_CSTS_SHST_CMPLT);
+	/* A notification that came while this sync was out (after a reset
+	 * and a new enable, say) gets a sync of its own. */
+	if (pc->shutdown_again && !pc->destroying) {
+		pc->shutdown_again = false;
+		nvme_pcie_shutdown(pc);
+		return;
+	}
+	pc->shutdown_again = false;
+	/* A reset since the notification cleared SHST: it stays clear. */
+	if (pc->shutdown_gen == pc->reset_gen)
+		set_shst(pc->ctrl, NVME_CSTS_SHST_CMPLT);
 	maybe_destroyed(pc);
 }
 
@@ -184,8 +195,10 @@ void nvme_pcie_shutdown(struct nvme_pcie_ctrl *pc)
 {
 	struct pcie_sq *admin = pc->sqs[0];
 
-	if (pc->shutting_down)
+	if (pc->shutting_down) {
+		pc->shutdown_again = true;
 		return;
+	}
 	if (!admin) { /* never enabled: nothing written through it */
 		set_shst(pc->ctrl, NVME_CSTS_SHST_CMPLT);
 		return;
@@ -193,6 +206,7 @@ void nvme_pcie_shutdown(struct nvme_pcie_ctrl *pc)
 	/* 3.6.1: SHST "occurring" until what the cache holds is durable,
 	 * by the same sync a fabrics shutdown runs. */
 	pc->shutting_down = true;
+	pc->shutdown_gen = pc->reset_gen;
 	set_shst(pc->ctrl, NVME_CSTS_SHST_OCCUR);
 	memset(&pc->shutdown_req, 0, sizeof(pc->shutdown_req));
 	pc->shutdown_req.sq = admin->sq;

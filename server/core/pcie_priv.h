@@ -78,6 +78,9 @@ struct nvme_pcie_ctrl {
 	struct pcie_vec vecs[NVME_PCIE_MAX_VECTORS];
 	struct nvme_req shutdown_req; /* carries the shutdown's namespace sync */
 	bool shutting_down;
+	bool shutdown_again;         /* CC.SHN set anew while the sync was out */
+	uint32_t reset_gen;          /* controller resets so far */
+	uint32_t shutdown_gen;       /* reset_gen when the sync out began */
 	bool destroying;
 	void (*destroy_done)(void *arg);
 	void *destroy_arg;

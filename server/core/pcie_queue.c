@@ -558,6 +558,14 @@ uint16_t nvme_pcie_create_cq(struct nvme_pcie_ctrl *pc, uint16_t qid, uint64_t a
 	return 0;
 }
 
+bool nvme_pcie_has_io_cq(const struct nvme_pcie_ctrl *pc)
+{
+	for (unsigned i = 1; i <= NVME_MAX_IO_QUEUES; i++)
+		if (pc->cqs[i].live)
+			return true;
+	return false;
+}
+
 uint16_t nvme_pcie_delete_cq(struct nvme_pcie_ctrl *pc, uint16_t qid)
 {
 	if (qid == 0 || qid > NVME_MAX_IO_QUEUES || !pc->cqs[qid].live)

@@ -120,7 +120,11 @@ static uint16_t parse(struct nvme_req *req)
 	else if ((st = nvme_auth_check(req)))
 		;
 	else if (c->opcode == nvme_admin_fabrics)
-		st = nvme_parse_fabrics_cmd(req);
+		/* 7Fh is NVMe over Fabrics' own: a PCIe controller has its
+		 * registers in BAR0, and a Property Set of CC from its own
+		 * admin queue would reset it under the command. */
+		st = req->ops->fabrics ? nvme_parse_fabrics_cmd(req)
+				       : nvme_err(NVME_SC_INVALID_OPCODE);
 	else if (sq->qid == 0)
 		st = sq->ctrl->discovery ? nvme_parse_discovery_cmd(req) : nvme_parse_admin_cmd(req);
 	else

@@ -889,6 +889,78 @@ static void test_reset_drains_in_flight(void **state)
 	disable();
 }
 
+/* Fabrics commands (opcode 7Fh: Property Get/Set, Connect, ...) belong to
+ * NVMe over Fabrics; on PCIe the registers are BAR0 and 7Fh is an opcode
+ * the controller does not have (Invalid Command Opcode), as the PCIe-only
+ * commands are on a fabrics controller. A Property Set of CC must not reset
+ * the controller from inside its own admin queue. */
+static void test_pcie_refuses_fabrics_commands(void **state)
+{
+	struct nvme_sqe s;
+	uint64_t r = 0;
+
+	(void)state;
+	enable();
+	/* Property Get of CC (fctype 04h, 4 bytes at offset 14h). */
+	s = sqe(nvme_admin_fabrics, 0, 0, NVME_REG_CC);
+	((uint8_t *)&s)[4] = nvme_fabrics_type_property_get;
+	assert_int_equal(exec(&admin, &s, &r), GEN(NVME_SC_INVALID_OPCODE));
+	/* Property Set CC = 0 (fctype 00h): refused, the controller stays
+	 * enabled and its admin queue answers. */
+	s = sqe(nvme_admin_fabrics, 0, 0, NVME_REG_CC);
+	((uint8_t *)&s)[4] = nvme_fabrics_type_property_set;
+	s.cdw12 = 0;
+	assert_int_equal(exec(&admin, &s, NULL), GEN(NVME_SC_INVALID_OPCODE));
+	assert_int_equal(rd(NVME_REG_CSTS, 4) & 3, 1);
+	s = sqe(nvme_admin_get_features, 0, NVME_FEAT_FID_NUM_QUEUES, 0);
+	assert_int_equal(exec(&admin, &s, NULL), 0);
+	disable();
+}
+
+/* Number of Queues (5.27.1.5) may only be set before any I/O queue exists:
+ * on PCIe a completion queue alone is such a queue (Command Sequence Error),
+ * else the count shrinks below a CQ that is live. */
+static void test_num_queues_after_io_cq(void **state)
+{
+	struct nvme_sqe s;
+
+	(void)state;
+	enable();
+	assert_int_equal(create_cq(2, GPA(P_IOCQ), 4, 1, 3), 0);
+	s = sqe(nvme_admin_set_features, 0, NVME_FEAT_FID_NUM_QUEUES, 0);
+	assert_int_equal(exec(&admin, &s, NULL), GEN(NVME_SC_CMD_SEQ_ERROR));
+	assert_int_equal(delete_q(nvme_admin_delete_cq, 2), 0);
+	disable();
+}
+
+static void shn_then_reset_fn(void *arg)
+{
+	(void)arg;
+	nvme_pcie_bar0_write(pc, NVME_REG_CC, 4, th_cc_enable() | NVME_CC_SHN_NORMAL << NVME_CC_SHN_SHIFT);
+	nvme_pcie_bar0_write(pc, NVME_REG_CC, 4, 0);
+}
+
+/* A shutdown notification the host takes back with a reset (CC = 0 while
+ * SHST reads "occurring"): once the reset is done CSTS reads 0, and stays
+ * so; the shutdown's late sync must not set SHST "complete" on a reset
+ * controller, nor on the one the host enables next. */
+static void test_reset_during_shutdown(void **state)
+{
+	(void)state;
+	/* Which of the reset and the sync ends first varies: try a few. */
+	for (int i = 0; i < 10; i++) {
+		enable();
+		io_queues(8);
+		on_worker(shn_then_reset_fn, NULL);
+		assert_true(wait_reg(NVME_REG_CSTS, 1, 0));
+		usleep(50 * 1000); /* the shutdown's sync has ended by now */
+		assert_int_equal(rd(NVME_REG_CSTS, 4) & 0xf, 0);
+	}
+	enable();
+	assert_int_equal(rd(NVME_REG_CSTS, 4) & 0xf, 1);
+	disable();
+}
+
 /* A fabrics controller refuses the PCIe-only commands and features. */
 static void test_fabrics_refuses_pcie_commands(void **state)
 {
@@ -924,6 +996,9 @@ int main(void)
 		cmocka_unit_test(test_sgl_in_guest_memory),
 		cmocka_unit_test(test_reset_drains_in_flight),
 		cmocka_unit_test(test_fabrics_refuses_pcie_commands),
+		cmocka_unit_test(test_pcie_refuses_fabrics_commands),
+		cmocka_unit_test(test_num_queues_after_io_cq),
+		cmocka_unit_test(test_reset_during_shutdown),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
