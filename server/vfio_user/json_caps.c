@@ -56,6 +56,10 @@ static bool string(struct jp *j, char *out, size_t cap)
 					if (j->p + i >= j->end || !strchr("0123456789abcdefABCDEF", j->p[i]))
 						return false;
 			}
+			/* The escaped character (\" above all) ends nothing. */
+			if (out && n + 1 < cap)
+				out[n++] = (char)ch;
+			ch = (unsigned char)*j->p++;
 		}
 		if (out && n + 1 < cap)
 			out[n++] = (char)ch;

@@ -130,6 +130,23 @@ static void test_caps_json_parser(void **state)
 	assert_int_equal(caps.max_msg_fds, 1);
 }
 
+/* An escaped quote is part of its string (RFC 8259, 7): valid JSON with
+ * one is taken, and a string whose only quote after the opening one is
+ * escaped is unterminated. */
+static void test_caps_json_escaped_quote(void **state)
+{
+	static const char good1[] = "{\"x\":\"a\\\"b\",\"capabilities\":{\"max_msg_fds\":4}}";
+	static const char good2[] = "{\"x\":\"\\\\\"}";
+	static const char bad[] = "{\"x\":\"\\\"}";
+	struct vfu_client_caps caps;
+
+	(void)state;
+	assert_int_equal(vfu_caps_parse(good1, sizeof(good1), &caps), 0);
+	assert_int_equal(caps.max_msg_fds, 4);
+	assert_int_equal(vfu_caps_parse(good2, sizeof(good2), &caps), 0);
+	assert_int_equal(vfu_caps_parse(bad, sizeof(bad), &caps), -EINVAL);
+}
+
 static void test_bad_version(void **state)
 {
 	struct vfu_fixture *f = *state;
@@ -570,6 +587,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_caps_json_parser),
+		cmocka_unit_test(test_caps_json_escaped_quote),
 		cmocka_unit_test_setup_teardown(test_bad_version, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_command_before_version, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_sizes, setup, teardown),
