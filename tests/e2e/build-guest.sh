@@ -57,8 +57,9 @@ GUEST_PKGS="kmod iproute2 procps e2fsprogs nvme-cli fio jq busybox-static
 case $VARIANT in
     bookworm) SUITE=bookworm; GUEST_PKGS+=" libev4" ;;
     # trixie renamed libraries for the 64-bit time_t transition; tlshd
-    # (ktls-utils) does the TLS handshakes of `nvme connect --tls` (6.12)
-    trixie)   SUITE=trixie;   GUEST_PKGS+=" libev4t64 ktls-utils" ;;
+    # (ktls-utils) does the TLS handshakes of `nvme connect --tls` (6.12);
+    # mkzonefs (zonefs-tools, not in bookworm) formats zonefs (zonefs.sh)
+    trixie)   SUITE=trixie;   GUEST_PKGS+=" libev4t64 ktls-utils zonefs-tools" ;;
     *)        echo "build-guest.sh: unknown variant '$VARIANT' (bookworm, trixie)" >&2; exit 2 ;;
 esac
 GUEST_PKGS=$(xargs <<< "$GUEST_PKGS") # one line: it goes into stamps and --include

@@ -76,7 +76,7 @@ esac
 shift
 tests=("$@")
 [ ${#tests[@]} -gt 0 ] ||
-    tests=(tcp-basic zns-basic zrwa faults vfio-user-qemu vfio-zns tls-6.12 auth-6.1 auth-6.12
+    tests=(tcp-basic zns-basic zrwa faults vfio-user-qemu vfio-zns zonefs-6.12 tls-6.12 auth-6.1 auth-6.12
            resv-6.1 resv-6.12 ana-6.1 blktests-6.1 blktests-6.12)
 # the guest variant (build-guest.sh) of each kernel blktests runs on
 declare -A BLKTESTS_GUEST=([blktests-6.1]=bookworm [blktests-6.12]=trixie)
@@ -84,6 +84,9 @@ declare -A BLKTESTS_GUEST=([blktests-6.1]=bookworm [blktests-6.12]=trixie)
 declare -A SEC_GUEST=([tls-6.12]=trixie [auth-6.1]=bookworm [auth-6.12]=trixie [resv-6.1]=bookworm [resv-6.12]=trixie)
 # ANA with native multipath (guest/ana.sh, its own znstgt inside the guest)
 declare -A ANA_GUEST=([ana-6.1]=bookworm [ana-6.12]=trixie)
+# tests of this runner's target on a guest other than bookworm (the script
+# is guest/NAME-without-kernel.sh): zonefs-tools is in trixie only
+declare -A OTHER_GUEST=([zonefs-6.12]=trixie)
 
 T0=$SECONDS
 passed=0 failed=0 skipped=0
@@ -120,7 +123,7 @@ done < <("$E2E_DIR/rig-check.sh")
 # the variants the tests need: bookworm for the others
 variants=()
 for t in "${tests[@]}"; do
-    v=${BLKTESTS_GUEST[$t]:-${SEC_GUEST[$t]:-${ANA_GUEST[$t]:-bookworm}}}
+    v=${BLKTESTS_GUEST[$t]:-${SEC_GUEST[$t]:-${ANA_GUEST[$t]:-${OTHER_GUEST[$t]:-bookworm}}}}
     [[ " ${variants[*]} " == *" $v "* ]] || variants+=("$v")
 done
 for v in "${variants[@]}"; do
@@ -149,7 +152,10 @@ NQN_PREFIX=nqn.2024-01.io.znstgt.e2e
 export GUEST_CONV_NQN=$NQN_PREFIX:conv GUEST_ZNS_NQN=$NQN_PREFIX:zns GUEST_ZRWA_NQN=$NQN_PREFIX:zrwa
 # guest/faults.sh fails zones for good: a zoned subsystem of its own
 export GUEST_FAULTS_NQN=$NQN_PREFIX:faults
-export GUEST_SUBSYS_NQNS="$GUEST_CONV_NQN $GUEST_ZNS_NQN $GUEST_ZRWA_NQN $GUEST_FAULTS_NQN"
+# guest/zonefs.sh formats its namespace: one of its own, with a volatile
+# write cache (zonefs' fsync sends a Flush)
+export GUEST_ZONEFS_NQN=$NQN_PREFIX:zonefs GUEST_ZONEFS_SIZE=$((128 << 20))
+export GUEST_SUBSYS_NQNS="$GUEST_CONV_NQN $GUEST_ZNS_NQN $GUEST_ZRWA_NQN $GUEST_FAULTS_NQN $GUEST_ZONEFS_NQN"
 export GUEST_OTHER_SUBSYS_NQNS=$NQN_PREFIX:other
 export GUEST_CONV_SIZE=$((256 << 20)) GUEST_CONV_LBA=4096
 export GUEST_ZNS_SIZE=$((256 << 20)) GUEST_ZNS_LBA=4096 GUEST_ZONE_SIZE=$((16 << 20))
@@ -179,6 +185,15 @@ zoned = yes
 size = 64M
 lba_size = $GUEST_ZNS_LBA
 zone_size = $((GUEST_ZONE_SIZE >> 20))M
+EOF
+    subsys_file zonefs "$GUEST_ZONEFS_NQN" "$GUEST_HOSTNQN" <<EOF
+zoned = yes
+size = $((GUEST_ZONEFS_SIZE >> 20))M
+lba_size = 4096
+zone_size = $((GUEST_ZONE_SIZE >> 20))M
+max_open = $GUEST_MAX_OPEN
+max_active = $GUEST_MAX_ACTIVE
+write_cache = yes
 EOF
     subsys_file conv "$GUEST_CONV_NQN" "$GUEST_HOSTNQN" <<EOF
 zoned = no
@@ -598,8 +613,10 @@ for t in "${tests[@]}"; do
     fi
     if [ "$t" = vfio-zns ]; then run_vfio_zns; continue; fi
     if [ "$t" = vfio-user-qemu ]; then run_vfu_qemu; continue; fi
-    if [ ! -f "$GUEST_DIR/$t.sh" ]; then fail "no guest test $GUEST_DIR/$t.sh"; continue; fi
-    run_guest "$t" "$GUEST_DIR/$t.sh"
+    script=$GUEST_DIR/$t.sh
+    [ -z "${OTHER_GUEST[$t]:-}" ] || script=$GUEST_DIR/${t%-6.*}.sh
+    if [ ! -f "$script" ]; then fail "no guest test $script"; continue; fi
+    E2E_GUEST=${OTHER_GUEST[$t]:-bookworm} run_guest "$t" "$script"
     [ -n "$tpid" ] || continue   # a failed restart-target: already a FAIL
     if kill -0 $tpid 2> /dev/null; then
         pass "host: znstgt survives $t"
