@@ -320,9 +320,10 @@ static uint16_t write_range_check(struct zns *z, struct zone *zn, uint32_t i,
 	if (has_zrwa(zn)) {
 		/* ZRWA: anywhere in the window [wp, wp + ZRWAS) or the Implicit
 		 * ZRWA Flush Range above it (as large again). */
-		if (slba < zn->wp || nlb > zn->wp + 2ull * z->g.zrwa_lbas - slba)
+		if (slba < zn->wp || slba - zn->wp >= 2ull * z->g.zrwa_lbas ||
+		    nlb > zn->wp + 2ull * z->g.zrwa_lbas - slba)
 			return nvme_cmd_err(NVME_SC_ZNS_INVALID_WRITE);
-		if (nlb > end - slba)
+		if (slba >= end || nlb > end - slba)
 			return nvme_cmd_err(NVME_SC_ZNS_BOUNDARY_ERROR);
 		return 0;
 	}
@@ -536,6 +537,14 @@ static void give_back(struct zns *z, uint32_t i, const struct ns_write *w)
 	struct zone *zn = &z->zones[i];
 	uint64_t zslba = zns_zslba(z, i);
 	zn->wp = w->slba;
+	/* Implicitly opened and filled by writes that left nothing: Empty
+	 * again at once. That needs no resource, so it must not wait on
+	 * one (nor close another zone to make room). */
+	if (zn->state == S_FULL && !(zn->flags & ZONE_F_FINISHED) && w->prior != S_EOPEN &&
+	    holds_nothing(z, i) && !zn->inflight) {
+		set_state(z, i, S_EMPTY);
+		return;
+	}
 	if (zn->state == S_FULL && !(zn->flags & ZONE_F_FINISHED)) {
 		/* w filled the zone. Full holds no open or active resource:
 		 * reopening takes them again (Full counts like Empty here). */
@@ -555,8 +564,11 @@ static void give_back(struct zns *z, uint32_t i, const struct ns_write *w)
 			return;
 		}
 	}
-	/* Opened by writes that left nothing: Empty again, as Close would. */
-	if (zn->state == S_IOPEN && holds_nothing(z, i) && !zn->inflight)
+	/* Opened by writes that left nothing: Empty again, as Close would
+	 * (or, when the host closed it meanwhile, as that Close would have
+	 * had the writes never been given LBAs). */
+	if ((zn->state == S_IOPEN || zn->state == S_CLOSED) && holds_nothing(z, i) &&
+	    !zn->inflight)
 		set_state(z, i, S_EMPTY);
 }
 
@@ -1179,7 +1191,8 @@ void zns_set_undurable(struct zns *z, uint32_t i, uint16_t st)
 		if (zn->state == S_FULL && holds && z->g.max_active &&
 		    z->nr_active >= z->g.max_active)
 			zone_action(z, i, NVME_ZNS_ZSA_RESET, false, NULL);
-		else if (zn->state == S_IOPEN || zn->state == S_FULL)
+		else if (zn->state == S_IOPEN || zn->state == S_FULL ||
+			 (zn->state == S_CLOSED && !holds))
 			set_state(z, i, holds ? S_CLOSED : S_EMPTY);
 		mark_dirty(z, i);
 	}

@@ -1039,10 +1039,100 @@ static void test_undurable_reset_after_fill(void **state)
 	undurable_after_fill(2, 0, 1); /* no open resource left */
 }
 
+/*
+ * A failed write that had implicitly opened an Empty zone and filled it
+ * gives its range back: the zone holds nothing and goes back to Empty
+ * (zone.h, zns_write_fail: "implicitly opened with nothing written ->
+ * Empty"), which needs no open or active resource - even when another
+ * zone took the last one meanwhile. It must not be Finished by the
+ * Controller (Full, ZFC: a whole zone's capacity lost to a failed write),
+ * nor close another zone to make room it does not need.
+ */
+static void fill_fails(uint32_t max_open, uint32_t max_active, bool explicit_other)
+{
+	struct zns *z = mk(max_open, max_active);
+	struct ns_write w;
+	assert_int_equal(zns_write_begin(z, &w, NS_WRITE, zs(0), ZCAP), 0);
+	assert_int_equal(zns_zone_state(z, 0), F);
+	if (explicit_other)
+		assert_int_equal(zsa(z, 1, NVME_ZNS_ZSA_OPEN), 0);
+	else
+		assert_int_equal(wr(z, zs(1), 2), 0);
+	zns_write_fail(z, &w);
+	zns_write_end(z, &w, false);
+	assert_int_equal(w.failed, NS_WRITE_GIVEN_BACK);
+	assert_int_equal(zns_zone_state(z, 0), E);
+	assert_int_equal(zns_zone_wp(z, 0), zs(0));
+	assert_false(zns_zone_attrs(z, 0) & NVME_ZNS_ZA_ZFC);
+	assert_int_equal(zns_zone_state(z, 1), explicit_other ? EO : IO);
+	rm(z);
+}
+
+static void test_failed_fill_of_empty_zone_goes_empty(void **state)
+{
+	(void)state;
+	fill_fails(0, 1, false); /* the last active resource taken meanwhile */
+	fill_fails(1, 0, true);  /* the last open resource, explicitly */
+	fill_fails(1, 0, false); /* implicitly: not closed for nothing */
+}
+
+/*
+ * A write implicitly opens an Empty zone, the host closes it (Closed: the
+ * write holds LBAs), and the write fails, giving its range back: the zone
+ * holds nothing, and - as Close and the power-up rule would make it - is
+ * Empty again, not Closed with nothing written holding an active resource
+ * (here the only one: the next write to another zone would fail with Too
+ * Many Active Zones).
+ */
+static void test_failed_write_in_closed_zone_goes_empty(void **state)
+{
+	(void)state;
+	struct zns *z = mk(0, 1);
+	struct ns_write w;
+	assert_int_equal(zns_write_begin(z, &w, NS_WRITE, zs(0), 2), 0);
+	assert_int_equal(zsa(z, 0, NVME_ZNS_ZSA_CLOSE), 0);
+	assert_int_equal(zns_zone_state(z, 0), C);
+	zns_write_fail(z, &w);
+	zns_write_end(z, &w, false);
+	assert_int_equal(w.failed, NS_WRITE_GIVEN_BACK);
+	assert_int_equal(zns_zone_wp(z, 0), zs(0));
+	assert_int_equal(zns_zone_state(z, 0), E);
+	assert_int_equal(wr(z, zs(1), 1), 0);
+	rm(z);
+}
+
+/* The same when the host closed the zone those writes opened, before the
+ * Reset's commit failed: nothing written, so Empty, not Closed. */
+static void test_undurable_reset_closed_by_host(void **state)
+{
+	(void)state;
+	struct zns z;
+	struct zns_geom g = { .lba_shift = 12, .zone_size = 16, .zone_cap = 16, .nr_zones = 4,
+			      .max_active = 1, .zasl_nlb = 16 };
+	const uint16_t fault = nvme_media_err(NVME_SC_WRITE_FAULT);
+	struct ns_write w;
+
+	assert_int_equal(zns_init(&z, &g), 0);
+	zns_fence(&z, 1);
+	assert_int_equal(zns_mgmt_fenced(&z, 1, NVME_ZNS_ZSA_RESET, false, false), 0);
+	assert_int_equal(zns_write_begin(&z, &w, NS_WRITE, 16, 2), 0);
+	assert_int_equal(zns_mgmt_send(&z, 16, NVME_ZNS_ZSA_CLOSE, false, NULL), 0);
+	zns_set_undurable(&z, 1, fault);
+	assert_int_equal(zns_write_start(&z, &w), fault);
+	zns_unfence(&z, 1);
+	assert_int_equal(zns_zone_readable(&z, 1), 16);
+	assert_int_equal(zns_zone_state(&z, 1), NVME_ZNS_ZS_EMPTY);
+	assert_null(zns_check(&z));
+	zns_destroy(&z);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mgmt_transitions),
+		cmocka_unit_test(test_failed_fill_of_empty_zone_goes_empty),
+		cmocka_unit_test(test_failed_write_in_closed_zone_goes_empty),
+		cmocka_unit_test(test_undurable_reset_closed_by_host),
 		cmocka_unit_test(test_undurable_reset_after_fill),
 		cmocka_unit_test(test_undurable_reset_keeps_host_changes),
 		cmocka_unit_test(test_mgmt_bad_lba),

@@ -314,6 +314,33 @@ static void test_prefix_with_writes_in_flight(void **state)
 	rm(z);
 }
 
+/*
+ * A write that starts past the Implicit ZRWA Flush Range, or past the zone
+ * capacity, is refused (doc/zrwa.md: past wp + 2 x ZRWAS: Zone Invalid
+ * Write; past the capacity: Zone Boundary Error), and moves nothing: the
+ * range checks must not wrap around.
+ */
+static void test_write_far_past_window(void **state)
+{
+	(void)state;
+	struct zns *z = mk();
+	assert_int_equal(open_zrwa(z, 0), 0);
+	/* Starts past wp + 2 x ZRWAS (16), well inside the capacity (48). */
+	assert_int_equal(wr(z, zs(0) + 2 * ZRWAS + 4, 1), CS(NVME_SC_ZNS_INVALID_WRITE));
+	expect_zone(z, 0, EO, 0, true);
+	/* The last window; a write between the capacity and the zone size. */
+	assert_int_equal(flush(z, zs(0) + 7), 0);
+	assert_int_equal(flush(z, zs(0) + 15), 0);
+	assert_int_equal(flush(z, zs(0) + 23), 0);
+	assert_int_equal(flush(z, zs(0) + 31), 0);
+	assert_int_equal(flush(z, zs(0) + 39), 0);
+	expect_zone(z, 0, EO, ZCAP - ZRWAS, true);
+	uint16_t st = wr(z, zs(0) + ZCAP + 1, 1);
+	assert_true(st == CS(NVME_SC_ZNS_BOUNDARY_ERROR) || st == CS(NVME_SC_ZNS_INVALID_WRITE));
+	expect_zone(z, 0, EO, ZCAP - ZRWAS, true);
+	rm(z);
+}
+
 /* Loading keeps a ZRWA only in an active zone, and counts it. */
 static void test_load(void **state)
 {
@@ -343,6 +370,7 @@ int main(void)
 		cmocka_unit_test(test_finish_releases),
 		cmocka_unit_test(test_prefix_with_writes_in_flight),
 		cmocka_unit_test(test_load),
+		cmocka_unit_test(test_write_far_past_window),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
