@@ -813,6 +813,35 @@ static int dir_is_new(const char *dir, bool *fresh, char *err, size_t errlen)
 }
 
 /*
+ * A conventional namespace has no zone state: a directory holding one is a
+ * zoned namespace's, and opening it conventional would ignore its zones (every
+ * block readable and writable, above the write pointers too) and leave them
+ * disagreeing with the data when it is zoned again. Refused, as any change of
+ * the geometry; --format drops them (it erases the data they describe).
+ */
+static int zone_files(const char *dir, bool format, char *err, size_t errlen)
+{
+	static const char *const names[] = { ZMETA_IMG_NAME, ZMETA_JNL_NAME };
+	for (size_t i = 0; i < 2; i++) {
+		char p[PATH_MAX + 16];
+		snprintf(p, sizeof(p), "%s/%s", dir, names[i]);
+		if (format) {
+			if (unlink(p) && errno != ENOENT)
+				return errmsg(err, errlen, "%s: %s", p, strerror(errno));
+			continue;
+		}
+		if (!access(p, F_OK))
+			return errmsg(err, errlen, "%s: this directory holds a zoned namespace's zone "
+				    "state, but the configuration makes the namespace conventional. Fix "
+				    "the configuration (zoned = yes), or start once with --format to "
+				    "erase this namespace's data and zone state", p);
+		if (errno != ENOENT)
+			return errmsg(err, errlen, "%s: %s", p, strerror(errno));
+	}
+	return 0;
+}
+
+/*
  * The data file must hold every block below a write pointer. A missing or
  * shorter one is refused; --recover keeps it (or makes an empty one) and
  * makes each zone whose written blocks it lacks Read Only, so that the host
@@ -992,8 +1021,12 @@ static int power_up(struct ns *ns, const struct ns_config *cfg, char *err, size_
 		 * the next open's sync unwritten (redirty_unsynced). */
 		(void)blockstore_redirty(&ns->bs, 0, in->nlbas);
 	}
-	if (!rc)
+	if (!rc) {
+		/* Every check passed and the data is durable: the replayed
+		 * image is the namespace's from now on. */
+		zmeta_keep(&ns->meta);
 		rc = zmeta_checkpoint(&ns->meta);
+	}
 	if (!rc)
 		rc = commit_now(ns);
 	if (!rc)
@@ -1027,6 +1060,8 @@ int ns_open(const struct ns_config *cfg, bool format, struct ns **out, char *err
 	if (dir_is_new(ns->dir, &fresh, err, errlen))
 		goto out;
 	bool create = format || fresh;
+	if (!ns->info.zoned && zone_files(ns->dir, format, err, errlen))
+		goto out;
 	if (load_identity(ns, cfg, create, err, errlen))
 		goto out;
 	if (resv_ns_open(ns->dir, cfg->nsid, create, cfg->recover, &ns->resv, err, errlen))
@@ -1074,7 +1109,7 @@ int ns_open(const struct ns_config *cfg, bool format, struct ns **out, char *err
 	return 0;
 out:
 	if (ns->info.zoned) {
-		zmeta_close(&ns->meta);
+		zmeta_refuse(&ns->meta);
 		zns_destroy(&ns->z);
 	}
 	blockstore_close(&ns->bs);

@@ -162,6 +162,8 @@ static void recover(const char *dir, const struct zmeta *view, struct recovered 
 		.lba_shift = g.lba_shift, .zone_size = g.zone_size, .zone_cap = g.zone_cap,
 		.nr_zones = g.nr_zones, .max_open = g.max_open, .max_active = g.max_active,
 		.zde_size = g.zde_size, .zasl_nlb = 1,
+		/* The image records no flush granularity: 1 divides any. */
+		.zrwa_lbas = g.zrwa_lbas, .zrwa_fg = g.zrwa_lbas ? 1 : 0,
 	};
 	if (g.lba_shift > 16 || zns_init(&r->z, &zg)) {
 		snprintf(r->why, sizeof(r->why), "%s/%s: the header describes an impossible zone "

@@ -1181,6 +1181,17 @@ static int read_through_failed(char *err, size_t errlen, const char *img, int rc
 		      way ? ". Copy what it holds to a sound disk or restore it, " WAY_FORMAT : "");
 }
 
+/* The header's offsets are the ones format() derives from its geometry:
+ * desc_at() and zde_at() trust them, so a header slot with a valid CRC
+ * that says otherwise (a malicious or badly damaged disk) would send them
+ * outside the mapping, or over the header slots. */
+static bool offsets_possible(const struct zimg_header *h)
+{
+	return h->desc_offset == 2 * ZIMG_SLOT_SIZE &&
+	       h->zde_offset == 2 * ZIMG_SLOT_SIZE +
+				align4k((uint64_t)h->nr_zones * sizeof(struct zimg_desc));
+}
+
 int zmeta_open(struct zmeta *m, const char *dir, const struct zmeta_geom *g,
 	       enum zmeta_mode mode, struct zns *z, char *err, size_t errlen)
 {
@@ -1217,6 +1228,13 @@ int zmeta_open(struct zmeta *m, const char *dir, const struct zmeta_geom *g,
 		     "namespace's data and zone state", img, diff);
 		goto out;
 	}
+	if (!offsets_possible(&m->hdr)) {
+		errmsg(err, errlen, "%s: header slot %d has a valid CRC but describes a layout "
+		       "format() never writes (descriptors at byte %llu, extensions at byte %llu). "
+		       "Restore the file, " WAY_FORMAT, img, m->slot,
+		       (unsigned long long)m->hdr.desc_offset, (unsigned long long)m->hdr.zde_offset);
+		goto out;
+	}
 	struct stat st;
 	m->img_len = image_len(&m->hdr);
 	if (fstat(m->img_fd, &st) || (uint64_t)st.st_size < m->img_len) {
@@ -1250,6 +1268,14 @@ int zmeta_open(struct zmeta *m, const char *dir, const struct zmeta_geom *g,
 		       "that copies on write, or a failing disk): free space, or copy it to a "
 		       "sound disk", img);
 		goto out;
+	}
+	if (mode == ZMETA_LOAD || mode == ZMETA_RECOVER) {
+		size_t n = m->img_len - m->hdr.desc_offset;
+		if (!(m->before = malloc(n))) {
+			errmsg(err, errlen, "out of memory");
+			goto out;
+		}
+		memcpy(m->before, m->img + m->hdr.desc_offset, n);
 	}
 	int rc = open_journal(m, jnl, mode, err, errlen);
 	if (rc > 0) {
@@ -1316,8 +1342,27 @@ out:
 		unrepair(m, &td);
 	free(bad);
 	notes_free(&td, m->hdr.nr_zones);
-	zmeta_close(m);
+	zmeta_refuse(m);
 	return -1;
+}
+
+void zmeta_keep(struct zmeta *m)
+{
+	free(m->before);
+	m->before = NULL;
+}
+
+static void put_back(void *arg)
+{
+	struct zmeta *m = arg;
+	memcpy(m->img + m->hdr.desc_offset, m->before, m->img_len - m->hdr.desc_offset);
+}
+
+void zmeta_refuse(struct zmeta *m)
+{
+	if (m->before && m->img)
+		(void)guarded(m, put_back, m);
+	zmeta_close(m);
 }
 
 /* ---- journaling ---- */
@@ -1479,6 +1524,7 @@ int zmeta_checkpoint(struct zmeta *m)
 
 void zmeta_close(struct zmeta *m)
 {
+	free(m->before);
 	if (m->img)
 		munmap(m->img, m->img_len);
 	if (m->img_fd >= 0)
@@ -1581,6 +1627,7 @@ void zmeta_view_geom(const struct zmeta *m, struct zmeta_geom *g)
 	g->zde_size = m->hdr.zde_size;
 	g->max_open = m->hdr.max_open;
 	g->max_active = m->hdr.max_active;
+	g->zrwa_lbas = m->hdr.zrwa_lbas;
 }
 
 void zmeta_view_desc(const struct zmeta *m, uint32_t zone, struct zmeta_desc_view *out)

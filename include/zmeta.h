@@ -218,6 +218,8 @@ struct zmeta {
 	uint64_t dropped;            /* ZMETA_RECOVER: damaged records skipped */
 	uint64_t torn_data;          /* last-batch records whose data was not there */
 	uint32_t read_only;          /* ZMETA_RECOVER: zones made Read Only */
+	uint8_t *before;             /* ZMETA_LOAD/RECOVER: the descriptors and extensions
+				      * as found, until zmeta_keep() (zmeta_refuse()) */
 	bool lost;                   /* a page of the image's mapping faulted: nothing
 	                              * more is journaled or checkpointed (zmeta.c;
 	                              * atomic for readers off the commit thread) */
@@ -257,6 +259,14 @@ enum zmeta_mode {
  */
 int zmeta_open(struct zmeta *m, const char *dir, const struct zmeta_geom *g,
 	       enum zmeta_mode mode, struct zns *z, char *err, size_t errlen);
+/* Replay changes the image in place. Until the namespace has passed every
+ * check after zmeta_open() (the data file, the power-up rule), a refusal
+ * must leave the image as it was found, so that the next start meets what
+ * this one met (a record the image holds is taken as durable, its data no
+ * longer checked): zmeta_refuse() puts it back and closes; zmeta_keep()
+ * once the namespace loads (before its first checkpoint). */
+void zmeta_keep(struct zmeta *m);
+void zmeta_refuse(struct zmeta *m);
 /* Add a zone's state (and its extension when zde_dirty) to batch b;
  * data_lbas blocks below s->wp, whose CRC is data_crc, become visible. */
 int zmeta_add(struct zmeta *m, struct zmeta_batch *b, const struct zone_snap *s,

@@ -31,6 +31,7 @@
 #include "crc32c.h"
 #include "fault_io.h"
 #include "ns.h"
+#include "ns_inspect.h"
 #include "zmeta.h"
 
 #include "../lib/dirty_pages.h"
@@ -1510,6 +1511,129 @@ static void test_zrwa_image_version(void **state)
 	must_open(f);
 }
 
+/* ---- found in review: impossible headers, check on a ZRWA namespace ---- */
+
+/* Rewrite the current header slot with a valid CRC after fn changed it. */
+static void bend_header(struct fixture *f, void (*fn)(struct zimg_header *h))
+{
+	struct zimg_header h;
+	int cur = current_slot(f->img, &h);
+	assert_true(cur >= 0);
+	fn(&h);
+	h.crc = htole32(crc32c(&h, offsetof(struct zimg_header, crc)));
+	file_rw(f->img, (off_t)cur * ZIMG_SLOT_SIZE, &h, sizeof(h), true);
+}
+
+static void far_desc(struct zimg_header *h) { h->desc_offset = htole64(1ull << 40); }
+static void wrap_zde(struct zimg_header *h) { h->zde_offset = htole64(UINT64_MAX - 4095); }
+static void slot_desc(struct zimg_header *h) { h->desc_offset = htole64(0); }
+
+/* A header slot whose CRC is valid but whose layout (desc_offset,
+ * zde_offset) is not the one format() writes must be refused with a
+ * message, as `znstgt-ctl check` does (layout_possible()), never walked:
+ * the daemon checks only the geometry against the configuration. */
+static void test_header_bogus_layout_refused(void **state)
+{
+	struct fixture *f = *state;
+	void (*bend[])(struct zimg_header *) = { far_desc, wrap_zde, slot_desc };
+	must_open(f);
+	write_blocks(f->ns, 0, 2, 1);
+	clean_close(f);
+	char img_copy[300];
+	snprintf(img_copy, sizeof(img_copy), "cp %s %s.orig", f->img, f->img);
+	assert_int_equal(system(img_copy), 0);
+	for (size_t k = 0; k < sizeof(bend) / sizeof(bend[0]); k++) {
+		snprintf(img_copy, sizeof(img_copy), "cp %s.orig %s", f->img, f->img);
+		assert_int_equal(system(img_copy), 0);
+		bend_header(f, bend[k]);
+		char err[512] = "";
+		if (open_ns(f, err, sizeof(err)) == 0)
+			fail_msg("layout %zu: a header with an impossible layout was loaded", k);
+		assert_non_null(strstr(err, "zones.img"));
+	}
+}
+
+/* `znstgt-ctl check` on a healthy namespace with a ZRWA: the daemon loads
+ * it, so check must find nothing damaged. */
+static void test_check_zrwa_namespace_clean(void **state)
+{
+	struct fixture *f = *state;
+	zrwa_on(f);
+	must_open(f);
+	open_zrwa(f->ns, 0);
+	write_blocks(f->ns, 0, 2, 0x11);
+	clean_close(f);
+	must_open(f); /* the daemon loads it */
+	clean_close(f);
+	struct ns_check_result res;
+	char err[256];
+	assert_int_equal(ns_check(f->cfg.path, &res, err, sizeof(err)), 0);
+	if (res.damaged) {
+		char *text = NULL;
+		size_t len = 0;
+		FILE *o = open_memstream(&text, &len);
+		ns_check_print(f->cfg.path, &res, false, o);
+		fclose(o);
+		fail_msg("check disagrees with the daemon:\n%s", text);
+	}
+	ns_check_free(&res);
+}
+
+/* A start refused after replay (here: the data file missing) must leave
+ * the next start to meet what this one met. The last batch's record whose
+ * data never reached the disk is dropped when the data file is there; a
+ * refused start in between must not make the image vouch for it. */
+static void test_refused_start_keeps_torn_data_undecided(void **state)
+{
+	struct fixture *f = *state;
+	must_open(f);
+	write_blocks(f->ns, ZLBAS, 3, 1);
+	write_blocks(f->ns, ZLBAS + 3, 2, 2); /* the last record: wp 5 */
+	crash(f);
+	char data[sizeof(f->cfg.path) + 8], away[sizeof(data) + 8];
+	data_path(f, data, sizeof(data));
+	snprintf(away, sizeof(away), "%s.away", data);
+	uint8_t blk[4096];
+	memset(blk, 0xee, sizeof(blk));
+	file_rw(data, (off_t)(ZLBAS + 4) * 4096, blk, sizeof(blk), true); /* not on disk */
+	/* The process died before the last batch reached the image: zone 1's
+	 * descriptor holds the record before it (wp 3). */
+	struct zimg_desc d;
+	file_rw(f->img, desc_off(f, 1), &d, sizeof(d), false);
+	d.wp = htole64(ZLBAS + 3);
+	d.seq = htole64(le64toh(d.seq) - 1);
+	d.crc = htole32(crc32c(&d, offsetof(struct zimg_desc, crc)));
+	file_rw(f->img, desc_off(f, 1), &d, sizeof(d), true);
+	assert_int_equal(rename(data, away), 0);
+	char err[1024] = "";
+	assert_int_equal(open_ns(f, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "data: missing"));
+	assert_int_equal(rename(away, data), 0);
+	must_open(f);
+	/* As without the refused start: the torn record dropped. */
+	expect_zone(f->ns, 1, NVME_ZNS_ZS_CLOSED, 3);
+}
+
+/* A zoned namespace's directory configured as conventional: its zone state
+ * would be ignored (every block, above the write pointers too, readable and
+ * writable with no zone rule) and then disagree with the data when it is
+ * zoned again. A configuration change like any geometry change: refused. */
+static void test_zoned_dir_as_conventional_refused(void **state)
+{
+	struct fixture *f = *state;
+	must_open(f);
+	write_blocks(f->ns, 0, 2, 0x11);
+	clean_close(f);
+	f->cfg.zoned = false;
+	char err[512] = "";
+	if (open_ns(f, err, sizeof(err)) == 0) {
+		ns_close(f->ns);
+		f->ns = NULL;
+		fail_msg("a zoned namespace's directory was opened as a conventional one");
+	}
+	assert_non_null(strstr(err, "zones.img"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1558,6 +1682,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_zrwa_above_window_erased, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zrwa_finish_keeps_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zrwa_image_version, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_header_bogus_layout_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check_zrwa_namespace_clean, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refused_start_keeps_torn_data_undecided, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zoned_dir_as_conventional_refused, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("zmeta", tests, NULL, NULL);
 }
