@@ -233,3 +233,21 @@ int fio_fallocate(enum fio_file f, int fd, int mode, off_t off, off_t len)
 		return fail(err);
 	return fallocate(fd, mode, off, len);
 }
+
+ssize_t fio_pread_full(enum fio_file f, int fd, void *buf, size_t len, off_t off)
+{
+	uint8_t *p = buf;
+	size_t got = 0;
+	while (got < len) {
+		ssize_t n = fio_pread(f, fd, p + got, len - got, off + (off_t)got);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}

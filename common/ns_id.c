@@ -56,8 +56,12 @@ int ns_id_read(const char *path, uint8_t uuid[16], const char **why)
 		*why = "missing";
 		return 1;
 	}
-	ssize_t n = read(fd, &f, sizeof(f));
+	ssize_t n = fio_pread_full(FIO_META, fd, &f, sizeof(f), 0);
 	close(fd);
+	/* A read error is no damage: the file may hold the UUID still, and
+	 * --recover would write a new one over it. */
+	if (n < 0)
+		return (int)n;
 	if (n != (ssize_t)sizeof(f) || memcmp(f.magic, "ZNSTGTID", 8) ||
 	    le32toh(f.crc) != crc32c(&f, offsetof(struct ns_id_file, crc)) ||
 	    le32toh(f.version) != 1) {

@@ -177,16 +177,11 @@ static int load(const char *path, struct resv_state *s, const char **why, char *
 	}
 	/* One byte more than the largest file, so that a longer one shows;
 	 * a short read goes on where it stopped. */
-	size_t n = 0;
-	ssize_t got = 1;
-	while (n < sizeof(buf) && (got = fio_pread(FIO_META, fd, buf + n, sizeof(buf) - n,
-						   (off_t)n)) > 0)
-		n += (size_t)got;
-	int e = errno;
+	ssize_t n = fio_pread_full(FIO_META, fd, buf, sizeof(buf), 0);
 	close(fd);
-	if (got < 0)
-		return errmsg(err, errlen, "%s: %s", path, strerror(e));
-	if (resv_decode(buf, n, s, why))
+	if (n < 0)
+		return errmsg(err, errlen, "%s: %s", path, strerror((int)-n));
+	if (resv_decode(buf, (size_t)n, s, why))
 		return -1;
 	return 0;
 }

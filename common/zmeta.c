@@ -48,23 +48,6 @@ static int write_full(int fd, const void *buf, size_t len, off_t off)
 	return 0;
 }
 
-static ssize_t read_full(int fd, void *buf, size_t len, off_t off)
-{
-	uint8_t *p = buf;
-	size_t got = 0;
-	while (got < len) {
-		ssize_t n = fio_pread(FIO_META, fd, p + got, len - got, off + (off_t)got);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	return (ssize_t)got;
-}
 
 /* Make room for need bytes in *buf (doubling, from first): 0 or -1. */
 static int grow(uint8_t **buf, size_t *cap, size_t need, size_t first)
@@ -456,7 +439,8 @@ static void read_slots(int fd, struct zimg_header raw[2], struct zimg_header h[2
 		       enum slot_verdict v[2])
 {
 	for (int s = 0; s < 2; s++) {
-		ssize_t n = read_full(fd, &raw[s], sizeof(raw[s]), (off_t)s * ZIMG_SLOT_SIZE);
+		ssize_t n = fio_pread_full(FIO_META, fd, &raw[s], sizeof(raw[s]),
+					   (off_t)s * ZIMG_SLOT_SIZE);
 		if (n != (ssize_t)sizeof(raw[s]))
 			memset(&raw[s], 0, sizeof(raw[s]));
 		v[s] = n == (ssize_t)sizeof(raw[s]) ? header_decode(&raw[s], &h[s]) : SLOT_BAD;
@@ -524,7 +508,7 @@ static ssize_t jr_fill(struct jreader *jr)
 		jr->buf_off += jr->pos;
 		jr->have -= jr->pos;
 		jr->pos = 0;
-		ssize_t n = read_full(jr->fd, jr->buf + jr->have, REPLAY_CHUNK,
+		ssize_t n = fio_pread_full(FIO_META, jr->fd, jr->buf + jr->have, REPLAY_CHUNK,
 				      (off_t)(jr->buf_off + jr->have));
 		if (n < 0)
 			return n;
@@ -870,7 +854,7 @@ static int open_journal(struct zmeta *m, const char *path, enum zmeta_mode mode,
 		return errmsg(err, errlen, "%s: %s", path, strerror(errno));
 	struct zjnl_header jh;
 	struct stat st;
-	ssize_t got = m->jnl_fd < 0 ? 0 : read_full(m->jnl_fd, &jh, sizeof(jh), 0);
+	ssize_t got = m->jnl_fd < 0 ? 0 : fio_pread_full(FIO_META, m->jnl_fd, &jh, sizeof(jh), 0);
 	if (got < 0) {
 		/* Not damage: what the header holds is unknown, and --recover
 		 * would make a new journal over records it may still hold. */
@@ -1156,7 +1140,7 @@ static int read_through(int fd, uint64_t len, uint64_t *at, uint64_t *to)
 	int rc = buf ? 0 : -ENOMEM;
 	for (*at = 0; !rc && *at < len;) {
 		size_t n = len - *at < chunk ? (size_t)(len - *at) : chunk;
-		ssize_t got = read_full(fd, buf, n, (off_t)*at);
+		ssize_t got = fio_pread_full(FIO_META, fd, buf, n, (off_t)*at);
 		*to = *at + n;
 		rc = got < 0 ? (int)got : (size_t)got < n ? -ENODATA : 0;
 		if (!rc)
@@ -1650,7 +1634,7 @@ void zmeta_view_desc(const struct zmeta *m, uint32_t zone, struct zmeta_desc_vie
 static int jnl_header_ok(const struct zmeta *m)
 {
 	struct zjnl_header jh;
-	ssize_t got = read_full(m->jnl_fd, &jh, sizeof(jh), 0);
+	ssize_t got = fio_pread_full(FIO_META, m->jnl_fd, &jh, sizeof(jh), 0);
 
 	if (got < 0)
 		return (int)got;

@@ -100,6 +100,10 @@ static inline ssize_t fio_pread(enum fio_file f, int fd, void *buf, size_t len, 
 	return fio_preadv(f, fd, &v, 1, off);
 }
 
+/* Read len bytes at off, going on after a short read (or EINTR): the bytes
+ * read, fewer only at the end of the file, or -errno. */
+ssize_t fio_pread_full(enum fio_file f, int fd, void *buf, size_t len, off_t off);
+
 /* Syncs, size changes and hole punching cost a system call that dwarfs a
  * function call: plain functions. */
 int fio_fdatasync(enum fio_file f, int fd);

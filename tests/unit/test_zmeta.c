@@ -1130,14 +1130,30 @@ static void test_unreadable_image_refused(void **state)
 {
 	struct fixture *f = *state;
 	char err[1024] = "";
+	uint8_t uuid[16];
 	must_open(f);
 	write_blocks(f->ns, 0, 3, 0x41);
+	memcpy(uuid, ns_info(f->ns)->uuid, sizeof(uuid));
 	clean_close(f);
-	/* Past the two header slots, read first (a slot that cannot be read
-	 * is one the other stands in for). */
+	/* ns.id, read first: a read error is no damage, refused even with
+	 * --recover, which would write a new UUID over the one hosts know. */
+	f->cfg.recover = true;
 	fault_io_arm(&(struct fault_plan){ .seed = 1, .points = FAULT_META_READ,
 					   .kinds = FAULT_KIND(FAULT_EIO), .one_in = 1,
-					   .skip = 2, .count = 1 });
+					   .skip = 0, .count = 1 });
+	assert_int_equal(open_ns(f, err, sizeof(err)), -1);
+	fault_io_disarm();
+	if (!strstr(err, "ns.id: Input/output error"))
+		fail_msg("%s", err);
+	f->cfg.recover = false;
+	must_open(f);
+	assert_memory_equal(ns_info(f->ns)->uuid, uuid, sizeof(uuid));
+	clean_close(f);
+	/* Past ns.id and the two header slots, read first (a slot that cannot
+	 * be read is one the other stands in for). */
+	fault_io_arm(&(struct fault_plan){ .seed = 1, .points = FAULT_META_READ,
+					   .kinds = FAULT_KIND(FAULT_EIO), .one_in = 1,
+					   .skip = 3, .count = 1 });
 	assert_int_equal(open_ns(f, err, sizeof(err)), -1);
 	fault_io_disarm();
 	if (!strstr(err, "zones.img: cannot be read (Input/output error) in bytes 0-16383: the "
@@ -1153,7 +1169,7 @@ static void test_unreadable_image_refused(void **state)
 	f->cfg.recover = true;
 	fault_io_arm(&(struct fault_plan){ .seed = 1, .points = FAULT_META_READ,
 					   .kinds = FAULT_KIND(FAULT_EIO), .one_in = 1,
-					   .skip = 3, .count = 1 });
+					   .skip = 4, .count = 1 });
 	assert_int_equal(open_ns(f, err, sizeof(err)), -1);
 	fault_io_disarm();
 	if (!strstr(err, "zones.jnl: cannot be read (Input/output error): the disk under it"))
