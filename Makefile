@@ -37,6 +37,10 @@ ifeq ($(SAN),asan)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=address,undefined
 endif
+ifeq ($(SAN),tsan)
+CFLAGS  += -fsanitize=thread -fno-omit-frame-pointer -Wno-tsan
+LDFLAGS += -fsanitize=thread
+endif
 
 COMMON_SRC := $(wildcard common/*.c)
 SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c server/core/*.c server/tcp/*.c server/vfio_user/*.c))
@@ -55,7 +59,7 @@ TOOLS      := $(TOOL_SRC:tests/tools/%.c=$(B)/tools/%)
 BENCHES    := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 
 .DEFAULT_GOAL := all
-.PHONY: all deps run test check check-asan check-long valgrind bench fuzz fuzz-smoke e2e clean
+.PHONY: all deps run test check check-asan check-tsan check-long valgrind bench fuzz fuzz-smoke e2e clean
 
 # Debian packages to build, test and run the e2e host (run as root).
 DEB_PKGS := build-essential pkg-config libev-dev libnvme-dev libinih-dev libcmocka-dev \
@@ -122,6 +126,12 @@ check: all
 
 check-asan:
 	$(MAKE) SAN=asan check
+
+# The same under ThreadSanitizer (build-tsan/; suppressions in
+# tests/tsan.supp). Not part of `test`: a TSan build and run are slow.
+check-tsan:
+	TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp second_deadlock_stack=1 $$TSAN_OPTIONS" \
+		$(MAKE) SAN=tsan check
 
 # The long campaigns: many more kill cycles than `make check`, thousands of
 # them with injected I/O faults (tests/unit/test_crash.c), and the corruption

@@ -48,7 +48,9 @@ static void map_file(struct blockstore *bs)
 			 (unsigned long long)(BS_MAPPED_MAX >> 30));
 		return;
 	}
-	page_size = (size_t)sysconf(_SC_PAGESIZE);
+	/* Set again by every namespace opened at run time (the same value)
+	 * while workers read it: atomic. */
+	__atomic_store_n(&page_size, (size_t)sysconf(_SC_PAGESIZE), __ATOMIC_RELAXED);
 	int rc = sigbus_guard_install();
 	bs->nr_slots = extents < BS_RESIDENT_SLOTS ? extents : BS_RESIDENT_SLOTS;
 	bs->resident = rc ? NULL : calloc(bs->nr_slots, sizeof(*bs->resident));
@@ -198,7 +200,7 @@ static bool extent_resident(struct blockstore *bs, uint64_t extent, uint32_t now
 	uint64_t e = __atomic_load_n(slot(bs, extent), __ATOMIC_RELAXED);
 	size_t off = (size_t)extent << BS_EXTENT_SHIFT, len = (size_t)1 << BS_EXTENT_SHIFT;
 	unsigned char vec[((size_t)1 << BS_EXTENT_SHIFT) / 4096]; /* pages of 4 KiB and up */
-	size_t page = page_size;
+	size_t page = __atomic_load_n(&page_size, __ATOMIC_RELAXED);
 
 	if (e == ((extent + 1) << 32 | now))
 		return true;

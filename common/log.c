@@ -11,8 +11,9 @@
 static enum log_level current = LOG_INFO;
 static const char *const names[] = { "error", "warn", "info", "debug" };
 
-void log_set_level(enum log_level level) { current = level; }
-enum log_level log_get_level(void) { return current; }
+/* Set by a reload on the main thread, read by every thread. */
+void log_set_level(enum log_level level) { __atomic_store_n(&current, level, __ATOMIC_RELAXED); }
+enum log_level log_get_level(void) { return __atomic_load_n(&current, __ATOMIC_RELAXED); }
 
 int log_level_parse(const char *name)
 {
@@ -24,7 +25,7 @@ int log_level_parse(const char *name)
 
 void log_msg(enum log_level level, const char *fmt, ...)
 {
-	if (level > current)
+	if (level > log_get_level())
 		return;
 	char line[1024];
 	struct timeval tv;

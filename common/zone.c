@@ -161,7 +161,8 @@ static void set_state(struct zns *z, uint32_t i, uint8_t to)
 		zn->za &= (uint8_t)~NVME_ZNS_ZA_ZRWAV;
 		z->nr_zrwa--;
 	}
-	zn->state = to;
+	/* Read without a lock (zns_zone_state). */
+	__atomic_store_n(&zn->state, to, __ATOMIC_RELAXED);
 	if (to != S_FULL)
 		zn->flags &= ~ZONE_F_FINISHED;
 	mark_dirty(z, i);

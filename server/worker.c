@@ -365,11 +365,16 @@ static void quiet_flush(struct quiet *q)
 
 static void quiet_add(struct quiet *q, struct io_job *job)
 {
-	if (q->n && q->w != job->worker)
+	/* Read before the hand-over: once the message is in the worker's
+	 * list, the worker may run done() (woken by any other post) and
+	 * reuse or free the job at once. */
+	struct worker *w = job->worker;
+
+	if (q->n && q->w != w)
 		quiet_flush(q);
-	post_quiet(job->worker, &job->msg);
+	post_quiet(w, &job->msg);
 	if (!q->n++) {
-		q->w = job->worker;
+		q->w = w;
 		q->since = now_ns();
 	}
 	if (q->n >= MAX_QUIET_MSGS)

@@ -247,11 +247,17 @@ static void test_sigbus_is_refused_not_fatal(void **state)
 static void test_guard_catches_destination(void **state)
 {
 	char path[] = "/tmp/znstgt-bstore-dst-XXXXXX";
-	int fd = mkstemp(path);
+	int fd;
 	long page = sysconf(_SC_PAGESIZE);
 	static const char src[8192];
 
 	(void)state;
+#ifdef __SANITIZE_THREAD__
+	/* ThreadSanitizer's memcpy interceptor does not survive the SIGBUS
+	 * the guard is to catch (make check-tsan). */
+	skip();
+#endif
+	fd = mkstemp(path);
 	assert_true(fd >= 0);
 	unlink(path);
 	assert_int_equal(ftruncate(fd, 2 * page), 0);
