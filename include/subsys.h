@@ -197,6 +197,8 @@ const char *subsys_discovery_nqn(void);
  */
 uint64_t subsys_for_each_allowed(const char *hostnqn,
 				 void (*fn)(void *arg, const struct subsys *s), void *arg);
+/* The discovery log's generation counter now. */
+uint64_t subsys_discovery_genctr(void);
 
 /* ---- events (any thread; the zone engine may call these) ---- */
 

@@ -102,7 +102,15 @@ static void execute_log_changed_ns(struct nvme_req *req)
 	struct nvme_log_args a;
 
 	nvme_log_args(req, &a);
+	if (a.lpo > sizeof(l)) { /* a failed read clears nothing */
+		nvme_req_complete(req, nvme_err(NVME_SC_INVALID_FIELD));
+		return;
+	}
 	memset(&l, 0, sizeof(l));
+	/* The list is emptied and the notice re-armed at once, under the lock
+	 * nvme_ctrl_ns_changed() adds to the list with: a namespace that
+	 * changes now is either in what the host reads or raises a new notice
+	 * (nvmet: nvmet_execute_get_log_changed_ns). */
 	pthread_mutex_lock(&ctrl->lock);
 	if (ctrl->nr_changed_ns > NVME_ID_NS_LIST_MAX)
 		l.ns[0] = htole32(NVME_NSID_ALL); /* more than fit */
@@ -110,9 +118,9 @@ static void execute_log_changed_ns(struct nvme_req *req)
 		for (int i = 0; i < ctrl->nr_changed_ns; i++)
 			l.ns[i] = htole32(ctrl->changed_ns[i]);
 	ctrl->nr_changed_ns = 0;
-	pthread_mutex_unlock(&ctrl->lock);
 	if (!a.rae)
-		nvme_ctrl_event_unmask(ctrl, NVME_AEN_MASK_NS_CHANGED);
+		ctrl->aen_masked &= ~(uint32_t)NVME_AEN_MASK_NS_CHANGED;
+	pthread_mutex_unlock(&ctrl->lock);
 	log_complete(req, &l, sizeof(l));
 }
 
@@ -137,6 +145,13 @@ static void execute_log_cmd_effects(struct nvme_req *req)
 	l.acs[nvme_admin_get_features] = htole32(sup);
 	l.acs[nvme_admin_async_event] = htole32(sup);
 	l.acs[nvme_admin_keep_alive] = htole32(sup);
+	if (nvme_req_ctrl(req)->pcie) { /* admin_pcie.c (nvmet: nvmet_is_pci_ctrl) */
+		l.acs[nvme_admin_create_cq] = htole32(sup);
+		l.acs[nvme_admin_create_sq] = htole32(sup);
+		l.acs[nvme_admin_delete_cq] = htole32(sup);
+		l.acs[nvme_admin_delete_sq] = htole32(sup);
+		l.acs[nvme_admin_dbbuf] = htole32(sup);
+	}
 
 	l.iocs[nvme_cmd_flush] = htole32(sup);
 	l.iocs[nvme_cmd_write] = htole32(lbcc);

@@ -178,9 +178,9 @@ static void execute_log_ana(struct nvme_req *req)
 	_Alignas(8) uint8_t buf[ANA_LOG_MAX];
 	struct nvme_ana_log *hdr = (struct nvme_ana_log *)buf;
 	struct nvme_log_args a;
-	struct ana_port_view v;
+	struct ana_port_view v, now;
 	size_t off = sizeof(*hdr);
-	uint16_t ngrps = 0;
+	uint16_t ngrps = 0, st;
 
 	nvme_log_args(req, &a);
 	memset(buf, 0, sizeof(buf));
@@ -213,9 +213,18 @@ static void execute_log_ana(struct nvme_req *req)
 		ngrps++;
 	}
 	hdr->ngrps = htole16(ngrps);
-	if (!a.rae)
+	st = nvme_req_copy_window(req, buf, off, a.lpo);
+	if (!st && !a.rae) {
+		/* Re-armed; a state that changed since the snapshot (its notice
+		 * dropped, still masked) is told now (nvmet re-arms under
+		 * nvmet_ana_sem, which state changes take for writing). */
 		nvme_ctrl_event_unmask(ctrl, NVME_AEN_MASK_ANA_CHANGED);
-	nvme_req_complete(req, nvme_req_copy_window(req, buf, off, a.lpo));
+		ana_port_snapshot(ctrl_portid(ctrl), &now);
+		if (now.chgcnt != v.chgcnt)
+			nvme_ctrl_event(ctrl, NVME_AER_NOTICE, NVME_AER_NOTICE_ANA, NVME_LOG_LID_ANA, 0,
+					NVME_CTRL_OAES_ANA, NVME_AEN_MASK_ANA_CHANGED);
+	}
+	nvme_req_complete(req, st);
 }
 
 uint16_t ana_parse_log_page(struct nvme_req *req, const struct nvme_log_args *a)

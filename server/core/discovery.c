@@ -145,6 +145,7 @@ static void execute_disc_get_log(struct nvme_req *req)
 {
 	struct nvme_ctrl *ctrl = nvme_req_ctrl(req);
 	struct nvme_log_args a;
+	uint64_t gen;
 	size_t len;
 	void *log;
 	uint16_t st;
@@ -155,11 +156,20 @@ static void execute_disc_get_log(struct nvme_req *req)
 		nvme_req_complete(req, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INTERNAL));
 		return;
 	}
+	gen = le64toh(((const struct nvmf_discovery_log *)log)->genctr);
 	st = nvme_req_copy_window(req, log, len, a.lpo);
 	free(log);
-	/* Reading the log without RAE re-arms the discovery change event. */
-	if (!st && !a.rae)
+	/* Reading the log without RAE re-arms the discovery change event; a
+	 * change since the log was built (its notice dropped, still masked)
+	 * is told now (nvmet re-arms under nvmet_config_sem). */
+	if (!st && !a.rae) {
 		nvme_ctrl_event_unmask(ctrl, NVME_AEN_MASK_DISC_CHANGED);
+		if (subsys_discovery_genctr() != gen)
+			nvme_ctrl_event(ctrl, NVME_AER_NOTICE, NVME_AER_NOTICE_DISC_CHANGED,
+					NVME_LOG_LID_DISCOVER, 0,
+					NVME_FEATURE_AENCFG_NOTICE_DISCOVERY_CHANGE,
+					NVME_AEN_MASK_DISC_CHANGED);
+	}
 	nvme_req_complete(req, st);
 }
 

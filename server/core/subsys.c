@@ -344,7 +344,8 @@ static void publish_ns(struct subsys *s, struct ns *ns, struct ns_config *nc)
 {
 	const struct ns_info *info = ns_info(ns);
 
-	s->ns_cfg[nc->nsid] = nc;
+	/* Both read without a lock (subsys_ns, ana_ns_group). */
+	__atomic_store_n(&s->ns_cfg[nc->nsid], nc, __ATOMIC_RELEASE);
 	__atomic_store_n(&s->ns[nc->nsid], ns, __ATOMIC_RELEASE);
 	s->nr_ns++;
 	if (nc->nsid > s->max_nsid)
@@ -701,7 +702,7 @@ int subsys_ns_remove(const char *nqn, uint32_t nsid, char *err, size_t errlen)
 	if (ns) {
 		nc = s->ns_cfg[nsid];
 		__atomic_store_n(&s->ns[nsid], NULL, __ATOMIC_RELEASE);
-		s->ns_cfg[nsid] = NULL;
+		__atomic_store_n(&s->ns_cfg[nsid], NULL, __ATOMIC_RELEASE);
 		s->nr_ns--;
 		/* A command holds its namespace from its parse to its completion,
 		 * and only a controller's queues send any: with none connected, no
@@ -1042,6 +1043,16 @@ uint64_t subsys_for_each_allowed(const char *hostnqn,
 	for (const struct subsys *s = reg_head; s; s = s->next)
 		if (subsys_host_allowed(s, hostnqn))
 			fn(arg, s);
+	g = genctr;
+	pthread_mutex_unlock(&reg_lock);
+	return g;
+}
+
+uint64_t subsys_discovery_genctr(void)
+{
+	uint64_t g;
+
+	pthread_mutex_lock(&reg_lock);
 	g = genctr;
 	pthread_mutex_unlock(&reg_lock);
 	return g;

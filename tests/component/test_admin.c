@@ -494,6 +494,26 @@ static void test_events(void **state)
 	subsys_put(sub);
 }
 
+/* A Get Log Page 04h that fails (LPO past the 4 KiB log) must not empty
+ * the list: the host never saw it (RAE: cleared only "after the command
+ * completes successfully", NVMe Base 2.0, 5.16). */
+static void test_changed_ns_failed_read(void **state)
+{
+	struct nvme_ns_list l;
+	struct subsys *sub = subsys_find(NQN);
+
+	(void)state;
+	assert_int_equal(th_get_log(q, NVME_LOG_LID_CHANGED_NS, NVME_NSID_ALL, 0, 0, false, &l,
+				    sizeof(l)), 0);
+	subsys_ns_changed(subsys_ns(sub, 3));
+	subsys_put(sub);
+	assert_int_equal(th_get_log(q, NVME_LOG_LID_CHANGED_NS, NVME_NSID_ALL, 0, sizeof(l) + 4,
+				    false, &l, 4), GEN(NVME_SC_INVALID_FIELD));
+	assert_int_equal(th_get_log(q, NVME_LOG_LID_CHANGED_NS, NVME_NSID_ALL, 0, 0, false, &l,
+				    sizeof(l)), 0);
+	assert_int_equal(le32toh(l.ns[0]), 3);
+}
+
 static void test_id_uniqueness(void **state)
 {
 	struct subsys_config sc;
@@ -535,6 +555,7 @@ int main(void)
 		cmocka_unit_test(test_features),
 		cmocka_unit_test(test_small_commands),
 		cmocka_unit_test(test_events),
+		cmocka_unit_test(test_changed_ns_failed_read),
 		cmocka_unit_test(test_id_uniqueness),
 	};
 

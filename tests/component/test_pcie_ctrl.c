@@ -458,6 +458,28 @@ static void test_enable_and_identify(void **state)
 	disable();
 }
 
+/* Commands Supported and Effects (NVMe Base 2.0, 5.16.1.6): CSUPP for every
+ * admin command the controller supports, the PCIe queue commands too. */
+static void test_effects_log_lists_pcie_commands(void **state)
+{
+	struct nvme_cmd_effects_log *l = g(GPA(P_ID));
+	struct nvme_sqe s;
+
+	(void)state;
+	enable();
+	memset(l, 0xaa, PG);
+	s = sqe(nvme_admin_get_log_page, 0, NVME_LOG_LID_CMD_EFFECTS | (PG / 4 - 1) << 16, 0);
+	s.dptr.prp.prp1 = htole64(GPA(P_ID));
+	assert_int_equal(exec(&admin, &s, NULL), 0);
+	assert_int_equal(le32toh(l->acs[nvme_admin_identify]), NVME_CMD_EFFECTS_CSUPP);
+	assert_int_equal(le32toh(l->acs[nvme_admin_create_cq]) & 1, 1);
+	assert_int_equal(le32toh(l->acs[nvme_admin_create_sq]) & 1, 1);
+	assert_int_equal(le32toh(l->acs[nvme_admin_delete_cq]) & 1, 1);
+	assert_int_equal(le32toh(l->acs[nvme_admin_delete_sq]) & 1, 1);
+	assert_int_equal(le32toh(l->acs[nvme_admin_dbbuf]) & 1, 1);
+	disable();
+}
+
 /* Write, Zone Append and Read through PRP lists that cross pages; the
  * data lands in guest memory in place. */
 static void test_io_through_prp_lists(void **state)
@@ -986,6 +1008,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_enable_and_identify),
+		cmocka_unit_test(test_effects_log_lists_pcie_commands),
 		cmocka_unit_test(test_io_through_prp_lists),
 		cmocka_unit_test(test_phase_tag_wrap),
 		cmocka_unit_test(test_queue_commands_refused),
