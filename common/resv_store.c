@@ -139,8 +139,10 @@ static int sync_dir(const char *path)
 	return rc;
 }
 
-/* The file replaced atomically: temporary file, sync, rename, sync the directory. */
-static int store(const char *path, const struct resv_state *s)
+/* The file replaced atomically: temporary file, sync, rename, sync the
+ * directory. *renamed (if not NULL): whether the rename happened, so that
+ * a failure after it left the new file in place. */
+static int store(const char *path, const struct resv_state *s, bool *renamed)
 {
 	uint8_t buf[RESV_FILE_MAX];
 	size_t len = resv_encode(s, buf);
@@ -153,8 +155,12 @@ static int store(const char *path, const struct resv_state *s)
 	int rc = fio_pwrite(FIO_META, fd, buf, len, 0) == (ssize_t)len && !fio_fsync(FIO_META, fd)
 		 ? 0 : -EIO;
 	close(fd);
+	if (renamed)
+		*renamed = false;
 	if (!rc && rename(tmp, path))
 		rc = -errno;
+	else if (!rc && renamed)
+		*renamed = true;
 	if (!rc)
 		rc = sync_dir(path);
 	if (rc)
@@ -231,7 +237,7 @@ int resv_ns_open(const char *dir, uint32_t nsid, bool format, bool recover, stru
 		log_warn("%s: %s; dropping the reservations and registrations it held "
 			 "(hosts must register again)", r->path, why);
 		memset(&r->st, 0, sizeof(r->st));
-		int rc = store(r->path, &r->st);
+		int rc = store(r->path, &r->st, NULL);
 		if (rc) {
 			errmsg(err, errlen, "%s: %s", r->path, strerror(-rc));
 			free(r);
@@ -270,11 +276,18 @@ uint16_t resv_ns_apply(struct resv_ns *r, resv_op_fn op, void *arg)
 	if (!st) {
 		size_t alen = resv_encode(&next, after);
 		if (alen != blen || memcmp(before, after, alen)) {
-			int rc = store(r->path, &next);
+			bool renamed;
+			int rc = store(r->path, &next, &renamed);
 			if (rc) {
 				log_error("%s: %s; the reservation change is refused", r->path,
 					  strerror(-rc));
 				st = nvme_err(NVME_SC_INTERNAL);
+				/* The directory's sync failed after the rename: the
+				 * refused change is in the file. Put the state back,
+				 * or a restart would bring the change back. */
+				if (renamed && (rc = store(r->path, &r->st, NULL)))
+					log_error("%s: %s; it may hold the refused change", r->path,
+						  strerror(-rc));
 			}
 		}
 	}

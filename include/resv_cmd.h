@@ -19,7 +19,8 @@
 struct nvme_req;
 
 /* Reservation Notification log pages a controller keeps unread; more are
- * dropped (the Log Page Count of the next one read shows the gap). */
+ * dropped, the last one kept taking the Log Page Count of the newest lost
+ * (Base 2.0a, 5.16.1.25). */
 #define NVME_RESV_LOG_MAX 32u
 
 /* A controller's side of reservations, in struct nvme_ctrl (under its lock). */

@@ -58,6 +58,10 @@ static void log_add(struct nvme_ctrl *c, const uint8_t host[16], uint8_t type, u
 			p->count = r->count;
 			p->type = type;
 			p->nsid = nsid;
+		} else {
+			/* Lost: the last page in the queue takes its count
+			 * (Base 2.0a, 5.16.1.25), so the host sees the gap. */
+			r->q[(r->head + r->n - 1) % NVME_RESV_LOG_MAX].count = r->count;
 		}
 		post = true;
 	}
@@ -296,6 +300,7 @@ void nvme_resv_cmd_effects(struct nvme_cmd_effects_log *l)
 /* ---- Features 81h, 82h, 83h (5.27.1.26 - 5.27.1.28) ---- */
 
 #define SEL_DEFAULT   1
+#define SEL_SAVED     2
 #define SEL_SUPPORTED 3
 #define CAP_SAVEABLE  (1u << 0)
 #define CAP_NS        (1u << 1)
@@ -354,7 +359,9 @@ static void execute_get_mask(struct nvme_req *req)
 	struct nvme_ctrl *ctrl = nvme_req_ctrl(req);
 
 	pthread_mutex_lock(&ctrl->lock);
-	req->result = feat_sel(req) == SEL_DEFAULT ? 0 : ctrl->resv.mask[le32toh(req->cmd.nsid)];
+	/* Not saveable: "saved" is the default, as for every such feature. */
+	req->result = feat_sel(req) == SEL_DEFAULT || feat_sel(req) == SEL_SAVED
+			      ? 0 : ctrl->resv.mask[le32toh(req->cmd.nsid)];
 	pthread_mutex_unlock(&ctrl->lock);
 	nvme_req_complete(req, 0);
 }

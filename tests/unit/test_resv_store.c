@@ -355,6 +355,43 @@ static void test_write_fault(void **state)
 }
 
 /*
+ * The directory's sync fails, after the rename put the new file in place:
+ * the change is refused (Internal Error) and the state stays as it was, so
+ * the file must too - else the next start brings back a change the host
+ * was told failed.
+ */
+static void test_dir_sync_fault(void **state)
+{
+	struct resv_state s, want = sample();
+	struct resv_ns *r = open_ok(false, false);
+	/* Calls at META_SYNC per change: the temporary file's fsync, then the
+	 * directory's: let the first pass, fail the second. */
+	struct fault_plan p = { .seed = 1, .points = FAULT_META_SYNC,
+				.kinds = FAULT_KIND(FAULT_EIO), .one_in = 1, .skip = 1,
+				.count = 1 };
+	struct op_arg rep = { .rrega = 2, .crkey = 0x1111, .nrkey = 0x4444 };
+
+	(void)state;
+	assert_int_equal(resv_ns_apply(r, op_sample, NULL), 0);
+	fault_io_arm(&p);
+	uint16_t st = resv_ns_apply(r, op_register, &rep);
+	uint64_t injected = fault_io_injected();
+	fault_io_disarm();
+	assert_int_equal(injected, 1);
+	assert_int_equal(st, nvme_err(NVME_SC_INTERNAL));
+	resv_ns_get(r, &s);
+	assert_same(&want, &s);
+	resv_ns_close(r);
+	/* A restart: the refused Replace must not be there. */
+	r = open_ok(false, false);
+	resv_ns_get(r, &s);
+	resv_ns_close(r);
+	if (s.regs[0].key == 0x4444)
+		fail_msg("refused Replace (key 0x4444) is in %s after a restart", path);
+	assert_same(&want, &s);
+}
+
+/*
  * The child: PTPL on, then Replace after Replace (key i -> i + 1), writing
  * each acknowledged generation to fd. Killed (or kills itself) at some
  * point; never returns.
@@ -454,6 +491,7 @@ int main(void)
 		cmocka_unit_test(test_damage),
 		cmocka_unit_test_setup_teardown(test_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_fault, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dir_sync_fault, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
