@@ -89,13 +89,10 @@ static void auth_progress(struct nvme_sq *sq, struct nvme_ctrl *ctrl, bool exten
 		nvme_ctrl_fatal(ctrl, "authentication failed");
 }
 
-/* What the subsystem's host table says now about ctrl's host, in cfg;
- * false if the host has no DH-HMAC-CHAP secret. The table may be replaced
- * at run time (reload, set-hosts): read within one worker callback. */
-static bool host_auth_now(const struct nvme_ctrl *ctrl, struct auth_config *cfg)
+/* Host keys h of ctrl's host in cfg; false if h has no DH-HMAC-CHAP secret. */
+static bool auth_config_of(const struct nvme_ctrl *ctrl, const struct host_auth_config *h,
+			   struct auth_config *cfg)
 {
-	const struct host_auth_config *h = subsys_host_auth(ctrl->subsys, ctrl->hostnqn);
-
 	if (!h || !h->dhchap_secret.len)
 		return false;
 	*cfg = (struct auth_config){
@@ -109,22 +106,12 @@ static bool host_auth_now(const struct nvme_ctrl *ctrl, struct auth_config *cfg)
 	return true;
 }
 
-/* The keys kept on ctrl at its admin Connect, in cfg; false if none. */
-static bool ctrl_auth_kept(const struct nvme_ctrl *ctrl, struct auth_config *cfg)
+/* What the subsystem's host table says now about ctrl's host, in cfg.
+ * The table may be replaced at run time (reload, set-hosts): read within
+ * one worker callback. */
+static bool host_auth_now(const struct nvme_ctrl *ctrl, struct auth_config *cfg)
 {
-	const struct host_auth_config *h = ctrl->auth_keys;
-
-	if (!h)
-		return false;
-	*cfg = (struct auth_config){
-		.hostnqn = ctrl->hostnqn,
-		.subnqn = ctrl->subnqn,
-		.host_secret = &h->dhchap_secret,
-		.ctrl_secret = h->dhchap_ctrl_secret.len ? &h->dhchap_ctrl_secret : NULL,
-		.hash_mask = h->dhchap_hashes,
-		.dhgroup_mask = h->dhchap_dhgroups,
-	};
-	return true;
+	return auth_config_of(ctrl, subsys_host_auth(ctrl->subsys, ctrl->hostnqn), cfg);
 }
 
 void nvme_auth_ctrl_free(struct nvme_ctrl *ctrl)
@@ -160,7 +147,7 @@ uint32_t nvme_auth_queue_setup(struct nvme_sq *sq, struct nvme_ctrl *ctrl, uint1
 		OPENSSL_cleanse(&ctrl->auth_keys->psk, sizeof(ctrl->auth_keys->psk));
 	}
 	if (!now)
-		now = ctrl_auth_kept(ctrl, &cfg);
+		now = auth_config_of(ctrl, ctrl->auth_keys, &cfg);
 	/* A TLS queue's host proved its PSK, bound to the Connect's NQNs
 	 * (fabrics.c): like Linux nvmet, it is not asked to authenticate again. */
 	if (!now || sq->tls)

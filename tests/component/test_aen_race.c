@@ -171,6 +171,7 @@ static void test_changed_ns_log_race(void **state)
 				le32toh(l.ns[0]));
 		}
 		assert_true(told);
+		th_finish(aer, NULL, NULL);
 	}
 	th_queue_close(q);
 }
@@ -218,6 +219,7 @@ static void test_ana_log_race(void **state)
 				"inaccessible and no AER completed\n", d->state,
 				(unsigned long long)le64toh(hdr->chgcnt));
 		assert_true(told);
+		th_finish(aer, NULL, NULL);
 	}
 	assert_int_equal(ana_set_state(1, 1, NVME_ANA_STATE_OPTIMIZED, err, sizeof(err)), 0);
 	th_queue_close(q);
@@ -273,6 +275,7 @@ static void test_discovery_log_race(void **state)
 				(unsigned long long)gen_read,
 				(unsigned long long)le64toh(hdr.genctr));
 		assert_true(told);
+		th_finish(aer, NULL, NULL);
 	}
 	assert_int_equal(subsys_remove(NQN_NEW, err, sizeof(err)), 0);
 	assert_true(subsys_wait_detached(10));
