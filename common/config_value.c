@@ -236,6 +236,10 @@ const char *cfg_parse_listener(const char *s, struct listener_config *out)
 	if (inet_pton(family, out->addr, bin) != 1)
 		return family == AF_INET ? "is not a numeric IPv4 address"
 				  : "has no numeric IPv6 address in brackets";
+	/* One spelling per address ("[0::1]" and "[::1]" are one listener):
+	 * duplicates, ana_state and reload compare the text. */
+	if (!inet_ntop(family, bin, out->addr, sizeof(out->addr)))
+		return "has an address that cannot be written back";
 	if (!port) {
 		strcpy(out->port, "4420");
 		return NULL;

@@ -99,6 +99,9 @@ int subsys_add(const struct subsys_config *sc, bool format, char *err, size_t er
 /* Remove one: disconnect its controllers, close its namespaces when they
  * are gone. -1 + err if there is no such subsystem. */
 int subsys_remove(const char *nqn, char *err, size_t errlen);
+/* Whether subsys_add(sc) would find a namespace directory of sc in use by
+ * a served (or removed but still open) namespace: -1 + err. Changes nothing. */
+int subsys_dirs_check(const struct subsys_config *sc, char *err, size_t errlen);
 /*
  * Changes a reload makes to a served subsystem (server/reload.c). Each takes
  * the subsystem's NQN and returns -1 with the reason in err.

@@ -4,7 +4,9 @@
  */
 #include "control_fault.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,10 +20,15 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 {
 	char *end;
 
-	if (*s < '0' || *s > '9')
+	bool hex = s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
+	const char *digits = hex ? s + 2 : s;
+
+	/* Base 16 after 0x, else 10: never strtoull's base 0, which reads a
+	 * leading 0 as octal ("010" is 8, "09" an error). */
+	if (!(hex ? isxdigit((unsigned char)*digits) : *digits >= '0' && *digits <= '9'))
 		return -1;
 	errno = 0;
-	unsigned long long v = strtoull(s, &end, 0);
+	unsigned long long v = strtoull(digits, &end, hex ? 16 : 10);
 	if (errno || *end || v > max)
 		return -1;
 	*out = v;

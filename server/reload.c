@@ -54,6 +54,9 @@ static int check_added_subsys(const struct subsys_config *sc, char *msg, size_t 
 	}
 	if (vfio_nvme_check(sc, msg, msglen) != 0)
 		return -1;
+	/* Checked again by subsys_add, but then other steps may have applied. */
+	if (subsys_dirs_check(sc, msg, msglen) != 0)
+		return -1;
 	for (int i = 0; i < sc->nr_ns; i++)
 		if (ns_precheck(&sc->ns[i], why, sizeof(why)) != 0)
 			return errmsg(msg, msglen, "%s: [namespace %u]: %s", sc->file, sc->ns[i].nsid,

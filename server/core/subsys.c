@@ -421,6 +421,16 @@ static bool path_in_use(const struct subsys_config *sc, char *err, size_t errlen
 	return false;
 }
 
+int subsys_dirs_check(const struct subsys_config *sc, char *err, size_t errlen)
+{
+	bool used;
+
+	pthread_mutex_lock(&reg_lock);
+	used = path_in_use(sc, err, errlen);
+	pthread_mutex_unlock(&reg_lock);
+	return used ? -1 : 0;
+}
+
 /* subsys_add(); tolerant: see open_namespaces(). */
 static int add_subsys(const struct subsys_config *sc, bool format, bool tolerant, char *err,
 		      size_t errlen)

@@ -442,6 +442,34 @@ static void test_refused(void **state)
 			       "0 removed; hosts of 0 subsystem(s) changed"));
 }
 
+/* A subsystem renamed in its file (same stem, so the same namespace
+ * directory) cannot be added while the old name still serves that
+ * directory: the reload is refused, and that is known before anything
+ * changes. Namespace 2 of A, added by the same reload, is never made. */
+static void test_refused_before_applying(void **state)
+{
+	char text[512], reply[1024], path[PATH_MAX];
+	struct stat st;
+
+	main_file("");
+	write_file("conf/a.ini", SUBSYS_A);
+	write_file("conf/c.ini", "[subsystem]\nnqn = " NQN_B "\nallow_any_host = yes\n"
+		   "[namespace 1]\nzoned = no\nsize = 1M\n");
+	start();
+	snprintf(text, sizeof(text), "%s%s", SUBSYS_A, NS_2);
+	write_file("conf/a.ini", text);
+	write_file("conf/c.ini", "[subsystem]\nnqn = nqn.2026-11.io.znstgt:reload-c\n"
+		   "allow_any_host = yes\n[namespace 1]\nzoned = no\nsize = 1M\n");
+	assert_int_equal(reload(reply, sizeof(reply)), 1);
+	if (!strstr(reply, "is the directory of namespace 1 of " NQN_B))
+		fail_msg("refused with \"%s\"", reply);
+	if (target_log_contains(&T, "subsystem " NQN_A ": namespace 2 added"))
+		fail_msg("namespace 2 of A was added (and taken back) by a reload refused");
+	snprintf(path, sizeof(path), "%s/data/a/ns2", dir);
+	if (stat(path, &st) == 0)
+		fail_msg("%s was made by a reload refused", path);
+}
+
 static int setup(void **state)
 {
 	snprintf(dir, sizeof(dir), "/tmp/znstgt-rld-XXXXXX");
@@ -461,6 +489,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_namespaces_and_subsystems, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hosts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refused_before_applying, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -410,6 +410,10 @@ static const struct bad_case bad[] = {
 	{ "[target]\nlisten = localhost:4420\n", NULL, NULL, T, "target", "listen", "\"localhost:4420\" is not a numeric IPv4 address" },
 	{ "[target]\nlisten = 1.2.3.4:4420, 1.2.3.4:4420\n", NULL, NULL, T, "target", "listen", "listed twice" },
 	{ "[target]\nlisten = 1.2.3.4:4420,\n", NULL, NULL, T, "target", "listen", "empty item" },
+	/* One IPv6 address, two spellings: the same listener twice. */
+	{ "[target]\nlisten = [::1]:4420, [0::1]:4420\n", NULL, NULL, T, "target", "listen", "listed twice" },
+	{ "[target]\nlisten = [FE80::1]\nlisten = [fe80:0:0::1]:4420\n", NULL, NULL, T, "target", "listen", "listed twice" },
+	{ "[target]\nlisten = [::1]\ntls_listen = [0:0:0:0:0:0:0:1]\n", NULL, NULL, T, "target", "tls_listen", "listed twice (in listen too)" },
 	{ "[target]\nlog_level = loud\n", NULL, NULL, T, "target", "log_level", "not a log level (expected error, warn" },
 	{ "[target]\ndiscovery_nqn = discovery\n", NULL, NULL, T, "target", "discovery_nqn", "does not start with \"nqn.\"" },
 	{ "[target]\nmax_connections = 0\n", NULL, NULL, T, "target", "max_connections", "\"0\" is not a number in 1..1048576" },
@@ -974,11 +978,29 @@ static void test_parse_size(void **state)
 	assert_int_equal(config_parse_size(NULL, &v), -1);
 }
 
+/* An IPv6 listener is kept in one canonical spelling, so that an ana_state
+ * (or a reload) naming it another way finds it. */
+static void test_ipv6_spellings(void **state)
+{
+	struct tdir *d = *state;
+	struct target_config cfg;
+	char err[1024];
+	int r = load(d, "[target]\nlisten = [0:0::1]:4421, [FE80::A]\n"
+		     "ana_state = [::1]:4421 2 inaccessible\n", NULL, NULL, &cfg, err, sizeof(err));
+	if (r != 0)
+		fail_msg("%s", err);
+	assert_string_equal(cfg.listeners[0].addr, "::1");
+	assert_string_equal(cfg.listeners[1].addr, "fe80::a");
+	assert_int_equal(cfg.nr_ana, 1);
+	config_free(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_good_files, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_bad_files, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_ipv6_spellings, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_nul_byte, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_host_secrets, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_missing_main_file, setup_dir, teardown_dir),

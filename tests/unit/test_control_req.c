@@ -218,6 +218,32 @@ static void test_ana(void **state)
 		"non-optimized, inaccessible, persistent-loss or change");
 }
 
+/* Numbers are decimal or 0x hex (doc/fault-injection.md): a leading zero
+ * is still decimal, never octal (strtoull base 0 read "010" as 8 and
+ * refused "09"). */
+static void test_fault_numbers_decimal(void **state)
+{
+	struct parsed p;
+
+	parse(&p, "zone offline n 1 0100 010");
+	assert_int_equal(p.rc, 0);
+	assert_int_equal(p.req.fault.zslba, 100);
+	assert_int_equal(p.req.fault.nr_zones, 10);
+	parse(&p, "zone offline n 1 09");
+	assert_int_equal(p.rc, 0);
+	assert_int_equal(p.req.fault.zslba, 9);
+	parse(&p, "inject error n 010 lba=010+08 status=0:010 delay=010ms");
+	assert_int_equal(p.rc, 0);
+	assert_int_equal(p.req.fault.nsid, 10);
+	assert_int_equal(p.req.fault.rule.slba, 10);
+	assert_int_equal(p.req.fault.rule.nlb, 8);
+	assert_int_equal(p.req.fault.rule.status & 0xff, 10);
+	assert_int_equal(p.req.fault.rule.delay_us, 10000);
+	parse(&p, "zone offline n 1 0x100");
+	assert_int_equal(p.rc, 0);
+	assert_int_equal(p.req.fault.zslba, 256);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -231,6 +257,7 @@ int main(void)
 		cmocka_unit_test(test_remove_subsys),
 		cmocka_unit_test(test_bad_lines),
 		cmocka_unit_test(test_ana),
+		cmocka_unit_test(test_fault_numbers_decimal),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
