@@ -129,6 +129,11 @@ static void cmd_add_subsys(const struct control_req *req, struct reply *r)
 	}
 	if (config_load_subsys(req->file, C.cfg->data_dir, sc, err, sizeof(err)) != 0) {
 		say(r, false, "%s", err);
+	} else if (sc->require_tls && !C.cfg->nr_tls_listeners) {
+		/* What a start checks across files (cfg_tls_listeners_check):
+		 * no host could reach it. */
+		say(r, false, "%s: [subsystem] require_tls: yes, but the target has no tls_listen "
+		    "listener, so no host could reach the subsystem", sc->file);
 	} else {
 		if (req->nqn)
 			snprintf(sc->nqn, sizeof(sc->nqn), "%s", req->nqn);

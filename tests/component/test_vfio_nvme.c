@@ -29,6 +29,7 @@
 #include "../lib/nvmf_client.h"
 #include "../lib/target_check.h"
 #include "../lib/target_proc.h"
+#include "../lib/tls_test_conf.h"
 #include "../lib/vfu_client.h"
 #include "../lib/vfu_nvme.h"
 #include "../../tools/ctl_client.h"
@@ -987,6 +988,23 @@ static void test_control_add_remove(void **state)
 	vm_up(&VA);
 }
 
+/* A subsystem only TLS may reach, added to a target with no tls_listen
+ * listener: refused, as a start refuses it (no host could connect). */
+static void test_control_add_tls_only_refused(void **state)
+{
+	char ini[PATH_MAX + 16], req[PATH_MAX + 128], reply[512];
+
+	(void)state;
+	snprintf(ini, sizeof(ini), "%s/tls-only.ini", dir);
+	write_file(ini, "[subsystem]\nnqn = " NQN "-tls\nrequire_tls = yes\n"
+			"[namespace 1]\nsize = 8M\nzoned = no\n"
+			"[host nqn.2026-11.io.znstgt:tls-host]\npsk = " PSK256 "\n");
+	snprintf(req, sizeof(req), "add-subsys --format %s", ini);
+	assert_int_equal(ctl_request(T.sock, req, 1000, 30000, reply, sizeof(reply)), 1);
+	if (!strstr(reply, "require_tls: yes, but the target has no tls_listen listener"))
+		fail_msg("%s", reply);
+}
+
 /* Start-up errors: a socket path that is not a socket, a directory that
  * does not exist: the start fails naming file, section and key. */
 static void test_bad_socket_paths(void **state)
@@ -1322,6 +1340,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_hostile, test_end),
 		cmocka_unit_test_teardown(test_unsealed_ram, test_end),
 		cmocka_unit_test_teardown(test_control_add_remove, test_end),
+		cmocka_unit_test_teardown(test_control_add_tls_only_refused, test_end),
 		cmocka_unit_test_teardown(test_mmap_doorbells_io, test_end),
 		cmocka_unit_test_teardown(test_mmap_doorbells_hostile, test_end),
 		cmocka_unit_test_teardown(test_mmap_doorbells_reset, test_end),
