@@ -4,7 +4,7 @@
 #   server/core/*.c       -> build/libserver.a   (controller core)
 #   server/tcp/*.c        -> build/libserver.a   (NVMe/TCP transport)
 #   server/*.c            -> build/libserver.a + build/znstgt (daemon: server/main.c)
-#   tools/*.c             -> build/znstgt-ctl    (the operator's control tool;
+#   server/ctl/*.c        -> build/znstgt-ctl    (the operator's control tool;
 #                            libcommon.a for the offline inspect / check)
 #   tests/unit/test_*.c   -> one CMocka binary each (pure units), run by `make check`
 #   tests/component/test_*.c -> one CMocka binary each (the core, the transport or
@@ -44,10 +44,10 @@ endif
 
 COMMON_SRC := $(wildcard common/*.c)
 SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c server/core/*.c server/tcp/*.c server/vfio_user/*.c))
-CTL_SRC    := $(wildcard tools/*.c)
+CTL_SRC    := $(wildcard server/ctl/*.c)
 TEST_SRC   := $(wildcard tests/unit/test_*.c tests/component/test_*.c)
 TOOL_SRC   := $(wildcard tests/tools/*.c)
-TOOL_LIB_SRC := $(wildcard tests/lib/*.c) tools/ctl_client.c
+TOOL_LIB_SRC := $(wildcard tests/lib/*.c) server/ctl/ctl_client.c
 BENCH_SRC  := $(wildcard bench/*.c)
 
 COMMON_OBJ := $(COMMON_SRC:%.c=$(B)/%.o)
@@ -224,6 +224,6 @@ fuzz-%: build-fuzz/fuzz_%
 clean:
 	rm -rf build build-*
 
-include dist/install.mk
+include conf/install/install.mk
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -25,7 +25,7 @@
 #include <cmocka.h>
 #include <nvme/types.h>
 
-#include "../../tools/ctl_client.h"
+#include "ctl_client.h"
 #include "../lib/nvmf_client.h"
 #include "../lib/target_check.h"
 #include "../lib/target_daemon.h"

@@ -27,7 +27,7 @@
 #include "../lib/nvmf_client.h"
 #include "../lib/target_check.h"
 #include "../lib/target_proc.h"
-#include "../../tools/ctl_client.h"
+#include "ctl_client.h"
 
 #define NQN "nqn.2026-11.io.znstgt:ctl-status"
 #define HOSTNQN "nqn.2014-08.org.nvmexpress:uuid:0b7d9e0c-6f1e-4b55-a1a2-3c4d5e6f7a8b"

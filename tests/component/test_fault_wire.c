@@ -26,7 +26,7 @@
 #include <cmocka.h>
 #include <nvme/types.h>
 
-#include "../../tools/ctl_client.h"
+#include "ctl_client.h"
 #include "../lib/nvmf_client.h"
 #include "../lib/nvmf_ns.h"
 #include "../lib/target_check.h"

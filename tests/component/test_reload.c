@@ -36,7 +36,7 @@
 #include "../lib/nvmf_client.h"
 #include "../lib/target_check.h"
 #include "../lib/target_proc.h"
-#include "../../tools/ctl_client.h"
+#include "ctl_client.h"
 
 #define NQN_A "nqn.2026-11.io.znstgt:reload-a"
 #define NQN_B "nqn.2026-11.io.znstgt:reload-b"

@@ -32,7 +32,7 @@
 #include "../lib/tls_test_conf.h"
 #include "../lib/vfu_client.h"
 #include "../lib/vfu_nvme.h"
-#include "../../tools/ctl_client.h"
+#include "ctl_client.h"
 
 #define NQN "nqn.2026-12.io.znstgt:vfio-nvme"
 #define HOSTNQN "nqn.2014-08.org.nvmexpress:uuid:0f5c1f4e-7f61-4a43-8f4e-3c2b1a0d9e77"

@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../tools/ctl_client.h"
+#include "ctl_client.h"
 
 int target_build_dir(char *out, size_t len, char *why, size_t whylen)
 {

@@ -20,10 +20,10 @@ install: $(B)/znstgt $(B)/znstgt-ctl
 	$(INSTALL) -m 644 doc/man/znstgt.8 doc/man/znstgt-ctl.8 $(DESTDIR)$(MANDIR)/man8/
 	$(INSTALL) -m 644 doc/man/znstgt.ini.5 $(DESTDIR)$(MANDIR)/man5/
 	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
-		dist/znstgt.service.in > $(DESTDIR)$(UNITDIR)/znstgt.service
+		conf/install/znstgt.service.in > $(DESTDIR)$(UNITDIR)/znstgt.service
 	chmod 644 $(DESTDIR)$(UNITDIR)/znstgt.service
 	[ -e $(DESTDIR)$(SYSCONFDIR)/znstgt/znstgt.ini ] || \
-		$(INSTALL) -m 644 dist/znstgt.ini $(DESTDIR)$(SYSCONFDIR)/znstgt/znstgt.ini
+		$(INSTALL) -m 644 conf/install/znstgt.ini $(DESTDIR)$(SYSCONFDIR)/znstgt/znstgt.ini
 	[ -e $(DESTDIR)$(SYSCONFDIR)/znstgt/conf.d/zoned.ini ] || \
 		$(INSTALL) -m 644 conf/zoned.ini $(DESTDIR)$(SYSCONFDIR)/znstgt/conf.d/zoned.ini
 
