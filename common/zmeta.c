@@ -48,7 +48,6 @@ static int write_full(int fd, const void *buf, size_t len, off_t off)
 	return 0;
 }
 
-
 /* Make room for need bytes in *buf (doubling, from first): 0 or -1. */
 static int grow(uint8_t **buf, size_t *cap, size_t need, size_t first)
 {
@@ -97,11 +96,47 @@ static uint32_t zde_crc(const struct zmeta *m, uint32_t zone)
 	return m->hdr.zde_size ? crc32c(zde_at(m, zone), m->hdr.zde_size) : 0;
 }
 
+/*
+ * An open changes the image in place (replay, repairs) before it knows that
+ * the namespace will load; a refusal puts back what it found
+ * (zmeta_refuse()), so that the next start meets the same - a record the
+ * image holds is taken as durable, its data no longer checked. The
+ * descriptors are copied whole when the open begins (32 bytes a zone); an
+ * extension (up to 16 KiB a zone) only when the open first changes it, so
+ * that what is kept is bounded by what the journal holds.
+ */
+struct zmeta_orig {
+	uint8_t *desc;               /* every descriptor as found */
+	uint8_t *zde_kept;           /* one bit a zone: its extension is in zde */
+	uint8_t *zde;                /* entries: the zone (4 bytes), its extension */
+	size_t zde_len, zde_cap;
+	bool short_of_memory;        /* an extension could not be kept */
+};
+
+/* Zone's extension is about to change: kept first, during an open. */
+static void keep_zde(struct zmeta *m, uint32_t zone)
+{
+	struct zmeta_orig *o = m->orig;
+	size_t entry = 4 + m->hdr.zde_size;
+	if (!o || !m->hdr.zde_size || (o->zde_kept[zone / 8] & (1u << (zone % 8))))
+		return;
+	if (grow(&o->zde, &o->zde_cap, o->zde_len + entry, 64 * entry)) {
+		o->short_of_memory = true;
+		return;
+	}
+	memcpy(o->zde + o->zde_len, &zone, 4);
+	memcpy(o->zde + o->zde_len + 4, zde_at(m, zone), m->hdr.zde_size);
+	o->zde_len += entry;
+	o->zde_kept[zone / 8] |= (uint8_t)(1u << (zone % 8));
+}
+
 static void put_desc(struct zmeta *m, uint32_t zone, uint8_t state, uint8_t za, uint64_t wp,
 		     uint64_t seq, const uint8_t *zde)
 {
-	if (zde)
+	if (zde) {
+		keep_zde(m, zone);
 		memcpy(zde_at(m, zone), zde, m->hdr.zde_size);
+	}
 	struct zimg_desc d = {
 		.wp = htole64(wp),
 		.seq = htole64(seq),
@@ -698,6 +733,7 @@ static void undo_torn(struct zmeta *m, const struct zmeta_geom *g, struct undo *
 		    g->data_crc(g->data_ctx, h.lba, h.nlb, &crc) || crc == h.crc)
 			continue;
 		memcpy(desc_at(m, h.zone), p + sizeof(h), sizeof(struct zimg_desc));
+		keep_zde(m, h.zone);
 		memcpy(zde_at(m, h.zone), p + sizeof(h) + sizeof(struct zimg_desc), m->hdr.zde_size);
 		if (h.bad && !bad[h.zone])
 			m->repaired--; /* apply() counted it repaired */
@@ -945,6 +981,7 @@ static int load_zones(struct zmeta *m, struct zns *z, const uint8_t *bad, enum z
 					    "write pointer %#llx. Restore the file, " WAY_RECOVER
 					    WAY_FORMAT, path, i, d.state,
 					    (unsigned long long)le64toh(d.wp), m->hdr.nsid);
+			keep_zde(m, i);
 			if (m->hdr.zde_size)
 				memset(zde_at(m, i), 0, m->hdr.zde_size);
 			put_desc(m, i, NVME_ZNS_ZS_READ_ONLY, 0, zns_zslba(z, i) + m->hdr.zone_cap,
@@ -978,6 +1015,7 @@ static void settle_extensions(struct zmeta *m, uint8_t *bad, const char *img)
 		memcpy(&d, desc_at(m, i), sizeof(d));
 		if (bad[i] != BAD_ZDE || (d.za & NVME_ZNS_ZA_ZDEV))
 			continue;
+		keep_zde(m, i);
 		memset(zde_at(m, i), 0, m->hdr.zde_size);
 		put_desc(m, i, d.state, d.za, le64toh(d.wp), le64toh(d.seq), NULL);
 		bad[i] = 0;
@@ -1039,8 +1077,10 @@ static void unrepair(struct zmeta *m, const struct tail_drop *td)
 		if (!(n->flags & NOTE_DESC))
 			continue;
 		memcpy(desc_at(m, i), &n->raw, sizeof(n->raw));
-		if (n->zde)
+		if (n->zde) {
+			keep_zde(m, i);
 			memcpy(zde_at(m, i), n->zde, m->hdr.zde_size);
+		}
 	}
 }
 
@@ -1254,12 +1294,13 @@ int zmeta_open(struct zmeta *m, const char *dir, const struct zmeta_geom *g,
 		goto out;
 	}
 	if (mode == ZMETA_LOAD || mode == ZMETA_RECOVER) {
-		size_t n = m->img_len - m->hdr.desc_offset;
-		if (!(m->before = malloc(n))) {
+		size_t n = (size_t)m->hdr.nr_zones * sizeof(struct zimg_desc);
+		if (!(m->orig = calloc(1, sizeof(*m->orig))) || !(m->orig->desc = malloc(n)) ||
+		    !(m->orig->zde_kept = calloc((m->hdr.nr_zones + 7) / 8, 1))) {
 			errmsg(err, errlen, "out of memory");
 			goto out;
 		}
-		memcpy(m->before, m->img + m->hdr.desc_offset, n);
+		memcpy(m->orig->desc, desc_at(m, 0), n);
 	}
 	int rc = open_journal(m, jnl, mode, err, errlen);
 	if (rc > 0) {
@@ -1318,6 +1359,11 @@ int zmeta_open(struct zmeta *m, const char *dir, const struct zmeta_geom *g,
 			 nr_bad - left);
 	if (load_zones(m, z, bad, mode, img, err, errlen))
 		goto out;
+	if (m->orig && m->orig->short_of_memory) {
+		/* A later refusal could not put the image back as found. */
+		errmsg(err, errlen, "%s: out of memory", img);
+		goto out;
+	}
 	free(bad);
 	notes_free(&td, m->hdr.nr_zones);
 	return 0;
@@ -1332,19 +1378,30 @@ out:
 
 void zmeta_keep(struct zmeta *m)
 {
-	free(m->before);
-	m->before = NULL;
+	if (!m->orig)
+		return;
+	free(m->orig->desc);
+	free(m->orig->zde_kept);
+	free(m->orig->zde);
+	free(m->orig);
+	m->orig = NULL;
 }
 
 static void put_back(void *arg)
 {
 	struct zmeta *m = arg;
-	memcpy(m->img + m->hdr.desc_offset, m->before, m->img_len - m->hdr.desc_offset);
+	const struct zmeta_orig *o = m->orig;
+	memcpy(desc_at(m, 0), o->desc, (size_t)m->hdr.nr_zones * sizeof(struct zimg_desc));
+	for (size_t off = 0; off < o->zde_len; off += 4 + m->hdr.zde_size) {
+		uint32_t zone;
+		memcpy(&zone, o->zde + off, 4);
+		memcpy(zde_at(m, zone), o->zde + off + 4, m->hdr.zde_size);
+	}
 }
 
 void zmeta_refuse(struct zmeta *m)
 {
-	if (m->before && m->img)
+	if (m->orig && m->img)
 		(void)guarded(m, put_back, m);
 	zmeta_close(m);
 }
@@ -1508,7 +1565,7 @@ int zmeta_checkpoint(struct zmeta *m)
 
 void zmeta_close(struct zmeta *m)
 {
-	free(m->before);
+	zmeta_keep(m);
 	if (m->img)
 		munmap(m->img, m->img_len);
 	if (m->img_fd >= 0)

@@ -218,8 +218,8 @@ struct zmeta {
 	uint64_t dropped;            /* ZMETA_RECOVER: damaged records skipped */
 	uint64_t torn_data;          /* last-batch records whose data was not there */
 	uint32_t read_only;          /* ZMETA_RECOVER: zones made Read Only */
-	uint8_t *before;             /* ZMETA_LOAD/RECOVER: the descriptors and extensions
-				      * as found, until zmeta_keep() (zmeta_refuse()) */
+	struct zmeta_orig *orig;     /* ZMETA_LOAD/RECOVER, until zmeta_keep(): what the
+				      * open changed, as found (zmeta_refuse(), zmeta.c) */
 	bool lost;                   /* a page of the image's mapping faulted: nothing
 	                              * more is journaled or checkpointed (zmeta.c;
 	                              * atomic for readers off the commit thread) */

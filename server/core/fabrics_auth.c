@@ -89,12 +89,10 @@ static void auth_progress(struct nvme_sq *sq, struct nvme_ctrl *ctrl, bool exten
 		nvme_ctrl_fatal(ctrl, "authentication failed");
 }
 
-/* Host keys h of ctrl's host in cfg; false if h has no DH-HMAC-CHAP secret. */
-static bool auth_config_of(const struct nvme_ctrl *ctrl, const struct host_auth_config *h,
+/* ctrl's host's keys h as a session's configuration. */
+static void auth_config_of(const struct nvme_ctrl *ctrl, const struct host_auth_config *h,
 			   struct auth_config *cfg)
 {
-	if (!h || !h->dhchap_secret.len)
-		return false;
 	*cfg = (struct auth_config){
 		.hostnqn = ctrl->hostnqn,
 		.subnqn = ctrl->subnqn,
@@ -103,15 +101,17 @@ static bool auth_config_of(const struct nvme_ctrl *ctrl, const struct host_auth_
 		.hash_mask = h->dhchap_hashes,
 		.dhgroup_mask = h->dhchap_dhgroups,
 	};
-	return true;
 }
 
-/* What the subsystem's host table says now about ctrl's host, in cfg.
- * The table may be replaced at run time (reload, set-hosts): read within
- * one worker callback. */
-static bool host_auth_now(const struct nvme_ctrl *ctrl, struct auth_config *cfg)
+/* What the subsystem's host table says now about ctrl's host; NULL if the
+ * host has no DH-HMAC-CHAP secret. The table may be replaced at run time
+ * (reload, set-hosts): look it up once, and use what it returned within
+ * one worker callback (a second look-up may find another table). */
+static const struct host_auth_config *host_auth_now(const struct nvme_ctrl *ctrl)
 {
-	return auth_config_of(ctrl, subsys_host_auth(ctrl->subsys, ctrl->hostnqn), cfg);
+	const struct host_auth_config *h = subsys_host_auth(ctrl->subsys, ctrl->hostnqn);
+
+	return h && h->dhchap_secret.len ? h : NULL;
 }
 
 void nvme_auth_ctrl_free(struct nvme_ctrl *ctrl)
@@ -125,18 +125,17 @@ void nvme_auth_ctrl_free(struct nvme_ctrl *ctrl)
 
 uint32_t nvme_auth_queue_setup(struct nvme_sq *sq, struct nvme_ctrl *ctrl, uint16_t *st)
 {
+	const struct host_auth_config *h = host_auth_now(ctrl);
 	struct auth_config cfg;
-	bool now = host_auth_now(ctrl, &cfg);
 
 	*st = 0;
 	/* The controller keeps the keys its host had at the admin Connect (as
 	 * nvmet keeps them on the controller): an I/O queue of a host that
 	 * left the table or lost its secret since must still prove them, or
 	 * anyone knowing the NQNs, host ID and controller ID (clear text on a
-	 * plain queue) could add one without any. */
-	if (now && sq->qid == 0 && !ctrl->auth_keys) {
-		const struct host_auth_config *h = subsys_host_auth(ctrl->subsys, ctrl->hostnqn);
-
+	 * plain queue) could add one without any. Written before CSTS.RDY,
+	 * which an I/O queue's Connect waits for (acquire): read-only after. */
+	if (h && sq->qid == 0 && !ctrl->auth_keys) {
 		ctrl->auth_keys = malloc(sizeof(*ctrl->auth_keys));
 		if (!ctrl->auth_keys) {
 			*st = nvme_err(NVME_SC_INTERNAL);
@@ -146,12 +145,13 @@ uint32_t nvme_auth_queue_setup(struct nvme_sq *sq, struct nvme_ctrl *ctrl, uint1
 		/* only the DH-HMAC-CHAP keys are needed */
 		OPENSSL_cleanse(&ctrl->auth_keys->psk, sizeof(ctrl->auth_keys->psk));
 	}
-	if (!now)
-		now = auth_config_of(ctrl, ctrl->auth_keys, &cfg);
+	if (!h)
+		h = ctrl->auth_keys;
 	/* A TLS queue's host proved its PSK, bound to the Connect's NQNs
 	 * (fabrics.c): like Linux nvmet, it is not asked to authenticate again. */
-	if (!now || sq->tls)
+	if (!h || sq->tls)
 		return 0;
+	auth_config_of(ctrl, h, &cfg);
 	sq->auth = auth_session_new(&cfg);
 	if (!sq->auth) {
 		log_error("ctrl %u: qid %u: no memory for an authentication session", ctrl->cntlid,
@@ -213,6 +213,7 @@ static void execute_auth_send(struct nvme_req *req)
 	bool negotiate = req->transfer_len >= 2 && buf[0] == AUTH_TYPE_COMMON &&
 			 buf[1] == AUTH_ID_NEGOTIATE;
 	bool extend = !negotiate || auth_session_authenticated(sq->auth);
+	const struct host_auth_config *h = negotiate ? host_auth_now(sq->ctrl) : NULL;
 	struct auth_config now;
 
 	/* A transaction (a re-authentication too) uses the keys, hashes and
@@ -220,8 +221,9 @@ static void execute_auth_send(struct nvme_req *req)
 	 * changed since Connect. A host that lost its secret meanwhile keeps
 	 * the keys it connected with (its controllers stay, as they do when a
 	 * host leaves the table). */
-	if (negotiate && host_auth_now(sq->ctrl, &now) &&
-	    auth_session_set_keys(sq->auth, &now) != 0)
+	if (h)
+		auth_config_of(sq->ctrl, h, &now);
+	if (h && auth_session_set_keys(sq->auth, &now) != 0)
 		log_warn("ctrl %u: qid %u: no memory for new keys: the old ones stay",
 			 sq->ctrl->cntlid, sq->qid);
 	auth_session_send(sq->auth, buf, req->transfer_len);

@@ -159,6 +159,7 @@ void nvme_pcie_reset(struct nvme_pcie_ctrl *pc)
 		return;
 	pc->resetting = true;
 	pc->reset_gen++; /* a shutdown's sync still out no longer speaks for CSTS */
+	pc->shutdown_again = false; /* nor does a notification the reset took back */
 	/* Commands in flight finish first (their completions are not
 	 * posted any more): the core's queue lifecycle says when. */
 	for (unsigned i = 0; i <= NVME_MAX_IO_QUEUES; i++)

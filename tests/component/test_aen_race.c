@@ -161,7 +161,7 @@ static void test_changed_ns_log_race(void **state)
 	assert_int_equal(le32toh(l.ns[0]), 1);
 	/* Namespace 2 is not in what the host read: it must hear of it. */
 	if (l.ns[1] != htole32(2)) {
-		bool told = th_wait(aer, 1000);
+		bool told = th_wait(aer, TH_WAIT_MS);
 
 		if (!told) {
 			/* What the host would find if it looked: */
@@ -212,7 +212,7 @@ static void test_ana_log_race(void **state)
 	disarm();
 	assert_int_equal(le16toh(hdr->ngrps), 1);
 	if (d->state != NVME_ANA_STATE_INACCESSIBLE) {
-		bool told = th_wait(aer, 1000);
+		bool told = th_wait(aer, TH_WAIT_MS);
 
 		if (!told)
 			fprintf(stderr, "host read group 1 state %u (chgcnt %llu); the path is now "
@@ -268,7 +268,7 @@ static void test_discovery_log_race(void **state)
 	assert_int_equal(th_get_log(q, NVME_LOG_LID_DISCOVER, 0, 0, 0, true, buf, 20), 0);
 	memcpy(&hdr, buf, sizeof(buf));
 	if (le64toh(hdr.genctr) != gen_read) {
-		bool told = th_wait(aer, 1000);
+		bool told = th_wait(aer, TH_WAIT_MS);
 
 		if (!told)
 			fprintf(stderr, "host read GENCTR %llu, the log is at %llu, no AER completed\n",

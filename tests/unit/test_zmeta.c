@@ -1630,6 +1630,45 @@ static void test_refused_start_keeps_torn_data_undecided(void **state)
 	expect_zone(f->ns, 1, NVME_ZNS_ZS_CLOSED, 3);
 }
 
+/* The same for an extension, which an open keeps only when it first
+ * changes it: a refused start leaves the image's extension as found. */
+static void test_refused_start_puts_extension_back(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t a[ZDE], b[ZDE], got[ZDE];
+	struct zimg_header h;
+	struct zimg_desc da, dgot;
+	memset(a, 0xa1, sizeof(a));
+	memset(b, 0xb2, sizeof(b));
+	must_open(f);
+	zone_action(f->ns, 2, NVME_ZNS_ZSA_SET_DESC_EXT, a);
+	clean_close(f); /* checkpointed: the image holds extension a */
+	assert_true(current_slot(f->img, &h) >= 0);
+	off_t zde = (off_t)(le64toh(h.zde_offset) + 2 * ZDE);
+	file_rw(f->img, desc_off(f, 2), &da, sizeof(da), false);
+	must_open(f);
+	zone_action(f->ns, 2, NVME_ZNS_ZSA_RESET, NULL);
+	zone_action(f->ns, 2, NVME_ZNS_ZSA_SET_DESC_EXT, b);
+	crash(f);
+	/* The process died before those records reached the image. */
+	file_rw(f->img, desc_off(f, 2), &da, sizeof(da), true);
+	file_rw(f->img, zde, a, sizeof(a), true);
+	char data[sizeof(f->cfg.path) + 8], away[sizeof(data) + 8];
+	data_path(f, data, sizeof(data));
+	snprintf(away, sizeof(away), "%s.away", data);
+	assert_int_equal(rename(data, away), 0);
+	char err[1024] = "";
+	assert_int_equal(open_ns(f, err, sizeof(err)), -1);
+	assert_int_equal(rename(away, data), 0);
+	file_rw(f->img, zde, got, sizeof(got), false);
+	assert_memory_equal(got, a, sizeof(a));
+	file_rw(f->img, desc_off(f, 2), &dgot, sizeof(dgot), false);
+	assert_memory_equal(&dgot, &da, sizeof(da));
+	must_open(f); /* and the journal still gives b */
+	zone_desc(f->ns, 2, got);
+	assert_memory_equal(got, b, sizeof(b));
+}
+
 /* A zoned namespace's directory configured as conventional: its zone state
  * would be ignored (every block, above the write pointers too, readable and
  * writable with no zone rule) and then disagree with the data when it is
@@ -1701,6 +1740,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_header_bogus_layout_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_zrwa_namespace_clean, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_start_keeps_torn_data_undecided, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refused_start_puts_extension_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zoned_dir_as_conventional_refused, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("zmeta", tests, NULL, NULL);
