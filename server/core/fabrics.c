@@ -233,8 +233,13 @@ static void execute_io_connect(struct nvme_req *req)
 		connect_fail(req, nvme_cmd_err(NVME_SC_CONNECT_INVALID_PARAM), NVMF_IPO_DATA(cntlid));
 		return;
 	}
-	/* The I/O queue must come from the host that owns the controller. */
-	if (strcmp(d.hostnqn, ctrl->hostnqn) != 0) {
+	/* The I/O queue must come from the host that owns the controller,
+	 * over a fabric: a PCIe (vfio-user) controller shares the CNTLID
+	 * space, but its queues live in guest memory (Create I/O SQ). */
+	if (!ctrl->ops->fabrics) {
+		st = nvme_cmd_err(NVME_SC_CONNECT_INVALID_PARAM);
+		ipo = NVMF_IPO_DATA(cntlid);
+	} else if (strcmp(d.hostnqn, ctrl->hostnqn) != 0) {
 		st = nvme_cmd_err(NVME_SC_CONNECT_INVALID_PARAM);
 		ipo = NVMF_IPO_DATA(hostnqn);
 	} else if (memcmp(d.hostid, ctrl->hostid, sizeof(d.hostid)) != 0) {

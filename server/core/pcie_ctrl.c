@@ -69,6 +69,9 @@ static void maybe_destroyed(struct nvme_pcie_ctrl *pc)
 	void *arg = pc->destroy_arg;
 
 	pcie_vecs_stop(pc);
+	/* The keep-alive timer is on this worker's loop: it must not
+	 * outlive the controller (reset_done stopped it already). */
+	nvme_ctrl_set_kato(pc->ctrl, 0);
 	pc->ctrl->pcie = NULL;
 	nvme_ctrl_fatal(pc->ctrl, "device removed");
 	nvme_ctrl_put(pc->ctrl);
@@ -139,6 +142,10 @@ static void reset_done(struct nvme_pcie_ctrl *pc)
 	pc->dbbuf_shadow = pc->dbbuf_eventidx = 0;
 	pc->irq_coalescing = 0;
 	memset(pc->iv_cd, 0, sizeof(pc->iv_cd));
+	/* Keep Alive Timeout back to its default (none), as the other
+	 * features: a reset controller has no admin queue to send a Keep
+	 * Alive on, and a freed one must leave no timer on the loop. */
+	nvme_ctrl_set_kato(pc->ctrl, 0);
 	pcie_vecs_stop(pc);
 	pc->failed = false;
 	pc->resetting = false;

@@ -1011,6 +1011,51 @@ static void test_reset_cancels_second_shutdown(void **state)
 	disable();
 }
 
+/* A controller whose host set a Keep Alive Timeout (Set Features 0Fh) and
+ * that is then destroyed (DEVICE_RESET, the VM gone, remove-subsys): its
+ * keep-alive timer must not outlive it. */
+static void test_destroy_with_keep_alive(void **state)
+{
+	struct nvme_sqe s;
+	uint16_t st = 0xffff;
+
+	(void)state;
+	enable();
+	s = sqe(nvme_admin_set_features, 0, NVME_FEAT_FID_KATO, 300);
+	assert_int_equal(exec(&admin, &s, NULL), 0);
+	sem_init(&destroyed, 0, 0);
+	on_worker(destroy_fn, NULL);
+	sem_wait(&destroyed);
+	sem_destroy(&destroyed);
+	on_worker(new_fn, &st);
+	assert_int_equal(st, 0);
+	usleep(1000 * 1000); /* the freed controller's timer would fire twice by now */
+	enable();
+	disable();
+}
+
+/* A Keep Alive Timeout set by the host ends with a controller reset (the
+ * features go back to their defaults, as coalescing does): the reset
+ * controller, with no admin queue to send a Keep Alive on, must not be
+ * failed by the old timer, and enables again. */
+static void test_reset_stops_keep_alive(void **state)
+{
+	struct nvme_sqe s;
+	uint64_t r = 1;
+
+	(void)state;
+	enable();
+	s = sqe(nvme_admin_set_features, 0, NVME_FEAT_FID_KATO, 200);
+	assert_int_equal(exec(&admin, &s, NULL), 0);
+	disable();
+	usleep(600 * 1000);
+	enable();
+	s = sqe(nvme_admin_get_features, 0, NVME_FEAT_FID_KATO, 0);
+	assert_int_equal(exec(&admin, &s, &r), 0);
+	assert_int_equal(r, 0);
+	disable();
+}
+
 /* A fabrics controller refuses the PCIe-only commands and features. */
 static void test_fabrics_refuses_pcie_commands(void **state)
 {
@@ -1051,6 +1096,8 @@ int main(void)
 		cmocka_unit_test(test_num_queues_after_io_cq),
 		cmocka_unit_test(test_reset_cancels_second_shutdown),
 		cmocka_unit_test(test_reset_during_shutdown),
+		cmocka_unit_test(test_destroy_with_keep_alive),
+		cmocka_unit_test(test_reset_stops_keep_alive),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

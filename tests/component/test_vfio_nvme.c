@@ -1103,6 +1103,54 @@ static void test_resv_host_id(void **state)
 	vm_close(&VA);
 }
 
+/* A Connect of a TCP I/O queue naming the CNTLID of the VM's controller,
+ * with its host NQN and Host Identifier (stable per socket path, readable
+ * by anyone): a PCIe controller's queues are in guest memory, made by
+ * Create I/O SQ. The Connect must be refused; taking the QID would also
+ * leave the VM unable to create that queue, and the TCP host would act with
+ * the VM's identity (its reservation). */
+static void test_tcp_io_connect_to_vm_ctrl(void **state)
+{
+	struct nvmf_connect_data d;
+	struct nvme_sqe s;
+	struct nvme_cqe cqe;
+	uint8_t hostid[16];
+	uint16_t cntlid;
+	int st;
+
+	(void)state;
+	vm_open(&VA);
+	vm_enable(&VA);
+	s = sqe(nvme_admin_identify, 0, NVME_IDENTIFY_CNS_CTRL, 0);
+	s.dptr.prp.prp1 = htole64(GPA(P_ID));
+	assert_int_equal(exec(&VA, &VA.admin, &s, NULL), 0);
+	cntlid = le16toh(((struct nvme_id_ctrl *)g(&VA, GPA(P_ID)))->cntlid);
+	s = sqe(nvme_admin_get_features, 0, NVME_FEAT_FID_HOST_ID, 1);
+	s.dptr.prp.prp1 = htole64(GPA(P_ID));
+	assert_int_equal(exec(&VA, &VA.admin, &s, NULL), 0);
+	memcpy(hostid, g(&VA, GPA(P_ID)), 16);
+
+	if (nvmf_tcp_connect(&tio, "127.0.0.1", port, false, false))
+		fail_msg("I/O queue: %s", tio.err);
+	memset(&d, 0, sizeof(d));
+	memset(&s, 0, sizeof(s));
+	memcpy(d.hostid, hostid, 16);
+	d.cntlid = htole16(cntlid);
+	snprintf(d.subsysnqn, sizeof(d.subsysnqn), "%s", NQN);
+	snprintf(d.hostnqn, sizeof(d.hostnqn), "%s", "nqn.2024-01.io.znstgt:vfio-user");
+	s.opcode = nvme_admin_fabrics;
+	((uint8_t *)&s)[4] = nvme_fabrics_type_connect;
+	s.cdw10 = htole32(1u << 16); /* QID 1 */
+	s.cdw11 = htole32(31);
+	tio.qid = 1;
+	st = nvmf_cmd(&tio, &s, &d, sizeof(d), NULL, 0, &cqe);
+	assert_int_not_equal(st, 0);
+	/* The VM's own I/O queue 1 comes up. */
+	vm_io_queues(&VA);
+	nvmf_close(&tio);
+	vm_close(&VA);
+}
+
 /* ---- mmap'd doorbells ([vfio-user] doorbells = mmap, the default) ---- */
 
 /* BAR0's region info as QEMU asks for it: argsz 32 gets the size needed,
@@ -1330,6 +1378,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_io_prp_zones, test_end),
 		cmocka_unit_test_teardown(test_shared_with_tcp, test_end),
 		cmocka_unit_test_teardown(test_resv_host_id, test_end),
+		cmocka_unit_test_teardown(test_tcp_io_connect_to_vm_ctrl, test_end),
 		cmocka_unit_test_teardown(test_changed_zones_both, test_end),
 		cmocka_unit_test_teardown(test_faults_reach_vm, test_end),
 		cmocka_unit_test_teardown(test_shadow_doorbells_shutdown, test_end),
@@ -1348,5 +1397,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_bad_socket_paths, test_end),
 	};
 
+	if (getenv("ZNSTGT_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("ZNSTGT_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
