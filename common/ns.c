@@ -1499,7 +1499,11 @@ static uint16_t fenced_action(struct ns *ns, uint32_t i, uint8_t zsa, bool selec
 	bool erased = false;
 	zns_fence(&ns->z, i);
 	uint8_t before = zns_zone_state(&ns->z, i);
-	bool erases = zsa == NVME_ZNS_ZSA_FINISH && finish_erases(before, select_all);
+	/* A Full zone whose writes are still in flight is finished for real
+	 * (zone_action): the blocks of those not landed are erased first. */
+	bool erases = zsa == NVME_ZNS_ZSA_FINISH &&
+		      (finish_erases(before, select_all) ||
+		       (before == NVME_ZNS_ZS_FULL && !select_all && zns_zone_in_flight(&ns->z, i)));
 	if (erases)
 		st = undurable_refusal(ns, i); /* its erasure would write the zone */
 	if (erases && !st) {

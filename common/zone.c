@@ -696,12 +696,19 @@ static uint16_t zone_action(struct zns *z, uint32_t i, uint8_t zsa, bool zrwaa, 
 		set_state(z, i, holds_nothing(z, i) ? S_EMPTY : S_CLOSED);
 		return 0;
 	case NVME_ZNS_ZSA_FINISH: /* 3.4.3.1.2 */
-		if (s == S_FULL)
+		/* Full with writes still in flight (they filled it, or the
+		 * controller finished it over them): its record still says
+		 * open at the written prefix (zns_snapshot), so the Finish
+		 * must act - drop them, as it drops those of an open zone -
+		 * or its acknowledgement would vouch for a Full zone that a
+		 * power cut brings back open. The caller erased their
+		 * blocks (zns_zone_in_flight). */
+		if (s == S_FULL && !zn->inflight)
 			return 0;
 		if (s == S_EMPTY) {
 			if (z->g.max_active && z->nr_active >= z->g.max_active)
 				return nvme_cmd_err(NVME_SC_ZNS_TOO_MANY_ACTIVE);
-		} else if (!is_active(s)) {
+		} else if (!is_active(s) && s != S_FULL) {
 			return nvme_cmd_err(NVME_SC_ZNS_INVAL_TRANSITION);
 		}
 		drop_inflight(z, i, nvme_cmd_err(NVME_SC_ZNS_FULL));
@@ -1201,6 +1208,15 @@ void zns_set_undurable(struct zns *z, uint32_t i, uint16_t st)
 	pthread_mutex_unlock(&z->state_lock);
 }
 
+bool zns_zone_in_flight(struct zns *z, uint32_t i)
+{
+	struct zone *zn = &z->zones[i];
+	pthread_mutex_lock(&zn->lock);
+	bool any = zn->inflight != NULL;
+	pthread_mutex_unlock(&zn->lock);
+	return any;
+}
+
 uint16_t zns_undurable(struct zns *z, uint32_t i)
 {
 	struct zone *zn = &z->zones[i];
@@ -1254,8 +1270,22 @@ uint32_t zns_take_dirty(struct zns *z)
 	return head;
 }
 
+/* A flush of zn's ZRWA made it Full (and released the ZRWA) while writes
+ * into the window were in flight. Caller holds the zone lock. */
+static bool zrwa_full_unsettled(const struct zns *z, uint32_t i)
+{
+	const struct zone *zn = &z->zones[i];
+	if (zn->state != S_FULL || zn->wp_done >= zns_zslba(z, i) + z->g.zone_cap)
+		return false;
+	for (const struct ns_write *w = zn->inflight; w; w = w->next)
+		if (w->zrwa)
+			return true;
+	return false;
+}
+
 bool zns_snapshot(struct zns *z, uint32_t *cursor, struct zone_snap *out, uint8_t *zde)
 {
+again:
 	if (!*cursor || *cursor == ZONE_NIL)
 		return false;
 	uint32_t i = *cursor - 1;
@@ -1267,6 +1297,17 @@ bool zns_snapshot(struct zns *z, uint32_t *cursor, struct zone_snap *out, uint8_
 	pthread_mutex_unlock(&z->dirty_lock);
 
 	pthread_mutex_lock(&zn->lock);
+	/* Such a zone has no record that would be right: open at the
+	 * written prefix without its ZRWA would put the window's blocks -
+	 * acknowledged writes among them - above the write pointer, where
+	 * power-up erases them; with its ZRWA it would hold a resource the
+	 * flush gave up. Its last record (open with the ZRWA, the window
+	 * lower) stays until the writes end, which lists it again. */
+	if (zrwa_full_unsettled(z, i)) {
+		mark_dirty(z, i);
+		pthread_mutex_unlock(&zn->lock);
+		goto again;
+	}
 	out->zone = i;
 	out->state = zn->state;
 	out->za = zn->za;

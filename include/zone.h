@@ -314,6 +314,8 @@ void zns_unfence(struct zns *z, uint32_t i);
  */
 void zns_set_undurable(struct zns *z, uint32_t i, uint16_t st);
 uint16_t zns_undurable(struct zns *z, uint32_t i);
+/* Whether zone i has writes not yet ended (given LBAs, maybe landed). */
+bool zns_zone_in_flight(struct zns *z, uint32_t i);
 /* Every zone's state is durable again (a commit journaled them all). */
 void zns_clear_undurable(struct zns *z);
 /*

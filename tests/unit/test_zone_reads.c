@@ -1202,6 +1202,89 @@ static void test_actions_and_appends_mix(void **state)
 	assert_true(appends > 0);
 }
 
+/*
+ * Appends in flight fill a zone (Full in memory; the record still says
+ * open at the written prefix), and the host finishes it: Finish of a Full
+ * zone changes nothing, and its sync succeeds. The Finish was acknowledged
+ * durable, so a power cut must bring the zone back Full - not open (or
+ * Empty) at the prefix the appends in flight had not reached.
+ */
+static void test_finish_of_zone_filled_in_flight(void **state)
+{
+	struct ns_fixture *f = *state;
+	const uint64_t z = 1 * ZLBAS;
+	struct ns_write a, b;
+	write_all(f->ns, z, 4, 0x11);
+	assert_int_equal(ns_sync_wait(f->ns), 0);
+	assert_int_equal(ns_write_begin(f->ns, &a, NS_ZONE_APPEND, z, 6), 0);
+	assert_int_equal(ns_write_begin(f->ns, &b, NS_ZONE_APPEND, z, 6), 0); /* fills it */
+	struct nvme_zns_desc d;
+	assert_true(zone_desc(f->ns, z, &d));
+	assert_int_equal(d.zs >> 4, NVME_ZNS_ZS_FULL);
+	/* Zone Management Send Finish: the action, then its sync (zms_done). */
+	assert_int_equal(ns_zone_mgmt_send(f->ns, z, NVME_ZNS_ZSA_FINISH, false, NULL), 0);
+	assert_int_equal(ns_sync_wait(f->ns), 0);
+	assert_true(zone_desc(f->ns, z, &d));
+	assert_int_equal(d.zs >> 4, NVME_ZNS_ZS_FULL);
+	/* The Finish completed: power cut (the appends never complete). */
+	ns_abandon(f->ns);
+	ns_fixture_open(f, false);
+	assert_true(zone_desc(f->ns, z, &d));
+	if (d.zs >> 4 != NVME_ZNS_ZS_FULL)
+		fail_msg("an acknowledged Finish rolled back: zone state %#x wp +%llu after the "
+			 "power cut, want Full", d.zs >> 4,
+			 (unsigned long long)(le64toh(d.wp) - z));
+}
+
+/*
+ * A flush of a zone's ZRWA that reaches the zone capacity makes the zone
+ * Full (and releases its ZRWA) while a write into the window is still in
+ * flight: until it ends, the record says open at the written prefix. The
+ * window above that prefix holds acknowledged, durable writes; a commit
+ * meanwhile (here a Reset of another zone) and a power cut must not lose
+ * them (doc/zrwa.md: acknowledged writes into the window are as durable as
+ * any write).
+ */
+static void test_zrwa_flush_to_full_keeps_window(void **state)
+{
+	struct ns_fixture *f = *state;
+	const uint64_t z = 3 * ZLBAS;
+	uint8_t want[ZLBAS];
+	memset(want, 0x11, 8);
+	memset(want + 8, 0x22, 8);
+
+	assert_int_equal(ns_zone_mgmt_send_zrwaa(f->ns, z, NVME_ZNS_ZSA_OPEN, NULL), 0);
+	write_all(f->ns, z, 8, 0x11);
+	assert_int_equal(ns_zone_mgmt_send(f->ns, z + 7, NVME_ZNS_ZSA_ZRWA_FLUSH, false, NULL), 0);
+	write_all(f->ns, z + 8, 8, 0x22); /* the window, above the write pointer */
+	assert_int_equal(ns_sync_wait(f->ns), 0); /* acknowledged: durable */
+	expect(f->ns, z, ZLBAS, want);
+
+	struct ns_write w; /* rewrites the window's first block: in flight */
+	assert_int_equal(ns_write_begin(f->ns, &w, NS_WRITE, z + 8, 1), 0);
+	assert_int_equal(ns_zone_mgmt_send(f->ns, z + 15, NVME_ZNS_ZSA_ZRWA_FLUSH, false, NULL), 0);
+	struct nvme_zns_desc d;
+	assert_true(zone_desc(f->ns, z, &d));
+	assert_int_equal(d.zs >> 4, NVME_ZNS_ZS_FULL);
+	/* Another zone's Reset commits (without waiting for gapped zones). */
+	write_all(f->ns, 1 * ZLBAS, 2, 0x33);
+	assert_int_equal(ns_zone_mgmt_apply(f->ns, 1 * ZLBAS, NVME_ZNS_ZSA_RESET, false, NULL), 0);
+
+	ns_abandon(f->ns); /* power cut; w never completes */
+	ns_fixture_open(f, false);
+	assert_true(zone_desc(f->ns, z, &d));
+	uint8_t *b = malloc(ZLBAS * BS);
+	struct iovec iov = { b, ZLBAS * BS };
+	assert_int_equal(ns_read(f->ns, z, ZLBAS, &iov, 1), 0);
+	for (uint32_t k = 8; k < ZLBAS; k++)
+		if (b[(size_t)k * BS] != 0x22 && !(k == 8 && b[(size_t)k * BS] == 0x44))
+			fail_msg("after the power cut zone 3 is state %#x za %#x wp +%llu, and "
+				 "LBA +%u reads %#x: the acknowledged window write (0x22) is lost",
+				 d.zs >> 4, d.za, (unsigned long long)(le64toh(d.wp) - z), k,
+				 b[(size_t)k * BS]);
+	free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1238,6 +1321,9 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_actions_and_appends_mix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_actions_and_appends_mix, setup_open1, teardown),
+		cmocka_unit_test_setup_teardown(test_finish_of_zone_filled_in_flight, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zrwa_flush_to_full_keeps_window, setup_zrwa,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
