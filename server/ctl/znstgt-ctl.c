@@ -116,6 +116,14 @@ int main(int argc, char **argv)
 	}
 	request[0] = '\0';
 	for (int i = optind; i < argc; i++) {
+		/* The request is one line of words separated by blanks: an
+		 * argument holding either would reach the target as other
+		 * words, or (a line break) cut the request short. */
+		if (strpbrk(argv[i], " \t\r\n")) {
+			fprintf(stderr, "znstgt-ctl: argument \"%s\" holds a blank or a line break, "
+				"which the control protocol cannot carry\n", argv[i]);
+			return 2;
+		}
 		int n = snprintf(request + len, sizeof(request) - len, "%s%s",
 				 i > optind ? " " : "", argv[i]);
 		if (n < 0 || (size_t)n >= sizeof(request) - len) {

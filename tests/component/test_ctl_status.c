@@ -275,6 +275,12 @@ static void test_offline_after_stop(void **state)
 	assert_int_equal(WEXITSTATUS(system(cmd)), 0);
 	snprintf(cmd, sizeof(cmd), "%s/znstgt-ctl check %s/data/s/ns1 >/dev/null", ctl, dir);
 	assert_int_equal(WEXITSTATUS(system(cmd)), 1);
+	/* An argument holding a line break (or a blank) would reach the target
+	 * as other words, or cut the request short: refused before anything is
+	 * sent (exit 2, a usage error; 3 would mean it tried the socket). */
+	snprintf(cmd, sizeof(cmd), "%s/znstgt-ctl -s %s/control.sock remove-subsys \"$(printf "
+		 "'nqn.x\\nstatus')\" 2>/dev/null", ctl, dir);
+	assert_int_equal(WEXITSTATUS(system(cmd)), 2);
 }
 
 static int setup(void **state)
