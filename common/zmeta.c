@@ -1205,15 +1205,22 @@ static int read_through_failed(char *err, size_t errlen, const char *img, int rc
 		      way ? ". Copy what it holds to a sound disk or restore it, " WAY_FORMAT : "");
 }
 
-/* The header's offsets are the ones format() derives from its geometry:
- * desc_at() and zde_at() trust them, so a header slot with a valid CRC
- * that says otherwise (a malicious or badly damaged disk) would send them
- * outside the mapping, or over the header slots. */
-static bool offsets_possible(const struct zimg_header *h)
+/*
+ * The layout format() writes, derived from the geometry: a header that
+ * says otherwise cannot be walked safely - desc_at() and zde_at() trust its
+ * offsets, so a slot with a valid CRC that lies (a malicious or badly
+ * damaged disk) would send them outside the mapping, or over the header
+ * slots. The daemon and znstgt-ctl check both refuse it.
+ */
+static bool layout_possible(const struct zimg_header *h)
 {
-	return h->desc_offset == 2 * ZIMG_SLOT_SIZE &&
-	       h->zde_offset == 2 * ZIMG_SLOT_SIZE +
-				align4k((uint64_t)h->nr_zones * sizeof(struct zimg_desc));
+	uint64_t desc_end = 2 * ZIMG_SLOT_SIZE + align4k((uint64_t)h->nr_zones *
+							  sizeof(struct zimg_desc));
+	return (h->lba_shift == 9 || h->lba_shift == 12) && h->nr_zones && h->zone_size &&
+	       !(h->zone_size & (h->zone_size - 1)) && h->zone_cap && h->zone_cap <= h->zone_size &&
+	       h->zde_size % 64 == 0 && h->zde_size <= (1u << 20) &&
+	       h->nlbas / h->zone_size == h->nr_zones && h->desc_offset == 2 * ZIMG_SLOT_SIZE &&
+	       h->zde_offset == desc_end;
 }
 
 int zmeta_open(struct zmeta *m, const char *dir, const struct zmeta_geom *g,
@@ -1252,7 +1259,7 @@ int zmeta_open(struct zmeta *m, const char *dir, const struct zmeta_geom *g,
 		     "namespace's data and zone state", img, diff);
 		goto out;
 	}
-	if (!offsets_possible(&m->hdr)) {
+	if (!layout_possible(&m->hdr)) {
 		errmsg(err, errlen, "%s: header slot %d has a valid CRC but describes a layout "
 		       "format() never writes (descriptors at byte %llu, extensions at byte %llu). "
 		       "Restore the file, " WAY_FORMAT, img, m->slot,
@@ -1577,22 +1584,6 @@ void zmeta_close(struct zmeta *m)
 }
 
 /* ---- read-only inspection ---- */
-
-/*
- * The layout format() writes, derived from the geometry: a header that
- * says otherwise cannot be walked safely. (The daemon checks the geometry
- * against its configuration instead.)
- */
-static bool layout_possible(const struct zimg_header *h)
-{
-	uint64_t desc_end = 2 * ZIMG_SLOT_SIZE + align4k((uint64_t)h->nr_zones *
-							  sizeof(struct zimg_desc));
-	return (h->lba_shift == 9 || h->lba_shift == 12) && h->nr_zones && h->zone_size &&
-	       !(h->zone_size & (h->zone_size - 1)) && h->zone_cap && h->zone_cap <= h->zone_size &&
-	       h->zde_size % 64 == 0 && h->zde_size <= (1u << 20) &&
-	       h->nlbas / h->zone_size == h->nr_zones && h->desc_offset == 2 * ZIMG_SLOT_SIZE &&
-	       h->zde_offset == desc_end;
-}
 
 int zmeta_view_open(struct zmeta *m, const char *dir, struct zmeta_slot_view slots[2],
 		    char *err, size_t errlen)

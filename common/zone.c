@@ -538,15 +538,14 @@ static void give_back(struct zns *z, uint32_t i, const struct ns_write *w)
 	struct zone *zn = &z->zones[i];
 	uint64_t zslba = zns_zslba(z, i);
 	zn->wp = w->slba;
-	/* Implicitly opened and filled by writes that left nothing: Empty
-	 * again at once. That needs no resource, so it must not wait on
-	 * one (nor close another zone to make room). */
-	if (zn->state == S_FULL && !(zn->flags & ZONE_F_FINISHED) && w->prior != S_EOPEN &&
-	    holds_nothing(z, i) && !zn->inflight) {
-		set_state(z, i, S_EMPTY);
-		return;
-	}
 	if (zn->state == S_FULL && !(zn->flags & ZONE_F_FINISHED)) {
+		/* Implicitly opened and filled by writes that left nothing:
+		 * Empty again at once. That needs no resource, so it must not
+		 * wait on one (nor close another zone to make room). */
+		if (w->prior != S_EOPEN && holds_nothing(z, i) && !zn->inflight) {
+			set_state(z, i, S_EMPTY);
+			return;
+		}
 		/* w filled the zone. Full holds no open or active resource:
 		 * reopening takes them again (Full counts like Empty here). */
 		if (!open_resources(z, i, S_EMPTY)) {
