@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <nvme/types.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -1105,6 +1106,13 @@ int ns_open(const struct ns_config *cfg, bool format, struct ns **out, char *err
 		stop_dsync_thread(ns);
 		goto out;
 	}
+	/* An open frees megabytes it needed only while opening (the replay
+	 * buffer, the image as found, the power-up commit's batch). glibc
+	 * keeps freed heap pages resident, and once a large block has been
+	 * freed it serves the next ones from the heap rather than mapping
+	 * them, so they would stay: give the pages back (RAM per zone,
+	 * doc/performance.md). */
+	malloc_trim(0);
 	*out = ns;
 	return 0;
 out:
