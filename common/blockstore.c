@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <linux/falloc.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +84,7 @@ int blockstore_open(struct blockstore *bs, const char *path, uint32_t lba_shift,
 	bs->map_len = 0;
 	bs->resident = NULL;
 	bs->nr_slots = 0;
+	pthread_mutex_init(&bs->free_lock, NULL);
 	/* Reads do not update the access time: nothing uses it, and checking
 	 * whether to costs every read. Only the file's owner may ask. */
 	bs->fd = open(path, flags | O_NOATIME, 0644);
@@ -116,6 +118,7 @@ void blockstore_close(struct blockstore *bs)
 	if (bs->fd >= 0)
 		close(bs->fd);
 	bs->fd = -1;
+	pthread_mutex_destroy(&bs->free_lock);
 }
 
 /* preadv/pwritev until done: short transfers happen (signals, large iovecs). */
@@ -287,10 +290,13 @@ int blockstore_zero(struct blockstore *bs, uint64_t lba, uint64_t nlb)
 	/* The pages go: the table must not vouch for them. */
 	forget(bs, (uint64_t)off, (uint64_t)len);
 	int mode = bs->preallocated ? FALLOC_FL_ZERO_RANGE : FALLOC_FL_PUNCH_HOLE;
-	if (!fio_fallocate(FIO_DATA, bs->fd, mode | FALLOC_FL_KEEP_SIZE, off, len))
-		return 0;
-	if (errno != EOPNOTSUPP)
-		return -errno;
+	/* Not while a redirty stores into pages it found over blocks: its
+	 * store would give a freed block back (blockstore_redirty). */
+	pthread_mutex_lock(&bs->free_lock);
+	int rc = fio_fallocate(FIO_DATA, bs->fd, mode | FALLOC_FL_KEEP_SIZE, off, len) ? -errno : 0;
+	pthread_mutex_unlock(&bs->free_lock);
+	if (rc != -EOPNOTSUPP)
+		return rc;
 	/* The file system cannot do it in place: write zeros. */
 	static const char zeros[65536];
 	while (len) {
@@ -329,9 +335,11 @@ int blockstore_sync(struct blockstore *bs)
 	return fio_fdatasync(FIO_DATA, bs->fd) ? -errno : 0;
 }
 
-/* Bytes mapped at a time by blockstore_redirty(): bounds its page tables
- * and its mincore() vector. */
+/* Bytes mapped at a time by blockstore_redirty(): bounds its page tables,
+ * its mincore() vector and how long it keeps zeroing waiting. */
 #define REDIRTY_WINDOW ((size_t)256 << 20)
+
+void (*blockstore_redirty_pause)(void);
 
 struct redirty_job {
 	unsigned char *map;
@@ -356,23 +364,56 @@ static void redirty_pages(void *arg)
 	}
 }
 
-/* blockstore_redirty() over [off, end) of the file, which holds data. */
-static int redirty_data(struct blockstore *bs, uint64_t off, uint64_t end,
+/* blockstore_redirty() over [off, off + len) of the file, which holds data,
+ * len at most REDIRTY_WINDOW. */
+static int redirty_window(struct blockstore *bs, uint64_t off, size_t len,
+			  unsigned char *resident, size_t page)
+{
+	unsigned char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, bs->fd, (off_t)off);
+	if (m == MAP_FAILED)
+		return -errno;
+	/* A fault reads its page only, not the window around it. */
+	(void)madvise(m, len, MADV_RANDOM);
+	struct redirty_job j = { m, resident, (len + page - 1) / page, page };
+	int rc = mincore(m, len, resident) ? -errno : 0;
+	if (!rc && blockstore_redirty_pause)
+		blockstore_redirty_pause();
+	if (!rc)
+		rc = sigbus_guard_run(redirty_pages, &j);
+	munmap(m, len);
+	return rc;
+}
+
+/*
+ * The next run of data at or after pos, up to end and one window long, made
+ * dirty again: *next is where to go on from. Under free_lock from the look
+ * at what is allocated to the last store: a block freed in between (a hole
+ * punched by Deallocate or a failed write's zeroing on an I/O thread) would
+ * be allocated again by the store into its page - the space a full file
+ * system was given back taken again, or the store failing with SIGBUS.
+ */
+static int redirty_next(struct blockstore *bs, uint64_t pos, uint64_t end, uint64_t *next,
 			unsigned char *resident, size_t page)
 {
 	int rc = 0;
-	for (; off < end && !rc; off += REDIRTY_WINDOW) {
-		size_t len = end - off < REDIRTY_WINDOW ? (size_t)(end - off) : REDIRTY_WINDOW;
-		unsigned char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, bs->fd,
-					(off_t)off);
-		if (m == MAP_FAILED)
-			return -errno;
-		/* A fault reads its page only, not the window around it. */
-		(void)madvise(m, len, MADV_RANDOM);
-		struct redirty_job j = { m, resident, (len + page - 1) / page, page };
-		rc = mincore(m, len, resident) ? -errno : sigbus_guard_run(redirty_pages, &j);
-		munmap(m, len);
+	*next = end;
+	pthread_mutex_lock(&bs->free_lock);
+	off_t data = lseek(bs->fd, (off_t)pos, SEEK_DATA), hole;
+	if (data < 0) {
+		rc = errno == ENXIO ? 0 : -errno; /* ENXIO: holes to the end */
+	} else if ((uint64_t)data < end) {
+		hole = lseek(bs->fd, data, SEEK_HOLE);
+		if (hole < 0) {
+			rc = -errno;
+		} else {
+			uint64_t from = (uint64_t)data & ~(uint64_t)(page - 1);
+			*next = (uint64_t)hole < end ? (uint64_t)hole : end;
+			if (*next - from > REDIRTY_WINDOW)
+				*next = from + REDIRTY_WINDOW;
+			rc = redirty_window(bs, from, (size_t)(*next - from), resident, page);
+		}
 	}
+	pthread_mutex_unlock(&bs->free_lock);
 	return rc;
 }
 
@@ -395,23 +436,8 @@ int blockstore_redirty(struct blockstore *bs, uint64_t lba, uint64_t nlb)
 	unsigned char *resident = pos < end ? malloc(REDIRTY_WINDOW / page) : NULL;
 	if (pos < end && !resident)
 		return -ENOMEM;
-	while (!rc && pos < end) {
-		off_t data = lseek(bs->fd, (off_t)pos, SEEK_DATA);
-		if (data < 0) {
-			rc = errno == ENXIO ? 0 : -errno; /* ENXIO: holes to the end */
-			break;
-		}
-		if ((uint64_t)data >= end)
-			break;
-		off_t hole = lseek(bs->fd, data, SEEK_HOLE);
-		if (hole < 0) {
-			rc = -errno;
-			break;
-		}
-		uint64_t to = (uint64_t)hole < end ? (uint64_t)hole : end;
-		rc = redirty_data(bs, (uint64_t)data & ~(uint64_t)(page - 1), to, resident, page);
-		pos = to;
-	}
+	while (!rc && pos < end)
+		rc = redirty_next(bs, pos, end, &pos, resident, page);
 	free(resident);
 	return rc;
 }

@@ -44,6 +44,7 @@
 #ifndef ZNSTGT_BLOCKSTORE_H
 #define ZNSTGT_BLOCKSTORE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
@@ -59,6 +60,9 @@ struct blockstore {
 	size_t map_len;
 	uint64_t *resident;      /* nr_slots entries: extent + 1 and the second seen */
 	uint64_t nr_slots;       /* extents of the file, at most BS_RESIDENT_SLOTS */
+	/* Held to free blocks (blockstore_zero) and by blockstore_redirty()
+	 * from its look at what is allocated to its stores. */
+	pthread_mutex_t free_lock;
 };
 
 #define BS_EXTENT_SHIFT    16    /* 64 KiB extents in the residency table */
@@ -92,7 +96,8 @@ int blockstore_read_mapped(struct blockstore *bs, uint64_t lba, uint32_t nlb,
  * blocks. Read it only in the kernel (above). */
 const void *blockstore_borrow(struct blockstore *bs, uint64_t lba, uint32_t nlb);
 /* Make [lba, lba + nlb) read as zeros and free its space (unless
- * preallocated: then the blocks stay allocated). */
+ * preallocated: then the blocks stay allocated). Waits while
+ * blockstore_redirty() stores into a window of the file (below). */
 int blockstore_zero(struct blockstore *bs, uint64_t lba, uint64_t nlb);
 /* Allocate every block (fallocate), so that no write can meet a full file
  * system. -errno: ENOSPC, or EOPNOTSUPP when the file system cannot. */
@@ -106,12 +111,16 @@ int blockstore_sync(struct blockstore *bs);
  * so that the next blockstore_sync() writes it: after a failed fdatasync
  * Linux has marked the pages it could not write clean, and the next one
  * would succeed without them. Pages not in memory are left alone (nothing
- * is read from the disk), and so are holes (no block is allocated); a write
- * racing this one is not undone. 0 or
- * -errno (-EFAULT: a page could not be touched: the file was cut short, or
- * the disk could not read it back).
+ * is read from the disk), and so are holes (no block is allocated, and
+ * blockstore_zero() waits while a window of up to 256 MiB is being stored
+ * into, so that no block it frees comes back); a write racing this one is
+ * not undone. 0 or -errno (-EFAULT: a page could not be touched: the file
+ * was cut short, or the disk could not read it back).
  */
 int blockstore_redirty(struct blockstore *bs, uint64_t lba, uint64_t nlb);
+/* For tests only: when set, called by blockstore_redirty() between its look
+ * at which pages of a window are resident and its stores into them. */
+extern void (*blockstore_redirty_pause)(void);
 /* CRC32C (crc32c.h) of the bytes of blocks [lba, lba + nlb), read through
  * buf (buflen bytes, a multiple of the block size). 0 or -errno. */
 int blockstore_crc(struct blockstore *bs, uint64_t lba, uint32_t nlb, void *buf, size_t buflen,

@@ -14,7 +14,9 @@
 #include <cmocka.h>
 
 #include <endian.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/resource.h>
 #include <nvme/types.h>
 #include <stdio.h>
@@ -22,8 +24,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "blockstore.h"
 #include "config.h"
 #include "fault_io.h"
 #include "ns.h"
@@ -792,6 +796,86 @@ static void test_failed_sync_keeps_holes(void **state)
 	close(fd);
 }
 
+/* Whether the data file has a block allocated in [off, off + len). */
+static bool allocated_in(const struct ns_fixture *f, off_t off, off_t len)
+{
+	char path[sizeof(f->cfg.path) + 8];
+	snprintf(path, sizeof(path), "%s/data", f->cfg.path);
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	off_t data = lseek(fd, off, SEEK_DATA);
+	close(fd);
+	return data >= 0 && data < off + len;
+}
+
+/* A Deallocate of LBAs 0-15 on an I/O thread, started by a redirty once it
+ * has seen which pages are resident and before it stores into them. */
+static struct {
+	struct ns *ns;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool started, done;
+	uint16_t status;
+} dealloc = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+static void *dealloc_main(void *arg)
+{
+	(void)arg;
+	uint16_t st = ns_deallocate(dealloc.ns, 0, 16);
+	pthread_mutex_lock(&dealloc.lock);
+	dealloc.status = st;
+	dealloc.done = true;
+	pthread_cond_broadcast(&dealloc.cond);
+	pthread_mutex_unlock(&dealloc.lock);
+	return NULL;
+}
+
+/* The first pause only: the Deallocate gets a second to end (it must not
+ * before the redirty's stores are done, and then waits that long). */
+static void dealloc_in_redirty(void)
+{
+	if (dealloc.started)
+		return;
+	dealloc.started = true;
+	assert_int_equal(pthread_create(&dealloc.thread, NULL, dealloc_main, NULL), 0);
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 1;
+	pthread_mutex_lock(&dealloc.lock);
+	while (!dealloc.done &&
+	       pthread_cond_timedwait(&dealloc.cond, &dealloc.lock, &until) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&dealloc.lock);
+}
+
+/*
+ * A failed sync's redirty races a Deallocate of blocks it found resident
+ * over data: the hole the Deallocate punches stays a hole (a store into a
+ * page there would allocate its block again - the space a full file system
+ * was given back, or a SIGBUS when it has none), and the blocks read as
+ * zeros, also after a crash.
+ */
+static void test_failed_sync_racing_deallocate(void **state)
+{
+	struct ns_fixture *f = *state;
+	assert_int_equal(do_write(f->ns, NS_WRITE, 0, 16, 0x91, NULL), 0);
+	dealloc.ns = f->ns;
+	dealloc.started = dealloc.done = false;
+	blockstore_redirty_pause = dealloc_in_redirty;
+	torn_data_sync(f);
+	blockstore_redirty_pause = NULL;
+	assert_true(dealloc.started);
+	assert_int_equal(pthread_join(dealloc.thread, NULL), 0);
+	assert_int_equal(dealloc.status, 0);
+	expect_blocks(f->ns, 0, 16, 0);
+	assert_false(allocated_in(f, 0, 16 * BS));
+	assert_int_equal(ns_sync_wait(f->ns), 0);
+	assert_false(allocated_in(f, 0, 16 * BS));
+	reopen(f, true);
+	expect_blocks(f->ns, 0, 16, 0);
+}
+
 /* ---- preallocate = yes ---- */
 
 static uint64_t allocated_bytes(const struct ns_fixture *f)
@@ -888,6 +972,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failed_ordered_sync_redirties, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_open_sync_redirties, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_redirty_fails_commits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_sync_racing_deallocate,
+						setup_conventional, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_sync_keeps_holes, setup_conventional,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_failed_sync_redirties_only_written,
