@@ -1022,12 +1022,12 @@ static int power_up(struct ns *ns, const struct ns_config *cfg, char *err, size_
 		 * the next open's sync unwritten (redirty_unsynced). */
 		(void)blockstore_redirty(&ns->bs, 0, in->nlbas);
 	}
-	if (!rc) {
-		/* Every check passed and the data is durable: the replayed
-		 * image is the namespace's from now on. */
-		zmeta_keep(&ns->meta);
+	/* Every check passed and the data is durable: the replayed image
+	 * (a private copy until now) becomes zones.img. */
+	if (!rc)
+		rc = zmeta_keep(&ns->meta);
+	if (!rc)
 		rc = zmeta_checkpoint(&ns->meta);
-	}
 	if (!rc)
 		rc = commit_now(ns);
 	if (!rc)
@@ -1107,7 +1107,7 @@ int ns_open(const struct ns_config *cfg, bool format, struct ns **out, char *err
 		goto out;
 	}
 	/* An open frees megabytes it needed only while opening (the replay
-	 * buffer, the image as found, the power-up commit's batch). glibc
+	 * buffer, the power-up commit's batch, the power-up rule's lists). glibc
 	 * keeps freed heap pages resident, and once a large block has been
 	 * freed it serves the next ones from the heap rather than mapping
 	 * them, so they would stay: give the pages back (RAM per zone,
@@ -1117,7 +1117,7 @@ int ns_open(const struct ns_config *cfg, bool format, struct ns **out, char *err
 	return 0;
 out:
 	if (ns->info.zoned) {
-		zmeta_refuse(&ns->meta);
+		zmeta_close(&ns->meta); /* before zmeta_keep(): zones.img as found */
 		zns_destroy(&ns->z);
 	}
 	blockstore_close(&ns->bs);

@@ -96,47 +96,11 @@ static uint32_t zde_crc(const struct zmeta *m, uint32_t zone)
 	return m->hdr.zde_size ? crc32c(zde_at(m, zone), m->hdr.zde_size) : 0;
 }
 
-/*
- * An open changes the image in place (replay, repairs) before it knows that
- * the namespace will load; a refusal puts back what it found
- * (zmeta_refuse()), so that the next start meets the same - a record the
- * image holds is taken as durable, its data no longer checked. The
- * descriptors are copied whole when the open begins (32 bytes a zone); an
- * extension (up to 16 KiB a zone) only when the open first changes it, so
- * that what is kept is bounded by what the journal holds.
- */
-struct zmeta_orig {
-	uint8_t *desc;               /* every descriptor as found */
-	uint8_t *zde_kept;           /* one bit a zone: its extension is in zde */
-	uint8_t *zde;                /* entries: the zone (4 bytes), its extension */
-	size_t zde_len, zde_cap;
-	bool short_of_memory;        /* an extension could not be kept */
-};
-
-/* Zone's extension is about to change: kept first, during an open. */
-static void keep_zde(struct zmeta *m, uint32_t zone)
-{
-	struct zmeta_orig *o = m->orig;
-	size_t entry = 4 + m->hdr.zde_size;
-	if (!o || !m->hdr.zde_size || (o->zde_kept[zone / 8] & (1u << (zone % 8))))
-		return;
-	if (grow(&o->zde, &o->zde_cap, o->zde_len + entry, 64 * entry)) {
-		o->short_of_memory = true;
-		return;
-	}
-	memcpy(o->zde + o->zde_len, &zone, 4);
-	memcpy(o->zde + o->zde_len + 4, zde_at(m, zone), m->hdr.zde_size);
-	o->zde_len += entry;
-	o->zde_kept[zone / 8] |= (uint8_t)(1u << (zone % 8));
-}
-
 static void put_desc(struct zmeta *m, uint32_t zone, uint8_t state, uint8_t za, uint64_t wp,
 		     uint64_t seq, const uint8_t *zde)
 {
-	if (zde) {
-		keep_zde(m, zone);
+	if (zde)
 		memcpy(zde_at(m, zone), zde, m->hdr.zde_size);
-	}
 	struct zimg_desc d = {
 		.wp = htole64(wp),
 		.seq = htole64(seq),
@@ -255,10 +219,12 @@ static int guarded(struct zmeta *m, void (*fn)(void *arg), void *arg)
  *     and a crash would bring back older zone states than the host was
  *     told were durable. Done at once, while the pages are still in
  *     memory: a clean page may be evicted, a dirty one is not.
- *   - At open, before recovery reads and writes the image unguarded: every
- *     page is then in memory and writable until the first checkpoint, so
- *     none of recovery's loads and stores can fault (a store needing a
- *     block that a full file system copying on write cannot give would).
+ *   - At open, before recovery reads the image unguarded (its stores go to
+ *     a private copy: anonymous memory, never a file block): every page
+ *     is then in memory, so none of recovery's loads can fault, and an
+ *     image that cannot be written through its mapping (a store needing a
+ *     block that a full file system copying on write cannot give) is
+ *     refused before anything is replayed, not at zmeta_keep().
  * Run under the SIGBUS guard.
  */
 static void redirty_image(void *arg)
@@ -271,15 +237,37 @@ static void redirty_image(void *arg)
 	}
 }
 
-struct slot_store {
-	uint8_t *to;
-	const struct zimg_header *raw;
+/* Map the image at m->img: 0, or -1 with errno. */
+static int map_image(struct zmeta *m, int flags)
+{
+	m->img = mmap(NULL, m->img_len, PROT_READ | PROT_WRITE, flags, m->img_fd, 0);
+	if (m->img != MAP_FAILED)
+		return 0;
+	m->img = NULL;
+	return -1;
+}
+
+/*
+ * Whether the metadata may be journaled or checkpointed: 0; -EIO once the
+ * image is lost; -EBUSY during an open, before zmeta_keep(): the image is
+ * then a private copy, and a checkpoint of it would start the journal anew
+ * over records zones.img does not hold.
+ */
+static int writable(const struct zmeta *m)
+{
+	return m->lost ? -EIO : m->img_shared ? -EBUSY : 0;
+}
+
+struct mem_copy {
+	void *to;
+	const void *from;
+	size_t len;
 };
 
-static void store_slot(void *arg)
+static void copy_mem(void *arg)
 {
-	const struct slot_store *st = arg;
-	memcpy(st->to, st->raw, sizeof(*st->raw));
+	const struct mem_copy *c = arg;
+	memcpy(c->to, c->from, c->len);
 }
 
 /* Write the current header into `slot` of the image and make it durable. */
@@ -288,8 +276,8 @@ static int write_slot(struct zmeta *m, int slot)
 	struct zimg_header raw;
 	header_encode(&m->hdr, &raw);
 	uint8_t *p = m->img + (size_t)slot * ZIMG_SLOT_SIZE;
-	struct slot_store st = { p, &raw };
-	int rc = guarded(m, store_slot, &st);
+	struct mem_copy c = { p, &raw, sizeof(raw) };
+	int rc = guarded(m, copy_mem, &c);
 	if (rc)
 		return rc;
 	if (fio_msync(p, ZIMG_SLOT_SIZE))
@@ -625,8 +613,7 @@ static bool apply(struct zmeta *m, const struct jreader *jr, const struct zjnl_r
  * (check_tail()).
  */
 struct zone_note {
-	struct zimg_desc raw;        /* NOTE_DESC: the damaged descriptor, as read, */
-	uint8_t *zde;                /* ... and its extension (put back at a refusal) */
+	struct zimg_desc raw;        /* NOTE_DESC: the damaged descriptor, as read */
 	uint64_t tail_wp, tail_seq;  /* NOTE_TAIL: the dropped record's */
 	uint8_t flags;
 };
@@ -733,7 +720,6 @@ static void undo_torn(struct zmeta *m, const struct zmeta_geom *g, struct undo *
 		    g->data_crc(g->data_ctx, h.lba, h.nlb, &crc) || crc == h.crc)
 			continue;
 		memcpy(desc_at(m, h.zone), p + sizeof(h), sizeof(struct zimg_desc));
-		keep_zde(m, h.zone);
 		memcpy(zde_at(m, h.zone), p + sizeof(h) + sizeof(struct zimg_desc), m->hdr.zde_size);
 		if (h.bad && !bad[h.zone])
 			m->repaired--; /* apply() counted it repaired */
@@ -981,7 +967,6 @@ static int load_zones(struct zmeta *m, struct zns *z, const uint8_t *bad, enum z
 					    "write pointer %#llx. Restore the file, " WAY_RECOVER
 					    WAY_FORMAT, path, i, d.state,
 					    (unsigned long long)le64toh(d.wp), m->hdr.nsid);
-			keep_zde(m, i);
 			if (m->hdr.zde_size)
 				memset(zde_at(m, i), 0, m->hdr.zde_size);
 			put_desc(m, i, NVME_ZNS_ZS_READ_ONLY, 0, zns_zslba(z, i) + m->hdr.zone_cap,
@@ -1015,7 +1000,6 @@ static void settle_extensions(struct zmeta *m, uint8_t *bad, const char *img)
 		memcpy(&d, desc_at(m, i), sizeof(d));
 		if (bad[i] != BAD_ZDE || (d.za & NVME_ZNS_ZA_ZDEV))
 			continue;
-		keep_zde(m, i);
 		memset(zde_at(m, i), 0, m->hdr.zde_size);
 		put_desc(m, i, d.state, d.za, le64toh(d.wp), le64toh(d.seq), NULL);
 		bad[i] = 0;
@@ -1065,30 +1049,6 @@ static int check_ahead(struct zmeta *m, const uint8_t *bad, enum zmeta_mode mode
 	}
 	m->next_seq = m->add_seq = max + 1;
 	return 0;
-}
-
-/* A refusal, whatever refuses, leaves the damaged descriptors as it found
- * them: those replay repaired (in the shared mapping) are damaged again, so
- * that the next start finds what this one found. */
-static void unrepair(struct zmeta *m, const struct tail_drop *td)
-{
-	for (uint32_t i = 0; i < m->hdr.nr_zones; i++) {
-		const struct zone_note *n = &td->note[i];
-		if (!(n->flags & NOTE_DESC))
-			continue;
-		memcpy(desc_at(m, i), &n->raw, sizeof(n->raw));
-		if (n->zde) {
-			keep_zde(m, i);
-			memcpy(zde_at(m, i), n->zde, m->hdr.zde_size);
-		}
-	}
-}
-
-static void notes_free(struct tail_drop *td, uint32_t nr_zones)
-{
-	for (uint32_t i = 0; td->note && i < nr_zones; i++)
-		free(td->note[i].zde);
-	free(td->note);
 }
 
 /*
@@ -1286,11 +1246,7 @@ int zmeta_open(struct zmeta *m, const char *dir, const struct zmeta_geom *g,
 		     "space on its file system", img, strerror(-frc));
 		goto out;
 	}
-	/* ZMETA_CHECK: replay repairs a private copy, never the file. */
-	m->img = mmap(NULL, m->img_len, PROT_READ | PROT_WRITE,
-		      mode == ZMETA_CHECK ? MAP_PRIVATE : MAP_SHARED, m->img_fd, 0);
-	if (m->img == MAP_FAILED) {
-		m->img = NULL;
+	if (mode != ZMETA_CHECK && map_image(m, MAP_SHARED)) {
 		errmsg(err, errlen, "%s: mmap: %s", img, strerror(errno));
 		goto out;
 	}
@@ -1300,14 +1256,12 @@ int zmeta_open(struct zmeta *m, const char *dir, const struct zmeta_geom *g,
 		       "sound disk", img);
 		goto out;
 	}
-	if (mode == ZMETA_LOAD || mode == ZMETA_RECOVER) {
-		size_t n = (size_t)m->hdr.nr_zones * sizeof(struct zimg_desc);
-		if (!(m->orig = calloc(1, sizeof(*m->orig))) || !(m->orig->desc = malloc(n)) ||
-		    !(m->orig->zde_kept = calloc((m->hdr.nr_zones + 7) / 8, 1))) {
-			errmsg(err, errlen, "out of memory");
-			goto out;
-		}
-		memcpy(m->orig->desc, desc_at(m, 0), n);
+	/* Replay, repairs and checks change a private copy: ZMETA_CHECK's
+	 * for good, the others' until zmeta_keep() (zmeta.h). */
+	m->img_shared = m->img;
+	if (map_image(m, MAP_PRIVATE)) {
+		errmsg(err, errlen, "%s: mmap: %s", img, strerror(errno));
+		goto out;
 	}
 	int rc = open_journal(m, jnl, mode, err, errlen);
 	if (rc > 0) {
@@ -1337,12 +1291,6 @@ int zmeta_open(struct zmeta *m, const char *dir, const struct zmeta_geom *g,
 		struct zone_note *n = &td.note[i];
 		n->flags = NOTE_DESC;
 		memcpy(&n->raw, desc_at(m, i), sizeof(n->raw));
-		if (m->hdr.zde_size && !(n->zde = malloc(m->hdr.zde_size))) {
-			errmsg(err, errlen, "out of memory");
-			goto out;
-		}
-		if (n->zde)
-			memcpy(n->zde, zde_at(m, i), m->hdr.zde_size);
 	}
 	bool ahead = false;
 	if (replay(m, g, jnl, mode, bad, &td, err, errlen) ||
@@ -1366,51 +1314,28 @@ int zmeta_open(struct zmeta *m, const char *dir, const struct zmeta_geom *g,
 			 nr_bad - left);
 	if (load_zones(m, z, bad, mode, img, err, errlen))
 		goto out;
-	if (m->orig && m->orig->short_of_memory) {
-		/* A later refusal could not put the image back as found. */
-		errmsg(err, errlen, "%s: out of memory", img);
-		goto out;
-	}
 	free(bad);
-	notes_free(&td, m->hdr.nr_zones);
+	free(td.note);
 	return 0;
 out:
-	if (td.note && m->img)
-		unrepair(m, &td);
 	free(bad);
-	notes_free(&td, m->hdr.nr_zones);
-	zmeta_refuse(m);
+	free(td.note);
+	zmeta_close(m);
 	return -1;
 }
 
-void zmeta_keep(struct zmeta *m)
+int zmeta_keep(struct zmeta *m)
 {
-	if (!m->orig)
-		return;
-	free(m->orig->desc);
-	free(m->orig->zde_kept);
-	free(m->orig->zde);
-	free(m->orig);
-	m->orig = NULL;
-}
-
-static void put_back(void *arg)
-{
-	struct zmeta *m = arg;
-	const struct zmeta_orig *o = m->orig;
-	memcpy(desc_at(m, 0), o->desc, (size_t)m->hdr.nr_zones * sizeof(struct zimg_desc));
-	for (size_t off = 0; off < o->zde_len; off += 4 + m->hdr.zde_size) {
-		uint32_t zone;
-		memcpy(&zone, o->zde + off, 4);
-		memcpy(zde_at(m, zone), o->zde + off + 4, m->hdr.zde_size);
-	}
-}
-
-void zmeta_refuse(struct zmeta *m)
-{
-	if (m->orig && m->img)
-		(void)guarded(m, put_back, m);
-	zmeta_close(m);
+	if (!m->img_shared)
+		return 0;
+	size_t from = m->hdr.desc_offset; /* the header slots are the checkpoint's */
+	struct mem_copy c = { m->img_shared + from, m->img + from, m->img_len - from };
+	uint8_t *copy = m->img;
+	m->img = m->img_shared; /* guarded() marks this mapping lost if a store faults */
+	m->img_shared = NULL;
+	int rc = guarded(m, copy_mem, &c);
+	munmap(copy, m->img_len);
+	return rc;
 }
 
 /* ---- journaling ---- */
@@ -1483,7 +1408,7 @@ int zmeta_write(struct zmeta *m, struct zmeta_batch *b)
 {
 	if (!b->records)
 		return 0;
-	int rc = m->lost ? -EIO : 0;
+	int rc = writable(m);
 	if (!rc) {
 		stamp(m, b);
 		rc = write_full(m->jnl_fd, b->buf, b->len, (off_t)m->jnl_tail);
@@ -1551,8 +1476,9 @@ bool zmeta_needs_checkpoint(const struct zmeta *m)
 
 int zmeta_checkpoint(struct zmeta *m)
 {
-	if (m->lost)
-		return -EIO;
+	int wrc = writable(m);
+	if (wrc)
+		return wrc;
 	if (fio_msync(m->img, m->img_len)) {
 		int rc = -errno;
 		guarded(m, redirty_image, m);
@@ -1572,9 +1498,10 @@ int zmeta_checkpoint(struct zmeta *m)
 
 void zmeta_close(struct zmeta *m)
 {
-	zmeta_keep(m);
 	if (m->img)
 		munmap(m->img, m->img_len);
+	if (m->img_shared)
+		munmap(m->img_shared, m->img_len);
 	if (m->img_fd >= 0)
 		close(m->img_fd);
 	if (m->jnl_fd >= 0)

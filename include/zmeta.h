@@ -99,9 +99,16 @@
  * or records past the end the image held).
  * Also refused: a journal shorter than its header says (truncated), and an
  * image descriptor set by a record the journal no longer holds. Nothing is
- * reinitialised unless the caller asks (ZMETA_FORMAT). On any refusal the
- * descriptors found damaged, which replay may have repaired in the mapping,
- * are put back as they were found: the next start meets the same damage.
+ * reinitialised unless the caller asks (ZMETA_FORMAT).
+ * An open replays, repairs and checks a private copy of the image, and the
+ * image takes its result only once the namespace has passed every check and
+ * the data the last batch's records vouch for is durable (zmeta_keep()):
+ * a record the image holds is taken as durable, its data no longer checked,
+ * so it must not get there earlier - through a refusal, a crash of the
+ * process, or the kernel writing the mapping back before a power cut. An
+ * open refused or interrupted before then leaves zones.img as it found it
+ * (descriptors found damaged stay damaged): the next start meets what this
+ * one met.
  */
 #ifndef ZNSTGT_ZMETA_H
 #define ZNSTGT_ZMETA_H
@@ -204,7 +211,8 @@ struct zmeta_batch {
  * thread (possibly another), in batch order. */
 struct zmeta {
 	int img_fd, jnl_fd;
-	uint8_t *img;                /* mmap of zones.img */
+	uint8_t *img;                /* mmap of zones.img; during an open, until
+				      * zmeta_keep(), a private copy of it */
 	size_t img_len;
 	int slot;                    /* slot holding the current header */
 	struct zimg_header hdr;      /* host-endian copy of the current header */
@@ -218,8 +226,8 @@ struct zmeta {
 	uint64_t dropped;            /* ZMETA_RECOVER: damaged records skipped */
 	uint64_t torn_data;          /* last-batch records whose data was not there */
 	uint32_t read_only;          /* ZMETA_RECOVER: zones made Read Only */
-	struct zmeta_orig *orig;     /* ZMETA_LOAD/RECOVER, until zmeta_keep(): what the
-				      * open changed, as found (zmeta_refuse(), zmeta.c) */
+	uint8_t *img_shared;         /* during an open, until zmeta_keep(): the shared
+				      * mapping of zones.img, as found */
 	bool lost;                   /* a page of the image's mapping faulted: nothing
 	                              * more is journaled or checkpointed (zmeta.c;
 	                              * atomic for readers off the commit thread) */
@@ -259,14 +267,16 @@ enum zmeta_mode {
  */
 int zmeta_open(struct zmeta *m, const char *dir, const struct zmeta_geom *g,
 	       enum zmeta_mode mode, struct zns *z, char *err, size_t errlen);
-/* Replay changes the image in place. Until the namespace has passed every
- * check after zmeta_open() (the data file, the power-up rule), a refusal
- * must leave the image as it was found, so that the next start meets what
- * this one met (a record the image holds is taken as durable, its data no
- * longer checked): zmeta_refuse() puts it back and closes; zmeta_keep()
- * once the namespace loads (before its first checkpoint). */
-void zmeta_keep(struct zmeta *m);
-void zmeta_refuse(struct zmeta *m);
+/* After zmeta_open() (not ZMETA_CHECK), the open's result is in a private
+ * copy of the image: nothing is journaled or checkpointed (-EBUSY) until
+ * zmeta_keep() writes it into zones.img's mapping. Call it once the
+ * namespace has passed every check (the data file, the power-up rule) and
+ * the data file is synced, so that the image never holds a replayed record
+ * whose data is not durable (a record the image holds is taken as durable,
+ * its data no longer checked). 0, or -EIO when the image cannot be written
+ * (lost). zmeta_close() before it drops the open's result: a refused start
+ * leaves zones.img as it found it. */
+int zmeta_keep(struct zmeta *m);
 /* Add a zone's state (and its extension when zde_dirty) to batch b;
  * data_lbas blocks below s->wp, whose CRC is data_crc, become visible. */
 int zmeta_add(struct zmeta *m, struct zmeta_batch *b, const struct zone_snap *s,

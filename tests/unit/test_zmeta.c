@@ -22,8 +22,10 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -228,19 +230,28 @@ static int current_slot(const char *img, struct zimg_header *out)
 	return best;
 }
 
-/* The fixture's metadata opened directly (no namespace around it): no
- * power-up, no checkpoint - what a crash in the middle of recovery leaves. */
-static void open_meta(struct fixture *f, struct zns *z, struct zmeta *m)
+/* The fixture's metadata opened directly (no namespace around it), the
+ * last batch's data checked by data_crc (NULL: not checked): no data file
+ * check, no power-up, no checkpoint - what a crash in the middle of an open
+ * leaves. */
+static void open_meta_checked(struct fixture *f, struct zns *z, struct zmeta *m,
+			      int (*data_crc)(void *, uint64_t, uint32_t, uint32_t *))
 {
 	struct zmeta_geom g = { .nsid = 1, .lba_shift = 12, .nlbas = NZ * ZLBAS,
 				.zone_size = ZLBAS, .zone_cap = ZLBAS, .nr_zones = NZ,
-				.zde_size = ZDE, .jnl_limit = 1 << 20 };
+				.zde_size = ZDE, .jnl_limit = 1 << 20, .data_crc = data_crc,
+				.data_ctx = f };
 	struct zns_geom zg = { .lba_shift = 12, .zone_size = ZLBAS, .zone_cap = ZLBAS,
 			       .nr_zones = NZ, .zde_size = ZDE, .zasl_nlb = 8 };
 	char err[256];
 	assert_int_equal(zns_init(z, &zg), 0);
 	if (zmeta_open(m, f->cfg.path, &g, ZMETA_LOAD, z, err, sizeof(err)))
 		fail_msg("%s", err);
+}
+
+static void open_meta(struct fixture *f, struct zns *z, struct zmeta *m)
+{
+	open_meta_checked(f, z, m, NULL);
 }
 
 /* ---- tests ---- */
@@ -482,8 +493,9 @@ static void test_truncated_journal_refused(void **state)
 	expect_zone(f->ns, 0, NVME_ZNS_ZS_CLOSED, 2);
 }
 
-/* Replaying the same journal twice (a crash during recovery, before its
- * checkpoint) gives the same state: records hold absolute values. */
+/* Replaying the same journal twice (a crash during recovery, once the image
+ * holds what it replayed and before its checkpoint) gives the same state:
+ * records hold absolute values. */
 static void test_replay_twice(void **state)
 {
 	struct fixture *f = *state;
@@ -500,6 +512,7 @@ static void test_replay_twice(void **state)
 		open_meta(f, &z, &m);
 		assert_int_equal(m.replayed, 2);
 		/* The replayed image reaches the file, as writeback may do. */
+		assert_int_equal(zmeta_keep(&m), 0);
 		assert_int_equal(msync(m.img, m.img_len, MS_SYNC), 0);
 		for (int i = 0; i < NZ; i++) {
 			wps[round][i] = z.zones[i].wp;
@@ -539,6 +552,9 @@ static void test_crash_in_checkpoint(void **state)
 		struct zns z;
 		struct zmeta m;
 		open_meta(f, &z, &m);
+		/* The replayed image is a private copy until the open keeps it. */
+		assert_int_equal(zmeta_checkpoint(&m), -EBUSY);
+		assert_int_equal(zmeta_keep(&m), 0);
 		assert_int_equal(msync(m.img, m.img_len, MS_SYNC), 0); /* step 1 done */
 		if (step == 2) {
 			/* Half of the new header reaches the other slot. */
@@ -582,6 +598,7 @@ static void test_failed_checkpoint_redirties_image(void **state)
 	struct zns z;
 	struct zmeta m;
 	open_meta(f, &z, &m); /* replays the records into the image */
+	assert_int_equal(zmeta_keep(&m), 0);
 	off_t from = (off_t)m.hdr.desc_offset;
 	uint64_t len = m.img_len - m.hdr.desc_offset;
 	assert_int_equal(msync(m.img, m.img_len, MS_SYNC), 0);
@@ -809,6 +826,16 @@ static off_t desc_off(struct fixture *f, uint32_t zone)
 	return (off_t)(le64toh(h.desc_offset) + zone * sizeof(struct zimg_desc));
 }
 
+/* Block lba never reached the disk: it holds something else. */
+static void lose_block(struct fixture *f, uint64_t lba)
+{
+	char data[sizeof(f->cfg.path) + 8];
+	uint8_t blk[4096];
+	data_path(f, data, sizeof(data));
+	memset(blk, 0xee, sizeof(blk));
+	file_rw(data, (off_t)lba * 4096, blk, sizeof(blk), true);
+}
+
 /* A damaged descriptor that the journal covers is repaired... */
 static void test_damaged_descriptor_repaired(void **state)
 {
@@ -974,11 +1001,7 @@ static void test_damaged_descriptor_and_torn_data_refused(void **state)
 	write_blocks(f->ns, ZLBAS, 3, 1);
 	write_blocks(f->ns, ZLBAS + 3, 2, 2); /* the last record: wp 5 */
 	crash(f);
-	char data[sizeof(f->cfg.path) + 8];
-	data_path(f, data, sizeof(data));
-	uint8_t blk[4096];
-	memset(blk, 0xee, sizeof(blk));
-	file_rw(data, (off_t)(ZLBAS + 4) * 4096, blk, sizeof(blk), true);
+	lose_block(f, ZLBAS + 4);
 	flip(f->img, desc_off(f, 1) + 3, 0x08);
 	char err[1024] = "";
 	assert_int_equal(open_ns(f, err, sizeof(err)), -1);
@@ -1599,27 +1622,33 @@ static void test_check_zrwa_namespace_clean(void **state)
  * the next start to meet what this one met. The last batch's record whose
  * data never reached the disk is dropped when the data file is there; a
  * refused start in between must not make the image vouch for it. */
-static void test_refused_start_keeps_torn_data_undecided(void **state)
+/* Zone 1 written to wp 3, then its last batch (one record: wp 5) made
+ * durable in the journal; the process died before that batch reached the
+ * image (zone 1's descriptor holds wp 3) and, with data_lost, before the
+ * data of LBA 4 reached the disk (a power cut lost it). */
+static void last_batch_unapplied(struct fixture *f, bool data_lost)
 {
-	struct fixture *f = *state;
 	must_open(f);
 	write_blocks(f->ns, ZLBAS, 3, 1);
 	write_blocks(f->ns, ZLBAS + 3, 2, 2); /* the last record: wp 5 */
 	crash(f);
-	char data[sizeof(f->cfg.path) + 8], away[sizeof(data) + 8];
-	data_path(f, data, sizeof(data));
-	snprintf(away, sizeof(away), "%s.away", data);
-	uint8_t blk[4096];
-	memset(blk, 0xee, sizeof(blk));
-	file_rw(data, (off_t)(ZLBAS + 4) * 4096, blk, sizeof(blk), true); /* not on disk */
-	/* The process died before the last batch reached the image: zone 1's
-	 * descriptor holds the record before it (wp 3). */
+	if (data_lost)
+		lose_block(f, ZLBAS + 4);
 	struct zimg_desc d;
 	file_rw(f->img, desc_off(f, 1), &d, sizeof(d), false);
 	d.wp = htole64(ZLBAS + 3);
 	d.seq = htole64(le64toh(d.seq) - 1);
 	d.crc = htole32(crc32c(&d, offsetof(struct zimg_desc, crc)));
 	file_rw(f->img, desc_off(f, 1), &d, sizeof(d), true);
+}
+
+static void test_refused_start_keeps_torn_data_undecided(void **state)
+{
+	struct fixture *f = *state;
+	last_batch_unapplied(f, true);
+	char data[sizeof(f->cfg.path) + 8], away[sizeof(data) + 8];
+	data_path(f, data, sizeof(data));
+	snprintf(away, sizeof(away), "%s.away", data);
 	assert_int_equal(rename(data, away), 0);
 	char err[1024] = "";
 	assert_int_equal(open_ns(f, err, sizeof(err)), -1);
@@ -1630,8 +1659,138 @@ static void test_refused_start_keeps_torn_data_undecided(void **state)
 	expect_zone(f->ns, 1, NVME_ZNS_ZS_CLOSED, 3);
 }
 
-/* The same for an extension, which an open keeps only when it first
- * changes it: a refused start leaves the image's extension as found. */
+/* The data of blocks [lba, lba + nlb) of the fixture's data file, as the
+ * page cache holds it (ns.c checks recovery's records the same way). */
+static int data_file_crc(void *ctx, uint64_t lba, uint32_t nlb, uint32_t *crc)
+{
+	struct fixture *f = ctx;
+	char data[sizeof(f->cfg.path) + 8];
+	size_t len = (size_t)nlb * 4096;
+	uint8_t *buf = malloc(len);
+	data_path(f, data, sizeof(data));
+	file_rw(data, (off_t)lba * 4096, buf, len, false);
+	*crc = crc32c(buf, len);
+	free(buf);
+	return 0;
+}
+
+/* The process dies at the check of the last batch's data. */
+static int die_at_data_check(void *ctx, uint64_t lba, uint32_t nlb, uint32_t *crc)
+{
+	raise(SIGKILL);
+	return -EIO;
+}
+
+/* Does `znstgt-ctl check` say that recovery drops a record whose data
+ * never reached the disk? */
+static bool check_sees_torn_data(struct fixture *f)
+{
+	struct ns_check_result res;
+	char err[256];
+	bool seen = false;
+	assert_int_equal(ns_check(f->cfg.path, &res, err, sizeof(err)), 0);
+	for (size_t i = 0; i < res.n; i++)
+		seen |= strstr(res.v[i].text, "never reached the disk") != NULL;
+	ns_check_free(&res);
+	return seen;
+}
+
+/*
+ * The process dies during an open, once replay has applied the last batch
+ * and before it has checked that batch's data. The next start (and `check`)
+ * must still find the record whose data is not on disk and drop it, not
+ * take it for durable because the image holds it.
+ */
+static void test_crash_in_replay_keeps_torn_data_undecided(void **state)
+{
+	struct fixture *f = *state;
+	last_batch_unapplied(f, true);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct zns z;
+		struct zmeta m;
+		open_meta_checked(f, &z, &m, die_at_data_check);
+		_exit(1); /* not reached: the data check kills it */
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	assert_true(check_sees_torn_data(f));
+	must_open(f);
+	expect_zone(f->ns, 1, NVME_ZNS_ZS_CLOSED, 3);
+}
+
+/*
+ * An open checks the last batch's data against what the page cache holds
+ * (after a crash of the process alone, data that may not be on disk yet)
+ * and makes it durable only at the power-up's data sync. Until then the
+ * image must not hold that batch: the kernel may write the image back, and
+ * a power cut then lose the data, as here; the next start must drop the
+ * record again.
+ */
+static void test_power_cut_in_open_keeps_torn_data_undecided(void **state)
+{
+	struct fixture *f = *state;
+	last_batch_unapplied(f, false);
+	struct zns z;
+	struct zmeta m;
+	open_meta_checked(f, &z, &m, data_file_crc);
+	assert_int_equal(m.torn_data, 0); /* the data is in the page cache */
+	assert_int_equal(z.zones[1].wp, ZLBAS + 5);
+	assert_int_equal(msync(m.img, m.img_len, MS_SYNC), 0); /* writeback */
+	zmeta_close(&m); /* the power goes */
+	zns_destroy(&z);
+	lose_block(f, ZLBAS + 4);
+	assert_true(check_sees_torn_data(f));
+	must_open(f);
+	expect_zone(f->ns, 1, NVME_ZNS_ZS_CLOSED, 3);
+}
+
+/*
+ * A crash at every write and sync of an open (its power-up's data sync,
+ * checkpoints and commit) leaves what the next start reads the same: the
+ * record whose data never reached the disk dropped, zone 1 at the state
+ * its last acknowledged record set.
+ */
+static void test_crash_at_each_step_of_open(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[512];
+	last_batch_unapplied(f, true);
+	snprintf(cmd, sizeof(cmd), "cp -a %s/ns1 %s/saved", f->dir, f->dir);
+	assert_int_equal(system(cmd), 0);
+	for (uint32_t skip = 0;; skip++) {
+		snprintf(cmd, sizeof(cmd), "rm -rf %s/ns1 && cp -a %s/saved %s/ns1", f->dir, f->dir,
+			 f->dir);
+		assert_int_equal(system(cmd), 0);
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			fault_io_arm(&(struct fault_plan){ .seed = 1,
+				.points = FAULT_ALL_WRITES | FAULT_ALL_SYNCS,
+				.kinds = FAULT_KIND(FAULT_CRASH), .one_in = 1, .skip = skip,
+				.count = 1 });
+			char err[512];
+			_exit(open_ns(f, err, sizeof(err)) ? 2 : 0);
+		}
+		int status;
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		bool opened = WIFEXITED(status);
+		if (opened)
+			assert_int_equal(WEXITSTATUS(status), 0);
+		else
+			assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+		must_open(f);
+		expect_zone(f->ns, 1, NVME_ZNS_ZS_CLOSED, 3);
+		clean_close(f);
+		if (opened)
+			break; /* no write or sync of the open was left */
+	}
+}
+
+/* The same for an extension: a refused start leaves the image's extension
+ * as found. */
 static void test_refused_start_puts_extension_back(void **state)
 {
 	struct fixture *f = *state;
@@ -1740,6 +1899,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_header_bogus_layout_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_zrwa_namespace_clean, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_start_keeps_torn_data_undecided, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_crash_in_replay_keeps_torn_data_undecided, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_power_cut_in_open_keeps_torn_data_undecided,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_crash_at_each_step_of_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_start_puts_extension_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zoned_dir_as_conventional_refused, setup, teardown),
 	};
