@@ -1117,7 +1117,7 @@ int ns_open(const struct ns_config *cfg, bool format, struct ns **out, char *err
 	return 0;
 out:
 	if (ns->info.zoned) {
-		zmeta_close(&ns->meta); /* before zmeta_keep(): zones.img as found */
+		zmeta_close(&ns->meta); /* before zmeta_keep(), zones.img stays as found */
 		zns_destroy(&ns->z);
 	}
 	blockstore_close(&ns->bs);

@@ -116,11 +116,18 @@ static void put_desc(struct zmeta *m, uint32_t zone, uint8_t state, uint8_t za, 
  * it is known, not even its extension's CRC. */
 enum { BAD_DESC = 1, BAD_ZDE = 2 };
 
+/* Sequence numbers count records from 1: none reaches this (2^63 records
+ * at a billion a second take 292 years). A descriptor beyond it holds no
+ * record's state, and taken for state past the journal's end it would
+ * number the records after it past 2^64, from 0 again (check_ahead()). */
+#define SEQ_BEYOND_ANY (UINT64_C(1) << 63)
+
 static uint8_t desc_damage(const struct zmeta *m, uint32_t zone)
 {
 	struct zimg_desc d;
 	memcpy(&d, desc_at(m, zone), sizeof(d));
-	if (le32toh(d.crc) != crc32c(&d, offsetof(struct zimg_desc, crc)))
+	if (le32toh(d.crc) != crc32c(&d, offsetof(struct zimg_desc, crc)) ||
+	    le64toh(d.seq) >= SEQ_BEYOND_ANY)
 		return BAD_DESC | (m->hdr.zde_size ? BAD_ZDE : 0);
 	return le32toh(d.zde_crc) == zde_crc(m, zone) ? 0 : BAD_ZDE;
 }
@@ -821,11 +828,13 @@ static int replay(struct zmeta *m, const struct zmeta_geom *g, const char *path,
 			td->offset = stop;
 			td->read_zone = le32toh(at.zone);
 			td->read_wp = le64toh(at.wp);
-			td->durable = seen && batch_held && last_pos &&
-				      le32toh(at.gen) == gen && le64toh(at.seq) == seq &&
-				      le32toh(at.batch_pos) == last_pos + 1 &&
-				      (stop + offsetof(struct zjnl_record, seq)) / FIO_SECTOR ==
-				      (stop + offsetof(struct zjnl_record, wp) - 1) / FIO_SECTOR;
+			bool continues = seen && last_pos &&
+					 le32toh(at.gen) == gen && le64toh(at.seq) == seq &&
+					 le32toh(at.batch_pos) == last_pos + 1 &&
+					 (stop + offsetof(struct zjnl_record, seq)) / FIO_SECTOR ==
+					 (stop + offsetof(struct zjnl_record, wp) - 1) / FIO_SECTOR;
+			td->durable = continues && batch_held;
+			m->torn_batch_at = continues ? stop : 0; /* zmeta_keep() */
 			avail = found;
 			break;
 		}
@@ -1324,10 +1333,35 @@ out:
 	return -1;
 }
 
+/*
+ * The run ended in a batch written in part (never durable) whose damaged
+ * record still reads as the batch's next one, and replay kept the batch's
+ * earlier records. Once zones.img holds them, a start before the open's
+ * checkpoint would take the batch for durable (the image follows the
+ * journal only once a batch is) and that record for damage, and refuse.
+ * Zeroed and synced before the image takes anything, it reads as the end
+ * of the run, as the open took it.
+ */
+static int erase_torn_record(struct zmeta *m)
+{
+	static const uint8_t zeros[sizeof(struct zjnl_record)];
+	if (!m->torn_batch_at)
+		return 0;
+	int rc = write_full(m->jnl_fd, zeros, sizeof(zeros), (off_t)m->torn_batch_at);
+	if (!rc && fio_fdatasync(FIO_META, m->jnl_fd))
+		rc = -errno;
+	if (!rc)
+		m->torn_batch_at = 0;
+	return rc;
+}
+
 int zmeta_keep(struct zmeta *m)
 {
 	if (!m->img_shared)
 		return 0;
+	int jrc = erase_torn_record(m);
+	if (jrc)
+		return jrc;
 	size_t from = m->hdr.desc_offset; /* the header slots are the checkpoint's */
 	struct mem_copy c = { m->img_shared + from, m->img + from, m->img_len - from };
 	uint8_t *copy = m->img;

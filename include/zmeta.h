@@ -228,6 +228,9 @@ struct zmeta {
 	uint32_t read_only;          /* ZMETA_RECOVER: zones made Read Only */
 	uint8_t *img_shared;         /* during an open, until zmeta_keep(): the shared
 				      * mapping of zones.img, as found */
+	uint64_t torn_batch_at;      /* during an open, until zmeta_keep(): the offset of
+				      * a damaged record that reads as the next one of
+				      * the run's last batch (0: none; zmeta.c) */
 	bool lost;                   /* a page of the image's mapping faulted: nothing
 	                              * more is journaled or checkpointed (zmeta.c;
 	                              * atomic for readers off the commit thread) */
@@ -273,9 +276,15 @@ int zmeta_open(struct zmeta *m, const char *dir, const struct zmeta_geom *g,
  * namespace has passed every check (the data file, the power-up rule) and
  * the data file is synced, so that the image never holds a replayed record
  * whose data is not durable (a record the image holds is taken as durable,
- * its data no longer checked). 0, or -EIO when the image cannot be written
- * (lost). zmeta_close() before it drops the open's result: a refused start
- * leaves zones.img as it found it. */
+ * its data no longer checked). When the journal's run ended in a batch
+ * written in part whose damaged record still reads as the batch's next one,
+ * that record is erased from the journal first: the image may hold the
+ * batch's earlier records, and to the next start a damaged record
+ * continuing a batch the image holds means a durable batch, damaged. 0, or
+ * -errno: -EIO when the image cannot be written (lost), or the journal's
+ * write or sync failed (zones.img then untouched). zmeta_close() before it
+ * drops the open's result: a refused start leaves zones.img as it found
+ * it. */
 int zmeta_keep(struct zmeta *m);
 /* Add a zone's state (and its extension when zde_dirty) to batch b;
  * data_lbas blocks below s->wp, whose CRC is data_crc, become visible. */
@@ -338,7 +347,7 @@ void zmeta_view_geom(const struct zmeta *m, struct zmeta_geom *g);
 struct zmeta_desc_view {
 	uint64_t wp, seq;
 	uint8_t state, za;
-	bool desc_ok;                /* its CRC */
+	bool desc_ok;                /* its CRC, and a sequence number below 2^63 */
 	bool zde_ok;                 /* its extension's CRC (true: no extensions) */
 	bool possible;               /* a state and write pointer a zone can have */
 };

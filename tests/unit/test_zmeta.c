@@ -891,6 +891,36 @@ static void test_damaged_descriptor_recovered_read_only(void **state)
 	expect_read_only(f->ns, 1);
 }
 
+/*
+ * A descriptor with a valid CRC whose sequence number no journal reaches
+ * (here the largest there is): damage, like a bad CRC. Taken for state the
+ * image holds beyond the journal's end, --recover would number the records
+ * after it from there - past 2^64, back to 0 - and the next plain start
+ * would refuse what --recover loaded.
+ */
+static void test_descriptor_seq_beyond_any_journal(void **state)
+{
+	struct fixture *f = *state;
+	must_open(f);
+	write_blocks(f->ns, ZLBAS, ZLBAS, 0x5c);   /* Full: the power-up keeps it */
+	write_blocks(f->ns, 2 * ZLBAS, 3, 0x5d); /* open: the power-up closes it */
+	clean_close(f);
+	struct zimg_desc d;
+	file_rw(f->img, desc_off(f, 1), &d, sizeof(d), false);
+	d.seq = htole64(UINT64_MAX);
+	d.crc = htole32(crc32c(&d, offsetof(struct zimg_desc, crc)));
+	file_rw(f->img, desc_off(f, 1), &d, sizeof(d), true);
+	char err[1024] = "";
+	assert_int_equal(open_ns(f, err, sizeof(err)), -1);
+	f->cfg.recover = true;
+	must_open(f);
+	clean_close(f);
+	f->cfg.recover = false;
+	if (open_ns(f, err, sizeof(err)))
+		fail_msg("what --recover loaded is refused next: %s", err);
+	expect_read_only(f->ns, 1);
+}
+
 /* Flip one bit of the byte at off in path. */
 static void flip(const char *path, off_t off, uint8_t mask)
 {
@@ -1749,15 +1779,12 @@ static void test_power_cut_in_open_keeps_torn_data_undecided(void **state)
 
 /*
  * A crash at every write and sync of an open (its power-up's data sync,
- * checkpoints and commit) leaves what the next start reads the same: the
- * record whose data never reached the disk dropped, zone 1 at the state
- * its last acknowledged record set.
+ * checkpoints and commit), whatever the files then hold: the next start
+ * must load them and find what `expect` says.
  */
-static void test_crash_at_each_step_of_open(void **state)
+static void crash_at_each_step_of_open(struct fixture *f, void (*expect)(struct fixture *f))
 {
-	struct fixture *f = *state;
 	char cmd[512];
-	last_batch_unapplied(f, true);
 	snprintf(cmd, sizeof(cmd), "cp -a %s/ns1 %s/saved", f->dir, f->dir);
 	assert_int_equal(system(cmd), 0);
 	for (uint32_t skip = 0;; skip++) {
@@ -1781,12 +1808,70 @@ static void test_crash_at_each_step_of_open(void **state)
 			assert_int_equal(WEXITSTATUS(status), 0);
 		else
 			assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-		must_open(f);
-		expect_zone(f->ns, 1, NVME_ZNS_ZS_CLOSED, 3);
+		char err[1024] = "";
+		if (open_ns(f, err, sizeof(err)))
+			fail_msg("after a crash at write or sync %u of an open: %s", skip, err);
+		expect(f);
 		clean_close(f);
 		if (opened)
 			break; /* no write or sync of the open was left */
 	}
+}
+
+/* The record whose data never reached the disk dropped, zone 1 at the
+ * state its last acknowledged record set. */
+static void expect_torn_data_dropped(struct fixture *f)
+{
+	expect_zone(f->ns, 1, NVME_ZNS_ZS_CLOSED, 3);
+}
+
+static void test_crash_at_each_step_of_open(void **state)
+{
+	struct fixture *f = *state;
+	last_batch_unapplied(f, true);
+	crash_at_each_step_of_open(f, expect_torn_data_dropped);
+}
+
+/* Zone 0's record kept, zone 1's dropped with the torn batch's end. */
+static void expect_torn_batch_prefix(struct fixture *f)
+{
+	expect_zone(f->ns, 0, NVME_ZNS_ZS_CLOSED, 4);
+	expect_zone(f->ns, 1, NVME_ZNS_ZS_CLOSED, 3);
+}
+
+/*
+ * The last batch (zone 0: wp 4, then zone 1: wp 5) written in part: its
+ * first record whole, its second torn after the fields that place it in the
+ * batch, and the image holds neither. An open keeps the first record (its
+ * data is on disk) and drops the second as a torn tail. Once that open has
+ * put zone 0's record into zones.img, the image holds a record of a batch
+ * that was never durable: a crash before the new journal generation's
+ * header must not make the next start take the batch for durable and the
+ * torn record for damage.
+ */
+static void test_crash_in_open_after_torn_batch(void **state)
+{
+	struct fixture *f = *state;
+	must_open(f);
+	write_blocks(f->ns, 0, 2, 1);
+	write_blocks(f->ns, ZLBAS, 3, 2);
+	struct zimg_desc d0, d1;
+	file_rw(f->img, desc_off(f, 0), &d0, sizeof(d0), false);
+	file_rw(f->img, desc_off(f, 1), &d1, sizeof(d1), false);
+	write_unsynced(f->ns, 2, 2, 3);
+	write_unsynced(f->ns, ZLBAS + 3, 2, 4);
+	sync_ns(f->ns);
+	crash(f);
+	uint32_t n;
+	off_t last = last_record(f->jnl, &n);
+	struct zjnl_record r;
+	file_rw(f->jnl, last, &r, sizeof(r), false);
+	assert_int_equal(le32toh(r.zone), 1);
+	assert_int_equal(le32toh(r.batch_pos), 2); /* one batch: zone 0, zone 1 */
+	file_rw(f->img, desc_off(f, 0), &d0, sizeof(d0), true);
+	file_rw(f->img, desc_off(f, 1), &d1, sizeof(d1), true);
+	flip(f->jnl, last + 36, 0x01); /* its wp */
+	crash_at_each_step_of_open(f, expect_torn_batch_prefix);
 }
 
 /* The same for an extension: a refused start leaves the image's extension
@@ -1904,6 +1989,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_power_cut_in_open_keeps_torn_data_undecided,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_at_each_step_of_open, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_crash_in_open_after_torn_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_descriptor_seq_beyond_any_journal, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_refused_start_puts_extension_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zoned_dir_as_conventional_refused, setup, teardown),
 	};
