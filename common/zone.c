@@ -714,6 +714,10 @@ static uint16_t zone_action(struct zns *z, uint32_t i, uint8_t zsa, bool zrwaa, 
 		zn->wp = zn->wp_done = zn->wp_ended = zslba + z->g.zone_cap;
 		set_state(z, i, S_FULL);
 		zn->flags |= ZONE_F_FINISHED;
+		/* From Full, set_state() changes nothing and lists nothing,
+		 * while the record may still say open at the written prefix
+		 * (a commit took it since the writes filled the zone). */
+		mark_dirty(z, i);
 		return 0;
 	case NVME_ZNS_ZSA_RESET: /* 3.4.3.1.4 */
 		if (s == S_RO || s == S_OFFLINE)
@@ -1311,6 +1315,14 @@ again:
 	out->state = zn->state;
 	out->za = zn->za;
 	out->wp = zn->wp_done;
+	/* A ZRWA's written prefix may end inside a granule (at a write in
+	 * flight below the flushed write pointer), and only flushes move its
+	 * write pointer, by whole granules (ZRWAFG): the record keeps the
+	 * granule below. No acknowledged flush is undone by that - the one
+	 * acknowledged last waited for every write below it - and the blocks
+	 * between stay readable in the window. */
+	if (has_zrwa(zn))
+		out->wp -= (out->wp - zns_zslba(z, i)) % z->g.zrwa_fg;
 	out->zde_dirty = zn->flags & ZONE_F_ZDE_DIRTY;
 	zn->flags &= (uint8_t)~ZONE_F_ZDE_DIRTY;
 	if (out->zde_dirty)

@@ -45,6 +45,43 @@
  * of each (default 200; `make check-long`: 5000). ZNSTGT_CRASH_SEED repeats
  * a campaign's random choices (the thread timing differs, of course).
  *
+ * In those, a zone change owns its zone (a lock of the child's) while writes
+ * share it, so that a Reset or Finish never meets a write in flight. The
+ * overlap variants (write cache off; on with the limits) hold the lock only
+ * while a write begins - its generation is then the zone's, and a change
+ * still falls between two generations' writes - and let Resets and Finishes
+ * run while writes of their zone are in flight, as hosts do: the engine's
+ * fences order them (zns_fence, include/zone.h). A write so overlapped lands
+ * first (reported as any other) or is dropped before its data moves: it
+ * fails (Zone Invalid Write after a Reset, Zone Is Full after a Finish) and
+ * is not reported - accepted only when a Reset or Finish of its zone was
+ * issued since it began. A Finish erases the blocks of the writes it drops,
+ * which may lie below a write reported since: before it is issued, the child
+ * announces the writes then in flight in its zone like Write Zeroes (their
+ * blocks may read as zeros), under a lock that a write leaves only once it
+ * ended - so before a report of it, which makes its data required again.
+ * The writes that fill a zone are often slow (up to 30 ms) and a zone found
+ * Full is sometimes Finished, so that a Finish meets a zone Full in memory
+ * with its last writes not landed - and kills land in between.
+ *
+ * The ZRWA variant: every zone is written through a Zone Random Write Area
+ * (doc/zrwa.md): given one by Open or Set ZDE with ZRWA Allocation (when
+ * Empty; announced, as Finish is), written anywhere in its window and the
+ * Implicit ZRWA Flush Range above it, blocks of the window again and again,
+ * flushed explicitly, Closed, Finished and Reset - writes of several threads
+ * in flight in one window at once, never on the same blocks, meeting
+ * flushes, Resets and Finishes. Every block written carries a version (one
+ * per write) instead of the generation. Each write and flush is announced
+ * with the write pointer it leaves (the child checks the engine leaves it
+ * there), and reported once durable. The model: the write pointer lies
+ * between the last durable flush and the highest announced one, on a
+ * granule (ZRWAFG); the ZRWA is there if its allocation was durable (or
+ * in flight) until the zone is Full; each block below the window's end holds
+ * the version of the last write announced there or, while that one is not
+ * durable, the one before; above it, zeros - which a block may hold there
+ * after a crash only if nothing durable was written to it (power-up erases
+ * from the recovered window's end on).
+ *
  * Fault variants: once recovered, the child runs with the fault-injecting
  * I/O layer armed (fault_io.h, seeded by the campaign): EIO, ENOSPC, short,
  * torn and crash-point faults at every data and metadata write and sync. A
@@ -124,6 +161,11 @@ struct variant {
 	uint32_t zde_size;
 	bool write_cache;
 	uint32_t fault_one_in;   /* fault variants: one I/O call in this many fails */
+	/* Writes hold their zone only while they begin: Resets and Finishes
+	 * of the zone meet them in flight (dropped, or landed first). */
+	bool overlap;
+	/* Zone Random Write Area: every zone is written through one. */
+	uint32_t zrwa_lbas, zrwa_fg, nr_zrwa;
 };
 
 /* ---- the data pattern ---- */
@@ -205,10 +247,21 @@ enum msg_type {
 	              * operation, 0 for a sync; nlb: 1 if a write's range was kept) */
 	M_UNDEFINED, /* fault variants: [slba, slba + nlb) is a failed write's kept
 	              * range that zeroing could not clear: it may hold anything */
+	M_DROPPED,   /* overlap variants, for the statistics only: a Reset (op) or
+	              * Finish dropped a write before its data moved */
 };
 
-enum op { OP_WRITE = 1, OP_APPEND, OP_ZEROES, OP_RESET, OP_FINISH, OP_SET_ZDE, OP_OPEN, OP_CLOSE };
+enum op { OP_WRITE = 1, OP_APPEND, OP_ZEROES, OP_RESET, OP_FINISH, OP_SET_ZDE, OP_OPEN, OP_CLOSE,
+	  OP_ZRWAA, OP_FLUSH };
 
+/*
+ * ZRWA variant: a write into a window (OP_WRITE, OP_ZEROES) is announced
+ * (M_INTENT) with its version - the tag its blocks carry instead of the
+ * generation, as a window's blocks may be written again - and the write
+ * pointer its implicit flush moves to (wp, blocks from the zone start); an
+ * explicit flush (OP_FLUSH) likewise with its write pointer; both are
+ * reported (M_DONE) with the same fields once durable.
+ */
 struct msg {
 	uint8_t type;
 	uint8_t op;
@@ -217,25 +270,42 @@ struct msg {
 	uint32_t gen;
 	uint32_t nlb;
 	uint64_t slba; /* absolute LBA */
+	uint32_t ver;  /* ZRWA writes: the version their blocks carry (0: zeros) */
+	uint32_t wp;   /* ZRWA writes and flushes: the write pointer they leave */
 };
 
 _Static_assert(sizeof(struct msg) <= PIPE_BUF, "one write(2) per message stays atomic");
 
 /* ---- the child: load, then report what became durable ---- */
 
+/* A write in flight (overlap and ZRWA variants): what a Finish may drop;
+ * in a ZRWA, blocks no other write may take until it ended. */
+struct flight {
+	bool on;
+	uint32_t gen, nlb;
+	uint64_t slba;
+};
+
 struct child {
 	struct ns *ns;
 	const struct variant *v;
 	int fd;
-	pthread_rwlock_t *zlock; /* writes share a zone, state changes own it */
+	/* Writes share a zone, state changes own it - in the overlap
+	 * variants only while the writes begin, so that a state change
+	 * always falls between two generations' writes. */
+	pthread_rwlock_t *zlock;
 	uint32_t *gen;           /* per zone, under zlock */
-	uint32_t next_gen;       /* atomic */
+	uint32_t *changes;       /* per zone: Resets and Finishes issued (atomic) */
+	pthread_mutex_t *flock;  /* per zone, over its flights */
+	struct flight *flights;  /* per zone, one per thread */
+	uint32_t next_gen;       /* atomic; ZRWA writes take their versions from it too */
 };
 
 struct worker {
 	struct child *c;
+	uint32_t id;
 	uint64_t rng;
-	struct msg done[MAX_BATCH + 1];
+	struct msg done[MAX_BATCH + 2]; /* a batch, then a management op's one or two */
 	int ndone;
 	int batch;               /* writes before the next Flush (write cache on) */
 	uint8_t buf[MAX_NLB * BLK];
@@ -253,16 +323,21 @@ static void child_die(const char *fmt, ...)
 	_exit(3);
 }
 
+static void child_send_msg(struct child *c, const struct msg *m)
+{
+	ssize_t n;
+	do
+		n = write(c->fd, m, sizeof(*m));
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(*m))
+		_exit(4); /* the parent is gone */
+}
+
 static void child_send(struct child *c, uint8_t type, uint8_t op, uint32_t zone, uint32_t gen,
 		       uint64_t slba, uint32_t nlb)
 {
-	struct msg m = { .type = type, .op = op, .zone = zone, .gen = gen, .slba = slba, .nlb = nlb };
-	ssize_t n;
-	do
-		n = write(c->fd, &m, sizeof(m));
-	while (n < 0 && errno == EINTR);
-	if (n != (ssize_t)sizeof(m))
-		_exit(4); /* the parent is gone */
+	child_send_msg(c, &(struct msg){ .type = type, .op = op, .zone = zone, .gen = gen,
+					  .slba = slba, .nlb = nlb });
 }
 
 /* ns_sync and wait; then everything done so far is durable: report it. */
@@ -276,18 +351,24 @@ static void flush_and_report(struct worker *w)
 		child_send(c, M_FAILED, 0, 0, 0, 0, 0);
 	/* A failed sync acknowledges nothing: what it covered goes unreported
 	 * (an earlier sync may have made some of it durable: that is legal). */
-	for (int i = 0; i < w->ndone && !st; i++)
-		child_send(c, M_DONE, w->done[i].op, w->done[i].zone, w->done[i].gen,
-			   w->done[i].slba, w->done[i].nlb);
+	for (int i = 0; i < w->ndone && !st; i++) {
+		w->done[i].type = M_DONE;
+		child_send_msg(c, &w->done[i]);
+	}
 	w->ndone = 0;
 	w->batch = 1 + (int)(rng_next(&w->rng) % MAX_BATCH);
+}
+
+static void note_done_msg(struct worker *w, const struct msg *m)
+{
+	w->done[w->ndone++] = *m;
 }
 
 static void note_done(struct worker *w, uint8_t op, uint32_t zone, uint32_t gen, uint64_t slba,
 		      uint32_t nlb)
 {
-	w->done[w->ndone++] = (struct msg){ .op = op, .zone = zone, .gen = gen, .slba = slba,
-					    .nlb = nlb };
+	note_done_msg(w, &(struct msg){ .op = op, .zone = zone, .gen = gen, .slba = slba,
+					.nlb = nlb });
 }
 
 static uint64_t zslba_of(const struct variant *v, uint32_t zone)
@@ -304,8 +385,10 @@ static bool io_error(uint16_t st)
 	return sct == NVME_SCT_MEDIA || (sct == NVME_SCT_GENERIC && status_sc(st) == NVME_SC_CAP_EXCEEDED);
 }
 
-/* State and write pointer of one zone, from a one-descriptor report. */
-static void zone_query(struct child *c, uint32_t zone, uint8_t *state, uint64_t *wp)
+/* State, write pointer and attributes of one zone, from a one-descriptor
+ * report. */
+static void zone_query_za(struct child *c, uint32_t zone, uint8_t *state, uint64_t *wp,
+			  uint8_t *za)
 {
 	uint8_t buf[sizeof(struct nvme_zone_report) + sizeof(struct nvme_zns_desc)]
 		__attribute__((aligned(8)));
@@ -316,6 +399,13 @@ static void zone_query(struct child *c, uint32_t zone, uint8_t *state, uint64_t 
 	const struct nvme_zns_desc *d = ((const struct nvme_zone_report *)buf)->entries;
 	*state = d->zs >> 4;
 	*wp = le64toh(d->wp);
+	*za = d->za;
+}
+
+static void zone_query(struct child *c, uint32_t zone, uint8_t *state, uint64_t *wp)
+{
+	uint8_t za;
+	zone_query_za(c, zone, state, wp, &za);
 }
 
 /*
@@ -333,6 +423,49 @@ static void announce_kept(struct child *c, uint32_t zone, uint32_t gen, uint64_t
 	for (uint32_t i = 0; i < nlb && zeros; i++)
 		zeros = block_is_zero(buf + (size_t)i * BLK);
 	child_send(c, zeros ? M_ZEROES : M_UNDEFINED, OP_ZEROES, zone, gen, slba, nlb);
+}
+
+/* Overlap variants: this thread's write in flight in zone (or none). */
+static void flight_set(struct child *c, uint32_t zone, uint32_t id, const struct flight *f)
+{
+	pthread_mutex_lock(&c->flock[zone]);
+	c->flights[zone * NTHREADS + id] = *f;
+	pthread_mutex_unlock(&c->flock[zone]);
+}
+
+/*
+ * Overlap variants: a Finish of zone in generation gen is about to be
+ * issued. The writes in flight there that it drops before their data moves
+ * leave their blocks erased (zeros), which may lie below a write reported
+ * since (zns_fence, include/zone.h): say so first. Under the zone's flight
+ * lock, which a write leaves only after it ended - so before it can be
+ * reported, and a write reported needs its data there again.
+ */
+static void announce_flights(struct child *c, uint32_t zone, uint32_t gen)
+{
+	pthread_mutex_lock(&c->flock[zone]);
+	for (uint32_t t = 0; t < NTHREADS; t++) {
+		const struct flight *f = &c->flights[zone * NTHREADS + t];
+		if (f->on && f->gen == gen)
+			child_send(c, M_ZEROES, OP_FINISH, zone, gen, f->slba, f->nlb);
+	}
+	pthread_mutex_unlock(&c->flock[zone]);
+}
+
+/*
+ * Overlap variants: a write whose data was refused because a Reset (Zone
+ * Invalid Write) or a Finish (Zone Is Full) of its zone dropped it - legal
+ * only if one was issued since the write began.
+ */
+static bool dropped(struct child *c, uint32_t zone, uint32_t changes, uint16_t st)
+{
+	bool reset = status_sc(st) == NVME_SC_ZNS_INVALID_WRITE;
+	if (!c->v->overlap || ((st >> 8) & 7) != NVME_SCT_CMD_SPECIFIC ||
+	    (!reset && status_sc(st) != NVME_SC_ZNS_FULL) ||
+	    __atomic_load_n(&c->changes[zone], __ATOMIC_ACQUIRE) == changes)
+		return false;
+	child_send(c, M_DROPPED, reset ? OP_RESET : OP_FINISH, zone, 0, 0, 0);
+	return true;
 }
 
 /* Write, Write Zeroes or Zone Append of 1..MAX_NLB blocks. Returns the
@@ -364,6 +497,11 @@ static uint16_t op_write(struct worker *w, uint32_t zone, enum ns_write_kind kin
 		return st;
 	}
 	slba = nw->slba;
+	uint32_t changes = __atomic_load_n(&c->changes[zone], __ATOMIC_ACQUIRE);
+	if (c->v->overlap) {
+		flight_set(c, zone, w->id, &(struct flight){ true, gen, nlb, slba });
+		pthread_rwlock_unlock(&c->zlock[zone]);
+	}
 	if (slba < zslba || slba + nlb > zslba + c->v->cap_lbas)
 		child_die("zone %u: write placed at %#" PRIx64 "+%u, outside the zone", zone, slba, nlb);
 	struct iovec iov = { w->buf, (size_t)nlb * BLK };
@@ -375,21 +513,29 @@ static uint16_t op_write(struct worker *w, uint32_t zone, enum ns_write_kind kin
 	/* A slow I/O thread now and then: later writes to the zone complete
 	 * first, which is what the engine's in-flight list is for. Often for
 	 * the write that fills a zone: the zone is then Full in memory with
-	 * data still in flight, which the journal must not record as Full. */
+	 * data still in flight, which the journal must not record as Full.
+	 * Overlap variants: long enough for a Finish of that zone to be
+	 * made durable, and a kill to land, before the write lands. */
 	bool fills = slba + nlb == zslba + c->v->cap_lbas;
+	uint32_t slow_us = fills && c->v->overlap ? 30000 : 1500;
 	if (rng_next(&w->rng) % (fills ? 2 : 16) == 0)
-		usleep((useconds_t)(100 + rng_next(&w->rng) % 1500));
+		usleep((useconds_t)(100 + rng_next(&w->rng) % slow_us));
 	st = ns_write_data(c->ns, nw, &iov, 1);
 	bool kept = st && nw->failed == NS_WRITE_KEPT;
 	if (kept)
 		announce_kept(c, zone, gen, slba, nlb, w->buf);
 	ns_write_end(c->ns, nw, st);
 	free(nw);
-	pthread_rwlock_unlock(&c->zlock[zone]);
+	if (c->v->overlap)
+		flight_set(c, zone, w->id, &(struct flight){ false, 0, 0, 0 });
+	else
+		pthread_rwlock_unlock(&c->zlock[zone]);
 	if (st && c->v->fault_one_in && io_error(st)) {
 		child_send(c, M_FAILED, OP_WRITE, 0, 0, 0, kept);
 		return st; /* not acknowledged, so not reported */
 	}
+	if (st && dropped(c, zone, changes, st))
+		return st; /* failed as if it came after the Reset or Finish */
 	if (st)
 		child_die("zone %u: write data failed with status %#x", zone, st);
 	note_done(w, kind == NS_ZONE_APPEND ? OP_APPEND : kind == NS_WRITE ? OP_WRITE : OP_ZEROES,
@@ -416,6 +562,12 @@ static uint16_t op_mgmt(struct worker *w, uint32_t zone, enum op op)
 		zde_fill(zde, c->v->zde_size, zone, gen);
 	if (announce)
 		child_send(c, M_INTENT, (uint8_t)op, zone, gen, 0, 0);
+	if (op == OP_RESET || op == OP_FINISH)
+		__atomic_add_fetch(&c->changes[zone], 1, __ATOMIC_RELEASE);
+	/* (In a ZRWA the blocks a Finish's dropped writes would have written
+	 * keep their version before - the model's already.) */
+	if (op == OP_FINISH && c->v->overlap && !c->v->zrwa_lbas)
+		announce_flights(c, zone, gen);
 	uint16_t st = ns_zone_mgmt_send(c->ns, zslba_of(c->v, zone), zsa_of[op], false,
 					op == OP_SET_ZDE ? zde : NULL);
 	/* Under faults a Reset can fail after it became durable (its own sync
@@ -466,12 +618,239 @@ static void free_a_zone(struct worker *w, bool need_open_slot)
 		flush_and_report(w);
 }
 
+/* ---- the child: ZRWA variant ---- */
+
+/*
+ * Give an Empty zone a ZRWA: Open, or Set Zone Descriptor Extension, with
+ * ZRWA Allocation (announced, as both may or may not have happened when the
+ * child dies). Caller holds the zone's lock for writing. Returns 0 when the
+ * zone was not Empty.
+ */
+static uint16_t zrwa_allocate_locked(struct worker *w, uint32_t zone)
+{
+	struct child *c = w->c;
+	uint8_t state, za, zde[16384];
+	uint64_t wp;
+	zone_query_za(c, zone, &state, &wp, &za);
+	if (state != NVME_ZNS_ZS_EMPTY)
+		return 0;
+	uint32_t gen = c->gen[zone];
+	bool set_zde = c->v->zde_size && rng_next(&w->rng) % 2;
+	child_send(c, M_INTENT, OP_ZRWAA, zone, gen, 0, 0);
+	if (set_zde) {
+		zde_fill(zde, c->v->zde_size, zone, gen);
+		child_send(c, M_INTENT, OP_SET_ZDE, zone, gen, 0, 0);
+	}
+	uint16_t st = ns_zone_mgmt_send_zrwaa(c->ns, zslba_of(c->v, zone),
+					      set_zde ? NVME_ZNS_ZSA_SET_DESC_EXT : NVME_ZNS_ZSA_OPEN,
+					      set_zde ? zde : NULL);
+	if (st && status_sc(st) != NVME_SC_ZNS_ZRWA_RESOURCES_UNAVAILABLE)
+		child_die("zone %u: ZRWA allocation failed with status %#x", zone, st);
+	if (st) {
+		child_send(c, M_CANCEL, OP_ZRWAA, zone, gen, 0, 0);
+		if (set_zde)
+			child_send(c, M_CANCEL, OP_SET_ZDE, zone, gen, 0, 0);
+		return st;
+	}
+	note_done(w, OP_ZRWAA, zone, gen, 0, 0);
+	if (set_zde)
+		note_done(w, OP_SET_ZDE, zone, gen, 0, 0);
+	return 0;
+}
+
+/* The write pointer and state a ZRWA write or flush must leave: the zone
+ * is Full (its ZRWA released) exactly when the write pointer reaches the
+ * capacity. Caller holds the zone's flight lock: nothing else moves it. */
+static void zrwa_expect(struct child *c, uint32_t zone, uint32_t wp, const char *what)
+{
+	uint8_t state, za;
+	uint64_t got;
+	zone_query_za(c, zone, &state, &got, &za);
+	bool full = wp == c->v->cap_lbas;
+	if (got - zslba_of(c->v, zone) != wp || (state == NVME_ZNS_ZS_FULL) != full ||
+	    !(za & NVME_ZNS_ZA_ZRWAV) == !full)
+		child_die("zone %u: after %s the write pointer is +%" PRIu64 " (state %#x, za %#x), "
+			  "want +%u", zone, what, got - zslba_of(c->v, zone), state, za, wp);
+}
+
+/* Does [off, off + nlb) (from the zone start) meet a write in flight? Caller
+ * holds the zone's flight lock. */
+static bool meets_flight(struct child *c, uint32_t zone, uint32_t off, uint32_t nlb)
+{
+	uint64_t slba = zslba_of(c->v, zone) + off;
+	for (uint32_t t = 0; t < NTHREADS; t++) {
+		const struct flight *f = &c->flights[zone * NTHREADS + t];
+		if (f->on && f->slba < slba + nlb && slba < f->slba + f->nlb)
+			return true;
+	}
+	return false;
+}
+
+/* Give zone a ZRWA if it is Empty, holding it for writing. */
+static uint16_t zrwa_allocate(struct worker *w, uint32_t zone)
+{
+	pthread_rwlock_wrlock(&w->c->zlock[zone]);
+	uint16_t st = zrwa_allocate_locked(w, zone);
+	pthread_rwlock_unlock(&w->c->zlock[zone]);
+	return st;
+}
+
+/*
+ * A Write or Write Zeroes of 1..MAX_NLB blocks somewhere in the zone's
+ * window or its Implicit ZRWA Flush Range (doc/zrwa.md), which may write
+ * blocks of the window again; an Empty zone is given a ZRWA instead.
+ * Writes of several threads are in flight in a window at once, and meet
+ * flushes, Resets and Finishes there, but never one another's blocks: each
+ * block's versions follow one another, so that after a crash it holds the
+ * last one whose write ended, or the one whose write was in flight. The
+ * write begins under the zone's flight lock, as flushes are made, so that
+ * the write pointer it leaves is known.
+ */
+static uint16_t op_zrwa_write(struct worker *w, uint32_t zone, bool zeroes)
+{
+	struct child *c = w->c;
+	const struct variant *v = c->v;
+	uint64_t zslba = zslba_of(v, zone), abs_wp;
+	uint8_t state, za;
+	pthread_rwlock_rdlock(&c->zlock[zone]);
+	pthread_mutex_lock(&c->flock[zone]);
+	zone_query_za(c, zone, &state, &abs_wp, &za);
+	uint32_t wp = (uint32_t)(abs_wp - zslba);
+	uint32_t room = v->cap_lbas - wp < 2 * v->zrwa_lbas ? v->cap_lbas - wp : 2 * v->zrwa_lbas;
+	uint32_t off = wp + (uint32_t)(rng_next(&w->rng) % (room ? room : 1));
+	uint32_t nlb = 1 + (uint32_t)(rng_next(&w->rng) % MAX_NLB);
+	if (state == NVME_ZNS_ZS_EMPTY || state == NVME_ZNS_ZS_FULL ||
+	    meets_flight(c, zone, off, nlb)) {
+		pthread_mutex_unlock(&c->flock[zone]);
+		pthread_rwlock_unlock(&c->zlock[zone]);
+		return state == NVME_ZNS_ZS_EMPTY ? zrwa_allocate(w, zone)
+		       : state == NVME_ZNS_ZS_FULL ? NVME_STATUS(NVME_SCT_CMD_SPECIFIC,
+								 NVME_SC_ZNS_FULL)
+						  : 0;
+	}
+	if (!(za & NVME_ZNS_ZA_ZRWAV))
+		child_die("zone %u: state %#x without a ZRWA", zone, state);
+	if (nlb > wp + room - off)
+		nlb = wp + room - off;
+	/* An implicit flush: the fewest granules that bring the end back
+	 * into the window, at most to the capacity. */
+	uint32_t end = off + nlb, new_wp = wp;
+	if (end > wp + v->zrwa_lbas)
+		new_wp += (end - wp - v->zrwa_lbas + v->zrwa_fg - 1) / v->zrwa_fg * v->zrwa_fg;
+	if (new_wp > v->cap_lbas)
+		new_wp = v->cap_lbas;
+	uint32_t gen = c->gen[zone], changes = __atomic_load_n(&c->changes[zone], __ATOMIC_ACQUIRE);
+	uint32_t ver = zeroes ? 0 : __atomic_fetch_add(&c->next_gen, 1, __ATOMIC_RELAXED);
+	struct msg m = { .type = M_INTENT, .op = zeroes ? OP_ZEROES : OP_WRITE, .zone = zone,
+			 .gen = gen, .slba = zslba + off, .nlb = nlb, .ver = ver, .wp = new_wp };
+	child_send_msg(c, &m);
+	struct ns_write *nw = malloc(sizeof(*nw));
+	if (!nw)
+		child_die("out of memory");
+	uint16_t st = ns_write_begin(c->ns, nw, zeroes ? NS_WRITE_ZEROES : NS_WRITE, m.slba, nlb);
+	if (st)
+		child_die("zone %u: ZRWA write at +%u+%u (wp +%u) refused with status %#x", zone,
+			  off, nlb, wp, st);
+	zrwa_expect(c, zone, new_wp, "a write");
+	c->flights[zone * NTHREADS + w->id] = (struct flight){ true, gen, nlb, m.slba };
+	pthread_mutex_unlock(&c->flock[zone]);
+	pthread_rwlock_unlock(&c->zlock[zone]);
+
+	for (uint32_t i = 0; i < nlb && !zeroes; i++)
+		pattern_fill(w->buf + (size_t)i * BLK, zone, m.slba + i, ver);
+	if (rng_next(&w->rng) % 8 == 0)
+		usleep((useconds_t)(100 + rng_next(&w->rng) % 1500));
+	struct iovec iov = { w->buf, (size_t)nlb * BLK };
+	st = ns_write_data(c->ns, nw, &iov, 1);
+	ns_write_end(c->ns, nw, st);
+	free(nw);
+	flight_set(c, zone, w->id, &(struct flight){ false, 0, 0, 0 });
+	if (st && dropped(c, zone, changes, st))
+		return st;
+	if (st)
+		child_die("zone %u: ZRWA write data failed with status %#x", zone, st);
+	note_done_msg(w, &m);
+	return 0;
+}
+
+/* Flush Explicit ZRWA Range: the write pointer moves up by 1..ZRWAS/ZRWAFG
+ * granules, at most to the capacity, over writes in flight or not.
+ * Announced first. */
+static uint16_t op_zrwa_flush(struct worker *w, uint32_t zone)
+{
+	struct child *c = w->c;
+	const struct variant *v = c->v;
+	uint64_t zslba = zslba_of(v, zone), abs_wp;
+	uint8_t state, za;
+	pthread_rwlock_rdlock(&c->zlock[zone]);
+	pthread_mutex_lock(&c->flock[zone]);
+	zone_query_za(c, zone, &state, &abs_wp, &za);
+	uint16_t st = 0;
+	struct msg m = { .type = M_INTENT, .op = OP_FLUSH, .zone = zone, .gen = c->gen[zone] };
+	if (za & NVME_ZNS_ZA_ZRWAV) {
+		uint32_t wp = (uint32_t)(abs_wp - zslba);
+		uint32_t room = v->cap_lbas - wp < v->zrwa_lbas ? v->cap_lbas - wp : v->zrwa_lbas;
+		m.wp = wp + (1 + (uint32_t)(rng_next(&w->rng) % (room / v->zrwa_fg))) * v->zrwa_fg;
+		child_send_msg(c, &m);
+		st = ns_zone_mgmt_send(c->ns, zslba + m.wp - 1, NVME_ZNS_ZSA_ZRWA_FLUSH, false, NULL);
+		if (st)
+			child_die("zone %u: ZRWA flush to +%u (wp +%u) failed with status %#x", zone,
+				  m.wp, wp, st);
+		zrwa_expect(c, zone, m.wp, "a flush");
+	}
+	pthread_mutex_unlock(&c->flock[zone]);
+	pthread_rwlock_unlock(&c->zlock[zone]);
+	if (za & NVME_ZNS_ZA_ZRWAV)
+		note_done_msg(w, &m);
+	return st;
+}
+
+/* ZRWA variant: writes into windows, flushes, allocations, and the zone
+ * changes of the others (Open only as an allocation: a zone opened without
+ * a ZRWA would take sequential writes, which this variant leaves to the
+ * others). */
+static void one_zrwa_op(struct worker *w)
+{
+	struct child *c = w->c;
+	const struct variant *v = c->v;
+	uint32_t r = (uint32_t)(rng_next(&w->rng) % 100);
+	/* Most writes, and half the rest, to the zones where they meet. */
+	bool hot = r < 45 || rng_next(&w->rng) % 2;
+	uint32_t zone = (uint32_t)(rng_next(&w->rng) % (hot ? HOT_ZONES : v->nr_zones));
+	uint16_t st;
+	if (r < 55)
+		st = op_zrwa_write(w, zone, r % 8 == 7);
+	else if (r < 70)
+		st = op_zrwa_flush(w, zone);
+	else if (r < 76)
+		st = zrwa_allocate(w, zone);
+	else if (r == 99) {
+		st = ns_zone_mgmt_send(c->ns, 0, NVME_ZNS_ZSA_CLOSE, true, NULL);
+		if (st)
+			child_die("Close with Select All failed with status %#x", st);
+	} else {
+		static const enum op ops[] = { OP_RESET, OP_RESET, OP_FINISH, OP_CLOSE };
+		st = op_mgmt(w, zone, ops[r % 4]);
+	}
+	/* Write cache off: each operation is made durable before the next. */
+	if (w->ndone)
+		flush_and_report(w);
+	if (status_sc(st) == NVME_SC_ZNS_FULL && rng_next(&w->rng) % 2 && !op_mgmt(w, zone, OP_RESET))
+		flush_and_report(w);
+	else if (status_sc(st) == NVME_SC_ZNS_ZRWA_RESOURCES_UNAVAILABLE)
+		free_a_zone(w, false);
+}
+
 static void one_op(struct worker *w)
 {
 	struct child *c = w->c;
 	const struct variant *v = c->v;
 	uint32_t r = (uint32_t)(rng_next(&w->rng) % 100);
-	uint32_t zone = (uint32_t)(rng_next(&w->rng) % (r < 45 ? HOT_ZONES : v->nr_zones));
+	/* Overlap variants: a quarter of the zone changes go to the zones
+	 * most appends go to, where they meet writes in flight - few enough
+	 * that these zones still fill up between two Resets. */
+	bool hot = r < 45 || (v->overlap && r >= 70 && rng_next(&w->rng) % 4 == 0);
+	uint32_t zone = (uint32_t)(rng_next(&w->rng) % (hot ? HOT_ZONES : v->nr_zones));
 	uint16_t st;
 	bool mgmt = false;
 	if (r < 45)
@@ -503,6 +882,12 @@ static void one_op(struct worker *w)
 		flush_and_report(w);
 	switch (status_sc(st)) {
 	case NVME_SC_ZNS_FULL:
+		/* Overlap variants: a zone Full by writes may still have some
+		 * in flight - the writes that filled it, slow on purpose -
+		 * and a Finish must then finish it for real. */
+		if (v->overlap && rng_next(&w->rng) % 4 == 0 && !op_mgmt(w, zone, OP_FINISH))
+			flush_and_report(w);
+		/* fall through */
 	case NVME_SC_ZNS_BOUNDARY_ERROR:
 		if (rng_next(&w->rng) % 2 && !op_mgmt(w, zone, OP_RESET))
 			flush_and_report(w);
@@ -519,8 +904,12 @@ static void one_op(struct worker *w)
 static void *child_thread(void *arg)
 {
 	struct worker *w = arg;
-	for (;;)
-		one_op(w);
+	for (;;) {
+		if (w->c->v->zrwa_lbas)
+			one_zrwa_op(w);
+		else
+			one_op(w);
+	}
 	return NULL;
 }
 
@@ -552,8 +941,11 @@ static void child_main(const struct ns_config *cfg, const struct variant *v, con
 			.one_in = v->fault_one_in });
 	c.zlock = calloc(v->nr_zones, sizeof(*c.zlock));
 	c.gen = calloc(v->nr_zones, sizeof(*c.gen));
+	c.changes = calloc(v->nr_zones, sizeof(*c.changes));
+	c.flock = calloc(v->nr_zones, sizeof(*c.flock));
+	c.flights = calloc((size_t)v->nr_zones * NTHREADS, sizeof(*c.flights));
 	static struct worker w[NTHREADS];
-	if (!c.zlock || !c.gen)
+	if (!c.zlock || !c.gen || !c.changes || !c.flock || !c.flights)
 		child_die("out of memory");
 	/* Writer-preferring: a Reset of a hot zone must not starve behind
 	 * appends. No thread ever holds two zone locks, so it cannot deadlock. */
@@ -562,10 +954,12 @@ static void child_main(const struct ns_config *cfg, const struct variant *v, con
 	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 	for (uint32_t i = 0; i < v->nr_zones; i++) {
 		pthread_rwlock_init(&c.zlock[i], &attr);
+		pthread_mutex_init(&c.flock[i], NULL);
 		c.gen[i] = gens[i];
 	}
 	for (int i = 0; i < NTHREADS; i++) {
-		w[i] = (struct worker){ .c = &c, .rng = mix(seed + (uint64_t)i), .batch = 1 };
+		w[i] = (struct worker){ .c = &c, .id = (uint32_t)i, .rng = mix(seed + (uint64_t)i),
+					.batch = 1 };
 		pthread_t t;
 		if (i && pthread_create(&t, NULL, child_thread, &w[i]))
 			child_die("pthread_create failed");
@@ -588,7 +982,21 @@ struct cand {
 	bool fin_done, zde_done; /* a Finish / Set ZDE of this generation is durable */
 	uint16_t fin_pend, zde_pend; /* ... or was announced and may have happened */
 	uint8_t *zero_ok;        /* per block: ZERO_OK, UNDEFINED or 0 (must hold its data) */
+	/* ZRWA variant. A zone's write pointer lies between what a durable
+	 * flush (explicit, or implicit by a write) left and the highest one
+	 * announced; each block holds the version of the last write to it
+	 * (cur) or, while that one is not durable, the one before (prev);
+	 * version 0 is zeros. */
+	bool zrwa_done;          /* the ZRWA allocation is durable */
+	uint16_t zrwa_pend;      /* ... or was announced and may have happened */
+	uint32_t wp_max;         /* the highest write pointer announced */
+	uint32_t *cur, *prev;
+	uint8_t *floor;          /* per block: FLOOR_CUR, FLOOR_PREV or 0 */
 };
+
+/* ZRWA variant: what a block may no longer lose. */
+enum { FLOOR_PREV = 1 /* a durable version was there: the block stays in the window */,
+       FLOOR_CUR = 2  /* cur is durable: the block holds it */ };
 
 struct zmodel {
 	struct cand c[MAX_CAND]; /* c[0]: the durable generation; then Resets in flight */
@@ -601,6 +1009,8 @@ struct campaign {
 	struct ns_config cfg;
 	struct zmodel *zm;
 	uint8_t *zero_mem;
+	uint32_t *ver_mem;       /* ZRWA variant: every candidate's cur and prev */
+	uint8_t *floor_mem;
 	uint32_t next_gen;
 	uint64_t seed, rng;
 	int cycle;
@@ -612,13 +1022,42 @@ struct campaign {
 	uint64_t ckpt_commit, ckpt_open, resets_in_flight, zfc;
 	uint64_t self_kills;     /* fault variants: crash-point faults */
 	uint64_t failed_syncs, failed_writes, kept_writes, undefined_writes, failed_resets;
+	uint64_t dropped_by_reset, dropped_by_finish; /* overlap variants */
+	uint64_t zrwa_rewrites, zrwa_flushes;         /* ZRWA variant: blocks, explicit ones */
 };
 
 static void cand_reset(struct campaign *cp, struct cand *c, uint32_t gen)
 {
-	uint8_t *zo = c->zero_ok;
-	*c = (struct cand){ .gen = gen, .zero_ok = zo };
-	memset(zo, 0, cp->v->zone_lbas);
+	*c = (struct cand){ .gen = gen, .zero_ok = c->zero_ok, .cur = c->cur, .prev = c->prev,
+			    .floor = c->floor };
+	memset(c->zero_ok, 0, cp->v->zone_lbas);
+	if (cp->v->zrwa_lbas) {
+		memset(c->cur, 0, cp->v->zone_lbas * sizeof(*c->cur));
+		memset(c->prev, 0, cp->v->zone_lbas * sizeof(*c->prev));
+		memset(c->floor, 0, cp->v->zone_lbas);
+	}
+}
+
+/* ZRWA variant: a write of version ver over [slba, slba + nlb) was
+ * announced; the one before it in each block has ended. */
+static void zrwa_announced(struct campaign *cp, struct cand *c, uint32_t from, uint32_t nlb,
+			   uint32_t ver)
+{
+	for (uint32_t i = from; i < from + nlb; i++) {
+		cp->zrwa_rewrites += c->cur[i] != 0;
+		c->prev[i] = c->cur[i];
+		c->cur[i] = ver;
+		c->floor[i] = c->floor[i] ? FLOOR_PREV : 0;
+	}
+}
+
+/* ZRWA variant: the write of version ver is durable: each block holds it
+ * or a version written after it. */
+static void zrwa_durable(struct cand *c, uint32_t from, uint32_t nlb, uint32_t ver)
+{
+	for (uint32_t i = from; i < from + nlb; i++)
+		c->floor[i] = c->cur[i] == ver ? FLOOR_CUR : FLOOR_PREV > c->floor[i] ? FLOOR_PREV
+										: c->floor[i];
 }
 
 static struct cand *cand_find(struct zmodel *zm, uint32_t gen)
@@ -659,12 +1098,19 @@ static void apply_msg(struct campaign *cp, const struct msg *m)
 		cp->failed_resets += m->op == OP_RESET;
 		return;
 	}
+	if (m->type == M_DROPPED) {
+		cp->dropped_by_reset += m->op == OP_RESET;
+		cp->dropped_by_finish += m->op == OP_FINISH;
+		return;
+	}
 	if (m->zone >= v->nr_zones)
 		fail_msg("cycle %d: message for zone %u of %u", cp->cycle, m->zone, v->nr_zones);
 	struct zmodel *zm = &cp->zm[m->zone];
 	uint64_t zslba = zslba_of(v, m->zone);
 	if (m->gen + 1 > cp->next_gen)
 		cp->next_gen = m->gen + 1;
+	if (m->ver + 1 > cp->next_gen)
+		cp->next_gen = m->ver + 1;
 	if (m->gen < zm->c[0].gen) { /* a durable Reset came after it */
 		cp->stale_ops += m->type == M_DONE;
 		return;
@@ -680,10 +1126,21 @@ static void apply_msg(struct campaign *cp, const struct msg *m)
 	if (!c)
 		fail_msg("cycle %d: zone %u: message type %u op %u names generation %u, which no "
 			 "Reset announced", cp->cycle, m->zone, m->type, m->op, m->gen);
+	bool zrwa_write = v->zrwa_lbas && (m->op == OP_WRITE || m->op == OP_ZEROES);
+	if ((zrwa_write || m->op == OP_FLUSH) && (m->wp > v->cap_lbas ||
+	    (zrwa_write && (m->slba < zslba || m->slba + m->nlb > zslba + v->cap_lbas))))
+		fail_msg("cycle %d: zone %u: ZRWA write or flush announced outside the zone",
+			 cp->cycle, m->zone);
 	switch (m->type) {
 	case M_INTENT:
 		cp->intents++;
-		if (m->op == OP_FINISH)
+		if (zrwa_write)
+			zrwa_announced(cp, c, (uint32_t)(m->slba - zslba), m->nlb, m->ver);
+		if (zrwa_write || m->op == OP_FLUSH)
+			c->wp_max = m->wp > c->wp_max ? m->wp : c->wp_max;
+		else if (m->op == OP_ZRWAA)
+			c->zrwa_pend++;
+		else if (m->op == OP_FINISH)
 			c->fin_pend++;
 		else
 			c->zde_pend++;
@@ -691,6 +1148,8 @@ static void apply_msg(struct campaign *cp, const struct msg *m)
 	case M_CANCEL:
 		if (m->op == OP_RESET)
 			cand_remove(zm, (uint32_t)(c - zm->c));
+		else if (m->op == OP_ZRWAA)
+			c->zrwa_pend--;
 		else if (m->op == OP_FINISH)
 			c->fin_pend--;
 		else
@@ -713,7 +1172,18 @@ static void apply_msg(struct campaign *cp, const struct msg *m)
 	/* Durable: so is every Reset before it. */
 	c = cand_make_durable(zm, m->gen);
 	cp->done_ops++;
+	if (zrwa_write || m->op == OP_FLUSH) {
+		if (zrwa_write)
+			zrwa_durable(c, (uint32_t)(m->slba - zslba), m->nlb, m->ver);
+		cp->zrwa_flushes += m->op == OP_FLUSH;
+		c->wp_min = m->wp > c->wp_min ? m->wp : c->wp_min;
+		return;
+	}
 	switch (m->op) {
+	case OP_ZRWAA:
+		c->zrwa_done = true;
+		c->zrwa_pend--;
+		break;
 	case OP_WRITE:
 	case OP_APPEND:
 		/* Durable data: zeros or undefined blocks announced for the
@@ -771,6 +1241,103 @@ static bool why(char *out, size_t len, const char *fmt, ...)
 	return false;
 }
 
+/* Does the zone's extension match candidate c? */
+static bool zde_matches(struct campaign *cp, const struct cand *c, const struct observed *o,
+			char *out, size_t len)
+{
+	bool zdev = o->za & NVME_ZNS_ZA_ZDEV;
+	if (zdev && !c->zde_done && !c->zde_pend)
+		return why(out, len, "extension valid, but none was set in this generation");
+	if (!zdev && c->zde_done)
+		return why(out, len, "a durable Set ZDE, yet the extension is not valid");
+	if (zdev && o->zde) {
+		uint8_t want[16384];
+		zde_fill(want, cp->v->zde_size, o->zone, c->gen);
+		if (memcmp(want, o->zde, cp->v->zde_size))
+			return why(out, len, "extension bytes differ from the ones set");
+	}
+	return true;
+}
+
+/* ZRWA variant: the version a block holds (0: zeros), or -1 for anything
+ * that is no version's data. */
+static int64_t block_version(const uint8_t *b, uint32_t zone, uint64_t lba)
+{
+	uint64_t h[3];
+	memcpy(h, b, sizeof(h));
+	if (block_is_zero(b))
+		return 0;
+	if (h[0] != PAT_MAGIC || h[1] != lba || h[2] >> 32 != zone || !(uint32_t)h[2] ||
+	    !block_is(b, zone, lba, (uint32_t)h[2]))
+		return -1;
+	return (uint32_t)h[2];
+}
+
+/* Where a recovered zone's readable blocks end (zns_zone_readable). */
+static uint32_t zrwa_readable(const struct variant *v, const struct observed *o)
+{
+	if (o->state == NVME_ZNS_ZS_FULL)
+		return v->cap_lbas;
+	if (!(o->za & NVME_ZNS_ZA_ZRWAV))
+		return o->wp;
+	return v->cap_lbas - o->wp < v->zrwa_lbas ? v->cap_lbas : o->wp + v->zrwa_lbas;
+}
+
+/*
+ * ZRWA variant: does the zone as recovered match candidate c? Its ZRWA
+ * is there when allocated durably (or maybe), until Full; its write pointer
+ * lies between the last durable flush and the highest announced; below
+ * the end of its window each block holds the last version written there
+ * or, while that is not durable, the one before; above it zeros, which a
+ * block with no durable version may also hold there (power-up erases from
+ * the end of the recovered window on: writes whose implicit flush was not
+ * durable).
+ */
+static bool zrwa_zone_matches(struct campaign *cp, const struct cand *c, const struct observed *o,
+			      char *out, size_t len)
+{
+	const struct variant *v = cp->v;
+	bool zrwav = o->za & NVME_ZNS_ZA_ZRWAV;
+	bool full = o->state == NVME_ZNS_ZS_FULL;
+	if (zrwav && !c->zrwa_done && !c->zrwa_pend)
+		return why(out, len, "a ZRWA, but none was allocated in this generation");
+	if (!zrwav && !full && c->zrwa_done)
+		return why(out, len, "a durable ZRWA allocation, yet the zone is %s without one",
+			   state_name(o->state));
+	if (!zrwav && o->state == NVME_ZNS_ZS_CLOSED)
+		return why(out, len, "Closed without a ZRWA, which this variant never writes");
+	if (full && !c->fin_done && !c->fin_pend && c->wp_max < v->cap_lbas)
+		return why(out, len, "Full, but no Finish and no flush to the capacity");
+	if (!full && c->fin_done)
+		return why(out, len, "a durable Finish, yet the zone is %s", state_name(o->state));
+	uint32_t wp = full ? v->cap_lbas : o->wp;
+	if (!full && (wp < c->wp_min || wp > c->wp_max))
+		return why(out, len, "write pointer +%u outside what durable (+%u) and announced "
+			   "(+%u) flushes allow", wp, c->wp_min, c->wp_max);
+	if (!zde_matches(cp, c, o, out, len))
+		return false;
+	uint32_t readable = zrwa_readable(v, o);
+	uint64_t zslba = zslba_of(v, o->zone);
+	for (uint32_t i = 0; i < v->zone_lbas; i++) {
+		const uint8_t *b = o->data + (size_t)i * BLK;
+		int64_t got = block_version(b, o->zone, zslba + i);
+		bool ok = got == c->cur[i] || (c->floor[i] < FLOOR_CUR && got == c->prev[i]) ||
+			  (i >= readable && !c->floor[i] && got == 0);
+		if (ok && i >= readable && got)
+			ok = false; /* the read path must give zeros there */
+		if (!ok) {
+			char what[160];
+			describe_block(b, what, sizeof(what));
+			return why(out, len, "LBA %#" PRIx64 " (+%u, %s; write pointer +%u) holds %s, "
+				   "want version %u%s", zslba + i, i,
+				   i < readable ? "readable" : "above the window", wp, what, c->cur[i],
+				   c->floor[i] == FLOOR_CUR ? " (durable)" : " or the one before");
+		}
+	}
+	cp->blocks_checked += v->zone_lbas;
+	return true;
+}
+
 /*
  * Does the zone as recovered match candidate c? Strict blocks must hold the
  * generation's data (or zeros a Write Zeroes asked for); lenient ones - the
@@ -780,6 +1347,8 @@ static bool zone_matches(struct campaign *cp, const struct cand *c, const struct
 			 char *out, size_t len)
 {
 	const struct variant *v = cp->v;
+	if (v->zrwa_lbas)
+		return zrwa_zone_matches(cp, c, o, out, len);
 	uint64_t zslba = zslba_of(v, o->zone);
 	bool full = o->state == NVME_ZNS_ZS_FULL;
 	bool finished = c->fin_done || c->fin_pend || (o->za & NVME_ZNS_ZA_ZFC);
@@ -798,17 +1367,8 @@ static bool zone_matches(struct campaign *cp, const struct cand *c, const struct
 				   o->wp, c->wp_min);
 		strict = lenient = o->wp;
 	}
-	bool zdev = o->za & NVME_ZNS_ZA_ZDEV;
-	if (zdev && !c->zde_done && !c->zde_pend)
-		return why(out, len, "extension valid, but none was set in this generation");
-	if (!zdev && c->zde_done)
-		return why(out, len, "a durable Set ZDE, yet the extension is not valid");
-	if (zdev && o->zde) {
-		uint8_t want[16384];
-		zde_fill(want, v->zde_size, o->zone, c->gen);
-		if (memcmp(want, o->zde, v->zde_size))
-			return why(out, len, "extension bytes differ from the ones set");
-	}
+	if (!zde_matches(cp, c, o, out, len))
+		return false;
 	for (uint32_t i = 0; i < v->zone_lbas; i++) {
 		const uint8_t *b = o->data + (size_t)i * BLK;
 		uint64_t lba = zslba + i;
@@ -891,22 +1451,26 @@ static void check_state(struct campaign *cp, const struct nvme_zns_desc *d, uint
 		fail_msg("cycle %d: zone %u (%s): write pointer %#" PRIx64 " outside the zone",
 			 cp->cycle, zone, state_name(o->state), wp);
 	o->wp = (uint32_t)(wp - zslba);
-	bool zdev = o->za & NVME_ZNS_ZA_ZDEV;
+	bool zdev = o->za & NVME_ZNS_ZA_ZDEV, zrwav = o->za & NVME_ZNS_ZA_ZRWAV;
 	const char *bad = NULL;
 	switch (o->state) {
 	case NVME_ZNS_ZS_EMPTY:
-		if (o->wp || zdev)
-			bad = "Empty with data or an extension";
+		if (o->wp || zdev || zrwav)
+			bad = "Empty with data, an extension or a ZRWA";
 		break;
 	case NVME_ZNS_ZS_CLOSED:
-		if (!o->wp && !zdev)
-			bad = "Closed with nothing written and no extension (should be Empty)";
+		/* A ZRWA's window may hold data at any write pointer. */
+		if (!o->wp && !zdev && !zrwav)
+			bad = "Closed with nothing written, no extension and no ZRWA (should be "
+			      "Empty)";
 		else if (o->wp == v->cap_lbas)
 			bad = "Closed at the end of its capacity (should be Full)";
 		break;
 	case NVME_ZNS_ZS_FULL:
 		if (o->wp != v->cap_lbas)
 			bad = "Full with the write pointer short of the capacity";
+		else if (zrwav)
+			bad = "Full with a ZRWA";
 		break;
 	case NVME_ZNS_ZS_IMPL_OPEN:
 	case NVME_ZNS_ZS_EXPL_OPEN:
@@ -917,9 +1481,35 @@ static void check_state(struct campaign *cp, const struct nvme_zns_desc *d, uint
 	}
 	if ((o->za & NVME_ZNS_ZA_ZFC) && (!v->max_active || o->state != NVME_ZNS_ZS_FULL))
 		bad = "finished by the controller without an active limit to enforce";
+	if (zrwav && !v->zrwa_lbas)
+		bad = "a ZRWA in a namespace without one";
+	/* Only flushes move a ZRWA's write pointer, by whole granules. */
+	else if (zrwav && o->wp % v->zrwa_fg)
+		bad = "a ZRWA with the write pointer off the flush granularity";
 	if (bad)
 		fail_msg("cycle %d: zone %u: %s (state %s, wp +%u, za %#x)", cp->cycle, zone, bad,
 			 state_name(o->state), o->wp, o->za);
+}
+
+/* ZRWA variant: what recovery left is the next cycle's starting point,
+ * durable as it is (recovery checkpoints it). */
+static void zrwa_rebase(struct campaign *cp, struct cand *c, const struct observed *o)
+{
+	const struct variant *v = cp->v;
+	bool full = o->state == NVME_ZNS_ZS_FULL;
+	c->wp_min = c->wp_max = full ? v->cap_lbas : o->wp;
+	c->zrwa_done = o->za & NVME_ZNS_ZA_ZRWAV;
+	c->fin_done = full;
+	c->zde_done = o->za & NVME_ZNS_ZA_ZDEV;
+	c->zrwa_pend = c->fin_pend = c->zde_pend = 0;
+	/* Every block holds what it holds for good - but zeros above the
+	 * window, which a crash after it is written there may erase again. */
+	uint32_t readable = zrwa_readable(v, o);
+	for (uint32_t i = 0; i < v->zone_lbas; i++) {
+		c->cur[i] = c->prev[i] = (uint32_t)block_version(o->data + (size_t)i * BLK, o->zone,
+								 zslba_of(v, o->zone) + i);
+		c->floor[i] = i < readable || c->cur[i] ? FLOOR_CUR : 0;
+	}
 }
 
 /* Open the namespace as recovery leaves it and hold it against the model. */
@@ -995,6 +1585,10 @@ static void verify(struct campaign *cp)
 		cand_make_durable(zm, zm->c[hit].gen);
 		zm->nc = 1;
 		struct cand *c = &zm->c[0];
+		if (v->zrwa_lbas) {
+			zrwa_rebase(cp, c, &o);
+			continue;
+		}
 		bool full = o.state == NVME_ZNS_ZS_FULL;
 		bool finished = full && (c->fin_done || c->fin_pend || (o.za & NVME_ZNS_ZA_ZFC));
 		if (!finished)
@@ -1230,14 +1824,36 @@ static void run_campaign(const struct variant *v)
 	 * recovery restarts the journal, so only a tiny one makes the commit
 	 * thread checkpoint in most cycles - and kills land inside them. */
 	cp->cfg.journal_size = 1 << 10;
+	cp->cfg.zrwa_size = (uint64_t)v->zrwa_lbas * BLK;
+	cp->cfg.zrwa_flush_granularity = (uint64_t)v->zrwa_fg * BLK;
+	cp->cfg.zrwa_resources = v->nr_zrwa;
+	/* The ZRWA variant reports each operation as durable before the next
+	 * (write cache off), and runs without faults. */
+	assert_false(v->zrwa_lbas && (v->write_cache || v->fault_one_in));
+	/* A write that fails under faults may keep its range: reading it back
+	 * says what it holds only while no Reset can come in between. */
+	assert_false(v->overlap && v->fault_one_in);
 
 	cp->zm = calloc(v->nr_zones, sizeof(*cp->zm));
 	cp->zero_mem = calloc((size_t)v->nr_zones * MAX_CAND, v->zone_lbas);
 	assert_non_null(cp->zm);
 	assert_non_null(cp->zero_mem);
+	size_t per_zone = v->zrwa_lbas ? (size_t)MAX_CAND * v->zone_lbas : 0;
+	cp->ver_mem = calloc(v->nr_zones * per_zone * 2 + 1, sizeof(*cp->ver_mem));
+	cp->floor_mem = calloc(v->nr_zones * per_zone + 1, 1);
+	assert_non_null(cp->ver_mem);
+	assert_non_null(cp->floor_mem);
 	for (uint32_t z = 0; z < v->nr_zones; z++) {
-		for (uint32_t k = 0; k < MAX_CAND; k++)
-			cp->zm[z].c[k].zero_ok = cp->zero_mem + ((size_t)z * MAX_CAND + k) * v->zone_lbas;
+		for (uint32_t k = 0; k < MAX_CAND; k++) {
+			struct cand *c = &cp->zm[z].c[k];
+			size_t at = ((size_t)z * MAX_CAND + k) * v->zone_lbas;
+			c->zero_ok = cp->zero_mem + at;
+			if (v->zrwa_lbas) {
+				c->cur = cp->ver_mem + 2 * at;
+				c->prev = c->cur + v->zone_lbas;
+				c->floor = cp->floor_mem + at;
+			}
+		}
 		cp->zm[z].nc = 1; /* generation 0, empty */
 	}
 	cp->next_gen = 1;
@@ -1263,13 +1879,18 @@ static void run_campaign(const struct variant *v)
 	       "             checkpoints: %" PRIu64 " by the commit thread, %" PRIu64 " at recovery\n"
 	       "             faults: %" PRIu64 " crash points (the child killed itself), %" PRIu64
 	       " failed syncs, %" PRIu64 " failed writes (%" PRIu64 " ranges kept, %" PRIu64
-	       " of them undefined), %" PRIu64 " Resets retried\n",
+	       " of them undefined), %" PRIu64 " Resets retried\n"
+	       "             overlap: writes dropped by %" PRIu64 " Resets, %" PRIu64 " Finishes; "
+	       "ZRWA: %" PRIu64 " blocks written again, %" PRIu64 " explicit flushes\n",
 	       v->name, cycles, (now_ms() - t0) / 1e3, cp->seed, cp->kills_in_open, cp->ready_ms,
 	       cycles - cp->kills_in_open, cp->done_ops, cp->stale_ops, cp->intents,
 	       cp->resets_in_flight, cp->zfc, cp->blocks_checked, cp->ckpt_commit, cp->ckpt_open,
 	       cp->self_kills, cp->failed_syncs, cp->failed_writes, cp->kept_writes,
-	       cp->undefined_writes, cp->failed_resets);
+	       cp->undefined_writes, cp->failed_resets, cp->dropped_by_reset, cp->dropped_by_finish,
+	       cp->zrwa_rewrites, cp->zrwa_flushes);
 	nftw(cp->cfg.path, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	free(cp->ver_mem);
+	free(cp->floor_mem);
 	free(cp->zero_mem);
 	free(cp->zm);
 	free(cp);
@@ -1330,6 +1951,48 @@ static void test_faults_write_cache_limits(void **state)
 		.name = "faults, write cache on, max_open 3, max_active 5", .nr_zones = 24,
 		.zone_lbas = 64, .cap_lbas = 48, .max_open = 3, .max_active = 5, .zde_size = 64,
 		.write_cache = true, .fault_one_in = 40,
+	};
+	run_campaign(&v);
+}
+
+/* Writes meet Resets and Finishes of their zone in flight, write cache
+ * off: a write is dropped (not reported) or lands first. A small capacity,
+ * so that zones fill up - with the writes that filled them in flight - and
+ * a Finish meets a zone Full in memory but not yet on disk. */
+static void test_crash_overlap(void **state)
+{
+	(void)state;
+	static const struct variant v = {
+		.name = "overlap, write cache off", .nr_zones = 32, .zone_lbas = 64, .cap_lbas = 32,
+		.zde_size = 64, .overlap = true,
+	};
+	run_campaign(&v);
+}
+
+/* The same with the write cache on and open/active limits: batches of
+ * writes behind one Flush, zones Finished and Reset to free resources with
+ * writes in flight. */
+static void test_crash_overlap_cache_limits(void **state)
+{
+	(void)state;
+	static const struct variant v = {
+		.name = "overlap, write cache on, max_open 3, max_active 5", .nr_zones = 24,
+		.zone_lbas = 64, .cap_lbas = 48, .max_open = 3, .max_active = 5, .zde_size = 64,
+		.write_cache = true, .overlap = true,
+	};
+	run_campaign(&v);
+}
+
+/* Zone Random Write Areas: zones given one (some with an extension), writes
+ * anywhere in the window and its implicit flush range, explicit flushes,
+ * Close, Finish and Reset of zones holding one; fewer ZRWAs than zones. */
+static void test_crash_zrwa(void **state)
+{
+	(void)state;
+	static const struct variant v = {
+		.name = "ZRWA of 8 blocks, granularity 2, 6 resources", .nr_zones = 16,
+		.zone_lbas = 64, .cap_lbas = 48, .zde_size = 64, .zrwa_lbas = 8, .zrwa_fg = 2,
+		.nr_zrwa = 6, .overlap = true,
 	};
 	run_campaign(&v);
 }
@@ -1507,6 +2170,9 @@ int main(void)
 		cmocka_unit_test(test_crash_write_through),
 		cmocka_unit_test(test_crash_write_cache),
 		cmocka_unit_test(test_crash_limits),
+		cmocka_unit_test(test_crash_overlap),
+		cmocka_unit_test(test_crash_overlap_cache_limits),
+		cmocka_unit_test(test_crash_zrwa),
 		cmocka_unit_test(test_faults_write_through),
 		cmocka_unit_test(test_faults_write_cache_limits),
 		cmocka_unit_test(test_record_durable_data_lost),

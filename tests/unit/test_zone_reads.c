@@ -37,19 +37,21 @@
 #define BS 4096u
 #define OLD 0xaa /* what the zone held before its Reset */
 
-static int setup_cfg(void **state, uint64_t zrwa_size)
+static int setup_cfg(void **state, uint64_t zrwa_size, uint64_t zrwa_fg)
 {
 	struct ns_fixture *f = ns_fixture_new("zreads", NZ, ZLBAS, true);
 	f->cfg.cross_zone_read = true;
 	f->cfg.zrwa_size = zrwa_size;
-	f->cfg.zrwa_flush_granularity = zrwa_size ? BS : 0;
+	f->cfg.zrwa_flush_granularity = zrwa_fg;
 	ns_fixture_open(f, false);
 	*state = f;
 	return 0;
 }
 
-static int setup(void **state) { return setup_cfg(state, 0); }
-static int setup_zrwa(void **state) { return setup_cfg(state, 8 * BS); }
+static int setup(void **state) { return setup_cfg(state, 0, 0); }
+static int setup_zrwa(void **state) { return setup_cfg(state, 8 * BS, BS); }
+/* A ZRWA of 8 blocks flushed 2 blocks at a time (ZRWAFG). */
+static int setup_zrwa_fg2(void **state) { return setup_cfg(state, 8 * BS, 2 * BS); }
 
 static int teardown(void **state)
 {
@@ -1237,6 +1239,36 @@ static void test_finish_of_zone_filled_in_flight(void **state)
 }
 
 /*
+ * The same with a commit between the appends that fill the zone and the
+ * Finish (a Flush, or any other zone's transition): it records the zone
+ * open at the written prefix and takes it off the list of zones to record.
+ * The Finish leaves the zone in the state it was in (Full), so it must
+ * list the zone again itself, or its sync records nothing and a power cut
+ * brings the acknowledged Finish back as an open zone.
+ */
+static void test_finish_of_zone_filled_in_flight_after_commit(void **state)
+{
+	struct ns_fixture *f = *state;
+	const uint64_t z = 1 * ZLBAS;
+	struct ns_write a, b;
+	write_all(f->ns, z, 4, 0x11);
+	assert_int_equal(ns_sync_wait(f->ns), 0);
+	assert_int_equal(ns_write_begin(f->ns, &a, NS_ZONE_APPEND, z, 6), 0);
+	assert_int_equal(ns_write_begin(f->ns, &b, NS_ZONE_APPEND, z, 6), 0); /* fills it */
+	assert_int_equal(ns_sync_wait(f->ns), 0); /* records it open at +4 */
+	assert_int_equal(ns_zone_mgmt_send(f->ns, z, NVME_ZNS_ZSA_FINISH, false, NULL), 0);
+	assert_int_equal(ns_sync_wait(f->ns), 0);
+	ns_abandon(f->ns); /* power cut; the appends never complete */
+	ns_fixture_open(f, false);
+	struct nvme_zns_desc d;
+	assert_true(zone_desc(f->ns, z, &d));
+	if (d.zs >> 4 != NVME_ZNS_ZS_FULL)
+		fail_msg("an acknowledged Finish rolled back: zone state %#x wp +%llu after the "
+			 "power cut, want Full", d.zs >> 4,
+			 (unsigned long long)(le64toh(d.wp) - z));
+}
+
+/*
  * A flush of a zone's ZRWA that reaches the zone capacity makes the zone
  * Full (and releases its ZRWA) while a write into the window is still in
  * flight: until it ends, the record says open at the written prefix. The
@@ -1285,6 +1317,43 @@ static void test_zrwa_flush_to_full_keeps_window(void **state)
 	free(b);
 }
 
+/*
+ * Flushes move a ZRWA's write pointer by whole granules (ZRWAFG), so the
+ * write pointer is always a granule from the zone start - after a power cut
+ * too, where the last durable flush left it (doc/zrwa.md). A flush over a
+ * write still in flight in the window is recorded only up to that write
+ * (the record never claims data that may not be there); a commit then (here
+ * another zone's Reset) must not record a write pointer between granules.
+ */
+static void test_zrwa_record_on_granule(void **state)
+{
+	struct ns_fixture *f = *state;
+	const uint64_t z = 2 * ZLBAS;
+	assert_int_equal(ns_zone_mgmt_send_zrwaa(f->ns, z, NVME_ZNS_ZSA_OPEN, NULL), 0);
+	write_all(f->ns, z, 2, 0x11);
+	assert_int_equal(ns_zone_mgmt_send(f->ns, z + 1, NVME_ZNS_ZSA_ZRWA_FLUSH, false, NULL), 0);
+	assert_int_equal(ns_sync_wait(f->ns), 0); /* acknowledged: wp +2 */
+	write_all(f->ns, z + 2, 3, 0x22);
+	struct ns_write w; /* in the window at +5: in flight */
+	assert_int_equal(ns_write_begin(f->ns, &w, NS_WRITE, z + 5, 1), 0);
+	assert_int_equal(ns_zone_mgmt_send(f->ns, z + 5, NVME_ZNS_ZSA_ZRWA_FLUSH, false, NULL), 0);
+	/* Another zone's Reset commits (without waiting for gapped zones). */
+	write_all(f->ns, 1 * ZLBAS, 2, 0x33);
+	assert_int_equal(ns_zone_mgmt_apply(f->ns, 1 * ZLBAS, NVME_ZNS_ZSA_RESET, false, NULL), 0);
+
+	ns_abandon(f->ns); /* power cut; w never completes */
+	ns_fixture_open(f, false);
+	struct nvme_zns_desc d;
+	assert_true(zone_desc(f->ns, z, &d));
+	uint64_t wp = le64toh(d.wp) - z;
+	if (wp % 2 || wp < 2 || wp > 6 || !(d.za & NVME_ZNS_ZA_ZRWAV))
+		fail_msg("after the power cut the zone is state %#x za %#x wp +%llu: want a ZRWA "
+			 "and the write pointer on a granule from +2 to +6", d.zs >> 4, d.za,
+			 (unsigned long long)wp);
+	uint8_t want[5] = { 0x11, 0x11, 0x22, 0x22, 0x22 };
+	expect(f->ns, z, 5, want); /* in the window or below it: all readable */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1322,6 +1391,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_actions_and_appends_mix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_actions_and_appends_mix, setup_open1, teardown),
 		cmocka_unit_test_setup_teardown(test_finish_of_zone_filled_in_flight, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_finish_of_zone_filled_in_flight_after_commit,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zrwa_record_on_granule, setup_zrwa_fg2, teardown),
 		cmocka_unit_test_setup_teardown(test_zrwa_flush_to_full_keeps_window, setup_zrwa,
 						teardown),
 	};
