@@ -1286,6 +1286,26 @@ static bool zrwa_full_unsettled(const struct zns *z, uint32_t i)
 	return false;
 }
 
+/*
+ * The write pointer a record of a zone with a ZRWA keeps. Its written
+ * prefix may end inside a granule (at a write in flight below the flushed
+ * write pointer), and only flushes move the write pointer, by whole
+ * granules (ZRWAFG) from where it is: the record keeps the highest such
+ * point at or below the prefix, counted down from the write pointer - not
+ * from the zone start, which a restart with another zrwa_flush_granularity
+ * leaves between two granules. That is never below the last record (the
+ * prefix only grows while the zone holds its ZRWA, and each write pointer
+ * it had meanwhile - where it was allocated or loaded, or a flush left it
+ * - is one of those points), no acknowledged flush is undone by it - the one
+ * acknowledged last waited for every write below it - and the blocks
+ * between stay readable in the window. Caller holds the zone lock.
+ */
+static uint64_t zrwa_record_wp(const struct zns *z, const struct zone *zn)
+{
+	uint64_t fg = z->g.zrwa_fg;
+	return zn->wp - (zn->wp - zn->wp_done + fg - 1) / fg * fg;
+}
+
 bool zns_snapshot(struct zns *z, uint32_t *cursor, struct zone_snap *out, uint8_t *zde)
 {
 again:
@@ -1314,15 +1334,7 @@ again:
 	out->zone = i;
 	out->state = zn->state;
 	out->za = zn->za;
-	out->wp = zn->wp_done;
-	/* A ZRWA's written prefix may end inside a granule (at a write in
-	 * flight below the flushed write pointer), and only flushes move its
-	 * write pointer, by whole granules (ZRWAFG): the record keeps the
-	 * granule below. No acknowledged flush is undone by that - the one
-	 * acknowledged last waited for every write below it - and the blocks
-	 * between stay readable in the window. */
-	if (has_zrwa(zn))
-		out->wp -= (out->wp - zns_zslba(z, i)) % z->g.zrwa_fg;
+	out->wp = has_zrwa(zn) ? zrwa_record_wp(z, zn) : zn->wp_done;
 	out->zde_dirty = zn->flags & ZONE_F_ZDE_DIRTY;
 	zn->flags &= (uint8_t)~ZONE_F_ZDE_DIRTY;
 	if (out->zde_dirty)

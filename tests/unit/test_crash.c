@@ -54,12 +54,15 @@
  * fences order them (zns_fence, include/zone.h). A write so overlapped lands
  * first (reported as any other) or is dropped before its data moves: it
  * fails (Zone Invalid Write after a Reset, Zone Is Full after a Finish) and
- * is not reported - accepted only when a Reset or Finish of its zone was
- * issued since it began. A Finish erases the blocks of the writes it drops,
+ * is not reported - accepted only when a change of that kind (a Reset for
+ * Zone Invalid Write, a Finish for Zone Is Full) of its zone was issued
+ * since it began. A Finish erases the blocks of the writes it drops,
  * which may lie below a write reported since: before it is issued, the child
- * announces the writes then in flight in its zone like Write Zeroes (their
- * blocks may read as zeros), under a lock that a write leaves only once it
- * ended - so before a report of it, which makes its data required again.
+ * announces the writes then in flight in its zone (their blocks may read as
+ * zeros if the zone ends Full by the Finish - an open zone's records never
+ * reach past a write that did not land), under a lock that a write leaves
+ * only once it ended - so before a report of it, which makes its data
+ * required again.
  * The writes that fill a zone are often slow (up to 30 ms) and a zone found
  * Full is sometimes Finished, so that a Finish meets a zone Full in memory
  * with its last writes not landed - and kills land in between.
@@ -286,6 +289,12 @@ struct flight {
 	uint64_t slba;
 };
 
+/* Resets and Finishes issued in a zone (atomic), counted apart: each drops
+ * the writes in flight with its own status. */
+struct zchanges {
+	uint32_t resets, finishes;
+};
+
 struct child {
 	struct ns *ns;
 	const struct variant *v;
@@ -295,7 +304,7 @@ struct child {
 	 * always falls between two generations' writes. */
 	pthread_rwlock_t *zlock;
 	uint32_t *gen;           /* per zone, under zlock */
-	uint32_t *changes;       /* per zone: Resets and Finishes issued (atomic) */
+	struct zchanges *changes; /* per zone */
 	pthread_mutex_t *flock;  /* per zone, over its flights */
 	struct flight *flights;  /* per zone, one per thread */
 	uint32_t next_gen;       /* atomic; ZRWA writes take their versions from it too */
@@ -452,17 +461,27 @@ static void announce_flights(struct child *c, uint32_t zone, uint32_t gen)
 	pthread_mutex_unlock(&c->flock[zone]);
 }
 
+/* The Resets and Finishes issued in zone so far. */
+static struct zchanges changes_now(struct child *c, uint32_t zone)
+{
+	return (struct zchanges){
+		.resets = __atomic_load_n(&c->changes[zone].resets, __ATOMIC_ACQUIRE),
+		.finishes = __atomic_load_n(&c->changes[zone].finishes, __ATOMIC_ACQUIRE),
+	};
+}
+
 /*
  * Overlap variants: a write whose data was refused because a Reset (Zone
  * Invalid Write) or a Finish (Zone Is Full) of its zone dropped it - legal
- * only if one was issued since the write began.
+ * only if one of that kind was issued since the write began (then).
  */
-static bool dropped(struct child *c, uint32_t zone, uint32_t changes, uint16_t st)
+static bool dropped(struct child *c, uint32_t zone, struct zchanges then, uint16_t st)
 {
 	bool reset = status_sc(st) == NVME_SC_ZNS_INVALID_WRITE;
+	bool finish = status_sc(st) == NVME_SC_ZNS_FULL;
+	struct zchanges now = changes_now(c, zone);
 	if (!c->v->overlap || ((st >> 8) & 7) != NVME_SCT_CMD_SPECIFIC ||
-	    (!reset && status_sc(st) != NVME_SC_ZNS_FULL) ||
-	    __atomic_load_n(&c->changes[zone], __ATOMIC_ACQUIRE) == changes)
+	    !(reset ? now.resets != then.resets : finish && now.finishes != then.finishes))
 		return false;
 	child_send(c, M_DROPPED, reset ? OP_RESET : OP_FINISH, zone, 0, 0, 0);
 	return true;
@@ -497,7 +516,7 @@ static uint16_t op_write(struct worker *w, uint32_t zone, enum ns_write_kind kin
 		return st;
 	}
 	slba = nw->slba;
-	uint32_t changes = __atomic_load_n(&c->changes[zone], __ATOMIC_ACQUIRE);
+	struct zchanges changes = changes_now(c, zone);
 	if (c->v->overlap) {
 		flight_set(c, zone, w->id, &(struct flight){ true, gen, nlb, slba });
 		pthread_rwlock_unlock(&c->zlock[zone]);
@@ -562,8 +581,10 @@ static uint16_t op_mgmt(struct worker *w, uint32_t zone, enum op op)
 		zde_fill(zde, c->v->zde_size, zone, gen);
 	if (announce)
 		child_send(c, M_INTENT, (uint8_t)op, zone, gen, 0, 0);
-	if (op == OP_RESET || op == OP_FINISH)
-		__atomic_add_fetch(&c->changes[zone], 1, __ATOMIC_RELEASE);
+	if (op == OP_RESET)
+		__atomic_add_fetch(&c->changes[zone].resets, 1, __ATOMIC_RELEASE);
+	else if (op == OP_FINISH)
+		__atomic_add_fetch(&c->changes[zone].finishes, 1, __ATOMIC_RELEASE);
 	/* (In a ZRWA the blocks a Finish's dropped writes would have written
 	 * keep their version before - the model's already.) */
 	if (op == OP_FINISH && c->v->overlap && !c->v->zrwa_lbas)
@@ -739,7 +760,8 @@ static uint16_t op_zrwa_write(struct worker *w, uint32_t zone, bool zeroes)
 		new_wp += (end - wp - v->zrwa_lbas + v->zrwa_fg - 1) / v->zrwa_fg * v->zrwa_fg;
 	if (new_wp > v->cap_lbas)
 		new_wp = v->cap_lbas;
-	uint32_t gen = c->gen[zone], changes = __atomic_load_n(&c->changes[zone], __ATOMIC_ACQUIRE);
+	uint32_t gen = c->gen[zone];
+	struct zchanges changes = changes_now(c, zone);
 	uint32_t ver = zeroes ? 0 : __atomic_fetch_add(&c->next_gen, 1, __ATOMIC_RELAXED);
 	struct msg m = { .type = M_INTENT, .op = zeroes ? OP_ZEROES : OP_WRITE, .zone = zone,
 			 .gen = gen, .slba = zslba + off, .nlb = nlb, .ver = ver, .wp = new_wp };
@@ -973,7 +995,11 @@ static void child_main(const struct ns_config *cfg, const struct variant *v, con
 /* What a block not (yet) covered by a durable write of its generation may
  * also hold besides that write's data. */
 enum { ZERO_OK = 1 /* zeros: a Write Zeroes or a zeroed kept range covers it */,
-       UNDEFINED = 2 /* anything: a kept range zeroing could not clear */ };
+       UNDEFINED = 2 /* anything: a kept range zeroing could not clear */,
+       /* zeros if the zone is Full by a Finish: a write in flight when it
+        * was issued, which it may have dropped and erased (an open zone
+        * never has its write pointer past a write that never landed) */
+       FINISH_ZEROS = 4 };
 
 /* One generation a zone may be in after the crash. */
 struct cand {
@@ -1160,8 +1186,12 @@ static void apply_msg(struct campaign *cp, const struct msg *m)
 		if (m->slba < zslba || m->slba + m->nlb > zslba + v->cap_lbas)
 			fail_msg("cycle %d: zone %u: zeros or undefined blocks announced outside the "
 				 "zone", cp->cycle, m->zone);
-		memset(c->zero_ok + (m->slba - zslba), m->type == M_ZEROES ? ZERO_OK : UNDEFINED,
-		       m->nlb);
+		if (m->op == OP_FINISH)
+			for (uint32_t i = 0; i < m->nlb; i++)
+				c->zero_ok[m->slba - zslba + i] |= FINISH_ZEROS;
+		else
+			memset(c->zero_ok + (m->slba - zslba),
+			       m->type == M_ZEROES ? ZERO_OK : UNDEFINED, m->nlb);
 		cp->undefined_writes += m->type == M_UNDEFINED;
 		return;
 	case M_DONE:
@@ -1353,6 +1383,7 @@ static bool zone_matches(struct campaign *cp, const struct cand *c, const struct
 	bool full = o->state == NVME_ZNS_ZS_FULL;
 	bool finished = c->fin_done || c->fin_pend || (o->za & NVME_ZNS_ZA_ZFC);
 	uint32_t strict, lenient;
+	uint8_t zeros = ZERO_OK | (full && (c->fin_done || c->fin_pend) ? FINISH_ZEROS : 0);
 	if (full && finished) {
 		strict = c->wp_min;
 		lenient = v->cap_lbas;
@@ -1373,10 +1404,11 @@ static bool zone_matches(struct campaign *cp, const struct cand *c, const struct
 		const uint8_t *b = o->data + (size_t)i * BLK;
 		uint64_t lba = zslba + i;
 		bool ok;
-		if (i < lenient && c->zero_ok[i] == UNDEFINED)
+		if (i < lenient && (c->zero_ok[i] & UNDEFINED))
 			ok = true;
 		else if (i < strict)
-			ok = block_is(b, o->zone, lba, c->gen) || (c->zero_ok[i] && block_is_zero(b));
+			ok = block_is(b, o->zone, lba, c->gen) ||
+			     ((c->zero_ok[i] & zeros) && block_is_zero(b));
 		else if (i < lenient)
 			ok = block_is(b, o->zone, lba, c->gen) || block_is_zero(b);
 		else
@@ -1590,7 +1622,8 @@ static void verify(struct campaign *cp)
 			continue;
 		}
 		bool full = o.state == NVME_ZNS_ZS_FULL;
-		bool finished = full && (c->fin_done || c->fin_pend || (o.za & NVME_ZNS_ZA_ZFC));
+		bool by_finish = full && (c->fin_done || c->fin_pend);
+		bool finished = by_finish || (full && (o.za & NVME_ZNS_ZA_ZFC));
 		if (!finished)
 			c->wp_min = full ? v->cap_lbas : o.wp;
 		c->fin_done = finished;
@@ -1598,8 +1631,11 @@ static void verify(struct campaign *cp)
 		c->fin_pend = c->zde_pend = 0;
 		/* Above the write pointer nothing is consumed any more: what the
 		 * next writes put there is checked afresh, so zeros or undefined
-		 * blocks announced there before no longer excuse anything. */
+		 * blocks announced there before no longer excuse anything. Nor
+		 * does a Finish that did not happen: no write is in flight now. */
 		memset(c->zero_ok + o.wp, 0, v->zone_lbas - o.wp);
+		for (uint32_t i = 0; i < o.wp && !by_finish; i++)
+			c->zero_ok[i] &= (uint8_t)~FINISH_ZEROS;
 	}
 	check_filters(cp, ns, count);
 	if (v->max_active && active > v->max_active)
@@ -1792,11 +1828,50 @@ static uint64_t env_seed(const char *name, uint64_t def)
 	return s && *s ? strtoull(s, NULL, 0) : def;
 }
 
-static void run_campaign(const struct variant *v)
+/* A campaign whose model has every zone Empty in generation 0. */
+static struct campaign *campaign_new(const struct variant *v)
 {
 	struct campaign *cp = calloc(1, sizeof(*cp));
 	assert_non_null(cp);
 	cp->v = v;
+	cp->zm = calloc(v->nr_zones, sizeof(*cp->zm));
+	cp->zero_mem = calloc((size_t)v->nr_zones * MAX_CAND, v->zone_lbas);
+	assert_non_null(cp->zm);
+	assert_non_null(cp->zero_mem);
+	size_t per_zone = v->zrwa_lbas ? (size_t)MAX_CAND * v->zone_lbas : 0;
+	cp->ver_mem = calloc(v->nr_zones * per_zone * 2 + 1, sizeof(*cp->ver_mem));
+	cp->floor_mem = calloc(v->nr_zones * per_zone + 1, 1);
+	assert_non_null(cp->ver_mem);
+	assert_non_null(cp->floor_mem);
+	for (uint32_t z = 0; z < v->nr_zones; z++) {
+		for (uint32_t k = 0; k < MAX_CAND; k++) {
+			struct cand *c = &cp->zm[z].c[k];
+			size_t at = ((size_t)z * MAX_CAND + k) * v->zone_lbas;
+			c->zero_ok = cp->zero_mem + at;
+			if (v->zrwa_lbas) {
+				c->cur = cp->ver_mem + 2 * at;
+				c->prev = c->cur + v->zone_lbas;
+				c->floor = cp->floor_mem + at;
+			}
+		}
+		cp->zm[z].nc = 1; /* generation 0, empty */
+	}
+	cp->next_gen = 1;
+	return cp;
+}
+
+static void campaign_free(struct campaign *cp)
+{
+	free(cp->ver_mem);
+	free(cp->floor_mem);
+	free(cp->zero_mem);
+	free(cp->zm);
+	free(cp);
+}
+
+static void run_campaign(const struct variant *v)
+{
+	struct campaign *cp = campaign_new(v);
 	static uint64_t campaigns;
 	cp->seed = env_seed("ZNSTGT_CRASH_SEED",
 			    mix(mix((uint64_t)time(NULL)) ^ (uint64_t)getpid() << 32 ^ mix(++campaigns)));
@@ -1834,30 +1909,6 @@ static void run_campaign(const struct variant *v)
 	 * says what it holds only while no Reset can come in between. */
 	assert_false(v->overlap && v->fault_one_in);
 
-	cp->zm = calloc(v->nr_zones, sizeof(*cp->zm));
-	cp->zero_mem = calloc((size_t)v->nr_zones * MAX_CAND, v->zone_lbas);
-	assert_non_null(cp->zm);
-	assert_non_null(cp->zero_mem);
-	size_t per_zone = v->zrwa_lbas ? (size_t)MAX_CAND * v->zone_lbas : 0;
-	cp->ver_mem = calloc(v->nr_zones * per_zone * 2 + 1, sizeof(*cp->ver_mem));
-	cp->floor_mem = calloc(v->nr_zones * per_zone + 1, 1);
-	assert_non_null(cp->ver_mem);
-	assert_non_null(cp->floor_mem);
-	for (uint32_t z = 0; z < v->nr_zones; z++) {
-		for (uint32_t k = 0; k < MAX_CAND; k++) {
-			struct cand *c = &cp->zm[z].c[k];
-			size_t at = ((size_t)z * MAX_CAND + k) * v->zone_lbas;
-			c->zero_ok = cp->zero_mem + at;
-			if (v->zrwa_lbas) {
-				c->cur = cp->ver_mem + 2 * at;
-				c->prev = c->cur + v->zone_lbas;
-				c->floor = cp->floor_mem + at;
-			}
-		}
-		cp->zm[z].nc = 1; /* generation 0, empty */
-	}
-	cp->next_gen = 1;
-
 	struct ns *ns;
 	char err[512];
 	if (ns_open(&cp->cfg, true, &ns, err, sizeof(err)))
@@ -1889,11 +1940,7 @@ static void run_campaign(const struct variant *v)
 	       cp->undefined_writes, cp->failed_resets, cp->dropped_by_reset, cp->dropped_by_finish,
 	       cp->zrwa_rewrites, cp->zrwa_flushes);
 	nftw(cp->cfg.path, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-	free(cp->ver_mem);
-	free(cp->floor_mem);
-	free(cp->zero_mem);
-	free(cp->zm);
-	free(cp);
+	campaign_free(cp);
 }
 
 /* Write cache off: every operation is made durable before it is reported. */
@@ -1995,6 +2042,79 @@ static void test_crash_zrwa(void **state)
 		.nr_zrwa = 6, .overlap = true,
 	};
 	run_campaign(&v);
+}
+
+/* ---- the model itself ---- */
+
+/*
+ * The blocks of a write in flight when a Finish was issued may read as
+ * zeros only if the zone is Full by that Finish: it erased them as it
+ * dropped the write. Killed before the Finish, the zone is open where
+ * its records left it, none of them past a write that never landed - so
+ * zeros there below the write pointer are a record vouching for data
+ * that is not there, whatever the Finish announced.
+ */
+static void test_model_finish_zeros_need_the_finish(void **state)
+{
+	(void)state;
+	static const struct variant v = { .name = "model", .nr_zones = 1, .zone_lbas = 16,
+					  .cap_lbas = 8, .overlap = true };
+	struct campaign *cp = campaign_new(&v);
+	/* Appends of [0,2), [2,4) and [4,8): the first reported, the other
+	 * two in flight when a Finish is announced; [4,8) lands first and is
+	 * reported, [2,4) is dropped. */
+	const struct msg msgs[] = {
+		{ .type = M_DONE, .op = OP_APPEND, .slba = 0, .nlb = 2 },
+		{ .type = M_INTENT, .op = OP_FINISH },
+		{ .type = M_ZEROES, .op = OP_FINISH, .slba = 2, .nlb = 2 },
+		{ .type = M_ZEROES, .op = OP_FINISH, .slba = 4, .nlb = 4 },
+		{ .type = M_DONE, .op = OP_APPEND, .slba = 4, .nlb = 4 },
+	};
+	for (size_t k = 0; k < sizeof(msgs) / sizeof(msgs[0]); k++)
+		apply_msg(cp, &msgs[k]);
+	uint8_t *data = calloc(v.zone_lbas, BLK);
+	assert_non_null(data);
+	for (uint32_t i = 0; i < v.cap_lbas; i++)
+		if (i < 2 || i >= 4)
+			pattern_fill(data + (size_t)i * BLK, 0, i, 0);
+	struct observed o = { .state = NVME_ZNS_ZS_FULL, .wp = v.cap_lbas, .data = data };
+	char why_not[300] = "";
+	if (!zone_matches(cp, &cp->zm[0].c[0], &o, why_not, sizeof(why_not)))
+		fail_msg("Full by the Finish, the dropped append's blocks zeros: refused (%s)",
+			 why_not);
+	o.state = NVME_ZNS_ZS_CLOSED;
+	if (zone_matches(cp, &cp->zm[0].c[0], &o, why_not, sizeof(why_not)))
+		fail_msg("Closed at +8 with the blocks of an append that never landed zeros below "
+			 "the write pointer: accepted");
+	free(data);
+	campaign_free(cp);
+}
+
+/*
+ * A write dropped in flight fails with the status of what dropped it: Zone
+ * Invalid Write after a Reset, Zone Is Full after a Finish. The other one
+ * is no drop the child may leave unreported.
+ */
+static void test_model_drop_status_names_the_change(void **state)
+{
+	(void)state;
+	static const struct variant v = { .name = "model", .nr_zones = 1, .zone_lbas = 16,
+					  .cap_lbas = 8, .overlap = true };
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	struct zchanges changes = { 0, 0 };
+	struct child c = { .v = &v, .fd = fds[1], .changes = &changes };
+	const struct zchanges began = changes_now(&c, 0);
+	const uint16_t invalid_write = NVME_STATUS(NVME_SCT_CMD_SPECIFIC, NVME_SC_ZNS_INVALID_WRITE);
+	const uint16_t full = NVME_STATUS(NVME_SCT_CMD_SPECIFIC, NVME_SC_ZNS_FULL);
+	changes.finishes++; /* a Finish of the zone since the write began */
+	assert_false(dropped(&c, 0, began, invalid_write));
+	assert_true(dropped(&c, 0, began, full));
+	changes = (struct zchanges){ .resets = 1 }; /* a Reset instead */
+	assert_false(dropped(&c, 0, began, full));
+	assert_true(dropped(&c, 0, began, invalid_write));
+	close(fds[0]);
+	close(fds[1]);
 }
 
 /* ---- record durable, data not ---- */
@@ -2176,6 +2296,8 @@ int main(void)
 		cmocka_unit_test(test_faults_write_through),
 		cmocka_unit_test(test_faults_write_cache_limits),
 		cmocka_unit_test(test_record_durable_data_lost),
+		cmocka_unit_test(test_model_finish_zeros_need_the_finish),
+		cmocka_unit_test(test_model_drop_status_names_the_change),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

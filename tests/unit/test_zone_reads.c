@@ -1354,6 +1354,41 @@ static void test_zrwa_record_on_granule(void **state)
 	expect(f->ns, z, 5, want); /* in the window or below it: all readable */
 }
 
+/*
+ * ZRWAFG is the namespace's configuration, not its image's: a restart may
+ * change it, and a ZRWA's write pointer then lies where flushes of the old
+ * granularity left it, between two granules of the new one. Flushes still
+ * move it by whole granules from there (doc/zrwa.md), so the write pointer
+ * a record keeps must be one of those: a granule counted from the zone
+ * start would lie below an acknowledged flush, which a power cut would
+ * undo (and a commit of the zone alone would move its write pointer back).
+ */
+static void test_zrwa_record_after_granularity_change(void **state)
+{
+	struct ns_fixture *f = *state;
+	const uint64_t z = 2 * ZLBAS;
+	assert_int_equal(ns_zone_mgmt_send_zrwaa(f->ns, z, NVME_ZNS_ZSA_OPEN, NULL), 0);
+	write_all(f->ns, z, 3, 0x11);
+	assert_int_equal(ns_zone_mgmt_send(f->ns, z + 2, NVME_ZNS_ZSA_ZRWA_FLUSH, false, NULL), 0);
+	ns_close(f->ns); /* wp +3, granules of one block */
+	f->cfg.zrwa_flush_granularity = 2 * BS;
+	ns_fixture_open(f, false);
+	write_all(f->ns, z + 3, 2, 0x22);
+	assert_int_equal(ns_zone_mgmt_send(f->ns, z + 4, NVME_ZNS_ZSA_ZRWA_FLUSH, false, NULL), 0);
+	assert_int_equal(ns_sync_wait(f->ns), 0); /* acknowledged: wp +5 */
+
+	ns_abandon(f->ns); /* power cut */
+	ns_fixture_open(f, false);
+	struct nvme_zns_desc d;
+	assert_true(zone_desc(f->ns, z, &d));
+	if (le64toh(d.wp) != z + 5 || !(d.za & NVME_ZNS_ZA_ZRWAV))
+		fail_msg("after the power cut the zone is state %#x za %#x wp +%llu: want its ZRWA "
+			 "and the write pointer of the acknowledged flush, +5", d.zs >> 4, d.za,
+			 (unsigned long long)(le64toh(d.wp) - z));
+	uint8_t want[5] = { 0x11, 0x11, 0x11, 0x22, 0x22 };
+	expect(f->ns, z, 5, want);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1394,6 +1429,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_finish_of_zone_filled_in_flight_after_commit,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zrwa_record_on_granule, setup_zrwa_fg2, teardown),
+		cmocka_unit_test_setup_teardown(test_zrwa_record_after_granularity_change, setup_zrwa,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_zrwa_flush_to_full_keeps_window, setup_zrwa,
 						teardown),
 	};
