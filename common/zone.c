@@ -248,6 +248,27 @@ static void wake_waiters(struct zone *zn, bool all)
 	}
 }
 
+/* The ZRWA writes still in flight in zn's window, if any. Caller holds the
+ * zone lock. */
+static bool zrwa_in_flight(const struct zone *zn)
+{
+	for (const struct ns_write *w = zn->inflight; w; w = w->next)
+		if (w->zrwa)
+			return true;
+	return false;
+}
+
+/* zn's ZRWA resource, held since a flush filled the zone over ZRWA writes
+ * in flight, is free again once they are gone. Caller holds state_lock and
+ * the zone lock. */
+static void zrwa_release_held(struct zns *z, struct zone *zn)
+{
+	if (zn->zrwa_held && !zrwa_in_flight(zn)) {
+		zn->zrwa_held = false;
+		z->nr_zrwa--;
+	}
+}
+
 /*
  * Forget writes still in flight (Reset/Finish/Offline): their completions
  * will be ignored, and nobody waits for them any more; one whose data has
@@ -263,6 +284,7 @@ static void drop_inflight(struct zns *z, uint32_t i, uint16_t st)
 		w->dropped_st = st;
 	zn->epoch++;
 	zn->inflight = zn->inflight_tail = NULL;
+	zrwa_release_held(z, zn);
 	set_gapped(z, zn, false);
 	if (zn->waiters) {
 		mark_dirty(z, i);
@@ -391,12 +413,21 @@ static void settle_prefix(struct zns *z, uint32_t i);
 static void zrwa_advance(struct zns *z, uint32_t i, uint64_t nlb)
 {
 	struct zone *zn = &z->zones[i];
-	uint64_t end = zns_zslba(z, i) + z->g.zone_cap;
+	uint64_t end = zns_zslba(z, i) + z->g.zone_cap, from = zn->wp;
 	zn->wp = nlb < end - zn->wp ? zn->wp + nlb : end;
 	if (zn->wp_ended < zn->wp)
 		zn->wp_ended = zn->wp;
-	if (zn->wp == end)
+	if (zn->wp == end) {
 		set_state(z, i, S_FULL);
+		/* Until the writes in flight in the window end, the zone's
+		 * record stays open with its ZRWA (zns_snapshot): a power cut
+		 * brings it back so, and its resource must still be there. */
+		if (zrwa_in_flight(zn)) {
+			zn->zrwa_held = true;
+			zn->zrwa_from = from;
+			z->nr_zrwa++;
+		}
+	}
 	mark_dirty(z, i);
 	settle_prefix(z, i);
 }
@@ -604,7 +635,17 @@ void zns_write_end(struct zns *z, struct ns_write *w, bool ok)
 		unlink_write(zn, w);
 		settle(z, w->zone, w, true);
 	}
+	bool held = zn->zrwa_held;
 	pthread_mutex_unlock(&zn->lock);
+	/* Rare (a flush filled the zone over this write): the resource count
+	 * is state_lock's, taken before the zone lock. */
+	if (held) {
+		pthread_mutex_lock(&z->state_lock);
+		pthread_mutex_lock(&zn->lock);
+		zrwa_release_held(z, zn);
+		pthread_mutex_unlock(&zn->lock);
+		pthread_mutex_unlock(&z->state_lock);
+	}
 }
 
 /* ---- Zone Management Send (ZNS 3.4.3) ---- */
@@ -1273,42 +1314,30 @@ uint32_t zns_take_dirty(struct zns *z)
 	return head;
 }
 
-/* A flush of zn's ZRWA made it Full (and released the ZRWA) while writes
- * into the window were in flight. Caller holds the zone lock. */
-static bool zrwa_full_unsettled(const struct zns *z, uint32_t i)
-{
-	const struct zone *zn = &z->zones[i];
-	if (zn->state != S_FULL || zn->wp_done >= zns_zslba(z, i) + z->g.zone_cap)
-		return false;
-	for (const struct ns_write *w = zn->inflight; w; w = w->next)
-		if (w->zrwa)
-			return true;
-	return false;
-}
-
 /*
- * The write pointer a record of a zone with a ZRWA keeps. Its written
- * prefix may end inside a granule (at a write in flight below the flushed
- * write pointer), and only flushes move the write pointer, by whole
- * granules (ZRWAFG) from where it is: the record keeps the highest such
- * point at or below the prefix, counted down from the write pointer - not
- * from the zone start, which a restart with another zrwa_flush_granularity
- * leaves between two granules. That is never below the last record (the
- * prefix only grows while the zone holds its ZRWA, and each write pointer
- * it had meanwhile - where it was allocated or loaded, or a flush left it
- * - is one of those points), no acknowledged flush is undone by it - the one
- * acknowledged last waited for every write below it - and the blocks
- * between stay readable in the window. Caller holds the zone lock.
+ * The write pointer a record of a zone with a ZRWA keeps, its written
+ * prefix being prefix and base a write pointer it had (where it is, or
+ * where the flush that filled it started). The prefix may end inside a
+ * granule (at a write in flight below the flushed write pointer), and only
+ * flushes move the write pointer, by whole granules (ZRWAFG) from where it
+ * is: the record keeps the highest such point at or below the prefix,
+ * counted from base - not from the zone start, which a restart with another
+ * zrwa_flush_granularity leaves between two granules. That is never below
+ * the last record (the prefix only grows while the zone holds its ZRWA, and
+ * each write pointer it had meanwhile - where it was allocated or loaded, or
+ * a flush left it - is one of those points), no acknowledged flush is undone
+ * by it - the one acknowledged last waited for every write below it - and
+ * the blocks between stay readable in the window.
  */
-static uint64_t zrwa_record_wp(const struct zns *z, const struct zone *zn)
+static uint64_t zrwa_record_wp(const struct zns *z, uint64_t base, uint64_t prefix)
 {
 	uint64_t fg = z->g.zrwa_fg;
-	return zn->wp - (zn->wp - zn->wp_done + fg - 1) / fg * fg;
+	return prefix >= base ? base + (prefix - base) / fg * fg
+			      : base - (base - prefix + fg - 1) / fg * fg;
 }
 
 bool zns_snapshot(struct zns *z, uint32_t *cursor, struct zone_snap *out, uint8_t *zde)
 {
-again:
 	if (!*cursor || *cursor == ZONE_NIL)
 		return false;
 	uint32_t i = *cursor - 1;
@@ -1320,21 +1349,10 @@ again:
 	pthread_mutex_unlock(&z->dirty_lock);
 
 	pthread_mutex_lock(&zn->lock);
-	/* Such a zone has no record that would be right: open at the
-	 * written prefix without its ZRWA would put the window's blocks -
-	 * acknowledged writes among them - above the write pointer, where
-	 * power-up erases them; with its ZRWA it would hold a resource the
-	 * flush gave up. Its last record (open with the ZRWA, the window
-	 * lower) stays until the writes end, which lists it again. */
-	if (zrwa_full_unsettled(z, i)) {
-		mark_dirty(z, i);
-		pthread_mutex_unlock(&zn->lock);
-		goto again;
-	}
 	out->zone = i;
 	out->state = zn->state;
 	out->za = zn->za;
-	out->wp = has_zrwa(zn) ? zrwa_record_wp(z, zn) : zn->wp_done;
+	out->wp = has_zrwa(zn) ? zrwa_record_wp(z, zn->wp, zn->wp_done) : zn->wp_done;
 	out->zde_dirty = zn->flags & ZONE_F_ZDE_DIRTY;
 	zn->flags &= (uint8_t)~ZONE_F_ZDE_DIRTY;
 	if (out->zde_dirty)
@@ -1348,6 +1366,17 @@ again:
 	if (unsettled) {
 		out->state = S_IOPEN;
 		out->za &= (uint8_t)~NVME_ZNS_ZA_ZFC;
+	}
+	/* A flush filled it over writes still in flight in its window. Open
+	 * at the prefix without its ZRWA would put the window's blocks -
+	 * acknowledged writes among them - above the write pointer, where
+	 * power-up erases them; and no record at all would leave the last
+	 * one, below the flushes a sync taken before the zone filled has
+	 * acknowledged since. So it is recorded with the ZRWA, whose resource
+	 * it holds until the writes end (zrwa_advance). */
+	if (unsettled && zn->zrwa_held) {
+		out->za |= NVME_ZNS_ZA_ZRWAV;
+		out->wp = zrwa_record_wp(z, zn->zrwa_from, zn->wp_done);
 	}
 	pthread_mutex_unlock(&zn->lock);
 	return true;
@@ -1492,7 +1521,7 @@ const char *zns_check(struct zns *z)
 		open += is_open(zn->state);
 		active += is_active(zn->state);
 		iopen += zn->state == S_IOPEN;
-		zrwa += has_zrwa(zn);
+		zrwa += has_zrwa(zn) || zn->zrwa_held;
 		const char *bad = NULL;
 		if (zn->state != S_EMPTY && zn->state != S_IOPEN && zn->state != S_EOPEN &&
 		    zn->state != S_CLOSED && zn->state != S_FULL && zn->state != S_RO &&

@@ -56,6 +56,12 @@ struct zone {
 	uint8_t flags;               /* ZONE_F_* */
 	uint8_t scrubbing;           /* zeroings of this zone under way (scrub() in zone.c) */
 	uint16_t running;            /* writes whose data is moving (zns_write_start) */
+	/* A flush filled the zone while ZRWA writes were in flight in its
+	 * window: its ZRWA's resource stays counted in nr_zrwa until they
+	 * end (zns_snapshot records the zone open with its ZRWA until then),
+	 * and zrwa_from is the write pointer that flush started from. */
+	bool zrwa_held;
+	uint64_t zrwa_from;
 };
 
 #define ZONE_F_FINISHED  0x01   /* Full by Finish (not by writes) */
@@ -93,7 +99,7 @@ struct zns {
 	pthread_mutex_t state_lock;
 	uint32_t nr_open;            /* implicitly + explicitly opened */
 	uint32_t nr_active;          /* opened + closed */
-	uint32_t nr_zrwa;            /* zones with a ZRWA (ZRWAV) */
+	uint32_t nr_zrwa;            /* zones with a ZRWA (ZRWAV) or holding one's resource */
 	uint32_t iopen_head, iopen_tail; /* oldest implicitly opened zone first */
 
 	pthread_mutex_t dirty_lock;

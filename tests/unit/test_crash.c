@@ -44,6 +44,8 @@
  * and open/active limits. ZNSTGT_CRASH_CYCLES sets the number of kill cycles
  * of each (default 200; `make check-long`: 5000). ZNSTGT_CRASH_SEED repeats
  * a campaign's random choices (the thread timing differs, of course).
+ * ZNSTGT_TEST_FILTER runs only the tests whose names match it (cmocka's
+ * test filter: `ZNSTGT_TEST_FILTER=test_crash_zrwa`).
  *
  * In those, a zone change owns its zone (a lock of the child's) while writes
  * share it, so that a Reset or Finish never meets a write in flight. The
@@ -260,7 +262,8 @@ enum op { OP_WRITE = 1, OP_APPEND, OP_ZEROES, OP_RESET, OP_FINISH, OP_SET_ZDE, O
 /*
  * ZRWA variant: a write into a window (OP_WRITE, OP_ZEROES) is announced
  * (M_INTENT) with its version - the tag its blocks carry instead of the
- * generation, as a window's blocks may be written again - and the write
+ * generation, as a window's blocks may be written again; a Write Zeroes has
+ * one too, so that its report names it alone - and the write
  * pointer its implicit flush moves to (wp, blocks from the zone start); an
  * explicit flush (OP_FLUSH) likewise with its write pointer; both are
  * reported (M_DONE) with the same fields once durable.
@@ -273,7 +276,8 @@ struct msg {
 	uint32_t gen;
 	uint32_t nlb;
 	uint64_t slba; /* absolute LBA */
-	uint32_t ver;  /* ZRWA writes: the version their blocks carry (0: zeros) */
+	uint32_t ver;  /* ZRWA writes: the write's version, which its blocks carry
+	                * (a Write Zeroes' read as zeros) */
 	uint32_t wp;   /* ZRWA writes and flushes: the write pointer they leave */
 };
 
@@ -762,7 +766,7 @@ static uint16_t op_zrwa_write(struct worker *w, uint32_t zone, bool zeroes)
 		new_wp = v->cap_lbas;
 	uint32_t gen = c->gen[zone];
 	struct zchanges changes = changes_now(c, zone);
-	uint32_t ver = zeroes ? 0 : __atomic_fetch_add(&c->next_gen, 1, __ATOMIC_RELAXED);
+	uint32_t ver = __atomic_fetch_add(&c->next_gen, 1, __ATOMIC_RELAXED);
 	struct msg m = { .type = M_INTENT, .op = zeroes ? OP_ZEROES : OP_WRITE, .zone = zone,
 			 .gen = gen, .slba = zslba + off, .nlb = nlb, .ver = ver, .wp = new_wp };
 	child_send_msg(c, &m);
@@ -1012,13 +1016,26 @@ struct cand {
 	 * flush (explicit, or implicit by a write) left and the highest one
 	 * announced; each block holds the version of the last write to it
 	 * (cur) or, while that one is not durable, the one before (prev);
-	 * version 0 is zeros. */
+	 * model versions (ver_content: what the block reads). */
 	bool zrwa_done;          /* the ZRWA allocation is durable */
 	uint16_t zrwa_pend;      /* ... or was announced and may have happened */
 	uint32_t wp_max;         /* the highest write pointer announced */
 	uint32_t *cur, *prev;
 	uint8_t *floor;          /* per block: FLOOR_CUR, FLOOR_PREV or 0 */
 };
+
+/* ZRWA variant: the model's version of a Write Zeroes is its own, marked
+ * (its blocks read as zeros): reported late, it must not be taken for a
+ * later Write Zeroes of the same blocks. Version 0: zeros no write of this
+ * campaign put there. */
+#define ZEROS_VER 0x80000000u
+
+/* What a block of model version ver reads: the version its data carries,
+ * 0 for zeros. */
+static uint32_t ver_content(uint32_t ver)
+{
+	return ver & ZEROS_VER ? 0 : ver;
+}
 
 /* ZRWA variant: what a block may no longer lose. */
 enum { FLOOR_PREV = 1 /* a durable version was there: the block stays in the window */,
@@ -1084,6 +1101,12 @@ static void zrwa_durable(struct cand *c, uint32_t from, uint32_t nlb, uint32_t v
 	for (uint32_t i = from; i < from + nlb; i++)
 		c->floor[i] = c->cur[i] == ver ? FLOOR_CUR : FLOOR_PREV > c->floor[i] ? FLOOR_PREV
 										: c->floor[i];
+}
+
+/* ZRWA variant: the model version of the write m announces or reports. */
+static uint32_t model_ver(const struct msg *m)
+{
+	return m->op == OP_ZEROES ? m->ver | ZEROS_VER : m->ver;
 }
 
 static struct cand *cand_find(struct zmodel *zm, uint32_t gen)
@@ -1161,7 +1184,7 @@ static void apply_msg(struct campaign *cp, const struct msg *m)
 	case M_INTENT:
 		cp->intents++;
 		if (zrwa_write)
-			zrwa_announced(cp, c, (uint32_t)(m->slba - zslba), m->nlb, m->ver);
+			zrwa_announced(cp, c, (uint32_t)(m->slba - zslba), m->nlb, model_ver(m));
 		if (zrwa_write || m->op == OP_FLUSH)
 			c->wp_max = m->wp > c->wp_max ? m->wp : c->wp_max;
 		else if (m->op == OP_ZRWAA)
@@ -1204,7 +1227,7 @@ static void apply_msg(struct campaign *cp, const struct msg *m)
 	cp->done_ops++;
 	if (zrwa_write || m->op == OP_FLUSH) {
 		if (zrwa_write)
-			zrwa_durable(c, (uint32_t)(m->slba - zslba), m->nlb, m->ver);
+			zrwa_durable(c, (uint32_t)(m->slba - zslba), m->nlb, model_ver(m));
 		cp->zrwa_flushes += m->op == OP_FLUSH;
 		c->wp_min = m->wp > c->wp_min ? m->wp : c->wp_min;
 		return;
@@ -1351,7 +1374,8 @@ static bool zrwa_zone_matches(struct campaign *cp, const struct cand *c, const s
 	for (uint32_t i = 0; i < v->zone_lbas; i++) {
 		const uint8_t *b = o->data + (size_t)i * BLK;
 		int64_t got = block_version(b, o->zone, zslba + i);
-		bool ok = got == c->cur[i] || (c->floor[i] < FLOOR_CUR && got == c->prev[i]) ||
+		bool ok = got == ver_content(c->cur[i]) ||
+			  (c->floor[i] < FLOOR_CUR && got == ver_content(c->prev[i])) ||
 			  (i >= readable && !c->floor[i] && got == 0);
 		if (ok && i >= readable && got)
 			ok = false; /* the read path must give zeros there */
@@ -1360,7 +1384,8 @@ static bool zrwa_zone_matches(struct campaign *cp, const struct cand *c, const s
 			describe_block(b, what, sizeof(what));
 			return why(out, len, "LBA %#" PRIx64 " (+%u, %s; write pointer +%u) holds %s, "
 				   "want version %u%s", zslba + i, i,
-				   i < readable ? "readable" : "above the window", wp, what, c->cur[i],
+				   i < readable ? "readable" : "above the window", wp, what,
+				   ver_content(c->cur[i]),
 				   c->floor[i] == FLOOR_CUR ? " (durable)" : " or the one before");
 		}
 	}
@@ -2091,6 +2116,50 @@ static void test_model_finish_zeros_need_the_finish(void **state)
 }
 
 /*
+ * ZRWA variant: a write's report may come after later writes to its blocks
+ * were announced (it ended, then waited for its sync), and says only that
+ * its own version is durable there. Write Zeroes are no exception: the
+ * report of an older one must not stand for a later one still in flight
+ * over the same block, which the crash may have kept from landing - the
+ * block then holds the write between them, whose data landed.
+ */
+static void test_model_zeroes_reported_late(void **state)
+{
+	(void)state;
+	static const struct variant v = { .name = "model", .nr_zones = 1, .zone_lbas = 16,
+					  .cap_lbas = 16, .overlap = true, .zrwa_lbas = 8,
+					  .zrwa_fg = 2 };
+	struct campaign *cp = campaign_new(&v);
+	/* Zeroes over [2,4) (version 1) ended, then a write of version 2 at
+	 * +3 ended, then zeroes over [2,4) again (version 3) were issued; the
+	 * first zeroes are reported, the rest not. */
+	const struct msg msgs[] = {
+		{ .type = M_INTENT, .op = OP_ZRWAA },
+		{ .type = M_DONE, .op = OP_ZRWAA },
+		{ .type = M_INTENT, .op = OP_ZEROES, .slba = 2, .nlb = 2, .ver = 1 },
+		{ .type = M_INTENT, .op = OP_WRITE, .slba = 3, .nlb = 1, .ver = 2 },
+		{ .type = M_INTENT, .op = OP_ZEROES, .slba = 2, .nlb = 2, .ver = 3 },
+		{ .type = M_DONE, .op = OP_ZEROES, .slba = 2, .nlb = 2, .ver = 1 },
+	};
+	for (size_t k = 0; k < sizeof(msgs) / sizeof(msgs[0]); k++)
+		apply_msg(cp, &msgs[k]);
+	uint8_t *data = calloc(v.zone_lbas, BLK);
+	assert_non_null(data);
+	pattern_fill(data + 3 * BLK, 0, 3, 2);
+	struct observed o = { .state = NVME_ZNS_ZS_CLOSED, .za = NVME_ZNS_ZA_ZRWAV, .data = data };
+	char why_not[300] = "";
+	if (!zone_matches(cp, &cp->zm[0].c[0], &o, why_not, sizeof(why_not)))
+		fail_msg("the last zeroes not landed, +3 holding the write before them: refused (%s)",
+			 why_not);
+	const struct msg last = { .type = M_DONE, .op = OP_ZEROES, .slba = 2, .nlb = 2, .ver = 3 };
+	apply_msg(cp, &last);
+	if (zone_matches(cp, &cp->zm[0].c[0], &o, why_not, sizeof(why_not)))
+		fail_msg("the last zeroes reported, +3 holding the write before them: accepted");
+	free(data);
+	campaign_free(cp);
+}
+
+/*
  * A write dropped in flight fails with the status of what dropped it: Zone
  * Invalid Write after a Reset, Zone Is Full after a Finish. The other one
  * is no drop the child may leave unreported.
@@ -2286,6 +2355,8 @@ int main(void)
 	/* Each recovery logs what it replayed; a campaign opens the namespace
 	 * hundreds of times. Warnings and errors still show. */
 	log_set_level(LOG_WARN);
+	if (getenv("ZNSTGT_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("ZNSTGT_TEST_FILTER"));
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_crash_write_through),
 		cmocka_unit_test(test_crash_write_cache),
@@ -2298,6 +2369,7 @@ int main(void)
 		cmocka_unit_test(test_record_durable_data_lost),
 		cmocka_unit_test(test_model_finish_zeros_need_the_finish),
 		cmocka_unit_test(test_model_drop_status_names_the_change),
+		cmocka_unit_test(test_model_zeroes_reported_late),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

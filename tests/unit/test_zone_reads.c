@@ -1389,6 +1389,47 @@ static void test_zrwa_record_after_granularity_change(void **state)
 	expect(f->ns, z, 5, want);
 }
 
+/*
+ * A flush that fills a zone over a write in flight in its window keeps the
+ * zone's record open with its ZRWA until the write ends (zns_snapshot), so
+ * the ZRWA's resource is not free before then: given to another zone and
+ * journaled there, a power cut would bring back more zones with a ZRWA than
+ * NUMZRWA allows, and the next start would refuse the namespace.
+ */
+static void test_zrwa_full_in_flight_keeps_resource(void **state)
+{
+	struct ns_fixture *f = *state;
+	const uint64_t z = 3 * ZLBAS;
+	ns_close(f->ns);
+	f->cfg.zrwa_resources = 1;
+	ns_fixture_open(f, false);
+	assert_int_equal(ns_zone_mgmt_send_zrwaa(f->ns, z, NVME_ZNS_ZSA_OPEN, NULL), 0);
+	write_all(f->ns, z, 8, 0x11);
+	assert_int_equal(ns_zone_mgmt_send(f->ns, z + 7, NVME_ZNS_ZSA_ZRWA_FLUSH, false, NULL), 0);
+	assert_int_equal(ns_sync_wait(f->ns), 0);
+	struct ns_write w; /* in the window: in flight */
+	assert_int_equal(ns_write_begin(f->ns, &w, NS_WRITE, z + 8, 1), 0);
+	assert_int_equal(ns_zone_mgmt_send(f->ns, z + 15, NVME_ZNS_ZSA_ZRWA_FLUSH, false, NULL), 0);
+	/* Another zone asks for a ZRWA; its allocation commits (a commit
+	 * that waits for nothing), and is made durable. */
+	uint16_t st = ns_zone_mgmt_send_zrwaa(f->ns, 2 * ZLBAS, NVME_ZNS_ZSA_OPEN, NULL);
+	if (st && (uint8_t)st != NVME_SC_ZNS_ZRWA_RESOURCES_UNAVAILABLE)
+		fail_msg("ZRWA allocation failed with %#x", st);
+	assert_int_equal(ns_zone_mgmt_apply(f->ns, 1 * ZLBAS, NVME_ZNS_ZSA_RESET, false, NULL), 0);
+
+	ns_abandon(f->ns); /* power cut; w never completes */
+	char err[512] = "";
+	if (ns_open(&f->cfg, false, &f->ns, err, sizeof(err))) {
+		f->ns = NULL;
+		fail_msg("after the power cut the namespace does not start (%s): the ZRWA of the zone "
+			 "filled over a write in flight was given to another zone (%s)", err,
+			 st ? "refused" : "allocated");
+	}
+	uint8_t want[8];
+	memset(want, 0x11, 8);
+	expect(f->ns, z, 8, want);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1432,6 +1473,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_zrwa_record_after_granularity_change, setup_zrwa,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_zrwa_flush_to_full_keeps_window, setup_zrwa,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_zrwa_full_in_flight_keeps_resource, setup_zrwa,
 						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -342,6 +342,59 @@ static void test_write_far_past_window(void **state)
 	rm(z);
 }
 
+/*
+ * A flush that fills the zone while ZRWA writes are in flight in the window
+ * leaves no true Full record until they end (zns_snapshot). A sync called
+ * before that flush - the one acknowledging the flush before it, which found
+ * nothing to wait for - may be committed after it: the record it gets must
+ * hold that earlier flush (open with the ZRWA, on a granule at or below the
+ * writes in flight), not leave the zone out and a power cut undo the flush.
+ * The ZRWA's resource stays taken meanwhile, so that the zone a power cut
+ * brings back with it never exceeds NUMZRWA with a ZRWA given away since.
+ */
+static void test_flush_to_full_over_writes_in_flight(void **state)
+{
+	(void)state;
+	struct zns *z = mk();
+	assert_int_equal(open_zrwa(z, 0), 0);
+	for (uint64_t wp = 0; wp < ZCAP - ZRWAS; wp += ZRWAS)
+		assert_int_equal(flush(z, zs(0) + wp + ZRWAS - 1), 0);
+	struct ns_write w;
+	assert_int_equal(zns_write_begin(z, &w, NS_WRITE, zs(0) + ZCAP - 3, 2), 0);
+	uint32_t cur = zns_take_dirty(z);
+	struct zone_snap s;
+	while (zns_snapshot(z, &cur, &s, NULL))
+		;
+	/* Acknowledged by a sync that finds no gap to wait for... */
+	assert_int_equal(flush(z, zs(0) + ZCAP - ZRWAFG - 1), 0);
+	assert_int_equal(zns_next_gapped(z, 0), NZ);
+	/* ...and committed only after this one filled the zone over w. */
+	assert_int_equal(flush(z, zs(0) + ZCAP - 1), 0);
+	expect_zone(z, 0, F, ZCAP, false);
+	cur = zns_take_dirty(z);
+	if (!zns_snapshot(z, &cur, &s, NULL) || s.zone != 0)
+		fail_msg("the zone filled over a write in flight has no record: a power cut undoes "
+			 "the flush to +%u acknowledged before", ZCAP - ZRWAFG);
+	assert_int_equal(s.state, IO);
+	assert_true(s.za & NVME_ZNS_ZA_ZRWAV);
+	assert_int_equal(s.wp, zs(0) + ZCAP - ZRWAFG);
+	/* Its ZRWA's resource is not free until w ended. */
+	assert_int_equal(open_zrwa(z, 1), 0);
+	assert_int_equal(open_zrwa(z, 2), CS(NVME_SC_ZNS_ZRWA_RESOURCES_UNAVAILABLE));
+	assert_null(zns_check(z));
+	zns_write_end(z, &w, true);
+	assert_null(zns_check(z));
+	cur = zns_take_dirty(z); /* zone 1's allocation, then zone 0 */
+	do
+		assert_true(zns_snapshot(z, &cur, &s, NULL));
+	while (s.zone != 0);
+	assert_int_equal(s.state, F);
+	assert_false(s.za & NVME_ZNS_ZA_ZRWAV);
+	assert_int_equal(s.wp, zs(0) + ZCAP);
+	assert_int_equal(open_zrwa(z, 2), 0);
+	rm(z);
+}
+
 /* Loading keeps a ZRWA only in an active zone, and counts it. */
 static void test_load(void **state)
 {
@@ -372,6 +425,7 @@ int main(void)
 		cmocka_unit_test(test_prefix_with_writes_in_flight),
 		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_write_far_past_window),
+		cmocka_unit_test(test_flush_to_full_over_writes_in_flight),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
