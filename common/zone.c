@@ -264,7 +264,7 @@ static bool zrwa_in_flight(const struct zone *zn)
 static void zrwa_release_held(struct zns *z, struct zone *zn)
 {
 	if (zn->zrwa_held && !zrwa_in_flight(zn)) {
-		zn->zrwa_held = false;
+		zn->zrwa_held = 0;
 		z->nr_zrwa--;
 	}
 }
@@ -423,8 +423,7 @@ static void zrwa_advance(struct zns *z, uint32_t i, uint64_t nlb)
 		 * record stays open with its ZRWA (zns_snapshot): a power cut
 		 * brings it back so, and its resource must still be there. */
 		if (zrwa_in_flight(zn)) {
-			zn->zrwa_held = true;
-			zn->zrwa_from = from;
+			zn->zrwa_held = (uint16_t)(1 + (from - zns_zslba(z, i)) % z->g.zrwa_fg);
 			z->nr_zrwa++;
 		}
 	}
@@ -1316,8 +1315,9 @@ uint32_t zns_take_dirty(struct zns *z)
 
 /*
  * The write pointer a record of a zone with a ZRWA keeps, its written
- * prefix being prefix and base a write pointer it had (where it is, or
- * where the flush that filled it started). The prefix may end inside a
+ * prefix being prefix and base a write pointer it had (where it is), or a
+ * point on the same granules (where the flush that filled it started,
+ * zone.h zrwa_held). The prefix may end inside a
  * granule (at a write in flight below the flushed write pointer), and only
  * flushes move the write pointer, by whole granules (ZRWAFG) from where it
  * is: the record keeps the highest such point at or below the prefix,
@@ -1376,7 +1376,7 @@ bool zns_snapshot(struct zns *z, uint32_t *cursor, struct zone_snap *out, uint8_
 	 * it holds until the writes end (zrwa_advance). */
 	if (unsettled && zn->zrwa_held) {
 		out->za |= NVME_ZNS_ZA_ZRWAV;
-		out->wp = zrwa_record_wp(z, zn->zrwa_from, zn->wp_done);
+		out->wp = zrwa_record_wp(z, zns_zslba(z, i) + zn->zrwa_held - 1, zn->wp_done);
 	}
 	pthread_mutex_unlock(&zn->lock);
 	return true;
@@ -1521,7 +1521,7 @@ const char *zns_check(struct zns *z)
 		open += is_open(zn->state);
 		active += is_active(zn->state);
 		iopen += zn->state == S_IOPEN;
-		zrwa += has_zrwa(zn) || zn->zrwa_held;
+		zrwa += has_zrwa(zn) || zn->zrwa_held != 0;
 		const char *bad = NULL;
 		if (zn->state != S_EMPTY && zn->state != S_IOPEN && zn->state != S_EOPEN &&
 		    zn->state != S_CLOSED && zn->state != S_FULL && zn->state != S_RO &&

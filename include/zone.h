@@ -56,12 +56,14 @@ struct zone {
 	uint8_t flags;               /* ZONE_F_* */
 	uint8_t scrubbing;           /* zeroings of this zone under way (scrub() in zone.c) */
 	uint16_t running;            /* writes whose data is moving (zns_write_start) */
-	/* A flush filled the zone while ZRWA writes were in flight in its
-	 * window: its ZRWA's resource stays counted in nr_zrwa until they
-	 * end (zns_snapshot records the zone open with its ZRWA until then),
-	 * and zrwa_from is the write pointer that flush started from. */
-	bool zrwa_held;
-	uint64_t zrwa_from;
+	/* Not 0: a flush filled the zone while ZRWA writes were in flight in
+	 * its window, and its ZRWA's resource stays counted in nr_zrwa until
+	 * they end (zns_snapshot records the zone open with its ZRWA until
+	 * then). It is 1 + where that flush started, counted from the zone
+	 * start, modulo ZRWAFG (a 16-bit count): the granules that record
+	 * counts in. Two bytes, in what was padding: struct zone stays at 112
+	 * (RAM per zone, doc/performance.md). */
+	uint16_t zrwa_held;
 };
 
 #define ZONE_F_FINISHED  0x01   /* Full by Finish (not by writes) */
